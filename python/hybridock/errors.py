@@ -1,0 +1,105 @@
+"""The exception tree of hybridock.
+
+Every failure that a user can cause or meet is a ``HybridockError``; each class also derives
+from the stdlib base that fits, so callers can catch ``OSError`` or ``ValueError`` as usual.
+The native module raises these same classes (it imports them from here). Messages are one
+line, written for the user; the CLI prints them after ``Error response from daemon:``-free
+prefixes as docker's own client does.
+"""
+
+from __future__ import annotations
+
+
+class HybridockError(Exception):
+    """Base of every error hybridock raises on purpose."""
+
+
+class InvalidReference(HybridockError, ValueError):
+    """An image reference that does not follow Docker's grammar."""
+
+
+class ConfigError(HybridockError, ValueError):
+    """A configuration file or option that cannot be used."""
+
+
+# --- registry -------------------------------------------------------------------------------
+
+
+class RegistryError(HybridockError, OSError):
+    """The registry answered with an error, or could not be reached."""
+
+
+class RegistryUnreachable(RegistryError, ConnectionError):
+    """No connection could be made, or it kept failing after retries."""
+
+
+class AuthenticationError(RegistryError, PermissionError):
+    """Credentials were refused, or a token could not be obtained."""
+
+
+class ManifestUnknown(RegistryError, LookupError):
+    """The registry has no such repository, tag or digest."""
+
+
+class ManifestInvalid(RegistryError, ValueError):
+    """A manifest or index that is malformed, of the wrong type, or lies about itself."""
+
+
+class PlatformNotFound(RegistryError, LookupError):
+    """An index has no manifest for the requested platform."""
+
+
+# --- layers and blobs (raised by the native pipeline too) -------------------------------------
+
+
+class DigestMismatch(HybridockError, ValueError):
+    """Content whose sha256 is not the digest it was fetched or declared as."""
+
+
+class UnsafeLayer(HybridockError, ValueError):
+    """A layer entry that would write outside the root, or is otherwise refused."""
+
+
+class LayerFormatError(HybridockError, ValueError):
+    """A layer that is not a valid (compressed) tar stream."""
+
+
+class LayerLimitExceeded(HybridockError, ValueError):
+    """A layer that expands beyond the configured size or entry budget."""
+
+
+class StoreError(HybridockError, OSError):
+    """A failure of the local store: I/O, a full disk, a corrupt record."""
+
+
+# --- local objects ----------------------------------------------------------------------------
+
+
+class ImageNotFound(HybridockError, LookupError):
+    """No such image in the local store."""
+
+
+class ImageInUse(HybridockError):
+    """An image that a container still uses."""
+
+
+class ContainerNotFound(HybridockError, LookupError):
+    """No such container."""
+
+
+class ContainerStateError(HybridockError):
+    """An operation that the container's current state does not allow."""
+
+
+class SpawnError(HybridockError, OSError):
+    """The container's process could not be started.
+
+    ``stage`` names the setup step that failed; ``exit_code`` is docker's code for it:
+    125 for hybridock's own setup, 126 for a command that cannot be executed, 127 for a command
+    that was not found.
+    """
+
+    def __init__(self, message: str, *, stage: str = "", exit_code: int = 125) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.exit_code = exit_code

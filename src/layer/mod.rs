@@ -1,0 +1,1 @@
+//! The layer pipeline: compressed bytes in, a verified extracted tree out.
