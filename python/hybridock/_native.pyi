@@ -63,3 +63,6 @@ def extract_blob(
 
 def sha256_file(path: str) -> str:
     """``sha256:<hex>`` of a file's bytes."""
+
+def monitor_executable() -> bytes:
+    """The per-container monitor program, to be installed once into the store."""

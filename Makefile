@@ -1,0 +1,38 @@
+# Developer shortcuts; the README's two commands are the contract, these only wrap them.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: venv dev test lint native-test bench demo wheel clean
+
+venv:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+dev: venv
+	$(PY) -m pip install -q -e '.[dev]'
+
+test:
+	$(PY) -m pytest
+
+native-test:
+	cargo test
+	cargo clippy --all-targets -- -D warnings
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy
+
+bench:
+	$(PY) -m pytest benches --benchmark-enable -p no:randomly
+
+demo:
+	$(PY) scripts/demo-registry start
+
+wheel:
+	$(VENV)/bin/maturin build --release
+
+clean:
+	rm -rf target dist .pytest_cache .mypy_cache .ruff_cache

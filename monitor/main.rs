@@ -1,0 +1,298 @@
+//! hybridock-monitor: the supervisor of one detached container.
+//!
+//! The hybridock CLI forks; the child spawns the container (so the container is the child's own
+//! child) and then execs this program, which must stay small: it runs for the container's whole
+//! life, one per container, and a Python interpreter kept around for that costs ~10 MB each.
+//! It relays the container's output into `<dir>/container.log` as docker's json-file lines,
+//! reaps the container, and writes `<dir>/exit.json` atomically (temp file, fsync, rename). It
+//! never touches the database: `hybridock ps` folds exit.json into the record.
+//!
+//! Usage: hybridock-monitor DIR PID OUT_FD ERR_FD [-- ON_EXIT_ARGV...]
+//! (ERR_FD is -1 with a tty, whose master is OUT_FD). ON_EXIT_ARGV (e.g. `hybridock rm` for
+//! `--rm`) is exec'd after exit.json is written.
+//!
+//! Built by build.rs with plain rustc: std only, no dependencies, so it needs no cargo lock.
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+mod sys {
+    use std::os::raw::{c_char, c_int, c_long, c_short};
+    #[repr(C)]
+    pub struct PollFd {
+        pub fd: c_int,
+        pub events: c_short,
+        pub revents: c_short,
+    }
+    pub const POLLIN: c_short = 1;
+    pub const WNOHANG: c_int = 1;
+    pub const EINTR: c_int = 4;
+    pub const ECHILD: c_int = 10;
+    pub const SIGINT: c_int = 2;
+    pub const SIGHUP: c_int = 1;
+    pub const SIGPIPE: c_int = 13;
+    pub const SIG_IGN: usize = 1;
+    extern "C" {
+        pub fn poll(fds: *mut PollFd, nfds: u64, timeout: c_int) -> c_int;
+        pub fn read(fd: c_int, buf: *mut u8, count: usize) -> isize;
+        pub fn close(fd: c_int) -> c_int;
+        pub fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
+        pub fn signal(signum: c_int, handler: usize) -> usize;
+        pub fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
+        pub fn __errno_location() -> *mut c_int;
+        pub fn _exit(code: c_int) -> !;
+        pub fn prctl(option: c_int, arg2: c_long, arg3: c_long, arg4: c_long, arg5: c_long) -> c_int;
+    }
+}
+
+const BUFFER: usize = 64 * 1024;
+
+fn errno() -> i32 {
+    // SAFETY: __errno_location returns the calling thread's errno slot, always valid.
+    unsafe { *sys::__errno_location() }
+}
+
+struct Stream {
+    fd: RawFd,
+    name: &'static str,
+    pending: Vec<u8>,
+}
+
+fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.len() < 5 {
+        eprintln!("usage: hybridock-monitor DIR PID OUT_FD ERR_FD [-- ON_EXIT...]");
+        std::process::exit(2);
+    }
+    let dir = PathBuf::from(&args[1]);
+    let parse = |index: usize| -> i32 {
+        args[index].to_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            eprintln!("hybridock-monitor: bad argument {:?}", args[index]);
+            std::process::exit(2)
+        })
+    };
+    let pid = parse(2);
+    let out_fd = parse(3);
+    let err_fd = parse(4);
+    let on_exit: Vec<std::ffi::OsString> =
+        args.iter().skip(5).skip_while(|a| a.as_bytes() == b"--").cloned().collect();
+
+    // SAFETY: setting dispositions to SIG_IGN has no handler code to race with.
+    unsafe {
+        sys::signal(sys::SIGINT, sys::SIG_IGN);
+        sys::signal(sys::SIGHUP, sys::SIG_IGN);
+        sys::signal(sys::SIGPIPE, sys::SIG_IGN);
+        // PR_SET_NAME so `ps` shows what this is; failure is harmless.
+        let name = b"hd-monitor\0";
+        sys::prctl(15, name.as_ptr() as std::os::raw::c_long, 0, 0, 0);
+    }
+
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("container.log"))
+        .map(io::BufWriter::new)
+        .ok();
+    let mut streams = vec![Stream { fd: out_fd, name: "stdout", pending: Vec::new() }];
+    if err_fd >= 0 {
+        streams.push(Stream { fd: err_fd, name: "stderr", pending: Vec::new() });
+    }
+    let status = relay_until_exit(pid, &mut streams, &mut log);
+    if let Some(log) = log.as_mut() {
+        let _ = log.flush();
+    }
+    let code = exit_code(status);
+    if let Err(error) = write_exit(&dir, code) {
+        eprintln!("hybridock-monitor: cannot record the exit of {pid}: {error}");
+    }
+    if !on_exit.is_empty() {
+        run_on_exit(&on_exit);
+    }
+}
+
+/// Relays output until the container has exited and its streams are drained; returns the
+/// wait status (or -1 if the child could not be waited for).
+fn relay_until_exit(pid: i32, streams: &mut [Stream], log: &mut Option<io::BufWriter<File>>) -> i32 {
+    let mut buffer = vec![0u8; BUFFER];
+    let mut status: Option<i32> = None;
+    loop {
+        let mut fds: Vec<sys::PollFd> = streams
+            .iter()
+            .filter(|s| s.fd >= 0)
+            .map(|s| sys::PollFd { fd: s.fd, events: sys::POLLIN, revents: 0 })
+            .collect();
+        if fds.is_empty() {
+            break;
+        }
+        // After the exit, only drain what is already buffered (grandchildren may hold the pipe).
+        let timeout = if status.is_some() { 0 } else { 200 };
+        // SAFETY: fds is a valid array of fds.len() PollFd structs for the call's duration.
+        let ready = unsafe { sys::poll(fds.as_mut_ptr(), fds.len() as u64, timeout) };
+        if ready < 0 && errno() != sys::EINTR {
+            break;
+        }
+        let mut drained_all = true;
+        for poll_fd in fds.iter().filter(|p| p.revents != 0) {
+            let stream = streams.iter_mut().find(|s| s.fd == poll_fd.fd).expect("polled fd");
+            // SAFETY: buffer is valid for BUFFER bytes and owned by this frame.
+            let count = unsafe { sys::read(stream.fd, buffer.as_mut_ptr(), BUFFER) };
+            if count > 0 {
+                drained_all = false;
+                write_log(log, stream, &buffer[..count as usize]);
+            } else if count == 0 || errno() != sys::EINTR {
+                flush_partial(log, stream);
+                // SAFETY: the fd is ours (inherited for this purpose) and closed once.
+                unsafe { sys::close(stream.fd) };
+                stream.fd = -1;
+            }
+        }
+        if status.is_none() {
+            status = reap(pid, sys::WNOHANG);
+        } else if ready <= 0 || drained_all {
+            break;
+        }
+    }
+    for stream in streams.iter_mut() {
+        flush_partial(log, stream);
+    }
+    status.or_else(|| reap(pid, 0)).unwrap_or(-1)
+}
+
+fn reap(pid: i32, options: i32) -> Option<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out-pointer.
+        let result = unsafe { sys::waitpid(pid, &raw mut status, options) };
+        if result == pid {
+            return Some(status);
+        }
+        if result == 0 {
+            return None;
+        }
+        let error = errno();
+        if error == sys::EINTR {
+            continue;
+        }
+        return if error == sys::ECHILD { Some(-1) } else { None };
+    }
+}
+
+fn exit_code(status: i32) -> i32 {
+    if status < 0 {
+        return 255;
+    }
+    let signal = status & 0x7f;
+    if signal == 0 {
+        (status >> 8) & 0xff
+    } else {
+        128 + signal
+    }
+}
+
+/// docker's json-file format: one object per line of output, the line's newline included.
+fn write_log(log: &mut Option<io::BufWriter<File>>, stream: &mut Stream, data: &[u8]) {
+    stream.pending.extend_from_slice(data);
+    while let Some(end) = stream.pending.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = stream.pending.drain(..=end).collect();
+        emit(log, stream.name, &line);
+    }
+    if stream.pending.len() >= BUFFER {
+        let line = std::mem::take(&mut stream.pending);
+        emit(log, stream.name, &line);
+    }
+}
+
+fn flush_partial(log: &mut Option<io::BufWriter<File>>, stream: &mut Stream) {
+    if !stream.pending.is_empty() {
+        let line = std::mem::take(&mut stream.pending);
+        emit(log, stream.name, &line);
+    }
+}
+
+fn emit(log: &mut Option<io::BufWriter<File>>, stream: &str, line: &[u8]) {
+    let Some(log) = log.as_mut() else { return };
+    let mut text = String::with_capacity(line.len() + 64);
+    text.push_str("{\"log\":\"");
+    json_escape(&String::from_utf8_lossy(line), &mut text);
+    text.push_str("\",\"stream\":\"");
+    text.push_str(stream);
+    text.push_str("\",\"time\":\"");
+    text.push_str(&rfc3339_now());
+    text.push_str("\"}\n");
+    if log.write_all(text.as_bytes()).is_ok() {
+        let _ = log.flush();
+    }
+}
+
+fn json_escape(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+}
+
+fn now() -> (u64, u32) {
+    let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    (elapsed.as_secs(), elapsed.subsec_nanos())
+}
+
+/// RFC 3339 in UTC with nanoseconds, from days-since-epoch (Howard Hinnant's civil_from_days).
+fn rfc3339_now() -> String {
+    let (seconds, nanos) = now();
+    let days = (seconds / 86_400) as i64;
+    let rem = seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn write_exit(dir: &Path, code: i32) -> io::Result<()> {
+    let (seconds, nanos) = now();
+    let record = format!(
+        "{{\"exit_code\": {code}, \"finished_at\": {seconds}.{nanos:09}, \"oom_killed\": false}}"
+    );
+    let temp = dir.join(".exit.json.tmp");
+    let mut file = File::create(&temp)?;
+    file.write_all(record.as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&temp, dir.join("exit.json"))
+}
+
+fn run_on_exit(argv: &[std::ffi::OsString]) {
+    let owned: Vec<CString> = argv
+        .iter()
+        .filter_map(|a| CString::new(a.as_bytes().to_vec()).ok())
+        .collect();
+    let mut pointers: Vec<*const std::os::raw::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+    pointers.push(std::ptr::null());
+    // SAFETY: pointers is a NULL-terminated array of valid C strings that outlive the call.
+    unsafe {
+        sys::execvp(pointers[0], pointers.as_ptr());
+        sys::_exit(127);
+    }
+}
+

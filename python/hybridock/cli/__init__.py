@@ -1,0 +1,1 @@
+"""The ``hybridock`` command line: docker's commands, flags, columns and exit codes."""

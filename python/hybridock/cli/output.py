@@ -1,0 +1,165 @@
+"""Rendering for the CLI: docker's human sizes and durations, tables, pull progress."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TextIO
+
+import click
+
+from hybridock.reference import Reference
+
+
+def human_size(size: float) -> str:
+    """docker's units.HumanSize: decimal units, three significant digits ("4.26MB")."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    index = 0
+    while size >= 1000 and index < len(units) - 1:
+        size /= 1000.0
+        index += 1
+    return f"{size:.3g}{units[index]}"
+
+
+def human_duration(seconds: float) -> str:
+    """docker's units.HumanDuration ("About a minute", "3 hours", "2 weeks")."""
+    seconds = max(seconds, 0)
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 2:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = seconds / 60
+    if int(minutes) == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{int(minutes)} minutes"
+    hours = minutes / 60
+    if round(hours) == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{round(hours)} hours"
+    if hours < 24 * 7 * 2:
+        return f"{round(hours / 24)} days"
+    if hours < 24 * 30 * 2:
+        return f"{round(hours / 24 / 7)} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{round(hours / 24 / 30)} months"
+    return f"{round(hours / 24 / 365)} years"
+
+
+def parse_timestamp(text: str | None) -> float | None:
+    """An RFC 3339 timestamp from an image config (nanoseconds allowed) as epoch seconds."""
+    if not text:
+        return None
+    value = text.strip().replace("Z", "+00:00")
+    if "." in value:  # Python takes at most microseconds
+        head, _, tail = value.partition(".")
+        digits = "".join(c for c in tail if c.isdigit())
+        zone = tail[len(digits) :]
+        value = f"{head}.{digits[:6]}{zone}"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def ago(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "N/A"
+    return f"{human_duration(time.time() - timestamp)} ago"
+
+
+def table(rows: Sequence[Sequence[str]], out: TextIO | None = None) -> None:
+    """docker's tabwriter layout: columns padded to the widest cell plus three spaces."""
+    stream = out or sys.stdout
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        stream.write("   ".join([*cells, row[-1]]).rstrip() + "\n")
+
+
+def error(message: str, prefix: str = "Error") -> None:
+    click.echo(f"{prefix}: {message}" if prefix else message, err=True)
+
+
+class PullRenderer:
+    """docker pull's progress: a line per layer, redrawn in place on a terminal.
+
+    Off a terminal (or with NO_COLOR / TERM=dumb) each status change is one plain line, so
+    logs stay readable. Updates come from the layer threads, hence the lock.
+    """
+
+    def __init__(self, stream: TextIO, *, quiet: bool = False) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.live = (
+            stream.isatty() and os.environ.get("TERM") != "dumb" and not os.environ.get("NO_COLOR")
+        )
+        self._lock = threading.Lock()
+        self._order: list[str] = []
+        self._lines: dict[str, str] = {}
+        self._last_status: dict[str, str] = {}
+        self._last_draw = 0.0
+
+    def resolving(self, reference: Reference) -> None:
+        if self.quiet:
+            return
+        if reference.digest is None:
+            if reference.tag_was_defaulted:
+                self._write("Using default tag: latest\n")
+            self._write(f"{reference.tag}: Pulling from {reference.familiar_path}\n")
+        else:
+            self._write(f"{reference.digest}: Pulling from {reference.familiar_path}\n")
+
+    def layer(self, layer_id: str, status: str, current: int = 0, total: int = 0) -> None:
+        if self.quiet:
+            return
+        with self._lock:
+            text = status
+            if status in ("Downloading", "Extracting") and total:
+                text = f"{status} {_bar(current, total)} {human_size(current)}/{human_size(total)}"
+            if self.live:
+                if layer_id not in self._lines:
+                    self._order.append(layer_id)
+                    self.stream.write("\n")
+                self._lines[layer_id] = text
+                now = time.monotonic()
+                if status in ("Downloading", "Extracting") and now - self._last_draw < 0.1:
+                    return
+                self._last_draw = now
+                self._redraw()
+            elif self._last_status.get(layer_id) != status:
+                self._last_status[layer_id] = status
+                self._write(f"{layer_id}: {status}\n")
+
+    def _redraw(self) -> None:
+        count = len(self._order)
+        self.stream.write(f"\x1b[{count}A")
+        for layer_id in self._order:
+            self.stream.write(f"\x1b[2K{layer_id}: {self._lines[layer_id]}\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        with self._lock:
+            if self.live and self._order:
+                self._redraw()
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
+def _bar(current: int, total: int, width: int = 50) -> str:
+    filled = min(width, int(width * current / total)) if total else 0
+    if filled >= width:
+        return "[" + "=" * width + "]"
+    return "[" + "=" * filled + ">" + " " * (width - filled - 1) + "]"

@@ -1,0 +1,82 @@
+"""``hybridock.Client``: the Python API. The CLI is a thin layer over it.
+
+A client owns one store root (opened lazily, so ``hybridock --help`` touches nothing) and one
+configuration. Every method either returns typed records or raises a ``HybridockError``; none
+prints or exits.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from hybridock.config import Config
+from hybridock.reference import Reference
+from hybridock.registry import Platform, RegistryClient
+from hybridock.store.db import Database
+from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
+from hybridock.store.layout import Layout, default_root
+from hybridock.store.pull import PullProgress, Puller, PullResult
+
+
+class Client:
+    def __init__(self, root: str | Path | None = None, config: Config | None = None) -> None:
+        self.root = Path(root) if root is not None else default_root()
+        self._config = config
+
+    @cached_property
+    def config(self) -> Config:
+        return self._config if self._config is not None else Config.load()
+
+    @cached_property
+    def layout(self) -> Layout:
+        layout = Layout(self.root)
+        layout.ensure()
+        return layout
+
+    @cached_property
+    def database(self) -> Database:
+        return Database(self.layout.database)
+
+    @cached_property
+    def image_store(self) -> ImageStore:
+        return ImageStore(self.layout, self.database)
+
+    @cached_property
+    def registry(self) -> RegistryClient:
+        return RegistryClient(self.config)
+
+    # --- images -------------------------------------------------------------------------------
+
+    def pull(
+        self,
+        reference: str | Reference,
+        *,
+        platform: str | None = None,
+        progress: PullProgress | None = None,
+    ) -> PullResult:
+        parsed = reference if isinstance(reference, Reference) else Reference.parse(reference)
+        puller = Puller(
+            self.layout,
+            self.image_store,
+            self.registry,
+            concurrency=self.config.max_concurrent_downloads,
+            progress=progress,
+        )
+        return puller.pull(parsed, Platform.parse(platform) if platform else None)
+
+    def images(self) -> list[ImageRecord]:
+        return self.image_store.list()
+
+    def image(self, name: str) -> ImageRecord:
+        return self.image_store.get(self.image_store.resolve(name))
+
+    def remove_image(self, name: str, *, force: bool = False) -> RemovalReport:
+        return self.image_store.remove(name, force=force)
+
+    def prune_images(self, *, all_unused: bool = False) -> RemovalReport:
+        return self.image_store.prune(dangling_only=not all_unused)
+
+    def close(self) -> None:
+        if "database" in self.__dict__:
+            self.database.close()

@@ -1,0 +1,1 @@
+"""Containers: records, configuration, root filesystems, and their lifecycle."""

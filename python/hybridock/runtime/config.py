@@ -1,0 +1,178 @@
+"""A container's configuration: the image config merged with the command line, as docker does.
+
+Parsed once into frozen dataclasses and stored as JSON with the container's record, so ``start``
+runs exactly what ``create`` decided.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hybridock.errors import ConfigError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NETWORK_MODES = ("none", "host")
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    destination: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    image: str  # as the user typed it (docker shows that in ps)
+    image_id: str
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...]
+    env: tuple[str, ...]
+    working_dir: str
+    user: str
+    hostname: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    mounts: tuple[Mount, ...] = ()
+    network: str = "none"
+    init: bool = False
+    tty: bool = False
+    open_stdin: bool = False
+    auto_remove: bool = False
+    stop_signal: str = "SIGTERM"
+    stop_timeout: int | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        return [*self.entrypoint, *self.cmd]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ContainerConfig:
+        data = json.loads(text)
+        data["mounts"] = tuple(Mount(**m) for m in data.get("mounts", ()))
+        for key in ("entrypoint", "cmd", "env"):
+            data[key] = tuple(data[key])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the command line says; None means "as the image says"."""
+
+    command: tuple[str, ...] = ()
+    entrypoint: str | None = None
+    env: tuple[str, ...] = ()
+    env_files: tuple[str, ...] = ()
+    working_dir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    labels: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    network: str = "none"
+    init: bool = False
+    tty: bool = False
+    interactive: bool = False
+    auto_remove: bool = False
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+
+
+def merge_env(base: Sequence[str], overrides: Sequence[str]) -> tuple[str, ...]:
+    """Later KEY=VALUE entries replace earlier ones with the same key, keeping first order."""
+    merged: dict[str, str] = {}
+    for entry in [*base, *overrides]:
+        key, _, value = entry.partition("=")
+        merged[key] = value
+    return tuple(f"{key}={value}" for key, value in merged.items())
+
+
+def _cli_env(entries: Sequence[str], files: Sequence[str]) -> list[str]:
+    """-e K=V, -e K (taken from our environment when set), --env-file lines."""
+    lines: list[str] = []
+    for name in files:
+        try:
+            text = Path(name).read_text()
+        except OSError as error:
+            raise ConfigError(f"open {name}: {error.strerror}") from error
+        lines.extend(
+            line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+        )
+    result = []
+    for entry in [*lines, *entries]:
+        if "=" in entry:
+            if not entry.partition("=")[0]:
+                raise ConfigError(f"invalid environment variable: {entry}")
+            result.append(entry)
+        elif entry in os.environ:
+            result.append(f"{entry}={os.environ[entry]}")
+    return result
+
+
+def parse_volume(text: str) -> Mount:
+    """-v /host:/container[:ro|rw]; named volumes are not supported yet."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise ConfigError(f"invalid volume specification: '{text}'")
+    source, destination = parts[0], parts[1]
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if not source.startswith("/"):
+        raise ConfigError(f"invalid volume specification: '{text}': named volumes are not supported")
+    if not destination.startswith("/"):
+        raise ConfigError(f"invalid volume specification: '{text}': mount path must be absolute")
+    if mode not in ("ro", "rw"):
+        raise ConfigError(f"invalid mode: {mode}")
+    return Mount(source=os.path.abspath(source), destination=destination, readonly=mode == "ro")
+
+
+def merge(
+    image: str, image_id: str, image_config: Mapping[str, Any], container_id: str, options: RunOptions
+) -> ContainerConfig:
+    config = image_config.get("config") or {}
+    if options.entrypoint is not None:
+        # docker: --entrypoint clears the image's default command too
+        entrypoint: tuple[str, ...] = (options.entrypoint,) if options.entrypoint else ()
+        cmd: tuple[str, ...] = tuple(options.command)
+    else:
+        entrypoint = tuple(config.get("Entrypoint") or ())
+        cmd = tuple(options.command) or tuple(config.get("Cmd") or ())
+    if not entrypoint and not cmd:
+        raise ConfigError("no command specified")
+    if options.network not in NETWORK_MODES:
+        raise ConfigError(
+            f"network {options.network} not supported: use --network none or --network host"
+        )
+    hostname = options.hostname or container_id[:12]
+    env = merge_env(
+        [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"],
+        [*(config.get("Env") or ()), *_cli_env(options.env, options.env_files)],
+    )
+    labels = dict(config.get("Labels") or {})
+    for label in options.labels:
+        key, _, value = label.partition("=")
+        labels[key] = value
+    return ContainerConfig(
+        image=image,
+        image_id=image_id,
+        entrypoint=entrypoint,
+        cmd=cmd,
+        env=env,
+        working_dir=options.working_dir or config.get("WorkingDir") or "/",
+        user=options.user if options.user is not None else (config.get("User") or ""),
+        hostname=hostname,
+        labels=labels,
+        mounts=tuple(parse_volume(v) for v in options.volumes),
+        network=options.network,
+        init=options.init,
+        tty=options.tty,
+        open_stdin=options.interactive,
+        auto_remove=options.auto_remove,
+        stop_signal=options.stop_signal or config.get("StopSignal") or "SIGTERM",
+        stop_timeout=options.stop_timeout,
+    )

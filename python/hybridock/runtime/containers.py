@@ -1,0 +1,239 @@
+"""Container records: create, look up by id prefix or name, state transitions, removal.
+
+The state machine is created -> running -> exited (-> removed). Whoever supervises a running
+container (the attached CLI or the detached monitor) writes ``exit.json`` in the container's
+directory when the process ends; ``reconcile`` folds that file into the record, and marks a
+container whose supervisor vanished without writing it as exited, so ``ps`` never shows a dead
+container as running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import signal
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hybridock.errors import ContainerNotFound, ContainerStateError, ConfigError
+from hybridock.runtime.config import ContainerConfig
+from hybridock.runtime.names import random_name
+from hybridock.store.db import Database
+from hybridock.store.layout import Layout, write_atomic
+
+NAME_PATTERN = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+EXIT_FILE = "exit.json"
+#: exit code recorded when a container's supervisor died without recording one
+LOST_EXIT_CODE = 255
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    image_id: str
+    config: ContainerConfig
+    created: float
+    state: str
+    pid: int | None
+    pid_start: int | None
+    monitor_pid: int | None
+    exit_code: int | None
+    started_at: float | None
+    finished_at: float | None
+    oom_killed: bool
+    error: str | None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (clock ticks since boot): tells a reused pid apart."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    return int(fields[19])
+
+
+def process_alive(pid: int | None, start: int | None) -> bool:
+    if not pid:
+        return False
+    current = process_start_time(pid)
+    return current is not None and (start is None or current == start)
+
+
+class ContainerStore:
+    def __init__(self, layout: Layout, database: Database) -> None:
+        self.layout = layout
+        self.db = database
+
+    def create(self, config: ContainerConfig, name: str | None, container_id: str) -> Container:
+        if name is not None and not NAME_PATTERN.match(name):
+            raise ConfigError(
+                f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'
+            )
+        directory = self.layout.container(container_id)
+        for sub in ("upper", "work", "rootfs"):
+            (directory / sub).mkdir(parents=True, exist_ok=True)
+        chosen = name.lstrip("/") if name else None
+        for _ in range(20):
+            candidate = chosen or random_name()
+            try:
+                with self.db.write() as connection:
+                    connection.execute(
+                        "INSERT INTO containers (id, name, image_id, image_ref, config, created,"
+                        " state) VALUES (?, ?, ?, ?, ?, ?, 'created')",
+                        (container_id, candidate, config.image_id, config.image, config.to_json(),
+                         time.time()),
+                    )
+                break
+            except sqlite3.IntegrityError as error:
+                if chosen:
+                    from hybridock.store.layout import remove_tree  # noqa: PLC0415
+
+                    remove_tree(directory)
+                    other = self.db.query("SELECT id FROM containers WHERE name = ?", (chosen,))
+                    owner = other[0][0] if other else "?"
+                    raise ConfigError(
+                        f'Conflict. The container name "/{chosen}" is already in use by container'
+                        f' "{owner}". You have to remove (or rename) that container to be able to'
+                        " reuse that name."
+                    ) from error
+        return self.get(container_id)
+
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_hex(32)
+
+    def get(self, container_id: str) -> Container:
+        rows = self.db.query("SELECT * FROM containers WHERE id = ?", (container_id,))
+        if not rows:
+            raise ContainerNotFound(f"No such container: {container_id}")
+        return self._record(rows[0])
+
+    def find(self, text: str) -> Container:
+        """By full id, name, or unique id prefix, as docker resolves them."""
+        rows = self.db.query("SELECT * FROM containers WHERE id = ? OR name = ?",
+                             (text, text.lstrip("/")))
+        if not rows and re.fullmatch(r"[0-9a-f]{1,64}", text):
+            rows = self.db.query("SELECT * FROM containers WHERE id LIKE ?", (f"{text}%",))
+            if len(rows) > 1:
+                raise ContainerNotFound(f"multiple IDs found with provided prefix: {text}")
+        if not rows:
+            raise ContainerNotFound(f"No such container: {text}")
+        return self.reconcile(self._record(rows[0]))
+
+    def list(self) -> list[Container]:
+        rows = self.db.query("SELECT * FROM containers ORDER BY created DESC")
+        return [self.reconcile(self._record(row)) for row in rows]
+
+    def _record(self, row: sqlite3.Row) -> Container:
+        return Container(
+            id=row["id"],
+            name=row["name"],
+            image_id=row["image_id"],
+            config=ContainerConfig.from_json(row["config"]),
+            created=row["created"],
+            state=row["state"],
+            pid=row["pid"],
+            pid_start=row["pid_start"],
+            monitor_pid=row["monitor_pid"],
+            exit_code=row["exit_code"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            oom_killed=bool(row["oom_killed"]),
+            error=row["error"],
+        )
+
+    # --- state ------------------------------------------------------------------------------
+
+    def mark_running(self, container_id: str, pid: int, monitor_pid: int | None) -> None:
+        with self.db.write() as connection:
+            connection.execute(
+                "UPDATE containers SET state = 'running', pid = ?, pid_start = ?,"
+                " monitor_pid = ?, started_at = ?, exit_code = NULL, finished_at = NULL,"
+                " oom_killed = 0, error = NULL WHERE id = ?",
+                (pid, process_start_time(pid), monitor_pid, time.time(), container_id),
+            )
+        with contextlib.suppress(FileNotFoundError):
+            (self.layout.container(container_id) / EXIT_FILE).unlink()
+
+    def mark_exited(
+        self,
+        container_id: str,
+        exit_code: int,
+        *,
+        finished_at: float | None = None,
+        oom_killed: bool = False,
+        error: str | None = None,
+    ) -> None:
+        with self.db.write() as connection:
+            connection.execute(
+                "UPDATE containers SET state = 'exited', pid = NULL, pid_start = NULL,"
+                " monitor_pid = NULL, exit_code = ?, finished_at = ?, oom_killed = ?, error = ?"
+                " WHERE id = ?",
+                (exit_code, finished_at or time.time(), int(oom_killed), error, container_id),
+            )
+
+    def write_exit(self, container_id: str, exit_code: int, oom_killed: bool = False) -> None:
+        """What a supervisor records when the container's process ends."""
+        record = {"exit_code": exit_code, "finished_at": time.time(), "oom_killed": oom_killed}
+        write_atomic(self.layout.container(container_id) / EXIT_FILE,
+                     json.dumps(record).encode())
+
+    def read_exit(self, container_id: str) -> dict[str, Any] | None:
+        try:
+            data = (self.layout.container(container_id) / EXIT_FILE).read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            record = json.loads(data)
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) else None
+
+    def reconcile(self, container: Container) -> Container:
+        """Fold a supervisor's exit record in; a vanished supervisor means exited."""
+        if container.state != "running":
+            return container
+        record = self.read_exit(container.id)
+        if record is not None:
+            self.mark_exited(container.id, int(record["exit_code"]),
+                             finished_at=float(record["finished_at"]),
+                             oom_killed=bool(record.get("oom_killed")))
+            return self.get(container.id)
+        if process_alive(container.monitor_pid, None):
+            return container  # running, or its supervisor is about to record the exit
+        record = self.read_exit(container.id)  # the supervisor may have just finished
+        if record is not None:
+            return self.reconcile(container)
+        if process_alive(container.pid, container.pid_start):
+            # The supervisor died and the process lives on unsupervised: end it.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(container.pid or 0, signal.SIGKILL)
+        self.mark_exited(container.id, LOST_EXIT_CODE, error="the container's supervisor died")
+        return self.get(container.id)
+
+    def remove_record(self, container_id: str) -> None:
+        with self.db.write() as connection:
+            connection.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+
+    def set_state_error(self, container_id: str, message: str) -> None:
+        with self.db.write() as connection:
+            connection.execute("UPDATE containers SET error = ? WHERE id = ?",
+                               (message, container_id))
+
+    def require_running(self, container: Container) -> None:
+        if not container.running:
+            raise ContainerStateError(f"container {container.id[:12]} is not running")
+

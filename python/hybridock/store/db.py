@@ -1,0 +1,150 @@
+"""The store's metadata: one SQLite database (WAL) shared by every hybridock process.
+
+Rows are written last, after the files they describe are complete, so a row always points at
+something whole. Writers take ``BEGIN IMMEDIATE`` so two processes never interleave a
+read-then-write; readers never block writers (WAL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from hybridock.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS layers (
+    chain_id          TEXT PRIMARY KEY,         -- sha256:..., names layers/<hex>/
+    diff_id           TEXT NOT NULL,
+    parent            TEXT,                     -- chain id of the layer below, NULL at the base
+    digest            TEXT,                     -- the compressed blob it was extracted from
+    media_type        TEXT,
+    compressed_size   INTEGER NOT NULL DEFAULT 0,
+    size              INTEGER NOT NULL DEFAULT 0,  -- uncompressed tar bytes
+    created           REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS images (
+    id                TEXT PRIMARY KEY,         -- config digest: docker's image ID
+    config            TEXT NOT NULL,            -- the image config JSON, verified
+    manifest_digest   TEXT NOT NULL,            -- the platform manifest
+    created           TEXT,                     -- from the config
+    os                TEXT,
+    architecture      TEXT,
+    variant           TEXT,
+    size              INTEGER NOT NULL,         -- sum of uncompressed layer sizes
+    pulled            REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS image_layers (
+    image_id          TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position          INTEGER NOT NULL,         -- 0 = base
+    chain_id          TEXT NOT NULL REFERENCES layers(chain_id),
+    PRIMARY KEY (image_id, position)
+);
+CREATE INDEX IF NOT EXISTS image_layers_by_chain ON image_layers(chain_id);
+CREATE TABLE IF NOT EXISTS tags (
+    name              TEXT PRIMARY KEY,         -- docker.io/library/busybox:latest
+    image_id          TEXT NOT NULL REFERENCES images(id),
+    digest            TEXT NOT NULL             -- what the tag resolved to (index or manifest)
+);
+CREATE INDEX IF NOT EXISTS tags_by_image ON tags(image_id);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    repository        TEXT NOT NULL,            -- docker.io/library/busybox
+    digest            TEXT NOT NULL,            -- index or manifest digest pulled from it
+    image_id          TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (repository, digest)
+);
+CREATE INDEX IF NOT EXISTS repo_digests_by_image ON repo_digests(image_id);
+CREATE TABLE IF NOT EXISTS blobs (
+    digest            TEXT PRIMARY KEY,         -- every blob file under blobs/sha256
+    image_id          TEXT REFERENCES images(id) ON DELETE CASCADE,  -- manifests, configs
+    size              INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS containers (
+    id                TEXT PRIMARY KEY,
+    name              TEXT NOT NULL UNIQUE,
+    image_id          TEXT NOT NULL REFERENCES images(id),
+    image_ref         TEXT NOT NULL,            -- what the user typed, as docker shows it
+    config            TEXT NOT NULL,            -- JSON: the merged container config
+    created           REAL NOT NULL,
+    state             TEXT NOT NULL,            -- created | running | exited
+    pid               INTEGER,
+    pid_start         INTEGER,                  -- /proc/PID/stat starttime: guards pid reuse
+    monitor_pid       INTEGER,
+    exit_code         INTEGER,
+    started_at        REAL,
+    finished_at       REAL,
+    oom_killed        INTEGER NOT NULL DEFAULT 0,
+    error             TEXT
+);
+CREATE INDEX IF NOT EXISTS containers_by_image ON containers(image_id);
+"""
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # One connection per process, shared by the pull threads: calls are serialized here.
+        self._lock = threading.RLock()
+        try:
+            self.connection = sqlite3.connect(
+                path, timeout=60.0, isolation_level=None, check_same_thread=False
+            )
+            self.connection.row_factory = sqlite3.Row
+            self.connection.execute("PRAGMA foreign_keys = ON")
+            self.connection.execute("PRAGMA busy_timeout = 60000")
+            version = self.connection.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                self._create(version)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open the store database {path}: {error}") from error
+
+    def _create(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer hybridock (schema {version}); upgrade"
+            )
+        self.connection.execute("PRAGMA journal_mode = WAL")
+        with self.write() as connection:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, serialized against every other process."""
+        with self._lock:
+            yield from self._transaction()
+
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        connection = self.connection
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot lock the store database {self.path}: {error}") from error
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                connection.execute("COMMIT")
+            except sqlite3.Error as error:
+                connection.execute("ROLLBACK")
+                raise StoreError(f"cannot write the store database {self.path}: {error}") from error
+
+    def query(self, sql: str, parameters: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            with self._lock:
+                return self.connection.execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot read the store database {self.path}: {error}") from error
+
+    def close(self) -> None:
+        self.connection.close()

@@ -1,0 +1,362 @@
+"""Images in the local store: records, lookups by name / id / digest, removal and pruning.
+
+An image is identified by its config digest (docker's image ID). Tags and repository digests
+point at images; image_layers lists each image's full layer chain, so a layer is in use exactly
+while some image_layers row names it. Removal deletes rows first (one transaction) and files
+after, so a crash in between leaves only unreferenced files, which ``prune`` reclaims.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hybridock.errors import ImageInUse, ImageNotFound, InvalidReference
+from hybridock.reference import Reference
+from hybridock.store import locks
+from hybridock.store.db import Database
+from hybridock.store.layout import Layout, remove_tree
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    chain_id: str
+    diff_id: str
+    parent: str | None
+    digest: str | None
+    media_type: str | None
+    compressed_size: int
+    size: int
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: str
+    config: dict[str, Any]
+    manifest_digest: str
+    created: str | None
+    os: str | None
+    architecture: str | None
+    variant: str | None
+    size: int
+    pulled: float
+    tags: tuple[str, ...] = ()
+    repo_digests: tuple[str, ...] = ()
+    chain_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """Everything a finished pull records for one image, in one transaction."""
+
+    id: str
+    config_json: str
+    manifest_digest: str
+    top_digest: str
+    reference: Reference
+    chain_ids: Sequence[str]
+    size: int
+    blobs: Sequence[tuple[str, int]] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RemovalReport:
+    untagged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+class ImageStore:
+    def __init__(self, layout: Layout, database: Database) -> None:
+        self.layout = layout
+        self.db = database
+
+    # --- layers -----------------------------------------------------------------------------
+
+    def has_layer(self, chain_id: str) -> bool:
+        rows = self.db.query("SELECT 1 FROM layers WHERE chain_id = ?", (chain_id,))
+        return bool(rows) and self.layout.layer(chain_id).is_dir()
+
+    def record_layer(self, layer: LayerRecord) -> None:
+        with self.db.write() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO layers (chain_id, diff_id, parent, digest, media_type,"
+                " compressed_size, size, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    layer.chain_id,
+                    layer.diff_id,
+                    layer.parent,
+                    layer.digest,
+                    layer.media_type,
+                    layer.compressed_size,
+                    layer.size,
+                    time.time(),
+                ),
+            )
+
+    def layer_sizes(self, chain_ids: Sequence[str]) -> int:
+        if not chain_ids:
+            return 0
+        marks = ",".join("?" * len(chain_ids))
+        rows = self.db.query(
+            f"SELECT COALESCE(SUM(size), 0) FROM layers WHERE chain_id IN ({marks})",  # noqa: S608
+            tuple(chain_ids),
+        )
+        return int(rows[0][0])
+
+    # --- images -----------------------------------------------------------------------------
+
+    def record_image(self, image: NewImage) -> str | None:
+        """Record a pulled image and point its tag at it; returns the image the tag left."""
+        config = json.loads(image.config_json)
+        reference = image.reference
+        now = time.time()
+        with self.db.write() as connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO images (id, config, manifest_digest, created, os,"
+                " architecture, variant, size, pulled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    image.id,
+                    image.config_json,
+                    image.manifest_digest,
+                    config.get("created"),
+                    config.get("os"),
+                    config.get("architecture"),
+                    config.get("variant"),
+                    image.size,
+                    now,
+                ),
+            )
+            connection.executemany(
+                "INSERT OR IGNORE INTO image_layers (image_id, position, chain_id) VALUES (?, ?, ?)",
+                [(image.id, position, chain) for position, chain in enumerate(image.chain_ids)],
+            )
+            connection.executemany(
+                "INSERT OR IGNORE INTO blobs (digest, image_id, size) VALUES (?, ?, ?)",
+                [(digest, image.id, size) for digest, size in image.blobs],
+            )
+            connection.execute(
+                "INSERT OR REPLACE INTO repo_digests (repository, digest, image_id)"
+                " VALUES (?, ?, ?)",
+                (reference.name, image.top_digest, image.id),
+            )
+            previous = None
+            if reference.tag is not None and reference.digest is None:
+                row = connection.execute(
+                    "SELECT image_id FROM tags WHERE name = ?", (str(reference),)
+                ).fetchone()
+                previous = row[0] if row and row[0] != image.id else None
+                connection.execute(
+                    "INSERT OR REPLACE INTO tags (name, image_id, digest) VALUES (?, ?, ?)",
+                    (str(reference), image.id, image.top_digest),
+                )
+        return previous
+
+    def tag_digest(self, reference: Reference) -> tuple[str, str] | None:
+        """(image id, digest the tag resolved to) of a locally known tag or digest."""
+        if reference.digest is not None:
+            rows = self.db.query(
+                "SELECT image_id, digest FROM repo_digests WHERE repository = ? AND digest = ?",
+                (reference.name, reference.digest),
+            )
+        else:
+            rows = self.db.query(
+                "SELECT image_id, digest FROM tags WHERE name = ?", (str(reference),)
+            )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def resolve(self, text: str) -> str:
+        """The image id that ``text`` names: a reference, a full id or a unique id prefix."""
+        candidate = text.removeprefix("sha256:")
+        if 1 <= len(candidate) <= 64 and all(c in "0123456789abcdef" for c in candidate):
+            rows = self.db.query("SELECT id FROM images WHERE id LIKE ?", (f"sha256:{candidate}%",))
+            if len(rows) == 1:
+                return str(rows[0][0])
+            if len(rows) > 1 and len(candidate) < 64:
+                raise ImageNotFound(f"multiple images match the id prefix {text}")
+        try:
+            reference = Reference.parse(text)
+        except InvalidReference:
+            raise ImageNotFound(f"No such image: {text}") from None
+        found = self.tag_digest(reference)
+        if found is None:
+            raise ImageNotFound(f"No such image: {text}")
+        return found[0]
+
+    def get(self, image_id: str) -> ImageRecord:
+        rows = self.db.query("SELECT * FROM images WHERE id = ?", (image_id,))
+        if not rows:
+            raise ImageNotFound(f"No such image: {image_id}")
+        return self._record(rows[0])
+
+    def list(self) -> list[ImageRecord]:
+        rows = self.db.query("SELECT * FROM images ORDER BY pulled DESC")
+        return [self._record(row) for row in rows]
+
+    def _record(self, row: sqlite3.Row) -> ImageRecord:
+        image_id = row["id"]
+        tags = self.db.query("SELECT name FROM tags WHERE image_id = ? ORDER BY name", (image_id,))
+        digests = self.db.query(
+            "SELECT repository, digest FROM repo_digests WHERE image_id = ? ORDER BY repository",
+            (image_id,),
+        )
+        chain = self.db.query(
+            "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY position", (image_id,)
+        )
+        return ImageRecord(
+            id=image_id,
+            config=json.loads(row["config"]),
+            manifest_digest=row["manifest_digest"],
+            created=row["created"],
+            os=row["os"],
+            architecture=row["architecture"],
+            variant=row["variant"],
+            size=row["size"],
+            pulled=row["pulled"],
+            tags=tuple(r[0] for r in tags),
+            repo_digests=tuple(f"{r[0]}@{r[1]}" for r in digests),
+            chain_ids=tuple(r[0] for r in chain),
+        )
+
+    def layer_dirs(self, image_id: str) -> list[str]:
+        """The image's extracted layer dirs, top-most first (overlayfs lowerdir order)."""
+        record = self.get(image_id)
+        return [str(self.layout.layer(chain)) for chain in reversed(record.chain_ids)]
+
+    # --- removal ----------------------------------------------------------------------------
+
+    def remove(self, text: str, *, force: bool = False) -> RemovalReport:
+        """docker rmi: untag a name, or delete an image by id; free what nothing else uses."""
+        report = RemovalReport()
+        image_id = self.resolve(text)
+        by_name = not _looks_like_id(text, image_id)
+        with self.db.write() as connection:
+            tags = [r[0] for r in connection.execute(
+                "SELECT name FROM tags WHERE image_id = ?", (image_id,)
+            )]
+            if by_name:
+                reference = Reference.parse(text)
+                if reference.digest is not None:
+                    connection.execute(
+                        "DELETE FROM repo_digests WHERE repository = ? AND digest = ?",
+                        (reference.name, reference.digest),
+                    )
+                    report.untagged.append(f"{reference.familiar_name}@{reference.digest}")
+                else:
+                    connection.execute("DELETE FROM tags WHERE name = ?", (str(reference),))
+                    report.untagged.append(reference.familiar)
+                    tags.remove(str(reference))
+                if tags and not force:
+                    return report
+            elif len(tags) > 1 and not force:
+                raise ImageInUse(
+                    f"conflict: unable to delete {_short(image_id)} (must be forced) - image is"
+                    " referenced in multiple repositories"
+                )
+            users = connection.execute(
+                "SELECT id FROM containers WHERE image_id = ?", (image_id,)
+            ).fetchall()
+            if users and not force:
+                if by_name:
+                    # docker keeps the tag when a container still uses the image
+                    raise ImageInUse(
+                        f"conflict: unable to remove repository reference \"{text}\" (must force)"
+                        f" - container {users[0][0][:12]} is using its referenced image"
+                        f" {_short(image_id)}"
+                    )
+                raise ImageInUse(
+                    f"conflict: unable to delete {_short(image_id)} (cannot be forced) - image is"
+                    f" being used by stopped container {users[0][0][:12]}"
+                )
+            for tag in tags:
+                report.untagged.append(Reference.parse(tag).familiar)
+            for repository, digest in connection.execute(
+                "SELECT repository, digest FROM repo_digests WHERE image_id = ?", (image_id,)
+            ).fetchall():
+                report.untagged.append(f"{Reference.parse(repository).familiar_name}@{digest}")
+            if users:
+                # -f with containers: docker untags and leaves the image for the containers
+                connection.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
+                return report
+            freed = self._delete_image_rows(connection, image_id)
+        report.deleted.append(image_id)
+        report.deleted.extend(freed)
+        self.collect_garbage()
+        return report
+
+    def _delete_image_rows(self, connection: sqlite3.Connection, image_id: str) -> list[str]:
+        chain = [r[0] for r in connection.execute(
+            "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY position DESC",
+            (image_id,),
+        )]
+        connection.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
+        connection.execute("DELETE FROM images WHERE id = ?", (image_id,))  # cascades
+        freed = []
+        for chain_id in chain:
+            used = connection.execute(
+                "SELECT 1 FROM image_layers WHERE chain_id = ? LIMIT 1", (chain_id,)
+            ).fetchone()
+            if used is None:
+                connection.execute("DELETE FROM layers WHERE chain_id = ?", (chain_id,))
+                freed.append(chain_id)
+        return freed
+
+    def prune(self, *, dangling_only: bool = True) -> RemovalReport:
+        """docker image prune: images with no tag (or, with -a, every unused image)."""
+        report = RemovalReport()
+        sql = "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM containers)"
+        if dangling_only:
+            sql += " AND id NOT IN (SELECT image_id FROM tags)"
+        with self.db.write() as connection:
+            for (image_id,) in connection.execute(sql).fetchall():
+                for tag in connection.execute(
+                    "SELECT name FROM tags WHERE image_id = ?", (image_id,)
+                ).fetchall():
+                    report.untagged.append(Reference.parse(tag[0]).familiar)
+                report.deleted.append(image_id)
+                report.deleted.extend(self._delete_image_rows(connection, image_id))
+        self.collect_garbage()
+        return report
+
+    def collect_garbage(self) -> int:
+        """Remove layer dirs and blobs that no row references; returns how many."""
+        with locks.exclusive(self.layout.locks, locks.GC):
+            return self._collect_garbage()
+
+    def _collect_garbage(self) -> int:
+        known_layers = {r[0].split(":", 1)[1] for r in self.db.query("SELECT chain_id FROM layers")}
+        layer_blobs = {
+            r[0].split(":", 1)[1] for r in self.db.query(
+                "SELECT digest FROM layers WHERE digest IS NOT NULL"
+            )
+        }
+        other_blobs = {
+            r[0].split(":", 1)[1] for r in self.db.query(
+                "SELECT digest FROM blobs WHERE image_id IS NOT NULL"
+            )
+        }
+        removed = 0
+        for path in self.layout.layers.iterdir():
+            if path.name not in known_layers:
+                remove_tree(path)
+                removed += 1
+        self.db.query("DELETE FROM blobs WHERE image_id IS NULL")
+        for path in self.layout.blobs.iterdir():
+            if path.name not in layer_blobs and path.name not in other_blobs:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+def _looks_like_id(text: str, image_id: str) -> bool:
+    candidate = text.removeprefix("sha256:")
+    return image_id.removeprefix("sha256:").startswith(candidate) and all(
+        c in "0123456789abcdef" for c in candidate
+    )
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]

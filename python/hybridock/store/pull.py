@@ -1,0 +1,314 @@
+"""One pull: resolve a reference, fetch what the store lacks, record the image.
+
+Flow: a tag already in the store costs one HEAD request (the tag's current digest); a digest
+already in the store costs none. Otherwise the manifest is resolved (index -> platform
+manifest), the config verified, and every layer whose chain id is not in the store is streamed
+from the registry into the native pipeline (download, verify, decompress, extract in one pass on
+Rust threads), up to ``concurrency`` layers at once. Each layer is built under tmp/ and renamed
+into layers/ under its lock, then recorded; the image row comes last, in one transaction.
+Ctrl-C or any failure aborts every layer in flight and removes what it had written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from hybridock import _native
+from hybridock.errors import (
+    HybridockError,
+    ManifestInvalid,
+    RegistryUnreachable,
+    StoreError,
+)
+from hybridock.reference import Reference
+from hybridock.registry import Descriptor, Platform, RegistryClient, ResolvedImage
+from hybridock.store import locks
+from hybridock.store.images import ImageStore, LayerRecord, NewImage
+from hybridock.store.layout import Layout, fsync_dir, remove_tree, write_atomic
+
+RESUME_ATTEMPTS = 5
+
+
+class PullProgress(Protocol):
+    """What a pull reports as it goes; the CLI renders it, the API may ignore it."""
+
+    def resolving(self, reference: Reference) -> None: ...
+    def layer(self, layer_id: str, status: str, current: int = 0, total: int = 0) -> None: ...
+
+
+class SilentProgress:
+    def resolving(self, reference: Reference) -> None:
+        pass
+
+    def layer(self, layer_id: str, status: str, current: int = 0, total: int = 0) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class PullResult:
+    reference: Reference
+    image_id: str
+    digest: str  # what the reference resolved to: an index or a manifest digest
+    downloaded: bool  # False: the store already had it ("Image is up to date")
+
+
+def chain_ids(diff_ids: Sequence[str]) -> list[str]:
+    """OCI chain ids: ChainID(n) = sha256(ChainID(n-1) + " " + DiffID(n))."""
+    chain: list[str] = []
+    for diff_id in diff_ids:
+        if not chain:
+            chain.append(diff_id)
+        else:
+            joined = f"{chain[-1]} {diff_id}".encode()
+            chain.append("sha256:" + hashlib.sha256(joined).hexdigest())
+    return chain
+
+
+def short_id(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
+
+
+class Puller:
+    def __init__(
+        self,
+        layout: Layout,
+        images: ImageStore,
+        registry: RegistryClient,
+        *,
+        concurrency: int = 3,
+        progress: PullProgress | None = None,
+    ) -> None:
+        self.layout = layout
+        self.images = images
+        self.registry = registry
+        self.concurrency = max(1, concurrency)
+        self.progress: PullProgress = progress or SilentProgress()
+        self._cancelled = threading.Event()
+
+    def pull(self, reference: Reference, platform: Platform | None = None) -> PullResult:
+        with locks.shared(self.layout.locks, locks.GC):
+            return self._pull(reference, platform)
+
+    def _pull(self, reference: Reference, platform: Platform | None) -> PullResult:
+        self.progress.resolving(reference)
+        known = self.images.tag_digest(reference)
+        if known is not None:
+            image_id, digest = known
+            if reference.digest is not None:
+                return PullResult(reference, image_id, digest, downloaded=False)
+            current = self.registry.head_digest(reference)
+            if current == digest:
+                return PullResult(reference, image_id, digest, downloaded=False)
+        resolved = self.registry.resolve(reference, platform)
+        image_id = self._store_image(reference, resolved)
+        return PullResult(reference, image_id, resolved.digest, downloaded=True)
+
+    def _store_image(self, reference: Reference, resolved: ResolvedImage) -> str:
+        config = resolved.config
+        diff_ids = config.diff_ids
+        layers = resolved.manifest.layers
+        if len(diff_ids) != len(layers):
+            raise ManifestInvalid(
+                f"{reference}: the manifest has {len(layers)} layers but the config lists"
+                f" {len(diff_ids)} diff_ids"
+            )
+        chain = chain_ids(diff_ids)
+        self._fetch_layers(reference, layers, diff_ids, chain)
+        blobs = [(resolved.config_digest, resolved.config_bytes)]
+        blobs += [(d, b) for d, b in resolved.documents]
+        for digest, data in blobs:
+            path = self.layout.blob(digest)
+            if not path.exists():
+                write_atomic(path, data)
+        size = self.images.layer_sizes(chain)
+        self.images.record_image(
+            NewImage(
+                id=resolved.config_digest,
+                config_json=resolved.config_bytes.decode(),
+                manifest_digest=resolved.manifest_digest,
+                top_digest=resolved.digest,
+                reference=reference,
+                chain_ids=chain,
+                size=size,
+                blobs=[(digest, len(data)) for digest, data in blobs],
+            )
+        )
+        return resolved.config_digest
+
+    # --- layers ----------------------------------------------------------------------------
+
+    def _fetch_layers(
+        self,
+        reference: Reference,
+        layers: Sequence[Descriptor],
+        diff_ids: Sequence[str],
+        chain: Sequence[str],
+    ) -> None:
+        done = [threading.Event() for _ in layers]
+        jobs: list[tuple[int, Callable[[], None]]] = []
+        for index, descriptor in enumerate(layers):
+            if self.images.has_layer(chain[index]):
+                self.progress.layer(short_id(descriptor.digest), "Already exists")
+                done[index].set()
+                continue
+            jobs.append((index, self._layer_job(reference, layers, diff_ids, chain, index, done)))
+        if not jobs:
+            return
+        self._cancelled.clear()
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="layer") as pool:
+            futures: list[Future[None]] = [pool.submit(job) for _, job in jobs]
+            try:
+                pending = set(futures)
+                while pending:
+                    # a timeout keeps the main thread responsive to Ctrl-C
+                    finished, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+                    for future in finished:
+                        future.result()
+            except BaseException:
+                self._cancelled.set()
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _layer_job(
+        self,
+        reference: Reference,
+        layers: Sequence[Descriptor],
+        diff_ids: Sequence[str],
+        chain: Sequence[str],
+        index: int,
+        done: Sequence[threading.Event],
+    ) -> Callable[[], None]:
+        def job() -> None:
+            try:
+                self._fetch_layer(reference, layers[index], diff_ids[index], chain, index, done)
+            finally:
+                done[index].set()
+
+        return job
+
+    def _fetch_layer(
+        self,
+        reference: Reference,
+        descriptor: Descriptor,
+        diff_id: str,
+        chain: Sequence[str],
+        index: int,
+        done: Sequence[threading.Event],
+    ) -> None:
+        chain_id = chain[index]
+        layer_id = short_id(descriptor.digest)
+        with locks.exclusive(self.layout.locks, chain_id.removeprefix("sha256:")):
+            if self.images.has_layer(chain_id):  # another process finished it meanwhile
+                self.progress.layer(layer_id, "Already exists")
+                return
+            lower_dirs = [str(self.layout.layer(c)) for c in reversed(chain[:index])]
+            blob = self.layout.blob(descriptor.digest)
+            with self.layout.temp_dir("layer") as temp:
+                tree = temp / "tree"
+                tree.mkdir()
+                if blob.is_file():
+                    self.progress.layer(layer_id, "Extracting", 0, descriptor.size)
+                    self._wait_for_parents(index, done)
+                    result = _native.extract_blob(
+                        str(blob),
+                        str(tree),
+                        descriptor.compression,
+                        descriptor.digest,
+                        diff_id,
+                        lower_dirs=lower_dirs,
+                    )
+                else:
+                    result = self._stream_layer(
+                        reference, descriptor, diff_id, tree, temp / "blob", lower_dirs,
+                        index, done,
+                    )
+                    self._install_blob(temp / "blob", blob)
+                target = self.layout.layer(chain_id)
+                if target.exists():  # a record-less leftover of a crash: replace it
+                    remove_tree(target)
+                try:
+                    tree.rename(target)
+                    fsync_dir(self.layout.layers)
+                except OSError as error:
+                    raise StoreError(f"cannot install layer {chain_id}: {error.strerror}") from error
+            self.images.record_layer(
+                LayerRecord(
+                    chain_id=chain_id,
+                    diff_id=diff_id,
+                    parent=chain[index - 1] if index else None,
+                    digest=descriptor.digest,
+                    media_type=descriptor.media_type,
+                    compressed_size=result.compressed_size,
+                    size=result.uncompressed_size,
+                )
+            )
+        self.progress.layer(layer_id, "Pull complete")
+
+    def _stream_layer(
+        self,
+        reference: Reference,
+        descriptor: Descriptor,
+        diff_id: str,
+        tree: Path,
+        blob_temp: Path,
+        lower_dirs: list[str],
+        index: int,
+        done: Sequence[threading.Event],
+    ) -> _native.LayerResult:
+        layer_id = short_id(descriptor.digest)
+        sink = _native.LayerSink(
+            str(tree),
+            descriptor.compression,
+            descriptor.digest,
+            diff_id,
+            lower_dirs=lower_dirs,
+            blob_path=str(blob_temp),
+        )
+        try:
+            received = 0
+            attempts = 0
+            while True:
+                try:
+                    for chunk in self.registry.open_blob(reference, descriptor, offset=received):
+                        if self._cancelled.is_set():
+                            raise HybridockError("pull cancelled")
+                        sink.write(chunk)
+                        received += len(chunk)
+                        self.progress.layer(layer_id, "Downloading", received, descriptor.size)
+                    break
+                except RegistryUnreachable:
+                    # a reset mid-blob: resume from what the pipeline already has
+                    attempts += 1
+                    if attempts > RESUME_ATTEMPTS:
+                        raise
+            self.progress.layer(layer_id, "Extracting", descriptor.size, descriptor.size)
+            self._wait_for_parents(index, done)
+            return sink.finish()
+        except BaseException:
+            sink.abort()
+            raise
+
+    def _wait_for_parents(self, index: int, done: Sequence[threading.Event]) -> None:
+        """Hardlinks into lower layers are resolved at finish: the parents must be in place."""
+        for event in done[:index]:
+            while not event.wait(0.2):
+                if self._cancelled.is_set():
+                    raise HybridockError("pull cancelled")
+
+    def _install_blob(self, temp: Path, blob: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            try:
+                os.link(temp, blob)
+            except FileExistsError:
+                pass
+            except OSError as error:
+                raise StoreError(f"cannot store blob {blob.name}: {error.strerror}") from error
