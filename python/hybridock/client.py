@@ -7,12 +7,17 @@ prints or exits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
 from hybridock.config import Config
 from hybridock.reference import Reference
 from hybridock.registry import Platform, RegistryClient
+from hybridock.errors import ImageNotFound, InvalidReference
+from hybridock.runtime.config import RunOptions, merge
+from hybridock.runtime.containers import Container, ContainerStore
+from hybridock.runtime.lifecycle import Runtime
 from hybridock.store.db import Database
 from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
 from hybridock.store.layout import Layout, default_root
@@ -76,6 +81,54 @@ class Client:
 
     def prune_images(self, *, all_unused: bool = False) -> RemovalReport:
         return self.image_store.prune(dangling_only=not all_unused)
+
+    # --- containers ---------------------------------------------------------------------------
+
+    @cached_property
+    def container_store(self) -> ContainerStore:
+        return ContainerStore(self.layout, self.database)
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        return Runtime(self.layout, self.image_store, self.container_store)
+
+    def find_image(
+        self,
+        name: str,
+        *,
+        pull: str = "missing",
+        platform: str | None = None,
+        progress: PullProgress | None = None,
+        on_missing: Callable[[Reference], None] | None = None,
+    ) -> str:
+        """The id of the image ``name`` names, pulling it per docker's --pull policy."""
+        if pull not in ("missing", "always", "never"):
+            raise InvalidReference(f'invalid pull option: "{pull}": must be missing, always or never')
+        if pull != "always":
+            try:
+                return self.image_store.resolve(name)
+            except ImageNotFound:
+                if pull == "never":
+                    raise
+        reference = Reference.parse(name)
+        if pull == "missing" and on_missing is not None:
+            on_missing(reference)
+        return self.pull(reference, platform=platform, progress=progress).image_id
+
+    def create_container(
+        self, image: str, image_id: str, options: RunOptions, name: str | None = None
+    ) -> Container:
+        container_id = ContainerStore.new_id()
+        record = self.image_store.get(image_id)
+        config = merge(image, image_id, record.config, container_id, options)
+        return self.container_store.create(config, name, container_id)
+
+    def containers(self, *, all_states: bool = True) -> list[Container]:
+        found = self.container_store.list()
+        return found if all_states else [c for c in found if c.running]
+
+    def container(self, name: str) -> Container:
+        return self.container_store.find(name)
 
     def close(self) -> None:
         if "database" in self.__dict__:

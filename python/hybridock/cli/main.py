@@ -24,8 +24,10 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except HybridockError as error:
-            click.echo(f"Error: {error}", err=True)
-            sys.exit(getattr(error, "cli_exit_code", 1))
+            code = getattr(error, "cli_exit_code", None)
+            # docker prints container-command failures after its own name, others as Error:
+            click.echo(f"hybridock: {error}" if code else f"Error: {error}", err=True)
+            sys.exit(code or 1)
         except KeyboardInterrupt:
             sys.exit(130)
         except BrokenPipeError:
@@ -48,9 +50,10 @@ def main(ctx: click.Context, root: str | None) -> None:
 
 
 def _register() -> None:
-    from hybridock.cli import images  # noqa: PLC0415 (commands register on import)
+    from hybridock.cli import containers, images  # noqa: PLC0415 (commands register here)
 
     images.register(main)
+    containers.register(main)
 
 
 _register()

@@ -165,6 +165,10 @@ class ContainerStore:
                 " oom_killed = 0, error = NULL WHERE id = ?",
                 (pid, process_start_time(pid), monitor_pid, time.time(), container_id),
             )
+
+    def clear_exit(self, container_id: str) -> None:
+        """Forget a previous run's exit record; called before the process is started, so a
+        fast exit recorded by the supervisor is never lost."""
         with contextlib.suppress(FileNotFoundError):
             (self.layout.container(container_id) / EXIT_FILE).unlink()
 

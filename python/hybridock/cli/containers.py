@@ -1,0 +1,419 @@
+"""Container commands: ps, stop, kill, restart, rm, logs, wait, inspect, container prune."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from hybridock.cli.context import State, pass_state
+from hybridock.cli.images import inspect_image
+from hybridock.cli.output import ago, human_duration, table
+from hybridock.cli.run import ContainerCommandError
+from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
+from hybridock.runtime.containers import Container
+
+
+def _each(names: Iterable[str], action: Callable[[str], None]) -> None:
+    """docker's multi-target commands: report each failure, exit 1 if any failed."""
+    failed = False
+    for name in names:
+        try:
+            action(name)
+        except HybridockError as error:
+            click.echo(f"Error response from daemon: {error}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+def _iso(timestamp: float | None) -> str:
+    if not timestamp:
+        return "0001-01-01T00:00:00Z"
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def status_text(container: Container) -> str:
+    if container.state == "running":
+        return f"Up {human_duration(time.time() - (container.started_at or time.time()))}"
+    if container.state == "exited":
+        return f"Exited ({container.exit_code}) {ago(container.finished_at)}"
+    return "Created"
+
+
+def _command_text(container: Container, no_trunc: bool) -> str:
+    text = " ".join(container.config.argv)
+    if not no_trunc and len(text) > 20:
+        text = text[:19] + "…"
+    return f'"{text}"'
+
+
+def _image_text(state: State, container: Container) -> str:
+    return container.config.image
+
+
+def _ps_fields(state: State, container: Container, no_trunc: bool) -> dict[str, str]:
+    return {
+        "ID": container.id if no_trunc else container.id[:12],
+        "Image": _image_text(state, container),
+        "Command": _command_text(container, no_trunc),
+        "CreatedAt": datetime.fromtimestamp(container.created).strftime("%Y-%m-%d %H:%M:%S %z"),
+        "RunningFor": ago(container.created),
+        "Status": status_text(container),
+        "State": container.state,
+        "Ports": "",
+        "Names": container.name,
+        "Labels": ",".join(f"{k}={v}" for k, v in container.config.labels.items()),
+        "Mounts": ",".join(m.destination for m in container.config.mounts),
+        "Networks": container.config.network,
+    }
+
+
+def _matches(state: State, container: Container, filters: tuple[str, ...]) -> bool:
+    for item in filters:
+        key, _, value = item.partition("=")
+        if key == "status" and container.state != value:
+            return False
+        if key == "name" and not re.search(value, container.name):
+            return False
+        if key == "id" and not container.id.startswith(value):
+            return False
+        if key == "exited" and (container.state != "exited" or str(container.exit_code) != value):
+            return False
+        if key == "label":
+            label_key, has_value, label_value = value.partition("=")
+            labels = container.config.labels
+            if label_key not in labels or (has_value and labels[label_key] != label_value):
+                return False
+        if key == "ancestor":
+            try:
+                image_id = state.client.image_store.resolve(value)
+            except ImageNotFound:
+                return False
+            if container.image_id != image_id:
+                return False
+        if key not in ("status", "name", "id", "exited", "label", "ancestor"):
+            raise ContainerCommandError(f"invalid filter '{key}'")
+    return True
+
+
+def _render_template(template: str, fields: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        expression = match.group(1).strip()
+        if expression.startswith("json "):
+            return json.dumps(fields.get(expression[5:].lstrip("."), ""))
+        return fields.get(expression.lstrip("."), "")
+
+    return re.sub(r"\{\{\s*(.*?)\s*\}\}", replace, template).replace("\\t", "\t")
+
+
+@click.command("ps")
+@click.option("-a", "--all", "all_states", is_flag=True, help="Show all containers.")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (key=value).")
+@click.option("--format", "output_format", help="table, json, or a {{.Field}} template.")
+@click.option("-n", "--last", type=int, default=-1, help="Show n last created containers.")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container.")
+@pass_state
+def ps(state: State, all_states: bool, quiet: bool, no_trunc: bool, filters: tuple[str, ...],
+       output_format: str | None, last: int, latest: bool) -> None:
+    """List containers."""
+    containers = state.client.containers()
+    if latest:
+        last = 1
+    if last >= 0:
+        containers = containers[:last]
+    elif not all_states and not any(f.startswith("status=") for f in filters):
+        containers = [c for c in containers if c.running]
+    containers = [c for c in containers if _matches(state, c, filters)]
+    if quiet:
+        for container in containers:
+            click.echo(container.id if no_trunc else container.id[:12])
+        return
+    rows = [_ps_fields(state, c, no_trunc) for c in containers]
+    if output_format == "json":
+        for row in rows:
+            click.echo(json.dumps(row, sort_keys=True))
+        return
+    if output_format and output_format != "table":
+        template = output_format
+        header = template.startswith("table ")
+        template = template.removeprefix("table ")
+        lines = [_render_template(template, row) for row in rows]
+        if header:
+            names = {key: key.upper() for key in rows[0]} if rows else {}
+            lines.insert(0, _render_template(template, names) if rows else template)
+        for line in lines:
+            click.echo(line)
+        return
+    columns = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+    header_row = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    table([header_row, *[[row[c] for c in columns] for row in rows]])
+
+
+@click.command()
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing it.")
+@click.option("-s", "--signal", "sig", help="Signal to send to the container.")
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
+@pass_state
+def stop(state: State, timeout: int | None, sig: str | None, names: tuple[str, ...]) -> None:
+    """Stop one or more running containers."""
+
+    def action(name: str) -> None:
+        state.client.runtime.stop(state.client.container(name), timeout, sig)
+        click.echo(name)
+
+    _each(names, action)
+
+
+@click.command()
+@click.option("-s", "--signal", "sig", default="KILL", help="Signal to send to the container.")
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
+@pass_state
+def kill(state: State, sig: str, names: tuple[str, ...]) -> None:
+    """Kill one or more running containers."""
+
+    def action(name: str) -> None:
+        container = state.client.container(name)
+        state.client.runtime.kill(container, sig)
+        click.echo(name)
+
+    _each(names, action)
+
+
+@click.command()
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing it.")
+@click.option("-s", "--signal", "sig", help="Signal to send to the container.")
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
+@pass_state
+def restart(state: State, timeout: int | None, sig: str | None, names: tuple[str, ...]) -> None:
+    """Restart one or more containers."""
+
+    def action(name: str) -> None:
+        runtime = state.client.runtime
+        runtime.stop(state.client.container(name), timeout, sig)
+        runtime.start_detached(state.client.container(name))
+        click.echo(name)
+
+    _each(names, action)
+
+
+@click.command()
+@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container.")
+@click.option("-v", "--volumes", is_flag=True, help="Accepted for docker compatibility.")
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
+@pass_state
+def rm(state: State, force: bool, volumes: bool, names: tuple[str, ...]) -> None:
+    """Remove one or more containers."""
+
+    def action(name: str) -> None:
+        state.client.runtime.remove(state.client.container(name), force=force)
+        click.echo(name)
+
+    _each(names, action)
+
+
+@click.command()
+@click.option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.option("-n", "--tail", default="all", help="Number of lines to show from the end.")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.argument("name", metavar="CONTAINER")
+@pass_state
+def logs(state: State, follow: bool, tail: str, timestamps: bool, name: str) -> None:
+    """Fetch the logs of a container."""
+    container = state.client.container(name)
+    count = None if tail == "all" else int(tail)
+    streams = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    for stream, moment, text in state.client.runtime.logs(container, follow=follow, tail=count):
+        output = streams.get(stream, sys.stdout.buffer)
+        line = f"{moment} {text}" if timestamps else text
+        output.write(line.encode())
+        output.flush()
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
+@pass_state
+def wait(state: State, names: tuple[str, ...]) -> None:
+    """Block until one or more containers stop, then print their exit codes."""
+
+    def action(name: str) -> None:
+        click.echo(state.client.runtime.wait(state.client.container(name)))
+
+    _each(names, action)
+
+
+def inspect_container(state: State, container: Container) -> dict[str, Any]:
+    config = container.config
+    layout = state.client.layout
+    directory = layout.container(container.id)
+    lower = state.client.image_store.layer_dirs(container.image_id)
+    running = container.running
+    return {
+        "Id": container.id,
+        "Created": _iso(container.created),
+        "Path": config.argv[0] if config.argv else "",
+        "Args": config.argv[1:],
+        "State": {
+            "Status": container.state,
+            "Running": running,
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": container.oom_killed,
+            "Dead": False,
+            "Pid": container.pid or 0 if running else 0,
+            "ExitCode": container.exit_code or 0,
+            "Error": container.error or "",
+            "StartedAt": _iso(container.started_at),
+            "FinishedAt": _iso(container.finished_at),
+        },
+        "Image": container.image_id,
+        "ResolvConfPath": str(directory / "resolv.conf"),
+        "HostnamePath": str(directory / "hostname"),
+        "HostsPath": str(directory / "hosts"),
+        "LogPath": str(directory / "container.log"),
+        "Name": f"/{container.name}",
+        "Driver": "overlay",
+        "HostConfig": {
+            "Binds": [f"{m.source}:{m.destination}{':ro' if m.readonly else ''}"
+                      for m in config.mounts],
+            "NetworkMode": config.network,
+            "AutoRemove": config.auto_remove,
+            "Init": config.init,
+            "Privileged": False,
+        },
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "LowerDir": ":".join(lower),
+                "UpperDir": str(directory / "upper"),
+                "WorkDir": str(directory / "work"),
+                "MergedDir": str(directory / "rootfs"),
+            },
+        },
+        "Mounts": [
+            {"Type": "bind", "Source": m.source, "Destination": m.destination, "Mode": "",
+             "RW": not m.readonly, "Propagation": "rprivate"}
+            for m in config.mounts
+        ],
+        "Config": {
+            "Hostname": config.hostname,
+            "User": config.user,
+            "Tty": config.tty,
+            "OpenStdin": config.open_stdin,
+            "Env": list(config.env),
+            "Cmd": list(config.cmd),
+            "Image": config.image,
+            "WorkingDir": config.working_dir,
+            "Entrypoint": list(config.entrypoint) or None,
+            "Labels": dict(config.labels),
+            "StopSignal": config.stop_signal,
+            "StopTimeout": config.stop_timeout,
+        },
+    }
+
+
+@click.command("inspect")
+@click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Only this type.")
+@click.option("-f", "--format", "output_format", help="A {{.Field}} template.")
+@click.argument("names", nargs=-1, required=True, metavar="NAME|ID [NAME|ID...]")
+@pass_state
+def inspect(state: State, kind: str | None, output_format: str | None,
+            names: tuple[str, ...]) -> None:
+    """Return low-level information on containers or images."""
+    documents = []
+    failed = False
+    for name in names:
+        try:
+            documents.append(_inspect_one(state, name, kind))
+        except HybridockError:
+            click.echo(f"Error: No such object: {name}", err=True)
+            failed = True
+    if output_format:
+        for document in documents:
+            click.echo(_format_document(output_format, document))
+    else:
+        click.echo(json.dumps(documents, indent=4))
+    if failed:
+        sys.exit(1)
+
+
+def _inspect_one(state: State, name: str, kind: str | None) -> dict[str, Any]:
+    if kind != "image":
+        try:
+            return inspect_container(state, state.client.container(name))
+        except ContainerNotFound:
+            if kind == "container":
+                raise
+    return inspect_image(state, state.client.image(name))
+
+
+def _format_document(template: str, document: dict[str, Any]) -> str:
+    """The subset of Go templates people use with inspect: {{.A.B}} and {{json .A}}."""
+
+    def lookup(path: str) -> Any:
+        value: Any = document
+        for part in [p for p in path.split(".") if p]:
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        expression = match.group(1).strip()
+        if expression.startswith("json "):
+            return json.dumps(lookup(expression[5:].strip()))
+        value = lookup(expression)
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, (dict, list)):
+            return json.dumps(value)
+        return "<no value>" if value is None else str(value)
+
+    return re.sub(r"\{\{\s*(.*?)\s*\}\}", replace, template)
+
+
+@click.command("prune")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@pass_state
+def container_prune(state: State, force: bool) -> None:
+    """Remove all stopped containers."""
+    if not force and sys.stdin.isatty() and not click.confirm(
+        "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"
+    ):
+        return
+    removed = []
+    for container in state.client.containers():
+        if not container.running:
+            state.client.runtime.remove(container)
+            removed.append(container.id)
+    if removed:
+        click.echo("Deleted Containers:")
+        for container_id in removed:
+            click.echo(container_id)
+
+
+@click.group("container")
+def container_group() -> None:
+    """Manage containers."""
+
+
+def register(main: click.Group) -> None:
+    from hybridock.cli import run as run_commands  # noqa: PLC0415
+
+    for command in (ps, stop, kill, restart, rm, logs, wait):
+        main.add_command(command)
+        container_group.add_command(command)
+    container_group.add_command(ps, "ls")
+    container_group.add_command(container_prune)
+    container_group.add_command(inspect)
+    main.add_command(inspect)
+    run_commands.register(main, container_group)
+    main.add_command(container_group)
+
+

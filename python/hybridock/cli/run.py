@@ -1,0 +1,187 @@
+"""run, create, start: from an image name to a running container, as docker does.
+
+Exit codes: the container's own code; 125 when hybridock itself fails (bad flags, no such
+image, setup failure); 126/127 when the command cannot be executed / was not found.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from hybridock.cli.context import State, pass_state
+from hybridock.cli.output import PullRenderer
+from hybridock.errors import HybridockError, SpawnError
+from hybridock.reference import Reference
+from hybridock.runtime.config import RunOptions
+from hybridock.runtime.containers import Container
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ContainerCommandError(HybridockError):
+    """A failure of a container command: docker prints it after its program name."""
+
+    def __init__(self, message: str, exit_code: int = 125) -> None:
+        super().__init__(message)
+        self.cli_exit_code = exit_code
+
+
+def fail(error: HybridockError) -> ContainerCommandError:
+    code = error.exit_code if isinstance(error, SpawnError) else 125
+    return ContainerCommandError(str(error), code)
+
+
+def container_options(function: F) -> F:
+    """The options create and run share (docker's container config flags)."""
+    options = [
+        click.option("-e", "--env", multiple=True, help="Set environment variables."),
+        click.option("--env-file", multiple=True, help="Read in a file of environment variables."),
+        click.option("-w", "--workdir", help="Working directory inside the container."),
+        click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])."),
+        click.option("--name", help="Assign a name to the container."),
+        click.option("-h", "--hostname", help="Container host name."),
+        click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
+        click.option("-v", "--volume", multiple=True, help="Bind mount a volume (host:ctr[:ro])."),
+        click.option("--network", "--net", default="none", show_default=True,
+                     help="Network: none (own namespace, loopback only) or host."),
+        click.option("--init", is_flag=True, help="Run an init inside the container."),
+        click.option("--stop-signal", help="Signal to stop the container."),
+        click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
+        click.option("-l", "--label", multiple=True, help="Set meta data on a container."),
+        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
+        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
+        click.option("--rm", "auto_remove", is_flag=True,
+                     help="Automatically remove the container when it exits."),
+        click.option("--pull", default="missing", show_default=True,
+                     type=click.Choice(["missing", "always", "never"]),
+                     help="Pull image before running."),
+        click.option("--platform", help="Set platform if server is multi-platform capable."),
+        click.argument("image"),
+        click.argument("command", nargs=-1, type=click.UNPROCESSED),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _create(state: State, params: dict[str, Any]) -> Container:
+    client = state.client
+    renderer = PullRenderer(sys.stderr)
+
+    def on_missing(reference: Reference) -> None:
+        click.echo(f"Unable to find image '{reference.familiar}' locally", err=True)
+
+    image_id = client.find_image(
+        params["image"], pull=params["pull"], platform=params["platform"],
+        progress=renderer, on_missing=on_missing,
+    )
+    options = RunOptions(
+        command=tuple(params["command"]),
+        entrypoint=params["entrypoint"],
+        env=tuple(params["env"]),
+        env_files=tuple(params["env_file"]),
+        working_dir=params["workdir"],
+        user=params["user"],
+        hostname=params["hostname"],
+        labels=tuple(params["label"]),
+        volumes=tuple(params["volume"]),
+        network=params["network"],
+        init=params["init"],
+        tty=params["tty"],
+        interactive=params["interactive"],
+        auto_remove=params["auto_remove"],
+        stop_signal=params["stop_signal"],
+        stop_timeout=params["stop_timeout"],
+    )
+    return client.create_container(params["image"], image_id, options, params["name"])
+
+
+def _attach(state: State, container: Container) -> int:
+    interactive = container.config.open_stdin
+    stdin = sys.stdin.buffer if interactive else None
+    code = state.client.runtime.start_attached(
+        container, stdin=stdin, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
+    )
+    return code
+
+
+@click.command(context_settings={"allow_interspersed_args": False, "help_option_names": ["--help"]})
+@container_options
+@click.option("-d", "--detach", is_flag=True, help="Run container in background and print ID.")
+@pass_state
+def run(state: State, detach: bool, **params: Any) -> None:
+    """Create and run a new container from an image."""
+    runtime = state.client.runtime
+    try:
+        container = _create(state, params)
+        if detach:
+            runtime.start_detached(container)
+            click.echo(container.id)
+            return
+    except HybridockError as error:
+        raise fail(error) from error
+    try:
+        code = _attach(state, container)
+    except HybridockError as error:
+        if container.config.auto_remove:
+            runtime.remove(state.client.container(container.id), force=True)
+        raise fail(error) from error
+    if container.config.auto_remove:
+        runtime.remove(state.client.container(container.id), force=True)
+    sys.exit(code)
+
+
+@click.command(context_settings={"allow_interspersed_args": False, "help_option_names": ["--help"]})
+@container_options
+@pass_state
+def create(state: State, **params: Any) -> None:
+    """Create a new container."""
+    try:
+        container = _create(state, params)
+    except HybridockError as error:
+        raise fail(error) from error
+    click.echo(container.id)
+
+
+@click.command()
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN.")
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
+@pass_state
+def start(state: State, attach: bool, interactive: bool, names: tuple[str, ...]) -> None:
+    """Start one or more stopped containers."""
+    client = state.client
+    if attach or interactive:
+        if len(names) > 1:
+            raise ContainerCommandError("you cannot start and attach multiple containers at once")
+        try:
+            container = client.container(names[0])
+            code = _attach(state, container)
+        except HybridockError as error:
+            raise fail(error) from error
+        if container.config.auto_remove:
+            client.runtime.remove(client.container(container.id), force=True)
+        sys.exit(code)
+    failed = False
+    for name in names:
+        try:
+            container = client.container(name)
+            if not container.running:
+                client.runtime.start_detached(container)
+            click.echo(name)
+        except HybridockError as error:
+            click.echo(f"Error response from daemon: {error}", err=True)
+            failed = True
+    if failed:
+        click.echo("Error: failed to start containers: " + ", ".join(names), err=True)
+        sys.exit(1)
+
+
+def register(main: click.Group, container_group: click.Group) -> None:
+    for command in (run, create, start):
+        main.add_command(command)
+        container_group.add_command(command)

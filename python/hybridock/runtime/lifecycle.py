@@ -1,0 +1,448 @@
+"""Starting, supervising, stopping and removing containers.
+
+Attached runs: this process is the supervisor. It relays the container's stdout/stderr to ours
+(and our stdin with -i, or everything through a pty with -t), appends docker json-file log
+lines, forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT to the container, reaps it and records the exit.
+
+Detached runs: this process forks; the child spawns the container (so the container is its
+child) and execs the small native monitor, which does the relaying and recording from then on.
+The parent only waits for the child to report the container's pid (or the spawn error) over a
+pipe, and returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import selectors
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from hybridock import _native
+from hybridock.errors import ContainerStateError, SpawnError
+from hybridock.runtime import tty as terminal
+from hybridock.runtime.containers import Container, ContainerStore, process_alive
+from hybridock.runtime.rootfs import monitor_path, write_etc_files
+from hybridock.runtime.users import resolve_user
+from hybridock.store.images import ImageStore
+from hybridock.store.layout import Layout, remove_tree
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+DEFAULT_STOP_TIMEOUT = 10
+
+
+def signal_number(name: str | int) -> int:
+    """SIGTERM, TERM, 15 -> 15 (docker accepts all three)."""
+    if isinstance(name, int):
+        return name
+    text = name.strip().upper()
+    if text.isdigit():
+        return int(text)
+    if not text.startswith("SIG"):
+        text = f"SIG{text}"
+    try:
+        return int(signal.Signals[text])
+    except KeyError:
+        raise ContainerStateError(f"invalid signal: {name}") from None
+
+
+@dataclass
+class Stdio:
+    """The fds the container gets (0, 1, 2) and the ends we keep (None when not used)."""
+
+    child: tuple[int, int, int]
+    stdin_writer: int | None
+    stdout_reader: int
+    stderr_reader: int | None
+    pty_master: int | None
+
+    def close_child_ends(self) -> None:
+        for fd in set(self.child):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _open_stdio(*, tty: bool, interactive: bool) -> Stdio:
+    if tty:
+        master, slave = terminal.open_pty()
+        return Stdio((slave, slave, slave), None, master, None, master)
+    if interactive:
+        stdin_reader, stdin_writer = os.pipe()
+    else:
+        stdin_reader, stdin_writer = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
+    out_reader, out_writer = os.pipe()
+    err_reader, err_writer = os.pipe()
+    return Stdio((stdin_reader, out_writer, err_writer), stdin_writer, out_reader, err_reader, None)
+
+
+class LogWriter:
+    """docker's json-file lines, for attached runs (the monitor writes them when detached)."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("ab")
+        self.pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+    def write(self, stream: str, data: bytes) -> None:
+        buffered = self.pending[stream] + data
+        *lines, rest = buffered.split(b"\n")
+        for line in lines:
+            self._emit(stream, line + b"\n")
+        self.pending[stream] = rest
+
+    def _emit(self, stream: str, line: bytes) -> None:
+        record = {"log": line.decode("utf-8", "replace"), "stream": stream, "time": _rfc3339()}
+        self.file.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        for stream, rest in self.pending.items():
+            if rest:
+                self._emit(stream, rest)
+        self.file.close()
+
+
+def _rfc3339(moment: float | None = None) -> str:
+    now = time.time() if moment is None else moment
+    seconds = int(now)
+    nanos = int((now - seconds) * 1e9)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+
+
+class Runtime:
+    def __init__(self, layout: Layout, images: ImageStore, containers: ContainerStore) -> None:
+        self.layout = layout
+        self.images = images
+        self.containers = containers
+
+    # --- spawning ---------------------------------------------------------------------------
+
+    def _spawn(self, container: Container, stdio: tuple[int, int, int]) -> int:
+        config = container.config
+        directory = self.layout.container(container.id)
+        layer_dirs = self.images.layer_dirs(container.image_id)
+        user = resolve_user(config.user, layer_dirs)
+        env = list(config.env)
+        if not any(entry.startswith("HOME=") for entry in env):
+            env.append(f"HOME={user.home}")
+        etc = write_etc_files(directory, config)
+        return _native.spawn(
+            argv=config.argv,
+            env=env,
+            cwd=config.working_dir,
+            uid=user.uid,
+            gid=user.gid,
+            groups=list(user.groups),
+            hostname=config.hostname,
+            lower_dirs=layer_dirs,
+            upper_dir=str(directory / "upper"),
+            work_dir=str(directory / "work"),
+            rootfs=str(directory / "rootfs"),
+            mounts=[(m.source, m.destination, m.readonly) for m in config.mounts],
+            network=config.network != "host",
+            stdio=list(stdio),
+            etc_hostname=etc["hostname"],
+            etc_hosts=etc["hosts"],
+            etc_resolv_conf=etc["resolv_conf"],
+            init=str(monitor_path(self.layout)) if config.init else None,
+        )
+
+    def _fail_start(self, container: Container, error: SpawnError) -> None:
+        self.containers.mark_exited(container.id, error.exit_code, error=str(error))
+
+    # --- attached ---------------------------------------------------------------------------
+
+    def start_attached(
+        self,
+        container: Container,
+        *,
+        stdin: BinaryIO | None,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        on_started: Callable[[], None] | None = None,
+    ) -> int:
+        """Run the container in the foreground; returns its exit code."""
+        if container.running:
+            raise ContainerStateError(f"container {container.id[:12]} is already running")
+        config = container.config
+        self.containers.clear_exit(container.id)
+        stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin and stdin is not None)
+        try:
+            try:
+                pid = self._spawn(container, stdio.child)
+            except SpawnError as error:
+                self._fail_start(container, error)
+                raise
+        finally:
+            stdio.close_child_ends()
+        self.containers.mark_running(container.id, pid, os.getpid())
+        if on_started:
+            on_started()
+        log = LogWriter(self.layout.container(container.id) / "container.log")
+        previous = {sig: signal.getsignal(sig) for sig in FORWARDED_SIGNALS}
+
+        def forward(signum: int, _frame: object) -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+        for sig in FORWARDED_SIGNALS:
+            signal.signal(sig, forward)
+        try:
+            with terminal.raw_mode(stdin if config.tty else None), terminal.resize_forwarding(
+                stdio.pty_master, stdin
+            ):
+                status = _relay(pid, stdio, stdin if config.open_stdin else None,
+                                stdout, stderr, log)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            log.close()
+            for fd in (stdio.stdout_reader, stdio.stderr_reader, stdio.stdin_writer):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+        code = os.waitstatus_to_exitcode(status)
+        code = 128 - code if code < 0 else code
+        self.containers.write_exit(container.id, code)
+        self.containers.mark_exited(container.id, code)
+        return code
+
+    # --- detached ---------------------------------------------------------------------------
+
+    def start_detached(self, container: Container) -> int:
+        """Start under a monitor process; returns the container's pid."""
+        if container.running:
+            raise ContainerStateError(f"container {container.id[:12]} is already running")
+        config = container.config
+        directory = self.layout.container(container.id)
+        monitor = str(monitor_path(self.layout))
+        on_exit = []
+        if config.auto_remove:
+            on_exit = ["--", sys.executable, "-m", "hybridock", "--root", str(self.layout.root),
+                       "rm", "-f", container.id]
+        self.containers.clear_exit(container.id)
+        report_reader, report_writer = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
+            _become_monitor(self, container, monitor, directory, on_exit, report_writer)
+        os.close(report_writer)
+        with os.fdopen(report_reader, "rb") as report:
+            message = report.read()
+        if not message:
+            os.waitpid(child, 0)
+            raise SpawnError("the monitor process died before the container started")
+        outcome = json.loads(message)
+        if "error" in outcome:
+            os.waitpid(child, 0)
+            error = SpawnError(outcome["error"], stage=outcome.get("stage", ""),
+                               exit_code=int(outcome.get("exit_code", 125)))
+            self._fail_start(container, error)
+            raise error
+        pid = int(outcome["pid"])
+        self.containers.mark_running(container.id, pid, child)
+        return pid
+
+    # --- control ----------------------------------------------------------------------------
+
+    def kill(self, container: Container, sig: str | int = "SIGKILL") -> None:
+        self.containers.require_running(container)
+        try:
+            os.kill(container.pid or 0, signal_number(sig))
+        except ProcessLookupError:
+            pass
+
+    def stop(self, container: Container, timeout: int | None = None,
+             sig: str | int | None = None) -> None:
+        if not container.running:
+            return
+        grace = timeout if timeout is not None else (
+            container.config.stop_timeout
+            if container.config.stop_timeout is not None
+            else DEFAULT_STOP_TIMEOUT
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(container.pid or 0, signal_number(sig or container.config.stop_signal))
+        if not self._wait_exit(container, grace):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(container.pid or 0, signal.SIGKILL)
+            self._wait_exit(container, 10)
+
+    def _wait_exit(self, container: Container, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.containers.reconcile(self.containers.get(container.id))
+            if not current.running:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def wait(self, container: Container) -> int:
+        while True:
+            current = self.containers.reconcile(self.containers.get(container.id))
+            if current.state != "running":
+                if current.state == "created":
+                    return 0 if current.exit_code is None else current.exit_code
+                return current.exit_code if current.exit_code is not None else 0
+            time.sleep(0.05)
+
+    def remove(self, container: Container, *, force: bool = False) -> None:
+        if container.running:
+            if not force:
+                raise ContainerStateError(
+                    f'cannot remove container "/{container.name}": container is running: stop'
+                    " the container before removing or force remove"
+                )
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(container.pid or 0, signal.SIGKILL)
+            self._wait_exit(container, 10)
+        self.containers.remove_record(container.id)
+        remove_tree(self.layout.container(container.id))
+
+    # --- logs -------------------------------------------------------------------------------
+
+    def logs(self, container: Container, *, follow: bool = False, tail: int | None = None
+             ) -> Iterator[tuple[str, str, str]]:
+        """(stream, time, text) records of the container's log."""
+        path = self.layout.container(container.id) / "container.log"
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            return
+        with handle:
+            lines = handle.readlines()
+            if tail is not None:
+                lines = lines[-tail:] if tail > 0 else []
+            for line in lines:
+                yield from _parse_log_line(line)
+            partial = b""
+            while follow:
+                chunk = handle.readline()
+                if chunk:
+                    partial += chunk
+                    if partial.endswith(b"\n"):
+                        yield from _parse_log_line(partial)
+                        partial = b""
+                    continue
+                current = self.containers.reconcile(self.containers.get(container.id))
+                if not current.running:
+                    rest = handle.read()
+                    for line in rest.splitlines(keepends=True):
+                        yield from _parse_log_line(line)
+                    return
+                time.sleep(0.1)
+
+
+def _parse_log_line(line: bytes) -> Iterator[tuple[str, str, str]]:
+    try:
+        record = json.loads(line)
+        yield record["stream"], record["time"], record["log"]
+    except (ValueError, KeyError, TypeError):
+        return
+
+
+def _relay(
+    pid: int,
+    stdio: Stdio,
+    stdin: BinaryIO | None,
+    stdout: BinaryIO,
+    stderr: BinaryIO,
+    log: LogWriter,
+) -> int:
+    """Copy streams until the container exits and its output is drained; its wait status."""
+    selector = selectors.DefaultSelector()
+    selector.register(stdio.stdout_reader, selectors.EVENT_READ, ("stdout", stdout))
+    if stdio.stderr_reader is not None:
+        selector.register(stdio.stderr_reader, selectors.EVENT_READ, ("stderr", stderr))
+    stdin_target = stdio.pty_master if stdio.pty_master is not None else stdio.stdin_writer
+    if stdin is not None and stdin_target is not None:
+        with contextlib.suppress(ValueError, OSError):
+            selector.register(stdin.fileno(), selectors.EVENT_READ, ("stdin", None))
+    status: int | None = None
+    open_outputs = len(selector.get_map()) - (1 if stdin is not None and stdin_target else 0)
+    while open_outputs > 0:
+        timeout = 0.0 if status is not None else 0.1
+        events = selector.select(timeout)
+        if not events and status is not None:
+            break
+        for key, _ in events:
+            name, target = key.data
+            try:
+                data = os.read(key.fd, 65536)
+            except OSError as error:
+                if error.errno == errno.EIO:  # a pty whose last slave closed
+                    data = b""
+                else:
+                    raise
+            if name == "stdin":
+                if not data:
+                    selector.unregister(key.fd)
+                    if stdio.stdin_writer is not None:
+                        os.close(stdio.stdin_writer)
+                        stdio.stdin_writer = None
+                elif stdin_target is not None:
+                    with contextlib.suppress(BrokenPipeError):
+                        os.write(stdin_target, data)
+                continue
+            if not data:
+                selector.unregister(key.fd)
+                open_outputs -= 1
+                continue
+            target.write(data)
+            target.flush()
+            log.write(name, data)
+        if status is None:
+            finished, wait_status = os.waitpid(pid, os.WNOHANG)
+            if finished == pid:
+                status = wait_status
+    selector.close()
+    if status is None:
+        _, status = os.waitpid(pid, 0)
+    return status
+
+
+def _become_monitor(
+    runtime: Runtime,
+    container: Container,
+    monitor: str,
+    directory: Path,
+    on_exit: list[str],
+    report_fd: int,
+) -> None:  # pragma: no cover - runs in the forked child
+    """The forked child: spawn the container, report its pid, exec the monitor."""
+    try:
+        os.setsid()
+        stdio = _open_stdio(tty=container.config.tty, interactive=False)
+        try:
+            pid = runtime._spawn(container, stdio.child)  # noqa: SLF001
+        finally:
+            stdio.close_child_ends()
+        os.write(report_fd, json.dumps({"pid": pid}).encode())
+        os.close(report_fd)
+        keep = [stdio.stdout_reader] + ([stdio.stderr_reader] if stdio.stderr_reader else [])
+        for fd in keep:
+            os.set_inheritable(fd, True)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(devnull, target)
+        err = str(stdio.stderr_reader) if stdio.stderr_reader is not None else "-1"
+        os.execv(monitor, [monitor, str(directory), str(pid), str(stdio.stdout_reader), err,
+                           *on_exit])
+    except SpawnError as error:
+        record = {"error": str(error), "stage": error.stage, "exit_code": error.exit_code}
+        os.write(report_fd, json.dumps(record).encode())
+    except BaseException as error:  # noqa: BLE001 - the child must never return into the CLI
+        with contextlib.suppress(OSError):
+            os.write(report_fd, json.dumps({"error": f"cannot start the container: {error}"})
+                     .encode())
+    os._exit(125)
+
+
+def alive(container: Container) -> bool:
+    return process_alive(container.pid, container.pid_start)

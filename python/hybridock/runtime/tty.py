@@ -1,0 +1,56 @@
+"""Terminal handling for -t: the container's pty, our terminal in raw mode, window sizes."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import struct
+import termios
+import tty
+from collections.abc import Iterator
+from typing import BinaryIO
+
+
+def open_pty() -> tuple[int, int]:
+    """A new pty pair (master, slave), both close-on-exec in this process."""
+    master, slave = os.openpty()
+    return master, slave
+
+
+def copy_window_size(source_fd: int, target_fd: int) -> None:
+    with contextlib.suppress(OSError):
+        size = fcntl.ioctl(source_fd, termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+        fcntl.ioctl(target_fd, termios.TIOCSWINSZ, size)
+
+
+@contextlib.contextmanager
+def raw_mode(stream: BinaryIO | None) -> Iterator[None]:
+    """Our terminal in raw mode for the duration (keys go to the container untouched)."""
+    if stream is None or not os.isatty(stream.fileno()):
+        yield
+        return
+    fd = stream.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+@contextlib.contextmanager
+def resize_forwarding(master: int | None, stream: BinaryIO | None) -> Iterator[None]:
+    """Give the pty our window size now and on every SIGWINCH."""
+    if master is None or stream is None or not os.isatty(stream.fileno()):
+        yield
+        return
+    fd = stream.fileno()
+    copy_window_size(fd, master)
+    previous = signal.getsignal(signal.SIGWINCH)
+    signal.signal(signal.SIGWINCH, lambda _s, _f: copy_window_size(fd, master))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
