@@ -11,6 +11,11 @@
 //! (ERR_FD is -1 with a tty, whose master is OUT_FD). ON_EXIT_ARGV (e.g. `hybridock rm` for
 //! `--rm`) is exec'd after exit.json is written.
 //!
+//! The same program is also `--init` (built a second time, statically, so it runs inside any
+//! image): invoked as `hybridock-init -- CMD...` it runs as the container's pid 1, starts CMD,
+//! forwards every catchable signal to it, reaps every orphan that the kernel re-parents to it,
+//! and exits with CMD's status (128+n for a signal).
+//!
 //! Built by build.rs with plain rustc: std only, no dependencies, so it needs no cargo lock.
 
 use std::ffi::CString;
@@ -47,7 +52,21 @@ mod sys {
         pub fn __errno_location() -> *mut c_int;
         pub fn _exit(code: c_int) -> !;
         pub fn prctl(option: c_int, arg2: c_long, arg3: c_long, arg4: c_long, arg5: c_long) -> c_int;
+        pub fn fork() -> c_int;
+        pub fn kill(pid: c_int, sig: c_int) -> c_int;
+        pub fn sigfillset(set: *mut SigSet) -> c_int;
+        pub fn sigemptyset(set: *mut SigSet) -> c_int;
+        pub fn sigprocmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
+        pub fn sigwaitinfo(set: *const SigSet, info: *mut SigInfo) -> c_int;
     }
+    /// glibc's sigset_t: 1024 bits.
+    #[repr(C)]
+    pub struct SigSet(pub [u64; 16]);
+    /// siginfo_t is 128 bytes; only si_signo (the first int) is read.
+    #[repr(C)]
+    pub struct SigInfo(pub [u64; 16]);
+    pub const SIG_SETMASK: c_int = 2;
+    pub const SIGCHLD: c_int = 17;
 }
 
 const BUFFER: usize = 64 * 1024;
@@ -65,6 +84,11 @@ struct Stream {
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.first().is_some_and(|a| a.as_bytes().ends_with(b"init")) {
+        let command: Vec<std::ffi::OsString> =
+            args.iter().skip(1).skip_while(|a| a.as_bytes() == b"--").cloned().collect();
+        init(&command);
+    }
     if args.len() < 5 {
         eprintln!("usage: hybridock-monitor DIR PID OUT_FD ERR_FD [-- ON_EXIT...]");
         std::process::exit(2);
@@ -282,7 +306,7 @@ fn write_exit(dir: &Path, code: i32) -> io::Result<()> {
     fs::rename(&temp, dir.join("exit.json"))
 }
 
-fn run_on_exit(argv: &[std::ffi::OsString]) {
+fn run_on_exit(argv: &[std::ffi::OsString]) -> ! {
     let owned: Vec<CString> = argv
         .iter()
         .filter_map(|a| CString::new(a.as_bytes().to_vec()).ok())
@@ -292,7 +316,61 @@ fn run_on_exit(argv: &[std::ffi::OsString]) {
     // SAFETY: pointers is a NULL-terminated array of valid C strings that outlive the call.
     unsafe {
         sys::execvp(pointers[0], pointers.as_ptr());
-        sys::_exit(127);
+        let error = io::Error::last_os_error();
+        eprintln!("hybridock-init: exec {:?}: {error}", argv[0]);
+        sys::_exit(if error.raw_os_error() == Some(2) { 127 } else { 126 });
     }
 }
 
+
+/// pid 1 duties for `--init`: all signals blocked and taken synchronously with sigwaitinfo, so
+/// there is no handler code at all; SIGCHLD reaps, every other signal is forwarded.
+fn init(command: &[std::ffi::OsString]) -> ! {
+    if command.is_empty() {
+        eprintln!("hybridock-init: no command given");
+        std::process::exit(2);
+    }
+    let mut all = sys::SigSet([0; 16]);
+    let mut none = sys::SigSet([0; 16]);
+    // SAFETY: plain out-parameters on this stack frame.
+    unsafe {
+        sys::sigfillset(&raw mut all);
+        sys::sigemptyset(&raw mut none);
+        sys::sigprocmask(sys::SIG_SETMASK, &raw const all, std::ptr::null_mut());
+    }
+    // SAFETY: fork in a single-threaded program; the child only restores the mask and execs.
+    let child = unsafe { sys::fork() };
+    if child < 0 {
+        eprintln!("hybridock-init: fork: {}", io::Error::last_os_error());
+        std::process::exit(125);
+    }
+    if child == 0 {
+        // SAFETY: restores the default (empty) mask before exec; run_on_exit never returns.
+        unsafe { sys::sigprocmask(sys::SIG_SETMASK, &raw const none, std::ptr::null_mut()) };
+        run_on_exit(command);
+    }
+    loop {
+        let mut info = sys::SigInfo([0; 16]);
+        // SAFETY: `all` is a valid set and `info` a 128-byte siginfo buffer.
+        let signal = unsafe { sys::sigwaitinfo(&raw const all, &raw mut info) };
+        if signal < 0 {
+            continue;
+        }
+        if signal != sys::SIGCHLD {
+            // SAFETY: forwarding a signal to our own child.
+            unsafe { sys::kill(child, signal) };
+            continue;
+        }
+        loop {
+            let mut status = 0;
+            // SAFETY: status is a valid out-pointer; -1 reaps any child.
+            let reaped = unsafe { sys::waitpid(-1, &raw mut status, sys::WNOHANG) };
+            if reaped <= 0 {
+                break;
+            }
+            if reaped == child {
+                std::process::exit(exit_code(status));
+            }
+        }
+    }
+}

@@ -66,3 +66,6 @@ def sha256_file(path: str) -> str:
 
 def monitor_executable() -> bytes:
     """The per-container monitor program, to be installed once into the store."""
+
+def init_executable() -> bytes:
+    """The static ``--init`` program (empty when this build has no static libc)."""

@@ -8,5 +8,6 @@ use pyo3::prelude::*;
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(monitor::monitor_executable, module)?)?;
+    module.add_function(wrap_pyfunction!(monitor::init_executable, module)?)?;
     Ok(())
 }

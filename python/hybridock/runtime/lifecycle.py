@@ -29,7 +29,7 @@ from hybridock import _native
 from hybridock.errors import ContainerStateError, SpawnError
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, process_alive
-from hybridock.runtime.rootfs import monitor_path, write_etc_files
+from hybridock.runtime.rootfs import init_path, monitor_path, write_etc_files
 from hybridock.runtime.users import resolve_user
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import Layout, remove_tree
@@ -150,7 +150,7 @@ class Runtime:
             etc_hostname=etc["hostname"],
             etc_hosts=etc["hosts"],
             etc_resolv_conf=etc["resolv_conf"],
-            init=str(monitor_path(self.layout)) if config.init else None,
+            init=str(init_path(self.layout)) if config.init else None,
         )
 
     def _fail_start(self, container: Container, error: SpawnError) -> None:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from hybridock import _native
+from hybridock.errors import ConfigError
 from hybridock.runtime.config import ContainerConfig
 from hybridock.store.layout import Layout, write_atomic
 
@@ -42,16 +43,26 @@ def _read_host(path: str) -> bytes | None:
         return None
 
 
-def monitor_path(layout: Layout) -> Path:
-    """The monitor executable, installed once per version into the store's bin/.
+def _installed(layout: Layout, name: str, data: bytes) -> Path:
+    """An embedded helper program, installed once per version into the store's bin/.
 
-    Named by its content hash so that every detached container of one version shares the
-    same file (and its page cache), and an upgrade never rewrites a running program.
+    Named by its content hash so that every container of one version shares the same file
+    (and its page cache), and an upgrade never rewrites a program that is running.
     """
-    data = _native.monitor_executable()
-    path = layout.root / "bin" / f"hybridock-monitor-{hashlib.sha256(data).hexdigest()[:16]}"
+    path = layout.root / "bin" / f"{name}-{hashlib.sha256(data).hexdigest()[:16]}"
     if not path.exists():
         path.parent.mkdir(mode=0o755, exist_ok=True)
         write_atomic(path, data, mode=0o755)
         os.chmod(path, 0o755)
     return path
+
+
+def monitor_path(layout: Layout) -> Path:
+    return _installed(layout, "hybridock-monitor", _native.monitor_executable())
+
+
+def init_path(layout: Layout) -> Path:
+    data = _native.init_executable()
+    if not data:
+        raise ConfigError("--init is not available: this build of hybridock has no static init")
+    return _installed(layout, "hybridock-init", data)
