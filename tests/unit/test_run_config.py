@@ -1,0 +1,101 @@
+"""How the image config and the command line merge into a container config (docker's rules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hybridock.errors import ConfigError
+from hybridock.runtime.config import ContainerConfig, Mount, RunOptions, merge, parse_volume
+
+IMAGE: dict[str, Any] = {
+    "config": {
+        "Entrypoint": ["/entry"],
+        "Cmd": ["default", "args"],
+        "Env": ["PATH=/image/bin", "A=1"],
+        "WorkingDir": "/srv",
+        "User": "nobody",
+        "StopSignal": "SIGQUIT",
+        "Labels": {"from": "image"},
+    }
+}
+CONTAINER_ID = "0123456789ab" + "c" * 52
+
+
+def merged(options: RunOptions, image: dict[str, Any] | None = None) -> ContainerConfig:
+    return merge("img", "sha256:" + "1" * 64, IMAGE if image is None else image, CONTAINER_ID,
+                 options)
+
+
+@pytest.mark.parametrize(
+    ("options", "argv"),
+    [
+        pytest.param(RunOptions(), ["/entry", "default", "args"], id="image-defaults"),
+        pytest.param(RunOptions(command=("x", "y")), ["/entry", "x", "y"], id="args-replace-cmd"),
+        pytest.param(RunOptions(entrypoint="/other"), ["/other"], id="entrypoint-clears-cmd"),
+        pytest.param(RunOptions(entrypoint="/other", command=("z",)), ["/other", "z"],
+                     id="entrypoint-and-args"),
+        pytest.param(RunOptions(entrypoint="", command=("sh",)), ["sh"], id="empty-entrypoint"),
+    ],
+)
+def test_argv(options: RunOptions, argv: list[str]) -> None:
+    assert merged(options).argv == argv
+
+
+def test_no_command_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="no command specified"):
+        merged(RunOptions(), image={"config": {}})
+
+
+def test_env_order_and_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setenv("FROM_HOST", "host-value")
+    env_file = tmp_path / "env"
+    env_file.write_text("# comment\nB=from-file\nA=file-wins-over-image\n")
+    config = merged(RunOptions(env=("C=3", "FROM_HOST", "UNSET_ON_HOST"),
+                               env_files=(str(env_file),)))
+    assert config.env == (
+        "PATH=/image/bin",
+        f"HOSTNAME={CONTAINER_ID[:12]}",
+        "A=file-wins-over-image",
+        "B=from-file",
+        "C=3",
+        "FROM_HOST=host-value",
+    )
+
+
+def test_defaults_from_image_and_overrides() -> None:
+    config = merged(RunOptions(working_dir="/w", user="0:0", hostname="box", labels=("x=y",)))
+    assert (config.working_dir, config.user, config.hostname) == ("/w", "0:0", "box")
+    assert config.stop_signal == "SIGQUIT"
+    assert config.labels == {"from": "image", "x": "y"}
+    plain = merged(RunOptions())
+    assert (plain.working_dir, plain.user, plain.hostname) == ("/srv", "nobody", CONTAINER_ID[:12])
+
+
+def test_round_trip_json() -> None:
+    config = merged(RunOptions(volumes=("/tmp:/data:ro",), init=True, tty=True))
+    assert ContainerConfig.from_json(config.to_json()) == config
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("/a:/b", Mount("/a", "/b", False), id="rw-default"),
+        pytest.param("/a:/b:ro", Mount("/a", "/b", True), id="readonly"),
+        pytest.param("/a/../c:/b:rw", Mount("/c", "/b", False), id="host-path-cleaned"),
+    ],
+)
+def test_parse_volume(text: str, expected: Mount) -> None:
+    assert parse_volume(text) == expected
+
+
+@pytest.mark.parametrize("text", ["named:/b", "/a", "/a:relative", "/a:/b:xx", ":/b"])
+def test_parse_volume_rejects(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_volume(text)
+
+
+def test_unsupported_network() -> None:
+    with pytest.raises(ConfigError, match="bridge not supported"):
+        merged(RunOptions(network="bridge"))
