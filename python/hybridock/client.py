@@ -11,9 +11,9 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from hybridock.config import Config
+from hybridock.config import Config, load_config
 from hybridock.reference import Reference
-from hybridock.registry import Platform, RegistryClient
+from hybridock.registry import RegistryClient, parse_platform
 from hybridock.errors import ImageNotFound, InvalidReference
 from hybridock.runtime.config import RunOptions, merge
 from hybridock.runtime.containers import Container, ContainerStore
@@ -31,7 +31,7 @@ class Client:
 
     @cached_property
     def config(self) -> Config:
-        return self._config if self._config is not None else Config.load()
+        return self._config if self._config is not None else load_config()
 
     @cached_property
     def layout(self) -> Layout:
@@ -68,7 +68,7 @@ class Client:
             concurrency=self.config.max_concurrent_downloads,
             progress=progress,
         )
-        return puller.pull(parsed, Platform.parse(platform) if platform else None)
+        return puller.pull(parsed, parse_platform(platform) if platform else None)
 
     def images(self) -> list[ImageRecord]:
         return self.image_store.list()

@@ -15,6 +15,12 @@ from hybridock.reference import Reference
 from hybridock.store.images import ImageRecord, RemovalReport
 
 
+def tag_given(text: str) -> bool:
+    """Whether a reference as typed names a tag or digest (else docker defaults to latest)."""
+    last = text.rsplit("/", 1)[-1]
+    return ":" in last or "@" in text
+
+
 @click.command()
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image digest.")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Pull this platform of an index.")
@@ -23,7 +29,7 @@ from hybridock.store.images import ImageRecord, RemovalReport
 def pull(state: State, quiet: bool, platform: str | None, name: str) -> None:
     """Download an image from a registry."""
     reference = Reference.parse(name)
-    renderer = PullRenderer(sys.stdout, quiet=quiet)
+    renderer = PullRenderer(sys.stdout, quiet=quiet, default_tag=not tag_given(name))
     try:
         result = state.client.pull(reference, platform=platform, progress=renderer)
     finally:
@@ -79,7 +85,7 @@ def images(
         rows = [
             row for row in rows
             if row[0] == wanted.familiar_name
-            and (wanted.tag_was_defaulted or row[1] == wanted.tag)
+            and (not tag_given(repository) or row[1] == wanted.tag)
         ]
     if quiet:
         seen = []

@@ -98,9 +98,10 @@ class PullRenderer:
     logs stay readable. Updates come from the layer threads, hence the lock.
     """
 
-    def __init__(self, stream: TextIO, *, quiet: bool = False) -> None:
+    def __init__(self, stream: TextIO, *, quiet: bool = False, default_tag: bool = False) -> None:
         self.stream = stream
         self.quiet = quiet
+        self.default_tag = default_tag
         self.live = (
             stream.isatty() and os.environ.get("TERM") != "dumb" and not os.environ.get("NO_COLOR")
         )
@@ -113,12 +114,9 @@ class PullRenderer:
     def resolving(self, reference: Reference) -> None:
         if self.quiet:
             return
-        if reference.digest is None:
-            if reference.tag_was_defaulted:
-                self._write("Using default tag: latest\n")
-            self._write(f"{reference.tag}: Pulling from {reference.familiar_path}\n")
-        else:
-            self._write(f"{reference.digest}: Pulling from {reference.familiar_path}\n")
+        if self.default_tag:
+            self._write(f"Using default tag: {reference.tag}\n")
+        self._write(f"{reference.identifier}: Pulling from {reference.repository}\n")
 
     def layer(self, layer_id: str, status: str, current: int = 0, total: int = 0) -> None:
         if self.quiet:

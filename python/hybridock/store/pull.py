@@ -25,17 +25,13 @@ from hybridock import _native
 from hybridock.errors import (
     HybridockError,
     ManifestInvalid,
-    RegistryUnreachable,
     StoreError,
 )
-from hybridock.reference import Reference
+from hybridock.reference import Reference, validate_digest
 from hybridock.registry import Descriptor, Platform, RegistryClient, ResolvedImage
 from hybridock.store import locks
 from hybridock.store.images import ImageStore, LayerRecord, NewImage
 from hybridock.store.layout import Layout, fsync_dir, remove_tree, write_atomic
-
-RESUME_ATTEMPTS = 5
-
 
 class PullProgress(Protocol):
     """What a pull reports as it goes; the CLI renders it, the API may ignore it."""
@@ -112,8 +108,12 @@ class Puller:
         return PullResult(reference, image_id, resolved.digest, downloaded=True)
 
     def _store_image(self, reference: Reference, resolved: ResolvedImage) -> str:
-        config = resolved.config
-        diff_ids = config.diff_ids
+        rootfs = resolved.config.get("rootfs")
+        diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+        if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+            raise ManifestInvalid(f"{reference}: the image config has no rootfs.diff_ids")
+        for diff_id in diff_ids:
+            validate_digest(diff_id)
         layers = resolved.manifest.layers
         if len(diff_ids) != len(layers):
             raise ManifestInvalid(
@@ -122,8 +122,11 @@ class Puller:
             )
         chain = chain_ids(diff_ids)
         self._fetch_layers(reference, layers, diff_ids, chain)
-        blobs = [(resolved.config_digest, resolved.config_bytes)]
-        blobs += [(d, b) for d, b in resolved.documents]
+        config_digest = resolved.manifest.config.digest
+        blobs = [(config_digest, resolved.config_bytes),
+                 (resolved.manifest_digest, resolved.manifest_bytes)]
+        if resolved.index_bytes is not None:
+            blobs.append((resolved.digest, resolved.index_bytes))
         for digest, data in blobs:
             path = self.layout.blob(digest)
             if not path.exists():
@@ -131,7 +134,7 @@ class Puller:
         size = self.images.layer_sizes(chain)
         self.images.record_image(
             NewImage(
-                id=resolved.config_digest,
+                id=config_digest,
                 config_json=resolved.config_bytes.decode(),
                 manifest_digest=resolved.manifest_digest,
                 top_digest=resolved.digest,
@@ -141,7 +144,7 @@ class Puller:
                 blobs=[(digest, len(data)) for digest, data in blobs],
             )
         )
-        return resolved.config_digest
+        return config_digest
 
     # --- layers ----------------------------------------------------------------------------
 
@@ -275,21 +278,14 @@ class Puller:
         )
         try:
             received = 0
-            attempts = 0
-            while True:
-                try:
-                    for chunk in self.registry.open_blob(reference, descriptor, offset=received):
-                        if self._cancelled.is_set():
-                            raise HybridockError("pull cancelled")
-                        sink.write(chunk)
-                        received += len(chunk)
-                        self.progress.layer(layer_id, "Downloading", received, descriptor.size)
-                    break
-                except RegistryUnreachable:
-                    # a reset mid-blob: resume from what the pipeline already has
-                    attempts += 1
-                    if attempts > RESUME_ATTEMPTS:
-                        raise
+            # BlobStream resumes a broken transfer itself with a Range request
+            with self.registry.open_blob(reference, descriptor) as stream:
+                for chunk in stream:
+                    if self._cancelled.is_set():
+                        raise HybridockError("pull cancelled")
+                    sink.write(chunk)
+                    received += len(chunk)
+                    self.progress.layer(layer_id, "Downloading", received, descriptor.size)
             self.progress.layer(layer_id, "Extracting", descriptor.size, descriptor.size)
             self._wait_for_parents(index, done)
             return sink.finish()
