@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 import click
 
 from hybridock.cli.context import State, pass_state
-from hybridock.cli.images import tag_given
 from hybridock.cli.output import PullRenderer
 from hybridock.errors import HybridockError, SpawnError
 from hybridock.reference import Reference
@@ -71,7 +70,7 @@ def container_options(function: F) -> F:
 
 def _create(state: State, params: dict[str, Any]) -> Container:
     client = state.client
-    renderer = PullRenderer(sys.stderr, default_tag=not tag_given(params["image"]))
+    renderer = PullRenderer(sys.stderr)  # docker run says nothing of the default tag
 
     def on_missing(reference: Reference) -> None:
         click.echo(f"Unable to find image '{reference.familiar}' locally", err=True)
