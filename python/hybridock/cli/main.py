@@ -50,9 +50,10 @@ def main(ctx: click.Context, root: str | None) -> None:
 
 
 def _register() -> None:
-    from hybridock.cli import containers, images  # noqa: PLC0415 (commands register here)
+    from hybridock.cli import auth, containers, images  # noqa: PLC0415 (commands register here)
 
     images.register(main)
+    auth.register(main)
     containers.register(main)
 
 
