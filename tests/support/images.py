@@ -294,20 +294,22 @@ class PushedImage:
 
 
 def skopeo_transport_flags(
-    prefix: Literal["src", "dest"],
+    prefix: Literal["src", "dest", ""],
     *,
     tls_verify: bool,
     cert_dir: Path | None,
     credentials: Credentials | None,
 ) -> list[str]:
-    """skopeo's flags for one side of a copy: TLS verification, CA dir, credentials."""
-    flags = [f"--{prefix}-tls-verify={'true' if tls_verify else 'false'}"]
+    """skopeo's flags for one side of a copy (``src``/``dest``) or for ``inspect`` (``""``):
+    TLS verification, CA dir, credentials."""
+    dash = f"--{prefix}-" if prefix else "--"
+    flags = [f"{dash}tls-verify={'true' if tls_verify else 'false'}"]
     if cert_dir is not None:
-        flags.append(f"--{prefix}-cert-dir={cert_dir}")
+        flags.append(f"{dash}cert-dir={cert_dir}")
     if credentials is not None:
-        flags.append(f"--{prefix}-creds={credentials.username}:{credentials.password}")
+        flags.append(f"{dash}creds={credentials.username}:{credentials.password}")
     else:
-        flags.append(f"--{prefix}-no-creds")
+        flags.append(f"{dash}no-creds")
     return flags
 
 

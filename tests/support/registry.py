@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.images import Built, Credentials, PushedImage, push
 from tests.support.proxy import CountingProxy, Fault, RecordedRequest
 from tests.support.tls import TLSFiles
 
@@ -123,6 +124,7 @@ class Registry:
         token: TokenAuth | None = None,
         port: int | None = None,
         proxy: bool = True,
+        push_credentials: Credentials | None = None,
     ) -> None:
         self.workdir = workdir
         self.tls = tls
@@ -137,6 +139,9 @@ class Registry:
         self._process: subprocess.Popen[bytes] | None = None
         self._proxy: CountingProxy | None = None
         self._proxy_port = 0
+        if push_credentials is None and self.users:
+            push_credentials = Credentials(*next(iter(self.users.items())))
+        self.push_credentials = push_credentials
 
     # --- addresses ---
 
@@ -273,6 +278,19 @@ class Registry:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def push(self, built: Built, repository: str, tag: str = "latest") -> PushedImage:
+        """Push with skopeo straight to the registry (not counted); addressed via the proxy."""
+        pushed = push(
+            built,
+            self.backend_address,
+            repository,
+            tag,
+            tls_verify=self.tls is not None,
+            cert_dir=self.tls.cert_dir if self.tls is not None else None,
+            credentials=self.push_credentials,
+        )
+        return PushedImage(self.address, repository, tag, pushed.built)
 
     # --- what clients did ---
 
