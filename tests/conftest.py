@@ -211,9 +211,7 @@ def config_for(registries: Sequence[Registry], mirror_for: str = "docker.io") ->
 
 
 @pytest.fixture
-def make_hybridock_env(
-    hybridock_root: Path, tmp_path: Path
-) -> Callable[..., dict[str, str]]:
+def make_hybridock_env(hybridock_root: Path, tmp_path: Path) -> Callable[..., dict[str, str]]:
     """``make_hybridock_env(registry, ...)``: the environment for a CLI run against these
     registries (the first one mirrors docker.io) and the test's store."""
 
@@ -250,7 +248,7 @@ def run_cli(hybridock_env: dict[str, str]) -> Callable[..., CliResult]:
 
     def run(
         *args: str,
-        input: str | None = None,  # noqa: A002 - subprocess's name
+        input: str | None = None,
         env: dict[str, str] | None = None,
         timeout: float = 300,
         cwd: Path | None = None,

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
 from tests.conftest import TLS_USER, TOKEN_USER, ImageBuilder, config_for
 from tests.support.cleanup import mounts_under, remove_tree
 from tests.support.images import (
@@ -57,7 +56,8 @@ def fetch(
     headers: Mapping[str, str] | None = None,
     context: ssl.SSLContext | None = None,
 ) -> Response:
-    request = urllib.request.Request(url, method=method, headers=dict(headers or {}))
+    # Only http(s) URLs of registries the tests started.
+    request = urllib.request.Request(url, method=method, headers=dict(headers or {}))  # noqa: S310
     try:
         with urllib.request.urlopen(request, context=context, timeout=60) as response:  # noqa: S310
             return response.status, dict(response.headers), response.read()
@@ -106,7 +106,7 @@ def test_layer_round_trips_every_entry_kind(compression: Compression) -> None:
     assert blob.diff_id == sha256(tar)
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         members = {member.name: member for member in archive.getmembers()}
-    cases = {
+    cases: dict[str, Callable[[tarfile.TarInfo], bool]] = {
         "etc": lambda m: m.isdir() and m.mode == 0o750 and (m.uid, m.gid) == (1, 2),
         "etc/config": lambda m: m.isfile() and m.mode == 0o640 and m.mtime == 1234567890,
         "etc/secret": lambda m: m.pax_headers["SCHILY.xattr.user.origin"] == "tests",
@@ -173,8 +173,10 @@ def test_busybox_image_has_applets_users_and_sticky_tmp(image_builder: ImageBuil
         passwd = archive.extractfile("etc/passwd")
         assert passwd is not None
         assert passwd.read().decode().startswith("root:x:0:0:")
-    assert members["bin/sh"].islnk() and members["bin/sh"].linkname == "bin/busybox"
-    assert members["usr/bin/env"].issym() and members["usr/bin/env"].linkname == "/bin/busybox"
+    assert members["bin/sh"].islnk()
+    assert members["bin/sh"].linkname == "bin/busybox"
+    assert members["usr/bin/env"].issym()
+    assert members["usr/bin/env"].linkname == "/bin/busybox"
     assert members["tmp"].mode == 0o1777
     assert json.loads(built.config)["config"]["Cmd"] == ["sh"]
 
@@ -192,7 +194,9 @@ def test_busybox_image_has_applets_users_and_sticky_tmp(image_builder: ImageBuil
     ],
     ids=["ping", "blob-get", "blob-head", "manifest", "upload", "tags", "catalog"],
 )
-def test_classify_requests(method: str, path: str, expected: tuple[str, str | None, str | None]) -> None:
+def test_classify_requests(
+    method: str, path: str, expected: tuple[str, str | None, str | None]
+) -> None:
     assert classify(method, path) == expected
 
 
@@ -239,8 +243,11 @@ def test_pushed_image_is_pulled_back_byte_for_byte(
     assert inspect.returncode == 0, inspect.stderr
     assert inspect.stdout.encode() == pushed.built.manifest
     copy = skopeo(
-        "copy", "--preserve-digests", "--src-tls-verify=false",
-        f"docker://{pushed.digest_reference}", f"dir:{tmp_path / 'copy'}",
+        "copy",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        f"docker://{pushed.digest_reference}",
+        f"dir:{tmp_path / 'copy'}",
     )
     assert copy.returncode == 0, copy.stderr
     for digest, data in pushed.image.blobs().items():
@@ -257,9 +264,7 @@ def test_multi_platform_index(registry: Registry, manifest_format: ManifestForma
         Platform(architecture="arm", variant="v7"),
     ]
     images = [
-        ImageSpec(layers=[Layer([File("arch", p.architecture)])], platform=p).build(
-            manifest_format
-        )
+        ImageSpec(layers=[Layer([File("arch", p.architecture)])], platform=p).build(manifest_format)
         for p in platforms
     ]
     index = build_index(images, manifest_format)
@@ -335,7 +340,7 @@ def test_truncated_body_then_range_resume(registry: Registry) -> None:
         response.read()
     connection.close()
     assert len(cut.value.partial) == 1000
-    status, headers, rest = fetch(registry.url + path, headers={"Range": "bytes=1000-"})
+    status, _headers, rest = fetch(registry.url + path, headers={"Range": "bytes=1000-"})
     assert status == 206
     assert cut.value.partial + rest == layer.data
 
@@ -361,8 +366,12 @@ def test_registry_down_and_up_again(
 def test_push_raw_uploads_exact_bytes(registry: Registry) -> None:
     built = ImageSpec(layers=[Layer([File("raw", "bytes")])]).build()
     digest = push_raw(
-        registry.url, "support/raw", built.digest,
-        manifest=built.manifest, media_type=built.media_type, blobs=built.blobs(),
+        registry.url,
+        "support/raw",
+        built.digest,
+        manifest=built.manifest,
+        media_type=built.media_type,
+        blobs=built.blobs(),
     )
     assert digest == built.digest
     status, _, body = fetch(
@@ -385,8 +394,9 @@ def test_tls_registry_checks_passwords(
     tls_registry: Registry, credentials: tuple[str, str] | None, expected: int
 ) -> None:
     headers = {"Authorization": Credentials(*credentials).basic_header()} if credentials else {}
-    status, _, _ = fetch(f"{tls_registry.url}/v2/", headers=headers,
-                         context=tls_registry.client_context())
+    status, _, _ = fetch(
+        f"{tls_registry.url}/v2/", headers=headers, context=tls_registry.client_context()
+    )
     assert status == expected
 
 
@@ -405,9 +415,14 @@ def test_tls_registry_with_skopeo(
     pushed = image_builder.push(image_builder.hello(), tls_registry, "library/hello-world")
     assert tls_registry.tls is not None
     result = skopeo(
-        "inspect", "--raw",
-        *skopeo_transport_flags("", tls_verify=True, cert_dir=tls_registry.tls.cert_dir,
-                                credentials=Credentials(TLS_USER[0], password)),
+        "inspect",
+        "--raw",
+        *skopeo_transport_flags(
+            "",
+            tls_verify=True,
+            cert_dir=tls_registry.tls.cert_dir,
+            credentials=Credentials(TLS_USER[0], password),
+        ),
         f"docker://{pushed.reference}",
     )
     assert (result.returncode == 0) == ok, result.stderr
@@ -418,9 +433,12 @@ def test_tls_registry_with_skopeo(
 # --- token auth ---------------------------------------------------------------------------------
 
 
-def _token_pull(token_registry: TokenRegistry, reference: str, credentials: Credentials | None) -> subprocess.CompletedProcess[str]:
+def _token_pull(
+    token_registry: TokenRegistry, reference: str, credentials: Credentials | None
+) -> subprocess.CompletedProcess[str]:
     return skopeo(
-        "inspect", "--raw",
+        "inspect",
+        "--raw",
         *skopeo_transport_flags("", tls_verify=False, cert_dir=None, credentials=credentials),
         f"docker://{token_registry.registry.address}/{reference}",
     )
@@ -436,8 +454,13 @@ def _token_pull(token_registry: TokenRegistry, reference: str, credentials: Cred
         ("private/hello", Credentials(*TOKEN_USER), True),
         ("private/hello", Credentials(TOKEN_USER[0], "wrong"), False),
     ],
-    ids=["anonymous-public", "anonymous-library", "anonymous-private", "user-private",
-         "wrong-password"],
+    ids=[
+        "anonymous-public",
+        "anonymous-library",
+        "anonymous-private",
+        "user-private",
+        "wrong-password",
+    ],
 )
 def test_token_registry_pulls(
     token_registry: TokenRegistry,
@@ -452,7 +475,7 @@ def test_token_registry_pulls(
     assert (result.returncode == 0) == ok, result.stderr
     requests = token_registry.tokens.requests
     assert requests, "the client never asked the token server"
-    if credentials is not None and credentials.password == "wrong":
+    if credentials is not None and credentials.password == "wrong":  # noqa: S105 - a wrong one
         assert requests[-1].status == 401
     elif ok:
         assert result.stdout.encode() == pushed.built.manifest
@@ -464,12 +487,18 @@ def test_token_registry_pulls(
 @registry_tests
 @pytest.mark.parametrize(
     ("claims", "expected"),
-    [({}, 200), ({"audience": "other-service"}, 401), ({"issuer": "someone-else"}, 401),
-     ({"expires_in": -3600}, 401)],
+    [
+        ({}, 200),
+        ({"audience": "other-service"}, 401),
+        ({"issuer": "someone-else"}, 401),
+        ({"expires_in": -3600}, 401),
+    ],
     ids=["valid", "wrong-audience", "wrong-issuer", "expired"],
 )
 def test_registry_checks_token_claims(
-    token_registry: TokenRegistry, image_builder: ImageBuilder, claims: dict[str, object],
+    token_registry: TokenRegistry,
+    image_builder: ImageBuilder,
+    claims: dict[str, object],
     expected: int,
 ) -> None:
     image_builder.push(image_builder.hello(), token_registry, "public/claims")
@@ -478,8 +507,10 @@ def test_registry_checks_token_claims(
     assert decode_claims(token)["access"] == access
     status, _, _ = fetch(
         f"{token_registry.registry.url}/v2/public/claims/manifests/latest",
-        headers={"Authorization": f"Bearer {token}",
-                 "Accept": "application/vnd.oci.image.manifest.v1+json"},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.oci.image.manifest.v1+json",
+        },
     )
     assert status == expected
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
@@ -40,12 +39,13 @@ def unmount_under(root: Path) -> None:
                 subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
 
 
-def _make_writable_and_retry(function: Callable[..., object], path: str, _: object) -> None:
-    parent = os.path.dirname(path)
-    os.chmod(parent, stat.S_IRWXU | os.stat(parent).st_mode)
-    if os.path.isdir(path) and not os.path.islink(path):
-        os.chmod(path, stat.S_IRWXU | os.stat(path).st_mode)
-    function(path)
+def _make_writable_and_retry(function: Callable[..., object], name: str, _: object) -> None:
+    path = Path(name)
+    parent = path.parent
+    parent.chmod(stat.S_IRWXU | parent.stat().st_mode)
+    if path.is_dir() and not path.is_symlink():
+        path.chmod(stat.S_IRWXU | path.stat().st_mode)
+    function(name)
 
 
 def remove_tree(root: Path) -> None:

@@ -69,7 +69,7 @@ def run_hybridock(
     args: Sequence[str],
     *,
     env: Mapping[str, str],
-    input: str | None = None,  # noqa: A002 - subprocess's name
+    input: str | None = None,
     timeout: float = 300,
     cwd: Path | None = None,
 ) -> CliResult:

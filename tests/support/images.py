@@ -133,15 +133,12 @@ class ImageSpec:
             **self.platform.as_json(),
             "config": container,
             "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
-            "history": [{"created": self.created, "created_by": "hybridock tests"}]
-            * len(diff_ids),
+            "history": [{"created": self.created, "created_by": "hybridock tests"}] * len(diff_ids),
         }
         return config
 
     def build(self, manifest_format: ManifestFormat = "oci") -> BuiltImage:
-        blobs = tuple(
-            layer.build() if isinstance(layer, Layer) else layer for layer in self.layers
-        )
+        blobs = tuple(layer.build() if isinstance(layer, Layer) else layer for layer in self.layers)
         config = _canonical(self.config_json([blob.diff_id for blob in blobs]))
         config_digest = sha256_digest(config)
         oci = manifest_format == "oci"
@@ -176,7 +173,9 @@ class ImageSpec:
         )
 
 
-def build_index(images: Sequence[BuiltImage], manifest_format: ManifestFormat = "oci") -> BuiltIndex:
+def build_index(
+    images: Sequence[BuiltImage], manifest_format: ManifestFormat = "oci"
+) -> BuiltIndex:
     """An index over already-built images, each entry carrying the image's platform."""
     media_type = OCI_INDEX if manifest_format == "oci" else DOCKER_LIST
     manifest = _canonical(
@@ -366,7 +365,9 @@ def _request(
     headers: Mapping[str, str] | None = None,
     context: ssl.SSLContext | None = None,
 ) -> tuple[int, Mapping[str, str]]:
-    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    request = urllib.request.Request(  # noqa: S310 - http(s) URLs of test registries only
+        url, data=data, method=method, headers=dict(headers or {})
+    )
     try:
         with urllib.request.urlopen(request, context=context, timeout=60) as response:  # noqa: S310
             response.read()

@@ -11,6 +11,7 @@ point back at the proxy.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
@@ -41,7 +42,7 @@ _MANIFEST = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")
 _TAGS = re.compile(r"^/v2/(?P<name>.+)/tags/list$")
 
 
-def classify(method: str, path: str) -> tuple[str, str | None, str | None]:
+def classify(method: str, path: str) -> tuple[str, str | None, str | None]:  # noqa: PLR0911
     """``(kind, repository, reference)`` of a registry API request, e.g. ``blob_get``."""
     verb = method.lower()
     if path in {"/v2", "/v2/"}:
@@ -137,12 +138,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the proxy's records are the log."""
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip(), 16)
                 if size == 0:
@@ -313,8 +314,6 @@ class CountingProxy:
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._thread.join()

@@ -190,7 +190,10 @@ class Registry:
         for attempt in range(attempts):
             port = self._fixed_port or self.backend_port or free_port()
             config = registry_config(
-                port=port, storage=self.storage_dir, tls=self.tls, htpasswd=htpasswd,
+                port=port,
+                storage=self.storage_dir,
+                tls=self.tls,
+                htpasswd=htpasswd,
                 token=self.token,
             )
             self.config_path.write_text(json.dumps(config, indent=2))
@@ -331,8 +334,12 @@ class Registry:
     def blob_path(self, digest: str) -> Path:
         algorithm, _, hexdigest = digest.partition(":")
         return (
-            self.storage_dir / "docker/registry/v2/blobs" / algorithm / hexdigest[:2]
-            / hexdigest / "data"
+            self.storage_dir
+            / "docker/registry/v2/blobs"
+            / algorithm
+            / hexdigest[:2]
+            / hexdigest
+            / "data"
         )
 
     def corrupt_blob(self, digest: str, replacement: bytes | None = None) -> bytes:

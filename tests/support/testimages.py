@@ -61,7 +61,7 @@ def hello_image(binary: Path) -> ImageSpec:
     return ImageSpec(layers=[layer], cmd=["/hello"], platform=host_platform())
 
 
-PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"  # noqa: S105 - /etc/passwd content, no secret
 GROUP = "root:x:0:\nnobody:x:65534:\n"
 
 
@@ -101,6 +101,4 @@ def busybox_entries(busybox: Path = BUSYBOX) -> list[Entry]:
 
 def busybox_image(busybox: Path = BUSYBOX) -> ImageSpec:
     """busybox: one gzip layer, ``sh`` as the command, like Docker Hub's busybox."""
-    return ImageSpec(
-        layers=[Layer(busybox_entries(busybox))], cmd=["sh"], platform=host_platform()
-    )
+    return ImageSpec(layers=[Layer(busybox_entries(busybox))], cmd=["sh"], platform=host_platform())

@@ -136,7 +136,9 @@ def make_tls_files(directory: Path) -> TLSFiles:
     return files
 
 
-def make_signing_key(directory: Path, common_name: str = "hybridock test token issuer") -> SigningKey:
+def make_signing_key(
+    directory: Path, common_name: str = "hybridock test token issuer"
+) -> SigningKey:
     """A self-signed EC key pair for signing tokens; its cert is the registry's trust root."""
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())

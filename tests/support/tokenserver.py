@@ -27,8 +27,8 @@ import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -189,8 +189,15 @@ class TokenServer:
                 access.append({"type": scope.type, "name": scope.name, "actions": list(allowed)})
         return access
 
-    def issue(self, subject: str, access: list[dict[str, Any]], *, audience: str | None = None,
-              issuer: str | None = None, expires_in: int | None = None) -> str:
+    def issue(
+        self,
+        subject: str,
+        access: list[dict[str, Any]],
+        *,
+        audience: str | None = None,
+        issuer: str | None = None,
+        expires_in: int | None = None,
+    ) -> str:
         """A signed token; tests may call it directly to craft wrong-audience tokens etc."""
         now = int(time.time())
         header: dict[str, Any] = {"typ": "JWT", "alg": "ES256"}
@@ -212,9 +219,7 @@ class TokenServer:
         signing_input = (
             _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())
         )
-        der_signature = self.signing_key.key.sign(
-            signing_input.encode(), ec.ECDSA(hashes.SHA256())
-        )
+        der_signature = self.signing_key.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der_signature)
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
         return signing_input + "." + _b64url(signature)
@@ -260,7 +265,7 @@ def _make_handler(owner: TokenServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: requests are recorded on the server object."""
 
         def _basic(self) -> tuple[str, str] | None:
@@ -283,8 +288,8 @@ def _make_handler(owner: TokenServer) -> type[BaseHTTPRequestHandler]:
                 status, body = owner.answer(self.command, params, basic)
             granted: list[dict[str, Any]] = []
             if status == 200:
-                granted = _claims(body["token"])["access"]
-            username = basic[0] if basic else (params.get("username") or [None])[0]
+                granted = _claims(str(body["token"]))["access"]
+            username = basic[0] if basic else next(iter(params.get("username", [])), None)
             owner._record(TokenRequest(self.command, params, username, status, granted))
             payload = json.dumps(body).encode()
             self.send_response(status)
@@ -310,7 +315,9 @@ def _make_handler(owner: TokenServer) -> type[BaseHTTPRequestHandler]:
 
 def _claims(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
-    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
     return decoded
 
 
@@ -340,8 +347,12 @@ class TokenRegistry:
         )
         tokens.start()
         try:
-            registry = Registry(workdir / "registry", tls=tls, token=tokens.registry_auth(),
-                                push_credentials=Credentials(*next(iter(users.items()))))
+            registry = Registry(
+                workdir / "registry",
+                tls=tls,
+                token=tokens.registry_auth(),
+                push_credentials=Credentials(*next(iter(users.items()))),
+            )
             registry.start()
         except BaseException:
             tokens.stop()
