@@ -9,6 +9,7 @@ import io
 import json
 import ssl
 import subprocess
+import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -43,7 +44,7 @@ from tests.support.layers import (
     Whiteout,
 )
 from tests.support.proxy import Fault, classify
-from tests.support.registry import Registry
+from tests.support.registry import Registry, free_port
 from tests.support.tokenserver import TokenRegistry, decode_claims
 
 Response = tuple[int, Mapping[str, str], bytes]
@@ -549,3 +550,49 @@ def test_config_for_a_tls_registry_names_its_ca(tls_registry: Registry) -> None:
         "insecure-registries": [],
         "registry-ca": {tls_registry.address: str(tls_registry.tls.ca_cert)},
     }
+
+
+# --- the offline demo ---------------------------------------------------------------------------
+
+DEMO_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "demo-registry"
+
+
+@registry_tests
+def test_demo_registry_start_status_stop(tmp_path: Path) -> None:
+    port = str(free_port())
+
+    def demo(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                str(DEMO_SCRIPT),
+                command,
+                "--state-dir",
+                str(tmp_path),
+                "--port",
+                port,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+
+    try:
+        for _ in range(2):  # start is idempotent
+            started = demo("start")
+            assert started.returncode == 0, started.stderr
+            assert started.stdout == f"export HYBRIDOCK_CONFIG={tmp_path / 'hybridock.json'}\n"
+        status = demo("status")
+        assert status.returncode == 0, status.stdout
+        assert "library/hello-world:latest sha256:" in status.stdout
+        config = json.loads((tmp_path / "hybridock.json").read_text())
+        assert config["registry-mirrors"] == {"docker.io": [f"http://127.0.0.1:{port}"]}
+        inspect = skopeo(
+            "inspect", "--tls-verify=false", f"docker://127.0.0.1:{port}/library/busybox:latest"
+        )
+        assert inspect.returncode == 0, inspect.stderr
+    finally:
+        stopped = demo("stop")
+    assert stopped.stdout == "demo registry stopped\n"
+    assert demo("status").returncode == 3

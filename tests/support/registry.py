@@ -29,11 +29,13 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.support.images import Built, Credentials, PushedImage, push
 from tests.support.proxy import CountingProxy, Fault, RecordedRequest
-from tests.support.tls import TLSFiles
+
+if TYPE_CHECKING:  # tls.py needs cryptography; the plain mode (and the demo script) does not
+    from tests.support.tls import TLSFiles
 
 READY_TIMEOUT = 30.0
 REGISTRY_BINARY = "docker-registry"
@@ -57,6 +59,47 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def spawn_registry(config: Path, log: Path, *, detach: bool) -> subprocess.Popen[bytes]:
+    """``docker-registry serve config`` in a session of its own, output appended to ``log``;
+    REGISTRY_* variables are dropped (they would override the config)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [REGISTRY_BINARY, "serve", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            start_new_session=True,
+            cwd="/" if detach else None,
+        )
+
+
+def wait_until_serving(
+    url: str,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    context: ssl.SSLContext | None = None,
+) -> None:
+    """Poll ``url`` (the /v2/ endpoint) until it answers; 401 counts (an auth mode)."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RegistryStartError(f"docker-registry exited: {tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=2, context=context):  # noqa: S310
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RegistryStartError(f"docker-registry not ready at {url}: {tail}")
+        time.sleep(0.05)
 
 
 def htpasswd_file(path: Path, users: Mapping[str, str]) -> Path:
@@ -216,16 +259,7 @@ class Registry:
         return self
 
     def _spawn(self, port: int) -> None:
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [REGISTRY_BINARY, "serve", str(self.config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=environment,
-                start_new_session=True,
-            )
+        self._process = spawn_registry(self.config_path, self.log_path, detach=False)
         try:
             self._wait_ready(port)
         except BaseException:
@@ -233,22 +267,13 @@ class Registry:
             raise
 
     def _wait_ready(self, port: int) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        url = f"{self.scheme}://127.0.0.1:{port}/v2/"
-        while True:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise RegistryStartError(f"docker-registry exited: {self.log()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2, context=self.client_context()):  # noqa: S310
-                    return
-            except urllib.error.HTTPError:
-                return  # 401 from an auth mode: it is serving
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RegistryStartError(f"docker-registry not ready: {self.log()[-2000:]}")
-            time.sleep(0.05)
+        assert self._process is not None
+        wait_until_serving(
+            f"{self.scheme}://127.0.0.1:{port}/v2/",
+            self._process,
+            self.log_path,
+            self.client_context(),
+        )
 
     def _terminate(self) -> None:
         process, self._process = self._process, None
