@@ -170,6 +170,13 @@ class ImageBuilder:
             self._built["busybox"] = busybox_image().build()
         return self._built["busybox"]
 
+    def publish_library(self, registry: Registry | TokenRegistry) -> dict[str, PushedImage]:
+        """hello-world and busybox as ``library/<name>:latest``, as the demo registry has them."""
+        return {
+            "hello-world": self.push(self.hello(), registry, "library/hello-world"),
+            "busybox": self.push(self.busybox(), registry, "library/busybox"),
+        }
+
     def push(
         self,
         image: ImageSpec | Built,

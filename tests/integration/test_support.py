@@ -596,3 +596,25 @@ def test_demo_registry_start_status_stop(tmp_path: Path) -> None:
         stopped = demo("stop")
     assert stopped.stdout == "demo registry stopped\n"
     assert demo("status").returncode == 3
+
+
+@registry_tests
+def test_redirect_fault_sends_the_client_elsewhere(registry: Registry) -> None:
+    pushed = registry.push(ImageSpec(layers=[Layer([File("a", "moved")])]).build(), "support/r")
+    layer = pushed.layer_digests[0]
+    registry.inject(Fault("blob_get", redirect=registry.backend_url))
+    status, _, body = fetch(f"{registry.url}/v2/{pushed.repository}/blobs/{layer}")
+    assert (status, sha256(body)) == (200, layer)
+    assert [(r.kind, r.status) for r in registry.requests] == [("blob_get", 307)]
+
+
+@registry_tests
+def test_publish_library_images(registry: Registry, image_builder: ImageBuilder) -> None:
+    published = image_builder.publish_library(registry)
+    for name, pushed in published.items():
+        status, headers, _ = fetch(
+            f"{registry.url}/v2/library/{name}/manifests/latest",
+            method="HEAD",
+            headers={"Accept": pushed.built.media_type},
+        )
+        assert (status, headers["Docker-Content-Digest"]) == (200, pushed.digest)

@@ -83,9 +83,10 @@ class Fault:
     """Misbehaviour for requests of ``kind`` (and, if given, ``reference``/``repository``).
 
     Exactly one effect: ``status`` (answer this code with ``headers``, never forwarding),
-    ``truncate_after`` (forward, send the headers and this many body bytes, drop the
-    connection) or ``body`` (forward, but send these bytes as the body). ``times`` is how many
-    matching requests it hits (None: all of them).
+    ``redirect`` (answer 307 to this base URL plus the request's path and query, as registries
+    that keep blobs on another host do), ``truncate_after`` (forward, send the headers and this
+    many body bytes, drop the connection) or ``body`` (forward, but send these bytes as the
+    body). ``times`` is how many matching requests it hits (None: all of them).
     """
 
     kind: str
@@ -95,6 +96,7 @@ class Fault:
     headers: Mapping[str, str] = field(default_factory=dict)
     truncate_after: int | None = None
     body: bytes | None = None
+    redirect: str | None = None
     times: int | None = 1
     hits: int = 0
 
@@ -164,6 +166,11 @@ class _Handler(BaseHTTPRequestHandler):
         )
         fault = proxy.record(record)
         body = self._read_body()
+        if fault is not None and fault.redirect is not None:
+            record.status = 307
+            location = fault.redirect.rstrip("/") + self.path
+            self._send_simple(307, b"", {"Location": location, **fault.headers})
+            return
         if fault is not None and fault.status is not None:
             record.status = fault.status
             self._send_fault(fault)
