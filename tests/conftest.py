@@ -182,7 +182,7 @@ class ImageBuilder:
         image: ImageSpec | Built,
         registry: Registry | TokenRegistry,
         repository: str,
-        tag: str = "latest",
+        tag: str | None = "latest",
     ) -> PushedImage:
         built = image.build() if isinstance(image, ImageSpec) else image
         target = registry.registry if isinstance(registry, TokenRegistry) else registry

@@ -618,3 +618,14 @@ def test_publish_library_images(registry: Registry, image_builder: ImageBuilder)
             headers={"Accept": pushed.built.media_type},
         )
         assert (status, headers["Docker-Content-Digest"]) == (200, pushed.digest)
+
+
+@registry_tests
+def test_push_by_digest_leaves_no_tag(registry: Registry) -> None:
+    built = ImageSpec(layers=[Layer([File("only", "by digest")])]).build()
+    pushed = registry.push(built, "support/untagged", tag=None)
+    assert pushed.reference == f"{registry.address}/support/untagged@{built.digest}"
+    inspect = skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{pushed.reference}")
+    assert inspect.stdout.encode() == built.manifest
+    status, _, body = fetch(f"{registry.url}/v2/support/untagged/tags/list")
+    assert status == 404 or json.loads(body)["tags"] in (None, [])

@@ -259,7 +259,7 @@ class PushedImage:
 
     address: str  # host:port
     repository: str
-    tag: str
+    tag: str | None  # None: pushed by digest only, untagged
     built: Built
 
     @property
@@ -268,6 +268,8 @@ class PushedImage:
 
     @property
     def reference(self) -> str:
+        if self.tag is None:
+            return self.digest_reference
         return f"{self.address}/{self.repository}:{self.tag}"
 
     @property
@@ -316,20 +318,22 @@ def push(
     built: Built,
     address: str,
     repository: str,
-    tag: str = "latest",
+    tag: str | None = "latest",
     *,
     tls_verify: bool = False,
     cert_dir: Path | None = None,
     credentials: Credentials | None = None,
 ) -> PushedImage:
-    """Copy ``built`` into the registry at ``address`` with skopeo, digests preserved.
+    """Copy ``built`` into the registry at ``address`` with skopeo, digests preserved;
+    ``tag=None`` pushes it by digest only (``repo@sha256:...``), leaving it untagged.
 
     OCI images go through an OCI image layout; Docker v2s2 ones through skopeo's ``dir:``
     layout, since skopeo's OCI layout reader only finds OCI media types.
     """
     with tempfile.TemporaryDirectory(prefix="hybridock-push-") as scratch:
         if built.media_type in {OCI_MANIFEST, OCI_INDEX}:
-            source = f"oci:{write_oci_layout(Path(scratch) / 'layout', built, tag)}:{tag}"
+            name = tag or "untagged"
+            source = f"oci:{write_oci_layout(Path(scratch) / 'layout', built, name)}:{name}"
         else:
             source = f"dir:{write_dir_layout(Path(scratch) / 'layout', built)}"
         digest_file = Path(scratch) / "digest"
@@ -347,7 +351,8 @@ def push(
         ]
         if isinstance(built, BuiltIndex):
             command.append("--all")
-        command += [source, f"docker://{address}/{repository}:{tag}"]
+        destination = f"{repository}:{tag}" if tag else f"{repository}@{built.digest}"
+        command += [source, f"docker://{address}/{destination}"]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"skopeo copy failed ({result.returncode}): {result.stderr}")

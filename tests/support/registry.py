@@ -307,7 +307,7 @@ class Registry:
         except FileNotFoundError:
             return ""
 
-    def push(self, built: Built, repository: str, tag: str = "latest") -> PushedImage:
+    def push(self, built: Built, repository: str, tag: str | None = "latest") -> PushedImage:
         """Push with skopeo straight to the registry (not counted); addressed via the proxy."""
         pushed = push(
             built,
