@@ -45,6 +45,7 @@ from tests.support.layers import (
 )
 from tests.support.proxy import Fault, classify
 from tests.support.registry import Registry, free_port
+from tests.support.tls import TLSFiles
 from tests.support.tokenserver import TokenRegistry, decode_claims
 
 Response = tuple[int, Mapping[str, str], bytes]
@@ -490,11 +491,12 @@ def test_token_registry_pulls(
     ("claims", "expected"),
     [
         ({}, 200),
+        ({"key_header": "kid"}, 200),
         ({"audience": "other-service"}, 401),
         ({"issuer": "someone-else"}, 401),
         ({"expires_in": -3600}, 401),
     ],
-    ids=["valid", "wrong-audience", "wrong-issuer", "expired"],
+    ids=["valid-x5c", "valid-kid", "wrong-audience", "wrong-issuer", "expired"],
 )
 def test_registry_checks_token_claims(
     token_registry: TokenRegistry,
@@ -629,3 +631,24 @@ def test_push_by_digest_leaves_no_tag(registry: Registry) -> None:
     assert inspect.stdout.encode() == built.manifest
     status, _, body = fetch(f"{registry.url}/v2/support/untagged/tags/list")
     assert status == 404 or json.loads(body)["tags"] in (None, [])
+
+
+@registry_tests
+def test_token_registry_over_tls(
+    tmp_path: Path, tls_files: TLSFiles, image_builder: ImageBuilder
+) -> None:
+    bundle = TokenRegistry.create(tmp_path, users={"carol": "secret"}, tls=tls_files)
+    try:
+        pushed = image_builder.push(image_builder.hello(), bundle, "public/tls-hello")
+        result = skopeo(
+            "inspect",
+            "--raw",
+            *skopeo_transport_flags(
+                "", tls_verify=True, cert_dir=tls_files.cert_dir, credentials=None
+            ),
+            f"docker://{pushed.reference}",
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.encode() == pushed.built.manifest
+    finally:
+        bundle.stop()

@@ -197,11 +197,12 @@ class TokenServer:
         audience: str | None = None,
         issuer: str | None = None,
         expires_in: int | None = None,
+        key_header: Literal["x5c", "kid"] | None = None,
     ) -> str:
         """A signed token; tests may call it directly to craft wrong-audience tokens etc."""
         now = int(time.time())
         header: dict[str, Any] = {"typ": "JWT", "alg": "ES256"}
-        if self.header == "x5c":
+        if (key_header or self.header) == "x5c":
             der = self.signing_key.certificate.public_bytes(serialization.Encoding.DER)
             header["x5c"] = [base64.b64encode(der).decode()]
         else:
