@@ -1,0 +1,96 @@
+"""Running the ``hybridock`` console script as a user would, against a test store.
+
+Nothing here imports hybridock: the CLI is a subprocess with ``HYBRIDOCK_ROOT`` (the store)
+and ``HYBRIDOCK_CONFIG`` (a JSON config naming the test registry) in its environment.
+The config shape, shared with hybridock's config loader::
+
+    {"registry-mirrors": {"docker.io": ["http://127.0.0.1:PORT"]},
+     "insecure-registries": ["127.0.0.1:PORT"],
+     "registry-ca": {"127.0.0.1:PORT": "/path/ca.pem"}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CliResult:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return (
+            f"hybridock {' '.join(self.args)} -> {self.returncode}\n"
+            f"--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
+        )
+
+
+def hybridock_config(
+    *,
+    mirrors: Mapping[str, Sequence[str]] | None = None,
+    insecure: Sequence[str] = (),
+    ca: Mapping[str, Path] | None = None,
+) -> dict[str, object]:
+    return {
+        "registry-mirrors": {name: list(urls) for name, urls in (mirrors or {}).items()},
+        "insecure-registries": list(insecure),
+        "registry-ca": {address: str(path) for address, path in (ca or {}).items()},
+    }
+
+
+def write_hybridock_config(path: Path, config: Mapping[str, object]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+def hybridock_command() -> list[str]:
+    """The console script installed beside this interpreter (the venv's), else on PATH."""
+    beside = Path(sys.executable).with_name("hybridock")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("hybridock")
+    if found is None:
+        raise FileNotFoundError("the hybridock console script is not installed")
+    return [found]
+
+
+def run_hybridock(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    input: str | None = None,
+    timeout: float = 300,
+    cwd: Path | None = None,
+) -> CliResult:
+    completed = subprocess.run(
+        [*hybridock_command(), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+    return CliResult(tuple(args), completed.returncode, completed.stdout, completed.stderr)
+
+
+def base_environment() -> dict[str, str]:
+    """The test process's environment minus what would point hybridock elsewhere."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HYBRIDOCK_", "DOCKER_", "REGISTRY_"))
+    }
