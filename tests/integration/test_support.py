@@ -539,7 +539,7 @@ def test_hybridock_env_points_at_the_registry(
     assert config == {
         "registry-mirrors": {"docker.io": [registry.url]},
         "insecure-registries": [registry.address],
-        "registry-ca": {},
+        "registry-ca-files": {},
     }
     assert hybridock_env["HYBRIDOCK_ROOT"] == str(hybridock_root)
 
@@ -550,7 +550,7 @@ def test_config_for_a_tls_registry_names_its_ca(tls_registry: Registry) -> None:
     assert config_for([tls_registry]) == {
         "registry-mirrors": {"docker.io": [tls_registry.url]},
         "insecure-registries": [],
-        "registry-ca": {tls_registry.address: str(tls_registry.tls.ca_cert)},
+        "registry-ca-files": {tls_registry.address: str(tls_registry.tls.ca_cert)},
     }
 
 

@@ -6,7 +6,7 @@ The config shape, shared with hybridock's config loader::
 
     {"registry-mirrors": {"docker.io": ["http://127.0.0.1:PORT"]},
      "insecure-registries": ["127.0.0.1:PORT"],
-     "registry-ca": {"127.0.0.1:PORT": "/path/ca.pem"}}
+     "registry-ca-files": {"127.0.0.1:PORT": "/path/ca.pem"}}
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def hybridock_config(
     return {
         "registry-mirrors": {name: list(urls) for name, urls in (mirrors or {}).items()},
         "insecure-registries": list(insecure),
-        "registry-ca": {address: str(path) for address, path in (ca or {}).items()},
+        "registry-ca-files": {address: str(path) for address, path in (ca or {}).items()},
     }
 
 
