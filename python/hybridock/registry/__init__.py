@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hybridock.registry.auth import Authenticator, Challenge, parse_www_authenticate
 from hybridock.registry.blob import CHUNK_SIZE, BlobStream
-from hybridock.registry.client import Endpoint, RegistryClient, ResolvedImage, sha256_digest
+from hybridock.registry.client import RegistryClient, ResolvedImage, sha256_digest
 from hybridock.registry.credentials import (
     Credentials,
     erase_credentials,
@@ -29,7 +29,8 @@ from hybridock.registry.manifest import (
     parse_document,
 )
 from hybridock.registry.platform import Platform, host_platform, parse_platform, select_manifest
-from hybridock.registry.transport import RetryPolicy, Transport
+from hybridock.registry.session import Endpoint, RegistrySession
+from hybridock.registry.transport import RetryPolicy, TLSFailure, Transport
 
 __all__ = [
     "ACCEPT",
@@ -52,8 +53,10 @@ __all__ = [
     "Manifest",
     "Platform",
     "RegistryClient",
+    "RegistrySession",
     "ResolvedImage",
     "RetryPolicy",
+    "TLSFailure",
     "Transport",
     "erase_credentials",
     "host_platform",

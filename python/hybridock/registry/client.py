@@ -23,31 +23,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import urllib3
-from urllib3.exceptions import HTTPError as Urllib3Error
 
-from hybridock.config import Config, load_config, normalize_registry
-from hybridock.errors import (
-    AuthenticationError,
-    DigestMismatch,
-    ManifestInvalid,
-    ManifestUnknown,
-    RegistryError,
-    RegistryUnreachable,
-)
-from hybridock.reference import DEFAULT_REGISTRY_HOST, Reference, is_digest
-from hybridock.registry.auth import (
-    Authenticator,
-    basic_header,
-    parse_www_authenticate,
-    registry_error_text,
-)
+from hybridock.config import Config, load_config
+from hybridock.errors import DigestMismatch, ManifestInvalid, ManifestUnknown, RegistryError
+from hybridock.reference import Reference, is_digest
 from hybridock.registry.blob import BlobStream
-from hybridock.registry.credentials import (
-    Credentials,
-    erase_credentials,
-    lookup_credentials,
-    store_credentials,
-)
 from hybridock.registry.manifest import (
     ACCEPT,
     MANIFEST_TYPES,
@@ -59,19 +39,10 @@ from hybridock.registry.manifest import (
     parse_document,
 )
 from hybridock.registry.platform import Platform, host_platform, parse_platform, select_manifest
-from hybridock.registry.transport import RetryPolicy, Transport
+from hybridock.registry.session import Endpoint, RegistrySession
+from hybridock.registry.transport import RetryPolicy
 
-MAX_ERROR_BODY = 64 * 1024
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One place a repository can be fetched from: a mirror or the registry itself."""
-
-    netloc: str
-    scheme: str | None = None  # None: https, or http for loopback/insecure hosts (probed)
-    mirror: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,11 +73,6 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _registry_netloc(registry: str) -> str:
-    key = normalize_registry(registry or "docker.io")
-    return DEFAULT_REGISTRY_HOST if key == "docker.io" else key
-
-
 def _pull_scope(ref: Reference) -> str:
     return f"repository:{ref.repository}:pull"
 
@@ -123,23 +89,11 @@ class RegistryClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config if config is not None else load_config()
-        self._transport = Transport(self.config, retry=retry, sleep=sleep)
-        self._auth = Authenticator(self._transport, self.config, self._credentials, clock=clock)
+        self._session = RegistrySession(self.config, retry=retry, sleep=sleep, clock=clock)
         self._lock = threading.Lock()
-        self._bases: dict[Endpoint, str] = {}
         self._sources: dict[tuple[str, str], Endpoint] = {}
-        self._credential_cache: dict[str, Credentials | None] = {}
 
-    # --- credentials and endpoints -------------------------------------------------------
-
-    def _credentials(self, registry: str) -> Credentials | None:
-        with self._lock:
-            if registry in self._credential_cache:
-                return self._credential_cache[registry]
-        found = lookup_credentials(self.config.auth_file, registry)
-        with self._lock:
-            self._credential_cache[registry] = found
-        return found
+    # --- endpoints -----------------------------------------------------------------------
 
     def _endpoints(self, ref: Reference) -> list[Endpoint]:
         endpoints = []
@@ -149,137 +103,22 @@ class RegistryClient:
         endpoints.append(Endpoint(ref.registry_host.lower()))
         return endpoints
 
-    def _base_url(self, endpoint: Endpoint) -> str:
-        """The endpoint's ``scheme://host``, pinging ``/v2/`` once to learn its challenge."""
-        with self._lock:
-            known = self._bases.get(endpoint)
-        if known is not None:
-            return known
-        schemes = (
-            (endpoint.scheme,) if endpoint.scheme else self._transport.schemes_for(endpoint.netloc)
-        )
-        for position, scheme in enumerate(schemes):
-            base = f"{scheme}://{endpoint.netloc}"
-            try:
-                response = self._transport.request("GET", f"{base}/v2/")
-            except RegistryUnreachable:
-                if position == len(schemes) - 1:
-                    raise
-                continue
-            try:
-                status = response.status
-                challenges = parse_www_authenticate(response.headers.getlist("WWW-Authenticate"))
-            finally:
-                response.drain_conn()
-                response.release_conn()
-            if status >= 500:
-                raise RegistryUnreachable(f"registry {endpoint.netloc} answered HTTP {status}")
-            self._auth.set_challenges(endpoint.netloc, challenges if status == 401 else [])
-            with self._lock:
-                self._bases[endpoint] = base
-            return base
-        raise RegistryUnreachable(f"cannot reach registry {endpoint.netloc}")
-
-    def _request(
-        self,
-        endpoint: Endpoint,
-        method: str,
-        path: str,
-        *,
-        scope: str | None,
-        headers: Mapping[str, str] | None = None,
-    ) -> urllib3.BaseHTTPResponse:
-        """A request with authentication; a 401 refreshes the challenge and token once."""
-        base = self._base_url(endpoint)
-        for attempt in range(2):
-            send = dict(headers or {})
-            authorization = self._auth.authorization(endpoint.netloc, scope)
-            if authorization:
-                send["Authorization"] = authorization
-            response = self._transport.request(
-                method, base + path, headers=send, auth_netloc=endpoint.netloc
-            )
-            if response.status != 401 or attempt == 1:
-                return response
-            challenges = parse_www_authenticate(response.headers.getlist("WWW-Authenticate"))
-            if not challenges:
-                return response
-            response.drain_conn()
-            response.release_conn()
-            self._auth.set_challenges(endpoint.netloc, challenges)
-            self._auth.forget_token(endpoint.netloc, scope)
-        raise AssertionError("unreachable: the second attempt returns")
-
-    def _raise_for_status(
-        self, response: urllib3.BaseHTTPResponse, ref: Reference, what: str
-    ) -> None:
-        if response.status in {200, 206}:
-            return
-        try:
-            body = response.read(MAX_ERROR_BODY, decode_content=True) or b""
-        except (Urllib3Error, OSError):
-            body = b""
-        response.release_conn()
-        status = response.status
-        text = registry_error_text(body, f"HTTP {status}")
-        if status in {401, 403}:
-            raise AuthenticationError(
-                f"pull access denied for {ref.familiar_name}, repository does not exist or "
-                f"may require 'hybridock login': {text}"
-            )
-        if status == 404:
-            if text.startswith("name unknown"):
-                raise ManifestUnknown(f"repository {ref.familiar_name} not found: {text}")
-            if what == "manifest":
-                if text == "HTTP 404":
-                    text = "manifest unknown"
-                raise ManifestUnknown(f"manifest for {ref.familiar} not found: {text}")
-            raise ManifestUnknown(f"{what} not found in {ref.familiar_name}: {text}")
-        raise RegistryError(f"fetching {what} for {ref.familiar}: {text}")
-
-    @staticmethod
-    def _read_bounded(response: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
-        length = response.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            response.close()
-            response.release_conn()
-            raise ManifestInvalid(f"{what} is larger than {limit} bytes")
-        chunks: list[bytes] = []
-        total = 0
-        try:
-            for chunk in response.stream(64 * 1024, decode_content=True):
-                total += len(chunk)
-                if total > limit:
-                    response.close()
-                    raise ManifestInvalid(f"{what} is larger than {limit} bytes")
-                chunks.append(chunk)
-        except (Urllib3Error, OSError) as error:
-            if isinstance(error, RegistryError):
-                raise
-            netloc = getattr(getattr(response, "_pool", None), "host", "the registry")
-            raise RegistryUnreachable(
-                f"reading {what} from {netloc} failed: {type(error).__name__}"
-            ) from None
-        finally:
-            response.release_conn()
-        return b"".join(chunks)
-
     # --- manifests -----------------------------------------------------------------------
 
     def _fetch_manifest(
         self, endpoint: Endpoint, ref: Reference, identifier: str
     ) -> tuple[bytes, str | None, str]:
-        response = self._request(
+        response = self._session.request(
             endpoint,
             "GET",
             f"/v2/{ref.repository}/manifests/{identifier}",
             scope=_pull_scope(ref),
             headers={"Accept": ACCEPT},
         )
-        self._raise_for_status(response, ref, "manifest")
+        self._session.raise_for_status(response, ref, "manifest")
         content_type = response.headers.get("Content-Type")
         header_digest = response.headers.get("Docker-Content-Digest")
-        data = self._read_bounded(response, MAX_MANIFEST_BYTES, "manifest")
+        data = self._session.read_bounded(response, MAX_MANIFEST_BYTES, "manifest")
         actual = sha256_digest(data)
         if is_digest(identifier) and actual != identifier:
             raise DigestMismatch(
@@ -351,7 +190,7 @@ class RegistryClient:
             platform=chosen,
             index=index,
             index_bytes=top_bytes if index is not None else None,
-            source=self._base_url(endpoint),
+            source=self._session.base_url(endpoint),
         )
 
     def head_digest(self, ref: Reference | str) -> str | None:
@@ -359,7 +198,7 @@ class RegistryClient:
         ref = Reference.parse(ref) if isinstance(ref, str) else ref
 
         def head(endpoint: Endpoint) -> str:
-            response = self._request(
+            response = self._session.request(
                 endpoint,
                 "HEAD",
                 f"/v2/{ref.repository}/manifests/{ref.identifier}",
@@ -372,7 +211,7 @@ class RegistryClient:
                 if is_digest(header):
                     return header
                 return self._fetch_manifest(endpoint, ref, ref.identifier)[2]
-            self._raise_for_status(response, ref, "manifest")
+            self._session.raise_for_status(response, ref, "manifest")
             raise AssertionError("unreachable")
 
         try:
@@ -385,14 +224,14 @@ class RegistryClient:
     def _fetch_config(self, endpoint: Endpoint, ref: Reference, descriptor: Descriptor) -> bytes:
         if descriptor.size > MAX_CONFIG_BYTES:
             raise ManifestInvalid(f"image config is larger than {MAX_CONFIG_BYTES} bytes")
-        response = self._request(
+        response = self._session.request(
             endpoint,
             "GET",
             f"/v2/{ref.repository}/blobs/{descriptor.digest}",
             scope=_pull_scope(ref),
         )
-        self._raise_for_status(response, ref, "image config")
-        data = self._read_bounded(response, MAX_CONFIG_BYTES, "image config")
+        self._session.raise_for_status(response, ref, "image config")
+        data = self._session.read_bounded(response, MAX_CONFIG_BYTES, "image config")
         actual = sha256_digest(data)
         if actual != descriptor.digest or len(data) != descriptor.size:
             raise DigestMismatch(
@@ -414,8 +253,10 @@ class RegistryClient:
 
         def opener(position: int) -> urllib3.BaseHTTPResponse:
             headers = {"Range": f"bytes={position}-"} if position else {}
-            response = self._request(endpoint, "GET", path, scope=_pull_scope(ref), headers=headers)
-            self._raise_for_status(response, ref, f"blob {descriptor.digest}")
+            response = self._session.request(
+                endpoint, "GET", path, scope=_pull_scope(ref), headers=headers
+            )
+            self._session.raise_for_status(response, ref, f"blob {descriptor.digest}")
             return response
 
         return BlobStream(opener, descriptor, offset, endpoint.netloc)
@@ -424,40 +265,11 @@ class RegistryClient:
 
     def login(self, registry: str, username: str, password: str) -> None:
         """Check the credentials against the registry, then save them in the auth file."""
-        endpoint = Endpoint(_registry_netloc(registry))
-        base = self._base_url(endpoint)
-        challenge = self._auth.challenge(endpoint.netloc)
-        credentials = Credentials(username, password)
-        if challenge is not None and challenge.scheme == "bearer":
-            self._auth.fetch_token(challenge, None, credentials, offline=True)
-        elif challenge is not None:
-            response = self._transport.request(
-                "GET",
-                f"{base}/v2/",
-                headers={"Authorization": basic_header(username, password)},
-                auth_netloc=endpoint.netloc,
-            )
-            status = response.status
-            body = response.read(MAX_ERROR_BODY, decode_content=True) or b""
-            response.release_conn()
-            if status != 200:
-                raise AuthenticationError(
-                    registry_error_text(body, "unauthorized: incorrect username or password")
-                )
-        store_credentials(
-            self.config.auth_file, normalize_registry(registry or "docker.io"), username, password
-        )
-        with self._lock:
-            self._credential_cache.clear()
+        self._session.login(registry, username, password)
 
     def logout(self, registry: str) -> bool:
         """Forget saved credentials; True when there were some."""
-        removed = erase_credentials(
-            self.config.auth_file, normalize_registry(registry or "docker.io")
-        )
-        with self._lock:
-            self._credential_cache.clear()
-        return removed
+        return self._session.logout(registry)
 
 
 def _parse_config(data: bytes, manifest: Manifest) -> Mapping[str, Any]:

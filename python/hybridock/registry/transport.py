@@ -39,6 +39,10 @@ _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _RETRY_CODES = frozenset({429, 500, 502, 503, 504})
 
 
+class TLSFailure(RegistryUnreachable):
+    """The TLS handshake failed (a plain-http server, a bad certificate)."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 5
@@ -177,9 +181,7 @@ class Transport:
                     assert_same_host=False,
                 )
             except SSLError as error:
-                raise RegistryUnreachable(
-                    f"TLS failure talking to {netloc}: {_reason(error)}"
-                ) from None
+                raise TLSFailure(f"TLS failure talking to {netloc}: {_reason(error)}") from None
             except (NewConnectionError, Urllib3Timeout, ProtocolError, Urllib3Error) as error:
                 if last:
                     raise RegistryUnreachable(
