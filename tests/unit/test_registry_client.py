@@ -27,6 +27,8 @@ from registry_stub_server import (
     counter,
     digest_of,
     error_reply,
+    self_signed_certificate,
+    server_tls_context,
 )
 
 from hybridock.config import Config
@@ -440,3 +442,37 @@ def test_mirror_falls_back_to_upstream(
     assert image.digest == digest_of(manifest)
     assert image.source == registry.url
     assert read_all(harness, image.reference, image.layers[0]) == LAYERS[0]
+
+
+# --- TLS -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_registry(tmp_path: Path) -> Iterator[tuple[StubRegistry, Path]]:
+    cert, key = self_signed_certificate(tmp_path)
+    with StubRegistry(tls=server_tls_context(cert, key)) as server:
+        build_image(server, "library/busybox", "latest", LAYERS)
+        yield server, cert
+
+
+@pytest.mark.parametrize("trust", ["ca file", "insecure"])
+def test_https_with_a_configured_ca_or_marked_insecure(
+    tls_registry: tuple[StubRegistry, Path], tmp_path: Path, trust: str
+) -> None:
+    server, cert = tls_registry
+    if trust == "ca file":
+        harness = Harness(tmp_path, ca_files={server.netloc: str(cert)})
+    else:
+        harness = Harness(tmp_path, insecure_registries=frozenset({server.netloc}))
+    image = harness.client.resolve(ref_to(server), "linux/amd64")
+    assert image.source == f"https://{server.netloc}"
+    assert read_all(harness, image.reference, image.layers[1]) == LAYERS[1]
+
+
+def test_https_with_an_unknown_ca_is_refused(
+    tls_registry: tuple[StubRegistry, Path], harness: Harness
+) -> None:
+    server, _ = tls_registry
+    with pytest.raises(RegistryUnreachable, match=server.netloc):
+        harness.client.resolve(ref_to(server), "linux/amd64")
+    assert server.requests == [], "nothing was sent without a verified TLS session"

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import urllib3
+
 from hybridock.config import Config, normalize_registry
 from hybridock.errors import AuthenticationError, RegistryError
 from hybridock.registry.credentials import Credentials
@@ -194,6 +196,23 @@ class Authenticator:
             self._tokens[key] = (token, self._clock() + lifetime)
         return f"Bearer {token}"
 
+    def _oauth_refresh(
+        self, realm: str, query: Mapping[str, str], refresh_token: str
+    ) -> urllib3.BaseHTTPResponse:
+        form = {
+            **query,
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": CLIENT_ID,
+        }
+        return self._transport.request(
+            "POST",
+            realm,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            body=urllib.parse.urlencode(form).encode(),
+            auth_netloc=netloc_of(realm),
+        )
+
     def fetch_token(
         self,
         challenge: Challenge,
@@ -221,21 +240,14 @@ class Authenticator:
             query["service"] = challenge.params["service"]
         if scope:
             query["scope"] = scope
+        response = None
         if credentials is not None and credentials.identity_token:
-            form = {
-                **query,
-                "grant_type": "refresh_token",
-                "refresh_token": credentials.identity_token,
-                "client_id": CLIENT_ID,
-            }
-            response = self._transport.request(
-                "POST",
-                realm,
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                body=urllib.parse.urlencode(form).encode(),
-                auth_netloc=realm_netloc,
-            )
-        else:
+            response = self._oauth_refresh(realm, query, credentials.identity_token)
+            if response.status in {404, 405}:  # no OAuth endpoint: docker falls back to GET
+                response.drain_conn()
+                response.release_conn()
+                response = None
+        if response is None:
             headers: dict[str, str] = {}
             if credentials is not None and credentials.username:
                 headers["Authorization"] = basic_header(credentials.username, credentials.password)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import threading
 import time
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -185,7 +186,7 @@ class RegistryClient:
             manifest=document,
             manifest_bytes=manifest_bytes,
             manifest_digest=manifest_digest,
-            config=config,
+            config=types.MappingProxyType(config),
             config_bytes=config_bytes,
             platform=chosen,
             index=index,

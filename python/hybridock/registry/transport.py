@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection as BaseHTTPConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import (
     NewConnectionError,
@@ -37,6 +38,18 @@ MAX_REDIRECTS = 5
 USER_AGENT = "hybridock/0.1"
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _RETRY_CODES = frozenset({429, 500, 502, 503, 504})
+
+
+class _OptedInUnverifiedPool(urllib3.HTTPSConnectionPool):
+    """HTTPS without certificate checks, used only for registries the user marked insecure.
+
+    urllib3 warns on every such request; the user asked for it in the configuration, so the
+    warning (a global, thread-unsafe filter otherwise) is not raised here.
+    """
+
+    def _validate_conn(self, conn: BaseHTTPConnection) -> None:
+        if conn.is_closed:
+            conn.connect()
 
 
 class TLSFailure(RegistryUnreachable):
@@ -89,9 +102,13 @@ class Transport:
         self.config = config
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._pool = pool or urllib3.PoolManager(
-            num_pools=32, maxsize=max(4, config.max_concurrent_downloads + 2), retries=False
-        )
+        size = max(4, config.max_concurrent_downloads + 2)
+        self._pool = pool or urllib3.PoolManager(num_pools=32, maxsize=size, retries=False)
+        self._insecure_pool = urllib3.PoolManager(num_pools=8, maxsize=size, retries=False)
+        self._insecure_pool.pool_classes_by_scheme = {
+            "http": urllib3.HTTPConnectionPool,
+            "https": _OptedInUnverifiedPool,
+        }
 
     def schemes_for(self, netloc: str) -> tuple[str, ...]:
         """URL schemes to try for a registry host, best first."""
@@ -106,7 +123,8 @@ class Transport:
             netloc = parts.netloc.lower()
             if self.config.is_insecure(netloc):
                 pool_kwargs = {"cert_reqs": ssl.CERT_NONE, "assert_hostname": False}
-            elif (ca_file := self.config.ca_file_for(netloc)) is not None:
+                return self._insecure_pool.connection_from_url(url, pool_kwargs=pool_kwargs)
+            if (ca_file := self.config.ca_file_for(netloc)) is not None:
                 pool_kwargs = {"ca_certs": ca_file, "cert_reqs": ssl.CERT_REQUIRED}
         elif parts.scheme != "http":
             raise RegistryError(f"unsupported URL scheme in {url}")
