@@ -17,10 +17,10 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
-from urllib3.connection import HTTPConnection as BaseHTTPConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import (
     NewConnectionError,
@@ -32,6 +32,9 @@ from urllib3.exceptions import (
 )
 
 from hybridock.config import Config
+
+if TYPE_CHECKING:
+    from urllib3._base_connection import BaseHTTPConnection
 from hybridock.errors import RegistryError, RegistryUnreachable
 
 MAX_REDIRECTS = 5
