@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import email.utils
 import json
 import stat
 import textwrap
@@ -11,8 +12,14 @@ from typing import Any
 
 import pytest
 
+from hybridock.config import Config
 from hybridock.errors import AuthenticationError, ConfigError
-from hybridock.registry.auth import Challenge, parse_www_authenticate, registry_error_text
+from hybridock.registry.auth import (
+    Authenticator,
+    Challenge,
+    parse_www_authenticate,
+    registry_error_text,
+)
 from hybridock.registry.credentials import (
     Credentials,
     erase_credentials,
@@ -20,6 +27,7 @@ from hybridock.registry.credentials import (
     server_key,
     store_credentials,
 )
+from hybridock.registry.transport import RetryPolicy, Transport, parse_retry_after
 
 
 @pytest.mark.parametrize(
@@ -261,3 +269,33 @@ def test_store_through_a_helper(tmp_path: Path, helper_path: Path) -> None:
 
 def test_credentials_repr_hides_secrets() -> None:
     assert "pw" not in repr(Credentials("me", "pw", "tok"))
+
+
+def test_credentials_never_go_to_a_plain_http_realm_elsewhere(tmp_path: Path) -> None:
+    config = Config(auth_file=tmp_path / "auth.json")
+    authenticator = Authenticator(Transport(config), config, lambda registry: None)
+    challenge = Challenge("bearer", {"realm": "http://auth.example/token", "service": "s"})
+    with pytest.raises(AuthenticationError, match=r"plain http to token server auth\.example"):
+        authenticator.fetch_token(challenge, "repository:x:pull", Credentials("u", "p"))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("7", 7.0),
+        ("0", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 30.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after(value: str | None, expected: float | None) -> None:
+    now = email.utils.parsedate_to_datetime("Wed, 21 Oct 2015 07:27:30 GMT").timestamp()
+    assert parse_retry_after(value, now) == expected
+
+
+def test_backoff_is_bounded_and_grows() -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_max=4.0)
+    assert all(0.25 <= policy.backoff(0) <= 0.5 for _ in range(50))
+    assert all(2.0 <= policy.backoff(10) <= 4.0 for _ in range(50))

@@ -25,6 +25,7 @@ from registry_stub_server import (
     build_image,
     build_index,
     counter,
+    descriptor,
     digest_of,
     error_reply,
     self_signed_certificate,
@@ -64,11 +65,13 @@ class Harness:
     def __init__(self, tmp_path: Path, **config: object) -> None:
         self.auth_file = tmp_path / "docker" / "config.json"
         self.sleeps: list[float] = []
+        self.now = 1000.0
         self.config = Config(auth_file=self.auth_file, **config)  # type: ignore[arg-type]
         self.client = RegistryClient(
             self.config,
             retry=RetryPolicy(attempts=3, backoff_base=0.01, connect_timeout=2, read_timeout=0.5),
             sleep=self.sleeps.append,
+            clock=lambda: self.now,
         )
 
     def save_auth(self, registry: str, username: str, password: str) -> None:
@@ -234,6 +237,25 @@ def test_unknown_manifest(registry: StubRegistry, harness: Harness) -> None:
         harness.client.resolve(ref_to(registry, "library/busybox:nope"))
 
 
+def test_a_server_ignoring_range_is_skipped_forward(
+    registry: StubRegistry, harness: Harness
+) -> None:
+    build_image(registry, "library/busybox", "latest", LAYERS)
+    image = harness.client.resolve(ref_to(registry), "linux/amd64")
+    blob = LAYERS[1]
+    registry.override("GET", r"/v2/.*/blobs/.*", lambda seen: Reply(200, {}, blob), first=True)
+    assert read_all(harness, image.reference, image.layers[1], offset=12345) == blob[12345:]
+
+
+def test_a_blob_longer_than_declared_is_an_error(registry: StubRegistry, harness: Harness) -> None:
+    build_image(registry, "library/busybox", "latest", LAYERS)
+    image = harness.client.resolve(ref_to(registry), "linux/amd64")
+    longer = LAYERS[0] + b"extra"
+    registry.override("GET", r"/v2/.*/blobs/.*", lambda seen: Reply(200, {}, longer), first=True)
+    with pytest.raises(RegistryError, match="larger than its declared"):
+        read_all(harness, image.reference, image.layers[0])
+
+
 # --- content that lies ------------------------------------------------------------------------
 
 
@@ -260,6 +282,44 @@ def test_config_must_match_its_descriptor(registry: StubRegistry, harness: Harne
     registry.blobs[digest_of(config)] = config.replace(b"amd64", b"arm64")
     with pytest.raises(DigestMismatch, match="image config"):
         harness.client.resolve(ref_to(registry), "linux/amd64")
+
+
+def test_index_entry_size_must_match(registry: StubRegistry, harness: Harness) -> None:
+    amd64, _ = build_image(registry, "app", None, [b"amd64 layer"])
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": digest_of(amd64),
+                    "size": len(amd64) + 1,
+                    "platform": {"os": "linux", "architecture": "amd64"},
+                }
+            ],
+        }
+    ).encode()
+    registry.add_manifest("app", "1", index, OCI_INDEX)
+    with pytest.raises(ManifestInvalid, match="the index says"):
+        harness.client.resolve(ref_to(registry, "app:1"), "linux/amd64")
+
+
+def test_config_diff_ids_must_match_the_layers(registry: StubRegistry, harness: Harness) -> None:
+    config = json.dumps({"rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    registry.add_blob(config)
+    registry.add_blob(LAYERS[0])
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": descriptor("application/vnd.oci.image.config.v1+json", config),
+            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", LAYERS[0])],
+        }
+    ).encode()
+    registry.add_manifest("app", "1", manifest, OCI_MANIFEST)
+    with pytest.raises(ManifestInvalid, match="0 diff_ids for 1 layers"):
+        harness.client.resolve(ref_to(registry, "app:1"), "linux/amd64")
 
 
 def test_type_confusion_is_refused(registry: StubRegistry, harness: Harness) -> None:
@@ -375,6 +435,69 @@ def test_bearer_token_from_a_realm_on_another_host(
     assert "scope=repository%3Alibrary%2Fbusybox%3Apull" in token_request.path
     assert "service=stub" in token_request.path
     assert token_request.headers["authorization"].startswith("Basic ")
+
+
+def test_tokens_are_cached_until_they_expire(
+    registry: StubRegistry, other_host: StubRegistry, harness: Harness
+) -> None:
+    build_image(registry, "library/busybox", "latest", LAYERS)
+    realm = f"http://localhost:{other_host.server.server_address[1]}/token"
+    token_server(other_host, "bob", "hunter2", "tok-123")
+    bearer_protected(registry, realm, "tok-123")
+    harness.save_auth(registry.netloc, "bob", "hunter2")
+    harness.client.resolve(ref_to(registry), "linux/amd64")
+    harness.now += 299
+    harness.client.head_digest(ref_to(registry))
+    assert len(other_host.requests) == 1
+    harness.now += 2
+    harness.client.head_digest(ref_to(registry))
+    assert len(other_host.requests) == 2, "an expired token is fetched again"
+
+
+def test_a_token_the_registry_rejects_is_refreshed_once(
+    registry: StubRegistry, other_host: StubRegistry, harness: Harness
+) -> None:
+    build_image(registry, "library/busybox", "latest", LAYERS)
+    realm = f"http://localhost:{other_host.server.server_address[1]}/token"
+    token_server(other_host, "bob", "hunter2", "tok-123")
+    bearer_protected(registry, realm, "tok-123")
+    harness.save_auth(registry.netloc, "bob", "hunter2")
+    harness.client.resolve(ref_to(registry), "linux/amd64")
+    other_host.overrides.clear()
+    token_server(other_host, "bob", "hunter2", "tok-456")
+    registry.overrides.clear()
+    bearer_protected(registry, realm, "tok-456")
+    assert harness.client.head_digest(ref_to(registry)) is not None
+    assert len(other_host.requests) == 2
+
+
+def test_identity_token_uses_the_oauth_refresh_grant(
+    registry: StubRegistry, other_host: StubRegistry, harness: Harness
+) -> None:
+    build_image(registry, "library/busybox", "latest", LAYERS)
+    realm = f"http://localhost:{other_host.server.server_address[1]}/token"
+    other_host.override(
+        "POST",
+        r"/token",
+        lambda seen: Reply(200, {}, json.dumps({"access_token": "oauth-tok"}).encode()),
+    )
+    bearer_protected(registry, realm, "oauth-tok")
+    harness.auth_file.parent.mkdir(parents=True)
+    harness.auth_file.write_text(
+        json.dumps({"auths": {registry.netloc: {"auth": "", "identitytoken": "refresh-me"}}})
+    )
+    harness.client.resolve(ref_to(registry), "linux/amd64")
+    assert [seen.method for seen in other_host.requests] == ["POST"]
+
+
+def test_forbidden_is_pull_access_denied(registry: StubRegistry, harness: Harness) -> None:
+    registry.override(
+        "GET", r"/v2/.*/manifests/.*", lambda seen: error_reply(403, "DENIED", "go away")
+    )
+    with pytest.raises(
+        AuthenticationError, match=r"^pull access denied for .*busybox, .*: denied: go away$"
+    ):
+        harness.client.resolve(ref_to(registry))
 
 
 def test_wrong_credentials_fail_with_one_line(
