@@ -100,6 +100,10 @@ class Config:
         return self.ca_files.get(normalize_registry(registry))
 
 
+class _EnvironmentError(ConfigError):
+    """A bad environment override; its message names the variable, not the file."""
+
+
 def default_config_path(env: Mapping[str, str], euid: int) -> Path:
     if env.get("HYBRIDOCK_CONFIG"):
         return Path(env["HYBRIDOCK_CONFIG"])
@@ -137,6 +141,8 @@ def load_config(
         raw = loaded
     try:
         return _build(raw, env, source)
+    except _EnvironmentError:
+        raise
     except ConfigError as error:
         where = str(source) if source is not None else "environment"
         raise ConfigError(f"{where}: {error}") from None
@@ -147,7 +153,10 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r}")
     mirrors = _parse_mirrors(raw.get("registry-mirrors", {}))
-    mirrors.update(_parse_mirror_env(env.get("HYBRIDOCK_REGISTRY_MIRRORS", "")))
+    try:
+        mirrors.update(_parse_mirror_env(env.get("HYBRIDOCK_REGISTRY_MIRRORS", "")))
+    except ConfigError as error:
+        raise _EnvironmentError(f"HYBRIDOCK_REGISTRY_MIRRORS: {error}") from None
 
     insecure_raw = raw.get("insecure-registries", [])
     if not isinstance(insecure_raw, list) or not all(isinstance(x, str) for x in insecure_raw):

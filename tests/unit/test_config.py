@@ -142,3 +142,10 @@ def test_insecure_remote_mirror_is_allowed_when_marked(tmp_path: Path) -> None:
 def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_config({"HYBRIDOCK_CONFIG": str(tmp_path / "absent.json")}, euid=0)
+
+
+def test_a_bad_environment_override_names_the_variable(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.json", {})
+    env = {"HYBRIDOCK_CONFIG": str(path), "HYBRIDOCK_REGISTRY_MIRRORS": "docker.io=ftp://x"}
+    with pytest.raises(ConfigError, match=r"^HYBRIDOCK_REGISTRY_MIRRORS: mirror 'ftp://x'"):
+        load_config(env, euid=0)
