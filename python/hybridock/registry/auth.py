@@ -168,6 +168,11 @@ class Authenticator:
                 key = self._token_key(challenge, scope)
                 self._tokens.pop(key, None)
 
+    def forget_tokens(self) -> None:
+        """Drop every cached token (after login or logout changed the credentials)."""
+        with self._lock:
+            self._tokens.clear()
+
     @staticmethod
     def _token_key(challenge: Challenge, scope: str | None) -> tuple[str, str, str]:
         return (challenge.params.get("realm", ""), challenge.params.get("service", ""), scope or "")

@@ -119,7 +119,7 @@ class RegistryClient:
         self._session.raise_for_status(response, ref, "manifest")
         content_type = response.headers.get("Content-Type")
         header_digest = response.headers.get("Docker-Content-Digest")
-        data = self._session.read_bounded(response, MAX_MANIFEST_BYTES, "manifest")
+        data = self._session.read_bounded(response, MAX_MANIFEST_BYTES, "manifest", endpoint.netloc)
         actual = sha256_digest(data)
         if is_digest(identifier) and actual != identifier:
             raise DigestMismatch(
@@ -232,7 +232,9 @@ class RegistryClient:
             scope=_pull_scope(ref),
         )
         self._session.raise_for_status(response, ref, "image config")
-        data = self._session.read_bounded(response, MAX_CONFIG_BYTES, "image config")
+        data = self._session.read_bounded(
+            response, MAX_CONFIG_BYTES, "image config", endpoint.netloc
+        )
         actual = sha256_digest(data)
         if actual != descriptor.digest or len(data) != descriptor.size:
             raise DigestMismatch(

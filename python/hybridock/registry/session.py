@@ -174,7 +174,10 @@ class RegistrySession:
         raise RegistryError(f"fetching {what} for {ref.familiar}: {text}")
 
     @staticmethod
-    def read_bounded(response: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
+    def read_bounded(
+        response: urllib3.BaseHTTPResponse, limit: int, what: str, netloc: str
+    ) -> bytes:
+        """Read a whole (small) body, refusing more than ``limit`` bytes before reading it."""
         length = response.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limit:
             response.close()
@@ -192,7 +195,6 @@ class RegistrySession:
         except (Urllib3Error, OSError) as error:
             if isinstance(error, RegistryError):
                 raise
-            netloc = getattr(getattr(response, "_pool", None), "host", "the registry")
             raise RegistryUnreachable(
                 f"reading {what} from {netloc} failed: {type(error).__name__}"
             ) from None
@@ -229,6 +231,7 @@ class RegistrySession:
         )
         with self._lock:
             self._credential_cache.clear()
+        self.auth.forget_tokens()
 
     def logout(self, registry: str) -> bool:
         """Forget saved credentials; True when there were some."""
@@ -237,4 +240,5 @@ class RegistrySession:
         )
         with self._lock:
             self._credential_cache.clear()
+        self.auth.forget_tokens()
         return removed
