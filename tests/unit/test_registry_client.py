@@ -141,6 +141,15 @@ def test_resolve_an_index_picks_the_platform(registry: StubRegistry, harness: Ha
         harness.client.resolve(ref_to(registry, "app:1.0"), "linux/riscv64")
 
 
+def test_a_single_platform_image_must_match_an_explicit_platform(
+    registry: StubRegistry, harness: Harness
+) -> None:
+    build_image(registry, "library/busybox", "latest", LAYERS)
+    assert harness.client.resolve(ref_to(registry)).platform is None
+    with pytest.raises(PlatformNotFound, match="wanted linux/arm64/v8, actual: linux/amd64"):
+        harness.client.resolve(ref_to(registry), "linux/arm64")
+
+
 def test_resolve_by_digest_and_head_digest(registry: StubRegistry, harness: Harness) -> None:
     manifest, _ = build_image(registry, "library/busybox", "latest", LAYERS)
     digest = digest_of(manifest)

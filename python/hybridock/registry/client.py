@@ -26,7 +26,13 @@ from urllib.parse import urlsplit
 import urllib3
 
 from hybridock.config import Config, load_config
-from hybridock.errors import DigestMismatch, ManifestInvalid, ManifestUnknown, RegistryError
+from hybridock.errors import (
+    DigestMismatch,
+    ManifestInvalid,
+    ManifestUnknown,
+    PlatformNotFound,
+    RegistryError,
+)
 from hybridock.reference import Reference, is_digest
 from hybridock.registry.blob import BlobStream
 from hybridock.registry.manifest import (
@@ -179,6 +185,8 @@ class RegistryClient:
             document = child
         config_bytes = self._fetch_config(endpoint, ref, document.config)
         config = _parse_config(config_bytes, document)
+        if index is None and platform is not None:
+            _check_single_platform(ref, config, wanted)
         return ResolvedImage(
             reference=ref,
             digest=top_digest,
@@ -273,6 +281,20 @@ class RegistryClient:
     def logout(self, registry: str) -> bool:
         """Forget saved credentials; True when there were some."""
         return self._session.logout(registry)
+
+
+def _check_single_platform(ref: Reference, config: Mapping[str, Any], wanted: Platform) -> None:
+    """A tag without an index must still be the platform that was asked for explicitly."""
+    os_name, arch = config.get("os"), config.get("architecture")
+    if not isinstance(os_name, str) or not isinstance(arch, str):
+        return
+    variant = config.get("variant") if isinstance(config.get("variant"), str) else None
+    actual = Platform(os_name, arch, variant)
+    if not any(candidate.matches(actual) for candidate in wanted.compatible()):
+        raise PlatformNotFound(
+            f"image with reference {ref.familiar} was found but does not match the specified "
+            f"platform: wanted {wanted.normalized()}, actual: {actual.normalized()}"
+        )
 
 
 def _parse_config(data: bytes, manifest: Manifest) -> Mapping[str, Any]:
