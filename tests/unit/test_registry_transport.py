@@ -102,7 +102,7 @@ def test_an_unreachable_host_is_named(harness: Harness) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(RegistryUnreachable, match=f"127.0.0.1:{port}"):
+    with pytest.raises(RegistryUnreachable, match=f"127.0.0.1:{port}: connection refused"):
         harness.client.resolve(Reference.parse(f"127.0.0.1:{port}/x:1"))
 
 

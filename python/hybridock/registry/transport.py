@@ -226,16 +226,23 @@ class Transport:
 def _reason(error: BaseException) -> str:
     """A short one-line reason from a urllib3 exception chain."""
     inner: BaseException = error
-    while getattr(inner, "reason", None) is not None and isinstance(inner.reason, BaseException):  # type: ignore[attr-defined]
+    while isinstance(getattr(inner, "reason", None), BaseException):
         inner = inner.reason  # type: ignore[attr-defined]
-    if isinstance(inner, Urllib3Timeout):
-        return "timed out"
-    if isinstance(inner, ProtocolError) and inner.args:
-        cause = inner.args[-1]
-        if isinstance(cause, BaseException):
-            inner = cause
-    if isinstance(inner, NewConnectionError):
+    if (
+        isinstance(inner, ProtocolError)
+        and inner.args
+        and isinstance(inner.args[-1], BaseException)
+    ):
+        inner = inner.args[-1]
+    if isinstance(inner, NewConnectionError):  # checked first: it subclasses the timeout error
+        cause = inner.__cause__ or inner.__context__
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
         text = str(inner).split(": ", 1)[-1]
         return text.splitlines()[0] if text else "connection failed"
+    if isinstance(inner, Urllib3Timeout | TimeoutError):
+        return "timed out"
+    if isinstance(inner, ConnectionResetError):
+        return "connection reset by peer"
     text = str(inner) or type(inner).__name__
     return text.splitlines()[0]
