@@ -29,7 +29,7 @@ import urllib3
 from hybridock.config import Config, normalize_registry
 from hybridock.errors import AuthenticationError, RegistryError
 from hybridock.registry.credentials import Credentials
-from hybridock.registry.transport import Transport, netloc_of
+from hybridock.registry.transport import Transport, discard, netloc_of
 
 CLIENT_ID = "hybridock"
 MIN_TOKEN_LIFETIME = 60.0
@@ -249,8 +249,7 @@ class Authenticator:
         if credentials is not None and credentials.identity_token:
             response = self._oauth_refresh(realm, query, credentials.identity_token)
             if response.status in {404, 405}:  # no OAuth endpoint: docker falls back to GET
-                response.drain_conn()
-                response.release_conn()
+                discard(response)
                 response = None
         if response is None:
             headers: dict[str, str] = {}
@@ -267,7 +266,7 @@ class Authenticator:
             body = response.read(MAX_TOKEN_RESPONSE + 1, decode_content=True)
             status = response.status
         finally:
-            response.release_conn()
+            discard(response)
         if status in {401, 403}:
             raise AuthenticationError(
                 registry_error_text(body, "unauthorized: incorrect username or password")

@@ -38,7 +38,7 @@ from hybridock.registry.credentials import (
     lookup_credentials,
     store_credentials,
 )
-from hybridock.registry.transport import RetryPolicy, TLSFailure, Transport
+from hybridock.registry.transport import RetryPolicy, TLSFailure, Transport, discard
 
 MAX_ERROR_BODY = 64 * 1024
 
@@ -106,8 +106,7 @@ class RegistrySession:
                 status = response.status
                 challenges = parse_www_authenticate(response.headers.getlist("WWW-Authenticate"))
             finally:
-                response.drain_conn()
-                response.release_conn()
+                discard(response)
             if status >= 500:
                 raise RegistryUnreachable(f"registry {endpoint.netloc} answered HTTP {status}")
             self.auth.set_challenges(endpoint.netloc, challenges if status == 401 else [])
@@ -140,8 +139,7 @@ class RegistrySession:
             challenges = parse_www_authenticate(response.headers.getlist("WWW-Authenticate"))
             if not challenges:
                 return response
-            response.drain_conn()
-            response.release_conn()
+            discard(response)
             self.auth.set_challenges(endpoint.netloc, challenges)
             self.auth.forget_token(endpoint.netloc, scope)
         raise AssertionError("unreachable: the second attempt returns")
@@ -155,7 +153,7 @@ class RegistrySession:
             body = response.read(MAX_ERROR_BODY, decode_content=True) or b""
         except (Urllib3Error, OSError):
             body = b""
-        response.release_conn()
+        discard(response)
         status = response.status
         text = registry_error_text(body, f"HTTP {status}")
         if status in {401, 403}:
@@ -221,7 +219,7 @@ class RegistrySession:
             )
             status = response.status
             body = response.read(MAX_ERROR_BODY, decode_content=True) or b""
-            response.release_conn()
+            discard(response)
             if status != 200:
                 raise AuthenticationError(
                     registry_error_text(body, "unauthorized: incorrect username or password")

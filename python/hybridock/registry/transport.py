@@ -87,6 +87,13 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def discard(response: urllib3.BaseHTTPResponse) -> None:
+    """Drop a response whose body is not (entirely) wanted: close its connection rather than
+    read an unbounded body or hand a half-read connection back to the pool."""
+    response.close()
+    response.release_conn()
+
+
 def netloc_of(url: str) -> str:
     return urlsplit(url).netloc.lower()
 
@@ -157,8 +164,7 @@ class Transport:
             location = response.headers.get("Location")
             if response.status not in _REDIRECT_CODES or not location:
                 return response
-            response.drain_conn()
-            response.release_conn()
+            discard(response)
             if redirect == MAX_REDIRECTS:
                 break
             url = urljoin(url, location)
@@ -217,8 +223,7 @@ class Transport:
                 after = parse_retry_after(response.headers.get("Retry-After"))
                 if after is not None:
                     delay = min(after, self.retry.retry_after_max)
-            response.drain_conn()
-            response.release_conn()
+            discard(response)
             self._sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
