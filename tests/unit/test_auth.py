@@ -141,6 +141,8 @@ def test_server_key(name: str, registry: str, expected_key: str) -> None:
          Credentials("u", "p")),
         ("hub from registry-1 host", {"https://index.docker.io/v1/": {"auth": b64("u:p")}},
          "registry-1.docker.io", Credentials("u", "p")),
+        ("podman-style hub key", {"docker.io": {"auth": b64("u:p")}}, "docker.io",
+         Credentials("u", "p")),
         ("host:port", {"localhost:5000": {"auth": b64("a:b:c")}}, "localhost:5000",
          Credentials("a", "b:c")),
         ("url-shaped key", {"https://myreg.example:5000/v1/": {"auth": b64("x:y")}},

@@ -259,3 +259,15 @@ def test_mirror_falls_back_to_upstream(
     assert image.digest == digest_of(manifest)
     assert image.source == registry.url
     assert read_all(harness, image.reference, image.layers[0]) == LAYERS[0]
+
+
+def test_a_blob_stream_at_its_end_or_closed_early(registry: StubRegistry, harness: Harness) -> None:
+    build_image(registry, "library/busybox", "latest", LAYERS)
+    image = harness.client.resolve(ref_to(registry), "linux/amd64")
+    layer = image.layers[1]
+    assert read_all(harness, image.reference, layer, offset=layer.size) == b""
+    with harness.client.open_blob(image.reference, layer) as stream:
+        first = next(iter(stream))
+    assert 0 < len(first) <= 1024 * 1024
+    with pytest.raises(ValueError, match="outside blob"):
+        harness.client.open_blob(image.reference, layer, layer.size + 1)
