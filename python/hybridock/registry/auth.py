@@ -34,6 +34,7 @@ from hybridock.registry.transport import Transport, discard, netloc_of
 CLIENT_ID = "hybridock"
 MIN_TOKEN_LIFETIME = 60.0
 MAX_TOKEN_RESPONSE = 1024 * 1024
+_TokenKey = tuple[str, str, str, str]  # (registry host, realm, service, scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,7 @@ class Authenticator:
         self._clock = clock
         self._lock = threading.Lock()
         self._challenges: dict[str, Challenge | None] = {}
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._tokens: dict[_TokenKey, tuple[str, float]] = {}
 
     def known(self, netloc: str) -> bool:
         with self._lock:
@@ -165,7 +166,7 @@ class Authenticator:
         with self._lock:
             challenge = self._challenges.get(netloc)
             if challenge is not None and challenge.scheme == "bearer":
-                key = self._token_key(challenge, scope)
+                key = self._token_key(netloc, challenge, scope)
                 self._tokens.pop(key, None)
 
     def forget_tokens(self) -> None:
@@ -174,8 +175,10 @@ class Authenticator:
             self._tokens.clear()
 
     @staticmethod
-    def _token_key(challenge: Challenge, scope: str | None) -> tuple[str, str, str]:
-        return (challenge.params.get("realm", ""), challenge.params.get("service", ""), scope or "")
+    def _token_key(netloc: str, challenge: Challenge, scope: str | None) -> _TokenKey:
+        """Tokens are per registry host too: two registries may share a realm, not credentials."""
+        params = challenge.params
+        return (netloc, params.get("realm", ""), params.get("service", ""), scope or "")
 
     def authorization(self, netloc: str, scope: str | None) -> str | None:
         """The Authorization header value for a request to ``netloc`` in ``scope``."""
@@ -190,7 +193,7 @@ class Authenticator:
                     f"unauthorized: authentication required (no credentials for {netloc})"
                 )
             return basic_header(credentials.username, credentials.password)
-        key = self._token_key(challenge, scope)
+        key = self._token_key(netloc, challenge, scope)
         with self._lock:
             cached = self._tokens.get(key)
         if cached is not None and cached[1] > self._clock():
