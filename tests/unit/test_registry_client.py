@@ -70,6 +70,7 @@ def test_resolve_a_tag_pointing_at_a_manifest(registry: StubRegistry, harness: H
     assert image.index is None
     assert image.source == registry.url
     assert image.repo_digest == f"{registry.netloc}/library/busybox@{digest_of(manifest)}"
+    assert image.diff_ids == tuple(digest_of(x) for x in LAYERS)
     assert [read_all(harness, image.reference, layer) for layer in image.layers] == LAYERS
 
 

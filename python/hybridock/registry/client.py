@@ -72,6 +72,13 @@ class ResolvedImage:
         return self.manifest.layers
 
     @property
+    def diff_ids(self) -> tuple[str, ...]:
+        """The config's ``rootfs.diff_ids`` (validated: one per layer), or () if it has none."""
+        rootfs = self.config.get("rootfs")
+        values = rootfs.get("diff_ids") if isinstance(rootfs, Mapping) else None
+        return tuple(values) if isinstance(values, list) else ()
+
+    @property
     def repo_digest(self) -> str:
         return f"{self.reference.name}@{self.digest}"
 
@@ -99,6 +106,16 @@ class RegistryClient:
         self._session = RegistrySession(self.config, retry=retry, sleep=sleep, clock=clock)
         self._lock = threading.Lock()
         self._sources: dict[tuple[str, str], Endpoint] = {}
+
+    def close(self) -> None:
+        """Close pooled connections (the client stays usable; new ones are opened on demand)."""
+        self._session.transport.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # --- endpoints -----------------------------------------------------------------------
 

@@ -120,6 +120,10 @@ class Transport:
             "https": _OptedInUnverifiedPool,
         }
 
+    def close(self) -> None:
+        self._pool.clear()
+        self._insecure_pool.clear()
+
     def schemes_for(self, netloc: str) -> tuple[str, ...]:
         """URL schemes to try for a registry host, best first."""
         if self.config.allows_plain_http(netloc):
