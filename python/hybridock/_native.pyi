@@ -29,7 +29,12 @@ class LayerSink:
     directory) with OCI whiteouts written in overlayfs format. ``lower_dirs`` (nearest parent
     first) are the extracted parent layers, for hardlinks to files of lower layers.
     ``finish`` verifies both digests and returns the result; on any error nothing under
-    ``dest`` or ``blob_path`` may be used (the caller removes them).
+    ``dest`` or ``blob_path`` may be used (the caller removes them; the pipeline already
+    deletes the blob copy and empties ``dest``). ``sync`` (default True) flushes the tree with
+    one ``syncfs`` and fsyncs the blob before ``finish`` returns, so that the caller's rename of
+    ``dest`` is durable; pass False only for throwaway trees (tests, benchmarks).
+    Without root, device nodes are skipped and whiteouts use overlayfs' ``userxattr`` format.
+    A write after the worker failed raises the worker's error; Ctrl-C in ``finish`` aborts.
     """
 
     def __init__(
@@ -43,6 +48,7 @@ class LayerSink:
         blob_path: str | None = None,
         max_bytes: int | None = None,
         max_entries: int | None = None,
+        sync: bool = True,
     ) -> None: ...
     def write(self, data: bytes) -> None: ...
     def finish(self) -> LayerResult: ...
@@ -58,6 +64,7 @@ def extract_blob(
     lower_dirs: list[str] | None = None,
     max_bytes: int | None = None,
     max_entries: int | None = None,
+    sync: bool = True,
 ) -> LayerResult:
     """The same pipeline fed from a stored blob file."""
 
