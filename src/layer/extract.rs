@@ -163,7 +163,10 @@ impl<'a> Extractor<'a> {
                 .map_err(|source| Error::io(describe(), source))?;
         }
         if sync {
-            sys::syncfs(self.root.fd()).map_err(|source| Error::io(self.root.path(), source))?;
+            // syncfs needs a real fd, not the O_PATH one the root is held by.
+            let dir = self.root.resolve(&EntryPath::root(), libc::O_RDONLY | libc::O_DIRECTORY);
+            dir.and_then(|dir| sys::syncfs(dir.as_fd()))
+                .map_err(|source| Error::io(self.root.path(), source))?;
         }
         Ok(self.entries)
     }

@@ -133,13 +133,15 @@ pub fn fchmodat(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<()> {
 /// Sets atime and mtime of `name` in `dir` (of `dir` itself for an empty name), not following
 /// a symlink.
 pub fn lutimensat(dir: BorrowedFd<'_>, name: &CStr, times: [libc::timespec; 2]) -> io::Result<()> {
-    let (path, flags) = if name.is_empty() {
-        (std::ptr::null(), 0)
-    } else {
-        (name.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
-    };
-    // SAFETY: `path` is NULL (meaning `dir` itself) or NUL-terminated; times has 2 entries.
-    check(unsafe { libc::utimensat(dir.as_raw_fd(), path, times.as_ptr(), flags) }).map(drop)
+    if name.is_empty() {
+        // SAFETY: times has the 2 entries futimens reads.
+        return check(unsafe { libc::futimens(dir.as_raw_fd(), times.as_ptr()) }).map(drop);
+    }
+    // SAFETY: `name` is NUL-terminated; times has 2 entries.
+    check(unsafe {
+        libc::utimensat(dir.as_raw_fd(), name.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+    })
+    .map(drop)
 }
 
 pub fn fsetxattr(fd: BorrowedFd<'_>, name: &CStr, value: &[u8]) -> io::Result<()> {
