@@ -38,9 +38,15 @@ impl FromStr for Digest {
     type Err = Error;
 
     fn from_str(value: &str) -> Result<Self, Error> {
-        let invalid = || Error::InvalidDigest { value: value.to_owned() };
+        let invalid = || Error::InvalidDigest {
+            value: value.to_owned(),
+        };
         let hex_part = value.strip_prefix("sha256:").ok_or_else(invalid)?;
-        if hex_part.len() != 64 || !hex_part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if hex_part.len() != 64
+            || !hex_part
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(invalid());
         }
         let mut bytes = [0u8; 32];
@@ -70,7 +76,11 @@ pub struct Sha256Reader<R> {
 
 impl<R: Read> Sha256Reader<R> {
     pub fn new(inner: R) -> Self {
-        Self { inner, hasher: Sha256::new(), count: 0 }
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// Bytes read so far.
@@ -84,7 +94,11 @@ impl<R: Read> Sha256Reader<R> {
 
     /// The digest and size of everything read, and the inner reader.
     pub fn finish(self) -> (Digest, u64, R) {
-        (Digest(self.hasher.finalize().into()), self.count, self.inner)
+        (
+            Digest(self.hasher.finalize().into()),
+            self.count,
+            self.inner,
+        )
     }
 }
 
@@ -148,8 +162,14 @@ mod tests {
     #[test]
     fn parse_rejects_malformed() {
         for (name, value) in [
-            ("no prefix", "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"),
-            ("uppercase", "sha256:B94D27B9934D3E08A52E52D7DA7DABFAC484EFE37A5380EE9088F7ACE2EFCDE9"),
+            (
+                "no prefix",
+                "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
+            ),
+            (
+                "uppercase",
+                "sha256:B94D27B9934D3E08A52E52D7DA7DABFAC484EFE37A5380EE9088F7ACE2EFCDE9",
+            ),
             ("short", "sha256:abc"),
             ("other algorithm", "sha512:00"),
         ] {

@@ -42,14 +42,23 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub fn unsafe_path(entry: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::UnsafePath { entry: entry.into(), reason: reason.into() }
+        Self::UnsafePath {
+            entry: entry.into(),
+            reason: reason.into(),
+        }
     }
 
     pub fn format(reason: impl Into<String>) -> Self {
-        Self::LayerFormat { reason: reason.into(), source: None }
+        Self::LayerFormat {
+            reason: reason.into(),
+            source: None,
+        }
     }
 }

@@ -27,12 +27,17 @@ impl FromStr for Compression {
             "gzip" => Ok(Self::Gzip),
             "zstd" => Ok(Self::Zstd),
             "none" => Ok(Self::None),
-            _ => Err(Error::Unsupported { what: "compression", value: value.to_owned() }),
+            _ => Err(Error::Unsupported {
+                what: "compression",
+                value: value.to_owned(),
+            }),
         }
     }
 }
 
-/// A streaming decoder over a buffered source.
+/// A streaming decoder over a buffered source. One per pipeline, never moved on a hot path,
+/// so the size difference of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Decoder<R: BufRead> {
     Gzip(flate2::bufread::MultiGzDecoder<R>),
     Zstd(zstd::stream::read::Decoder<'static, R>),
@@ -85,7 +90,10 @@ mod tests {
         assert_eq!("gzip".parse::<Compression>().unwrap(), Compression::Gzip);
         assert_eq!("zstd".parse::<Compression>().unwrap(), Compression::Zstd);
         assert_eq!("none".parse::<Compression>().unwrap(), Compression::None);
-        assert!(matches!("bzip2".parse::<Compression>(), Err(Error::Unsupported { .. })));
+        assert!(matches!(
+            "bzip2".parse::<Compression>(),
+            Err(Error::Unsupported { .. })
+        ));
     }
 
     #[test]
@@ -110,8 +118,14 @@ mod tests {
     fn truncated_streams_fail() {
         let data = vec![7u8; 100_000];
         let stream = gzip(&data);
-        assert!(decode(Compression::Gzip, &stream[..stream.len() - 4]).is_err(), "gzip");
+        assert!(
+            decode(Compression::Gzip, &stream[..stream.len() - 4]).is_err(),
+            "gzip"
+        );
         let stream = zstd::encode_all(&data[..], 3).unwrap();
-        assert!(decode(Compression::Zstd, &stream[..stream.len() - 4]).is_err(), "zstd");
+        assert!(
+            decode(Compression::Zstd, &stream[..stream.len() - 4]).is_err(),
+            "zstd"
+        );
     }
 }

@@ -33,13 +33,19 @@ pub enum NodeKind {
 pub trait FsEffects: Send + Sync {
     fn chown(&self, target: Target<'_>, uid: u32, gid: u32) -> io::Result<()>;
     /// Creates a device node or FIFO; `Ok(false)` if this mode skips it on purpose.
-    fn mknod(&self, parent: BorrowedFd<'_>, name: &CStr, kind: NodeKind, mode: u32, device: u64)
-        -> io::Result<bool>;
+    fn mknod(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &CStr,
+        kind: NodeKind,
+        mode: u32,
+        device: u64,
+    ) -> io::Result<bool>;
     /// Creates the whiteout `name` in `parent` (which must not exist yet).
     fn whiteout(&self, parent: BorrowedFd<'_>, name: &CStr) -> io::Result<()>;
     /// Whether the existing `name` in `parent`, with `stat`, is a whiteout.
     fn is_whiteout(&self, parent: BorrowedFd<'_>, name: &CStr, stat: &libc::stat) -> bool;
-    /// Marks the directory open as `dir` (O_RDONLY) opaque.
+    /// Marks the directory open as `dir` (`O_RDONLY`) opaque.
     fn mark_opaque(&self, dir: BorrowedFd<'_>) -> io::Result<()>;
     fn is_opaque(&self, dir: BorrowedFd<'_>) -> bool;
     /// Sets an xattr from the layer on an open file or directory.
@@ -161,8 +167,9 @@ impl FsEffects for RootlessEffects {
     }
 }
 
-/// The effects that fit the calling process: `OverlayEffects` with CAP_MKNOD/CAP_CHOWN (root),
+/// The effects that fit the calling process: `OverlayEffects` with `CAP_MKNOD`/`CAP_CHOWN` (root),
 /// else `RootlessEffects`.
+#[must_use]
 pub fn for_current_process() -> Box<dyn FsEffects> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {

@@ -16,7 +16,7 @@
 //!   effort: refused ones (EOPNOTSUPP, EPERM for `security.*` without privilege) are skipped.
 //! - A hardlink target is resolved in this layer first, then in the lower layers (nearest
 //!   first, honouring their whiteouts and opaque dirs) and then COPIED into this layer (data
-//!   via copy_file_range, owner, mode, xattrs, times). Linking across layer dirs would share
+//!   via `copy_file_range`, owner, mode, xattrs, times). Linking across layer dirs would share
 //!   one inode between two layers that are refcounted and removed independently, so a change
 //!   of one (a repair, a chmod by a tool) would silently change the other; a copy is always
 //!   correct. Later hardlinks to the same lower target link to that first copy.
@@ -88,7 +88,10 @@ impl<'a> Extractor<'a> {
         self.entries += 1;
         if let Some(limit) = self.max_entries {
             if self.entries > limit {
-                return Err(Error::LimitExceeded { what: "entries", limit });
+                return Err(Error::LimitExceeded {
+                    what: "entries",
+                    limit,
+                });
             }
         }
         if self.cancel.load(Ordering::Relaxed) {
@@ -113,7 +116,10 @@ impl<'a> Extractor<'a> {
             }
         }
         if path.is_root() && !kind.is_dir() {
-            return Err(Error::unsafe_path(&display, "a non-directory cannot replace the root"));
+            return Err(Error::unsafe_path(
+                &display,
+                "a non-directory cannot replace the root",
+            ));
         }
         match kind {
             tar::EntryType::Directory => self.make_dir(&path, &meta),
@@ -121,11 +127,17 @@ impl<'a> Extractor<'a> {
                 self.make_file(&path, entry, &meta)
             }
             tar::EntryType::Symlink => {
-                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name_bytes()
+                    .map(std::borrow::Cow::into_owned)
+                    .unwrap_or_default();
                 self.make_symlink(&path, &target, &meta, &display)
             }
             tar::EntryType::Link => {
-                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name_bytes()
+                    .map(std::borrow::Cow::into_owned)
+                    .unwrap_or_default();
                 self.make_hardlink(&path, &target, &display)
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
@@ -164,7 +176,9 @@ impl<'a> Extractor<'a> {
         }
         if sync {
             // syncfs needs a real fd, not the O_PATH one the root is held by.
-            let dir = self.root.resolve(&EntryPath::root(), libc::O_RDONLY | libc::O_DIRECTORY);
+            let dir = self
+                .root
+                .resolve(&EntryPath::root(), libc::O_RDONLY | libc::O_DIRECTORY);
             dir.and_then(|dir| sys::syncfs(dir.as_fd()))
                 .map_err(|source| Error::io(self.root.path(), source))?;
         }
@@ -172,7 +186,7 @@ impl<'a> Extractor<'a> {
     }
 
     /// The parent directory fd of an entry, creating missing directories (mode 0755, like
-    /// docker's MkdirAll) inside the root. The fd is taken out of the cache; `keep_parent`
+    /// docker's `MkdirAll`) inside the root. The fd is taken out of the cache; `keep_parent`
     /// puts it back.
     pub(super) fn take_parent(&mut self, parent: &EntryPath) -> Result<OwnedFd> {
         if let Some((cached, fd)) = self.parent_cache.take() {
@@ -192,7 +206,10 @@ impl<'a> Extractor<'a> {
     }
 
     fn create_dirs(&mut self, target: &EntryPath) -> Result<OwnedFd> {
-        let mut current = self.root.resolve_dir(&EntryPath::root()).map_err(|e| self.io(target, e))?;
+        let mut current = self
+            .root
+            .resolve_dir(&EntryPath::root())
+            .map_err(|e| self.io(target, e))?;
         let mut prefix = EntryPath::root();
         for name in target.as_bytes().split(|&byte| byte == b'/') {
             prefix = prefix.join(name);
@@ -206,7 +223,10 @@ impl<'a> Extractor<'a> {
                         }
                         Err(error) => return Err(self.io(&prefix, error)),
                     }
-                    current = self.root.resolve_dir(&prefix).map_err(|e| self.io(&prefix, e))?;
+                    current = self
+                        .root
+                        .resolve_dir(&prefix)
+                        .map_err(|e| self.io(&prefix, e))?;
                 }
                 Err(error) => return Err(self.resolve_error(&prefix, error)),
             }
@@ -227,7 +247,12 @@ impl<'a> Extractor<'a> {
 
     /// Makes room for a new entry at `parent/name`: a directory over a directory is kept
     /// (returns `Kept`), anything else is removed. Reports whether it was a whiteout.
-    pub(super) fn clear(&self, parent: BorrowedFd<'_>, name: &CStr, keep_dir: bool) -> io::Result<Cleared> {
+    pub(super) fn clear(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &CStr,
+        keep_dir: bool,
+    ) -> io::Result<Cleared> {
         let stat = sys::lstatat(parent, name)?;
         if keep_dir && path::is_dir(&stat) {
             return Ok(Cleared::KeptDirectory);
@@ -245,7 +270,10 @@ impl<'a> Extractor<'a> {
             match sys::mkdirat(parent_fd.as_fd(), &name, 0o700) {
                 Ok(()) => {}
                 Err(error) if error.raw_os_error() == Some(libc::EEXIST) => {
-                    match self.clear(parent_fd.as_fd(), &name, true).map_err(|e| self.io(path, e))? {
+                    match self
+                        .clear(parent_fd.as_fd(), &name, true)
+                        .map_err(|e| self.io(path, e))?
+                    {
                         Cleared::KeptDirectory => {}
                         Cleared::Removed { whiteout } => {
                             opaque = whiteout; // the whiteout's "lower is gone" must survive
@@ -257,21 +285,30 @@ impl<'a> Extractor<'a> {
                 Err(error) => return Err(self.io(path, error)),
             }
             let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
-            let dir = sys::openat(parent_fd.as_fd(), &name, flags, 0).map_err(|e| self.io(path, e))?;
+            let dir =
+                sys::openat(parent_fd.as_fd(), &name, flags, 0).map_err(|e| self.io(path, e))?;
             self.keep_parent(parent, parent_fd);
             (dir, opaque)
         } else {
             let flags = libc::O_RDONLY | libc::O_DIRECTORY;
-            (self.root.resolve(path, flags).map_err(|e| self.io(path, e))?, false)
+            (
+                self.root
+                    .resolve(path, flags)
+                    .map_err(|e| self.io(path, e))?,
+                false,
+            )
         };
         self.effects
             .chown(Target::Fd(dir.as_fd()), meta.uid, meta.gid)
             .map_err(|e| self.io(path, e))?;
         self.set_xattrs(dir.as_fd(), path, meta)?;
         if opaque {
-            self.effects.mark_opaque(dir.as_fd()).map_err(|e| self.io(path, e))?;
+            self.effects
+                .mark_opaque(dir.as_fd())
+                .map_err(|e| self.io(path, e))?;
         }
-        self.deferred_dirs.insert(path.clone(), (meta.mode, meta.times));
+        self.deferred_dirs
+            .insert(path.clone(), (meta.mode, meta.times));
         Ok(())
     }
 
@@ -283,7 +320,8 @@ impl<'a> Extractor<'a> {
         let fd = match sys::openat(parent_fd.as_fd(), &name, flags, 0o600) {
             Ok(fd) => fd,
             Err(error) if error.raw_os_error() == Some(libc::EEXIST) => {
-                self.clear(parent_fd.as_fd(), &name, false).map_err(|e| self.io(path, e))?;
+                self.clear(parent_fd.as_fd(), &name, false)
+                    .map_err(|e| self.io(path, e))?;
                 sys::openat(parent_fd.as_fd(), &name, flags, 0o600).map_err(|e| self.io(path, e))?
             }
             Err(error) => return Err(self.io(path, error)),
@@ -297,14 +335,22 @@ impl<'a> Extractor<'a> {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => return Err(read_error(error)),
             };
-            file.write_all(&self.buffer[..read]).map_err(|e| self.io(path, e))?;
+            file.write_all(&self.buffer[..read])
+                .map_err(|e| self.io(path, e))?;
         }
         self.apply_meta(file.as_fd(), path, meta)
     }
 
     /// Owner, then mode, then xattrs, then times, on an open regular file.
-    pub(super) fn apply_meta(&self, fd: BorrowedFd<'_>, path: &EntryPath, meta: &Meta) -> Result<()> {
-        self.effects.chown(Target::Fd(fd), meta.uid, meta.gid).map_err(|e| self.io(path, e))?;
+    pub(super) fn apply_meta(
+        &self,
+        fd: BorrowedFd<'_>,
+        path: &EntryPath,
+        meta: &Meta,
+    ) -> Result<()> {
+        self.effects
+            .chown(Target::Fd(fd), meta.uid, meta.gid)
+            .map_err(|e| self.io(path, e))?;
         sys::fchmod(fd, meta.mode).map_err(|e| self.io(path, e))?;
         self.set_xattrs(fd, path, meta)?;
         sys::lutimensat(fd, c"", meta.times).map_err(|e| self.io(path, e))
@@ -329,11 +375,21 @@ impl<'a> Extractor<'a> {
         Ok(())
     }
 
-    fn make_symlink(&mut self, path: &EntryPath, target: &[u8], meta: &Meta, display: &str) -> Result<()> {
+    fn make_symlink(
+        &mut self,
+        path: &EntryPath,
+        target: &[u8],
+        meta: &Meta,
+        display: &str,
+    ) -> Result<()> {
         let target = CString::new(target)
             .ok()
             .filter(|target| !target.is_empty())
-            .ok_or_else(|| Error::format(format!("symlink {display:?} has an empty or invalid target")))?;
+            .ok_or_else(|| {
+                Error::format(format!(
+                    "symlink {display:?} has an empty or invalid target"
+                ))
+            })?;
         let (parent, name) = path.split_last().expect("root handled by the caller");
         let parent_fd = self.take_parent(&parent)?;
         let name = component(name);
@@ -341,31 +397,47 @@ impl<'a> Extractor<'a> {
             if error.raw_os_error() != Some(libc::EEXIST) {
                 return Err(self.io(path, error));
             }
-            self.clear(parent_fd.as_fd(), &name, false).map_err(|e| self.io(path, e))?;
+            self.clear(parent_fd.as_fd(), &name, false)
+                .map_err(|e| self.io(path, e))?;
             sys::symlinkat(&target, parent_fd.as_fd(), &name).map_err(|e| self.io(path, e))?;
         }
         let at = Target::At(parent_fd.as_fd(), &name);
-        self.effects.chown(at, meta.uid, meta.gid).map_err(|e| self.io(path, e))?;
+        self.effects
+            .chown(at, meta.uid, meta.gid)
+            .map_err(|e| self.io(path, e))?;
         sys::lutimensat(parent_fd.as_fd(), &name, meta.times).map_err(|e| self.io(path, e))?;
         self.keep_parent(parent, parent_fd);
         Ok(())
     }
 
-    fn make_node(&mut self, path: &EntryPath, kind: NodeKind, device: u64, meta: &Meta) -> Result<()> {
+    fn make_node(
+        &mut self,
+        path: &EntryPath,
+        kind: NodeKind,
+        device: u64,
+        meta: &Meta,
+    ) -> Result<()> {
         let (parent, name) = path.split_last().expect("root handled by the caller");
         let parent_fd = self.take_parent(&parent)?;
         let name = component(name);
-        let created = match self.effects.mknod(parent_fd.as_fd(), &name, kind, meta.mode, device) {
+        let created = match self
+            .effects
+            .mknod(parent_fd.as_fd(), &name, kind, meta.mode, device)
+        {
             Err(error) if error.raw_os_error() == Some(libc::EEXIST) => {
-                self.clear(parent_fd.as_fd(), &name, false).map_err(|e| self.io(path, e))?;
-                self.effects.mknod(parent_fd.as_fd(), &name, kind, meta.mode, device)
+                self.clear(parent_fd.as_fd(), &name, false)
+                    .map_err(|e| self.io(path, e))?;
+                self.effects
+                    .mknod(parent_fd.as_fd(), &name, kind, meta.mode, device)
             }
             other => other,
         }
         .map_err(|e| self.io(path, e))?;
         if created {
             let at = Target::At(parent_fd.as_fd(), &name);
-            self.effects.chown(at, meta.uid, meta.gid).map_err(|e| self.io(path, e))?;
+            self.effects
+                .chown(at, meta.uid, meta.gid)
+                .map_err(|e| self.io(path, e))?;
             // The node was just created by us, so fchmodat's final-component follow is moot.
             sys::fchmodat(parent_fd.as_fd(), &name, meta.mode).map_err(|e| self.io(path, e))?;
             sys::lutimensat(parent_fd.as_fd(), &name, meta.times).map_err(|e| self.io(path, e))?;
@@ -405,7 +477,9 @@ impl<'a> Extractor<'a> {
             return Ok(());
         };
         if path::is_dir(&target_stat) {
-            return Err(Error::format(format!("hardlink {display:?} points to a directory")));
+            return Err(Error::format(format!(
+                "hardlink {display:?} points to a directory"
+            )));
         }
         let parent_fd = self.take_parent(&parent)?;
         let name = component(name);
@@ -414,7 +488,8 @@ impl<'a> Extractor<'a> {
                 self.keep_parent(parent, parent_fd);
                 return Ok(()); // already that inode (e.g. reached through a symlinked parent)
             }
-            self.clear(parent_fd.as_fd(), &name, false).map_err(|e| self.io(path, e))?;
+            self.clear(parent_fd.as_fd(), &name, false)
+                .map_err(|e| self.io(path, e))?;
         }
         sys::linkat(target_dir.as_fd(), &target_name, parent_fd.as_fd(), &name)
             .map_err(|e| self.io(path, e))?;
@@ -429,23 +504,26 @@ pub(super) enum Cleared {
 }
 
 fn not_a_directory(path: &EntryPath) -> Error {
-    Error::format(format!("{} is not a directory inside the layer", path.display()))
+    Error::format(format!(
+        "{} is not a directory inside the layer",
+        path.display()
+    ))
 }
 
 /// Reads owner, mode and times from the header and PAX records (fractional mtime/atime,
 /// SCHILY.xattr.*). The tar crate already applies PAX path, linkpath, size, uid and gid.
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, display: &str) -> Result<Meta> {
-    let bad = |what: &str, error: io::Error| {
-        Error::LayerFormat { reason: format!("{display:?}: invalid {what}"), source: Some(error) }
+    let bad = |what: &str, error: io::Error| Error::LayerFormat {
+        reason: format!("{display:?}: invalid {what}"),
+        source: Some(error),
     };
     let header = entry.header();
-    let mode = header.mode().map_err(|e| bad("mode", e))? & 0o7777;
+    let mode = header.mode().map_err(|error| bad("mode", error))? & 0o7777;
     let uid = header.uid().map_err(|e| bad("uid", e))?;
     let gid = header.gid().map_err(|e| bad("gid", e))?;
     let mtime = header.mtime().map_err(|e| bad("mtime", e))?;
-    let (uid, gid) = match (u32::try_from(uid), u32::try_from(gid)) {
-        (Ok(uid), Ok(gid)) => (uid, gid),
-        _ => return Err(Error::format(format!("{display:?}: uid/gid out of range"))),
+    let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
+        return Err(Error::format(format!("{display:?}: uid/gid out of range")));
     };
     let mut mtime = seconds(mtime);
     let mut atime = None;
@@ -465,11 +543,20 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, display: &str) -> Result<Me
             }
         }
     }
-    Ok(Meta { mode, uid, gid, times: [atime.unwrap_or(mtime), mtime], xattrs })
+    Ok(Meta {
+        mode,
+        uid,
+        gid,
+        times: [atime.unwrap_or(mtime), mtime],
+        xattrs,
+    })
 }
 
 fn seconds(value: u64) -> libc::timespec {
-    libc::timespec { tv_sec: value as libc::time_t, tv_nsec: 0 }
+    libc::timespec {
+        tv_sec: value as libc::time_t,
+        tv_nsec: 0,
+    }
 }
 
 /// A PAX time: decimal seconds with an optional fraction (possibly negative).
@@ -491,7 +578,10 @@ fn parse_pax_time(value: &[u8]) -> Option<libc::timespec> {
         seconds -= 1;
         nanos = 1_000_000_000 - nanos;
     }
-    Some(libc::timespec { tv_sec: seconds as libc::time_t, tv_nsec: nanos as libc::c_long })
+    Some(libc::timespec {
+        tv_sec: seconds as libc::time_t,
+        tv_nsec: nanos as libc::c_long,
+    })
 }
 
 #[cfg(test)]
@@ -502,7 +592,11 @@ mod tests {
     fn pax_times() {
         for (name, value, expected) in [
             ("whole", "1700000000", Some((1_700_000_000, 0))),
-            ("fraction", "1700000000.5", Some((1_700_000_000, 500_000_000))),
+            (
+                "fraction",
+                "1700000000.5",
+                Some((1_700_000_000, 500_000_000)),
+            ),
             ("long fraction", "1.1234567891", Some((1, 123_456_789))),
             ("negative", "-1.25", Some((-2, 750_000_000))),
             ("garbage", "x", None),

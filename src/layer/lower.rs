@@ -2,7 +2,7 @@
 //! dirs nearest first, as overlayfs would see it: a whiteout of the target or of one of its
 //! ancestors ends the search (the file was deleted), a non-directory ancestor hides it, and an
 //! opaque ancestor stops the search below that layer. Every lookup is confined to the lower
-//! root (openat2 RESOLVE_IN_ROOT) like writes are to ours. The found node is copied into this
+//! root (openat2 `RESOLVE_IN_ROOT`) like writes are to ours. The found node is copied into this
 //! layer (see extract.rs for why a copy and not a cross-layer link).
 
 use std::ffi::CString;
@@ -22,7 +22,12 @@ enum Lookup {
 }
 
 impl Extractor<'_> {
-    pub(super) fn copy_from_lower(&mut self, path: &EntryPath, target: &EntryPath, display: &str) -> Result<()> {
+    pub(super) fn copy_from_lower(
+        &mut self,
+        path: &EntryPath,
+        target: &EntryPath,
+        display: &str,
+    ) -> Result<()> {
         let mut found = None;
         for lower in &self.lowers {
             match self.lookup(lower, target) {
@@ -45,18 +50,26 @@ impl Extractor<'_> {
         let parent_fd = self.take_parent(&parent)?;
         let name = component(name);
         if sys::lstatat(parent_fd.as_fd(), &name).is_ok() {
-            self.clear(parent_fd.as_fd(), &name, false).map_err(|e| self.io(path, e))?;
+            self.clear(parent_fd.as_fd(), &name, false)
+                .map_err(|e| self.io(path, e))?;
         }
         let times = [stat.st_atim(), stat.st_mtim()];
         let mode = stat.st_mode & 0o7777;
         match stat.st_mode & libc::S_IFMT {
             libc::S_IFREG => {
                 let flags = libc::O_RDONLY | libc::O_NOFOLLOW;
-                let mut source = File::from(sys::openat(source_dir.as_fd(), &source_name, flags, 0).map_err(lower_error)?);
+                let mut source = File::from(
+                    sys::openat(source_dir.as_fd(), &source_name, flags, 0).map_err(lower_error)?,
+                );
                 let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
-                let mut copy = File::from(sys::openat(parent_fd.as_fd(), &name, flags, 0o600).map_err(|e| self.io(path, e))?);
+                let mut copy = File::from(
+                    sys::openat(parent_fd.as_fd(), &name, flags, 0o600)
+                        .map_err(|e| self.io(path, e))?,
+                );
                 std::io::copy(&mut source, &mut copy).map_err(|e| self.io(path, e))?;
-                self.effects.chown(Target::Fd(copy.as_fd()), stat.st_uid, stat.st_gid).map_err(|e| self.io(path, e))?;
+                self.effects
+                    .chown(Target::Fd(copy.as_fd()), stat.st_uid, stat.st_gid)
+                    .map_err(|e| self.io(path, e))?;
                 sys::fchmod(copy.as_fd(), mode).map_err(|e| self.io(path, e))?;
                 for (key, value) in sys::list_xattrs(source.as_fd()) {
                     // Best effort, as for xattrs from the tar (see extract.rs).
@@ -65,11 +78,14 @@ impl Extractor<'_> {
                 sys::lutimensat(copy.as_fd(), c"", times).map_err(|e| self.io(path, e))?;
             }
             libc::S_IFLNK => {
-                let link = sys::readlinkat(source_dir.as_fd(), &source_name).map_err(lower_error)?;
+                let link =
+                    sys::readlinkat(source_dir.as_fd(), &source_name).map_err(lower_error)?;
                 let link = CString::new(link).map_err(|_| Error::format("symlink with NUL"))?;
                 sys::symlinkat(&link, parent_fd.as_fd(), &name).map_err(|e| self.io(path, e))?;
                 let at = Target::At(parent_fd.as_fd(), &name);
-                self.effects.chown(at, stat.st_uid, stat.st_gid).map_err(|e| self.io(path, e))?;
+                self.effects
+                    .chown(at, stat.st_uid, stat.st_gid)
+                    .map_err(|e| self.io(path, e))?;
                 sys::lutimensat(parent_fd.as_fd(), &name, times).map_err(|e| self.io(path, e))?;
             }
             kind @ (libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO) => {
@@ -84,13 +100,18 @@ impl Extractor<'_> {
                     .map_err(|e| self.io(path, e))?;
                 if created {
                     let at = Target::At(parent_fd.as_fd(), &name);
-                    self.effects.chown(at, stat.st_uid, stat.st_gid).map_err(|e| self.io(path, e))?;
+                    self.effects
+                        .chown(at, stat.st_uid, stat.st_gid)
+                        .map_err(|e| self.io(path, e))?;
                     sys::fchmodat(parent_fd.as_fd(), &name, mode).map_err(|e| self.io(path, e))?;
-                    sys::lutimensat(parent_fd.as_fd(), &name, times).map_err(|e| self.io(path, e))?;
+                    sys::lutimensat(parent_fd.as_fd(), &name, times)
+                        .map_err(|e| self.io(path, e))?;
                 }
             }
             _ => {
-                return Err(Error::format(format!("hardlink {display:?} points to a directory")));
+                return Err(Error::format(format!(
+                    "hardlink {display:?} points to a directory"
+                )));
             }
         }
         self.keep_parent(parent, parent_fd);
@@ -100,9 +121,8 @@ impl Extractor<'_> {
     fn lookup(&self, lower: &Root, target: &EntryPath) -> Lookup {
         let mut stop_here = false;
         let mut prefix = EntryPath::root();
-        let mut parent = match lower.resolve_dir(&prefix) {
-            Ok(fd) => fd,
-            Err(_) => return Lookup::Absent,
+        let Ok(mut parent) = lower.resolve_dir(&prefix) else {
+            return Lookup::Absent;
         };
         if self.effects.is_opaque(parent.as_fd()) {
             stop_here = true;
@@ -111,9 +131,12 @@ impl Extractor<'_> {
         let (last, ancestors) = components.split_last().expect("target is not the root");
         for name in ancestors {
             let name_c = component(name);
-            let stat = match sys::lstatat(parent.as_fd(), &name_c) {
-                Ok(stat) => stat,
-                Err(_) => return if stop_here { Lookup::Hidden } else { Lookup::Absent },
+            let Ok(stat) = sys::lstatat(parent.as_fd(), &name_c) else {
+                return if stop_here {
+                    Lookup::Hidden
+                } else {
+                    Lookup::Absent
+                };
             };
             if !path::is_dir(&stat) {
                 return Lookup::Hidden; // a whiteout or a file hides everything below it
@@ -145,10 +168,16 @@ trait StatTimes {
 
 impl StatTimes for libc::stat {
     fn st_atim(&self) -> libc::timespec {
-        libc::timespec { tv_sec: self.st_atime, tv_nsec: self.st_atime_nsec }
+        libc::timespec {
+            tv_sec: self.st_atime,
+            tv_nsec: self.st_atime_nsec,
+        }
     }
 
     fn st_mtim(&self) -> libc::timespec {
-        libc::timespec { tv_sec: self.st_mtime, tv_nsec: self.st_mtime_nsec }
+        libc::timespec {
+            tv_sec: self.st_mtime,
+            tv_nsec: self.st_mtime_nsec,
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! met on the way as if the root were `/`, so a layer symlink `a -> /etc` makes `a/passwd`
 //! land in `<root>/etc/passwd`, never in the host's `/etc`. The final component is never
 //! followed: callers create and change it with `*at` calls on the resolved parent fd and
-//! O_NOFOLLOW/AT_SYMLINK_NOFOLLOW. Nothing here ever joins an entry name onto a host path.
+//! `O_NOFOLLOW`/`AT_SYMLINK_NOFOLLOW`. Nothing here ever joins an entry name onto a host path.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -25,19 +25,23 @@ pub const ESCAPES_ROOT: &str = "path escapes the layer root through '..'";
 pub struct EntryPath(Vec<u8>);
 
 impl EntryPath {
+    #[must_use]
     pub fn root() -> Self {
         Self(Vec::new())
     }
 
+    #[must_use]
     pub fn is_root(&self) -> bool {
         self.0.is_empty()
     }
 
+    #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// The parent path and the last component; `None` for the root.
+    #[must_use]
     pub fn split_last(&self) -> Option<(EntryPath, &[u8])> {
         if self.0.is_empty() {
             return None;
@@ -48,6 +52,7 @@ impl EntryPath {
         })
     }
 
+    #[must_use]
     pub fn join(&self, name: &[u8]) -> EntryPath {
         let mut bytes = self.0.clone();
         if !bytes.is_empty() {
@@ -58,15 +63,17 @@ impl EntryPath {
     }
 
     /// Number of components (0 for the root).
+    #[must_use]
     pub fn depth(&self) -> usize {
         if self.0.is_empty() {
             0
         } else {
-            self.0.iter().filter(|&&byte| byte == b'/').count() + 1
+            self.0.split(|&byte| byte == b'/').count()
         }
     }
 
     /// The path as a C string for `openat2` (`.` for the root).
+    #[must_use]
     pub fn to_cstring(&self) -> CString {
         if self.0.is_empty() {
             c".".to_owned()
@@ -76,6 +83,7 @@ impl EntryPath {
         }
     }
 
+    #[must_use]
     pub fn display(&self) -> String {
         format!("/{}", String::from_utf8_lossy(&self.0))
     }
@@ -102,6 +110,7 @@ pub fn normalize(raw: &[u8]) -> std::result::Result<EntryPath, &'static str> {
 }
 
 /// A component name as a C string (callers pass components of normalised paths).
+#[must_use]
 pub fn component(name: &[u8]) -> CString {
     CString::new(name).expect("normalised components contain no NUL")
 }
@@ -115,7 +124,7 @@ pub struct Root {
 const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
 
 impl Root {
-    /// Opens an existing directory as a root (O_PATH: it is only ever a lookup base).
+    /// Opens an existing directory as a root (`O_PATH`: it is only ever a lookup base).
     pub fn open(path: &Path) -> Result<Self> {
         let c_path = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| Error::io(path, io::Error::from(io::ErrorKind::InvalidInput)))?;
@@ -126,13 +135,18 @@ impl Root {
             0,
         )
         .map_err(|source| Error::io(path, source))?;
-        Ok(Self { fd, path: path.to_owned() })
+        Ok(Self {
+            fd,
+            path: path.to_owned(),
+        })
     }
 
+    #[must_use]
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -142,14 +156,16 @@ impl Root {
         sys::openat2(self.fd(), &path.to_cstring(), flags, RESOLVE)
     }
 
-    /// An O_PATH fd of the directory at `path` inside the root.
+    /// An `O_PATH` fd of the directory at `path` inside the root.
     pub fn resolve_dir(&self, path: &EntryPath) -> io::Result<OwnedFd> {
         self.resolve(path, libc::O_PATH | libc::O_DIRECTORY)
     }
 
     /// The host path of an entry, for error messages only (never opened).
+    #[must_use]
     pub fn describe(&self, path: &EntryPath) -> PathBuf {
-        self.path.join(String::from_utf8_lossy(path.as_bytes()).as_ref())
+        self.path
+            .join(String::from_utf8_lossy(path.as_bytes()).as_ref())
     }
 }
 
@@ -159,11 +175,13 @@ fn current_directory() -> BorrowedFd<'static> {
 }
 
 /// Whether the stat describes a directory.
+#[must_use]
 pub fn is_dir(stat: &libc::stat) -> bool {
     stat.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
 /// `CStr` view of a component for error messages.
+#[must_use]
 pub fn lossy(name: &CStr) -> String {
     name.to_string_lossy().into_owned()
 }
@@ -176,7 +194,11 @@ mod tests {
     fn normalize_cases() {
         let cases: &[(&str, &[u8], Option<&str>)] = &[
             ("plain", b"a/b", Some("a/b")),
-            ("leading slash is relative", b"/etc/passwd", Some("etc/passwd")),
+            (
+                "leading slash is relative",
+                b"/etc/passwd",
+                Some("etc/passwd"),
+            ),
             ("dot prefix", b"./a/./b/", Some("a/b")),
             ("root dot", b".", Some("")),
             ("root dot slash", b"./", Some("")),
@@ -189,7 +211,9 @@ mod tests {
             ("nul", b"a\0b", None),
         ];
         for (name, raw, expected) in cases {
-            let got = normalize(raw).ok().map(|path| String::from_utf8(path.0).unwrap());
+            let got = normalize(raw)
+                .ok()
+                .map(|path| String::from_utf8(path.0).unwrap());
             assert_eq!(got.as_deref(), *expected, "{name}");
         }
     }
@@ -213,10 +237,16 @@ mod tests {
         std::os::unix::fs::symlink("../../../../etc", dir.path().join("up")).unwrap();
         let root = Root::open(dir.path()).unwrap();
         for name in ["link", "up"] {
-            let fd = root.resolve_dir(&normalize(name.as_bytes()).unwrap()).unwrap();
+            let fd = root
+                .resolve_dir(&normalize(name.as_bytes()).unwrap())
+                .unwrap();
             let stat = sys::lstatat(fd.as_fd(), c"").unwrap();
             let inside = std::fs::metadata(dir.path().join("etc")).unwrap();
-            assert_eq!(stat.st_ino, std::os::unix::fs::MetadataExt::ino(&inside), "{name}");
+            assert_eq!(
+                stat.st_ino,
+                std::os::unix::fs::MetadataExt::ino(&inside),
+                "{name}"
+            );
         }
     }
 }

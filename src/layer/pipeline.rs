@@ -1,10 +1,12 @@
-//! One streaming pass over a layer (umoci's VerifiedReadCloser, composed readers):
+//! One streaming pass over a layer (umoci's `VerifiedReadCloser`, composed readers):
 //!
+//! ```text
 //! source -> Tee (copy to the blob file) -> Sha256 (digest) -> 1 MiB BufReader -> Decoder
 //!        -> Budget (max_bytes) -> Sha256 (diff_id) -> tar::Archive -> Extractor
+//! ```
 //!
 //! After the last tar entry the uncompressed stream is drained (the tar trailer and any
-//! record padding belong to the diff_id), which also reads the decoder to its true end (gzip
+//! record padding belong to the `diff_id`), which also reads the decoder to its true end (gzip
 //! CRC and size, every zstd frame); then the compressed source is drained too, so the digest
 //! covers every byte received. Only then are the digests compared, directory metadata applied
 //! and the tree (and the blob copy) flushed to disk. On any error the blob copy is removed and
@@ -58,7 +60,11 @@ pub struct LayerSummary {
 }
 
 /// Runs the pipeline with the effects that fit this process (root or rootless).
-pub fn extract_layer(source: impl Read, options: &LayerOptions, cancel: &AtomicBool) -> Result<LayerSummary> {
+pub fn extract_layer(
+    source: impl Read,
+    options: &LayerOptions,
+    cancel: &AtomicBool,
+) -> Result<LayerSummary> {
     let effects = effects::for_current_process();
     extract_layer_with(source, options, effects.as_ref(), cancel)
 }
@@ -77,11 +83,23 @@ pub fn extract_layer_with(
     result
 }
 
-fn run(source: impl Read, options: &LayerOptions, effects: &dyn FsEffects, cancel: &AtomicBool) -> Result<LayerSummary> {
+fn run(
+    source: impl Read,
+    options: &LayerOptions,
+    effects: &dyn FsEffects,
+    cancel: &AtomicBool,
+) -> Result<LayerSummary> {
     let root = open_dest(&options.dest)?;
-    let lowers = options.lower_dirs.iter().map(|dir| Root::open(dir)).collect::<Result<Vec<_>>>()?;
+    let lowers = options
+        .lower_dirs
+        .iter()
+        .map(|dir| Root::open(dir))
+        .collect::<Result<Vec<_>>>()?;
     let blob = match &options.blob_path {
-        Some(path) => Some((File::create(path).map_err(|e| Error::io(path, e))?, path.clone())),
+        Some(path) => Some((
+            File::create(path).map_err(|e| Error::io(path, e))?,
+            path.clone(),
+        )),
         None => None,
     };
     let mut compressed = Sha256Reader::new(Tee::new(source, blob));
@@ -108,14 +126,23 @@ fn run(source: impl Read, options: &LayerOptions, effects: &dyn FsEffects, cance
     }
     let entries = extractor.finish(options.sync)?;
     tee.finish(options.sync)?;
-    Ok(LayerSummary { digest, diff_id, compressed_size, uncompressed_size, entries })
+    Ok(LayerSummary {
+        digest,
+        diff_id,
+        compressed_size,
+        uncompressed_size,
+        entries,
+    })
 }
 
 fn verify(expected: &Digest, actual: &Digest) -> Result<()> {
     if expected == actual {
         Ok(())
     } else {
-        Err(Error::DigestMismatch { expected: expected.to_string(), actual: actual.to_string() })
+        Err(Error::DigestMismatch {
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        })
     }
 }
 
@@ -136,7 +163,10 @@ fn clean_up(options: &LayerOptions) {
         let _ = std::fs::remove_file(path);
     }
     if let Ok(root) = Root::open(&options.dest) {
-        if let Ok(dir) = root.resolve(&crate::layer::path::EntryPath::root(), libc::O_RDONLY | libc::O_DIRECTORY) {
+        if let Ok(dir) = root.resolve(
+            &crate::layer::path::EntryPath::root(),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        ) {
             for name in sys::list_dir(dir.as_fd()).unwrap_or_default() {
                 let _ = sys::remove_all_at(dir.as_fd(), &name);
             }
@@ -145,7 +175,11 @@ fn clean_up(options: &LayerOptions) {
 }
 
 /// `extract_layer` over a stored blob file.
-pub fn extract_file(blob: &Path, options: &LayerOptions, cancel: &AtomicBool) -> Result<LayerSummary> {
+pub fn extract_file(
+    blob: &Path,
+    options: &LayerOptions,
+    cancel: &AtomicBool,
+) -> Result<LayerSummary> {
     let source = crate::layer::stream::FileSource::open(blob.to_owned(), cancel)?;
     extract_layer(source, options, cancel)
 }

@@ -29,11 +29,17 @@ fn wrap(error: Error) -> io::Error {
 
 /// The structured error behind a failed read of the pipeline.
 pub fn read_error(error: io::Error) -> Error {
-    if error.get_ref().is_some_and(|inner| inner.is::<StreamError>()) {
+    if error
+        .get_ref()
+        .is_some_and(<dyn std::error::Error + Send + Sync>::is::<StreamError>)
+    {
         let inner = error.into_inner().expect("checked above");
         return inner.downcast::<StreamError>().expect("checked above").0;
     }
-    Error::LayerFormat { reason: error.to_string(), source: Some(error) }
+    Error::LayerFormat {
+        reason: error.to_string(),
+        source: Some(error),
+    }
 }
 
 /// Chunks handed over by `LayerSink.write`, read in order; EOF once the sender is dropped.
@@ -46,7 +52,12 @@ pub struct ChannelSource<'a> {
 
 impl<'a> ChannelSource<'a> {
     pub fn new(receiver: Receiver<Vec<u8>>, cancel: &'a AtomicBool) -> Self {
-        Self { receiver, chunk: Vec::new(), offset: 0, cancel }
+        Self {
+            receiver,
+            chunk: Vec::new(),
+            offset: 0,
+            cancel,
+        }
     }
 }
 
@@ -91,7 +102,9 @@ impl Read for FileSource<'_> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(wrap(Error::Cancelled));
         }
-        self.file.read(buffer).map_err(|source| wrap(Error::io(&self.path, source)))
+        self.file
+            .read(buffer)
+            .map_err(|source| wrap(Error::io(&self.path, source)))
     }
 }
 
@@ -110,7 +123,9 @@ impl<R: Read> Tee<R> {
     /// Flushes the blob copy, and fsyncs it if `sync`.
     pub fn finish(self, sync: bool) -> Result<(), Error> {
         if let Some((writer, path)) = self.blob {
-            let file = writer.into_inner().map_err(|error| Error::io(&path, error.into_error()))?;
+            let file = writer
+                .into_inner()
+                .map_err(|error| Error::io(&path, error.into_error()))?;
             if sync {
                 file.sync_all().map_err(|source| Error::io(&path, source))?;
             }
@@ -123,7 +138,9 @@ impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         let count = self.inner.read(buffer)?;
         if let Some((writer, path)) = &mut self.blob {
-            writer.write_all(&buffer[..count]).map_err(|source| wrap(Error::io(&*path, source)))?;
+            writer
+                .write_all(&buffer[..count])
+                .map_err(|source| wrap(Error::io(&*path, source)))?;
         }
         Ok(count)
     }
@@ -138,7 +155,11 @@ pub struct Budget<R> {
 
 impl<R: Read> Budget<R> {
     pub fn new(inner: R, limit: Option<u64>) -> Self {
-        Self { inner, limit, used: 0 }
+        Self {
+            inner,
+            limit,
+            used: 0,
+        }
     }
 }
 
@@ -147,9 +168,10 @@ impl<R: Read> Read for Budget<R> {
         let count = self.inner.read(buffer)?;
         self.used += count as u64;
         match self.limit {
-            Some(limit) if self.used > limit => {
-                Err(wrap(Error::LimitExceeded { what: "uncompressed bytes", limit }))
-            }
+            Some(limit) if self.used > limit => Err(wrap(Error::LimitExceeded {
+                what: "uncompressed bytes",
+                limit,
+            })),
             _ => Ok(count),
         }
     }

@@ -20,8 +20,7 @@ fn check(result: libc::c_int) -> io::Result<libc::c_int> {
 fn retry(mut call: impl FnMut() -> libc::c_int) -> io::Result<libc::c_int> {
     loop {
         match check(call()) {
-            Err(error)
-                if matches!(error.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) => {}
+            Err(error) if matches!(error.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) => {}
             other => return other,
         }
     }
@@ -57,7 +56,12 @@ pub fn openat2(dir: BorrowedFd<'_>, path: &CStr, flags: i32, resolve: u64) -> io
 pub fn openat(dir: BorrowedFd<'_>, name: &CStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
     // SAFETY: `name` is NUL-terminated; the fd is borrowed for the call only.
     let fd = retry(|| unsafe {
-        libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC, mode)
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode,
+        )
     })?;
     Ok(owned(fd))
 }
@@ -72,7 +76,7 @@ pub fn symlinkat(target: &CStr, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<
     check(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) }).map(drop)
 }
 
-/// `linkat` without AT_SYMLINK_FOLLOW: a hardlink to a symlink links the symlink itself.
+/// `linkat` without `AT_SYMLINK_FOLLOW`: a hardlink to a symlink links the symlink itself.
 pub fn linkat(
     old_dir: BorrowedFd<'_>,
     old_name: &CStr,
@@ -106,7 +110,12 @@ pub fn unlinkat(dir: BorrowedFd<'_>, name: &CStr, flags: i32) -> io::Result<()> 
 pub fn lstatat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<libc::stat> {
     // SAFETY: stat is plain data, fully written by a successful call.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    let flags = libc::AT_SYMLINK_NOFOLLOW | if name.is_empty() { libc::AT_EMPTY_PATH } else { 0 };
+    let flags = libc::AT_SYMLINK_NOFOLLOW
+        | if name.is_empty() {
+            libc::AT_EMPTY_PATH
+        } else {
+            0
+        };
     // SAFETY: `name` is NUL-terminated and `stat` is a valid out pointer.
     check(unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &raw mut stat, flags) })?;
     Ok(stat)
@@ -114,7 +123,12 @@ pub fn lstatat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<libc::stat> {
 
 /// `fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW)`; an empty name changes `dir` itself.
 pub fn lchownat(dir: BorrowedFd<'_>, name: &CStr, uid: u32, gid: u32) -> io::Result<()> {
-    let flags = libc::AT_SYMLINK_NOFOLLOW | if name.is_empty() { libc::AT_EMPTY_PATH } else { 0 };
+    let flags = libc::AT_SYMLINK_NOFOLLOW
+        | if name.is_empty() {
+            libc::AT_EMPTY_PATH
+        } else {
+            0
+        };
     // SAFETY: `name` is NUL-terminated.
     check(unsafe { libc::fchownat(dir.as_raw_fd(), name.as_ptr(), uid, gid, flags) }).map(drop)
 }
@@ -139,7 +153,12 @@ pub fn lutimensat(dir: BorrowedFd<'_>, name: &CStr, times: [libc::timespec; 2]) 
     }
     // SAFETY: `name` is NUL-terminated; times has 2 entries.
     check(unsafe {
-        libc::utimensat(dir.as_raw_fd(), name.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+        libc::utimensat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
     })
     .map(drop)
 }
@@ -147,7 +166,13 @@ pub fn lutimensat(dir: BorrowedFd<'_>, name: &CStr, times: [libc::timespec; 2]) 
 pub fn fsetxattr(fd: BorrowedFd<'_>, name: &CStr, value: &[u8]) -> io::Result<()> {
     // SAFETY: `name` is NUL-terminated; value pointer and length describe one slice.
     check(unsafe {
-        libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     })
     .map(drop)
 }
@@ -157,7 +182,12 @@ pub fn fgetxattr(fd: BorrowedFd<'_>, name: &CStr) -> Option<Vec<u8>> {
     let mut buffer = vec![0u8; 256];
     // SAFETY: `name` is NUL-terminated; buffer pointer and length describe one slice.
     let length = unsafe {
-        libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), buffer.as_mut_ptr().cast(), buffer.len())
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+        )
     };
     let length = usize::try_from(length).ok()?;
     buffer.truncate(length);
@@ -168,7 +198,12 @@ pub fn readlinkat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Vec<u8>> {
     let mut buffer = vec![0u8; libc::PATH_MAX as usize + 1];
     // SAFETY: `name` is NUL-terminated; buffer pointer and length describe one slice.
     let length = unsafe {
-        libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buffer.as_mut_ptr().cast(), buffer.len())
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+        )
     };
     let length = usize::try_from(length).map_err(|_| io::Error::last_os_error())?;
     buffer.truncate(length);
@@ -183,7 +218,12 @@ pub fn syncfs(fd: BorrowedFd<'_>) -> io::Result<()> {
 /// The names in a directory (without `.` and `..`), read through a duplicate of `dir`.
 pub fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::CString>> {
     let duplicate = dir.try_clone_to_owned()?;
-    let reopened = openat(duplicate.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    let reopened = openat(
+        duplicate.as_fd(),
+        c".",
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+    )?;
     let raw = std::os::fd::IntoRawFd::into_raw_fd(reopened);
     // SAFETY: `raw` is an owned, open directory fd; fdopendir takes ownership of it.
     let stream = unsafe { libc::fdopendir(raw) };
@@ -211,13 +251,18 @@ pub fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::CString>> {
 }
 
 /// Removes `name` in `dir` and, if it is a directory, everything below it, without ever
-/// following a symlink (each level is opened with O_NOFOLLOW relative to its parent fd).
+/// following a symlink (each level is opened with `O_NOFOLLOW` relative to its parent fd).
 pub fn remove_all_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
     let stat = lstatat(dir, name)?;
     if stat.st_mode & libc::S_IFMT != libc::S_IFDIR {
         return unlinkat(dir, name, 0);
     }
-    let child = openat(dir, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+    let child = openat(
+        dir,
+        name,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )?;
     for entry in list_dir(child.as_fd())? {
         remove_all_at(child.as_fd(), &entry)?;
     }
@@ -233,7 +278,8 @@ pub fn makedev(major: u32, minor: u32) -> u64 {
 pub fn list_xattrs(fd: BorrowedFd<'_>) -> Vec<(std::ffi::CString, Vec<u8>)> {
     let mut names = vec![0u8; 4096];
     // SAFETY: buffer pointer and length describe one slice.
-    let length = unsafe { libc::flistxattr(fd.as_raw_fd(), names.as_mut_ptr().cast(), names.len()) };
+    let length =
+        unsafe { libc::flistxattr(fd.as_raw_fd(), names.as_mut_ptr().cast(), names.len()) };
     let Ok(length) = usize::try_from(length) else {
         return Vec::new();
     };
@@ -245,7 +291,12 @@ pub fn list_xattrs(fd: BorrowedFd<'_>) -> Vec<(std::ffi::CString, Vec<u8>)> {
             let mut value = vec![0u8; 65536];
             // SAFETY: `name` is NUL-terminated; buffer pointer and length describe one slice.
             let size = unsafe {
-                libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_mut_ptr().cast(), value.len())
+                libc::fgetxattr(
+                    fd.as_raw_fd(),
+                    name.as_ptr(),
+                    value.as_mut_ptr().cast(),
+                    value.len(),
+                )
             };
             value.truncate(usize::try_from(size).ok()?);
             Some((name, value))

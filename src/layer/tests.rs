@@ -1,4 +1,4 @@
-//! Pipeline and extraction tests. Tar streams are built in the test (tar::Builder, or raw
+//! Pipeline and extraction tests. Tar streams are built in the test (`tar::Builder`, or raw
 //! headers for hostile names the builder refuses). Most tests run the whole pipeline with
 //! `RootlessEffects` on a tempdir (no privilege needed); the `as_root_*` tests use the real
 //! overlay format and skip themselves when the probe (mknod of a 0:0 char device) fails.
@@ -49,15 +49,33 @@ impl Tar {
     }
 
     fn symlink(self, name: &str, target: &str) -> Self {
-        self.raw(name.as_bytes(), EntryType::Symlink, target.as_bytes(), b"", 0o777)
+        self.raw(
+            name.as_bytes(),
+            EntryType::Symlink,
+            target.as_bytes(),
+            b"",
+            0o777,
+        )
     }
 
     fn hardlink(self, name: &str, target: &str) -> Self {
-        self.raw(name.as_bytes(), EntryType::Link, target.as_bytes(), b"", 0o644)
+        self.raw(
+            name.as_bytes(),
+            EntryType::Link,
+            target.as_bytes(),
+            b"",
+            0o644,
+        )
     }
 
     /// An entry with full header control.
-    fn with(mut self, name: &str, kind: EntryType, data: &[u8], edit: impl FnOnce(&mut Header)) -> Self {
+    fn with(
+        mut self,
+        name: &str,
+        kind: EntryType,
+        data: &[u8],
+        edit: impl FnOnce(&mut Header),
+    ) -> Self {
         let mut header = Header::new_gnu();
         header.set_entry_type(kind);
         header.set_size(data.len() as u64);
@@ -109,7 +127,11 @@ fn dirs() -> Dirs {
     let outside = temp.path().join("outside");
     fs::create_dir(&dest).unwrap();
     fs::create_dir(&outside).unwrap();
-    Dirs { dest, outside, _temp: temp }
+    Dirs {
+        dest,
+        outside,
+        _temp: temp,
+    }
 }
 
 fn options(dest: &Path, stream: &[u8], compression: Compression) -> LayerOptions {
@@ -126,12 +148,20 @@ fn options(dest: &Path, stream: &[u8], compression: Compression) -> LayerOptions
     }
 }
 
-fn run_with(tar: &[u8], options: &LayerOptions, effects: &dyn FsEffects) -> Result<LayerSummary, Error> {
+fn run_with(
+    tar: &[u8],
+    options: &LayerOptions,
+    effects: &dyn FsEffects,
+) -> Result<LayerSummary, Error> {
     extract_layer_with(tar, options, effects, &AtomicBool::new(false))
 }
 
 fn extract(tar: &[u8], dest: &Path) -> Result<LayerSummary, Error> {
-    run_with(tar, &options(dest, tar, Compression::None), &RootlessEffects)
+    run_with(
+        tar,
+        &options(dest, tar, Compression::None),
+        &RootlessEffects,
+    )
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -146,10 +176,16 @@ fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     crate::layer::sys::fgetxattr(std::os::fd::AsFd::as_fd(&file), &name)
 }
 
-/// Whether this process can write the overlay format (root with CAP_MKNOD on this fs).
+/// Whether this process can write the overlay format (root with `CAP_MKNOD` on this fs).
 fn can_mknod() -> bool {
     let dir = tempfile::tempdir().unwrap();
-    let name = std::ffi::CString::new(dir.path().join("probe").into_os_string().into_encoded_bytes()).unwrap();
+    let name = std::ffi::CString::new(
+        dir.path()
+            .join("probe")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
     // SAFETY: `name` is NUL-terminated.
     unsafe { libc::mknod(name.as_ptr(), libc::S_IFCHR, 0) == 0 }
 }
@@ -169,11 +205,17 @@ fn entry_types() {
     assert_eq!(summary.diff_id, Digest::of(&tar));
     assert_eq!(summary.uncompressed_size, tar.len() as u64);
     assert_eq!(fs::read(d.dest.join("etc/hostname")).unwrap(), b"box\n");
-    assert_eq!(fs::read_link(d.dest.join("etc/link")).unwrap(), Path::new("hostname"));
+    assert_eq!(
+        fs::read_link(d.dest.join("etc/link")).unwrap(),
+        Path::new("hostname")
+    );
     let original = fs::metadata(d.dest.join("etc/hostname")).unwrap();
     let linked = fs::metadata(d.dest.join("etc/hard")).unwrap();
     assert_eq!(original.ino(), linked.ino());
-    assert!(fs::symlink_metadata(d.dest.join("run/fifo")).unwrap().file_type().is_fifo());
+    assert!(fs::symlink_metadata(d.dest.join("run/fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
 }
 
 #[test]
@@ -195,13 +237,23 @@ fn modes_and_times_rootless() {
     extract(&tar, &d.dest).unwrap();
     let bin = fs::metadata(d.dest.join("bin")).unwrap();
     assert_eq!(bin.mode() & 0o7777, 0o1755);
-    assert_eq!(bin.mtime(), 1_000_000, "directory mtime set after its contents");
+    assert_eq!(
+        bin.mtime(),
+        1_000_000,
+        "directory mtime set after its contents"
+    );
     let su = fs::metadata(d.dest.join("bin/su")).unwrap();
     assert_eq!(su.mode() & 0o7777, 0o4755);
     assert_eq!(su.mtime(), 2_000_000);
-    assert_eq!(fs::metadata(d.dest.join("bin/sg")).unwrap().mode() & 0o7777, 0o2711);
+    assert_eq!(
+        fs::metadata(d.dest.join("bin/sg")).unwrap().mode() & 0o7777,
+        0o2711
+    );
     let link = fs::symlink_metadata(d.dest.join("bin/l")).unwrap();
-    assert_eq!((link.mtime(), link.mtime_nsec()), (1_234_567_890, 500_000_000));
+    assert_eq!(
+        (link.mtime(), link.mtime_nsec()),
+        (1_234_567_890, 500_000_000)
+    );
 }
 
 #[test]
@@ -247,21 +299,39 @@ fn as_root_owners_modes_devices_and_whiteouts() {
     let options = options(&d.dest, &tar, Compression::None);
     run_with(&tar, &options, &OverlayEffects).unwrap();
     let user = fs::metadata(d.dest.join("home/user")).unwrap();
-    assert_eq!((user.uid(), user.gid(), user.mode() & 0o7777), (1000, 1000, 0o2770));
+    assert_eq!(
+        (user.uid(), user.gid(), user.mode() & 0o7777),
+        (1000, 1000, 0o2770)
+    );
     let passwd = fs::metadata(d.dest.join("usr/bin/passwd")).unwrap();
-    assert_eq!((passwd.uid(), passwd.gid(), passwd.mode() & 0o7777), (0, 42, 0o4755));
+    assert_eq!(
+        (passwd.uid(), passwd.gid(), passwd.mode() & 0o7777),
+        (0, 42, 0o4755)
+    );
     let tool = fs::metadata(d.dest.join("usr/bin/tool")).unwrap();
-    assert_eq!((tool.uid(), tool.gid(), tool.mode() & 0o7777), (1234, 5678, 0o6755));
+    assert_eq!(
+        (tool.uid(), tool.gid(), tool.mode() & 0o7777),
+        (1234, 5678, 0o6755)
+    );
     let link = fs::symlink_metadata(d.dest.join("home/user/link")).unwrap();
     assert_eq!((link.uid(), link.gid()), (1000, 1001));
     let null = fs::symlink_metadata(d.dest.join("dev/null")).unwrap();
     assert!(null.file_type().is_char_device());
-    assert_eq!((null.rdev(), null.mode() & 0o7777), (libc::makedev(1, 3), 0o666));
-    assert!(fs::symlink_metadata(d.dest.join("dev/sda")).unwrap().file_type().is_block_device());
+    assert_eq!(
+        (null.rdev(), null.mode() & 0o7777),
+        (libc::makedev(1, 3), 0o666)
+    );
+    assert!(fs::symlink_metadata(d.dest.join("dev/sda"))
+        .unwrap()
+        .file_type()
+        .is_block_device());
     let whiteout = fs::symlink_metadata(d.dest.join("etc/passwd")).unwrap();
     assert!(whiteout.file_type().is_char_device() && whiteout.rdev() == 0);
     assert!(!d.dest.join("etc/.wh.passwd").exists());
-    assert_eq!(xattr(&d.dest.join("var"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
+    assert_eq!(
+        xattr(&d.dest.join("var"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
 }
 
 #[test]
@@ -279,9 +349,18 @@ fn rootless_skips_devices_and_writes_xattr_whiteouts() {
     assert!(!d.dest.join("dev/null").exists());
     let whiteout = fs::symlink_metadata(d.dest.join("etc/passwd")).unwrap();
     assert!(whiteout.is_file() && whiteout.len() == 0);
-    assert_eq!(xattr(&d.dest.join("etc/passwd"), "user.overlay.whiteout").as_deref(), Some(&b"y"[..]));
-    assert_eq!(xattr(&d.dest.join("etc"), "user.overlay.opaque").as_deref(), Some(&b"x"[..]));
-    assert_eq!(xattr(&d.dest.join("var"), "user.overlay.opaque").as_deref(), Some(&b"y"[..]));
+    assert_eq!(
+        xattr(&d.dest.join("etc/passwd"), "user.overlay.whiteout").as_deref(),
+        Some(&b"y"[..])
+    );
+    assert_eq!(
+        xattr(&d.dest.join("etc"), "user.overlay.opaque").as_deref(),
+        Some(&b"x"[..])
+    );
+    assert_eq!(
+        xattr(&d.dest.join("var"), "user.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
 }
 
 #[test]
@@ -291,7 +370,11 @@ fn long_names_and_pax() {
     let long_target = format!("{}/{}", "t".repeat(130), "x");
     let tar = Tar::new()
         .with(&long, EntryType::Regular, b"gnu", |_| {})
-        .pax(&[("path", b"pax/renamed"), ("SCHILY.xattr.user.comment", b"hi"), ("SCHILY.xattr.trusted.overlay.opaque", b"y")])
+        .pax(&[
+            ("path", b"pax/renamed"),
+            ("SCHILY.xattr.user.comment", b"hi"),
+            ("SCHILY.xattr.trusted.overlay.opaque", b"y"),
+        ])
         .dir("ignored-name")
         .with(&long_target, EntryType::Regular, b"t", |_| {})
         .pax(&[("linkpath", long_target.as_bytes())])
@@ -301,9 +384,19 @@ fn long_names_and_pax() {
     assert_eq!(fs::read(d.dest.join(&long)).unwrap(), b"gnu");
     assert!(d.dest.join("pax/renamed").is_dir());
     assert!(!d.dest.join("ignored-name").exists());
-    assert_eq!(xattr(&d.dest.join("pax/renamed"), "user.comment").as_deref(), Some(&b"hi"[..]));
-    assert_eq!(xattr(&d.dest.join("pax/renamed"), "user.overlay.opaque"), None, "overlay xattrs dropped");
-    assert_eq!(fs::read_link(d.dest.join("pax/link")).unwrap(), Path::new(&long_target));
+    assert_eq!(
+        xattr(&d.dest.join("pax/renamed"), "user.comment").as_deref(),
+        Some(&b"hi"[..])
+    );
+    assert_eq!(
+        xattr(&d.dest.join("pax/renamed"), "user.overlay.opaque"),
+        None,
+        "overlay xattrs dropped"
+    );
+    assert_eq!(
+        fs::read_link(d.dest.join("pax/link")).unwrap(),
+        Path::new(&long_target)
+    );
 }
 
 #[test]
@@ -335,7 +428,11 @@ fn same_layer_whiteout_rules() {
         },
         Case {
             name: "dir then whiteout makes the dir opaque",
-            tar: Tar::new().dir("a/d").file("a/d/x", b"").file("a/.wh.d", b"").finish(),
+            tar: Tar::new()
+                .dir("a/d")
+                .file("a/d/x", b"")
+                .file("a/.wh.d", b"")
+                .finish(),
             path: "a/d",
             expect: "opaque dir",
         },
@@ -347,7 +444,10 @@ fn same_layer_whiteout_rules() {
         },
         Case {
             name: "aufs metadata ignored",
-            tar: Tar::new().dir(".wh..wh.plnk").file(".wh..wh.aufs", b"").finish(),
+            tar: Tar::new()
+                .dir(".wh..wh.plnk")
+                .file(".wh..wh.aufs", b"")
+                .finish(),
             path: ".wh..wh.plnk",
             expect: "absent",
         },
@@ -358,7 +458,12 @@ fn same_layer_whiteout_rules() {
         let path = d.dest.join(case.path);
         let got = match fs::symlink_metadata(&path) {
             Err(_) => "absent",
-            Ok(meta) if meta.is_dir() && xattr(&path, "user.overlay.opaque").as_deref() == Some(b"y") => "opaque dir",
+            Ok(meta)
+                if meta.is_dir()
+                    && xattr(&path, "user.overlay.opaque").as_deref() == Some(b"y") =>
+            {
+                "opaque dir"
+            }
             Ok(meta) if meta.is_dir() => "dir",
             Ok(_) if xattr(&path, "user.overlay.whiteout").is_some() => "whiteout",
             Ok(_) => "file",
@@ -413,27 +518,70 @@ fn confinement_attacks() {
         unsafe_entry: Option<&'static str>,
     }
     let cases = [
-        Case { name: "dotdot file", tar: Tar::new().file("../escape", b"x").finish(), unsafe_entry: Some("../escape") },
-        Case { name: "inner dotdot", tar: Tar::new().file("a/../../escape", b"x").finish(), unsafe_entry: Some("a/../../escape") },
-        Case { name: "hardlink outside", tar: Tar::new().hardlink("h", "../outside/secret").finish(), unsafe_entry: Some("h") },
-        Case { name: "whiteout dotdot", tar: Tar::new().file("a/.wh...", b"").finish(), unsafe_entry: Some("a/.wh...") },
-        Case { name: "whiteout dot", tar: Tar::new().file(".wh..", b"").finish(), unsafe_entry: Some(".wh..") },
-        Case { name: "symlink replacing root", tar: Tar::new().symlink(".", "/tmp").finish(), unsafe_entry: Some(".") },
-        Case { name: "symlink replacing slash", tar: Tar::new().symlink("/", "/tmp").finish(), unsafe_entry: Some("/") },
-        Case { name: "hardlink to root", tar: Tar::new().hardlink("h", "/").finish(), unsafe_entry: Some("h") },
+        Case {
+            name: "dotdot file",
+            tar: Tar::new().file("../escape", b"x").finish(),
+            unsafe_entry: Some("../escape"),
+        },
+        Case {
+            name: "inner dotdot",
+            tar: Tar::new().file("a/../../escape", b"x").finish(),
+            unsafe_entry: Some("a/../../escape"),
+        },
+        Case {
+            name: "hardlink outside",
+            tar: Tar::new().hardlink("h", "../outside/secret").finish(),
+            unsafe_entry: Some("h"),
+        },
+        Case {
+            name: "whiteout dotdot",
+            tar: Tar::new().file("a/.wh...", b"").finish(),
+            unsafe_entry: Some("a/.wh..."),
+        },
+        Case {
+            name: "whiteout dot",
+            tar: Tar::new().file(".wh..", b"").finish(),
+            unsafe_entry: Some(".wh.."),
+        },
+        Case {
+            name: "symlink replacing root",
+            tar: Tar::new().symlink(".", "/tmp").finish(),
+            unsafe_entry: Some("."),
+        },
+        Case {
+            name: "symlink replacing slash",
+            tar: Tar::new().symlink("/", "/tmp").finish(),
+            unsafe_entry: Some("/"),
+        },
+        Case {
+            name: "hardlink to root",
+            tar: Tar::new().hardlink("h", "/").finish(),
+            unsafe_entry: Some("h"),
+        },
         Case {
             name: "absolute symlink then write through it",
-            tar: Tar::new().symlink("link", "/").file("link/escape", b"x").finish(),
+            tar: Tar::new()
+                .symlink("link", "/")
+                .file("link/escape", b"x")
+                .finish(),
             unsafe_entry: None,
         },
         Case {
             name: "relative climbing symlink then write through it",
-            tar: Tar::new().symlink("up", "../../../../..").dir("up/made").file("up/made/escape", b"x").finish(),
+            tar: Tar::new()
+                .symlink("up", "../../../../..")
+                .dir("up/made")
+                .file("up/made/escape", b"x")
+                .finish(),
             unsafe_entry: None,
         },
         Case {
             name: "symlinked dir then hardlink through it",
-            tar: Tar::new().symlink("etc", "/").file("secret", b"s").hardlink("h", "etc/secret").finish(),
+            tar: Tar::new()
+                .symlink("etc", "/")
+                .file("secret", b"s")
+                .hardlink("h", "etc/secret")
+                .finish(),
             unsafe_entry: None,
         },
         Case {
@@ -447,14 +595,32 @@ fn confinement_attacks() {
         fs::write(d.outside.join("secret"), b"host").unwrap();
         let result = extract(&case.tar, &d.dest);
         match (case.unsafe_entry, result) {
-            (Some(entry), Err(Error::UnsafePath { entry: got, .. })) => assert_eq!(got, entry, "{}", case.name),
+            (Some(entry), Err(Error::UnsafePath { entry: got, .. })) => {
+                assert_eq!(got, entry, "{}", case.name)
+            }
             (None, Ok(_)) => {}
             (expected, got) => panic!("{}: expected unsafe {expected:?}, got {got:?}", case.name),
         }
-        let outside: Vec<_> = fs::read_dir(&d.outside).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(outside, ["secret"], "{}: nothing written outside", case.name);
-        assert!(!d.dest.parent().unwrap().join("escape").exists(), "{}", case.name);
-        assert!(!d.dest.parent().unwrap().join("made").exists(), "{}", case.name);
+        let outside: Vec<_> = fs::read_dir(&d.outside)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            outside,
+            ["secret"],
+            "{}: nothing written outside",
+            case.name
+        );
+        assert!(
+            !d.dest.parent().unwrap().join("escape").exists(),
+            "{}",
+            case.name
+        );
+        assert!(
+            !d.dest.parent().unwrap().join("made").exists(),
+            "{}",
+            case.name
+        );
     }
 }
 
@@ -479,7 +645,11 @@ fn writes_through_symlinks_land_inside() {
 #[test]
 fn hardlinks_to_lower_layers() {
     let temp = tempfile::tempdir().unwrap();
-    let (near, far, dest) = (temp.path().join("near"), temp.path().join("far"), temp.path().join("dest"));
+    let (near, far, dest) = (
+        temp.path().join("near"),
+        temp.path().join("far"),
+        temp.path().join("dest"),
+    );
     fs::create_dir_all(far.join("opaque")).unwrap();
     fs::create_dir_all(far.join("bin")).unwrap();
     fs::write(far.join("bin/far-only"), b"far").unwrap();
@@ -490,7 +660,10 @@ fn hardlinks_to_lower_layers() {
     fs::create_dir_all(near.join("bin")).unwrap();
     fs::create_dir_all(near.join("opaque")).unwrap();
     fs::write(near.join("bin/shadowed"), b"near").unwrap();
-    let near_tar = Tar::new().file("opaque/.wh..wh..opq", b"").file(".wh.deleted", b"").finish();
+    let near_tar = Tar::new()
+        .file("opaque/.wh..wh..opq", b"")
+        .file(".wh.deleted", b"")
+        .finish();
     fs::remove_dir_all(&near).unwrap();
     fs::create_dir(&near).unwrap();
     extract(&near_tar, &near).unwrap();
@@ -509,16 +682,29 @@ fn hardlinks_to_lower_layers() {
     assert_eq!(fs::read(dest.join("a")).unwrap(), b"far");
     assert_eq!(fs::metadata(dest.join("a")).unwrap().mode() & 0o7777, 0o751);
     assert_eq!(fs::read(dest.join("b")).unwrap(), b"near");
-    assert_eq!(fs::metadata(dest.join("a")).unwrap().ino(), fs::metadata(dest.join("c")).unwrap().ino());
-    assert_ne!(fs::metadata(dest.join("a")).unwrap().ino(), fs::metadata(far.join("bin/far-only")).unwrap().ino());
+    assert_eq!(
+        fs::metadata(dest.join("a")).unwrap().ino(),
+        fs::metadata(dest.join("c")).unwrap().ino()
+    );
+    assert_ne!(
+        fs::metadata(dest.join("a")).unwrap().ino(),
+        fs::metadata(far.join("bin/far-only")).unwrap().ino()
+    );
 
-    for (name, target) in [("behind opaque", "opaque/hidden"), ("whited out", "deleted"), ("missing", "nowhere")] {
+    for (name, target) in [
+        ("behind opaque", "opaque/hidden"),
+        ("whited out", "deleted"),
+        ("missing", "nowhere"),
+    ] {
         let tar = Tar::new().hardlink("x", target).finish();
         let dest = temp.path().join(format!("dest-{}", name.replace(' ', "-")));
         let mut options = self::options(&dest, &tar, Compression::None);
         options.lower_dirs = vec![near.clone(), far.clone()];
         let error = run_with(&tar, &options, &RootlessEffects).unwrap_err();
-        assert!(matches!(error, Error::LayerFormat { .. }), "{name}: {error}");
+        assert!(
+            matches!(error, Error::LayerFormat { .. }),
+            "{name}: {error}"
+        );
     }
 }
 
@@ -530,50 +716,103 @@ fn digests_are_verified() {
     let mut good = options(&d.dest, &stream, Compression::Gzip);
     good.expected_diff_id = Some(Digest::of(&tar));
     let summary = run_with(&stream, &good, &RootlessEffects).unwrap();
-    assert_eq!((summary.digest.clone(), summary.compressed_size), (Digest::of(&stream), stream.len() as u64));
+    assert_eq!(
+        (summary.digest.clone(), summary.compressed_size),
+        (Digest::of(&stream), stream.len() as u64)
+    );
 
     let wrong = Digest::of(b"other");
-    for (name, digest, diff_id) in [("compressed digest", wrong.clone(), None), ("diff_id", Digest::of(&stream), Some(wrong.clone()))] {
+    for (name, digest, diff_id) in [
+        ("compressed digest", wrong.clone(), None),
+        ("diff_id", Digest::of(&stream), Some(wrong.clone())),
+    ] {
         let d = dirs();
         let mut options = options(&d.dest, &stream, Compression::Gzip);
         options.expected_digest = digest;
         options.expected_diff_id = diff_id;
         let error = run_with(&stream, &options, &RootlessEffects).unwrap_err();
-        assert!(matches!(&error, Error::DigestMismatch { expected, .. } if *expected == wrong.to_string()), "{name}: {error}");
-        assert_eq!(fs::read_dir(&d.dest).unwrap().count(), 0, "{name}: dest emptied");
+        assert!(
+            matches!(&error, Error::DigestMismatch { expected, .. } if *expected == wrong.to_string()),
+            "{name}: {error}"
+        );
+        assert_eq!(
+            fs::read_dir(&d.dest).unwrap().count(),
+            0,
+            "{name}: dest emptied"
+        );
     }
 }
 
 #[test]
 fn corrupt_and_truncated_streams() {
-    let tar = Tar::new().file("big", &vec![1u8; 200_000]).file("after", b"x").finish();
+    let tar = Tar::new()
+        .file("big", &vec![1u8; 200_000])
+        .file("after", b"x")
+        .finish();
     let stream = gzip(&tar);
     let cases: Vec<(&str, Vec<u8>, Compression)> = vec![
-        ("truncated gzip", stream[..stream.len() / 2].to_vec(), Compression::Gzip),
-        ("gzip without trailer", stream[..stream.len() - 8].to_vec(), Compression::Gzip),
-        ("not gzip", b"definitely not gzip".to_vec(), Compression::Gzip),
-        ("not zstd", b"definitely not zstd".to_vec(), Compression::Zstd),
-        ("tar cut inside data", tar[..100_000].to_vec(), Compression::None),
-        ("tar cut inside a header", tar[..200].to_vec(), Compression::None),
+        (
+            "truncated gzip",
+            stream[..stream.len() / 2].to_vec(),
+            Compression::Gzip,
+        ),
+        (
+            "gzip without trailer",
+            stream[..stream.len() - 8].to_vec(),
+            Compression::Gzip,
+        ),
+        (
+            "not gzip",
+            b"definitely not gzip".to_vec(),
+            Compression::Gzip,
+        ),
+        (
+            "not zstd",
+            b"definitely not zstd".to_vec(),
+            Compression::Zstd,
+        ),
+        (
+            "tar cut inside data",
+            tar[..100_000].to_vec(),
+            Compression::None,
+        ),
+        (
+            "tar cut inside a header",
+            tar[..200].to_vec(),
+            Compression::None,
+        ),
     ];
     for (name, stream, compression) in cases {
         let d = dirs();
         let options = options(&d.dest, &stream, compression);
         let error = run_with(&stream, &options, &RootlessEffects).unwrap_err();
-        assert!(matches!(error, Error::LayerFormat { .. }), "{name}: {error}");
+        assert!(
+            matches!(error, Error::LayerFormat { .. }),
+            "{name}: {error}"
+        );
     }
 }
 
 #[test]
 fn budgets() {
-    let tar = Tar::new().file("a", &[0u8; 4096]).file("b", b"").file("c", b"").finish();
-    for (name, max_bytes, max_entries, what) in [("bytes", Some(2048), None, "uncompressed bytes"), ("entries", None, Some(2), "entries")] {
+    let tar = Tar::new()
+        .file("a", &[0u8; 4096])
+        .file("b", b"")
+        .file("c", b"")
+        .finish();
+    for (name, max_bytes, max_entries, what) in [
+        ("bytes", Some(2048), None, "uncompressed bytes"),
+        ("entries", None, Some(2), "entries"),
+    ] {
         let d = dirs();
         let mut options = options(&d.dest, &tar, Compression::None);
         options.max_bytes = max_bytes;
         options.max_entries = max_entries;
         let error = run_with(&tar, &options, &RootlessEffects).unwrap_err();
-        assert!(matches!(error, Error::LimitExceeded { what: got, .. } if got == what), "{name}: {error}");
+        assert!(
+            matches!(error, Error::LimitExceeded { what: got, .. } if got == what),
+            "{name}: {error}"
+        );
     }
     let d = dirs();
     let mut options = options(&d.dest, &tar, Compression::None);
@@ -599,5 +838,8 @@ fn zstd_layer_with_blob_copy() {
     let mut options = self::options(&d.dest, b"wrong", Compression::Zstd);
     options.blob_path = Some(d.outside.join("blob"));
     run_with(&stream, &options, &RootlessEffects).unwrap_err();
-    assert!(!d.outside.join("blob").exists(), "blob copy removed on error");
+    assert!(
+        !d.outside.join("blob").exists(),
+        "blob copy removed on error"
+    );
 }

@@ -55,14 +55,19 @@ impl Extractor<'_> {
             Some((parent, name)) => {
                 let parent_fd = self.take_parent(&parent)?;
                 let name_c = path::component(name);
-                let directory = open_or_create_dir(parent_fd.as_fd(), &name_c)
-                    .map_err(|e| self.io(dir, e))?;
+                let directory =
+                    open_or_create_dir(parent_fd.as_fd(), &name_c).map_err(|e| self.io(dir, e))?;
                 self.keep_parent(parent, parent_fd);
                 directory
             }
-            None => self.root.resolve(dir, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| self.io(dir, e))?,
+            None => self
+                .root
+                .resolve(dir, libc::O_RDONLY | libc::O_DIRECTORY)
+                .map_err(|e| self.io(dir, e))?,
         };
-        self.effects.mark_opaque(directory.as_fd()).map_err(|e| self.io(dir, e))
+        self.effects
+            .mark_opaque(directory.as_fd())
+            .map_err(|e| self.io(dir, e))
     }
 
     /// `.wh.<name>` in `parent`.
@@ -72,12 +77,17 @@ impl Extractor<'_> {
         match sys::lstatat(parent_fd.as_fd(), name) {
             Ok(stat) if path::is_dir(&stat) => {
                 let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
-                let dir = sys::openat(parent_fd.as_fd(), name, flags, 0).map_err(|e| self.io(&path, e))?;
-                self.effects.mark_opaque(dir.as_fd()).map_err(|e| self.io(&path, e))?;
+                let dir = sys::openat(parent_fd.as_fd(), name, flags, 0)
+                    .map_err(|e| self.io(&path, e))?;
+                self.effects
+                    .mark_opaque(dir.as_fd())
+                    .map_err(|e| self.io(&path, e))?;
             }
             Ok(_) => {} // this layer's own node already hides the lower one
             Err(error) if error.raw_os_error() == Some(libc::ENOENT) => {
-                self.effects.whiteout(parent_fd.as_fd(), name).map_err(|e| self.io(&path, e))?;
+                self.effects
+                    .whiteout(parent_fd.as_fd(), name)
+                    .map_err(|e| self.io(&path, e))?;
             }
             Err(error) => return Err(self.io(&path, error)),
         }
@@ -86,13 +96,21 @@ impl Extractor<'_> {
     }
 }
 
-fn open_or_create_dir(parent: std::os::fd::BorrowedFd<'_>, name: &CStr) -> std::io::Result<std::os::fd::OwnedFd> {
+fn open_or_create_dir(
+    parent: std::os::fd::BorrowedFd<'_>,
+    name: &CStr,
+) -> std::io::Result<std::os::fd::OwnedFd> {
     match sys::mkdirat(parent, name, 0o755) {
         Ok(()) => {}
         Err(error) if error.raw_os_error() == Some(libc::EEXIST) => {}
         Err(error) => return Err(error),
     }
-    sys::openat(parent, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
+    sys::openat(
+        parent,
+        name,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )
 }
 
 #[cfg(test)]
@@ -105,8 +123,16 @@ mod tests {
             ("plain", b"file", Ok(SpecialName::Plain)),
             ("opaque", b".wh..wh..opq", Ok(SpecialName::Opaque)),
             ("whiteout", b".wh.file", Ok(SpecialName::Whiteout(b"file"))),
-            ("whiteout of dotfile", b".wh..bashrc", Ok(SpecialName::Whiteout(b".bashrc"))),
-            ("aufs hardlink dir", b".wh..wh.plnk", Ok(SpecialName::AufsMetadata)),
+            (
+                "whiteout of dotfile",
+                b".wh..bashrc",
+                Ok(SpecialName::Whiteout(b".bashrc")),
+            ),
+            (
+                "aufs hardlink dir",
+                b".wh..wh.plnk",
+                Ok(SpecialName::AufsMetadata),
+            ),
             ("dotdot", b".wh...", Err(())),
             ("dot", b".wh..", Err(())),
             ("empty", b".wh.", Err(())),

@@ -21,7 +21,11 @@ pub(crate) fn to_py(error: Error) -> PyErr {
         Error::Io { path, source } => match source.raw_os_error() {
             Some(errno) => {
                 let reason = source.to_string();
-                let strerror = reason.split(" (os error").next().unwrap_or(&reason).to_owned();
+                let strerror = reason
+                    .split(" (os error")
+                    .next()
+                    .unwrap_or(&reason)
+                    .to_owned();
                 StoreError::new_err((errno, strerror, path))
             }
             None => StoreError::new_err(message),

@@ -46,7 +46,12 @@ impl LayerResult {
         self.0.entries
     }
     fn __repr__(&self) -> String {
-        format!("LayerResult(digest={:?}, diff_id={:?}, entries={})", self.digest(), self.diff_id(), self.0.entries)
+        format!(
+            "LayerResult(digest={:?}, diff_id={:?}, entries={})",
+            self.digest(),
+            self.diff_id(),
+            self.0.entries
+        )
     }
 }
 
@@ -66,7 +71,10 @@ fn options(
         dest,
         compression: compression.parse().map_err(to_py)?,
         expected_digest: expected_digest.parse().map_err(to_py)?,
-        expected_diff_id: expected_diff_id.map(str::parse::<Digest>).transpose().map_err(to_py)?,
+        expected_diff_id: expected_diff_id
+            .map(str::parse::<Digest>)
+            .transpose()
+            .map_err(to_py)?,
         lower_dirs: lower_dirs.unwrap_or_default(),
         blob_path,
         max_bytes,
@@ -88,8 +96,13 @@ pub struct LayerSink {
 
 impl LayerSink {
     fn take(&self) -> PyResult<Running> {
-        let mut running = self.running.lock().map_err(|_| PyRuntimeError::new_err("LayerSink poisoned"))?;
-        running.take().ok_or_else(|| PyValueError::new_err("LayerSink is already finished or aborted"))
+        let mut running = self
+            .running
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("LayerSink poisoned"))?;
+        running
+            .take()
+            .ok_or_else(|| PyValueError::new_err("LayerSink is already finished or aborted"))
     }
 
     /// Joins the worker (GIL released, Ctrl-C aborts it) and returns its outcome.
@@ -97,7 +110,9 @@ impl LayerSink {
         drop(running.sender);
         let worker = running.worker;
         enter_native(py, &self.cancel, move || {
-            worker.join().unwrap_or_else(|_| Err(crate::error::Error::Cancelled))
+            worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     }
 }
@@ -118,22 +133,48 @@ impl LayerSink {
         max_entries: Option<u64>,
         sync: bool,
     ) -> PyResult<Self> {
-        let options = options(dest, compression, expected_digest, expected_diff_id, lower_dirs, blob_path, max_bytes, max_entries, sync)?;
+        let options = options(
+            dest,
+            compression,
+            expected_digest,
+            expected_diff_id,
+            lower_dirs,
+            blob_path,
+            max_bytes,
+            max_entries,
+            sync,
+        )?;
         let cancel = Arc::new(AtomicBool::new(false));
         let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_CHUNKS);
         let worker_cancel = Arc::clone(&cancel);
         let worker = std::thread::Builder::new()
             .name("hybridock-layer".into())
-            .spawn(move || extract_layer(ChannelSource::new(receiver, &worker_cancel), &options, &worker_cancel))
-            .map_err(|error| PyRuntimeError::new_err(format!("cannot start the layer worker: {error}")))?;
-        Ok(Self { running: Mutex::new(Some(Running { sender, worker })), cancel })
+            .spawn(move || {
+                extract_layer(
+                    ChannelSource::new(receiver, &worker_cancel),
+                    &options,
+                    &worker_cancel,
+                )
+            })
+            .map_err(|error| {
+                PyRuntimeError::new_err(format!("cannot start the layer worker: {error}"))
+            })?;
+        Ok(Self {
+            running: Mutex::new(Some(Running { sender, worker })),
+            cancel,
+        })
     }
 
     /// Queues a copy of `data`; blocks (GIL released) while the queue is full. If the worker
     /// already failed, raises its error (and the sink is finished).
     fn write(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-        let sender = self.running.lock().ok().and_then(|r| r.as_ref().map(|r| r.sender.clone()));
-        let sender = sender.ok_or_else(|| PyValueError::new_err("LayerSink is already finished or aborted"))?;
+        let sender = self
+            .running
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(|r| r.sender.clone()));
+        let sender = sender
+            .ok_or_else(|| PyValueError::new_err("LayerSink is already finished or aborted"))?;
         let chunk = data.to_vec();
         if py.detach(move || sender.send(chunk)).is_ok() {
             return Ok(());
@@ -141,7 +182,9 @@ impl LayerSink {
         let running = self.take()?;
         match self.join(py, running) {
             Err(error) => Err(error),
-            Ok(_) => Err(PyRuntimeError::new_err("layer worker ended before the stream did")),
+            Ok(_) => Err(PyRuntimeError::new_err(
+                "layer worker ended before the stream did",
+            )),
         }
     }
 
@@ -175,15 +218,29 @@ fn extract_blob(
     max_entries: Option<u64>,
     sync: bool,
 ) -> PyResult<LayerResult> {
-    let options = options(dest, compression, expected_digest, expected_diff_id, lower_dirs, None, max_bytes, max_entries, sync)?;
+    let options = options(
+        dest,
+        compression,
+        expected_digest,
+        expected_diff_id,
+        lower_dirs,
+        None,
+        max_bytes,
+        max_entries,
+        sync,
+    )?;
     let cancel = AtomicBool::new(false);
-    enter_native(py, &cancel, || extract_file(&blob_path, &options, &cancel)).map(LayerResult)
+    let (options_ref, cancel_ref) = (&options, &cancel);
+    enter_native(py, &cancel, move || {
+        extract_file(&blob_path, options_ref, cancel_ref)
+    })
+    .map(LayerResult)
 }
 
 #[pyfunction]
 fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     let cancel = AtomicBool::new(false);
-    enter_native(py, &cancel, || digest_file(&path)).map(|digest| digest.to_string())
+    enter_native(py, &cancel, move || digest_file(&path)).map(|digest| digest.to_string())
 }
 
 pub(super) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {

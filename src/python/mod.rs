@@ -17,8 +17,8 @@ const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// The one way into heavy native work (polars' `enter_polars`): `work` runs on a scoped
 /// thread while this thread waits with the GIL released, waking every 100 ms to run Python's
 /// signal handlers. On Ctrl-C `cancel` is raised, the work is joined (it stops at its next
-/// check) and the KeyboardInterrupt propagates; otherwise a core `Error` becomes the matching
-/// `HybridockError` and a panic a RuntimeError.
+/// check) and the `KeyboardInterrupt` propagates; otherwise a core `Error` becomes the matching
+/// `HybridockError` and a panic a `RuntimeError`.
 pub(crate) fn enter_native<T: Send>(
     py: Python<'_>,
     cancel: &AtomicBool,
