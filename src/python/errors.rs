@@ -20,6 +20,7 @@ pub(crate) fn to_py(error: Error) -> PyErr {
     match error {
         Error::Io { path, source } => match source.raw_os_error() {
             Some(errno) => {
+                let path = path.into_os_string();
                 let reason = source.to_string();
                 let strerror = reason
                     .split(" (os error")
