@@ -158,6 +158,24 @@ impl<'a> Extractor<'a> {
         }
     }
 
+    /// The existing, non-whiteout node `parent/name` of this layer, if any.
+    fn find_in_layer(
+        &self,
+        parent: &EntryPath,
+        name: &[u8],
+    ) -> Result<Option<(OwnedFd, CString, libc::stat)>> {
+        let Ok(dir) = self.root.resolve_dir(parent) else {
+            return Ok(None);
+        };
+        let name = component(name);
+        match sys::lstatat(dir.as_fd(), &name) {
+            Ok(stat) if self.effects.is_whiteout(dir.as_fd(), &name, &stat) => Ok(None),
+            Ok(stat) => Ok(Some((dir, name, stat))),
+            Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(error) => Err(self.io(&parent.join(name.to_bytes()), error)),
+        }
+    }
+
     /// Applies deferred directory modes and times (deepest first), then flushes the whole
     /// filesystem of the root once if `sync` (cheaper than one fsync per file, and what makes
     /// the caller's rename of the finished tree atomic after a crash).
@@ -456,22 +474,15 @@ impl<'a> Extractor<'a> {
         if target == *path {
             return Ok(());
         }
-        let target_name = component(target_name);
-        let in_layer = match self.root.resolve_dir(&target_parent) {
-            Ok(dir) => match sys::lstatat(dir.as_fd(), &target_name) {
-                Ok(stat) if !self.effects.is_whiteout(dir.as_fd(), &target_name, &stat) => {
-                    Some((dir, stat))
-                }
-                Ok(_) => None,
-                Err(error) if error.raw_os_error() == Some(libc::ENOENT) => None,
-                Err(error) => return Err(self.io(&target, error)),
+        let copy = self.copied_from_lower.get(&target).cloned();
+        let found = match self.find_in_layer(&target_parent, target_name)? {
+            Some(found) => Some(found),
+            None => match copy.as_ref().and_then(EntryPath::split_last) {
+                Some((copy_parent, copy_name)) => self.find_in_layer(&copy_parent, copy_name)?,
+                None => None,
             },
-            Err(_) => None,
         };
-        let Some((target_dir, target_stat)) = in_layer else {
-            if let Some(copy) = self.copied_from_lower.get(&target).cloned() {
-                return self.make_hardlink(path, copy.as_bytes(), display);
-            }
+        let Some((target_dir, target_name, target_stat)) = found else {
             self.copy_from_lower(path, &target, display)?;
             self.copied_from_lower.insert(target, path.clone());
             return Ok(());

@@ -510,55 +510,55 @@ fn root_entry_sets_metadata() {
     assert_eq!((root.mode() & 0o7777, root.mtime()), (0o750, 123));
 }
 
-#[test]
-fn confinement_attacks() {
-    struct Case {
-        name: &'static str,
-        tar: Vec<u8>,
-        unsafe_entry: Option<&'static str>,
-    }
-    let cases = [
-        Case {
+struct AttackCase {
+    name: &'static str,
+    tar: Vec<u8>,
+    unsafe_entry: Option<&'static str>,
+}
+
+fn confinement_cases() -> Vec<AttackCase> {
+    vec![
+        AttackCase {
             name: "dotdot file",
             tar: Tar::new().file("../escape", b"x").finish(),
             unsafe_entry: Some("../escape"),
         },
-        Case {
+        AttackCase {
             name: "inner dotdot",
             tar: Tar::new().file("a/../../escape", b"x").finish(),
             unsafe_entry: Some("a/../../escape"),
         },
-        Case {
+        AttackCase {
             name: "hardlink outside",
             tar: Tar::new().hardlink("h", "../outside/secret").finish(),
             unsafe_entry: Some("h"),
         },
-        Case {
+        AttackCase {
             name: "whiteout dotdot",
             tar: Tar::new().file("a/.wh...", b"").finish(),
             unsafe_entry: Some("a/.wh..."),
         },
-        Case {
+        AttackCase {
             name: "whiteout dot",
             tar: Tar::new().file(".wh..", b"").finish(),
             unsafe_entry: Some(".wh.."),
         },
-        Case {
+        AttackCase {
             name: "symlink replacing root",
             tar: Tar::new().symlink(".", "/tmp").finish(),
             unsafe_entry: Some("."),
         },
-        Case {
+        AttackCase {
             name: "symlink replacing slash",
             tar: Tar::new().symlink("/", "/tmp").finish(),
             unsafe_entry: Some("/"),
         },
-        Case {
+        AttackCase {
             name: "hardlink to root",
             tar: Tar::new().hardlink("h", "/").finish(),
             unsafe_entry: Some("h"),
         },
-        Case {
+        AttackCase {
             name: "absolute symlink then write through it",
             tar: Tar::new()
                 .symlink("link", "/")
@@ -566,7 +566,7 @@ fn confinement_attacks() {
                 .finish(),
             unsafe_entry: None,
         },
-        Case {
+        AttackCase {
             name: "relative climbing symlink then write through it",
             tar: Tar::new()
                 .symlink("up", "../../../../..")
@@ -575,7 +575,7 @@ fn confinement_attacks() {
                 .finish(),
             unsafe_entry: None,
         },
-        Case {
+        AttackCase {
             name: "symlinked dir then hardlink through it",
             tar: Tar::new()
                 .symlink("etc", "/")
@@ -584,19 +584,23 @@ fn confinement_attacks() {
                 .finish(),
             unsafe_entry: None,
         },
-        Case {
+        AttackCase {
             name: "absolute name",
             tar: Tar::new().file("/escape", b"x").finish(),
             unsafe_entry: None,
         },
-    ];
-    for case in cases {
+    ]
+}
+
+#[test]
+fn confinement_attacks() {
+    for case in confinement_cases() {
         let d = dirs();
         fs::write(d.outside.join("secret"), b"host").unwrap();
         let result = extract(&case.tar, &d.dest);
         match (case.unsafe_entry, result) {
             (Some(entry), Err(Error::UnsafePath { entry: got, .. })) => {
-                assert_eq!(got, entry, "{}", case.name)
+                assert_eq!(got, entry, "{}", case.name);
             }
             (None, Ok(_)) => {}
             (expected, got) => panic!("{}: expected unsafe {expected:?}, got {got:?}", case.name),

@@ -117,6 +117,15 @@ impl LayerSink {
     }
 }
 
+impl Drop for LayerSink {
+    /// A sink dropped without `finish` or `abort` (an exception in the caller) stops its
+    /// worker, which then removes what it wrote. It is not joined here: a garbage collection
+    /// must not wait for a disk.
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
 #[pymethods]
 impl LayerSink {
     #[new]
