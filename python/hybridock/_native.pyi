@@ -1,8 +1,9 @@
 """Type stubs of the native extension (kept honest by mypy.stubtest)."""
 
-from typing import final
+from typing import Self, final
 
 __version__: str
+__all__ = ["LayerResult", "LayerSink", "__version__", "extract_blob", "sha256_file"]
 
 @final
 class LayerResult:
@@ -37,8 +38,8 @@ class LayerSink:
     A write after the worker failed raises the worker's error; Ctrl-C in ``finish`` aborts.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         dest: str,
         compression: str,
         expected_digest: str,
@@ -49,7 +50,7 @@ class LayerSink:
         max_bytes: int | None = None,
         max_entries: int | None = None,
         sync: bool = True,
-    ) -> None: ...
+    ) -> Self: ...
     def write(self, data: bytes) -> None: ...
     def finish(self) -> LayerResult: ...
     def abort(self) -> None: ...
