@@ -16,12 +16,49 @@ pub enum Error {
     InvalidDigest { value: String },
     #[error("digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch { expected: String, actual: String },
+    /// A layer entry that would write outside the root, or replace the root itself.
+    #[error("unsafe layer entry {entry:?}: {reason}")]
+    UnsafePath { entry: String, reason: String },
+    /// A stream that is not a valid (compressed) tar archive: corrupt, truncated, or with an
+    /// entry that contradicts itself (a hardlink to nothing, a parent that is a file).
+    #[error("invalid layer: {reason}")]
+    LayerFormat {
+        reason: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// A configured budget (uncompressed bytes, entries) that the layer exceeds.
+    #[error("layer exceeds the limit of {limit} {what}")]
+    LimitExceeded { what: &'static str, limit: u64 },
+    /// A request this build cannot serve (an unknown compression, an unknown tar entry type).
+    #[error("unsupported {what}: {value}")]
+    Unsupported { what: &'static str, value: String },
+    /// The pipeline was stopped on purpose (`abort`, Ctrl-C) before it finished.
+    #[error("layer pipeline cancelled")]
+    Cancelled,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn unsafe_path(entry: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::UnsafePath {
+            entry: entry.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn format(reason: impl Into<String>) -> Self {
+        Self::LayerFormat {
+            reason: reason.into(),
+            source: None,
+        }
     }
 }

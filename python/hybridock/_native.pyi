@@ -1,8 +1,17 @@
 """Type stubs of the native extension (kept honest by mypy.stubtest)."""
 
-from typing import final
+from typing import Self, final
 
 __version__: str
+__all__ = [
+    "LayerResult",
+    "LayerSink",
+    "__version__",
+    "extract_blob",
+    "init_executable",
+    "monitor_executable",
+    "sha256_file",
+]
 
 @final
 class LayerResult:
@@ -29,11 +38,16 @@ class LayerSink:
     directory) with OCI whiteouts written in overlayfs format. ``lower_dirs`` (nearest parent
     first) are the extracted parent layers, for hardlinks to files of lower layers.
     ``finish`` verifies both digests and returns the result; on any error nothing under
-    ``dest`` or ``blob_path`` may be used (the caller removes them).
+    ``dest`` or ``blob_path`` may be used (the caller removes them; the pipeline already
+    deletes the blob copy and empties ``dest``). ``sync`` (default True) flushes the tree with
+    one ``syncfs`` and fsyncs the blob before ``finish`` returns, so that the caller's rename of
+    ``dest`` is durable; pass False only for throwaway trees (tests, benchmarks).
+    Without root, device nodes are skipped and whiteouts use overlayfs' ``userxattr`` format.
+    A write after the worker failed raises the worker's error; Ctrl-C in ``finish`` aborts.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         dest: str,
         compression: str,
         expected_digest: str,
@@ -43,7 +57,8 @@ class LayerSink:
         blob_path: str | None = None,
         max_bytes: int | None = None,
         max_entries: int | None = None,
-    ) -> None: ...
+        sync: bool = True,
+    ) -> Self: ...
     def write(self, data: bytes) -> None: ...
     def finish(self) -> LayerResult: ...
     def abort(self) -> None: ...
@@ -58,6 +73,7 @@ def extract_blob(
     lower_dirs: list[str] | None = None,
     max_bytes: int | None = None,
     max_entries: int | None = None,
+    sync: bool = True,
 ) -> LayerResult:
     """The same pipeline fed from a stored blob file."""
 

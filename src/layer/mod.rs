@@ -1,1 +1,21 @@
-//! The layer pipeline: compressed bytes in, a verified extracted tree out.
+//! The layer pipeline: compressed bytes in, a verified extracted tree out (overlayfs format).
+//! `pipeline` composes the readers; `extract` writes entries confined by `path`; `whiteout`
+//! and `lower` hold the OCI layering rules; `effects` is the privilege-dependent part behind a
+//! trait; `sys` the raw fd-relative syscalls.
+
+pub mod compression;
+pub mod effects;
+mod extract;
+mod lower;
+pub mod path;
+pub mod pipeline;
+mod stream;
+mod sys;
+mod whiteout;
+
+pub use compression::Compression;
+pub use pipeline::{extract_file, extract_layer, extract_layer_with, LayerOptions, LayerSummary};
+pub use stream::ChannelSource;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,619 @@
+//! Confined extraction of one layer's tar entries into a fresh directory, in overlayfs format.
+//!
+//! Invariants, and the hazards they answer:
+//! - Every name goes through `path::normalize` and every lookup through `Root` (openat2
+//!   `RESOLVE_IN_ROOT`); the final component is created with `*at` calls on the parent fd and
+//!   never followed, so a layer symlink cannot redirect a write outside the root.
+//! - A later entry replaces an earlier one of the same name (tar semantics), except that a
+//!   directory over a directory merges. A file replacing a directory removes the directory's
+//!   subtree fd-relatively, without following symlinks.
+//! - Owners are applied before modes (chown clears setuid/setgid), xattrs after chown (it
+//!   clears `security.capability`), times last. Directory modes and times are applied at the
+//!   end, deepest first: entries written into a directory would change its mtime, and a
+//!   read-only directory would refuse later entries when not root.
+//! - xattrs in overlayfs' own namespaces (`trusted.overlay.*`, `user.overlay.*`) are dropped:
+//!   a layer must not forge whiteouts, opaque markers or redirects. Other xattrs are best
+//!   effort: refused ones (EOPNOTSUPP, EPERM for `security.*` without privilege) are skipped.
+//! - A hardlink target is resolved in this layer first, then in the lower layers (nearest
+//!   first, honouring their whiteouts and opaque dirs) and then COPIED into this layer (data
+//!   via `copy_file_range`, owner, mode, xattrs, times). Linking across layer dirs would share
+//!   one inode between two layers that are refcounted and removed independently, so a change
+//!   of one (a repair, a chmod by a tool) would silently change the other; a copy is always
+//!   correct. Later hardlinks to the same lower target link to that first copy.
+
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Error, Result};
+use crate::layer::effects::{FsEffects, NodeKind, Target};
+use crate::layer::path::{self, component, normalize, EntryPath, Root};
+use crate::layer::stream::read_error;
+use crate::layer::sys;
+use crate::layer::whiteout::{classify, SpecialName};
+
+const COPY_BUFFER: usize = 1 << 20;
+
+/// Metadata of one entry, from its header and PAX records.
+pub(super) struct Meta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub times: [libc::timespec; 2],
+    pub xattrs: Vec<(CString, Vec<u8>)>,
+}
+
+pub struct Extractor<'a> {
+    pub(super) root: Root,
+    pub(super) lowers: Vec<Root>,
+    pub(super) effects: &'a dyn FsEffects,
+    cancel: &'a AtomicBool,
+    max_entries: Option<u64>,
+    entries: u64,
+    /// The parent directory of the previous entry (one slot: an entry only ever changes
+    /// `parent/name`, which is never a prefix of `parent`, so the slot stays valid).
+    parent_cache: Option<(EntryPath, OwnedFd)>,
+    deferred_dirs: HashMap<EntryPath, (u32, [libc::timespec; 2])>,
+    copied_from_lower: HashMap<EntryPath, EntryPath>,
+    buffer: Vec<u8>,
+}
+
+impl<'a> Extractor<'a> {
+    pub fn new(
+        root: Root,
+        lowers: Vec<Root>,
+        effects: &'a dyn FsEffects,
+        cancel: &'a AtomicBool,
+        max_entries: Option<u64>,
+    ) -> Self {
+        Self {
+            root,
+            lowers,
+            effects,
+            cancel,
+            max_entries,
+            entries: 0,
+            parent_cache: None,
+            deferred_dirs: HashMap::new(),
+            copied_from_lower: HashMap::new(),
+            buffer: vec![0; COPY_BUFFER],
+        }
+    }
+
+    /// Extracts one entry (its data is read from `entry`).
+    pub fn extract<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+        self.entries += 1;
+        if let Some(limit) = self.max_entries {
+            if self.entries > limit {
+                return Err(Error::LimitExceeded {
+                    what: "entries",
+                    limit,
+                });
+            }
+        }
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() {
+            return Ok(());
+        }
+        let raw_name = entry.path_bytes().into_owned();
+        let display = String::from_utf8_lossy(&raw_name).into_owned();
+        let path = normalize(&raw_name).map_err(|reason| Error::unsafe_path(&display, reason))?;
+        let meta = read_meta(entry, &display)?;
+        if let Some((parent, name)) = path.split_last() {
+            match classify(name).map_err(|reason| Error::unsafe_path(&display, reason))? {
+                SpecialName::Opaque => return self.apply_opaque(&parent),
+                SpecialName::Whiteout(target) => {
+                    return self.apply_whiteout(&parent, &component(target));
+                }
+                SpecialName::AufsMetadata => return Ok(()),
+                SpecialName::Plain => {}
+            }
+        }
+        if path.is_root() && !kind.is_dir() {
+            return Err(Error::unsafe_path(
+                &display,
+                "a non-directory cannot replace the root",
+            ));
+        }
+        match kind {
+            tar::EntryType::Directory => self.make_dir(&path, &meta),
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                self.make_file(&path, entry, &meta)
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(std::borrow::Cow::into_owned)
+                    .unwrap_or_default();
+                self.make_symlink(&path, &target, &meta, &display)
+            }
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(std::borrow::Cow::into_owned)
+                    .unwrap_or_default();
+                self.make_hardlink(&path, &target, &display)
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let node = match kind {
+                    tar::EntryType::Char => NodeKind::Char,
+                    tar::EntryType::Block => NodeKind::Block,
+                    _ => NodeKind::Fifo,
+                };
+                let header = entry.header();
+                let major = header.device_major().ok().flatten().unwrap_or(0);
+                let minor = header.device_minor().ok().flatten().unwrap_or(0);
+                self.make_node(&path, node, sys::makedev(major, minor), &meta)
+            }
+            other => Err(Error::Unsupported {
+                what: "tar entry type",
+                value: format!("{other:?} for {display:?}"),
+            }),
+        }
+    }
+
+    /// The existing, non-whiteout node `parent/name` of this layer, if any.
+    fn find_in_layer(
+        &self,
+        parent: &EntryPath,
+        name: &[u8],
+    ) -> Result<Option<(OwnedFd, CString, libc::stat)>> {
+        let Ok(dir) = self.root.resolve_dir(parent) else {
+            return Ok(None);
+        };
+        let name = component(name);
+        match sys::lstatat(dir.as_fd(), &name) {
+            Ok(stat) if self.effects.is_whiteout(dir.as_fd(), &name, &stat) => Ok(None),
+            Ok(stat) => Ok(Some((dir, name, stat))),
+            Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(error) => Err(self.io(&parent.join(name.to_bytes()), error)),
+        }
+    }
+
+    /// Applies deferred directory modes and times (deepest first), then flushes the whole
+    /// filesystem of the root once if `sync` (cheaper than one fsync per file, and what makes
+    /// the caller's rename of the finished tree atomic after a crash).
+    pub fn finish(mut self, sync: bool) -> Result<u64> {
+        let mut dirs: Vec<_> = self.deferred_dirs.drain().collect();
+        dirs.sort_by_key(|(path, _)| std::cmp::Reverse(path.depth()));
+        for (path, (mode, times)) in dirs {
+            let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+            let Ok(dir) = self.root.resolve(&path, flags) else {
+                continue; // replaced later in the layer by a non-directory
+            };
+            let describe = || self.root.describe(&path);
+            sys::fchmod(dir.as_fd(), mode).map_err(|source| Error::io(describe(), source))?;
+            sys::lutimensat(dir.as_fd(), c"", times)
+                .map_err(|source| Error::io(describe(), source))?;
+        }
+        if sync {
+            // syncfs needs a real fd, not the O_PATH one the root is held by.
+            let dir = self
+                .root
+                .resolve(&EntryPath::root(), libc::O_RDONLY | libc::O_DIRECTORY);
+            dir.and_then(|dir| sys::syncfs(dir.as_fd()))
+                .map_err(|source| Error::io(self.root.path(), source))?;
+        }
+        Ok(self.entries)
+    }
+
+    /// The parent directory fd of an entry, creating missing directories (mode 0755, like
+    /// docker's `MkdirAll`) inside the root. The fd is taken out of the cache; `keep_parent`
+    /// puts it back.
+    pub(super) fn take_parent(&mut self, parent: &EntryPath) -> Result<OwnedFd> {
+        if let Some((cached, fd)) = self.parent_cache.take() {
+            if &cached == parent {
+                return Ok(fd);
+            }
+        }
+        match self.root.resolve_dir(parent) {
+            Ok(fd) => Ok(fd),
+            Err(error) if error.raw_os_error() == Some(libc::ENOENT) => self.create_dirs(parent),
+            Err(error) => Err(self.resolve_error(parent, error)),
+        }
+    }
+
+    pub(super) fn keep_parent(&mut self, parent: EntryPath, fd: OwnedFd) {
+        self.parent_cache = Some((parent, fd));
+    }
+
+    fn create_dirs(&mut self, target: &EntryPath) -> Result<OwnedFd> {
+        let mut current = self
+            .root
+            .resolve_dir(&EntryPath::root())
+            .map_err(|e| self.io(target, e))?;
+        let mut prefix = EntryPath::root();
+        for name in target.as_bytes().split(|&byte| byte == b'/') {
+            prefix = prefix.join(name);
+            match self.root.resolve_dir(&prefix) {
+                Ok(fd) => current = fd,
+                Err(error) if error.raw_os_error() == Some(libc::ENOENT) => {
+                    match sys::mkdirat(current.as_fd(), &component(name), 0o755) {
+                        Ok(()) => {}
+                        Err(error) if error.raw_os_error() == Some(libc::EEXIST) => {
+                            return Err(not_a_directory(&prefix)); // e.g. a dangling symlink
+                        }
+                        Err(error) => return Err(self.io(&prefix, error)),
+                    }
+                    current = self
+                        .root
+                        .resolve_dir(&prefix)
+                        .map_err(|e| self.io(&prefix, e))?;
+                }
+                Err(error) => return Err(self.resolve_error(&prefix, error)),
+            }
+        }
+        Ok(current)
+    }
+
+    fn resolve_error(&self, path: &EntryPath, error: io::Error) -> Error {
+        match error.raw_os_error() {
+            Some(libc::ENOTDIR | libc::ELOOP | libc::ENOENT) => not_a_directory(path),
+            _ => self.io(path, error),
+        }
+    }
+
+    pub(super) fn io(&self, path: &EntryPath, source: io::Error) -> Error {
+        Error::io(self.root.describe(path), source)
+    }
+
+    /// Makes room for a new entry at `parent/name`: a directory over a directory is kept
+    /// (returns `Kept`), anything else is removed. Reports whether it was a whiteout.
+    pub(super) fn clear(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &CStr,
+        keep_dir: bool,
+    ) -> io::Result<Cleared> {
+        let stat = sys::lstatat(parent, name)?;
+        if keep_dir && path::is_dir(&stat) {
+            return Ok(Cleared::KeptDirectory);
+        }
+        let whiteout = self.effects.is_whiteout(parent, name, &stat);
+        sys::remove_all_at(parent, name)?;
+        Ok(Cleared::Removed { whiteout })
+    }
+
+    fn make_dir(&mut self, path: &EntryPath, meta: &Meta) -> Result<()> {
+        let (dir, opaque) = if let Some((parent, name)) = path.split_last() {
+            let parent_fd = self.take_parent(&parent)?;
+            let name = component(name);
+            let mut opaque = false;
+            match sys::mkdirat(parent_fd.as_fd(), &name, 0o700) {
+                Ok(()) => {}
+                Err(error) if error.raw_os_error() == Some(libc::EEXIST) => {
+                    match self
+                        .clear(parent_fd.as_fd(), &name, true)
+                        .map_err(|e| self.io(path, e))?
+                    {
+                        Cleared::KeptDirectory => {}
+                        Cleared::Removed { whiteout } => {
+                            opaque = whiteout; // the whiteout's "lower is gone" must survive
+                            sys::mkdirat(parent_fd.as_fd(), &name, 0o700)
+                                .map_err(|e| self.io(path, e))?;
+                        }
+                    }
+                }
+                Err(error) => return Err(self.io(path, error)),
+            }
+            let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+            let dir =
+                sys::openat(parent_fd.as_fd(), &name, flags, 0).map_err(|e| self.io(path, e))?;
+            self.keep_parent(parent, parent_fd);
+            (dir, opaque)
+        } else {
+            let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+            (
+                self.root
+                    .resolve(path, flags)
+                    .map_err(|e| self.io(path, e))?,
+                false,
+            )
+        };
+        self.effects
+            .chown(Target::Fd(dir.as_fd()), meta.uid, meta.gid)
+            .map_err(|e| self.io(path, e))?;
+        self.set_xattrs(dir.as_fd(), path, meta)?;
+        if opaque {
+            self.effects
+                .mark_opaque(dir.as_fd())
+                .map_err(|e| self.io(path, e))?;
+        }
+        self.deferred_dirs
+            .insert(path.clone(), (meta.mode, meta.times));
+        Ok(())
+    }
+
+    fn make_file<R: Read>(&mut self, path: &EntryPath, entry: &mut R, meta: &Meta) -> Result<()> {
+        let (parent, name) = path.split_last().expect("root handled by the caller");
+        let parent_fd = self.take_parent(&parent)?;
+        let name = component(name);
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+        let fd = match sys::openat(parent_fd.as_fd(), &name, flags, 0o600) {
+            Ok(fd) => fd,
+            Err(error) if error.raw_os_error() == Some(libc::EEXIST) => {
+                self.clear(parent_fd.as_fd(), &name, false)
+                    .map_err(|e| self.io(path, e))?;
+                sys::openat(parent_fd.as_fd(), &name, flags, 0o600).map_err(|e| self.io(path, e))?
+            }
+            Err(error) => return Err(self.io(path, error)),
+        };
+        self.keep_parent(parent, parent_fd);
+        let mut file = File::from(fd);
+        loop {
+            let read = match entry.read(&mut self.buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(read_error(error)),
+            };
+            file.write_all(&self.buffer[..read])
+                .map_err(|e| self.io(path, e))?;
+        }
+        self.apply_meta(file.as_fd(), path, meta)
+    }
+
+    /// Owner, then mode, then xattrs, then times, on an open regular file.
+    pub(super) fn apply_meta(
+        &self,
+        fd: BorrowedFd<'_>,
+        path: &EntryPath,
+        meta: &Meta,
+    ) -> Result<()> {
+        self.effects
+            .chown(Target::Fd(fd), meta.uid, meta.gid)
+            .map_err(|e| self.io(path, e))?;
+        sys::fchmod(fd, meta.mode).map_err(|e| self.io(path, e))?;
+        self.set_xattrs(fd, path, meta)?;
+        sys::lutimensat(fd, c"", meta.times).map_err(|e| self.io(path, e))
+    }
+
+    fn set_xattrs(&self, fd: BorrowedFd<'_>, path: &EntryPath, meta: &Meta) -> Result<()> {
+        for (name, value) in &meta.xattrs {
+            let bytes = name.as_bytes();
+            if bytes.starts_with(b"trusted.overlay.") || bytes.starts_with(b"user.overlay.") {
+                continue;
+            }
+            match self.effects.set_xattr(fd, name, value) {
+                Ok(()) => {}
+                Err(error)
+                    if matches!(
+                        error.raw_os_error(),
+                        Some(libc::EOPNOTSUPP | libc::EPERM | libc::EACCES)
+                    ) => {}
+                Err(error) => return Err(self.io(path, error)),
+            }
+        }
+        Ok(())
+    }
+
+    fn make_symlink(
+        &mut self,
+        path: &EntryPath,
+        target: &[u8],
+        meta: &Meta,
+        display: &str,
+    ) -> Result<()> {
+        let target = CString::new(target)
+            .ok()
+            .filter(|target| !target.is_empty())
+            .ok_or_else(|| {
+                Error::format(format!(
+                    "symlink {display:?} has an empty or invalid target"
+                ))
+            })?;
+        let (parent, name) = path.split_last().expect("root handled by the caller");
+        let parent_fd = self.take_parent(&parent)?;
+        let name = component(name);
+        if let Err(error) = sys::symlinkat(&target, parent_fd.as_fd(), &name) {
+            if error.raw_os_error() != Some(libc::EEXIST) {
+                return Err(self.io(path, error));
+            }
+            self.clear(parent_fd.as_fd(), &name, false)
+                .map_err(|e| self.io(path, e))?;
+            sys::symlinkat(&target, parent_fd.as_fd(), &name).map_err(|e| self.io(path, e))?;
+        }
+        let at = Target::At(parent_fd.as_fd(), &name);
+        self.effects
+            .chown(at, meta.uid, meta.gid)
+            .map_err(|e| self.io(path, e))?;
+        sys::lutimensat(parent_fd.as_fd(), &name, meta.times).map_err(|e| self.io(path, e))?;
+        self.keep_parent(parent, parent_fd);
+        Ok(())
+    }
+
+    fn make_node(
+        &mut self,
+        path: &EntryPath,
+        kind: NodeKind,
+        device: u64,
+        meta: &Meta,
+    ) -> Result<()> {
+        let (parent, name) = path.split_last().expect("root handled by the caller");
+        let parent_fd = self.take_parent(&parent)?;
+        let name = component(name);
+        let created = match self
+            .effects
+            .mknod(parent_fd.as_fd(), &name, kind, meta.mode, device)
+        {
+            Err(error) if error.raw_os_error() == Some(libc::EEXIST) => {
+                self.clear(parent_fd.as_fd(), &name, false)
+                    .map_err(|e| self.io(path, e))?;
+                self.effects
+                    .mknod(parent_fd.as_fd(), &name, kind, meta.mode, device)
+            }
+            other => other,
+        }
+        .map_err(|e| self.io(path, e))?;
+        if created {
+            let at = Target::At(parent_fd.as_fd(), &name);
+            self.effects
+                .chown(at, meta.uid, meta.gid)
+                .map_err(|e| self.io(path, e))?;
+            // The node was just created by us, so fchmodat's final-component follow is moot.
+            sys::fchmodat(parent_fd.as_fd(), &name, meta.mode).map_err(|e| self.io(path, e))?;
+            sys::lutimensat(parent_fd.as_fd(), &name, meta.times).map_err(|e| self.io(path, e))?;
+        }
+        self.keep_parent(parent, parent_fd);
+        Ok(())
+    }
+
+    fn make_hardlink(&mut self, path: &EntryPath, raw_target: &[u8], display: &str) -> Result<()> {
+        let target = normalize(raw_target)
+            .map_err(|reason| Error::unsafe_path(display, format!("hardlink target: {reason}")))?;
+        let Some((target_parent, target_name)) = target.split_last() else {
+            return Err(Error::unsafe_path(display, "hardlink to the layer root"));
+        };
+        let (parent, name) = path.split_last().expect("root handled by the caller");
+        if target == *path {
+            return Ok(());
+        }
+        let copy = self.copied_from_lower.get(&target).cloned();
+        let found = match self.find_in_layer(&target_parent, target_name)? {
+            Some(found) => Some(found),
+            None => match copy.as_ref().and_then(EntryPath::split_last) {
+                Some((copy_parent, copy_name)) => self.find_in_layer(&copy_parent, copy_name)?,
+                None => None,
+            },
+        };
+        let Some((target_dir, target_name, target_stat)) = found else {
+            self.copy_from_lower(path, &target, display)?;
+            self.copied_from_lower.insert(target, path.clone());
+            return Ok(());
+        };
+        if path::is_dir(&target_stat) {
+            return Err(Error::format(format!(
+                "hardlink {display:?} points to a directory"
+            )));
+        }
+        let parent_fd = self.take_parent(&parent)?;
+        let name = component(name);
+        if let Ok(existing) = sys::lstatat(parent_fd.as_fd(), &name) {
+            if existing.st_ino == target_stat.st_ino && existing.st_dev == target_stat.st_dev {
+                self.keep_parent(parent, parent_fd);
+                return Ok(()); // already that inode (e.g. reached through a symlinked parent)
+            }
+            self.clear(parent_fd.as_fd(), &name, false)
+                .map_err(|e| self.io(path, e))?;
+        }
+        sys::linkat(target_dir.as_fd(), &target_name, parent_fd.as_fd(), &name)
+            .map_err(|e| self.io(path, e))?;
+        self.keep_parent(parent, parent_fd);
+        Ok(())
+    }
+}
+
+pub(super) enum Cleared {
+    KeptDirectory,
+    Removed { whiteout: bool },
+}
+
+fn not_a_directory(path: &EntryPath) -> Error {
+    Error::format(format!(
+        "{} is not a directory inside the layer",
+        path.display()
+    ))
+}
+
+/// Reads owner, mode and times from the header and PAX records (fractional mtime/atime,
+/// SCHILY.xattr.*). The tar crate already applies PAX path, linkpath, size, uid and gid.
+fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, display: &str) -> Result<Meta> {
+    let bad = |what: &str, error: io::Error| Error::LayerFormat {
+        reason: format!("{display:?}: invalid {what}"),
+        source: Some(error),
+    };
+    let header = entry.header();
+    let mode = header.mode().map_err(|error| bad("mode", error))? & 0o7777;
+    let uid = header.uid().map_err(|e| bad("uid", e))?;
+    let gid = header.gid().map_err(|e| bad("gid", e))?;
+    let mtime = header.mtime().map_err(|e| bad("mtime", e))?;
+    let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
+        return Err(Error::format(format!("{display:?}: uid/gid out of range")));
+    };
+    let mut mtime = seconds(mtime);
+    let mut atime = None;
+    let mut xattrs = Vec::new();
+    if let Some(extensions) = entry.pax_extensions().map_err(|e| bad("PAX header", e))? {
+        for extension in extensions {
+            let extension = extension.map_err(|e| bad("PAX record", e))?;
+            let key = extension.key_bytes();
+            if key == b"mtime" {
+                mtime = parse_pax_time(extension.value_bytes()).unwrap_or(mtime);
+            } else if key == b"atime" {
+                atime = parse_pax_time(extension.value_bytes());
+            } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                if let Ok(name) = CString::new(name) {
+                    xattrs.push((name, extension.value_bytes().to_vec()));
+                }
+            }
+        }
+    }
+    Ok(Meta {
+        mode,
+        uid,
+        gid,
+        times: [atime.unwrap_or(mtime), mtime],
+        xattrs,
+    })
+}
+
+fn seconds(value: u64) -> libc::timespec {
+    libc::timespec {
+        tv_sec: value as libc::time_t,
+        tv_nsec: 0,
+    }
+}
+
+/// A PAX time: decimal seconds with an optional fraction (possibly negative).
+fn parse_pax_time(value: &[u8]) -> Option<libc::timespec> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let negative = whole.starts_with('-');
+    let seconds: i64 = whole.parse().ok()?;
+    let mut digits: String = fraction.chars().take(9).collect();
+    if !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    while digits.len() < 9 {
+        digits.push('0');
+    }
+    let mut nanos: i64 = digits.parse().ok()?;
+    let mut seconds = seconds;
+    if negative && nanos > 0 {
+        seconds -= 1;
+        nanos = 1_000_000_000 - nanos;
+    }
+    Some(libc::timespec {
+        tv_sec: seconds as libc::time_t,
+        tv_nsec: nanos as libc::c_long,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_pax_time;
+
+    #[test]
+    fn pax_times() {
+        for (name, value, expected) in [
+            ("whole", "1700000000", Some((1_700_000_000, 0))),
+            (
+                "fraction",
+                "1700000000.5",
+                Some((1_700_000_000, 500_000_000)),
+            ),
+            ("long fraction", "1.1234567891", Some((1, 123_456_789))),
+            ("negative", "-1.25", Some((-2, 750_000_000))),
+            ("garbage", "x", None),
+        ] {
+            let got = parse_pax_time(value.as_bytes()).map(|t| (t.tv_sec, t.tv_nsec));
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+}

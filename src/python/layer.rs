@@ -1,0 +1,261 @@
+//! Glue for the layer pipeline: `LayerSink` (streaming, fed by `write`), `extract_blob`,
+//! `sha256_file` and the `LayerResult` they return. Arguments become owned Rust values first;
+//! all heavy work runs with the GIL released.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use super::{enter_native, errors::to_py};
+use crate::digest::{sha256_file as digest_file, Digest};
+use crate::error::Result;
+use crate::layer::{extract_file, extract_layer, ChannelSource, LayerOptions, LayerSummary};
+
+/// Chunks queued between `write` and the worker (a bounded queue: a slow disk slows the
+/// download instead of buffering the layer in memory).
+const QUEUE_CHUNKS: usize = 64;
+
+#[pyclass(frozen, module = "hybridock._native")]
+pub struct LayerResult(LayerSummary);
+
+#[pymethods]
+impl LayerResult {
+    #[getter]
+    fn digest(&self) -> String {
+        self.0.digest.to_string()
+    }
+    #[getter]
+    fn diff_id(&self) -> String {
+        self.0.diff_id.to_string()
+    }
+    #[getter]
+    fn compressed_size(&self) -> u64 {
+        self.0.compressed_size
+    }
+    #[getter]
+    fn uncompressed_size(&self) -> u64 {
+        self.0.uncompressed_size
+    }
+    #[getter]
+    fn entries(&self) -> u64 {
+        self.0.entries
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "LayerResult(digest={:?}, diff_id={:?}, entries={})",
+            self.digest(),
+            self.diff_id(),
+            self.0.entries
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn options(
+    dest: PathBuf,
+    compression: &str,
+    expected_digest: &str,
+    expected_diff_id: Option<&str>,
+    lower_dirs: Option<Vec<PathBuf>>,
+    blob_path: Option<PathBuf>,
+    max_bytes: Option<u64>,
+    max_entries: Option<u64>,
+    sync: bool,
+) -> PyResult<LayerOptions> {
+    Ok(LayerOptions {
+        dest,
+        compression: compression.parse().map_err(to_py)?,
+        expected_digest: expected_digest.parse().map_err(to_py)?,
+        expected_diff_id: expected_diff_id
+            .map(str::parse::<Digest>)
+            .transpose()
+            .map_err(to_py)?,
+        lower_dirs: lower_dirs.unwrap_or_default(),
+        blob_path,
+        max_bytes,
+        max_entries,
+        sync,
+    })
+}
+
+struct Running {
+    sender: SyncSender<Vec<u8>>,
+    worker: JoinHandle<Result<LayerSummary>>,
+}
+
+#[pyclass(frozen, module = "hybridock._native")]
+pub struct LayerSink {
+    running: Mutex<Option<Running>>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl LayerSink {
+    fn take(&self) -> PyResult<Running> {
+        let mut running = self
+            .running
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("LayerSink poisoned"))?;
+        running
+            .take()
+            .ok_or_else(|| PyValueError::new_err("LayerSink is already finished or aborted"))
+    }
+
+    /// Joins the worker (GIL released, Ctrl-C aborts it) and returns its outcome.
+    fn join(&self, py: Python<'_>, running: Running) -> PyResult<LayerSummary> {
+        drop(running.sender);
+        let worker = running.worker;
+        enter_native(py, &self.cancel, move || {
+            worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+}
+
+impl Drop for LayerSink {
+    /// A sink dropped without `finish` or `abort` (an exception in the caller) stops its
+    /// worker, which then removes what it wrote. It is not joined here: a garbage collection
+    /// must not wait for a disk.
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+#[pymethods]
+impl LayerSink {
+    #[new]
+    #[pyo3(signature = (dest, compression, expected_digest, expected_diff_id=None, *, lower_dirs=None, blob_path=None, max_bytes=None, max_entries=None, sync=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        dest: PathBuf,
+        compression: &str,
+        expected_digest: &str,
+        expected_diff_id: Option<&str>,
+        lower_dirs: Option<Vec<PathBuf>>,
+        blob_path: Option<PathBuf>,
+        max_bytes: Option<u64>,
+        max_entries: Option<u64>,
+        sync: bool,
+    ) -> PyResult<Self> {
+        let options = options(
+            dest,
+            compression,
+            expected_digest,
+            expected_diff_id,
+            lower_dirs,
+            blob_path,
+            max_bytes,
+            max_entries,
+            sync,
+        )?;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_CHUNKS);
+        let worker_cancel = Arc::clone(&cancel);
+        let worker = std::thread::Builder::new()
+            .name("hybridock-layer".into())
+            .spawn(move || {
+                extract_layer(
+                    ChannelSource::new(receiver, &worker_cancel),
+                    &options,
+                    &worker_cancel,
+                )
+            })
+            .map_err(|error| {
+                PyRuntimeError::new_err(format!("cannot start the layer worker: {error}"))
+            })?;
+        Ok(Self {
+            running: Mutex::new(Some(Running { sender, worker })),
+            cancel,
+        })
+    }
+
+    /// Queues a copy of `data`; blocks (GIL released) while the queue is full. If the worker
+    /// already failed, raises its error (and the sink is finished).
+    fn write(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        let sender = self
+            .running
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(|r| r.sender.clone()));
+        let sender = sender
+            .ok_or_else(|| PyValueError::new_err("LayerSink is already finished or aborted"))?;
+        let chunk = data.to_vec();
+        if py.detach(move || sender.send(chunk)).is_ok() {
+            return Ok(());
+        }
+        let running = self.take()?;
+        match self.join(py, running) {
+            Err(error) => Err(error),
+            Ok(_) => Err(PyRuntimeError::new_err(
+                "layer worker ended before the stream did",
+            )),
+        }
+    }
+
+    /// Ends the stream, waits for the worker and returns the verified result.
+    fn finish(&self, py: Python<'_>) -> PyResult<LayerResult> {
+        let running = self.take()?;
+        self.join(py, running).map(LayerResult)
+    }
+
+    /// Stops the worker and waits for it; what it wrote is removed. Idempotent.
+    fn abort(&self, py: Python<'_>) {
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Ok(running) = self.take() {
+            let _ = self.join(py, running);
+        }
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (blob_path, dest, compression, expected_digest, expected_diff_id=None, *, lower_dirs=None, max_bytes=None, max_entries=None, sync=true))]
+#[allow(clippy::too_many_arguments)]
+fn extract_blob(
+    py: Python<'_>,
+    blob_path: PathBuf,
+    dest: PathBuf,
+    compression: &str,
+    expected_digest: &str,
+    expected_diff_id: Option<&str>,
+    lower_dirs: Option<Vec<PathBuf>>,
+    max_bytes: Option<u64>,
+    max_entries: Option<u64>,
+    sync: bool,
+) -> PyResult<LayerResult> {
+    let options = options(
+        dest,
+        compression,
+        expected_digest,
+        expected_diff_id,
+        lower_dirs,
+        None,
+        max_bytes,
+        max_entries,
+        sync,
+    )?;
+    let cancel = AtomicBool::new(false);
+    let (options_ref, cancel_ref) = (&options, &cancel);
+    enter_native(py, &cancel, move || {
+        extract_file(&blob_path, options_ref, cancel_ref)
+    })
+    .map(LayerResult)
+}
+
+#[pyfunction]
+fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
+    let cancel = AtomicBool::new(false);
+    enter_native(py, &cancel, move || digest_file(&path)).map(|digest| digest.to_string())
+}
+
+pub(super) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<LayerResult>()?;
+    module.add_class::<LayerSink>()?;
+    module.add_function(wrap_pyfunction!(extract_blob, module)?)?;
+    module.add_function(wrap_pyfunction!(sha256_file, module)?)?;
+    Ok(())
+}
