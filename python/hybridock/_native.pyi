@@ -63,3 +63,69 @@ def extract_blob(
 
 def sha256_file(path: str) -> str:
     """``sha256:<hex>`` of a file's bytes."""
+
+# --- spawner ---------------------------------------------------------------------------------
+
+@final
+class SpawnSpec:
+    """Everything the container's first process needs, validated at construction.
+
+    ``rootfs`` is the container's root: a prepared directory (bind-mounted onto itself), or,
+    with ``lowerdirs`` (nearest layer first), ``upperdir`` and ``workdir``, the mount point of
+    an overlay that the child mounts inside its own mount namespace (it vanishes with the
+    container; nothing stays mounted on the host). ``mounts`` are ``(host path, container
+    path, readonly)`` binds. ``argv[0]`` without a slash is searched in ``env``'s PATH inside
+    the rootfs. ``rlimits`` are ``(name, soft, hard)`` with docker's names ("nofile", ...).
+    ``cgroup_procs`` lists the ``cgroup.procs`` files to join (one per v1 controller, or the
+    one v2 file). ``etc_*`` are host files bound on /etc/hostname, /etc/hosts,
+    /etc/resolv.conf. ``masked_paths`` and ``readonly_paths`` default to docker's lists.
+    ``capabilities`` is a bit mask (bit N = capability N) kept in the bounding set, and the
+    effective set of a root process; ``None`` leaves capabilities as they are.
+    An unusable spec raises ``ConfigError``.
+    """
+
+    def __init__(
+        self,
+        argv: list[str],
+        rootfs: str,
+        *,
+        env: list[str] | None = None,
+        cwd: str = "/",
+        uid: int = 0,
+        gid: int = 0,
+        groups: list[int] = ...,
+        hostname: str | None = None,
+        lowerdirs: list[str] | None = None,
+        upperdir: str | None = None,
+        workdir: str | None = None,
+        mounts: list[tuple[str, str, bool]] = ...,
+        pid_namespace: bool = True,
+        uts_namespace: bool = True,
+        ipc_namespace: bool = True,
+        net_namespace: bool = True,
+        stdin: int | None = None,
+        stdout: int | None = None,
+        stderr: int | None = None,
+        rlimits: list[tuple[str, int, int]] = ...,
+        no_new_privs: bool = True,
+        cgroup_procs: list[str] = ...,
+        etc_hostname: str | None = None,
+        etc_hosts: str | None = None,
+        etc_resolv_conf: str | None = None,
+        readonly_rootfs: bool = False,
+        masked_paths: list[str] | None = None,
+        readonly_paths: list[str] | None = None,
+        capabilities: int | None = None,
+    ) -> None: ...
+    @property
+    def argv(self) -> list[str]: ...
+    @property
+    def rootfs(self) -> str: ...
+
+def spawn(spec: SpawnSpec) -> int:
+    """Start the container process; return its pid once it has exec'd its command.
+
+    The process is a direct child of the caller (reap it with ``os.waitpid``) and pid 1 of its
+    pid namespace. Raises ``SpawnError`` with docker's ``exit_code``: 127 command not found,
+    126 not executable, 125 any setup failure (``stage`` names the step).
+    """

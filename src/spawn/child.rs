@@ -288,7 +288,7 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
         Op::Exec { candidates } => {
             let mut denied = false;
             for candidate in candidates {
-                match sys.execve(candidate, plan.argv(), plan.envp()) {
+                match sys.execve(candidate, &plan.argv, &plan.env) {
                     Ok(()) => return Ok(()),
                     // execvp's rules: a miss moves on, a refusal is remembered.
                     Err(Errno(libc::ENOENT | libc::ENOTDIR)) => {}

@@ -3,7 +3,7 @@
 //! Why `libc::clone` with a separately mapped stack, and not fork + unshare + fork: one
 //! `clone(CLONE_NEWNS | CLONE_NEWPID | ...)` creates every namespace at once and makes the
 //! child pid 1 of its new pid namespace *and* a direct child of the caller, who reaps it with
-//! `waitpid` (an unshare(CLONE_NEWPID) only affects later children, which would need a second
+//! `waitpid` (an `unshare(CLONE_NEWPID)` only affects later children, which would need a second
 //! fork and an intermediate process that the caller cannot wait on). Without `CLONE_VM` the
 //! child gets a copy-on-write copy of the address space, like fork, so the plan built before
 //! the call is readable in the child; the stack is our own mapping because glibc's `clone`

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 
-use libc::{c_char, c_int, c_ulong, gid_t, uid_t};
+use libc::{c_int, c_ulong, gid_t, uid_t};
 
-use crate::spawn::syscall::{Errno, SysResult, Syscall};
+use crate::spawn::syscall::{CStringArray, Errno, SysResult, Syscall};
 
 struct Failure {
     prefix: String,
@@ -289,12 +289,7 @@ impl Syscall for RecordingSyscalls {
         self.record(format!("close_range {first} {last}"))
     }
 
-    fn execve(
-        &self,
-        path: &CStr,
-        _argv: *const *const c_char,
-        _envp: *const *const c_char,
-    ) -> SysResult {
+    fn execve(&self, path: &CStr, _argv: &CStringArray, _envp: &CStringArray) -> SysResult {
         self.record(format!("execve {}", path.to_string_lossy()))
     }
 }

@@ -13,12 +13,12 @@
 //!    nodes and symlinks, read-only /sys, the /etc files, then the user's bind mounts (after
 //!    the defaults, so a user may mount over /dev/shm as with docker), each target resolved in
 //!    the rootfs with `openat2(RESOLVE_IN_ROOT)` and mounted through `/proc/self/fd/N`;
-//! 5. `pivot_root(".", ".")` and a detached unmount of the old root (no put_old directory);
+//! 5. `pivot_root(".", ".")` and a detached unmount of the old root (no `put_old` directory);
 //! 6. masked and read-only paths, the optional read-only root remount;
 //! 7. hostname; rlimits and the capability bounding set while still privileged;
 //!    setgroups, then setgid, then setuid (dropping the uid first would forbid the others);
 //! 8. chdir to the working directory as the target user (it is inside the new root, so `..`
-//!    cannot leave it); umask 022; stdio; close every other fd; no_new_privs; execve over the
+//!    cannot leave it); umask 022; stdio; close every other fd; `no_new_privs`; execve over the
 //!    PATH candidates (execvp's rules: EACCES is remembered, ENOENT moves on).
 
 use std::ffi::CString;
@@ -26,12 +26,13 @@ use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use libc::{c_char, c_ulong, gid_t, uid_t};
+use libc::{c_ulong, gid_t, uid_t};
 
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::mounts;
 use crate::spawn::namespaces;
 use crate::spawn::spec::{Rlimit, Spec, DEFAULT_PATH};
+use crate::spawn::syscall::CStringArray;
 
 /// A container path split for a safe walk: `/a/b` has prefixes `a`, `a/b` and names `a`, `b`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,27 +177,11 @@ pub struct Plan {
     pub clone_flags: libc::c_int,
     /// `argv[0]` as given, for error messages.
     pub command: String,
-    // The CStrings own the bytes the pointer arrays point at; moving the Plan moves only the
-    // Vec headers, never the heap buffers, so the pointers stay valid while the Plan lives.
-    _argv: Vec<CString>,
-    _env: Vec<CString>,
-    argv_pointers: Vec<*const c_char>,
-    env_pointers: Vec<*const c_char>,
+    pub argv: CStringArray,
+    pub env: CStringArray,
 }
 
 impl Plan {
-    /// NULL-terminated `argv` for execve.
-    #[must_use]
-    pub fn argv(&self) -> *const *const c_char {
-        self.argv_pointers.as_ptr()
-    }
-
-    /// NULL-terminated `envp` for execve.
-    #[must_use]
-    pub fn envp(&self) -> *const *const c_char {
-        self.env_pointers.as_ptr()
-    }
-
     /// The `SpawnError` for a failure record the child sent.
     #[must_use]
     pub fn failure(&self, stage: Stage, errno: i32, step: u32) -> SpawnError {
@@ -271,18 +256,12 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
         },
     );
 
-    let argv: Vec<CString> = spec.argv.iter().map(|arg| c_string(arg)).collect();
-    let env: Vec<CString> = spec.env.iter().map(|entry| c_string(entry)).collect();
-    let argv_pointers = null_terminated(&argv);
-    let env_pointers = null_terminated(&env);
     Ok(Plan {
         steps,
         clone_flags: namespaces::clone_flags(spec.namespaces),
         command: spec.argv[0].clone(),
-        _argv: argv,
-        _env: env,
-        argv_pointers,
-        env_pointers,
+        argv: CStringArray::new(spec.argv.iter().map(|arg| c_string(arg)).collect()),
+        env: CStringArray::new(spec.env.iter().map(|entry| c_string(entry)).collect()),
     })
 }
 
@@ -311,15 +290,7 @@ pub fn exec_candidates(command: &str, env: &[String]) -> Vec<CString> {
         .collect()
 }
 
-fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
-    strings
-        .iter()
-        .map(|value| value.as_ptr())
-        .chain([std::ptr::null()])
-        .collect()
-}
-
-/// A CString of text already checked to hold no NUL (`Spec::validated`).
+/// A `CString` of text already checked to hold no NUL (`Spec::validated`).
 pub(crate) fn c_string(text: &str) -> CString {
     CString::new(text).expect("validated: no NUL byte")
 }

@@ -46,6 +46,7 @@ pub struct BindMount {
 
 /// Which namespaces the child gets. A new mount namespace is always created (the rootfs is
 /// mounted and pivoted into inside it); a user namespace is not supported (root only).
+#[allow(clippy::struct_excessive_bools)] // one flag per kernel namespace, like OCI's list
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Namespaces {
     pub pid: bool,

@@ -14,7 +14,7 @@
 //!
 //! The recording fake in `fake.rs` implements the same trait for unit tests of the ordering.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
 
 use libc::{c_char, c_int, c_ulong, gid_t, uid_t};
@@ -33,6 +33,36 @@ impl Errno {
 }
 
 pub type SysResult<T = ()> = Result<T, Errno>;
+
+/// An `argv`/`envp`-style array: owned C strings and the NULL-terminated array of pointers
+/// to them, built together so the pointers are valid for as long as the array lives (moving
+/// it moves the vectors' headers, never the heap buffers the pointers point into).
+#[derive(Debug)]
+pub struct CStringArray {
+    strings: Vec<CString>,
+    pointers: Vec<*const c_char>,
+}
+
+impl CStringArray {
+    #[must_use]
+    pub fn new(strings: Vec<CString>) -> Self {
+        let pointers = strings
+            .iter()
+            .map(|value| value.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        Self { strings, pointers }
+    }
+
+    #[must_use]
+    pub fn strings(&self) -> &[CString] {
+        &self.strings
+    }
+
+    fn as_ptr(&self) -> *const *const c_char {
+        self.pointers.as_ptr()
+    }
+}
 
 /// The system calls the container child makes, in the shape the setup steps need them.
 /// Every method must be async-signal-safe in the real implementation.
@@ -88,12 +118,7 @@ pub trait Syscall {
     /// Closes every fd in `first..=last`.
     fn close_range(&self, first: u32, last: u32) -> SysResult;
     /// Returns only on failure (the fake returns `Ok` to stand for a successful exec).
-    fn execve(
-        &self,
-        path: &CStr,
-        argv: *const *const c_char,
-        envp: *const *const c_char,
-    ) -> SysResult;
+    fn execve(&self, path: &CStr, argv: &CStringArray, envp: &CStringArray) -> SysResult;
 }
 
 /// The real system calls.
@@ -429,15 +454,10 @@ impl Syscall for LinuxSyscalls {
         Ok(())
     }
 
-    fn execve(
-        &self,
-        path: &CStr,
-        argv: *const *const c_char,
-        envp: *const *const c_char,
-    ) -> SysResult {
-        // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings that the
-        // caller keeps alive; execve only returns on failure.
-        unsafe { libc::execve(path.as_ptr(), argv, envp) };
+    fn execve(&self, path: &CStr, argv: &CStringArray, envp: &CStringArray) -> SysResult {
+        // SAFETY: CStringArray guarantees NULL-terminated arrays of pointers into C strings it
+        // owns and that outlive this call; execve only returns on failure.
+        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         Err(Errno::last())
     }
 }

@@ -41,7 +41,7 @@ fn overlay_spec() -> Spec {
         hosts: Some("/store/c/hosts".into()),
         ..EtcFiles::default()
     };
-    spec.capabilities = Some(0xa80_425f_b);
+    spec.capabilities = Some(0xa804_25fb);
     spec.stdio = [Some(5), Some(6), Some(6)];
     spec
 }
@@ -253,7 +253,8 @@ fn stdio_sources_move_above_two_before_installing() {
 
 #[test]
 fn path_search_follows_execvp() {
-    let cases: [(&str, Vec<(&str, i32)>, i32); 4] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, i32)>, i32);
+    let cases: [Case<'_>; 4] = [
         ("first hit wins", vec![], 0),
         ("not anywhere", vec![("execve", libc::ENOENT)], libc::ENOENT),
         (
