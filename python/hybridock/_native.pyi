@@ -1,6 +1,6 @@
 """Type stubs of the native extension (kept honest by mypy.stubtest)."""
 
-from typing import final
+from typing import Any, final
 
 __version__: str
 
@@ -71,7 +71,7 @@ class SpawnSpec:
     """Everything the container's first process needs, validated at construction.
 
     ``rootfs`` is the container's root: a prepared directory (bind-mounted onto itself), or,
-    with ``lowerdirs`` (nearest layer first), ``upperdir`` and ``workdir``, the mount point of
+    with ``lower_dirs`` (nearest layer first), ``upper_dir`` and ``work_dir``, the mount point of
     an overlay that the child mounts inside its own mount namespace (it vanishes with the
     container; nothing stays mounted on the host). ``mounts`` are ``(host path, container
     path, readonly)`` binds. ``argv[0]`` without a slash is searched in ``env``'s PATH inside
@@ -80,7 +80,10 @@ class SpawnSpec:
     one v2 file). ``etc_*`` are host files bound on /etc/hostname, /etc/hosts,
     /etc/resolv.conf. ``masked_paths`` and ``readonly_paths`` default to docker's lists.
     ``capabilities`` is a bit mask (bit N = capability N) kept in the bounding set, and the
-    effective set of a root process; ``None`` leaves capabilities as they are.
+    effective set of a root process; ``None`` leaves capabilities as they are. ``network``
+    False shares the host's network namespace. ``stdio`` are the fds for the child's 0, 1, 2
+    (``None`` inherits). ``init`` is a static init binary on the host, bound on /dev/init and
+    run as pid 1 with ``-- argv...`` (docker's ``--init``).
     An unusable spec raises ``ConfigError``.
     """
 
@@ -95,17 +98,15 @@ class SpawnSpec:
         gid: int = 0,
         groups: list[int] = ...,
         hostname: str | None = None,
-        lowerdirs: list[str] | None = None,
-        upperdir: str | None = None,
-        workdir: str | None = None,
+        lower_dirs: list[str] | None = None,
+        upper_dir: str | None = None,
+        work_dir: str | None = None,
         mounts: list[tuple[str, str, bool]] = ...,
+        network: bool = True,
         pid_namespace: bool = True,
         uts_namespace: bool = True,
         ipc_namespace: bool = True,
-        net_namespace: bool = True,
-        stdin: int | None = None,
-        stdout: int | None = None,
-        stderr: int | None = None,
+        stdio: list[int | None] | None = None,
         rlimits: list[tuple[str, int, int]] = ...,
         no_new_privs: bool = True,
         cgroup_procs: list[str] = ...,
@@ -116,14 +117,17 @@ class SpawnSpec:
         masked_paths: list[str] | None = None,
         readonly_paths: list[str] | None = None,
         capabilities: int | None = None,
+        init: str | None = None,
     ) -> None: ...
     @property
     def argv(self) -> list[str]: ...
     @property
     def rootfs(self) -> str: ...
 
-def spawn(spec: SpawnSpec) -> int:
+def spawn(spec: SpawnSpec | None = None, **fields: Any) -> int:
     """Start the container process; return its pid once it has exec'd its command.
+
+    Takes a ``SpawnSpec``, or the keyword arguments of ``SpawnSpec`` (which it builds).
 
     The process is a direct child of the caller (reap it with ``os.waitpid``) and pid 1 of its
     pid namespace. Raises ``SpawnError`` with docker's ``exit_code``: 127 command not found,

@@ -41,11 +41,11 @@ impl PySpawnSpec {
     #[new]
     #[pyo3(signature = (
         argv, rootfs, *, env=None, cwd="/".to_owned(), uid=0, gid=0, groups=Vec::new(),
-        hostname=None, lowerdirs=None, upperdir=None, workdir=None, mounts=Vec::new(),
-        pid_namespace=true, uts_namespace=true, ipc_namespace=true, net_namespace=true,
-        stdin=None, stdout=None, stderr=None, rlimits=Vec::new(), no_new_privs=true,
-        cgroup_procs=Vec::new(), etc_hostname=None, etc_hosts=None, etc_resolv_conf=None,
-        readonly_rootfs=false, masked_paths=None, readonly_paths=None, capabilities=None
+        hostname=None, lower_dirs=None, upper_dir=None, work_dir=None, mounts=Vec::new(),
+        network=true, pid_namespace=true, uts_namespace=true, ipc_namespace=true,
+        stdio=None, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
+        etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
+        masked_paths=None, readonly_paths=None, capabilities=None, init=None
     ))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // keyword-only, docker-shaped
     fn new(
@@ -58,17 +58,15 @@ impl PySpawnSpec {
         gid: u32,
         groups: Vec<u32>,
         hostname: Option<String>,
-        lowerdirs: Option<Vec<PathBuf>>,
-        upperdir: Option<PathBuf>,
-        workdir: Option<PathBuf>,
+        lower_dirs: Option<Vec<PathBuf>>,
+        upper_dir: Option<PathBuf>,
+        work_dir: Option<PathBuf>,
         mounts: Vec<(PathBuf, String, bool)>,
+        network: bool,
         pid_namespace: bool,
         uts_namespace: bool,
         ipc_namespace: bool,
-        net_namespace: bool,
-        stdin: Option<i32>,
-        stdout: Option<i32>,
-        stderr: Option<i32>,
+        stdio: Option<Vec<Option<i32>>>,
         rlimits: Vec<(String, u64, u64)>,
         no_new_privs: bool,
         cgroup_procs: Vec<PathBuf>,
@@ -79,8 +77,12 @@ impl PySpawnSpec {
         masked_paths: Option<Vec<String>>,
         readonly_paths: Option<Vec<String>>,
         capabilities: Option<u64>,
+        init: Option<PathBuf>,
     ) -> PyResult<Self> {
-        let rootfs = match (lowerdirs, upperdir, workdir) {
+        let invalid = |field: &'static str, reason: String| {
+            to_py_err(py, &SpawnError::InvalidSpec { field, reason })
+        };
+        let rootfs = match (lower_dirs, upper_dir, work_dir) {
             (None, None, None) => Rootfs::Path(rootfs),
             (Some(lower), Some(upper), Some(work)) => Rootfs::Overlay {
                 lower,
@@ -89,22 +91,22 @@ impl PySpawnSpec {
                 target: rootfs,
             },
             _ => {
-                let error = SpawnError::InvalidSpec {
-                    field: "lowerdirs",
-                    reason: "lowerdirs, upperdir and workdir go together".to_owned(),
-                };
-                return Err(to_py_err(py, &error));
+                return Err(invalid(
+                    "lower_dirs",
+                    "lower_dirs, upper_dir and work_dir go together".to_owned(),
+                ))
             }
+        };
+        let stdio: [Option<i32>; 3] = match stdio {
+            None => [None; 3],
+            Some(fds) => fds.try_into().map_err(|fds: Vec<_>| {
+                invalid("stdio", format!("needs 3 fds, got {}", fds.len()))
+            })?,
         };
         let mut rlimit_values = Vec::with_capacity(rlimits.len());
         for (name, soft, hard) in rlimits {
-            let Some(resource) = rlimit_resource(&name) else {
-                let error = SpawnError::InvalidSpec {
-                    field: "rlimits",
-                    reason: format!("unknown rlimit {name:?}"),
-                };
-                return Err(to_py_err(py, &error));
-            };
+            let resource = rlimit_resource(&name)
+                .ok_or_else(|| invalid("rlimits", format!("unknown rlimit {name:?}")))?;
             rlimit_values.push(Rlimit {
                 resource,
                 soft,
@@ -131,9 +133,9 @@ impl PySpawnSpec {
                 pid: pid_namespace,
                 uts: uts_namespace,
                 ipc: ipc_namespace,
-                net: net_namespace,
+                net: network,
             },
-            stdio: [stdin, stdout, stderr],
+            stdio,
             rlimits: rlimit_values,
             no_new_privs,
             cgroup_procs,
@@ -152,6 +154,7 @@ impl PySpawnSpec {
                     .collect()
             }),
             capabilities,
+            init,
             ..defaults
         };
         let spec = spec.validated().map_err(|error| to_py_err(py, &error))?;
@@ -178,8 +181,31 @@ impl PySpawnSpec {
 }
 
 /// Starts the container process; returns its pid once it has exec'd. The caller reaps it.
+/// Takes a `SpawnSpec`, or the same keyword arguments `SpawnSpec` takes.
 #[pyfunction(name = "spawn")]
-fn spawn_process(py: Python<'_>, spec: &Bound<'_, PySpawnSpec>) -> PyResult<i32> {
+#[pyo3(signature = (spec=None, **fields))]
+fn spawn_process(
+    py: Python<'_>,
+    spec: Option<Bound<'_, PySpawnSpec>>,
+    fields: Option<&Bound<'_, PyDict>>,
+) -> PyResult<i32> {
+    let spec = match (spec, fields) {
+        (Some(spec), None) => spec,
+        (None, fields) => py
+            .get_type::<PySpawnSpec>()
+            .call((), fields)?
+            .cast_into::<PySpawnSpec>()?,
+        (Some(_), Some(_)) => {
+            let reason = "give a SpawnSpec or keyword arguments, not both".to_owned();
+            return Err(to_py_err(
+                py,
+                &SpawnError::InvalidSpec {
+                    field: "spec",
+                    reason,
+                },
+            ));
+        }
+    };
     let spec = spec.get().spec.clone();
     py.detach(move || spawn::spawn(&spec))
         .map_err(|error| to_py_err(py, &error))

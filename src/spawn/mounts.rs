@@ -18,7 +18,7 @@ use libc::c_ulong;
 
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::plan::{c_string, path_c_string, InRoot, Op, Step, TargetKind};
-use crate::spawn::spec::{Rootfs, Spec};
+use crate::spawn::spec::{Rootfs, Spec, INIT_PATH};
 
 /// mount(2) copies at most one page of option data.
 const MOUNT_DATA_LIMIT: usize = 4095;
@@ -189,15 +189,67 @@ fn bind_kind(source: &Path) -> TargetKind {
     }
 }
 
+const HARDENED: c_ulong = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+
 /// Every mount inside the rootfs, before `pivot_root`.
 #[must_use]
 pub fn container_mount_steps(spec: &Spec) -> Vec<Step> {
-    let hardened = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    let mut steps = vec![
-        step(
-            Stage::Mount,
-            mount_in_root("proc", "/proc", Some("proc"), hardened, None),
+    let mut steps = vec![step(
+        Stage::Mount,
+        mount_in_root("proc", "/proc", Some("proc"), HARDENED, None),
+    )];
+    steps.extend(dev_steps());
+    steps.push(step(
+        Stage::Mount,
+        mount_in_root(
+            "sysfs",
+            "/sys",
+            Some("sysfs"),
+            HARDENED | libc::MS_RDONLY,
+            None,
         ),
+    ));
+
+    if let Some(init) = &spec.init {
+        steps.push(step(
+            Stage::Mount,
+            bind(init, INIT_PATH, TargetKind::File, true),
+        ));
+    }
+    let etc = &spec.etc_files;
+    for (source, target) in [
+        (&etc.hostname, "/etc/hostname"),
+        (&etc.hosts, "/etc/hosts"),
+        (&etc.resolv_conf, "/etc/resolv.conf"),
+    ] {
+        if let Some(source) = source {
+            steps.push(step(
+                Stage::Mount,
+                bind(source, target, TargetKind::File, false),
+            ));
+        }
+    }
+    // Parents before children (docker sorts by depth), so /a/b is not hidden by a later /a.
+    let mut user_mounts: Vec<_> = spec.mounts.iter().collect();
+    user_mounts.sort_by_key(|mount| mount.destination.matches('/').count());
+    for mount in user_mounts {
+        steps.push(step(
+            Stage::Mount,
+            bind(
+                &mount.source,
+                &mount.destination,
+                bind_kind(&mount.source),
+                mount.readonly,
+            ),
+        ));
+    }
+    steps
+}
+
+/// /dev as docker makes it: a tmpfs with pts, shm and mqueue, the standard device nodes (made
+/// with mknod: real root in the host's user namespace may) and the standard symlinks.
+fn dev_steps() -> Vec<Step> {
+    let mut steps = vec![
         step(
             Stage::Mount,
             mount_in_root(
@@ -224,13 +276,13 @@ pub fn container_mount_steps(spec: &Spec) -> Vec<Step> {
                 "shm",
                 "/dev/shm",
                 Some("tmpfs"),
-                hardened,
+                HARDENED,
                 Some("mode=1777,size=65536k"),
             ),
         ),
         step(
             Stage::Mount,
-            mount_in_root("mqueue", "/dev/mqueue", Some("mqueue"), hardened, None),
+            mount_in_root("mqueue", "/dev/mqueue", Some("mqueue"), HARDENED, None),
         ),
     ];
     for (name, major, minor) in DEVICES {
@@ -253,44 +305,6 @@ pub fn container_mount_steps(spec: &Spec) -> Vec<Step> {
                 parent: c_string("dev"),
                 name: c_string(name),
             },
-        ));
-    }
-    steps.push(step(
-        Stage::Mount,
-        mount_in_root(
-            "sysfs",
-            "/sys",
-            Some("sysfs"),
-            hardened | libc::MS_RDONLY,
-            None,
-        ),
-    ));
-
-    let etc = &spec.etc_files;
-    for (source, target) in [
-        (&etc.hostname, "/etc/hostname"),
-        (&etc.hosts, "/etc/hosts"),
-        (&etc.resolv_conf, "/etc/resolv.conf"),
-    ] {
-        if let Some(source) = source {
-            steps.push(step(
-                Stage::Mount,
-                bind(source, target, TargetKind::File, false),
-            ));
-        }
-    }
-    // Parents before children (docker sorts by depth), so /a/b is not hidden by a later /a.
-    let mut user_mounts: Vec<_> = spec.mounts.iter().collect();
-    user_mounts.sort_by_key(|mount| mount.destination.matches('/').count());
-    for mount in user_mounts {
-        steps.push(step(
-            Stage::Mount,
-            bind(
-                &mount.source,
-                &mount.destination,
-                bind_kind(&mount.source),
-                mount.readonly,
-            ),
         ));
     }
     steps

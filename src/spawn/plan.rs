@@ -31,7 +31,7 @@ use libc::{c_ulong, gid_t, uid_t};
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::mounts;
 use crate::spawn::namespaces;
-use crate::spawn::spec::{Rlimit, Spec, DEFAULT_PATH};
+use crate::spawn::spec::{Rlimit, Spec, DEFAULT_PATH, INIT_PATH};
 use crate::spawn::syscall::CStringArray;
 
 /// A container path split for a safe walk: `/a/b` has prefixes `a`, `a/b` and names `a`, `b`.
@@ -249,18 +249,25 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
     if spec.no_new_privs {
         push(Stage::NoNewPrivs, Op::NoNewPrivs);
     }
+    let argv: Vec<String> = match &spec.init {
+        Some(_) => [INIT_PATH.to_owned(), "--".to_owned()]
+            .into_iter()
+            .chain(spec.argv.iter().cloned())
+            .collect(),
+        None => spec.argv.clone(),
+    };
     push(
         Stage::Exec,
         Op::Exec {
-            candidates: exec_candidates(&spec.argv[0], &spec.env),
+            candidates: exec_candidates(&argv[0], &spec.env),
         },
     );
 
     Ok(Plan {
         steps,
         clone_flags: namespaces::clone_flags(spec.namespaces),
-        command: spec.argv[0].clone(),
-        argv: CStringArray::new(spec.argv.iter().map(|arg| c_string(arg)).collect()),
+        command: argv[0].clone(),
+        argv: CStringArray::new(argv.iter().map(|arg| c_string(arg)).collect()),
         env: CStringArray::new(spec.env.iter().map(|entry| c_string(entry)).collect()),
     })
 }

@@ -111,7 +111,14 @@ pub struct Spec {
     /// Capability bit mask kept (bounding set, and effective/permitted for uid 0); `None`
     /// leaves capabilities untouched.
     pub capabilities: Option<u64>,
+    /// A static init on the host (docker's `--init`): bound read-only on [`INIT_PATH`] and run
+    /// as pid 1 with `-- argv...`.
+    pub init: Option<PathBuf>,
 }
+
+/// Where the `--init` binary appears in the container (inside the private /dev tmpfs, so
+/// nothing is created in the image's tree; its name ends in "init", which the init checks).
+pub const INIT_PATH: &str = "/dev/init";
 
 impl Spec {
     /// A spec with docker's defaults for everything but the command and the rootfs.
@@ -143,6 +150,7 @@ impl Spec {
                 .map(|&path| path.to_owned())
                 .collect(),
             capabilities: None,
+            init: None,
         }
     }
 
@@ -199,7 +207,7 @@ impl Spec {
                 ));
             }
         }
-        for path in self.cgroup_procs.iter().chain(
+        for path in self.cgroup_procs.iter().chain(self.init.iter()).chain(
             [
                 &self.etc_files.hostname,
                 &self.etc_files.hosts,

@@ -411,3 +411,39 @@ fn long_overlay_options_run_from_the_common_directory() {
         ],
     );
 }
+
+#[test]
+fn init_is_bound_read_only_and_runs_the_command() {
+    let spec = Spec {
+        init: Some("/opt/hybridock-init".into()),
+        ..overlay_spec()
+    };
+    let built = plan(&spec).unwrap();
+    let argv: Vec<_> = built
+        .argv
+        .strings()
+        .iter()
+        .map(|arg| arg.to_str().unwrap())
+        .collect();
+    assert_eq!(argv, ["/dev/init", "--", "app", "--flag"]);
+    let sys = RecordingSyscalls::new();
+    execute(&sys, &built, ERROR_FD).unwrap();
+    let calls = sys.calls();
+    assert_order(
+        &calls,
+        &[
+            "mount root:/dev source=tmpfs",
+            "mount root:/dev/init source=/opt/hybridock-init type=- flags=0x5000",
+            "mount root:/dev/init source=- type=- flags=0x1023",
+            "pivot_root",
+            "execve /dev/init",
+        ],
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|call| call.starts_with("execve"))
+            .count(),
+        1
+    );
+}
