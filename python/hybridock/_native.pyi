@@ -87,13 +87,13 @@ class SpawnSpec:
     An unusable spec raises ``ConfigError``.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         argv: list[str],
         rootfs: str,
         *,
         env: list[str] | None = None,
-        cwd: str = "/",
+        cwd: str = ...,
         uid: int = 0,
         gid: int = 0,
         groups: list[int] = ...,
@@ -118,7 +118,7 @@ class SpawnSpec:
         readonly_paths: list[str] | None = None,
         capabilities: int | None = None,
         init: str | None = None,
-    ) -> None: ...
+    ) -> SpawnSpec: ...
     @property
     def argv(self) -> list[str]: ...
     @property

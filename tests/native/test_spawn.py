@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ APPLETS = (
     "sh", "echo", "cat", "ls", "hostname", "id", "sleep", "ps", "pwd", "true", "wc", "touch",
     "grep", "mkdir",
 )  # fmt: skip
+
+# A path inside the container, not the host's temp dir.
+CONTAINER_TMP = "/tmp"  # noqa: S108
 
 # docker's default capabilities (moby's oci/caps/defaults.go), as bit numbers.
 DOCKER_CAPABILITIES = (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31)
@@ -49,7 +52,9 @@ def build_rootfs(root: Path) -> Path:
     for directory in ("etc", "tmp", "root", "home/user"):
         (root / directory).mkdir(parents=True)
     (root / "tmp").chmod(0o1777)
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n")
+    (root / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n"
+    )
     (root / "etc" / "group").write_text("root:x:0:\nuser:x:1000:\n")
     not_executable = root / "bin" / "notexec"
     not_executable.write_text("#!/bin/sh\necho never\n")
@@ -148,7 +153,9 @@ def test_dev_has_the_standard_nodes_and_links(rootfs: Path) -> None:
     [("own network namespace", True, True), ("host network", False, False)],
 )
 def test_network_namespace(rootfs: Path, name: str, network: bool, only_loopback: bool) -> None:
-    host_interfaces = {line.split(":")[0].strip() for line in Path("/proc/net/dev").read_text().splitlines()[2:]}
+    host_interfaces = {
+        line.split(":")[0].strip() for line in Path("/proc/net/dev").read_text().splitlines()[2:]
+    }
     if not only_loopback and host_interfaces == {"lo"}:
         pytest.skip("the host itself has only lo")
     output = run(rootfs, ["cat", "/proc/net/dev"], network=network).stdout
@@ -181,32 +188,67 @@ def test_exit_code_through_waitpid(rootfs: Path, name: str, argv: list[str], cod
     assert run(rootfs, argv).code == code, name
 
 
-@pytest.mark.parametrize(
-    ("name", "argv", "fields", "exit_code", "stage", "message"),
-    [
-        ("not in PATH", ["nosuchcommand"], {}, 127, "exec", 'exec: "nosuchcommand": executable file not found in $PATH'),
-        ("missing absolute path", ["/bin/nope"], {}, 127, "exec", 'exec: "/bin/nope": no such file or directory'),
-        ("not executable in PATH", ["notexec"], {}, 126, "exec", 'exec: "notexec": permission denied'),
-        ("not executable by path", ["/etc/passwd"], {}, 126, "exec", 'exec: "/etc/passwd": permission denied'),
-        ("a directory", ["/etc"], {}, 126, "exec", 'exec: "/etc": permission denied'),
-        ("bad cwd", ["true"], {"cwd": "/no/such/dir"}, 125, "cwd", "hybridock: setup of cwd failed: chdir /no/such/dir"),
-        (
-            "missing bind source",
-            ["true"],
-            {"mounts": [("/nonexistent/hybridock-test", "/data", False)]},
-            125,
-            "mount",
-            "hybridock: setup of mount failed: mount /data: no such file or directory",
-        ),
-    ],
-)
-def test_spawn_errors(
-    rootfs: Path, name: str, argv: list[str], fields: dict[str, Any], exit_code: int, stage: str, message: str
-) -> None:
+@dataclass(frozen=True)
+class ErrorCase:
+    name: str
+    argv: list[str]
+    exit_code: int
+    stage: str
+    message: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+ERROR_CASES = [
+    ErrorCase(
+        "not in PATH",
+        ["nosuchcommand"],
+        127,
+        "exec",
+        'exec: "nosuchcommand": executable file not found in $PATH',
+    ),
+    ErrorCase(
+        "missing absolute path",
+        ["/bin/nope"],
+        127,
+        "exec",
+        'exec: "/bin/nope": no such file or directory',
+    ),
+    ErrorCase(
+        "not executable in PATH", ["notexec"], 126, "exec", 'exec: "notexec": permission denied'
+    ),
+    ErrorCase(
+        "not executable by path",
+        ["/etc/passwd"],
+        126,
+        "exec",
+        'exec: "/etc/passwd": permission denied',
+    ),
+    ErrorCase("a directory", ["/etc"], 126, "exec", 'exec: "/etc": permission denied'),
+    ErrorCase(
+        "bad cwd",
+        ["true"],
+        125,
+        "cwd",
+        "hybridock: setup of cwd failed: chdir /no/such/dir",
+        {"cwd": "/no/such/dir"},
+    ),
+    ErrorCase(
+        "missing bind source",
+        ["true"],
+        125,
+        "mount",
+        "hybridock: setup of mount failed: mount /data: no such file or directory",
+        {"mounts": [("/nonexistent/hybridock-test", "/data", False)]},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ERROR_CASES, ids=lambda case: case.name)
+def test_spawn_errors(rootfs: Path, case: ErrorCase) -> None:
     with pytest.raises(SpawnError) as caught:
-        run(rootfs, argv, **fields)
-    assert (caught.value.exit_code, caught.value.stage) == (exit_code, stage), name
-    assert str(caught.value).startswith(message), (name, str(caught.value))
+        run(rootfs, case.argv, **case.fields)
+    assert (caught.value.exit_code, caught.value.stage) == (case.exit_code, case.stage)
+    assert str(caught.value).startswith(case.message), str(caught.value)
 
 
 def _children() -> set[int]:
@@ -253,11 +295,15 @@ def test_no_host_fd_leaks(rootfs: Path) -> None:
 def test_user_and_groups_applied(rootfs: Path) -> None:
     output = run(rootfs, ["id"], uid=1000, gid=1000, groups=[10, 20]).stdout
     assert output.startswith("uid=1000(user) gid=1000(user) groups="), output
-    assert {"10", "20"} <= {group.split("(")[0] for group in output.split("groups=")[1].strip().split(",")}
+    assert {"10", "20"} <= {
+        group.split("(")[0] for group in output.split("groups=")[1].strip().split(",")
+    }
 
 
 def test_env_and_cwd_applied(rootfs: Path) -> None:
-    output = run(rootfs, ["sh", "-c", "echo $FOO; pwd"], env=["PATH=/bin", "FOO=bar"], cwd="/tmp").stdout
+    output = run(
+        rootfs, ["sh", "-c", "echo $FOO; pwd"], env=["PATH=/bin", "FOO=bar"], cwd=CONTAINER_TMP
+    ).stdout
     assert output == "bar\n/tmp\n"
 
 
@@ -268,7 +314,10 @@ def test_stdin_is_the_given_fd(rootfs: Path) -> None:
     with tempfile.TemporaryFile() as out:
         try:
             pid = _native.spawn(
-                argv=["cat"], rootfs=str(rootfs), env=["PATH=/bin"], stdio=[read_end, out.fileno(), None]
+                argv=["cat"],
+                rootfs=str(rootfs),
+                env=["PATH=/bin"],
+                stdio=[read_end, out.fileno(), None],
             )
         finally:
             os.close(read_end)
@@ -280,7 +329,9 @@ def test_stdin_is_the_given_fd(rootfs: Path) -> None:
 def test_rlimits_no_new_privs_and_capabilities(rootfs: Path) -> None:
     mask = sum(1 << capability for capability in DOCKER_CAPABILITIES)
     script = "ulimit -n; grep -E '^(NoNewPrivs|CapBnd|CapEff)' /proc/self/status"
-    output = run(rootfs, ["sh", "-c", script], rlimits=[("nofile", 100, 200)], capabilities=mask).stdout
+    output = run(
+        rootfs, ["sh", "-c", script], rlimits=[("nofile", 100, 200)], capabilities=mask
+    ).stdout
     lines = output.splitlines()
     assert lines[0] == "100"
     status = dict(line.split(":\t") for line in lines[1:])
@@ -297,7 +348,9 @@ def test_bind_mounts_read_only_and_read_write(rootfs: Path, tmp_path: Path) -> N
     shared.mkdir()
     (shared / "hello").write_text("hi\n")
     readonly = run(
-        rootfs, ["sh", "-c", "cat /data/hello; touch /data/new && echo wrote"], mounts=[(str(shared), "/data", True)]
+        rootfs,
+        ["sh", "-c", "cat /data/hello; touch /data/new && echo wrote"],
+        mounts=[(str(shared), "/data", True)],
     )
     assert readonly.stdout == "hi\n"
     assert "Read-only file system" in readonly.stderr
@@ -312,15 +365,17 @@ def test_bind_destination_symlink_stays_inside_the_rootfs(rootfs: Path, tmp_path
     source = tmp_path / "source"
     source.mkdir()
     (source / "marker").write_text("x")
-    (rootfs / "escape").symlink_to("/tmp")  # on the host this would be the host's /tmp
+    (rootfs / "escape").symlink_to(CONTAINER_TMP)  # on the host this would be the host's /tmp
     (rootfs / "dangling").symlink_to(str(tmp_path / "outside"))
     try:
-        result = run(rootfs, ["ls", "/tmp"], mounts=[(str(source), "/escape", True)])
+        result = run(rootfs, ["ls", CONTAINER_TMP], mounts=[(str(source), "/escape", True)])
         assert result.stdout.split() == ["marker"]
         with pytest.raises(SpawnError) as caught:
             run(rootfs, ["true"], mounts=[(str(source), "/dangling", True)])
         assert caught.value.stage == "mount"
-        assert not (tmp_path / "outside").exists(), "nothing is created through a link out of the root"
+        assert not (tmp_path / "outside").exists(), (
+            "nothing is created through a link out of the root"
+        )
     finally:
         (rootfs / "escape").unlink()
         (rootfs / "dangling").unlink()
@@ -333,7 +388,10 @@ def test_etc_files_are_bound(rootfs: Path, tmp_path: Path) -> None:
     hostname.write_text("box\n")
     try:
         output = run(
-            rootfs, ["cat", "/etc/hostname", "/etc/hosts"], etc_hostname=str(hostname), etc_hosts=str(hosts)
+            rootfs,
+            ["cat", "/etc/hostname", "/etc/hosts"],
+            etc_hostname=str(hostname),
+            etc_hosts=str(hosts),
         ).stdout
         assert output == "box\n127.0.0.1\tlocalhost\n"
     finally:
@@ -354,7 +412,9 @@ def test_overlay_rootfs_is_mounted_only_inside_the_container(rootfs: Path, tmp_p
     assert result.stdout == "2\n", result.stderr
     assert (tmp_path / "upper" / "written").read_text() == "layered\n"
     assert not (rootfs / "written").exists()
-    assert list((tmp_path / "merged").iterdir()) == [], "the merged view exists only in the container"
+    assert list((tmp_path / "merged").iterdir()) == [], (
+        "the merged view exists only in the container"
+    )
 
 
 def test_cgroup_is_joined(rootfs: Path) -> None:
@@ -365,7 +425,9 @@ def test_cgroup_is_joined(rootfs: Path) -> None:
     group = base / f"hybridock-test-{os.getpid()}"
     group.mkdir()
     try:
-        output = run(rootfs, ["cat", "/proc/self/cgroup"], cgroup_procs=[str(group / "cgroup.procs")]).stdout
+        output = run(
+            rootfs, ["cat", "/proc/self/cgroup"], cgroup_procs=[str(group / "cgroup.procs")]
+        ).stdout
         assert group.name in output, output
     finally:
         group.rmdir()
@@ -376,6 +438,9 @@ def test_init_runs_the_command_as_its_child(rootfs: Path, tmp_path: Path) -> Non
     init = tmp_path / "stand-in-init"
     init.write_text('#!/bin/sh\n[ "$1" = -- ] && shift\necho "init $$ runs $*"\nexec "$@"\n')
     init.chmod(0o755)
-    result = run(rootfs, ["sh", "-c", "echo child $$; touch /dev/init || echo read-only"], init=str(init))
-    assert result.stdout == "init 1 runs sh -c echo child $$; touch /dev/init || echo read-only\nchild 1\nread-only\n"
-    assert "init" not in run(rootfs, ["ls", "/dev"]).stdout.split(), "init appears only when asked for"
+    script = "echo child $$; touch /dev/init || echo read-only"
+    result = run(rootfs, ["sh", "-c", script], init=str(init))
+    assert result.stdout == f"init 1 runs sh -c {script}\nchild 1\nread-only\n"
+    assert "init" not in run(rootfs, ["ls", "/dev"]).stdout.split(), (
+        "init appears only when asked for"
+    )
