@@ -66,6 +66,8 @@ def sha256_file(path: str) -> str:
 
 # --- spawner ---------------------------------------------------------------------------------
 
+DOCKER_CAPABILITIES: int
+
 @final
 class SpawnSpec:
     """Everything the container's first process needs, validated at construction.
@@ -80,7 +82,8 @@ class SpawnSpec:
     one v2 file). ``etc_*`` are host files bound on /etc/hostname, /etc/hosts,
     /etc/resolv.conf. ``masked_paths`` and ``readonly_paths`` default to docker's lists.
     ``capabilities`` is a bit mask (bit N = capability N) kept in the bounding set, and the
-    effective set of a root process; ``None`` leaves capabilities as they are. ``network``
+    effective set of a root process; it defaults to docker's set (``DOCKER_CAPABILITIES``);
+    ``None`` leaves capabilities as they are (``--privileged``). ``network``
     False shares the host's network namespace. ``stdio`` are the fds for the child's 0, 1, 2
     (``None`` inherits). ``init`` is a static init binary on the host, bound on /dev/init and
     run as pid 1 with ``-- argv...`` (docker's ``--init``).
@@ -116,7 +119,7 @@ class SpawnSpec:
         readonly_rootfs: bool = False,
         masked_paths: list[str] | None = None,
         readonly_paths: list[str] | None = None,
-        capabilities: int | None = None,
+        capabilities: int | None = ...,
         init: str | None = None,
     ) -> SpawnSpec: ...
     @property

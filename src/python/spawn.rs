@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::spawn::spec::{rlimit_resource, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
+use crate::spawn::spec::{
+    rlimit_resource, DOCKER_CAPABILITIES, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS,
+};
 use crate::spawn::{self, BindMount, EtcFiles, Namespaces, Rlimit, Rootfs, SpawnError, Spec};
 
 fn to_py_err(py: Python<'_>, error: &SpawnError) -> PyErr {
@@ -45,7 +47,7 @@ impl PySpawnSpec {
         network=true, pid_namespace=true, uts_namespace=true, ipc_namespace=true,
         stdio=None, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
         etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
-        masked_paths=None, readonly_paths=None, capabilities=None, init=None
+        masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None
     ))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // keyword-only, docker-shaped
     fn new(
@@ -213,6 +215,7 @@ fn spawn_process(
 
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PySpawnSpec>()?;
+    module.add("DOCKER_CAPABILITIES", DOCKER_CAPABILITIES)?;
     module.add_function(wrap_pyfunction!(spawn_process, module)?)?;
     Ok(())
 }

@@ -109,7 +109,7 @@ pub struct Spec {
     /// Container paths made read-only.
     pub readonly_paths: Vec<String>,
     /// Capability bit mask kept (bounding set, and effective/permitted for uid 0); `None`
-    /// leaves capabilities untouched.
+    /// leaves capabilities untouched (docker's `--privileged`). Defaults to docker's set.
     pub capabilities: Option<u64>,
     /// A static init on the host (docker's `--init`): bound read-only on [`INIT_PATH`] and run
     /// as pid 1 with `-- argv...`.
@@ -149,7 +149,7 @@ impl Spec {
                 .iter()
                 .map(|&path| path.to_owned())
                 .collect(),
-            capabilities: None,
+            capabilities: Some(DOCKER_CAPABILITIES),
             init: None,
         }
     }
@@ -236,6 +236,23 @@ impl Spec {
 
 /// docker's default search path when the image sets no `PATH`.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// docker's default capability set (moby's `oci/caps/defaults.go`): `CAP_CHOWN`,
+/// `CAP_DAC_OVERRIDE`, `CAP_FOWNER`, `CAP_FSETID`, `CAP_KILL`, `CAP_SETGID`, `CAP_SETUID`,
+/// `CAP_SETPCAP`, `CAP_NET_BIND_SERVICE`, `CAP_NET_RAW`, `CAP_SYS_CHROOT`, `CAP_MKNOD`,
+/// `CAP_AUDIT_WRITE`, `CAP_SETFCAP`, as a bit mask (bit N = capability N).
+pub const DOCKER_CAPABILITIES: u64 =
+    capability_mask(&[0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31]);
+
+const fn capability_mask(capabilities: &[u32]) -> u64 {
+    let mut mask = 0;
+    let mut index = 0;
+    while index < capabilities.len() {
+        mask |= 1 << capabilities[index];
+        index += 1;
+    }
+    mask
+}
 
 /// docker's default masked paths (moby's oci/defaults.go).
 pub const DOCKER_MASKED_PATHS: &[&str] = &[

@@ -287,9 +287,11 @@ impl Syscall for LinuxSyscalls {
     }
 
     fn mount_flags(&self, path: &CStr) -> SysResult<c_ulong> {
-        // SAFETY: statvfs fills the zeroed struct; path is NUL-terminated.
-        let mut info: libc::statvfs = unsafe { std::mem::zeroed() };
-        check(unsafe { libc::statvfs(path.as_ptr(), &raw mut info) })?;
+        // statfs, not statvfs: one system call, where glibc's statvfs may fall back to reading
+        // /proc/mounts (allocation) on kernels that do not report mount flags.
+        // SAFETY: statfs fills the zeroed struct; path is NUL-terminated.
+        let mut info: libc::statfs64 = unsafe { std::mem::zeroed() };
+        check(unsafe { libc::statfs64(path.as_ptr(), &raw mut info) })?;
         let pairs = [
             (libc::ST_NOSUID, libc::MS_NOSUID),
             (libc::ST_NODEV, libc::MS_NODEV),
@@ -300,7 +302,7 @@ impl Syscall for LinuxSyscalls {
         ];
         Ok(pairs
             .iter()
-            .filter(|(statvfs_flag, _)| info.f_flag & statvfs_flag != 0)
+            .filter(|(statfs_flag, _)| info.f_flags as c_ulong & statfs_flag != 0)
             .fold(0, |flags, (_, mount_flag)| flags | mount_flag))
     }
 

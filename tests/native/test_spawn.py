@@ -326,18 +326,29 @@ def test_stdin_is_the_given_fd(rootfs: Path) -> None:
         assert out.read() == b"from the host\n"
 
 
+def _status(rootfs: Path, **fields: Any) -> dict[str, str]:
+    keys = "^(NoNewPrivs|CapBnd|CapEff)"
+    output = run(rootfs, ["grep", "-E", keys, "/proc/self/status"], **fields).stdout
+    return dict(line.split(":\t") for line in output.splitlines())
+
+
 def test_rlimits_no_new_privs_and_capabilities(rootfs: Path) -> None:
-    mask = sum(1 << capability for capability in DOCKER_CAPABILITIES)
-    script = "ulimit -n; grep -E '^(NoNewPrivs|CapBnd|CapEff)' /proc/self/status"
-    output = run(
-        rootfs, ["sh", "-c", script], rlimits=[("nofile", 100, 200)], capabilities=mask
-    ).stdout
-    lines = output.splitlines()
-    assert lines[0] == "100"
-    status = dict(line.split(":\t") for line in lines[1:])
-    assert status == {"NoNewPrivs": "1", "CapBnd": f"{mask:016x}", "CapEff": f"{mask:016x}"}
-    relaxed = run(rootfs, ["grep", "NoNewPrivs", "/proc/self/status"], no_new_privs=False).stdout
-    assert relaxed.split() == ["NoNewPrivs:", "0"]
+    assert run(rootfs, ["sh", "-c", "ulimit -n"], rlimits=[("nofile", 100, 200)]).stdout == "100\n"
+    docker = f"{_native.DOCKER_CAPABILITIES:016x}"
+    assert sum(1 << bit for bit in DOCKER_CAPABILITIES) == _native.DOCKER_CAPABILITIES
+    assert _status(rootfs) == {"NoNewPrivs": "1", "CapBnd": docker, "CapEff": docker}
+    host = dict(
+        line.split(":\t")
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("Cap")
+    )
+    privileged = _status(rootfs, capabilities=None, no_new_privs=False)
+    assert privileged == {"NoNewPrivs": "0", "CapBnd": host["CapBnd"], "CapEff": host["CapEff"]}
+    narrow = _status(rootfs, capabilities=1 << 0)
+    assert (narrow["CapBnd"], narrow["CapEff"]) == (f"{1:016x}", f"{1:016x}")
+    assert _status(rootfs, uid=1000, gid=1000)["CapEff"] == f"{0:016x}", (
+        "a user gets no capabilities"
+    )
 
 
 # --- mounts ------------------------------------------------------------------------------------
