@@ -85,8 +85,9 @@ class SpawnSpec:
     effective set of a root process; it defaults to docker's set (``DOCKER_CAPABILITIES``);
     ``None`` leaves capabilities as they are (``--privileged``). ``network``
     False shares the host's network namespace. ``stdio`` are the fds for the child's 0, 1, 2
-    (``None`` inherits). ``init`` is a static init binary on the host, bound on /dev/init and
-    run as pid 1 with ``-- argv...`` (docker's ``--init``).
+    (``None`` inherits); the container always gets its own session, and with ``tty`` fd 0 (a
+    pty slave) becomes its controlling terminal. ``init`` is a static init binary on the host,
+    bound on /dev/init and run as pid 1 with ``-- argv...`` (docker's ``--init``).
     An unusable spec raises ``ConfigError``.
     """
 
@@ -110,6 +111,7 @@ class SpawnSpec:
         uts_namespace: bool = True,
         ipc_namespace: bool = True,
         stdio: list[int | None] | None = None,
+        tty: bool = False,
         rlimits: list[tuple[str, int, int]] = ...,
         no_new_privs: bool = True,
         cgroup_procs: list[str] = ...,

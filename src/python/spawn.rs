@@ -45,7 +45,7 @@ impl PySpawnSpec {
         argv, rootfs, *, env=None, cwd="/".to_owned(), uid=0, gid=0, groups=Vec::new(),
         hostname=None, lower_dirs=None, upper_dir=None, work_dir=None, mounts=Vec::new(),
         network=true, pid_namespace=true, uts_namespace=true, ipc_namespace=true,
-        stdio=None, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
+        stdio=None, tty=false, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
         etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
         masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None
     ))]
@@ -69,6 +69,7 @@ impl PySpawnSpec {
         uts_namespace: bool,
         ipc_namespace: bool,
         stdio: Option<Vec<Option<i32>>>,
+        tty: bool,
         rlimits: Vec<(String, u64, u64)>,
         no_new_privs: bool,
         cgroup_procs: Vec<PathBuf>,
@@ -138,6 +139,7 @@ impl PySpawnSpec {
                 net: network,
             },
             stdio,
+            tty,
             rlimits: rlimit_values,
             no_new_privs,
             cgroup_procs,

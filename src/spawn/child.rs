@@ -277,6 +277,8 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             }
             Ok(())
         }
+        Op::NewSession => sys.setsid(),
+        Op::ControllingTerminal => sys.set_controlling_terminal(0),
         Op::CloseFds => {
             let keep = context.error_fd as u32;
             if keep > 3 {

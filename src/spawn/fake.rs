@@ -276,6 +276,14 @@ impl Syscall for RecordingSyscalls {
         self.record("no_new_privs".to_owned())
     }
 
+    fn setsid(&self) -> SysResult {
+        self.record("setsid".to_owned())
+    }
+
+    fn set_controlling_terminal(&self, fd: RawFd) -> SysResult {
+        self.record(format!("controlling_terminal {fd}"))
+    }
+
     fn dup_at_least(&self, fd: RawFd, minimum: RawFd) -> SysResult<RawFd> {
         self.record(format!("dup {fd} >= {minimum}"))?;
         Ok(self.new_fd(format!("dup-of-{fd}")))

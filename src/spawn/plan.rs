@@ -18,7 +18,8 @@
 //! 7. hostname; rlimits and the capability bounding set while still privileged;
 //!    setgroups, then setgid, then setuid (dropping the uid first would forbid the others);
 //! 8. chdir to the working directory as the target user (it is inside the new root, so `..`
-//!    cannot leave it); umask 022; stdio; close every other fd; `no_new_privs`; execve over the
+//!    cannot leave it); umask 022; stdio, a new session (and fd 0's terminal as controlling
+//!    terminal for `-t`); close every other fd; `no_new_privs`; execve over the
 //!    PATH candidates (execvp's rules: EACCES is remembered, ENOENT moves on).
 
 use std::ffi::CString;
@@ -134,6 +135,11 @@ pub enum Op {
     SetUid(uid_t),
     SetCapabilities(u64),
     Stdio([Option<RawFd>; 3]),
+    /// `setsid`: the container gets its own session, so a terminal's signals reach only the
+    /// caller (which forwards them), as with runc.
+    NewSession,
+    /// Makes fd 0's terminal the controlling terminal (`-t`).
+    ControllingTerminal,
     CloseFds,
     NoNewPrivs,
     /// execve each candidate in turn (one when argv[0] has a slash, else one per PATH entry).
@@ -245,6 +251,10 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
     push(Stage::Cwd, Op::Chdir(c_string(&spec.cwd)));
     push(Stage::Prepare, Op::Umask(0o022));
     push(Stage::Stdio, Op::Stdio(spec.stdio));
+    push(Stage::Stdio, Op::NewSession);
+    if spec.tty {
+        push(Stage::Stdio, Op::ControllingTerminal);
+    }
     push(Stage::CloseFds, Op::CloseFds);
     if spec.no_new_privs {
         push(Stage::NoNewPrivs, Op::NoNewPrivs);

@@ -98,6 +98,8 @@ pub struct Spec {
     pub namespaces: Namespaces,
     /// The fds to install as the child's 0, 1 and 2; `None` inherits the caller's.
     pub stdio: [Option<i32>; 3],
+    /// fd 0 is a terminal (a pty slave) to make the controlling terminal (docker's `-t`).
+    pub tty: bool,
     pub rlimits: Vec<Rlimit>,
     pub no_new_privs: bool,
     /// `cgroup.procs` files to join (one per v1 controller, or the one v2 file).
@@ -136,6 +138,7 @@ impl Spec {
             mounts: Vec::new(),
             namespaces: Namespaces::default(),
             stdio: [None; 3],
+            tty: false,
             rlimits: Vec::new(),
             no_new_privs: true,
             cgroup_procs: Vec::new(),

@@ -112,6 +112,9 @@ pub trait Syscall {
     /// Sets the effective, permitted and inheritable sets to `mask` (capability bits).
     fn set_capabilities(&self, mask: u64) -> SysResult;
     fn set_no_new_privs(&self) -> SysResult;
+    fn setsid(&self) -> SysResult;
+    /// `ioctl(fd, TIOCSCTTY, 0)`: `fd`'s terminal becomes the session's controlling terminal.
+    fn set_controlling_terminal(&self, fd: RawFd) -> SysResult;
     /// `fcntl(fd, F_DUPFD_CLOEXEC, minimum)`.
     fn dup_at_least(&self, fd: RawFd, minimum: RawFd) -> SysResult<RawFd>;
     fn dup2(&self, old: RawFd, new: RawFd) -> SysResult;
@@ -422,6 +425,16 @@ impl Syscall for LinuxSyscalls {
     fn set_no_new_privs(&self) -> SysResult {
         // SAFETY: prctl with integer arguments only.
         check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+    }
+
+    fn setsid(&self) -> SysResult {
+        // SAFETY: no arguments.
+        check(unsafe { libc::setsid() })
+    }
+
+    fn set_controlling_terminal(&self, fd: RawFd) -> SysResult {
+        // SAFETY: integer arguments; 0 means "do not steal it from another session".
+        check(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) })
     }
 
     fn dup_at_least(&self, fd: RawFd, minimum: RawFd) -> SysResult<RawFd> {

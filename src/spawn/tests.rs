@@ -120,6 +120,7 @@ fn full_sequence_order() {
             "umask 22",
             "dup 5 >= 3",
             "dup2 dup-of-5 0",
+            "setsid",
             "close_range 3 8",
             "close_range 10 4294967295",
             "no_new_privs",
@@ -446,4 +447,33 @@ fn init_is_bound_read_only_and_runs_the_command() {
             .count(),
         1
     );
+}
+
+#[test]
+fn tty_becomes_the_controlling_terminal_after_setsid() {
+    let sys = RecordingSyscalls::new();
+    run(
+        &Spec {
+            tty: true,
+            ..overlay_spec()
+        },
+        &sys,
+    )
+    .unwrap();
+    assert_order(
+        &sys.calls(),
+        &[
+            "dup2 dup-of-6 2",
+            "setsid",
+            "controlling_terminal 0",
+            "close_range",
+            "execve",
+        ],
+    );
+    let sys = RecordingSyscalls::new();
+    run(&overlay_spec(), &sys).unwrap();
+    assert!(!sys
+        .calls()
+        .iter()
+        .any(|call| call.starts_with("controlling_terminal")));
 }

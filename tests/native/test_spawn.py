@@ -326,6 +326,41 @@ def test_stdin_is_the_given_fd(rootfs: Path) -> None:
         assert out.read() == b"from the host\n"
 
 
+def _session_and_tty(rootfs: Path, *, tty: bool) -> tuple[int, int]:
+    """(session id, tty_nr) of the container's pid 1, run on a fresh pty's slave."""
+    master, slave = os.openpty()
+    try:
+        pid = _native.spawn(
+            argv=["sh", "-c", "cat /proc/1/stat; true"],
+            rootfs=str(rootfs),
+            env=["PATH=/bin"],
+            stdio=[slave, slave, slave],
+            tty=tty,
+        )
+        os.close(slave)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every slave end is closed
+                break
+            if not chunk:
+                break
+            output += chunk
+        os.waitpid(pid, 0)
+    finally:
+        os.close(master)
+    fields = output.decode().rsplit(")", 1)[1].split()
+    return int(fields[3]), int(fields[4])
+
+
+def test_own_session_and_controlling_terminal(rootfs: Path) -> None:
+    session, terminal = _session_and_tty(rootfs, tty=True)
+    assert (session, terminal != 0) == (1, True)
+    session, terminal = _session_and_tty(rootfs, tty=False)
+    assert (session, terminal) == (1, 0)
+
+
 def _status(rootfs: Path, **fields: Any) -> dict[str, str]:
     keys = "^(NoNewPrivs|CapBnd|CapEff)"
     output = run(rootfs, ["grep", "-E", keys, "/proc/self/status"], **fields).stdout
