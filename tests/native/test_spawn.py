@@ -278,6 +278,13 @@ def test_unusable_spec_is_a_config_error(name: str, fields: dict[str, Any]) -> N
         _native.SpawnSpec(["true"], "/rootfs", **fields)
 
 
+def test_spec_and_keywords_do_not_mix() -> None:
+    spec = _native.SpawnSpec(["true"], "/rootfs")
+    assert (spec.argv, spec.rootfs) == (["true"], "/rootfs")
+    with pytest.raises(ConfigError):
+        _native.spawn(spec, cwd="/")
+
+
 # --- process attributes -----------------------------------------------------------------------
 
 
@@ -425,6 +432,17 @@ def test_bind_destination_symlink_stays_inside_the_rootfs(rootfs: Path, tmp_path
     finally:
         (rootfs / "escape").unlink()
         (rootfs / "dangling").unlink()
+
+
+def test_read_only_rootfs_keeps_dev_and_mounts_writable(rootfs: Path, tmp_path: Path) -> None:
+    script = (
+        "touch /new || echo root-ro; touch /dev/shm/x && echo shm-rw; touch /data/x && echo data-rw"
+    )
+    result = run(
+        rootfs, ["sh", "-c", script], readonly_rootfs=True, mounts=[(str(tmp_path), "/data", False)]
+    )
+    assert result.stdout == "root-ro\nshm-rw\ndata-rw\n", result.stderr
+    assert not (rootfs / "new").exists()
 
 
 def test_etc_files_are_bound(rootfs: Path, tmp_path: Path) -> None:
