@@ -1,6 +1,6 @@
 """Type stubs of the native extension (kept honest by mypy.stubtest)."""
 
-from typing import Self, final
+from typing import Any, Self, final
 
 __version__: str
 __all__ = [
@@ -11,6 +11,9 @@ __all__ = [
     "init_executable",
     "monitor_executable",
     "sha256_file",
+    "spawn",
+    "SpawnSpec",
+    "DOCKER_CAPABILITIES",
 ]
 
 @final
@@ -85,3 +88,78 @@ def monitor_executable() -> bytes:
 
 def init_executable() -> bytes:
     """The static ``--init`` program (empty when this build has no static libc)."""
+
+# --- spawner ---------------------------------------------------------------------------------
+
+DOCKER_CAPABILITIES: int
+
+@final
+class SpawnSpec:
+    """Everything the container's first process needs, validated at construction.
+
+    ``rootfs`` is the container's root: a prepared directory (bind-mounted onto itself), or,
+    with ``lower_dirs`` (nearest layer first), ``upper_dir`` and ``work_dir``, the mount point of
+    an overlay that the child mounts inside its own mount namespace (it vanishes with the
+    container; nothing stays mounted on the host). ``mounts`` are ``(host path, container
+    path, readonly)`` binds. ``argv[0]`` without a slash is searched in ``env``'s PATH inside
+    the rootfs. ``rlimits`` are ``(name, soft, hard)`` with docker's names ("nofile", ...).
+    ``cgroup_procs`` lists the ``cgroup.procs`` files to join (one per v1 controller, or the
+    one v2 file). ``etc_*`` are host files bound on /etc/hostname, /etc/hosts,
+    /etc/resolv.conf. ``masked_paths`` and ``readonly_paths`` default to docker's lists.
+    ``capabilities`` is a bit mask (bit N = capability N) kept in the bounding set, and the
+    effective set of a root process; it defaults to docker's set (``DOCKER_CAPABILITIES``);
+    ``None`` leaves capabilities as they are (``--privileged``). ``network``
+    False shares the host's network namespace. ``stdio`` are the fds for the child's 0, 1, 2
+    (``None`` inherits); the container always gets its own session, and with ``tty`` fd 0 (a
+    pty slave) becomes its controlling terminal. ``init`` is a static init binary on the host,
+    bound on /dev/init and run as pid 1 with ``-- argv...`` (docker's ``--init``).
+    An unusable spec raises ``ConfigError``.
+    """
+
+    def __new__(
+        cls,
+        argv: list[str],
+        rootfs: str,
+        *,
+        env: list[str] | None = None,
+        cwd: str = ...,
+        uid: int = 0,
+        gid: int = 0,
+        groups: list[int] = ...,
+        hostname: str | None = None,
+        lower_dirs: list[str] | None = None,
+        upper_dir: str | None = None,
+        work_dir: str | None = None,
+        mounts: list[tuple[str, str, bool]] = ...,
+        network: bool = True,
+        pid_namespace: bool = True,
+        uts_namespace: bool = True,
+        ipc_namespace: bool = True,
+        stdio: list[int | None] | None = None,
+        tty: bool = False,
+        rlimits: list[tuple[str, int, int]] = ...,
+        no_new_privs: bool = True,
+        cgroup_procs: list[str] = ...,
+        etc_hostname: str | None = None,
+        etc_hosts: str | None = None,
+        etc_resolv_conf: str | None = None,
+        readonly_rootfs: bool = False,
+        masked_paths: list[str] | None = None,
+        readonly_paths: list[str] | None = None,
+        capabilities: int | None = ...,
+        init: str | None = None,
+    ) -> SpawnSpec: ...
+    @property
+    def argv(self) -> list[str]: ...
+    @property
+    def rootfs(self) -> str: ...
+
+def spawn(spec: SpawnSpec | None = None, **fields: Any) -> int:
+    """Start the container process; return its pid once it has exec'd its command.
+
+    Takes a ``SpawnSpec``, or the keyword arguments of ``SpawnSpec`` (which it builds).
+
+    The process is a direct child of the caller (reap it with ``os.waitpid``) and pid 1 of its
+    pid namespace. Raises ``SpawnError`` with docker's ``exit_code``: 127 command not found,
+    126 not executable, 125 any setup failure (``stage`` names the step).
+    """

@@ -147,6 +147,9 @@ class Runtime:
             mounts=[(m.source, m.destination, m.readonly) for m in config.mounts],
             network=config.network != "host",
             stdio=list(stdio),
+            tty=config.tty,
+            # docker leaves no_new_privs off so that setuid programs in images keep working
+            no_new_privs=False,
             etc_hostname=etc["hostname"],
             etc_hosts=etc["hosts"],
             etc_resolv_conf=etc["resolv_conf"],

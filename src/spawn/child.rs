@@ -1,0 +1,320 @@
+//! The child's side: runs the plan's steps with a [`Syscall`] implementation, from right after
+//! `clone` to `execve`.
+//!
+//! This code runs in the cloned copy of a multi-threaded process, so it must not allocate,
+//! lock, or panic: it reads the pre-built plan, formats `/proc/self/fd/N` into a stack buffer,
+//! and calls the trait's one-syscall methods. A failure stops the walk and is returned as a
+//! [`FailureRecord`] (stage, errno, step index) for the caller to write on the error pipe.
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+use crate::spawn::errors::FailureRecord;
+use crate::spawn::plan::{InRoot, Op, Plan, TargetKind};
+use crate::spawn::syscall::{Errno, SysResult, Syscall};
+
+/// The child's mutable state: the rootfs fd between `OpenRoot` and `PivotRoot`.
+struct Context {
+    root: RawFd,
+    error_fd: RawFd,
+}
+
+/// Runs every step. `Ok` only when a (fake) `execve` reported success; the real one never
+/// returns on success.
+pub fn execute<S: Syscall>(sys: &S, plan: &Plan, error_fd: RawFd) -> Result<(), FailureRecord> {
+    let mut context = Context { root: -1, error_fd };
+    for (index, step) in plan.steps.iter().enumerate() {
+        run(sys, &step.op, &mut context, plan).map_err(|errno| FailureRecord {
+            stage: step.stage,
+            errno: errno.0,
+            step: index as u32,
+        })?;
+    }
+    // A plan always ends with Exec; reaching here means the fake's exec "succeeded".
+    Ok(())
+}
+
+/// `/proc/self/fd/<fd>` with a NUL, formatted without allocating.
+struct ProcFdPath {
+    bytes: [u8; 32],
+}
+
+impl ProcFdPath {
+    fn new(fd: RawFd) -> Self {
+        const PREFIX: &[u8] = b"/proc/self/fd/";
+        let mut bytes = [0u8; 32];
+        bytes[..PREFIX.len()].copy_from_slice(PREFIX);
+        let mut digits = [0u8; 10];
+        let mut count = 0;
+        let mut value = fd.unsigned_abs();
+        loop {
+            digits[count] = b'0' + (value % 10) as u8;
+            count += 1;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        for (offset, digit) in digits[..count].iter().rev().enumerate() {
+            bytes[PREFIX.len() + offset] = *digit;
+        }
+        Self { bytes }
+    }
+
+    fn as_c_str(&self) -> &CStr {
+        // The buffer is zero-filled past the digits, so there is always a NUL.
+        CStr::from_bytes_until_nul(&self.bytes).unwrap_or(c"/")
+    }
+}
+
+/// Opens `path` inside the root, creating missing components (directories, and the last one
+/// as `kind`), each creation made in a directory that was itself resolved inside the root.
+fn open_or_create_in_root<S: Syscall>(
+    sys: &S,
+    root: RawFd,
+    path: &InRoot,
+    kind: TargetKind,
+) -> SysResult<RawFd> {
+    let mut parent = root;
+    let last = path.prefixes.len().saturating_sub(1);
+    for (index, (prefix, name)) in path.prefixes.iter().zip(&path.names).enumerate() {
+        let opened = match sys.open_in_root(root, prefix) {
+            Err(Errno(libc::ENOENT)) => {
+                let created = if index == last && kind == TargetKind::File {
+                    sys.create_file_at(parent, name)
+                } else {
+                    sys.mkdirat(parent, name, 0o755)
+                };
+                match created {
+                    Ok(()) | Err(Errno(libc::EEXIST)) => sys.open_in_root(root, prefix),
+                    Err(error) => Err(error),
+                }
+            }
+            other => other,
+        };
+        if parent != root {
+            sys.close(parent);
+        }
+        parent = opened?;
+    }
+    if parent == root {
+        // The target is the root itself: hand out a separate fd the caller may close.
+        return sys.open_in_root(root, c".");
+    }
+    Ok(parent)
+}
+
+fn with_fd<S: Syscall, T>(
+    sys: &S,
+    fd: RawFd,
+    action: impl FnOnce(&CStr) -> SysResult<T>,
+) -> SysResult<T> {
+    let path = ProcFdPath::new(fd);
+    let result = action(path.as_c_str());
+    sys.close(fd);
+    result
+}
+
+fn remount_readonly<S: Syscall>(sys: &S, target: &CStr) -> SysResult {
+    let kept = sys.mount_flags(target)?;
+    sys.mount(
+        None,
+        target,
+        None,
+        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | kept,
+        None,
+    )
+}
+
+#[allow(clippy::too_many_lines)] // one arm per operation reads better than a split
+fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysResult {
+    match op {
+        Op::SetDumpable(dumpable) => sys.set_dumpable(*dumpable),
+        Op::ResetSignals => sys.reset_signals(),
+        Op::Umask(mask) => {
+            sys.umask(*mask);
+            Ok(())
+        }
+        Op::JoinCgroup(procs) => {
+            let fd = sys.open(procs, libc::O_WRONLY)?;
+            let result = sys.write(fd, b"0");
+            sys.close(fd);
+            result
+        }
+        Op::Propagation { target, flags } => sys.mount(None, target, None, *flags, None),
+        Op::Chdir(path) => sys.chdir(path),
+        Op::MountHost {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+        } => sys.mount(
+            source.as_deref(),
+            target,
+            fstype.as_deref(),
+            *flags,
+            data.as_deref(),
+        ),
+        Op::OpenRoot(path) => {
+            context.root = sys.open(path, libc::O_PATH | libc::O_DIRECTORY)?;
+            Ok(())
+        }
+        Op::MountInRoot {
+            source,
+            target,
+            kind,
+            fstype,
+            flags,
+            data,
+            readonly,
+        } => {
+            let fd = open_or_create_in_root(sys, context.root, target, *kind)?;
+            with_fd(sys, fd, |path| {
+                sys.mount(
+                    source.as_deref(),
+                    path,
+                    fstype.as_deref(),
+                    *flags,
+                    data.as_deref(),
+                )
+            })?;
+            if *readonly {
+                // The old fd names the directory *under* the new mount; reopen to reach the
+                // mount itself, or the remount would hit the parent mount.
+                let fd = sys.open_in_root(
+                    context.root,
+                    target.prefixes.last().map_or(c".", |p| p.as_c_str()),
+                )?;
+                with_fd(sys, fd, |path| remount_readonly(sys, path))?;
+            }
+            Ok(())
+        }
+        Op::Mknod {
+            parent,
+            name,
+            mode,
+            major,
+            minor,
+        } => {
+            let fd = sys.open_in_root(context.root, parent)?;
+            let result = sys.mknodat(fd, name, *mode, *major, *minor);
+            sys.close(fd);
+            result
+        }
+        Op::Symlink {
+            target,
+            parent,
+            name,
+        } => {
+            let fd = sys.open_in_root(context.root, parent)?;
+            let result = sys.symlinkat(target, fd, name);
+            sys.close(fd);
+            result
+        }
+        Op::PivotRoot => {
+            sys.fchdir(context.root)?;
+            sys.pivot_root(c".", c".")?;
+            // The old root is now stacked on "."; keep its unmount from reaching any peer.
+            sys.mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)?;
+            sys.umount2(c".", libc::MNT_DETACH)?;
+            sys.chdir(c"/")?;
+            sys.close(context.root);
+            context.root = -1;
+            Ok(())
+        }
+        Op::MaskPath(path) => {
+            match sys.mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None) {
+                Err(Errno(libc::ENOENT)) => Ok(()),
+                Err(Errno(libc::ENOTDIR)) => sys.mount(
+                    Some(c"tmpfs"),
+                    path,
+                    Some(c"tmpfs"),
+                    libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    Some(c"size=0"),
+                ),
+                other => other,
+            }
+        }
+        Op::ReadonlyPath(path) => {
+            match sys.mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
+                Err(Errno(libc::ENOENT)) => Ok(()),
+                Err(error) => Err(error),
+                Ok(()) => remount_readonly(sys, path),
+            }
+        }
+        Op::RemountRootReadonly => remount_readonly(sys, c"/"),
+        Op::Hostname(name) => sys.sethostname(name),
+        Op::Rlimit(limit) => sys.setrlimit(limit.resource, limit.soft, limit.hard),
+        Op::DropBoundingSet(keep) => {
+            for capability in 0..64u32 {
+                if keep & (1u64 << capability) == 0 {
+                    match sys.drop_bounding_capability(capability) {
+                        // Past the kernel's last capability.
+                        Err(Errno(libc::EINVAL)) => break,
+                        other => other?,
+                    }
+                }
+            }
+            Ok(())
+        }
+        Op::SetGroups(groups) => sys.setgroups(groups),
+        Op::SetGid(gid) => sys.setresgid(*gid),
+        Op::SetUid(uid) => sys.setresuid(*uid),
+        Op::SetCapabilities(mask) => sys.set_capabilities(*mask),
+        Op::Stdio(fds) => {
+            // Move every source above 2 first, so installing one cannot clobber another.
+            let mut moved: [RawFd; 3] = [-1; 3];
+            for (slot, source) in moved.iter_mut().zip(fds) {
+                if let Some(source) = source {
+                    *slot = sys.dup_at_least(*source, 3)?;
+                }
+            }
+            for (target, source) in (0..).zip(moved) {
+                if source >= 0 {
+                    sys.dup2(source, target)?;
+                }
+            }
+            Ok(())
+        }
+        Op::NewSession => sys.setsid(),
+        Op::ControllingTerminal => sys.set_controlling_terminal(0),
+        Op::CloseFds => {
+            let keep = context.error_fd as u32;
+            if keep > 3 {
+                sys.close_range(3, keep - 1)?;
+            }
+            sys.close_range(keep.max(2) + 1, u32::MAX)
+        }
+        Op::NoNewPrivs => sys.set_no_new_privs(),
+        Op::Exec { candidates } => {
+            let mut denied = false;
+            for candidate in candidates {
+                match sys.execve(candidate, &plan.argv, &plan.env) {
+                    Ok(()) => return Ok(()),
+                    // execvp's rules: a miss moves on, a refusal is remembered.
+                    Err(Errno(libc::ENOENT | libc::ENOTDIR)) => {}
+                    Err(Errno(libc::EACCES)) => denied = true,
+                    Err(error) => return Err(error),
+                }
+            }
+            Err(Errno(if denied { libc::EACCES } else { libc::ENOENT }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_fd_path_formats() {
+        for (fd, expected) in [
+            (0, "/proc/self/fd/0"),
+            (7, "/proc/self/fd/7"),
+            (1234, "/proc/self/fd/1234"),
+        ] {
+            assert_eq!(ProcFdPath::new(fd).as_c_str().to_str().unwrap(), expected);
+        }
+    }
+}

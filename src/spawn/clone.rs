@@ -1,0 +1,234 @@
+//! The parent's side: the error pipe, the child's stack, `clone`, and the wait for exec.
+//!
+//! Why `libc::clone` with a separately mapped stack, and not fork + unshare + fork: one
+//! `clone(CLONE_NEWNS | CLONE_NEWPID | ...)` creates every namespace at once and makes the
+//! child pid 1 of its new pid namespace *and* a direct child of the caller, who reaps it with
+//! `waitpid` (an `unshare(CLONE_NEWPID)` only affects later children, which would need a second
+//! fork and an intermediate process that the caller cannot wait on). Without `CLONE_VM` the
+//! child gets a copy-on-write copy of the address space, like fork, so the plan built before
+//! the call is readable in the child; the stack is our own mapping because glibc's `clone`
+//! requires one, and the parent unmaps its copy right after the call.
+//!
+//! Signals are blocked across `clone` (the child starts with them blocked and resets every
+//! action to default before unblocking), so no Python signal handler ever runs in the child.
+//!
+//! Handshake: the pipe is `O_CLOEXEC`; the parent closes its write end and reads. EOF with
+//! nothing read means the child's `execve` succeeded (the kernel closed the write end); a
+//! full [`FailureRecord`] means the child failed and has `_exit`ed: the parent reaps it and
+//! returns the error. A child that dies by a signal before exec also closes the pipe and looks
+//! like a success; the caller's `waitpid` then reports the signal.
+
+use std::ffi::c_void;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::spawn::child;
+use crate::spawn::errors::{FailureRecord, SpawnError, Stage};
+use crate::spawn::plan::Plan;
+use crate::spawn::syscall::{LinuxSyscalls, Syscall};
+
+const STACK_SIZE: usize = 1024 * 1024;
+
+/// What the child function receives (a pointer into the parent's frame, copied by clone).
+struct ChildArguments<'plan> {
+    plan: &'plan Plan,
+    error_fd: RawFd,
+}
+
+/// An anonymous mapping with a guard page at its low end.
+struct Stack {
+    base: *mut c_void,
+    size: usize,
+}
+
+impl Stack {
+    fn new(size: usize) -> io::Result<Self> {
+        // SAFETY: a fresh private anonymous mapping; no existing memory is touched.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = Self { base, size };
+        // SAFETY: the first page of the mapping just created; an overflow faults there.
+        if unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// The highest address, 16-byte aligned (the stack grows down on every Linux target).
+    fn top(&self) -> *mut c_void {
+        // SAFETY: size is the mapping's length, so base + size is its one-past-the-end.
+        let end = unsafe { self.base.cast::<u8>().add(self.size) };
+        end.wrapping_sub(end as usize % 16).cast()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping made in `new`; the child has its own copy.
+        unsafe { libc::munmap(self.base, self.size) };
+    }
+}
+
+extern "C" fn child_main(argument: *mut c_void) -> libc::c_int {
+    // SAFETY: `argument` is the ChildArguments the parent passed to clone; the child's copy of
+    // the parent's memory keeps it (and the plan it borrows) alive until exec or _exit.
+    let arguments = unsafe { &*argument.cast::<ChildArguments<'_>>() };
+    let record = match child::execute(&LinuxSyscalls, arguments.plan, arguments.error_fd) {
+        Err(record) => record,
+        // Unreachable with the real execve; report it rather than run on.
+        Ok(()) => FailureRecord {
+            stage: Stage::Exec,
+            errno: libc::ENOEXEC,
+            step: 0,
+        },
+    };
+    let _ = LinuxSyscalls.write(arguments.error_fd, &record.to_bytes());
+    // SAFETY: _exit skips atexit handlers and stdio flushing, which belong to the parent.
+    unsafe { libc::_exit(1) }
+}
+
+fn parent_error(operation: &'static str) -> SpawnError {
+    SpawnError::Parent {
+        operation,
+        source: io::Error::last_os_error(),
+    }
+}
+
+/// A CLOEXEC pipe whose ends are both above 2, so installing the child's stdio on 0-2 can
+/// never overwrite the error pipe (the caller may run with 0-2 closed).
+fn error_pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(parent_error("pipe"));
+    }
+    // SAFETY: pipe2 just returned these two fresh descriptors, owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let lift = |fd: OwnedFd| -> Result<OwnedFd, SpawnError> {
+        if fd.as_raw_fd() > 2 {
+            return Ok(fd);
+        }
+        // SAFETY: duplicating a descriptor we own; the result is a new owned descriptor.
+        let lifted = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+        if lifted < 0 {
+            return Err(parent_error("pipe"));
+        }
+        // SAFETY: fcntl returned a fresh descriptor.
+        Ok(unsafe { OwnedFd::from_raw_fd(lifted) })
+    };
+    Ok((lift(read)?, lift(write)?))
+}
+
+fn read_record(fd: RawFd) -> io::Result<(usize, [u8; FailureRecord::SIZE])> {
+    let mut buffer = [0u8; FailureRecord::SIZE];
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let rest = &mut buffer[filled..];
+        // SAFETY: rest is a valid writable slice of its length.
+        let count = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
+        match count {
+            0 => break,
+            count if count > 0 => filled += count as usize,
+            _ => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+    Ok((filled, buffer))
+}
+
+fn reap(pid: libc::pid_t) {
+    loop {
+        // SAFETY: waiting for our own child; the status is not needed.
+        let result = unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        if result >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+}
+
+/// Clones the child that runs `plan`; returns its pid once it has exec'd the command.
+pub fn spawn_plan(plan: &Plan) -> Result<libc::pid_t, SpawnError> {
+    let (read_end, write_end) = error_pipe()?;
+    let stack = Stack::new(STACK_SIZE).map_err(|source| SpawnError::Parent {
+        operation: "mmap",
+        source,
+    })?;
+    let arguments = ChildArguments {
+        plan,
+        error_fd: write_end.as_raw_fd(),
+    };
+
+    // SAFETY: sigset_t is plain data, filled by sigfillset; pthread_sigmask only swaps masks.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut previous: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::sigfillset(&raw mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &raw const all, &raw mut previous);
+    }
+    // SAFETY: child_main only reads the arguments and makes raw syscalls (see child.rs); the
+    // stack is a valid mapping, and without CLONE_VM the child runs on its own copy of it.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            stack.top(),
+            plan.clone_flags | libc::SIGCHLD,
+            std::ptr::from_ref(&arguments).cast_mut().cast(),
+        )
+    };
+    let clone_error = io::Error::last_os_error();
+    // SAFETY: restoring the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &raw const previous, std::ptr::null_mut()) };
+    drop(write_end);
+    drop(stack);
+    if pid < 0 {
+        return Err(SpawnError::Parent {
+            operation: "clone",
+            source: clone_error,
+        });
+    }
+
+    match read_record(read_end.as_raw_fd()) {
+        Ok((0, _)) => Ok(pid),
+        Ok((FailureRecord::SIZE, bytes)) => {
+            reap(pid);
+            match FailureRecord::from_bytes(bytes) {
+                Some(record) => Err(plan.failure(record.stage, record.errno, record.step)),
+                None => Err(SpawnError::Parent {
+                    operation: "reading the child's status",
+                    source: io::Error::new(io::ErrorKind::InvalidData, "malformed failure record"),
+                }),
+            }
+        }
+        Ok(_) => {
+            reap(pid);
+            Err(SpawnError::Parent {
+                operation: "reading the child's status",
+                source: io::Error::new(io::ErrorKind::UnexpectedEof, "short failure record"),
+            })
+        }
+        Err(source) => {
+            // SAFETY: killing our own child, which has not been reaped, so the pid is ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            reap(pid);
+            Err(SpawnError::Parent {
+                operation: "reading the child's status",
+                source,
+            })
+        }
+    }
+}

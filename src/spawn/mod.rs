@@ -1,0 +1,37 @@
+//! The native container spawner: one fully-built [`Spec`] in, the pid of the container's first
+//! process out, once that process has exec'd its command.
+//!
+//! Flow: [`plan::plan`] validates the spec and turns it into the ordered list of operations
+//! the child performs (every C string and pointer array allocated here, before `clone`);
+//! [`clone::spawn_plan`] clones the child into new namespaces and waits on a CLOEXEC pipe;
+//! [`child::execute`] runs the operations through the [`syscall::Syscall`] trait with raw
+//! system calls only, and reports a failure as a fixed-size (stage, errno, step) record.
+//! The ordering is unit-tested with the recording fake in [`fake`]; see `plan.rs` for the
+//! order and its reasons, `mounts.rs` for how targets stay inside the rootfs.
+//!
+//! Invariants: nothing is mounted on the host (every mount is made inside the child's new
+//! mount namespace, below a `/` made rslave); the child is a direct child of the caller and
+//! pid 1 of its pid namespace; the caller reaps it (`waitpid`) once `spawn` returned its pid,
+//! and `spawn` reaps it itself when it failed before exec.
+
+pub mod child;
+pub mod clone;
+pub mod errors;
+pub mod fake;
+pub mod mounts;
+pub mod namespaces;
+pub mod plan;
+pub mod spec;
+pub mod syscall;
+
+#[cfg(test)]
+mod tests;
+
+pub use errors::{SpawnError, Stage};
+pub use spec::{BindMount, EtcFiles, Namespaces, Rlimit, Rootfs, Spec};
+
+/// Starts the container process described by `spec`; returns its pid after a successful exec.
+pub fn spawn(spec: &Spec) -> Result<libc::pid_t, SpawnError> {
+    let plan = plan::plan(spec)?;
+    clone::spawn_plan(&plan)
+}

@@ -1,0 +1,358 @@
+//! The mount part of the plan: the rootfs, the standard container mounts, device nodes and the
+//! user's bind mounts, in the order the child makes them.
+//!
+//! Safety of targets: every target inside the container is an [`InRoot`] path, resolved by the
+//! child with `openat2(RESOLVE_IN_ROOT)` against the rootfs fd and mounted through the
+//! resulting `/proc/self/fd/N` (runc's approach), so an image symlink such as `/proc -> /etc`
+//! or `/data -> /../../host` resolves inside the rootfs, never on the host. Missing targets are
+//! created one component at a time, each component again resolved in the root.
+//!
+//! The overlay rootfs is mounted by the child in its own mount namespace: it is visible to
+//! nobody else and disappears with the last process of the container. Its option string must
+//! fit in one page; when absolute paths do not, the child first changes into the directory
+//! that holds them all and the options use relative paths (containerd's trick).
+
+use std::path::{Path, PathBuf};
+
+use libc::c_ulong;
+
+use crate::spawn::errors::{SpawnError, Stage};
+use crate::spawn::plan::{c_string, path_c_string, InRoot, Op, Step, TargetKind};
+use crate::spawn::spec::{Rootfs, Spec, INIT_PATH};
+
+/// mount(2) copies at most one page of option data.
+const MOUNT_DATA_LIMIT: usize = 4095;
+
+/// The character devices of a docker container's /dev: (name, major, minor).
+pub const DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// The symlinks of /dev: (name, target).
+pub const DEVICE_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+fn step(stage: Stage, op: Op) -> Step {
+    Step { stage, op }
+}
+
+/// `/` rslave, the rootfs mount, and the rootfs fd.
+pub fn rootfs_steps(rootfs: &Rootfs) -> Result<Vec<Step>, SpawnError> {
+    let mut steps = vec![step(
+        Stage::Rootfs,
+        Op::Propagation {
+            target: c_string("/"),
+            flags: libc::MS_SLAVE | libc::MS_REC,
+        },
+    )];
+    match rootfs {
+        Rootfs::Path(path) => steps.push(step(
+            Stage::Rootfs,
+            Op::MountHost {
+                source: Some(path_c_string(path)),
+                target: path_c_string(path),
+                fstype: None,
+                flags: libc::MS_BIND | libc::MS_REC,
+                data: None,
+            },
+        )),
+        Rootfs::Overlay {
+            lower,
+            upper,
+            work,
+            target,
+        } => {
+            let (directory, data) = overlay_options(lower, upper, work)?;
+            if let Some(directory) = directory {
+                steps.push(step(Stage::Rootfs, Op::Chdir(path_c_string(&directory))));
+            }
+            steps.push(step(
+                Stage::Rootfs,
+                Op::MountHost {
+                    source: Some(c_string("overlay")),
+                    target: path_c_string(target),
+                    fstype: Some(c_string("overlay")),
+                    flags: 0,
+                    data: Some(c_string(&data)),
+                },
+            ));
+        }
+    }
+    steps.push(step(
+        Stage::Rootfs,
+        Op::OpenRoot(path_c_string(rootfs.target())),
+    ));
+    Ok(steps)
+}
+
+/// The overlay option string, and the directory to run the mount from when it has to use
+/// relative paths to fit in a page.
+pub fn overlay_options(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+) -> Result<(Option<PathBuf>, String), SpawnError> {
+    let render = |paths: &[&Path], upper: &Path, work: &Path| {
+        let lower: Vec<String> = paths
+            .iter()
+            .map(|path| path.to_string_lossy().into_owned())
+            .collect();
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            upper.display(),
+            work.display()
+        )
+    };
+    let lower_paths: Vec<&Path> = lower.iter().map(PathBuf::as_path).collect();
+    let absolute = render(&lower_paths, upper, work);
+    if absolute.len() <= MOUNT_DATA_LIMIT {
+        return Ok((None, absolute));
+    }
+    let all: Vec<&Path> = lower_paths.iter().copied().chain([upper, work]).collect();
+    let common = common_parent(&all);
+    let relative = |path: &Path| -> PathBuf {
+        path.strip_prefix(&common)
+            .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
+    };
+    let lower_relative: Vec<PathBuf> = lower.iter().map(|path| relative(path)).collect();
+    let lower_relative_paths: Vec<&Path> = lower_relative.iter().map(PathBuf::as_path).collect();
+    let short = render(&lower_relative_paths, &relative(upper), &relative(work));
+    if short.len() > MOUNT_DATA_LIMIT {
+        return Err(SpawnError::InvalidSpec {
+            field: "lowerdirs",
+            reason: format!(
+                "overlay options are {} bytes, over the one-page limit",
+                short.len()
+            ),
+        });
+    }
+    Ok((Some(common), short))
+}
+
+fn common_parent(paths: &[&Path]) -> PathBuf {
+    let mut common: PathBuf = paths[0].parent().unwrap_or(Path::new("/")).to_path_buf();
+    while !paths.iter().all(|path| path.starts_with(&common)) {
+        if !common.pop() {
+            break;
+        }
+    }
+    common
+}
+
+fn mount_in_root(
+    source: &str,
+    target: &str,
+    fstype: Option<&str>,
+    flags: c_ulong,
+    data: Option<&str>,
+) -> Op {
+    Op::MountInRoot {
+        source: Some(c_string(source)),
+        target: InRoot::new(target),
+        kind: TargetKind::Directory,
+        fstype: fstype.map(c_string),
+        flags,
+        data: data.map(c_string),
+        readonly: false,
+    }
+}
+
+fn bind(source: &Path, target: &str, kind: TargetKind, readonly: bool) -> Op {
+    Op::MountInRoot {
+        source: Some(path_c_string(source)),
+        target: InRoot::new(target),
+        kind,
+        fstype: None,
+        flags: libc::MS_BIND | libc::MS_REC,
+        data: None,
+        readonly,
+    }
+}
+
+/// What a missing target for a bind of `source` is created as (decided on the host, before
+/// clone; a missing source makes the mount itself fail with ENOENT, reported with its path).
+fn bind_kind(source: &Path) -> TargetKind {
+    match std::fs::metadata(source) {
+        Ok(metadata) if !metadata.is_dir() => TargetKind::File,
+        _ => TargetKind::Directory,
+    }
+}
+
+const HARDENED: c_ulong = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+
+/// Every mount inside the rootfs, before `pivot_root`.
+#[must_use]
+pub fn container_mount_steps(spec: &Spec) -> Vec<Step> {
+    let mut steps = vec![step(
+        Stage::Mount,
+        mount_in_root("proc", "/proc", Some("proc"), HARDENED, None),
+    )];
+    steps.extend(dev_steps());
+    steps.push(step(
+        Stage::Mount,
+        mount_in_root(
+            "sysfs",
+            "/sys",
+            Some("sysfs"),
+            HARDENED | libc::MS_RDONLY,
+            None,
+        ),
+    ));
+
+    if let Some(init) = &spec.init {
+        steps.push(step(
+            Stage::Mount,
+            bind(init, INIT_PATH, TargetKind::File, true),
+        ));
+    }
+    let etc = &spec.etc_files;
+    for (source, target) in [
+        (&etc.hostname, "/etc/hostname"),
+        (&etc.hosts, "/etc/hosts"),
+        (&etc.resolv_conf, "/etc/resolv.conf"),
+    ] {
+        if let Some(source) = source {
+            steps.push(step(
+                Stage::Mount,
+                bind(source, target, TargetKind::File, false),
+            ));
+        }
+    }
+    // Parents before children (docker sorts by depth), so /a/b is not hidden by a later /a.
+    let mut user_mounts: Vec<_> = spec.mounts.iter().collect();
+    user_mounts.sort_by_key(|mount| mount.destination.matches('/').count());
+    for mount in user_mounts {
+        steps.push(step(
+            Stage::Mount,
+            bind(
+                &mount.source,
+                &mount.destination,
+                bind_kind(&mount.source),
+                mount.readonly,
+            ),
+        ));
+    }
+    steps
+}
+
+/// /dev as docker makes it: a tmpfs with pts, shm and mqueue, the standard device nodes (made
+/// with mknod: real root in the host's user namespace may) and the standard symlinks.
+fn dev_steps() -> Vec<Step> {
+    let mut steps = vec![
+        step(
+            Stage::Mount,
+            mount_in_root(
+                "tmpfs",
+                "/dev",
+                Some("tmpfs"),
+                libc::MS_NOSUID | libc::MS_STRICTATIME,
+                Some("mode=755,size=65536k"),
+            ),
+        ),
+        step(
+            Stage::Mount,
+            mount_in_root(
+                "devpts",
+                "/dev/pts",
+                Some("devpts"),
+                libc::MS_NOSUID | libc::MS_NOEXEC,
+                Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+            ),
+        ),
+        step(
+            Stage::Mount,
+            mount_in_root(
+                "shm",
+                "/dev/shm",
+                Some("tmpfs"),
+                HARDENED,
+                Some("mode=1777,size=65536k"),
+            ),
+        ),
+        step(
+            Stage::Mount,
+            mount_in_root("mqueue", "/dev/mqueue", Some("mqueue"), HARDENED, None),
+        ),
+    ];
+    for (name, major, minor) in DEVICES {
+        steps.push(step(
+            Stage::Devices,
+            Op::Mknod {
+                parent: c_string("dev"),
+                name: c_string(name),
+                mode: libc::S_IFCHR | 0o666,
+                major,
+                minor,
+            },
+        ));
+    }
+    for (name, target) in DEVICE_LINKS {
+        steps.push(step(
+            Stage::Devices,
+            Op::Symlink {
+                target: c_string(target),
+                parent: c_string("dev"),
+                name: c_string(name),
+            },
+        ));
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+
+    #[test]
+    fn in_root_prefixes() {
+        let path = InRoot::new("/a/b/c");
+        let texts = |values: &[CString]| {
+            values
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(texts(&path.prefixes), ["a", "a/b", "a/b/c"]);
+        assert_eq!(texts(&path.names), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn overlay_options_short_and_long() {
+        let (directory, data) = overlay_options(
+            &["/l/1".into(), "/l/2".into()],
+            Path::new("/c/up"),
+            Path::new("/c/work"),
+        )
+        .unwrap();
+        assert_eq!(directory, None);
+        assert_eq!(data, "lowerdir=/l/1:/l/2,upperdir=/c/up,workdir=/c/work");
+
+        let base = "/var/lib/hybridock/".to_owned() + &"x".repeat(40);
+        let lower: Vec<PathBuf> = (0..50)
+            .map(|index| format!("{base}/layers/{index:064}").into())
+            .collect();
+        let upper = PathBuf::from(format!("{base}/containers/c/upper"));
+        let work = PathBuf::from(format!("{base}/containers/c/work"));
+        let (directory, data) = overlay_options(&lower, &upper, &work).unwrap();
+        assert_eq!(directory, Some(PathBuf::from(&base)));
+        assert!(data.starts_with("lowerdir=layers/"), "{data}");
+        assert!(data.ends_with(",upperdir=containers/c/upper,workdir=containers/c/work"));
+
+        let too_many: Vec<PathBuf> = (0..400)
+            .map(|index| format!("/l/{index:064}").into())
+            .collect();
+        assert!(overlay_options(&too_many, Path::new("/u"), Path::new("/w")).is_err());
+    }
+}

@@ -1,0 +1,317 @@
+//! The plan: a spec turned into the ordered list of operations the child performs between
+//! `clone` and `execve`. Building it allocates every C string and pointer array up front, so
+//! that executing it (`child.rs`) needs no allocation.
+//!
+//! The order, and why (runc's `rootfs_linux.go` / `init_linux.go`, youki's `rootfs` and
+//! `container_init_process.rs` follow the same shape):
+//! 1. non-dumpable first (so `/proc/<pid>/exe` and `/proc/<pid>/mem` of the half-set-up child
+//!    cannot be opened by a process in the container), default signal actions, umask 0;
+//! 2. join the cgroups before doing any work that is charged to them;
+//! 3. make `/` rslave, so nothing mounted below propagates to the host, while host unmounts
+//!    still propagate in; mount the rootfs (overlay, or a bind of the prepared tree);
+//! 4. the standard mounts (/proc, /dev tmpfs, /dev/pts, /dev/shm, /dev/mqueue), the device
+//!    nodes and symlinks, read-only /sys, the /etc files, then the user's bind mounts (after
+//!    the defaults, so a user may mount over /dev/shm as with docker), each target resolved in
+//!    the rootfs with `openat2(RESOLVE_IN_ROOT)` and mounted through `/proc/self/fd/N`;
+//! 5. `pivot_root(".", ".")` and a detached unmount of the old root (no `put_old` directory);
+//! 6. masked and read-only paths, the optional read-only root remount;
+//! 7. hostname; rlimits and the capability bounding set while still privileged;
+//!    setgroups, then setgid, then setuid (dropping the uid first would forbid the others);
+//! 8. chdir to the working directory as the target user (it is inside the new root, so `..`
+//!    cannot leave it); umask 022; stdio, a new session (and fd 0's terminal as controlling
+//!    terminal for `-t`); close every other fd; `no_new_privs`; execve over the
+//!    PATH candidates (execvp's rules: EACCES is remembered, ENOENT moves on).
+
+use std::ffi::CString;
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use libc::{c_ulong, gid_t, uid_t};
+
+use crate::spawn::errors::{SpawnError, Stage};
+use crate::spawn::mounts;
+use crate::spawn::namespaces;
+use crate::spawn::spec::{Rlimit, Spec, DEFAULT_PATH, INIT_PATH};
+use crate::spawn::syscall::CStringArray;
+
+/// A container path split for a safe walk: `/a/b` has prefixes `a`, `a/b` and names `a`, `b`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InRoot {
+    pub path: String,
+    pub prefixes: Vec<CString>,
+    pub names: Vec<CString>,
+}
+
+impl InRoot {
+    /// `path` must be a cleaned absolute container path (see `spec::clean_container_path`).
+    #[must_use]
+    pub fn new(path: &str) -> Self {
+        let mut prefixes = Vec::new();
+        let mut names = Vec::new();
+        let mut prefix = String::new();
+        for name in path.split('/').filter(|part| !part.is_empty()) {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(name);
+            prefixes.push(c_string(&prefix));
+            names.push(c_string(name));
+        }
+        Self {
+            path: path.to_owned(),
+            prefixes,
+            names,
+        }
+    }
+}
+
+/// What a missing mount target is created as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    Directory,
+    File,
+}
+
+/// One operation of the child. Each is a handful of system calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    SetDumpable(bool),
+    ResetSignals,
+    Umask(u32),
+    /// Writes "0" (the writing process) to a `cgroup.procs` file.
+    JoinCgroup(CString),
+    Propagation {
+        target: CString,
+        flags: c_ulong,
+    },
+    Chdir(CString),
+    /// A mount on a host path (only the rootfs itself, chosen by hybridock).
+    MountHost {
+        source: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: c_ulong,
+        data: Option<CString>,
+    },
+    /// Opens the rootfs (`O_PATH`) for the in-root resolutions that follow.
+    OpenRoot(CString),
+    /// A mount whose target is resolved inside the rootfs (created if missing).
+    MountInRoot {
+        source: Option<CString>,
+        target: InRoot,
+        kind: TargetKind,
+        fstype: Option<CString>,
+        flags: c_ulong,
+        data: Option<CString>,
+        /// Remount the new mount read-only (for binds, whose flags a first mount ignores).
+        readonly: bool,
+    },
+    /// A character device `name` in the directory `parent` (resolved inside the rootfs).
+    Mknod {
+        parent: CString,
+        name: CString,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    },
+    Symlink {
+        target: CString,
+        parent: CString,
+        name: CString,
+    },
+    /// `fchdir(root)`, `pivot_root(".", ".")`, old root rslave, `umount2(".", MNT_DETACH)`,
+    /// `chdir("/")`, close the root fd.
+    PivotRoot,
+    MaskPath(CString),
+    ReadonlyPath(CString),
+    RemountRootReadonly,
+    Hostname(CString),
+    Rlimit(Rlimit),
+    /// Drops from the bounding set every capability not in the mask.
+    DropBoundingSet(u64),
+    SetGroups(Vec<gid_t>),
+    SetGid(gid_t),
+    SetUid(uid_t),
+    SetCapabilities(u64),
+    Stdio([Option<RawFd>; 3]),
+    /// `setsid`: the container gets its own session, so a terminal's signals reach only the
+    /// caller (which forwards them), as with runc.
+    NewSession,
+    /// Makes fd 0's terminal the controlling terminal (`-t`).
+    ControllingTerminal,
+    CloseFds,
+    NoNewPrivs,
+    /// execve each candidate in turn (one when argv[0] has a slash, else one per PATH entry).
+    Exec {
+        candidates: Vec<CString>,
+    },
+}
+
+impl Op {
+    /// A short description for error messages ("mount /data", "chdir /nope").
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let text = |value: &CString| value.to_string_lossy().into_owned();
+        match self {
+            Self::JoinCgroup(path) => format!("join {}", text(path)),
+            Self::MountHost { target, .. } => format!("mount {}", text(target)),
+            Self::MountInRoot { target, .. } => format!("mount {}", target.path),
+            Self::Mknod { parent, name, .. } | Self::Symlink { parent, name, .. } => {
+                format!("/{}/{}", text(parent), text(name))
+            }
+            Self::MaskPath(path) | Self::ReadonlyPath(path) => text(path),
+            Self::Chdir(path) => format!("chdir {}", text(path)),
+            Self::OpenRoot(path) => format!("open {}", text(path)),
+            Self::Rlimit(limit) => format!("rlimit {}", limit.resource),
+            _ => String::new(),
+        }
+    }
+}
+
+/// An operation and the stage its failure is reported as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub stage: Stage,
+    pub op: Op,
+}
+
+/// Everything the child needs, built before `clone`.
+#[derive(Debug)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub clone_flags: libc::c_int,
+    /// `argv[0]` as given, for error messages.
+    pub command: String,
+    pub argv: CStringArray,
+    pub env: CStringArray,
+}
+
+impl Plan {
+    /// The `SpawnError` for a failure record the child sent.
+    #[must_use]
+    pub fn failure(&self, stage: Stage, errno: i32, step: u32) -> SpawnError {
+        let detail = self
+            .steps
+            .get(step as usize)
+            .map(|step| step.op.describe())
+            .unwrap_or_default();
+        SpawnError::Child {
+            stage,
+            errno,
+            detail,
+            command: self.command.clone(),
+        }
+    }
+}
+
+/// Turns a validated spec into the child's plan.
+pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
+    let spec = spec.clone().validated()?;
+    let mut steps = Vec::new();
+    let mut push = |stage: Stage, op: Op| steps.push(Step { stage, op });
+
+    push(Stage::Prepare, Op::SetDumpable(false));
+    push(Stage::Prepare, Op::ResetSignals);
+    push(Stage::Prepare, Op::Umask(0));
+    for procs in &spec.cgroup_procs {
+        push(Stage::Cgroup, Op::JoinCgroup(path_c_string(procs)));
+    }
+    for step in mounts::rootfs_steps(&spec.rootfs)? {
+        push(step.stage, step.op);
+    }
+    for step in mounts::container_mount_steps(&spec) {
+        push(step.stage, step.op);
+    }
+    push(Stage::PivotRoot, Op::PivotRoot);
+    for path in &spec.masked_paths {
+        push(Stage::MaskPaths, Op::MaskPath(c_string(path)));
+    }
+    for path in &spec.readonly_paths {
+        push(Stage::MaskPaths, Op::ReadonlyPath(c_string(path)));
+    }
+    if spec.readonly_rootfs {
+        push(Stage::MaskPaths, Op::RemountRootReadonly);
+    }
+    if let Some(hostname) = &spec.hostname {
+        push(Stage::Hostname, Op::Hostname(c_string(hostname)));
+    }
+    for limit in &spec.rlimits {
+        push(Stage::Rlimits, Op::Rlimit(*limit));
+    }
+    if let Some(mask) = spec.capabilities {
+        push(Stage::Capabilities, Op::DropBoundingSet(mask));
+    }
+    push(Stage::User, Op::SetGroups(spec.groups.clone()));
+    push(Stage::User, Op::SetGid(spec.gid));
+    push(Stage::User, Op::SetUid(spec.uid));
+    if let (Some(mask), 0) = (spec.capabilities, spec.uid) {
+        push(Stage::Capabilities, Op::SetCapabilities(mask));
+    }
+    push(Stage::Cwd, Op::Chdir(c_string(&spec.cwd)));
+    push(Stage::Prepare, Op::Umask(0o022));
+    push(Stage::Stdio, Op::Stdio(spec.stdio));
+    push(Stage::Stdio, Op::NewSession);
+    if spec.tty {
+        push(Stage::Stdio, Op::ControllingTerminal);
+    }
+    push(Stage::CloseFds, Op::CloseFds);
+    if spec.no_new_privs {
+        push(Stage::NoNewPrivs, Op::NoNewPrivs);
+    }
+    let argv: Vec<String> = match &spec.init {
+        Some(_) => [INIT_PATH.to_owned(), "--".to_owned()]
+            .into_iter()
+            .chain(spec.argv.iter().cloned())
+            .collect(),
+        None => spec.argv.clone(),
+    };
+    push(
+        Stage::Exec,
+        Op::Exec {
+            candidates: exec_candidates(&argv[0], &spec.env),
+        },
+    );
+
+    Ok(Plan {
+        steps,
+        clone_flags: namespaces::clone_flags(spec.namespaces),
+        command: argv[0].clone(),
+        argv: CStringArray::new(argv.iter().map(|arg| c_string(arg)).collect()),
+        env: CStringArray::new(spec.env.iter().map(|entry| c_string(entry)).collect()),
+    })
+}
+
+/// The paths execve tries for `command`: itself when it has a slash, else each directory of
+/// the container's PATH (docker's default when unset; an empty entry means the cwd).
+#[must_use]
+pub fn exec_candidates(command: &str, env: &[String]) -> Vec<CString> {
+    if command.contains('/') {
+        return vec![c_string(command)];
+    }
+    let search = env
+        .iter()
+        .rev()
+        .find_map(|entry| entry.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    search
+        .split(':')
+        .map(|directory| {
+            let directory = if directory.is_empty() {
+                "."
+            } else {
+                directory.trim_end_matches('/')
+            };
+            c_string(&format!("{directory}/{command}"))
+        })
+        .collect()
+}
+
+/// A `CString` of text already checked to hold no NUL (`Spec::validated`).
+pub(crate) fn c_string(text: &str) -> CString {
+    CString::new(text).expect("validated: no NUL byte")
+}
+
+pub(crate) fn path_c_string(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).expect("validated: no NUL byte")
+}

@@ -1,0 +1,450 @@
+//! The spawn spec: everything the container's first process needs, as owned Rust values,
+//! validated once here (absolute paths, no NUL bytes, known rlimit names) so that the plan
+//! built from it cannot fail for a reason the caller could have caught earlier.
+//!
+//! Container paths are cleaned lexically (`.`, `..`, repeated slashes) the way docker does
+//! before they are used; they are then resolved *inside* the rootfs by the child with
+//! `openat2(RESOLVE_IN_ROOT)`, so a symlink in the image can never point a mount at the host.
+
+use std::path::PathBuf;
+
+use crate::spawn::errors::SpawnError;
+
+/// Where the container's root filesystem comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rootfs {
+    /// A directory prepared by the caller (already a mounted overlay, or a plain tree); the
+    /// child bind-mounts it onto itself so it is a mount point for `pivot_root`.
+    Path(PathBuf),
+    /// An overlay the child mounts on `target` inside its private mount namespace, so the
+    /// mount disappears with the container and nothing is left on the host.
+    Overlay {
+        lower: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+        target: PathBuf,
+    },
+}
+
+impl Rootfs {
+    #[must_use]
+    pub fn target(&self) -> &PathBuf {
+        match self {
+            Self::Path(path) | Self::Overlay { target: path, .. } => path,
+        }
+    }
+}
+
+/// A host path bound into the container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindMount {
+    pub source: PathBuf,
+    /// Absolute, cleaned container path.
+    pub destination: String,
+    pub readonly: bool,
+}
+
+/// Which namespaces the child gets. A new mount namespace is always created (the rootfs is
+/// mounted and pivoted into inside it); a user namespace is not supported (root only).
+#[allow(clippy::struct_excessive_bools)] // one flag per kernel namespace, like OCI's list
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Namespaces {
+    pub pid: bool,
+    pub uts: bool,
+    pub ipc: bool,
+    pub net: bool,
+}
+
+impl Default for Namespaces {
+    fn default() -> Self {
+        Self {
+            pid: true,
+            uts: true,
+            ipc: true,
+            net: true,
+        }
+    }
+}
+
+/// One resource limit (`RLIMIT_*` number, soft, hard).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: i32,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// The `/etc` files docker bind-mounts from the container's directory on the host.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EtcFiles {
+    pub hostname: Option<PathBuf>,
+    pub hosts: Option<PathBuf>,
+    pub resolv_conf: Option<PathBuf>,
+}
+
+/// The fully-built description of one container process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub argv: Vec<String>,
+    /// `KEY=value` strings; `PATH` in here is the search path for `argv[0]`.
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub hostname: Option<String>,
+    pub rootfs: Rootfs,
+    pub mounts: Vec<BindMount>,
+    pub namespaces: Namespaces,
+    /// The fds to install as the child's 0, 1 and 2; `None` inherits the caller's.
+    pub stdio: [Option<i32>; 3],
+    /// fd 0 is a terminal (a pty slave) to make the controlling terminal (docker's `-t`).
+    pub tty: bool,
+    pub rlimits: Vec<Rlimit>,
+    pub no_new_privs: bool,
+    /// `cgroup.procs` files to join (one per v1 controller, or the one v2 file).
+    pub cgroup_procs: Vec<PathBuf>,
+    pub etc_files: EtcFiles,
+    pub readonly_rootfs: bool,
+    /// Container paths hidden by /dev/null (files) or an empty read-only tmpfs (directories).
+    pub masked_paths: Vec<String>,
+    /// Container paths made read-only.
+    pub readonly_paths: Vec<String>,
+    /// Capability bit mask kept (bounding set, and effective/permitted for uid 0); `None`
+    /// leaves capabilities untouched (docker's `--privileged`). Defaults to docker's set.
+    pub capabilities: Option<u64>,
+    /// A static init on the host (docker's `--init`): bound read-only on [`INIT_PATH`] and run
+    /// as pid 1 with `-- argv...`.
+    pub init: Option<PathBuf>,
+}
+
+/// Where the `--init` binary appears in the container (inside the private /dev tmpfs, so
+/// nothing is created in the image's tree; its name ends in "init", which the init checks).
+pub const INIT_PATH: &str = "/dev/init";
+
+impl Spec {
+    /// A spec with docker's defaults for everything but the command and the rootfs.
+    #[must_use]
+    pub fn new(argv: Vec<String>, rootfs: Rootfs) -> Self {
+        Self {
+            argv,
+            env: vec![format!("PATH={DEFAULT_PATH}")],
+            cwd: "/".to_owned(),
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+            hostname: None,
+            rootfs,
+            mounts: Vec::new(),
+            namespaces: Namespaces::default(),
+            stdio: [None; 3],
+            tty: false,
+            rlimits: Vec::new(),
+            no_new_privs: true,
+            cgroup_procs: Vec::new(),
+            etc_files: EtcFiles::default(),
+            readonly_rootfs: false,
+            masked_paths: DOCKER_MASKED_PATHS
+                .iter()
+                .map(|&path| path.to_owned())
+                .collect(),
+            readonly_paths: DOCKER_READONLY_PATHS
+                .iter()
+                .map(|&path| path.to_owned())
+                .collect(),
+            capabilities: Some(DOCKER_CAPABILITIES),
+            init: None,
+        }
+    }
+
+    /// Checks what the plan relies on; returns the spec with container paths cleaned.
+    pub fn validated(mut self) -> Result<Self, SpawnError> {
+        if self.argv.is_empty() || self.argv[0].is_empty() {
+            return Err(invalid("argv", "the command is empty"));
+        }
+        for (field, values) in [("argv", &self.argv), ("env", &self.env)] {
+            if values.iter().any(|value| value.contains('\0')) {
+                return Err(invalid(field, "contains a NUL byte"));
+            }
+        }
+        if let Some(bad) = self.env.iter().find(|entry| !entry.contains('=')) {
+            return Err(invalid("env", &format!("{bad:?} is not KEY=value")));
+        }
+        self.cwd = clean_container_path("cwd", &self.cwd)?;
+        if let Some(hostname) = &self.hostname {
+            if !self.namespaces.uts {
+                return Err(invalid("hostname", "needs a new UTS namespace"));
+            }
+            if hostname.is_empty() || hostname.len() > 64 || hostname.contains('\0') {
+                return Err(invalid("hostname", "must be 1 to 64 bytes without NUL"));
+            }
+        }
+        check_host_path("rootfs", self.rootfs.target())?;
+        if let Rootfs::Overlay {
+            lower, upper, work, ..
+        } = &self.rootfs
+        {
+            if lower.is_empty() {
+                return Err(invalid(
+                    "lowerdirs",
+                    "an overlay needs at least one lower dir",
+                ));
+            }
+            for path in lower.iter().chain([upper, work]) {
+                check_host_path("overlay", path)?;
+                if path.to_string_lossy().contains([',', ':']) {
+                    return Err(invalid(
+                        "overlay",
+                        &format!("{} contains ',' or ':'", path.display()),
+                    ));
+                }
+            }
+        }
+        for mount in &mut self.mounts {
+            check_host_path("mounts", &mount.source)?;
+            mount.destination = clean_container_path("mounts", &mount.destination)?;
+            if mount.destination == "/" {
+                return Err(invalid(
+                    "mounts",
+                    "cannot bind-mount over the container's /",
+                ));
+            }
+        }
+        for path in self.cgroup_procs.iter().chain(self.init.iter()).chain(
+            [
+                &self.etc_files.hostname,
+                &self.etc_files.hosts,
+                &self.etc_files.resolv_conf,
+            ]
+            .into_iter()
+            .flatten(),
+        ) {
+            check_host_path("host file", path)?;
+        }
+        for path in self
+            .masked_paths
+            .iter_mut()
+            .chain(self.readonly_paths.iter_mut())
+        {
+            *path = clean_container_path("masked/readonly paths", path)?;
+        }
+        for (index, fd) in self.stdio.iter().enumerate() {
+            if fd.is_some_and(|fd| fd < 0) {
+                return Err(invalid("stdio", &format!("fd for {index} is negative")));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// docker's default search path when the image sets no `PATH`.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// docker's default capability set (moby's `oci/caps/defaults.go`): `CAP_CHOWN`,
+/// `CAP_DAC_OVERRIDE`, `CAP_FOWNER`, `CAP_FSETID`, `CAP_KILL`, `CAP_SETGID`, `CAP_SETUID`,
+/// `CAP_SETPCAP`, `CAP_NET_BIND_SERVICE`, `CAP_NET_RAW`, `CAP_SYS_CHROOT`, `CAP_MKNOD`,
+/// `CAP_AUDIT_WRITE`, `CAP_SETFCAP`, as a bit mask (bit N = capability N).
+pub const DOCKER_CAPABILITIES: u64 =
+    capability_mask(&[0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31]);
+
+const fn capability_mask(capabilities: &[u32]) -> u64 {
+    let mut mask = 0;
+    let mut index = 0;
+    while index < capabilities.len() {
+        mask |= 1 << capabilities[index];
+        index += 1;
+    }
+    mask
+}
+
+/// docker's default masked paths (moby's oci/defaults.go).
+pub const DOCKER_MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// docker's default read-only paths.
+pub const DOCKER_READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// `RLIMIT_*` number of a docker-style name ("nofile", "nproc", ...).
+#[must_use]
+pub fn rlimit_resource(name: &str) -> Option<i32> {
+    let resource = match name
+        .strip_prefix("RLIMIT_")
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "as" => libc::RLIMIT_AS,
+        "core" => libc::RLIMIT_CORE,
+        "cpu" => libc::RLIMIT_CPU,
+        "data" => libc::RLIMIT_DATA,
+        "fsize" => libc::RLIMIT_FSIZE,
+        "locks" => libc::RLIMIT_LOCKS,
+        "memlock" => libc::RLIMIT_MEMLOCK,
+        "msgqueue" => libc::RLIMIT_MSGQUEUE,
+        "nice" => libc::RLIMIT_NICE,
+        "nofile" => libc::RLIMIT_NOFILE,
+        "nproc" => libc::RLIMIT_NPROC,
+        "rss" => libc::RLIMIT_RSS,
+        "rtprio" => libc::RLIMIT_RTPRIO,
+        "rttime" => libc::RLIMIT_RTTIME,
+        "sigpending" => libc::RLIMIT_SIGPENDING,
+        "stack" => libc::RLIMIT_STACK,
+        _ => return None,
+    };
+    Some(resource as i32)
+}
+
+/// Lexically cleans an absolute container path: `/a//b/./c/../d` -> `/a/b/d`; `..` above the
+/// root stays at the root (it is resolved inside the rootfs anyway).
+pub fn clean_container_path(field: &'static str, path: &str) -> Result<String, SpawnError> {
+    if !path.starts_with('/') {
+        return Err(invalid(field, &format!("{path:?} is not an absolute path")));
+    }
+    if path.contains('\0') {
+        return Err(invalid(field, "contains a NUL byte"));
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            name => parts.push(name),
+        }
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+fn check_host_path(field: &'static str, path: &std::path::Path) -> Result<(), SpawnError> {
+    if !path.is_absolute() {
+        return Err(invalid(
+            field,
+            &format!("{} is not an absolute path", path.display()),
+        ));
+    }
+    if path.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(invalid(field, "contains a NUL byte"));
+    }
+    Ok(())
+}
+
+fn invalid(field: &'static str, reason: &str) -> SpawnError {
+    SpawnError::InvalidSpec {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_container_path_cases() {
+        let cases = [
+            ("root", "/", "/"),
+            ("plain", "/data", "/data"),
+            ("repeated slashes", "//a///b/", "/a/b"),
+            ("dots", "/a/./b/../c", "/a/c"),
+            ("escape attempt", "/../../etc", "/etc"),
+        ];
+        for (name, input, expected) in cases {
+            assert_eq!(
+                clean_container_path("test", input).unwrap(),
+                expected,
+                "{name}"
+            );
+        }
+        assert!(clean_container_path("test", "relative").is_err());
+    }
+
+    #[test]
+    fn validation_rejects() {
+        let base = Spec::new(vec!["sh".into()], Rootfs::Path("/rootfs".into()));
+        let cases: Vec<(&str, Spec)> = vec![
+            (
+                "empty argv",
+                Spec {
+                    argv: vec![],
+                    ..base.clone()
+                },
+            ),
+            (
+                "relative cwd",
+                Spec {
+                    cwd: "tmp".into(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "env without =",
+                Spec {
+                    env: vec!["PATH".into()],
+                    ..base.clone()
+                },
+            ),
+            (
+                "hostname without uts",
+                Spec {
+                    hostname: Some("box".into()),
+                    namespaces: Namespaces {
+                        uts: false,
+                        ..Namespaces::default()
+                    },
+                    ..base.clone()
+                },
+            ),
+            (
+                "relative rootfs",
+                Spec {
+                    rootfs: Rootfs::Path("rootfs".into()),
+                    ..base.clone()
+                },
+            ),
+            (
+                "bind over /",
+                Spec {
+                    mounts: vec![BindMount {
+                        source: "/tmp".into(),
+                        destination: "/..".into(),
+                        readonly: false,
+                    }],
+                    ..base.clone()
+                },
+            ),
+        ];
+        for (name, spec) in cases {
+            assert!(spec.validated().is_err(), "{name}");
+        }
+        assert!(base.validated().is_ok());
+    }
+
+    #[test]
+    fn rlimit_names() {
+        assert_eq!(rlimit_resource("nofile"), Some(libc::RLIMIT_NOFILE as i32));
+        assert_eq!(
+            rlimit_resource("RLIMIT_NPROC"),
+            Some(libc::RLIMIT_NPROC as i32)
+        );
+        assert_eq!(rlimit_resource("bogus"), None);
+    }
+}

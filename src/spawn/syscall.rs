@@ -1,0 +1,478 @@
+//! The narrow waist between the container setup logic and the kernel: the [`Syscall`] trait,
+//! one method per system call the child makes between `clone` and `execve`, and
+//! [`LinuxSyscalls`], its real implementation.
+//!
+//! Invariants of the Linux implementation, because it runs in the cloned child of a possibly
+//! multi-threaded Python process:
+//! - no allocation, no locks, no panics: every argument is a pre-built `&CStr`, slice or integer,
+//!   and each method is one system call (the error is read from `errno`, which lives in
+//!   thread-local storage copied into the child);
+//! - credentials change through raw `syscall(SYS_setresuid, ..)` and friends, never glibc's
+//!   `setuid`/`setgroups`: glibc broadcasts those to every thread it believes exists (the
+//!   "setxid" signal dance), and after a bare `clone` its thread list still names the parent's
+//!   threads, so it would wait forever for threads that are not in the child.
+//!
+//! The recording fake in `fake.rs` implements the same trait for unit tests of the ordering.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
+
+use libc::{c_char, c_int, c_ulong, gid_t, uid_t};
+
+/// A raw `errno` value from a failed system call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    /// The current thread's `errno` (async-signal-safe: a thread-local read).
+    #[must_use]
+    pub fn last() -> Self {
+        // SAFETY: __errno_location always returns a valid pointer to this thread's errno.
+        Self(unsafe { *libc::__errno_location() })
+    }
+}
+
+pub type SysResult<T = ()> = Result<T, Errno>;
+
+/// An `argv`/`envp`-style array: owned C strings and the NULL-terminated array of pointers
+/// to them, built together so the pointers are valid for as long as the array lives (moving
+/// it moves the vectors' headers, never the heap buffers the pointers point into).
+#[derive(Debug)]
+pub struct CStringArray {
+    strings: Vec<CString>,
+    pointers: Vec<*const c_char>,
+}
+
+impl CStringArray {
+    #[must_use]
+    pub fn new(strings: Vec<CString>) -> Self {
+        let pointers = strings
+            .iter()
+            .map(|value| value.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        Self { strings, pointers }
+    }
+
+    #[must_use]
+    pub fn strings(&self) -> &[CString] {
+        &self.strings
+    }
+
+    fn as_ptr(&self) -> *const *const c_char {
+        self.pointers.as_ptr()
+    }
+}
+
+/// The system calls the container child makes, in the shape the setup steps need them.
+/// Every method must be async-signal-safe in the real implementation.
+pub trait Syscall {
+    fn set_dumpable(&self, dumpable: bool) -> SysResult;
+    /// Every catchable signal back to its default action, then an empty signal mask.
+    fn reset_signals(&self) -> SysResult;
+    fn umask(&self, mask: u32);
+    fn open(&self, path: &CStr, flags: c_int) -> SysResult<RawFd>;
+    /// `openat2(root, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: `path` is
+    /// resolved as if `root` were `/`, symlinks and `..` included, so it cannot leave it.
+    fn open_in_root(&self, root: RawFd, path: &CStr) -> SysResult<RawFd>;
+    /// Creates an empty regular file `name` in `directory` (no symlink followed).
+    fn create_file_at(&self, directory: RawFd, name: &CStr) -> SysResult;
+    fn write(&self, fd: RawFd, data: &[u8]) -> SysResult;
+    fn close(&self, fd: RawFd);
+    fn mount(
+        &self,
+        source: Option<&CStr>,
+        target: &CStr,
+        fstype: Option<&CStr>,
+        flags: c_ulong,
+        data: Option<&CStr>,
+    ) -> SysResult;
+    /// The `MS_*` per-mount flags (nosuid, nodev, noexec, atime) of the mount at `path`.
+    fn mount_flags(&self, path: &CStr) -> SysResult<c_ulong>;
+    fn umount2(&self, target: &CStr, flags: c_int) -> SysResult;
+    fn mkdirat(&self, directory: RawFd, name: &CStr, mode: u32) -> SysResult;
+    fn mknodat(
+        &self,
+        directory: RawFd,
+        name: &CStr,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    ) -> SysResult;
+    fn symlinkat(&self, target: &CStr, directory: RawFd, name: &CStr) -> SysResult;
+    fn chdir(&self, path: &CStr) -> SysResult;
+    fn fchdir(&self, fd: RawFd) -> SysResult;
+    fn pivot_root(&self, new_root: &CStr, put_old: &CStr) -> SysResult;
+    fn sethostname(&self, name: &CStr) -> SysResult;
+    fn setrlimit(&self, resource: c_int, soft: u64, hard: u64) -> SysResult;
+    fn setgroups(&self, groups: &[gid_t]) -> SysResult;
+    fn setresgid(&self, gid: gid_t) -> SysResult;
+    fn setresuid(&self, uid: uid_t) -> SysResult;
+    fn drop_bounding_capability(&self, capability: u32) -> SysResult;
+    /// Sets the effective, permitted and inheritable sets to `mask` (capability bits).
+    fn set_capabilities(&self, mask: u64) -> SysResult;
+    fn set_no_new_privs(&self) -> SysResult;
+    fn setsid(&self) -> SysResult;
+    /// `ioctl(fd, TIOCSCTTY, 0)`: `fd`'s terminal becomes the session's controlling terminal.
+    fn set_controlling_terminal(&self, fd: RawFd) -> SysResult;
+    /// `fcntl(fd, F_DUPFD_CLOEXEC, minimum)`.
+    fn dup_at_least(&self, fd: RawFd, minimum: RawFd) -> SysResult<RawFd>;
+    fn dup2(&self, old: RawFd, new: RawFd) -> SysResult;
+    /// Closes every fd in `first..=last`.
+    fn close_range(&self, first: u32, last: u32) -> SysResult;
+    /// Returns only on failure (the fake returns `Ok` to stand for a successful exec).
+    fn execve(&self, path: &CStr, argv: &CStringArray, envp: &CStringArray) -> SysResult;
+}
+
+/// The real system calls.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinuxSyscalls;
+
+fn check(result: c_int) -> SysResult {
+    if result < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+fn check_long(result: libc::c_long) -> SysResult<libc::c_long> {
+    if result < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(result)
+    }
+}
+
+fn optional(value: Option<&CStr>) -> *const c_char {
+    value.map_or(std::ptr::null(), CStr::as_ptr)
+}
+
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapabilityHeader {
+    version: u32,
+    pid: c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapabilityData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+impl Syscall for LinuxSyscalls {
+    fn set_dumpable(&self, dumpable: bool) -> SysResult {
+        // SAFETY: prctl with integer arguments only.
+        check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, c_ulong::from(dumpable), 0, 0, 0) })
+    }
+
+    fn reset_signals(&self) -> SysResult {
+        for signal in 1..=64 {
+            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                continue;
+            }
+            // SAFETY: a zeroed sigaction is a valid SIG_DFL action with an empty mask. glibc
+            // refuses its two internal signals with EINVAL, which is ignored on purpose.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(signal, &raw const action, std::ptr::null_mut());
+            }
+        }
+        // SAFETY: an empty, initialised set; the old mask is not wanted.
+        unsafe {
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&raw mut empty);
+            check(libc::pthread_sigmask(
+                libc::SIG_SETMASK,
+                &raw const empty,
+                std::ptr::null_mut(),
+            ))
+        }
+    }
+
+    fn umask(&self, mask: u32) {
+        // SAFETY: umask cannot fail.
+        unsafe { libc::umask(mask) };
+    }
+
+    fn open(&self, path: &CStr, flags: c_int) -> SysResult<RawFd> {
+        // SAFETY: path is NUL-terminated; the mode argument is unused without O_CREAT.
+        let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
+        check(fd).map(|()| fd)
+    }
+
+    fn open_in_root(&self, root: RawFd, path: &CStr) -> SysResult<RawFd> {
+        let how = OpenHow {
+            flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+            mode: 0,
+            resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        // SAFETY: `how` is a valid open_how of the size passed; path is NUL-terminated.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root,
+                path.as_ptr(),
+                &raw const how,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        check_long(fd).map(|fd| fd as RawFd)
+    }
+
+    fn create_file_at(&self, directory: RawFd, name: &CStr) -> SysResult {
+        let flags =
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: name is NUL-terminated; mode is passed because O_CREAT is set.
+        let fd = unsafe { libc::openat(directory, name.as_ptr(), flags, 0o644 as libc::c_uint) };
+        check(fd)?;
+        self.close(fd);
+        Ok(())
+    }
+
+    fn write(&self, fd: RawFd, data: &[u8]) -> SysResult {
+        let mut written = 0;
+        while written < data.len() {
+            let rest = &data[written..];
+            // SAFETY: rest is a valid slice for its length.
+            let count = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+            if count < 0 {
+                let error = Errno::last();
+                if error.0 != libc::EINTR {
+                    return Err(error);
+                }
+            } else {
+                written += count as usize;
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&self, fd: RawFd) {
+        // SAFETY: closing an fd this code opened; an error leaves nothing to undo.
+        unsafe { libc::close(fd) };
+    }
+
+    fn mount(
+        &self,
+        source: Option<&CStr>,
+        target: &CStr,
+        fstype: Option<&CStr>,
+        flags: c_ulong,
+        data: Option<&CStr>,
+    ) -> SysResult {
+        // SAFETY: every pointer is NUL-terminated or null, as mount(2) accepts.
+        check(unsafe {
+            libc::mount(
+                optional(source),
+                target.as_ptr(),
+                optional(fstype),
+                flags,
+                optional(data).cast(),
+            )
+        })
+    }
+
+    fn mount_flags(&self, path: &CStr) -> SysResult<c_ulong> {
+        // statfs, not statvfs: one system call, where glibc's statvfs may fall back to reading
+        // /proc/mounts (allocation) on kernels that do not report mount flags.
+        // SAFETY: statfs fills the zeroed struct; path is NUL-terminated.
+        let mut info: libc::statfs64 = unsafe { std::mem::zeroed() };
+        check(unsafe { libc::statfs64(path.as_ptr(), &raw mut info) })?;
+        let pairs = [
+            (libc::ST_NOSUID, libc::MS_NOSUID),
+            (libc::ST_NODEV, libc::MS_NODEV),
+            (libc::ST_NOEXEC, libc::MS_NOEXEC),
+            (libc::ST_NOATIME, libc::MS_NOATIME),
+            (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+            (libc::ST_RELATIME, libc::MS_RELATIME),
+        ];
+        Ok(pairs
+            .iter()
+            .filter(|(statfs_flag, _)| info.f_flags as c_ulong & statfs_flag != 0)
+            .fold(0, |flags, (_, mount_flag)| flags | mount_flag))
+    }
+
+    fn umount2(&self, target: &CStr, flags: c_int) -> SysResult {
+        // SAFETY: target is NUL-terminated.
+        check(unsafe { libc::umount2(target.as_ptr(), flags) })
+    }
+
+    fn mkdirat(&self, directory: RawFd, name: &CStr, mode: u32) -> SysResult {
+        // SAFETY: name is NUL-terminated.
+        check(unsafe { libc::mkdirat(directory, name.as_ptr(), mode) })
+    }
+
+    fn mknodat(
+        &self,
+        directory: RawFd,
+        name: &CStr,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    ) -> SysResult {
+        let device = libc::makedev(major, minor);
+        // SAFETY: name is NUL-terminated.
+        check(unsafe { libc::mknodat(directory, name.as_ptr(), mode, device) })
+    }
+
+    fn symlinkat(&self, target: &CStr, directory: RawFd, name: &CStr) -> SysResult {
+        // SAFETY: both strings are NUL-terminated.
+        check(unsafe { libc::symlinkat(target.as_ptr(), directory, name.as_ptr()) })
+    }
+
+    fn chdir(&self, path: &CStr) -> SysResult {
+        // SAFETY: path is NUL-terminated.
+        check(unsafe { libc::chdir(path.as_ptr()) })
+    }
+
+    fn fchdir(&self, fd: RawFd) -> SysResult {
+        // SAFETY: plain integer argument.
+        check(unsafe { libc::fchdir(fd) })
+    }
+
+    fn pivot_root(&self, new_root: &CStr, put_old: &CStr) -> SysResult {
+        // SAFETY: both strings are NUL-terminated; glibc has no wrapper.
+        check_long(unsafe {
+            libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr())
+        })
+        .map(drop)
+    }
+
+    fn sethostname(&self, name: &CStr) -> SysResult {
+        let bytes = name.to_bytes();
+        // SAFETY: the pointer and length describe the name without its NUL.
+        check(unsafe { libc::sethostname(bytes.as_ptr().cast(), bytes.len()) })
+    }
+
+    fn setrlimit(&self, resource: c_int, soft: u64, hard: u64) -> SysResult {
+        let limit = libc::rlimit64 {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: pid 0 is the calling process; the new limit is a valid struct.
+        check(unsafe {
+            libc::prlimit64(
+                0,
+                resource as libc::__rlimit_resource_t,
+                &raw const limit,
+                std::ptr::null_mut(),
+            )
+        })
+    }
+
+    fn setgroups(&self, groups: &[gid_t]) -> SysResult {
+        // SAFETY: the pointer and length describe the slice; raw syscall, see module doc.
+        check_long(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) })
+            .map(drop)
+    }
+
+    fn setresgid(&self, gid: gid_t) -> SysResult {
+        // SAFETY: integer arguments; raw syscall, see module doc.
+        check_long(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
+    }
+
+    fn setresuid(&self, uid: uid_t) -> SysResult {
+        // SAFETY: integer arguments; raw syscall, see module doc.
+        check_long(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
+    }
+
+    fn drop_bounding_capability(&self, capability: u32) -> SysResult {
+        // SAFETY: prctl with integer arguments only.
+        check(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, c_ulong::from(capability), 0, 0, 0) })
+    }
+
+    fn set_capabilities(&self, mask: u64) -> SysResult {
+        let header = CapabilityHeader {
+            version: CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        let low = mask as u32;
+        let high = (mask >> 32) as u32;
+        let data = [
+            CapabilityData {
+                effective: low,
+                permitted: low,
+                inheritable: low,
+            },
+            CapabilityData {
+                effective: high,
+                permitted: high,
+                inheritable: high,
+            },
+        ];
+        // SAFETY: a v3 header with two data elements, as capset(2) expects.
+        check_long(unsafe { libc::syscall(libc::SYS_capset, &raw const header, data.as_ptr()) })
+            .map(drop)
+    }
+
+    fn set_no_new_privs(&self) -> SysResult {
+        // SAFETY: prctl with integer arguments only.
+        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+    }
+
+    fn setsid(&self) -> SysResult {
+        // SAFETY: no arguments.
+        check(unsafe { libc::setsid() })
+    }
+
+    fn set_controlling_terminal(&self, fd: RawFd) -> SysResult {
+        // SAFETY: integer arguments; 0 means "do not steal it from another session".
+        check(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) })
+    }
+
+    fn dup_at_least(&self, fd: RawFd, minimum: RawFd) -> SysResult<RawFd> {
+        // SAFETY: integer arguments.
+        let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, minimum) };
+        check(new).map(|()| new)
+    }
+
+    fn dup2(&self, old: RawFd, new: RawFd) -> SysResult {
+        // SAFETY: integer arguments; dup2 leaves the new fd without FD_CLOEXEC.
+        check(unsafe { libc::dup2(old, new) })
+    }
+
+    fn close_range(&self, first: u32, last: u32) -> SysResult {
+        // SAFETY: integer arguments.
+        let result = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+        if result == 0 {
+            return Ok(());
+        }
+        let error = Errno::last();
+        if error.0 != libc::ENOSYS {
+            return Err(error);
+        }
+        // Kernels before 5.9: close one by one up to the fd limit.
+        // SAFETY: a zeroed rlimit is filled by getrlimit.
+        let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+        check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) })?;
+        let end = u64::from(last).min(limit.rlim_cur.saturating_sub(1));
+        for fd in u64::from(first)..=end {
+            self.close(fd as RawFd);
+        }
+        Ok(())
+    }
+
+    fn execve(&self, path: &CStr, argv: &CStringArray, envp: &CStringArray) -> SysResult {
+        // SAFETY: CStringArray guarantees NULL-terminated arrays of pointers into C strings it
+        // owns and that outlive this call; execve only returns on failure.
+        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        Err(Errno::last())
+    }
+}

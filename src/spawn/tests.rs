@@ -1,0 +1,479 @@
+//! Ordering and error-mapping tests of the child's plan, run against the recording fake.
+
+use std::path::PathBuf;
+
+use crate::spawn::child::execute;
+use crate::spawn::errors::{FailureRecord, Stage};
+use crate::spawn::fake::RecordingSyscalls;
+use crate::spawn::plan::plan;
+use crate::spawn::spec::{BindMount, EtcFiles, Rlimit, Rootfs, Spec};
+
+const ERROR_FD: i32 = 9;
+
+fn overlay_spec() -> Spec {
+    let mut spec = Spec::new(
+        vec!["app".into(), "--flag".into()],
+        Rootfs::Overlay {
+            lower: vec!["/store/layers/b".into(), "/store/layers/a".into()],
+            upper: "/store/c/upper".into(),
+            work: "/store/c/work".into(),
+            target: "/store/c/rootfs".into(),
+        },
+    );
+    spec.env = vec!["PATH=/usr/bin:/bin".into(), "HOME=/root".into()];
+    spec.cwd = "/work".into();
+    spec.uid = 1000;
+    spec.gid = 1000;
+    spec.groups = vec![10, 20];
+    spec.hostname = Some("box".into());
+    spec.mounts = vec![BindMount {
+        source: "/srv/data".into(),
+        destination: "/data".into(),
+        readonly: true,
+    }];
+    spec.rlimits = vec![Rlimit {
+        resource: libc::RLIMIT_NOFILE as i32,
+        soft: 1024,
+        hard: 4096,
+    }];
+    spec.cgroup_procs = vec!["/sys/fs/cgroup/memory/c/cgroup.procs".into()];
+    spec.etc_files = EtcFiles {
+        hosts: Some("/store/c/hosts".into()),
+        ..EtcFiles::default()
+    };
+    spec.capabilities = Some(0xa804_25fb);
+    spec.stdio = [Some(5), Some(6), Some(6)];
+    spec
+}
+
+fn run(spec: &Spec, sys: &RecordingSyscalls) -> Result<(), FailureRecord> {
+    let plan = plan(spec).expect("valid spec");
+    execute(sys, &plan, ERROR_FD)
+}
+
+fn position(calls: &[String], prefix: &str) -> usize {
+    calls
+        .iter()
+        .position(|call| call.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no call starting with {prefix:?} in {calls:#?}"))
+}
+
+/// Asserts that calls with these prefixes happen in this order (each found after the last).
+fn assert_order(calls: &[String], prefixes: &[&str]) {
+    let mut start = 0;
+    for prefix in prefixes {
+        let found = calls[start..]
+            .iter()
+            .position(|call| call.starts_with(prefix));
+        let Some(offset) = found else {
+            panic!(
+                "no {prefix:?} after call #{start} ({:?}) in {calls:#?}",
+                calls.get(start.wrapping_sub(1))
+            );
+        };
+        start += offset + 1;
+    }
+}
+
+#[test]
+fn full_sequence_order() {
+    let sys = RecordingSyscalls::new();
+    assert_eq!(run(&overlay_spec(), &sys), Ok(()));
+    let calls = sys.calls();
+    assert_eq!(calls[0], "set_dumpable false");
+    assert_order(
+        &calls,
+        &[
+            "set_dumpable false",
+            "reset_signals",
+            "open /sys/fs/cgroup/memory/c/cgroup.procs",
+            "write /sys/fs/cgroup/memory/c/cgroup.procs 0",
+            "mount / source=- type=- flags=0x84000",
+            "mount /store/c/rootfs source=overlay type=overlay flags=0x0 data=lowerdir=/store/layers/b:/store/layers/a,upperdir=/store/c/upper,workdir=/store/c/work",
+            "open /store/c/rootfs",
+            "mount root:/proc source=proc type=proc",
+            "mount root:/dev source=tmpfs type=tmpfs",
+            "mount root:/dev/pts source=devpts type=devpts flags=0xa data=newinstance,ptmxmode=0666",
+            "mount root:/dev/shm source=shm",
+            "mount root:/dev/mqueue source=mqueue",
+            "mknod root:/dev/null 20666 1:3",
+            "symlink root:/dev/ptmx -> pts/ptmx",
+            "mount root:/sys source=sysfs type=sysfs flags=0xf",
+            "mount root:/etc/hosts source=/store/c/hosts",
+            "mount root:/data source=/srv/data type=- flags=0x5000",
+            "statvfs root:/data",
+            "mount root:/data source=- type=- flags=0x1023",
+            "fchdir /store/c/rootfs",
+            "pivot_root . .",
+            "mount . source=- type=- flags=0x84000",
+            "umount2 . 0x2",
+            "chdir /",
+            "mount /proc/kcore source=/dev/null",
+            "mount /proc/sys source=/proc/sys",
+            "sethostname box",
+            "setrlimit 7 1024 4096",
+            "drop_bounding 2",
+            "setgroups [10, 20]",
+            "setresgid 1000",
+            "setresuid 1000",
+            "chdir /work",
+            "umask 22",
+            "dup 5 >= 3",
+            "dup2 dup-of-5 0",
+            "setsid",
+            "close_range 3 8",
+            "close_range 10 4294967295",
+            "no_new_privs",
+            "execve /usr/bin/app",
+        ],
+    );
+    // Nothing inside the rootfs is mounted after pivot_root, and nothing on the host at all
+    // except the rslave of / and the rootfs itself.
+    let pivot = position(&calls, "pivot_root");
+    for (index, call) in calls
+        .iter()
+        .enumerate()
+        .filter(|(_, call)| call.starts_with("mount "))
+    {
+        let target = call.split(' ').nth(1).unwrap();
+        if index < pivot {
+            assert!(
+                target.starts_with("root:") || target == "/" || target == "/store/c/rootfs",
+                "{call}"
+            );
+        } else {
+            assert!(!target.starts_with("root:"), "{call} after pivot_root");
+        }
+    }
+    // A non-root user gets no capset: setresuid already cleared its capabilities.
+    assert!(!calls.iter().any(|call| call.starts_with("capset")));
+    // Kept capabilities (bits 0, 1, 3 of the mask) stay in the bounding set; others go.
+    for kept in ["drop_bounding 0", "drop_bounding 1", "drop_bounding 3"] {
+        assert!(!calls.iter().any(|call| call == kept), "{kept}");
+    }
+    assert!(calls.iter().any(|call| call == "drop_bounding 40"));
+}
+
+#[test]
+fn root_user_gets_capset_after_setuid_and_no_new_privs_is_optional() {
+    let spec = Spec {
+        uid: 0,
+        gid: 0,
+        no_new_privs: false,
+        ..overlay_spec()
+    };
+    let sys = RecordingSyscalls::new();
+    run(&spec, &sys).unwrap();
+    let calls = sys.calls();
+    assert_order(
+        &calls,
+        &["setresuid 0", "capset 0xa80425fb", "chdir /work", "execve"],
+    );
+    assert!(!calls.iter().any(|call| call == "no_new_privs"));
+}
+
+#[test]
+fn prepared_rootfs_is_bound_onto_itself() {
+    let spec = Spec::new(vec!["/bin/sh".into()], Rootfs::Path("/c/rootfs".into()));
+    let sys = RecordingSyscalls::new();
+    run(&spec, &sys).unwrap();
+    let calls = sys.calls();
+    assert_order(
+        &calls,
+        &[
+            "mount / source=- type=- flags=0x84000",
+            "mount /c/rootfs source=/c/rootfs type=- flags=0x5000",
+            "open /c/rootfs",
+            "pivot_root",
+        ],
+    );
+    // A command with a slash is executed as given, with no PATH search.
+    let execs: Vec<_> = calls
+        .iter()
+        .filter(|call| call.starts_with("execve"))
+        .collect();
+    assert_eq!(execs, ["execve /bin/sh"]);
+    // No stdio given: nothing is duplicated onto 0-2.
+    assert!(!calls.iter().any(|call| call.starts_with("dup")));
+}
+
+#[test]
+fn missing_mount_target_is_created_inside_the_root() {
+    let sys = RecordingSyscalls::new().failing_times(
+        "open_in_root /store/c/rootfs data",
+        libc::ENOENT,
+        1,
+    );
+    run(&overlay_spec(), &sys).unwrap();
+    let calls = sys.calls();
+    assert_order(
+        &calls,
+        &[
+            "open_in_root /store/c/rootfs data",
+            "mkdirat /store/c/rootfs/data 755",
+            "open_in_root /store/c/rootfs data",
+            "mount root:/data",
+        ],
+    );
+
+    let sys = RecordingSyscalls::new().failing_times(
+        "open_in_root /store/c/rootfs etc/hosts",
+        libc::ENOENT,
+        1,
+    );
+    run(&overlay_spec(), &sys).unwrap();
+    assert_order(
+        &sys.calls(),
+        &["create_file root:/etc/hosts", "mount root:/etc/hosts"],
+    );
+}
+
+#[test]
+fn stdio_sources_move_above_two_before_installing() {
+    let spec = Spec {
+        stdio: [Some(1), Some(0), None],
+        ..overlay_spec()
+    };
+    let sys = RecordingSyscalls::new();
+    run(&spec, &sys).unwrap();
+    let calls = sys.calls();
+    assert_order(
+        &calls,
+        &[
+            "dup 1 >= 3",
+            "dup 0 >= 3",
+            "dup2 dup-of-1 0",
+            "dup2 dup-of-0 1",
+            "close_range",
+        ],
+    );
+    assert!(!calls
+        .iter()
+        .any(|call| call.ends_with(" 2") && call.starts_with("dup2")));
+}
+
+#[test]
+fn path_search_follows_execvp() {
+    type Case<'a> = (&'a str, Vec<(&'a str, i32)>, i32);
+    let cases: [Case<'_>; 4] = [
+        ("first hit wins", vec![], 0),
+        ("not anywhere", vec![("execve", libc::ENOENT)], libc::ENOENT),
+        (
+            "denied then missing",
+            vec![
+                ("execve /usr/bin/app", libc::EACCES),
+                ("execve /bin/app", libc::ENOENT),
+            ],
+            libc::EACCES,
+        ),
+        (
+            "bad format stops the search",
+            vec![("execve /usr/bin/app", libc::ENOEXEC)],
+            libc::ENOEXEC,
+        ),
+    ];
+    for (name, failures, expected) in cases {
+        let sys = failures
+            .iter()
+            .fold(RecordingSyscalls::new(), |sys, (prefix, errno)| {
+                sys.failing(prefix, *errno)
+            });
+        let result = run(&overlay_spec(), &sys);
+        if expected == 0 {
+            assert_eq!(result, Ok(()), "{name}");
+        } else {
+            let record = result.expect_err(name);
+            assert_eq!(
+                (record.stage, record.errno),
+                (Stage::Exec, expected),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn failure_stops_at_the_failing_step_with_its_stage() {
+    let cases = [
+        (
+            "cgroup",
+            "write /sys/fs/cgroup",
+            libc::EACCES,
+            Stage::Cgroup,
+            "join /sys/fs/cgroup/memory/c/cgroup.procs",
+        ),
+        (
+            "rootfs",
+            "mount /store/c/rootfs",
+            libc::EINVAL,
+            Stage::Rootfs,
+            "mount /store/c/rootfs",
+        ),
+        (
+            "proc",
+            "mount root:/proc",
+            libc::EPERM,
+            Stage::Mount,
+            "mount /proc",
+        ),
+        (
+            "bind",
+            "mount root:/data source=/srv/data",
+            libc::ENOENT,
+            Stage::Mount,
+            "mount /data",
+        ),
+        (
+            "device",
+            "mknod root:/dev/tty",
+            libc::EPERM,
+            Stage::Devices,
+            "/dev/tty",
+        ),
+        ("pivot", "pivot_root", libc::EINVAL, Stage::PivotRoot, ""),
+        ("hostname", "sethostname", libc::EPERM, Stage::Hostname, ""),
+        ("groups", "setgroups", libc::EPERM, Stage::User, ""),
+        (
+            "cwd",
+            "chdir /work",
+            libc::ENOENT,
+            Stage::Cwd,
+            "chdir /work",
+        ),
+        ("close", "close_range", libc::EINVAL, Stage::CloseFds, ""),
+    ];
+    let spec = overlay_spec();
+    let built = plan(&spec).unwrap();
+    for (name, prefix, errno, stage, detail) in cases {
+        let sys = RecordingSyscalls::new().failing(prefix, errno);
+        let record = execute(&sys, &built, ERROR_FD).expect_err(name);
+        assert_eq!((record.stage, record.errno), (stage, errno), "{name}");
+        let calls = sys.calls();
+        let failed = calls
+            .iter()
+            .rposition(|call| call.starts_with(prefix))
+            .unwrap();
+        assert!(
+            calls[failed + 1..]
+                .iter()
+                .all(|call| call.starts_with("close ")),
+            "{name}: went on after the failure: {calls:#?}"
+        );
+        let error = built.failure(record.stage, record.errno, record.step);
+        assert_eq!(error.exit_code(), 125, "{name}");
+        assert!(error.to_string().contains(detail), "{name}: {error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("hybridock: setup of {}", stage.name())),
+            "{name}: {error}"
+        );
+    }
+}
+
+#[test]
+fn masked_path_falls_back_to_tmpfs_for_directories_and_skips_missing() {
+    let sys = RecordingSyscalls::new()
+        .failing("mount /proc/acpi source=/dev/null", libc::ENOTDIR)
+        .failing("mount /proc/kcore source=/dev/null", libc::ENOENT);
+    run(&overlay_spec(), &sys).unwrap();
+    let calls = sys.calls();
+    assert_order(
+        &calls,
+        &[
+            "mount /proc/acpi source=/dev/null",
+            "mount /proc/acpi source=tmpfs type=tmpfs flags=0xf",
+        ],
+    );
+}
+
+#[test]
+fn long_overlay_options_run_from_the_common_directory() {
+    let base = format!("/var/lib/hybridock/{}", "x".repeat(60));
+    let lower: Vec<PathBuf> = (0..40)
+        .map(|index| format!("{base}/layers/{index:064}").into())
+        .collect();
+    let spec = Spec::new(
+        vec!["sh".into()],
+        Rootfs::Overlay {
+            lower,
+            upper: format!("{base}/c/upper").into(),
+            work: format!("{base}/c/work").into(),
+            target: format!("{base}/c/rootfs").into(),
+        },
+    );
+    let sys = RecordingSyscalls::new();
+    run(&spec, &sys).unwrap();
+    assert_order(
+        &sys.calls(),
+        &[
+            &format!("chdir {base}"),
+            &format!("mount {base}/c/rootfs source=overlay"),
+        ],
+    );
+}
+
+#[test]
+fn init_is_bound_read_only_and_runs_the_command() {
+    let spec = Spec {
+        init: Some("/opt/hybridock-init".into()),
+        ..overlay_spec()
+    };
+    let built = plan(&spec).unwrap();
+    let argv: Vec<_> = built
+        .argv
+        .strings()
+        .iter()
+        .map(|arg| arg.to_str().unwrap())
+        .collect();
+    assert_eq!(argv, ["/dev/init", "--", "app", "--flag"]);
+    let sys = RecordingSyscalls::new();
+    execute(&sys, &built, ERROR_FD).unwrap();
+    let calls = sys.calls();
+    assert_order(
+        &calls,
+        &[
+            "mount root:/dev source=tmpfs",
+            "mount root:/dev/init source=/opt/hybridock-init type=- flags=0x5000",
+            "mount root:/dev/init source=- type=- flags=0x1023",
+            "pivot_root",
+            "execve /dev/init",
+        ],
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|call| call.starts_with("execve"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn tty_becomes_the_controlling_terminal_after_setsid() {
+    let sys = RecordingSyscalls::new();
+    run(
+        &Spec {
+            tty: true,
+            ..overlay_spec()
+        },
+        &sys,
+    )
+    .unwrap();
+    assert_order(
+        &sys.calls(),
+        &[
+            "dup2 dup-of-6 2",
+            "setsid",
+            "controlling_terminal 0",
+            "close_range",
+            "execve",
+        ],
+    );
+    let sys = RecordingSyscalls::new();
+    run(&overlay_spec(), &sys).unwrap();
+    assert!(!sys
+        .calls()
+        .iter()
+        .any(|call| call.starts_with("controlling_terminal")));
+}
