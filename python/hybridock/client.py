@@ -10,27 +10,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hybridock.config import Config, load_config
-from hybridock.reference import Reference
-from hybridock.registry import RegistryClient, parse_platform
 from hybridock.errors import ImageNotFound, InvalidReference
+from hybridock.reference import Reference
 from hybridock.runtime.config import RunOptions, merge
 from hybridock.runtime.containers import Container, ContainerStore
 from hybridock.runtime.lifecycle import Runtime
 from hybridock.store.db import Database
 from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
 from hybridock.store.layout import Layout, default_root
-from hybridock.store.pull import PullProgress, Puller, PullResult
+
+if TYPE_CHECKING:
+    # The registry stack (urllib3, ssl, http.client) costs ~100 ms to import: a run of a
+    # cached image must not pay it, so it is imported where a pull actually happens.
+    from hybridock.config import Config
+    from hybridock.registry import RegistryClient
+    from hybridock.store.pull import PullProgress, PullResult
 
 
 class Client:
-    def __init__(self, root: str | Path | None = None, config: Config | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, config: "Config | None" = None) -> None:
         self.root = Path(root) if root is not None else default_root()
         self._config = config
 
     @cached_property
     def config(self) -> Config:
+        from hybridock.config import load_config  # noqa: PLC0415 (see TYPE_CHECKING above)
+
         return self._config if self._config is not None else load_config()
 
     @cached_property
@@ -49,6 +56,8 @@ class Client:
 
     @cached_property
     def registry(self) -> RegistryClient:
+        from hybridock.registry import RegistryClient  # noqa: PLC0415
+
         return RegistryClient(self.config)
 
     # --- images -------------------------------------------------------------------------------
@@ -60,6 +69,9 @@ class Client:
         platform: str | None = None,
         progress: PullProgress | None = None,
     ) -> PullResult:
+        from hybridock.registry import parse_platform  # noqa: PLC0415
+        from hybridock.store.pull import Puller  # noqa: PLC0415
+
         parsed = reference if isinstance(reference, Reference) else Reference.parse(reference)
         puller = Puller(
             self.layout,

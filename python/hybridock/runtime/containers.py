@@ -193,7 +193,7 @@ class ContainerStore:
         """What a supervisor records when the container's process ends."""
         record = {"exit_code": exit_code, "finished_at": time.time(), "oom_killed": oom_killed}
         write_atomic(self.layout.container(container_id) / EXIT_FILE,
-                     json.dumps(record).encode())
+                     json.dumps(record).encode(), durable=False)
 
     def read_exit(self, container_id: str) -> dict[str, Any] | None:
         try:

@@ -26,13 +26,13 @@ def write_etc_files(directory: Path, config: ContainerConfig) -> dict[str, str]:
     hostname = directory / "hostname"
     hosts = directory / "hosts"
     resolv = directory / "resolv.conf"
-    write_atomic(hostname, f"{config.hostname}\n".encode())
+    write_atomic(hostname, f"{config.hostname}\n".encode(), durable=False)
     if config.network == "host":
         host_hosts = _read_host("/etc/hosts") or HOSTS.encode()
-        write_atomic(hosts, host_hosts)
+        write_atomic(hosts, host_hosts, durable=False)
     else:
-        write_atomic(hosts, (HOSTS + f"127.0.1.1\t{config.hostname}\n").encode())
-    write_atomic(resolv, _read_host("/etc/resolv.conf") or b"")
+        write_atomic(hosts, (HOSTS + f"127.0.1.1\t{config.hostname}\n").encode(), durable=False)
+    write_atomic(resolv, _read_host("/etc/resolv.conf") or b"", durable=False)
     return {"hostname": str(hostname), "hosts": str(hosts), "resolv_conf": str(resolv)}
 
 

@@ -97,6 +97,10 @@ class Database:
             self.connection.row_factory = sqlite3.Row
             self.connection.execute("PRAGMA foreign_keys = ON")
             self.connection.execute("PRAGMA busy_timeout = 60000")
+            # WAL with synchronous=NORMAL: a commit is atomic and never corrupts the database;
+            # only the last commits before a power loss may be lost, as with docker's bolt db
+            # under its defaults. Saves an fsync per state change on every run.
+            self.connection.execute("PRAGMA synchronous = NORMAL")
             version = self.connection.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
                 self._create(version)
