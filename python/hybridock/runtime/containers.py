@@ -55,21 +55,29 @@ class Container:
         return self.state == "running"
 
 
-def process_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat (clock ticks since boot): tells a reused pid apart."""
+def _stat(pid: int) -> list[bytes] | None:
+    """/proc/PID/stat's fields after the command name (field 3, the state, first)."""
     try:
         data = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return None
-    fields = data[data.rindex(b")") + 2 :].split()
-    return int(fields[19])
+    return data[data.rindex(b")") + 2 :].split()
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (clock ticks since boot): tells a reused pid apart."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
 
 
 def process_alive(pid: int | None, start: int | None) -> bool:
+    """Running, not a zombie, and (when ``start`` is known) not a reused pid."""
     if not pid:
         return False
-    current = process_start_time(pid)
-    return current is not None and (start is None or current == start)
+    fields = _stat(pid)
+    if fields is None or fields[0] in (b"Z", b"X"):
+        return False
+    return start is None or int(fields[19]) == start
 
 
 class ContainerStore:

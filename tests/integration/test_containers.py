@@ -1,0 +1,397 @@
+"""Containers end to end, as root: the docker first-container workflow on real namespaces.
+
+One store per module holds busybox and hello-world pulled from the session registry; every
+test creates its own containers and removes them. The last test checks that nothing of the
+store is left mounted on the host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.cleanup import mounts_under, remove_tree
+from tests.support.cli import (
+    CliResult,
+    base_environment,
+    hybridock_command,
+    run_hybridock,
+    write_hybridock_config,
+)
+from tests.support.registry import Registry
+
+pytestmark = [pytest.mark.root, pytest.mark.registry]
+
+
+@dataclass
+class Box:
+    """A store with the library images, and the CLI pointed at it."""
+
+    root: Path
+    env: dict[str, str]
+
+    def __call__(self, *args: str, input: str | None = None, timeout: float = 120) -> CliResult:
+        return run_hybridock(args, env=self.env, input=input, timeout=timeout)
+
+    def ok(self, *args: str, input: str | None = None) -> str:
+        result = self(*args, input=input)
+        assert result.returncode == 0, str(result)
+        return result.stdout
+
+    def inspect(self, name: str) -> dict[str, object]:
+        document = json.loads(self.ok("inspect", name))[0]
+        assert isinstance(document, dict)
+        return document
+
+    def pid(self, name: str) -> int:
+        state = self.inspect(name)["State"]
+        assert isinstance(state, dict)
+        return int(state["Pid"])
+
+
+def make_box(tmp: Path, registry: Registry) -> Box:
+    root = tmp / "store"
+    config = write_hybridock_config(
+        tmp / "config.json",
+        {"registry-mirrors": {"docker.io": [registry.url]}, "insecure-registries": [registry.address]},
+    )
+    env = {**base_environment(), "HYBRIDOCK_ROOT": str(root), "HYBRIDOCK_CONFIG": str(config),
+           "NO_COLOR": "1"}
+    return Box(root, env)
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory, session_registry: Registry,
+        image_builder: object) -> Iterator[Box]:
+    image_builder.publish_library(session_registry)  # type: ignore[attr-defined]
+    made = make_box(tmp_path_factory.mktemp("containers"), session_registry)
+    made.ok("pull", "busybox")
+    made.ok("pull", "hello-world")
+    try:
+        yield made
+    finally:
+        for container_id in made("ps", "-aq", "--no-trunc").stdout.split():
+            made("rm", "-f", container_id)
+        remove_tree(made.root)
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest, box: Box) -> Iterator[str]:
+    """A container name unique to the test; the container is removed afterwards."""
+    chosen = request.node.name.replace("[", "-").replace("]", "").replace("/", "-")[:60]
+    yield chosen
+    box("rm", "-f", chosen)
+
+
+def wait_for(predicate: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+# --- the seed flow ----------------------------------------------------------------------------
+
+
+def test_seed_flow(tmp_path: Path, session_registry: Registry, image_builder: object) -> None:
+    image_builder.publish_library(session_registry)  # type: ignore[attr-defined]
+    fresh = make_box(tmp_path, session_registry)
+    try:
+        pulled = fresh("pull", "hello-world")
+        assert pulled.returncode == 0, str(pulled)
+        ran = fresh("run", "hello-world")
+        assert ran.returncode == 0, str(ran)
+        assert "Hello from hybridock!" in ran.stdout
+        listing = fresh.ok("ps", "-a")
+        assert "hello-world" in listing and "Exited (0)" in listing
+
+        created = fresh.ok("create", "--name", "second", "hello-world").strip()
+        assert len(created) == 64
+        assert "Created" in fresh.ok("ps", "-a", "--filter", "name=second")
+        started = fresh("start", "-a", "second")
+        assert started.returncode == 0 and "Hello from hybridock!" in started.stdout
+        fresh.ok("stop", "second")
+        for container_id in fresh.ok("ps", "-aq").split():
+            fresh.ok("rm", container_id)
+        assert fresh.ok("ps", "-aq") == ""
+        removed = fresh.ok("rmi", "hello-world")
+        assert "Deleted: sha256:" in removed
+        assert fresh.ok("images", "-q") == ""
+
+        session_registry.reset_requests()
+        again = fresh("run", "--rm", "hello-world")
+        assert again.returncode == 0, str(again)
+        assert "Unable to find image 'hello-world:latest' locally" in again.stderr
+        assert session_registry.blob_gets() >= 1  # it really pulled again
+        assert fresh.ok("ps", "-aq") == ""  # --rm
+    finally:
+        for container_id in fresh("ps", "-aq", "--no-trunc").stdout.split():
+            fresh("rm", "-f", container_id)
+        remove_tree(fresh.root)
+
+
+# --- isolation -------------------------------------------------------------------------------
+
+
+def test_pid_one_hostname_and_host_pids_invisible(box: Box) -> None:
+    script = "echo $$; hostname; ls /proc | grep -c '^[0-9]'"
+    out = box.ok("run", "--rm", "--hostname", "inside", "busybox", "sh", "-c", script).split()
+    assert out[0] == "1"
+    assert out[1] == "inside"
+    assert int(out[2]) <= 4  # sh, ls, grep (and a transient one), never the host's hundreds
+
+
+def test_own_mounts(box: Box) -> None:
+    mounts = box.ok("run", "--rm", "busybox", "cat", "/proc/mounts")
+    root_line = next(line for line in mounts.splitlines() if line.split()[1] == "/")
+    assert root_line.split()[2] == "overlay"
+    assert str(box.root / "layers") in root_line
+    host_only = [m for m in Path("/proc/mounts").read_text().splitlines()
+                 if m.split()[1].startswith("/sys/fs/cgroup")]
+    assert not any(line.split()[1].startswith("/sys/fs/cgroup/") for line in mounts.splitlines()) \
+        or host_only
+
+
+def test_network_none_has_only_loopback(box: Box) -> None:
+    devices = box.ok("run", "--rm", "busybox", "cat", "/proc/net/dev").splitlines()[2:]
+    assert [line.split(":")[0].strip() for line in devices] == ["lo"]
+
+
+def test_network_host_sees_host_interfaces(box: Box) -> None:
+    devices = box.ok("run", "--rm", "--network", "host", "busybox", "cat", "/proc/net/dev")
+    host = Path("/proc/net/dev").read_text()
+    assert len(devices.splitlines()) == len(host.splitlines())
+
+
+def test_no_host_fd_leaks_in(box: Box) -> None:
+    fds = box.ok("run", "--rm", "busybox", "ls", "/proc/self/fd").split()
+    assert sorted(fds) == ["0", "1", "2", "3"]  # 3 is ls's own directory handle
+
+
+def test_env_workdir_user_and_volume(box: Box, tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)  # the container's user 65534 must be able to read it
+    (tmp_path / "data.txt").write_text("from the host\n")
+    script = "echo $GREETING; pwd; id -u; id -g; cat /data/data.txt; touch /data/x || echo ro"
+    out = box.ok(
+        "run", "--rm", "-e", "GREETING=hi", "-w", "/tmp", "-u", "65534:65534",
+        "-v", f"{tmp_path}:/data:ro", "busybox", "sh", "-c", script,
+    ).splitlines()
+    assert out[:5] == ["hi", "/tmp", "65534", "65534", "from the host"]
+    assert out[-1] == "ro"
+    assert not (tmp_path / "x").exists()
+
+
+# --- exit codes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        pytest.param(("busybox", "true"), 0, None, id="0-success"),
+        pytest.param(("busybox", "sh", "-c", "exit 3"), 3, None, id="3-own-code"),
+        pytest.param(("--pull", "never", "no-such-image"), 125, "No such image", id="125-no-image"),
+        pytest.param(("--network", "bridge", "busybox", "true"), 125, "not supported",
+                     id="125-bad-flag"),
+        pytest.param(("-w", "/etc/passwd", "busybox", "true"), 125, "", id="125-bad-workdir"),
+        pytest.param(("busybox", "/etc/passwd"), 126, "permission denied", id="126-not-exec"),
+        pytest.param(("busybox", "no-such-command"), 127, "executable file not found",
+                     id="127-not-found"),
+        # (pid 1 itself ignores even SIGKILL sent from inside its namespace, as under docker)
+        # (and busybox sh execs a last command, hence the "; exit")
+        pytest.param(("busybox", "sh", "-c", "sh -c 'kill -KILL $$'; exit $?"), 137, None,
+                     id="137-killed"),
+    ],
+)
+def test_exit_codes(box: Box, args: tuple[str, ...], code: int, message: str | None) -> None:
+    result = box("run", "--rm", *args)
+    assert result.returncode == code, str(result)
+    if message is not None:
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_143_when_sigterm_ends_it(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--init", "--name", name, "busybox", "sleep", "300")
+    box.ok("stop", name)
+    assert box.ok("wait", name).strip() == "143"
+    assert "Exited (143)" in box.ok("ps", "-a", "--filter", f"name={name}")
+
+
+def test_137_when_killed(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--name", name, "busybox", "sleep", "300")
+    box.ok("kill", name)
+    assert box.ok("wait", name).strip() == "137"
+
+
+def test_stop_of_a_process_ignoring_sigterm_kills_after_timeout(box: Box, name: str) -> None:
+    # sh as pid 1 without a TERM trap ignores SIGTERM (the kernel protects pid 1)
+    box.ok("run", "-d", "--name", name, "busybox", "sh", "-c", "while true; do sleep 1; done")
+    started = time.monotonic()
+    box.ok("stop", "-t", "1", name)
+    assert time.monotonic() - started >= 1
+    assert box.ok("wait", name).strip() == "137"
+
+
+def test_init_reaps_zombies(box: Box) -> None:
+    script = "sh -c 'sleep 0.2 &' ; sleep 1; ps -o stat | grep -c '^Z' || true"
+    assert box.ok("run", "--rm", "--init", "busybox", "sh", "-c", script).strip() == "0"
+
+
+# --- many containers, one image ---------------------------------------------------------------
+
+
+def test_ten_containers_share_the_image_layers(box: Box) -> None:
+    names = [f"share-{index}" for index in range(10)]
+    try:
+        for index, each in enumerate(names):
+            box.ok("run", "-d", "--name", each, "busybox", "sh", "-c",
+                   f"echo {index} > /marker-{index}; sleep 300")
+        layer_dirs = {p.name for p in (box.root / "layers").iterdir()}
+        for index, each in enumerate(names):
+            pid = box.pid(each)
+            wait_for(lambda pid=pid, index=index:
+                     Path(f"/proc/{pid}/root/marker-{index}").exists())
+            root_mount = next(
+                line for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+                if line.split()[4] == "/"
+            )
+            assert any(layer in root_mount for layer in layer_dirs)  # lowerdir is the shared dir
+            visible = sorted(p.name for p in Path(f"/proc/{pid}/root").glob("marker-*"))
+            assert visible == [f"marker-{index}"]
+        for layer in (box.root / "layers").iterdir():
+            assert not list(layer.glob("marker-*"))  # the image itself is untouched
+    finally:
+        for each in names:
+            box("rm", "-f", each)
+
+
+# --- supervision ------------------------------------------------------------------------------
+
+
+def test_killed_monitor_leaves_a_state_ps_and_rm_handle(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--name", name, "busybox", "sleep", "300")
+    pid = box.pid(name)
+    monitor = int(next(line.split()[1] for line in
+                       Path(f"/proc/{pid}/status").read_text().splitlines()
+                       if line.startswith("PPid:")))
+    os.kill(monitor, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{monitor}").exists() or
+             "State:\tZ" in Path(f"/proc/{monitor}/status").read_text())
+    assert "Exited (255)" in box.ok("ps", "-a", "--filter", f"name={name}")
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or
+             "State:\tZ" in Path(f"/proc/{pid}/status").read_text())
+    box.ok("rm", name)
+    assert not (box.root / "containers").joinpath(name).exists()
+
+
+def test_killed_attached_cli_leaves_a_state_ps_and_rm_handle(box: Box, name: str) -> None:
+    process = subprocess.Popen(
+        [*hybridock_command(), "run", "--name", name, "busybox", "sleep", "300"],
+        env=box.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: "Up " in box("ps", "--filter", f"name={name}").stdout)
+        pid = box.pid(name)
+        process.kill()
+        process.wait()
+        assert "Exited (255)" in box.ok("ps", "-a", "--filter", f"name={name}")
+        wait_for(lambda: not Path(f"/proc/{pid}").exists()
+                 or "State:\tZ" in Path(f"/proc/{pid}/status").read_text())
+        box.ok("rm", name)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_rm_refuses_a_running_container_without_force(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--name", name, "busybox", "sleep", "300")
+    refused = box("rm", name)
+    assert refused.returncode == 1
+    assert "container is running" in refused.stderr
+    box.ok("rm", "-f", name)
+    assert box("inspect", name).returncode == 1
+
+
+def test_rmi_refuses_an_image_in_use(box: Box, name: str) -> None:
+    box.ok("create", "--name", name, "busybox", "true")
+    refused = box("rmi", "busybox")
+    assert refused.returncode == 1
+    assert "is using its referenced image" in refused.stderr
+    assert "busybox" in box.ok("images")
+
+
+# --- a long-running service ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_service_detached_reachable_stoppable_restartable(box: Box, name: str) -> None:
+    port = free_port()
+    script = (
+        "mkdir -p /www && echo served-by-hybridock > /www/index.html && "
+        f"echo listening; exec httpd -f -v -p 127.0.0.1:{port} -h /www"
+    )
+    box.ok("run", "-d", "--init", "--network", "host", "--name", name, "busybox", "sh", "-c",
+           script)
+
+    def fetch() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:  # noqa: S310
+            return response.read().decode()
+
+    def serving() -> bool:
+        try:
+            return fetch().strip() == "served-by-hybridock"
+        except OSError:
+            return False
+
+    wait_for(serving)
+    assert "Up " in box.ok("ps", "--filter", f"name={name}")
+    box.ok("stop", name)
+    assert box.ok("wait", name).strip() == "143"  # graceful: SIGTERM through the init
+    assert not serving()
+    box.ok("restart", name)
+    wait_for(serving)
+    logs = box.ok("logs", name)
+    assert logs.count("listening") == 2
+    last = box("logs", "-t", "--tail", "1", name)
+    stamped = last.stdout + last.stderr  # httpd -v logs to stderr
+    assert len(stamped.splitlines()) == 1
+    assert stamped.startswith("20") and "T" in stamped.split()[0]
+    box.ok("stop", name)
+
+
+def test_logs_and_inspect_of_a_finished_container(box: Box, name: str) -> None:
+    assert box("run", "--name", name, "busybox", "sh", "-c", "echo out; echo err >&2; exit 5").returncode == 5
+    result = box("logs", name)
+    assert result.stdout == "out\n" and result.stderr == "err\n"
+    document = box.inspect(name)
+    state = document["State"]
+    assert isinstance(state, dict)
+    assert (state["Status"], state["ExitCode"], state["Running"]) == ("exited", 5, False)
+    assert document["Name"] == f"/{name}"
+    assert box.ok("inspect", "-f", "{{.State.ExitCode}}", name).strip() == "5"
+
+
+# --- last: nothing left mounted -------------------------------------------------------------------
+
+
+def test_zz_no_mount_of_the_store_is_left(box: Box) -> None:
+    assert mounts_under(box.root) == []
+    assert "hybridock" not in Path("/proc/mounts").read_text()
