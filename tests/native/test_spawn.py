@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,6 +284,17 @@ def test_spec_and_keywords_do_not_mix() -> None:
     assert (spec.argv, spec.rootfs) == (["true"], "/rootfs")
     with pytest.raises(ConfigError):
         _native.spawn(spec, cwd="/")
+
+
+def test_concurrent_spawns_from_threads(rootfs: Path) -> None:
+    """Spawning while other Python threads run (and spawn) works: the child is fork-safe."""
+
+    def one(index: int) -> Result:
+        return run(rootfs, ["sh", "-c", f"echo {index} $$"], hostname=f"c{index}")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, range(24)))
+    assert [result.stdout for result in results] == [f"{index} 1\n" for index in range(24)]
 
 
 # --- process attributes -----------------------------------------------------------------------
