@@ -509,6 +509,26 @@ def test_cgroup_is_joined(rootfs: Path) -> None:
         group.rmdir()
 
 
+def test_device_nodes_when_mknod_is_refused(rootfs: Path) -> None:
+    """In a devices cgroup that denies mknod, the host's nodes are bound instead."""
+    hierarchy = Path("/sys/fs/cgroup/devices")
+    if not (hierarchy / "devices.deny").exists():
+        pytest.skip("no cgroup v1 devices controller")
+    group = hierarchy / f"hybridock-test-{os.getpid()}"
+    group.mkdir()
+    try:
+        (group / "devices.deny").write_text("c *:* m\n")
+        script = (
+            "echo ok > /dev/null && ls -l /dev/null /dev/tty; grep -c ' /dev/null ' /proc/mounts"
+        )
+        result = run(rootfs, ["sh", "-c", script], cgroup_procs=[str(group / "cgroup.procs")])
+        *nodes, bound = result.stdout.splitlines()
+        assert [line[0] for line in nodes] == ["c", "c"], result
+        assert bound == "1", "/dev/null is the host's node, bound"
+    finally:
+        group.rmdir()
+
+
 def test_init_runs_the_command_as_its_child(rootfs: Path, tmp_path: Path) -> None:
     """With ``init``, a host binary appears read-only on /dev/init and gets ``-- argv``."""
     init = tmp_path / "stand-in-init"
