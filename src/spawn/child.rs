@@ -196,11 +196,21 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             mode,
             major,
             minor,
+            host,
+            target,
         } => {
             let fd = sys.open_in_root(context.root, parent)?;
             let result = sys.mknodat(fd, name, *mode, *major, *minor);
             sys.close(fd);
-            result
+            match result {
+                Err(Errno(libc::EPERM)) => {
+                    let fd = open_or_create_in_root(sys, context.root, target, TargetKind::File)?;
+                    with_fd(sys, fd, |path| {
+                        sys.mount(Some(host), path, None, libc::MS_BIND, None)
+                    })
+                }
+                other => other,
+            }
         }
         Op::Symlink {
             target,

@@ -294,6 +294,8 @@ fn dev_steps() -> Vec<Step> {
                 mode: libc::S_IFCHR | 0o666,
                 major,
                 minor,
+                host: c_string(&format!("/dev/{name}")),
+                target: InRoot::new(&format!("/dev/{name}")),
             },
         ));
     }

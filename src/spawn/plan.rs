@@ -108,12 +108,16 @@ pub enum Op {
         readonly: bool,
     },
     /// A character device `name` in the directory `parent` (resolved inside the rootfs).
+    /// Falls back to bind-mounting the host's node `host` when mknod is refused (EPERM: a
+    /// devices cgroup without "m", as inside another container), like runc in a user namespace.
     Mknod {
         parent: CString,
         name: CString,
         mode: u32,
         major: u32,
         minor: u32,
+        host: CString,
+        target: InRoot,
     },
     Symlink {
         target: CString,

@@ -326,7 +326,7 @@ fn failure_stops_at_the_failing_step_with_its_stage() {
         (
             "device",
             "mknod root:/dev/tty",
-            libc::EPERM,
+            libc::ENOSPC,
             Stage::Devices,
             "/dev/tty",
         ),
@@ -476,4 +476,24 @@ fn tty_becomes_the_controlling_terminal_after_setsid() {
         .calls()
         .iter()
         .any(|call| call.starts_with("controlling_terminal")));
+}
+
+#[test]
+fn refused_mknod_falls_back_to_binding_the_host_node() {
+    let sys = RecordingSyscalls::new()
+        .failing("mknod root:/dev/null", libc::EPERM)
+        .failing_times("open_in_root /store/c/rootfs dev/null", libc::ENOENT, 1);
+    run(&overlay_spec(), &sys).unwrap();
+    assert_order(
+        &sys.calls(),
+        &[
+            "mknod root:/dev/null",
+            "create_file root:/dev/null",
+            "mount root:/dev/null source=/dev/null type=- flags=0x1000",
+            "mknod root:/dev/zero",
+        ],
+    );
+    let sys = RecordingSyscalls::new().failing("mknod root:/dev/null", libc::EEXIST);
+    let record = run(&overlay_spec(), &sys).unwrap_err();
+    assert_eq!((record.stage, record.errno), (Stage::Devices, libc::EEXIST));
 }

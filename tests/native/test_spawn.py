@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,6 +286,17 @@ def test_spec_and_keywords_do_not_mix() -> None:
         _native.spawn(spec, cwd="/")
 
 
+def test_concurrent_spawns_from_threads(rootfs: Path) -> None:
+    """Spawning while other Python threads run (and spawn) works: the child is fork-safe."""
+
+    def one(index: int) -> Result:
+        return run(rootfs, ["sh", "-c", f"echo {index} $$"], hostname=f"c{index}")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, range(24)))
+    assert [result.stdout for result in results] == [f"{index} 1\n" for index in range(24)]
+
+
 # --- process attributes -----------------------------------------------------------------------
 
 
@@ -493,6 +505,26 @@ def test_cgroup_is_joined(rootfs: Path) -> None:
             rootfs, ["cat", "/proc/self/cgroup"], cgroup_procs=[str(group / "cgroup.procs")]
         ).stdout
         assert group.name in output, output
+    finally:
+        group.rmdir()
+
+
+def test_device_nodes_when_mknod_is_refused(rootfs: Path) -> None:
+    """In a devices cgroup that denies mknod, the host's nodes are bound instead."""
+    hierarchy = Path("/sys/fs/cgroup/devices")
+    if not (hierarchy / "devices.deny").exists():
+        pytest.skip("no cgroup v1 devices controller")
+    group = hierarchy / f"hybridock-test-{os.getpid()}"
+    group.mkdir()
+    try:
+        (group / "devices.deny").write_text("c *:* m\n")
+        script = (
+            "echo ok > /dev/null && ls -l /dev/null /dev/tty; grep -c ' /dev/null ' /proc/mounts"
+        )
+        result = run(rootfs, ["sh", "-c", script], cgroup_procs=[str(group / "cgroup.procs")])
+        *nodes, bound = result.stdout.splitlines()
+        assert [line[0] for line in nodes] == ["c", "c"], result
+        assert bound == "1", "/dev/null is the host's node, bound"
     finally:
         group.rmdir()
 
