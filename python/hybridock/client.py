@@ -112,6 +112,7 @@ class Client:
         platform: str | None = None,
         progress: PullProgress | None = None,
         on_missing: Callable[[Reference], None] | None = None,
+        on_pulled: Callable[[Reference, str], None] | None = None,
     ) -> str:
         """The id of the image ``name`` names, pulling it per docker's --pull policy."""
         if pull not in ("missing", "always", "never"):
@@ -125,7 +126,10 @@ class Client:
         reference = Reference.parse(name)
         if pull == "missing" and on_missing is not None:
             on_missing(reference)
-        return self.pull(reference, platform=platform, progress=progress).image_id
+        result = self.pull(reference, platform=platform, progress=progress)
+        if result.downloaded and on_pulled is not None:
+            on_pulled(reference, result.digest)
+        return result.image_id
 
     def create_container(
         self, image: str, image_id: str, options: RunOptions, name: str | None = None

@@ -75,9 +75,14 @@ def _create(state: State, params: dict[str, Any]) -> Container:
     def on_missing(reference: Reference) -> None:
         click.echo(f"Unable to find image '{reference.familiar}' locally", err=True)
 
+    def on_pulled(reference: Reference, digest: str) -> None:
+        renderer.finish()
+        click.echo(f"Digest: {digest}", err=True)
+        click.echo(f"Status: Downloaded newer image for {reference.familiar}", err=True)
+
     image_id = client.find_image(
         params["image"], pull=params["pull"], platform=params["platform"],
-        progress=renderer, on_missing=on_missing,
+        progress=renderer, on_missing=on_missing, on_pulled=on_pulled,
     )
     options = RunOptions(
         command=tuple(params["command"]),
