@@ -4,16 +4,16 @@ from typing import Any, Self, final
 
 __version__: str
 __all__ = [
+    "DOCKER_CAPABILITIES",
     "LayerResult",
     "LayerSink",
+    "SpawnSpec",
     "__version__",
     "extract_blob",
     "init_executable",
     "monitor_executable",
     "sha256_file",
     "spawn",
-    "SpawnSpec",
-    "DOCKER_CAPABILITIES",
 ]
 
 @final

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class Client:
-    def __init__(self, root: str | Path | None = None, config: "Config | None" = None) -> None:
+    def __init__(self, root: str | Path | None = None, config: Config | None = None) -> None:
         self.root = Path(root) if root is not None else default_root()
         self._config = config
 
@@ -83,7 +83,7 @@ class Client:
         return puller.pull(parsed, parse_platform(platform) if platform else None)
 
     def images(self) -> list[ImageRecord]:
-        return self.image_store.list()
+        return self.image_store.all()
 
     def image(self, name: str) -> ImageRecord:
         return self.image_store.get(self.image_store.resolve(name))
@@ -116,7 +116,9 @@ class Client:
     ) -> str:
         """The id of the image ``name`` names, pulling it per docker's --pull policy."""
         if pull not in ("missing", "always", "never"):
-            raise InvalidReference(f'invalid pull option: "{pull}": must be missing, always or never')
+            raise InvalidReference(
+                f'invalid pull option: "{pull}": must be missing, always or never'
+            )
         if pull != "always":
             try:
                 return self.image_store.resolve(name)
@@ -140,7 +142,7 @@ class Client:
         return self.container_store.create(config, name, container_id)
 
     def containers(self, *, all_states: bool = True) -> list[Container]:
-        found = self.container_store.list()
+        found = self.container_store.all()
         return found if all_states else [c for c in found if c.running]
 
     def container(self, name: str) -> Container:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from tests.support.cleanup import mounts_under, remove_tree
 from tests.support.cli import (
     CliResult,
@@ -63,16 +62,24 @@ def make_box(tmp: Path, registry: Registry) -> Box:
     root = tmp / "store"
     config = write_hybridock_config(
         tmp / "config.json",
-        {"registry-mirrors": {"docker.io": [registry.url]}, "insecure-registries": [registry.address]},
+        {
+            "registry-mirrors": {"docker.io": [registry.url]},
+            "insecure-registries": [registry.address],
+        },
     )
-    env = {**base_environment(), "HYBRIDOCK_ROOT": str(root), "HYBRIDOCK_CONFIG": str(config),
-           "NO_COLOR": "1"}
+    env = {
+        **base_environment(),
+        "HYBRIDOCK_ROOT": str(root),
+        "HYBRIDOCK_CONFIG": str(config),
+        "NO_COLOR": "1",
+    }
     return Box(root, env)
 
 
 @pytest.fixture(scope="module")
-def box(tmp_path_factory: pytest.TempPathFactory, session_registry: Registry,
-        image_builder: object) -> Iterator[Box]:
+def box(
+    tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
+) -> Iterator[Box]:
     image_builder.publish_library(session_registry)  # type: ignore[attr-defined]
     made = make_box(tmp_path_factory.mktemp("containers"), session_registry)
     made.ok("pull", "busybox")
@@ -158,10 +165,15 @@ def test_own_mounts(box: Box) -> None:
     root_line = next(line for line in mounts.splitlines() if line.split()[1] == "/")
     assert root_line.split()[2] == "overlay"
     assert str(box.root / "layers") in root_line
-    host_only = [m for m in Path("/proc/mounts").read_text().splitlines()
-                 if m.split()[1].startswith("/sys/fs/cgroup")]
-    assert not any(line.split()[1].startswith("/sys/fs/cgroup/") for line in mounts.splitlines()) \
+    host_only = [
+        m
+        for m in Path("/proc/mounts").read_text().splitlines()
+        if m.split()[1].startswith("/sys/fs/cgroup")
+    ]
+    assert (
+        not any(line.split()[1].startswith("/sys/fs/cgroup/") for line in mounts.splitlines())
         or host_only
+    )
 
 
 def test_network_none_has_only_loopback(box: Box) -> None:
@@ -185,8 +197,20 @@ def test_env_workdir_user_and_volume(box: Box, tmp_path: Path) -> None:
     (tmp_path / "data.txt").write_text("from the host\n")
     script = "echo $GREETING; pwd; id -u; id -g; cat /data/data.txt; touch /data/x || echo ro"
     out = box.ok(
-        "run", "--rm", "-e", "GREETING=hi", "-w", "/tmp", "-u", "65534:65534",
-        "-v", f"{tmp_path}:/data:ro", "busybox", "sh", "-c", script,
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/tmp",
+        "-u",
+        "65534:65534",
+        "-v",
+        f"{tmp_path}:/data:ro",
+        "busybox",
+        "sh",
+        "-c",
+        script,
     ).splitlines()
     assert out[:5] == ["hi", "/tmp", "65534", "65534", "from the host"]
     assert out[-1] == "ro"
@@ -202,16 +226,19 @@ def test_env_workdir_user_and_volume(box: Box, tmp_path: Path) -> None:
         pytest.param(("busybox", "true"), 0, None, id="0-success"),
         pytest.param(("busybox", "sh", "-c", "exit 3"), 3, None, id="3-own-code"),
         pytest.param(("--pull", "never", "no-such-image"), 125, "No such image", id="125-no-image"),
-        pytest.param(("--network", "bridge", "busybox", "true"), 125, "not supported",
-                     id="125-bad-flag"),
+        pytest.param(
+            ("--network", "bridge", "busybox", "true"), 125, "not supported", id="125-bad-flag"
+        ),
         pytest.param(("-w", "/etc/passwd", "busybox", "true"), 125, "", id="125-bad-workdir"),
         pytest.param(("busybox", "/etc/passwd"), 126, "permission denied", id="126-not-exec"),
-        pytest.param(("busybox", "no-such-command"), 127, "executable file not found",
-                     id="127-not-found"),
+        pytest.param(
+            ("busybox", "no-such-command"), 127, "executable file not found", id="127-not-found"
+        ),
         # (pid 1 itself ignores even SIGKILL sent from inside its namespace, as under docker)
         # (and busybox sh execs a last command, hence the "; exit")
-        pytest.param(("busybox", "sh", "-c", "sh -c 'kill -KILL $$'; exit $?"), 137, None,
-                     id="137-killed"),
+        pytest.param(
+            ("busybox", "sh", "-c", "sh -c 'kill -KILL $$'; exit $?"), 137, None, id="137-killed"
+        ),
     ],
 )
 def test_exit_codes(box: Box, args: tuple[str, ...], code: int, message: str | None) -> None:
@@ -256,15 +283,23 @@ def test_ten_containers_share_the_image_layers(box: Box) -> None:
     names = [f"share-{index}" for index in range(10)]
     try:
         for index, each in enumerate(names):
-            box.ok("run", "-d", "--name", each, "busybox", "sh", "-c",
-                   f"echo {index} > /marker-{index}; sleep 300")
+            box.ok(
+                "run",
+                "-d",
+                "--name",
+                each,
+                "busybox",
+                "sh",
+                "-c",
+                f"echo {index} > /marker-{index}; sleep 300",
+            )
         layer_dirs = {p.name for p in (box.root / "layers").iterdir()}
         for index, each in enumerate(names):
             pid = box.pid(each)
-            wait_for(lambda pid=pid, index=index:
-                     Path(f"/proc/{pid}/root/marker-{index}").exists())
+            wait_for(lambda pid=pid, index=index: Path(f"/proc/{pid}/root/marker-{index}").exists())
             root_mount = next(
-                line for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+                line
+                for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
                 if line.split()[4] == "/"
             )
             assert any(layer in root_mount for layer in layer_dirs)  # lowerdir is the shared dir
@@ -283,15 +318,27 @@ def test_ten_containers_share_the_image_layers(box: Box) -> None:
 def test_killed_monitor_leaves_a_state_ps_and_rm_handle(box: Box, name: str) -> None:
     box.ok("run", "-d", "--name", name, "busybox", "sleep", "300")
     pid = box.pid(name)
-    monitor = int(next(line.split()[1] for line in
-                       Path(f"/proc/{pid}/status").read_text().splitlines()
-                       if line.startswith("PPid:")))
+    monitor = int(
+        next(
+            line.split()[1]
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("PPid:")
+        )
+    )
     os.kill(monitor, signal.SIGKILL)
-    wait_for(lambda: not Path(f"/proc/{monitor}").exists() or
-             "State:\tZ" in Path(f"/proc/{monitor}/status").read_text())
+    wait_for(
+        lambda: (
+            not Path(f"/proc/{monitor}").exists()
+            or "State:\tZ" in Path(f"/proc/{monitor}/status").read_text()
+        )
+    )
     assert "Exited (255)" in box.ok("ps", "-a", "--filter", f"name={name}")
-    wait_for(lambda: not Path(f"/proc/{pid}").exists() or
-             "State:\tZ" in Path(f"/proc/{pid}/status").read_text())
+    wait_for(
+        lambda: (
+            not Path(f"/proc/{pid}").exists()
+            or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+        )
+    )
     box.ok("rm", name)
     assert not (box.root / "containers").joinpath(name).exists()
 
@@ -299,7 +346,9 @@ def test_killed_monitor_leaves_a_state_ps_and_rm_handle(box: Box, name: str) -> 
 def test_killed_attached_cli_leaves_a_state_ps_and_rm_handle(box: Box, name: str) -> None:
     process = subprocess.Popen(
         [*hybridock_command(), "run", "--name", name, "busybox", "sleep", "300"],
-        env=box.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=box.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for(lambda: "Up " in box("ps", "--filter", f"name={name}").stdout)
@@ -307,8 +356,12 @@ def test_killed_attached_cli_leaves_a_state_ps_and_rm_handle(box: Box, name: str
         process.kill()
         process.wait()
         assert "Exited (255)" in box.ok("ps", "-a", "--filter", f"name={name}")
-        wait_for(lambda: not Path(f"/proc/{pid}").exists()
-                 or "State:\tZ" in Path(f"/proc/{pid}/status").read_text())
+        wait_for(
+            lambda: (
+                not Path(f"/proc/{pid}").exists()
+                or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+            )
+        )
         box.ok("rm", name)
     finally:
         if process.poll() is None:
@@ -348,11 +401,12 @@ def test_service_detached_reachable_stoppable_restartable(box: Box, name: str) -
         "mkdir -p /www && echo served-by-hybridock > /www/index.html && "
         f"echo listening; exec httpd -f -v -p 127.0.0.1:{port} -h /www"
     )
-    box.ok("run", "-d", "--init", "--network", "host", "--name", name, "busybox", "sh", "-c",
-           script)
+    box.ok(
+        "run", "-d", "--init", "--network", "host", "--name", name, "busybox", "sh", "-c", script
+    )
 
     def fetch() -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
             return response.read().decode()
 
     def serving() -> bool:
@@ -378,7 +432,12 @@ def test_service_detached_reachable_stoppable_restartable(box: Box, name: str) -
 
 
 def test_logs_and_inspect_of_a_finished_container(box: Box, name: str) -> None:
-    assert box("run", "--name", name, "busybox", "sh", "-c", "echo out; echo err >&2; exit 5").returncode == 5
+    assert (
+        box(
+            "run", "--name", name, "busybox", "sh", "-c", "echo out; echo err >&2; exit 5"
+        ).returncode
+        == 5
+    )
     result = box("logs", name)
     assert result.stdout == "out\n" and result.stderr == "err\n"
     document = box.inspect(name)

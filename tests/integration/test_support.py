@@ -477,7 +477,7 @@ def test_token_registry_pulls(
     assert (result.returncode == 0) == ok, result.stderr
     requests = token_registry.tokens.requests
     assert requests, "the client never asked the token server"
-    if credentials is not None and credentials.password == "wrong":  # noqa: S105 - a wrong one
+    if credentials is not None and credentials.password == "wrong":
         assert requests[-1].status == 401
     elif ok:
         assert result.stdout.encode() == pushed.built.manifest

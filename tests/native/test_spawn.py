@@ -27,7 +27,7 @@ APPLETS = (
 )  # fmt: skip
 
 # A path inside the container, not the host's temp dir.
-CONTAINER_TMP = "/tmp"  # noqa: S108
+CONTAINER_TMP = "/tmp"
 
 # docker's default capabilities (moby's oci/caps/defaults.go), as bit numbers.
 DOCKER_CAPABILITIES = (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31)

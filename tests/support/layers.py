@@ -131,7 +131,7 @@ def _pax_xattrs(xattrs: Mapping[str, bytes | str]) -> dict[str, str]:
     return headers
 
 
-def _tarinfo(entry: Entry) -> tuple[tarfile.TarInfo, bytes | None]:  # noqa: PLR0911 - a return per kind
+def _tarinfo(entry: Entry) -> tuple[tarfile.TarInfo, bytes | None]:
     if isinstance(entry, File):
         info = tarfile.TarInfo(entry.path)
         info.type = tarfile.REGTYPE

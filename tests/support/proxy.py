@@ -42,7 +42,7 @@ _MANIFEST = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")
 _TAGS = re.compile(r"^/v2/(?P<name>.+)/tags/list$")
 
 
-def classify(method: str, path: str) -> tuple[str, str | None, str | None]:  # noqa: PLR0911
+def classify(method: str, path: str) -> tuple[str, str | None, str | None]:
     """``(kind, repository, reference)`` of a registry API request, e.g. ``blob_get``."""
     verb = method.lower()
     if path in {"/v2", "/v2/"}:

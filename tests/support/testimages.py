@@ -61,7 +61,7 @@ def hello_image(binary: Path) -> ImageSpec:
     return ImageSpec(layers=[layer], cmd=["/hello"], platform=host_platform())
 
 
-PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"  # noqa: S105 - /etc/passwd content, no secret
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
 GROUP = "root:x:0:\nnobody:x:65534:\n"
 
 

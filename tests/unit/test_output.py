@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from hybridock.cli.output import human_duration, human_size, parse_timestamp
@@ -10,8 +12,14 @@ from hybridock.store.pull import chain_ids
 
 @pytest.mark.parametrize(
     ("size", "text"),
-    [(0, "0B"), (999, "999B"), (1000, "1kB"), (4_261_000, "4.26MB"), (13_256, "13.3kB"),
-     (1_500_000_000, "1.5GB")],
+    [
+        (0, "0B"),
+        (999, "999B"),
+        (1000, "1kB"),
+        (4_261_000, "4.26MB"),
+        (13_256, "13.3kB"),
+        (1_500_000_000, "1.5GB"),
+    ],
 )
 def test_human_size(size: int, text: str) -> None:
     assert human_size(size) == text
@@ -19,9 +27,19 @@ def test_human_size(size: int, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.2, "Less than a second"), (1, "1 second"), (5, "5 seconds"), (65, "About a minute"),
-     (600, "10 minutes"), (3700, "About an hour"), (7200 * 3, "6 hours"), (86400 * 3, "3 days"),
-     (86400 * 20, "3 weeks"), (86400 * 100, "3 months"), (86400 * 800, "2 years")],
+    [
+        (0.2, "Less than a second"),
+        (1, "1 second"),
+        (5, "5 seconds"),
+        (65, "About a minute"),
+        (600, "10 minutes"),
+        (3700, "About an hour"),
+        (7200 * 3, "6 hours"),
+        (86400 * 3, "3 days"),
+        (86400 * 20, "3 weeks"),
+        (86400 * 100, "3 months"),
+        (86400 * 800, "2 years"),
+    ],
 )
 def test_human_duration(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text
@@ -37,6 +55,4 @@ def test_chain_ids_follow_the_oci_formula() -> None:
     a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
     chain = chain_ids([a, b])
     assert chain[0] == a
-    import hashlib
-
     assert chain[1] == "sha256:" + hashlib.sha256(f"{a} {b}".encode()).hexdigest()

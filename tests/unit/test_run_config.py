@@ -24,8 +24,9 @@ CONTAINER_ID = "0123456789ab" + "c" * 52
 
 
 def merged(options: RunOptions, image: dict[str, Any] | None = None) -> ContainerConfig:
-    return merge("img", "sha256:" + "1" * 64, IMAGE if image is None else image, CONTAINER_ID,
-                 options)
+    return merge(
+        "img", "sha256:" + "1" * 64, IMAGE if image is None else image, CONTAINER_ID, options
+    )
 
 
 @pytest.mark.parametrize(
@@ -34,8 +35,11 @@ def merged(options: RunOptions, image: dict[str, Any] | None = None) -> Containe
         pytest.param(RunOptions(), ["/entry", "default", "args"], id="image-defaults"),
         pytest.param(RunOptions(command=("x", "y")), ["/entry", "x", "y"], id="args-replace-cmd"),
         pytest.param(RunOptions(entrypoint="/other"), ["/other"], id="entrypoint-clears-cmd"),
-        pytest.param(RunOptions(entrypoint="/other", command=("z",)), ["/other", "z"],
-                     id="entrypoint-and-args"),
+        pytest.param(
+            RunOptions(entrypoint="/other", command=("z",)),
+            ["/other", "z"],
+            id="entrypoint-and-args",
+        ),
         pytest.param(RunOptions(entrypoint="", command=("sh",)), ["sh"], id="empty-entrypoint"),
     ],
 )
@@ -52,8 +56,9 @@ def test_env_order_and_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Any)
     monkeypatch.setenv("FROM_HOST", "host-value")
     env_file = tmp_path / "env"
     env_file.write_text("# comment\nB=from-file\nA=file-wins-over-image\n")
-    config = merged(RunOptions(env=("C=3", "FROM_HOST", "UNSET_ON_HOST"),
-                               env_files=(str(env_file),)))
+    config = merged(
+        RunOptions(env=("C=3", "FROM_HOST", "UNSET_ON_HOST"), env_files=(str(env_file),))
+    )
     assert config.env == (
         "PATH=/image/bin",
         f"HOSTNAME={CONTAINER_ID[:12]}",

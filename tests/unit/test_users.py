@@ -10,8 +10,10 @@ import pytest
 from hybridock.errors import ContainerStateError
 from hybridock.runtime.users import ResolvedUser, read_image_file, resolve_user
 
-PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n" \
+PASSWD = (
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
     "app:x:1000:1000::/home/app:/bin/sh\n"
+)
 GROUP = "root:x:0:\nnogroup:x:65534:\napp:x:1000:\nstaff:x:50:app,other\nwheel:x:10:app\n"
 
 

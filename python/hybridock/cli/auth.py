@@ -16,8 +16,9 @@ from hybridock.errors import ConfigError
 @click.option("--password-stdin", is_flag=True, help="Take the password from stdin.")
 @click.argument("server", required=False, default="docker.io")
 @pass_state
-def login(state: State, username: str | None, password: str | None, password_stdin: bool,
-          server: str) -> None:
+def login(
+    state: State, username: str | None, password: str | None, password_stdin: bool, server: str
+) -> None:
     """Log in to a registry."""
     if password_stdin:
         if password:
@@ -26,8 +27,9 @@ def login(state: State, username: str | None, password: str | None, password_std
             raise ConfigError("Must provide --username with --password-stdin")
         password = sys.stdin.read().rstrip("\r\n")
     elif password:
-        click.echo("WARNING! Using --password via the CLI is insecure. Use --password-stdin.",
-                   err=True)
+        click.echo(
+            "WARNING! Using --password via the CLI is insecure. Use --password-stdin.", err=True
+        )
     if not username:
         username = click.prompt("Username")
     if not password:

@@ -122,8 +122,16 @@ def _render_template(template: str, fields: dict[str, str]) -> str:
 @click.option("-n", "--last", type=int, default=-1, help="Show n last created containers.")
 @click.option("-l", "--latest", is_flag=True, help="Show the latest created container.")
 @pass_state
-def ps(state: State, all_states: bool, quiet: bool, no_trunc: bool, filters: tuple[str, ...],
-       output_format: str | None, last: int, latest: bool) -> None:
+def ps(
+    state: State,
+    all_states: bool,
+    quiet: bool,
+    no_trunc: bool,
+    filters: tuple[str, ...],
+    output_format: str | None,
+    last: int,
+    latest: bool,
+) -> None:
     """List containers."""
     containers = state.client.containers()
     if latest:
@@ -282,8 +290,9 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
         "Name": f"/{container.name}",
         "Driver": "overlay",
         "HostConfig": {
-            "Binds": [f"{m.source}:{m.destination}{':ro' if m.readonly else ''}"
-                      for m in config.mounts],
+            "Binds": [
+                f"{m.source}:{m.destination}{':ro' if m.readonly else ''}" for m in config.mounts
+            ],
             "NetworkMode": config.network,
             "AutoRemove": config.auto_remove,
             "Init": config.init,
@@ -299,8 +308,14 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             },
         },
         "Mounts": [
-            {"Type": "bind", "Source": m.source, "Destination": m.destination, "Mode": "",
-             "RW": not m.readonly, "Propagation": "rprivate"}
+            {
+                "Type": "bind",
+                "Source": m.source,
+                "Destination": m.destination,
+                "Mode": "",
+                "RW": not m.readonly,
+                "Propagation": "rprivate",
+            }
             for m in config.mounts
         ],
         "Config": {
@@ -325,8 +340,9 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
 @click.option("-f", "--format", "output_format", help="A {{.Field}} template.")
 @click.argument("names", nargs=-1, required=True, metavar="NAME|ID [NAME|ID...]")
 @pass_state
-def inspect(state: State, kind: str | None, output_format: str | None,
-            names: tuple[str, ...]) -> None:
+def inspect(
+    state: State, kind: str | None, output_format: str | None, names: tuple[str, ...]
+) -> None:
     """Return low-level information on containers or images."""
     documents = []
     failed = False
@@ -383,8 +399,12 @@ def _format_document(template: str, document: dict[str, Any]) -> str:
 @pass_state
 def container_prune(state: State, force: bool) -> None:
     """Remove all stopped containers."""
-    if not force and sys.stdin.isatty() and not click.confirm(
-        "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"
+    if (
+        not force
+        and sys.stdin.isatty()
+        and not click.confirm(
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"
+        )
     ):
         return
     removed = []
@@ -415,5 +435,3 @@ def register(main: click.Group) -> None:
     main.add_command(inspect)
     run_commands.register(main, container_group)
     main.add_command(container_group)
-
-

@@ -46,7 +46,7 @@ def pull(state: State, quiet: bool, platform: str | None, name: str) -> None:
 def _image_rows(
     images: list[ImageRecord], *, digests: bool, no_trunc: bool
 ) -> list[tuple[str, str, str, str, str, str]]:
-    rows = []
+    rows: list[tuple[str, str, str, str, str, str]] = []
     for image in images:
         image_id = image.id if no_trunc else image.id.removeprefix("sha256:")[:12]
         created = ago(parse_timestamp(image.created))
@@ -83,7 +83,8 @@ def images(
     if repository:
         wanted = Reference.parse(repository)
         rows = [
-            row for row in rows
+            row
+            for row in rows
             if row[0] == wanted.familiar_name
             and (not tag_given(repository) or row[1] == wanted.tag)
         ]

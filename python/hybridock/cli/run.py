@@ -46,19 +46,32 @@ def container_options(function: F) -> F:
         click.option("-h", "--hostname", help="Container host name."),
         click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
         click.option("-v", "--volume", multiple=True, help="Bind mount a volume (host:ctr[:ro])."),
-        click.option("--network", "--net", default="none", show_default=True,
-                     help="Network: none (own namespace, loopback only) or host."),
+        click.option(
+            "--network",
+            "--net",
+            default="none",
+            show_default=True,
+            help="Network: none (own namespace, loopback only) or host.",
+        ),
         click.option("--init", is_flag=True, help="Run an init inside the container."),
         click.option("--stop-signal", help="Signal to stop the container."),
         click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
         click.option("-l", "--label", multiple=True, help="Set meta data on a container."),
         click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
         click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
-        click.option("--rm", "auto_remove", is_flag=True,
-                     help="Automatically remove the container when it exits."),
-        click.option("--pull", default="missing", show_default=True,
-                     type=click.Choice(["missing", "always", "never"]),
-                     help="Pull image before running."),
+        click.option(
+            "--rm",
+            "auto_remove",
+            is_flag=True,
+            help="Automatically remove the container when it exits.",
+        ),
+        click.option(
+            "--pull",
+            default="missing",
+            show_default=True,
+            type=click.Choice(["missing", "always", "never"]),
+            help="Pull image before running.",
+        ),
         click.option("--platform", help="Set platform if server is multi-platform capable."),
         click.argument("image"),
         click.argument("command", nargs=-1, type=click.UNPROCESSED),
@@ -81,8 +94,12 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         click.echo(f"Status: Downloaded newer image for {reference.familiar}", err=True)
 
     image_id = client.find_image(
-        params["image"], pull=params["pull"], platform=params["platform"],
-        progress=renderer, on_missing=on_missing, on_pulled=on_pulled,
+        params["image"],
+        pull=params["pull"],
+        platform=params["platform"],
+        progress=renderer,
+        on_missing=on_missing,
+        on_pulled=on_pulled,
     )
     options = RunOptions(
         command=tuple(params["command"]),
@@ -108,17 +125,16 @@ def _create(state: State, params: dict[str, Any]) -> Container:
 def _attach(state: State, container: Container) -> int:
     interactive = container.config.open_stdin
     stdin = sys.stdin.buffer if interactive else None
-    code = state.client.runtime.start_attached(
+    return state.client.runtime.start_attached(
         container, stdin=stdin, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
     )
-    return code
 
 
 @click.command(context_settings={"allow_interspersed_args": False, "help_option_names": ["--help"]})
 @container_options
 @click.option("-d", "--detach", is_flag=True, help="Run container in background and print ID.")
 @pass_state
-def run(state: State, detach: bool, **params: Any) -> None:
+def run(state: State, /, detach: bool, **params: Any) -> None:
     """Create and run a new container from an image."""
     runtime = state.client.runtime
     try:
@@ -143,7 +159,7 @@ def run(state: State, detach: bool, **params: Any) -> None:
 @click.command(context_settings={"allow_interspersed_args": False, "help_option_names": ["--help"]})
 @container_options
 @pass_state
-def create(state: State, **params: Any) -> None:
+def create(state: State, /, **params: Any) -> None:
     """Create a new container."""
     try:
         container = _create(state, params)

@@ -123,16 +123,22 @@ def parse_volume(text: str) -> Mount:
     source, destination = parts[0], parts[1]
     mode = parts[2] if len(parts) == 3 else "rw"
     if not source.startswith("/"):
-        raise ConfigError(f"invalid volume specification: '{text}': named volumes are not supported")
+        raise ConfigError(
+            f"invalid volume specification: '{text}': named volumes are not supported"
+        )
     if not destination.startswith("/"):
         raise ConfigError(f"invalid volume specification: '{text}': mount path must be absolute")
     if mode not in ("ro", "rw"):
         raise ConfigError(f"invalid mode: {mode}")
-    return Mount(source=os.path.abspath(source), destination=destination, readonly=mode == "ro")
+    return Mount(source=os.path.normpath(source), destination=destination, readonly=mode == "ro")
 
 
 def merge(
-    image: str, image_id: str, image_config: Mapping[str, Any], container_id: str, options: RunOptions
+    image: str,
+    image_id: str,
+    image_config: Mapping[str, Any],
+    container_id: str,
+    options: RunOptions,
 ) -> ContainerConfig:
     config = image_config.get("config") or {}
     if options.entrypoint is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hybridock.errors import ContainerNotFound, ContainerStateError, ConfigError
+from hybridock.errors import ConfigError, ContainerNotFound, ContainerStateError
 from hybridock.runtime.config import ContainerConfig
 from hybridock.runtime.names import random_name
 from hybridock.store.db import Database
@@ -88,7 +88,7 @@ class ContainerStore:
     def create(self, config: ContainerConfig, name: str | None, container_id: str) -> Container:
         if name is not None and not NAME_PATTERN.match(name):
             raise ConfigError(
-                f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'
+                f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )
         directory = self.layout.container(container_id)
         for sub in ("upper", "work", "rootfs"):
@@ -101,8 +101,14 @@ class ContainerStore:
                     connection.execute(
                         "INSERT INTO containers (id, name, image_id, image_ref, config, created,"
                         " state) VALUES (?, ?, ?, ?, ?, ?, 'created')",
-                        (container_id, candidate, config.image_id, config.image, config.to_json(),
-                         time.time()),
+                        (
+                            container_id,
+                            candidate,
+                            config.image_id,
+                            config.image,
+                            config.to_json(),
+                            time.time(),
+                        ),
                     )
                 break
             except sqlite3.IntegrityError as error:
@@ -131,8 +137,9 @@ class ContainerStore:
 
     def find(self, text: str) -> Container:
         """By full id, name, or unique id prefix, as docker resolves them."""
-        rows = self.db.query("SELECT * FROM containers WHERE id = ? OR name = ?",
-                             (text, text.lstrip("/")))
+        rows = self.db.query(
+            "SELECT * FROM containers WHERE id = ? OR name = ?", (text, text.lstrip("/"))
+        )
         if not rows and re.fullmatch(r"[0-9a-f]{1,64}", text):
             rows = self.db.query("SELECT * FROM containers WHERE id LIKE ?", (f"{text}%",))
             if len(rows) > 1:
@@ -141,7 +148,7 @@ class ContainerStore:
             raise ContainerNotFound(f"No such container: {text}")
         return self.reconcile(self._record(rows[0]))
 
-    def list(self) -> list[Container]:
+    def all(self) -> list[Container]:
         rows = self.db.query("SELECT * FROM containers ORDER BY created DESC")
         return [self.reconcile(self._record(row)) for row in rows]
 
@@ -200,8 +207,11 @@ class ContainerStore:
     def write_exit(self, container_id: str, exit_code: int, oom_killed: bool = False) -> None:
         """What a supervisor records when the container's process ends."""
         record = {"exit_code": exit_code, "finished_at": time.time(), "oom_killed": oom_killed}
-        write_atomic(self.layout.container(container_id) / EXIT_FILE,
-                     json.dumps(record).encode(), durable=False)
+        write_atomic(
+            self.layout.container(container_id) / EXIT_FILE,
+            json.dumps(record).encode(),
+            durable=False,
+        )
 
     def read_exit(self, container_id: str) -> dict[str, Any] | None:
         try:
@@ -220,9 +230,12 @@ class ContainerStore:
             return container
         record = self.read_exit(container.id)
         if record is not None:
-            self.mark_exited(container.id, int(record["exit_code"]),
-                             finished_at=float(record["finished_at"]),
-                             oom_killed=bool(record.get("oom_killed")))
+            self.mark_exited(
+                container.id,
+                int(record["exit_code"]),
+                finished_at=float(record["finished_at"]),
+                oom_killed=bool(record.get("oom_killed")),
+            )
             return self.get(container.id)
         if process_alive(container.monitor_pid, None):
             return container  # running, or its supervisor is about to record the exit
@@ -242,10 +255,10 @@ class ContainerStore:
 
     def set_state_error(self, container_id: str, message: str) -> None:
         with self.db.write() as connection:
-            connection.execute("UPDATE containers SET error = ? WHERE id = ?",
-                               (message, container_id))
+            connection.execute(
+                "UPDATE containers SET error = ? WHERE id = ?", (message, container_id)
+            )
 
     def require_running(self, container: Container) -> None:
         if not container.running:
             raise ContainerStateError(f"container {container.id[:12]} is not running")
-

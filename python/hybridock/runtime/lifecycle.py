@@ -197,11 +197,12 @@ class Runtime:
         for sig in FORWARDED_SIGNALS:
             signal.signal(sig, forward)
         try:
-            with terminal.raw_mode(stdin if config.tty else None), terminal.resize_forwarding(
-                stdio.pty_master, stdin
+            with (
+                terminal.raw_mode(stdin if config.tty else None),
+                terminal.resize_forwarding(stdio.pty_master, stdin),
             ):
-                status = _relay(pid, stdio, stdin if config.open_stdin else None,
-                                stdout, stderr, log)
+                relay = _Relay(stdio, stdin if config.open_stdin else None, stdout, stderr, log)
+                status = relay.run(pid)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -227,8 +228,17 @@ class Runtime:
         monitor = str(monitor_path(self.layout))
         on_exit = []
         if config.auto_remove:
-            on_exit = ["--", sys.executable, "-m", "hybridock", "--root", str(self.layout.root),
-                       "rm", "-f", container.id]
+            on_exit = [
+                "--",
+                sys.executable,
+                "-m",
+                "hybridock",
+                "--root",
+                str(self.layout.root),
+                "rm",
+                "-f",
+                container.id,
+            ]
         self.containers.clear_exit(container.id)
         report_reader, report_writer = os.pipe()
         child = os.fork()
@@ -243,8 +253,11 @@ class Runtime:
         outcome = json.loads(message)
         if "error" in outcome:
             os.waitpid(child, 0)
-            error = SpawnError(outcome["error"], stage=outcome.get("stage", ""),
-                               exit_code=int(outcome.get("exit_code", 125)))
+            error = SpawnError(
+                outcome["error"],
+                stage=outcome.get("stage", ""),
+                exit_code=int(outcome.get("exit_code", 125)),
+            )
             self._fail_start(container, error)
             raise error
         pid = int(outcome["pid"])
@@ -255,19 +268,22 @@ class Runtime:
 
     def kill(self, container: Container, sig: str | int = "SIGKILL") -> None:
         self.containers.require_running(container)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(container.pid or 0, signal_number(sig))
-        except ProcessLookupError:
-            pass
 
-    def stop(self, container: Container, timeout: int | None = None,
-             sig: str | int | None = None) -> None:
+    def stop(
+        self, container: Container, timeout: int | None = None, sig: str | int | None = None
+    ) -> None:
         if not container.running:
             return
-        grace = timeout if timeout is not None else (
-            container.config.stop_timeout
-            if container.config.stop_timeout is not None
-            else DEFAULT_STOP_TIMEOUT
+        grace = (
+            timeout
+            if timeout is not None
+            else (
+                container.config.stop_timeout
+                if container.config.stop_timeout is not None
+                else DEFAULT_STOP_TIMEOUT
+            )
         )
         with contextlib.suppress(ProcessLookupError):
             os.kill(container.pid or 0, signal_number(sig or container.config.stop_signal))
@@ -310,8 +326,9 @@ class Runtime:
 
     # --- logs -------------------------------------------------------------------------------
 
-    def logs(self, container: Container, *, follow: bool = False, tail: int | None = None
-             ) -> Iterator[tuple[str, str, str]]:
+    def logs(
+        self, container: Container, *, follow: bool = False, tail: int | None = None
+    ) -> Iterator[tuple[str, str, str]]:
         """(stream, time, text) records of the container's log."""
         path = self.layout.container(container.id) / "container.log"
         try:
@@ -350,64 +367,75 @@ def _parse_log_line(line: bytes) -> Iterator[tuple[str, str, str]]:
         return
 
 
-def _relay(
-    pid: int,
-    stdio: Stdio,
-    stdin: BinaryIO | None,
-    stdout: BinaryIO,
-    stderr: BinaryIO,
-    log: LogWriter,
-) -> int:
-    """Copy streams until the container exits and its output is drained; its wait status."""
-    selector = selectors.DefaultSelector()
-    selector.register(stdio.stdout_reader, selectors.EVENT_READ, ("stdout", stdout))
-    if stdio.stderr_reader is not None:
-        selector.register(stdio.stderr_reader, selectors.EVENT_READ, ("stderr", stderr))
-    stdin_target = stdio.pty_master if stdio.pty_master is not None else stdio.stdin_writer
-    if stdin is not None and stdin_target is not None:
-        with contextlib.suppress(ValueError, OSError):
-            selector.register(stdin.fileno(), selectors.EVENT_READ, ("stdin", None))
-    status: int | None = None
-    open_outputs = len(selector.get_map()) - (1 if stdin is not None and stdin_target else 0)
-    while open_outputs > 0:
-        timeout = 0.0 if status is not None else 0.1
-        events = selector.select(timeout)
-        if not events and status is not None:
-            break
-        for key, _ in events:
-            name, target = key.data
-            try:
-                data = os.read(key.fd, 65536)
-            except OSError as error:
-                if error.errno == errno.EIO:  # a pty whose last slave closed
-                    data = b""
-                else:
-                    raise
-            if name == "stdin":
-                if not data:
-                    selector.unregister(key.fd)
-                    if stdio.stdin_writer is not None:
-                        os.close(stdio.stdin_writer)
-                        stdio.stdin_writer = None
-                elif stdin_target is not None:
-                    with contextlib.suppress(BrokenPipeError):
-                        os.write(stdin_target, data)
-                continue
-            if not data:
-                selector.unregister(key.fd)
-                open_outputs -= 1
-                continue
+class _Relay:
+    """Copies the container's streams until it exits and its output is drained."""
+
+    def __init__(
+        self,
+        stdio: Stdio,
+        stdin: BinaryIO | None,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        log: LogWriter,
+    ) -> None:
+        self.stdio = stdio
+        self.log = log
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(stdio.stdout_reader, selectors.EVENT_READ, ("stdout", stdout))
+        if stdio.stderr_reader is not None:
+            self.selector.register(stdio.stderr_reader, selectors.EVENT_READ, ("stderr", stderr))
+        self.outputs = len(self.selector.get_map())
+        self.stdin_target = stdio.pty_master if stdio.pty_master is not None else stdio.stdin_writer
+        if stdin is not None and self.stdin_target is not None:
+            with contextlib.suppress(ValueError, OSError):
+                self.selector.register(stdin.fileno(), selectors.EVENT_READ, ("stdin", None))
+
+    def run(self, pid: int) -> int:
+        """The container's wait status."""
+        status: int | None = None
+        try:
+            while self.outputs > 0:
+                events = self.selector.select(0.0 if status is not None else 0.1)
+                if not events and status is not None:
+                    break  # exited, and nothing more is buffered (a grandchild may hold a pipe)
+                for key, _ in events:
+                    self._transfer(key)
+                if status is None:
+                    finished, wait_status = os.waitpid(pid, os.WNOHANG)
+                    status = wait_status if finished == pid else None
+        finally:
+            self.selector.close()
+        if status is None:
+            _, status = os.waitpid(pid, 0)
+        return status
+
+    def _transfer(self, key: selectors.SelectorKey) -> None:
+        name, target = key.data
+        try:
+            data = os.read(key.fd, 65536)
+        except OSError as error:
+            if error.errno != errno.EIO:  # EIO: a pty whose last slave closed, i.e. EOF
+                raise
+            data = b""
+        if name == "stdin":
+            self._forward_stdin(key.fd, data)
+        elif not data:
+            self.selector.unregister(key.fd)
+            self.outputs -= 1
+        else:
             target.write(data)
             target.flush()
-            log.write(name, data)
-        if status is None:
-            finished, wait_status = os.waitpid(pid, os.WNOHANG)
-            if finished == pid:
-                status = wait_status
-    selector.close()
-    if status is None:
-        _, status = os.waitpid(pid, 0)
-    return status
+            self.log.write(name, data)
+
+    def _forward_stdin(self, fd: int, data: bytes) -> None:
+        if data and self.stdin_target is not None:
+            with contextlib.suppress(BrokenPipeError):
+                os.write(self.stdin_target, data)
+            return
+        self.selector.unregister(fd)  # our stdin ended: so does the container's (not a pty's)
+        if self.stdio.stdin_writer is not None:
+            os.close(self.stdio.stdin_writer)
+            self.stdio.stdin_writer = None
 
 
 def _become_monitor(
@@ -423,7 +451,7 @@ def _become_monitor(
         os.setsid()
         stdio = _open_stdio(tty=container.config.tty, interactive=False)
         try:
-            pid = runtime._spawn(container, stdio.child)  # noqa: SLF001
+            pid = runtime._spawn(container, stdio.child)
         finally:
             stdio.close_child_ends()
         os.write(report_fd, json.dumps({"pid": pid}).encode())
@@ -435,15 +463,17 @@ def _become_monitor(
         for target in (0, 1, 2):
             os.dup2(devnull, target)
         err = str(stdio.stderr_reader) if stdio.stderr_reader is not None else "-1"
-        os.execv(monitor, [monitor, str(directory), str(pid), str(stdio.stdout_reader), err,
-                           *on_exit])
+        os.execv(  # noqa: S606 - an argument list to our own monitor, no shell involved
+            monitor, [monitor, str(directory), str(pid), str(stdio.stdout_reader), err, *on_exit]
+        )
     except SpawnError as error:
         record = {"error": str(error), "stage": error.stage, "exit_code": error.exit_code}
         os.write(report_fd, json.dumps(record).encode())
-    except BaseException as error:  # noqa: BLE001 - the child must never return into the CLI
+    except BaseException as error:
         with contextlib.suppress(OSError):
-            os.write(report_fd, json.dumps({"error": f"cannot start the container: {error}"})
-                     .encode())
+            os.write(
+                report_fd, json.dumps({"error": f"cannot start the container: {error}"}).encode()
+            )
     os._exit(125)
 
 

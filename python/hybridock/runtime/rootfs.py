@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from hybridock import _native
@@ -52,8 +51,10 @@ def _installed(layout: Layout, name: str, data: bytes) -> Path:
     path = layout.root / "bin" / f"{name}-{hashlib.sha256(data).hexdigest()[:16]}"
     if not path.exists():
         path.parent.mkdir(mode=0o755, exist_ok=True)
-        write_atomic(path, data, mode=0o755)
-        os.chmod(path, 0o755)
+        # executable by design; write_atomic's mode is filtered by the umask
+        path_mode = 0o755
+        write_atomic(path, data, mode=path_mode)
+        path.chmod(path_mode)
     return path
 
 

@@ -131,7 +131,8 @@ class ImageStore:
                 ),
             )
             connection.executemany(
-                "INSERT OR IGNORE INTO image_layers (image_id, position, chain_id) VALUES (?, ?, ?)",
+                "INSERT OR IGNORE INTO image_layers (image_id, position, chain_id)"
+                " VALUES (?, ?, ?)",
                 [(image.id, position, chain) for position, chain in enumerate(image.chain_ids)],
             )
             connection.executemany(
@@ -192,7 +193,7 @@ class ImageStore:
             raise ImageNotFound(f"No such image: {image_id}")
         return self._record(rows[0])
 
-    def list(self) -> list[ImageRecord]:
+    def all(self) -> list[ImageRecord]:
         rows = self.db.query("SELECT * FROM images ORDER BY pulled DESC")
         return [self._record(row) for row in rows]
 
@@ -234,9 +235,10 @@ class ImageStore:
         image_id = self.resolve(text)
         by_name = not _looks_like_id(text, image_id)
         with self.db.write() as connection:
-            tags = [r[0] for r in connection.execute(
-                "SELECT name FROM tags WHERE image_id = ?", (image_id,)
-            )]
+            tags = [
+                r[0]
+                for r in connection.execute("SELECT name FROM tags WHERE image_id = ?", (image_id,))
+            ]
             if by_name:
                 reference = Reference.parse(text)
                 if reference.digest is not None:
@@ -263,7 +265,7 @@ class ImageStore:
                 if by_name:
                     # docker keeps the tag when a container still uses the image
                     raise ImageInUse(
-                        f"conflict: unable to remove repository reference \"{text}\" (must force)"
+                        f'conflict: unable to remove repository reference "{text}" (must force)'
                         f" - container {users[0][0][:12]} is using its referenced image"
                         f" {_short(image_id)}"
                     )
@@ -288,10 +290,13 @@ class ImageStore:
         return report
 
     def _delete_image_rows(self, connection: sqlite3.Connection, image_id: str) -> list[str]:
-        chain = [r[0] for r in connection.execute(
-            "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY position DESC",
-            (image_id,),
-        )]
+        chain = [
+            r[0]
+            for r in connection.execute(
+                "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY position DESC",
+                (image_id,),
+            )
+        ]
         connection.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
         connection.execute("DELETE FROM images WHERE id = ?", (image_id,))  # cascades
         freed = []
@@ -329,14 +334,12 @@ class ImageStore:
     def _collect_garbage(self) -> int:
         known_layers = {r[0].split(":", 1)[1] for r in self.db.query("SELECT chain_id FROM layers")}
         layer_blobs = {
-            r[0].split(":", 1)[1] for r in self.db.query(
-                "SELECT digest FROM layers WHERE digest IS NOT NULL"
-            )
+            r[0].split(":", 1)[1]
+            for r in self.db.query("SELECT digest FROM layers WHERE digest IS NOT NULL")
         }
         other_blobs = {
-            r[0].split(":", 1)[1] for r in self.db.query(
-                "SELECT digest FROM blobs WHERE image_id IS NOT NULL"
-            )
+            r[0].split(":", 1)[1]
+            for r in self.db.query("SELECT digest FROM blobs WHERE image_id IS NOT NULL")
         }
         removed = 0
         for path in self.layout.layers.iterdir():

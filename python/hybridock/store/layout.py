@@ -132,7 +132,9 @@ def fsync_dir(path: Path) -> None:
 def remove_tree(path: Path) -> None:
     """Remove a tree we created; missing is fine. Read-only dirs inside are made writable."""
 
-    def make_writable_and_retry(function: Callable[[str], object], failed: str, _info: object) -> None:
+    def make_writable_and_retry(
+        function: Callable[[str], object], failed: str, _info: object
+    ) -> None:
         with contextlib.suppress(OSError):
             Path(failed).parent.chmod(0o700)
         with contextlib.suppress(FileNotFoundError):

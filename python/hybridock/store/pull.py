@@ -33,6 +33,7 @@ from hybridock.store import locks
 from hybridock.store.images import ImageStore, LayerRecord, NewImage
 from hybridock.store.layout import Layout, fsync_dir, remove_tree, write_atomic
 
+
 class PullProgress(Protocol):
     """What a pull reports as it goes; the CLI renders it, the API may ignore it."""
 
@@ -123,8 +124,10 @@ class Puller:
         chain = chain_ids(diff_ids)
         self._fetch_layers(reference, layers, diff_ids, chain)
         config_digest = resolved.manifest.config.digest
-        blobs = [(config_digest, resolved.config_bytes),
-                 (resolved.manifest_digest, resolved.manifest_bytes)]
+        blobs = [
+            (config_digest, resolved.config_bytes),
+            (resolved.manifest_digest, resolved.manifest_bytes),
+        ]
         if resolved.index_bytes is not None:
             blobs.append((resolved.digest, resolved.index_bytes))
         for digest, data in blobs:
@@ -231,8 +234,14 @@ class Puller:
                     )
                 else:
                     result = self._stream_layer(
-                        reference, descriptor, diff_id, tree, temp / "blob", lower_dirs,
-                        index, done,
+                        reference,
+                        descriptor,
+                        diff_id,
+                        tree,
+                        temp / "blob",
+                        lower_dirs,
+                        index,
+                        done,
                     )
                     self._install_blob(temp / "blob", blob)
                 target = self.layout.layer(chain_id)
@@ -242,7 +251,9 @@ class Puller:
                     tree.rename(target)
                     fsync_dir(self.layout.layers)
                 except OSError as error:
-                    raise StoreError(f"cannot install layer {chain_id}: {error.strerror}") from error
+                    raise StoreError(
+                        f"cannot install layer {chain_id}: {error.strerror}"
+                    ) from error
             self.images.record_layer(
                 LayerRecord(
                     chain_id=chain_id,
@@ -281,8 +292,7 @@ class Puller:
             # BlobStream resumes a broken transfer itself with a Range request
             with self.registry.open_blob(reference, descriptor) as stream:
                 for chunk in stream:
-                    if self._cancelled.is_set():
-                        raise HybridockError("pull cancelled")
+                    self._check_cancelled()
                     sink.write(chunk)
                     received += len(chunk)
                     self.progress.layer(layer_id, "Downloading", received, descriptor.size)
@@ -297,8 +307,11 @@ class Puller:
         """Hardlinks into lower layers are resolved at finish: the parents must be in place."""
         for event in done[:index]:
             while not event.wait(0.2):
-                if self._cancelled.is_set():
-                    raise HybridockError("pull cancelled")
+                self._check_cancelled()
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise HybridockError("pull cancelled")
 
     def _install_blob(self, temp: Path, blob: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
