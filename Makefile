@@ -20,7 +20,11 @@ native-test:
 
 lint:
 	cargo fmt --check
+	rustfmt --edition 2021 --check monitor/main.rs
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features python -- -D warnings
+	# monitor/main.rs is built by build.rs with plain rustc, so cargo clippy does not see it
+	clippy-driver --edition 2021 -W clippy::pedantic -D warnings monitor/main.rs -o target/monitor-lint
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy

@@ -18,11 +18,28 @@ fn rustc(target: &str, output: &Path, extra: &[&str]) -> bool {
     let compiler = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let mut command = Command::new(compiler);
     command
-        .args(["--edition", "2021", "--crate-name", "hybridock_monitor", "--target", target])
-        .args(["-C", "opt-level=s", "-C", "panic=abort", "-C", "strip=symbols"])
+        .args([
+            "--edition",
+            "2021",
+            "--crate-name",
+            "hybridock_monitor",
+            "--target",
+            target,
+        ])
+        .args([
+            "-C",
+            "opt-level=s",
+            "-C",
+            "panic=abort",
+            "-C",
+            "strip=symbols",
+        ])
         .args(["-C", "codegen-units=1"])
         .args(extra);
-    let linker_variable = format!("CARGO_TARGET_{}_LINKER", target.to_uppercase().replace('-', "_"));
+    let linker_variable = format!(
+        "CARGO_TARGET_{}_LINKER",
+        target.to_uppercase().replace('-', "_")
+    );
     if let Ok(linker) = env::var(linker_variable) {
         command.arg("-C").arg(format!("linker={linker}"));
     }
@@ -39,7 +56,12 @@ fn main() {
         "building {SOURCE} (the monitor) failed"
     );
     let init = out.join("hybridock-init");
-    let static_flags = ["-C", "target-feature=+crt-static", "-C", "relocation-model=static"];
+    let static_flags = [
+        "-C",
+        "target-feature=+crt-static",
+        "-C",
+        "relocation-model=static",
+    ];
     if !rustc(&target, &init, &static_flags) {
         println!("cargo:warning=no static libc: --init will be unavailable in this build");
         std::fs::write(&init, b"").expect("writing the empty init placeholder");

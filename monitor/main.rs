@@ -7,9 +7,9 @@
 //! reaps the container, and writes `<dir>/exit.json` atomically (temp file, fsync, rename). It
 //! never touches the database: `hybridock ps` folds exit.json into the record.
 //!
-//! Usage: hybridock-monitor DIR PID OUT_FD ERR_FD [-- ON_EXIT_ARGV...]
-//! (ERR_FD is -1 with a tty, whose master is OUT_FD). ON_EXIT_ARGV (e.g. `hybridock rm` for
-//! `--rm`) is exec'd after exit.json is written.
+//! Usage: `hybridock-monitor DIR PID OUT_FD ERR_FD [-- ON_EXIT_ARGV...]`
+//! (`ERR_FD` is -1 with a tty, whose master is `OUT_FD`). `ON_EXIT_ARGV` (e.g. `hybridock rm`
+//! for `--rm`) is exec'd after exit.json is written.
 //!
 //! The same program is also `--init` (built a second time, statically, so it runs inside any
 //! image): invoked as `hybridock-init -- CMD...` it runs as the container's pid 1, starts CMD,
@@ -19,6 +19,7 @@
 //! Built by build.rs with plain rustc: std only, no dependencies, so it needs no cargo lock.
 
 use std::ffi::CString;
+use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::RawFd;
@@ -51,7 +52,13 @@ mod sys {
         pub fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
         pub fn __errno_location() -> *mut c_int;
         pub fn _exit(code: c_int) -> !;
-        pub fn prctl(option: c_int, arg2: c_long, arg3: c_long, arg4: c_long, arg5: c_long) -> c_int;
+        pub fn prctl(
+            option: c_int,
+            arg2: c_long,
+            arg3: c_long,
+            arg4: c_long,
+            arg5: c_long,
+        ) -> c_int;
         pub fn fork() -> c_int;
         pub fn kill(pid: c_int, sig: c_int) -> c_int;
         pub fn sigfillset(set: *mut SigSet) -> c_int;
@@ -59,10 +66,10 @@ mod sys {
         pub fn sigprocmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
         pub fn sigwaitinfo(set: *const SigSet, info: *mut SigInfo) -> c_int;
     }
-    /// glibc's sigset_t: 1024 bits.
+    /// glibc's `sigset_t`: 1024 bits.
     #[repr(C)]
     pub struct SigSet(pub [u64; 16]);
-    /// siginfo_t is 128 bytes; only si_signo (the first int) is read.
+    /// `siginfo_t` is 128 bytes; only `si_signo` (the first int) is read.
     #[repr(C)]
     pub struct SigInfo(pub [u64; 16]);
     pub const SIG_SETMASK: c_int = 2;
@@ -84,9 +91,16 @@ struct Stream {
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.first().is_some_and(|a| a.as_bytes().ends_with(b"init")) {
-        let command: Vec<std::ffi::OsString> =
-            args.iter().skip(1).skip_while(|a| a.as_bytes() == b"--").cloned().collect();
+    if args
+        .first()
+        .is_some_and(|a| a.as_bytes().ends_with(b"init"))
+    {
+        let command: Vec<std::ffi::OsString> = args
+            .iter()
+            .skip(1)
+            .skip_while(|a| a.as_bytes() == b"--")
+            .cloned()
+            .collect();
         init(&command);
     }
     if args.len() < 5 {
@@ -95,16 +109,23 @@ fn main() {
     }
     let dir = PathBuf::from(&args[1]);
     let parse = |index: usize| -> i32 {
-        args[index].to_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            eprintln!("hybridock-monitor: bad argument {:?}", args[index]);
-            std::process::exit(2)
-        })
+        args[index]
+            .to_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                eprintln!("hybridock-monitor: bad argument {}", args[index].display());
+                std::process::exit(2)
+            })
     };
     let pid = parse(2);
     let out_fd = parse(3);
     let err_fd = parse(4);
-    let on_exit: Vec<std::ffi::OsString> =
-        args.iter().skip(5).skip_while(|a| a.as_bytes() == b"--").cloned().collect();
+    let on_exit: Vec<std::ffi::OsString> = args
+        .iter()
+        .skip(5)
+        .skip_while(|a| a.as_bytes() == b"--")
+        .cloned()
+        .collect();
 
     // SAFETY: setting dispositions to SIG_IGN has no handler code to race with.
     unsafe {
@@ -122,9 +143,17 @@ fn main() {
         .open(dir.join("container.log"))
         .map(io::BufWriter::new)
         .ok();
-    let mut streams = vec![Stream { fd: out_fd, name: "stdout", pending: Vec::new() }];
+    let mut streams = vec![Stream {
+        fd: out_fd,
+        name: "stdout",
+        pending: Vec::new(),
+    }];
     if err_fd >= 0 {
-        streams.push(Stream { fd: err_fd, name: "stderr", pending: Vec::new() });
+        streams.push(Stream {
+            fd: err_fd,
+            name: "stderr",
+            pending: Vec::new(),
+        });
     }
     let status = relay_until_exit(pid, &mut streams, &mut log);
     if let Some(log) = log.as_mut() {
@@ -141,14 +170,22 @@ fn main() {
 
 /// Relays output until the container has exited and its streams are drained; returns the
 /// wait status (or -1 if the child could not be waited for).
-fn relay_until_exit(pid: i32, streams: &mut [Stream], log: &mut Option<io::BufWriter<File>>) -> i32 {
+fn relay_until_exit(
+    pid: i32,
+    streams: &mut [Stream],
+    log: &mut Option<io::BufWriter<File>>,
+) -> i32 {
     let mut buffer = vec![0u8; BUFFER];
     let mut status: Option<i32> = None;
     loop {
         let mut fds: Vec<sys::PollFd> = streams
             .iter()
             .filter(|s| s.fd >= 0)
-            .map(|s| sys::PollFd { fd: s.fd, events: sys::POLLIN, revents: 0 })
+            .map(|s| sys::PollFd {
+                fd: s.fd,
+                events: sys::POLLIN,
+                revents: 0,
+            })
             .collect();
         if fds.is_empty() {
             break;
@@ -162,12 +199,15 @@ fn relay_until_exit(pid: i32, streams: &mut [Stream], log: &mut Option<io::BufWr
         }
         let mut drained_all = true;
         for poll_fd in fds.iter().filter(|p| p.revents != 0) {
-            let stream = streams.iter_mut().find(|s| s.fd == poll_fd.fd).expect("polled fd");
+            let stream = streams
+                .iter_mut()
+                .find(|s| s.fd == poll_fd.fd)
+                .expect("polled fd");
             // SAFETY: buffer is valid for BUFFER bytes and owned by this frame.
             let count = unsafe { sys::read(stream.fd, buffer.as_mut_ptr(), BUFFER) };
             if count > 0 {
                 drained_all = false;
-                write_log(log, stream, &buffer[..count as usize]);
+                write_log(log, stream, &buffer[..count.unsigned_abs()]);
             } else if count == 0 || errno() != sys::EINTR {
                 flush_partial(log, stream);
                 // SAFETY: the fd is ours (inherited for this purpose) and closed once.
@@ -261,21 +301,26 @@ fn json_escape(text: &str, out: &mut String) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
             c => out.push(c),
         }
     }
 }
 
 fn now() -> (u64, u32) {
-    let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     (elapsed.as_secs(), elapsed.subsec_nanos())
 }
 
-/// RFC 3339 in UTC with nanoseconds, from days-since-epoch (Howard Hinnant's civil_from_days).
+/// RFC 3339 in UTC with nanoseconds, from days since the epoch (Howard Hinnant's
+/// `civil_from_days`).
 fn rfc3339_now() -> String {
     let (seconds, nanos) = now();
-    let days = (seconds / 86_400) as i64;
+    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
     let rem = seconds % 86_400;
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -317,11 +362,14 @@ fn run_on_exit(argv: &[std::ffi::OsString]) -> ! {
     unsafe {
         sys::execvp(pointers[0], pointers.as_ptr());
         let error = io::Error::last_os_error();
-        eprintln!("hybridock-init: exec {:?}: {error}", argv[0]);
-        sys::_exit(if error.raw_os_error() == Some(2) { 127 } else { 126 });
+        eprintln!("hybridock-init: exec {}: {error}", argv[0].display());
+        sys::_exit(if error.raw_os_error() == Some(2) {
+            127
+        } else {
+            126
+        });
     }
 }
-
 
 /// pid 1 duties for `--init`: all signals blocked and taken synchronously with sigwaitinfo, so
 /// there is no handler code at all; SIGCHLD reaps, every other signal is forwarded.
