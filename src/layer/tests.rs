@@ -594,6 +594,14 @@ fn confinement_cases() -> Vec<AttackCase> {
 
 #[test]
 fn confinement_attacks() {
+    for walk in [false, true] {
+        crate::layer::path::force_walk(walk);
+        check_confinement();
+    }
+    crate::layer::path::force_walk(false);
+}
+
+fn check_confinement() {
     for case in confinement_cases() {
         let d = dirs();
         fs::write(d.outside.join("secret"), b"host").unwrap();
@@ -630,6 +638,14 @@ fn confinement_attacks() {
 
 #[test]
 fn writes_through_symlinks_land_inside() {
+    for walk in [false, true] {
+        crate::layer::path::force_walk(walk);
+        check_writes_through_symlinks();
+    }
+    crate::layer::path::force_walk(false);
+}
+
+fn check_writes_through_symlinks() {
     let d = dirs();
     let tar = Tar::new()
         .symlink("link", "/")
