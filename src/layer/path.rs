@@ -12,7 +12,7 @@
 //! that never lets `..` or a symlink leave the root; a test checks both agree.
 
 use std::collections::VecDeque;
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -266,12 +266,6 @@ fn current_directory() -> BorrowedFd<'static> {
 #[must_use]
 pub fn is_dir(stat: &libc::stat) -> bool {
     stat.st_mode & libc::S_IFMT == libc::S_IFDIR
-}
-
-/// `CStr` view of a component for error messages.
-#[must_use]
-pub fn lossy(name: &CStr) -> String {
-    name.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]
