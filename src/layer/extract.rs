@@ -378,7 +378,9 @@ impl<'a> Extractor<'a> {
     ) -> Result<()> {
         let target = CString::new(target)
             .ok()
-            .filter(|target| !target.is_empty())
+            .filter(|target| {
+                !target.is_empty() && target.as_bytes().len() < libc::PATH_MAX as usize
+            })
             .ok_or_else(|| {
                 Error::format(format!(
                     "symlink {display:?} has an empty or invalid target"

@@ -99,6 +99,11 @@ pub fn normalize(raw: &[u8]) -> std::result::Result<EntryPath, &'static str> {
     if raw.contains(&0) {
         return Err("path contains a NUL byte");
     }
+    // No path operation of the kernel takes more; refusing early also bounds the work of
+    // creating missing parents (one confined lookup per component).
+    if raw.len() >= libc::PATH_MAX as usize {
+        return Err("path longer than PATH_MAX");
+    }
     let mut components: Vec<&[u8]> = Vec::new();
     for component in raw.split(|&byte| byte == b'/') {
         match component {
@@ -292,6 +297,14 @@ mod tests {
             ("absolute escape", b"/../x", None),
             ("nul", b"a\0b", None),
         ];
+        assert!(
+            normalize(&b"a/".repeat(2048)).is_err(),
+            "longer than PATH_MAX"
+        );
+        assert!(
+            normalize(&b"a/".repeat(2000)).is_ok(),
+            "deep but short enough"
+        );
         for (name, raw, expected) in cases {
             let got = normalize(raw)
                 .ok()
