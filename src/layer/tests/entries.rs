@@ -228,3 +228,28 @@ fn root_entry_sets_metadata() {
     let root = fs::metadata(&d.dest).unwrap();
     assert_eq!((root.mode() & 0o7777, root.mtime()), (0o750, 123));
 }
+
+#[test]
+fn as_root_pax_owners_and_trusted_xattrs() {
+    if !can_mknod() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let d = dirs();
+    let tar = Tar::new()
+        .pax(&[
+            ("uid", b"3000000"),
+            ("gid", b"3000001"),
+            ("SCHILY.xattr.trusted.origin", b"layer"),
+        ])
+        .file("big-ids", b"x")
+        .finish();
+    let options = options(&d.dest, &tar, Compression::None);
+    run_with(&tar, &options, &OverlayEffects).unwrap();
+    let meta = fs::metadata(d.dest.join("big-ids")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (3_000_000, 3_000_001));
+    assert_eq!(
+        xattr(&d.dest.join("big-ids"), "trusted.origin").as_deref(),
+        Some(&b"layer"[..])
+    );
+}
