@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 
 use crate::digest::{Digest, Sha256Reader};
@@ -67,7 +67,9 @@ pub struct LayerSummary {
     pub entries: u64,
 }
 
-/// Runs the pipeline with the effects that fit this process (root or rootless).
+/// Runs the pipeline with the effects that fit this process (root or rootless). `cancel` is
+/// the shared stop flag: raised by the caller (abort, Ctrl-C) it stops every stage at its next
+/// check; the pipeline raises it itself when extraction fails.
 pub fn extract_layer(
     source: impl Read + Send,
     options: &LayerOptions,
@@ -120,6 +122,11 @@ fn run(
                 decode(source, blob, options, &chunks, &spare)
             });
         let extracted = extract(&mut extractor, ChunkReader::new(received, recycle));
+        if extracted.is_err() {
+            // Stop the decoding thread at its next read, and tell the feeder (LayerSink.write
+            // checks the flag) that nothing more is wanted: the error surfaces at once.
+            cancel.store(true, Ordering::Relaxed);
+        }
         let decoded = match decoding {
             Ok(handle) => handle
                 .join()
