@@ -13,7 +13,9 @@
 //!   read-only directory would refuse later entries when not root.
 //! - xattrs in overlayfs' own namespaces (`trusted.overlay.*`, `user.overlay.*`) are dropped:
 //!   a layer must not forge whiteouts, opaque markers or redirects. Other xattrs are best
-//!   effort: refused ones (EOPNOTSUPP, EPERM for `security.*` without privilege) are skipped.
+//!   effort: refused ones (EOPNOTSUPP, EPERM for `security.*` without privilege) are skipped,
+//!   and they are applied to regular files and directories only (setting one on a symlink or
+//!   device node needs a path-based call, which confinement rules out).
 //! - A hardlink target is resolved in this layer first, then in the lower layers (nearest
 //!   first, honouring their whiteouts and opaque dirs) and then COPIED into this layer (data
 //!   via `copy_file_range`, owner, mode, xattrs, times). Linking across layer dirs would share
@@ -30,21 +32,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 use crate::layer::effects::{FsEffects, NodeKind, Target};
+use crate::layer::meta::{read_meta, Meta};
 use crate::layer::path::{self, component, normalize, EntryPath, Root};
 use crate::layer::stream::read_error;
 use crate::layer::sys;
 use crate::layer::whiteout::{classify, SpecialName};
 
 const COPY_BUFFER: usize = 1 << 20;
-
-/// Metadata of one entry, from its header and PAX records.
-pub(super) struct Meta {
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub times: [libc::timespec; 2],
-    pub xattrs: Vec<(CString, Vec<u8>)>,
-}
 
 pub struct Extractor<'a> {
     pub(super) root: Root,
@@ -57,7 +51,7 @@ pub struct Extractor<'a> {
     /// `parent/name`, which is never a prefix of `parent`, so the slot stays valid).
     parent_cache: Option<(EntryPath, OwnedFd)>,
     deferred_dirs: HashMap<EntryPath, (u32, [libc::timespec; 2])>,
-    copied_from_lower: HashMap<EntryPath, EntryPath>,
+    pub(super) copied_from_lower: HashMap<EntryPath, EntryPath>,
     buffer: Vec<u8>,
 }
 
@@ -155,24 +149,6 @@ impl<'a> Extractor<'a> {
                 what: "tar entry type",
                 value: format!("{other:?} for {display:?}"),
             }),
-        }
-    }
-
-    /// The existing, non-whiteout node `parent/name` of this layer, if any.
-    fn find_in_layer(
-        &self,
-        parent: &EntryPath,
-        name: &[u8],
-    ) -> Result<Option<(OwnedFd, CString, libc::stat)>> {
-        let Ok(dir) = self.root.resolve_dir(parent) else {
-            return Ok(None);
-        };
-        let name = component(name);
-        match sys::lstatat(dir.as_fd(), &name) {
-            Ok(stat) if self.effects.is_whiteout(dir.as_fd(), &name, &stat) => Ok(None),
-            Ok(stat) => Ok(Some((dir, name, stat))),
-            Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok(None),
-            Err(error) => Err(self.io(&parent.join(name.to_bytes()), error)),
         }
     }
 
@@ -402,7 +378,9 @@ impl<'a> Extractor<'a> {
     ) -> Result<()> {
         let target = CString::new(target)
             .ok()
-            .filter(|target| !target.is_empty())
+            .filter(|target| {
+                !target.is_empty() && target.as_bytes().len() < libc::PATH_MAX as usize
+            })
             .ok_or_else(|| {
                 Error::format(format!(
                     "symlink {display:?} has an empty or invalid target"
@@ -463,50 +441,6 @@ impl<'a> Extractor<'a> {
         self.keep_parent(parent, parent_fd);
         Ok(())
     }
-
-    fn make_hardlink(&mut self, path: &EntryPath, raw_target: &[u8], display: &str) -> Result<()> {
-        let target = normalize(raw_target)
-            .map_err(|reason| Error::unsafe_path(display, format!("hardlink target: {reason}")))?;
-        let Some((target_parent, target_name)) = target.split_last() else {
-            return Err(Error::unsafe_path(display, "hardlink to the layer root"));
-        };
-        let (parent, name) = path.split_last().expect("root handled by the caller");
-        if target == *path {
-            return Ok(());
-        }
-        let copy = self.copied_from_lower.get(&target).cloned();
-        let found = match self.find_in_layer(&target_parent, target_name)? {
-            Some(found) => Some(found),
-            None => match copy.as_ref().and_then(EntryPath::split_last) {
-                Some((copy_parent, copy_name)) => self.find_in_layer(&copy_parent, copy_name)?,
-                None => None,
-            },
-        };
-        let Some((target_dir, target_name, target_stat)) = found else {
-            self.copy_from_lower(path, &target, display)?;
-            self.copied_from_lower.insert(target, path.clone());
-            return Ok(());
-        };
-        if path::is_dir(&target_stat) {
-            return Err(Error::format(format!(
-                "hardlink {display:?} points to a directory"
-            )));
-        }
-        let parent_fd = self.take_parent(&parent)?;
-        let name = component(name);
-        if let Ok(existing) = sys::lstatat(parent_fd.as_fd(), &name) {
-            if existing.st_ino == target_stat.st_ino && existing.st_dev == target_stat.st_dev {
-                self.keep_parent(parent, parent_fd);
-                return Ok(()); // already that inode (e.g. reached through a symlinked parent)
-            }
-            self.clear(parent_fd.as_fd(), &name, false)
-                .map_err(|e| self.io(path, e))?;
-        }
-        sys::linkat(target_dir.as_fd(), &target_name, parent_fd.as_fd(), &name)
-            .map_err(|e| self.io(path, e))?;
-        self.keep_parent(parent, parent_fd);
-        Ok(())
-    }
 }
 
 pub(super) enum Cleared {
@@ -519,101 +453,4 @@ fn not_a_directory(path: &EntryPath) -> Error {
         "{} is not a directory inside the layer",
         path.display()
     ))
-}
-
-/// Reads owner, mode and times from the header and PAX records (fractional mtime/atime,
-/// SCHILY.xattr.*). The tar crate already applies PAX path, linkpath, size, uid and gid.
-fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, display: &str) -> Result<Meta> {
-    let bad = |what: &str, error: io::Error| Error::LayerFormat {
-        reason: format!("{display:?}: invalid {what}"),
-        source: Some(error),
-    };
-    let header = entry.header();
-    let mode = header.mode().map_err(|error| bad("mode", error))? & 0o7777;
-    let uid = header.uid().map_err(|e| bad("uid", e))?;
-    let gid = header.gid().map_err(|e| bad("gid", e))?;
-    let mtime = header.mtime().map_err(|e| bad("mtime", e))?;
-    let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
-        return Err(Error::format(format!("{display:?}: uid/gid out of range")));
-    };
-    let mut mtime = seconds(mtime);
-    let mut atime = None;
-    let mut xattrs = Vec::new();
-    if let Some(extensions) = entry.pax_extensions().map_err(|e| bad("PAX header", e))? {
-        for extension in extensions {
-            let extension = extension.map_err(|e| bad("PAX record", e))?;
-            let key = extension.key_bytes();
-            if key == b"mtime" {
-                mtime = parse_pax_time(extension.value_bytes()).unwrap_or(mtime);
-            } else if key == b"atime" {
-                atime = parse_pax_time(extension.value_bytes());
-            } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-                if let Ok(name) = CString::new(name) {
-                    xattrs.push((name, extension.value_bytes().to_vec()));
-                }
-            }
-        }
-    }
-    Ok(Meta {
-        mode,
-        uid,
-        gid,
-        times: [atime.unwrap_or(mtime), mtime],
-        xattrs,
-    })
-}
-
-fn seconds(value: u64) -> libc::timespec {
-    libc::timespec {
-        tv_sec: value as libc::time_t,
-        tv_nsec: 0,
-    }
-}
-
-/// A PAX time: decimal seconds with an optional fraction (possibly negative).
-fn parse_pax_time(value: &[u8]) -> Option<libc::timespec> {
-    let text = std::str::from_utf8(value).ok()?;
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    let negative = whole.starts_with('-');
-    let seconds: i64 = whole.parse().ok()?;
-    let mut digits: String = fraction.chars().take(9).collect();
-    if !digits.bytes().all(|byte| byte.is_ascii_digit()) {
-        return None;
-    }
-    while digits.len() < 9 {
-        digits.push('0');
-    }
-    let mut nanos: i64 = digits.parse().ok()?;
-    let mut seconds = seconds;
-    if negative && nanos > 0 {
-        seconds -= 1;
-        nanos = 1_000_000_000 - nanos;
-    }
-    Some(libc::timespec {
-        tv_sec: seconds as libc::time_t,
-        tv_nsec: nanos as libc::c_long,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_pax_time;
-
-    #[test]
-    fn pax_times() {
-        for (name, value, expected) in [
-            ("whole", "1700000000", Some((1_700_000_000, 0))),
-            (
-                "fraction",
-                "1700000000.5",
-                Some((1_700_000_000, 500_000_000)),
-            ),
-            ("long fraction", "1.1234567891", Some((1, 123_456_789))),
-            ("negative", "-1.25", Some((-2, 750_000_000))),
-            ("garbage", "x", None),
-        ] {
-            let got = parse_pax_time(value.as_bytes()).map(|t| (t.tv_sec, t.tv_nsec));
-            assert_eq!(got, expected, "{name}");
-        }
-    }
 }

@@ -1,12 +1,13 @@
 //! The layer pipeline: compressed bytes in, a verified extracted tree out (overlayfs format).
-//! `pipeline` composes the readers; `extract` writes entries confined by `path`; `whiteout`
-//! and `lower` hold the OCI layering rules; `effects` is the privilege-dependent part behind a
-//! trait; `sys` the raw fd-relative syscalls.
+//! `pipeline` composes the readers and threads; `extract` writes entries confined by `path`;
+//! `whiteout` and `hardlink` hold the OCI layering rules; `meta` reads entry metadata;
+//! `effects` is the privilege-dependent part behind a trait; `sys` the raw fd-relative calls.
 
 pub mod compression;
 pub mod effects;
 mod extract;
-mod lower;
+mod hardlink;
+mod meta;
 pub mod path;
 pub mod pipeline;
 mod stream;

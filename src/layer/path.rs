@@ -7,11 +7,16 @@
 //! land in `<root>/etc/passwd`, never in the host's `/etc`. The final component is never
 //! followed: callers create and change it with `*at` calls on the resolved parent fd and
 //! `O_NOFOLLOW`/`AT_SYMLINK_NOFOLLOW`. Nothing here ever joins an entry name onto a host path.
+//! Where `openat2` is missing (kernel < 5.6, or a seccomp profile that refuses it, as older
+//! docker defaults do) the same resolution is done by `resolve_by_walk`, an fd-relative walk
+//! that never lets `..` or a symlink leave the root; a test checks both agree.
 
-use std::ffi::{CStr, CString};
+use std::collections::VecDeque;
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 use crate::layer::sys;
@@ -94,6 +99,11 @@ pub fn normalize(raw: &[u8]) -> std::result::Result<EntryPath, &'static str> {
     if raw.contains(&0) {
         return Err("path contains a NUL byte");
     }
+    // No path operation of the kernel takes more; refusing early also bounds the work of
+    // creating missing parents (one confined lookup per component).
+    if raw.len() >= libc::PATH_MAX as usize {
+        return Err("path longer than PATH_MAX");
+    }
     let mut components: Vec<&[u8]> = Vec::new();
     for component in raw.split(|&byte| byte == b'/') {
         match component {
@@ -122,6 +132,79 @@ pub struct Root {
 }
 
 const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+/// Set once `openat2` turned out to be unavailable in this process.
+static OPENAT2_MISSING: AtomicBool = AtomicBool::new(false);
+
+/// Makes every later `Root::resolve` of this process use the component walk (tests only: the
+/// walk must confine exactly as `openat2` does).
+#[cfg(test)]
+pub(crate) fn force_walk(walk: bool) {
+    OPENAT2_MISSING.store(walk, Ordering::Relaxed);
+}
+
+/// Linux's own limit on symlinks followed in one lookup.
+const MAX_SYMLINKS: usize = 40;
+
+/// `RESOLVE_IN_ROOT` done by hand, for kernels or sandboxes without `openat2`: one component
+/// at a time with `O_NOFOLLOW`, fd-relative, keeping the chain of directory fds so that `..`
+/// steps back one fd and stops at the root; a symlink is read and its target spliced into the
+/// remaining path (an absolute target restarts at the root). The final component is followed
+/// unless `flags` has `O_NOFOLLOW`, as with `openat2`.
+pub(crate) fn resolve_by_walk(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    flags: i32,
+) -> io::Result<OwnedFd> {
+    let mut chain: Vec<OwnedFd> = vec![root.try_clone_to_owned()?];
+    let mut pending: VecDeque<Vec<u8>> = split_components(path).collect();
+    let mut symlinks = 0;
+    while let Some(name) = pending.pop_front() {
+        if name == b".." {
+            if chain.len() > 1 {
+                chain.pop();
+            }
+            continue;
+        }
+        let current = chain.last().expect("the root is never popped").as_fd();
+        let name_c = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let last = pending.is_empty();
+        let stat = sys::lstatat(current, &name_c)?;
+        if stat.st_mode & libc::S_IFMT == libc::S_IFLNK && !(last && flags & libc::O_NOFOLLOW != 0)
+        {
+            symlinks += 1;
+            if symlinks > MAX_SYMLINKS {
+                return Err(io::Error::from_raw_os_error(libc::ELOOP));
+            }
+            let target = sys::readlinkat(current, &name_c)?;
+            if target.starts_with(b"/") {
+                chain.truncate(1);
+            }
+            for component in split_components(&target).rev() {
+                pending.push_front(component);
+            }
+            continue;
+        }
+        if last {
+            return sys::openat(current, &name_c, flags | libc::O_NOFOLLOW, 0);
+        }
+        let next = sys::openat(
+            current,
+            &name_c,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )?;
+        chain.push(next);
+    }
+    let current = chain.last().expect("the root is never popped").as_fd();
+    sys::openat(current, c".", flags, 0)
+}
+
+fn split_components(path: &[u8]) -> impl DoubleEndedIterator<Item = Vec<u8>> + '_ {
+    path.split(|&byte| byte == b'/')
+        .filter(|component| !component.is_empty() && *component != b".")
+        .map(<[u8]>::to_vec)
+}
 
 impl Root {
     /// Opens an existing directory as a root (`O_PATH`: it is only ever a lookup base).
@@ -153,7 +236,17 @@ impl Root {
 
     /// Opens `path` inside the root with `flags`, symlinks resolved as if the root were `/`.
     pub fn resolve(&self, path: &EntryPath, flags: i32) -> io::Result<OwnedFd> {
-        sys::openat2(self.fd(), &path.to_cstring(), flags, RESOLVE)
+        if !OPENAT2_MISSING.load(Ordering::Relaxed) {
+            match sys::openat2(self.fd(), &path.to_cstring(), flags, RESOLVE) {
+                Err(error) if matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                    // Kernel < 5.6, or a seccomp filter (docker's older default profile)
+                    // that refuses openat2: use the component walk from now on.
+                    OPENAT2_MISSING.store(true, Ordering::Relaxed);
+                }
+                other => return other,
+            }
+        }
+        resolve_by_walk(self.fd(), path.as_bytes(), flags)
     }
 
     /// An `O_PATH` fd of the directory at `path` inside the root.
@@ -180,12 +273,6 @@ pub fn is_dir(stat: &libc::stat) -> bool {
     stat.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
-/// `CStr` view of a component for error messages.
-#[must_use]
-pub fn lossy(name: &CStr) -> String {
-    name.to_string_lossy().into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +297,14 @@ mod tests {
             ("absolute escape", b"/../x", None),
             ("nul", b"a\0b", None),
         ];
+        assert!(
+            normalize(&b"a/".repeat(2048)).is_err(),
+            "longer than PATH_MAX"
+        );
+        assert!(
+            normalize(&b"a/".repeat(2000)).is_ok(),
+            "deep but short enough"
+        );
         for (name, raw, expected) in cases {
             let got = normalize(raw)
                 .ok()
@@ -227,6 +322,67 @@ mod tests {
         assert_eq!(parent.join(b"c"), path);
         assert_eq!(path.depth(), 3);
         assert!(EntryPath::root().split_last().is_none());
+    }
+
+    #[test]
+    fn walk_matches_openat2() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        std::fs::create_dir_all(base.join("etc/ssl")).unwrap();
+        std::fs::create_dir_all(base.join("usr/lib")).unwrap();
+        std::fs::write(base.join("etc/passwd"), b"").unwrap();
+        let links = [
+            ("abs", "/etc"),
+            ("up", "../../../.."),
+            ("rel", "usr/lib"),
+            ("chain", "abs/ssl"),
+            ("loop", "loop"),
+            ("usr/lib/back", "../../etc"),
+            ("dangling", "/missing/x"),
+        ];
+        for (name, target) in links {
+            std::os::unix::fs::symlink(target, base.join(name)).unwrap();
+        }
+        let root = Root::open(base).unwrap();
+        let cases = [
+            "etc",
+            "abs",
+            "abs/passwd",
+            "up",
+            "up/etc/ssl",
+            "rel",
+            "chain",
+            "loop",
+            "usr/lib/back/passwd",
+            "dangling",
+            "missing",
+            "etc/passwd/x",
+            "abs/../usr",
+        ];
+        for case in cases {
+            for flags in [
+                libc::O_PATH,
+                libc::O_PATH | libc::O_NOFOLLOW,
+                libc::O_PATH | libc::O_DIRECTORY,
+            ] {
+                let path = normalize(case.as_bytes()).unwrap();
+                let kernel = sys::openat2(root.fd(), &path.to_cstring(), flags, RESOLVE);
+                let walked = resolve_by_walk(root.fd(), path.as_bytes(), flags);
+                let identity = |result: io::Result<OwnedFd>| {
+                    result
+                        .map(|fd| {
+                            let stat = sys::lstatat(fd.as_fd(), c"").unwrap();
+                            (stat.st_dev, stat.st_ino)
+                        })
+                        .map_err(|error| error.raw_os_error())
+                };
+                assert_eq!(
+                    identity(walked),
+                    identity(kernel),
+                    "{case} flags {flags:#o}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! One streaming pass over a layer (umoci's `VerifiedReadCloser`, composed readers):
+//! One streaming pass over a layer (umoci's `VerifiedReadCloser`, composed readers), on two
+//! threads so that decompression and hashing overlap with the kernel's file creation:
 //!
 //! ```text
-//! source -> Tee (copy to the blob file) -> Sha256 (digest) -> 1 MiB BufReader -> Decoder
-//!        -> Budget (max_bytes) -> Sha256 (diff_id) -> tar::Archive -> Extractor
+//! decoding thread:   source -> Tee (copy to the blob file) -> Sha256 (digest)
+//!                    -> 1 MiB BufReader -> Decoder -> Budget (max_bytes) -> Sha256 (diff_id)
+//!                    -> 1 MiB chunks (bounded queue, recycled buffers)
+//! extracting thread: chunks -> tar::Archive -> Extractor
 //! ```
 //!
 //! After the last tar entry the uncompressed stream is drained (the tar trailer and any
@@ -20,7 +23,8 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 
 use crate::digest::{Digest, Sha256Reader};
 use crate::error::{Error, Result};
@@ -28,10 +32,14 @@ use crate::layer::compression::{Compression, Decoder};
 use crate::layer::effects::{self, FsEffects};
 use crate::layer::extract::Extractor;
 use crate::layer::path::Root;
-use crate::layer::stream::{drain, read_error, Budget, Tee};
+use crate::layer::stream::{drain, read_error, Budget, ChunkReader, Tee};
 use crate::layer::sys;
 
 const READ_BUFFER: usize = 1 << 20;
+/// Uncompressed bytes handed from the decoding thread to the extracting thread at a time.
+const CHUNK: usize = 1 << 20;
+/// Chunks in flight between the two threads (buffers are recycled, not reallocated).
+const QUEUED_CHUNKS: usize = 4;
 
 /// Everything one pipeline run needs, as owned values.
 #[derive(Clone, Debug)]
@@ -59,9 +67,11 @@ pub struct LayerSummary {
     pub entries: u64,
 }
 
-/// Runs the pipeline with the effects that fit this process (root or rootless).
+/// Runs the pipeline with the effects that fit this process (root or rootless). `cancel` is
+/// the shared stop flag: raised by the caller (abort, Ctrl-C) it stops every stage at its next
+/// check; the pipeline raises it itself when extraction fails.
 pub fn extract_layer(
-    source: impl Read,
+    source: impl Read + Send,
     options: &LayerOptions,
     cancel: &AtomicBool,
 ) -> Result<LayerSummary> {
@@ -71,7 +81,7 @@ pub fn extract_layer(
 
 /// Runs the pipeline with explicit filesystem effects; cleans up on error.
 pub fn extract_layer_with(
-    source: impl Read,
+    source: impl Read + Send,
     options: &LayerOptions,
     effects: &dyn FsEffects,
     cancel: &AtomicBool,
@@ -84,7 +94,7 @@ pub fn extract_layer_with(
 }
 
 fn run(
-    source: impl Read,
+    source: impl Read + Send,
     options: &LayerOptions,
     effects: &dyn FsEffects,
     cancel: &AtomicBool,
@@ -102,37 +112,123 @@ fn run(
         )),
         None => None,
     };
-    let mut compressed = Sha256Reader::new(Tee::new(source, blob));
     let mut extractor = Extractor::new(root, lowers, effects, cancel, options.max_entries);
+    let (chunks, received) = sync_channel::<Vec<u8>>(QUEUED_CHUNKS);
+    let (recycle, spare) = channel::<Vec<u8>>();
+    let (decoded, extracted) = std::thread::scope(|scope| {
+        let decoding = std::thread::Builder::new()
+            .name("hybridock-decode".into())
+            .spawn_scoped(scope, move || {
+                decode(source, blob, options, &chunks, &spare)
+            });
+        let extracted = extract(&mut extractor, ChunkReader::new(received, recycle));
+        if extracted.is_err() {
+            // Stop the decoding thread at its next read, and tell the feeder (LayerSink.write
+            // checks the flag) that nothing more is wanted: the error surfaces at once.
+            cancel.store(true, Ordering::Relaxed);
+        }
+        let decoded = match decoding {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(error) => Err(Error::io("decoding thread", error)),
+        };
+        (decoded, extracted)
+    });
+    // When both failed and the decoder stopped only because the extractor had hung up
+    // (Cancelled), the extractor's error is the cause; any other decoder error (corrupt
+    // stream, budget, source I/O) is the root cause of whatever the extractor saw.
+    let decoded = match (decoded, extracted) {
+        (Ok(decoded), Ok(())) => decoded,
+        (Err(Error::Cancelled) | Ok(_), Err(error)) | (Err(error), _) => return Err(error),
+    };
+    verify(&options.expected_digest, &decoded.digest)?;
+    if let Some(expected) = &options.expected_diff_id {
+        verify(expected, &decoded.diff_id)?;
+    }
+    let entries = extractor.finish(options.sync)?;
+    decoded.tee.finish(options.sync)?;
+    Ok(LayerSummary {
+        digest: decoded.digest,
+        diff_id: decoded.diff_id,
+        compressed_size: decoded.compressed_size,
+        uncompressed_size: decoded.uncompressed_size,
+        entries,
+    })
+}
+
+/// What the decoding thread saw.
+struct Decoded<R> {
+    digest: Digest,
+    compressed_size: u64,
+    diff_id: Digest,
+    uncompressed_size: u64,
+    tee: Tee<R>,
+}
+
+/// The decoding thread: source -> digest -> decoder -> budget -> `diff_id`, in chunks to the
+/// extracting thread, then both streams drained to their true end.
+fn decode<R: Read>(
+    source: R,
+    blob: Option<(File, PathBuf)>,
+    options: &LayerOptions,
+    chunks: &SyncSender<Vec<u8>>,
+    spare: &Receiver<Vec<u8>>,
+) -> Result<Decoded<R>> {
+    let mut compressed = Sha256Reader::new(Tee::new(source, blob));
     let (diff_id, uncompressed_size) = {
         let buffered = BufReader::with_capacity(READ_BUFFER, &mut compressed);
         let decoder = Decoder::new(options.compression, buffered).map_err(read_error)?;
         let mut uncompressed = Sha256Reader::new(Budget::new(decoder, options.max_bytes));
-        {
-            let mut archive = tar::Archive::new(&mut uncompressed);
-            for entry in archive.entries().map_err(read_error)? {
-                extractor.extract(&mut entry.map_err(read_error)?)?;
+        loop {
+            let mut chunk = spare.try_recv().unwrap_or_default();
+            chunk.resize(CHUNK, 0);
+            let filled = fill(&mut uncompressed, &mut chunk)?;
+            if filled == 0 {
+                break;
+            }
+            chunk.truncate(filled);
+            if chunks.send(chunk).is_err() {
+                return Err(Error::Cancelled); // the extractor failed and hung up
             }
         }
-        drain(&mut uncompressed)?;
         let (diff_id, size, _) = uncompressed.finish();
         (diff_id, size)
     };
     drain(&mut compressed)?;
     let (digest, compressed_size, tee) = compressed.finish();
-    verify(&options.expected_digest, &digest)?;
-    if let Some(expected) = &options.expected_diff_id {
-        verify(expected, &diff_id)?;
-    }
-    let entries = extractor.finish(options.sync)?;
-    tee.finish(options.sync)?;
-    Ok(LayerSummary {
+    Ok(Decoded {
         digest,
-        diff_id,
         compressed_size,
+        diff_id,
         uncompressed_size,
-        entries,
+        tee,
     })
+}
+
+/// Reads until `buffer` is full or the stream ends; returns the bytes read.
+fn fill(reader: &mut impl Read, buffer: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(read_error(error)),
+        }
+    }
+    Ok(filled)
+}
+
+/// The extracting side: every tar entry, then the trailer and padding.
+fn extract(extractor: &mut Extractor<'_>, mut tar_stream: ChunkReader) -> Result<()> {
+    {
+        let mut archive = tar::Archive::new(&mut tar_stream);
+        for entry in archive.entries().map_err(read_error)? {
+            extractor.extract(&mut entry.map_err(read_error)?)?;
+        }
+    }
+    drain(&mut tar_stream)
 }
 
 fn verify(expected: &Digest, actual: &Digest) -> Result<()> {

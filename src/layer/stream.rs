@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 
 use crate::error::Error;
 
@@ -75,6 +75,43 @@ impl Read for ChannelSource<'_> {
                 }
                 Err(_) => return Ok(0),
             }
+        }
+        let count = buffer.len().min(self.chunk.len() - self.offset);
+        buffer[..count].copy_from_slice(&self.chunk[self.offset..self.offset + count]);
+        self.offset += count;
+        Ok(count)
+    }
+}
+
+/// The uncompressed stream as chunks from the decoding thread; consumed chunks go back to it
+/// for reuse (a fresh 1 MiB allocation per chunk would cost a page fault per 4 KiB).
+pub struct ChunkReader {
+    receiver: Receiver<Vec<u8>>,
+    recycle: Sender<Vec<u8>>,
+    chunk: Vec<u8>,
+    offset: usize,
+}
+
+impl ChunkReader {
+    pub fn new(receiver: Receiver<Vec<u8>>, recycle: Sender<Vec<u8>>) -> Self {
+        Self {
+            receiver,
+            recycle,
+            chunk: Vec::new(),
+            offset: 0,
+        }
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        while self.offset == self.chunk.len() {
+            let Ok(next) = self.receiver.recv() else {
+                return Ok(0); // the decoding thread ended (its result says why)
+            };
+            let used = std::mem::replace(&mut self.chunk, next);
+            let _ = self.recycle.send(used);
+            self.offset = 0;
         }
         let count = buffer.len().min(self.chunk.len() - self.offset);
         buffer[..count].copy_from_slice(&self.chunk[self.offset..self.offset + count]);

@@ -185,7 +185,8 @@ impl LayerSink {
         let sender = sender
             .ok_or_else(|| PyValueError::new_err("LayerSink is already finished or aborted"))?;
         let chunk = data.to_vec();
-        if py.detach(move || sender.send(chunk)).is_ok() {
+        // The stop flag is raised by the worker when it failed: raise its error now.
+        if !self.cancel.load(Ordering::Relaxed) && py.detach(move || sender.send(chunk)).is_ok() {
             return Ok(());
         }
         let running = self.take()?;

@@ -1,4 +1,6 @@
-//! Hardlinks whose target lives in a lower layer. The target is looked up in the lower layer
+//! Hardlinks. A target is resolved in this layer first (confined like every lookup); linking
+//! to this layer's own inode is a plain `linkat`. A target that is not in this layer lives in
+//! a lower one: it is looked up in the lower layer
 //! dirs nearest first, as overlayfs would see it: a whiteout of the target or of one of its
 //! ancestors ends the search (the file was deleted), a non-directory ancestor hides it, and an
 //! opaque ancestor stops the search below that layer. Every lookup is confined to the lower
@@ -12,7 +14,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use crate::error::{Error, Result};
 use crate::layer::effects::{NodeKind, Target};
 use crate::layer::extract::Extractor;
-use crate::layer::path::{self, component, EntryPath, Root};
+use crate::layer::path::{self, component, normalize, EntryPath, Root};
 use crate::layer::sys;
 
 enum Lookup {
@@ -22,6 +24,73 @@ enum Lookup {
 }
 
 impl Extractor<'_> {
+    pub(super) fn make_hardlink(
+        &mut self,
+        path: &EntryPath,
+        raw_target: &[u8],
+        display: &str,
+    ) -> Result<()> {
+        let target = normalize(raw_target)
+            .map_err(|reason| Error::unsafe_path(display, format!("hardlink target: {reason}")))?;
+        let Some((target_parent, target_name)) = target.split_last() else {
+            return Err(Error::unsafe_path(display, "hardlink to the layer root"));
+        };
+        let (parent, name) = path.split_last().expect("root handled by the caller");
+        if target == *path {
+            return Ok(());
+        }
+        let copy = self.copied_from_lower.get(&target).cloned();
+        let found = match self.find_in_layer(&target_parent, target_name)? {
+            Some(found) => Some(found),
+            None => match copy.as_ref().and_then(EntryPath::split_last) {
+                Some((copy_parent, copy_name)) => self.find_in_layer(&copy_parent, copy_name)?,
+                None => None,
+            },
+        };
+        let Some((target_dir, target_name, target_stat)) = found else {
+            self.copy_from_lower(path, &target, display)?;
+            self.copied_from_lower.insert(target, path.clone());
+            return Ok(());
+        };
+        if path::is_dir(&target_stat) {
+            return Err(Error::format(format!(
+                "hardlink {display:?} points to a directory"
+            )));
+        }
+        let parent_fd = self.take_parent(&parent)?;
+        let name = component(name);
+        if let Ok(existing) = sys::lstatat(parent_fd.as_fd(), &name) {
+            if existing.st_ino == target_stat.st_ino && existing.st_dev == target_stat.st_dev {
+                self.keep_parent(parent, parent_fd);
+                return Ok(()); // already that inode (e.g. reached through a symlinked parent)
+            }
+            self.clear(parent_fd.as_fd(), &name, false)
+                .map_err(|e| self.io(path, e))?;
+        }
+        sys::linkat(target_dir.as_fd(), &target_name, parent_fd.as_fd(), &name)
+            .map_err(|e| self.io(path, e))?;
+        self.keep_parent(parent, parent_fd);
+        Ok(())
+    }
+
+    /// The existing, non-whiteout node `parent/name` of this layer, if any.
+    fn find_in_layer(
+        &self,
+        parent: &EntryPath,
+        name: &[u8],
+    ) -> Result<Option<(OwnedFd, CString, libc::stat)>> {
+        let Ok(dir) = self.root.resolve_dir(parent) else {
+            return Ok(None);
+        };
+        let name = component(name);
+        match sys::lstatat(dir.as_fd(), &name) {
+            Ok(stat) if self.effects.is_whiteout(dir.as_fd(), &name, &stat) => Ok(None),
+            Ok(stat) => Ok(Some((dir, name, stat))),
+            Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(error) => Err(self.io(&parent.join(name.to_bytes()), error)),
+        }
+    }
+
     pub(super) fn copy_from_lower(
         &mut self,
         path: &EntryPath,
