@@ -448,9 +448,88 @@ def test_logs_and_inspect_of_a_finished_container(box: Box, name: str) -> None:
     assert box.ok("inspect", "-f", "{{.State.ExitCode}}", name).strip() == "5"
 
 
+# --- the smaller commands ----------------------------------------------------------------------
+
+
+def test_interactive_stdin_is_relayed(box: Box) -> None:
+    result = box(
+        "run", "--rm", "-i", "busybox", "sh", "-c", "read line; echo got:$line", input="hello\n"
+    )
+    assert result.returncode == 0, str(result)
+    assert result.stdout == "got:hello\n"
+
+
+def test_env_file_and_labels(box: Box, name: str, tmp_path: Path) -> None:
+    env_file = tmp_path / "env"
+    env_file.write_text("# a comment\nFROM_FILE=yes\n")
+    out = box.ok(
+        "run",
+        "--name",
+        name,
+        "--env-file",
+        str(env_file),
+        "-l",
+        "team=core",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $FROM_FILE",
+    )
+    assert out == "yes\n"
+    assert (
+        box.ok("ps", "-a", "--filter", "label=team=core", "--format", "{{.Names}}") == f"{name}\n"
+    )
+
+
+def test_logs_follow_ends_when_the_container_does(box: Box, name: str) -> None:
+    box.ok(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line $i; sleep 0.3; done",
+    )
+    followed = box("logs", "-f", name, timeout=30)
+    assert followed.returncode == 0
+    assert followed.stdout == "line 1\nline 2\nline 3\n"
+
+
+def test_restart_runs_the_command_again(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--name", name, "busybox", "sh", "-c", "echo run; sleep 300")
+    box.ok("restart", "-t", "0", name)
+    wait_for(lambda: box.ok("logs", name).count("run") == 2)
+    assert "Up " in box.ok("ps", "--filter", f"name={name}")
+
+
+def test_container_prune_removes_only_stopped(box: Box) -> None:
+    box.ok("run", "--name", "prune-stopped", "busybox", "true")
+    box.ok("run", "-d", "--name", "prune-running", "busybox", "sleep", "300")
+    try:
+        pruned = box.ok("container", "prune", "-f")
+        assert "Deleted Containers:" in pruned
+        names = box.ok("ps", "-a", "--format", "{{.Names}}").split()
+        assert "prune-stopped" not in names
+        assert "prune-running" in names
+    finally:
+        box("rm", "-f", "prune-stopped", "prune-running")
+
+
+def test_ps_quiet_json_and_unknown_container(box: Box, name: str) -> None:
+    container_id = box.ok("create", "--name", name, "busybox", "true").strip()
+    assert container_id[:12] in box.ok("ps", "-aq").split()
+    rows = [json.loads(line) for line in box.ok("ps", "-a", "--format", "json").splitlines()]
+    assert any(row["Names"] == name and row["State"] == "created" for row in rows)
+    missing = box("rm", "no-such-container")
+    assert missing.returncode == 1
+    assert "No such container: no-such-container" in missing.stderr
+
+
 # --- last: nothing left mounted -------------------------------------------------------------------
 
 
-def test_zz_no_mount_of_the_store_is_left(box: Box) -> None:
+def test_zzz_no_mount_of_the_store_is_left(box: Box) -> None:
     assert mounts_under(box.root) == []
     assert "hybridock" not in Path("/proc/mounts").read_text()
