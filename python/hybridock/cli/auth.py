@@ -47,8 +47,3 @@ def logout(state: State, server: str) -> None:
         click.echo(f"Removing login credentials for {server}")
     else:
         click.echo(f"Not logged in to {server}")
-
-
-def register(main: click.Group) -> None:
-    main.add_command(login)
-    main.add_command(logout)

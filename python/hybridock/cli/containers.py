@@ -15,7 +15,7 @@ import click
 from hybridock.cli.context import State, pass_state
 from hybridock.cli.images import inspect_image
 from hybridock.cli.output import ago, human_duration, table
-from hybridock.cli.run import ContainerCommandError
+from hybridock.cli.run import ContainerCommandError, create, run, start
 from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
 from hybridock.runtime.containers import Container
 
@@ -423,15 +423,7 @@ def container_group() -> None:
     """Manage containers."""
 
 
-def register(main: click.Group) -> None:
-    from hybridock.cli import run as run_commands  # noqa: PLC0415
-
-    for command in (ps, stop, kill, restart, rm, logs, wait):
-        main.add_command(command)
-        container_group.add_command(command)
-    container_group.add_command(ps, "ls")
-    container_group.add_command(container_prune)
-    container_group.add_command(inspect)
-    main.add_command(inspect)
-    run_commands.register(main, container_group)
-    main.add_command(container_group)
+for _command in (ps, stop, kill, restart, rm, logs, wait, inspect, run, create, start):
+    container_group.add_command(_command)
+container_group.add_command(ps, "ls")
+container_group.add_command(container_prune)

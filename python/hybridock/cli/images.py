@@ -198,13 +198,11 @@ def image_group() -> None:
     """Manage images."""
 
 
-def register(main: click.Group) -> None:
-    main.add_command(pull)
-    main.add_command(images)
-    main.add_command(rmi)
-    image_group.add_command(pull)
-    image_group.add_command(images, "ls")
-    image_group.add_command(rmi, "rm")
-    image_group.add_command(image_inspect)
-    image_group.add_command(image_prune)
-    main.add_command(image_group)
+for _command, _name in (
+    (pull, "pull"),
+    (images, "ls"),
+    (rmi, "rm"),
+    (image_inspect, "inspect"),
+    (image_prune, "prune"),
+):
+    image_group.add_command(_command, _name)

@@ -7,6 +7,7 @@ hybridock itself could not carry out, the container's own code otherwise.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -16,9 +17,44 @@ from hybridock import __version__
 from hybridock.cli.context import State
 from hybridock.errors import HybridockError
 
+#: command -> "module:attribute" under hybridock.cli. A command's module is imported only when
+#: that command runs: `hybridock run` must not pay for the registry client or the image commands.
+COMMANDS = {
+    "pull": "images:pull",
+    "images": "images:images",
+    "rmi": "images:rmi",
+    "image": "images:image_group",
+    "login": "auth:login",
+    "logout": "auth:logout",
+    "run": "run:run",
+    "create": "run:create",
+    "start": "run:start",
+    "ps": "containers:ps",
+    "stop": "containers:stop",
+    "kill": "containers:kill",
+    "restart": "containers:restart",
+    "rm": "containers:rm",
+    "logs": "containers:logs",
+    "wait": "containers:wait",
+    "inspect": "containers:inspect",
+    "container": "containers:container_group",
+}
+
 
 class Group(click.Group):
-    """Runs a command and turns our errors into docker-style one-line messages."""
+    """Loads commands lazily and turns our errors into docker-style one-line messages."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(f"hybridock.cli.{module}"), attribute)
+        assert isinstance(command, click.Command)  # noqa: S101 - COMMANDS names commands only
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -47,14 +83,3 @@ def main(ctx: click.Context, root: str | None) -> None:
     """A daemonless, Docker-compatible container tool."""
     ctx.obj = State(root)
     ctx.call_on_close(ctx.obj.close)
-
-
-def _register() -> None:
-    from hybridock.cli import auth, containers, images  # noqa: PLC0415 (commands register here)
-
-    images.register(main)
-    auth.register(main)
-    containers.register(main)
-
-
-_register()

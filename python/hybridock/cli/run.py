@@ -200,9 +200,3 @@ def start(state: State, attach: bool, interactive: bool, names: tuple[str, ...])
     if failed:
         click.echo("Error: failed to start containers: " + ", ".join(names), err=True)
         sys.exit(1)
-
-
-def register(main: click.Group, container_group: click.Group) -> None:
-    for command in (run, create, start):
-        main.add_command(command)
-        container_group.add_command(command)

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import signal
 import sqlite3
 import time
@@ -127,7 +126,7 @@ class ContainerStore:
 
     @staticmethod
     def new_id() -> str:
-        return secrets.token_hex(32)
+        return os.urandom(32).hex()
 
     def get(self, container_id: str) -> Container:
         rows = self.db.query("SELECT * FROM containers WHERE id = ?", (container_id,))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 
 ADJECTIVES = (
     "agile",
@@ -121,5 +121,10 @@ SURNAMES = (
 )
 
 
+def _pick(words: tuple[str, ...]) -> str:
+    # os.urandom, not secrets: a name needs no crypto, and `secrets` loads OpenSSL (~3 ms)
+    return words[int.from_bytes(os.urandom(4), "big") % len(words)]
+
+
 def random_name() -> str:
-    return f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SURNAMES)}"
+    return f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +88,8 @@ class Layout:
     @contextlib.contextmanager
     def temp_dir(self, prefix: str) -> Iterator[Path]:
         """A directory under tmp/ that is removed unless the body renamed it away."""
+        import tempfile  # noqa: PLC0415 (only pulls need it; keep `run` start-up lean)
+
         path = Path(tempfile.mkdtemp(prefix=f"{prefix}-{os.getpid()}-", dir=self.tmp))
         try:
             yield path
@@ -143,4 +143,6 @@ def remove_tree(path: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink(missing_ok=True)
     elif path.exists():
+        import shutil  # noqa: PLC0415 (imports bz2 and lzma: not on every command's path)
+
         shutil.rmtree(path, onerror=make_writable_and_retry)
