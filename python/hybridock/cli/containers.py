@@ -297,6 +297,12 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "AutoRemove": config.auto_remove,
             "Init": config.init,
             "Privileged": False,
+            "Memory": config.resources.memory,
+            "MemorySwap": config.resources.effective_memory_swap,
+            "NanoCpus": config.resources.nano_cpus,
+            "CpuShares": config.resources.cpu_shares,
+            "CpusetCpus": config.resources.cpuset_cpus,
+            "PidsLimit": config.resources.pids_limit or None,
         },
         "GraphDriver": {
             "Name": "overlay",
@@ -425,8 +431,9 @@ def container_group() -> None:
 
 def register(main: click.Group) -> None:
     from hybridock.cli import run as run_commands  # noqa: PLC0415
+    from hybridock.cli.stats import stats  # noqa: PLC0415
 
-    for command in (ps, stop, kill, restart, rm, logs, wait):
+    for command in (ps, stop, kill, restart, rm, logs, wait, stats):
         main.add_command(command)
         container_group.add_command(command)
     container_group.add_command(ps, "ls")

@@ -1,0 +1,552 @@
+"""Control groups for containers, v1 and v2: create, limit, join, measure, detect OOM, remove.
+
+The driver is chosen from /proc/self/mountinfo, never guessed: v1 when cgroup v1 hierarchies
+with controllers are mounted (a "hybrid" host whose cgroup2 mount has no controllers is v1, as
+runc decides), else v2 when a cgroup2 mount has controllers.
+
+Where a container's cgroup lives:
+- v1: ``<our own cgroup in that hierarchy>/hybridock/<id>`` in each hierarchy we use. v1 allows
+  processes in inner nodes, so nesting below the caller keeps whatever limits the caller is
+  under (a session's or a service's memory cgroup) and its accounting.
+- v2: ``<cgroup2 mount>/hybridock/<id>``. v2 forbids processes in a cgroup that delegates
+  controllers to children ("no internal processes"), so the subtree hangs from the root (which
+  is exempt), like runc's cgroupfs driver does; the needed controllers are enabled in the
+  root's and in hybridock's ``cgroup.subtree_control``.
+
+The directories are recorded in ``<container dir>/cgroup.json`` when made, so whoever removes
+them later (``rm``, ``ps`` folding a detached exit in, an attached CLI) does not recompute
+paths from its own cgroup. The container's first process joins the cgroup before exec (the
+spawner writes to the ``cgroup.procs`` files), so limits apply from its first instruction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import signal
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hybridock.errors import ConfigError
+from hybridock.runtime.resources import CFS_PERIOD_US, Resources, cpu_shares_to_weight
+
+RECORD_FILE = "cgroup.json"
+SUBTREE = "hybridock"
+#: v1 hierarchies a container joins (when mounted): the limits', and cpuacct/blkio for stats
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "blkio")
+#: v2 controllers enabled for a container (when the host has them)
+V2_CONTROLLERS = ("cpu", "cpuset", "io", "memory", "pids")
+UNLIMITED_V1 = 0x7FFFFFFFFFFFF000  # what v1 memory.limit_in_bytes reads when unset (4K pages)
+
+
+class CgroupError(ConfigError):
+    """A limit that cannot be applied, or a cgroup that cannot be made: never ignored."""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One value to write to one cgroup file; ``required`` False skips a missing file."""
+
+    controller: str
+    file: str
+    value: str
+    required: bool = True
+    flag: str = ""  # the docker flag it comes from, for the error message
+
+
+def v1_writes(resources: Resources) -> list[Write]:
+    """What cgroup v1 files the limits become, in a valid order."""
+    writes: list[Write] = []
+    if resources.memory:
+        writes.append(Write("memory", "memory.limit_in_bytes", str(resources.memory), flag="-m"))
+        if resources.memory_swap:
+            swap = "-1" if resources.memory_swap == -1 else str(resources.memory_swap)
+            writes.append(
+                Write("memory", "memory.memsw.limit_in_bytes", swap, flag="--memory-swap")
+            )
+        else:  # docker's default: as much swap as memory, where swap is accounted at all
+            writes.append(
+                Write("memory", "memory.memsw.limit_in_bytes", str(2 * resources.memory), False)
+            )
+    if resources.cpu_shares:
+        writes.append(Write("cpu", "cpu.shares", str(resources.cpu_shares), flag="--cpu-shares"))
+    if resources.nano_cpus:
+        writes.append(Write("cpu", "cpu.cfs_period_us", str(CFS_PERIOD_US), flag="--cpus"))
+        writes.append(Write("cpu", "cpu.cfs_quota_us", str(resources.cfs_quota_us), flag="--cpus"))
+    if resources.cpuset_cpus:
+        writes.append(Write("cpuset", "cpuset.cpus", resources.cpuset_cpus, flag="--cpuset-cpus"))
+    if resources.pids_limit:
+        limit = "max" if resources.pids_limit < 0 else str(resources.pids_limit)
+        writes.append(Write("pids", "pids.max", limit, flag="--pids-limit"))
+    return writes
+
+
+def v2_writes(resources: Resources) -> list[Write]:
+    """What cgroup v2 files the limits become (runc's conversions)."""
+    writes: list[Write] = []
+    if resources.memory:
+        writes.append(Write("memory", "memory.max", str(resources.memory), flag="-m"))
+        if resources.memory_swap:
+            swap = (
+                "max"
+                if resources.memory_swap == -1
+                else str(resources.memory_swap - resources.memory)
+            )
+            writes.append(Write("memory", "memory.swap.max", swap, flag="--memory-swap"))
+        else:
+            writes.append(Write("memory", "memory.swap.max", str(resources.memory), False))
+    if resources.cpu_shares:
+        weight = str(cpu_shares_to_weight(resources.cpu_shares))
+        writes.append(Write("cpu", "cpu.weight", weight, flag="--cpu-shares"))
+    if resources.nano_cpus:
+        writes.append(
+            Write("cpu", "cpu.max", f"{resources.cfs_quota_us} {CFS_PERIOD_US}", flag="--cpus")
+        )
+    if resources.cpuset_cpus:
+        writes.append(Write("cpuset", "cpuset.cpus", resources.cpuset_cpus, flag="--cpuset-cpus"))
+    if resources.pids_limit:
+        limit = "max" if resources.pids_limit < 0 else str(resources.pids_limit)
+        writes.append(Write("pids", "pids.max", limit, flag="--pids-limit"))
+    return writes
+
+
+# --- discovery --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mount:
+    point: Path
+    root: str  # the mount's root within the hierarchy (mountinfo field 4)
+    version: int
+    controllers: frozenset[str] = frozenset()
+
+
+def parse_mountinfo(text: str) -> list[Mount]:
+    """The cgroup and cgroup2 mounts of a /proc/PID/mountinfo."""
+    mounts = []
+    for line in text.splitlines():
+        before, _, after = line.partition(" - ")
+        fields, tail = before.split(), after.split()
+        if len(fields) < 5 or len(tail) < 3:
+            continue
+        point = Path(fields[4].replace("\\040", " "))
+        if tail[0] == "cgroup2":
+            mounts.append(Mount(point, fields[3], 2))
+        elif tail[0] == "cgroup":
+            options = set(tail[2].split(",")) & {*V1_CONTROLLERS, "devices", "freezer"}
+            if options:
+                mounts.append(Mount(point, fields[3], 1, frozenset(options)))
+    return mounts
+
+
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """/proc/PID/cgroup: controller -> path (v2's line under the key "")."""
+    paths: dict[str, str] = {}
+    for line in text.splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            paths[controller] = path
+    return paths
+
+
+def _within(mount: Mount, own_path: str) -> Path:
+    relative = own_path
+    if mount.root != "/" and (own_path == mount.root or own_path.startswith(mount.root + "/")):
+        relative = own_path[len(mount.root) :]
+    return mount.point / relative.lstrip("/")
+
+
+@dataclass
+class Driver:
+    """Where containers' cgroups go on this host (one per process, from ``detect``)."""
+
+    version: int
+    v1_mounts: dict[str, Mount] = field(default_factory=dict)  # controller -> its hierarchy
+    v2_mount: Mount | None = None
+    own_paths: dict[str, str] = field(default_factory=dict)
+
+    def create(self, container_id: str, resources: Resources) -> Cgroup:
+        for attempt in range(3):
+            try:
+                if self.version == 1:
+                    return self._create_v1(container_id, resources)
+                return self._create_v2(container_id, resources)
+            except FileNotFoundError:
+                # another container's removal took the shared parent away mid-way: again
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _create_v1(self, container_id: str, resources: Resources) -> Cgroup:
+        writes = v1_writes(resources)
+        for write in writes:
+            if write.controller not in self.v1_mounts:
+                raise CgroupError(
+                    f"{write.flag}: the {write.controller} cgroup controller is not mounted"
+                )
+        directories: dict[str, str] = {}
+        made: list[Path] = []
+        try:
+            for controller in V1_CONTROLLERS:
+                mount = self.v1_mounts.get(controller)
+                if mount is None:
+                    continue
+                parent = _within(mount, self.own_paths.get(controller, "/")) / SUBTREE
+                directory = parent / container_id
+                if str(directory) not in directories.values():
+                    _make_v1(directory, cpuset="cpuset" in mount.controllers)
+                    made.append(directory)
+                directories[controller] = str(directory)
+            cgroup = Cgroup(1, directories)
+            cgroup.apply(writes)
+        except BaseException:
+            with contextlib.suppress(CgroupError):  # the first error is the one to report
+                Cgroup(1, {str(i): str(path) for i, path in enumerate(made)}).remove()
+            raise
+        return cgroup
+
+    def _create_v2(self, container_id: str, resources: Resources) -> Cgroup:
+        assert self.v2_mount is not None  # noqa: S101 - detect() makes v2 drivers with a mount
+        writes = v2_writes(resources)
+        root = self.v2_mount.point
+        available = set(_read(root / "cgroup.controllers").split())
+        for write in writes:
+            if write.controller not in available:
+                raise CgroupError(
+                    f"{write.flag}: the {write.controller} cgroup controller is not available"
+                )
+        wanted = [name for name in V2_CONTROLLERS if name in available]
+        parent = root / SUBTREE
+        directory = parent / container_id
+        cgroup = Cgroup(2, {"": str(directory)})
+        try:
+            _enable_controllers(root, wanted)
+            _mkdir(parent)
+            _enable_controllers(parent, wanted)
+            _mkdir(directory)
+            cgroup.apply(writes)
+        except BaseException:
+            with contextlib.suppress(CgroupError):  # the first error is the one to report
+                cgroup.remove()
+            raise
+        return cgroup
+
+
+def detect(mountinfo: str | None = None, own_cgroup: str | None = None) -> Driver | None:
+    """This host's driver, or None when no usable cgroup filesystem is mounted."""
+    if mountinfo is None:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    if own_cgroup is None:
+        own_cgroup = Path("/proc/self/cgroup").read_text()
+    mounts = parse_mountinfo(mountinfo)
+    own = parse_proc_cgroup(own_cgroup)
+    v1 = {c: m for m in mounts if m.version == 1 for c in sorted(m.controllers)}
+    if any(name in v1 for name in V1_CONTROLLERS):
+        return Driver(1, v1_mounts=v1, own_paths=own)
+    for mount in sorted((m for m in mounts if m.version == 2), key=lambda m: len(str(m.point))):
+        with contextlib.suppress(OSError):
+            if _read(mount.point / "cgroup.controllers").split():
+                return Driver(2, v2_mount=mount, own_paths=own)
+    return None
+
+
+# --- one container's cgroup -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stats:
+    memory_usage: int = 0
+    memory_limit: int = 0  # 0: unlimited
+    cpu_usage_ns: int = 0
+    pids: int = 0
+    block_read: int = 0
+    block_write: int = 0
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    """A container's cgroup: v1's directory per controller, or v2's one (key "")."""
+
+    version: int
+    directories: dict[str, str]
+
+    def unique_directories(self) -> list[Path]:
+        return [Path(d) for d in dict.fromkeys(self.directories.values())]
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.unique_directories()]
+
+    def path(self, controller: str) -> Path | None:
+        directory = self.directories.get("" if self.version == 2 else controller)
+        return Path(directory) if directory else None
+
+    def apply(self, writes: Iterable[Write]) -> None:
+        for write in writes:
+            directory = self.path(write.controller)
+            target = directory / write.file if directory else None
+            if target is None or not target.exists():
+                if not write.required:
+                    continue
+                hint = " (swap accounting is off)" if write.flag == "--memory-swap" else ""
+                raise CgroupError(
+                    f"{write.flag} cannot be applied: this host's {write.controller} cgroup"
+                    f" has no {write.file}{hint}"
+                )
+            try:
+                target.write_text(write.value)
+            except OSError as error:
+                raise CgroupError(
+                    f"{write.flag}: cannot write {write.value} to {target}: {error.strerror}"
+                ) from error
+
+    # --- reading ---
+
+    def _value(self, controller: str, name: str) -> str | None:
+        directory = self.path(controller)
+        if directory is None:
+            return None
+        try:
+            return _read(directory / name)
+        except OSError:
+            return None
+
+    def _keyed(self, controller: str, name: str) -> dict[str, int]:
+        values: dict[str, int] = {}
+        for line in (self._value(controller, name) or "").splitlines():
+            key, _, number = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                values[key] = int(number)
+        return values
+
+    def oom_killed(self) -> bool:
+        """Whether the OOM killer killed a process of this cgroup (since it was made)."""
+        if self.version == 2:
+            return self._keyed("memory", "memory.events").get("oom_kill", 0) > 0
+        control = self._keyed("memory", "memory.oom_control")
+        if "oom_kill" in control:  # Linux >= 4.13
+            return control["oom_kill"] > 0
+        return _int(self._value("memory", "memory.failcnt")) > 0
+
+    def stats(self) -> Stats:
+        if self.version == 2:
+            memory_stat = self._keyed("memory", "memory.stat")
+            usage = _int(self._value("memory", "memory.current"))
+            inactive = memory_stat.get("inactive_file", 0)
+            limit = _int(self._value("memory", "memory.max"))
+            cpu = self._keyed("cpu", "cpu.stat").get("usage_usec", 0) * 1000
+            read, written = _io_stat(self._value("io", "io.stat") or "")
+        else:
+            memory_stat = self._keyed("memory", "memory.stat")
+            usage = _int(self._value("memory", "memory.usage_in_bytes"))
+            inactive = memory_stat.get("total_inactive_file", 0)
+            limit = _int(self._value("memory", "memory.limit_in_bytes"))
+            limit = 0 if limit >= UNLIMITED_V1 else limit
+            cpu = _int(self._value("cpuacct", "cpuacct.usage"))
+            read, written = _blkio(self._value("blkio", "blkio.throttle.io_service_bytes") or "")
+        return Stats(
+            memory_usage=usage - inactive if inactive < usage else usage,
+            memory_limit=limit,
+            cpu_usage_ns=cpu,
+            pids=_int(self._value("pids", "pids.current")),
+            block_read=read,
+            block_write=written,
+        )
+
+    # --- removal ---
+
+    def remove(self) -> None:
+        """Kill what is left inside, then remove the directories (and an empty parent)."""
+        for directory in self.unique_directories():
+            _remove_cgroup_dir(directory)
+            with contextlib.suppress(OSError):
+                directory.parent.rmdir()  # hybridock/: only when no other container uses it
+
+    def to_json(self) -> str:
+        return json.dumps({"version": self.version, "directories": self.directories})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cgroup:
+        return cls(int(data["version"]), {str(k): str(v) for k, v in data["directories"].items()})
+
+
+# --- a container's record ---------------------------------------------------------------------
+
+
+def setup(
+    container_dir: Path, container_id: str, resources: Resources, driver: Driver | None = None
+) -> list[str]:
+    """Make the container's cgroup (after removing a stale one) and return its procs files.
+
+    Without usable cgroups a container without limits runs without one; one with limits is an
+    error.
+    """
+    release(container_dir)
+    try:
+        chosen = driver or detect()
+    except OSError:
+        chosen = None
+    if chosen is None:
+        if resources.any:
+            raise CgroupError("resource limits need cgroups, and none are mounted on this host")
+        return []
+    try:
+        cgroup = chosen.create(container_id, resources)
+    except CgroupError:
+        raise
+    except OSError as error:
+        if resources.any:
+            raise CgroupError(f"cannot create the container's cgroup: {error}") from error
+        return []  # e.g. not root: run without a cgroup, as nothing was asked of one
+    (container_dir / RECORD_FILE).write_text(cgroup.to_json())
+    return cgroup.procs_files
+
+
+def load(container_dir: Path) -> Cgroup | None:
+    """The container's live cgroup, None when it has none (or it was released)."""
+    try:
+        data = json.loads((container_dir / RECORD_FILE).read_text())
+        return None if "oom_killed" in data else Cgroup.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def release(container_dir: Path) -> bool:
+    """Remove the container's cgroup (killing what is left in it); True if the OOM killer
+    killed one of its processes.
+
+    Called by whoever sees the container end first (the attached CLI, ``ps`` folding in a
+    detached exit, ``rm``): the record is locked while it is read and removed, and keeps the
+    OOM verdict afterwards, so every caller gets the same answer.
+    """
+    try:
+        handle = (container_dir / RECORD_FILE).open("r+")
+    except FileNotFoundError:
+        return False
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            data = json.loads(handle.read())
+            if "oom_killed" in data:
+                return bool(data["oom_killed"])
+            cgroup = Cgroup.from_dict(data)
+        except (ValueError, KeyError, TypeError):
+            return False
+        oom = cgroup.oom_killed()
+        cgroup.remove()
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({**data, "oom_killed": oom}))
+        return oom
+
+
+# --- file helpers -----------------------------------------------------------------------------
+
+
+def _read(path: Path) -> str:
+    return path.read_text().strip()
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0  # "max"
+
+
+def _io_stat(text: str) -> tuple[int, int]:
+    read = written = 0
+    for line in text.splitlines():
+        for item in line.split()[1:]:
+            key, _, value = item.partition("=")
+            if key == "rbytes":
+                read += int(value)
+            elif key == "wbytes":
+                written += int(value)
+    return read, written
+
+
+def _blkio(text: str) -> tuple[int, int]:
+    read = written = 0
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == "Read":
+            read += int(parts[2])
+        elif len(parts) == 3 and parts[1] == "Write":
+            written += int(parts[2])
+    return read, written
+
+
+def _mkdir(path: Path) -> bool:
+    """mkdir; False if it already existed."""
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return False
+    return True
+
+
+def _make_v1(directory: Path, *, cpuset: bool) -> None:
+    """mkdir -p, giving each new cpuset directory its parent's cpus and mems (v1 starts them
+    empty, and an empty cpuset cannot take a process)."""
+    missing: list[Path] = []
+    for candidate in [directory, *directory.parents]:
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    for path in reversed(missing):
+        _mkdir(path)
+        if cpuset:
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                if not _read(path / name):
+                    (path / name).write_text(_read(path.parent / name))
+
+
+def _enable_controllers(directory: Path, controllers: Iterable[str]) -> None:
+    enabled = set(_read(directory / "cgroup.subtree_control").split())
+    missing = [name for name in controllers if name not in enabled]
+    if not missing:
+        return
+    try:
+        (directory / "cgroup.subtree_control").write_text(" ".join(f"+{n}" for n in missing))
+    except OSError as error:
+        raise CgroupError(
+            f"cannot enable the {', '.join(missing)} controllers in {directory}: {error.strerror}"
+        ) from error
+
+
+def _pids(directory: Path) -> Iterator[int]:
+    with contextlib.suppress(OSError):
+        for line in _read(directory / "cgroup.procs").split():
+            yield int(line)
+
+
+def _remove_cgroup_dir(directory: Path, timeout: float = 5.0) -> None:
+    if not directory.exists():
+        return
+    kill_file = directory / "cgroup.kill"
+    deadline = time.monotonic() + timeout
+    while True:
+        if kill_file.exists():
+            with contextlib.suppress(OSError):
+                kill_file.write_text("1")
+        else:
+            for pid in _pids(directory):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        try:
+            directory.rmdir()
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            if error.errno != errno.EBUSY or time.monotonic() >= deadline:
+                raise CgroupError(f"cannot remove cgroup {directory}: {error.strerror}") from error
+            time.sleep(0.02)
+            continue
+        return
