@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.test_containers import Box, make_box
+from tests.integration.test_containers import Box, make_box, wait_for
 from tests.support.cleanup import remove_tree
 from tests.support.registry import Registry
 
@@ -195,6 +195,19 @@ def test_no_cgroup_left_after_exit_and_rm(box: Box, name: str) -> None:
     box.ok("run", "--name", name, "-m", "64m", "busybox", "true")
     rerun_id = str(box.inspect(name)["Id"])
     assert directories_named(rerun_id) == []  # an attached run removes it at exit
+
+
+def test_detached_auto_remove_and_restart_leave_no_cgroup(box: Box, name: str) -> None:
+    container_id = box.ok("run", "-d", "--rm", "-m", "64m", "busybox", "true").strip()
+    wait_for(lambda: box("inspect", container_id).returncode != 0)
+    assert directories_named(container_id) == []
+    box.ok("run", "-d", "--name", name, "--pids-limit", "30", "busybox", "sleep", "300")
+    box.ok("restart", "-t", "1", name)
+    pid = box.pid(name)
+    assert cgroup_file(pid, "pids", "pids.max", "pids.max").read_text().strip() == "30"
+    box.ok("stop", "-t", "1", name)
+    assert box("ps", "-a").returncode == 0
+    assert directories_named(str(box.inspect(name)["Id"])) == []  # ps folded the exit in
 
 
 def test_zz_nothing_of_ours_left_under_sys_fs_cgroup(box: Box) -> None:

@@ -98,6 +98,9 @@ def test_parse_cpu_list_rejects(text: str) -> None:
         pytest.param({"pids_limit": 10}, Resources(pids_limit=10), id="pids"),
         pytest.param({"pids_limit": -1}, Resources(pids_limit=-1), id="pids-unlimited"),
         pytest.param({"pids_limit": 0}, Resources(), id="pids-zero-is-unset"),
+        pytest.param(
+            {"memory": "32m", "memory_swap": "0"}, Resources(memory=32 * MIB), id="swap-zero"
+        ),
     ],
 )
 def test_parse_resources(flags: dict[str, object], expected: Resources) -> None:
@@ -265,6 +268,33 @@ def test_v2_host(tmp_path: Path) -> None:
     assert driver is not None
     assert driver.version == 2
     assert driver.v2_mount == Mount(tmp_path, "/", 2)
+
+
+def test_setup_without_cgroups(tmp_path: Path) -> None:
+    """No cgroups: a container without limits runs without one; with limits it is an error."""
+    assert cgroups.setup(tmp_path, CONTAINER_ID, Resources(), lambda: None) == []
+    with pytest.raises(CgroupError, match="need cgroups"):
+        cgroups.setup(tmp_path, CONTAINER_ID, Resources(pids_limit=5), lambda: None)
+    assert not (tmp_path / cgroups.RECORD_FILE).exists()
+
+
+def test_setup_on_a_v2_layout(tmp_path: Path) -> None:
+    driver, directory = v2_driver(tmp_path / "cgroupfs")
+    procs = cgroups.setup(tmp_path, CONTAINER_ID, Resources(pids_limit=5), lambda: driver)
+    assert procs == [str(directory / "cgroup.procs")]
+    live = cgroups.load(tmp_path)
+    assert live is not None
+    assert live.procs_files == procs
+
+
+def test_release_is_idempotent_and_keeps_the_oom_verdict(tmp_path: Path) -> None:
+    (tmp_path / cgroups.RECORD_FILE).write_text(
+        '{"version": 2, "directories": {"": "/nonexistent"}, "oom_killed": true}'
+    )
+    assert cgroups.load(tmp_path) is None  # released: no live cgroup
+    assert cgroups.release(tmp_path) is True
+    assert cgroups.release(tmp_path) is True
+    assert cgroups.release(tmp_path / "none") is False
 
 
 def test_no_controllers_no_driver(tmp_path: Path) -> None:

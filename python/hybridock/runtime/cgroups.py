@@ -28,7 +28,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,8 @@ def parse_proc_cgroup(text: str) -> dict[str, str]:
     """/proc/PID/cgroup: controller -> path (v2's line under the key "")."""
     paths: dict[str, str] = {}
     for line in text.splitlines():
+        if line.count(":") < 2:
+            continue
         _, controllers, path = line.split(":", 2)
         for controller in controllers.split(",") if controllers else [""]:
             paths[controller] = path
@@ -380,30 +382,30 @@ class Cgroup:
 
 
 def setup(
-    container_dir: Path, container_id: str, resources: Resources, driver: Driver | None = None
+    container_dir: Path,
+    container_id: str,
+    resources: Resources,
+    detector: Callable[[], Driver | None] = detect,
 ) -> list[str]:
     """Make the container's cgroup (after removing a stale one) and return its procs files.
 
-    Without usable cgroups a container without limits runs without one; one with limits is an
-    error.
+    Without usable cgroups a container without limits runs without one (not root, or a v2
+    namespace root we may not delegate from); one with limits is an error.
     """
     release(container_dir)
     try:
-        chosen = driver or detect()
-    except OSError:
-        chosen = None
-    if chosen is None:
+        driver = detector()
+        cgroup = driver.create(container_id, resources) if driver else None
+    except (CgroupError, OSError, ValueError) as error:
+        if not resources.any:
+            return []
+        if isinstance(error, CgroupError):
+            raise
+        raise CgroupError(f"cannot create the container's cgroup: {error}") from error
+    if cgroup is None:
         if resources.any:
             raise CgroupError("resource limits need cgroups, and none are mounted on this host")
         return []
-    try:
-        cgroup = chosen.create(container_id, resources)
-    except CgroupError:
-        raise
-    except OSError as error:
-        if resources.any:
-            raise CgroupError(f"cannot create the container's cgroup: {error}") from error
-        return []  # e.g. not root: run without a cgroup, as nothing was asked of one
     (container_dir / RECORD_FILE).write_text(cgroup.to_json())
     return cgroup.procs_files
 

@@ -107,6 +107,7 @@ def parse_resources(
     swap = 0
     if memory_swap:
         swap = -1 if memory_swap.strip() == "-1" else parse_bytes(memory_swap)
+    if swap:  # 0 means unset, as in docker
         if not memory_bytes:
             raise ConfigError("You should always set the Memory limit when using Memoryswap limit")
         if swap != -1 and swap < memory_bytes:
@@ -129,4 +130,5 @@ def cpu_shares_to_weight(shares: int) -> int:
     """cgroup v1 cpu.shares [2, 262144] -> v2 cpu.weight [1, 10000], as runc converts."""
     if shares == 0:
         return 0
+    shares = min(max(shares, 2), 262144)  # the kernel's v1 range
     return 1 + ((shares - 2) * 9999) // 262142
