@@ -358,6 +358,15 @@ def test_v2_create_writes_limits_and_enables_controllers(tmp_path: Path) -> None
     assert {name: (directory / name).read_text() for name in expected} == expected
 
 
+def test_v2_cpus_outside_the_parents_set(tmp_path: Path) -> None:
+    driver, directory = v2_driver(tmp_path)
+    (directory.parent / "cpuset.cpus.effective").write_text("0-1\n")
+    driver.create(CONTAINER_ID, Resources(cpuset_cpus="1"))
+    assert (directory / "cpuset.cpus").read_text() == "1"
+    with pytest.raises(CgroupError, match="requested 0,2, available: 0-1"):
+        driver.create(CONTAINER_ID, Resources(cpuset_cpus="0,2"))
+
+
 def test_v2_missing_controller_is_an_error(tmp_path: Path) -> None:
     driver, _ = v2_driver(tmp_path)
     (tmp_path / "cgroup.controllers").write_text("memory\n")

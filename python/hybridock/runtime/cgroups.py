@@ -34,7 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from hybridock.errors import ConfigError
-from hybridock.runtime.resources import CFS_PERIOD_US, Resources, cpu_shares_to_weight
+from hybridock.runtime.resources import (
+    CFS_PERIOD_US,
+    Resources,
+    cpu_shares_to_weight,
+    parse_cpu_list,
+)
 
 RECORD_FILE = "cgroup.json"
 SUBTREE = "hybridock"
@@ -301,6 +306,8 @@ class Cgroup:
                     f"{write.flag} cannot be applied: this host's {write.controller} cgroup"
                     f" has no {write.file}{hint}"
                 )
+            if write.file == "cpuset.cpus":
+                _check_cpus(write.value, target.parent.parent)
             try:
                 target.write_text(write.value)
             except OSError as error:
@@ -521,6 +528,22 @@ def _enable_controllers(directory: Path, controllers: Iterable[str]) -> None:
         raise CgroupError(
             f"cannot enable the {', '.join(missing)} controllers in {directory}: {error.strerror}"
         ) from error
+
+
+def _check_cpus(requested: str, parent: Path) -> None:
+    """docker's check: the CPUs must be among those the parent cgroup may use."""
+    for name in ("cpuset.effective_cpus", "cpuset.cpus.effective", "cpuset.cpus"):
+        with contextlib.suppress(OSError):
+            text = _read(parent / name)
+            if text:
+                break
+    else:
+        return  # nothing to check against: the kernel will refuse what it cannot do
+    available = set(parse_cpu_list(text))
+    if not set(parse_cpu_list(requested)) <= available:
+        raise CgroupError(
+            f"Requested CPUs are not available - requested {requested}, available: {text}"
+        )
 
 
 def _pids(directory: Path) -> Iterator[int]:
