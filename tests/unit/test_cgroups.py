@@ -297,6 +297,16 @@ def test_release_is_idempotent_and_keeps_the_oom_verdict(tmp_path: Path) -> None
     assert cgroups.release(tmp_path / "none") is False
 
 
+def test_release_that_cannot_remove_keeps_the_record(tmp_path: Path) -> None:
+    busy = fake_cgroupfs(tmp_path / "cgroupfs", ["memory.events"])  # rmdir: not empty
+    (busy / "memory.events").write_text("oom_kill 1\n")
+    (tmp_path / cgroups.RECORD_FILE).write_text(cgroups.Cgroup(2, {"": str(busy)}).to_json())
+    assert cgroups.release(tmp_path) is True
+    assert cgroups.load(tmp_path) is not None  # kept for the next caller to retry
+    with pytest.raises(CgroupError, match="cannot remove cgroup"):
+        cgroups.release(tmp_path, strict=True)
+
+
 def test_no_controllers_no_driver(tmp_path: Path) -> None:
     text = f"25 30 0:23 / {tmp_path} rw - cgroup2 cgroup2 rw\n"
     (tmp_path / "cgroup.controllers").write_text("\n")

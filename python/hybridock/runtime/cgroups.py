@@ -169,7 +169,7 @@ def _within(mount: Mount, own_path: str) -> Path:
     return mount.point / relative.lstrip("/")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Driver:
     """Where containers' cgroups go on this host (one per process, from ``detect``)."""
 
@@ -229,13 +229,14 @@ class Driver:
                     f"{write.flag}: the {write.controller} cgroup controller is not available"
                 )
         wanted = [name for name in V2_CONTROLLERS if name in available]
+        required = {write.controller for write in writes}
         parent = root / SUBTREE
         directory = parent / container_id
         cgroup = Cgroup(2, {"": str(directory)})
         try:
-            _enable_controllers(root, wanted)
+            _enable_controllers(root, wanted, required)
             _mkdir(parent)
-            _enable_controllers(parent, wanted)
+            _enable_controllers(parent, wanted, required)
             _mkdir(directory)
             cgroup.apply(writes)
         except BaseException:
@@ -426,13 +427,15 @@ def load(container_dir: Path) -> Cgroup | None:
         return None
 
 
-def release(container_dir: Path) -> bool:
+def release(container_dir: Path, *, strict: bool = False) -> bool:
     """Remove the container's cgroup (killing what is left in it); True if the OOM killer
     killed one of its processes.
 
     Called by whoever sees the container end first (the attached CLI, ``ps`` folding in a
     detached exit, ``rm``): the record is locked while it is read and removed, and keeps the
-    OOM verdict afterwards, so every caller gets the same answer.
+    OOM verdict afterwards, so every caller gets the same answer. A cgroup that cannot be
+    removed yet raises with ``strict`` (``rm``: its record is about to go); otherwise its
+    record stays for the next caller to retry.
     """
     try:
         handle = (container_dir / RECORD_FILE).open("r+")
@@ -448,7 +451,12 @@ def release(container_dir: Path) -> bool:
         except (ValueError, KeyError, TypeError):
             return False
         oom = cgroup.oom_killed()
-        cgroup.remove()
+        try:
+            cgroup.remove()
+        except CgroupError:
+            if strict:
+                raise
+            return oom
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({**data, "oom_killed": oom}))
@@ -517,17 +525,30 @@ def _make_v1(directory: Path, *, cpuset: bool) -> None:
                     (path / name).write_text(_read(path.parent / name))
 
 
-def _enable_controllers(directory: Path, controllers: Iterable[str]) -> None:
-    enabled = set(_read(directory / "cgroup.subtree_control").split())
-    missing = [name for name in controllers if name not in enabled]
+def _enable_controllers(directory: Path, wanted: list[str], required: set[str]) -> None:
+    """Delegate controllers to the children: all wanted in one write; if the kernel refuses
+    (e.g. cpu with realtime threads around), the required ones, then the rest one by one
+    (those only feed ``stats``)."""
+    control = directory / "cgroup.subtree_control"
+    enabled = set(_read(control).split())
+    missing = [name for name in wanted if name not in enabled]
     if not missing:
         return
+    with contextlib.suppress(OSError):
+        control.write_text(" ".join(f"+{name}" for name in missing))
+        return
+    needed = [name for name in missing if name in required]
     try:
-        (directory / "cgroup.subtree_control").write_text(" ".join(f"+{n}" for n in missing))
+        if needed:
+            control.write_text(" ".join(f"+{name}" for name in needed))
     except OSError as error:
         raise CgroupError(
-            f"cannot enable the {', '.join(missing)} controllers in {directory}: {error.strerror}"
+            f"cannot enable the {', '.join(needed)} controllers in {directory}: {error.strerror}"
         ) from error
+    for name in missing:
+        if name not in required:
+            with contextlib.suppress(OSError):
+                control.write_text(f"+{name}")
 
 
 def _check_cpus(requested: str, parent: Path) -> None:

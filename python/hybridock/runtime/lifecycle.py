@@ -325,7 +325,7 @@ class Runtime:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(container.pid or 0, signal.SIGKILL)
             self._wait_exit(container, 10)
-        cgroups.release(self.layout.container(container.id))
+        cgroups.release(self.layout.container(container.id), strict=True)
         self.containers.remove_record(container.id)
         remove_tree(self.layout.container(container.id))
 
