@@ -393,6 +393,23 @@ def test_v2_swap_without_swap_accounting(tmp_path: Path) -> None:
         driver.create(CONTAINER_ID, Resources(memory=32 * MIB, memory_swap=-1))
 
 
+def test_v1_swap_without_swap_accounting(tmp_path: Path) -> None:
+    fake_cgroupfs(tmp_path / "memory", ["cgroup.procs", "memory.limit_in_bytes"])
+    driver = Driver(
+        1,
+        v1_mounts={"memory": Mount(tmp_path / "memory", "/", 1, frozenset({"memory"}))},
+        own_paths={"memory": "/"},
+    )
+    cgroup = driver.create(CONTAINER_ID, Resources(memory=32 * MIB))  # the default: skipped
+    assert cgroup.procs_files == [
+        str(tmp_path / "memory" / "hybridock" / CONTAINER_ID / "cgroup.procs")
+    ]
+    with pytest.raises(CgroupError, match="--memory-swap cannot be applied.*swap accounting"):
+        driver.create(CONTAINER_ID, Resources(memory=32 * MIB, memory_swap=64 * MIB))
+    with pytest.raises(CgroupError, match="--pids-limit: the pids cgroup controller"):
+        driver.create(CONTAINER_ID, Resources(pids_limit=3))
+
+
 def test_v2_stats_and_oom(tmp_path: Path) -> None:
     driver, directory = v2_driver(tmp_path)
     cgroup = driver.create(CONTAINER_ID, Resources(memory=32 * MIB))

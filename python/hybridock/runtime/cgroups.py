@@ -254,7 +254,10 @@ def detect(mountinfo: str | None = None, own_cgroup: str | None = None) -> Drive
         own_cgroup = Path("/proc/self/cgroup").read_text()
     mounts = parse_mountinfo(mountinfo)
     own = parse_proc_cgroup(own_cgroup)
-    v1 = {c: m for m in mounts if m.version == 1 for c in sorted(m.controllers)}
+    v1: dict[str, Mount] = {}
+    for mount in mounts:  # a hierarchy mounted twice: its first mount
+        for controller in mount.controllers if mount.version == 1 else ():
+            v1.setdefault(controller, mount)
     if any(name in v1 for name in V1_CONTROLLERS):
         return Driver(1, v1_mounts=v1, own_paths=own)
     for mount in sorted((m for m in mounts if m.version == 2), key=lambda m: len(str(m.point))):
