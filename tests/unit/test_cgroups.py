@@ -404,7 +404,7 @@ def test_v1_swap_without_swap_accounting(tmp_path: Path) -> None:
     assert cgroup.procs_files == [
         str(tmp_path / "memory" / "hybridock" / CONTAINER_ID / "cgroup.procs")
     ]
-    with pytest.raises(CgroupError, match="--memory-swap cannot be applied.*swap accounting"):
+    with pytest.raises(CgroupError, match=r"--memory-swap cannot be applied.*swap accounting"):
         driver.create(CONTAINER_ID, Resources(memory=32 * MIB, memory_swap=64 * MIB))
     with pytest.raises(CgroupError, match="--pids-limit: the pids cgroup controller"):
         driver.create(CONTAINER_ID, Resources(pids_limit=3))
