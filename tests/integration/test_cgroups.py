@@ -17,7 +17,7 @@ from tests.integration.test_containers import Box, make_box, wait_for
 from tests.support.cleanup import remove_tree
 from tests.support.registry import Registry
 
-from hybridock.runtime.cgroups import parse_mountinfo, parse_proc_cgroup
+from hybridock.runtime.cgroupfs import parse_mountinfo, parse_proc_cgroup
 
 pytestmark = [pytest.mark.root, pytest.mark.registry]
 MIB = 1 << 20

@@ -13,10 +13,9 @@ import pytest
 
 from hybridock.errors import ConfigError
 from hybridock.runtime import cgroups
+from hybridock.runtime.cgroupfs import CgroupError, Mount
 from hybridock.runtime.cgroups import (
-    CgroupError,
     Driver,
-    Mount,
     Write,
     detect,
     v1_writes,

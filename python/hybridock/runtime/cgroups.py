@@ -22,24 +22,31 @@ spawner writes to the ``cgroup.procs`` files), so limits apply from its first in
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
-import os
-import signal
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hybridock.errors import ConfigError
-from hybridock.runtime.resources import (
-    CFS_PERIOD_US,
-    Resources,
-    cpu_shares_to_weight,
-    parse_cpu_list,
-)
+from hybridock.runtime import cgroupfs
+from hybridock.runtime.cgroupfs import CgroupError, Mount, parse_mountinfo, parse_proc_cgroup
+from hybridock.runtime.resources import CFS_PERIOD_US, Resources, cpu_shares_to_weight
+
+__all__ = [
+    "RECORD_FILE",
+    "Cgroup",
+    "CgroupError",
+    "Driver",
+    "Stats",
+    "Write",
+    "detect",
+    "load",
+    "release",
+    "setup",
+    "v1_writes",
+    "v2_writes",
+]
 
 RECORD_FILE = "cgroup.json"
 SUBTREE = "hybridock"
@@ -48,10 +55,6 @@ V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "blkio")
 #: v2 controllers enabled for a container (when the host has them)
 V2_CONTROLLERS = ("cpu", "cpuset", "io", "memory", "pids")
 UNLIMITED_V1 = 0x7FFFFFFFFFFFF000  # what v1 memory.limit_in_bytes reads when unset (4K pages)
-
-
-class CgroupError(ConfigError):
-    """A limit that cannot be applied, or a cgroup that cannot be made: never ignored."""
 
 
 @dataclass(frozen=True)
@@ -121,52 +124,7 @@ def v2_writes(resources: Resources) -> list[Write]:
     return writes
 
 
-# --- discovery --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Mount:
-    point: Path
-    root: str  # the mount's root within the hierarchy (mountinfo field 4)
-    version: int
-    controllers: frozenset[str] = frozenset()
-
-
-def parse_mountinfo(text: str) -> list[Mount]:
-    """The cgroup and cgroup2 mounts of a /proc/PID/mountinfo."""
-    mounts = []
-    for line in text.splitlines():
-        before, _, after = line.partition(" - ")
-        fields, tail = before.split(), after.split()
-        if len(fields) < 5 or len(tail) < 3:
-            continue
-        point = Path(fields[4].replace("\\040", " "))
-        if tail[0] == "cgroup2":
-            mounts.append(Mount(point, fields[3], 2))
-        elif tail[0] == "cgroup":
-            options = set(tail[2].split(",")) & {*V1_CONTROLLERS, "devices", "freezer"}
-            if options:
-                mounts.append(Mount(point, fields[3], 1, frozenset(options)))
-    return mounts
-
-
-def parse_proc_cgroup(text: str) -> dict[str, str]:
-    """/proc/PID/cgroup: controller -> path (v2's line under the key "")."""
-    paths: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.count(":") < 2:
-            continue
-        _, controllers, path = line.split(":", 2)
-        for controller in controllers.split(",") if controllers else [""]:
-            paths[controller] = path
-    return paths
-
-
-def _within(mount: Mount, own_path: str) -> Path:
-    relative = own_path
-    if mount.root != "/" and (own_path == mount.root or own_path.startswith(mount.root + "/")):
-        relative = own_path[len(mount.root) :]
-    return mount.point / relative.lstrip("/")
+# --- the driver -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -204,10 +162,10 @@ class Driver:
                 mount = self.v1_mounts.get(controller)
                 if mount is None:
                     continue
-                parent = _within(mount, self.own_paths.get(controller, "/")) / SUBTREE
+                parent = cgroupfs.within(mount, self.own_paths.get(controller, "/")) / SUBTREE
                 directory = parent / container_id
                 if str(directory) not in directories.values():
-                    _make_v1(directory, cpuset="cpuset" in mount.controllers)
+                    cgroupfs.make_v1_directories(directory, cpuset="cpuset" in mount.controllers)
                     made.append(directory)
                 directories[controller] = str(directory)
             cgroup = Cgroup(1, directories)
@@ -222,7 +180,7 @@ class Driver:
         assert self.v2_mount is not None  # noqa: S101 - detect() makes v2 drivers with a mount
         writes = v2_writes(resources)
         root = self.v2_mount.point
-        available = set(_read(root / "cgroup.controllers").split())
+        available = set(cgroupfs.read(root / "cgroup.controllers").split())
         for write in writes:
             if write.controller not in available:
                 raise CgroupError(
@@ -234,10 +192,10 @@ class Driver:
         directory = parent / container_id
         cgroup = Cgroup(2, {"": str(directory)})
         try:
-            _enable_controllers(root, wanted, required)
-            _mkdir(parent)
-            _enable_controllers(parent, wanted, required)
-            _mkdir(directory)
+            cgroupfs.enable_controllers(root, wanted, required)
+            cgroupfs.mkdir(parent)
+            cgroupfs.enable_controllers(parent, wanted, required)
+            cgroupfs.mkdir(directory)
             cgroup.apply(writes)
         except BaseException:
             with contextlib.suppress(CgroupError):  # the first error is the one to report
@@ -262,7 +220,7 @@ def detect(mountinfo: str | None = None, own_cgroup: str | None = None) -> Drive
         return Driver(1, v1_mounts=v1, own_paths=own)
     for mount in sorted((m for m in mounts if m.version == 2), key=lambda m: len(str(m.point))):
         with contextlib.suppress(OSError):
-            if _read(mount.point / "cgroup.controllers").split():
+            if cgroupfs.read(mount.point / "cgroup.controllers").split():
                 return Driver(2, v2_mount=mount, own_paths=own)
     return None
 
@@ -311,7 +269,7 @@ class Cgroup:
                     f" has no {write.file}{hint}"
                 )
             if write.file == "cpuset.cpus":
-                _check_cpus(write.value, target.parent.parent)
+                cgroupfs.check_cpus(write.value, target.parent.parent)
             try:
                 target.write_text(write.value)
             except OSError as error:
@@ -326,7 +284,7 @@ class Cgroup:
         if directory is None:
             return None
         try:
-            return _read(directory / name)
+            return cgroupfs.read(directory / name)
         except OSError:
             return None
 
@@ -345,29 +303,31 @@ class Cgroup:
         control = self._keyed("memory", "memory.oom_control")
         if "oom_kill" in control:  # Linux >= 4.13
             return control["oom_kill"] > 0
-        return _int(self._value("memory", "memory.failcnt")) > 0
+        return cgroupfs.read_int(self._value("memory", "memory.failcnt")) > 0
 
     def stats(self) -> Stats:
         if self.version == 2:
             memory_stat = self._keyed("memory", "memory.stat")
-            usage = _int(self._value("memory", "memory.current"))
+            usage = cgroupfs.read_int(self._value("memory", "memory.current"))
             inactive = memory_stat.get("inactive_file", 0)
-            limit = _int(self._value("memory", "memory.max"))
+            limit = cgroupfs.read_int(self._value("memory", "memory.max"))
             cpu = self._keyed("cpu", "cpu.stat").get("usage_usec", 0) * 1000
-            read, written = _io_stat(self._value("io", "io.stat") or "")
+            read, written = cgroupfs.io_stat_bytes(self._value("io", "io.stat") or "")
         else:
             memory_stat = self._keyed("memory", "memory.stat")
-            usage = _int(self._value("memory", "memory.usage_in_bytes"))
+            usage = cgroupfs.read_int(self._value("memory", "memory.usage_in_bytes"))
             inactive = memory_stat.get("total_inactive_file", 0)
-            limit = _int(self._value("memory", "memory.limit_in_bytes"))
+            limit = cgroupfs.read_int(self._value("memory", "memory.limit_in_bytes"))
             limit = 0 if limit >= UNLIMITED_V1 else limit
-            cpu = _int(self._value("cpuacct", "cpuacct.usage"))
-            read, written = _blkio(self._value("blkio", "blkio.throttle.io_service_bytes") or "")
+            cpu = cgroupfs.read_int(self._value("cpuacct", "cpuacct.usage"))
+            read, written = cgroupfs.blkio_bytes(
+                self._value("blkio", "blkio.throttle.io_service_bytes") or ""
+            )
         return Stats(
             memory_usage=usage - inactive if inactive < usage else usage,
             memory_limit=limit,
             cpu_usage_ns=cpu,
-            pids=_int(self._value("pids", "pids.current")),
+            pids=cgroupfs.read_int(self._value("pids", "pids.current")),
             block_read=read,
             block_write=written,
         )
@@ -377,7 +337,7 @@ class Cgroup:
     def remove(self) -> None:
         """Kill what is left inside, then remove the directories (and an empty parent)."""
         for directory in self.unique_directories():
-            _remove_cgroup_dir(directory)
+            cgroupfs.remove_directory(directory)
             with contextlib.suppress(OSError):
                 directory.parent.rmdir()  # hybridock/: only when no other container uses it
 
@@ -464,138 +424,3 @@ def release(container_dir: Path, *, strict: bool = False) -> bool:
         handle.truncate()
         handle.write(json.dumps({**data, "oom_killed": oom}))
         return oom
-
-
-# --- file helpers -----------------------------------------------------------------------------
-
-
-def _read(path: Path) -> str:
-    return path.read_text().strip()
-
-
-def _int(text: str | None) -> int:
-    try:
-        return int(text or 0)
-    except ValueError:
-        return 0  # "max"
-
-
-def _io_stat(text: str) -> tuple[int, int]:
-    read = written = 0
-    for line in text.splitlines():
-        for item in line.split()[1:]:
-            key, _, value = item.partition("=")
-            if key == "rbytes":
-                read += int(value)
-            elif key == "wbytes":
-                written += int(value)
-    return read, written
-
-
-def _blkio(text: str) -> tuple[int, int]:
-    read = written = 0
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[1] == "Read":
-            read += int(parts[2])
-        elif len(parts) == 3 and parts[1] == "Write":
-            written += int(parts[2])
-    return read, written
-
-
-def _mkdir(path: Path) -> bool:
-    """mkdir; False if it already existed."""
-    try:
-        path.mkdir()
-    except FileExistsError:
-        return False
-    return True
-
-
-def _make_v1(directory: Path, *, cpuset: bool) -> None:
-    """mkdir -p, giving each new cpuset directory its parent's cpus and mems (v1 starts them
-    empty, and an empty cpuset cannot take a process)."""
-    missing: list[Path] = []
-    for candidate in [directory, *directory.parents]:
-        if candidate.exists():
-            break
-        missing.append(candidate)
-    for path in reversed(missing):
-        _mkdir(path)
-        if cpuset:
-            for name in ("cpuset.cpus", "cpuset.mems"):
-                if not _read(path / name):
-                    (path / name).write_text(_read(path.parent / name))
-
-
-def _enable_controllers(directory: Path, wanted: list[str], required: set[str]) -> None:
-    """Delegate controllers to the children: all wanted in one write; if the kernel refuses
-    (e.g. cpu with realtime threads around), the required ones, then the rest one by one
-    (those only feed ``stats``)."""
-    control = directory / "cgroup.subtree_control"
-    enabled = set(_read(control).split())
-    missing = [name for name in wanted if name not in enabled]
-    if not missing:
-        return
-    with contextlib.suppress(OSError):
-        control.write_text(" ".join(f"+{name}" for name in missing))
-        return
-    needed = [name for name in missing if name in required]
-    try:
-        if needed:
-            control.write_text(" ".join(f"+{name}" for name in needed))
-    except OSError as error:
-        raise CgroupError(
-            f"cannot enable the {', '.join(needed)} controllers in {directory}: {error.strerror}"
-        ) from error
-    for name in missing:
-        if name not in required:
-            with contextlib.suppress(OSError):
-                control.write_text(f"+{name}")
-
-
-def _check_cpus(requested: str, parent: Path) -> None:
-    """docker's check: the CPUs must be among those the parent cgroup may use."""
-    for name in ("cpuset.effective_cpus", "cpuset.cpus.effective", "cpuset.cpus"):
-        with contextlib.suppress(OSError):
-            text = _read(parent / name)
-            if text:
-                break
-    else:
-        return  # nothing to check against: the kernel will refuse what it cannot do
-    available = set(parse_cpu_list(text))
-    if not set(parse_cpu_list(requested)) <= available:
-        raise CgroupError(
-            f"Requested CPUs are not available - requested {requested}, available: {text}"
-        )
-
-
-def _pids(directory: Path) -> Iterator[int]:
-    with contextlib.suppress(OSError):
-        for line in _read(directory / "cgroup.procs").split():
-            yield int(line)
-
-
-def _remove_cgroup_dir(directory: Path, timeout: float = 5.0) -> None:
-    if not directory.exists():
-        return
-    kill_file = directory / "cgroup.kill"
-    deadline = time.monotonic() + timeout
-    while True:
-        if kill_file.exists():
-            with contextlib.suppress(OSError):
-                kill_file.write_text("1")
-        else:
-            for pid in _pids(directory):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        try:
-            directory.rmdir()
-        except FileNotFoundError:
-            return
-        except OSError as error:
-            if error.errno != errno.EBUSY or time.monotonic() >= deadline:
-                raise CgroupError(f"cannot remove cgroup {directory}: {error.strerror}") from error
-            time.sleep(0.02)
-            continue
-        return
