@@ -16,6 +16,7 @@ from hybridock.cli.context import State, pass_state
 from hybridock.cli.images import inspect_image
 from hybridock.cli.output import ago, human_duration, table
 from hybridock.cli.run import ContainerCommandError, create, run, start
+from hybridock.cli.stats import stats
 from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
 from hybridock.runtime.containers import Container
 
@@ -297,6 +298,12 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "AutoRemove": config.auto_remove,
             "Init": config.init,
             "Privileged": False,
+            "Memory": config.resources.memory,
+            "MemorySwap": config.resources.effective_memory_swap,
+            "NanoCpus": config.resources.nano_cpus,
+            "CpuShares": config.resources.cpu_shares,
+            "CpusetCpus": config.resources.cpuset_cpus,
+            "PidsLimit": config.resources.pids_limit or None,
         },
         "GraphDriver": {
             "Name": "overlay",
@@ -423,7 +430,7 @@ def container_group() -> None:
     """Manage containers."""
 
 
-for _command in (ps, stop, kill, restart, rm, logs, wait, inspect, run, create, start):
+for _command in (ps, stop, kill, restart, rm, logs, wait, inspect, run, create, start, stats):
     container_group.add_command(_command)
 container_group.add_command(ps, "ls")
 container_group.add_command(container_prune)

@@ -36,6 +36,7 @@ COMMANDS = {
     "rm": "containers:rm",
     "logs": "containers:logs",
     "wait": "containers:wait",
+    "stats": "stats:stats",
     "inspect": "containers:inspect",
     "container": "containers:container_group",
 }

@@ -57,6 +57,12 @@ def container_options(function: F) -> F:
         click.option("--stop-signal", help="Signal to stop the container."),
         click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
         click.option("-l", "--label", multiple=True, help="Set meta data on a container."),
+        click.option("-m", "--memory", help="Memory limit (e.g. 512m, 2g)."),
+        click.option("--memory-swap", help="Memory plus swap limit; -1 for unlimited swap."),
+        click.option("--cpus", help="Number of CPUs (e.g. 0.5)."),
+        click.option("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)."),
+        click.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)."),
+        click.option("--pids-limit", type=int, help="Tune container pids limit (-1: unlimited)."),
         click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
         click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
         click.option(
@@ -118,6 +124,12 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         auto_remove=params["auto_remove"],
         stop_signal=params["stop_signal"],
         stop_timeout=params["stop_timeout"],
+        memory=params["memory"],
+        memory_swap=params["memory_swap"],
+        cpus=params["cpus"],
+        cpu_shares=params["cpu_shares"],
+        cpuset_cpus=params["cpuset_cpus"],
+        pids_limit=params["pids_limit"],
     )
     return client.create_container(params["image"], image_id, options, params["name"])
 

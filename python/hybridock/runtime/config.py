@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridock.errors import ConfigError
+from hybridock.runtime.resources import Resources, parse_resources
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NETWORK_MODES = ("none", "host")
@@ -45,6 +46,7 @@ class ContainerConfig:
     auto_remove: bool = False
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
+    resources: Resources = field(default_factory=Resources)
 
     @property
     def argv(self) -> list[str]:
@@ -59,6 +61,7 @@ class ContainerConfig:
         data["mounts"] = tuple(Mount(**m) for m in data.get("mounts", ()))
         for key in ("entrypoint", "cmd", "env"):
             data[key] = tuple(data[key])
+        data["resources"] = Resources(**data.get("resources", {}))
         return cls(**data)
 
 
@@ -82,6 +85,12 @@ class RunOptions:
     auto_remove: bool = False
     stop_signal: str | None = None
     stop_timeout: int | None = None
+    memory: str | None = None
+    memory_swap: str | None = None
+    cpus: str | None = None
+    cpu_shares: int | None = None
+    cpuset_cpus: str | None = None
+    pids_limit: int | None = None
 
 
 def merge_env(base: Sequence[str], overrides: Sequence[str]) -> tuple[str, ...]:
@@ -181,4 +190,12 @@ def merge(
         auto_remove=options.auto_remove,
         stop_signal=options.stop_signal or config.get("StopSignal") or "SIGTERM",
         stop_timeout=options.stop_timeout,
+        resources=parse_resources(
+            memory=options.memory,
+            memory_swap=options.memory_swap,
+            cpus=options.cpus,
+            cpu_shares=options.cpu_shares,
+            cpuset_cpus=options.cpuset_cpus,
+            pids_limit=options.pids_limit,
+        ),
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridock.errors import ConfigError, ContainerNotFound, ContainerStateError
+from hybridock.runtime import cgroups
 from hybridock.runtime.config import ContainerConfig
 from hybridock.runtime.names import random_name
 from hybridock.store.db import Database
@@ -229,11 +230,13 @@ class ContainerStore:
             return container
         record = self.read_exit(container.id)
         if record is not None:
+            # the monitor cannot know of an OOM kill; the cgroup does, until it is removed
+            oom_killed = cgroups.release(self.layout.container(container.id))
             self.mark_exited(
                 container.id,
                 int(record["exit_code"]),
                 finished_at=float(record["finished_at"]),
-                oom_killed=bool(record.get("oom_killed")),
+                oom_killed=bool(record.get("oom_killed")) or oom_killed,
             )
             return self.get(container.id)
         if process_alive(container.monitor_pid, None):
@@ -245,7 +248,13 @@ class ContainerStore:
             # The supervisor died and the process lives on unsupervised: end it.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(container.pid or 0, signal.SIGKILL)
-        self.mark_exited(container.id, LOST_EXIT_CODE, error="the container's supervisor died")
+        oom_killed = cgroups.release(self.layout.container(container.id))
+        self.mark_exited(
+            container.id,
+            LOST_EXIT_CODE,
+            oom_killed=oom_killed,
+            error="the container's supervisor died",
+        )
         return self.get(container.id)
 
     def remove_record(self, container_id: str) -> None:

@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 from hybridock import _native
 from hybridock.errors import ContainerStateError, SpawnError
+from hybridock.runtime import cgroups
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, process_alive
 from hybridock.runtime.rootfs import init_path, monitor_path, write_etc_files
@@ -154,9 +155,11 @@ class Runtime:
             etc_hosts=etc["hosts"],
             etc_resolv_conf=etc["resolv_conf"],
             init=str(init_path(self.layout)) if config.init else None,
+            cgroup_procs=cgroups.setup(directory, container.id, config.resources),
         )
 
     def _fail_start(self, container: Container, error: SpawnError) -> None:
+        cgroups.release(self.layout.container(container.id))
         self.containers.mark_exited(container.id, error.exit_code, error=str(error))
 
     # --- attached ---------------------------------------------------------------------------
@@ -213,8 +216,9 @@ class Runtime:
                         os.close(fd)
         code = os.waitstatus_to_exitcode(status)
         code = 128 - code if code < 0 else code
-        self.containers.write_exit(container.id, code)
-        self.containers.mark_exited(container.id, code)
+        oom_killed = cgroups.release(self.layout.container(container.id))
+        self.containers.write_exit(container.id, code, oom_killed)
+        self.containers.mark_exited(container.id, code, oom_killed=oom_killed)
         return code
 
     # --- detached ---------------------------------------------------------------------------
@@ -321,6 +325,7 @@ class Runtime:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(container.pid or 0, signal.SIGKILL)
             self._wait_exit(container, 10)
+        cgroups.release(self.layout.container(container.id), strict=True)
         self.containers.remove_record(container.id)
         remove_tree(self.layout.container(container.id))
 

@@ -1,0 +1,426 @@
+"""Control groups for containers, v1 and v2: create, limit, join, measure, detect OOM, remove.
+
+The driver is chosen from /proc/self/mountinfo, never guessed: v1 when cgroup v1 hierarchies
+with controllers are mounted (a "hybrid" host whose cgroup2 mount has no controllers is v1, as
+runc decides), else v2 when a cgroup2 mount has controllers.
+
+Where a container's cgroup lives:
+- v1: ``<our own cgroup in that hierarchy>/hybridock/<id>`` in each hierarchy we use. v1 allows
+  processes in inner nodes, so nesting below the caller keeps whatever limits the caller is
+  under (a session's or a service's memory cgroup) and its accounting.
+- v2: ``<cgroup2 mount>/hybridock/<id>``. v2 forbids processes in a cgroup that delegates
+  controllers to children ("no internal processes"), so the subtree hangs from the root (which
+  is exempt), like runc's cgroupfs driver does; the needed controllers are enabled in the
+  root's and in hybridock's ``cgroup.subtree_control``.
+
+The directories are recorded in ``<container dir>/cgroup.json`` when made, so whoever removes
+them later (``rm``, ``ps`` folding a detached exit in, an attached CLI) does not recompute
+paths from its own cgroup. The container's first process joins the cgroup before exec (the
+spawner writes to the ``cgroup.procs`` files), so limits apply from its first instruction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hybridock.runtime import cgroupfs
+from hybridock.runtime.cgroupfs import CgroupError, Mount, parse_mountinfo, parse_proc_cgroup
+from hybridock.runtime.resources import CFS_PERIOD_US, Resources, cpu_shares_to_weight
+
+__all__ = [
+    "RECORD_FILE",
+    "Cgroup",
+    "CgroupError",
+    "Driver",
+    "Stats",
+    "Write",
+    "detect",
+    "load",
+    "release",
+    "setup",
+    "v1_writes",
+    "v2_writes",
+]
+
+RECORD_FILE = "cgroup.json"
+SUBTREE = "hybridock"
+#: v1 hierarchies a container joins (when mounted): the limits', and cpuacct/blkio for stats
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "blkio")
+#: v2 controllers enabled for a container (when the host has them)
+V2_CONTROLLERS = ("cpu", "cpuset", "io", "memory", "pids")
+UNLIMITED_V1 = 0x7FFFFFFFFFFFF000  # what v1 memory.limit_in_bytes reads when unset (4K pages)
+
+
+@dataclass(frozen=True)
+class Write:
+    """One value to write to one cgroup file; ``required`` False skips a missing file."""
+
+    controller: str
+    file: str
+    value: str
+    required: bool = True
+    flag: str = ""  # the docker flag it comes from, for the error message
+
+
+def v1_writes(resources: Resources) -> list[Write]:
+    """What cgroup v1 files the limits become, in a valid order."""
+    writes: list[Write] = []
+    if resources.memory:
+        writes.append(Write("memory", "memory.limit_in_bytes", str(resources.memory), flag="-m"))
+        if resources.memory_swap:
+            swap = "-1" if resources.memory_swap == -1 else str(resources.memory_swap)
+            writes.append(
+                Write("memory", "memory.memsw.limit_in_bytes", swap, flag="--memory-swap")
+            )
+        else:  # docker's default: as much swap as memory, where swap is accounted at all
+            writes.append(
+                Write("memory", "memory.memsw.limit_in_bytes", str(2 * resources.memory), False)
+            )
+    if resources.cpu_shares:
+        writes.append(Write("cpu", "cpu.shares", str(resources.cpu_shares), flag="--cpu-shares"))
+    if resources.nano_cpus:
+        writes.append(Write("cpu", "cpu.cfs_period_us", str(CFS_PERIOD_US), flag="--cpus"))
+        writes.append(Write("cpu", "cpu.cfs_quota_us", str(resources.cfs_quota_us), flag="--cpus"))
+    if resources.cpuset_cpus:
+        writes.append(Write("cpuset", "cpuset.cpus", resources.cpuset_cpus, flag="--cpuset-cpus"))
+    if resources.pids_limit:
+        limit = "max" if resources.pids_limit < 0 else str(resources.pids_limit)
+        writes.append(Write("pids", "pids.max", limit, flag="--pids-limit"))
+    return writes
+
+
+def v2_writes(resources: Resources) -> list[Write]:
+    """What cgroup v2 files the limits become (runc's conversions)."""
+    writes: list[Write] = []
+    if resources.memory:
+        writes.append(Write("memory", "memory.max", str(resources.memory), flag="-m"))
+        if resources.memory_swap:
+            swap = (
+                "max"
+                if resources.memory_swap == -1
+                else str(resources.memory_swap - resources.memory)
+            )
+            writes.append(Write("memory", "memory.swap.max", swap, flag="--memory-swap"))
+        else:
+            writes.append(Write("memory", "memory.swap.max", str(resources.memory), False))
+    if resources.cpu_shares:
+        weight = str(cpu_shares_to_weight(resources.cpu_shares))
+        writes.append(Write("cpu", "cpu.weight", weight, flag="--cpu-shares"))
+    if resources.nano_cpus:
+        writes.append(
+            Write("cpu", "cpu.max", f"{resources.cfs_quota_us} {CFS_PERIOD_US}", flag="--cpus")
+        )
+    if resources.cpuset_cpus:
+        writes.append(Write("cpuset", "cpuset.cpus", resources.cpuset_cpus, flag="--cpuset-cpus"))
+    if resources.pids_limit:
+        limit = "max" if resources.pids_limit < 0 else str(resources.pids_limit)
+        writes.append(Write("pids", "pids.max", limit, flag="--pids-limit"))
+    return writes
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Driver:
+    """Where containers' cgroups go on this host (one per process, from ``detect``)."""
+
+    version: int
+    v1_mounts: dict[str, Mount] = field(default_factory=dict)  # controller -> its hierarchy
+    v2_mount: Mount | None = None
+    own_paths: dict[str, str] = field(default_factory=dict)
+
+    def create(self, container_id: str, resources: Resources) -> Cgroup:
+        for attempt in range(3):
+            try:
+                if self.version == 1:
+                    return self._create_v1(container_id, resources)
+                return self._create_v2(container_id, resources)
+            except FileNotFoundError:
+                # another container's removal took the shared parent away mid-way: again
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _create_v1(self, container_id: str, resources: Resources) -> Cgroup:
+        writes = v1_writes(resources)
+        for write in writes:
+            if write.controller not in self.v1_mounts:
+                raise CgroupError(
+                    f"{write.flag}: the {write.controller} cgroup controller is not mounted"
+                )
+        directories: dict[str, str] = {}
+        made: list[Path] = []
+        try:
+            for controller in V1_CONTROLLERS:
+                mount = self.v1_mounts.get(controller)
+                if mount is None:
+                    continue
+                parent = cgroupfs.within(mount, self.own_paths.get(controller, "/")) / SUBTREE
+                directory = parent / container_id
+                if str(directory) not in directories.values():
+                    cgroupfs.make_v1_directories(directory, cpuset="cpuset" in mount.controllers)
+                    made.append(directory)
+                directories[controller] = str(directory)
+            cgroup = Cgroup(1, directories)
+            cgroup.apply(writes)
+        except BaseException:
+            with contextlib.suppress(CgroupError):  # the first error is the one to report
+                Cgroup(1, {str(i): str(path) for i, path in enumerate(made)}).remove()
+            raise
+        return cgroup
+
+    def _create_v2(self, container_id: str, resources: Resources) -> Cgroup:
+        assert self.v2_mount is not None  # noqa: S101 - detect() makes v2 drivers with a mount
+        writes = v2_writes(resources)
+        root = self.v2_mount.point
+        available = set(cgroupfs.read(root / "cgroup.controllers").split())
+        for write in writes:
+            if write.controller not in available:
+                raise CgroupError(
+                    f"{write.flag}: the {write.controller} cgroup controller is not available"
+                )
+        wanted = [name for name in V2_CONTROLLERS if name in available]
+        required = {write.controller for write in writes}
+        parent = root / SUBTREE
+        directory = parent / container_id
+        cgroup = Cgroup(2, {"": str(directory)})
+        try:
+            cgroupfs.enable_controllers(root, wanted, required)
+            cgroupfs.mkdir(parent)
+            cgroupfs.enable_controllers(parent, wanted, required)
+            cgroupfs.mkdir(directory)
+            cgroup.apply(writes)
+        except BaseException:
+            with contextlib.suppress(CgroupError):  # the first error is the one to report
+                cgroup.remove()
+            raise
+        return cgroup
+
+
+def detect(mountinfo: str | None = None, own_cgroup: str | None = None) -> Driver | None:
+    """This host's driver, or None when no usable cgroup filesystem is mounted."""
+    if mountinfo is None:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    if own_cgroup is None:
+        own_cgroup = Path("/proc/self/cgroup").read_text()
+    mounts = parse_mountinfo(mountinfo)
+    own = parse_proc_cgroup(own_cgroup)
+    v1: dict[str, Mount] = {}
+    for mount in mounts:  # a hierarchy mounted twice: its first mount
+        for controller in mount.controllers if mount.version == 1 else ():
+            v1.setdefault(controller, mount)
+    if any(name in v1 for name in V1_CONTROLLERS):
+        return Driver(1, v1_mounts=v1, own_paths=own)
+    for mount in sorted((m for m in mounts if m.version == 2), key=lambda m: len(str(m.point))):
+        with contextlib.suppress(OSError):
+            if cgroupfs.read(mount.point / "cgroup.controllers").split():
+                return Driver(2, v2_mount=mount, own_paths=own)
+    return None
+
+
+# --- one container's cgroup -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stats:
+    memory_usage: int = 0
+    memory_limit: int = 0  # 0: unlimited
+    cpu_usage_ns: int = 0
+    pids: int = 0
+    block_read: int = 0
+    block_write: int = 0
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    """A container's cgroup: v1's directory per controller, or v2's one (key "")."""
+
+    version: int
+    directories: dict[str, str]
+
+    def unique_directories(self) -> list[Path]:
+        return [Path(d) for d in dict.fromkeys(self.directories.values())]
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.unique_directories()]
+
+    def path(self, controller: str) -> Path | None:
+        directory = self.directories.get("" if self.version == 2 else controller)
+        return Path(directory) if directory else None
+
+    def apply(self, writes: Iterable[Write]) -> None:
+        for write in writes:
+            directory = self.path(write.controller)
+            target = directory / write.file if directory else None
+            if target is None or not target.exists():
+                if not write.required:
+                    continue
+                hint = " (swap accounting is off)" if write.flag == "--memory-swap" else ""
+                raise CgroupError(
+                    f"{write.flag} cannot be applied: this host's {write.controller} cgroup"
+                    f" has no {write.file}{hint}"
+                )
+            if write.file == "cpuset.cpus":
+                cgroupfs.check_cpus(write.value, target.parent.parent)
+            try:
+                target.write_text(write.value)
+            except OSError as error:
+                raise CgroupError(
+                    f"{write.flag}: cannot write {write.value} to {target}: {error.strerror}"
+                ) from error
+
+    # --- reading ---
+
+    def _value(self, controller: str, name: str) -> str | None:
+        directory = self.path(controller)
+        if directory is None:
+            return None
+        try:
+            return cgroupfs.read(directory / name)
+        except OSError:
+            return None
+
+    def _keyed(self, controller: str, name: str) -> dict[str, int]:
+        values: dict[str, int] = {}
+        for line in (self._value(controller, name) or "").splitlines():
+            key, _, number = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                values[key] = int(number)
+        return values
+
+    def oom_killed(self) -> bool:
+        """Whether the OOM killer killed a process of this cgroup (since it was made)."""
+        if self.version == 2:
+            return self._keyed("memory", "memory.events").get("oom_kill", 0) > 0
+        control = self._keyed("memory", "memory.oom_control")
+        if "oom_kill" in control:  # Linux >= 4.13
+            return control["oom_kill"] > 0
+        return cgroupfs.read_int(self._value("memory", "memory.failcnt")) > 0
+
+    def stats(self) -> Stats:
+        if self.version == 2:
+            memory_stat = self._keyed("memory", "memory.stat")
+            usage = cgroupfs.read_int(self._value("memory", "memory.current"))
+            inactive = memory_stat.get("inactive_file", 0)
+            limit = cgroupfs.read_int(self._value("memory", "memory.max"))
+            cpu = self._keyed("cpu", "cpu.stat").get("usage_usec", 0) * 1000
+            read, written = cgroupfs.io_stat_bytes(self._value("io", "io.stat") or "")
+        else:
+            memory_stat = self._keyed("memory", "memory.stat")
+            usage = cgroupfs.read_int(self._value("memory", "memory.usage_in_bytes"))
+            inactive = memory_stat.get("total_inactive_file", 0)
+            limit = cgroupfs.read_int(self._value("memory", "memory.limit_in_bytes"))
+            limit = 0 if limit >= UNLIMITED_V1 else limit
+            cpu = cgroupfs.read_int(self._value("cpuacct", "cpuacct.usage"))
+            read, written = cgroupfs.blkio_bytes(
+                self._value("blkio", "blkio.throttle.io_service_bytes") or ""
+            )
+        return Stats(
+            memory_usage=usage - inactive if inactive < usage else usage,
+            memory_limit=limit,
+            cpu_usage_ns=cpu,
+            pids=cgroupfs.read_int(self._value("pids", "pids.current")),
+            block_read=read,
+            block_write=written,
+        )
+
+    # --- removal ---
+
+    def remove(self) -> None:
+        """Kill what is left inside, then remove the directories (and an empty parent)."""
+        for directory in self.unique_directories():
+            cgroupfs.remove_directory(directory)
+            with contextlib.suppress(OSError):
+                directory.parent.rmdir()  # hybridock/: only when no other container uses it
+
+    def to_json(self) -> str:
+        return json.dumps({"version": self.version, "directories": self.directories})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cgroup:
+        return cls(int(data["version"]), {str(k): str(v) for k, v in data["directories"].items()})
+
+
+# --- a container's record ---------------------------------------------------------------------
+
+
+def setup(
+    container_dir: Path,
+    container_id: str,
+    resources: Resources,
+    detector: Callable[[], Driver | None] = detect,
+) -> list[str]:
+    """Make the container's cgroup (after removing a stale one) and return its procs files.
+
+    Without usable cgroups a container without limits runs without one (not root, or a v2
+    namespace root we may not delegate from); one with limits is an error.
+    """
+    release(container_dir)
+    try:
+        driver = detector()
+        cgroup = driver.create(container_id, resources) if driver else None
+    except (CgroupError, OSError, ValueError) as error:
+        if not resources.any:
+            return []
+        if isinstance(error, CgroupError):
+            raise
+        raise CgroupError(f"cannot create the container's cgroup: {error}") from error
+    if cgroup is None:
+        if resources.any:
+            raise CgroupError("resource limits need cgroups, and none are mounted on this host")
+        return []
+    (container_dir / RECORD_FILE).write_text(cgroup.to_json())
+    return cgroup.procs_files
+
+
+def load(container_dir: Path) -> Cgroup | None:
+    """The container's live cgroup, None when it has none (or it was released)."""
+    try:
+        data = json.loads((container_dir / RECORD_FILE).read_text())
+        return None if "oom_killed" in data else Cgroup.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def release(container_dir: Path, *, strict: bool = False) -> bool:
+    """Remove the container's cgroup (killing what is left in it); True if the OOM killer
+    killed one of its processes.
+
+    Called by whoever sees the container end first (the attached CLI, ``ps`` folding in a
+    detached exit, ``rm``): the record is locked while it is read and removed, and keeps the
+    OOM verdict afterwards, so every caller gets the same answer. A cgroup that cannot be
+    removed yet raises with ``strict`` (``rm``: its record is about to go); otherwise its
+    record stays for the next caller to retry.
+    """
+    try:
+        handle = (container_dir / RECORD_FILE).open("r+")
+    except FileNotFoundError:
+        return False
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            data = json.loads(handle.read())
+            if "oom_killed" in data:
+                return bool(data["oom_killed"])
+            cgroup = Cgroup.from_dict(data)
+        except (ValueError, KeyError, TypeError):
+            return False
+        oom = cgroup.oom_killed()
+        try:
+            cgroup.remove()
+        except CgroupError:
+            if strict:
+                raise
+            return oom
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({**data, "oom_killed": oom}))
+        return oom

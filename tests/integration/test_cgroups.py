@@ -1,0 +1,222 @@
+"""Resource limits on real containers, as root: what the kernel enforces, not what we wrote.
+
+Each test checks the effect from the host's cgroup files or from inside the container (an OOM
+kill, a refused fork, the cpus a process may run on), and the last one that nothing of any
+container is left under /sys/fs/cgroup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.integration.test_containers import Box, make_box, wait_for
+from tests.support.cleanup import remove_tree
+from tests.support.registry import Registry
+
+from hybridock.runtime.cgroupfs import parse_mountinfo, parse_proc_cgroup
+
+pytestmark = [pytest.mark.root, pytest.mark.registry]
+MIB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def box(
+    tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
+) -> Iterator[Box]:
+    image_builder.publish_library(session_registry)  # type: ignore[attr-defined]
+    made = make_box(tmp_path_factory.mktemp("cgroups"), session_registry)
+    made.ok("pull", "busybox")
+    try:
+        yield made
+    finally:
+        for container_id in made("ps", "-aq", "--no-trunc").stdout.split():
+            made("rm", "-f", container_id)
+        remove_tree(made.root)
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest, box: Box) -> Iterator[str]:
+    chosen = "cg-" + request.node.name.replace("[", "-").replace("]", "")[:50]
+    yield chosen
+    box("rm", "-f", chosen)
+
+
+def cgroup_file(pid: int, controller: str, v1_name: str, v2_name: str) -> Path:
+    """Where a process's cgroup keeps a control file, found from /proc like any tool would."""
+    own = parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
+    mounts = parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+    for mount in mounts:
+        if mount.version == 1 and controller in mount.controllers:
+            return mount.point / own[controller].lstrip("/") / v1_name
+    v2 = next(m for m in mounts if m.version == 2 and (m.point / "cgroup.controllers").exists())
+    return v2.point / own[""].lstrip("/") / v2_name
+
+
+def cgroup_mount_points() -> list[Path]:
+    mounts = parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+    return sorted({m.point for m in mounts})
+
+
+def directories_named(container_id: str) -> list[str]:
+    found: list[str] = []
+    for point in cgroup_mount_points():
+        for directory, subdirectories, _ in os.walk(point):
+            found.extend(f"{directory}/{s}" for s in subdirectories if s == container_id)
+    return found
+
+
+def test_memory_limit_oom_kill_attached(box: Box, name: str) -> None:
+    result = box(
+        "run", "--name", name, "-m", "32m", "busybox",
+        "dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1",
+    )  # fmt: skip
+    assert result.returncode == 137, str(result)
+    state = box.inspect(name)["State"]
+    assert isinstance(state, dict)
+    assert (state["OOMKilled"], state["ExitCode"]) == (True, 137)
+
+
+def test_memory_limit_oom_kill_detached(box: Box, name: str) -> None:
+    box.ok(
+        "run", "-d", "--name", name, "-m", "32m", "busybox",
+        "dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1",
+    )  # fmt: skip
+    assert box.ok("wait", name).strip() == "137"
+    assert box.ok("inspect", "-f", "{{.State.OOMKilled}}", name).strip() == "true"
+
+
+def test_enough_memory_is_no_oom(box: Box, name: str) -> None:
+    box.ok("run", "--name", name, "-m", "64m", "busybox", "dd", "if=/dev/zero", "of=/dev/null",
+           "bs=8M", "count=2")  # fmt: skip
+    assert box.ok("inspect", "-f", "{{.State.OOMKilled}}", name).strip() == "false"
+
+
+def test_limits_in_the_cgroup_files_and_inspect(box: Box, name: str) -> None:
+    box.ok(
+        "run", "-d", "--name", name, "-m", "48m", "--cpus", "0.5", "--cpu-shares", "512",
+        "--pids-limit", "20", "busybox", "sleep", "300",
+    )  # fmt: skip
+    pid = box.pid(name)
+    quota = cgroup_file(pid, "cpu", "cpu.cfs_quota_us", "cpu.max").read_text().split()
+    period = cgroup_file(pid, "cpu", "cpu.cfs_period_us", "cpu.max").read_text().split()
+    assert (quota[0], period[-1]) == ("50000", "100000")
+    memory = cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max").read_text()
+    assert int(memory) == 48 * MIB
+    assert cgroup_file(pid, "pids", "pids.max", "pids.max").read_text().strip() == "20"
+    host_config = box.inspect(name)["HostConfig"]
+    assert isinstance(host_config, dict)
+    assert {
+        key: host_config[key]
+        for key in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit")
+    } == {
+        "Memory": 48 * MIB,
+        "MemorySwap": 96 * MIB,
+        "NanoCpus": 500_000_000,
+        "CpuShares": 512,
+        "CpusetCpus": "",
+        "PidsLimit": 20,
+    }
+
+
+def test_cpuset_is_what_the_process_may_use(box: Box, name: str) -> None:
+    out = box.ok("run", "--name", name, "--cpuset-cpus", "0", "busybox",
+                 "grep", "Cpus_allowed_list", "/proc/self/status")  # fmt: skip
+    assert out.split() == ["Cpus_allowed_list:", "0"]
+
+
+def test_pids_limit_stops_a_fork_loop(box: Box, name: str) -> None:
+    # the loop runs in a subshell; what follows it uses only builtins (no pid left to fork)
+    script = (
+        "(i=0; while [ $i -lt 40 ]; do sleep 60 & i=$((i+1)); echo $i > /tmp/n; done)"
+        " 2>/tmp/err; echo status $?; read n < /tmp/n; echo forked $n; read e < /tmp/err;"
+        ' echo "$e"'
+    )
+    result = box("run", "--name", name, "--pids-limit", "10", "busybox", "sh", "-c", script)
+    lines = result.stdout.splitlines()
+    assert lines[0] != "status 0", str(result)
+    assert lines[1] == "forked 8", str(result)  # ten pids: the two shells and eight sleeps
+    assert "fork" in lines[2], str(result)
+    child = os.fork()  # and the host still forks
+    if child == 0:
+        os._exit(0)
+    assert os.waitpid(child, 0)[1] == 0
+
+
+def test_limit_that_cannot_be_applied_is_an_error(box: Box, name: str) -> None:
+    cpus = os.cpu_count() or 1
+    result = box("run", "--name", name, "--cpuset-cpus", str(cpus + 7), "busybox", "true")
+    assert result.returncode == 125, str(result)
+    assert "Requested CPUs are not available" in result.stderr
+    assert directories_named(box.inspect(name)["Id"]) == []  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        pytest.param(["-m", "lots"], "invalid size", id="bad-unit"),
+        pytest.param(["-m", "1m"], "Minimum memory limit", id="tiny"),
+        pytest.param(["--memory-swap", "64m"], "Memory limit", id="swap-without-memory"),
+    ],
+)
+def test_bad_limits_exit_125(box: Box, flags: list[str], message: str) -> None:
+    result = box("run", "--rm", *flags, "busybox", "true")
+    assert result.returncode == 125, str(result)
+    assert message in result.stderr
+
+
+def test_stats_no_stream(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--name", name, "-m", "64m", "busybox", "sleep", "300")
+    out = box.ok("stats", "--no-stream", name).splitlines()
+    assert out[0].split() == [
+        "CONTAINER", "ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT", "MEM", "%",
+        "NET", "I/O", "BLOCK", "I/O", "PIDS",
+    ]  # fmt: skip
+    row = out[1].split()
+    container_id = box.inspect(name)["Id"]
+    assert row[0] == str(container_id)[:12] and row[1] == name
+    assert row[2].endswith("%")
+    assert row[5] == "64MiB"  # MEM USAGE / LIMIT: usage, "/", limit
+    assert row[-1] == "1"
+    listed = json.loads(box.ok("stats", "--no-stream", "--format", "json", name))
+    assert listed["Name"] == name and listed["PIDs"] == "1"
+
+
+def test_no_cgroup_left_after_exit_and_rm(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--name", name, "-m", "64m", "--pids-limit", "50", "busybox",
+           "sh", "-c", "sleep 300 & sleep 300")  # fmt: skip
+    container_id = str(box.inspect(name)["Id"])
+    assert directories_named(container_id)  # one per hierarchy (or the one v2 directory)
+    box.ok("rm", "-f", name)
+    assert directories_named(container_id) == []
+    box.ok("run", "--name", name, "-m", "64m", "busybox", "true")
+    rerun_id = str(box.inspect(name)["Id"])
+    assert directories_named(rerun_id) == []  # an attached run removes it at exit
+
+
+def test_detached_auto_remove_and_restart_leave_no_cgroup(box: Box, name: str) -> None:
+    container_id = box.ok("run", "-d", "--rm", "-m", "64m", "busybox", "true").strip()
+    wait_for(lambda: box("inspect", container_id).returncode != 0)
+    assert directories_named(container_id) == []
+    box.ok("run", "-d", "--name", name, "--pids-limit", "30", "busybox", "sleep", "300")
+    box.ok("restart", "-t", "1", name)
+    pid = box.pid(name)
+    assert cgroup_file(pid, "pids", "pids.max", "pids.max").read_text().strip() == "30"
+    box.ok("stop", "-t", "1", name)
+    assert box("ps", "-a").returncode == 0
+    assert directories_named(str(box.inspect(name)["Id"])) == []  # ps folded the exit in
+
+
+def test_zz_nothing_of_ours_left_under_sys_fs_cgroup(box: Box) -> None:
+    for container_id in box("ps", "-aq", "--no-trunc").stdout.split():
+        box("rm", "-f", container_id)
+    leftovers = [
+        f"{directory}"
+        for point in cgroup_mount_points()
+        for directory, _, _ in os.walk(point)
+        if Path(directory).name == "hybridock"
+    ]
+    assert leftovers == []
