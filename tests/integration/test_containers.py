@@ -249,6 +249,15 @@ def test_exit_codes(box: Box, args: tuple[str, ...], code: int, message: str | N
         assert "Traceback" not in result.stderr
 
 
+def test_a_container_that_cannot_start_stays_created(box: Box, name: str) -> None:
+    assert box("run", "--name", name, "busybox", "no-such-command").returncode == 127
+    assert "Created" in box.ok("ps", "-a", "--filter", f"name={name}")
+    state = box.inspect(name)["State"]
+    assert isinstance(state, dict)
+    assert state["ExitCode"] == 127
+    assert "executable file not found" in str(state["Error"])
+
+
 def test_143_when_sigterm_ends_it(box: Box, name: str) -> None:
     box.ok("run", "-d", "--init", "--name", name, "busybox", "sleep", "300")
     box.ok("stop", name)
@@ -532,4 +541,5 @@ def test_ps_quiet_json_and_unknown_container(box: Box, name: str) -> None:
 
 def test_zzz_no_mount_of_the_store_is_left(box: Box) -> None:
     assert mounts_under(box.root) == []
-    assert "hybridock" not in Path("/proc/mounts").read_text()
+    # neither a mount point in the store nor an overlay built from its layers
+    assert str(box.root) not in Path("/proc/mounts").read_text()

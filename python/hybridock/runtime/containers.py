@@ -181,6 +181,14 @@ class ContainerStore:
                 (pid, process_start_time(pid), monitor_pid, time.time(), container_id),
             )
 
+    def mark_start_failed(self, container_id: str, exit_code: int, error: str) -> None:
+        with self.db.write() as connection:
+            connection.execute(
+                "UPDATE containers SET state = 'created', pid = NULL, pid_start = NULL,"
+                " monitor_pid = NULL, exit_code = ?, error = ? WHERE id = ?",
+                (exit_code, error, container_id),
+            )
+
     def clear_exit(self, container_id: str) -> None:
         """Forget a previous run's exit record; called before the process is started, so a
         fast exit recorded by the supervisor is never lost."""

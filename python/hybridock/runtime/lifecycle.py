@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hybridock import _native
-from hybridock.errors import ContainerStateError, SpawnError
+from hybridock.errors import ContainerStateError, HybridockError, SpawnError
 from hybridock.runtime import cgroups
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, process_alive
@@ -158,9 +158,11 @@ class Runtime:
             cgroup_procs=cgroups.setup(directory, container.id, config.resources),
         )
 
-    def _fail_start(self, container: Container, error: SpawnError) -> None:
+    def _fail_start(self, container: Container, error: HybridockError) -> None:
+        """As docker: a container that could not start stays Created, with the code and error."""
         cgroups.release(self.layout.container(container.id))
-        self.containers.mark_exited(container.id, error.exit_code, error=str(error))
+        code = error.exit_code if isinstance(error, SpawnError) else 125
+        self.containers.mark_start_failed(container.id, code, str(error))
 
     # --- attached ---------------------------------------------------------------------------
 
@@ -182,7 +184,7 @@ class Runtime:
         try:
             try:
                 pid = self._spawn(container, stdio.child)
-            except SpawnError as error:
+            except HybridockError as error:
                 self._fail_start(container, error)
                 raise
         finally:
@@ -471,8 +473,12 @@ def _become_monitor(
         os.execv(  # noqa: S606 - an argument list to our own monitor, no shell involved
             monitor, [monitor, str(directory), str(pid), str(stdio.stdout_reader), err, *on_exit]
         )
-    except SpawnError as error:
-        record = {"error": str(error), "stage": error.stage, "exit_code": error.exit_code}
+    except HybridockError as error:
+        record = {
+            "error": str(error),
+            "stage": getattr(error, "stage", ""),
+            "exit_code": getattr(error, "exit_code", 125),
+        }
         os.write(report_fd, json.dumps(record).encode())
     except BaseException as error:
         with contextlib.suppress(OSError):
