@@ -8,6 +8,7 @@ __all__ = [
     "LayerResult",
     "LayerSink",
     "SpawnSpec",
+    "Spawned",
     "__version__",
     "extract_blob",
     "init_executable",
@@ -110,9 +111,13 @@ class SpawnSpec:
     effective set of a root process; it defaults to docker's set (``DOCKER_CAPABILITIES``);
     ``None`` leaves capabilities as they are (``--privileged``). ``network``
     False shares the host's network namespace. ``stdio`` are the fds for the child's 0, 1, 2
-    (``None`` inherits); the container always gets its own session, and with ``tty`` fd 0 (a
-    pty slave) becomes its controlling terminal. ``init`` is a static init binary on the host,
-    bound on /dev/init and run as pid 1 with ``-- argv...`` (docker's ``--init``).
+    (``None`` inherits); the container always gets its own session. With ``tty`` the child
+    opens a pty on the container's own devpts (so ``tty`` and ``ttyname()`` work inside),
+    makes its slave 0, 1, 2 and the controlling terminal (``stdio`` is then not used), and
+    the caller gets the master as ``Spawned.terminal``; ``console_size`` (rows, columns) is
+    its size from the start (docker's ConsoleSize: the first program must not see 0x0).
+    ``init`` is a static init binary on the host, bound on /dev/init and run as pid 1 with
+    ``-- argv...`` (docker's ``--init``).
     An unusable spec raises ``ConfigError``.
     """
 
@@ -137,6 +142,7 @@ class SpawnSpec:
         ipc_namespace: bool = True,
         stdio: list[int | None] | None = None,
         tty: bool = False,
+        console_size: tuple[int, int] | None = None,
         rlimits: list[tuple[str, int, int]] = ...,
         no_new_privs: bool = True,
         cgroup_procs: list[str] = ...,
@@ -154,8 +160,19 @@ class SpawnSpec:
     @property
     def rootfs(self) -> str: ...
 
-def spawn(spec: SpawnSpec | None = None, **fields: Any) -> int:
-    """Start the container process; return its pid once it has exec'd its command.
+@final
+class Spawned:
+    """A started process: ``pid`` (a direct child of the caller, who reaps it with
+    ``os.waitpid``) and ``terminal``, the pty master fd when a console was asked for (else
+    None). The fd is close-on-exec and belongs to the caller, who closes it."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def terminal(self) -> int | None: ...
+
+def spawn(spec: SpawnSpec | None = None, **fields: Any) -> Spawned:
+    """Start the container process; return it once it has exec'd its command.
 
     Takes a ``SpawnSpec``, or the keyword arguments of ``SpawnSpec`` (which it builds).
 

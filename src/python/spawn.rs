@@ -3,6 +3,7 @@
 //! Spawn failures become `hybridock.errors.SpawnError(message, stage=, exit_code=)`; an
 //! unusable spec becomes `hybridock.errors.ConfigError`.
 
+use std::os::fd::IntoRawFd;
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
@@ -45,7 +46,7 @@ impl PySpawnSpec {
         argv, rootfs, *, env=None, cwd="/".to_owned(), uid=0, gid=0, groups=Vec::new(),
         hostname=None, lower_dirs=None, upper_dir=None, work_dir=None, mounts=Vec::new(),
         network=true, pid_namespace=true, uts_namespace=true, ipc_namespace=true,
-        stdio=None, tty=false, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
+        stdio=None, tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
         etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
         masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None
     ))]
@@ -70,6 +71,7 @@ impl PySpawnSpec {
         ipc_namespace: bool,
         stdio: Option<Vec<Option<i32>>>,
         tty: bool,
+        console_size: Option<(u16, u16)>,
         rlimits: Vec<(String, u64, u64)>,
         no_new_privs: bool,
         cgroup_procs: Vec<PathBuf>,
@@ -140,6 +142,7 @@ impl PySpawnSpec {
             },
             stdio,
             tty,
+            console_size,
             rlimits: rlimit_values,
             no_new_privs,
             cgroup_procs,
@@ -184,7 +187,33 @@ impl PySpawnSpec {
     }
 }
 
-/// Starts the container process; returns its pid once it has exec'd. The caller reaps it.
+/// A started process (see `_native.pyi`): its pid, and the pty master with a console. The fd
+/// belongs to the caller from here on.
+#[pyclass(frozen, module = "hybridock._native", name = "Spawned")]
+pub struct PySpawned {
+    #[pyo3(get)]
+    pid: i32,
+    #[pyo3(get)]
+    terminal: Option<i32>,
+}
+
+#[pymethods]
+impl PySpawned {
+    fn __repr__(&self) -> String {
+        format!("Spawned(pid={}, terminal={:?})", self.pid, self.terminal)
+    }
+}
+
+impl From<spawn::Spawned> for PySpawned {
+    fn from(spawned: spawn::Spawned) -> Self {
+        Self {
+            pid: spawned.pid,
+            terminal: spawned.terminal.map(IntoRawFd::into_raw_fd),
+        }
+    }
+}
+
+/// Starts the container process; returns it once it has exec'd. The caller reaps it.
 /// Takes a `SpawnSpec`, or the same keyword arguments `SpawnSpec` takes.
 #[pyfunction(name = "spawn")]
 #[pyo3(signature = (spec=None, **fields))]
@@ -192,7 +221,7 @@ fn spawn_process(
     py: Python<'_>,
     spec: Option<Bound<'_, PySpawnSpec>>,
     fields: Option<&Bound<'_, PyDict>>,
-) -> PyResult<i32> {
+) -> PyResult<PySpawned> {
     let spec = match (spec, fields) {
         (Some(spec), None) => spec,
         (None, fields) => py
@@ -212,11 +241,13 @@ fn spawn_process(
     };
     let spec = spec.get().spec.clone();
     py.detach(move || spawn::spawn(&spec))
+        .map(PySpawned::from)
         .map_err(|error| to_py_err(py, &error))
 }
 
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PySpawnSpec>()?;
+    module.add_class::<PySpawned>()?;
     module.add("DOCKER_CAPABILITIES", DOCKER_CAPABILITIES)?;
     module.add_function(wrap_pyfunction!(spawn_process, module)?)?;
     Ok(())

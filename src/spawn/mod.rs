@@ -27,11 +27,13 @@ pub mod syscall;
 #[cfg(test)]
 mod tests;
 
+pub use clone::Spawned;
 pub use errors::{SpawnError, Stage};
 pub use spec::{BindMount, EtcFiles, Namespaces, Rlimit, Rootfs, Spec};
 
-/// Starts the container process described by `spec`; returns its pid after a successful exec.
-pub fn spawn(spec: &Spec) -> Result<libc::pid_t, SpawnError> {
+/// Starts the container process described by `spec`; returns its pid (and, with `tty`, the
+/// pty master) after a successful exec.
+pub fn spawn(spec: &Spec) -> Result<Spawned, SpawnError> {
     let plan = plan::plan(spec)?;
     clone::spawn_plan(&plan)
 }

@@ -5,9 +5,12 @@ probe spawn, not by euid alone); every test checks that nothing stays mounted on
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import struct
 import tempfile
+import termios
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ pytestmark = pytest.mark.root
 
 APPLETS = (
     "sh", "echo", "cat", "ls", "hostname", "id", "sleep", "ps", "pwd", "true", "wc", "touch",
-    "grep", "mkdir",
+    "grep", "mkdir", "tty", "stty", "stat",
 )  # fmt: skip
 
 # A path inside the container, not the host's temp dir.
@@ -84,7 +87,7 @@ def run(rootfs: Path, argv: Sequence[str], **fields: Any) -> Result:
         try:
             stdio = fields.pop("stdio", [null, out.fileno(), err.fileno()])
             spec = _native.SpawnSpec(list(argv), str(rootfs), stdio=stdio, **fields)
-            pid = _native.spawn(spec)
+            pid = _native.spawn(spec).pid
         finally:
             os.close(null)
         _, status = os.waitpid(pid, 0)
@@ -337,7 +340,7 @@ def test_stdin_is_the_given_fd(rootfs: Path) -> None:
                 rootfs=str(rootfs),
                 env=["PATH=/bin"],
                 stdio=[read_end, out.fileno(), None],
-            )
+            ).pid
         finally:
             os.close(read_end)
         os.waitpid(pid, 0)
@@ -345,39 +348,74 @@ def test_stdin_is_the_given_fd(rootfs: Path) -> None:
         assert out.read() == b"from the host\n"
 
 
-def _session_and_tty(rootfs: Path, *, tty: bool) -> tuple[int, int]:
-    """(session id, tty_nr) of the container's pid 1, run on a fresh pty's slave."""
-    master, slave = os.openpty()
+def _read_terminal(master: int) -> bytes:
+    """Everything the container writes on its terminal, until its last slave fd is closed."""
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: every slave end is closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    return output
+
+
+def test_console_is_the_containers_own_pty(rootfs: Path) -> None:
+    script = "read go; tty; stat -c %u $(tty); stty size; cat /proc/1/stat; true"
+    spawned = _native.spawn(
+        argv=["sh", "-c", script],
+        rootfs=str(rootfs),
+        env=["PATH=/bin"],
+        uid=1000,
+        gid=1000,
+        tty=True,
+    )
+    master = spawned.terminal
+    assert master is not None
     try:
-        pid = _native.spawn(
-            argv=["sh", "-c", "cat /proc/1/stat; true"],
-            rootfs=str(rootfs),
-            env=["PATH=/bin"],
-            stdio=[slave, slave, slave],
-            tty=tty,
-        )
-        os.close(slave)
-        output = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: every slave end is closed
-                break
-            if not chunk:
-                break
-            output += chunk
-        os.waitpid(pid, 0)
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+        os.write(master, b"go\n")
+        output = _read_terminal(master).decode().replace("\r\n", "\n")
+        os.waitpid(spawned.pid, 0)
     finally:
         os.close(master)
-    fields = output.decode().rsplit(")", 1)[1].split()
-    return int(fields[3]), int(fields[4])
-
-
-def test_own_session_and_controlling_terminal(rootfs: Path) -> None:
-    session, terminal = _session_and_tty(rootfs, tty=True)
+    lines = output.splitlines()
+    assert lines[:4] == ["go", "/dev/pts/0", "1000", "33 101"], output
+    fields = lines[4].rsplit(")", 1)[1].split()
+    session, terminal = int(fields[3]), int(fields[4])
     assert (session, terminal != 0) == (1, True)
-    session, terminal = _session_and_tty(rootfs, tty=False)
-    assert (session, terminal) == (1, 0)
+
+
+def test_without_tty_there_is_no_console_and_no_controlling_terminal(rootfs: Path) -> None:
+    with tempfile.TemporaryFile() as out:
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            spawned = _native.spawn(
+                argv=["sh", "-c", "cat /proc/1/stat; tty; true"],
+                rootfs=str(rootfs),
+                env=["PATH=/bin"],
+                stdio=[null, out.fileno(), out.fileno()],
+            )
+        finally:
+            os.close(null)
+        os.waitpid(spawned.pid, 0)
+        out.seek(0)
+        lines = out.read().decode().splitlines()
+    assert spawned.terminal is None
+    fields = lines[0].rsplit(")", 1)[1].split()
+    assert (int(fields[3]), int(fields[4])) == (1, 0)
+    assert lines[1] == "not a tty"
+
+
+def test_console_failure_is_reported_and_leaves_nothing(rootfs: Path) -> None:
+    """A failing command with a console: the error comes back, no fd is left open."""
+    before = set(Path("/proc/self/fd").iterdir())
+    with pytest.raises(SpawnError) as raised:
+        _native.spawn(argv=["nope"], rootfs=str(rootfs), env=["PATH=/bin"], tty=True)
+    assert raised.value.exit_code == 127
+    assert set(Path("/proc/self/fd").iterdir()) == before
 
 
 def _status(rootfs: Path, **fields: Any) -> dict[str, str]:

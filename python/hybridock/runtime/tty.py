@@ -25,6 +25,16 @@ def copy_window_size(source_fd: int, target_fd: int) -> None:
         fcntl.ioctl(target_fd, termios.TIOCSWINSZ, size)
 
 
+def window_size(stream: BinaryIO) -> tuple[int, int] | None:
+    """(rows, columns) of the terminal ``stream`` is on; None when it is not one."""
+    try:
+        packed = fcntl.ioctl(stream.fileno(), termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+    except (OSError, ValueError):
+        return None
+    rows, columns, _, _ = struct.unpack("HHHH", packed)
+    return (rows, columns) if rows and columns else None
+
+
 @contextlib.contextmanager
 def raw_mode(stream: BinaryIO | None) -> Iterator[None]:
     """Our terminal in raw mode for the duration (keys go to the container untouched)."""
