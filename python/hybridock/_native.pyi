@@ -10,6 +10,7 @@ __all__ = [
     "SpawnSpec",
     "Spawned",
     "__version__",
+    "exec_in",
     "extract_blob",
     "init_executable",
     "monitor_executable",
@@ -179,4 +180,34 @@ def spawn(spec: SpawnSpec | None = None, **fields: Any) -> Spawned:
     The process is a direct child of the caller (reap it with ``os.waitpid``) and pid 1 of its
     pid namespace. Raises ``SpawnError`` with docker's ``exit_code``: 127 command not found,
     126 not executable, 125 any setup failure (``stage`` names the step).
+    """
+
+def exec_in(
+    pid: int,
+    argv: list[str],
+    *,
+    env: list[str] | None = None,
+    cwd: str = ...,
+    uid: int = 0,
+    gid: int = 0,
+    groups: list[int] = ...,
+    stdio: tuple[int | None, int | None, int | None] | list[int | None] | None = None,
+    tty: bool = False,
+    console_size: tuple[int, int] | None = None,
+    rlimits: list[tuple[str, int, int]] = ...,
+    no_new_privs: bool = True,
+    cgroup_procs: list[str] = ...,
+    capabilities: int | None = ...,
+) -> Spawned:
+    """Start a process inside the running container whose first process has host pid ``pid``
+    (docker's ``exec``); return it once it has exec'd its command.
+
+    The namespaces of ``pid`` (cgroup, ipc, uts, net, mnt, pid) are opened first and joined,
+    the mount namespace last, so the process sees the container's root, processes and
+    hostname; it is the caller's direct child (reap it) inside the container's pid namespace,
+    and ends with the container. ``cgroup_procs`` (host paths) are joined before that;
+    ``cwd`` is resolved inside the container's root (nothing leads out of it). Capabilities,
+    ``rlimits``, ``no_new_privs``, ``stdio``, ``tty`` and ``console_size`` mean what they mean
+    for ``SpawnSpec``; pass the container's own values. Raises ``ContainerStateError`` when
+    the process is gone, ``SpawnError`` (125/126/127) as ``spawn`` does.
     """

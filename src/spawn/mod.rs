@@ -17,6 +17,7 @@
 pub mod child;
 pub mod clone;
 pub mod errors;
+pub mod exec;
 pub mod fake;
 pub mod mounts;
 pub mod namespaces;
@@ -29,6 +30,7 @@ mod tests;
 
 pub use clone::Spawned;
 pub use errors::{SpawnError, Stage};
+pub use exec::{exec_in, ExecSpec};
 pub use spec::{BindMount, EtcFiles, Namespaces, Rlimit, Rootfs, Spec};
 
 /// Starts the container process described by `spec`; returns its pid (and, with `tty`, the

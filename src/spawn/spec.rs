@@ -339,7 +339,10 @@ pub fn clean_container_path(field: &'static str, path: &str) -> Result<String, S
     Ok(format!("/{}", parts.join("/")))
 }
 
-fn check_host_path(field: &'static str, path: &std::path::Path) -> Result<(), SpawnError> {
+pub(crate) fn check_host_path(
+    field: &'static str,
+    path: &std::path::Path,
+) -> Result<(), SpawnError> {
     if !path.is_absolute() {
         return Err(invalid(
             field,
@@ -352,7 +355,7 @@ fn check_host_path(field: &'static str, path: &std::path::Path) -> Result<(), Sp
     Ok(())
 }
 
-fn invalid(field: &'static str, reason: &str) -> SpawnError {
+pub(crate) fn invalid(field: &'static str, reason: &str) -> SpawnError {
     SpawnError::InvalidSpec {
         field,
         reason: reason.to_owned(),

@@ -424,6 +424,7 @@ def container_group() -> None:
 
 
 def register(main: click.Group) -> None:
+    from hybridock.cli import exec as exec_commands  # noqa: PLC0415
     from hybridock.cli import run as run_commands  # noqa: PLC0415
 
     for command in (ps, stop, kill, restart, rm, logs, wait):
@@ -434,4 +435,5 @@ def register(main: click.Group) -> None:
     container_group.add_command(inspect)
     main.add_command(inspect)
     run_commands.register(main, container_group)
+    exec_commands.register(main, container_group)
     main.add_command(container_group)
