@@ -7,7 +7,9 @@
 //! [`child::execute`] runs the operations through the [`syscall::Syscall`] trait with raw
 //! system calls only, and reports a failure as a fixed-size (stage, errno, step) record.
 //! The ordering is unit-tested with the recording fake in [`fake`]; see `plan.rs` for the
-//! order and its reasons, `mounts.rs` for how targets stay inside the rootfs.
+//! order and its reasons, `mounts.rs` for how targets stay inside the rootfs. [`exec::exec_in`]
+//! starts another process in a running container with the same machinery (its own plan
+//! prefix joins the container's namespaces; the process tail is shared).
 //!
 //! Invariants: nothing is mounted on the host (every mount is made inside the child's new
 //! mount namespace, below a `/` made rslave); the child is a direct child of the caller and

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from hybridock import _native
-from hybridock.errors import ConfigError, SpawnError
+from hybridock.errors import ConfigError, ContainerStateError, SpawnError
 
 pytestmark = pytest.mark.root
 
@@ -578,3 +578,112 @@ def test_init_runs_the_command_as_its_child(rootfs: Path, tmp_path: Path) -> Non
     assert "init" not in run(rootfs, ["ls", "/dev"]).stdout.split(), (
         "init appears only when asked for"
     )
+
+
+# --- exec_in ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sleeper(rootfs: Path) -> Iterator[int]:
+    """A container sleeping (hostname "box"); killed and reaped afterwards."""
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        pid = _native.spawn(
+            argv=["sleep", "1000"],
+            rootfs=str(rootfs),
+            env=["PATH=/bin"],
+            hostname="box",
+            stdio=[null, null, null],
+        ).pid
+    finally:
+        os.close(null)
+    yield pid
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+
+
+def exec_run(pid: int, argv: Sequence[str], **fields: Any) -> Result:
+    """exec_in with stdout/stderr in temp files; waits and returns what it did."""
+    fields.setdefault("env", ["PATH=/bin"])
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            spawned = _native.exec_in(
+                pid, list(argv), stdio=[null, out.fileno(), err.fileno()], **fields
+            )
+        finally:
+            os.close(null)
+        _, status = os.waitpid(spawned.pid, 0)
+        out.seek(0)
+        err.seek(0)
+        return Result(os.waitstatus_to_exitcode(status), out.read().decode(), err.read().decode())
+
+
+def _namespace(pid: int | str, kind: str) -> str:
+    return str(Path(f"/proc/{pid}/ns/{kind}").readlink())
+
+
+def test_exec_joins_every_namespace_and_stays_our_child(sleeper: int) -> None:
+    script = "hostname; echo $$; cat /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'"
+    result = exec_run(sleeper, ["sh", "-c", script])
+    hostname, own_pid, first, count = result.stdout.splitlines()
+    assert (hostname, first.split("\0")[0]) == ("box", "sleep")
+    assert int(own_pid) > 1 and int(count) <= 5
+
+
+def test_exec_leaves_the_callers_namespaces_alone(rootfs: Path, sleeper: int) -> None:
+    ours = {kind: _namespace("thread-self", kind) for kind in ("pid", "pid_for_children", "mnt")}
+    exec_run(sleeper, ["true"])
+    assert {kind: _namespace("thread-self", kind) for kind in ours} == ours
+    # and the next plain child of this thread is born in our pid namespace, not the container's
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the forked child only exits
+        os._exit(0)
+    try:
+        assert _namespace(child, "pid") == ours["pid"]
+    finally:
+        os.waitpid(child, 0)
+
+
+def test_exec_into_a_gone_process_is_a_state_error() -> None:
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the forked child only exits
+        os._exit(0)
+    os.waitpid(child, 0)
+    with pytest.raises(ContainerStateError):
+        _native.exec_in(child, ["true"])
+
+
+def test_exec_exit_codes_and_workdir(sleeper: int) -> None:
+    cases = [
+        ("own code", ["sh", "-c", "exit 3"], {}, 3),
+        ("workdir", ["sh", "-c", "test $(pwd) = /tmp"], {"cwd": "/tmp"}, 0),
+    ]
+    for name, argv, fields, code in cases:
+        assert exec_run(sleeper, argv, **fields).code == code, name
+    for name, argv, fields, code in [
+        ("not found", ["nope"], {}, 127),
+        ("not executable", ["/bin/notexec"], {}, 126),
+        ("missing workdir", ["true"], {"cwd": "/nope"}, 125),
+        ("magic link workdir", ["true"], {"cwd": "/proc/self/cwd"}, 125),
+    ]:
+        with pytest.raises(SpawnError) as raised:
+            exec_run(sleeper, argv, **fields)
+        assert raised.value.exit_code == code, name
+
+
+def test_exec_concurrently_from_threads(sleeper: int) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: exec_run(sleeper, ["echo", str(i)]), range(8)))
+    assert [result.stdout for result in results] == [f"{i}\n" for i in range(8)]
+
+
+def test_exec_tty(sleeper: int) -> None:
+    spawned = _native.exec_in(sleeper, ["tty"], env=["PATH=/bin"], tty=True, console_size=(5, 7))
+    assert spawned.terminal is not None
+    try:
+        output = _read_terminal(spawned.terminal).decode()
+        os.waitpid(spawned.pid, 0)
+    finally:
+        os.close(spawned.terminal)
+    assert output.strip().startswith("/dev/pts/")
