@@ -27,7 +27,7 @@
 //!    `no_new_privs`; execve over the PATH candidates (execvp's rules: EACCES is
 //!    remembered, ENOENT moves on).
 //!
-//! Steps 7 (the console) to 9 are the process part shared with `exec` ([`push_process`]);
+//! Steps 7 (the console) to 9 are the process part shared with `exec` (`push_process`);
 //! `exec.rs` builds the namespace-joining prefix of its own plan.
 
 use std::ffi::CString;
