@@ -1,4 +1,5 @@
-"""Terminal handling for -t: the container's pty, our terminal in raw mode, window sizes."""
+"""Terminal handling for -t: our terminal in raw mode, window sizes for the container's pty
+(which the container opens on its own devpts; see ``_native.SpawnSpec``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,6 @@ import termios
 import tty
 from collections.abc import Iterator
 from typing import BinaryIO
-
-
-def open_pty() -> tuple[int, int]:
-    """A new pty pair (master, slave), both close-on-exec in this process."""
-    master, slave = os.openpty()
-    return master, slave
 
 
 def copy_window_size(source_fd: int, target_fd: int) -> None:
