@@ -238,9 +238,10 @@ def test_exec_interactive_forwards_stdin(box: Box, running: str) -> None:
 
 
 def test_exec_tty_is_a_pty_of_the_container(box: Box, running: str) -> None:
-    result = on_terminal(box, ["exec", "-t", running, "tty"])
+    result = on_terminal(box, ["exec", "-t", running, "sh", "-c", "tty; echo $TERM"])
     assert result.code == 0, result
-    assert result.lines[-1].startswith("/dev/pts/"), result
+    assert result.lines[0].startswith("/dev/pts/"), result
+    assert result.lines[1] == "xterm", result
     sized = on_terminal(box, ["exec", "-it", running, "stty", "size"], rows=40, columns=120)
     assert (sized.code, sized.lines) == (0, ["40 120"]), sized
 

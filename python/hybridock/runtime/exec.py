@@ -207,6 +207,8 @@ class Executor:
         env = list(merge_env(config.env, _cli_env(options.env, options.env_files)))
         if not any(entry.startswith("HOME=") for entry in env):
             env.append(f"HOME={user.home}")
+        if options.tty and not any(entry.startswith("TERM=") for entry in env):
+            env.append("TERM=xterm")  # as docker exec -t
         pid = current.pid or 0
         confinement = confinement_of(pid, privileged=options.privileged)
         spawned = _native.exec_in(
