@@ -8,7 +8,9 @@ __all__ = [
     "LayerResult",
     "LayerSink",
     "SpawnSpec",
+    "Spawned",
     "__version__",
+    "exec_in",
     "extract_blob",
     "init_executable",
     "monitor_executable",
@@ -110,9 +112,13 @@ class SpawnSpec:
     effective set of a root process; it defaults to docker's set (``DOCKER_CAPABILITIES``);
     ``None`` leaves capabilities as they are (``--privileged``). ``network``
     False shares the host's network namespace. ``stdio`` are the fds for the child's 0, 1, 2
-    (``None`` inherits); the container always gets its own session, and with ``tty`` fd 0 (a
-    pty slave) becomes its controlling terminal. ``init`` is a static init binary on the host,
-    bound on /dev/init and run as pid 1 with ``-- argv...`` (docker's ``--init``).
+    (``None`` inherits); the container always gets its own session. With ``tty`` the child
+    opens a pty on the container's own devpts (so ``tty`` and ``ttyname()`` work inside),
+    makes its slave 0, 1, 2 and the controlling terminal (``stdio`` is then not used), and
+    the caller gets the master as ``Spawned.terminal``; ``console_size`` (rows, columns) is
+    its size from the start (docker's ConsoleSize: the first program must not see 0x0).
+    ``init`` is a static init binary on the host, bound on /dev/init and run as pid 1 with
+    ``-- argv...`` (docker's ``--init``).
     An unusable spec raises ``ConfigError``.
     """
 
@@ -137,6 +143,7 @@ class SpawnSpec:
         ipc_namespace: bool = True,
         stdio: list[int | None] | None = None,
         tty: bool = False,
+        console_size: tuple[int, int] | None = None,
         rlimits: list[tuple[str, int, int]] = ...,
         no_new_privs: bool = True,
         cgroup_procs: list[str] = ...,
@@ -154,12 +161,53 @@ class SpawnSpec:
     @property
     def rootfs(self) -> str: ...
 
-def spawn(spec: SpawnSpec | None = None, **fields: Any) -> int:
-    """Start the container process; return its pid once it has exec'd its command.
+@final
+class Spawned:
+    """A started process: ``pid`` (a direct child of the caller, who reaps it with
+    ``os.waitpid``) and ``terminal``, the pty master fd when a console was asked for (else
+    None). The fd is close-on-exec and belongs to the caller, who closes it."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def terminal(self) -> int | None: ...
+
+def spawn(spec: SpawnSpec | None = None, **fields: Any) -> Spawned:
+    """Start the container process; return it once it has exec'd its command.
 
     Takes a ``SpawnSpec``, or the keyword arguments of ``SpawnSpec`` (which it builds).
 
     The process is a direct child of the caller (reap it with ``os.waitpid``) and pid 1 of its
     pid namespace. Raises ``SpawnError`` with docker's ``exit_code``: 127 command not found,
     126 not executable, 125 any setup failure (``stage`` names the step).
+    """
+
+def exec_in(
+    pid: int,
+    argv: list[str],
+    *,
+    env: list[str] | None = None,
+    cwd: str = ...,
+    uid: int = 0,
+    gid: int = 0,
+    groups: list[int] = ...,
+    stdio: tuple[int | None, int | None, int | None] | list[int | None] | None = None,
+    tty: bool = False,
+    console_size: tuple[int, int] | None = None,
+    rlimits: list[tuple[str, int, int]] = ...,
+    no_new_privs: bool = True,
+    cgroup_procs: list[str] = ...,
+    capabilities: int | None = ...,
+) -> Spawned:
+    """Start a process inside the running container whose first process has host pid ``pid``
+    (docker's ``exec``); return it once it has exec'd its command.
+
+    The namespaces of ``pid`` (cgroup, ipc, uts, net, mnt, pid) are opened first and joined,
+    the mount namespace last, so the process sees the container's root, processes and
+    hostname; it is the caller's direct child (reap it) inside the container's pid namespace,
+    and ends with the container. ``cgroup_procs`` (host paths) are joined before that;
+    ``cwd`` is resolved inside the container's root (nothing leads out of it). Capabilities,
+    ``rlimits``, ``no_new_privs``, ``stdio``, ``tty`` and ``console_size`` mean what they mean
+    for ``SpawnSpec``; pass the container's own values. Raises ``ContainerStateError`` when
+    the process is gone, ``SpawnError`` (125/126/127) as ``spawn`` does.
     """

@@ -1,8 +1,10 @@
 //! Glue for the spawner: `SpawnSpec` (a frozen Python object holding an owned, validated
-//! `spawn::Spec`) and `spawn(spec) -> pid`, which releases the GIL while the child is set up.
+//! `spawn::Spec`), `spawn(spec) -> Spawned` and `exec_in(pid, argv, ...) -> Spawned`, which
+//! release the GIL while the child is set up.
 //! Spawn failures become `hybridock.errors.SpawnError(message, stage=, exit_code=)`; an
 //! unusable spec becomes `hybridock.errors.ConfigError`.
 
+use std::os::fd::IntoRawFd;
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
@@ -11,7 +13,9 @@ use pyo3::types::PyDict;
 use crate::spawn::spec::{
     rlimit_resource, DOCKER_CAPABILITIES, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS,
 };
-use crate::spawn::{self, BindMount, EtcFiles, Namespaces, Rlimit, Rootfs, SpawnError, Spec};
+use crate::spawn::{
+    self, BindMount, EtcFiles, ExecSpec, Namespaces, Rlimit, Rootfs, SpawnError, Spec,
+};
 
 fn to_py_err(py: Python<'_>, error: &SpawnError) -> PyErr {
     let build = || -> PyResult<PyErr> {
@@ -19,6 +23,13 @@ fn to_py_err(py: Python<'_>, error: &SpawnError) -> PyErr {
         if let SpawnError::InvalidSpec { .. } = error {
             return Ok(PyErr::from_value(
                 errors.getattr("ConfigError")?.call1((error.to_string(),))?,
+            ));
+        }
+        if let SpawnError::NotRunning { .. } = error {
+            return Ok(PyErr::from_value(
+                errors
+                    .getattr("ContainerStateError")?
+                    .call1((error.to_string(),))?,
             ));
         }
         let kwargs = PyDict::new(py);
@@ -45,7 +56,7 @@ impl PySpawnSpec {
         argv, rootfs, *, env=None, cwd="/".to_owned(), uid=0, gid=0, groups=Vec::new(),
         hostname=None, lower_dirs=None, upper_dir=None, work_dir=None, mounts=Vec::new(),
         network=true, pid_namespace=true, uts_namespace=true, ipc_namespace=true,
-        stdio=None, tty=false, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
+        stdio=None, tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
         etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
         masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None
     ))]
@@ -70,6 +81,7 @@ impl PySpawnSpec {
         ipc_namespace: bool,
         stdio: Option<Vec<Option<i32>>>,
         tty: bool,
+        console_size: Option<(u16, u16)>,
         rlimits: Vec<(String, u64, u64)>,
         no_new_privs: bool,
         cgroup_procs: Vec<PathBuf>,
@@ -106,16 +118,7 @@ impl PySpawnSpec {
                 invalid("stdio", format!("needs 3 fds, got {}", fds.len()))
             })?,
         };
-        let mut rlimit_values = Vec::with_capacity(rlimits.len());
-        for (name, soft, hard) in rlimits {
-            let resource = rlimit_resource(&name)
-                .ok_or_else(|| invalid("rlimits", format!("unknown rlimit {name:?}")))?;
-            rlimit_values.push(Rlimit {
-                resource,
-                soft,
-                hard,
-            });
-        }
+        let rlimit_values = rlimit_values(py, rlimits)?;
         let defaults = Spec::new(argv, rootfs);
         let spec = Spec {
             env: env.unwrap_or(defaults.env.clone()),
@@ -140,6 +143,7 @@ impl PySpawnSpec {
             },
             stdio,
             tty,
+            console_size,
             rlimits: rlimit_values,
             no_new_privs,
             cgroup_procs,
@@ -184,7 +188,33 @@ impl PySpawnSpec {
     }
 }
 
-/// Starts the container process; returns its pid once it has exec'd. The caller reaps it.
+/// A started process (see `_native.pyi`): its pid, and the pty master with a console. The fd
+/// belongs to the caller from here on.
+#[pyclass(frozen, module = "hybridock._native", name = "Spawned")]
+pub struct PySpawned {
+    #[pyo3(get)]
+    pid: i32,
+    #[pyo3(get)]
+    terminal: Option<i32>,
+}
+
+#[pymethods]
+impl PySpawned {
+    fn __repr__(&self) -> String {
+        format!("Spawned(pid={}, terminal={:?})", self.pid, self.terminal)
+    }
+}
+
+impl From<spawn::Spawned> for PySpawned {
+    fn from(spawned: spawn::Spawned) -> Self {
+        Self {
+            pid: spawned.pid,
+            terminal: spawned.terminal.map(IntoRawFd::into_raw_fd),
+        }
+    }
+}
+
+/// Starts the container process; returns it once it has exec'd. The caller reaps it.
 /// Takes a `SpawnSpec`, or the same keyword arguments `SpawnSpec` takes.
 #[pyfunction(name = "spawn")]
 #[pyo3(signature = (spec=None, **fields))]
@@ -192,7 +222,7 @@ fn spawn_process(
     py: Python<'_>,
     spec: Option<Bound<'_, PySpawnSpec>>,
     fields: Option<&Bound<'_, PyDict>>,
-) -> PyResult<i32> {
+) -> PyResult<PySpawned> {
     let spec = match (spec, fields) {
         (Some(spec), None) => spec,
         (None, fields) => py
@@ -212,12 +242,85 @@ fn spawn_process(
     };
     let spec = spec.get().spec.clone();
     py.detach(move || spawn::spawn(&spec))
+        .map(PySpawned::from)
+        .map_err(|error| to_py_err(py, &error))
+}
+
+fn rlimit_values(py: Python<'_>, rlimits: Vec<(String, u64, u64)>) -> PyResult<Vec<Rlimit>> {
+    rlimits
+        .into_iter()
+        .map(|(name, soft, hard)| {
+            let resource = rlimit_resource(&name).ok_or_else(|| {
+                let reason = format!("unknown rlimit {name:?}");
+                to_py_err(
+                    py,
+                    &SpawnError::InvalidSpec {
+                        field: "rlimits",
+                        reason,
+                    },
+                )
+            })?;
+            Ok(Rlimit {
+                resource,
+                soft,
+                hard,
+            })
+        })
+        .collect()
+}
+
+/// Starts a process inside the running container whose first process is `pid` (see
+/// `_native.pyi`); returns it once it has exec'd. The caller reaps it.
+#[pyfunction]
+#[pyo3(signature = (
+    pid, argv, *, env=None, cwd="/".to_owned(), uid=0, gid=0, groups=Vec::new(), stdio=None,
+    tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
+    capabilities=Some(DOCKER_CAPABILITIES)
+))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // keyword-only, docker-shaped
+fn exec_in(
+    py: Python<'_>,
+    pid: i32,
+    argv: Vec<String>,
+    env: Option<Vec<String>>,
+    cwd: String,
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+    stdio: Option<[Option<i32>; 3]>,
+    tty: bool,
+    console_size: Option<(u16, u16)>,
+    rlimits: Vec<(String, u64, u64)>,
+    no_new_privs: bool,
+    cgroup_procs: Vec<PathBuf>,
+    capabilities: Option<u64>,
+) -> PyResult<PySpawned> {
+    let defaults = ExecSpec::new(pid, argv);
+    let spec = ExecSpec {
+        env: env.unwrap_or(defaults.env.clone()),
+        cwd,
+        uid,
+        gid,
+        groups,
+        stdio: stdio.unwrap_or([None; 3]),
+        tty,
+        console_size,
+        rlimits: rlimit_values(py, rlimits)?,
+        no_new_privs,
+        cgroup_procs,
+        capabilities,
+        ..defaults
+    };
+    py.detach(move || spawn::exec_in(&spec))
+        .map(PySpawned::from)
         .map_err(|error| to_py_err(py, &error))
 }
 
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PySpawnSpec>()?;
+    module.add_class::<PySpawned>()?;
     module.add("DOCKER_CAPABILITIES", DOCKER_CAPABILITIES)?;
     module.add_function(wrap_pyfunction!(spawn_process, module)?)?;
+    module.add_function(wrap_pyfunction!(exec_in, module)?)?;
     Ok(())
 }

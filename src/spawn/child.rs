@@ -13,16 +13,31 @@ use crate::spawn::errors::FailureRecord;
 use crate::spawn::plan::{InRoot, Op, Plan, TargetKind};
 use crate::spawn::syscall::{Errno, SysResult, Syscall};
 
-/// The child's mutable state: the rootfs fd between `OpenRoot` and `PivotRoot`.
+/// The fds the parent made for the child before `clone`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildFds {
+    /// The write end of the CLOEXEC error pipe.
+    pub error: RawFd,
+    /// The child's end of the console socket (`-1` without a console).
+    pub console_socket: RawFd,
+}
+
+/// The child's mutable state: the rootfs fd between `OpenRoot` and `PivotRoot`, the console's
+/// slave between `OpenConsole` and `CloseFds`.
 struct Context {
     root: RawFd,
-    error_fd: RawFd,
+    console: RawFd,
+    fds: ChildFds,
 }
 
 /// Runs every step. `Ok` only when a (fake) `execve` reported success; the real one never
 /// returns on success.
-pub fn execute<S: Syscall>(sys: &S, plan: &Plan, error_fd: RawFd) -> Result<(), FailureRecord> {
-    let mut context = Context { root: -1, error_fd };
+pub fn execute<S: Syscall>(sys: &S, plan: &Plan, fds: ChildFds) -> Result<(), FailureRecord> {
+    let mut context = Context {
+        root: -1,
+        console: -1,
+        fds,
+    };
     for (index, step) in plan.steps.iter().enumerate() {
         run(sys, &step.op, &mut context, plan).map_err(|errno| FailureRecord {
             stage: step.stage,
@@ -272,25 +287,34 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
         Op::SetGid(gid) => sys.setresgid(*gid),
         Op::SetUid(uid) => sys.setresuid(*uid),
         Op::SetCapabilities(mask) => sys.set_capabilities(*mask),
-        Op::Stdio(fds) => {
-            // Move every source above 2 first, so installing one cannot clobber another.
-            let mut moved: [RawFd; 3] = [-1; 3];
-            for (slot, source) in moved.iter_mut().zip(fds) {
-                if let Some(source) = source {
-                    *slot = sys.dup_at_least(*source, 3)?;
-                }
-            }
-            for (target, source) in (0..).zip(moved) {
-                if source >= 0 {
-                    sys.dup2(source, target)?;
-                }
-            }
+        Op::Stdio(fds) => install_stdio(sys, *fds),
+        Op::OpenConsole { uid, size } => {
+            // After pivot_root this path can only name the container's own devpts instance.
+            let master = sys.open(c"/dev/pts/ptmx", libc::O_RDWR | libc::O_NOCTTY)?;
+            let result = size
+                .map_or(Ok(()), |(rows, columns)| {
+                    sys.set_window_size(master, rows, columns)
+                })
+                .and_then(|()| open_console_slave(sys, master, *uid, context.fds.console_socket));
+            sys.close(master);
+            context.console = result?;
             Ok(())
+        }
+        Op::ConsoleStdio => install_stdio(sys, [Some(context.console); 3]),
+        Op::SetNs { fd, nstype, .. } => sys.setns(*fd, *nstype),
+        Op::ChdirInRoot(path) => {
+            let root = sys.open(c"/", libc::O_PATH | libc::O_DIRECTORY)?;
+            let directory = sys.open_in_root(root, path);
+            sys.close(root);
+            let directory = directory?;
+            let result = sys.fchdir(directory);
+            sys.close(directory);
+            result
         }
         Op::NewSession => sys.setsid(),
         Op::ControllingTerminal => sys.set_controlling_terminal(0),
         Op::CloseFds => {
-            let keep = context.error_fd as u32;
+            let keep = context.fds.error as u32;
             if keep > 3 {
                 sys.close_range(3, keep - 1)?;
             }
@@ -311,6 +335,42 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             Err(Errno(if denied { libc::EACCES } else { libc::ENOENT }))
         }
     }
+}
+
+/// Unlocks the pty, opens its slave (owned by `uid`), sends the master to the parent.
+fn open_console_slave<S: Syscall>(
+    sys: &S,
+    master: RawFd,
+    uid: libc::uid_t,
+    socket: RawFd,
+) -> SysResult<RawFd> {
+    sys.unlock_pty(master)?;
+    let slave = sys.pty_peer(master)?;
+    let sent = sys
+        .fchown(slave, uid, libc::gid_t::MAX)
+        .and_then(|()| sys.send_fd(socket, master));
+    if let Err(error) = sent {
+        sys.close(slave);
+        return Err(error);
+    }
+    Ok(slave)
+}
+
+/// Installs the sources on 0, 1, 2 (`None` keeps what is there).
+fn install_stdio<S: Syscall>(sys: &S, fds: [Option<RawFd>; 3]) -> SysResult {
+    // Move every source above 2 first, so installing one cannot clobber another.
+    let mut moved: [RawFd; 3] = [-1; 3];
+    for (slot, source) in moved.iter_mut().zip(fds) {
+        if let Some(source) = source {
+            *slot = sys.dup_at_least(source, 3)?;
+        }
+    }
+    for (target, source) in (0..).zip(moved) {
+        if source >= 0 {
+            sys.dup2(source, target)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,22 +17,43 @@
 //! full [`FailureRecord`] means the child failed and has `_exit`ed: the parent reaps it and
 //! returns the error. A child that dies by a signal before exec also closes the pipe and looks
 //! like a success; the caller's `waitpid` then reports the signal.
+//!
+//! Console (`-t`): a CLOEXEC unix socket pair is made before `clone`; the child sends the pty
+//! master it opened on the container's devpts as `SCM_RIGHTS` and closes its end with every
+//! other fd before exec. The parent receives it only once the error pipe said "exec'd" (the
+//! message is queued by then); on a failure the queued fd is dropped with the socket.
+//!
+//! Joining a pid namespace (`exec`): `setns(CLONE_NEWPID)` only sets the namespace of the
+//! caller's *children*, and only for the calling thread (`nsproxy` is per task), so the
+//! calling thread joins it right before `clone` and returns to its own pid namespace right
+//! after: the child is born in the container's pid namespace yet is the caller's direct child,
+//! with no intermediate process. Other threads of the caller are never affected; the mount
+//! namespace cannot be joined this way (a multi-threaded process shares its `fs`), so the
+//! child joins that one itself.
 
 use std::ffi::c_void;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::spawn::child;
+use crate::spawn::child::{self, ChildFds};
 use crate::spawn::errors::{FailureRecord, SpawnError, Stage};
 use crate::spawn::plan::Plan;
-use crate::spawn::syscall::{LinuxSyscalls, Syscall};
+use crate::spawn::syscall::{receive_fd, LinuxSyscalls, Syscall};
+
+/// A started process: its pid (the caller reaps it) and, with a console, the pty master
+/// (close-on-exec, owned by the caller).
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: libc::pid_t,
+    pub terminal: Option<OwnedFd>,
+}
 
 const STACK_SIZE: usize = 1024 * 1024;
 
 /// What the child function receives (a pointer into the parent's frame, copied by clone).
 struct ChildArguments<'plan> {
     plan: &'plan Plan,
-    error_fd: RawFd,
+    fds: ChildFds,
 }
 
 /// An anonymous mapping with a guard page at its low end.
@@ -84,7 +105,7 @@ extern "C" fn child_main(argument: *mut c_void) -> libc::c_int {
     // SAFETY: `argument` is the ChildArguments the parent passed to clone; the child's copy of
     // the parent's memory keeps it (and the plan it borrows) alive until exec or _exit.
     let arguments = unsafe { &*argument.cast::<ChildArguments<'_>>() };
-    let record = match child::execute(&LinuxSyscalls, arguments.plan, arguments.error_fd) {
+    let record = match child::execute(&LinuxSyscalls, arguments.plan, arguments.fds) {
         Err(record) => record,
         // Unreachable with the real execve; report it rather than run on.
         Ok(()) => FailureRecord {
@@ -93,7 +114,7 @@ extern "C" fn child_main(argument: *mut c_void) -> libc::c_int {
             step: 0,
         },
     };
-    let _ = LinuxSyscalls.write(arguments.error_fd, &record.to_bytes());
+    let _ = LinuxSyscalls.write(arguments.fds.error, &record.to_bytes());
     // SAFETY: _exit skips atexit handlers and stdio flushing, which belong to the parent.
     unsafe { libc::_exit(1) }
 }
@@ -103,6 +124,20 @@ fn parent_error(operation: &'static str) -> SpawnError {
         operation,
         source: io::Error::last_os_error(),
     }
+}
+
+/// `fd` itself when it is above 2, else a CLOEXEC duplicate that is (the original is closed).
+fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, SpawnError> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: duplicating a descriptor we own; the result is a new owned descriptor.
+    let lifted = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if lifted < 0 {
+        return Err(parent_error("fcntl"));
+    }
+    // SAFETY: fcntl returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(lifted) })
 }
 
 /// A CLOEXEC pipe whose ends are both above 2, so installing the child's stdio on 0-2 can
@@ -115,19 +150,69 @@ fn error_pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
     }
     // SAFETY: pipe2 just returned these two fresh descriptors, owned by nobody else.
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let lift = |fd: OwnedFd| -> Result<OwnedFd, SpawnError> {
-        if fd.as_raw_fd() > 2 {
-            return Ok(fd);
-        }
-        // SAFETY: duplicating a descriptor we own; the result is a new owned descriptor.
-        let lifted = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-        if lifted < 0 {
-            return Err(parent_error("pipe"));
-        }
-        // SAFETY: fcntl returned a fresh descriptor.
-        Ok(unsafe { OwnedFd::from_raw_fd(lifted) })
+    Ok((above_stdio(read)?, above_stdio(write)?))
+}
+
+/// The console socket pair (parent's end, child's end), CLOEXEC, both above 2.
+fn console_socket() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors socketpair writes.
+    let made = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
     };
-    Ok((lift(read)?, lift(write)?))
+    if made != 0 {
+        return Err(parent_error("socketpair"));
+    }
+    // SAFETY: socketpair just returned these two fresh descriptors, owned by nobody else.
+    let (parent, child) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((above_stdio(parent)?, above_stdio(child)?))
+}
+
+/// Makes the calling thread's future children members of the pid namespace `target`, and
+/// puts it back on drop.
+struct PidNamespaceGuard {
+    own: OwnedFd,
+}
+
+impl PidNamespaceGuard {
+    fn join(target: RawFd) -> Result<Self, SpawnError> {
+        // SAFETY: a NUL-terminated literal path; the fd returned is ours.
+        let own = unsafe {
+            libc::open(
+                c"/proc/thread-self/ns/pid".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if own < 0 {
+            return Err(parent_error("open /proc/thread-self/ns/pid"));
+        }
+        // SAFETY: open returned a fresh descriptor.
+        let own = unsafe { OwnedFd::from_raw_fd(own) };
+        // SAFETY: integer arguments; affects only this thread's pid_for_children.
+        if unsafe { libc::setns(target, libc::CLONE_NEWPID) } != 0 {
+            return Err(parent_error("setns (pid)"));
+        }
+        Ok(Self { own })
+    }
+}
+
+impl Drop for PidNamespaceGuard {
+    fn drop(&mut self) {
+        // SAFETY: integer arguments. Returning to our own active pid namespace is always
+        // allowed (it is the same namespace as the thread's active one).
+        let restored = unsafe { libc::setns(self.own.as_raw_fd(), libc::CLONE_NEWPID) };
+        // A thread whose children would land in a container must not run on.
+        assert!(
+            restored == 0,
+            "cannot return to our own pid namespace: {}",
+            io::Error::last_os_error()
+        );
+    }
 }
 
 fn read_record(fd: RawFd) -> io::Result<(usize, [u8; FailureRecord::SIZE])> {
@@ -161,17 +246,30 @@ fn reap(pid: libc::pid_t) {
     }
 }
 
-/// Clones the child that runs `plan`; returns its pid once it has exec'd the command.
-pub fn spawn_plan(plan: &Plan) -> Result<libc::pid_t, SpawnError> {
+/// Clones the child that runs `plan`; returns it once it has exec'd the command.
+pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
     let (read_end, write_end) = error_pipe()?;
+    let (console_parent, console_child) = if plan.console {
+        let (parent, child) = console_socket()?;
+        (Some(parent), Some(child))
+    } else {
+        (None, None)
+    };
     let stack = Stack::new(STACK_SIZE).map_err(|source| SpawnError::Parent {
         operation: "mmap",
         source,
     })?;
     let arguments = ChildArguments {
         plan,
-        error_fd: write_end.as_raw_fd(),
+        fds: ChildFds {
+            error: write_end.as_raw_fd(),
+            console_socket: console_child.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+        },
     };
+    let pid_namespace = plan
+        .pid_namespace
+        .map(PidNamespaceGuard::join)
+        .transpose()?;
 
     // SAFETY: sigset_t is plain data, filled by sigfillset; pthread_sigmask only swaps masks.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -193,7 +291,9 @@ pub fn spawn_plan(plan: &Plan) -> Result<libc::pid_t, SpawnError> {
     let clone_error = io::Error::last_os_error();
     // SAFETY: restoring the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &raw const previous, std::ptr::null_mut()) };
+    drop(pid_namespace);
     drop(write_end);
+    drop(console_child);
     drop(stack);
     if pid < 0 {
         return Err(SpawnError::Parent {
@@ -202,7 +302,33 @@ pub fn spawn_plan(plan: &Plan) -> Result<libc::pid_t, SpawnError> {
         });
     }
 
-    match read_record(read_end.as_raw_fd()) {
+    let pid = wait_for_exec(plan, pid, read_end.as_raw_fd())?;
+    let terminal = match console_parent.map(|socket| receive_fd(socket.as_raw_fd())) {
+        None => None,
+        Some(Ok(Some(master))) => Some(master),
+        Some(received) => {
+            // SAFETY: killing our own child, which has not been reaped, so the pid is ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            reap(pid);
+            let source = received.err().unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::UnexpectedEof, "no pty master was sent")
+            });
+            return Err(SpawnError::Parent {
+                operation: "receiving the console",
+                source,
+            });
+        }
+    };
+    Ok(Spawned { pid, terminal })
+}
+
+/// Reads the error pipe: the pid once the child exec'd, else its failure (child reaped).
+fn wait_for_exec(
+    plan: &Plan,
+    pid: libc::pid_t,
+    read_end: RawFd,
+) -> Result<libc::pid_t, SpawnError> {
+    match read_record(read_end) {
         Ok((0, _)) => Ok(pid),
         Ok((FailureRecord::SIZE, bytes)) => {
             reap(pid);

@@ -27,10 +27,12 @@ pub enum Stage {
     CloseFds = 14,
     NoNewPrivs = 15,
     Exec = 16,
+    /// Joining an existing container's namespaces (`exec`).
+    Namespaces = 17,
 }
 
 impl Stage {
-    const ALL: [Self; 16] = [
+    const ALL: [Self; 17] = [
         Self::Prepare,
         Self::Cgroup,
         Self::Rootfs,
@@ -47,6 +49,7 @@ impl Stage {
         Self::CloseFds,
         Self::NoNewPrivs,
         Self::Exec,
+        Self::Namespaces,
     ];
 
     #[must_use]
@@ -74,6 +77,7 @@ impl Stage {
             Self::CloseFds => "close_fds",
             Self::NoNewPrivs => "no_new_privs",
             Self::Exec => "exec",
+            Self::Namespaces => "namespaces",
         }
     }
 }
@@ -132,6 +136,9 @@ pub enum SpawnError {
         #[source]
         source: std::io::Error,
     },
+    /// The container's first process is gone (`exec` into a stopped container).
+    #[error("container process {pid} is not running")]
+    NotRunning { pid: libc::pid_t },
     /// The child reported a failure before exec.
     #[error("{}", child_message(*.stage, *.errno, .detail, .command))]
     Child {
@@ -164,6 +171,7 @@ impl SpawnError {
         match self {
             Self::InvalidSpec { .. } => "spec",
             Self::Parent { .. } => "clone",
+            Self::NotRunning { .. } => "namespaces",
             Self::Child { stage, .. } => stage.name(),
         }
     }

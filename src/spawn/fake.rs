@@ -285,8 +285,15 @@ impl Syscall for RecordingSyscalls {
     }
 
     fn dup_at_least(&self, fd: RawFd, minimum: RawFd) -> SysResult<RawFd> {
-        self.record(format!("dup {fd} >= {minimum}"))?;
-        Ok(self.new_fd(format!("dup-of-{fd}")))
+        // Known fds by name ("pty-slave"), the caller's raw numbers as they are.
+        let name = self
+            .fd_names
+            .borrow()
+            .get(&fd)
+            .cloned()
+            .unwrap_or_else(|| fd.to_string());
+        self.record(format!("dup {name} >= {minimum}"))?;
+        Ok(self.new_fd(format!("dup-of-{name}")))
     }
 
     fn dup2(&self, old: RawFd, new: RawFd) -> SysResult {
@@ -295,6 +302,35 @@ impl Syscall for RecordingSyscalls {
 
     fn close_range(&self, first: u32, last: u32) -> SysResult {
         self.record(format!("close_range {first} {last}"))
+    }
+
+    fn setns(&self, fd: RawFd, nstype: c_int) -> SysResult {
+        self.record(format!("setns {} {nstype:#x}", self.fd_name(fd)))
+    }
+
+    fn unlock_pty(&self, master: RawFd) -> SysResult {
+        self.record(format!("unlock_pty {}", self.fd_name(master)))
+    }
+
+    fn pty_peer(&self, master: RawFd) -> SysResult<RawFd> {
+        self.record(format!("pty_peer {}", self.fd_name(master)))?;
+        Ok(self.new_fd("pty-slave".to_owned()))
+    }
+
+    fn fchown(&self, fd: RawFd, uid: uid_t, gid: gid_t) -> SysResult {
+        self.record(format!("fchown {} {uid} {}", self.fd_name(fd), gid as i32))
+    }
+
+    fn set_window_size(&self, fd: RawFd, rows: u16, columns: u16) -> SysResult {
+        self.record(format!("window_size {} {rows}x{columns}", self.fd_name(fd)))
+    }
+
+    fn send_fd(&self, socket: RawFd, fd: RawFd) -> SysResult {
+        self.record(format!(
+            "send_fd {} {}",
+            self.fd_name(socket),
+            self.fd_name(fd)
+        ))
     }
 
     fn execve(&self, path: &CStr, _argv: &CStringArray, _envp: &CStringArray) -> SysResult {

@@ -7,7 +7,9 @@
 //! [`child::execute`] runs the operations through the [`syscall::Syscall`] trait with raw
 //! system calls only, and reports a failure as a fixed-size (stage, errno, step) record.
 //! The ordering is unit-tested with the recording fake in [`fake`]; see `plan.rs` for the
-//! order and its reasons, `mounts.rs` for how targets stay inside the rootfs.
+//! order and its reasons, `mounts.rs` for how targets stay inside the rootfs. [`exec::exec_in`]
+//! starts another process in a running container with the same machinery (its own plan
+//! prefix joins the container's namespaces; the process tail is shared).
 //!
 //! Invariants: nothing is mounted on the host (every mount is made inside the child's new
 //! mount namespace, below a `/` made rslave); the child is a direct child of the caller and
@@ -17,6 +19,7 @@
 pub mod child;
 pub mod clone;
 pub mod errors;
+pub mod exec;
 pub mod fake;
 pub mod mounts;
 pub mod namespaces;
@@ -27,11 +30,14 @@ pub mod syscall;
 #[cfg(test)]
 mod tests;
 
+pub use clone::Spawned;
 pub use errors::{SpawnError, Stage};
+pub use exec::{exec_in, ExecSpec};
 pub use spec::{BindMount, EtcFiles, Namespaces, Rlimit, Rootfs, Spec};
 
-/// Starts the container process described by `spec`; returns its pid after a successful exec.
-pub fn spawn(spec: &Spec) -> Result<libc::pid_t, SpawnError> {
+/// Starts the container process described by `spec`; returns its pid (and, with `tty`, the
+/// pty master) after a successful exec.
+pub fn spawn(spec: &Spec) -> Result<Spawned, SpawnError> {
     let plan = plan::plan(spec)?;
     clone::spawn_plan(&plan)
 }

@@ -15,12 +15,20 @@
 //!    the rootfs with `openat2(RESOLVE_IN_ROOT)` and mounted through `/proc/self/fd/N`;
 //! 5. `pivot_root(".", ".")` and a detached unmount of the old root (no `put_old` directory);
 //! 6. masked and read-only paths, the optional read-only root remount;
-//! 7. hostname; rlimits and the capability bounding set while still privileged;
+//! 7. hostname; with `-t`, the console: a pty opened on the container's own devpts
+//!    (`/dev/pts/ptmx`, after `pivot_root` so it can only be the container's instance), its
+//!    slave taken with `TIOCGPTPEER` and given to the user, its master sent to the caller
+//!    over the console socket (runc's `--console-socket`), so `ttyname()` works inside;
+//! 8. rlimits and the capability bounding set while still privileged;
 //!    setgroups, then setgid, then setuid (dropping the uid first would forbid the others);
-//! 8. chdir to the working directory as the target user (it is inside the new root, so `..`
-//!    cannot leave it); umask 022; stdio, a new session (and fd 0's terminal as controlling
-//!    terminal for `-t`); close every other fd; `no_new_privs`; execve over the
-//!    PATH candidates (execvp's rules: EACCES is remembered, ENOENT moves on).
+//! 9. chdir to the working directory as the target user (it is inside the new root, so `..`
+//!    cannot leave it); umask 022; stdio (the console's slave on 0-2 with `-t`), a new
+//!    session (and fd 0's terminal as controlling terminal for `-t`); close every other fd;
+//!    `no_new_privs`; execve over the PATH candidates (execvp's rules: EACCES is
+//!    remembered, ENOENT moves on).
+//!
+//! Steps 7 (the console) to 9 are the process part shared with `exec` (`push_process`);
+//! `exec.rs` builds the namespace-joining prefix of its own plan.
 
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -146,6 +154,25 @@ pub enum Op {
     ControllingTerminal,
     CloseFds,
     NoNewPrivs,
+    /// Opens a pty on the container's devpts, hands its slave to `uid`, sends the master on
+    /// the console socket and keeps the slave for [`Op::ConsoleStdio`].
+    OpenConsole {
+        uid: uid_t,
+        /// The initial (rows, columns), set before exec so the first program sees it.
+        size: Option<(u16, u16)>,
+    },
+    /// The console's slave on 0, 1 and 2.
+    ConsoleStdio,
+    /// Joins the namespace the fd (opened by the parent before clone) names.
+    SetNs {
+        fd: RawFd,
+        nstype: libc::c_int,
+        name: &'static str,
+    },
+    /// Changes to a directory resolved inside the current root (`openat2(RESOLVE_IN_ROOT |
+    /// RESOLVE_NO_MAGICLINKS)` from `/`, then `fchdir`): no symlink or `/proc/self/fd/N`
+    /// leads out of the container. The path is relative to `/` (`.` for `/` itself).
+    ChdirInRoot(CString),
     /// execve each candidate in turn (one when argv[0] has a slash, else one per PATH entry).
     Exec {
         candidates: Vec<CString>,
@@ -166,6 +193,9 @@ impl Op {
             }
             Self::MaskPath(path) | Self::ReadonlyPath(path) => text(path),
             Self::Chdir(path) => format!("chdir {}", text(path)),
+            Self::ChdirInRoot(path) => format!("chdir /{}", text(path).trim_start_matches('.')),
+            Self::SetNs { name, .. } => format!("join the {name} namespace"),
+            Self::OpenConsole { .. } => "open /dev/pts/ptmx".to_owned(),
             Self::OpenRoot(path) => format!("open {}", text(path)),
             Self::Rlimit(limit) => format!("rlimit {}", limit.resource),
             _ => String::new(),
@@ -189,6 +219,11 @@ pub struct Plan {
     pub command: String,
     pub argv: CStringArray,
     pub env: CStringArray,
+    /// The child sends a pty master back (`-t`): the parent makes a console socket.
+    pub console: bool,
+    /// A pid namespace (an open `/proc/PID/ns/pid`) the parent's thread joins around
+    /// `clone`, so the child is born in it and is still the caller's child (`exec`).
+    pub pid_namespace: Option<RawFd>,
 }
 
 impl Plan {
@@ -240,29 +275,6 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
     if let Some(hostname) = &spec.hostname {
         push(Stage::Hostname, Op::Hostname(c_string(hostname)));
     }
-    for limit in &spec.rlimits {
-        push(Stage::Rlimits, Op::Rlimit(*limit));
-    }
-    if let Some(mask) = spec.capabilities {
-        push(Stage::Capabilities, Op::DropBoundingSet(mask));
-    }
-    push(Stage::User, Op::SetGroups(spec.groups.clone()));
-    push(Stage::User, Op::SetGid(spec.gid));
-    push(Stage::User, Op::SetUid(spec.uid));
-    if let (Some(mask), 0) = (spec.capabilities, spec.uid) {
-        push(Stage::Capabilities, Op::SetCapabilities(mask));
-    }
-    push(Stage::Cwd, Op::Chdir(c_string(&spec.cwd)));
-    push(Stage::Prepare, Op::Umask(0o022));
-    push(Stage::Stdio, Op::Stdio(spec.stdio));
-    push(Stage::Stdio, Op::NewSession);
-    if spec.tty {
-        push(Stage::Stdio, Op::ControllingTerminal);
-    }
-    push(Stage::CloseFds, Op::CloseFds);
-    if spec.no_new_privs {
-        push(Stage::NoNewPrivs, Op::NoNewPrivs);
-    }
     let argv: Vec<String> = match &spec.init {
         Some(_) => [INIT_PATH.to_owned(), "--".to_owned()]
             .into_iter()
@@ -270,20 +282,106 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
             .collect(),
         None => spec.argv.clone(),
     };
+    let process = Process {
+        argv: &argv,
+        env: &spec.env,
+        uid: spec.uid,
+        gid: spec.gid,
+        groups: &spec.groups,
+        rlimits: &spec.rlimits,
+        capabilities: spec.capabilities,
+        chdir: Op::Chdir(c_string(&spec.cwd)),
+        stdio: spec.stdio,
+        tty: spec.tty,
+        console_size: spec.console_size,
+        no_new_privs: spec.no_new_privs,
+    };
+    push_process(&mut steps, &process);
+    Ok(process.into_plan(steps, namespaces::clone_flags(spec.namespaces), None))
+}
+
+/// The process settings `run` and `exec` share: who runs what, with which confinement.
+pub(crate) struct Process<'a> {
+    pub argv: &'a [String],
+    pub env: &'a [String],
+    pub uid: uid_t,
+    pub gid: gid_t,
+    pub groups: &'a [gid_t],
+    pub rlimits: &'a [Rlimit],
+    pub capabilities: Option<u64>,
+    /// How the working directory is entered (after the user change).
+    pub chdir: Op,
+    pub stdio: [Option<RawFd>; 3],
+    pub tty: bool,
+    pub console_size: Option<(u16, u16)>,
+    pub no_new_privs: bool,
+}
+
+impl Process<'_> {
+    pub(crate) fn into_plan(
+        self,
+        steps: Vec<Step>,
+        clone_flags: libc::c_int,
+        pid_namespace: Option<RawFd>,
+    ) -> Plan {
+        Plan {
+            steps,
+            clone_flags,
+            command: self.argv[0].clone(),
+            argv: CStringArray::new(self.argv.iter().map(|arg| c_string(arg)).collect()),
+            env: CStringArray::new(self.env.iter().map(|entry| c_string(entry)).collect()),
+            console: self.tty,
+            pid_namespace,
+        }
+    }
+}
+
+/// The console, limits, capabilities, credentials, working directory, stdio and exec: the
+/// tail of every plan, once the process is in its namespaces and root.
+pub(crate) fn push_process(steps: &mut Vec<Step>, process: &Process<'_>) {
+    let mut push = |stage: Stage, op: Op| steps.push(Step { stage, op });
+    if process.tty {
+        push(
+            Stage::Stdio,
+            Op::OpenConsole {
+                uid: process.uid,
+                size: process.console_size,
+            },
+        );
+    }
+    for limit in process.rlimits {
+        push(Stage::Rlimits, Op::Rlimit(*limit));
+    }
+    if let Some(mask) = process.capabilities {
+        push(Stage::Capabilities, Op::DropBoundingSet(mask));
+    }
+    push(Stage::User, Op::SetGroups(process.groups.to_vec()));
+    push(Stage::User, Op::SetGid(process.gid));
+    push(Stage::User, Op::SetUid(process.uid));
+    if let (Some(mask), 0) = (process.capabilities, process.uid) {
+        push(Stage::Capabilities, Op::SetCapabilities(mask));
+    }
+    push(Stage::Cwd, process.chdir.clone());
+    push(Stage::Prepare, Op::Umask(0o022));
+    if process.tty {
+        push(Stage::Stdio, Op::ConsoleStdio);
+    } else {
+        push(Stage::Stdio, Op::Stdio(process.stdio));
+    }
+    push(Stage::Stdio, Op::NewSession);
+    if process.tty {
+        push(Stage::Stdio, Op::ControllingTerminal);
+    }
+    push(Stage::CloseFds, Op::CloseFds);
+    if process.no_new_privs {
+        push(Stage::NoNewPrivs, Op::NoNewPrivs);
+    }
     push(
         Stage::Exec,
         Op::Exec {
-            candidates: exec_candidates(&argv[0], &spec.env),
+            candidates: exec_candidates(&process.argv[0], process.env),
         },
     );
-
-    Ok(Plan {
-        steps,
-        clone_flags: namespaces::clone_flags(spec.namespaces),
-        command: argv[0].clone(),
-        argv: CStringArray::new(argv.iter().map(|arg| c_string(arg)).collect()),
-        env: CStringArray::new(spec.env.iter().map(|entry| c_string(entry)).collect()),
-    })
 }
 
 /// The paths execve tries for `command`: itself when it has a slash, else each directory of

@@ -98,8 +98,12 @@ pub struct Spec {
     pub namespaces: Namespaces,
     /// The fds to install as the child's 0, 1 and 2; `None` inherits the caller's.
     pub stdio: [Option<i32>; 3],
-    /// fd 0 is a terminal (a pty slave) to make the controlling terminal (docker's `-t`).
+    /// A console (docker's `-t`): the child opens a pty on the container's devpts, makes the
+    /// slave its 0, 1, 2 and controlling terminal (`stdio` is not used) and sends the master
+    /// to the caller.
     pub tty: bool,
+    /// The console's initial (rows, columns) (docker's `ConsoleSize`), set before exec.
+    pub console_size: Option<(u16, u16)>,
     pub rlimits: Vec<Rlimit>,
     pub no_new_privs: bool,
     /// `cgroup.procs` files to join (one per v1 controller, or the one v2 file).
@@ -139,6 +143,7 @@ impl Spec {
             namespaces: Namespaces::default(),
             stdio: [None; 3],
             tty: false,
+            console_size: None,
             rlimits: Vec::new(),
             no_new_privs: true,
             cgroup_procs: Vec::new(),
@@ -334,7 +339,10 @@ pub fn clean_container_path(field: &'static str, path: &str) -> Result<String, S
     Ok(format!("/{}", parts.join("/")))
 }
 
-fn check_host_path(field: &'static str, path: &std::path::Path) -> Result<(), SpawnError> {
+pub(crate) fn check_host_path(
+    field: &'static str,
+    path: &std::path::Path,
+) -> Result<(), SpawnError> {
     if !path.is_absolute() {
         return Err(invalid(
             field,
@@ -347,7 +355,7 @@ fn check_host_path(field: &'static str, path: &std::path::Path) -> Result<(), Sp
     Ok(())
 }
 
-fn invalid(field: &'static str, reason: &str) -> SpawnError {
+pub(crate) fn invalid(field: &'static str, reason: &str) -> SpawnError {
     SpawnError::InvalidSpec {
         field,
         reason: reason.to_owned(),

@@ -120,6 +120,18 @@ pub trait Syscall {
     fn dup2(&self, old: RawFd, new: RawFd) -> SysResult;
     /// Closes every fd in `first..=last`.
     fn close_range(&self, first: u32, last: u32) -> SysResult;
+    /// `setns(fd, nstype)`: joins the namespace `fd` (an open `/proc/PID/ns/*` file) names.
+    fn setns(&self, fd: RawFd, nstype: c_int) -> SysResult;
+    /// `ioctl(master, TIOCSPTLCK, &0)`: unlocks a new pty's slave.
+    fn unlock_pty(&self, master: RawFd) -> SysResult;
+    /// `ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)`: opens the slave of a pty
+    /// from its master, without a path lookup (so it is the slave of *this* devpts instance).
+    fn pty_peer(&self, master: RawFd) -> SysResult<RawFd>;
+    fn fchown(&self, fd: RawFd, uid: uid_t, gid: gid_t) -> SysResult;
+    /// `ioctl(fd, TIOCSWINSZ)`: a terminal's size in character cells.
+    fn set_window_size(&self, fd: RawFd, rows: u16, columns: u16) -> SysResult;
+    /// Sends `fd` over the unix socket `socket` as one `SCM_RIGHTS` message (one data byte).
+    fn send_fd(&self, socket: RawFd, fd: RawFd) -> SysResult;
     /// Returns only on failure (the fake returns `Ok` to stand for a successful exec).
     fn execve(&self, path: &CStr, argv: &CStringArray, envp: &CStringArray) -> SysResult;
 }
@@ -469,10 +481,141 @@ impl Syscall for LinuxSyscalls {
         Ok(())
     }
 
+    fn setns(&self, fd: RawFd, nstype: c_int) -> SysResult {
+        // SAFETY: integer arguments.
+        check(unsafe { libc::setns(fd, nstype) })
+    }
+
+    fn unlock_pty(&self, master: RawFd) -> SysResult {
+        let unlock: c_int = 0;
+        // SAFETY: TIOCSPTLCK reads one int through the pointer, which is valid for the call.
+        check(unsafe { libc::ioctl(master, libc::TIOCSPTLCK, &raw const unlock) })
+    }
+
+    fn pty_peer(&self, master: RawFd) -> SysResult<RawFd> {
+        let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+        // SAFETY: TIOCGPTPEER takes the open flags as a plain integer argument.
+        let fd = unsafe { libc::ioctl(master, libc::TIOCGPTPEER, flags) };
+        check(fd).map(|()| fd)
+    }
+
+    fn fchown(&self, fd: RawFd, uid: uid_t, gid: gid_t) -> SysResult {
+        // SAFETY: integer arguments.
+        check(unsafe { libc::fchown(fd, uid, gid) })
+    }
+
+    fn set_window_size(&self, fd: RawFd, rows: u16, columns: u16) -> SysResult {
+        let size = libc::winsize {
+            ws_row: rows,
+            ws_col: columns,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize through the pointer, valid for the call.
+        check(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &raw const size) })
+    }
+
+    fn send_fd(&self, socket: RawFd, fd: RawFd) -> SysResult {
+        send_fd(socket, fd)
+    }
+
     fn execve(&self, path: &CStr, argv: &CStringArray, envp: &CStringArray) -> SysResult {
         // SAFETY: CStringArray guarantees NULL-terminated arrays of pointers into C strings it
         // owns and that outlive this call; execve only returns on failure.
         unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         Err(Errno::last())
+    }
+}
+
+/// Room for one `cmsghdr` carrying one fd, aligned for `cmsghdr` (no allocation).
+#[repr(C)]
+union ControlBuffer {
+    bytes: [u8; 64],
+    _align: libc::cmsghdr,
+}
+
+/// One `SCM_RIGHTS` message carrying `fd` (and one data byte, since a message needs data).
+/// Async-signal-safe: stack buffers and one `sendmsg`.
+pub fn send_fd(socket: RawFd, fd: RawFd) -> SysResult {
+    let mut data = [b'T'];
+    let mut vector = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut control = ControlBuffer { bytes: [0; 64] };
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    // SAFETY: msghdr is plain data; every pointer set below is valid for the sendmsg call.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = &raw mut vector;
+    message.msg_iovlen = 1;
+    // SAFETY: taking a field pointer of a local union; the buffer is 64 bytes >= space.
+    message.msg_control = unsafe { control.bytes.as_mut_ptr() }.cast();
+    message.msg_controllen = space;
+    // SAFETY: msg_control points at a zeroed, cmsghdr-aligned buffer of `space` bytes, so the
+    // first header and its data fit; CMSG_* only compute addresses inside it.
+    unsafe {
+        let header = libc::CMSG_FIRSTHDR(&raw const message);
+        (*header).cmsg_level = libc::SOL_SOCKET;
+        (*header).cmsg_type = libc::SCM_RIGHTS;
+        (*header).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<RawFd>(), fd);
+    }
+    loop {
+        // SAFETY: message describes valid buffers (above) for the duration of the call.
+        let sent = unsafe { libc::sendmsg(socket, &raw const message, libc::MSG_NOSIGNAL) };
+        if sent >= 0 {
+            return Ok(());
+        }
+        let error = Errno::last();
+        if error.0 != libc::EINTR {
+            return Err(error);
+        }
+    }
+}
+
+/// Receives one fd sent by [`send_fd`], close-on-exec; `Ok(None)` when the peer closed
+/// without sending one. Used by the parent, outside the child's restrictions.
+pub fn receive_fd(socket: RawFd) -> std::io::Result<Option<std::os::fd::OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    let mut data = [0u8; 1];
+    let mut vector = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut control = ControlBuffer { bytes: [0; 64] };
+    // SAFETY: as in send_fd: plain data, pointers valid for the recvmsg call.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = &raw mut vector;
+    message.msg_iovlen = 1;
+    // SAFETY: a field pointer of a local union.
+    message.msg_control = unsafe { control.bytes.as_mut_ptr() }.cast();
+    message.msg_controllen = 64;
+    let received = loop {
+        // SAFETY: message describes valid buffers for the duration of the call.
+        let received = unsafe { libc::recvmsg(socket, &raw mut message, libc::MSG_CMSG_CLOEXEC) };
+        if received >= 0 {
+            break received;
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    };
+    if received == 0 {
+        return Ok(None);
+    }
+    // SAFETY: recvmsg filled msg_control/msg_controllen; CMSG_* walk inside that buffer.
+    unsafe {
+        let header = libc::CMSG_FIRSTHDR(&raw const message);
+        if header.is_null()
+            || (*header).cmsg_level != libc::SOL_SOCKET
+            || (*header).cmsg_type != libc::SCM_RIGHTS
+        {
+            return Ok(None);
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(header).cast::<RawFd>());
+        // SAFETY: the kernel installed this fd in our table for us; nobody else owns it.
+        Ok(Some(std::os::fd::OwnedFd::from_raw_fd(fd)))
     }
 }

@@ -2,13 +2,16 @@
 
 use std::path::PathBuf;
 
-use crate::spawn::child::execute;
+use crate::spawn::child::{execute, ChildFds};
 use crate::spawn::errors::{FailureRecord, Stage};
 use crate::spawn::fake::RecordingSyscalls;
 use crate::spawn::plan::plan;
 use crate::spawn::spec::{BindMount, EtcFiles, Rlimit, Rootfs, Spec};
 
-const ERROR_FD: i32 = 9;
+const FDS: ChildFds = ChildFds {
+    error: 9,
+    console_socket: 8,
+};
 
 fn overlay_spec() -> Spec {
     let mut spec = Spec::new(
@@ -48,7 +51,7 @@ fn overlay_spec() -> Spec {
 
 fn run(spec: &Spec, sys: &RecordingSyscalls) -> Result<(), FailureRecord> {
     let plan = plan(spec).expect("valid spec");
-    execute(sys, &plan, ERROR_FD)
+    execute(sys, &plan, FDS)
 }
 
 fn position(calls: &[String], prefix: &str) -> usize {
@@ -346,7 +349,7 @@ fn failure_stops_at_the_failing_step_with_its_stage() {
     let built = plan(&spec).unwrap();
     for (name, prefix, errno, stage, detail) in cases {
         let sys = RecordingSyscalls::new().failing(prefix, errno);
-        let record = execute(&sys, &built, ERROR_FD).expect_err(name);
+        let record = execute(&sys, &built, FDS).expect_err(name);
         assert_eq!((record.stage, record.errno), (stage, errno), "{name}");
         let calls = sys.calls();
         let failed = calls
@@ -428,7 +431,7 @@ fn init_is_bound_read_only_and_runs_the_command() {
         .collect();
     assert_eq!(argv, ["/dev/init", "--", "app", "--flag"]);
     let sys = RecordingSyscalls::new();
-    execute(&sys, &built, ERROR_FD).unwrap();
+    execute(&sys, &built, FDS).unwrap();
     let calls = sys.calls();
     assert_order(
         &calls,
@@ -450,32 +453,101 @@ fn init_is_bound_read_only_and_runs_the_command() {
 }
 
 #[test]
-fn tty_becomes_the_controlling_terminal_after_setsid() {
+fn console_is_opened_in_the_container_devpts_and_becomes_the_controlling_terminal() {
     let sys = RecordingSyscalls::new();
     run(
         &Spec {
             tty: true,
+            console_size: Some((30, 100)),
             ..overlay_spec()
         },
         &sys,
     )
     .unwrap();
+    let calls = sys.calls();
     assert_order(
-        &sys.calls(),
+        &calls,
         &[
-            "dup2 dup-of-6 2",
+            "mount root:/dev/pts source=devpts type=devpts",
+            "pivot_root . .",
+            // only after pivot_root can /dev/pts/ptmx be nothing but the container's devpts
+            "open /dev/pts/ptmx",
+            "window_size /dev/pts/ptmx 30x100",
+            "unlock_pty /dev/pts/ptmx",
+            "pty_peer /dev/pts/ptmx",
+            "fchown pty-slave 1000 -1",
+            "send_fd fd8 /dev/pts/ptmx",
+            "close /dev/pts/ptmx",
+            // still privileged while the console is made
+            "setrlimit",
+            "drop_bounding",
+            "setresuid 1000",
+            "chdir /work",
+            "dup pty-slave >= 3",
+            "dup2 dup-of-",
+            "dup2 dup-of-",
+            "dup2 dup-of-",
             "setsid",
             "controlling_terminal 0",
-            "close_range",
+            "close_range 3 8",
+            "close_range 10 4294967295",
             "execve",
         ],
     );
+    // The caller's stdio fds are not used with a console.
+    assert!(
+        !calls.iter().any(|call| call.starts_with("dup 5")),
+        "{calls:#?}"
+    );
+
     let sys = RecordingSyscalls::new();
     run(&overlay_spec(), &sys).unwrap();
     assert!(!sys
         .calls()
         .iter()
-        .any(|call| call.starts_with("controlling_terminal")));
+        .any(|call| call.starts_with("controlling_terminal")
+            || call.starts_with("open /dev/pts/ptmx")
+            || call.starts_with("send_fd")));
+}
+
+#[test]
+fn console_failures_are_stdio_failures_and_close_the_slave() {
+    let tty = Spec {
+        tty: true,
+        ..overlay_spec()
+    };
+    let cases = [
+        ("no ptmx", "open /dev/pts/ptmx", libc::ENOENT),
+        ("locked", "unlock_pty", libc::EIO),
+        ("no peer", "pty_peer", libc::ENOTTY),
+        ("send", "send_fd", libc::EPIPE),
+    ];
+    for (name, prefix, errno) in cases {
+        let sys = RecordingSyscalls::new().failing(prefix, errno);
+        let built = plan(&tty).unwrap();
+        let record = execute(&sys, &built, FDS).expect_err(name);
+        assert_eq!(
+            (record.stage, record.errno),
+            (Stage::Stdio, errno),
+            "{name}"
+        );
+        assert_eq!(
+            built.steps[record.step as usize].op.describe(),
+            "open /dev/pts/ptmx",
+            "{name}"
+        );
+        let calls = sys.calls();
+        if prefix == "send_fd" {
+            assert_order(
+                &calls,
+                &["send_fd", "close pty-slave", "close /dev/pts/ptmx"],
+            );
+        }
+        assert!(
+            !calls.iter().any(|call| call.starts_with("setresuid")),
+            "{name}"
+        );
+    }
 }
 
 #[test]

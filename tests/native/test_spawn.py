@@ -5,9 +5,12 @@ probe spawn, not by euid alone); every test checks that nothing stays mounted on
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import struct
 import tempfile
+import termios
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,13 +20,13 @@ from typing import Any
 import pytest
 
 from hybridock import _native
-from hybridock.errors import ConfigError, SpawnError
+from hybridock.errors import ConfigError, ContainerStateError, SpawnError
 
 pytestmark = pytest.mark.root
 
 APPLETS = (
     "sh", "echo", "cat", "ls", "hostname", "id", "sleep", "ps", "pwd", "true", "wc", "touch",
-    "grep", "mkdir",
+    "grep", "mkdir", "tty", "stty", "stat",
 )  # fmt: skip
 
 # A path inside the container, not the host's temp dir.
@@ -84,7 +87,7 @@ def run(rootfs: Path, argv: Sequence[str], **fields: Any) -> Result:
         try:
             stdio = fields.pop("stdio", [null, out.fileno(), err.fileno()])
             spec = _native.SpawnSpec(list(argv), str(rootfs), stdio=stdio, **fields)
-            pid = _native.spawn(spec)
+            pid = _native.spawn(spec).pid
         finally:
             os.close(null)
         _, status = os.waitpid(pid, 0)
@@ -337,7 +340,7 @@ def test_stdin_is_the_given_fd(rootfs: Path) -> None:
                 rootfs=str(rootfs),
                 env=["PATH=/bin"],
                 stdio=[read_end, out.fileno(), None],
-            )
+            ).pid
         finally:
             os.close(read_end)
         os.waitpid(pid, 0)
@@ -345,39 +348,74 @@ def test_stdin_is_the_given_fd(rootfs: Path) -> None:
         assert out.read() == b"from the host\n"
 
 
-def _session_and_tty(rootfs: Path, *, tty: bool) -> tuple[int, int]:
-    """(session id, tty_nr) of the container's pid 1, run on a fresh pty's slave."""
-    master, slave = os.openpty()
+def _read_terminal(master: int) -> bytes:
+    """Everything the container writes on its terminal, until its last slave fd is closed."""
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: every slave end is closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    return output
+
+
+def test_console_is_the_containers_own_pty(rootfs: Path) -> None:
+    script = "read go; tty; stat -c %u $(tty); stty size; cat /proc/1/stat; true"
+    spawned = _native.spawn(
+        argv=["sh", "-c", script],
+        rootfs=str(rootfs),
+        env=["PATH=/bin"],
+        uid=1000,
+        gid=1000,
+        tty=True,
+    )
+    master = spawned.terminal
+    assert master is not None
     try:
-        pid = _native.spawn(
-            argv=["sh", "-c", "cat /proc/1/stat; true"],
-            rootfs=str(rootfs),
-            env=["PATH=/bin"],
-            stdio=[slave, slave, slave],
-            tty=tty,
-        )
-        os.close(slave)
-        output = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: every slave end is closed
-                break
-            if not chunk:
-                break
-            output += chunk
-        os.waitpid(pid, 0)
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+        os.write(master, b"go\n")
+        output = _read_terminal(master).decode().replace("\r\n", "\n")
+        os.waitpid(spawned.pid, 0)
     finally:
         os.close(master)
-    fields = output.decode().rsplit(")", 1)[1].split()
-    return int(fields[3]), int(fields[4])
-
-
-def test_own_session_and_controlling_terminal(rootfs: Path) -> None:
-    session, terminal = _session_and_tty(rootfs, tty=True)
+    lines = output.splitlines()
+    assert lines[:4] == ["go", "/dev/pts/0", "1000", "33 101"], output
+    fields = lines[4].rsplit(")", 1)[1].split()
+    session, terminal = int(fields[3]), int(fields[4])
     assert (session, terminal != 0) == (1, True)
-    session, terminal = _session_and_tty(rootfs, tty=False)
-    assert (session, terminal) == (1, 0)
+
+
+def test_without_tty_there_is_no_console_and_no_controlling_terminal(rootfs: Path) -> None:
+    with tempfile.TemporaryFile() as out:
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            spawned = _native.spawn(
+                argv=["sh", "-c", "cat /proc/1/stat; tty; true"],
+                rootfs=str(rootfs),
+                env=["PATH=/bin"],
+                stdio=[null, out.fileno(), out.fileno()],
+            )
+        finally:
+            os.close(null)
+        os.waitpid(spawned.pid, 0)
+        out.seek(0)
+        lines = out.read().decode().splitlines()
+    assert spawned.terminal is None
+    fields = lines[0].rsplit(")", 1)[1].split()
+    assert (int(fields[3]), int(fields[4])) == (1, 0)
+    assert lines[1] == "not a tty"
+
+
+def test_console_failure_is_reported_and_leaves_nothing(rootfs: Path) -> None:
+    """A failing command with a console: the error comes back, no fd is left open."""
+    before = set(Path("/proc/self/fd").iterdir())
+    with pytest.raises(SpawnError) as raised:
+        _native.spawn(argv=["nope"], rootfs=str(rootfs), env=["PATH=/bin"], tty=True)
+    assert raised.value.exit_code == 127
+    assert set(Path("/proc/self/fd").iterdir()) == before
 
 
 def _status(rootfs: Path, **fields: Any) -> dict[str, str]:
@@ -540,3 +578,112 @@ def test_init_runs_the_command_as_its_child(rootfs: Path, tmp_path: Path) -> Non
     assert "init" not in run(rootfs, ["ls", "/dev"]).stdout.split(), (
         "init appears only when asked for"
     )
+
+
+# --- exec_in ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sleeper(rootfs: Path) -> Iterator[int]:
+    """A container sleeping (hostname "box"); killed and reaped afterwards."""
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        pid = _native.spawn(
+            argv=["sleep", "1000"],
+            rootfs=str(rootfs),
+            env=["PATH=/bin"],
+            hostname="box",
+            stdio=[null, null, null],
+        ).pid
+    finally:
+        os.close(null)
+    yield pid
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+
+
+def exec_run(pid: int, argv: Sequence[str], **fields: Any) -> Result:
+    """exec_in with stdout/stderr in temp files; waits and returns what it did."""
+    fields.setdefault("env", ["PATH=/bin"])
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            spawned = _native.exec_in(
+                pid, list(argv), stdio=[null, out.fileno(), err.fileno()], **fields
+            )
+        finally:
+            os.close(null)
+        _, status = os.waitpid(spawned.pid, 0)
+        out.seek(0)
+        err.seek(0)
+        return Result(os.waitstatus_to_exitcode(status), out.read().decode(), err.read().decode())
+
+
+def _namespace(pid: int | str, kind: str) -> str:
+    return str(Path(f"/proc/{pid}/ns/{kind}").readlink())
+
+
+def test_exec_joins_every_namespace_and_stays_our_child(sleeper: int) -> None:
+    script = "hostname; echo $$; cat /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'"
+    result = exec_run(sleeper, ["sh", "-c", script])
+    hostname, own_pid, first, count = result.stdout.splitlines()
+    assert (hostname, first.split("\0")[0]) == ("box", "sleep")
+    assert int(own_pid) > 1 and int(count) <= 5
+
+
+def test_exec_leaves_the_callers_namespaces_alone(rootfs: Path, sleeper: int) -> None:
+    ours = {kind: _namespace("thread-self", kind) for kind in ("pid", "pid_for_children", "mnt")}
+    exec_run(sleeper, ["true"])
+    assert {kind: _namespace("thread-self", kind) for kind in ours} == ours
+    # and the next plain child of this thread is born in our pid namespace, not the container's
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the forked child only exits
+        os._exit(0)
+    try:
+        assert _namespace(child, "pid") == ours["pid"]
+    finally:
+        os.waitpid(child, 0)
+
+
+def test_exec_into_a_gone_process_is_a_state_error() -> None:
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the forked child only exits
+        os._exit(0)
+    os.waitpid(child, 0)
+    with pytest.raises(ContainerStateError):
+        _native.exec_in(child, ["true"])
+
+
+def test_exec_exit_codes_and_workdir(sleeper: int) -> None:
+    cases = [
+        ("own code", ["sh", "-c", "exit 3"], {}, 3),
+        ("workdir", ["sh", "-c", "test $(pwd) = /tmp"], {"cwd": "/tmp"}, 0),
+    ]
+    for name, argv, fields, code in cases:
+        assert exec_run(sleeper, argv, **fields).code == code, name
+    for name, argv, fields, code in [
+        ("not found", ["nope"], {}, 127),
+        ("not executable", ["/bin/notexec"], {}, 126),
+        ("missing workdir", ["true"], {"cwd": "/nope"}, 125),
+        ("magic link workdir", ["true"], {"cwd": "/proc/self/cwd"}, 125),
+    ]:
+        with pytest.raises(SpawnError) as raised:
+            exec_run(sleeper, argv, **fields)
+        assert raised.value.exit_code == code, name
+
+
+def test_exec_concurrently_from_threads(sleeper: int) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: exec_run(sleeper, ["echo", str(i)]), range(8)))
+    assert [result.stdout for result in results] == [f"{i}\n" for i in range(8)]
+
+
+def test_exec_tty(sleeper: int) -> None:
+    spawned = _native.exec_in(sleeper, ["tty"], env=["PATH=/bin"], tty=True, console_size=(5, 7))
+    assert spawned.terminal is not None
+    try:
+        output = _read_terminal(spawned.terminal).decode()
+        os.waitpid(spawned.pid, 0)
+    finally:
+        os.close(spawned.terminal)
+    assert output.strip().startswith("/dev/pts/")

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from hybridock.cli.context import State, pass_state
+from hybridock.cli.exec import exec_command
 from hybridock.cli.images import inspect_image
 from hybridock.cli.output import ago, human_duration, table
 from hybridock.cli.run import ContainerCommandError, create, run, start
@@ -430,7 +431,21 @@ def container_group() -> None:
     """Manage containers."""
 
 
-for _command in (ps, stop, kill, restart, rm, logs, wait, inspect, run, create, start, stats):
+for _command in (
+    ps,
+    stop,
+    kill,
+    restart,
+    rm,
+    logs,
+    wait,
+    inspect,
+    run,
+    create,
+    start,
+    stats,
+    exec_command,
+):
     container_group.add_command(_command)
 container_group.add_command(ps, "ls")
 container_group.add_command(container_prune)

@@ -37,6 +37,7 @@ COMMANDS = {
     "logs": "containers:logs",
     "wait": "containers:wait",
     "stats": "stats:stats",
+    "exec": "exec:exec_command",
     "inspect": "containers:inspect",
     "container": "containers:container_group",
 }

@@ -56,24 +56,32 @@ def signal_number(name: str | int) -> int:
 
 @dataclass
 class Stdio:
-    """The fds the container gets (0, 1, 2) and the ends we keep (None when not used)."""
+    """The fds the container gets (0, 1, 2) and the ends we keep (None when not used).
 
-    child: tuple[int, int, int]
+    With a tty the container opens its own pty (on its devpts, so ``tty`` works inside):
+    ``child`` is None and the master arrives with the spawned process (``use_terminal``).
+    """
+
+    child: tuple[int, int, int] | None
     stdin_writer: int | None
     stdout_reader: int
     stderr_reader: int | None
     pty_master: int | None
+    console_size: tuple[int, int] | None = None  # (rows, columns) the pty starts with
 
     def close_child_ends(self) -> None:
-        for fd in set(self.child):
+        for fd in set(self.child or ()):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+    def use_terminal(self, master: int | None) -> None:
+        if master is not None:
+            self.stdout_reader = self.pty_master = master
 
 
 def _open_stdio(*, tty: bool, interactive: bool) -> Stdio:
     if tty:
-        master, slave = terminal.open_pty()
-        return Stdio((slave, slave, slave), None, master, None, master)
+        return Stdio(None, None, -1, None, None)
     if interactive:
         stdin_reader, stdin_writer = os.pipe()
     else:
@@ -124,7 +132,18 @@ class Runtime:
 
     # --- spawning ---------------------------------------------------------------------------
 
-    def _spawn(self, container: Container, stdio: tuple[int, int, int]) -> int:
+    def _spawn(self, container: Container, stdio: Stdio) -> int:
+        """Starts the container's process on ``stdio``; returns its pid."""
+        spawned = self._spawn_process(container, stdio.child, stdio.console_size)
+        stdio.use_terminal(spawned.terminal)
+        return spawned.pid
+
+    def _spawn_process(
+        self,
+        container: Container,
+        stdio: tuple[int, int, int] | None,
+        console_size: tuple[int, int] | None = None,
+    ) -> _native.Spawned:
         config = container.config
         directory = self.layout.container(container.id)
         layer_dirs = self.images.layer_dirs(container.image_id)
@@ -147,8 +166,9 @@ class Runtime:
             rootfs=str(directory / "rootfs"),
             mounts=[(m.source, m.destination, m.readonly) for m in config.mounts],
             network=config.network != "host",
-            stdio=list(stdio),
+            stdio=list(stdio) if stdio is not None else None,
             tty=config.tty,
+            console_size=console_size,
             # docker leaves no_new_privs off so that setuid programs in images keep working
             no_new_privs=False,
             etc_hostname=etc["hostname"],
@@ -181,9 +201,10 @@ class Runtime:
         config = container.config
         self.containers.clear_exit(container.id)
         stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin and stdin is not None)
+        stdio.console_size = terminal.window_size(stdin or stdout) if config.tty else None
         try:
             try:
-                pid = self._spawn(container, stdio.child)
+                pid = self._spawn(container, stdio)
             except HybridockError as error:
                 self._fail_start(container, error)
                 raise
@@ -204,7 +225,7 @@ class Runtime:
         try:
             with (
                 terminal.raw_mode(stdin if config.tty else None),
-                terminal.resize_forwarding(stdio.pty_master, stdin),
+                terminal.resize_forwarding(stdio.pty_master, stdin or stdout),
             ):
                 relay = _Relay(stdio, stdin if config.open_stdin else None, stdout, stderr, log)
                 status = relay.run(pid)
@@ -458,7 +479,7 @@ def _become_monitor(
         os.setsid()
         stdio = _open_stdio(tty=container.config.tty, interactive=False)
         try:
-            pid = runtime._spawn(container, stdio.child)
+            pid = runtime._spawn(container, stdio)
         finally:
             stdio.close_child_ends()
         os.write(report_fd, json.dumps({"pid": pid}).encode())

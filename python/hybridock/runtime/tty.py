@@ -1,4 +1,5 @@
-"""Terminal handling for -t: the container's pty, our terminal in raw mode, window sizes."""
+"""Terminal handling for -t: our terminal in raw mode, window sizes for the container's pty
+(which the container opens on its own devpts; see ``_native.SpawnSpec``)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,20 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 
-def open_pty() -> tuple[int, int]:
-    """A new pty pair (master, slave), both close-on-exec in this process."""
-    master, slave = os.openpty()
-    return master, slave
-
-
 def copy_window_size(source_fd: int, target_fd: int) -> None:
     with contextlib.suppress(OSError):
         size = fcntl.ioctl(source_fd, termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
         fcntl.ioctl(target_fd, termios.TIOCSWINSZ, size)
+
+
+def window_size(stream: BinaryIO) -> tuple[int, int] | None:
+    """(rows, columns) of the terminal ``stream`` is on; None when it is not one."""
+    try:
+        packed = fcntl.ioctl(stream.fileno(), termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+    except (OSError, ValueError):
+        return None
+    rows, columns, _, _ = struct.unpack("HHHH", packed)
+    return (rows, columns) if rows and columns else None
 
 
 @contextlib.contextmanager
