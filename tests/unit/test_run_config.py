@@ -104,3 +104,9 @@ def test_parse_volume_rejects(text: str) -> None:
 def test_unsupported_network() -> None:
     with pytest.raises(ConfigError, match="bridge not supported"):
         merged(RunOptions(network="bridge"))
+
+
+def test_tty_sets_term_unless_the_image_or_flags_do() -> None:
+    assert "TERM=xterm" in merged(RunOptions(tty=True)).env
+    assert "TERM=xterm" not in merged(RunOptions()).env
+    assert "TERM=vt100" in merged(RunOptions(tty=True, env=("TERM=vt100",))).env

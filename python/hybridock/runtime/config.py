@@ -164,9 +164,11 @@ def merge(
             f"network {options.network} not supported: use --network none or --network host"
         )
     hostname = options.hostname or container_id[:12]
+    defaults = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
+    if options.tty:
+        defaults.append("TERM=xterm")  # as docker does for -t
     env = merge_env(
-        [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"],
-        [*(config.get("Env") or ()), *_cli_env(options.env, options.env_files)],
+        defaults, [*(config.get("Env") or ()), *_cli_env(options.env, options.env_files)]
     )
     labels = dict(config.get("Labels") or {})
     for label in options.labels:
