@@ -130,7 +130,7 @@ pub enum SpawnError {
     #[error("invalid spawn spec: {field}: {reason}")]
     InvalidSpec { field: &'static str, reason: String },
     /// The parent's own preparation failed (pipe, stack, clone, reading the pipe).
-    #[error("hybridock: {operation} failed: {source}")]
+    #[error("{operation} failed: {source}")]
     Parent {
         operation: &'static str,
         #[source]
@@ -205,9 +205,9 @@ fn child_message(stage: Stage, errno: i32, detail: &str, command: &str) -> Strin
         return format!("exec: {command:?}: {reason}");
     }
     if detail.is_empty() {
-        format!("hybridock: setup of {stage} failed: {reason}")
+        format!("setup of {stage} failed: {reason}")
     } else {
-        format!("hybridock: setup of {stage} failed: {detail}: {reason}")
+        format!("setup of {stage} failed: {detail}: {reason}")
     }
 }
 
@@ -261,13 +261,13 @@ mod tests {
                 "bad cwd",
                 child(Stage::Cwd, libc::ENOENT, "chdir /nope", "sh"),
                 125,
-                "hybridock: setup of cwd failed: chdir /nope: no such file or directory",
+                "setup of cwd failed: chdir /nope: no such file or directory",
             ),
             (
                 "mount",
                 child(Stage::Mount, libc::EPERM, "", "sh"),
                 125,
-                "hybridock: setup of mount failed: operation not permitted",
+                "setup of mount failed: operation not permitted",
             ),
             (
                 "exec other errno",

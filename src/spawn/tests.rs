@@ -368,7 +368,7 @@ fn failure_stops_at_the_failing_step_with_its_stage() {
         assert!(
             error
                 .to_string()
-                .starts_with(&format!("hybridock: setup of {}", stage.name())),
+                .starts_with(&format!("setup of {}", stage.name())),
             "{name}: {error}"
         );
     }

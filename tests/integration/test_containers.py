@@ -536,6 +536,57 @@ def test_ps_quiet_json_and_unknown_container(box: Box, name: str) -> None:
     assert "No such container: no-such-container" in missing.stderr
 
 
+# --- isolation flags ----------------------------------------------------------------------------
+
+
+def capability_bounding_set(box: Box, *flags: str) -> int:
+    out = box.ok("run", "--rm", *flags, "busybox", "grep", "CapBnd", "/proc/self/status")
+    return int(out.split()[1], 16)
+
+
+def test_default_capabilities_are_dockers(box: Box) -> None:
+    # CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW
+    # SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+    assert capability_bounding_set(box) == 0xA80425FB
+
+
+def test_cap_add_and_drop(box: Box) -> None:
+    assert capability_bounding_set(box, "--cap-drop", "ALL", "--cap-add", "CHOWN") == 1
+    assert capability_bounding_set(box, "--cap-drop", "NET_RAW") == 0xA80425FB & ~(1 << 13)
+    assert capability_bounding_set(box, "--cap-add", "sys_admin") == 0xA80425FB | (1 << 21)
+    refused = box("run", "--rm", "--cap-add", "bogus", "busybox", "true")
+    assert refused.returncode == 125
+    assert "invalid capability: bogus" in refused.stderr
+
+
+def test_privileged_keeps_every_capability_and_unmasks_proc(box: Box) -> None:
+    status = Path("/proc/self/status").read_text()
+    ours = int(
+        next(line for line in status.splitlines() if line.startswith("CapBnd")).split()[1], 16
+    )
+    assert capability_bounding_set(box, "--privileged") == ours  # all that the host gives us
+    masked = box.ok("run", "--rm", "busybox", "sh", "-c", "wc -c < /proc/kcore")
+    assert masked.strip() == "0"
+
+
+def test_read_only_rootfs(box: Box) -> None:
+    result = box("run", "--rm", "--read-only", "busybox", "touch", "/x")
+    assert result.returncode == 1
+    assert "Read-only file system" in result.stderr
+
+
+def test_ulimit(box: Box) -> None:
+    out = box.ok(
+        "run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"
+    )
+    assert out.split() == ["100", "200"]
+    hard = int(Path("/proc/self/limits").read_text().split("Max open files")[1].split()[1])
+    above = box("run", "--rm", "--ulimit", f"nofile=100:{hard + 1}", "busybox", "true")
+    assert above.returncode == 125
+    assert "setup of rlimits failed" in above.stderr
+    assert "Traceback" not in above.stderr
+
+
 # --- last: nothing left mounted -------------------------------------------------------------------
 
 

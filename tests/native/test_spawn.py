@@ -233,7 +233,7 @@ ERROR_CASES = [
         ["true"],
         125,
         "cwd",
-        "hybridock: setup of cwd failed: chdir /no/such/dir",
+        "setup of cwd failed: chdir /no/such/dir",
         {"cwd": "/no/such/dir"},
     ),
     ErrorCase(
@@ -241,7 +241,7 @@ ERROR_CASES = [
         ["true"],
         125,
         "mount",
-        "hybridock: setup of mount failed: mount /data: no such file or directory",
+        "setup of mount failed: mount /data: no such file or directory",
         {"mounts": [("/nonexistent/hybridock-test", "/data", False)]},
     ),
 ]

@@ -298,7 +298,15 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "NetworkMode": config.network,
             "AutoRemove": config.auto_remove,
             "Init": config.init,
-            "Privileged": False,
+            "Privileged": config.security.privileged,
+            "CapAdd": list(config.security.cap_add) or None,
+            "CapDrop": list(config.security.cap_drop) or None,
+            "ReadonlyRootfs": config.security.read_only,
+            "Ulimits": [
+                {"Name": name, "Soft": soft, "Hard": hard}
+                for name, soft, hard in config.security.ulimits
+            ]
+            or None,
             "Memory": config.resources.memory,
             "MemorySwap": config.resources.effective_memory_swap,
             "NanoCpus": config.resources.nano_cpus,

@@ -8,6 +8,7 @@ hybridock itself could not carry out, the container's own code otherwise.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -70,6 +71,18 @@ class Group(click.Group):
             sys.exit(130)
         except BrokenPipeError:
             sys.exit(141)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            # A bug of ours: still one line for the user, the traceback only when asked for.
+            if os.environ.get("HYBRIDOCK_DEBUG"):
+                raise
+            click.echo(
+                f"hybridock: internal error: {type(error).__name__}: {error}"
+                " (HYBRIDOCK_DEBUG=1 shows the traceback)",
+                err=True,
+            )
+            sys.exit(125)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -79,6 +79,11 @@ def container_options(function: F) -> F:
             help="Pull image before running.",
         ),
         click.option("--platform", help="Set platform if server is multi-platform capable."),
+        click.option("--cap-add", multiple=True, help="Add Linux capabilities."),
+        click.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
+        click.option("--privileged", is_flag=True, help="Give extended privileges."),
+        click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only."),
+        click.option("--ulimit", multiple=True, help="Ulimit options (name=soft[:hard])."),
         click.argument("image"),
         click.argument("command", nargs=-1, type=click.UNPROCESSED),
     ]
@@ -130,6 +135,11 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         cpu_shares=params["cpu_shares"],
         cpuset_cpus=params["cpuset_cpus"],
         pids_limit=params["pids_limit"],
+        cap_add=tuple(params["cap_add"]),
+        cap_drop=tuple(params["cap_drop"]),
+        privileged=params["privileged"],
+        read_only=params["read_only"],
+        ulimits=tuple(params["ulimit"]),
     )
     return client.create_container(params["image"], image_id, options, params["name"])
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from hybridock.errors import ConfigError
 from hybridock.runtime.resources import Resources, parse_resources
+from hybridock.runtime.security import Security, parse_security
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NETWORK_MODES = ("none", "host")
@@ -47,6 +48,7 @@ class ContainerConfig:
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
     resources: Resources = field(default_factory=Resources)
+    security: Security = field(default_factory=Security)
 
     @property
     def argv(self) -> list[str]:
@@ -62,6 +64,7 @@ class ContainerConfig:
         for key in ("entrypoint", "cmd", "env"):
             data[key] = tuple(data[key])
         data["resources"] = Resources(**data.get("resources", {}))
+        data["security"] = Security.from_dict(data.get("security", {}))
         return cls(**data)
 
 
@@ -91,6 +94,11 @@ class RunOptions:
     cpu_shares: int | None = None
     cpuset_cpus: str | None = None
     pids_limit: int | None = None
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    read_only: bool = False
+    ulimits: tuple[str, ...] = ()
 
 
 def merge_env(base: Sequence[str], overrides: Sequence[str]) -> tuple[str, ...]:
@@ -192,6 +200,13 @@ def merge(
         auto_remove=options.auto_remove,
         stop_signal=options.stop_signal or config.get("StopSignal") or "SIGTERM",
         stop_timeout=options.stop_timeout,
+        security=parse_security(
+            options.cap_add,
+            options.cap_drop,
+            options.privileged,
+            options.read_only,
+            options.ulimits,
+        ),
         resources=parse_resources(
             memory=options.memory,
             memory_swap=options.memory_swap,

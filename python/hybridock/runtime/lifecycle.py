@@ -176,6 +176,7 @@ class Runtime:
             etc_resolv_conf=etc["resolv_conf"],
             init=str(init_path(self.layout)) if config.init else None,
             cgroup_procs=cgroups.setup(directory, container.id, config.resources),
+            **config.security.spawn_fields(_native.DOCKER_CAPABILITIES),
         )
 
     def _fail_start(self, container: Container, error: HybridockError) -> None:
