@@ -218,23 +218,31 @@ class Puller:
             with self.layout.temp_dir("layer") as temp:
                 tree = temp / "tree"
                 tree.mkdir()
-                if blob.is_file():
+                if not blob.is_file() and all(event.is_set() for event in done[:index]):
+                    result = self._stream_layer(
+                        reference, descriptor, diff_id, tree, temp / "blob", lower_dirs
+                    )
+                    self._install_blob(temp / "blob", blob)
+                else:
+                    # The extractor opens the parents' trees when it starts (hardlinks to
+                    # lower files are resolved as they come), so a layer whose parents are
+                    # still in flight is downloaded whole first and extracted once they land.
+                    source = blob
+                    if not blob.is_file():
+                        source = temp / "blob"
+                        self._download(reference, descriptor, source)
                     self.progress.layer(layer_id, "Extracting", 0, descriptor.size)
                     self._wait_for_parents(index, done)
                     result = _native.extract_blob(
-                        str(blob),
+                        str(source),
                         str(tree),
                         descriptor.compression,
                         descriptor.digest,
                         diff_id,
                         lower_dirs=lower_dirs,
                     )
-                else:
-                    result = self._stream_layer(
-                        reference, descriptor, diff_id, tree, temp / "blob", lower_dirs,
-                        index, done,
-                    )
-                    self._install_blob(temp / "blob", blob)
+                    if source != blob:
+                        self._install_blob(source, blob)
                 target = self.layout.layer(chain_id)
                 if target.exists():  # a record-less leftover of a crash: replace it
                     remove_tree(target)
@@ -264,8 +272,6 @@ class Puller:
         tree: Path,
         blob_temp: Path,
         lower_dirs: list[str],
-        index: int,
-        done: Sequence[threading.Event],
     ) -> _native.LayerResult:
         layer_id = short_id(descriptor.digest)
         sink = _native.LayerSink(
@@ -287,14 +293,35 @@ class Puller:
                     received += len(chunk)
                     self.progress.layer(layer_id, "Downloading", received, descriptor.size)
             self.progress.layer(layer_id, "Extracting", descriptor.size, descriptor.size)
-            self._wait_for_parents(index, done)
             return sink.finish()
         except BaseException:
             sink.abort()
             raise
 
+    def _download(self, reference: Reference, descriptor: Descriptor, target: Path) -> None:
+        """The blob into ``target`` as it comes; its digest is checked when it is extracted."""
+        layer_id = short_id(descriptor.digest)
+        received = 0
+        try:
+            with (
+                target.open("wb") as output,
+                self.registry.open_blob(reference, descriptor) as stream,
+            ):
+                for chunk in stream:
+                    if self._cancelled.is_set():
+                        raise HybridockError("pull cancelled")
+                    output.write(chunk)
+                    received += len(chunk)
+                    self.progress.layer(layer_id, "Downloading", received, descriptor.size)
+                output.flush()
+                os.fsync(output.fileno())
+        except OSError as error:
+            if isinstance(error, HybridockError):
+                raise
+            raise StoreError(f"cannot write {target}: {error.strerror}") from error
+
     def _wait_for_parents(self, index: int, done: Sequence[threading.Event]) -> None:
-        """Hardlinks into lower layers are resolved at finish: the parents must be in place."""
+        """Extraction resolves hardlinks into lower layers: the parents must be in place."""
         for event in done[:index]:
             while not event.wait(0.2):
                 if self._cancelled.is_set():
