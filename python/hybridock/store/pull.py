@@ -96,6 +96,8 @@ class Puller:
     def _pull(self, reference: Reference, platform: Platform | None) -> PullResult:
         self.progress.resolving(reference)
         known = self.images.tag_digest(reference)
+        if known is not None and platform is not None and not self._is_for(known[0], platform):
+            known = None  # the store holds another platform of this index: fetch the one asked
         if known is not None:
             image_id, digest = known
             if reference.digest is not None:
@@ -106,6 +108,11 @@ class Puller:
         resolved = self.registry.resolve(reference, platform)
         image_id = self._store_image(reference, resolved)
         return PullResult(reference, image_id, resolved.digest, downloaded=True)
+
+    def _is_for(self, image_id: str, platform: Platform) -> bool:
+        record = self.images.get(image_id)
+        stored = Platform(record.os or "", record.architecture or "", record.variant)
+        return platform.matches(stored)
 
     def _store_image(self, reference: Reference, resolved: ResolvedImage) -> str:
         rootfs = resolved.config.get("rootfs")
