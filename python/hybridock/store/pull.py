@@ -90,8 +90,15 @@ class Puller:
         self._cancelled = threading.Event()
 
     def pull(self, reference: Reference, platform: Platform | None = None) -> PullResult:
-        with locks.shared(self.layout.locks, locks.GC):
-            return self._pull(reference, platform)
+        try:
+            with locks.shared(self.layout.locks, locks.GC):
+                return self._pull(reference, platform)
+        except BaseException:
+            # Layers this pull finished are recorded but no image uses them: unless another
+            # pull is running (it may be about to use them), take them out again.
+            with contextlib.suppress(HybridockError):
+                self.images.collect_garbage_if_idle()
+            raise
 
     def _pull(self, reference: Reference, platform: Platform | None) -> PullResult:
         self.progress.resolving(reference)
