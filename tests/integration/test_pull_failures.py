@@ -382,6 +382,9 @@ class StallingBlobHost:
                 connection, _ = self.listener.accept()
             except OSError:
                 return
+            if self.closed.is_set():
+                connection.close()
+                return
             self.connections.append(connection)
             threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
 
@@ -404,6 +407,8 @@ class StallingBlobHost:
 
     def close(self) -> None:
         self.closed.set()
+        with socket.create_connection(("127.0.0.1", self.port)):
+            pass  # wakes the accept() that a close would not
         self.listener.close()
         for connection in self.connections:
             try:
@@ -411,7 +416,7 @@ class StallingBlobHost:
             except OSError:
                 pass
             connection.close()
-        self.thread.join()
+        self.thread.join(timeout=60)
 
 
 def test_ctrl_c_during_a_download_exits_130_and_leaves_nothing(
