@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
+from tests.support.cleanup import remove_tree
+from tests.support.images import BuiltImage, ImageSpec, PushedImage
+from tests.support.layers import Compression, raw_layer
+from tests.support.probes import registry_probe
+from tests.support.registry import Registry
 
 from hybridock.client import Client
 from hybridock.config import Config
-from tests.support.cleanup import remove_tree
-from tests.support.images import BuiltImage, ImageSpec, PushedImage
-from tests.support.layers import raw_layer
-from tests.support.probes import registry_probe
-from tests.support.registry import Registry
 
 MEGABYTE = 1_000_000
 LAYERS = 4
@@ -83,7 +83,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     total = int(os.environ.get("HYBRIDOCK_BENCH_MB", "4")) * MEGABYTE
     rng = random.Random(365)  # noqa: S311 - reproducible test data, not a secret
     tars = [layer_tar(rng, index, total // LAYERS) for index in range(LAYERS)]
-    compressions = ["gzip", "zstd", "gzip", "zstd"]
+    compressions: list[Compression] = ["gzip", "zstd", "gzip", "zstd"]
     blobs = [raw_layer(tar, compressions[i % len(compressions)]) for i, tar in enumerate(tars)]
     built = ImageSpec(layers=blobs, cmd=["/bin/sh"]).build()
     _TARS[built.digest] = tuple(tars)
@@ -96,9 +96,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
         registry.stop()
 
 
-def test_pull_throughput(
-    benchmark: BenchmarkFixture, tmp_path: Path, published: Published
-) -> None:
+def test_pull_throughput(benchmark: BenchmarkFixture, tmp_path: Path, published: Published) -> None:
     config = Config(
         insecure_registries=frozenset({published.registry.address}),
         auth_file=tmp_path / "no-auth.json",

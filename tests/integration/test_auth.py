@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -87,11 +87,11 @@ def tls_setup(
     make_hybridock_env: Callable[..., dict[str, str]],
     home: Path,
     request: pytest.FixtureRequest,
-) -> Iterator[tuple[PushedImage, dict[str, str], Run]]:
+) -> tuple[PushedImage, dict[str, str], Run]:
     repository = "secure/" + request.node.name.lower().replace("_", "-")[:60]
     pushed = image_builder.push(image("tls"), tls_registry, repository)
     env = make_hybridock_env(tls_registry)
-    yield pushed, env, runner(env, home)
+    return pushed, env, runner(env, home)
 
 
 def test_tls_registry_refuses_an_anonymous_pull(
@@ -110,8 +110,11 @@ def test_tls_registry_pull_works_after_login(
 ) -> None:
     pushed, env, run = tls_setup
 
-    login = ok(run("login", "-u", TLS_USER[0], "--password-stdin", pushed.address,
-                   input=TLS_USER[1] + "\n"))
+    login = ok(
+        run(
+            "login", "-u", TLS_USER[0], "--password-stdin", pushed.address, input=TLS_USER[1] + "\n"
+        )
+    )
 
     assert "Login Succeeded" in login.stdout
     saved = json.loads(docker_config(env).read_text())
@@ -234,8 +237,16 @@ def test_token_registry_user_pull_with_credentials(
     pushed, env, run = token_setup
     address = pushed["private"].address
     if how == "login":
-        ok(run("login", "-u", TOKEN_USER[0], "--password-stdin", address,
-               input=TOKEN_USER[1] + "\n"))
+        ok(
+            run(
+                "login",
+                "-u",
+                TOKEN_USER[0],
+                "--password-stdin",
+                address,
+                input=TOKEN_USER[1] + "\n",
+            )
+        )
     else:
         write_credentials(env, address, *TOKEN_USER)
 

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ImageBuilder
 from tests.support.cli import CliResult, hybridock_command
 from tests.support.images import ImageSpec
-from tests.support.layers import Dir, File, Hardlink, Layer
+from tests.support.layers import Dir, Entry, File, Hardlink, Layer
 from tests.support.registry import Registry
 
 RunCli = Callable[..., CliResult]
@@ -40,7 +40,7 @@ def multi_layer(name: str, layers: int = 6) -> ImageSpec:
     a lower layer (so an upper layer needs its parent in place)."""
     built: list[Layer] = []
     for index in range(layers):
-        entries = [
+        entries: list[Entry] = [
             Dir(f"layer{index}"),
             File(f"layer{index}/data", (f"{name} {index} " * 40_000).encode()),
         ]
@@ -72,12 +72,15 @@ def pull_concurrently(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        results.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+        results.append(
+            subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        )
     return results
 
 
 @pytest.mark.parametrize("by", ["tag", "digest"])
 def test_concurrent_pulls_of_one_image_fetch_each_layer_once(
+    *,
     by: str,
     registry: Registry,
     image_builder: ImageBuilder,
@@ -95,9 +98,7 @@ def test_concurrent_pulls_of_one_image_fetch_each_layer_once(
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
         assert result.stdout.splitlines()[-1] == reference
-    assert [registry.blob_gets(digest) for digest in built.layer_digests] == [1] * len(
-        built.layers
-    )
+    assert [registry.blob_gets(digest) for digest in built.layer_digests] == [1] * len(built.layers)
     ids = run_cli("images", "-q", "--no-trunc").stdout.split()
     assert ids == [built.config_digest]
     chain = chain_ids(built.diff_ids)

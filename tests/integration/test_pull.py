@@ -130,7 +130,11 @@ def expected_tree(entries: Sequence[Entry]) -> dict[str, Expected]:
             directory = entry.directory.rstrip("/")
             old = tree[directory]
             tree[directory] = Expected(
-                old.kind, old.mode, old.uid, old.gid, old.mtime,
+                old.kind,
+                old.mode,
+                old.uid,
+                old.gid,
+                old.mtime,
                 xattrs={**(old.xattrs or {}), "trusted.overlay.opaque": b"y"},
             )
         elif isinstance(entry, Device):
@@ -159,9 +163,7 @@ def _kind(mode: int) -> str:
 def assert_tree_matches(directory: Path, entries: Sequence[Entry]) -> None:
     """The extracted tree holds exactly ``entries``, with their metadata."""
     expected = expected_tree(entries)
-    found = {
-        str(path.relative_to(directory)) for path in directory.rglob("*")
-    }
+    found = {str(path.relative_to(directory)) for path in directory.rglob("*")}
     assert found == set(expected), f"paths differ: {sorted(found ^ set(expected))}"
     for name, want in expected.items():
         path = directory / name
@@ -180,11 +182,11 @@ def assert_tree_matches(directory: Path, entries: Sequence[Entry]) -> None:
         if want.content is not None:
             assert path.read_bytes() == want.content, name
         if want.target is not None:
-            assert os.readlink(path) == want.target, name
+            assert str(path.readlink()) == want.target, name
         if want.rdev is not None:
             assert (os.major(info.st_rdev), os.minor(info.st_rdev)) == want.rdev, name
         if want.kind in ("file", "dir"):
-            names = [n for n in os.listxattr(path, follow_symlinks=False)]
+            names = os.listxattr(path, follow_symlinks=False)
             xattrs = {n: os.getxattr(path, n, follow_symlinks=False) for n in names}
             assert xattrs == (want.xattrs or {}), name
 
@@ -256,6 +258,7 @@ VARIANTS = [
 @pytest.mark.parametrize("by", ["tag", "digest"])
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
 def test_pull_extracts_every_layer_exactly(
+    *,
     variant: Variant,
     by: str,
     registry: Registry,
@@ -403,7 +406,7 @@ def test_images_lists_columns_digests_quiet_and_no_trunc(
     assert len(plain) == 2
     row = columns(plain[1])
     assert row[:3] == [repo, "v1", short]
-    assert row[3].endswith(" ago") and "years" in row[3]
+    assert re.fullmatch(r"\d+ years ago", row[3]), row
     assert re.fullmatch(r"[0-9.]+(B|kB|MB)", row[4]), row
 
     digests = ok(run_cli("images", "--digests")).stdout.splitlines()
@@ -460,8 +463,12 @@ def test_image_inspect_reports_the_pulled_image(
         assert document["RootFS"] == {"Type": "layers", "Layers": built.diff_ids}
         assert document["Size"] > 0
         chain = chain_ids(built.diff_ids)
-        assert document["GraphDriver"]["Data"]["UpperDir"] == str(layer_dir(hybridock_root, chain[1]))
-        assert document["GraphDriver"]["Data"]["LowerDir"] == str(layer_dir(hybridock_root, chain[0]))
+        assert document["GraphDriver"]["Data"]["UpperDir"] == str(
+            layer_dir(hybridock_root, chain[1])
+        )
+        assert document["GraphDriver"]["Data"]["LowerDir"] == str(
+            layer_dir(hybridock_root, chain[0])
+        )
 
     missing = run_cli("image", "inspect", "no-such-image:v9")
     assert missing.returncode == 1
@@ -474,14 +481,17 @@ def test_image_inspect_reports_the_pulled_image(
 
 def other_platform() -> Platform:
     host = host_platform()
-    return Platform(architecture="arm64", variant="v8") if host.architecture == "amd64" else (
-        Platform(architecture="amd64")
+    return (
+        Platform(architecture="arm64", variant="v8")
+        if host.architecture == "amd64"
+        else (Platform(architecture="amd64"))
     )
 
 
 @pytest.mark.parametrize("manifest_format", ["oci", "docker"])
 @pytest.mark.parametrize("wanted", ["host", "other"])
 def test_pull_of_an_index_picks_the_platform(
+    *,
     manifest_format: ManifestFormat,
     wanted: str,
     registry: Registry,

@@ -5,6 +5,7 @@ database row), nothing is written outside the store, and the next pull (cause fi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -89,6 +90,7 @@ def repository_for(request: pytest.FixtureRequest) -> str:
 
 @pytest.mark.parametrize("where", ["head", "tail"])
 def test_blob_served_with_wrong_content_fails_and_leaves_nothing(
+    *,
     where: str,
     registry: Registry,
     image_builder: ImageBuilder,
@@ -212,7 +214,11 @@ def snapshot(directory: Path) -> dict[str, tuple[int, int, bytes | str]]:
     for path in [directory, *directory.rglob("*")]:
         info = path.lstat()
         content: bytes | str = (
-            os.readlink(path) if path.is_symlink() else path.read_bytes() if path.is_file() else b""
+            str(path.readlink())
+            if path.is_symlink()
+            else path.read_bytes()
+            if path.is_file()
+            else b""
         )
         found[str(path.relative_to(directory))] = (info.st_mode, info.st_nlink, content)
     return found
@@ -220,6 +226,7 @@ def snapshot(directory: Path) -> dict[str, tuple[int, int, bytes | str]]:
 
 @pytest.mark.parametrize("case", HOSTILE, ids=[c.name for c in HOSTILE])
 def test_hostile_layer_is_refused_and_writes_nothing_outside(
+    *,
     case: Hostile,
     registry: Registry,
     image_builder: ImageBuilder,
@@ -246,7 +253,9 @@ def test_hostile_layer_is_refused_and_writes_nothing_outside(
         assert_store_empty(hybridock_root, run_cli)
     else:
         ok(result)
-        inside = hybridock_root / "layers" / chain_of(hostile.build().diff_ids).removeprefix("sha256:")
+        inside = (
+            hybridock_root / "layers" / chain_of(hostile.build().diff_ids).removeprefix("sha256:")
+        )
         assert (inside / case.confined_to(sentinel)).read_text() == "x"
     fixed = image_builder.push(good_image(case.name), registry, pushed.repository)
     ok(run_cli("pull", fixed.reference))
@@ -411,15 +420,14 @@ class StallingBlobHost:
             pass  # wakes the accept() that a close would not
         self.listener.close()
         for connection in self.connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             connection.close()
         self.thread.join(timeout=60)
 
 
 def test_ctrl_c_during_a_download_exits_130_and_leaves_nothing(
+    *,
     registry: Registry,
     image_builder: ImageBuilder,
     hybridock_env: dict[str, str],

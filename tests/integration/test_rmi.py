@@ -180,6 +180,7 @@ REMOVAL_CASES = [
 
 @pytest.mark.parametrize("case", REMOVAL_CASES, ids=[c.name for c in REMOVAL_CASES])
 def test_rmi_removes_the_image_it_names(
+    *,
     case: RemovalCase,
     registry: Registry,
     image_builder: ImageBuilder,
