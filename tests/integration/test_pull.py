@@ -33,6 +33,7 @@ from tests.support.layers import (
     Symlink,
     Whiteout,
 )
+from tests.support.proxy import Fault
 from tests.support.registry import Registry
 from tests.support.testimages import host_platform
 
@@ -640,3 +641,36 @@ def test_moved_tag_is_pulled_again_and_the_old_image_dangles(
     # docker shows an untagged pulled image by its repository (it keeps the repo digest)
     assert rows[old.config_digest[7:19]] in (["<none>", "<none>"], [repo, "<none>"])
     assert len(rows) == 2
+
+
+# --- a broken transfer ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("index", [0, 2], ids=["streamed-layer", "downloaded-first-layer"])
+def test_a_connection_cut_mid_blob_resumes_with_a_range_request(
+    index: int,
+    *,
+    registry: Registry,
+    image_builder: ImageBuilder,
+    hybridock_root: Path,
+    run_cli: RunCli,
+    request: pytest.FixtureRequest,
+) -> None:
+    spec = ImageSpec(
+        layers=[Layer([File(f"big{n}", os.urandom(600_000))], "none") for n in range(3)]
+    )
+    built = spec.build()
+    pushed = image_builder.push(built, registry, unique_repository(request))
+    digest = built.layer_digests[index]
+    registry.inject(Fault("blob_get", reference=digest, truncate_after=250_000))
+
+    ok(run_cli("pull", pushed.reference))
+
+    gets = [r for r in registry.requests if r.kind == "blob_get" and r.reference == digest]
+    assert len(gets) == 2
+    assert gets[0].header("Range") is None
+    assert gets[1].header("Range") == "bytes=250000-"
+    chain = chain_ids(built.diff_ids)
+    data = (layer_dir(hybridock_root, chain[index]) / f"big{index}").read_bytes()
+    assert len(data) == 600_000
+    assert list((hybridock_root / "tmp").iterdir()) == []

@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import ImageBuilder
 from tests.support.cleanup import remove_tree
 from tests.support.cli import CliResult, hybridock_command
-from tests.support.images import ImageSpec, PushedImage, push_raw
+from tests.support.images import ImageSpec, Platform, PushedImage, build_index, push_raw
 from tests.support.layers import (
     Dir,
     Entry,
@@ -473,3 +473,36 @@ def test_ctrl_c_during_a_download_exits_130_and_leaves_nothing(
     assert_store_empty(hybridock_root, run_cli)
     ok(run_cli("pull", pushed.reference))
     assert ok(run_cli("images", "-q", "--no-trunc")).stdout == f"{built.config_digest}\n"
+
+
+# --- platforms ----------------------------------------------------------------------------------
+
+
+def test_index_without_the_asked_platform_fails_clearly(
+    *,
+    registry: Registry,
+    image_builder: ImageBuilder,
+    hybridock_root: Path,
+    run_cli: RunCli,
+    request: pytest.FixtureRequest,
+) -> None:
+    only = ImageSpec(layers=[Layer([File("arch", "s390x")])], platform=Platform("linux", "s390x"))
+    pushed = image_builder.push(build_index([only.build()]), registry, repository_for(request))
+
+    message = failed(run_cli("pull", pushed.reference))
+    assert "no matching manifest" in message, message
+    assert "linux/s390x" in message, message
+    assert registry.blob_gets() == 0
+    assert_store_empty(hybridock_root, run_cli)
+
+    ok(run_cli("pull", "--platform", "linux/s390x", pushed.reference))
+
+
+@pytest.mark.parametrize("platform", ["a//b", "linux/amd64/v1/extra", "linux/"])
+def test_invalid_platform_is_refused_clearly(
+    platform: str, *, hybridock_root: Path, run_cli: RunCli
+) -> None:
+    message = failed(run_cli("pull", "--platform", platform, "127.0.0.1:1/some/image:v1"))
+
+    assert "platform" in message, message
+    assert_store_empty(hybridock_root, run_cli)
