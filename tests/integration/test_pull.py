@@ -674,3 +674,46 @@ def test_a_connection_cut_mid_blob_resumes_with_a_range_request(
     data = (layer_dir(hybridock_root, chain[index]) / f"big{index}").read_bytes()
     assert len(data) == 600_000
     assert list((hybridock_root / "tmp").iterdir()) == []
+
+
+# --- unusual shapes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShapeCase:
+    name: str
+    layers: list[list[Entry]]
+
+
+SHAPES = [
+    ShapeCase("repeated-empty-layers", [[Dir("a")], [], [Dir("a"), File("a/b", "b")], [], []]),
+    ShapeCase("same-layer-twice", [[File("x", "same")], [File("y", "y")], [File("x", "same")]]),
+    ShapeCase("no-layers", []),
+    ShapeCase("single-empty-layer", [[]]),
+]
+
+
+@pytest.mark.parametrize("case", SHAPES, ids=[c.name for c in SHAPES])
+def test_pull_of_unusual_layer_lists(
+    case: ShapeCase,
+    *,
+    registry: Registry,
+    image_builder: ImageBuilder,
+    hybridock_root: Path,
+    run_cli: RunCli,
+    request: pytest.FixtureRequest,
+) -> None:
+    built = ImageSpec(layers=[Layer(entries) for entries in case.layers]).build()
+    pushed = image_builder.push(built, registry, unique_repository(request))
+
+    ok(run_cli("pull", pushed.reference))
+
+    chain = chain_ids(built.diff_ids)
+    for entries, chain_id in zip(case.layers, chain, strict=True):
+        assert_tree_matches(layer_dir(hybridock_root, chain_id), entries)
+    assert image_ids(run_cli, "--no-trunc") == [built.config_digest]
+    for digest in set(built.layer_digests):
+        assert 1 <= registry.blob_gets(digest) <= built.layer_digests.count(digest)
+    ok(run_cli("rmi", pushed.reference))
+    assert list((hybridock_root / "layers").iterdir()) == []
+    assert list((hybridock_root / "blobs" / "sha256").iterdir()) == []
