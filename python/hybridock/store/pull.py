@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ from hybridock.errors import (
     StoreError,
 )
 from hybridock.reference import Reference, validate_digest
-from hybridock.registry import Descriptor, Platform, RegistryClient, ResolvedImage
+from hybridock.registry import BlobStream, Descriptor, Platform, RegistryClient, ResolvedImage
 from hybridock.store import locks
 from hybridock.store.images import ImageStore, LayerRecord, NewImage
 from hybridock.store.layout import Layout, fsync_dir, remove_tree, write_atomic
@@ -88,6 +88,8 @@ class Puller:
         self.concurrency = max(1, concurrency)
         self.progress: PullProgress = progress or SilentProgress()
         self._cancelled = threading.Event()
+        self._streams_lock = threading.Lock()
+        self._streams: set[BlobStream] = set()
 
     def pull(self, reference: Reference, platform: Platform | None = None) -> PullResult:
         try:
@@ -193,6 +195,10 @@ class Puller:
                 self._cancelled.set()
                 for future in futures:
                     future.cancel()
+                with self._streams_lock:
+                    streams = list(self._streams)
+                for stream in streams:  # wake downloads blocked on a stalled connection
+                    stream.abort()
                 raise
 
     def _layer_job(
@@ -299,7 +305,7 @@ class Puller:
         try:
             received = 0
             # BlobStream resumes a broken transfer itself with a Range request
-            with self.registry.open_blob(reference, descriptor) as stream:
+            with self._open_blob(reference, descriptor) as stream:
                 for chunk in stream:
                     if self._cancelled.is_set():
                         raise HybridockError("pull cancelled")
@@ -312,6 +318,20 @@ class Puller:
             sink.abort()
             raise
 
+    @contextlib.contextmanager
+    def _open_blob(self, reference: Reference, descriptor: Descriptor) -> Iterator[BlobStream]:
+        """A blob stream that a cancelled pull aborts from the main thread."""
+        with self.registry.open_blob(reference, descriptor) as stream:
+            with self._streams_lock:
+                self._streams.add(stream)
+            try:
+                if self._cancelled.is_set():
+                    stream.abort()
+                yield stream
+            finally:
+                with self._streams_lock:
+                    self._streams.discard(stream)
+
     def _download(self, reference: Reference, descriptor: Descriptor, target: Path) -> None:
         """The blob into ``target`` as it comes; its digest is checked when it is extracted."""
         layer_id = short_id(descriptor.digest)
@@ -319,7 +339,7 @@ class Puller:
         try:
             with (
                 target.open("wb") as output,
-                self.registry.open_blob(reference, descriptor) as stream,
+                self._open_blob(reference, descriptor) as stream,
             ):
                 for chunk in stream:
                     if self._cancelled.is_set():
