@@ -6,16 +6,21 @@ once and the store ends up with one image and whole layers.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import sqlite3
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 from tests.conftest import ImageBuilder
+from tests.integration.test_pull_failures import StallingBlobHost
 from tests.support.cli import CliResult, hybridock_command
 from tests.support.images import ImageSpec
 from tests.support.layers import Dir, Entry, File, Hardlink, Layer
+from tests.support.proxy import Fault
 from tests.support.registry import Registry
 
 RunCli = Callable[..., CliResult]
@@ -159,3 +164,68 @@ def test_concurrent_pulls_of_images_sharing_layers(
     ids = sorted(run_cli("images", "-q", "--no-trunc").stdout.split())
     assert ids == sorted(built.config_digest for built in builts)
     assert len(list((hybridock_root / "layers").iterdir())) == 2 + len(builts)
+
+
+def test_a_pull_waiting_on_an_interrupted_one_takes_over(
+    *,
+    registry: Registry,
+    image_builder: ImageBuilder,
+    hybridock_env: dict[str, str],
+    hybridock_root: Path,
+    run_cli: RunCli,
+) -> None:
+    big = Layer([File("big", os.urandom(3 * 1024 * 1024))], "none").build()
+    built = ImageSpec(layers=[Layer([File("small", "small")]), big]).build()
+    pushed = image_builder.push(built, registry, "concurrent/takeover")
+    stall = StallingBlobHost(big.data, first_part=1024 * 1024)
+    # only the first GET of the big layer stalls: the second process fetches it for real
+    registry.inject(Fault("blob_get", reference=big.digest, redirect=stall.url, times=1))
+    first = second = None
+    try:
+        first = start_pull(hybridock_env, pushed.reference, stdout=subprocess.PIPE)
+        assert first.stdout is not None
+        for line in first.stdout:
+            if line.strip() == f"{big.digest[7:19]}: Downloading":
+                break
+        else:
+            pytest.fail("the first pull never reported downloading")
+        second = start_pull(hybridock_env, pushed.reference, stdout=subprocess.DEVNULL)
+        # the second pull reaches the big layer's lock only after resolving the image
+        wait_for_request(registry, "manifest_get", count=2)
+        first.send_signal(signal.SIGINT)
+        _, first_stderr = first.communicate(timeout=120)
+        _, second_stderr = second.communicate(timeout=300)
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+        stall.close()
+
+    assert first.returncode == 130, first_stderr
+    assert second.returncode == 0, second_stderr
+    assert registry.blob_gets(big.digest) == 2
+    assert registry.blob_gets(built.layer_digests[0]) == 1
+    assert run_cli("images", "-q", "--no-trunc").stdout.split() == [built.config_digest]
+    chain = chain_ids(built.diff_ids)
+    top = hybridock_root / "layers" / chain[1].removeprefix("sha256:")
+    assert (top / "big").stat().st_size == 3 * 1024 * 1024
+    assert list((hybridock_root / "tmp").iterdir()) == []
+
+
+def start_pull(env: dict[str, str], reference: str, *, stdout: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*hybridock_command(), "pull", reference],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_request(registry: Registry, kind: str, *, count: int) -> None:
+    """Until the registry has seen ``count`` requests of ``kind`` (a condition, not a time)."""
+    event = threading.Event()
+    while registry.count(kind) < count:
+        event.wait(0.05)
