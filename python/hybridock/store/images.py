@@ -360,6 +360,11 @@ class ImageStore:
             if path.name not in layer_blobs and path.name not in other_blobs:
                 path.unlink(missing_ok=True)
                 removed += 1
+        # Work trees of pulls that were killed: a pull holds the gc lock shared while its
+        # tree exists, so under the exclusive lock every one of them is abandoned.
+        for path in self.layout.tmp.glob("layer-*"):
+            remove_tree(path)
+            removed += 1
         return removed
 
 
