@@ -506,3 +506,53 @@ def test_invalid_platform_is_refused_clearly(
 
     assert "platform" in message, message
     assert_store_empty(hybridock_root, run_cli)
+
+
+def test_a_killed_pull_leaves_nothing_that_blocks_the_next_and_gc_reclaims_its_work(
+    *,
+    registry: Registry,
+    image_builder: ImageBuilder,
+    hybridock_env: dict[str, str],
+    hybridock_root: Path,
+    run_cli: RunCli,
+    request: pytest.FixtureRequest,
+) -> None:
+    big = Layer([File("big", os.urandom(3 * 1024 * 1024))], "none").build()
+    built = ImageSpec(layers=[Layer([File("small", "small")]), big]).build()
+    pushed = image_builder.push(built, registry, repository_for(request))
+    stall = StallingBlobHost(big.data, first_part=1024 * 1024)
+    registry.inject(Fault("blob_get", reference=big.digest, redirect=stall.url, times=1))
+    try:
+        process = subprocess.Popen(
+            [*hybridock_command(), "pull", pushed.reference],
+            env=hybridock_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if line.strip() == f"{big.digest[7:19]}: Downloading":
+                    break
+            else:
+                pytest.fail("the pull never reported downloading")
+            process.kill()  # no chance to clean up: a crash
+            process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    finally:
+        stall.close()
+
+    leftovers = [p.name for p in (hybridock_root / "tmp").iterdir()]
+    assert leftovers, "a killed pull leaves its work tree behind"
+    assert all(name.startswith("layer-") for name in leftovers), leftovers
+    assert ok(run_cli("images", "-q")).stdout == ""
+    ok(run_cli("pull", pushed.reference))
+    assert ok(run_cli("images", "-q", "--no-trunc")).stdout == f"{built.config_digest}\n"
+    ok(run_cli("image", "prune", "-f"))  # collects garbage, keeps the tagged image
+    assert list((hybridock_root / "tmp").iterdir()) == []
+    assert ok(run_cli("images", "-q", "--no-trunc")).stdout == f"{built.config_digest}\n"
