@@ -33,6 +33,7 @@ from hybridock.store import locks
 from hybridock.store.images import ImageStore, LayerRecord, NewImage
 from hybridock.store.layout import Layout, fsync_dir, remove_tree, write_atomic
 
+
 class PullProgress(Protocol):
     """What a pull reports as it goes; the CLI renders it, the API may ignore it."""
 
@@ -139,8 +140,10 @@ class Puller:
         chain = chain_ids(diff_ids)
         self._fetch_layers(reference, layers, diff_ids, chain)
         config_digest = resolved.manifest.config.digest
-        blobs = [(config_digest, resolved.config_bytes),
-                 (resolved.manifest_digest, resolved.manifest_bytes)]
+        blobs = [
+            (config_digest, resolved.config_bytes),
+            (resolved.manifest_digest, resolved.manifest_bytes),
+        ]
         if resolved.index_bytes is not None:
             blobs.append((resolved.digest, resolved.index_bytes))
         for digest, data in blobs:
@@ -270,7 +273,9 @@ class Puller:
                     tree.rename(target)
                     fsync_dir(self.layout.layers)
                 except OSError as error:
-                    raise StoreError(f"cannot install layer {chain_id}: {error.strerror}") from error
+                    raise StoreError(
+                        f"cannot install layer {chain_id}: {error.strerror}"
+                    ) from error
             self.images.record_layer(
                 LayerRecord(
                     chain_id=chain_id,
