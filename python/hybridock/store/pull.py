@@ -181,7 +181,9 @@ class Puller:
                 self.progress.layer(short_id(descriptor.digest), "Already exists")
                 done[index].set()
                 continue
-            jobs.append((index, self._layer_job(reference, layers, diff_ids, chain, index, done)))
+            jobs.append(
+                (index, self._layer_job(reference, layers, diff_ids, chain, index=index, done=done))
+            )
         if not jobs:
             return
         self._cancelled.clear()
@@ -210,12 +212,15 @@ class Puller:
         layers: Sequence[Descriptor],
         diff_ids: Sequence[str],
         chain: Sequence[str],
+        *,
         index: int,
         done: Sequence[threading.Event],
     ) -> Callable[[], None]:
         def job() -> None:
             try:
-                self._fetch_layer(reference, layers[index], diff_ids[index], chain, index, done)
+                self._fetch_layer(
+                    reference, layers[index], diff_ids[index], chain, index=index, done=done
+                )
             finally:
                 done[index].set()
 
@@ -227,6 +232,7 @@ class Puller:
         descriptor: Descriptor,
         diff_id: str,
         chain: Sequence[str],
+        *,
         index: int,
         done: Sequence[threading.Event],
     ) -> None:
@@ -243,7 +249,12 @@ class Puller:
                 tree.mkdir()
                 if not blob.is_file() and all(event.is_set() for event in done[:index]):
                     result = self._stream_layer(
-                        reference, descriptor, diff_id, tree, temp / "blob", lower_dirs
+                        reference,
+                        descriptor,
+                        diff_id,
+                        tree=tree,
+                        blob_temp=temp / "blob",
+                        lower_dirs=lower_dirs,
                     )
                     self._install_blob(temp / "blob", blob)
                 else:
@@ -294,6 +305,7 @@ class Puller:
         reference: Reference,
         descriptor: Descriptor,
         diff_id: str,
+        *,
         tree: Path,
         blob_temp: Path,
         lower_dirs: list[str],
@@ -312,8 +324,7 @@ class Puller:
             # BlobStream resumes a broken transfer itself with a Range request
             with self._open_blob(reference, descriptor) as stream:
                 for chunk in stream:
-                    if self._cancelled.is_set():
-                        raise HybridockError("pull cancelled")
+                    self._check_cancelled()
                     sink.write(chunk)
                     received += len(chunk)
                     self.progress.layer(layer_id, "Downloading", received, descriptor.size)
@@ -347,8 +358,7 @@ class Puller:
                 self._open_blob(reference, descriptor) as stream,
             ):
                 for chunk in stream:
-                    if self._cancelled.is_set():
-                        raise HybridockError("pull cancelled")
+                    self._check_cancelled()
                     output.write(chunk)
                     received += len(chunk)
                     self.progress.layer(layer_id, "Downloading", received, descriptor.size)
@@ -358,6 +368,10 @@ class Puller:
             if isinstance(error, HybridockError):
                 raise
             raise StoreError(f"cannot write {target}: {error.strerror}") from error
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise HybridockError("pull cancelled")
 
     def _wait_for_parents(self, index: int, done: Sequence[threading.Event]) -> None:
         """Extraction resolves hardlinks into lower layers: the parents must be in place."""
