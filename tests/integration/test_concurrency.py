@@ -190,8 +190,10 @@ def test_a_pull_waiting_on_an_interrupted_one_takes_over(
         else:
             pytest.fail("the first pull never reported downloading")
         second = start_pull(hybridock_env, pushed.reference, stdout=subprocess.DEVNULL)
-        # the second pull reaches the big layer's lock only after resolving the image
-        wait_for_request(registry, "manifest_get", count=2)
+        # Once the second pull has resolved the image it holds the gc lock shared, so the
+        # interrupted one leaves it the small layer; it then waits on (or finds free) the big
+        # layer's lock, and fetches that layer itself.
+        wait_for_request(registry, "manifest_get", count=2, process=second)
         first.send_signal(signal.SIGINT)
         _, first_stderr = first.communicate(timeout=120)
         _, second_stderr = second.communicate(timeout=300)
@@ -224,8 +226,11 @@ def start_pull(env: dict[str, str], reference: str, *, stdout: int) -> subproces
     )
 
 
-def wait_for_request(registry: Registry, kind: str, *, count: int) -> None:
-    """Until the registry has seen ``count`` requests of ``kind`` (a condition, not a time)."""
+def wait_for_request(
+    registry: Registry, kind: str, *, count: int, process: subprocess.Popen[str]
+) -> None:
+    """Until the registry has seen ``count`` requests of ``kind`` (a condition, not a time),
+    or ``process`` has exited."""
     event = threading.Event()
-    while registry.count(kind) < count:
+    while registry.count(kind) < count and process.poll() is None:
         event.wait(0.05)
