@@ -9,6 +9,7 @@ than the descriptor's size; digests are the caller's job (the native pipeline ve
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -16,7 +17,7 @@ from types import TracebackType
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from hybridock.errors import RegistryError, RegistryUnreachable
+from hybridock.errors import HybridockError, RegistryError, RegistryUnreachable
 from hybridock.registry.manifest import Descriptor
 
 CHUNK_SIZE = 1024 * 1024
@@ -55,6 +56,21 @@ class BlobStream:
         self._closed = True
         self._release()
 
+    def abort(self) -> None:
+        """From another thread: end the transfer now. A read blocked on a stalled connection
+        returns at once (the socket is shut down) and the iterating thread raises instead of
+        resuming."""
+        self._closed = True
+        response = self._response
+        if response is not None:
+            # urllib3 >= 2.3 shuts the socket down for exactly this; close() would not wake
+            # a read blocked in another thread.
+            with contextlib.suppress(AttributeError, ValueError, RuntimeError, OSError):
+                response.shutdown()
+
+    def _cancelled(self) -> HybridockError:
+        return HybridockError(f"download of {self.descriptor.digest} was cancelled")
+
     def _release(self) -> None:
         """Drop the connection: a half-read body must never go back to the pool."""
         if self._response is not None:
@@ -86,6 +102,8 @@ class BlobStream:
             except (Urllib3Error, OSError) as error:
                 if isinstance(error, RegistryError):
                     raise
+                if self._closed:
+                    raise self._cancelled() from None
                 if resumes >= MAX_RESUMES:
                     raise RegistryUnreachable(
                         f"download of {self.descriptor.digest} from {self._netloc} kept "
@@ -94,6 +112,8 @@ class BlobStream:
             finally:
                 self._release()
             if position < size:
+                if self._closed:
+                    raise self._cancelled()
                 resumes += 1
                 if resumes > MAX_RESUMES:
                     raise RegistryUnreachable(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hybridock.errors import PlatformNotFound
+from hybridock.errors import ConfigError, PlatformNotFound
 
 if TYPE_CHECKING:
     from hybridock.registry.manifest import Descriptor
@@ -95,7 +95,7 @@ def parse_platform(text: str) -> Platform:
     """Parse ``--platform`` values: ``os/arch[/variant]``, or a bare ``arch`` meaning linux."""
     parts = text.strip().split("/")
     if not all(parts) or not 1 <= len(parts) <= 3:
-        raise ValueError(f"invalid platform {text!r}: want os/arch[/variant]")
+        raise ConfigError(f"invalid platform {text!r}: want os/arch[/variant]")
     if len(parts) == 1:
         return Platform("linux", parts[0]).normalized()
     variant = parts[2] if len(parts) == 3 else None

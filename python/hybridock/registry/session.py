@@ -94,14 +94,22 @@ class RegistrySession:
         schemes = (
             (endpoint.scheme,) if endpoint.scheme else self.transport.schemes_for(endpoint.netloc)
         )
+        tls_failure: TLSFailure | None = None
         for position, scheme in enumerate(schemes):
             base = f"{scheme}://{endpoint.netloc}"
             try:
                 response = self.transport.request("GET", f"{base}/v2/")
-            except TLSFailure:
+            except TLSFailure as error:
                 if position == len(schemes) - 1:
                     raise
+                tls_failure = error
                 continue
+            except RegistryUnreachable:
+                # https failed its handshake and plain http failed too: a TLS registry whose
+                # certificate is not trusted. Its TLS error says why; "connection reset" not.
+                if tls_failure is not None:
+                    raise tls_failure from None
+                raise
             try:
                 status = response.status
                 challenges = parse_www_authenticate(response.headers.getlist("WWW-Authenticate"))

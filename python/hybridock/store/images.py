@@ -327,11 +327,23 @@ class ImageStore:
         return report
 
     def collect_garbage(self) -> int:
-        """Remove layer dirs and blobs that no row references; returns how many."""
+        """Remove layers no image uses, and layer dirs and blobs no row references; returns
+        how many files or trees went."""
         with locks.exclusive(self.layout.locks, locks.GC):
             return self._collect_garbage()
 
+    def collect_garbage_if_idle(self) -> int:
+        """``collect_garbage`` when no pull is running (one that is would wait on it)."""
+        with locks.try_exclusive(self.layout.locks, locks.GC) as idle:
+            return self._collect_garbage() if idle else 0
+
     def _collect_garbage(self) -> int:
+        # Only under the exclusive gc lock: no pull is between recording a layer and the
+        # image that uses it, so a layer row no image_layers row names is garbage.
+        with self.db.write() as connection:
+            connection.execute(
+                "DELETE FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)"
+            )
         known_layers = {r[0].split(":", 1)[1] for r in self.db.query("SELECT chain_id FROM layers")}
         layer_blobs = {
             r[0].split(":", 1)[1]
@@ -351,6 +363,11 @@ class ImageStore:
             if path.name not in layer_blobs and path.name not in other_blobs:
                 path.unlink(missing_ok=True)
                 removed += 1
+        # Work trees of pulls that were killed: a pull holds the gc lock shared while its
+        # tree exists, so under the exclusive lock every one of them is abandoned.
+        for path in self.layout.tmp.glob("layer-*"):
+            remove_tree(path)
+            removed += 1
         return removed
 
 

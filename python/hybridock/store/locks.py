@@ -34,3 +34,18 @@ def exclusive(lock_dir: Path, key: str) -> contextlib.AbstractContextManager[Non
 
 def shared(lock_dir: Path, key: str) -> contextlib.AbstractContextManager[None]:
     return _flock(lock_dir, key, fcntl.LOCK_SH)
+
+
+@contextlib.contextmanager
+def try_exclusive(lock_dir: Path, key: str) -> Iterator[bool]:
+    """The lock if nobody holds it now (yields True), else yields False at once."""
+    fd = os.open(lock_dir / f"{key}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)

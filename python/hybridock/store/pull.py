@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ from hybridock.errors import (
     StoreError,
 )
 from hybridock.reference import Reference, validate_digest
-from hybridock.registry import Descriptor, Platform, RegistryClient, ResolvedImage
+from hybridock.registry import BlobStream, Descriptor, Platform, RegistryClient, ResolvedImage
 from hybridock.store import locks
 from hybridock.store.images import ImageStore, LayerRecord, NewImage
 from hybridock.store.layout import Layout, fsync_dir, remove_tree, write_atomic
@@ -89,14 +89,25 @@ class Puller:
         self.concurrency = max(1, concurrency)
         self.progress: PullProgress = progress or SilentProgress()
         self._cancelled = threading.Event()
+        self._streams_lock = threading.Lock()
+        self._streams: set[BlobStream] = set()
 
     def pull(self, reference: Reference, platform: Platform | None = None) -> PullResult:
-        with locks.shared(self.layout.locks, locks.GC):
-            return self._pull(reference, platform)
+        try:
+            with locks.shared(self.layout.locks, locks.GC):
+                return self._pull(reference, platform)
+        except BaseException:
+            # Layers this pull finished are recorded but no image uses them: unless another
+            # pull is running (it may be about to use them), take them out again.
+            with contextlib.suppress(HybridockError):
+                self.images.collect_garbage_if_idle()
+            raise
 
     def _pull(self, reference: Reference, platform: Platform | None) -> PullResult:
         self.progress.resolving(reference)
         known = self.images.tag_digest(reference)
+        if known is not None and platform is not None and not self._is_for(known[0], platform):
+            known = None  # the store holds another platform of this index: fetch the one asked
         if known is not None:
             image_id, digest = known
             if reference.digest is not None:
@@ -107,6 +118,11 @@ class Puller:
         resolved = self.registry.resolve(reference, platform)
         image_id = self._store_image(reference, resolved)
         return PullResult(reference, image_id, resolved.digest, downloaded=True)
+
+    def _is_for(self, image_id: str, platform: Platform) -> bool:
+        record = self.images.get(image_id)
+        stored = Platform(record.os or "", record.architecture or "", record.variant)
+        return platform.matches(stored)
 
     def _store_image(self, reference: Reference, resolved: ResolvedImage) -> str:
         rootfs = resolved.config.get("rootfs")
@@ -165,7 +181,9 @@ class Puller:
                 self.progress.layer(short_id(descriptor.digest), "Already exists")
                 done[index].set()
                 continue
-            jobs.append((index, self._layer_job(reference, layers, diff_ids, chain, index, done)))
+            jobs.append(
+                (index, self._layer_job(reference, layers, diff_ids, chain, index=index, done=done))
+            )
         if not jobs:
             return
         self._cancelled.clear()
@@ -182,6 +200,10 @@ class Puller:
                 self._cancelled.set()
                 for future in futures:
                     future.cancel()
+                with self._streams_lock:
+                    streams = list(self._streams)
+                for stream in streams:  # wake downloads blocked on a stalled connection
+                    stream.abort()
                 raise
 
     def _layer_job(
@@ -190,12 +212,15 @@ class Puller:
         layers: Sequence[Descriptor],
         diff_ids: Sequence[str],
         chain: Sequence[str],
+        *,
         index: int,
         done: Sequence[threading.Event],
     ) -> Callable[[], None]:
         def job() -> None:
             try:
-                self._fetch_layer(reference, layers[index], diff_ids[index], chain, index, done)
+                self._fetch_layer(
+                    reference, layers[index], diff_ids[index], chain, index=index, done=done
+                )
             finally:
                 done[index].set()
 
@@ -207,6 +232,7 @@ class Puller:
         descriptor: Descriptor,
         diff_id: str,
         chain: Sequence[str],
+        *,
         index: int,
         done: Sequence[threading.Event],
     ) -> None:
@@ -221,29 +247,36 @@ class Puller:
             with self.layout.temp_dir("layer") as temp:
                 tree = temp / "tree"
                 tree.mkdir()
-                if blob.is_file():
+                if not blob.is_file() and all(event.is_set() for event in done[:index]):
+                    result = self._stream_layer(
+                        reference,
+                        descriptor,
+                        diff_id,
+                        tree=tree,
+                        blob_temp=temp / "blob",
+                        lower_dirs=lower_dirs,
+                    )
+                    self._install_blob(temp / "blob", blob)
+                else:
+                    # The extractor opens the parents' trees when it starts (hardlinks to
+                    # lower files are resolved as they come), so a layer whose parents are
+                    # still in flight is downloaded whole first and extracted once they land.
+                    source = blob
+                    if not blob.is_file():
+                        source = temp / "blob"
+                        self._download(reference, descriptor, source)
                     self.progress.layer(layer_id, "Extracting", 0, descriptor.size)
                     self._wait_for_parents(index, done)
                     result = _native.extract_blob(
-                        str(blob),
+                        str(source),
                         str(tree),
                         descriptor.compression,
                         descriptor.digest,
                         diff_id,
                         lower_dirs=lower_dirs,
                     )
-                else:
-                    result = self._stream_layer(
-                        reference,
-                        descriptor,
-                        diff_id,
-                        tree,
-                        temp / "blob",
-                        lower_dirs,
-                        index,
-                        done,
-                    )
-                    self._install_blob(temp / "blob", blob)
+                    if source != blob:
+                        self._install_blob(source, blob)
                 target = self.layout.layer(chain_id)
                 if target.exists():  # a record-less leftover of a crash: replace it
                     remove_tree(target)
@@ -272,11 +305,10 @@ class Puller:
         reference: Reference,
         descriptor: Descriptor,
         diff_id: str,
+        *,
         tree: Path,
         blob_temp: Path,
         lower_dirs: list[str],
-        index: int,
-        done: Sequence[threading.Event],
     ) -> _native.LayerResult:
         layer_id = short_id(descriptor.digest)
         sink = _native.LayerSink(
@@ -290,28 +322,62 @@ class Puller:
         try:
             received = 0
             # BlobStream resumes a broken transfer itself with a Range request
-            with self.registry.open_blob(reference, descriptor) as stream:
+            with self._open_blob(reference, descriptor) as stream:
                 for chunk in stream:
                     self._check_cancelled()
                     sink.write(chunk)
                     received += len(chunk)
                     self.progress.layer(layer_id, "Downloading", received, descriptor.size)
             self.progress.layer(layer_id, "Extracting", descriptor.size, descriptor.size)
-            self._wait_for_parents(index, done)
             return sink.finish()
         except BaseException:
             sink.abort()
             raise
 
-    def _wait_for_parents(self, index: int, done: Sequence[threading.Event]) -> None:
-        """Hardlinks into lower layers are resolved at finish: the parents must be in place."""
-        for event in done[:index]:
-            while not event.wait(0.2):
-                self._check_cancelled()
+    @contextlib.contextmanager
+    def _open_blob(self, reference: Reference, descriptor: Descriptor) -> Iterator[BlobStream]:
+        """A blob stream that a cancelled pull aborts from the main thread."""
+        with self.registry.open_blob(reference, descriptor) as stream:
+            with self._streams_lock:
+                self._streams.add(stream)
+            try:
+                if self._cancelled.is_set():
+                    stream.abort()
+                yield stream
+            finally:
+                with self._streams_lock:
+                    self._streams.discard(stream)
+
+    def _download(self, reference: Reference, descriptor: Descriptor, target: Path) -> None:
+        """The blob into ``target`` as it comes; its digest is checked when it is extracted."""
+        layer_id = short_id(descriptor.digest)
+        received = 0
+        try:
+            with (
+                target.open("wb") as output,
+                self._open_blob(reference, descriptor) as stream,
+            ):
+                for chunk in stream:
+                    self._check_cancelled()
+                    output.write(chunk)
+                    received += len(chunk)
+                    self.progress.layer(layer_id, "Downloading", received, descriptor.size)
+                output.flush()
+                os.fsync(output.fileno())
+        except OSError as error:
+            if isinstance(error, HybridockError):
+                raise
+            raise StoreError(f"cannot write {target}: {error.strerror}") from error
 
     def _check_cancelled(self) -> None:
         if self._cancelled.is_set():
             raise HybridockError("pull cancelled")
+
+    def _wait_for_parents(self, index: int, done: Sequence[threading.Event]) -> None:
+        """Extraction resolves hardlinks into lower layers: the parents must be in place."""
+        for event in done[:index]:
+            while not event.wait(0.2):
+                self._check_cancelled()
 
     def _install_blob(self, temp: Path, blob: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
