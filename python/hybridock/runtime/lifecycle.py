@@ -179,11 +179,11 @@ class Runtime:
             **config.security.spawn_fields(_native.DOCKER_CAPABILITIES),
         )
 
-    def _fail_start(self, container: Container, error: HybridockError) -> None:
+    def _fail_start(self, container: Container, error: BaseException) -> None:
         """As docker: a container that could not start stays Created, with the code and error."""
         cgroups.release(self.layout.container(container.id))
         code = error.exit_code if isinstance(error, SpawnError) else 125
-        self.containers.mark_start_failed(container.id, code, str(error))
+        self.containers.mark_start_failed(container.id, code, str(error) or type(error).__name__)
 
     # --- attached ---------------------------------------------------------------------------
 
@@ -206,7 +206,7 @@ class Runtime:
         try:
             try:
                 pid = self._spawn(container, stdio)
-            except HybridockError as error:
+            except BaseException as error:  # a bug or Ctrl-C must not leak the cgroup either
                 self._fail_start(container, error)
                 raise
         finally:
