@@ -181,6 +181,7 @@ class Puller:
                 self.progress.layer(short_id(descriptor.digest), "Already exists")
                 done[index].set()
                 continue
+            self.progress.layer(short_id(descriptor.digest), "Pulling fs layer")
             jobs.append(
                 (index, self._layer_job(reference, layers, diff_ids, chain, index=index, done=done))
             )
@@ -328,6 +329,7 @@ class Puller:
                     sink.write(chunk)
                     received += len(chunk)
                     self.progress.layer(layer_id, "Downloading", received, descriptor.size)
+            self.progress.layer(layer_id, "Download complete")
             self.progress.layer(layer_id, "Extracting", descriptor.size, descriptor.size)
             return sink.finish()
         except BaseException:
@@ -364,6 +366,7 @@ class Puller:
                     self.progress.layer(layer_id, "Downloading", received, descriptor.size)
                 output.flush()
                 os.fsync(output.fileno())
+            self.progress.layer(layer_id, "Download complete")
         except OSError as error:
             if isinstance(error, HybridockError):
                 raise
