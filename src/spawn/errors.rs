@@ -27,10 +27,11 @@ pub enum Stage {
     CloseFds = 14,
     NoNewPrivs = 15,
     Exec = 16,
+    Seccomp = 17,
 }
 
 impl Stage {
-    const ALL: [Self; 16] = [
+    const ALL: [Self; 17] = [
         Self::Prepare,
         Self::Cgroup,
         Self::Rootfs,
@@ -47,6 +48,7 @@ impl Stage {
         Self::CloseFds,
         Self::NoNewPrivs,
         Self::Exec,
+        Self::Seccomp,
     ];
 
     #[must_use]
@@ -74,6 +76,7 @@ impl Stage {
             Self::CloseFds => "close_fds",
             Self::NoNewPrivs => "no_new_privs",
             Self::Exec => "exec",
+            Self::Seccomp => "seccomp",
         }
     }
 }

@@ -21,6 +21,17 @@
 //!    cannot leave it); umask 022; stdio, a new session (and fd 0's terminal as controlling
 //!    terminal for `-t`); close every other fd; `no_new_privs`; execve over the
 //!    PATH candidates (execvp's rules: EACCES is remembered, ENOENT moves on).
+//!
+//! The seccomp filter (runc's `standard_init_linux.go` makes the same choice): it is installed
+//! as late as possible, so that the fewest of our own system calls run under a profile written
+//! for the container's program. With `no_new_privs` it is the very last step before `execve`
+//! (after `no_new_privs`, which is what lets any process install a filter). Without it the
+//! kernel demands `CAP_SYS_ADMIN` in the effective set; if the process keeps it to the end
+//! (uid 0 whose kept capabilities include it, or untouched capabilities) the filter still goes
+//! last, otherwise it goes right before step 7's bounding-set drop and user switch, the last
+//! point where the capability is still held: the credential, stdio and exec calls that follow
+//! then run under the filter, as with runc, so a profile must allow them (docker's does).
+//! Failure is the `seccomp` stage (exit 125).
 
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -29,6 +40,7 @@ use std::path::Path;
 
 use libc::{c_ulong, gid_t, uid_t};
 
+use crate::seccomp::SockFilter;
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::mounts;
 use crate::spawn::namespaces;
@@ -146,6 +158,8 @@ pub enum Op {
     ControllingTerminal,
     CloseFds,
     NoNewPrivs,
+    /// Installs the seccomp program (see the module doc for where).
+    Seccomp(Vec<SockFilter>),
     /// execve each candidate in turn (one when argv[0] has a slash, else one per PATH entry).
     Exec {
         candidates: Vec<CString>,
@@ -243,6 +257,10 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
     for limit in &spec.rlimits {
         push(Stage::Rlimits, Op::Rlimit(*limit));
     }
+    let seccomp_late = seccomp_installs_last(&spec);
+    if let (Some(program), false) = (&spec.seccomp_filter, seccomp_late) {
+        push(Stage::Seccomp, Op::Seccomp(program.clone()));
+    }
     if let Some(mask) = spec.capabilities {
         push(Stage::Capabilities, Op::DropBoundingSet(mask));
     }
@@ -262,6 +280,9 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
     push(Stage::CloseFds, Op::CloseFds);
     if spec.no_new_privs {
         push(Stage::NoNewPrivs, Op::NoNewPrivs);
+    }
+    if let (Some(program), true) = (&spec.seccomp_filter, seccomp_late) {
+        push(Stage::Seccomp, Op::Seccomp(program.clone()));
     }
     let argv: Vec<String> = match &spec.init {
         Some(_) => [INIT_PATH.to_owned(), "--".to_owned()]
@@ -284,6 +305,17 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
         argv: CStringArray::new(argv.iter().map(|arg| c_string(arg)).collect()),
         env: CStringArray::new(spec.env.iter().map(|entry| c_string(entry)).collect()),
     })
+}
+
+/// Whether the seccomp filter can wait until right before exec: with `no_new_privs`, or while
+/// the process still holds `CAP_SYS_ADMIN` at that point (see the module doc).
+fn seccomp_installs_last(spec: &Spec) -> bool {
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    spec.no_new_privs
+        || (spec.uid == 0
+            && spec
+                .capabilities
+                .map_or(true, |mask| mask & CAP_SYS_ADMIN != 0))
 }
 
 /// The paths execve tries for `command`: itself when it has a slash, else each directory of

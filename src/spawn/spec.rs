@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use crate::seccomp::SockFilter;
 use crate::spawn::errors::SpawnError;
 
 /// Where the container's root filesystem comes from.
@@ -116,6 +117,9 @@ pub struct Spec {
     /// A static init on the host (docker's `--init`): bound read-only on [`INIT_PATH`] and run
     /// as pid 1 with `-- argv...`.
     pub init: Option<PathBuf>,
+    /// A compiled seccomp program (`crate::seccomp::compile`), installed right before exec;
+    /// `None` runs unconfined (docker's `seccomp=unconfined`).
+    pub seccomp_filter: Option<Vec<SockFilter>>,
 }
 
 /// Where the `--init` binary appears in the container (inside the private /dev tmpfs, so
@@ -154,6 +158,7 @@ impl Spec {
                 .collect(),
             capabilities: Some(DOCKER_CAPABILITIES),
             init: None,
+            seccomp_filter: None,
         }
     }
 
@@ -227,6 +232,14 @@ impl Spec {
             .chain(self.readonly_paths.iter_mut())
         {
             *path = clean_container_path("masked/readonly paths", path)?;
+        }
+        if let Some(program) = &self.seccomp_filter {
+            if program.is_empty() || program.len() > crate::seccomp::bpf::MAX_INSTRUCTIONS {
+                return Err(invalid(
+                    "seccomp_filter",
+                    &format!("{} instructions is not 1 to 4096", program.len()),
+                ));
+            }
         }
         for (index, fd) in self.stdio.iter().enumerate() {
             if fd.is_some_and(|fd| fd < 0) {
