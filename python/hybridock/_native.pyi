@@ -9,6 +9,7 @@ __all__ = [
     "LayerSink",
     "SpawnSpec",
     "__version__",
+    "compile_seccomp",
     "extract_blob",
     "init_executable",
     "monitor_executable",
@@ -113,6 +114,8 @@ class SpawnSpec:
     (``None`` inherits); the container always gets its own session, and with ``tty`` fd 0 (a
     pty slave) becomes its controlling terminal. ``init`` is a static init binary on the host,
     bound on /dev/init and run as pid 1 with ``-- argv...`` (docker's ``--init``).
+    ``seccomp_filter`` is a program from ``compile_seccomp``, installed right before exec
+    (``None``: unconfined).
     An unusable spec raises ``ConfigError``.
     """
 
@@ -148,6 +151,7 @@ class SpawnSpec:
         readonly_paths: list[str] | None = None,
         capabilities: int | None = ...,
         init: str | None = None,
+        seccomp_filter: bytes | None = None,
     ) -> SpawnSpec: ...
     @property
     def argv(self) -> list[str]: ...
@@ -162,4 +166,13 @@ def spawn(spec: SpawnSpec | None = None, **fields: Any) -> int:
     The process is a direct child of the caller (reap it with ``os.waitpid``) and pid 1 of its
     pid namespace. Raises ``SpawnError`` with docker's ``exit_code``: 127 command not found,
     126 not executable, 125 any setup failure (``stage`` names the step).
+    """
+
+# --- seccomp ---------------------------------------------------------------------------------
+
+def compile_seccomp(profile: str, capabilities: int) -> bytes:
+    """Compile docker's seccomp profile JSON into a BPF program for ``SpawnSpec.seccomp_filter``.
+
+    Resolved for this host's architecture and kernel and a container whose capability mask is
+    ``capabilities`` (rules' ``includes.caps``). Raises ``ConfigError`` for an unusable profile.
     """

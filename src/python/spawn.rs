@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::seccomp::SockFilter;
 use crate::spawn::spec::{
     rlimit_resource, DOCKER_CAPABILITIES, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS,
 };
@@ -47,7 +48,8 @@ impl PySpawnSpec {
         network=true, pid_namespace=true, uts_namespace=true, ipc_namespace=true,
         stdio=None, tty=false, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
         etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
-        masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None
+        masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None,
+        seccomp_filter=None
     ))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // keyword-only, docker-shaped
     fn new(
@@ -81,6 +83,7 @@ impl PySpawnSpec {
         readonly_paths: Option<Vec<String>>,
         capabilities: Option<u64>,
         init: Option<PathBuf>,
+        seccomp_filter: Option<Vec<u8>>,
     ) -> PyResult<Self> {
         let invalid = |field: &'static str, reason: String| {
             to_py_err(py, &SpawnError::InvalidSpec { field, reason })
@@ -116,6 +119,10 @@ impl PySpawnSpec {
                 hard,
             });
         }
+        let seccomp_filter = seccomp_filter
+            .map(|bytes| SockFilter::parse_program(&bytes))
+            .transpose()
+            .map_err(|error| super::seccomp::to_py_err(&error))?;
         let defaults = Spec::new(argv, rootfs);
         let spec = Spec {
             env: env.unwrap_or(defaults.env.clone()),
@@ -159,6 +166,7 @@ impl PySpawnSpec {
             }),
             capabilities,
             init,
+            seccomp_filter,
             ..defaults
         };
         let spec = spec.validated().map_err(|error| to_py_err(py, &error))?;

@@ -297,6 +297,7 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "AutoRemove": config.auto_remove,
             "Init": config.init,
             "Privileged": False,
+            "SecurityOpt": list(config.security_opt) or None,
         },
         "GraphDriver": {
             "Name": "overlay",

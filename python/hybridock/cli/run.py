@@ -73,6 +73,11 @@ def container_options(function: F) -> F:
             help="Pull image before running.",
         ),
         click.option("--platform", help="Set platform if server is multi-platform capable."),
+        click.option(
+            "--security-opt",
+            multiple=True,
+            help="Security options: seccomp=unconfined|PROFILE.json, no-new-privileges.",
+        ),
         click.argument("image"),
         click.argument("command", nargs=-1, type=click.UNPROCESSED),
     ]
@@ -118,6 +123,7 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         auto_remove=params["auto_remove"],
         stop_signal=params["stop_signal"],
         stop_timeout=params["stop_timeout"],
+        security_opt=tuple(params["security_opt"]),
     )
     return client.create_container(params["image"], image_id, options, params["name"])
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridock.errors import ConfigError
+from hybridock.runtime.seccomp import parse_security_options
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NETWORK_MODES = ("none", "host")
@@ -45,6 +46,10 @@ class ContainerConfig:
     auto_remove: bool = False
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
+    # --security-opt: "" (the default profile), "unconfined" or a profile's JSON
+    seccomp: str = ""
+    no_new_privileges: bool = False
+    security_opt: tuple[str, ...] = ()
 
     @property
     def argv(self) -> list[str]:
@@ -59,6 +64,8 @@ class ContainerConfig:
         data["mounts"] = tuple(Mount(**m) for m in data.get("mounts", ()))
         for key in ("entrypoint", "cmd", "env"):
             data[key] = tuple(data[key])
+        if "security_opt" in data:
+            data["security_opt"] = tuple(data["security_opt"])
         return cls(**data)
 
 
@@ -82,6 +89,7 @@ class RunOptions:
     auto_remove: bool = False
     stop_signal: str | None = None
     stop_timeout: int | None = None
+    security_opt: tuple[str, ...] = ()
 
 
 def merge_env(base: Sequence[str], overrides: Sequence[str]) -> tuple[str, ...]:
@@ -159,6 +167,7 @@ def merge(
         [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"],
         [*(config.get("Env") or ()), *_cli_env(options.env, options.env_files)],
     )
+    security = parse_security_options(options.security_opt)
     labels = dict(config.get("Labels") or {})
     for label in options.labels:
         key, _, value = label.partition("=")
@@ -181,4 +190,7 @@ def merge(
         auto_remove=options.auto_remove,
         stop_signal=options.stop_signal or config.get("StopSignal") or "SIGTERM",
         stop_timeout=options.stop_timeout,
+        seccomp=security.seccomp,
+        no_new_privileges=security.no_new_privileges,
+        security_opt=security.security_opt,
     )

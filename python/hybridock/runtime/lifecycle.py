@@ -30,6 +30,7 @@ from hybridock.errors import ContainerStateError, SpawnError
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, process_alive
 from hybridock.runtime.rootfs import init_path, monitor_path, write_etc_files
+from hybridock.runtime.seccomp import seccomp_filter
 from hybridock.runtime.users import resolve_user
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import Layout, remove_tree
@@ -148,8 +149,11 @@ class Runtime:
             network=config.network != "host",
             stdio=list(stdio),
             tty=config.tty,
-            # docker leaves no_new_privs off so that setuid programs in images keep working
-            no_new_privs=False,
+            # docker leaves no_new_privs off (setuid programs in images keep working) unless
+            # --security-opt no-new-privileges asks for it
+            no_new_privs=config.no_new_privileges,
+            # compiled for docker's capability set, the one the container runs with
+            seccomp_filter=seccomp_filter(config.seccomp, _native.DOCKER_CAPABILITIES),
             etc_hostname=etc["hostname"],
             etc_hosts=etc["hosts"],
             etc_resolv_conf=etc["resolv_conf"],
