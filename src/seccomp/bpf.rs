@@ -7,14 +7,16 @@
 //!    filter written in another ABI's numbers; libseccomp's bad-arch action does the same).
 //! 2. `x86_64` shares its `AUDIT_ARCH` with x32, whose numbers carry bit 30: the `x86_64` section
 //!    first sends such numbers to the x32 section, or kills them when x32 is not filtered.
-//! 3. a section loads `nr` and compares it with each syscall that has rules, in ascending
-//!    order; an unconditional rule is one `ret`, conditional rules test their arguments and
-//!    fall through to the next syscall when none holds. When a syscall has an unconditional
-//!    rule its conditional ones are dropped (libseccomp lets the unconditional rule win).
-//! 4. runc's ENOSYS patch: when the default action refuses, a number above every syscall the
+//! 3. runc's ENOSYS patch: when the default action refuses, a number above every syscall the
 //!    profile names returns `ENOSYS`, so a newer syscall than the profile knows looks
 //!    unimplemented and libc falls back (clone3 -> clone) instead of failing with EPERM.
-//! 5. `ret` the default action.
+//! 4. a binary search (`jge` on the middle entry) down to leaves of a few tests, so a syscall
+//!    costs about ten comparisons, not hundreds. Consecutive numbers with the same
+//!    unconditional action form one run (`jge first`, `jgt last`, `ret`), which shrinks an
+//!    allowlist several times over; conditional rules test their arguments in profile order
+//!    and the first that holds decides. When a syscall has an unconditional rule its
+//!    conditional ones are dropped (libseccomp lets the unconditional rule win).
+//! 5. nothing matched: `ret` the default action.
 //!
 //! A 64-bit argument is compared as two 32-bit halves (classic BPF has 32-bit registers):
 //! the high word decides unless it is equal, then the low word does. `seccomp_data` is
@@ -244,48 +246,140 @@ pub fn compile(resolved: &Resolved) -> Result<Vec<SockFilter>, SeccompError> {
     asm.finish()
 }
 
+/// Entries compared one after the other at the leaves of the search tree.
+const LEAF_SIZE: usize = 4;
+
+/// What the search tree tests: a run of consecutive syscall numbers whose unconditional
+/// action is the same (an allowlist is mostly such runs), or one syscall with conditions.
+enum Entry<'a> {
+    Run {
+        first: u32,
+        last: u32,
+        action: Action,
+    },
+    Conditional {
+        number: u32,
+        rules: &'a [Rule],
+    },
+}
+
+impl Entry<'_> {
+    fn first(&self) -> u32 {
+        match self {
+            Self::Run { first, .. } => *first,
+            Self::Conditional { number, .. } => *number,
+        }
+    }
+}
+
+fn entries(rules: &BTreeMap<u32, Vec<Rule>>) -> Vec<Entry<'_>> {
+    let mut entries: Vec<Entry<'_>> = Vec::new();
+    for (number, rules) in rules {
+        let unconditional = rules.iter().find(|rule| rule.conditions.is_empty());
+        match (unconditional, entries.last_mut()) {
+            (Some(rule), Some(Entry::Run { last, action, .. }))
+                if *action == rule.action && last.checked_add(1) == Some(*number) =>
+            {
+                *last = *number;
+            }
+            (Some(rule), _) => entries.push(Entry::Run {
+                first: *number,
+                last: *number,
+                action: rule.action,
+            }),
+            (None, _) => entries.push(Entry::Conditional {
+                number: *number,
+                rules,
+            }),
+        }
+    }
+    entries
+}
+
 fn section(
     asm: &mut Assembler,
     rules: &BTreeMap<u32, Vec<Rule>>,
     default_action: Action,
     enosys_above_known: bool,
 ) {
-    // Invariant: A holds nr unless `clobbered`.
-    let mut clobbered = false;
-    for (number, rules) in rules {
-        if clobbered {
-            asm.load(OFFSET_NR);
-            clobbered = false;
-        }
-        if let Some(rule) = rules.iter().find(|rule| rule.conditions.is_empty()) {
-            asm.branch(JEQ_K, *number, Jump::Next, Jump::Skip);
-            asm.ret(rule.action);
-            continue;
-        }
-        let next = asm.label();
-        asm.branch(JEQ_K, *number, Jump::Skip, Jump::Next);
-        asm.jump(next);
-        for rule in rules {
-            let fail = asm.label();
-            for condition in &rule.conditions {
-                compare(asm, condition, fail);
-            }
-            asm.ret(rule.action);
-            asm.bind(fail);
-        }
-        asm.bind(next);
-        clobbered = true;
-    }
+    // A holds nr here.
     if enosys_above_known {
         if let Some(highest) = rules.keys().next_back() {
-            if clobbered {
-                asm.load(OFFSET_NR);
-            }
             asm.branch(JGT_K, *highest, Jump::Next, Jump::Skip);
             asm.ret(Action::Errno(libc::ENOSYS as u16));
         }
     }
+    let default = asm.label();
+    search(asm, &entries(rules), default);
+    asm.bind(default);
     asm.ret(default_action);
+}
+
+/// A binary search over the entries, sorted by number (about log2(n) comparisons instead of
+/// n): `nr >= middle's first` jumps to the upper half, the lower half follows inline. Each
+/// subtree is entered with A = nr and leaves, when nothing matched, by a jump to `default`.
+fn search(asm: &mut Assembler, entries: &[Entry<'_>], default: Label) {
+    if entries.len() <= LEAF_SIZE {
+        leaf(asm, entries);
+        asm.jump(default);
+        return;
+    }
+    let middle = entries.len() / 2;
+    let upper = asm.label();
+    asm.branch(JGE_K, entries[middle].first(), Jump::Next, Jump::Skip);
+    asm.jump(upper);
+    search(asm, &entries[..middle], default);
+    asm.bind(upper);
+    search(asm, &entries[middle..], default);
+}
+
+/// Tests each entry in turn; falls through when none matched.
+fn leaf(asm: &mut Assembler, entries: &[Entry<'_>]) {
+    // Invariant: A holds nr unless `clobbered` (argument checks load the arguments).
+    let mut clobbered = false;
+    for entry in entries {
+        if clobbered {
+            asm.load(OFFSET_NR);
+            clobbered = false;
+        }
+        match entry {
+            Entry::Run {
+                first,
+                last,
+                action,
+            } if first == last => {
+                asm.branch(JEQ_K, *first, Jump::Next, Jump::Skip);
+                asm.ret(*action);
+            }
+            Entry::Run {
+                first,
+                last,
+                action,
+            } => {
+                // first <= nr <= last: skip both the upper test and the ret when below.
+                let after = asm.label();
+                asm.branch(JGE_K, *first, Jump::Next, Jump::To(after));
+                asm.branch(JGT_K, *last, Jump::Skip, Jump::Next);
+                asm.ret(*action);
+                asm.bind(after);
+            }
+            Entry::Conditional { number, rules } => {
+                let next = asm.label();
+                asm.branch(JEQ_K, *number, Jump::Skip, Jump::Next);
+                asm.jump(next);
+                for rule in *rules {
+                    let fail = asm.label();
+                    for condition in &rule.conditions {
+                        compare(asm, condition, fail);
+                    }
+                    asm.ret(rule.action);
+                    asm.bind(fail);
+                }
+                asm.bind(next);
+                clobbered = true;
+            }
+        }
+    }
 }
 
 /// Falls through when `condition` holds, jumps to `fail` when not.

@@ -4,7 +4,9 @@
 use crate::seccomp::bpf::{
     program_bytes, SockFilter, AND_K, JA, JEQ_K, JGE_K, JGT_K, LD_W_ABS, RET_K,
 };
-use crate::seccomp::profile::{capability_number, kernel_version, Action, Arch, Host};
+use crate::seccomp::profile::{
+    capability_number, kernel_version, resolve, Action, Arch, Comparison, Condition, Host, Resolved,
+};
 use crate::seccomp::{compile, SeccompError};
 
 const DEFAULT_PROFILE: &str = include_str!("../../python/hybridock/runtime/seccomp_default.json");
@@ -17,6 +19,11 @@ const KILL_PROCESS: u32 = 0x8000_0000;
 
 /// Runs `program` on a `seccomp_data` and returns what it returns.
 fn run(program: &[SockFilter], arch: Arch, nr: u32, args: [u64; 6]) -> u32 {
+    run_counting(program, arch, nr, args).0
+}
+
+/// What `program` returns, and how many instructions it executed to get there.
+fn run_counting(program: &[SockFilter], arch: Arch, nr: u32, args: [u64; 6]) -> (u32, usize) {
     let mut data = Vec::with_capacity(64);
     data.extend_from_slice(&nr.to_le_bytes());
     data.extend_from_slice(&arch.audit().to_le_bytes());
@@ -26,9 +33,11 @@ fn run(program: &[SockFilter], arch: Arch, nr: u32, args: [u64; 6]) -> u32 {
     }
     let mut accumulator: u32 = 0;
     let mut pc = 0usize;
+    let mut executed = 0;
     loop {
         let insn = program[pc];
         pc += 1;
+        executed += 1;
         let jump = |taken: bool| usize::from(if taken { insn.jt } else { insn.jf });
         match insn.code {
             LD_W_ABS => {
@@ -40,7 +49,7 @@ fn run(program: &[SockFilter], arch: Arch, nr: u32, args: [u64; 6]) -> u32 {
             JEQ_K => pc += jump(accumulator == insn.k),
             JGT_K => pc += jump(accumulator > insn.k),
             JGE_K => pc += jump(accumulator >= insn.k),
-            RET_K => return insn.k,
+            RET_K => return (insn.k, executed),
             other => panic!("unexpected opcode {other:#x} at {}", pc - 1),
         }
     }
@@ -417,4 +426,170 @@ fn names_and_versions() {
     assert_eq!(number(Arch::X86_64, "mkdir"), 83);
     assert_eq!(number(Arch::Aarch64, "mkdirat"), 34);
     assert_eq!(Arch::Aarch64.syscall("mkdir"), None);
+}
+
+/// What the filter must answer, evaluated directly on the resolved profile.
+fn reference(resolved: &Resolved, arch: Arch, nr: u32, args: [u64; 6]) -> u32 {
+    // x32 and x86_64 share AUDIT_ARCH_X86_64: bit 30 of nr tells them apart.
+    let arch = match arch {
+        Arch::X86_64 | Arch::X32 if nr >= 0x4000_0000 => Arch::X32,
+        Arch::X86_64 | Arch::X32 => Arch::X86_64,
+        other => other,
+    };
+    let Some((_, rules)) = resolved.sections.iter().find(|(each, _)| *each == arch) else {
+        return KILL_PROCESS;
+    };
+    let refuses = !matches!(resolved.default_action, Action::Allow | Action::Log);
+    if refuses
+        && rules
+            .keys()
+            .next_back()
+            .is_some_and(|highest| nr > *highest)
+    {
+        return ENOSYS;
+    }
+    let holds = |condition: &Condition| {
+        let arg = args[usize::from(condition.index)];
+        match condition.comparison {
+            Comparison::Equal => arg == condition.value,
+            Comparison::NotEqual => arg != condition.value,
+            Comparison::Less => arg < condition.value,
+            Comparison::LessOrEqual => arg <= condition.value,
+            Comparison::Greater => arg > condition.value,
+            Comparison::GreaterOrEqual => arg >= condition.value,
+            Comparison::MaskedEqual => arg & condition.value == condition.value_two,
+        }
+    };
+    let action = rules.get(&nr).and_then(|rules| {
+        rules
+            .iter()
+            .find(|rule| rule.conditions.is_empty())
+            .or_else(|| rules.iter().find(|rule| rule.conditions.iter().all(holds)))
+            .map(|rule| rule.action)
+    });
+    action.unwrap_or(resolved.default_action).return_value()
+}
+
+fn assert_matches_reference(profile: &str, host: &Host, arg_sets: &[[u64; 6]]) {
+    let resolved = resolve(profile, host).unwrap();
+    let program = compile(profile, host).unwrap();
+    for arch in [Arch::X86_64, Arch::X86, Arch::X32, Arch::Aarch64] {
+        let base = if arch == Arch::X32 { 0x4000_0000 } else { 0 };
+        for nr in (base..base + 470).chain([u32::MAX, 0x4000_0000 - 1]) {
+            for args in arg_sets {
+                assert_eq!(
+                    run(&program, arch, nr, *args),
+                    reference(&resolved, arch, nr, *args),
+                    "{arch:?} nr {nr} args {args:x?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn default_profile_agrees_with_the_reference_for_every_number() {
+    let arg_sets = [
+        NO_ARGS,
+        first(40),
+        first(0x1000_0000),
+        first(0xffff_ffff),
+        first(0x0040_0000),
+        [0x1_0000_0000, 1, 2, 3, 4, 5],
+    ];
+    for capabilities in [0, DOCKER_CAPABILITIES, u64::MAX] {
+        for kernel in [(4, 4), (6, 1)] {
+            assert_matches_reference(DEFAULT_PROFILE, &host(capabilities, kernel), &arg_sets);
+        }
+    }
+}
+
+/// Profiles of random rules (a fixed-seed generator) against the reference.
+#[test]
+fn random_profiles_agree_with_the_reference() {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let ops = [
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_MASKED_EQ",
+    ];
+    let actions = [
+        r#""action": "SCMP_ACT_ALLOW""#,
+        r#""action": "SCMP_ACT_ERRNO", "errnoRet": 5"#,
+        r#""action": "SCMP_ACT_TRAP""#,
+        r#""action": "SCMP_ACT_LOG""#,
+        r#""action": "SCMP_ACT_KILL_PROCESS""#,
+    ];
+    let values = [
+        0u64,
+        1,
+        2,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0001,
+        u64::MAX,
+    ];
+    let names = [
+        "read", "write", "openat", "close", "mmap", "ioctl", "clone", "futex",
+    ];
+    for round in 0..40 {
+        let mut rules = Vec::new();
+        for _ in 0..next(12) {
+            let args: Vec<String> = (0..next(4))
+                .map(|_| {
+                    format!(
+                        r#"{{"index": {}, "value": {}, "valueTwo": {}, "op": "{}"}}"#,
+                        next(3),
+                        values[next(values.len() as u64) as usize],
+                        values[next(values.len() as u64) as usize],
+                        ops[next(ops.len() as u64) as usize]
+                    )
+                })
+                .collect();
+            rules.push(format!(
+                r#"{{"names": ["{}", "{}"], {}, "args": [{}]}}"#,
+                names[next(names.len() as u64) as usize],
+                names[next(names.len() as u64) as usize],
+                actions[next(actions.len() as u64) as usize],
+                args.join(", ")
+            ));
+        }
+        let default = ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL"][round % 3];
+        let profile = format!(
+            r#"{{"defaultAction": "{default}", "architectures": ["SCMP_ARCH_X86"],
+            "syscalls": [{}]}}"#,
+            rules.join(", ")
+        );
+        let arg_sets: Vec<[u64; 6]> = (0..6)
+            .map(|_| {
+                let mut args = [0u64; 6];
+                for arg in &mut args[..3] {
+                    *arg = values[next(values.len() as u64) as usize];
+                }
+                args
+            })
+            .collect();
+        assert_matches_reference(&profile, &host(0, (6, 1)), &arg_sets);
+    }
+}
+
+#[test]
+fn default_program_is_small_and_short_to_run() {
+    let program = compile(DEFAULT_PROFILE, &host(DOCKER_CAPABILITIES, (6, 1))).unwrap();
+    assert!(program.len() < 1000, "{} instructions", program.len());
+    let longest = (0..470)
+        .map(|nr| run_counting(&program, Arch::X86_64, nr, first(0x1000_0000)).1)
+        .max()
+        .unwrap();
+    assert!(longest < 40, "{longest} instructions for one syscall");
 }
