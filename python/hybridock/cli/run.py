@@ -18,6 +18,7 @@ from hybridock.errors import HybridockError, SpawnError
 from hybridock.reference import Reference
 from hybridock.runtime.config import RunOptions
 from hybridock.runtime.containers import Container
+from hybridock.runtime.seccomp import parse_security_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,6 +89,8 @@ def container_options(function: F) -> F:
 
 def _create(state: State, params: dict[str, Any]) -> Container:
     client = state.client
+    # docker's client reads and checks --security-opt before it asks for the image
+    parse_security_options(params["security_opt"])
     renderer = PullRenderer(sys.stderr)  # docker run says nothing of the default tag
 
     def on_missing(reference: Reference) -> None:

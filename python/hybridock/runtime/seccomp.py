@@ -104,8 +104,11 @@ def compile_filter(profile: str, capabilities: int, *, source: str = "") -> byte
     try:
         return _native.compile_seccomp(profile, capabilities)
     except ConfigError as error:
-        where = f" ({source})" if source else ""
-        raise ConfigError(f"seccomp profile{where}: {error}") from error
+        if not source:
+            raise
+        prefix = "invalid seccomp profile: "
+        reason = str(error).removeprefix(prefix)
+        raise ConfigError(f"invalid seccomp profile ({source}): {reason}") from error
 
 
 def seccomp_filter(seccomp: str, capabilities: int) -> bytes | None:
