@@ -316,3 +316,25 @@ def test_unsupported_security_option_is_refused(box: Box, option: str) -> None:
     result = box("run", "--rm", "--security-opt", option, "busybox", "true")
     assert result.returncode == 125, str(result)
     assert "security-opt" in result.stderr, str(result)
+
+
+def test_profile_that_refuses_the_user_switch_fails_the_start(box: Box, tmp_path: Path) -> None:
+    # Without no-new-privileges a non-root container's filter goes in before the user switch
+    # (installing it needs CAP_SYS_ADMIN), so the profile applies to that switch, as with runc.
+    profile = write_profile(
+        tmp_path / "no-setresuid.json",
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["setresuid"], "action": "SCMP_ACT_ERRNO"}],
+        },
+    )
+    option = f"seccomp={profile}"
+    refused = box("run", "--rm", "-u", "65534", "--security-opt", option, "busybox", "true")
+    assert refused.returncode == 125, str(refused)
+    assert "user" in refused.stderr, str(refused)
+    # With no-new-privileges the filter goes in last, after the switch.
+    fine = box(
+        "run", "--rm", "-u", "65534", "--security-opt", option,
+        "--security-opt", "no-new-privileges", "busybox", "id", "-u",
+    )  # fmt: skip
+    assert fine.returncode == 0 and fine.stdout.strip() == "65534", str(fine)
