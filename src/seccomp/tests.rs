@@ -593,3 +593,31 @@ fn default_program_is_small_and_short_to_run() {
         .unwrap();
     assert!(longest < 40, "{longest} instructions for one syscall");
 }
+
+#[test]
+fn aarch64_hosts_filter_their_own_numbers() {
+    let host = Host {
+        arch: Arch::Aarch64,
+        capabilities: DOCKER_CAPABILITIES,
+        kernel: (6, 1),
+    };
+    let program = compile(DEFAULT_PROFILE, &host).unwrap();
+    check(
+        &program,
+        Arch::Aarch64,
+        &[
+            ("mkdirat", "mkdirat", NO_ARGS, ALLOW),
+            ("mount", "mount", NO_ARGS, EPERM),
+            (
+                "clone with CLONE_NEWUSER",
+                "clone",
+                first(0x1000_0000),
+                EPERM,
+            ),
+            ("clone3", "clone3", NO_ARGS, ENOSYS),
+        ],
+    );
+    // x86 system calls cannot occur on this host: killed as a foreign ABI.
+    assert_eq!(run(&program, Arch::X86_64, 0, NO_ARGS), KILL_PROCESS);
+    assert_matches_reference(DEFAULT_PROFILE, &host, &[NO_ARGS, first(0x1000_0000)]);
+}
