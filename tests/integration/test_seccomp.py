@@ -122,6 +122,8 @@ def write_profile(path: Path, profile: dict[str, object]) -> str:
         pytest.param(("--security-opt", "seccomp:unconfined"), "0", id="unconfined-colon-form"),
         pytest.param(("-u", "65534"), "2", id="non-root-user"),
         pytest.param(("--security-opt", "no-new-privileges"), "2", id="with-no-new-privileges"),
+        pytest.param(("--cap-add", "SYS_ADMIN"), "2", id="cap-add"),
+        pytest.param(("--privileged",), "0", id="privileged-is-unconfined"),
     ],
 )
 def test_seccomp_mode(box: Box, options: tuple[str, ...], expected: str) -> None:
@@ -182,6 +184,27 @@ def test_busybox_applets_get_eperm(box: Box, command: list[str], message: str) -
     result = box("run", "--rm", "busybox", *command)
     assert result.returncode != 0, str(result)
     assert message in result.stderr, str(result)
+
+
+@pytest.mark.parametrize(
+    ("options", "mounts"),
+    [
+        pytest.param((), False, id="default-capabilities"),
+        # the profile's includes.caps rules follow the capabilities the container keeps
+        pytest.param(("--cap-add", "SYS_ADMIN"), True, id="cap-add-sys-admin"),
+        pytest.param(("--privileged",), True, id="privileged"),
+    ],
+)
+def test_the_profile_is_compiled_for_the_containers_capabilities(
+    box: Box, options: tuple[str, ...], mounts: bool
+) -> None:
+    script = "mkdir -p /mnt && mount -t tmpfs x /mnt && grep -c ' /mnt tmpfs ' /proc/mounts"
+    result = box("run", "--rm", *options, "busybox", "sh", "-c", script)
+    if mounts:
+        assert (result.returncode, result.stdout.strip()) == (0, "1"), str(result)
+    else:
+        assert result.returncode != 0, str(result)
+        assert "permission denied" in result.stderr, str(result)
 
 
 def test_unshare_user_works_unconfined(box: Box) -> None:
