@@ -5,6 +5,7 @@
 pub mod digest;
 pub mod error;
 pub mod layer;
+pub mod seccomp;
 pub mod spawn;
 
 #[cfg(feature = "python")]

@@ -10,6 +10,7 @@ __all__ = [
     "SpawnSpec",
     "Spawned",
     "__version__",
+    "compile_seccomp",
     "exec_in",
     "extract_blob",
     "init_executable",
@@ -118,7 +119,8 @@ class SpawnSpec:
     the caller gets the master as ``Spawned.terminal``; ``console_size`` (rows, columns) is
     its size from the start (docker's ConsoleSize: the first program must not see 0x0).
     ``init`` is a static init binary on the host, bound on /dev/init and run as pid 1 with
-    ``-- argv...`` (docker's ``--init``).
+    ``-- argv...`` (docker's ``--init``). ``seccomp_filter`` is a program from
+    ``compile_seccomp``, installed right before exec (``None``: unconfined).
     An unusable spec raises ``ConfigError``.
     """
 
@@ -155,6 +157,7 @@ class SpawnSpec:
         readonly_paths: list[str] | None = None,
         capabilities: int | None = ...,
         init: str | None = None,
+        seccomp_filter: bytes | None = None,
     ) -> SpawnSpec: ...
     @property
     def argv(self) -> list[str]: ...
@@ -198,6 +201,7 @@ def exec_in(
     no_new_privs: bool = True,
     cgroup_procs: list[str] = ...,
     capabilities: int | None = ...,
+    seccomp_filter: bytes | None = None,
 ) -> Spawned:
     """Start a process inside the running container whose first process has host pid ``pid``
     (docker's ``exec``); return it once it has exec'd its command.
@@ -207,7 +211,17 @@ def exec_in(
     hostname; it is the caller's direct child (reap it) inside the container's pid namespace,
     and ends with the container. ``cgroup_procs`` (host paths) are joined before that;
     ``cwd`` is resolved inside the container's root (nothing leads out of it). Capabilities,
-    ``rlimits``, ``no_new_privs``, ``stdio``, ``tty`` and ``console_size`` mean what they mean
-    for ``SpawnSpec``; pass the container's own values. Raises ``ContainerStateError`` when
+    ``rlimits``, ``no_new_privs``, ``stdio``, ``tty``, ``console_size`` and ``seccomp_filter``
+    mean what they mean for ``SpawnSpec``; pass the container's own values (the filter
+    compiled for the capabilities given here). Raises ``ContainerStateError`` when
     the process is gone, ``SpawnError`` (125/126/127) as ``spawn`` does.
+    """
+
+# --- seccomp ---------------------------------------------------------------------------------
+
+def compile_seccomp(profile: str, capabilities: int) -> bytes:
+    """Compile docker's seccomp profile JSON into a BPF program for ``SpawnSpec.seccomp_filter``.
+
+    Resolved for this host's architecture and kernel and a container whose capability mask is
+    ``capabilities`` (rules' ``includes.caps``). Raises ``ConfigError`` for an unusable profile.
     """

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 mod errors;
 mod layer;
 mod monitor;
+mod seccomp;
 mod spawn;
 
 /// How often a waiting call wakes up to look for Ctrl-C.
@@ -62,6 +63,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     layer::register(module)?;
     spawn::register(module)?;
+    seccomp::register(module)?;
     module.add_function(wrap_pyfunction!(monitor::monitor_executable, module)?)?;
     module.add_function(wrap_pyfunction!(monitor::init_executable, module)?)?;
     Ok(())

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::seccomp::SockFilter;
 use crate::spawn::spec::{
     rlimit_resource, DOCKER_CAPABILITIES, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS,
 };
@@ -58,7 +59,8 @@ impl PySpawnSpec {
         network=true, pid_namespace=true, uts_namespace=true, ipc_namespace=true,
         stdio=None, tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
         etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
-        masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None
+        masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None,
+        seccomp_filter=None
     ))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // keyword-only, docker-shaped
     fn new(
@@ -93,6 +95,7 @@ impl PySpawnSpec {
         readonly_paths: Option<Vec<String>>,
         capabilities: Option<u64>,
         init: Option<PathBuf>,
+        seccomp_filter: Option<Vec<u8>>,
     ) -> PyResult<Self> {
         let invalid = |field: &'static str, reason: String| {
             to_py_err(py, &SpawnError::InvalidSpec { field, reason })
@@ -119,6 +122,7 @@ impl PySpawnSpec {
             })?,
         };
         let rlimit_values = rlimit_values(py, rlimits)?;
+        let seccomp_filter = seccomp_program(seccomp_filter)?;
         let defaults = Spec::new(argv, rootfs);
         let spec = Spec {
             env: env.unwrap_or(defaults.env.clone()),
@@ -163,6 +167,7 @@ impl PySpawnSpec {
             }),
             capabilities,
             init,
+            seccomp_filter,
             ..defaults
         };
         let spec = spec.validated().map_err(|error| to_py_err(py, &error))?;
@@ -269,13 +274,21 @@ fn rlimit_values(py: Python<'_>, rlimits: Vec<(String, u64, u64)>) -> PyResult<V
         .collect()
 }
 
+/// The program `compile_seccomp` returned, back as instructions.
+fn seccomp_program(bytes: Option<Vec<u8>>) -> PyResult<Option<Vec<SockFilter>>> {
+    bytes
+        .map(|bytes| SockFilter::parse_program(&bytes))
+        .transpose()
+        .map_err(|error| super::seccomp::to_py_err(&error))
+}
+
 /// Starts a process inside the running container whose first process is `pid` (see
 /// `_native.pyi`); returns it once it has exec'd. The caller reaps it.
 #[pyfunction]
 #[pyo3(signature = (
     pid, argv, *, env=None, cwd="/".to_owned(), uid=0, gid=0, groups=Vec::new(), stdio=None,
     tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
-    capabilities=Some(DOCKER_CAPABILITIES)
+    capabilities=Some(DOCKER_CAPABILITIES), seccomp_filter=None
 ))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // keyword-only, docker-shaped
 fn exec_in(
@@ -294,6 +307,7 @@ fn exec_in(
     no_new_privs: bool,
     cgroup_procs: Vec<PathBuf>,
     capabilities: Option<u64>,
+    seccomp_filter: Option<Vec<u8>>,
 ) -> PyResult<PySpawned> {
     let defaults = ExecSpec::new(pid, argv);
     let spec = ExecSpec {
@@ -309,6 +323,7 @@ fn exec_in(
         no_new_privs,
         cgroup_procs,
         capabilities,
+        seccomp_filter: seccomp_program(seccomp_filter)?,
         ..defaults
     };
     py.detach(move || spawn::exec_in(&spec))

@@ -321,6 +321,7 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             sys.close_range(keep.max(2) + 1, u32::MAX)
         }
         Op::NoNewPrivs => sys.set_no_new_privs(),
+        Op::Seccomp(program) => sys.set_seccomp_filter(program),
         Op::Exec { candidates } => {
             let mut denied = false;
             for candidate in candidates {

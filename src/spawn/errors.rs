@@ -29,10 +29,12 @@ pub enum Stage {
     Exec = 16,
     /// Joining an existing container's namespaces (`exec`).
     Namespaces = 17,
+    /// Installing the seccomp filter.
+    Seccomp = 18,
 }
 
 impl Stage {
-    const ALL: [Self; 17] = [
+    const ALL: [Self; 18] = [
         Self::Prepare,
         Self::Cgroup,
         Self::Rootfs,
@@ -50,6 +52,7 @@ impl Stage {
         Self::NoNewPrivs,
         Self::Exec,
         Self::Namespaces,
+        Self::Seccomp,
     ];
 
     #[must_use]
@@ -78,6 +81,7 @@ impl Stage {
             Self::NoNewPrivs => "no_new_privs",
             Self::Exec => "exec",
             Self::Namespaces => "namespaces",
+            Self::Seccomp => "seccomp",
         }
     }
 }
@@ -280,6 +284,25 @@ mod tests {
             assert_eq!(error.exit_code(), code, "{name}");
             assert_eq!(error.to_string(), message, "{name}");
         }
+    }
+
+    #[test]
+    fn every_stage_round_trips_on_the_wire() {
+        for stage in Stage::ALL {
+            assert_eq!(
+                Stage::from_wire(stage as u32),
+                Some(stage),
+                "{}",
+                stage.name()
+            );
+        }
+        let numbers: Vec<u32> = Stage::ALL.iter().map(|stage| *stage as u32).collect();
+        assert_eq!(numbers, (1..=18).collect::<Vec<_>>());
+        assert_eq!(Stage::Namespaces as u32, 17);
+        assert_eq!(Stage::Seccomp as u32, 18);
+        assert_eq!(Stage::Seccomp.name(), "seccomp");
+        assert_eq!(Stage::from_wire(0), None);
+        assert_eq!(Stage::from_wire(19), None);
     }
 
     #[test]

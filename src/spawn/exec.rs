@@ -15,7 +15,9 @@
 //! and capability set, the user, the working directory resolved inside the container's root
 //! with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` (a symlink or `/proc/self/fd/N`
 //! cannot lead out), stdio, a new session, every other fd closed, `no_new_privs` when the
-//! container has it, and `execve` with docker's 126/127 mapping. The process is non-dumpable
+//! container has it, the container's seccomp filter (compiled by the caller for this
+//! process's capabilities, placed by the same rule as for `run`), and `execve` with docker's
+//! 126/127 mapping. The process is non-dumpable
 //! from its first step until exec.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -23,10 +25,13 @@ use std::path::PathBuf;
 
 use libc::{c_int, gid_t, pid_t, uid_t};
 
+use crate::seccomp::SockFilter;
 use crate::spawn::clone::{self, Spawned};
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::plan::{c_string, path_c_string, push_process, Op, Plan, Process, Step};
-use crate::spawn::spec::{check_host_path, clean_container_path, invalid, Rlimit, DEFAULT_PATH};
+use crate::spawn::spec::{
+    check_host_path, check_seccomp_filter, clean_container_path, invalid, Rlimit, DEFAULT_PATH,
+};
 
 /// The namespaces the child joins itself, in order: the mount namespace last.
 pub const JOINED: [(&str, c_int); 5] = [
@@ -61,6 +66,8 @@ pub struct ExecSpec {
     pub cgroup_procs: Vec<PathBuf>,
     /// Capability mask kept (bounding set; effective/permitted for uid 0); `None` keeps ours.
     pub capabilities: Option<u64>,
+    /// The container's seccomp program, compiled for `capabilities`; `None` is unconfined.
+    pub seccomp_filter: Option<Vec<SockFilter>>,
 }
 
 impl ExecSpec {
@@ -81,6 +88,7 @@ impl ExecSpec {
             no_new_privs: true,
             cgroup_procs: Vec::new(),
             capabilities: Some(crate::spawn::spec::DOCKER_CAPABILITIES),
+            seccomp_filter: None,
         }
     }
 
@@ -107,6 +115,7 @@ impl ExecSpec {
         if self.stdio.iter().flatten().any(|fd| *fd < 0) {
             return Err(invalid("stdio", "an fd is negative"));
         }
+        check_seccomp_filter(self.seccomp_filter.as_deref())?;
         Ok(self)
     }
 }
@@ -187,6 +196,7 @@ pub fn exec_plan(
         tty: spec.tty,
         console_size: spec.console_size,
         no_new_privs: spec.no_new_privs,
+        seccomp_filter: spec.seccomp_filter.as_deref(),
     };
     push_process(&mut steps, &process);
     Ok(process.into_plan(steps, 0, Some(pid_namespace)))
@@ -324,6 +334,76 @@ mod tests {
         assert!(!calls.iter().any(|call| call == "no_new_privs"));
     }
 
+    /// One instruction, `SECCOMP_RET_ALLOW`: the placement is what is tested here.
+    fn allow_all() -> Vec<SockFilter> {
+        vec![SockFilter {
+            code: 0x06, // BPF_RET | BPF_K
+            jt: 0,
+            jf: 0,
+            k: 0x7fff_0000,
+        }]
+    }
+
+    #[test]
+    fn the_containers_seccomp_filter_goes_where_it_goes_for_run() {
+        let with = |spec: ExecSpec| ExecSpec {
+            seccomp_filter: Some(allow_all()),
+            ..spec
+        };
+        let cases: [(&str, ExecSpec, &[&str]); 3] = [
+            (
+                "no_new_privs: after it, right before exec",
+                with(spec()),
+                &[
+                    "setresuid 1000",
+                    "close_range 10",
+                    "no_new_privs",
+                    "seccomp",
+                    "execve",
+                ],
+            ),
+            (
+                "a user without no_new_privs: while CAP_SYS_ADMIN is still held",
+                with(ExecSpec {
+                    no_new_privs: false,
+                    ..spec()
+                }),
+                &[
+                    "setns fd24",
+                    "setrlimit",
+                    "seccomp",
+                    "drop_bounding",
+                    "setresuid 1000",
+                ],
+            ),
+            (
+                "root keeping every capability: last",
+                with(ExecSpec {
+                    no_new_privs: false,
+                    uid: 0,
+                    capabilities: None,
+                    ..spec()
+                }),
+                &["setresuid 0", "close_range 10", "seccomp", "execve"],
+            ),
+        ];
+        for (name, spec, order) in cases {
+            let sys = RecordingSyscalls::new();
+            execute(&sys, &exec_plan(&spec, &joined(), 30).unwrap(), FDS).expect(name);
+            let calls = sys.calls();
+            let positions: Vec<usize> = order.iter().map(|p| position(&calls, p)).collect();
+            assert!(
+                positions.windows(2).all(|pair| pair[0] < pair[1]),
+                "{name}: {calls:#?}"
+            );
+            let filters = calls.iter().filter(|call| call.starts_with("seccomp"));
+            assert_eq!(filters.count(), 1, "{name}");
+        }
+        let sys = RecordingSyscalls::new();
+        execute(&sys, &exec_plan(&spec(), &joined(), 30).unwrap(), FDS).unwrap();
+        assert!(!sys.calls().iter().any(|call| call.starts_with("seccomp")));
+    }
+
     #[test]
     fn failures_name_their_stage() {
         let cases = [
@@ -349,10 +429,15 @@ mod tests {
                 "chdir /work",
             ),
             ("not found", "execve", libc::ENOENT, Stage::Exec, ""),
+            ("seccomp", "seccomp", libc::EINVAL, Stage::Seccomp, ""),
         ];
+        let spec = ExecSpec {
+            seccomp_filter: Some(allow_all()),
+            ..spec()
+        };
         for (name, prefix, errno, stage, detail) in cases {
             let sys = RecordingSyscalls::new().failing(prefix, errno);
-            let plan = exec_plan(&spec(), &joined(), 30).unwrap();
+            let plan = exec_plan(&spec, &joined(), 30).unwrap();
             let record = execute(&sys, &plan, FDS).expect_err(name);
             assert_eq!((record.stage, record.errno), (stage, errno), "{name}");
             assert_eq!(
@@ -392,6 +477,13 @@ mod tests {
                 "relative cgroup",
                 ExecSpec {
                     cgroup_procs: vec!["c".into()],
+                    ..spec()
+                },
+            ),
+            (
+                "empty seccomp program",
+                ExecSpec {
+                    seccomp_filter: Some(vec![]),
                     ..spec()
                 },
             ),

@@ -12,6 +12,7 @@ use std::os::fd::RawFd;
 
 use libc::{c_int, c_ulong, gid_t, uid_t};
 
+use crate::seccomp::SockFilter;
 use crate::spawn::syscall::{CStringArray, Errno, SysResult, Syscall};
 
 struct Failure {
@@ -274,6 +275,10 @@ impl Syscall for RecordingSyscalls {
 
     fn set_no_new_privs(&self) -> SysResult {
         self.record("no_new_privs".to_owned())
+    }
+
+    fn set_seccomp_filter(&self, program: &[SockFilter]) -> SysResult {
+        self.record(format!("seccomp {} instructions", program.len()))
     }
 
     fn setsid(&self) -> SysResult {

@@ -24,11 +24,23 @@
 //! 9. chdir to the working directory as the target user (it is inside the new root, so `..`
 //!    cannot leave it); umask 022; stdio (the console's slave on 0-2 with `-t`), a new
 //!    session (and fd 0's terminal as controlling terminal for `-t`); close every other fd;
-//!    `no_new_privs`; execve over the PATH candidates (execvp's rules: EACCES is
-//!    remembered, ENOENT moves on).
+//!    `no_new_privs`; the seccomp filter; execve over the PATH candidates (execvp's rules:
+//!    EACCES is remembered, ENOENT moves on).
 //!
 //! Steps 7 (the console) to 9 are the process part shared with `exec` (`push_process`);
-//! `exec.rs` builds the namespace-joining prefix of its own plan.
+//! `exec.rs` builds the namespace-joining prefix of its own plan, so an exec'd process gets
+//! its filter at the same point as the container's first process.
+//!
+//! The seccomp filter (runc's `standard_init_linux.go` makes the same choice): it is installed
+//! as late as possible, so that the fewest of our own system calls run under a profile written
+//! for the container's program. With `no_new_privs` it is the very last step before `execve`
+//! (after `no_new_privs`, which is what lets any process install a filter). Without it the
+//! kernel demands `CAP_SYS_ADMIN` in the effective set; if the process keeps it to the end
+//! (uid 0 whose kept capabilities include it, or untouched capabilities) the filter still goes
+//! last, otherwise it goes right before step 8's bounding-set drop and user switch, the last
+//! point where the capability is still held: the credential, chdir, stdio and exec calls that
+//! follow then run under the filter, as with runc, so a profile must allow them (docker's
+//! does). Failure is the `seccomp` stage (exit 125).
 
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -37,6 +49,7 @@ use std::path::Path;
 
 use libc::{c_ulong, gid_t, uid_t};
 
+use crate::seccomp::SockFilter;
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::mounts;
 use crate::spawn::namespaces;
@@ -173,6 +186,8 @@ pub enum Op {
     /// RESOLVE_NO_MAGICLINKS)` from `/`, then `fchdir`): no symlink or `/proc/self/fd/N`
     /// leads out of the container. The path is relative to `/` (`.` for `/` itself).
     ChdirInRoot(CString),
+    /// Installs the seccomp program (see the module doc for where).
+    Seccomp(Vec<SockFilter>),
     /// execve each candidate in turn (one when argv[0] has a slash, else one per PATH entry).
     Exec {
         candidates: Vec<CString>,
@@ -295,6 +310,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
         tty: spec.tty,
         console_size: spec.console_size,
         no_new_privs: spec.no_new_privs,
+        seccomp_filter: spec.seccomp_filter.as_deref(),
     };
     push_process(&mut steps, &process);
     Ok(process.into_plan(steps, namespaces::clone_flags(spec.namespaces), None))
@@ -315,6 +331,8 @@ pub(crate) struct Process<'a> {
     pub tty: bool,
     pub console_size: Option<(u16, u16)>,
     pub no_new_privs: bool,
+    /// The seccomp program, installed where the module doc says.
+    pub seccomp_filter: Option<&'a [SockFilter]>,
 }
 
 impl Process<'_> {
@@ -334,6 +352,17 @@ impl Process<'_> {
             pid_namespace,
         }
     }
+
+    /// Whether the seccomp filter can wait until right before exec: with `no_new_privs`, or
+    /// while the process still holds `CAP_SYS_ADMIN` at that point (see the module doc).
+    fn seccomp_installs_last(&self) -> bool {
+        const CAP_SYS_ADMIN: u64 = 1 << 21;
+        self.no_new_privs
+            || (self.uid == 0
+                && self
+                    .capabilities
+                    .map_or(true, |mask| mask & CAP_SYS_ADMIN != 0))
+    }
 }
 
 /// The console, limits, capabilities, credentials, working directory, stdio and exec: the
@@ -351,6 +380,10 @@ pub(crate) fn push_process(steps: &mut Vec<Step>, process: &Process<'_>) {
     }
     for limit in process.rlimits {
         push(Stage::Rlimits, Op::Rlimit(*limit));
+    }
+    let seccomp_late = process.seccomp_installs_last();
+    if let (Some(program), false) = (process.seccomp_filter, seccomp_late) {
+        push(Stage::Seccomp, Op::Seccomp(program.to_vec()));
     }
     if let Some(mask) = process.capabilities {
         push(Stage::Capabilities, Op::DropBoundingSet(mask));
@@ -375,6 +408,9 @@ pub(crate) fn push_process(steps: &mut Vec<Step>, process: &Process<'_>) {
     push(Stage::CloseFds, Op::CloseFds);
     if process.no_new_privs {
         push(Stage::NoNewPrivs, Op::NoNewPrivs);
+    }
+    if let (Some(program), true) = (process.seccomp_filter, seccomp_late) {
+        push(Stage::Seccomp, Op::Seccomp(program.to_vec()));
     }
     push(
         Stage::Exec,

@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use crate::seccomp::SockFilter;
 use crate::spawn::errors::SpawnError;
 
 /// Where the container's root filesystem comes from.
@@ -120,6 +121,9 @@ pub struct Spec {
     /// A static init on the host (docker's `--init`): bound read-only on [`INIT_PATH`] and run
     /// as pid 1 with `-- argv...`.
     pub init: Option<PathBuf>,
+    /// A compiled seccomp program (`crate::seccomp::compile`), installed right before exec;
+    /// `None` runs unconfined (docker's `seccomp=unconfined`).
+    pub seccomp_filter: Option<Vec<SockFilter>>,
 }
 
 /// Where the `--init` binary appears in the container (inside the private /dev tmpfs, so
@@ -159,6 +163,7 @@ impl Spec {
                 .collect(),
             capabilities: Some(DOCKER_CAPABILITIES),
             init: None,
+            seccomp_filter: None,
         }
     }
 
@@ -233,6 +238,7 @@ impl Spec {
         {
             *path = clean_container_path("masked/readonly paths", path)?;
         }
+        check_seccomp_filter(self.seccomp_filter.as_deref())?;
         for (index, fd) in self.stdio.iter().enumerate() {
             if fd.is_some_and(|fd| fd < 0) {
                 return Err(invalid("stdio", &format!("fd for {index} is negative")));
@@ -353,6 +359,21 @@ pub(crate) fn check_host_path(
         return Err(invalid(field, "contains a NUL byte"));
     }
     Ok(())
+}
+
+/// A seccomp program the kernel can load: 1 to 4096 instructions (`BPF_MAXINSNS`).
+pub(crate) fn check_seccomp_filter(program: Option<&[SockFilter]>) -> Result<(), SpawnError> {
+    match program {
+        Some(program)
+            if program.is_empty() || program.len() > crate::seccomp::bpf::MAX_INSTRUCTIONS =>
+        {
+            Err(invalid(
+                "seccomp_filter",
+                &format!("{} instructions is not 1 to 4096", program.len()),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn invalid(field: &'static str, reason: &str) -> SpawnError {

@@ -19,6 +19,8 @@ use std::os::fd::RawFd;
 
 use libc::{c_char, c_int, c_ulong, gid_t, uid_t};
 
+use crate::seccomp::SockFilter;
+
 /// A raw `errno` value from a failed system call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Errno(pub i32);
@@ -112,6 +114,9 @@ pub trait Syscall {
     /// Sets the effective, permitted and inheritable sets to `mask` (capability bits).
     fn set_capabilities(&self, mask: u64) -> SysResult;
     fn set_no_new_privs(&self) -> SysResult;
+    /// `seccomp(SECCOMP_SET_MODE_FILTER, 0, program)`, or `prctl(PR_SET_SECCOMP)` on kernels
+    /// without the seccomp syscall. No `TSYNC`: the cloned child has exactly one thread.
+    fn set_seccomp_filter(&self, program: &[SockFilter]) -> SysResult;
     fn setsid(&self) -> SysResult;
     /// `ioctl(fd, TIOCSCTTY, 0)`: `fd`'s terminal becomes the session's controlling terminal.
     fn set_controlling_terminal(&self, fd: RawFd) -> SysResult;
@@ -437,6 +442,40 @@ impl Syscall for LinuxSyscalls {
     fn set_no_new_privs(&self) -> SysResult {
         // SAFETY: prctl with integer arguments only.
         check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+    }
+
+    fn set_seccomp_filter(&self, program: &[SockFilter]) -> SysResult {
+        const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
+        let Ok(len) = u16::try_from(program.len()) else {
+            return Err(Errno(libc::EINVAL));
+        };
+        // `SockFilter` is `#[repr(C)]` with `struct sock_filter`'s fields, in its order.
+        let header = libc::sock_fprog {
+            len,
+            filter: program.as_ptr().cast_mut().cast::<libc::sock_filter>(),
+        };
+        // SAFETY: `header` points at `program`, alive for the call; the kernel copies it.
+        let result = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                SECCOMP_SET_MODE_FILTER,
+                0 as libc::c_ulong,
+                &raw const header,
+            )
+        };
+        match check_long(result) {
+            Err(Errno(libc::ENOSYS)) => {
+                // SAFETY: as above; prctl reads the same sock_fprog.
+                check(unsafe {
+                    libc::prctl(
+                        libc::PR_SET_SECCOMP,
+                        c_ulong::from(libc::SECCOMP_MODE_FILTER),
+                        &raw const header,
+                    )
+                })
+            }
+            other => other.map(|_| ()),
+        }
     }
 
     fn setsid(&self) -> SysResult {

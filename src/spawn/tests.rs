@@ -569,3 +569,103 @@ fn refused_mknod_falls_back_to_binding_the_host_node() {
     let record = run(&overlay_spec(), &sys).unwrap_err();
     assert_eq!((record.stage, record.errno), (Stage::Devices, libc::EEXIST));
 }
+
+fn seccomp_program() -> Vec<crate::seccomp::SockFilter> {
+    let host = crate::seccomp::Host {
+        arch: crate::seccomp::Arch::X86_64,
+        capabilities: crate::spawn::spec::DOCKER_CAPABILITIES,
+        kernel: (6, 1),
+    };
+    let profile = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}"#;
+    crate::seccomp::compile(profile, &host).unwrap()
+}
+
+#[test]
+fn seccomp_goes_last_or_before_the_capabilities_are_lost() {
+    let program = seccomp_program();
+    let filter = format!("seccomp {} instructions", program.len());
+    let with = |spec: Spec| Spec {
+        seccomp_filter: Some(program.clone()),
+        ..spec
+    };
+    let cases: [(&str, Spec, &[&str]); 4] = [
+        (
+            "no_new_privs: after it, right before exec",
+            with(overlay_spec()),
+            &[
+                "setresuid 1000",
+                "close_range",
+                "no_new_privs",
+                &filter,
+                "execve",
+            ],
+        ),
+        (
+            "a user without no_new_privs: while CAP_SYS_ADMIN is still held",
+            with(Spec {
+                no_new_privs: false,
+                ..overlay_spec()
+            }),
+            &[
+                "setrlimit",
+                &filter,
+                "drop_bounding",
+                "setresuid 1000",
+                "execve",
+            ],
+        ),
+        (
+            "root without CAP_SYS_ADMIN: before the capability drop",
+            with(Spec {
+                no_new_privs: false,
+                uid: 0,
+                ..overlay_spec()
+            }),
+            &[&filter, "drop_bounding", "setresuid 0", "capset", "execve"],
+        ),
+        (
+            "root keeping CAP_SYS_ADMIN: last",
+            with(Spec {
+                no_new_privs: false,
+                uid: 0,
+                capabilities: None,
+                ..overlay_spec()
+            }),
+            &["setresuid 0", "close_range", &filter, "execve"],
+        ),
+    ];
+    for (name, spec, order) in cases {
+        let sys = RecordingSyscalls::new();
+        run(&spec, &sys).unwrap_or_else(|error| panic!("{name}: {error:?}"));
+        let calls = sys.calls();
+        assert_order(&calls, order);
+        assert_eq!(
+            calls
+                .iter()
+                .filter(|call| call.starts_with("seccomp"))
+                .count(),
+            1,
+            "{name}"
+        );
+    }
+    let sys = RecordingSyscalls::new();
+    run(&overlay_spec(), &sys).unwrap();
+    assert!(!sys.calls().iter().any(|call| call.starts_with("seccomp")));
+}
+
+#[test]
+fn refused_seccomp_is_its_own_stage() {
+    let spec = Spec {
+        seccomp_filter: Some(seccomp_program()),
+        ..overlay_spec()
+    };
+    let built = plan(&spec).unwrap();
+    let sys = RecordingSyscalls::new().failing("seccomp", libc::EINVAL);
+    let record = execute(&sys, &built, FDS).unwrap_err();
+    assert_eq!((record.stage, record.errno), (Stage::Seccomp, libc::EINVAL));
+    assert!(!sys.calls().iter().any(|call| call.starts_with("execve")));
+    let error = built.failure(record.stage, record.errno, record.step);
+    assert_eq!(error.exit_code(), 125);
+    assert!(error.to_string().contains("seccomp"), "{error}");
+}

@@ -144,11 +144,21 @@ def test_exec_sees_the_containers_pid_one_and_hostname(box: Box, running: str) -
 
 def test_exec_has_the_confinement_of_the_first_process(box: Box, running: str) -> None:
     first = _status(Path(f"/proc/{box.pid(running)}/status").read_text())
+    assert first["Seccomp"] == "2"  # the default profile, as a filter
     assert _status(box.ok("exec", running, "cat", "/proc/self/status")) == first
     privileged = _status(box.ok("exec", "--privileged", running, "cat", "/proc/self/status"))
     ours = _status(Path("/proc/self/status").read_text())
     assert (privileged["CapBnd"], privileged["CapEff"]) == (ours["CapBnd"], ours["CapEff"])
     assert privileged["CapBnd"] != first["CapBnd"]
+    assert privileged["Seccomp"] == "0"  # docker: privileged is seccomp unconfined
+
+
+def test_exec_in_an_unconfined_container_is_unconfined(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--name", name, "--security-opt", "seccomp=unconfined", "busybox",
+           "sleep", "1000")  # fmt: skip
+    first = _status(Path(f"/proc/{box.pid(name)}/status").read_text())
+    assert first["Seccomp"] == "0"
+    assert _status(box.ok("exec", name, "cat", "/proc/self/status")) == first
 
 
 def test_exec_shares_the_containers_rlimits_and_cgroups(box: Box, running: str) -> None:

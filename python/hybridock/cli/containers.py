@@ -313,6 +313,7 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "CpuShares": config.resources.cpu_shares,
             "CpusetCpus": config.resources.cpuset_cpus,
             "PidsLimit": config.resources.pids_limit or None,
+            "SecurityOpt": list(config.security_opt) or None,
         },
         "GraphDriver": {
             "Name": "overlay",

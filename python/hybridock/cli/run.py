@@ -18,6 +18,7 @@ from hybridock.errors import HybridockError, SpawnError
 from hybridock.reference import Reference
 from hybridock.runtime.config import RunOptions
 from hybridock.runtime.containers import Container
+from hybridock.runtime.seccomp import parse_security_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,6 +85,11 @@ def container_options(function: F) -> F:
         click.option("--privileged", is_flag=True, help="Give extended privileges."),
         click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only."),
         click.option("--ulimit", multiple=True, help="Ulimit options (name=soft[:hard])."),
+        click.option(
+            "--security-opt",
+            multiple=True,
+            help="Security options: seccomp=unconfined|PROFILE.json, no-new-privileges.",
+        ),
         click.argument("image"),
         click.argument("command", nargs=-1, type=click.UNPROCESSED),
     ]
@@ -94,6 +100,8 @@ def container_options(function: F) -> F:
 
 def _create(state: State, params: dict[str, Any]) -> Container:
     client = state.client
+    # docker's client reads and checks --security-opt before it asks for the image
+    parse_security_options(params["security_opt"])
     renderer = PullRenderer(sys.stderr)  # docker run says nothing of the default tag
 
     def on_missing(reference: Reference) -> None:
@@ -140,6 +148,7 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         privileged=params["privileged"],
         read_only=params["read_only"],
         ulimits=tuple(params["ulimit"]),
+        security_opt=tuple(params["security_opt"]),
     )
     return client.create_container(params["image"], image_id, options, params["name"])
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from hybridock.errors import ConfigError
 from hybridock.runtime.resources import Resources, parse_resources
+from hybridock.runtime.seccomp import parse_security_options
 from hybridock.runtime.security import Security, parse_security
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -49,6 +50,10 @@ class ContainerConfig:
     stop_timeout: int | None = None
     resources: Resources = field(default_factory=Resources)
     security: Security = field(default_factory=Security)
+    # --security-opt: "" (the default profile), "unconfined" or a profile's JSON
+    seccomp: str = ""
+    no_new_privileges: bool = False
+    security_opt: tuple[str, ...] = ()
 
     @property
     def argv(self) -> list[str]:
@@ -65,6 +70,8 @@ class ContainerConfig:
             data[key] = tuple(data[key])
         data["resources"] = Resources(**data.get("resources", {}))
         data["security"] = Security.from_dict(data.get("security", {}))
+        if "security_opt" in data:
+            data["security_opt"] = tuple(data["security_opt"])
         return cls(**data)
 
 
@@ -99,6 +106,7 @@ class RunOptions:
     privileged: bool = False
     read_only: bool = False
     ulimits: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
 
 
 def merge_env(base: Sequence[str], overrides: Sequence[str]) -> tuple[str, ...]:
@@ -178,6 +186,7 @@ def merge(
     env = merge_env(
         defaults, [*(config.get("Env") or ()), *_cli_env(options.env, options.env_files)]
     )
+    security_options = parse_security_options(options.security_opt)
     labels = dict(config.get("Labels") or {})
     for label in options.labels:
         key, _, value = label.partition("=")
@@ -215,4 +224,7 @@ def merge(
             cpuset_cpus=options.cpuset_cpus,
             pids_limit=options.pids_limit,
         ),
+        seccomp=security_options.seccomp,
+        no_new_privileges=security_options.no_new_privileges,
+        security_opt=security_options.security_opt,
     )

@@ -9,7 +9,10 @@ decides what the process is and what confines it:
 - the confinement of the container's first process, read from the kernel rather than
   recomputed: its capability bounding set (``CapBnd``), ``NoNewPrivs``, its rlimits
   (``/proc/PID/limits``) and its cgroups (``/proc/PID/cgroup``, found under the host's cgroup
-  mounts). ``--privileged`` widens only the capabilities, as ``run --privileged`` does.
+  mounts). ``--privileged`` widens only the capabilities, as ``run --privileged`` does;
+- its seccomp filter, which the kernel does not report: the container's stored profile
+  (``--security-opt seccomp=...``) compiled for the capabilities this process gets; none
+  with ``--privileged`` (here or at ``run``), as docker.
 
 Attached, this process relays the streams (``-i`` stdin, ``-t`` the pty the container opened
 on its devpts) with the same relay as ``run``, forwards signals and returns the exit code;
@@ -42,6 +45,7 @@ from hybridock.runtime.lifecycle import (
     _open_stdio,
     _Relay,
 )
+from hybridock.runtime.seccomp import seccomp_filter
 from hybridock.runtime.users import resolve_user
 
 RLIM_INFINITY = 2**64 - 1
@@ -211,6 +215,10 @@ class Executor:
             env.append("TERM=xterm")  # as docker exec -t
         pid = current.pid or 0
         confinement = confinement_of(pid, privileged=options.privileged)
+        # the container's profile, compiled for the capabilities this process keeps; none
+        # for --privileged (here or at run), as docker
+        privileged = options.privileged or config.security.privileged
+        program = seccomp_filter(config.seccomp, None if privileged else confinement.capabilities)
         spawned = _native.exec_in(
             pid,
             list(options.command),
@@ -226,6 +234,7 @@ class Executor:
             no_new_privs=confinement.no_new_privs,
             cgroup_procs=confinement.cgroup_procs,
             capabilities=confinement.capabilities,
+            seccomp_filter=program,
         )
         stdio.use_terminal(spawned.terminal)
         return spawned.pid

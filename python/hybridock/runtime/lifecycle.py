@@ -31,6 +31,7 @@ from hybridock.runtime import cgroups
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, process_alive
 from hybridock.runtime.rootfs import init_path, monitor_path, write_etc_files
+from hybridock.runtime.seccomp import seccomp_filter
 from hybridock.runtime.users import resolve_user
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import Layout, remove_tree
@@ -169,8 +170,14 @@ class Runtime:
             stdio=list(stdio) if stdio is not None else None,
             tty=config.tty,
             console_size=console_size,
-            # docker leaves no_new_privs off so that setuid programs in images keep working
-            no_new_privs=False,
+            # docker leaves no_new_privs off (setuid programs in images keep working) unless
+            # --security-opt no-new-privileges asks for it
+            no_new_privs=config.no_new_privileges,
+            # compiled for the capabilities the container keeps (includes.caps rules follow
+            # --cap-add/--cap-drop); none with --privileged, as docker
+            seccomp_filter=seccomp_filter(
+                config.seccomp, config.security.capabilities(_native.DOCKER_CAPABILITIES)
+            ),
             etc_hostname=etc["hostname"],
             etc_hosts=etc["hosts"],
             etc_resolv_conf=etc["resolv_conf"],

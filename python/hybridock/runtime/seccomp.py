@@ -1,0 +1,121 @@
+"""``--security-opt``: seccomp profiles and no-new-privileges, as docker reads them.
+
+A container runs under hybridock's default profile (``seccomp_default.json``, the behaviour of
+docker's default) unless it says ``seccomp=unconfined`` or ``seccomp=PROFILE.json`` (docker's
+profile format). As docker's client does, a profile file is read when the container is created
+and its JSON kept in the container's config, so a later ``start`` runs what ``create`` checked.
+The native module compiles the profile for the capabilities the process keeps (``--cap-add``,
+``--cap-drop``: ``includes.caps`` rules depend on them) right before each spawn and each
+``exec``; ``--privileged`` runs unconfined, as docker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from hybridock import _native
+from hybridock.errors import ConfigError
+
+UNCONFINED = "unconfined"
+DEFAULT = ""
+
+
+@dataclass(frozen=True)
+class SecurityOptions:
+    """``seccomp`` is DEFAULT, UNCONFINED or a profile's JSON; ``security_opt`` is what
+    docker's inspect shows (a file's option carries its JSON, as docker's client sends it)."""
+
+    seccomp: str = DEFAULT
+    no_new_privileges: bool = False
+    security_opt: tuple[str, ...] = ()
+
+
+def default_profile() -> str:
+    return resources.files("hybridock.runtime").joinpath("seccomp_default.json").read_text()
+
+
+def _split(option: str) -> tuple[str, str | None]:
+    """docker accepts ``key=value`` and the older ``key:value``; a bare key has no value."""
+    for separator in ("=", ":"):
+        key, found, value = option.partition(separator)
+        if found:
+            return key.strip(), value
+    return option.strip(), None
+
+
+def _boolean(option: str, value: str | None) -> bool:
+    if value is None:
+        return True
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise ConfigError(f'invalid --security-opt: "{option}": expected true or false')
+
+
+def _read_profile(option: str, path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(
+            f"opening seccomp profile ({path}) failed: {error.strerror or error}"
+        ) from error
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise ConfigError(f"decoding seccomp profile ({path}) failed: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f'invalid --security-opt: "{option}": the profile is not a JSON object')
+    # Compiled once now so that a broken profile fails at create, not at every start.
+    compile_filter(text, _native.DOCKER_CAPABILITIES, source=path)
+    return json.dumps(data, separators=(",", ":"))
+
+
+def parse_security_options(options: Sequence[str]) -> SecurityOptions:
+    """docker's ``--security-opt`` values: ``seccomp=unconfined|FILE``,
+    ``no-new-privileges[=true|false]``; anything else (apparmor, label, ...) is refused rather
+    than ignored."""
+    seccomp = DEFAULT
+    no_new_privileges = False
+    shown: list[str] = []
+    for option in options:
+        key, value = _split(option)
+        if key == "seccomp":
+            if not value:
+                raise ConfigError(f'invalid --security-opt: "{option}": give a profile file')
+            if value == UNCONFINED:
+                seccomp = UNCONFINED
+                shown.append(f"seccomp={UNCONFINED}")
+            else:
+                seccomp = _read_profile(option, value)
+                shown.append(f"seccomp={seccomp}")
+        elif key == "no-new-privileges":
+            no_new_privileges = _boolean(option, value)
+            shown.append(f"no-new-privileges={'true' if no_new_privileges else 'false'}")
+        else:
+            raise ConfigError(f'invalid --security-opt: "{option}": not supported by hybridock')
+    return SecurityOptions(seccomp, no_new_privileges, tuple(shown))
+
+
+def compile_filter(profile: str, capabilities: int, *, source: str = "") -> bytes:
+    try:
+        return _native.compile_seccomp(profile, capabilities)
+    except ConfigError as error:
+        if not source:
+            raise
+        prefix = "invalid seccomp profile: "
+        reason = str(error).removeprefix(prefix)
+        raise ConfigError(f"invalid seccomp profile ({source}): {reason}") from error
+
+
+def seccomp_filter(seccomp: str, capabilities: int | None) -> bytes | None:
+    """The BPF program for a container's ``seccomp`` setting and a process keeping
+    ``capabilities``; None when unconfined. ``capabilities`` None is ``--privileged`` (every
+    capability kept), which docker runs unconfined whatever the profile."""
+    if seccomp == UNCONFINED or capabilities is None:
+        return None
+    return compile_filter(seccomp or default_profile(), capabilities)
