@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hybridock.errors import ConfigError
@@ -101,7 +102,8 @@ class Security:
         for name in self.cap_drop:
             if name != "ALL":
                 mask &= ~(1 << CAPABILITIES[name])
-        return mask
+        # nobody can grant what the host's bounding set lacks (ALL means all that we have)
+        return mask & host_capabilities()
 
     def spawn_fields(self, default_capabilities: int) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -113,6 +115,18 @@ class Security:
             fields["masked_paths"] = []
             fields["readonly_paths"] = []
         return fields
+
+
+def host_capabilities() -> int:
+    """Our own bounding set: the most any container can keep."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return ALL_CAPABILITIES
+    for line in status.splitlines():
+        if line.startswith("CapBnd:"):
+            return int(line.split()[1], 16)
+    return ALL_CAPABILITIES
 
 
 def capability_name(text: str) -> str:
