@@ -16,7 +16,9 @@ writer threads inside one pipeline could gain).
 HYBRIDOCK_BENCH_LAYER_MB (default 2; 70 for the issue-5 figure) each, each layer hardlinking
 one file of its parent: sequentially with ``lower_dirs`` (each layer waits for its parent), or
 ``concurrency`` at a time with ``defer_lower_links`` and then ``link_lower`` in chain order, as
-a parallel pull would. Both sync like the store does (syncfs per layer).
+a parallel pull would; either with a syncfs per layer (``sync=True``, as the store does today)
+or one ``_native.syncfs`` after the whole chain. A syncfs flushes the whole filesystem, so with
+layers in flight each one waits for the others' dirty data too.
 
 On ext4 the figure is bound by the kernel's inode creation (and, when rounds follow each other,
 by ext4's scan of recently deleted inodes); ``--basetemp`` on a tmpfs measures the pipeline
@@ -245,9 +247,17 @@ def chain() -> list[Layer]:
     ]
 
 
-@pytest.mark.parametrize("concurrency", [1, 2, 3], ids=["sequential", "2-at-once", "3-at-once"])
+@pytest.mark.parametrize(
+    ("concurrency", "sync_each"),
+    [(1, True), (1, False), (2, True), (2, False), (3, False)],
+    ids=["sequential-syncfs-each", "sequential", "2-at-once-syncfs-each", "2-at-once", "3-at-once"],
+)
 def test_parallel_layers(
-    benchmark: BenchmarkFixture, tmp_path: Path, chain: list[Layer], concurrency: int
+    benchmark: BenchmarkFixture,
+    tmp_path: Path,
+    chain: list[Layer],
+    concurrency: int,
+    sync_each: bool,
 ) -> None:
     blobs = []
     for index, layer in enumerate(chain):
@@ -271,6 +281,7 @@ def test_parallel_layers(
             sha(layer.tar),
             lower_dirs=lower,
             defer_lower_links=defer,
+            sync=sync_each,
         )
 
     def sequential() -> None:
@@ -293,11 +304,13 @@ def test_parallel_layers(
         run_at_once([worker] * concurrency)
         for index in range(len(chain)):
             lower = [str(dest) for dest in reversed(dests[:index])]
-            results[index].link_lower(lower)
+            results[index].link_lower(lower, sync=False)
 
     def timed() -> None:
         start = time.perf_counter()
         (sequential if concurrency == 1 else parallel)()
+        if not sync_each:
+            _native.syncfs(str(tmp_path))  # once for the whole chain
         timings.append(time.perf_counter() - start)
 
     benchmark.pedantic(timed, setup=setup, rounds=3, iterations=1)  # type: ignore[no-untyped-call]
@@ -305,6 +318,7 @@ def test_parallel_layers(
     benchmark.extra_info.update(
         {
             "concurrency": concurrency,
+            "syncfs_each_layer": sync_each,
             "layers": len(chain),
             "uncompressed_mb": total_mb,
             "files": sum(layer.files for layer in chain),

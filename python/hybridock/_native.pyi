@@ -14,6 +14,7 @@ __all__ = [
     "monitor_executable",
     "sha256_file",
     "spawn",
+    "syncfs",
 ]
 
 @final
@@ -104,6 +105,11 @@ def extract_blob(
 
 def sha256_file(path: str) -> str:
     """``sha256:<hex>`` of a file's bytes."""
+
+def syncfs(path: str) -> None:
+    """Flush the whole filesystem holding ``path`` (one ``syncfs``): after several layers
+    extracted with ``sync=False`` (at once), one call makes them all durable before their
+    renames; cheaper than a syncfs per layer, each of which also waits for the others' data."""
 
 def monitor_executable() -> bytes:
     """The per-container monitor program, to be installed once into the store."""

@@ -18,7 +18,9 @@ mod whiteout;
 
 pub use compression::Compression;
 pub use lower::PendingLinks;
-pub use pipeline::{extract_file, extract_layer, extract_layer_with, LayerOptions, LayerSummary};
+pub use pipeline::{
+    extract_file, extract_layer, extract_layer_with, syncfs_path, LayerOptions, LayerSummary,
+};
 pub use stream::ChannelSource;
 
 #[cfg(test)]

@@ -299,3 +299,9 @@ pub fn extract_file(
     let source = crate::layer::stream::FileSource::open(blob.to_owned(), cancel)?;
     extract_layer(source, options, cancel)
 }
+
+/// One `syncfs` of the filesystem holding `path` (a directory or file).
+pub fn syncfs_path(path: &Path) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    sys::syncfs(file.as_fd()).map_err(|e| Error::io(path, e))
+}

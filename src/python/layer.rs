@@ -302,10 +302,19 @@ fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     enter_native(py, &cancel, move || digest_file(&path)).map(|digest| digest.to_string())
 }
 
+/// Flushes the whole filesystem that holds `path` (one `syncfs`): after layers extracted with
+/// `sync=False` (e.g. several at once), one call makes them all durable before their renames.
+#[pyfunction]
+fn syncfs(py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    let cancel = AtomicBool::new(false);
+    enter_native(py, &cancel, move || crate::layer::syncfs_path(&path))
+}
+
 pub(super) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<LayerResult>()?;
     module.add_class::<LayerSink>()?;
     module.add_function(wrap_pyfunction!(extract_blob, module)?)?;
     module.add_function(wrap_pyfunction!(sha256_file, module)?)?;
+    module.add_function(wrap_pyfunction!(syncfs, module)?)?;
     Ok(())
 }
