@@ -60,7 +60,8 @@ class LayerSink:
     ``defer_lower_links`` instead, the layer is extracted without its parents (they may still be
     in flight): such links are left as placeholders, counted by ``LayerResult.pending_links``,
     and ``LayerResult.link_lower(lower_dirs)`` makes them once the parents are in place. The
-    tree must not be used (renamed into place) before that.
+    tree must not be used (renamed into place) before that. Each pending target holds one open
+    file descriptor until then (links into lower layers are rare: a handful per image).
     ``finish`` verifies both digests and returns the result; on any error nothing under
     ``dest`` or ``blob_path`` may be used (the caller removes them; the pipeline already
     deletes the blob copy and empties ``dest``). ``sync`` (default True) flushes the tree with
