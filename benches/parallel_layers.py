@@ -88,8 +88,15 @@ def writer_modes(layer: Layer, work: Path) -> dict[str, Callable[[], None]]:
                     _native.extract_blob, str(blob), str(dest), "none", sha(part), sync=True
                 )
             )
-        modes[f"one layer, {writers} writer(s)"] = functools.partial(run_at_once, jobs)
+        modes[f"one layer, {writers} writer(s)"] = functools.partial(at_once_into, dest, jobs)
     return modes
+
+
+def at_once_into(dest: Path, jobs: list[Callable[[], object]]) -> None:
+    # Two independent extractors may race to create a shared parent (mkdirat EEXIST is
+    # refused as "not a directory"): the halves' common parents are made first.
+    (dest / "usr/lib").mkdir(parents=True)
+    run_at_once(jobs)
 
 
 def main() -> None:
