@@ -211,7 +211,8 @@ def test_writer_threads(
 
     def setup() -> None:
         fresh(dest)
-        dest.mkdir()
+        # Two independent extractors would race to create the halves' shared parents.
+        (dest / "usr/lib").mkdir(parents=True)
 
     def extract() -> None:
         start = time.perf_counter()
