@@ -17,6 +17,7 @@ __all__ = [
     "monitor_executable",
     "sha256_file",
     "spawn",
+    "syncfs",
 ]
 
 @final
@@ -33,6 +34,22 @@ class LayerResult:
     def uncompressed_size(self) -> int: ...
     @property
     def entries(self) -> int: ...
+    @property
+    def pending_links(self) -> int:
+        """Distinct lower-layer targets of hardlinks still to be linked: 0 unless the layer was
+        extracted with ``defer_lower_links``, and 0 again once ``link_lower`` ran."""
+    def link_lower(self, lower_dirs: list[str], *, sync: bool = True) -> int:
+        """Make this layer's pending hardlinks into its lower layers, now that they exist.
+
+        ``lower_dirs`` are the extracted parent layers, nearest first (as ``lower_dirs`` of the
+        sequential path). Each target is looked up there as overlayfs would (whiteouts and
+        opaque directories honoured, every step confined to the lower root) and copied into
+        this layer, exactly as the sequential path copies it; a link whose name a later entry
+        of the layer replaced is not made. A target missing or whited out below raises
+        ``LayerFormatError``: the layer is then unusable (remove it). ``sync`` flushes the tree
+        afterwards (``finish`` leaves that to this call when links are pending). Returns the
+        number of targets copied; free when nothing is pending (also on a second call).
+        """
 
 @final
 class LayerSink:
@@ -42,7 +59,12 @@ class LayerSink:
     stream, optionally tees it to ``blob_path``, decompresses (``compression``: "gzip", "zstd"
     or "none"), hashes the tar stream (diff_id) and extracts it under ``dest`` (a fresh
     directory) with OCI whiteouts written in overlayfs format. ``lower_dirs`` (nearest parent
-    first) are the extracted parent layers, for hardlinks to files of lower layers.
+    first) are the extracted parent layers, for hardlinks to files of lower layers; with
+    ``defer_lower_links`` instead, the layer is extracted without its parents (they may still be
+    in flight): such links are left as placeholders, counted by ``LayerResult.pending_links``,
+    and ``LayerResult.link_lower(lower_dirs)`` makes them once the parents are in place. The
+    tree must not be used (renamed into place) before that. Each pending target holds one open
+    file descriptor until then (links into lower layers are rare: a handful per image).
     ``finish`` verifies both digests and returns the result; on any error nothing under
     ``dest`` or ``blob_path`` may be used (the caller removes them; the pipeline already
     deletes the blob copy and empties ``dest``). ``sync`` (default True) flushes the tree with
@@ -60,6 +82,7 @@ class LayerSink:
         expected_diff_id: str | None = None,
         *,
         lower_dirs: list[str] | None = None,
+        defer_lower_links: bool = False,
         blob_path: str | None = None,
         max_bytes: int | None = None,
         max_entries: int | None = None,
@@ -77,6 +100,7 @@ def extract_blob(
     expected_diff_id: str | None = None,
     *,
     lower_dirs: list[str] | None = None,
+    defer_lower_links: bool = False,
     max_bytes: int | None = None,
     max_entries: int | None = None,
     sync: bool = True,
@@ -85,6 +109,11 @@ def extract_blob(
 
 def sha256_file(path: str) -> str:
     """``sha256:<hex>`` of a file's bytes."""
+
+def syncfs(path: str) -> None:
+    """Flush the whole filesystem holding ``path`` (one ``syncfs``): after several layers
+    extracted with ``sync=False`` (at once), one call makes them all durable before their
+    renames; cheaper than a syncfs per layer, each of which also waits for the others' data."""
 
 def monitor_executable() -> bytes:
     """The per-container monitor program, to be installed once into the store."""

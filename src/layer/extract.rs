@@ -21,7 +21,9 @@
 //!   via `copy_file_range`, owner, mode, xattrs, times). Linking across layer dirs would share
 //!   one inode between two layers that are refcounted and removed independently, so a change
 //!   of one (a repair, a chmod by a tool) would silently change the other; a copy is always
-//!   correct. Later hardlinks to the same lower target link to that first copy.
+//!   correct. Later hardlinks to the same lower target link to that first copy. With
+//!   `defer_lower_links` the copy is a placeholder filled later (lower.rs), so that a layer
+//!   can be extracted while its parents are still being extracted.
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -32,6 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 use crate::layer::effects::{FsEffects, NodeKind, Target};
+use crate::layer::lower::PendingLinks;
 use crate::layer::meta::{read_meta, Meta};
 use crate::layer::path::{self, component, normalize, EntryPath, Root};
 use crate::layer::stream::read_error;
@@ -52,20 +55,28 @@ pub struct Extractor<'a> {
     parent_cache: Option<(EntryPath, OwnedFd)>,
     deferred_dirs: HashMap<EntryPath, (u32, [libc::timespec; 2])>,
     pub(super) copied_from_lower: HashMap<EntryPath, EntryPath>,
+    /// `Some` when links to lower layers are deferred (`lowers` is then empty).
+    pub(super) pending: Option<PendingLinks>,
     buffer: Vec<u8>,
 }
 
 impl<'a> Extractor<'a> {
+    /// `lowers` are the lower layer roots (nearest first), or `None` to defer links into
+    /// lower layers.
     pub fn new(
         root: Root,
-        lowers: Vec<Root>,
+        lowers: Option<Vec<Root>>,
         effects: &'a dyn FsEffects,
         cancel: &'a AtomicBool,
         max_entries: Option<u64>,
     ) -> Self {
+        let pending = match lowers {
+            Some(_) => None,
+            None => Some(PendingLinks::new(root.path().to_owned())),
+        };
         Self {
             root,
-            lowers,
+            lowers: lowers.unwrap_or_default(),
             effects,
             cancel,
             max_entries,
@@ -73,6 +84,7 @@ impl<'a> Extractor<'a> {
             parent_cache: None,
             deferred_dirs: HashMap::new(),
             copied_from_lower: HashMap::new(),
+            pending,
             buffer: vec![0; COPY_BUFFER],
         }
     }
@@ -154,8 +166,9 @@ impl<'a> Extractor<'a> {
 
     /// Applies deferred directory modes and times (deepest first), then flushes the whole
     /// filesystem of the root once if `sync` (cheaper than one fsync per file, and what makes
-    /// the caller's rename of the finished tree atomic after a crash).
-    pub fn finish(mut self, sync: bool) -> Result<u64> {
+    /// the caller's rename of the finished tree atomic after a crash). With pending links the
+    /// flush is left to `PendingLinks::resolve`, which changes the tree once more.
+    pub fn finish(mut self, sync: bool) -> Result<(u64, PendingLinks)> {
         let mut dirs: Vec<_> = self.deferred_dirs.drain().collect();
         dirs.sort_by_key(|(path, _)| std::cmp::Reverse(path.depth()));
         for (path, (mode, times)) in dirs {
@@ -168,7 +181,8 @@ impl<'a> Extractor<'a> {
             sys::lutimensat(dir.as_fd(), c"", times)
                 .map_err(|source| Error::io(describe(), source))?;
         }
-        if sync {
+        let pending = self.pending.take().unwrap_or_default();
+        if sync && pending.is_empty() {
             // syncfs needs a real fd, not the O_PATH one the root is held by.
             let dir = self
                 .root
@@ -176,7 +190,7 @@ impl<'a> Extractor<'a> {
             dir.and_then(|dir| sys::syncfs(dir.as_fd()))
                 .map_err(|source| Error::io(self.root.path(), source))?;
         }
-        Ok(self.entries)
+        Ok((self.entries, pending))
     }
 
     /// The parent directory fd of an entry, creating missing directories (mode 0755, like

@@ -1,12 +1,14 @@
 //! The layer pipeline: compressed bytes in, a verified extracted tree out (overlayfs format).
 //! `pipeline` composes the readers and threads; `extract` writes entries confined by `path`;
-//! `whiteout` and `hardlink` hold the OCI layering rules; `meta` reads entry metadata;
+//! `whiteout`, `hardlink` and `lower` hold the OCI layering rules (`lower` also the deferred
+//! links to lower layers, resolved by `PendingLinks::resolve` once the parents exist); `meta` reads entry metadata;
 //! `effects` is the privilege-dependent part behind a trait; `sys` the raw fd-relative calls.
 
 pub mod compression;
 pub mod effects;
 mod extract;
 mod hardlink;
+mod lower;
 mod meta;
 pub mod path;
 pub mod pipeline;
@@ -15,7 +17,10 @@ mod sys;
 mod whiteout;
 
 pub use compression::Compression;
-pub use pipeline::{extract_file, extract_layer, extract_layer_with, LayerOptions, LayerSummary};
+pub use lower::PendingLinks;
+pub use pipeline::{
+    extract_file, extract_layer, extract_layer_with, syncfs_path, LayerOptions, LayerSummary,
+};
 pub use stream::ChannelSource;
 
 #[cfg(test)]

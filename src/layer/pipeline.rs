@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::layer::compression::{Compression, Decoder};
 use crate::layer::effects::{self, FsEffects};
 use crate::layer::extract::Extractor;
+use crate::layer::lower::PendingLinks;
 use crate::layer::path::Root;
 use crate::layer::stream::{drain, read_error, Budget, ChunkReader, Tee};
 use crate::layer::sys;
@@ -50,6 +51,10 @@ pub struct LayerOptions {
     pub expected_diff_id: Option<Digest>,
     /// Extracted parent layers, nearest first.
     pub lower_dirs: Vec<PathBuf>,
+    /// Record hardlinks into lower layers as `LayerSummary::pending` instead of resolving
+    /// them now (then `lower_dirs` must be empty): the layer can be extracted before its
+    /// parents, and `PendingLinks::resolve` finishes it once they are in place.
+    pub defer_lower_links: bool,
     pub blob_path: Option<PathBuf>,
     pub max_bytes: Option<u64>,
     pub max_entries: Option<u64>,
@@ -58,13 +63,15 @@ pub struct LayerOptions {
 }
 
 /// What one pass saw; both digests are verified.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct LayerSummary {
     pub digest: Digest,
     pub diff_id: Digest,
     pub compressed_size: u64,
     pub uncompressed_size: u64,
     pub entries: u64,
+    /// Links into lower layers still to be made (always empty without `defer_lower_links`).
+    pub pending: PendingLinks,
 }
 
 /// Runs the pipeline with the effects that fit this process (root or rootless). `cancel` is
@@ -99,12 +106,24 @@ fn run(
     effects: &dyn FsEffects,
     cancel: &AtomicBool,
 ) -> Result<LayerSummary> {
+    if options.defer_lower_links && !options.lower_dirs.is_empty() {
+        return Err(Error::Unsupported {
+            what: "layer options",
+            value: "lower_dirs together with defer_lower_links".to_owned(),
+        });
+    }
     let root = open_dest(&options.dest)?;
-    let lowers = options
-        .lower_dirs
-        .iter()
-        .map(|dir| Root::open(dir))
-        .collect::<Result<Vec<_>>>()?;
+    let lowers = if options.defer_lower_links {
+        None
+    } else {
+        Some(
+            options
+                .lower_dirs
+                .iter()
+                .map(|dir| Root::open(dir))
+                .collect::<Result<Vec<_>>>()?,
+        )
+    };
     let blob = match &options.blob_path {
         Some(path) => Some((
             File::create(path).map_err(|e| Error::io(path, e))?,
@@ -146,7 +165,7 @@ fn run(
     if let Some(expected) = &options.expected_diff_id {
         verify(expected, &decoded.diff_id)?;
     }
-    let entries = extractor.finish(options.sync)?;
+    let (entries, pending) = extractor.finish(options.sync)?;
     decoded.tee.finish(options.sync)?;
     Ok(LayerSummary {
         digest: decoded.digest,
@@ -154,6 +173,7 @@ fn run(
         compressed_size: decoded.compressed_size,
         uncompressed_size: decoded.uncompressed_size,
         entries,
+        pending,
     })
 }
 
@@ -278,4 +298,10 @@ pub fn extract_file(
 ) -> Result<LayerSummary> {
     let source = crate::layer::stream::FileSource::open(blob.to_owned(), cancel)?;
     extract_layer(source, options, cancel)
+}
+
+/// One `syncfs` of the filesystem holding `path` (a directory or file).
+pub fn syncfs_path(path: &Path) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    sys::syncfs(file.as_fd()).map_err(|e| Error::io(path, e))
 }

@@ -14,20 +14,49 @@ use pyo3::prelude::*;
 use super::{enter_native, errors::to_py};
 use crate::digest::{sha256_file as digest_file, Digest};
 use crate::error::Result;
-use crate::layer::{extract_file, extract_layer, ChannelSource, LayerOptions, LayerSummary};
+use crate::layer::{
+    extract_file, extract_layer, ChannelSource, LayerOptions, LayerSummary, PendingLinks,
+};
 
 /// Chunks queued between `write` and the worker (a bounded queue: a slow disk slows the
 /// download instead of buffering the layer in memory).
 const QUEUE_CHUNKS: usize = 64;
 
 #[pyclass(frozen, module = "hybridock._native")]
-pub struct LayerResult(LayerSummary);
+pub struct LayerResult(LayerSummary, Mutex<PendingLinks>);
+
+impl From<LayerSummary> for LayerResult {
+    fn from(mut summary: LayerSummary) -> Self {
+        let pending = std::mem::take(&mut summary.pending);
+        Self(summary, Mutex::new(pending))
+    }
+}
 
 #[pymethods]
 impl LayerResult {
     #[getter]
     fn digest(&self) -> String {
         self.0.digest.to_string()
+    }
+    /// Distinct lower-layer targets of hardlinks still to be linked (0 unless extracted with
+    /// `defer_lower_links`, and 0 again after `link_lower`).
+    #[getter]
+    fn pending_links(&self) -> PyResult<usize> {
+        Ok(self.pending()?.len())
+    }
+    /// Makes the pending hardlinks into lower layers (copies, as the sequential path does);
+    /// returns how many targets were copied. Free when nothing is pending.
+    #[pyo3(signature = (lower_dirs, *, sync=true))]
+    fn link_lower(&self, py: Python<'_>, lower_dirs: Vec<PathBuf>, sync: bool) -> PyResult<u64> {
+        let pending = std::mem::take(&mut *self.pending()?);
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let cancel = AtomicBool::new(false);
+        enter_native(py, &cancel, move || {
+            let effects = crate::layer::effects::for_current_process();
+            pending.resolve(&lower_dirs, effects.as_ref(), sync)
+        })
     }
     #[getter]
     fn diff_id(&self) -> String {
@@ -47,11 +76,20 @@ impl LayerResult {
     }
     fn __repr__(&self) -> String {
         format!(
-            "LayerResult(digest={:?}, diff_id={:?}, entries={})",
+            "LayerResult(digest={:?}, diff_id={:?}, entries={}, pending_links={})",
             self.digest(),
             self.diff_id(),
-            self.0.entries
+            self.0.entries,
+            self.pending_links().unwrap_or_default(),
         )
+    }
+}
+
+impl LayerResult {
+    fn pending(&self) -> PyResult<std::sync::MutexGuard<'_, PendingLinks>> {
+        self.1
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("LayerResult poisoned"))
     }
 }
 
@@ -62,11 +100,17 @@ fn options(
     expected_digest: &str,
     expected_diff_id: Option<&str>,
     lower_dirs: Option<Vec<PathBuf>>,
+    defer_lower_links: bool,
     blob_path: Option<PathBuf>,
     max_bytes: Option<u64>,
     max_entries: Option<u64>,
     sync: bool,
 ) -> PyResult<LayerOptions> {
+    if defer_lower_links && lower_dirs.as_ref().is_some_and(|dirs| !dirs.is_empty()) {
+        return Err(PyValueError::new_err(
+            "lower_dirs and defer_lower_links exclude each other",
+        ));
+    }
     Ok(LayerOptions {
         dest,
         compression: compression.parse().map_err(to_py)?,
@@ -76,6 +120,7 @@ fn options(
             .transpose()
             .map_err(to_py)?,
         lower_dirs: lower_dirs.unwrap_or_default(),
+        defer_lower_links,
         blob_path,
         max_bytes,
         max_entries,
@@ -129,7 +174,7 @@ impl Drop for LayerSink {
 #[pymethods]
 impl LayerSink {
     #[new]
-    #[pyo3(signature = (dest, compression, expected_digest, expected_diff_id=None, *, lower_dirs=None, blob_path=None, max_bytes=None, max_entries=None, sync=true))]
+    #[pyo3(signature = (dest, compression, expected_digest, expected_diff_id=None, *, lower_dirs=None, defer_lower_links=false, blob_path=None, max_bytes=None, max_entries=None, sync=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         dest: PathBuf,
@@ -137,6 +182,7 @@ impl LayerSink {
         expected_digest: &str,
         expected_diff_id: Option<&str>,
         lower_dirs: Option<Vec<PathBuf>>,
+        defer_lower_links: bool,
         blob_path: Option<PathBuf>,
         max_bytes: Option<u64>,
         max_entries: Option<u64>,
@@ -148,6 +194,7 @@ impl LayerSink {
             expected_digest,
             expected_diff_id,
             lower_dirs,
+            defer_lower_links,
             blob_path,
             max_bytes,
             max_entries,
@@ -201,7 +248,7 @@ impl LayerSink {
     /// Ends the stream, waits for the worker and returns the verified result.
     fn finish(&self, py: Python<'_>) -> PyResult<LayerResult> {
         let running = self.take()?;
-        self.join(py, running).map(LayerResult)
+        self.join(py, running).map(LayerResult::from)
     }
 
     /// Stops the worker and waits for it; what it wrote is removed. Idempotent.
@@ -214,7 +261,7 @@ impl LayerSink {
 }
 
 #[pyfunction]
-#[pyo3(signature = (blob_path, dest, compression, expected_digest, expected_diff_id=None, *, lower_dirs=None, max_bytes=None, max_entries=None, sync=true))]
+#[pyo3(signature = (blob_path, dest, compression, expected_digest, expected_diff_id=None, *, lower_dirs=None, defer_lower_links=false, max_bytes=None, max_entries=None, sync=true))]
 #[allow(clippy::too_many_arguments)]
 fn extract_blob(
     py: Python<'_>,
@@ -224,6 +271,7 @@ fn extract_blob(
     expected_digest: &str,
     expected_diff_id: Option<&str>,
     lower_dirs: Option<Vec<PathBuf>>,
+    defer_lower_links: bool,
     max_bytes: Option<u64>,
     max_entries: Option<u64>,
     sync: bool,
@@ -234,6 +282,7 @@ fn extract_blob(
         expected_digest,
         expected_diff_id,
         lower_dirs,
+        defer_lower_links,
         None,
         max_bytes,
         max_entries,
@@ -244,7 +293,7 @@ fn extract_blob(
     enter_native(py, &cancel, move || {
         extract_file(&blob_path, options_ref, cancel_ref)
     })
-    .map(LayerResult)
+    .map(LayerResult::from)
 }
 
 #[pyfunction]
@@ -253,10 +302,19 @@ fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     enter_native(py, &cancel, move || digest_file(&path)).map(|digest| digest.to_string())
 }
 
+/// Flushes the whole filesystem that holds `path` (one `syncfs`): after layers extracted with
+/// `sync=False` (e.g. several at once), one call makes them all durable before their renames.
+#[pyfunction]
+fn syncfs(py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    let cancel = AtomicBool::new(false);
+    enter_native(py, &cancel, move || crate::layer::syncfs_path(&path))
+}
+
 pub(super) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<LayerResult>()?;
     module.add_class::<LayerSink>()?;
     module.add_function(wrap_pyfunction!(extract_blob, module)?)?;
     module.add_function(wrap_pyfunction!(sha256_file, module)?)?;
+    module.add_function(wrap_pyfunction!(syncfs, module)?)?;
     Ok(())
 }

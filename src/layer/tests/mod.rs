@@ -5,6 +5,7 @@
 //! This file holds the shared builders; the cases are in the submodules.
 
 mod confinement;
+mod deferred;
 mod entries;
 mod stream;
 mod whiteouts;
@@ -153,6 +154,7 @@ pub(super) fn options(dest: &Path, stream: &[u8], compression: Compression) -> L
         expected_digest: Digest::of(stream),
         expected_diff_id: None,
         lower_dirs: Vec::new(),
+        defer_lower_links: false,
         blob_path: None,
         max_bytes: None,
         max_entries: None,
