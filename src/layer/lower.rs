@@ -314,12 +314,14 @@ impl PendingLinks {
             let describe = root.describe(first);
             let stat =
                 sys::lstatat(placeholder.file.as_fd(), c"").map_err(|e| Error::io(&describe, e))?;
-            if stat.st_nlink == 0 {
-                continue; // every name was replaced later in the layer
-            }
+            // The target must exist below even when every name of the link was replaced
+            // later in the layer: the sequential path refuses such a layer, and so do we.
             let Some(source) = find_lower(effects, &lowers, &placeholder.target) else {
                 return Err(not_found(&placeholder.display, &placeholder.target));
             };
+            if stat.st_nlink == 0 {
+                continue; // every name was replaced later in the layer: nothing to fill
+            }
             match source.stat.st_mode & libc::S_IFMT {
                 libc::S_IFREG => {
                     fill_regular(effects, &source, &mut placeholder.file, &describe)?;

@@ -248,36 +248,28 @@ class Puller:
             with self.layout.temp_dir("layer") as temp:
                 tree = temp / "tree"
                 tree.mkdir()
-                if not blob.is_file() and all(event.is_set() for event in done[:index]):
-                    result = self._stream_layer(
-                        reference,
-                        descriptor,
-                        diff_id,
-                        tree=tree,
-                        blob_temp=temp / "blob",
-                        lower_dirs=lower_dirs,
-                    )
-                    self._install_blob(temp / "blob", blob)
-                else:
-                    # The extractor opens the parents' trees when it starts (hardlinks to
-                    # lower files are resolved as they come), so a layer whose parents are
-                    # still in flight is downloaded whole first and extracted once they land.
-                    source = blob
-                    if not blob.is_file():
-                        source = temp / "blob"
-                        self._download(reference, descriptor, source)
+                # Every layer extracts as soon as its bytes arrive, in parallel with its
+                # parents; a hardlink into a lower layer is left pending and made once the
+                # parents are in place (the only wait between layers).
+                if blob.is_file():
                     self.progress.layer(layer_id, "Extracting", 0, descriptor.size)
-                    self._wait_for_parents(index, done)
                     result = _native.extract_blob(
-                        str(source),
+                        str(blob),
                         str(tree),
                         descriptor.compression,
                         descriptor.digest,
                         diff_id,
-                        lower_dirs=lower_dirs,
+                        defer_lower_links=True,
                     )
-                    if source != blob:
-                        self._install_blob(source, blob)
+                else:
+                    result = self._stream_layer(
+                        reference, descriptor, diff_id, tree=tree, blob_temp=temp / "blob"
+                    )
+                if result.pending_links:
+                    self._wait_for_parents(index, done)
+                    result.link_lower(lower_dirs)
+                if not blob.is_file():
+                    self._install_blob(temp / "blob", blob)
                 target = self.layout.layer(chain_id)
                 if target.exists():  # a record-less leftover of a crash: replace it
                     remove_tree(target)
@@ -309,7 +301,6 @@ class Puller:
         *,
         tree: Path,
         blob_temp: Path,
-        lower_dirs: list[str],
     ) -> _native.LayerResult:
         layer_id = short_id(descriptor.digest)
         sink = _native.LayerSink(
@@ -317,7 +308,7 @@ class Puller:
             descriptor.compression,
             descriptor.digest,
             diff_id,
-            lower_dirs=lower_dirs,
+            defer_lower_links=True,
             blob_path=str(blob_temp),
         )
         try:
@@ -350,34 +341,12 @@ class Puller:
                 with self._streams_lock:
                     self._streams.discard(stream)
 
-    def _download(self, reference: Reference, descriptor: Descriptor, target: Path) -> None:
-        """The blob into ``target`` as it comes; its digest is checked when it is extracted."""
-        layer_id = short_id(descriptor.digest)
-        received = 0
-        try:
-            with (
-                target.open("wb") as output,
-                self._open_blob(reference, descriptor) as stream,
-            ):
-                for chunk in stream:
-                    self._check_cancelled()
-                    output.write(chunk)
-                    received += len(chunk)
-                    self.progress.layer(layer_id, "Downloading", received, descriptor.size)
-                output.flush()
-                os.fsync(output.fileno())
-            self.progress.layer(layer_id, "Download complete")
-        except OSError as error:
-            if isinstance(error, HybridockError):
-                raise
-            raise StoreError(f"cannot write {target}: {error.strerror}") from error
-
     def _check_cancelled(self) -> None:
         if self._cancelled.is_set():
             raise HybridockError("pull cancelled")
 
     def _wait_for_parents(self, index: int, done: Sequence[threading.Event]) -> None:
-        """Extraction resolves hardlinks into lower layers: the parents must be in place."""
+        """Pending hardlinks into lower layers need the parents in place."""
         for event in done[:index]:
             while not event.wait(0.2):
                 self._check_cancelled()
