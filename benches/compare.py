@@ -36,6 +36,16 @@ from comparison.workloads import WORKLOADS, Bench, run_all  # noqa: E402
 from tests.support.registry import Registry  # noqa: E402
 
 DEFAULT_WORK = Path("/var/tmp/hybridock-compare")  # noqa: S108 - root-only scratch, reused as a cache
+NOTES = (
+    "Every tool runs on this machine at once with the others idle between runs; docker and "
+    "podman on private roots (overlay2 / overlay), podman with crun in a mount namespace where "
+    "the cgroup2 mount is hidden (nsenter adds about 1 ms), --network none everywhere.",
+    "hybridock runs from the venv's console script with its bytecode precompiled "
+    "(PYTHONDONTWRITEBYTECODE unset), as an installed wheel would.",
+    "A cold pull is an empty store every run: hybridock a fresh root, docker and podman rmi of "
+    "both large images (they share uncompressed layers), skopeo+umoci and the tar floors a "
+    "fresh directory.",
+)
 SCRATCH = ("docker", "podman", "hybridock", "registry", "plain", "floors")
 
 
@@ -152,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": report.machine(work),
             "images": images.describe(),
             "peer_errors": errors,
+            "notes": NOTES,
         }
         stem = f"compare-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}" + (
             "-quick" if options.quick else ""

@@ -10,6 +10,9 @@
   where the cgroup2 mount is hidden from crun); everything started is stopped by pid.
 - ``images``: the benchmark images, built reproducibly without internet, pushed to a local
   docker-registry.
-- ``workloads``: one small function per workload of issue 5's table.
+- ``tools``: hybridock as a user runs it (own store, own config), the plain-tool baselines,
+  PSS and registry access-log counts.
+- ``bench``, ``pulls``, ``containers``, ``workloads``: one small function per workload of
+  issue 5's table, and the order they run in.
 - ``report``: the JSON file and the markdown table.
 """

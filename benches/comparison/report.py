@@ -108,6 +108,8 @@ def markdown(rows: Sequence[Row], info: dict[str, Any]) -> str:
         f"{large['gzip_bytes'] / 1e6:.0f} MB gzip, {large['zstd_bytes'] / 1e6:.0f} MB zstd.",
         f"Command: `{info['command']}`",
         "",
+        *(f"- {note}" for note in info.get("notes", ())),
+        "",
         "| workload | tool | min | median | max | hybridock / tool | note |",
         "|---|---|---:|---:|---:|---:|---|",
     ]

@@ -23,6 +23,23 @@ from comparison.runner import CommandFailed, run_command
 _ACCESS = re.compile(r'^\S+ - \S+ \[[^]]+\] "(?P<method>[A-Z]+) (?P<path>\S+) HTTP')
 
 
+def python_environment() -> dict[str, str]:
+    """The environment hybridock and the interpreter floor run in: no HYBRIDOCK_/DOCKER_
+    variables, and bytecode caching allowed (as for any installed package)."""
+    environment = base_environment()
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    return environment
+
+
+def precompile_hybridock() -> None:
+    """Compile the installed hybridock package's bytecode once, before anything is timed."""
+    found = run_command(
+        [sys.executable, "-c", "import hybridock, os; print(os.path.dirname(hybridock.__file__))"],
+        capture=True,
+    ).strip()
+    run_command([sys.executable, "-m", "compileall", "-q", found], timeout=300)
+
+
 class Hybridock:
     """The installed ``hybridock`` console script with a config naming the bench registry."""
 
@@ -35,8 +52,12 @@ class Hybridock:
         sequential.write_text(
             json.dumps({"insecure-registries": [registry], "max-concurrent-downloads": 1}) + "\n"
         )
-        self.base_env = {**base_environment(), "HYBRIDOCK_CONFIG": str(config), "NO_COLOR": "1"}
+        # An installed wheel has its bytecode compiled; an editable install under an environment
+        # with PYTHONDONTWRITEBYTECODE=1 would compile every module on every command instead.
+        environment = python_environment()
+        self.base_env = {**environment, "HYBRIDOCK_CONFIG": str(config), "NO_COLOR": "1"}
         self.sequential_env = {**self.base_env, "HYBRIDOCK_CONFIG": str(sequential)}
+        precompile_hybridock()
         beside = Path(sys.executable).with_name("hybridock")
         found = str(beside) if beside.exists() else shutil.which("hybridock")
         if found is None:
@@ -73,9 +94,9 @@ class Hybridock:
         (concurrent layers) fails; the note says so."""
         try:
             self.run(store, "pull", "-q", reference)
-        except CommandFailed as error:
+        except CommandFailed:
             self.run(store, "pull", "-q", reference, sequential=True)
-            return f"store filled with max-concurrent-downloads 1 (the default failed: {error})"
+            return "store filled with max-concurrent-downloads 1 (the default pull failed)"
         return ""
 
     def empty(self, store: str) -> None:
