@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv dev test lint native-test bench demo wheel clean
+.PHONY: venv dev test lint native-test bench bench-compare demo wheel clean
 
 venv:
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,6 +31,12 @@ lint:
 
 bench:
 	$(PY) -m pytest benches --benchmark-enable -p no:randomly
+
+# hybridock beside docker, podman, skopeo+umoci and pigz|tar (issue 5): as root, 20+ minutes;
+# installs the peers from Debian, writes benches/results/compare-<date>.{json,md}.
+# Extra flags: make bench-compare COMPARE_FLAGS="--rounds 3 --only warm_run_hello"
+bench-compare:
+	$(PY) benches/compare.py $(COMPARE_FLAGS)
 
 demo:
 	$(PY) scripts/demo-registry start

@@ -1,0 +1,314 @@
+"""The container workloads: warm ``run --rm`` with its floors, the detached supervisor's memory,
+many concurrent ``run --rm``, and ``ps -a`` over a store of many containers.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from comparison.bench import Bench
+from comparison.peers import ULIMITS, available
+from comparison.runner import (
+    CommandFailed,
+    Contender,
+    Row,
+    alternate,
+    failed_row,
+    log,
+    run_command,
+)
+from comparison.tools import make_crun_bundle, parent_pid, process_name, pss_kib, python_environment
+
+
+def _floor_contenders(bench: Bench) -> list[Contender]:
+    """crun on a ready bundle and unshare + chroot: what starting /hello costs at least."""
+    floors = [
+        Contender(
+            "python -c 'import click'",
+            action=lambda: run_command(
+                [sys.executable, "-c", "import click"], env=python_environment()
+            ),
+            note="the interpreter's own start",
+        )
+    ]
+    layer = bench.work / "floors" / "hello.tar.gz"
+    layer.parent.mkdir(parents=True, exist_ok=True)
+    layer.write_bytes(bench.images.hello.layers[0].data)
+    bundle = make_crun_bundle(bench.work / "floors" / "bundle", layer, ["/hello"])
+    if available("crun"):
+        prefix = bench.podman.namespace_prefix() if bench.podman is not None else []
+        name = f"compare-floor-{time.monotonic_ns()}"
+        floors.append(
+            Contender(
+                "crun run (ready bundle)",
+                action=lambda: run_command([*prefix, "crun", "run", "--bundle", str(bundle), name]),
+                note="in podman's mount namespace (nsenter)" if prefix else "",
+            )
+        )
+    floors.append(
+        Contender(
+            "unshare + chroot",
+            action=lambda: run_command(
+                [
+                    "unshare",
+                    "--mount",
+                    "--uts",
+                    "--ipc",
+                    "--net",
+                    "--pid",
+                    "--fork",
+                    "chroot",
+                    str(bundle / "rootfs"),
+                    "/hello",
+                ]
+            ),
+        )
+    )
+    return floors
+
+
+def warm_run_hello(bench: Bench) -> list[Row]:
+    workload = "warm run --rm hello"
+    reference = bench.images.reference("hello")
+    bench.hybridock.pull_for_setup("warm", reference)
+    contenders = [
+        Contender("hybridock", action=lambda: bench.hybridock.run("warm", "run", "--rm", reference))
+    ]
+    missing = []
+    if bench.podman is not None:
+        podman = bench.podman
+        podman.run("pull", "-q", "--tls-verify=false", reference)
+        contenders.append(
+            Contender(
+                "podman",
+                action=lambda: podman.run("run", "--rm", "--network=none", *ULIMITS, reference),
+            )
+        )
+    else:
+        missing.append(bench.missing(workload, "podman"))
+    if bench.docker is not None:
+        docker = bench.docker
+        docker.run("pull", "-q", reference)
+        contenders.append(
+            Contender(
+                "docker", action=lambda: docker.run("run", "--rm", "--network=none", reference)
+            )
+        )
+    else:
+        missing.append(bench.missing(workload, "docker"))
+    try:
+        contenders += _floor_contenders(bench)
+    except Exception as error:  # the floors are extras
+        missing.append(failed_row(workload, "floors", error))
+    return alternate(workload, contenders, bench.fast_rounds) + missing
+
+
+def _create_many(create: Callable[[], object], count: int) -> float:
+    """Create ``count`` containers, four at a time; seconds per container."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for future in [pool.submit(create) for _ in range(count)]:
+            future.result()
+    return (time.perf_counter() - started) / count
+
+
+def ps_many(bench: Bench) -> list[Row]:
+    workload = f"ps -a, {bench.ps_containers} containers"
+    reference = bench.images.reference("hello")
+    tools: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+        "hybridock": (
+            lambda: bench.hybridock.run("ps", "create", reference),
+            lambda: bench.hybridock.run("ps", "ps", "-a"),
+        )
+    }
+    bench.hybridock.pull_for_setup("ps", reference)
+    if bench.docker is not None:
+        docker = bench.docker
+        tools["docker"] = (
+            lambda: docker.run("create", "--network=none", reference),
+            lambda: docker.run("ps", "-a"),
+        )
+    if bench.podman is not None:
+        podman = bench.podman
+        tools["podman"] = (
+            lambda: podman.run("create", *ULIMITS, reference),
+            lambda: podman.run("ps", "-a"),
+        )
+    contenders, missing = [], []
+    for tool, (create, listing) in tools.items():
+        try:
+            log(f"{workload}: creating {bench.ps_containers} {tool} containers")
+            per_container = _create_many(create, bench.ps_containers)
+        except CommandFailed as error:
+            missing.append(failed_row(workload, tool, error))
+            continue
+        contenders.append(
+            Contender(tool, action=listing, note=f"create: {per_container * 1000:.0f} ms each")
+        )
+    rows = alternate(workload, contenders, bench.fast_rounds)
+    bench.hybridock.empty("ps")
+    for peer in (bench.docker, bench.podman):
+        if peer is not None:
+            try:
+                peer.run("container", "prune", "-f", timeout=1800)
+            except CommandFailed as error:
+                log(f"container prune: {error}")
+    return rows + missing
+
+
+def _supervisor_pss(
+    start: Callable[[], tuple[int, str]],
+    remove_container: Callable[[str], object],
+    tool: str,
+    workload: str,
+) -> Row:
+    """Start a detached ``sleep`` container with ``start`` (its supervisor's pid and the
+    container id); the supervisor's PSS; the container removed afterwards."""
+    container = ""
+    try:
+        pid, container = start()
+        time.sleep(1)
+        figures = [float(pss_kib(pid)) for _ in range(3)]
+        name = process_name(pid)
+    except Exception as error:  # a row with the error
+        return failed_row(workload, tool, error)
+    finally:
+        if container:
+            try:
+                remove_container(container)
+            except CommandFailed as error:
+                log(f"rm -f {container}: {error}")
+    return Row(
+        workload,
+        tool,
+        unit="KiB",
+        measured=figures,
+        note=f"{name} (pid {pid})",
+        baseline=tool == "hybridock",
+    )
+
+
+def supervisor_memory(bench: Bench) -> list[Row]:
+    workload = "detached supervisor PSS"
+    reference = bench.images.reference("busybox")
+    hybridock = bench.hybridock
+
+    def monitor() -> tuple[int, str]:
+        hybridock.pull_for_setup("warm", reference)
+        cid = hybridock.run("warm", "run", "-d", reference, "sleep", "600", capture=True).strip()
+        pid = int(hybridock.run("warm", "inspect", "-f", "{{.State.Pid}}", cid, capture=True))
+        return parent_pid(pid), cid
+
+    rows = [
+        _supervisor_pss(
+            monitor, lambda cid: hybridock.run("warm", "rm", "-f", cid), "hybridock", workload
+        )
+    ]
+    if bench.docker is not None:
+        docker = bench.docker
+
+        def docker_shim() -> tuple[int, str]:
+            cid = docker.run(
+                "run", "-d", "--network=none", reference, "sleep", "600", capture=True
+            ).strip()
+            return parent_pid(
+                int(docker.run("inspect", "-f", "{{.State.Pid}}", cid, capture=True))
+            ), cid
+
+        rows.append(
+            _supervisor_pss(
+                docker_shim, lambda cid: docker.run("rm", "-f", cid), "docker", workload
+            )
+        )
+    else:
+        rows.append(bench.missing(workload, "docker"))
+    if bench.podman is not None:
+        podman = bench.podman
+
+        def conmon() -> tuple[int, str]:
+            cid = podman.run("run", "-d", *ULIMITS, reference, "sleep", "600", capture=True).strip()
+            return int(podman.run("inspect", "-f", "{{.State.ConmonPid}}", cid, capture=True)), cid
+
+        rows.append(
+            _supervisor_pss(
+                conmon, lambda cid: podman.run("rm", "-f", "-t", "0", cid), "podman", workload
+            )
+        )
+    else:
+        rows.append(bench.missing(workload, "podman"))
+    return rows
+
+
+def _all_at_once(command: list[str], env: dict[str, str] | None, count: int) -> None:
+    processes = [
+        subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(count)
+    ]
+    failures = []
+    for process in processes:
+        _, stderr = process.communicate()
+        if process.returncode != 0:
+            failures.append(
+                f"exit {process.returncode}: {stderr.decode(errors='replace').strip()[-200:]}"
+            )
+    if failures:
+        raise CommandFailed(f"{len(failures)} of {count} failed; first: {failures[0]}")
+
+
+def concurrent_runs(bench: Bench) -> list[Row]:
+    workload = f"{bench.concurrent} concurrent run --rm"
+    reference = bench.images.reference("busybox")
+    hybridock = bench.hybridock
+    hybridock.pull_for_setup("warm", reference)
+    contenders = [
+        Contender(
+            "hybridock",
+            action=lambda: _all_at_once(
+                hybridock.command("run", "--rm", reference, "true"),
+                hybridock.env("warm"),
+                bench.concurrent,
+            ),
+        )
+    ]
+    missing = []
+    if bench.podman is not None:
+        podman = bench.podman
+        podman.run("pull", "-q", "--tls-verify=false", reference)
+        contenders.append(
+            Contender(
+                "podman",
+                action=lambda: _all_at_once(
+                    podman.command("run", "--rm", "--network=none", *ULIMITS, reference, "true"),
+                    podman.env,
+                    bench.concurrent,
+                ),
+            )
+        )
+    else:
+        missing.append(bench.missing(workload, "podman"))
+    if bench.docker is not None:
+        docker = bench.docker
+        docker.run("pull", "-q", reference)
+        contenders.append(
+            Contender(
+                "docker",
+                action=lambda: _all_at_once(
+                    docker.command("run", "--rm", "--network=none", reference, "true"),
+                    docker.env,
+                    bench.concurrent,
+                ),
+            )
+        )
+    else:
+        missing.append(bench.missing(workload, "docker"))
+    return alternate(workload, contenders, bench.rounds) + missing

@@ -1,0 +1,353 @@
+"""The peers and their private plumbing: nothing here touches the host's docker or podman.
+
+- ``install_peers``: ``apt-get install -y`` for the Debian packages whose programs are missing.
+- ``Processes``: every long-lived process started here, stopped by pid in reverse order
+  (terminate, wait, kill), also when the comparison fails or is interrupted.
+- ``Docker``: containerd and dockerd 20.10 on sockets, data and exec roots under one work dir;
+  ``--iptables=false --bridge=none`` so the host's network is left as it is.
+- ``Podman``: podman with ``--root``/``--runroot`` under a work dir and its own containers.conf,
+  storage.conf and registries.conf, every command run (``nsenter``) inside one private mount
+  namespace where the cgroup2 mount of a hybrid cgroup host is unmounted: crun refuses hybrid
+  cgroups otherwise. The namespace is held by a ``sleep`` started with ``unshare``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from comparison.runner import log, run_command
+
+PACKAGES = {
+    "dockerd": "docker.io",
+    "podman": "podman",
+    "skopeo": "skopeo",
+    "umoci": "umoci",
+    "runc": "runc",
+    "crun": "crun",
+    "pigz": "pigz",
+    "zstd": "zstd",
+    "conmon": "conmon",
+}
+DOCKER_CLI = "/usr/bin/docker"  # Debian's client, not whatever else is earlier on PATH
+# Without CAP_SYS_RESOURCE a runtime cannot raise a limit above the current hard limit.
+ULIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096")
+READY_TIMEOUT = 60.0
+
+
+def install_peers() -> list[str]:
+    """Install the Debian packages whose programs are missing; the packages installed."""
+    missing = sorted(
+        {package for program, package in PACKAGES.items() if not shutil.which(program)}
+    )
+    if missing:
+        log(f"apt-get install -y {' '.join(missing)}")
+        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run_command(["apt-get", "install", "-y", *missing], env=environment, timeout=1800)
+    return missing
+
+
+def available(*programs: str) -> bool:
+    return all(shutil.which(program) for program in programs)
+
+
+@dataclass
+class Processes:
+    """Long-lived processes started by the comparison, stopped by pid, newest first."""
+
+    started: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def spawn(self, name: str, command: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
+        with log_path.open("ab") as output:
+            process = subprocess.Popen(
+                list(command),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.started.append((name, process))
+        return process
+
+    def stop(self, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.started = [(n, p) for n, p in self.started if p is not process]
+
+    def stop_all(self) -> None:
+        for _name, process in reversed(list(self.started)):
+            self.stop(process)
+
+
+def processes_mentioning(marker: str, names: Sequence[str]) -> list[int]:
+    """Pids of processes named one of ``names`` whose command line contains ``marker``
+    (shims and conmons left behind by daemons this comparison started in ``marker``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() not in names:
+                continue
+            if marker in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace"
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def kill_pids(pids: Sequence[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def unmount_under(root: Path) -> None:
+    from tests.support.cleanup import unmount_under as unmount  # noqa: PLC0415
+
+    unmount(root)
+
+
+def wait_for(check: object, what: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-1500:]
+            raise RuntimeError(f"{what} exited: {tail}")
+        try:
+            if callable(check) and check():
+                return
+        except Exception:  # noqa: S110 - not ready yet
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready after {READY_TIMEOUT:.0f}s")
+        time.sleep(0.2)
+
+
+class Docker:
+    """dockerd + containerd, private: own sockets, data roots, exec root, pidfile, config."""
+
+    def __init__(self, workdir: Path, registry: str, processes: Processes) -> None:
+        self.workdir = workdir
+        self.registry = registry
+        self.processes = processes
+        self.socket = workdir / "docker.sock"
+        self.containerd_socket = workdir / "containerd.sock"
+        self.env = {**os.environ, "DOCKER_CONFIG": str(workdir / "cli")}
+        self.env.pop("DOCKER_HOST", None)
+
+    def command(self, *args: str) -> list[str]:
+        return [DOCKER_CLI, "-H", f"unix://{self.socket}", *args]
+
+    def run(self, *args: str, capture: bool = False, timeout: float = 900) -> str:
+        return run_command(self.command(*args), env=self.env, capture=capture, timeout=timeout)
+
+    def start(self) -> Docker:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "cli").mkdir(exist_ok=True)
+        config = self.workdir / "containerd.toml"
+        config.write_text(
+            "version = 2\n"
+            f'root = "{self.workdir / "containerd-root"}"\n'
+            f'state = "{self.workdir / "containerd-state"}"\n'
+            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+            f'[grpc]\n  address = "{self.containerd_socket}"\n'
+            f'[ttrpc]\n  address = "{self.containerd_socket}.ttrpc"\n'
+            '[debug]\n  address = ""\n'
+            '[metrics]\n  address = ""\n'
+        )
+        containerd_log = self.workdir / "containerd.log"
+        containerd = self.processes.spawn(
+            "containerd", ["containerd", "--config", str(config)], containerd_log
+        )
+        wait_for(self.containerd_socket.exists, "containerd", containerd, containerd_log)
+        daemon_json = self.workdir / "daemon.json"
+        daemon_json.write_text("{}\n")
+        dockerd_log = self.workdir / "dockerd.log"
+        dockerd = self.processes.spawn(
+            "dockerd",
+            [
+                "dockerd",
+                f"--config-file={daemon_json}",
+                f"--data-root={self.workdir / 'data'}",
+                f"--exec-root={self.workdir / 'exec'}",
+                f"--pidfile={self.workdir / 'docker.pid'}",
+                f"--host=unix://{self.socket}",
+                f"--containerd={self.containerd_socket}",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+                "--ip-forward=false",
+                "--bridge=none",
+                "--userland-proxy=false",
+                "--storage-driver=overlay2",
+                f"--insecure-registry={self.registry}",
+            ],
+            dockerd_log,
+        )
+        wait_for(lambda: self.run("version") == "", "dockerd", dockerd, dockerd_log)
+        return self
+
+    def stop(self) -> None:
+        try:
+            ids = self.run("ps", "-aq", capture=True, timeout=60).split()
+            if ids:
+                self.run("rm", "-f", *ids, timeout=300)
+        except Exception as error:  # stopping dockerd stops them anyway
+            log(f"docker rm at the end: {error}")
+        for name, process in reversed(list(self.processes.started)):
+            if name in {"dockerd", "containerd"}:
+                self.processes.stop(process, timeout=60)
+        kill_pids(
+            processes_mentioning(
+                str(self.containerd_socket), ["containerd-shim", "containerd-shim-runc-v2"]
+            )
+        )
+        unmount_under(self.workdir)
+
+
+@dataclass(frozen=True)
+class CgroupMounts:
+    cgroup2: list[str]
+    cgroup1: list[str]
+
+    @property
+    def hybrid(self) -> bool:
+        return bool(self.cgroup2) and bool(self.cgroup1)
+
+
+def cgroup_mounts() -> CgroupMounts:
+    cgroup2, cgroup1 = [], []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        fstype = fields[fields.index("-") + 1]
+        if fstype == "cgroup2":
+            cgroup2.append(fields[4])
+        elif fstype == "cgroup":
+            cgroup1.append(fields[4])
+    return CgroupMounts(cgroup2, cgroup1)
+
+
+class Podman:
+    """podman with a private store and config, inside a private mount namespace."""
+
+    def __init__(self, workdir: Path, registry: str, processes: Processes) -> None:
+        self.workdir = workdir
+        self.registry = registry
+        self.processes = processes
+        self.holder: subprocess.Popen[bytes] | None = None
+        self.env = {
+            **os.environ,
+            "CONTAINERS_CONF": str(workdir / "containers.conf"),
+            "CONTAINERS_STORAGE_CONF": str(workdir / "storage.conf"),
+            "CONTAINERS_REGISTRIES_CONF": str(workdir / "registries.conf"),
+        }
+
+    @property
+    def root(self) -> Path:
+        return self.workdir / "root"
+
+    def namespace_prefix(self) -> list[str]:
+        if self.holder is None:
+            return []
+        return ["nsenter", f"--target={self.holder.pid}", "--mount", "--"]
+
+    def command(self, *args: str) -> list[str]:
+        return [
+            *self.namespace_prefix(),
+            "podman",
+            f"--root={self.root}",
+            f"--runroot={self.workdir / 'runroot'}",
+            "--storage-driver=overlay",
+            "--cgroup-manager=cgroupfs",
+            "--events-backend=file",
+            f"--tmpdir={self.workdir / 'tmp'}",
+            *args,
+        ]
+
+    def run(self, *args: str, capture: bool = False, timeout: float = 900) -> str:
+        return run_command(self.command(*args), env=self.env, capture=capture, timeout=timeout)
+
+    def write_config(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "containers.conf").write_text(
+            "[containers]\n"
+            'netns = "none"\n'
+            f"default_ulimits = {json.dumps(['nofile=1024:1024', 'nproc=4096:4096'])}\n"
+            "[engine]\n"
+            'cgroup_manager = "cgroupfs"\n'
+            'events_logger = "file"\n'
+            f'tmp_dir = "{self.workdir / "tmp"}"\n'
+            f'volume_path = "{self.workdir / "volumes"}"\n'
+            'runtime = "crun"\n'
+            "[network]\n"
+            f'network_config_dir = "{self.workdir / "networks"}"\n'
+        )
+        (self.workdir / "storage.conf").write_text(
+            "[storage]\n"
+            'driver = "overlay"\n'
+            f'graphroot = "{self.root}"\n'
+            f'runroot = "{self.workdir / "runroot"}"\n'
+        )
+        (self.workdir / "registries.conf").write_text(
+            "unqualified-search-registries = []\n"
+            f'[[registry]]\nlocation = "{self.registry}"\ninsecure = true\n'
+        )
+
+    def start(self) -> Podman:
+        self.write_config()
+        mounts = cgroup_mounts()
+        if mounts.hybrid:
+            unmounts = " && ".join(f"umount '{point}'" for point in mounts.cgroup2)
+            holder_log = self.workdir / "holder.log"
+            self.holder = self.processes.spawn(
+                "podman-namespace",
+                [
+                    "unshare",
+                    "--mount",
+                    "--propagation=private",
+                    "--",
+                    "sh",
+                    "-c",
+                    f"{unmounts} && exec sleep infinity",
+                ],
+                holder_log,
+            )
+            holder = self.holder
+            wait_for(
+                lambda: (
+                    "cgroup2" not in Path(f"/proc/{holder.pid}/mountinfo").read_text()
+                    and Path(f"/proc/{holder.pid}/comm").read_text().strip() == "sleep"
+                ),
+                "podman's mount namespace",
+                holder,
+                holder_log,
+            )
+        self.run("info", capture=True, timeout=120)
+        return self
+
+    def stop(self) -> None:
+        try:
+            self.run("rm", "-af", "-t", "0", timeout=300)
+        except Exception as error:  # the conmons are killed below anyway
+            log(f"podman rm at the end: {error}")
+        kill_pids(processes_mentioning(str(self.workdir), ["conmon"]))
+        if self.holder is not None:
+            self.processes.stop(self.holder)
+            self.holder = None
+        unmount_under(self.workdir)

@@ -1,0 +1,35 @@
+"""Issue 5's workloads in the order they run, one small function each (``pulls``,
+``containers``); every one returns rows and never raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from comparison.bench import Bench
+from comparison.containers import concurrent_runs, ps_many, supervisor_memory, warm_run_hello
+from comparison.pulls import cached_pull, cold_pull_gzip, cold_pull_zstd
+from comparison.runner import Row, guarded, log
+
+WORKLOADS: tuple[tuple[str, Callable[[Bench], list[Row]]], ...] = (
+    ("cold pull, large gzip image", cold_pull_gzip),
+    ("cold pull, large zstd image", cold_pull_zstd),
+    ("pull, image cached (tag unchanged)", cached_pull),
+    ("warm run --rm hello", warm_run_hello),
+    ("detached supervisor PSS", supervisor_memory),
+    ("concurrent run --rm", concurrent_runs),
+    ("ps -a, many containers", ps_many),
+)
+
+
+def run_all(bench: Bench, only: set[str] | None = None) -> list[Row]:
+    rows: list[Row] = []
+    for name, workload in WORKLOADS:
+        if only and workload.__name__ not in only:
+            continue
+        rows += guarded(name, ["hybridock"], lambda workload=workload: workload(bench))  # type: ignore[misc]
+        log(f"{name}: done")
+    return rows
+
+
+__all__ = ["WORKLOADS", "Bench", "run_all"]
