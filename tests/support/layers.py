@@ -80,6 +80,8 @@ class Hardlink:
 
     path: str
     target: str
+    # the header's mode: tar tools write the target's, and docker applies it to the inode
+    mode: int = 0o644
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ def _tarinfo(entry: Entry) -> tuple[tarfile.TarInfo, bytes | None]:
         info = tarfile.TarInfo(entry.path)
         info.type = tarfile.LNKTYPE
         info.linkname = entry.target
+        info.mode = entry.mode
         info.mtime = DEFAULT_MTIME
         return info, None
     if isinstance(entry, Whiteout):

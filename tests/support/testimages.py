@@ -93,7 +93,7 @@ def busybox_entries(busybox: Path = BUSYBOX) -> list[Entry]:
         if applet == "bin/busybox" or "/" not in applet:
             continue  # the binary itself, and top-level oddities such as linuxrc
         if applet.startswith("bin/"):
-            entries.append(Hardlink(applet, "bin/busybox"))
+            entries.append(Hardlink(applet, "bin/busybox", mode=0o755))
         else:
             entries.append(Symlink(applet, "/bin/busybox"))
     return entries
