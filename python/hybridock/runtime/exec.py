@@ -218,7 +218,11 @@ class Executor:
         # the container's profile, compiled for the capabilities this process keeps; none
         # for --privileged (here or at run), as docker
         privileged = options.privileged or config.security.privileged
-        program = seccomp_filter(config.seccomp, None if privileged else confinement.capabilities)
+        program = seccomp_filter(
+            config.seccomp,
+            None if privileged else confinement.capabilities,
+            cache=self.runtime.layout.seccomp_cache,
+        )
         spawned = _native.exec_in(
             pid,
             list(options.command),

@@ -176,7 +176,9 @@ class Runtime:
             # compiled for the capabilities the container keeps (includes.caps rules follow
             # --cap-add/--cap-drop); none with --privileged, as docker
             seccomp_filter=seccomp_filter(
-                config.seccomp, config.security.capabilities(_native.DOCKER_CAPABILITIES)
+                config.seccomp,
+                config.security.capabilities(_native.DOCKER_CAPABILITIES),
+                cache=self.layout.seccomp_cache,
             ),
             etc_hostname=etc["hostname"],
             etc_hosts=etc["hosts"],

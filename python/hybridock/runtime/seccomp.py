@@ -11,7 +11,9 @@ The native module compiles the profile for the capabilities the process keeps (`
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from hybridock import _native
 from hybridock.errors import ConfigError
+from hybridock.store.layout import write_atomic
 
 UNCONFINED = "unconfined"
 DEFAULT = ""
@@ -112,10 +115,31 @@ def compile_filter(profile: str, capabilities: int, *, source: str = "") -> byte
         raise ConfigError(f"invalid seccomp profile ({source}): {reason}") from error
 
 
-def seccomp_filter(seccomp: str, capabilities: int | None) -> bytes | None:
+def seccomp_filter(
+    seccomp: str, capabilities: int | None, *, cache: Path | None = None
+) -> bytes | None:
     """The BPF program for a container's ``seccomp`` setting and a process keeping
     ``capabilities``; None when unconfined. ``capabilities`` None is ``--privileged`` (every
-    capability kept), which docker runs unconfined whatever the profile."""
+    capability kept), which docker runs unconfined whatever the profile.
+
+    With ``cache`` (a directory) the program is kept there under a hash of everything it is
+    compiled from (profile, capabilities, architecture, kernel release: the profile's
+    includes/excludes depend on them), so a warm run does not recompile docker's profile."""
     if seccomp == UNCONFINED or capabilities is None:
         return None
-    return compile_filter(seccomp or default_profile(), capabilities)
+    profile = seccomp or default_profile()
+    if cache is None:
+        return compile_filter(profile, capabilities)
+    machine = os.uname()
+    key = hashlib.sha256(
+        f"{capabilities}\0{machine.machine}\0{machine.release}\0{profile}".encode()
+    ).hexdigest()
+    path = cache / f"{key}.bpf"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    program = compile_filter(profile, capabilities)
+    cache.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, program, durable=False)
+    return program

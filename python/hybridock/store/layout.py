@@ -61,6 +61,11 @@ class Layout:
         return self.root / "locks"
 
     @property
+    def seccomp_cache(self) -> Path:
+        """Compiled seccomp programs, by a hash of their inputs (derived data: safe to drop)."""
+        return self.root / "cache" / "seccomp"
+
+    @property
     def database(self) -> Path:
         return self.root / "metadata.db"
 
