@@ -4,6 +4,7 @@ from typing import Any, Self, final
 
 __version__: str
 __all__ = [
+    "CAPABILITY_NAMES",
     "DOCKER_CAPABILITIES",
     "LayerResult",
     "LayerSink",
@@ -124,6 +125,7 @@ def init_executable() -> bytes:
 # --- spawner ---------------------------------------------------------------------------------
 
 DOCKER_CAPABILITIES: int
+CAPABILITY_NAMES: list[str]
 
 @final
 class SpawnSpec:

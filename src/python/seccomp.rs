@@ -29,5 +29,9 @@ fn compile_seccomp<'py>(
 
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(compile_seccomp, module)?)?;
+    module.add(
+        "CAPABILITY_NAMES",
+        crate::seccomp::CAPABILITY_NAMES.to_vec(),
+    )?;
     Ok(())
 }

@@ -19,7 +19,7 @@ pub mod tables;
 mod tests;
 
 pub use bpf::{program_bytes, SockFilter};
-pub use profile::{Arch, Host};
+pub use profile::{Arch, Host, CAPABILITY_NAMES};
 
 /// A profile that cannot be used, or a program the kernel would refuse.
 #[derive(Debug, thiserror::Error)]

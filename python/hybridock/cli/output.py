@@ -14,14 +14,22 @@ import click
 from hybridock.reference import Reference
 
 
+def _scaled(size: float, base: float, units: tuple[str, ...], digits: int) -> str:
+    index = 0
+    while size >= base and index < len(units) - 1:
+        size /= base
+        index += 1
+    return f"{size:.{digits}g}{units[index]}"
+
+
 def human_size(size: float) -> str:
     """docker's units.HumanSize: decimal units, three significant digits ("4.26MB")."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    index = 0
-    while size >= 1000 and index < len(units) - 1:
-        size /= 1000.0
-        index += 1
-    return f"{size:.3g}{units[index]}"
+    return _scaled(size, 1000.0, ("B", "kB", "MB", "GB", "TB", "PB"), 3)
+
+
+def bytes_size(size: float) -> str:
+    """docker's units.BytesSize: binary units, four significant digits ("1.5MiB")."""
+    return _scaled(size, 1024.0, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"), 4)
 
 
 def human_duration(seconds: float) -> str:

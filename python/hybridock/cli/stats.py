@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from hybridock.cli.context import State, pass_state
+from hybridock.cli.output import bytes_size, human_size
 from hybridock.cli.run import ContainerCommandError
 from hybridock.errors import HybridockError
 from hybridock.runtime import cgroups
@@ -33,26 +34,6 @@ HEADERS = {
     "BlockIO": "BLOCK I/O",
     "PIDs": "PIDS",
 }
-
-
-def bytes_size(size: float) -> str:
-    """docker's units.BytesSize: binary units, four significant digits ("1.5MiB")."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    index = 0
-    while size >= 1024 and index < len(units) - 1:
-        size /= 1024.0
-        index += 1
-    return f"{size:.4g}{units[index]}"
-
-
-def decimal_size(size: float) -> str:
-    """docker's units.HumanSizeWithPrecision(size, 3): decimal units ("1.2kB")."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    index = 0
-    while size >= 1000 and index < len(units) - 1:
-        size /= 1000.0
-        index += 1
-    return f"{size:.3g}{units[index]}"
 
 
 def host_memory() -> int:
@@ -111,8 +92,8 @@ def row(container: Container, first: Sample, second: Sample, memory_total: int) 
         "CPUPerc": f"{cpu:.2f}%",
         "MemUsage": f"{bytes_size(stats.memory_usage)} / {bytes_size(limit)}",
         "MemPerc": f"{memory_percent:.2f}%",
-        "NetIO": f"{decimal_size(received)} / {decimal_size(sent)}",
-        "BlockIO": f"{decimal_size(stats.block_read)} / {decimal_size(stats.block_write)}",
+        "NetIO": f"{human_size(received)} / {human_size(sent)}",
+        "BlockIO": f"{human_size(stats.block_read)} / {human_size(stats.block_write)}",
         "PIDs": str(stats.pids),
     }
 

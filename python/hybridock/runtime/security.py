@@ -13,57 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hybridock import _native
 from hybridock.errors import ConfigError
 
-#: Linux capability numbers (linux/capability.h), by docker's names without the CAP_ prefix.
-CAPABILITIES = {
-    name: number
-    for number, name in enumerate(
-        (
-            "CHOWN",
-            "DAC_OVERRIDE",
-            "DAC_READ_SEARCH",
-            "FOWNER",
-            "FSETID",
-            "KILL",
-            "SETGID",
-            "SETUID",
-            "SETPCAP",
-            "LINUX_IMMUTABLE",
-            "NET_BIND_SERVICE",
-            "NET_BROADCAST",
-            "NET_ADMIN",
-            "NET_RAW",
-            "IPC_LOCK",
-            "IPC_OWNER",
-            "SYS_MODULE",
-            "SYS_RAWIO",
-            "SYS_CHROOT",
-            "SYS_PTRACE",
-            "SYS_PACCT",
-            "SYS_ADMIN",
-            "SYS_BOOT",
-            "SYS_NICE",
-            "SYS_RESOURCE",
-            "SYS_TIME",
-            "SYS_TTY_CONFIG",
-            "MKNOD",
-            "LEASE",
-            "AUDIT_WRITE",
-            "AUDIT_CONTROL",
-            "SETFCAP",
-            "MAC_OVERRIDE",
-            "MAC_ADMIN",
-            "SYSLOG",
-            "WAKE_ALARM",
-            "BLOCK_SUSPEND",
-            "AUDIT_READ",
-            "PERFMON",
-            "BPF",
-            "CHECKPOINT_RESTORE",
-        )
-    )
-}
+#: Linux capability numbers by docker's names without the CAP_ prefix (the native table).
+CAPABILITIES = {name: number for number, name in enumerate(_native.CAPABILITY_NAMES)}
 ALL_CAPABILITIES = (1 << len(CAPABILITIES)) - 1
 
 #: docker's --ulimit names -> the spawner's (which take RLIMIT_<NAME> in lower case)
