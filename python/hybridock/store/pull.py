@@ -82,11 +82,16 @@ class Puller:
         *,
         concurrency: int = 3,
         progress: PullProgress | None = None,
+        max_layer_size: int | None = None,
+        max_layer_entries: int | None = None,
     ) -> None:
         self.layout = layout
         self.images = images
         self.registry = registry
         self.concurrency = max(1, concurrency)
+        # the budget of one layer (uncompressed bytes, tar entries): bounds a decompression bomb
+        self.max_layer_size = max_layer_size
+        self.max_layer_entries = max_layer_entries
         self.progress: PullProgress = progress or SilentProgress()
         self._cancelled = threading.Event()
         self._streams_lock = threading.Lock()
@@ -275,6 +280,8 @@ class Puller:
                         descriptor.digest,
                         diff_id,
                         lower_dirs=lower_dirs,
+                        max_bytes=self.max_layer_size,
+                        max_entries=self.max_layer_entries,
                     )
                     if source != blob:
                         self._install_blob(source, blob)
@@ -319,6 +326,8 @@ class Puller:
             diff_id,
             lower_dirs=lower_dirs,
             blob_path=str(blob_temp),
+            max_bytes=self.max_layer_size,
+            max_entries=self.max_layer_entries,
         )
         try:
             received = 0
