@@ -104,6 +104,8 @@ DOCKER_MOUNTS = [
     ("/etc/hostname", None, ["rw"]),
     ("/etc/hosts", None, ["rw"]),
 ]
+# docker's default --shm-size (daemon/config: DefaultShmSize), given to /dev/shm as size=.
+DOCKER_SHM_SIZE = 64 * 1024 * 1024
 # The flags /proc/mounts shows, so the ones a mount line can be compared on; "newinstance" and
 # "strictatime" leave no trace there, mode/size/gid are shown without leading zeros.
 SHOWN_FLAGS = ("ro", "rw", "nosuid", "nodev", "noexec")
@@ -129,6 +131,9 @@ DEFAULT_LINKS = {
 
 PROBE = r"""#!/bin/sh
 # One key=value line per check. Only builtins where a fork would show up as an extra pid.
+mount_of() {  # "type options" of the last mount on $1
+    awk -v m="$1" '$2 == m { found = $3 " " $4 } END { print found }' /proc/self/mounts
+}
 while IFS=: read -r key value; do
     case $key in
     CapInh|CapPrm|CapEff|CapBnd|CapAmb|Seccomp|NoNewPrivs) set -- $value; echo "$key=$1" ;;
@@ -153,9 +158,13 @@ for path in __MASKED__; do
         echo "masked:$path=unreadable"
     fi
 done
+for path in __MASKED__; do
+    if [ -d "$path" ]; then
+        echo "masked-mount:$path=$(mount_of "$path")"
+    fi
+done
 for path in __READONLY__ __MOUNTS__; do
-    line=$(awk -v m="$path" '$2 == m { found = $3 " " $4 } END { print found }' /proc/self/mounts)
-    echo "mount:$path=$line"
+    echo "mount:$path=$(mount_of "$path")"
 done
 for name in __DEVICES__; do
     echo "device:$name=$(stat -c '%F %t %T' /dev/$name 2>&1)"
@@ -268,6 +277,14 @@ def checks() -> list[Check]:
     ]
     table += [Check(f"masked:{path}", masked_expectation(path)) for path in DOCKER_MASKED_PATHS]
     table += [
+        # runc hides a directory under an empty tmpfs mounted MS_RDONLY (and nothing else);
+        # hybridock adds nosuid,nodev,noexec, which change nothing on an empty read-only
+        # file system, so only the type and ro/rw are compared
+        Check(f"masked-mount:{path}", "tmpfs ro", "typed-ro-rw")
+        for path in DOCKER_MASKED_PATHS
+        if Path(path).is_dir()
+    ]
+    table += [
         Check(f"mount:{path}", readonly_expectation(path), "flags")
         for path in DOCKER_READONLY_PATHS
     ]
@@ -289,18 +306,24 @@ def checks() -> list[Check]:
         Check("devpts_entries", "/dev/pts/ptmx"),
         Check("devpts_options", "gid=5,mode=620,ptmxmode=666"),
         Check("dev_options", "mode=755,size=65536k"),
+        Check("shm_options", f"size={DOCKER_SHM_SIZE // 1024}k"),
         Check("shm_mode", "1777"),
     ]
     return table
 
 
 CHECKS = checks()
+# checks read from another line's mount options: key -> (mount point, the options compared)
+DERIVED = {
+    "devpts_options": ("/dev/pts", ("gid", "mode", "ptmxmode")),
+    "dev_options": ("/dev", ("mode", "size")),
+    "shm_options": ("/dev/shm", ("size",)),
+}
 
 
 def answer_for(check: Check, probed: dict[str, str]) -> str:
-    if check.key in ("devpts_options", "dev_options"):
-        mountpoint = "/dev/pts" if check.key == "devpts_options" else "/dev"
-        wanted = ("gid", "mode", "ptmxmode") if mountpoint == "/dev/pts" else ("mode", "size")
+    if check.key in DERIVED:
+        mountpoint, wanted = DERIVED[check.key]
         options = probed[f"mount:{mountpoint}"].partition(" ")[2].split(",")
         return ",".join(sorted(o for o in options if o.partition("=")[0] in wanted))
     answer = probed[check.key]
@@ -308,6 +331,9 @@ def answer_for(check: Check, probed: dict[str, str]) -> str:
         return mount_answer(answer, with_type=False)
     if check.reduce == "typed-flags":
         return mount_answer(answer, with_type=True)
+    if check.reduce == "typed-ro-rw":
+        fstype, _, flags = answer.partition(" ")
+        return f"{fstype} " + ",".join(o for o in flags.split(",") if o in ("ro", "rw"))
     return answer
 
 
@@ -318,5 +344,5 @@ def test_probe_answers_as_docker_defaults(check: Check, probed: dict[str, str]) 
 
 def test_probe_checklist_is_complete(probed: dict[str, str]) -> None:
     """Every line the probe prints is asserted by a check above, and every check is answered."""
-    asserted = {c.key for c in CHECKS} - {"devpts_options", "dev_options"}
+    asserted = {c.key for c in CHECKS} - set(DERIVED)
     assert set(probed) == asserted
