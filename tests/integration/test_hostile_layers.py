@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import subprocess
 import tarfile
@@ -117,6 +118,32 @@ def test_decompression_bomb_is_bounded_by_the_configured_budget(
     # The default budget is far above a real layer: the same image pulls without the override.
     ok(run_cli("pull", pushed.reference))
     assert ok(run_cli("images", "-q", "--no-trunc")).stdout == f"{built.config_digest}\n"
+
+
+def test_layer_budget_from_the_config_file_and_the_environment_over_it(
+    *,
+    registry: Registry,
+    image_builder: ImageBuilder,
+    hybridock_env: dict[str, str],
+    hybridock_root: Path,
+    run_cli: RunCli,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    layer = gzip_layer(zeros_tar(8 * MiB))
+    built = ImageSpec(layers=[layer]).build()
+    pushed = image_builder.push(built, registry, repository_for(request))
+    config = json.loads(Path(hybridock_env["HYBRIDOCK_CONFIG"]).read_text())
+    limited = tmp_path / "limited.json"
+    limited.write_text(json.dumps({**config, "max-layer-size": MiB, "max-layer-entries": 10}))
+    env = {"HYBRIDOCK_CONFIG": str(limited)}
+
+    message = failed(run_cli("pull", pushed.reference, env=env))
+
+    assert f"limit of {MiB}" in message, message
+    assert_store_empty(hybridock_root, run_cli)
+    # the environment replaces the file's value
+    ok(run_cli("pull", pushed.reference, env={**env, "HYBRIDOCK_MAX_LAYER_SIZE": str(64 * MiB)}))
 
 
 @pytest.mark.parametrize(
