@@ -120,6 +120,53 @@ def test_decompression_bomb_is_bounded_by_the_configured_budget(
     assert ok(run_cli("images", "-q", "--no-trunc")).stdout == f"{built.config_digest}\n"
 
 
+def gibibyte_bomb() -> LayerBlob:
+    """About 1 MiB of gzip that expands to a 1 GiB tar: one file header, then 1024 copies of
+    the same gzip member of 1 MiB of zeros (a multi-member stream, as gzip(1) and docker read
+    it). The tar is never materialised, so its diff_id is not known: the config claims one that
+    the pull never gets to check, because the budget stops it long before the end."""
+    size = 1024 * MiB
+    header = tarfile.TarInfo("zeros")
+    header.size = size
+    header.mtime = 1_700_000_000
+    head = header.tobuf(tarfile.USTAR_FORMAT)
+    zeros = gzip.compress(bytes(MiB), compresslevel=9, mtime=0)
+    # the file's data, then the end-of-archive blocks (data is a multiple of 512 already)
+    data = gzip.compress(head, mtime=0) + zeros * 1024 + gzip.compress(bytes(1024), mtime=0)
+    return LayerBlob(data, sha256_digest(data), sha256_digest(b"never computed"), "gzip")
+
+
+def test_a_megabyte_that_expands_to_a_gibibyte_stops_at_the_budget(
+    *,
+    registry: Registry,
+    hybridock_root: Path,
+    run_cli: RunCli,
+    request: pytest.FixtureRequest,
+) -> None:
+    repository = repository_for(request)
+    bomb = gibibyte_bomb()
+    assert bomb.size < 2 * MiB
+    built = ImageSpec(layers=[bomb]).build()
+    push_raw(
+        registry.backend_url,
+        repository,
+        "latest",
+        manifest=built.manifest,
+        media_type=built.media_type,
+        blobs=built.blobs(),
+    )
+
+    result = run_cli(
+        "pull",
+        f"{registry.address}/{repository}:latest",
+        env={"HYBRIDOCK_MAX_LAYER_SIZE": str(16 * MiB)},
+    )
+
+    message = failed(result)
+    assert f"layer exceeds the limit of {16 * MiB} uncompressed bytes" in message, message
+    assert_store_empty(hybridock_root, run_cli)
+
+
 def test_layer_budget_from_the_config_file_and_the_environment_over_it(
     *,
     registry: Registry,
