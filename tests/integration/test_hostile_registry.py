@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,6 +279,81 @@ def test_a_huge_manifest_is_refused_with_a_bounded_read(
 
     assert "larger than" in message, message
     assert blob_gets(stub) == []
+    assert_store_empty(hybridock_root, run)
+
+
+class EndlessManifestHost:
+    """A registry whose manifest has no length and never ends: the body streams until the
+    client hangs up (at most ``cap`` bytes, so a broken client cannot hang the test)."""
+
+    def __init__(self, cap: int = 512 * 1024 * 1024) -> None:
+        self.cap = cap
+        self.sent = 0
+        self.closed = False
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.netloc = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.closed:
+                connection.close()
+                return
+            threading.Thread(target=self._answer_and_close, args=(connection,), daemon=True).start()
+
+    def _answer_and_close(self, connection: socket.socket) -> None:
+        with connection:
+            self._answer(connection)
+
+    def _answer(self, connection: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = connection.recv(65536)
+            if not chunk or chunk.startswith(b"\x16"):
+                return  # closed, or a TLS hello (https is tried first): plain http only
+            request += chunk
+        if request.startswith(b"GET /v2/ ") or request.startswith(b"HEAD /v2/ "):
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+            )
+            return
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: {OCI_MANIFEST}\r\nConnection: close\r\n\r\n"
+        piece = b"x" * 65536
+        try:
+            connection.sendall(head.encode() + b'{"schemaVersion": 2, "padding": "')
+            while self.sent < self.cap:
+                connection.sendall(piece)
+                self.sent += len(piece)
+        except OSError:
+            return  # the client hung up: what the test wants
+
+    def close(self) -> None:
+        self.closed = True
+        with socket.create_connection(("127.0.0.1", self.listener.getsockname()[1])):
+            pass  # wakes the accept() that closing the listener would not
+        self.thread.join(timeout=60)
+        self.listener.close()
+
+
+def test_a_manifest_without_length_that_never_ends_is_cut_at_the_bound(
+    hybridock_root: Path, cli: tuple[RunCli, dict[str, str]]
+) -> None:
+    run, _ = cli
+    host = EndlessManifestHost()
+    try:
+        message = failed(run("pull", f"{host.netloc}/{REPOSITORY}:latest"))
+    finally:
+        host.close()
+
+    assert "larger than" in message, message
+    # the client stopped reading near its 4 MiB bound (plus what socket buffers hold)
+    assert host.sent < 64 * 1024 * 1024, host.sent
     assert_store_empty(hybridock_root, run)
 
 
