@@ -79,6 +79,8 @@ class Client:
             self.registry,
             concurrency=self.config.max_concurrent_downloads,
             progress=progress,
+            max_layer_size=self.config.max_layer_size,
+            max_layer_entries=self.config.max_layer_entries,
         )
         return puller.pull(parsed, parse_platform(platform) if platform else None)
 

@@ -10,14 +10,22 @@ daemon.json where docker has one::
       "insecure-registries": ["myregistry:5000"],
       "registry-ca-files": {"myregistry:5000": "/etc/ssl/my-ca.pem"},
       "auth-file": "/root/.docker/config.json",
-      "max-concurrent-downloads": 3
+      "max-concurrent-downloads": 3,
+      "max-layer-size": 34359738368,
+      "max-layer-entries": 5000000
     }
 
 Environment: ``HYBRIDOCK_REGISTRY_MIRRORS`` (``docker.io=http://h:5000,quay.io=https://m``;
 a bare URL means docker.io) replaces the file's mirrors for the registries it names;
-``HYBRIDOCK_INSECURE_REGISTRIES`` (comma list) adds insecure registries. The auth file is
-``$REGISTRY_AUTH_FILE``, else the file's ``auth-file``, else ``$DOCKER_CONFIG/config.json``,
-else ``~/.docker/config.json``.
+``HYBRIDOCK_INSECURE_REGISTRIES`` (comma list) adds insecure registries;
+``HYBRIDOCK_MAX_LAYER_SIZE`` and ``HYBRIDOCK_MAX_LAYER_ENTRIES`` replace the layer budget.
+
+The layer budget bounds what one layer may expand to (uncompressed tar bytes, tar entries), so
+that a tiny "decompression bomb" fails cleanly instead of filling the disk. Docker has no such
+bound; ours defaults to 32 GiB and 5,000,000 entries, far above any real image layer.
+
+The auth file is ``$REGISTRY_AUTH_FILE``, else the file's ``auth-file``, else
+``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ from urllib.parse import urlsplit
 from hybridock.errors import ConfigError
 
 DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3
+DEFAULT_MAX_LAYER_SIZE = 32 * 1024**3
+DEFAULT_MAX_LAYER_ENTRIES = 5_000_000
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _KNOWN_KEYS = frozenset(
     {
@@ -42,6 +52,8 @@ _KNOWN_KEYS = frozenset(
         "registry-ca-files",
         "auth-file",
         "max-concurrent-downloads",
+        "max-layer-size",
+        "max-layer-entries",
     }
 )
 
@@ -83,6 +95,8 @@ class Config:
     ca_files: Mapping[str, str] = field(default_factory=lambda: _frozen_mapping({}))
     auth_file: Path = field(default_factory=lambda: Path.home() / ".docker" / "config.json")
     max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS
+    max_layer_size: int = DEFAULT_MAX_LAYER_SIZE
+    max_layer_entries: int = DEFAULT_MAX_LAYER_ENTRIES
     source: Path | None = None
 
     def mirrors_for(self, registry: str) -> tuple[str, ...]:
@@ -180,12 +194,17 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     if isinstance(downloads, bool) or not isinstance(downloads, int) or not 1 <= downloads <= 64:
         raise ConfigError("'max-concurrent-downloads' must be an integer from 1 to 64")
 
+    max_layer_size = _positive(raw, env, "max-layer-size", DEFAULT_MAX_LAYER_SIZE)
+    max_layer_entries = _positive(raw, env, "max-layer-entries", DEFAULT_MAX_LAYER_ENTRIES)
+
     config = Config(
         registry_mirrors=_frozen_mapping(mirrors),
         insecure_registries=insecure,
         ca_files=_frozen_mapping(ca_files),
         auth_file=auth_file,
         max_concurrent_downloads=downloads,
+        max_layer_size=max_layer_size,
+        max_layer_entries=max_layer_entries,
         source=source,
     )
     for registry, urls in mirrors.items():
@@ -197,6 +216,24 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
                     f"loopback nor listed in insecure-registries"
                 )
     return config
+
+
+def _positive(raw: Mapping[str, Any], env: Mapping[str, str], key: str, default: int) -> int:
+    """A positive integer from the file's ``key``, replaced by ``HYBRIDOCK_<KEY>`` if set."""
+    variable = "HYBRIDOCK_" + key.upper().replace("-", "_")
+    text = env.get(variable, "").strip()
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            raise _EnvironmentError(f"{variable}: {text!r} is not an integer") from None
+        if value < 1:
+            raise _EnvironmentError(f"{variable}: must be a positive integer")
+        return value
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key!r} must be a positive integer")
+    return value
 
 
 def _auth_file(env: Mapping[str, str], configured: str | None) -> Path:

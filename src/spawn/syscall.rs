@@ -111,7 +111,9 @@ pub trait Syscall {
     fn setresgid(&self, gid: gid_t) -> SysResult;
     fn setresuid(&self, uid: uid_t) -> SysResult;
     fn drop_bounding_capability(&self, capability: u32) -> SysResult;
-    /// Sets the effective, permitted and inheritable sets to `mask` (capability bits).
+    /// Sets the effective and permitted sets to `mask` (capability bits) and empties the
+    /// inheritable set, as docker has since 20.10.14 (CVE-2022-24769: an inheritable set let a
+    /// file with inheritable file capabilities gain them across execve).
     fn set_capabilities(&self, mask: u64) -> SysResult;
     fn set_no_new_privs(&self) -> SysResult;
     /// `seccomp(SECCOMP_SET_MODE_FILTER, 0, program)`, or `prctl(PR_SET_SECCOMP)` on kernels
@@ -426,12 +428,12 @@ impl Syscall for LinuxSyscalls {
             CapabilityData {
                 effective: low,
                 permitted: low,
-                inheritable: low,
+                inheritable: 0,
             },
             CapabilityData {
                 effective: high,
                 permitted: high,
-                inheritable: high,
+                inheritable: 0,
             },
         ];
         // SAFETY: a v3 header with two data elements, as capset(2) expects.

@@ -28,6 +28,7 @@ RunCli = Callable[..., CliResult]
 pytestmark = pytest.mark.registry
 
 PROCESSES = 5
+TEN = 10  # issue 4: "ten concurrent pulls of one image"
 
 
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:
@@ -120,6 +121,40 @@ def test_concurrent_pulls_of_one_image_fetch_each_layer_once(
         assert connection.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 1
         assert connection.execute("SELECT COUNT(*) FROM layers").fetchone()[0] == len(chain)
         assert connection.execute("SELECT COUNT(*) FROM image_layers").fetchone()[0] == len(chain)
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_ten_concurrent_pulls_of_one_image_succeed_and_fetch_each_blob_once(
+    registry: Registry,
+    image_builder: ImageBuilder,
+    hybridock_env: dict[str, str],
+    hybridock_root: Path,
+    run_cli: RunCli,
+) -> None:
+    built = multi_layer("ten").build()
+    pushed = image_builder.push(built, registry, "concurrent/ten")
+
+    results = pull_concurrently(hybridock_env, pushed.reference, TEN)
+
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stdout.splitlines()[-1] == pushed.reference
+    assert [registry.blob_gets(digest) for digest in built.layer_digests] == [1] * len(built.layers)
+    assert run_cli("images", "-q", "--no-trunc").stdout.split() == [built.config_digest]
+    chain = chain_ids(built.diff_ids)
+    assert {p.name for p in (hybridock_root / "layers").iterdir()} == {
+        c.removeprefix("sha256:") for c in chain
+    }
+    for index, chain_id in enumerate(chain):
+        tree = hybridock_root / "layers" / chain_id.removeprefix("sha256:")
+        assert (tree / f"layer{index}" / "data").read_bytes() == (f"ten {index} " * 40_000).encode()
+    blobs = {p.name for p in (hybridock_root / "blobs" / "sha256").iterdir()}
+    assert {d.removeprefix("sha256:") for d in built.layer_digests} <= blobs
+    assert list((hybridock_root / "tmp").iterdir()) == []
+    with sqlite3.connect(hybridock_root / "metadata.db") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 1
+        assert connection.execute("SELECT COUNT(*) FROM layers").fetchone()[0] == len(chain)
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 

@@ -149,3 +149,50 @@ def test_a_bad_environment_override_names_the_variable(tmp_path: Path) -> None:
     env = {"HYBRIDOCK_CONFIG": str(path), "HYBRIDOCK_REGISTRY_MIRRORS": "docker.io=ftp://x"}
     with pytest.raises(ConfigError, match=r"^HYBRIDOCK_REGISTRY_MIRRORS: mirror 'ftp://x'"):
         load_config(env, euid=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "file", "env", "size", "entries"),
+    [
+        ("defaults", {}, {}, 32 * 1024**3, 5_000_000),
+        ("file", {"max-layer-size": 1024, "max-layer-entries": 7}, {}, 1024, 7),
+        (
+            "environment over the file",
+            {"max-layer-size": 1024, "max-layer-entries": 7},
+            {"HYBRIDOCK_MAX_LAYER_SIZE": "2048", "HYBRIDOCK_MAX_LAYER_ENTRIES": " 9 "},
+            2048,
+            9,
+        ),
+        (
+            "empty variable means unset",
+            {},
+            {"HYBRIDOCK_MAX_LAYER_SIZE": ""},
+            32 * 1024**3,
+            5_000_000,
+        ),
+    ],
+)
+def test_layer_budget(
+    tmp_path: Path, name: str, file: dict[str, int], env: dict[str, str], size: int, entries: int
+) -> None:
+    path = write(tmp_path / "c.json", file)
+    config = load_config({"HYBRIDOCK_CONFIG": str(path), **env}, euid=0)
+    assert (config.max_layer_size, config.max_layer_entries) == (size, entries), name
+
+
+@pytest.mark.parametrize(
+    ("name", "file", "env", "message"),
+    [
+        ("zero in the file", {"max-layer-size": 0}, {}, "'max-layer-size' must be a positive"),
+        ("a string", {"max-layer-entries": "many"}, {}, "'max-layer-entries' must be a positive"),
+        ("a boolean", {"max-layer-size": True}, {}, "'max-layer-size' must be a positive"),
+        ("not a number", {}, {"HYBRIDOCK_MAX_LAYER_SIZE": "1G"}, "HYBRIDOCK_MAX_LAYER_SIZE: '1G'"),
+        ("negative", {}, {"HYBRIDOCK_MAX_LAYER_ENTRIES": "-1"}, "HYBRIDOCK_MAX_LAYER_ENTRIES"),
+    ],
+)
+def test_a_bad_layer_budget_is_refused(
+    tmp_path: Path, name: str, file: dict[str, Any], env: dict[str, str], message: str
+) -> None:
+    path = write(tmp_path / "c.json", file)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config({"HYBRIDOCK_CONFIG": str(path), **env}, euid=0)

@@ -82,11 +82,16 @@ class Puller:
         *,
         concurrency: int = 3,
         progress: PullProgress | None = None,
+        max_layer_size: int | None = None,
+        max_layer_entries: int | None = None,
     ) -> None:
         self.layout = layout
         self.images = images
         self.registry = registry
         self.concurrency = max(1, concurrency)
+        # the budget of one layer (uncompressed bytes, tar entries): bounds a decompression bomb
+        self.max_layer_size = max_layer_size
+        self.max_layer_entries = max_layer_entries
         self.progress: PullProgress = progress or SilentProgress()
         self._cancelled = threading.Event()
         self._streams_lock = threading.Lock()
@@ -260,6 +265,8 @@ class Puller:
                         descriptor.digest,
                         diff_id,
                         defer_lower_links=True,
+                        max_bytes=self.max_layer_size,
+                        max_entries=self.max_layer_entries,
                     )
                 else:
                     result = self._stream_layer(
@@ -310,6 +317,8 @@ class Puller:
             diff_id,
             defer_lower_links=True,
             blob_path=str(blob_temp),
+            max_bytes=self.max_layer_size,
+            max_entries=self.max_layer_entries,
         )
         try:
             received = 0
