@@ -170,6 +170,7 @@ class SpawnSpec:
         upper_dir: str | None = None,
         work_dir: str | None = None,
         mounts: list[tuple[str, str, bool]] = ...,
+        tmpfs: list[tuple[str, int, str]] = ...,
         network: bool = True,
         pid_namespace: bool = True,
         uts_namespace: bool = True,

@@ -15,7 +15,7 @@ use crate::spawn::spec::{
     rlimit_resource, DOCKER_CAPABILITIES, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS,
 };
 use crate::spawn::{
-    self, BindMount, EtcFiles, ExecSpec, Namespaces, Rlimit, Rootfs, SpawnError, Spec,
+    self, BindMount, EtcFiles, ExecSpec, Namespaces, Rlimit, Rootfs, SpawnError, Spec, TmpfsMount,
 };
 
 fn to_py_err(py: Python<'_>, error: &SpawnError) -> PyErr {
@@ -55,7 +55,7 @@ impl PySpawnSpec {
     #[new]
     #[pyo3(signature = (
         argv, rootfs, *, env=None, cwd="/".to_owned(), uid=0, gid=0, groups=Vec::new(),
-        hostname=None, lower_dirs=None, upper_dir=None, work_dir=None, mounts=Vec::new(),
+        hostname=None, lower_dirs=None, upper_dir=None, work_dir=None, mounts=Vec::new(), tmpfs=Vec::new(),
         network=true, pid_namespace=true, uts_namespace=true, ipc_namespace=true,
         stdio=None, tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
         etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
@@ -77,6 +77,7 @@ impl PySpawnSpec {
         upper_dir: Option<PathBuf>,
         work_dir: Option<PathBuf>,
         mounts: Vec<(PathBuf, String, bool)>,
+        tmpfs: Vec<(String, u64, String)>,
         network: bool,
         pid_namespace: bool,
         uts_namespace: bool,
@@ -137,6 +138,14 @@ impl PySpawnSpec {
                     source,
                     destination,
                     readonly,
+                })
+                .collect(),
+            tmpfs: tmpfs
+                .into_iter()
+                .map(|(destination, flags, data)| TmpfsMount {
+                    destination,
+                    flags,
+                    data,
                 })
                 .collect(),
             namespaces: Namespaces {

@@ -229,20 +229,39 @@ pub fn container_mount_steps(spec: &Spec) -> Vec<Step> {
             ));
         }
     }
-    // Parents before children (docker sorts by depth), so /a/b is not hidden by a later /a.
-    let mut user_mounts: Vec<_> = spec.mounts.iter().collect();
-    user_mounts.sort_by_key(|mount| mount.destination.matches('/').count());
-    for mount in user_mounts {
-        steps.push(step(
-            Stage::Mount,
-            bind(
+    // Parents before children (docker sorts by depth), so /a/b is not hidden by a later /a;
+    // binds and tmpfs mounts are sorted together.
+    let mut user_mounts: Vec<(usize, Op)> = spec
+        .mounts
+        .iter()
+        .map(|mount| {
+            let op = bind(
                 &mount.source,
                 &mount.destination,
                 bind_kind(&mount.source),
                 mount.readonly,
-            ),
-        ));
-    }
+            );
+            (mount.destination.matches('/').count(), op)
+        })
+        .chain(spec.tmpfs.iter().map(|mount| {
+            let op = mount_in_root(
+                "tmpfs",
+                &mount.destination,
+                Some("tmpfs"),
+                mount.flags as c_ulong,
+                Some(&mount.data)
+                    .filter(|data| !data.is_empty())
+                    .map(String::as_str),
+            );
+            (mount.destination.matches('/').count(), op)
+        }))
+        .collect();
+    user_mounts.sort_by_key(|(depth, _)| *depth);
+    steps.extend(
+        user_mounts
+            .into_iter()
+            .map(|(_, op)| step(Stage::Mount, op)),
+    );
     steps
 }
 

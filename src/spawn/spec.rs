@@ -45,6 +45,17 @@ pub struct BindMount {
     pub readonly: bool,
 }
 
+/// A tmpfs mounted in the container (`--tmpfs PATH[:OPTIONS]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TmpfsMount {
+    /// Absolute, cleaned container path.
+    pub destination: String,
+    /// `MS_*` flags (docker's defaults: nosuid, nodev, noexec unless asked otherwise).
+    pub flags: u64,
+    /// tmpfs options such as `size=64m,mode=1777`.
+    pub data: String,
+}
+
 /// Which namespaces the child gets. A new mount namespace is always created (the rootfs is
 /// mounted and pivoted into inside it); a user namespace is not supported (root only).
 #[allow(clippy::struct_excessive_bools)] // one flag per kernel namespace, like OCI's list
@@ -96,6 +107,7 @@ pub struct Spec {
     pub hostname: Option<String>,
     pub rootfs: Rootfs,
     pub mounts: Vec<BindMount>,
+    pub tmpfs: Vec<TmpfsMount>,
     pub namespaces: Namespaces,
     /// The fds to install as the child's 0, 1 and 2; `None` inherits the caller's.
     pub stdio: [Option<i32>; 3],
@@ -144,6 +156,7 @@ impl Spec {
             hostname: None,
             rootfs,
             mounts: Vec::new(),
+            tmpfs: Vec::new(),
             namespaces: Namespaces::default(),
             stdio: [None; 3],
             tty: false,
@@ -217,6 +230,15 @@ impl Spec {
                 return Err(invalid(
                     "mounts",
                     "cannot bind-mount over the container's /",
+                ));
+            }
+        }
+        for mount in &mut self.tmpfs {
+            mount.destination = clean_container_path("tmpfs", &mount.destination)?;
+            if mount.destination == "/" || mount.data.as_bytes().contains(&0) {
+                return Err(invalid(
+                    "tmpfs",
+                    "cannot mount a tmpfs over the container's /",
                 ));
             }
         }

@@ -669,3 +669,33 @@ fn refused_seccomp_is_its_own_stage() {
     assert_eq!(error.exit_code(), 125);
     assert!(error.to_string().contains("seccomp"), "{error}");
 }
+
+#[test]
+fn tmpfs_and_binds_mount_parents_first() {
+    let mut spec = overlay_spec();
+    spec.mounts = vec![BindMount {
+        source: "/srv/data".into(),
+        destination: "/run/app/data".into(),
+        readonly: false,
+    }];
+    spec.tmpfs = vec![crate::spawn::TmpfsMount {
+        destination: "/run".into(),
+        flags: libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        data: "size=65536k".into(),
+    }];
+    let spec = spec.validated().expect("valid spec");
+    let steps: Vec<String> = crate::spawn::mounts::container_mount_steps(&spec)
+        .iter()
+        .map(|step| step.op.describe())
+        .collect();
+    // target.path is relative to the container's root
+    let tmpfs = steps
+        .iter()
+        .position(|op| op.trim_end_matches('/').ends_with("run"))
+        .expect("the tmpfs is mounted");
+    let bind = steps
+        .iter()
+        .position(|op| op.contains("run/app/data"))
+        .expect("the bind is mounted");
+    assert!(tmpfs < bind, "{steps:#?}");
+}

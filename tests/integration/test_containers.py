@@ -583,6 +583,20 @@ def test_read_only_rootfs(box: Box) -> None:
     assert "Read-only file system" in result.stderr
 
 
+def test_read_only_root_with_tmpfs(box: Box) -> None:
+    script = "touch /run/a && echo run-ok; touch /x || echo root-ro; grep ' /run ' /proc/mounts"
+    out = box.ok(
+        "run", "--rm", "--read-only", "--tmpfs", "/run:size=1m", "busybox", "sh", "-c", script
+    )
+    lines = out.splitlines()
+    assert lines[:2] == ["run-ok", "root-ro"]
+    assert "nosuid,nodev,noexec" in lines[2]
+    assert "size=1024k" in lines[2]
+    refused = box("run", "--rm", "--tmpfs", "/run:bogus", "busybox", "true")
+    assert refused.returncode == 125
+    assert "invalid --tmpfs option: bogus" in refused.stderr
+
+
 def test_ulimit(box: Box) -> None:
     out = box.ok(
         "run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"

@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from hybridock.errors import ConfigError
-from hybridock.runtime.config import ContainerConfig, Mount, RunOptions, merge, parse_volume
+from hybridock.runtime.config import (
+    ContainerConfig,
+    Mount,
+    RunOptions,
+    merge,
+    parse_tmpfs,
+    parse_volume,
+)
 
 IMAGE: dict[str, Any] = {
     "config": {
@@ -110,3 +117,23 @@ def test_tty_sets_term_unless_the_image_or_flags_do() -> None:
     assert "TERM=xterm" in merged(RunOptions(tty=True)).env
     assert "TERM=xterm" not in merged(RunOptions()).env
     assert "TERM=vt100" in merged(RunOptions(tty=True, env=("TERM=vt100",))).env
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("/run", ("/run", 2 | 4 | 8, ""), id="docker-defaults"),
+        pytest.param(
+            "/run:size=64m,mode=1777", ("/run", 2 | 4 | 8, "size=64m,mode=1777"), id="data-options"
+        ),
+        pytest.param("/run:exec,ro", ("/run", 1 | 2 | 4, ""), id="flags"),
+    ],
+)
+def test_parse_tmpfs(text: str, expected: tuple[str, int, str]) -> None:
+    assert parse_tmpfs(text) == expected
+
+
+@pytest.mark.parametrize("text", ["run", "/run:bogus", "/run:size"])
+def test_parse_tmpfs_rejects(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_tmpfs(text)

@@ -302,6 +302,7 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "CapAdd": list(config.security.cap_add) or None,
             "CapDrop": list(config.security.cap_drop) or None,
             "ReadonlyRootfs": config.security.read_only,
+            "Tmpfs": {path: data for path, _, data in config.tmpfs} or None,
             "Ulimits": [
                 {"Name": name, "Soft": soft, "Hard": hard}
                 for name, soft, hard in config.security.ulimits

@@ -84,6 +84,7 @@ def container_options(function: F) -> F:
         click.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
         click.option("--privileged", is_flag=True, help="Give extended privileges."),
         click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only."),
+        click.option("--tmpfs", multiple=True, help="Mount a tmpfs (PATH[:OPTIONS])."),
         click.option("--ulimit", multiple=True, help="Ulimit options (name=soft[:hard])."),
         click.option(
             "--security-opt",
@@ -148,6 +149,7 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         privileged=params["privileged"],
         read_only=params["read_only"],
         ulimits=tuple(params["ulimit"]),
+        tmpfs=tuple(params["tmpfs"]),
         security_opt=tuple(params["security_opt"]),
     )
     return client.create_container(params["image"], image_id, options, params["name"])

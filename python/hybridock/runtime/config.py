@@ -50,6 +50,7 @@ class ContainerConfig:
     stop_timeout: int | None = None
     resources: Resources = field(default_factory=Resources)
     security: Security = field(default_factory=Security)
+    tmpfs: tuple[tuple[str, int, str], ...] = ()  # (path, MS_* flags, tmpfs options)
     # --security-opt: "" (the default profile), "unconfined" or a profile's JSON
     seccomp: str = ""
     no_new_privileges: bool = False
@@ -70,6 +71,7 @@ class ContainerConfig:
             data[key] = tuple(data[key])
         data["resources"] = Resources(**data.get("resources", {}))
         data["security"] = Security.from_dict(data.get("security", {}))
+        data["tmpfs"] = tuple(tuple(mount) for mount in data.get("tmpfs", ()))
         if "security_opt" in data:
             data["security_opt"] = tuple(data["security_opt"])
         return cls(**data)
@@ -106,6 +108,7 @@ class RunOptions:
     privileged: bool = False
     read_only: bool = False
     ulimits: tuple[str, ...] = ()
+    tmpfs: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
 
 
@@ -156,6 +159,35 @@ def parse_volume(text: str) -> Mount:
     if mode not in ("ro", "rw"):
         raise ConfigError(f"invalid mode: {mode}")
     return Mount(source=os.path.normpath(source), destination=destination, readonly=mode == "ro")
+
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+TMPFS_FLAGS = {
+    "ro": (MS_RDONLY, True), "rw": (MS_RDONLY, False),
+    "nosuid": (MS_NOSUID, True), "suid": (MS_NOSUID, False),
+    "nodev": (MS_NODEV, True), "dev": (MS_NODEV, False),
+    "noexec": (MS_NOEXEC, True), "exec": (MS_NOEXEC, False),
+}  # fmt: skip
+TMPFS_DATA = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks")
+
+
+def parse_tmpfs(text: str) -> tuple[str, int, str]:
+    """--tmpfs PATH[:OPTIONS]: docker's defaults are nosuid, nodev and noexec."""
+    path, _, options = text.partition(":")
+    if not path.startswith("/"):
+        raise ConfigError(f"invalid mount path for --tmpfs: '{path}': must be absolute")
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    data = []
+    for option in filter(None, options.split(",")):
+        key = option.partition("=")[0]
+        if option in TMPFS_FLAGS:
+            bit, on = TMPFS_FLAGS[option]
+            flags = flags | bit if on else flags & ~bit
+        elif key in TMPFS_DATA and "=" in option:
+            data.append(option)
+        else:
+            raise ConfigError(f"invalid --tmpfs option: {option}")
+    return path, flags, ",".join(data)
 
 
 def merge(
@@ -209,6 +241,7 @@ def merge(
         auto_remove=options.auto_remove,
         stop_signal=options.stop_signal or config.get("StopSignal") or "SIGTERM",
         stop_timeout=options.stop_timeout,
+        tmpfs=tuple(parse_tmpfs(t) for t in options.tmpfs),
         security=parse_security(
             options.cap_add,
             options.cap_drop,

@@ -166,6 +166,7 @@ class Runtime:
             work_dir=str(directory / "work"),
             rootfs=str(directory / "rootfs"),
             mounts=[(m.source, m.destination, m.readonly) for m in config.mounts],
+            tmpfs=list(config.tmpfs),
             network=config.network != "host",
             stdio=list(stdio) if stdio is not None else None,
             tty=config.tty,
