@@ -77,7 +77,22 @@ def _ps_fields(state: State, container: Container, no_trunc: bool) -> dict[str, 
     }
 
 
-def _matches(state: State, container: Container, filters: tuple[str, ...]) -> bool:
+def _ancestor_ids(state: State, filters: tuple[str, ...]) -> dict[str, str | None]:
+    """Each ancestor= filter's image id, resolved once per ps (None: no such image)."""
+    ids: dict[str, str | None] = {}
+    for item in filters:
+        key, _, value = item.partition("=")
+        if key == "ancestor" and value not in ids:
+            try:
+                ids[value] = state.client.image_store.resolve(value)
+            except ImageNotFound:
+                ids[value] = None
+    return ids
+
+
+def _matches(
+    container: Container, filters: tuple[str, ...], ancestors: dict[str, str | None]
+) -> bool:
     for item in filters:
         key, _, value = item.partition("=")
         if key == "status" and container.state != value:
@@ -93,13 +108,8 @@ def _matches(state: State, container: Container, filters: tuple[str, ...]) -> bo
             labels = container.config.labels
             if label_key not in labels or (has_value and labels[label_key] != label_value):
                 return False
-        if key == "ancestor":
-            try:
-                image_id = state.client.image_store.resolve(value)
-            except ImageNotFound:
-                return False
-            if container.image_id != image_id:
-                return False
+        if key == "ancestor" and container.image_id != ancestors[value]:
+            return False
         if key not in ("status", "name", "id", "exited", "label", "ancestor"):
             raise ContainerCommandError(f"invalid filter '{key}'")
     return True
@@ -142,7 +152,8 @@ def ps(
         containers = containers[:last]
     elif not all_states and not any(f.startswith("status=") for f in filters):
         containers = [c for c in containers if c.running]
-    containers = [c for c in containers if _matches(state, c, filters)]
+    ancestors = _ancestor_ids(state, filters)
+    containers = [c for c in containers if _matches(c, filters, ancestors)]
     if quiet:
         for container in containers:
             click.echo(container.id if no_trunc else container.id[:12])

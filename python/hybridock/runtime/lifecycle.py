@@ -325,29 +325,26 @@ class Runtime:
         )
         with contextlib.suppress(ProcessLookupError):
             os.kill(container.pid or 0, signal_number(sig or container.config.stop_signal))
-        if not self._wait_exit(container, grace):
+        if self._wait_exit(container, grace) is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(container.pid or 0, signal.SIGKILL)
             self._wait_exit(container, 10)
 
-    def _wait_exit(self, container: Container, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
+    def _wait_exit(self, container: Container, timeout: float | None) -> Container | None:
+        """The container's record once it is not running; None if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             current = self.containers.reconcile(self.containers.get(container.id))
             if not current.running:
-                return True
-            if time.monotonic() >= deadline:
-                return False
+                return current
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
             time.sleep(0.05)
 
     def wait(self, container: Container) -> int:
-        while True:
-            current = self.containers.reconcile(self.containers.get(container.id))
-            if current.state != "running":
-                if current.state == "created":
-                    return 0 if current.exit_code is None else current.exit_code
-                return current.exit_code if current.exit_code is not None else 0
-            time.sleep(0.05)
+        finished = self._wait_exit(container, None)
+        assert finished is not None  # noqa: S101 - no timeout: only a finished record returns
+        return finished.exit_code if finished.exit_code is not None else 0
 
     def remove(self, container: Container, *, force: bool = False) -> None:
         if container.running:
