@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import ImageBuilder
 from tests.integration.test_pull_failures import StallingBlobHost
-from tests.support.cli import CliResult, hybridock_command
+from tests.support.cli import CliResult, hybridock_command, wait_until_downloading
 from tests.support.images import ImageSpec
 from tests.support.layers import Dir, Entry, File, Hardlink, Layer
 from tests.support.proxy import Fault
@@ -218,12 +218,7 @@ def test_a_pull_waiting_on_an_interrupted_one_takes_over(
     first = second = None
     try:
         first = start_pull(hybridock_env, pushed.reference, stdout=subprocess.PIPE)
-        assert first.stdout is not None
-        for line in first.stdout:
-            if line.strip() == f"{big.digest[7:19]}: Downloading":
-                break
-        else:
-            pytest.fail("the first pull never reported downloading")
+        wait_until_downloading(first, big.digest)
         second = start_pull(hybridock_env, pushed.reference, stdout=subprocess.DEVNULL)
         # Once the second pull has resolved the image it holds the gc lock shared, so the
         # interrupted one leaves it the small layer; it then waits on (or finds free) the big

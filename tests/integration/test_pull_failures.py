@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import ImageBuilder
 from tests.support.cleanup import remove_tree
-from tests.support.cli import CliResult, hybridock_command
+from tests.support.cli import CliResult, hybridock_command, wait_until_downloading
 from tests.support.images import ImageSpec, Platform, PushedImage, build_index, push_raw
 from tests.support.layers import (
     Dir,
@@ -450,14 +450,7 @@ def test_ctrl_c_during_a_download_exits_130_and_leaves_nothing(
             text=True,
         )
         try:
-            assert process.stdout is not None
-            seen = []
-            for line in process.stdout:
-                seen.append(line)
-                if line.strip() == f"{big.digest[7:19]}: Downloading":
-                    break
-            else:
-                pytest.fail(f"the pull never reported downloading: {''.join(seen)}")
+            wait_until_downloading(process, big.digest)
             process.send_signal(signal.SIGINT)
             _, stderr = process.communicate(timeout=120)
         finally:
@@ -532,12 +525,7 @@ def test_a_killed_pull_leaves_nothing_that_blocks_the_next_and_gc_reclaims_its_w
             text=True,
         )
         try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                if line.strip() == f"{big.digest[7:19]}: Downloading":
-                    break
-            else:
-                pytest.fail("the pull never reported downloading")
+            wait_until_downloading(process, big.digest)
             process.kill()  # no chance to clean up: a crash
             process.communicate(timeout=120)
         finally:

@@ -94,3 +94,16 @@ def base_environment() -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith(("HYBRIDOCK_", "DOCKER_", "REGISTRY_"))
     }
+
+
+def wait_until_downloading(process: subprocess.Popen[str], layer_digest: str) -> str:
+    """Read a running pull's progress until ``layer_digest`` reports Downloading; returns what
+    it printed so far. Raises if the pull ends without getting there."""
+    assert process.stdout is not None, "start the pull with stdout=subprocess.PIPE"
+    wanted = f"{layer_digest.removeprefix('sha256:')[:12]}: Downloading"
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.strip() == wanted:
+            return "".join(seen)
+    raise AssertionError(f"the pull never reported {wanted!r}: {''.join(seen)}")
