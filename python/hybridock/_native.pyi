@@ -111,6 +111,9 @@ def extract_blob(
 def sha256_file(path: str) -> str:
     """``sha256:<hex>`` of a file's bytes."""
 
+def sha256(data: bytes) -> str:
+    """``sha256:<hex>`` of ``data`` (small values: the GIL is held)."""
+
 def syncfs(path: str) -> None:
     """Flush the whole filesystem holding ``path`` (one ``syncfs``): after several layers
     extracted with ``sync=False`` (at once), one call makes them all durable before their
@@ -137,8 +140,8 @@ class SpawnSpec:
     container; nothing stays mounted on the host). ``mounts`` are ``(host path, container
     path, readonly)`` binds. ``argv[0]`` without a slash is searched in ``env``'s PATH inside
     the rootfs. ``rlimits`` are ``(name, soft, hard)`` with docker's names ("nofile", ...).
-    ``cgroup_procs`` lists the ``cgroup.procs`` files to join (one per v1 controller, or the
-    one v2 file). ``etc_*`` are host files bound on /etc/hostname, /etc/hosts,
+    ``cgroup_join`` lists the files to write "0" to, to join the cgroups (v1 ``tasks``, one
+    per controller, or the one v2 ``cgroup.procs``). ``etc_*`` are host files bound on /etc/hostname, /etc/hosts,
     /etc/resolv.conf. ``masked_paths`` and ``readonly_paths`` default to docker's lists.
     ``capabilities`` is a bit mask (bit N = capability N) kept in the bounding set, and the
     effective set of a root process; it defaults to docker's set (``DOCKER_CAPABILITIES``);
@@ -180,7 +183,7 @@ class SpawnSpec:
         console_size: tuple[int, int] | None = None,
         rlimits: list[tuple[str, int, int]] = ...,
         no_new_privs: bool = True,
-        cgroup_procs: list[str] = ...,
+        cgroup_join: list[str] = ...,
         etc_hostname: str | None = None,
         etc_hosts: str | None = None,
         etc_resolv_conf: str | None = None,
@@ -231,7 +234,7 @@ def exec_in(
     console_size: tuple[int, int] | None = None,
     rlimits: list[tuple[str, int, int]] = ...,
     no_new_privs: bool = True,
-    cgroup_procs: list[str] = ...,
+    cgroup_join: list[str] = ...,
     capabilities: int | None = ...,
     seccomp_filter: bytes | None = None,
 ) -> Spawned:
@@ -241,7 +244,7 @@ def exec_in(
     The namespaces of ``pid`` (cgroup, ipc, uts, net, mnt, pid) are opened first and joined,
     the mount namespace last, so the process sees the container's root, processes and
     hostname; it is the caller's direct child (reap it) inside the container's pid namespace,
-    and ends with the container. ``cgroup_procs`` (host paths) are joined before that;
+    and ends with the container. ``cgroup_join`` (host paths) are joined before that;
     ``cwd`` is resolved inside the container's root (nothing leads out of it). Capabilities,
     ``rlimits``, ``no_new_privs``, ``stdio``, ``tty``, ``console_size`` and ``seccomp_filter``
     mean what they mean for ``SpawnSpec``; pass the container's own values (the filter

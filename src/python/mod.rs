@@ -58,6 +58,13 @@ pub(crate) fn enter_native<T: Send>(
     })
 }
 
+/// `sha256:<hex>` of a small in-memory value (cache keys, embedded programs): one call, no
+/// `hashlib` (whose OpenSSL load is a few ms of every CLI start).
+#[pyfunction]
+fn sha256(data: &[u8]) -> String {
+    crate::digest::Digest::of(data).to_string()
+}
+
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -66,5 +73,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     seccomp::register(module)?;
     module.add_function(wrap_pyfunction!(monitor::monitor_executable, module)?)?;
     module.add_function(wrap_pyfunction!(monitor::init_executable, module)?)?;
+    module.add_function(wrap_pyfunction!(sha256, module)?)?;
     Ok(())
 }

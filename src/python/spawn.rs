@@ -57,7 +57,7 @@ impl PySpawnSpec {
         argv, rootfs, *, env=None, cwd="/".to_owned(), uid=0, gid=0, groups=Vec::new(),
         hostname=None, lower_dirs=None, upper_dir=None, work_dir=None, mounts=Vec::new(), tmpfs=Vec::new(),
         network=true, pid_namespace=true, uts_namespace=true, ipc_namespace=true,
-        stdio=None, tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
+        stdio=None, tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_join=Vec::new(),
         etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
         masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None,
         seccomp_filter=None
@@ -87,7 +87,7 @@ impl PySpawnSpec {
         console_size: Option<(u16, u16)>,
         rlimits: Vec<(String, u64, u64)>,
         no_new_privs: bool,
-        cgroup_procs: Vec<PathBuf>,
+        cgroup_join: Vec<PathBuf>,
         etc_hostname: Option<PathBuf>,
         etc_hosts: Option<PathBuf>,
         etc_resolv_conf: Option<PathBuf>,
@@ -159,7 +159,7 @@ impl PySpawnSpec {
             console_size,
             rlimits: rlimit_values,
             no_new_privs,
-            cgroup_procs,
+            cgroup_join,
             etc_files: EtcFiles {
                 hostname: etc_hostname,
                 hosts: etc_hosts,
@@ -296,7 +296,7 @@ fn seccomp_program(bytes: Option<Vec<u8>>) -> PyResult<Option<Vec<SockFilter>>> 
 #[pyfunction]
 #[pyo3(signature = (
     pid, argv, *, env=None, cwd="/".to_owned(), uid=0, gid=0, groups=Vec::new(), stdio=None,
-    tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_procs=Vec::new(),
+    tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_join=Vec::new(),
     capabilities=Some(DOCKER_CAPABILITIES), seccomp_filter=None
 ))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // keyword-only, docker-shaped
@@ -314,7 +314,7 @@ fn exec_in(
     console_size: Option<(u16, u16)>,
     rlimits: Vec<(String, u64, u64)>,
     no_new_privs: bool,
-    cgroup_procs: Vec<PathBuf>,
+    cgroup_join: Vec<PathBuf>,
     capabilities: Option<u64>,
     seccomp_filter: Option<Vec<u8>>,
 ) -> PyResult<PySpawned> {
@@ -330,7 +330,7 @@ fn exec_in(
         console_size,
         rlimits: rlimit_values(py, rlimits)?,
         no_new_privs,
-        cgroup_procs,
+        cgroup_join,
         capabilities,
         seccomp_filter: seccomp_program(seccomp_filter)?,
         ..defaults

@@ -6,7 +6,7 @@
 //! pid later. The pid namespace is joined by the calling thread around `clone` (see
 //! `clone.rs`): the new process is born in the container's pid namespace and is still the
 //! caller's direct child, whom the caller reaps. Every other namespace is joined by the child,
-//! the mount namespace last: until then the host's paths (the `cgroup.procs` files) are still
+//! the mount namespace last: until then the host's paths (the cgroups' join files) are still
 //! reachable, after it the process's root and cwd are the container's root (the kernel resets
 //! both on `setns(CLONE_NEWNS)`), so no host directory is left as its cwd (the runc
 //! CVE-2024-21626 class).
@@ -62,8 +62,9 @@ pub struct ExecSpec {
     pub console_size: Option<(u16, u16)>,
     pub rlimits: Vec<Rlimit>,
     pub no_new_privs: bool,
-    /// `cgroup.procs` files (host paths) to join, before the mount namespace.
-    pub cgroup_procs: Vec<PathBuf>,
+    /// The files (host paths: v1 `tasks`, v2 `cgroup.procs`) to join through, before the mount
+    /// namespace.
+    pub cgroup_join: Vec<PathBuf>,
     /// Capability mask kept (bounding set; effective/permitted for uid 0); `None` keeps ours.
     pub capabilities: Option<u64>,
     /// The container's seccomp program, compiled for `capabilities`; `None` is unconfined.
@@ -86,7 +87,7 @@ impl ExecSpec {
             console_size: None,
             rlimits: Vec::new(),
             no_new_privs: true,
-            cgroup_procs: Vec::new(),
+            cgroup_join: Vec::new(),
             capabilities: Some(crate::spawn::spec::DOCKER_CAPABILITIES),
             seccomp_filter: None,
         }
@@ -109,8 +110,8 @@ impl ExecSpec {
             return Err(invalid("env", &format!("{bad:?} is not KEY=value")));
         }
         self.cwd = clean_container_path("cwd", &self.cwd)?;
-        for path in &self.cgroup_procs {
-            check_host_path("cgroup_procs", path)?;
+        for path in &self.cgroup_join {
+            check_host_path("cgroup_join", path)?;
         }
         if self.stdio.iter().flatten().any(|fd| *fd < 0) {
             return Err(invalid("stdio", "an fd is negative"));
@@ -176,7 +177,7 @@ pub fn exec_plan(
     push(Stage::Prepare, Op::SetDumpable(false));
     push(Stage::Prepare, Op::ResetSignals);
     push(Stage::Prepare, Op::Umask(0));
-    for procs in &spec.cgroup_procs {
+    for procs in &spec.cgroup_join {
         push(Stage::Cgroup, Op::JoinCgroup(path_c_string(procs)));
     }
     for &(name, nstype, fd) in joined {
@@ -249,7 +250,7 @@ mod tests {
                 soft: 100,
                 hard: 200,
             }],
-            cgroup_procs: vec!["/sys/fs/cgroup/pids/c/cgroup.procs".into()],
+            cgroup_join: vec!["/sys/fs/cgroup/pids/c/cgroup.procs".into()],
             ..ExecSpec::new(42, vec!["ps".into()])
         }
     }
@@ -476,7 +477,7 @@ mod tests {
             (
                 "relative cgroup",
                 ExecSpec {
-                    cgroup_procs: vec!["c".into()],
+                    cgroup_join: vec!["c".into()],
                     ..spec()
                 },
             ),

@@ -100,7 +100,8 @@ pub enum Op {
     SetDumpable(bool),
     ResetSignals,
     Umask(u32),
-    /// Writes "0" (the writing process) to a `cgroup.procs` file.
+    /// Writes "0" (the writing process, single-threaded) to a cgroup's join file (v1 `tasks`,
+    /// v2 `cgroup.procs`).
     JoinCgroup(CString),
     Propagation {
         target: CString,
@@ -268,7 +269,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
     push(Stage::Prepare, Op::SetDumpable(false));
     push(Stage::Prepare, Op::ResetSignals);
     push(Stage::Prepare, Op::Umask(0));
-    for procs in &spec.cgroup_procs {
+    for procs in &spec.cgroup_join {
         push(Stage::Cgroup, Op::JoinCgroup(path_c_string(procs)));
     }
     for step in mounts::rootfs_steps(&spec.rootfs)? {

@@ -119,8 +119,9 @@ pub struct Spec {
     pub console_size: Option<(u16, u16)>,
     pub rlimits: Vec<Rlimit>,
     pub no_new_privs: bool,
-    /// `cgroup.procs` files to join (one per v1 controller, or the one v2 file).
-    pub cgroup_procs: Vec<PathBuf>,
+    /// Files to write "0" to, to join the cgroups: v1 `tasks` (one per controller), or the one
+    /// v2 `cgroup.procs`.
+    pub cgroup_join: Vec<PathBuf>,
     pub etc_files: EtcFiles,
     pub readonly_rootfs: bool,
     /// Container paths hidden by /dev/null (files) or an empty read-only tmpfs (directories).
@@ -163,7 +164,7 @@ impl Spec {
             console_size: None,
             rlimits: Vec::new(),
             no_new_privs: true,
-            cgroup_procs: Vec::new(),
+            cgroup_join: Vec::new(),
             etc_files: EtcFiles::default(),
             readonly_rootfs: false,
             masked_paths: DOCKER_MASKED_PATHS
@@ -242,7 +243,7 @@ impl Spec {
                 ));
             }
         }
-        for path in self.cgroup_procs.iter().chain(self.init.iter()).chain(
+        for path in self.cgroup_join.iter().chain(self.init.iter()).chain(
             [
                 &self.etc_files.hostname,
                 &self.etc_files.hosts,

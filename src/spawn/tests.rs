@@ -39,7 +39,7 @@ fn overlay_spec() -> Spec {
         soft: 1024,
         hard: 4096,
     }];
-    spec.cgroup_procs = vec!["/sys/fs/cgroup/memory/c/cgroup.procs".into()];
+    spec.cgroup_join = vec!["/sys/fs/cgroup/memory/c/cgroup.procs".into()];
     spec.etc_files = EtcFiles {
         hosts: Some("/store/c/hosts".into()),
         ..EtcFiles::default()

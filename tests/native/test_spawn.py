@@ -531,17 +531,17 @@ def test_overlay_rootfs_is_mounted_only_inside_the_container(rootfs: Path, tmp_p
     )
 
 
-def test_cgroup_is_joined(rootfs: Path) -> None:
+@pytest.mark.parametrize("join_file", ["cgroup.procs", "tasks"])
+def test_cgroup_is_joined(rootfs: Path, join_file: str) -> None:
+    """Through v2's (and v1's) ``cgroup.procs``, and v1's ``tasks``, which hybridock uses."""
     candidates = [Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")]
-    base = next((path for path in candidates if (path / "cgroup.procs").exists()), None)
+    base = next((path for path in candidates if (path / join_file).exists()), None)
     if base is None:
-        pytest.skip("no writable cgroup hierarchy")
+        pytest.skip(f"no writable cgroup hierarchy with {join_file}")
     group = base / f"hybridock-test-{os.getpid()}"
     group.mkdir()
     try:
-        output = run(
-            rootfs, ["cat", "/proc/self/cgroup"], cgroup_procs=[str(group / "cgroup.procs")]
-        ).stdout
+        output = run(rootfs, ["cat", "/proc/self/cgroup"], cgroup_join=[str(group / join_file)]).stdout
         assert group.name in output, output
     finally:
         group.rmdir()
@@ -559,7 +559,7 @@ def test_device_nodes_when_mknod_is_refused(rootfs: Path) -> None:
         script = (
             "echo ok > /dev/null && ls -l /dev/null /dev/tty; grep -c ' /dev/null ' /proc/mounts"
         )
-        result = run(rootfs, ["sh", "-c", script], cgroup_procs=[str(group / "cgroup.procs")])
+        result = run(rootfs, ["sh", "-c", script], cgroup_join=[str(group / "cgroup.procs")])
         *nodes, bound = result.stdout.splitlines()
         assert [line[0] for line in nodes] == ["c", "c"], result
         assert bound == "1", "/dev/null is the host's node, bound"

@@ -251,9 +251,10 @@ def test_v1_comounted_hierarchies_are_joined_once(tmp_path: Path) -> None:
         fake_cgroupfs(tmp_path / name, ["cgroup.procs", "cpu.shares", "memory.limit_in_bytes"])
     # memory's mount root is /inner: our /inner/session is <mount>/session
     cgroup = driver.create(CONTAINER_ID, Resources(cpu_shares=512))
-    assert cgroup.procs_files == [
-        str(tmp_path / "memory" / "session" / "hybridock" / CONTAINER_ID / "cgroup.procs"),
-        str(tmp_path / "cpu,cpuacct" / "hybridock" / CONTAINER_ID / "cgroup.procs"),
+    # v1 joins through ``tasks``: the spawned process is single-threaded then
+    assert cgroup.join_files == [
+        str(tmp_path / "memory" / "session" / "hybridock" / CONTAINER_ID / "tasks"),
+        str(tmp_path / "cpu,cpuacct" / "hybridock" / CONTAINER_ID / "tasks"),
     ]
     assert (tmp_path / "cpu,cpuacct" / "hybridock" / CONTAINER_ID / "cpu.shares").read_text() == (
         "512"
@@ -283,7 +284,7 @@ def test_setup_on_a_v2_layout(tmp_path: Path) -> None:
     assert procs == [str(directory / "cgroup.procs")]
     live = cgroups.load(tmp_path)
     assert live is not None
-    assert live.procs_files == procs
+    assert live.join_files == procs
 
 
 def test_release_is_idempotent_and_keeps_the_oom_verdict(tmp_path: Path) -> None:
@@ -353,7 +354,7 @@ def v2_driver(root: Path, files: list[str] = V2_FILES) -> tuple[Driver, Path]:
 def test_v2_create_writes_limits_and_enables_controllers(tmp_path: Path) -> None:
     driver, directory = v2_driver(tmp_path)
     cgroup = driver.create(CONTAINER_ID, ALL)
-    assert cgroup.procs_files == [str(directory / "cgroup.procs")]
+    assert cgroup.join_files == [str(directory / "cgroup.procs")]
     for parent in (tmp_path, tmp_path / "hybridock"):
         assert (parent / "cgroup.subtree_control").read_text() == "+cpu +cpuset +io +memory +pids"
     expected = {
@@ -400,8 +401,8 @@ def test_v1_swap_without_swap_accounting(tmp_path: Path) -> None:
         own_paths={"memory": "/"},
     )
     cgroup = driver.create(CONTAINER_ID, Resources(memory=32 * MIB))  # the default: skipped
-    assert cgroup.procs_files == [
-        str(tmp_path / "memory" / "hybridock" / CONTAINER_ID / "cgroup.procs")
+    assert cgroup.join_files == [
+        str(tmp_path / "memory" / "hybridock" / CONTAINER_ID / "tasks")
     ]
     with pytest.raises(CgroupError, match=r"--memory-swap cannot be applied.*swap accounting"):
         driver.create(CONTAINER_ID, Resources(memory=32 * MIB, memory_swap=64 * MIB))

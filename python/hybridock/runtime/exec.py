@@ -34,6 +34,7 @@ from typing import BinaryIO
 
 from hybridock import _native
 from hybridock.errors import ContainerStateError
+from hybridock.runtime import cgroups
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.config import _cli_env, merge_env
 from hybridock.runtime.containers import Container, process_alive
@@ -92,7 +93,7 @@ class Confinement:
     capabilities: int | None
     no_new_privs: bool
     rlimits: list[tuple[str, int, int]]
-    cgroup_procs: list[str]
+    cgroup_join: list[str]
 
 
 def _status_fields(pid: int) -> dict[str, str]:
@@ -139,8 +140,9 @@ def _cgroups(pid: int) -> dict[str, str]:
     return groups
 
 
-def cgroup_procs(pid: int) -> list[str]:
-    """The ``cgroup.procs`` files (host paths) of the cgroups ``pid`` is in and we are not."""
+def cgroup_join(pid: int) -> list[str]:
+    """The files (host paths) through which a new single-threaded process joins the cgroups
+    ``pid`` is in and we are not: v1's ``tasks`` (see ``cgroups``), v2's ``cgroup.procs``."""
     ours = _cgroups(os.getpid())
     mounts = _cgroup_mounts()
     files = []
@@ -154,7 +156,7 @@ def cgroup_procs(pid: int) -> list[str]:
             relative = os.path.relpath(path, root) if path.startswith(root) else None
             if relative is None or relative.startswith(".."):
                 continue
-            procs = Path(mount_point, relative, "cgroup.procs")
+            procs = Path(mount_point, relative, cgroups.JOIN_FILE[1 if hierarchy else 2])
             if procs.exists():
                 files.append(os.path.normpath(procs))
                 break
@@ -169,7 +171,7 @@ def confinement_of(pid: int, *, privileged: bool) -> Confinement:
             capabilities=None if privileged else int(status["CapBnd"], 16),
             no_new_privs=status.get("NoNewPrivs", "0") == "1",
             rlimits=_limits(pid),
-            cgroup_procs=cgroup_procs(pid),
+            cgroup_join=cgroup_join(pid),
         )
     except (FileNotFoundError, ProcessLookupError):
         raise ContainerStateError(f"container process {pid} is not running") from None
@@ -236,7 +238,7 @@ class Executor:
             console_size=stdio.console_size,
             rlimits=confinement.rlimits,
             no_new_privs=confinement.no_new_privs,
-            cgroup_procs=confinement.cgroup_procs,
+            cgroup_join=confinement.cgroup_join,
             capabilities=confinement.capabilities,
             seccomp_filter=program,
         )

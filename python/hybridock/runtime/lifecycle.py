@@ -185,7 +185,7 @@ class Runtime:
             etc_hosts=etc["hosts"],
             etc_resolv_conf=etc["resolv_conf"],
             init=str(init_path(self.layout)) if config.init else None,
-            cgroup_procs=cgroups.setup(directory, container.id, config.resources),
+            cgroup_join=cgroups.setup(directory, container.id, config.resources),
             **config.security.spawn_fields(_native.DOCKER_CAPABILITIES),
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from hybridock import _native
@@ -48,7 +47,7 @@ def _installed(layout: Layout, name: str, data: bytes) -> Path:
     Named by its content hash so that every container of one version shares the same file
     (and its page cache), and an upgrade never rewrites a program that is running.
     """
-    path = layout.root / "bin" / f"{name}-{hashlib.sha256(data).hexdigest()[:16]}"
+    path = layout.root / "bin" / f"{name}-{_native.sha256(data).removeprefix('sha256:')[:16]}"
     if not path.exists():
         path.parent.mkdir(mode=0o755, exist_ok=True)
         # executable by design; write_atomic's mode is filtered by the umask

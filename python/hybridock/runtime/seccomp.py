@@ -11,12 +11,10 @@ The native module compiles the profile for the capabilities the process keeps (`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from hybridock import _native
@@ -37,8 +35,13 @@ class SecurityOptions:
     security_opt: tuple[str, ...] = ()
 
 
+DEFAULT_PROFILE = Path(__file__).with_name("seccomp_default.json")
+
+
 def default_profile() -> str:
-    return resources.files("hybridock.runtime").joinpath("seccomp_default.json").read_text()
+    # A plain read: importlib.resources costs more at start-up than the whole read, and the
+    # package is always installed as files (a wheel, or an editable checkout).
+    return DEFAULT_PROFILE.read_text(encoding="utf-8")
 
 
 def _split(option: str) -> tuple[str, str | None]:
@@ -131,10 +134,10 @@ def seccomp_filter(
     if cache is None:
         return compile_filter(profile, capabilities)
     machine = os.uname()
-    key = hashlib.sha256(
+    key = _native.sha256(
         f"{capabilities}\0{machine.machine}\0{machine.release}\0{profile}".encode()
-    ).hexdigest()
-    path = cache / f"{key}.bpf"
+    )
+    path = cache / f"{key.removeprefix('sha256:')}.bpf"
     try:
         return path.read_bytes()
     except FileNotFoundError:
