@@ -16,6 +16,11 @@
 //! forwards every catchable signal to it, reaps every orphan that the kernel re-parents to it,
 //! and exits with CMD's status (128+n for a signal).
 //!
+//! And `hybridock-monitor --reclaim TRASH` deletes, in the background, every tree the store took
+//! out of service by renaming it into TRASH (a removed container's directory, an image's
+//! layers): it forks, the parent exits at once (the CLI reaps it), the child starts its own
+//! session and deletes, so `rm` and `run --rm` return after one rename.
+//!
 //! Built by build.rs with plain rustc: std only, no dependencies, so it needs no cargo lock.
 
 use std::ffi::CString;
@@ -60,6 +65,8 @@ mod sys {
             arg5: c_long,
         ) -> c_int;
         pub fn fork() -> c_int;
+        pub fn setsid() -> c_int;
+        pub fn setpriority(which: c_int, who: c_int, prio: c_int) -> c_int;
         pub fn kill(pid: c_int, sig: c_int) -> c_int;
         pub fn sigfillset(set: *mut SigSet) -> c_int;
         pub fn sigemptyset(set: *mut SigSet) -> c_int;
@@ -103,8 +110,12 @@ fn main() {
             .collect();
         init(&command);
     }
+    if args.len() == 3 && args[1].as_bytes() == b"--reclaim" {
+        reclaim(Path::new(&args[2]));
+    }
     if args.len() < 5 {
         eprintln!("usage: hybridock-monitor DIR PID OUT_FD ERR_FD [-- ON_EXIT...]");
+        eprintln!("       hybridock-monitor --reclaim TRASH");
         std::process::exit(2);
     }
     let dir = PathBuf::from(&args[1]);
@@ -132,10 +143,8 @@ fn main() {
         sys::signal(sys::SIGINT, sys::SIG_IGN);
         sys::signal(sys::SIGHUP, sys::SIG_IGN);
         sys::signal(sys::SIGPIPE, sys::SIG_IGN);
-        // PR_SET_NAME so `ps` shows what this is; failure is harmless.
-        let name = b"hd-monitor\0";
-        sys::prctl(15, name.as_ptr() as std::os::raw::c_long, 0, 0, 0);
     }
+    set_name(b"hd-monitor\0");
 
     let mut log = OpenOptions::new()
         .create(true)
@@ -349,6 +358,44 @@ fn write_exit(dir: &Path, code: i32) -> io::Result<()> {
     file.write_all(record.as_bytes())?;
     file.sync_all()?;
     fs::rename(&temp, dir.join("exit.json"))
+}
+
+/// `PR_SET_NAME` so `ps` shows what this process is; failure is harmless.
+fn set_name(name: &[u8]) {
+    debug_assert!(name.ends_with(b"\0"));
+    // SAFETY: `name` is NUL-terminated and outlives the call, which copies it.
+    unsafe { sys::prctl(15, name.as_ptr() as std::os::raw::c_long, 0, 0, 0) };
+}
+
+/// Deletes every entry of `trash` from a detached child (see the module's docs). Entries that
+/// vanish meanwhile (another reclaimer, a `prune`) are skipped; whatever cannot be deleted
+/// stays for the next reclaim. `remove_dir_all` never follows a symlink out of the tree.
+fn reclaim(trash: &Path) -> ! {
+    // SAFETY: fork in a single-threaded program. Without a child (-1) the deleting is done
+    // in the foreground, still correct.
+    let child = unsafe { sys::fork() };
+    if child > 0 {
+        // SAFETY: the parent exits without running anything else.
+        unsafe { sys::_exit(0) }
+    }
+    // SAFETY: plain syscalls on the calling process; failures are harmless (it stays in the
+    // CLI's session, at normal priority).
+    unsafe {
+        sys::setsid();
+        sys::setpriority(0, 0, 10); // PRIO_PROCESS, self: yield the CPU to the next command
+    }
+    set_name(b"hd-reclaim\0");
+    if let Ok(entries) = fs::read_dir(trash) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
+                _ => fs::remove_file(&path),
+            };
+        }
+    }
+    // SAFETY: nothing is buffered; exiting.
+    unsafe { sys::_exit(0) }
 }
 
 fn run_on_exit(argv: &[std::ffi::OsString]) -> ! {

@@ -141,8 +141,9 @@ class SpawnSpec:
     path, readonly)`` binds. ``argv[0]`` without a slash is searched in ``env``'s PATH inside
     the rootfs. ``rlimits`` are ``(name, soft, hard)`` with docker's names ("nofile", ...).
     ``cgroup_join`` lists the files to write "0" to, to join the cgroups (v1 ``tasks``, one
-    per controller, or the one v2 ``cgroup.procs``). ``etc_*`` are host files bound on /etc/hostname, /etc/hosts,
-    /etc/resolv.conf. ``masked_paths`` and ``readonly_paths`` default to docker's lists.
+    per controller, or the one v2 ``cgroup.procs``). ``etc_*`` are host files bound on
+    /etc/hostname, /etc/hosts, /etc/resolv.conf. ``masked_paths`` and ``readonly_paths``
+    default to docker's lists.
     ``capabilities`` is a bit mask (bit N = capability N) kept in the bounding set, and the
     effective set of a root process; it defaults to docker's set (``DOCKER_CAPABILITIES``);
     ``None`` leaves capabilities as they are (``--privileged``). ``network``

@@ -541,7 +541,9 @@ def test_cgroup_is_joined(rootfs: Path, join_file: str) -> None:
     group = base / f"hybridock-test-{os.getpid()}"
     group.mkdir()
     try:
-        output = run(rootfs, ["cat", "/proc/self/cgroup"], cgroup_join=[str(group / join_file)]).stdout
+        output = run(
+            rootfs, ["cat", "/proc/self/cgroup"], cgroup_join=[str(group / join_file)]
+        ).stdout
         assert group.name in output, output
     finally:
         group.rmdir()

@@ -30,11 +30,12 @@ from hybridock.errors import ContainerStateError, HybridockError, SpawnError
 from hybridock.runtime import cgroups
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, process_alive
-from hybridock.runtime.rootfs import init_path, monitor_path, write_etc_files
+from hybridock.runtime.rootfs import write_etc_files
 from hybridock.runtime.seccomp import seccomp_filter
 from hybridock.runtime.users import resolve_user
 from hybridock.store.images import ImageStore
-from hybridock.store.layout import Layout, remove_tree
+from hybridock.store.layout import Layout
+from hybridock.store.programs import discard, init_path, monitor_path
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 DEFAULT_STOP_TIMEOUT = 10
@@ -358,7 +359,7 @@ class Runtime:
             self._wait_exit(container, 10)
         cgroups.release(self.layout.container(container.id), strict=True)
         self.containers.remove_record(container.id)
-        remove_tree(self.layout.container(container.id))
+        discard(self.layout, self.layout.container(container.id))
 
     # --- logs -------------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ from hybridock.errors import ImageInUse, ImageNotFound, InvalidReference
 from hybridock.reference import Reference
 from hybridock.store import locks
 from hybridock.store.db import Database
-from hybridock.store.layout import Layout, remove_tree
+from hybridock.store.layout import Layout
+from hybridock.store.programs import discard
 
 
 @dataclass(frozen=True)
@@ -353,11 +354,8 @@ class ImageStore:
             r[0].split(":", 1)[1]
             for r in self.db.query("SELECT digest FROM blobs WHERE image_id IS NOT NULL")
         }
-        removed = 0
-        for path in self.layout.layers.iterdir():
-            if path.name not in known_layers:
-                remove_tree(path)
-                removed += 1
+        garbage = [path for path in self.layout.layers.iterdir() if path.name not in known_layers]
+        removed = len(garbage)
         self.db.query("DELETE FROM blobs WHERE image_id IS NULL")
         for path in self.layout.blobs.iterdir():
             if path.name not in layer_blobs and path.name not in other_blobs:
@@ -365,10 +363,9 @@ class ImageStore:
                 removed += 1
         # Work trees of pulls that were killed: a pull holds the gc lock shared while its
         # tree exists, so under the exclusive lock every one of them is abandoned.
-        for path in self.layout.tmp.glob("layer-*"):
-            remove_tree(path)
-            removed += 1
-        return removed
+        abandoned = list(self.layout.tmp.glob("layer-*"))
+        discard(self.layout, *garbage, *abandoned)
+        return removed + len(abandoned)
 
 
 def _looks_like_id(text: str, image_id: str) -> bool:

@@ -57,6 +57,11 @@ class Layout:
         return self.root / "tmp"
 
     @property
+    def trash(self) -> Path:
+        """Trees taken out of the store, being deleted in the background (see ``programs``)."""
+        return self.root / "trash"
+
+    @property
     def locks(self) -> Path:
         return self.root / "locks"
 
