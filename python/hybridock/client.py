@@ -13,19 +13,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridock.errors import ImageNotFound, InvalidReference
-from hybridock.reference import Reference
-from hybridock.runtime.config import RunOptions, merge
-from hybridock.runtime.containers import Container, ContainerStore
-from hybridock.runtime.lifecycle import Runtime
 from hybridock.store.db import Database
-from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
 from hybridock.store.layout import Layout, default_root
 
 if TYPE_CHECKING:
-    # The registry stack (urllib3, ssl, http.client) costs ~100 ms to import: a run of a
-    # cached image must not pay it, so it is imported where a pull actually happens.
+    # Each part is imported where it is first used: a CLI process pays only for what its
+    # command needs (the registry stack alone is ~100 ms, the container runtime ~40 ms).
     from hybridock.config import Config
+    from hybridock.reference import Reference
     from hybridock.registry import RegistryClient
+    from hybridock.runtime.config import RunOptions
+    from hybridock.runtime.containers import Container, ContainerStore
+    from hybridock.runtime.lifecycle import Runtime
+    from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
     from hybridock.store.pull import PullProgress, PullResult
 
 
@@ -52,6 +52,8 @@ class Client:
 
     @cached_property
     def image_store(self) -> ImageStore:
+        from hybridock.store.images import ImageStore  # noqa: PLC0415 (see TYPE_CHECKING)
+
         return ImageStore(self.layout, self.database)
 
     @cached_property
@@ -69,6 +71,7 @@ class Client:
         platform: str | None = None,
         progress: PullProgress | None = None,
     ) -> PullResult:
+        from hybridock.reference import Reference  # noqa: PLC0415
         from hybridock.registry import parse_platform  # noqa: PLC0415
         from hybridock.store.pull import Puller  # noqa: PLC0415
 
@@ -100,10 +103,14 @@ class Client:
 
     @cached_property
     def container_store(self) -> ContainerStore:
+        from hybridock.runtime.containers import ContainerStore  # noqa: PLC0415
+
         return ContainerStore(self.layout, self.database)
 
     @cached_property
     def runtime(self) -> Runtime:
+        from hybridock.runtime.lifecycle import Runtime  # noqa: PLC0415
+
         return Runtime(self.layout, self.image_store, self.container_store)
 
     def find_image(
@@ -127,6 +134,8 @@ class Client:
             except ImageNotFound:
                 if pull == "never":
                     raise
+        from hybridock.reference import Reference  # noqa: PLC0415
+
         reference = Reference.parse(name)
         if pull == "missing" and on_missing is not None:
             on_missing(reference)
@@ -138,7 +147,9 @@ class Client:
     def create_container(
         self, image: str, image_id: str, options: RunOptions, name: str | None = None
     ) -> Container:
-        container_id = ContainerStore.new_id()
+        from hybridock.runtime.config import merge  # noqa: PLC0415
+
+        container_id = self.container_store.new_id()
         record = self.image_store.get(image_id)
         config = merge(image, image_id, record.config, container_id, options)
         return self.container_store.create(config, name, container_id)

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.integration.test_containers import wait_for
 
 from hybridock.store import programs
 from hybridock.store.layout import Layout
-from tests.integration.test_containers import wait_for
 
 
 def hostile_tree(path: Path, outside: Path) -> None:

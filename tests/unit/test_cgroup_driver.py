@@ -401,9 +401,7 @@ def test_v1_swap_without_swap_accounting(tmp_path: Path) -> None:
         own_paths={"memory": "/"},
     )
     cgroup = driver.create(CONTAINER_ID, Resources(memory=32 * MIB))  # the default: skipped
-    assert cgroup.join_files == [
-        str(tmp_path / "memory" / "hybridock" / CONTAINER_ID / "tasks")
-    ]
+    assert cgroup.join_files == [str(tmp_path / "memory" / "hybridock" / CONTAINER_ID / "tasks")]
     with pytest.raises(CgroupError, match=r"--memory-swap cannot be applied.*swap accounting"):
         driver.create(CONTAINER_ID, Resources(memory=32 * MIB, memory_swap=64 * MIB))
     with pytest.raises(CgroupError, match="--pids-limit: the pids cgroup controller"):

@@ -12,12 +12,8 @@ from typing import Any
 
 import click
 
-from hybridock.cli.context import State, pass_state
-from hybridock.cli.exec import exec_command
-from hybridock.cli.images import inspect_image
+from hybridock.cli.context import ContainerCommandError, State, pass_state
 from hybridock.cli.output import ago, human_duration, table
-from hybridock.cli.run import ContainerCommandError, create, run, start
-from hybridock.cli.stats import stats
 from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
 from hybridock.runtime.containers import Container
 
@@ -50,31 +46,35 @@ def status_text(container: Container) -> str:
 
 
 def _command_text(container: Container, no_trunc: bool) -> str:
-    text = " ".join(container.config.argv)
+    text = " ".join(container.argv)
     if not no_trunc and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'
 
 
-def _image_text(state: State, container: Container) -> str:
-    return container.config.image
+#: ps fields left out unless a --format shows them: the config's need it decoded
+DETAIL_FIELDS = ("CreatedAt", "Labels", "Mounts", "Networks")
 
 
-def _ps_fields(state: State, container: Container, no_trunc: bool) -> dict[str, str]:
-    return {
+def _ps_fields(container: Container, no_trunc: bool, *, details: bool) -> dict[str, str]:
+    fields = {
         "ID": container.id if no_trunc else container.id[:12],
-        "Image": _image_text(state, container),
+        "Image": container.image,
         "Command": _command_text(container, no_trunc),
-        "CreatedAt": datetime.fromtimestamp(container.created).strftime("%Y-%m-%d %H:%M:%S %z"),
         "RunningFor": ago(container.created),
         "Status": status_text(container),
         "State": container.state,
         "Ports": "",
         "Names": container.name,
-        "Labels": ",".join(f"{k}={v}" for k, v in container.config.labels.items()),
-        "Mounts": ",".join(m.destination for m in container.config.mounts),
-        "Networks": container.config.network,
     }
+    if details:
+        created = datetime.fromtimestamp(container.created)
+        fields["CreatedAt"] = created.strftime("%Y-%m-%d %H:%M:%S %z")
+        config = container.config
+        fields["Labels"] = ",".join(f"{k}={v}" for k, v in config.labels.items())
+        fields["Mounts"] = ",".join(m.destination for m in config.mounts)
+        fields["Networks"] = config.network
+    return fields
 
 
 def _ancestor_ids(state: State, filters: tuple[str, ...]) -> dict[str, str | None]:
@@ -158,7 +158,8 @@ def ps(
         for container in containers:
             click.echo(container.id if no_trunc else container.id[:12])
         return
-    rows = [_ps_fields(state, c, no_trunc) for c in containers]
+    details = output_format == "json" or any(f in (output_format or "") for f in DETAIL_FIELDS)
+    rows = [_ps_fields(c, no_trunc, details=details) for c in containers]
     if output_format == "json":
         for row in rows:
             click.echo(json.dumps(row, sort_keys=True))
@@ -397,6 +398,8 @@ def _inspect_one(state: State, name: str, kind: str | None) -> dict[str, Any]:
         except ContainerNotFound:
             if kind == "container":
                 raise
+    from hybridock.cli.images import inspect_image  # noqa: PLC0415 (only `inspect IMAGE`)
+
     return inspect_image(state, state.client.image(name))
 
 
@@ -445,28 +448,3 @@ def container_prune(state: State, force: bool) -> None:
         click.echo("Deleted Containers:")
         for container_id in removed:
             click.echo(container_id)
-
-
-@click.group("container")
-def container_group() -> None:
-    """Manage containers."""
-
-
-for _command in (
-    ps,
-    stop,
-    kill,
-    restart,
-    rm,
-    logs,
-    wait,
-    inspect,
-    run,
-    create,
-    start,
-    stats,
-    exec_command,
-):
-    container_group.add_command(_command)
-container_group.add_command(ps, "ls")
-container_group.add_command(container_prune)

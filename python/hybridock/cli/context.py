@@ -1,4 +1,5 @@
-"""The CLI's per-invocation state: the client, created on first use."""
+"""The CLI's per-invocation state (the client, created on first use) and the error type of
+container commands."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from functools import cached_property
 import click
 
 from hybridock.client import Client
+from hybridock.errors import HybridockError, SpawnError
 
 
 class State:
@@ -23,3 +25,16 @@ class State:
 
 
 pass_state = click.make_pass_decorator(State)
+
+
+class ContainerCommandError(HybridockError):
+    """A failure of a container command: docker prints it after its program name."""
+
+    def __init__(self, message: str, exit_code: int = 125) -> None:
+        super().__init__(message)
+        self.cli_exit_code = exit_code
+
+
+def fail(error: HybridockError) -> ContainerCommandError:
+    code = error.exit_code if isinstance(error, SpawnError) else 125
+    return ContainerCommandError(str(error), code)

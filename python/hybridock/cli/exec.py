@@ -12,8 +12,7 @@ import sys
 
 import click
 
-from hybridock.cli.context import State, pass_state
-from hybridock.cli.run import fail
+from hybridock.cli.context import State, fail, pass_state
 from hybridock.errors import ContainerNotFound, ContainerStateError, HybridockError
 from hybridock.runtime.exec import ExecOptions, Executor
 

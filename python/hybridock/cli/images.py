@@ -191,18 +191,3 @@ def image_prune(state: State, all_unused: bool, force: bool) -> None:
         click.echo("Deleted Images:")
         _print_removal(report)
     click.echo(f"\nTotal reclaimed space: {human_size(0) if not report.deleted else 'n/a'}")
-
-
-@click.group("image")
-def image_group() -> None:
-    """Manage images."""
-
-
-for _command, _name in (
-    (pull, "pull"),
-    (images, "ls"),
-    (rmi, "rm"),
-    (image_inspect, "inspect"),
-    (image_prune, "prune"),
-):
-    image_group.add_command(_command, _name)

@@ -24,7 +24,7 @@ COMMANDS = {
     "pull": "images:pull",
     "images": "images:images",
     "rmi": "images:rmi",
-    "image": "images:image_group",
+    "image": "main:image_group",
     "login": "auth:login",
     "logout": "auth:logout",
     "run": "run:run",
@@ -40,24 +40,52 @@ COMMANDS = {
     "stats": "stats:stats",
     "exec": "exec:exec_command",
     "inspect": "containers:inspect",
-    "container": "containers:container_group",
+    "container": "main:container_group",
+}
+#: `hybridock container COMMAND`: docker's management-command spellings, loaded the same way
+CONTAINER_COMMANDS = {
+    **{name: COMMANDS[name] for name in ("run", "create", "start", "stop", "kill", "restart")},
+    **{name: COMMANDS[name] for name in ("rm", "logs", "wait", "stats", "exec", "inspect")},
+    "ls": COMMANDS["ps"],
+    "ps": COMMANDS["ps"],
+    "prune": "containers:container_prune",
+}
+#: `hybridock image COMMAND`
+IMAGE_COMMANDS = {
+    "pull": COMMANDS["pull"],
+    "ls": COMMANDS["images"],
+    "rm": COMMANDS["rmi"],
+    "inspect": "images:image_inspect",
+    "prune": "images:image_prune",
 }
 
 
-class Group(click.Group):
-    """Loads commands lazily and turns our errors into docker-style one-line messages."""
+class LazyGroup(click.Group):
+    """A group whose commands' modules are imported only when that command runs."""
+
+    def __init__(self, *args: Any, table: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.table = table
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(self.table)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
+        target = self.table.get(cmd_name)
         if target is None:
             return None
         module, _, attribute = target.partition(":")
         command = getattr(importlib.import_module(f"hybridock.cli.{module}"), attribute)
-        assert isinstance(command, click.Command)  # noqa: S101 - COMMANDS names commands only
+        assert isinstance(command, click.Command)  # noqa: S101 - tables name commands only
         return command
+
+
+container_group = LazyGroup("container", table=CONTAINER_COMMANDS, help="Manage containers.")
+image_group = LazyGroup("image", table=IMAGE_COMMANDS, help="Manage images.")
+
+
+class Group(LazyGroup):
+    """hybridock's top level: lazy commands, and our errors as docker-style one-line messages."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -85,7 +113,7 @@ class Group(click.Group):
             sys.exit(125)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, table=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-v", "--version", prog_name="hybridock")
 @click.option(
     "--root",

@@ -7,11 +7,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from hybridock.reference import Reference
+if TYPE_CHECKING:
+    from hybridock.reference import Reference
 
 
 def _scaled(size: float, base: float, units: tuple[str, ...], digits: int) -> str:

@@ -12,28 +12,15 @@ from typing import Any, TypeVar
 
 import click
 
-from hybridock.cli.context import State, pass_state
+from hybridock.cli.context import ContainerCommandError, State, fail, pass_state
 from hybridock.cli.output import PullRenderer
-from hybridock.errors import HybridockError, SpawnError
+from hybridock.errors import HybridockError
 from hybridock.reference import Reference
 from hybridock.runtime.config import RunOptions
 from hybridock.runtime.containers import Container
 from hybridock.runtime.seccomp import parse_security_options
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class ContainerCommandError(HybridockError):
-    """A failure of a container command: docker prints it after its program name."""
-
-    def __init__(self, message: str, exit_code: int = 125) -> None:
-        super().__init__(message)
-        self.cli_exit_code = exit_code
-
-
-def fail(error: HybridockError) -> ContainerCommandError:
-    code = error.exit_code if isinstance(error, SpawnError) else 125
-    return ContainerCommandError(str(error), code)
 
 
 def container_options(function: F) -> F:

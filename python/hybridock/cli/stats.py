@@ -15,9 +15,8 @@ from pathlib import Path
 
 import click
 
-from hybridock.cli.context import State, pass_state
+from hybridock.cli.context import ContainerCommandError, State, pass_state
 from hybridock.cli.output import bytes_size, human_size
-from hybridock.cli.run import ContainerCommandError
 from hybridock.errors import HybridockError
 from hybridock.runtime import cgroups
 from hybridock.runtime.containers import Container

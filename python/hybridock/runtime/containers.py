@@ -17,15 +17,19 @@ import signal
 import sqlite3
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybridock.errors import ConfigError, ContainerNotFound, ContainerStateError
-from hybridock.runtime import cgroups
-from hybridock.runtime.config import ContainerConfig
 from hybridock.runtime.names import random_name
 from hybridock.store.db import Database
 from hybridock.store.layout import Layout, write_atomic
+
+if TYPE_CHECKING:
+    # Imported where used: listing containers (`ps`) decodes no config and releases no
+    # cgroup unless one has exited since, so it does not pay for either module.
+    from hybridock.runtime.config import ContainerConfig
 
 NAME_PATTERN = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 EXIT_FILE = "exit.json"
@@ -33,12 +37,19 @@ EXIT_FILE = "exit.json"
 LOST_EXIT_CODE = 255
 
 
+#: every container query: the row, plus the command line read by SQLite out of the config's
+#: JSON, so that listing many containers (``ps``) decodes no config
+SELECT = "SELECT *, json_extract(config, '$.entrypoint', '$.cmd') AS argv_json FROM containers"
+
+
 @dataclass(frozen=True)
 class Container:
     id: str
     name: str
     image_id: str
-    config: ContainerConfig
+    image: str  # as the user typed it: docker shows that
+    argv: tuple[str, ...]  # entrypoint + cmd
+    config_json: str
     created: float
     state: str
     pid: int | None
@@ -53,6 +64,13 @@ class Container:
     @property
     def running(self) -> bool:
         return self.state == "running"
+
+    @cached_property
+    def config(self) -> ContainerConfig:
+        """Decoded on first use (``cached_property`` writes around the frozen ``__setattr__``)."""
+        from hybridock.runtime.config import ContainerConfig  # noqa: PLC0415
+
+        return ContainerConfig.from_json(self.config_json)
 
 
 def _stat(pid: int) -> list[bytes] | None:
@@ -78,6 +96,12 @@ def process_alive(pid: int | None, start: int | None) -> bool:
     if fields is None or fields[0] in (b"Z", b"X"):
         return False
     return start is None or int(fields[19]) == start
+
+
+def _release_cgroup(directory: Path) -> bool:
+    from hybridock.runtime import cgroups  # noqa: PLC0415 (see TYPE_CHECKING above)
+
+    return cgroups.release(directory)
 
 
 class ContainerStore:
@@ -130,18 +154,16 @@ class ContainerStore:
         return os.urandom(32).hex()
 
     def get(self, container_id: str) -> Container:
-        rows = self.db.query("SELECT * FROM containers WHERE id = ?", (container_id,))
+        rows = self.db.query(f"{SELECT} WHERE id = ?", (container_id,))
         if not rows:
             raise ContainerNotFound(f"No such container: {container_id}")
         return self._record(rows[0])
 
     def find(self, text: str) -> Container:
         """By full id, name, or unique id prefix, as docker resolves them."""
-        rows = self.db.query(
-            "SELECT * FROM containers WHERE id = ? OR name = ?", (text, text.lstrip("/"))
-        )
+        rows = self.db.query(f"{SELECT} WHERE id = ? OR name = ?", (text, text.lstrip("/")))
         if not rows and re.fullmatch(r"[0-9a-f]{1,64}", text):
-            rows = self.db.query("SELECT * FROM containers WHERE id LIKE ?", (f"{text}%",))
+            rows = self.db.query(f"{SELECT} WHERE id LIKE ?", (f"{text}%",))
             if len(rows) > 1:
                 raise ContainerNotFound(f"multiple IDs found with provided prefix: {text}")
         if not rows:
@@ -149,7 +171,7 @@ class ContainerStore:
         return self.reconcile(self._record(rows[0]))
 
     def all(self) -> list[Container]:
-        rows = self.db.query("SELECT * FROM containers ORDER BY created DESC")
+        rows = self.db.query(f"{SELECT} ORDER BY created DESC")
         return [self.reconcile(self._record(row)) for row in rows]
 
     def _record(self, row: sqlite3.Row) -> Container:
@@ -157,7 +179,9 @@ class ContainerStore:
             id=row["id"],
             name=row["name"],
             image_id=row["image_id"],
-            config=ContainerConfig.from_json(row["config"]),
+            image=row["image_ref"],
+            argv=tuple(part for parts in json.loads(row["argv_json"]) for part in parts),
+            config_json=row["config"],
             created=row["created"],
             state=row["state"],
             pid=row["pid"],
@@ -239,7 +263,7 @@ class ContainerStore:
         record = self.read_exit(container.id)
         if record is not None:
             # the monitor cannot know of an OOM kill; the cgroup does, until it is removed
-            oom_killed = cgroups.release(self.layout.container(container.id))
+            oom_killed = _release_cgroup(self.layout.container(container.id))
             self.mark_exited(
                 container.id,
                 int(record["exit_code"]),
@@ -256,7 +280,7 @@ class ContainerStore:
             # The supervisor died and the process lives on unsupervised: end it.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(container.pid or 0, signal.SIGKILL)
-        oom_killed = cgroups.release(self.layout.container(container.id))
+        oom_killed = _release_cgroup(self.layout.container(container.id))
         self.mark_exited(
             container.id,
             LOST_EXIT_CODE,
