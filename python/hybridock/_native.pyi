@@ -135,28 +135,28 @@ class SpawnSpec:
     """Everything the container's first process needs, validated at construction.
 
     ``rootfs`` is the container's root: a prepared directory (bind-mounted onto itself), or,
-    with ``lower_dirs`` (nearest layer first), ``upper_dir`` and ``work_dir``, the mount point of
-    an overlay that the child mounts inside its own mount namespace (it vanishes with the
-    container; nothing stays mounted on the host). ``mounts`` are ``(host path, container
-    path, readonly)`` binds. ``argv[0]`` without a slash is searched in ``env``'s PATH inside
-    the rootfs. ``rlimits`` are ``(name, soft, hard)`` with docker's names ("nofile", ...).
-    ``cgroup_join`` lists the files to write "0" to, to join the cgroups (v1 ``tasks``, one
-    per controller, or the one v2 ``cgroup.procs``). ``etc_*`` are host files bound on
-    /etc/hostname, /etc/hosts, /etc/resolv.conf. ``masked_paths`` and ``readonly_paths``
-    default to docker's lists.
-    ``capabilities`` is a bit mask (bit N = capability N) kept in the bounding set, and the
-    effective set of a root process; it defaults to docker's set (``DOCKER_CAPABILITIES``);
-    ``None`` leaves capabilities as they are (``--privileged``). ``network``
-    False shares the host's network namespace. ``stdio`` are the fds for the child's 0, 1, 2
-    (``None`` inherits); the container always gets its own session. With ``tty`` the child
-    opens a pty on the container's own devpts (so ``tty`` and ``ttyname()`` work inside),
-    makes its slave 0, 1, 2 and the controlling terminal (``stdio`` is then not used), and
-    the caller gets the master as ``Spawned.terminal``; ``console_size`` (rows, columns) is
-    its size from the start (docker's ConsoleSize: the first program must not see 0x0).
-    ``init`` is a static init binary on the host, bound on /dev/init and run as pid 1 with
-    ``-- argv...`` (docker's ``--init``). ``seccomp_filter`` is a program from
-    ``compile_seccomp``, installed right before exec (``None``: unconfined).
-    An unusable spec raises ``ConfigError``.
+    with ``lower_dirs`` (nearest layer first), ``upper_dir`` and ``work_dir``, the mount point
+    of an overlay that the child mounts inside its own mount namespace (it vanishes with the
+    container; nothing stays mounted on the host); ``volatile`` mounts it with overlayfs'
+    ``volatile`` (no sync of the upper layer, not even at exit: for ``--rm``). ``mounts`` are
+    ``(host path, container path, readonly)`` binds. ``argv[0]`` without a slash is searched in
+    ``env``'s PATH inside the rootfs. ``rlimits`` are ``(name, soft, hard)`` with docker's names
+    ("nofile", ...). ``cgroup_join`` lists the files to write "0" to, to join the cgroups (v1
+    ``tasks``, one per controller, or the one v2 ``cgroup.procs``). ``etc_*`` are host files
+    bound on /etc/hostname, /etc/hosts, /etc/resolv.conf. ``masked_paths`` and
+    ``readonly_paths`` default to docker's lists. ``capabilities`` is a bit mask (bit N =
+    capability N) kept in the bounding set, and the effective set of a root process; it defaults
+    to docker's set (``DOCKER_CAPABILITIES``); ``None`` leaves capabilities as they are
+    (``--privileged``). ``network`` False shares the host's network namespace. ``stdio`` are the
+    fds for the child's 0, 1, 2 (``None`` inherits); the container always gets its own session.
+    With ``tty`` the child opens a pty on the container's own devpts (so ``tty`` and
+    ``ttyname()`` work inside), makes its slave 0, 1, 2 and the controlling terminal (``stdio``
+    is then not used), and the caller gets the master as ``Spawned.terminal``; ``console_size``
+    (rows, columns) is its size from the start (docker's ConsoleSize: the first program must not
+    see 0x0). ``init`` is a static init binary on the host, bound on /dev/init and run as pid 1
+    with ``-- argv...`` (docker's ``--init``). ``seccomp_filter`` is a program from
+    ``compile_seccomp``, installed right before exec (``None``: unconfined). An unusable spec
+    raises ``ConfigError``.
     """
 
     def __new__(
@@ -173,6 +173,7 @@ class SpawnSpec:
         lower_dirs: list[str] | None = None,
         upper_dir: str | None = None,
         work_dir: str | None = None,
+        volatile: bool = False,
         mounts: list[tuple[str, str, bool]] = ...,
         tmpfs: list[tuple[str, int, str]] = ...,
         network: bool = True,

@@ -55,7 +55,7 @@ impl PySpawnSpec {
     #[new]
     #[pyo3(signature = (
         argv, rootfs, *, env=None, cwd="/".to_owned(), uid=0, gid=0, groups=Vec::new(),
-        hostname=None, lower_dirs=None, upper_dir=None, work_dir=None, mounts=Vec::new(), tmpfs=Vec::new(),
+        hostname=None, lower_dirs=None, upper_dir=None, work_dir=None, volatile=false, mounts=Vec::new(), tmpfs=Vec::new(),
         network=true, pid_namespace=true, uts_namespace=true, ipc_namespace=true,
         stdio=None, tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_join=Vec::new(),
         etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
@@ -76,6 +76,7 @@ impl PySpawnSpec {
         lower_dirs: Option<Vec<PathBuf>>,
         upper_dir: Option<PathBuf>,
         work_dir: Option<PathBuf>,
+        volatile: bool,
         mounts: Vec<(PathBuf, String, bool)>,
         tmpfs: Vec<(String, u64, String)>,
         network: bool,
@@ -108,6 +109,7 @@ impl PySpawnSpec {
                 upper,
                 work,
                 target: rootfs,
+                volatile,
             },
             _ => {
                 return Err(invalid(

@@ -71,8 +71,9 @@ pub fn rootfs_steps(rootfs: &Rootfs) -> Result<Vec<Step>, SpawnError> {
             upper,
             work,
             target,
+            volatile,
         } => {
-            let (directory, data) = overlay_options(lower, upper, work)?;
+            let (directory, data) = overlay_options(lower, upper, work, *volatile)?;
             if let Some(directory) = directory {
                 steps.push(step(Stage::Rootfs, Op::Chdir(path_c_string(&directory))));
             }
@@ -101,6 +102,7 @@ pub fn overlay_options(
     lower: &[PathBuf],
     upper: &Path,
     work: &Path,
+    volatile: bool,
 ) -> Result<(Option<PathBuf>, String), SpawnError> {
     let render = |paths: &[&Path], upper: &Path, work: &Path| {
         let lower: Vec<String> = paths
@@ -108,10 +110,11 @@ pub fn overlay_options(
             .map(|path| path.to_string_lossy().into_owned())
             .collect();
         format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={}{}",
             lower.join(":"),
             upper.display(),
-            work.display()
+            work.display(),
+            if volatile { ",volatile" } else { "" }
         )
     };
     let lower_paths: Vec<&Path> = lower.iter().map(PathBuf::as_path).collect();
@@ -355,10 +358,19 @@ mod tests {
             &["/l/1".into(), "/l/2".into()],
             Path::new("/c/up"),
             Path::new("/c/work"),
+            false,
         )
         .unwrap();
         assert_eq!(directory, None);
         assert_eq!(data, "lowerdir=/l/1:/l/2,upperdir=/c/up,workdir=/c/work");
+        let (_, data) = overlay_options(
+            &["/l/1".into()],
+            Path::new("/c/up"),
+            Path::new("/c/work"),
+            true,
+        )
+        .unwrap();
+        assert_eq!(data, "lowerdir=/l/1,upperdir=/c/up,workdir=/c/work,volatile");
 
         let base = "/var/lib/hybridock/".to_owned() + &"x".repeat(40);
         let lower: Vec<PathBuf> = (0..50)
@@ -366,7 +378,7 @@ mod tests {
             .collect();
         let upper = PathBuf::from(format!("{base}/containers/c/upper"));
         let work = PathBuf::from(format!("{base}/containers/c/work"));
-        let (directory, data) = overlay_options(&lower, &upper, &work).unwrap();
+        let (directory, data) = overlay_options(&lower, &upper, &work, false).unwrap();
         assert_eq!(directory, Some(PathBuf::from(&base)));
         assert!(data.starts_with("lowerdir=layers/"), "{data}");
         assert!(data.ends_with(",upperdir=containers/c/upper,workdir=containers/c/work"));
@@ -374,6 +386,6 @@ mod tests {
         let too_many: Vec<PathBuf> = (0..400)
             .map(|index| format!("/l/{index:064}").into())
             .collect();
-        assert!(overlay_options(&too_many, Path::new("/u"), Path::new("/w")).is_err());
+        assert!(overlay_options(&too_many, Path::new("/u"), Path::new("/w"), false).is_err());
     }
 }

@@ -24,6 +24,11 @@ pub enum Rootfs {
         upper: PathBuf,
         work: PathBuf,
         target: PathBuf,
+        /// overlayfs' `volatile`: no sync of the upper layer, above all none when the mount
+        /// goes away with the container (otherwise a `syncfs` of the whole upper filesystem
+        /// on every exit, tens of ms when the disk is busy). For containers whose upper layer
+        /// is thrown away after one run (`--rm`), as podman does.
+        volatile: bool,
     },
 }
 

@@ -21,6 +21,7 @@ fn overlay_spec() -> Spec {
             upper: "/store/c/upper".into(),
             work: "/store/c/work".into(),
             target: "/store/c/rootfs".into(),
+            volatile: false,
         },
     );
     spec.env = vec!["PATH=/usr/bin:/bin".into(), "HOME=/root".into()];
@@ -403,6 +404,7 @@ fn long_overlay_options_run_from_the_common_directory() {
             upper: format!("{base}/c/upper").into(),
             work: format!("{base}/c/work").into(),
             target: format!("{base}/c/rootfs").into(),
+            volatile: false,
         },
     );
     let sys = RecordingSyscalls::new();

@@ -160,6 +160,16 @@ def test_pid_one_hostname_and_host_pids_invisible(box: Box) -> None:
     assert int(out[2]) <= 4  # sh, ls, grep (and a transient one), never the host's hundreds
 
 
+def test_rm_containers_mount_their_overlay_volatile(box: Box, name: str) -> None:
+    """--rm's upper layer is thrown away, so no syncfs of the store's filesystem at exit."""
+    for options, expected in ((["--rm"], True), (["--name", name], False)):
+        mounts = box.ok("run", *options, "busybox", "cat", "/proc/mounts")
+        root_line = next(line for line in mounts.splitlines() if line.split()[1] == "/")
+        options = root_line.split()[3].split(",")
+        # older kernels show "volatile", newer ones "fsync=volatile"
+        assert bool({"volatile", "fsync=volatile"} & set(options)) is expected, root_line
+
+
 def test_own_mounts(box: Box) -> None:
     mounts = box.ok("run", "--rm", "busybox", "cat", "/proc/mounts")
     root_line = next(line for line in mounts.splitlines() if line.split()[1] == "/")

@@ -34,7 +34,7 @@ from hybridock.runtime.rootfs import write_etc_files
 from hybridock.runtime.seccomp import seccomp_filter
 from hybridock.runtime.users import resolve_user
 from hybridock.store.images import ImageStore
-from hybridock.store.layout import Layout
+from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard, init_path, monitor_path
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -154,6 +154,12 @@ class Runtime:
         if not any(entry.startswith("HOME=") for entry in env):
             env.append(f"HOME={user.home}")
         etc = write_etc_files(directory, config)
+        marker = directory / "work" / "work" / "incompat"
+        if config.auto_remove and marker.exists():
+            # overlayfs leaves incompat/volatile/ after a volatile mount and refuses the next
+            # one while it exists (it cannot tell a clean unmount from a crash): a --rm
+            # container's upper layer is thrown away anyway, so a restart may reuse it.
+            remove_tree(marker)
         return _native.spawn(
             argv=config.argv,
             env=env,
@@ -165,6 +171,7 @@ class Runtime:
             lower_dirs=layer_dirs,
             upper_dir=str(directory / "upper"),
             work_dir=str(directory / "work"),
+            volatile=config.auto_remove,
             rootfs=str(directory / "rootfs"),
             mounts=[(m.source, m.destination, m.readonly) for m in config.mounts],
             tmpfs=list(config.tmpfs),
