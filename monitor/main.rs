@@ -3,7 +3,8 @@
 //! The hybridock CLI forks; the child spawns the container (so the container is the child's own
 //! child) and then execs this program, which must stay small: it runs for the container's whole
 //! life, one per container, and a Python interpreter kept around for that costs ~10 MB each.
-//! It relays the container's output into `<dir>/container.log` as docker's json-file lines,
+//! It relays the container's output into `<dir>/container.log` as docker's json-file lines
+//! (`jsonlog.rs`, shared with the extension, which writes attached runs' logs with it),
 //! reaps the container, and writes `<dir>/exit.json` atomically (temp file, fsync, rename). It
 //! never touches the database: `hybridock ps` folds exit.json into the record.
 //!
@@ -23,14 +24,16 @@
 //!
 //! Built by build.rs with plain rustc: std only, no dependencies, so it needs no cargo lock.
 
+mod jsonlog;
+
 use std::ffi::CString;
-use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonlog::JsonLog;
 
 mod sys {
     use std::os::raw::{c_char, c_int, c_long, c_short};
@@ -90,10 +93,10 @@ fn errno() -> i32 {
     unsafe { *sys::__errno_location() }
 }
 
+/// One of the container's output pipes, and which stream it is.
 struct Stream {
     fd: RawFd,
-    name: &'static str,
-    pending: Vec<u8>,
+    kind: jsonlog::Stream,
 }
 
 fn main() {
@@ -146,27 +149,20 @@ fn main() {
     }
     set_name(b"hd-monitor\0");
 
-    let mut log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("container.log"))
-        .map(io::BufWriter::new)
-        .ok();
+    let mut log = JsonLog::open(&dir.join("container.log")).ok();
     let mut streams = vec![Stream {
         fd: out_fd,
-        name: "stdout",
-        pending: Vec::new(),
+        kind: jsonlog::Stream::Stdout,
     }];
     if err_fd >= 0 {
         streams.push(Stream {
             fd: err_fd,
-            name: "stderr",
-            pending: Vec::new(),
+            kind: jsonlog::Stream::Stderr,
         });
     }
-    let status = relay_until_exit(pid, &mut streams, &mut log);
+    let status = relay_until_exit(pid, &mut streams, log.as_mut());
     if let Some(log) = log.as_mut() {
-        let _ = log.flush();
+        log.finish();
     }
     let code = exit_code(status);
     if let Err(error) = write_exit(&dir, code) {
@@ -179,11 +175,7 @@ fn main() {
 
 /// Relays output until the container has exited and its streams are drained; returns the
 /// wait status (or -1 if the child could not be waited for).
-fn relay_until_exit(
-    pid: i32,
-    streams: &mut [Stream],
-    log: &mut Option<io::BufWriter<File>>,
-) -> i32 {
+fn relay_until_exit(pid: i32, streams: &mut [Stream], mut log: Option<&mut JsonLog>) -> i32 {
     let mut buffer = vec![0u8; BUFFER];
     let mut status: Option<i32> = None;
     loop {
@@ -216,9 +208,10 @@ fn relay_until_exit(
             let count = unsafe { sys::read(stream.fd, buffer.as_mut_ptr(), BUFFER) };
             if count > 0 {
                 drained_all = false;
-                write_log(log, stream, &buffer[..count.unsigned_abs()]);
+                if let Some(log) = log.as_deref_mut() {
+                    log.write(stream.kind, &buffer[..count.unsigned_abs()]);
+                }
             } else if count == 0 || errno() != sys::EINTR {
-                flush_partial(log, stream);
                 // SAFETY: the fd is ours (inherited for this purpose) and closed once.
                 unsafe { sys::close(stream.fd) };
                 stream.fd = -1;
@@ -229,9 +222,6 @@ fn relay_until_exit(
         } else if ready <= 0 || drained_all {
             break;
         }
-    }
-    for stream in streams.iter_mut() {
-        flush_partial(log, stream);
     }
     status.or_else(|| reap(pid, 0)).unwrap_or(-1)
 }
@@ -267,89 +257,8 @@ fn exit_code(status: i32) -> i32 {
     }
 }
 
-/// docker's json-file format: one object per line of output, the line's newline included.
-fn write_log(log: &mut Option<io::BufWriter<File>>, stream: &mut Stream, data: &[u8]) {
-    stream.pending.extend_from_slice(data);
-    while let Some(end) = stream.pending.iter().position(|&b| b == b'\n') {
-        let line: Vec<u8> = stream.pending.drain(..=end).collect();
-        emit(log, stream.name, &line);
-    }
-    if stream.pending.len() >= BUFFER {
-        let line = std::mem::take(&mut stream.pending);
-        emit(log, stream.name, &line);
-    }
-}
-
-fn flush_partial(log: &mut Option<io::BufWriter<File>>, stream: &mut Stream) {
-    if !stream.pending.is_empty() {
-        let line = std::mem::take(&mut stream.pending);
-        emit(log, stream.name, &line);
-    }
-}
-
-fn emit(log: &mut Option<io::BufWriter<File>>, stream: &str, line: &[u8]) {
-    let Some(log) = log.as_mut() else { return };
-    let mut text = String::with_capacity(line.len() + 64);
-    text.push_str("{\"log\":\"");
-    json_escape(&String::from_utf8_lossy(line), &mut text);
-    text.push_str("\",\"stream\":\"");
-    text.push_str(stream);
-    text.push_str("\",\"time\":\"");
-    text.push_str(&rfc3339_now());
-    text.push_str("\"}\n");
-    if log.write_all(text.as_bytes()).is_ok() {
-        let _ = log.flush();
-    }
-}
-
-fn json_escape(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-}
-
-fn now() -> (u64, u32) {
-    let elapsed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    (elapsed.as_secs(), elapsed.subsec_nanos())
-}
-
-/// RFC 3339 in UTC with nanoseconds, from days since the epoch (Howard Hinnant's
-/// `civil_from_days`).
-fn rfc3339_now() -> String {
-    let (seconds, nanos) = now();
-    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
-    let rem = seconds % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 fn write_exit(dir: &Path, code: i32) -> io::Result<()> {
-    let (seconds, nanos) = now();
+    let (seconds, nanos) = jsonlog::now();
     let record = format!(
         "{{\"exit_code\": {code}, \"finished_at\": {seconds}.{nanos:09}, \"oom_killed\": false}}"
     );

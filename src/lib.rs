@@ -1,9 +1,12 @@
 //! hybridock's native core: the layer pipeline (digest, decompression, confined tar
-//! extraction) and the container spawner. The pure modules never touch pyo3; the Python
+//! extraction), the container spawner, and docker's json-file log format. The pure modules never touch pyo3; the Python
 //! extension `hybridock._native` is the thin glue in `python/`, built with the `python` feature.
 
 pub mod digest;
 pub mod error;
+// Shared with the std-only monitor program, which build.rs compiles from monitor/ with rustc.
+#[path = "../monitor/jsonlog.rs"]
+pub mod jsonlog;
 pub mod layer;
 pub mod seccomp;
 pub mod spawn;

@@ -122,6 +122,17 @@ def syncfs(path: str) -> None:
 def monitor_executable() -> bytes:
     """The per-container monitor program, to be installed once into the store."""
 
+@final
+class JsonLog:
+    """A container's ``container.log`` in docker's json-file format: the monitor's writer (for
+    detached containers), for attached runs. Lines are kept whole per stream; a line without
+    a newline is written at 64 KiB or at ``close``."""
+
+    def __init__(self, path: str) -> None: ...
+    def write(self, stream: str, data: bytes) -> None:
+        """A chunk of "stdout" or "stderr"."""
+    def close(self) -> None: ...
+
 def init_executable() -> bytes:
     """The static ``--init`` program (empty when this build has no static libc)."""
 

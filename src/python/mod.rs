@@ -74,5 +74,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(monitor::monitor_executable, module)?)?;
     module.add_function(wrap_pyfunction!(monitor::init_executable, module)?)?;
     module.add_function(wrap_pyfunction!(sha256, module)?)?;
+    module.add_class::<monitor::PyJsonLog>()?;
     Ok(())
 }

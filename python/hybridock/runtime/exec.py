@@ -40,7 +40,6 @@ from hybridock.runtime.config import _cli_env, merge_env
 from hybridock.runtime.containers import Container, process_alive
 from hybridock.runtime.lifecycle import (
     FORWARDED_SIGNALS,
-    LogWriter,
     Runtime,
     Stdio,
     _open_stdio,
@@ -177,19 +176,6 @@ def confinement_of(pid: int, *, privileged: bool) -> Confinement:
         raise ContainerStateError(f"container process {pid} is not running") from None
 
 
-class _NoLog(LogWriter):
-    """exec output is not part of the container's log."""
-
-    def __init__(self) -> None:
-        self.pending = {}
-
-    def write(self, stream: str, data: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 class Executor:
     """Starts processes in running containers."""
 
@@ -277,7 +263,9 @@ class Executor:
                 terminal.raw_mode(stdin if options.tty else None),
                 terminal.resize_forwarding(stdio.pty_master, stdin or stdout),
             ):
-                status = _Relay(stdio, stdin, stdout, stderr, _NoLog()).run(pid)
+                status = _Relay(stdio, stdin, stdout, stderr, None).run(
+                    pid
+                )  # exec output is not logged
         finally:
             for fd in (stdio.stdout_reader, stdio.stderr_reader, stdio.stdin_writer):
                 if fd is not None and fd >= 0:

@@ -93,39 +93,6 @@ def _open_stdio(*, tty: bool, interactive: bool) -> Stdio:
     return Stdio((stdin_reader, out_writer, err_writer), stdin_writer, out_reader, err_reader, None)
 
 
-class LogWriter:
-    """docker's json-file lines, for attached runs (the monitor writes them when detached)."""
-
-    def __init__(self, path: Path) -> None:
-        self.file = path.open("ab")
-        self.pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
-
-    def write(self, stream: str, data: bytes) -> None:
-        buffered = self.pending[stream] + data
-        *lines, rest = buffered.split(b"\n")
-        for line in lines:
-            self._emit(stream, line + b"\n")
-        self.pending[stream] = rest
-
-    def _emit(self, stream: str, line: bytes) -> None:
-        record = {"log": line.decode("utf-8", "replace"), "stream": stream, "time": _rfc3339()}
-        self.file.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
-        self.file.flush()
-
-    def close(self) -> None:
-        for stream, rest in self.pending.items():
-            if rest:
-                self._emit(stream, rest)
-        self.file.close()
-
-
-def _rfc3339(moment: float | None = None) -> str:
-    now = time.time() if moment is None else moment
-    seconds = int(now)
-    nanos = int((now - seconds) * 1e9)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
-
-
 class Runtime:
     def __init__(self, layout: Layout, images: ImageStore, containers: ContainerStore) -> None:
         self.layout = layout
@@ -232,7 +199,8 @@ class Runtime:
         self.containers.mark_running(container.id, pid, os.getpid())
         if on_started:
             on_started()
-        log = LogWriter(self.layout.container(container.id) / "container.log")
+        # docker's json-file lines, by the writer the monitor uses for detached containers
+        log = _native.JsonLog(str(self.layout.container(container.id) / "container.log"))
         previous = {sig: signal.getsignal(sig) for sig in FORWARDED_SIGNALS}
 
         def forward(signum: int, _frame: object) -> None:
@@ -420,7 +388,7 @@ class _Relay:
         stdin: BinaryIO | None,
         stdout: BinaryIO,
         stderr: BinaryIO,
-        log: LogWriter,
+        log: _native.JsonLog | None,
     ) -> None:
         self.stdio = stdio
         self.log = log
@@ -469,7 +437,8 @@ class _Relay:
         else:
             target.write(data)
             target.flush()
-            self.log.write(name, data)
+            if self.log is not None:
+                self.log.write(name, data)
 
     def _forward_stdin(self, fd: int, data: bytes) -> None:
         if data and self.stdin_target is not None:
