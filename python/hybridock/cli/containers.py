@@ -219,9 +219,7 @@ def restart(state: State, timeout: int | None, sig: str | None, names: tuple[str
     """Restart one or more containers."""
 
     def action(name: str) -> None:
-        runtime = state.client.runtime
-        runtime.stop(state.client.container(name), timeout, sig)
-        runtime.start_detached(state.client.container(name))
+        state.client.runtime.restart(state.client.container(name), timeout, sig)
         click.echo(name)
 
     _each(names, action)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import selectors
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hybridock import _native
-from hybridock.errors import ContainerStateError, HybridockError, SpawnError
+from hybridock.errors import ContainerNotFound, ContainerStateError, HybridockError, SpawnError
 from hybridock.runtime import cgroups
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, process_alive
@@ -39,6 +40,8 @@ from hybridock.store.programs import discard, init_path, monitor_path
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 DEFAULT_STOP_TIMEOUT = 10
+#: in the container's directory: held by restart and rm (see ``Runtime._exclusive``)
+LOCK_FILE = "lifecycle.lock"
 
 
 def signal_number(name: str | int) -> int:
@@ -249,8 +252,7 @@ class Runtime:
                 "hybridock",
                 "--root",
                 str(self.layout.root),
-                "rm",
-                "-f",
+                "rm",  # not -f: after a restart it finds the container running, and keeps it
                 container.id,
             ]
         self.containers.clear_exit(container.id)
@@ -322,19 +324,47 @@ class Runtime:
         assert finished is not None  # noqa: S101 - no timeout: only a finished record returns
         return finished.exit_code if finished.exit_code is not None else 0
 
+    @contextlib.contextmanager
+    def _exclusive(self, container: Container) -> Iterator[Container]:
+        """Serializes ``restart`` and ``rm`` of one container (docker holds the container's
+        lock for both); yields the container as it is now. A --rm container's monitor runs
+        ``rm`` when the process exits: during a ``restart`` that ``rm`` waits, then finds
+        the container running again and leaves it, as docker's restart keeps it."""
+        try:
+            fd = os.open(
+                self.layout.container(container.id) / LOCK_FILE,
+                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                0o600,
+            )
+        except FileNotFoundError:
+            raise ContainerNotFound(f"No such container: {container.id}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield self.containers.reconcile(self.containers.get(container.id))
+        finally:
+            os.close(fd)  # releases the lock
+
+    def restart(
+        self, container: Container, timeout: int | None = None, sig: str | int | None = None
+    ) -> int:
+        with self._exclusive(container) as current:
+            self.stop(current, timeout, sig)
+            return self.start_detached(self.containers.get(container.id))
+
     def remove(self, container: Container, *, force: bool = False) -> None:
-        if container.running:
-            if not force:
-                raise ContainerStateError(
-                    f'cannot remove container "/{container.name}": container is running: stop'
-                    " the container before removing or force remove"
-                )
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(container.pid or 0, signal.SIGKILL)
-            self._wait_exit(container, 10)
-        cgroups.release(self.layout.container(container.id), strict=True)
-        self.containers.remove_record(container.id)
-        discard(self.layout, self.layout.container(container.id))
+        with self._exclusive(container) as current:
+            if current.running:
+                if not force:
+                    raise ContainerStateError(
+                        f'cannot remove container "/{current.name}": container is running: stop'
+                        " the container before removing or force remove"
+                    )
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(current.pid or 0, signal.SIGKILL)
+                self._wait_exit(current, 10)
+            cgroups.release(self.layout.container(current.id), strict=True)
+            self.containers.remove_record(current.id)
+            discard(self.layout, self.layout.container(current.id))
 
     # --- logs -------------------------------------------------------------------------------
 
