@@ -14,8 +14,8 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from hybridock.errors import ConfigError
 from hybridock.runtime.resources import parse_cpu_list
@@ -33,8 +33,7 @@ class CgroupError(ConfigError):
 # --- discovery --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     point: Path
     root: str  # the mount's root within the hierarchy (mountinfo field 4)
     version: int

@@ -31,7 +31,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hybridock.runtime import cgroupfs
 from hybridock.runtime.cgroupfs import CgroupError, Mount, parse_mountinfo, parse_proc_cgroup
@@ -63,8 +63,7 @@ JOIN_FILE = {1: "tasks", 2: "cgroup.procs"}
 UNLIMITED_V1 = 0x7FFFFFFFFFFFF000  # what v1 memory.limit_in_bytes reads when unset (4K pages)
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
     """One value to write to one cgroup file; ``required`` False skips a missing file."""
 
     controller: str
@@ -234,8 +233,7 @@ def detect(mountinfo: str | None = None, own_cgroup: str | None = None) -> Drive
 # --- one container's cgroup -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Stats:
+class Stats(NamedTuple):
     memory_usage: int = 0
     memory_limit: int = 0  # 0: unlimited
     cpu_usage_ns: int = 0
@@ -244,8 +242,7 @@ class Stats:
     block_write: int = 0
 
 
-@dataclass(frozen=True)
-class Cgroup:
+class Cgroup(NamedTuple):
     """A container's cgroup: v1's directory per controller, or v2's one (key "")."""
 
     version: int

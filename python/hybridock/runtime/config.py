@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hybridock.errors import ConfigError
 from hybridock.runtime.resources import Resources, parse_resources
@@ -77,8 +77,7 @@ class ContainerConfig:
         return cls(**data)
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(NamedTuple):
     """What the command line says; None means "as the image says"."""
 
     command: tuple[str, ...] = ()

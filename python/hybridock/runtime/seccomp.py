@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from hybridock import _native
 from hybridock.errors import ConfigError
@@ -25,8 +25,7 @@ UNCONFINED = "unconfined"
 DEFAULT = ""
 
 
-@dataclass(frozen=True)
-class SecurityOptions:
+class SecurityOptions(NamedTuple):
     """``seccomp`` is DEFAULT, UNCONFINED or a profile's JSON; ``security_opt`` is what
     docker's inspect shows (a file's option carries its JSON, as docker's client sends it)."""
 

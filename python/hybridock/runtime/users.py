@@ -10,16 +10,15 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from hybridock.errors import ContainerStateError
 
 MAX_FILE = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class ResolvedUser:
+class ResolvedUser(NamedTuple):
     uid: int
     gid: int
     groups: tuple[int, ...]

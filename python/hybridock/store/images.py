@@ -12,8 +12,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hybridock.errors import ImageInUse, ImageNotFound, InvalidReference
 from hybridock.reference import Reference
@@ -23,8 +22,7 @@ from hybridock.store.layout import Layout
 from hybridock.store.programs import discard
 
 
-@dataclass(frozen=True)
-class LayerRecord:
+class LayerRecord(NamedTuple):
     chain_id: str
     diff_id: str
     parent: str | None
@@ -34,8 +32,7 @@ class LayerRecord:
     size: int
 
 
-@dataclass(frozen=True)
-class ImageRecord:
+class ImageRecord(NamedTuple):
     id: str
     config: dict[str, Any]
     manifest_digest: str
@@ -50,8 +47,7 @@ class ImageRecord:
     chain_ids: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class NewImage:
+class NewImage(NamedTuple):
     """Everything a finished pull records for one image, in one transaction."""
 
     id: str
@@ -61,13 +57,14 @@ class NewImage:
     reference: Reference
     chain_ids: Sequence[str]
     size: int
-    blobs: Sequence[tuple[str, int]] = field(default_factory=tuple)
+    blobs: Sequence[tuple[str, int]] = ()
 
 
-@dataclass(frozen=True)
-class RemovalReport:
-    untagged: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
+class RemovalReport(NamedTuple):
+    """What an rmi or prune did, filled in as it goes (``RemovalReport([], [])``)."""
+
+    untagged: list[str]
+    deleted: list[str]
 
 
 class ImageStore:
@@ -232,7 +229,7 @@ class ImageStore:
 
     def remove(self, text: str, *, force: bool = False) -> RemovalReport:
         """docker rmi: untag a name, or delete an image by id; free what nothing else uses."""
-        report = RemovalReport()
+        report = RemovalReport([], [])
         image_id = self.resolve(text)
         by_name = not _looks_like_id(text, image_id)
         with self.db.write() as connection:
@@ -312,7 +309,7 @@ class ImageStore:
 
     def prune(self, *, dangling_only: bool = True) -> RemovalReport:
         """docker image prune: images with no tag (or, with -a, every unused image)."""
-        report = RemovalReport()
+        report = RemovalReport([], [])
         sql = "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM containers)"
         if dangling_only:
             sql += " AND id NOT IN (SELECT image_id FROM tags)"
