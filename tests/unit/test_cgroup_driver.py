@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hybridock.errors import ConfigError
-from hybridock.runtime import cgroups
+from hybridock.runtime import cgroupfs, cgroups
 from hybridock.runtime.cgroupfs import CgroupError, Mount
 from hybridock.runtime.cgroups import (
     Driver,
@@ -452,3 +452,15 @@ def test_v1_stats_and_oom(tmp_path: Path) -> None:
     (memory / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\n")
     (memory / "memory.failcnt").write_text("5\n")  # a kernel before 4.13
     assert cgroup.oom_killed()
+
+
+def test_v1_cpuset_filled_down_from_the_first_filled_ancestor(tmp_path: Path) -> None:
+    """Another process made hybridock/ and has not filled its cpus and mems yet: our
+    directory and that parent are filled from the root (an empty cpuset refuses tasks)."""
+    directory = fake_cgroupfs(tmp_path, ["cpuset.cpus", "cpuset.mems"])
+    (tmp_path / "cpuset.cpus").write_text("0-1\n")
+    (tmp_path / "cpuset.mems").write_text("0\n")
+    cgroupfs.make_v1_directories(directory, cpuset=True)
+    for path in (tmp_path / "hybridock", directory):
+        assert (path / "cpuset.cpus").read_text() == "0-1", path
+        assert (path / "cpuset.mems").read_text() == "0", path

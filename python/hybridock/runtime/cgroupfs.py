@@ -126,8 +126,12 @@ def mkdir(path: Path) -> bool:
 
 
 def make_v1_directories(directory: Path, *, cpuset: bool) -> None:
-    """mkdir -p, giving each new cpuset directory its parent's cpus and mems (v1 starts them
-    empty, and an empty cpuset cannot take a process)."""
+    """mkdir -p, giving each cpuset directory on the way its parent's cpus and mems (v1 starts
+    them empty, and an empty cpuset cannot take a process: ENOSPC).
+
+    The fill covers every directory up to the first ancestor that has both, not only the ones
+    made here: another process may have just made ``hybridock/`` and not filled it yet, and a
+    child copied from it would stay empty. Concurrent fillers write the same values."""
     missing: list[Path] = []
     for candidate in [directory, *directory.parents]:
         if candidate.exists():
@@ -135,10 +139,17 @@ def make_v1_directories(directory: Path, *, cpuset: bool) -> None:
         missing.append(candidate)
     for path in reversed(missing):
         mkdir(path)
-        if cpuset:
-            for name in ("cpuset.cpus", "cpuset.mems"):
-                if not read(path / name):
-                    (path / name).write_text(read(path.parent / name))
+    if not cpuset:
+        return
+    empty: list[Path] = []
+    for path in [directory, *directory.parents]:
+        if read(path / "cpuset.cpus") and read(path / "cpuset.mems"):
+            break
+        empty.append(path)
+    for path in reversed(empty):
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if not read(path / name):
+                (path / name).write_text(read(path.parent / name))
 
 
 def enable_controllers(directory: Path, wanted: list[str], required: set[str]) -> None:
