@@ -6,12 +6,19 @@ a shared machine's noise hits every mode alike. Prints min / median / max per mo
         --dir /var/tmp/hyb-bench
 
 (from the repository root; ``--dir`` should be on the disk the store lives on).
+
+Every run extracts into a fresh, randomly named directory under a parent marked with
+``_native.spread_subdirectories``, as a pull does under the store's tmp/: on ext4 without a
+journal, fixed names land in the block groups the previous round just freed, and every file
+creation then scans past those recently deleted inodes (8-14 s instead of 2 s for the large
+image), which would measure the previous round's deletion rather than the mode.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import shutil
 import statistics
 import time
@@ -23,19 +30,40 @@ from benches.test_bench_pipeline import MEGABYTE, Layer, generate, run_at_once, 
 from hybridock import _native
 
 
-def chain_modes(chain: list[Layer], work: Path) -> dict[str, Callable[[], None]]:
+class Placement:
+    """Where this run's destinations go: a fresh random directory under a spread parent."""
+
+    def __init__(self, parent: Path) -> None:
+        self.parent = parent
+        parent.mkdir()
+        _native.spread_subdirectories(str(parent))
+        self.current = parent
+
+    def next_run(self) -> None:
+        for previous in self.parent.iterdir():
+            shutil.rmtree(previous)
+        self.current = self.parent / os.urandom(6).hex()
+        self.current.mkdir()
+
+    def dest(self, name: str) -> Path:
+        return self.current / name
+
+
+def chain_modes(chain: list[Layer], work: Path, place: Placement) -> dict[str, Callable[[], None]]:
     blobs = []
     for index, layer in enumerate(chain):
         blob = work / f"layer{index}.gz"
         blob.write_bytes(layer.blobs["gzip"])
         blobs.append(blob)
-    dests = [work / f"dest{index}" for index in range(len(chain))]
+
+    def dests() -> list[Path]:
+        return [place.dest(f"dest{index}") for index in range(len(chain))]
 
     def extract(index: int, *, defer: bool, sync: bool) -> _native.LayerResult:
-        lower = [] if defer else [str(dest) for dest in reversed(dests[:index])]
+        lower = [] if defer else [str(dest) for dest in reversed(dests()[:index])]
         return _native.extract_blob(
             str(blobs[index]),
-            str(dests[index]),
+            str(dests()[index]),
             "gzip",
             sha(chain[index].blobs["gzip"]),
             sha(chain[index].tar),
@@ -61,7 +89,7 @@ def chain_modes(chain: list[Layer], work: Path) -> dict[str, Callable[[], None]]
 
         run_at_once([worker] * concurrency)
         for index in range(len(chain)):
-            lower = [str(dest) for dest in reversed(dests[:index])]
+            lower = [str(dest) for dest in reversed(dests()[:index])]
             results[index].link_lower(lower, sync=False)
         if not sync_each:
             _native.syncfs(str(work))
@@ -75,27 +103,27 @@ def chain_modes(chain: list[Layer], work: Path) -> dict[str, Callable[[], None]]
     }
 
 
-def writer_modes(layer: Layer, work: Path) -> dict[str, Callable[[], None]]:
-    dest = work / "dest-single"
+def writer_modes(layer: Layer, work: Path, place: Placement) -> dict[str, Callable[[], None]]:
     modes: dict[str, Callable[[], None]] = {}
     for writers, parts in ((1, [layer.tar]), (2, split_halves(layer.tar))):
         jobs: list[Callable[[], object]] = []
         for index, part in enumerate(parts):
             blob = work / f"single-{writers}-{index}.tar"
             blob.write_bytes(part)
-            jobs.append(
-                functools.partial(
-                    _native.extract_blob, str(blob), str(dest), "none", sha(part), sync=True
-                )
-            )
-        modes[f"one layer, {writers} writer(s)"] = functools.partial(at_once_into, dest, jobs)
+            jobs.append(functools.partial(extract_part, place, blob, sha(part)))
+        modes[f"one layer, {writers} writer(s)"] = functools.partial(at_once_into, place, jobs)
     return modes
 
 
-def at_once_into(dest: Path, jobs: list[Callable[[], object]]) -> None:
+def extract_part(place: Placement, blob: Path, digest: str) -> None:
+    dest = place.dest("dest-single")
+    _native.extract_blob(str(blob), str(dest), "none", digest, sync=True)
+
+
+def at_once_into(place: Placement, jobs: list[Callable[[], object]]) -> None:
     # Two independent extractors may race to create a shared parent (mkdirat EEXIST is
     # refused as "not a directory"): the halves' common parents are made first.
-    (dest / "usr/lib").mkdir(parents=True)
+    (place.dest("dest-single") / "usr/lib").mkdir(parents=True)
     run_at_once(jobs)
 
 
@@ -110,6 +138,7 @@ def main() -> None:
     work: Path = args.dir / "alternating"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    place = Placement(work / "runs")
     modes: dict[str, Callable[[], None]] = {}
     if args.layers:
         chain = [
@@ -124,16 +153,15 @@ def main() -> None:
         total = sum(len(layer.tar) for layer in chain) / MEGABYTE
         files = sum(layer.files for layer in chain)
         print(f"chain: {args.layers} gzip layers, {total:.0f} MB, {files} files")
-        modes |= chain_modes(chain, work)
+        modes |= chain_modes(chain, work, place)
     if args.single_mb:
         single = generate(args.single_mb * MEGABYTE)
         print(f"one layer: {len(single.tar) / MEGABYTE:.0f} MB, {single.files} files, uncompressed")
-        modes |= writer_modes(single, work)
+        modes |= writer_modes(single, work, place)
     timings: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(args.rounds):
         for name, run in modes.items():
-            for path in work.glob("dest*"):
-                shutil.rmtree(path)
+            place.next_run()
             _native.syncfs(str(work))
             start = time.perf_counter()
             run()

@@ -18,6 +18,7 @@ __all__ = [
     "monitor_executable",
     "sha256_file",
     "spawn",
+    "spread_subdirectories",
     "syncfs",
 ]
 
@@ -118,6 +119,12 @@ def syncfs(path: str) -> None:
     """Flush the whole filesystem holding ``path`` (one ``syncfs``): after several layers
     extracted with ``sync=False`` (at once), one call makes them all durable before their
     renames; cheaper than a syncfs per layer, each of which also waits for the others' data."""
+
+def spread_subdirectories(path: str) -> bool:
+    """Mark ``path`` so that ext4 places each directory made in it in a lightly used block
+    group (``chattr +T``); False where the filesystem has no such flag. The store's tmp/ gets
+    it: a layer extracted where a store was just removed would otherwise crawl (ext4 without a
+    journal scans past recently deleted inodes on every create)."""
 
 def monitor_executable() -> bytes:
     """The per-container monitor program, to be installed once into the store."""

@@ -19,7 +19,8 @@ mod whiteout;
 pub use compression::Compression;
 pub use lower::PendingLinks;
 pub use pipeline::{
-    extract_file, extract_layer, extract_layer_with, syncfs_path, LayerOptions, LayerSummary,
+    extract_file, extract_layer, extract_layer_with, spread_subdirectories, syncfs_path,
+    LayerOptions, LayerSummary,
 };
 pub use stream::ChannelSource;
 

@@ -303,3 +303,28 @@ pub fn list_xattrs(fd: BorrowedFd<'_>) -> Vec<(std::ffi::CString, Vec<u8>)> {
         })
         .collect()
 }
+
+/// `FS_TOPDIR_FL` (linux/fs.h; not in the libc crate).
+pub const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+
+/// The inode flags (`lsattr`) of an open file or directory (`FS_IOC_GETFLAGS`).
+pub fn inode_flags(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int (the kernel's get/put_user size) to the pointer.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &raw mut flags) })?;
+    Ok(flags)
+}
+
+/// Marks the directory open as `dir` (`O_RDONLY`) as a "top of a hierarchy" (`chattr +T`):
+/// ext4 then places each new subdirectory like a top-level one (Orlov: a lightly used block
+/// group) instead of next to its parent.
+pub fn set_topdir(dir: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = inode_flags(dir)?;
+    if flags & FS_TOPDIR_FL != 0 {
+        return Ok(());
+    }
+    let flags = flags | FS_TOPDIR_FL;
+    // SAFETY: FS_IOC_SETFLAGS reads one int from the pointer, which lives across the call.
+    check(unsafe { libc::ioctl(dir.as_raw_fd(), libc::FS_IOC_SETFLAGS, &raw const flags) })
+        .map(drop)
+}

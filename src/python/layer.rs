@@ -310,11 +310,23 @@ fn syncfs(py: Python<'_>, path: PathBuf) -> PyResult<()> {
     enter_native(py, &cancel, move || crate::layer::syncfs_path(&path))
 }
 
+/// Marks `path` so that ext4 spreads the directories made in it over lightly used block
+/// groups (`chattr +T`); False where the filesystem has no such flag. See
+/// `layer::spread_subdirectories` for why a pull wants it on the store's tmp/.
+#[pyfunction]
+fn spread_subdirectories(py: Python<'_>, path: PathBuf) -> PyResult<bool> {
+    let cancel = AtomicBool::new(false);
+    enter_native(py, &cancel, move || {
+        crate::layer::spread_subdirectories(&path)
+    })
+}
+
 pub(super) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<LayerResult>()?;
     module.add_class::<LayerSink>()?;
     module.add_function(wrap_pyfunction!(extract_blob, module)?)?;
     module.add_function(wrap_pyfunction!(sha256_file, module)?)?;
     module.add_function(wrap_pyfunction!(syncfs, module)?)?;
+    module.add_function(wrap_pyfunction!(spread_subdirectories, module)?)?;
     Ok(())
 }

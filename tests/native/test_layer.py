@@ -359,3 +359,18 @@ def test_ctrl_c_interrupts_extraction_and_cleans(tmp_path: Path) -> None:
         timeout=60,
     )
     assert (done.returncode, done.stdout.strip()) == (0, "interrupted []"), done.stderr
+
+
+def test_spread_subdirectories(tmp_path: Path) -> None:
+    """The store's tmp/ gets ext4's top-directory flag (lsattr 'T'); where the filesystem has
+    no such flag the call says so instead of failing; a missing path is a StoreError."""
+    marked = _native.spread_subdirectories(str(tmp_path))
+    assert _native.spread_subdirectories(str(tmp_path)) is marked  # idempotent
+    if marked:
+        shown = subprocess.run(
+            ["lsattr", "-d", str(tmp_path)], capture_output=True, text=True, check=False
+        )
+        if shown.returncode == 0:
+            assert "T" in shown.stdout.split()[0]
+    with pytest.raises(StoreError):
+        _native.spread_subdirectories(str(tmp_path / "missing"))

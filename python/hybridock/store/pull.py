@@ -192,6 +192,10 @@ class Puller:
             )
         if not jobs:
             return
+        # Each layer's temp dir (a random name) then starts in a fresh block group of its own
+        # (see _native.spread_subdirectories): cheap, best effort, idempotent.
+        with contextlib.suppress(HybridockError, OSError):
+            _native.spread_subdirectories(str(self.layout.tmp))
         self._cancelled.clear()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="layer") as pool:
             futures: list[Future[None]] = [pool.submit(job) for _, job in jobs]

@@ -1,4 +1,4 @@
-//! Digests, corrupt and truncated streams, budgets, zstd and the blob copy.
+//! Digests, corrupt and truncated streams, budgets, zstd and the blob copy; the tmp/ placement flag.
 
 use std::fs;
 
@@ -142,4 +142,29 @@ fn zstd_layer_with_blob_copy() {
         !d.outside.join("blob").exists(),
         "blob copy removed on error"
     );
+}
+
+#[test]
+fn spread_subdirectories_marks_the_directory() {
+    use std::os::fd::AsFd;
+
+    use crate::layer::{spread_subdirectories, sys};
+
+    let dir = tempfile::tempdir().unwrap();
+    let flags = || {
+        let file = std::fs::File::open(dir.path()).unwrap();
+        sys::inode_flags(file.as_fd()).unwrap()
+    };
+    let supported = spread_subdirectories(dir.path()).unwrap();
+    if supported {
+        // ext4: set, and a second call (every pull makes one) keeps it.
+        assert_ne!(flags() & sys::FS_TOPDIR_FL, 0);
+        assert!(spread_subdirectories(dir.path()).unwrap());
+        assert_ne!(flags() & sys::FS_TOPDIR_FL, 0);
+    }
+    let missing = dir.path().join("missing");
+    assert!(matches!(
+        spread_subdirectories(&missing),
+        Err(Error::Io { .. })
+    ));
 }
