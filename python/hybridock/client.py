@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING
 
 from hybridock.errors import ImageNotFound, InvalidReference
 from hybridock.reference import Reference
-from hybridock.runtime.config import RunOptions, merge
-from hybridock.runtime.containers import Container, ContainerStore
-from hybridock.runtime.lifecycle import Runtime
 from hybridock.store.db import Database
 from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
 from hybridock.store.layout import Layout, default_root
 
 if TYPE_CHECKING:
-    # The registry stack (urllib3, ssl, http.client) costs ~100 ms to import: a run of a
-    # cached image must not pay it, so it is imported where a pull actually happens.
+    # Each command imports only its own stack: a run of a cached image not the registry
+    # client, a pull of a cached image not the runtime (seccomp, cgroups: ~50 ms each way).
     from hybridock.config import Config
     from hybridock.registry import RegistryClient
+    from hybridock.runtime.config import RunOptions
+    from hybridock.runtime.containers import Container, ContainerStore
+    from hybridock.runtime.lifecycle import Runtime
     from hybridock.store.pull import PullProgress, PullResult
 
 
@@ -100,10 +100,14 @@ class Client:
 
     @cached_property
     def container_store(self) -> ContainerStore:
+        from hybridock.runtime.containers import ContainerStore  # noqa: PLC0415
+
         return ContainerStore(self.layout, self.database)
 
     @cached_property
     def runtime(self) -> Runtime:
+        from hybridock.runtime.lifecycle import Runtime  # noqa: PLC0415
+
         return Runtime(self.layout, self.image_store, self.container_store)
 
     def find_image(
@@ -138,7 +142,9 @@ class Client:
     def create_container(
         self, image: str, image_id: str, options: RunOptions, name: str | None = None
     ) -> Container:
-        container_id = ContainerStore.new_id()
+        from hybridock.runtime.config import merge  # noqa: PLC0415
+
+        container_id = self.container_store.new_id()
         record = self.image_store.get(image_id)
         config = merge(image, image_id, record.config, container_id, options)
         return self.container_store.create(config, name, container_id)
