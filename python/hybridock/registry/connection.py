@@ -81,15 +81,20 @@ def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
 class Connection:
     """One socket to ``host:port`` (TLS when ``tls`` is given) and its buffered reader."""
 
-    def __init__(
-        self,
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader: BinaryIO = sock.makefile("rb")
+
+    @classmethod
+    def open(
+        cls,
         host: str,
         port: int,
         *,
         tls: ssl.SSLContext | None,
         connect_timeout: float,
         read_timeout: float,
-    ) -> None:
+    ) -> Connection:
         raw = _open_socket(host, port, connect_timeout)
         try:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -99,9 +104,7 @@ class Connection:
         except BaseException:
             raw.close()
             raise
-        self.sock = raw
-        self.reader: BinaryIO = raw.makefile("rb")
-        self.reused = False
+        return cls(raw)
 
     def send(self, head: bytes, body: bytes | None) -> None:
         self.sock.sendall(head + body if body else head)
@@ -303,7 +306,6 @@ class Pool:
             connection.close()
 
     def put(self, key: object, connection: Connection) -> None:
-        connection.reused = True
         with self._lock:
             idle = self._idle.setdefault(key, [])
             if len(idle) < self._per_key:
@@ -331,6 +333,8 @@ def request_head(
     lines += [f"{name}: {value}" for name, value in headers.items()]
     if body is not None or method in {"POST", "PUT", "PATCH"}:
         lines.append(f"Content-Length: {len(body or b'')}")
+    if any(ord(char) <= 0x20 or char == "\x7f" for char in path):
+        raise ValueError(f"a space or control character in the path {path[:60]!r}")
     for line in lines:
         if "\r" in line or "\n" in line:
             raise ValueError(f"a line break in the request: {line[:40]!r}")

@@ -204,7 +204,12 @@ class Transport:
                 continue
             send_headers[key] = value
         path = parts._replace(scheme="", netloc="").geturl() or "/"
-        head = request_head(method, path, parts.netloc, send_headers, body)
+        try:
+            head = request_head(method, path, parts.netloc, send_headers, body)
+        except ValueError as error:  # a header or redirect a server sent us, not sendable
+            raise RegistryError(
+                f"refusing to send a malformed request to {netloc}: {error}"
+            ) from None
         attempts = self.retry.attempts if retry and method in {"GET", "HEAD"} else 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
@@ -261,7 +266,7 @@ class Transport:
             port = parts.port or _DEFAULT_PORTS[scheme]
         except ValueError:
             raise RegistryError(f"invalid port in {netloc}") from None
-        return Connection(
+        return Connection.open(
             host,
             port,
             tls=self._context(policy) if scheme == "https" else None,
