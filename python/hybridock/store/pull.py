@@ -12,7 +12,6 @@ Ctrl-C or any failure aborts every layer in flight and removes what it had writt
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -61,6 +60,8 @@ class PullResult:
 
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     """OCI chain ids: ChainID(n) = sha256(ChainID(n-1) + " " + DiffID(n))."""
+    import hashlib  # noqa: PLC0415 - a pull of a cached image computes no chain id
+
     chain: list[str] = []
     for diff_id in diff_ids:
         if not chain:
