@@ -92,6 +92,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="add hybridock's one-download-at-a-time cold pulls",
     )
+    # the default before --sequential-variant; accepted so the recorded commands still run
+    parser.add_argument("--no-sequential-variant", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-docker", action="store_true", help="leave docker out")
     parser.add_argument("--no-podman", action="store_true", help="leave podman out")
     parser.add_argument(
