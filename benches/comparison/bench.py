@@ -23,16 +23,12 @@ class Bench:
     podman: Podman | None
     access_log: AccessLog
     rounds: int
+    fast_rounds: int
     quick: bool
     ps_containers: int
     concurrent: int
     sequential_variant: bool = False
     peer_errors: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def fast_rounds(self) -> int:
-        """Rounds for sub-second workloads: more of them, the spread is larger."""
-        return self.rounds if self.quick else max(10, self.rounds * 3)
 
     def missing(self, workload: str, tool: str) -> Row:
         return failed_row(workload, tool, self.peer_errors.get(tool, f"{tool} is not available"))

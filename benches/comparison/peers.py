@@ -14,17 +14,20 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from comparison.runner import log, run_command
+from comparison.runner import CommandFailed, log, run_command
 
 PACKAGES = {
     "dockerd": "docker.io",
@@ -65,10 +68,17 @@ class Processes:
 
     started: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
-    def spawn(self, name: str, command: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
+    def spawn(
+        self,
+        name: str,
+        command: Sequence[str],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         with log_path.open("ab") as output:
             process = subprocess.Popen(
                 list(command),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -137,6 +147,28 @@ def wait_for(check: object, what: str, process: subprocess.Popen[bytes], log_pat
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} not ready after {READY_TIMEOUT:.0f}s")
         time.sleep(0.2)
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket (podman's API service)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=300)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+    @classmethod
+    def ping(cls, path: str) -> bool:
+        connection = cls(path)
+        try:
+            connection.request("GET", "/_ping")
+            return connection.getresponse().status == 200
+        finally:
+            connection.close()
 
 
 class Docker:
@@ -340,6 +372,57 @@ class Podman:
             )
         self.run("info", capture=True, timeout=120)
         return self
+
+    def create_many(self, reference: str, count: int, workers: int) -> None:
+        """``podman create`` ``count`` times, ``workers`` at a time, through podman's own API
+        service on a private socket: the container creation the CLI does, without a podman
+        process (and its store initialisation) per container."""
+        socket_path = self.workdir / "api.sock"
+        log_path = self.workdir / "service.log"
+        service = self.processes.spawn(
+            "podman-service",
+            self.command("system", "service", "--time=0", f"unix://{socket_path}"),
+            log_path,
+            env=self.env,
+        )
+        body = json.dumps(
+            {
+                "image": reference,
+                "netns": {"nsmode": "none"},
+                "r_limits": [
+                    {"type": "nofile", "soft": 1024, "hard": 1024},
+                    {"type": "nproc", "soft": 4096, "hard": 4096},
+                ],
+            }
+        )
+
+        def create(_: int) -> None:
+            connection = _UnixHTTPConnection(str(socket_path))
+            try:
+                connection.request(
+                    "POST",
+                    "/v4.0.0/libpod/containers/create",
+                    body,
+                    {"Content-Type": "application/json"},
+                )
+                response = connection.getresponse()
+                answer = response.read()
+            finally:
+                connection.close()
+            if response.status != 201:
+                raise CommandFailed(f"podman API create: HTTP {response.status}: {answer[:300]!r}")
+
+        try:
+            wait_for(
+                lambda: _UnixHTTPConnection.ping(str(socket_path)),
+                "podman system service",
+                service,
+                log_path,
+            )
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(create, range(count)))
+        finally:
+            self.processes.stop(service)
 
     def stop(self) -> None:
         try:

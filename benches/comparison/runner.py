@@ -1,7 +1,11 @@
 """Timing contenders side by side: one warm-up each, then alternating rounds (A B C A B C ...).
 
 A contender's ``prepare`` runs untimed before every run (empty a store, remove a container),
-its ``action`` is what is timed. An exception in either is recorded as the contender's error
+its ``action`` is what is timed. The warm-up is one untimed run, or the contender's own
+``warm_up`` where a full run would only repeat a measured one at length: a multi-second
+workload warms up on a small image (binaries, daemon, registry connection), since its first
+large run is not special (the large blobs were just pushed, so every tool reads them from the
+page cache). An exception in either is recorded as the contender's error
 and the contender leaves the workload; the other contenders go on. Measurements that are not
 durations (memory) come in as ``Row.measured`` directly.
 """
@@ -70,6 +74,7 @@ class Contender:
     prepare: Callable[[], object] = nothing
     note: str = ""
     baseline: bool = False
+    warm_up: Callable[[], object] | None = None
 
 
 @dataclass
@@ -112,8 +117,10 @@ def log(message: str) -> None:
     print(f"[compare {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _attempt(contender: Contender, row: Row) -> float | None:
+def _attempt(contender: Contender, row: Row, *, warm_up: bool = False) -> float | None:
     try:
+        if warm_up and contender.warm_up is not None:
+            return timed(contender.warm_up)
         contender.prepare()
         return timed(contender.action)
     except Exception as error:  # a failing peer is a row, not a crash
@@ -132,7 +139,7 @@ def alternate(workload: str, contenders: Sequence[Contender], rounds: int) -> li
     }
     alive = list(contenders)
     log(f"{workload}: warm-up ({', '.join(c.tool for c in contenders)})")
-    alive = [c for c in alive if _attempt(c, rows[c.tool]) is not None]
+    alive = [c for c in alive if _attempt(c, rows[c.tool], warm_up=True) is not None]
     for round_number in range(rounds):
         for contender in list(alive):
             seconds = _attempt(contender, rows[contender.tool])

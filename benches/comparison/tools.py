@@ -20,6 +20,19 @@ from tests.support.cli import base_environment
 
 from comparison.runner import CommandFailed, run_command
 
+# One interpreter running ``hybridock create IMAGE`` N times through the click command itself.
+_CREATE_MANY = """
+import sys
+from hybridock.cli.main import main
+count, arguments = int(sys.argv[1]), sys.argv[2:]
+for _ in range(count):
+    try:
+        main(["create", *arguments], prog_name="hybridock")
+    except SystemExit as exit:
+        if exit.code:
+            raise
+"""
+
 _ACCESS = re.compile(r'^\S+ - \S+ \[[^]]+\] "(?P<method>[A-Z]+) (?P<path>\S+) HTTP')
 
 
@@ -89,15 +102,33 @@ class Hybridock:
             timeout=timeout,
         )
 
-    def pull_for_setup(self, store: str, reference: str) -> str:
-        """An untimed pull that fills a store: with one download at a time when the default
-        (concurrent layers) fails; the note says so."""
-        try:
-            self.run(store, "pull", "-q", reference)
-        except CommandFailed:
-            self.run(store, "pull", "-q", reference, sequential=True)
-            return "store filled with max-concurrent-downloads 1 (the default pull failed)"
-        return ""
+    def pull_for_setup(self, store: str, reference: str) -> None:
+        """An untimed pull that fills a store; a failure fails the workload, loudly."""
+        self.run(store, "pull", "-q", reference)
+
+    def create_containers(self, store: str, count: int, workers: int, *arguments: str) -> None:
+        """``hybridock create ARGUMENTS...``, ``count`` times: the CLI's own code (click command,
+        client, store), run in ``workers`` interpreters instead of one process per container,
+        which only adds the interpreter's start (the ps workload times ``ps -a``, not this)."""
+        per_worker = [count // workers + (index < count % workers) for index in range(workers)]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", _CREATE_MANY, str(number), *arguments],
+                env=self.env(store),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for number in per_worker
+            if number
+        ]
+        failures = []
+        for process in processes:
+            _, stderr = process.communicate()
+            if process.returncode != 0:
+                failures.append(stderr.decode(errors="replace").strip()[-300:])
+        if failures:
+            raise CommandFailed(f"hybridock create: {failures[0]}")
 
     def empty(self, store: str) -> None:
         remove_tree(self.store(store))

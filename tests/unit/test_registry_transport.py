@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -187,3 +187,66 @@ def test_https_with_an_unknown_ca_is_refused(
     with pytest.raises(RegistryUnreachable, match=server.netloc):
         harness.client.resolve(ref_to(server), "linux/amd64")
     assert server.requests == [], "nothing was sent without a verified TLS session"
+
+
+# --- permanent failures fail at once (docker and containerd do not retry the ping) -----------
+
+
+def _resolver_failing_with(code: int) -> Callable[..., object]:
+    def getaddrinfo(host: str, *args: object, **kwargs: object) -> object:
+        raise socket.gaierror(
+            code,
+            {socket.EAI_NONAME: "Name or service not known"}.get(
+                code, "Temporary failure in name resolution"
+            ),
+        )
+
+    return getaddrinfo
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "retries"),
+    [
+        ("unknown name: at once", socket.EAI_NONAME, 0),
+        ("resolver temporarily down: retried", socket.EAI_AGAIN, 2),
+    ],
+)
+def test_name_resolution_failures(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, name: str, code: int, retries: int
+) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", _resolver_failing_with(code))
+    with pytest.raises(RegistryUnreachable, match=r"cannot reach registry registry\.example:"):
+        harness.client.resolve(Reference.parse("registry.example/x:1"))
+    assert len(harness.sleeps) == retries, name
+
+
+def test_a_reserved_invalid_name_fails_without_retries(harness: Harness) -> None:
+    """``.invalid`` never resolves (RFC 6761); whether the resolver answers NXDOMAIN or is
+    unreachable, the error names the host, and an unknown name is not retried."""
+    with pytest.raises(RegistryUnreachable, match=r"nonexistent\.invalid") as failure:
+        harness.client.resolve(Reference.parse("nonexistent.invalid/x:1"))
+    if "not known" in str(failure.value):
+        assert harness.sleeps == []
+
+
+def test_a_refused_connection_is_retried_only_at_a_host_that_answered(
+    harness: Harness,
+) -> None:
+    with StubRegistry() as server:
+        build_image(server, "library/busybox", "latest", LAYERS)
+        harness.client.resolve(ref_to(server), "linux/amd64")
+        netloc = server.netloc
+    harness.client.close()  # no kept-alive connection to a serving thread either
+    assert harness.sleeps == []
+    # the registry stopped: it answered before, so it may be restarting
+    with pytest.raises(RegistryUnreachable, match=f"{netloc}: connection refused"):
+        harness.client.head_digest(Reference.parse(f"{netloc}/library/busybox:latest"))
+    assert len(harness.sleeps) == 2
+    # a host that never answered: nothing listens there
+    harness.sleeps.clear()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(RegistryUnreachable, match="connection refused"):
+        harness.client.resolve(Reference.parse(f"127.0.0.1:{port}/x:1"))
+    assert harness.sleeps == []

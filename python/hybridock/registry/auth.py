@@ -24,10 +24,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import urllib3
-
 from hybridock.config import Config, normalize_registry
 from hybridock.errors import AuthenticationError, RegistryError
+from hybridock.registry.connection import Response
 from hybridock.registry.credentials import Credentials
 from hybridock.registry.transport import Transport, discard, netloc_of
 
@@ -204,9 +203,7 @@ class Authenticator:
             self._tokens[key] = (token, self._clock() + lifetime)
         return f"Bearer {token}"
 
-    def _oauth_refresh(
-        self, realm: str, query: Mapping[str, str], refresh_token: str
-    ) -> urllib3.BaseHTTPResponse:
+    def _oauth_refresh(self, realm: str, query: Mapping[str, str], refresh_token: str) -> Response:
         form = {
             **query,
             "grant_type": "refresh_token",
@@ -266,7 +263,7 @@ class Authenticator:
                 "GET", url, headers=headers, auth_netloc=realm_netloc
             )
         try:
-            body = response.read(MAX_TOKEN_RESPONSE + 1, decode_content=True)
+            body = response.read(MAX_TOKEN_RESPONSE + 1)
             status = response.status
         finally:
             discard(response)

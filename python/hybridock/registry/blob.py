@@ -14,10 +14,8 @@ import re
 from collections.abc import Callable, Iterator
 from types import TracebackType
 
-import urllib3
-from urllib3.exceptions import HTTPError as Urllib3Error
-
 from hybridock.errors import HybridockError, RegistryError, RegistryUnreachable
+from hybridock.registry.connection import Response
 from hybridock.registry.manifest import Descriptor
 
 CHUNK_SIZE = 1024 * 1024
@@ -25,7 +23,7 @@ MAX_RESUMES = 5
 _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 # Opens the blob at a byte position: (position) -> response with status 200 or 206.
-Opener = Callable[[int], urllib3.BaseHTTPResponse]
+Opener = Callable[[int], Response]
 
 
 class BlobStream:
@@ -38,7 +36,7 @@ class BlobStream:
         self.offset = offset
         self._opener = opener
         self._netloc = netloc
-        self._response: urllib3.BaseHTTPResponse | None = None
+        self._response: Response | None = None
         self._closed = False
 
     def __enter__(self) -> BlobStream:
@@ -63,8 +61,7 @@ class BlobStream:
         self._closed = True
         response = self._response
         if response is not None:
-            # urllib3 >= 2.3 shuts the socket down for exactly this; close() would not wake
-            # a read blocked in another thread.
+            # shutdown(2) wakes a read blocked in another thread; close() would not.
             with contextlib.suppress(AttributeError, ValueError, RuntimeError, OSError):
                 response.shutdown()
 
@@ -87,7 +84,7 @@ class BlobStream:
             self._response = response
             try:
                 skip = self._bytes_to_skip(response, position)
-                for received in response.stream(CHUNK_SIZE, decode_content=False):
+                for received in response.stream(CHUNK_SIZE):
                     dropped = min(skip, len(received))
                     chunk, skip = received[dropped:], skip - dropped
                     if not chunk:
@@ -99,7 +96,7 @@ class BlobStream:
                         )
                     position += len(chunk)
                     yield chunk
-            except (Urllib3Error, OSError) as error:
+            except OSError as error:
                 if isinstance(error, RegistryError):
                     raise
                 if self._closed:
@@ -121,7 +118,7 @@ class BlobStream:
                         f"early at {position} of {size} bytes"
                     )
 
-    def _bytes_to_skip(self, response: urllib3.BaseHTTPResponse, position: int) -> int:
+    def _bytes_to_skip(self, response: Response, position: int) -> int:
         if response.status == 200:
             return position
         if response.status == 206:

@@ -13,7 +13,6 @@ tag points to (an index or a manifest) is what docker shows as RepoDigest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -22,8 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
-
-import urllib3
 
 from hybridock.config import Config, load_config
 from hybridock.errors import (
@@ -35,6 +32,7 @@ from hybridock.errors import (
 )
 from hybridock.reference import Reference, is_digest
 from hybridock.registry.blob import BlobStream
+from hybridock.registry.connection import Response
 from hybridock.registry.manifest import (
     ACCEPT,
     MANIFEST_TYPES,
@@ -84,6 +82,8 @@ class ResolvedImage:
 
 
 def sha256_digest(data: bytes) -> str:
+    import hashlib  # noqa: PLC0415 - a pull of a cached image (one HEAD) hashes nothing
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -279,7 +279,7 @@ class RegistryClient:
         endpoint = endpoint or self._endpoints(ref)[-1]
         path = f"/v2/{ref.repository}/blobs/{descriptor.digest}"
 
-        def opener(position: int) -> urllib3.BaseHTTPResponse:
+        def opener(position: int) -> Response:
             headers = {"Range": f"bytes={position}-"} if position else {}
             response = self._session.request(
                 endpoint, "GET", path, scope=_pull_scope(ref), headers=headers

@@ -15,15 +15,16 @@ import binascii
 import contextlib
 import json
 import os
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hybridock.config import normalize_registry
 from hybridock.errors import AuthenticationError, ConfigError
+
+if TYPE_CHECKING:
+    import subprocess
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 HELPER_TIMEOUT = 60.0
@@ -102,6 +103,8 @@ def _helper_name(data: dict[str, Any], key: str) -> str | None:
 
 
 def _run_helper(helper: str, action: str, payload: str) -> subprocess.CompletedProcess[str]:
+    import subprocess  # noqa: PLC0415 - only credential helpers need it (a pull rarely does)
+
     program = f"docker-credential-{helper}"
     try:
         return subprocess.run(
@@ -159,6 +162,8 @@ def lookup_credentials(auth_file: Path, registry: str) -> Credentials | None:
 
 def _write_atomically(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    import tempfile  # noqa: PLC0415 - only login and logout write the file
+
     text = json.dumps(data, indent="\t") + "\n"
     fd, temp_name = tempfile.mkstemp(prefix=".config.json.", dir=path.parent)
     try:

@@ -1,10 +1,12 @@
 """One registry conversation: ping, challenge, authenticated requests, bounded reads, login.
 
 ``RegistrySession`` owns the transport and the authenticator shared by every thread of a
-client. It learns each endpoint's scheme and auth challenge with one ``/v2/`` ping (https
-first; plain http only after a TLS failure and only for loopback or insecure registries),
-adds the right Authorization header to each request, retries a 401 once with a fresh
-challenge and token, and turns error answers into docker-style one-line errors.
+client. As containerd's resolver, it sends no ``/v2/`` ping before a pull: the first request
+to an endpoint learns its scheme (https first; plain http only after a TLS failure and only
+for loopback or insecure registries) and, from a 401, its auth challenge; a 401 is retried
+once with a fresh challenge and token. A pull of a cached image is one HEAD request. Login
+pings ``/v2/`` to learn the challenge before it sends credentials. Error answers become
+docker-style one-line errors.
 """
 
 from __future__ import annotations
@@ -13,9 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-
-import urllib3
-from urllib3.exceptions import HTTPError as Urllib3Error
 
 from hybridock.config import Config, normalize_registry
 from hybridock.errors import (
@@ -32,13 +31,20 @@ from hybridock.registry.auth import (
     parse_www_authenticate,
     registry_error_text,
 )
+from hybridock.registry.connection import Response
 from hybridock.registry.credentials import (
     Credentials,
     erase_credentials,
     lookup_credentials,
     store_credentials,
 )
-from hybridock.registry.transport import RetryPolicy, TLSFailure, Transport, discard
+from hybridock.registry.transport import (
+    RegistryTimeout,
+    RetryPolicy,
+    TLSFailure,
+    Transport,
+    discard,
+)
 
 MAX_ERROR_BODY = 64 * 1024
 
@@ -86,11 +92,27 @@ class RegistrySession:
         return found
 
     def base_url(self, endpoint: Endpoint) -> str:
-        """The endpoint's ``scheme://host``, pinging ``/v2/`` once to learn its challenge."""
+        """The endpoint's ``scheme://host``, pinging ``/v2/`` to learn its challenge if no
+        request went there yet."""
         with self._lock:
             known = self._bases.get(endpoint)
         if known is not None:
             return known
+        response = self._probe(endpoint, lambda base: self.transport.request("GET", f"{base}/v2/"))
+        try:
+            status = response.status
+            challenges = parse_www_authenticate(response.headers.getlist("WWW-Authenticate"))
+        finally:
+            discard(response)
+        if status >= 500:
+            raise RegistryUnreachable(f"registry {endpoint.netloc} answered HTTP {status}")
+        self.auth.set_challenges(endpoint.netloc, challenges if status == 401 else [])
+        with self._lock:
+            return self._bases[endpoint]
+
+    def _probe(self, endpoint: Endpoint, send: Callable[[str], Response]) -> Response:
+        """``send(base)`` on the endpoint's first scheme that completes a TLS handshake (or
+        plain http, where allowed); the scheme that answered is remembered."""
         schemes = (
             (endpoint.scheme,) if endpoint.scheme else self.transport.schemes_for(endpoint.netloc)
         )
@@ -98,29 +120,22 @@ class RegistrySession:
         for position, scheme in enumerate(schemes):
             base = f"{scheme}://{endpoint.netloc}"
             try:
-                response = self.transport.request("GET", f"{base}/v2/")
+                response = send(base)
             except TLSFailure as error:
                 if position == len(schemes) - 1:
                     raise
                 tls_failure = error
                 continue
-            except RegistryUnreachable:
+            except RegistryUnreachable as error:
                 # https failed its handshake and plain http failed too: a TLS registry whose
                 # certificate is not trusted. Its TLS error says why; "connection reset" not.
-                if tls_failure is not None:
+                # (A TLS server does not stall on a plain request: a timeout is http's own.)
+                if tls_failure is not None and not isinstance(error, RegistryTimeout):
                     raise tls_failure from None
                 raise
-            try:
-                status = response.status
-                challenges = parse_www_authenticate(response.headers.getlist("WWW-Authenticate"))
-            finally:
-                discard(response)
-            if status >= 500:
-                raise RegistryUnreachable(f"registry {endpoint.netloc} answered HTTP {status}")
-            self.auth.set_challenges(endpoint.netloc, challenges if status == 401 else [])
             with self._lock:
-                self._bases[endpoint] = base
-            return base
+                self._bases.setdefault(endpoint, base)
+            return response
         raise RegistryUnreachable(f"cannot reach registry {endpoint.netloc}")
 
     def request(
@@ -131,9 +146,26 @@ class RegistrySession:
         *,
         scope: str | None,
         headers: Mapping[str, str] | None = None,
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         """A request with authentication; a 401 refreshes the challenge and token once."""
-        base = self.base_url(endpoint)
+        with self._lock:
+            known = self._bases.get(endpoint)
+        if known is not None:
+            return self._authenticated(endpoint, known, method, path, scope, headers)
+        return self._probe(
+            endpoint,
+            lambda base: self._authenticated(endpoint, base, method, path, scope, headers),
+        )
+
+    def _authenticated(
+        self,
+        endpoint: Endpoint,
+        base: str,
+        method: str,
+        path: str,
+        scope: str | None,
+        headers: Mapping[str, str] | None,
+    ) -> Response:
         for attempt in range(2):
             send = dict(headers or {})
             authorization = self.auth.authorization(endpoint.netloc, scope)
@@ -152,14 +184,12 @@ class RegistrySession:
             self.auth.forget_token(endpoint.netloc, scope)
         raise AssertionError("unreachable: the second attempt returns")
 
-    def raise_for_status(
-        self, response: urllib3.BaseHTTPResponse, ref: Reference, what: str
-    ) -> None:
+    def raise_for_status(self, response: Response, ref: Reference, what: str) -> None:
         if response.status in {200, 206}:
             return
         try:
-            body = response.read(MAX_ERROR_BODY, decode_content=True) or b""
-        except (Urllib3Error, OSError):
+            body = response.read(MAX_ERROR_BODY) or b""
+        except OSError:
             body = b""
         discard(response)
         status = response.status
@@ -180,9 +210,7 @@ class RegistrySession:
         raise RegistryError(f"fetching {what} for {ref.familiar}: {text}")
 
     @staticmethod
-    def read_bounded(
-        response: urllib3.BaseHTTPResponse, limit: int, what: str, netloc: str
-    ) -> bytes:
+    def read_bounded(response: Response, limit: int, what: str, netloc: str) -> bytes:
         """Read a whole (small) body, refusing more than ``limit`` bytes before reading it."""
         length = response.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -192,13 +220,13 @@ class RegistrySession:
         chunks: list[bytes] = []
         total = 0
         try:
-            for chunk in response.stream(64 * 1024, decode_content=True):
+            for chunk in response.stream(64 * 1024):
                 total += len(chunk)
                 if total > limit:
                     response.close()
                     raise ManifestInvalid(f"{what} is larger than {limit} bytes")
                 chunks.append(chunk)
-        except (Urllib3Error, OSError) as error:
+        except OSError as error:
             if isinstance(error, RegistryError):
                 raise
             raise RegistryUnreachable(
@@ -226,7 +254,7 @@ class RegistrySession:
                 auth_netloc=endpoint.netloc,
             )
             status = response.status
-            body = response.read(MAX_ERROR_BODY, decode_content=True) or b""
+            body = response.read(MAX_ERROR_BODY) or b""
             discard(response)
             if status != 200:
                 raise AuthenticationError(

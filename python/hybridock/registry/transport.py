@@ -1,62 +1,61 @@
 """HTTP for the registry client: TLS policy, timeouts, bounded retries and manual redirects.
 
-One urllib3 ``PoolManager`` is shared by every thread. https is the default; plain http is
-used only for loopback hosts and registries marked insecure (insecure ones may also skip TLS
-verification). Every request has a connect and a read timeout, so a stalled server is an
-error, not a hang. GET/HEAD are retried with exponential backoff and jitter on 429 (honouring
-Retry-After), 5xx and connection failures, a bounded number of times. Redirects are followed
+Connections come from ``connection.Pool`` (keep-alive, shared by every thread). https is the
+default; plain http is used only for loopback hosts and registries marked insecure (insecure
+ones may also skip TLS verification); a registry with its own CA file trusts only that CA.
+Every request has a connect and a read timeout, so a stalled server is an error, not a hang.
+GET/HEAD are retried with exponential backoff and jitter on 429 (honouring Retry-After), 5xx
+and transient connection failures (resets, timeouts), a bounded number of times. Permanent
+failures fail at once, as docker's and containerd's resolvers do (no retry around the
+registry ping): a host name that does not exist (EAI_NONAME), and a connection refused or
+unroutable to a host that has not answered this process yet (nothing listens there). A host
+that answered before and now refuses is restarting: that is retried. Redirects are followed
 here, at most five, and the ``Authorization`` header never goes to a different host than the
-one it was meant for (blob storage redirects). Failures become one-line RegistryError subclasses.
+one it was meant for (blob storage redirects). Failures become one-line RegistryError
+subclasses.
 """
 
 from __future__ import annotations
 
-import email.utils
-import random
-import ssl
+import errno
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
-
-import urllib3
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import (
-    NewConnectionError,
-    ProtocolError,
-    SSLError,
-)
-from urllib3.exceptions import (
-    TimeoutError as Urllib3Timeout,
-)
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from hybridock.config import Config
+from hybridock.errors import RegistryError, RegistryUnreachable
+from hybridock.registry.connection import (
+    Connection,
+    Pool,
+    ProtocolViolation,
+    Response,
+    TLSError,
+    request_head,
+)
 
 if TYPE_CHECKING:
-    from urllib3._base_connection import BaseHTTPConnection
-from hybridock.errors import RegistryError, RegistryUnreachable
+    import ssl
 
 MAX_REDIRECTS = 5
 USER_AGENT = "hybridock/0.1"
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _RETRY_CODES = frozenset({429, 500, 502, 503, 504})
-
-
-class _OptedInUnverifiedPool(urllib3.HTTPSConnectionPool):
-    """HTTPS without certificate checks, used only for registries the user marked insecure.
-
-    urllib3 warns on every such request; the user asked for it in the configuration, so the
-    warning (a global, thread-unsafe filter otherwise) is not raised here.
-    """
-
-    def _validate_conn(self, conn: BaseHTTPConnection) -> None:
-        if conn.is_closed:
-            conn.connect()
+_UNKNOWN_HOST = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
+)
+_NOTHING_LISTENS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class TLSFailure(RegistryUnreachable):
     """The TLS handshake failed (a plain-http server, a bad certificate)."""
+
+
+class RegistryTimeout(RegistryUnreachable):
+    """The registry accepted the connection, or not, but did not answer in time."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,8 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         delay: float = min(self.backoff_max, self.backoff_base * (2**attempt))
+        import random  # noqa: PLC0415 - only a retry needs it
+
         return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
 
 
@@ -80,6 +81,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # noqa: PLC0415 - ~20 ms of imports, needed only for a date
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -87,7 +90,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def discard(response: urllib3.BaseHTTPResponse) -> None:
+def discard(response: Response) -> None:
     """Drop a response whose body is not (entirely) wanted: close its connection rather than
     read an unbounded body or hand a half-read connection back to the pool."""
     response.close()
@@ -107,22 +110,16 @@ class Transport:
         *,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        pool: urllib3.PoolManager | None = None,
     ) -> None:
         self.config = config
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        size = max(4, config.max_concurrent_downloads + 2)
-        self._pool = pool or urllib3.PoolManager(num_pools=32, maxsize=size, retries=False)
-        self._insecure_pool = urllib3.PoolManager(num_pools=8, maxsize=size, retries=False)
-        self._insecure_pool.pool_classes_by_scheme = {
-            "http": urllib3.HTTPConnectionPool,
-            "https": _OptedInUnverifiedPool,
-        }
+        self._pool = Pool(per_key=max(4, config.max_concurrent_downloads + 2))
+        self._contexts: dict[str, ssl.SSLContext] = {}
+        self._answered: set[str] = set()  # hosts that sent an HTTP answer in this process
 
     def close(self) -> None:
         self._pool.clear()
-        self._insecure_pool.clear()
 
     def schemes_for(self, netloc: str) -> tuple[str, ...]:
         """URL schemes to try for a registry host, best first."""
@@ -130,19 +127,30 @@ class Transport:
             return ("https", "http")
         return ("https",)
 
-    def _pool_for(self, url: str) -> urllib3.connectionpool.HTTPConnectionPool:
-        parts = urlsplit(url)
-        pool_kwargs: dict[str, object] = {}
-        if parts.scheme == "https":
-            netloc = parts.netloc.lower()
-            if self.config.is_insecure(netloc):
-                pool_kwargs = {"cert_reqs": ssl.CERT_NONE, "assert_hostname": False}
-                return self._insecure_pool.connection_from_url(url, pool_kwargs=pool_kwargs)
-            if (ca_file := self.config.ca_file_for(netloc)) is not None:
-                pool_kwargs = {"ca_certs": ca_file, "cert_reqs": ssl.CERT_REQUIRED}
-        elif parts.scheme != "http":
-            raise RegistryError(f"unsupported URL scheme in {url}")
-        return self._pool.connection_from_url(url, pool_kwargs=pool_kwargs or None)
+    def _tls_policy(self, netloc: str) -> str:
+        """'insecure' (no verification), 'ca:<file>' (only that CA) or 'system'."""
+        if self.config.is_insecure(netloc):
+            return "insecure"
+        if (ca_file := self.config.ca_file_for(netloc)) is not None:
+            return f"ca:{ca_file}"
+        return "system"
+
+    def _context(self, policy: str) -> ssl.SSLContext:
+        context = self._contexts.get(policy)
+        if context is not None:
+            return context
+        import ssl  # noqa: PLC0415 - plain-http registries never pay for it
+
+        if policy == "insecure":  # the user marked this registry insecure in the configuration
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            context = ssl.create_default_context(
+                cafile=policy.removeprefix("ca:") if policy.startswith("ca:") else None
+            )
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return self._contexts.setdefault(policy, context)
 
     def request(
         self,
@@ -153,7 +161,7 @@ class Transport:
         auth_netloc: str | None = None,
         body: bytes | None = None,
         retry: bool = True,
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         """Send a request and return the final (non-redirect) response, body not yet read.
 
         ``Authorization`` in ``headers`` is sent only to ``auth_netloc`` (default: the host
@@ -185,41 +193,39 @@ class Transport:
         body: bytes | None,
         *,
         retry: bool,
-    ) -> urllib3.BaseHTTPResponse:
-        netloc = netloc_of(url)
-        send_headers = {"User-Agent": USER_AGENT}
+    ) -> Response:
+        parts = urlsplit(url)
+        if parts.scheme not in _DEFAULT_PORTS:
+            raise RegistryError(f"unsupported URL scheme in {url}")
+        netloc = parts.netloc.lower()
+        send_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         for key, value in headers.items():
             if key.lower() == "authorization" and netloc != auth_netloc:
                 continue
             send_headers[key] = value
+        path = parts._replace(scheme="", netloc="").geturl() or "/"
+        try:
+            head = request_head(method, path, parts.netloc, send_headers, body)
+        except ValueError as error:  # a header or redirect a server sent us, not sendable
+            raise RegistryError(
+                f"refusing to send a malformed request to {netloc}: {error}"
+            ) from None
         attempts = self.retry.attempts if retry and method in {"GET", "HEAD"} else 1
-        timeout = urllib3.Timeout(connect=self.retry.connect_timeout, read=self.retry.read_timeout)
-        pool = self._pool_for(url)
-        path = urlsplit(url)._replace(scheme="", netloc="").geturl() or "/"
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = pool.urlopen(
-                    method,
-                    path,
-                    headers=send_headers,
-                    body=body,
-                    redirect=False,
-                    retries=False,
-                    timeout=timeout,
-                    preload_content=False,
-                    decode_content=False,
-                    assert_same_host=False,
-                )
-            except SSLError as error:
-                raise TLSFailure(f"TLS failure talking to {netloc}: {_reason(error)}") from None
-            except (NewConnectionError, Urllib3Timeout, ProtocolError, Urllib3Error) as error:
-                if last:
-                    raise RegistryUnreachable(
-                        f"cannot reach registry {netloc}: {_reason(error)}"
-                    ) from None
+                response = self._exchange(parts, method, head, body)
+            except TLSError as error:
+                raise TLSFailure(f"TLS failure talking to {netloc}: {error}") from None
+            except OSError as error:
+                if last or self._permanent(error, netloc):
+                    failure = (
+                        RegistryTimeout if isinstance(error, TimeoutError) else RegistryUnreachable
+                    )
+                    raise failure(f"cannot reach registry {netloc}: {_reason(error)}") from None
                 self._sleep(self.retry.backoff(attempt))
                 continue
+            self._answered.add(netloc)
             if response.status not in _RETRY_CODES or last:
                 return response
             delay = self.retry.backoff(attempt)
@@ -231,27 +237,58 @@ class Transport:
             self._sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def _exchange(
+        self, parts: SplitResult, method: str, head: bytes, body: bytes | None
+    ) -> Response:
+        """One request on a pooled connection, or a new one. A pooled connection the server
+        closed while it was idle fails before any answer: then once more on a new one."""
+        scheme, netloc = parts.scheme, parts.netloc.lower()
+        policy = self._tls_policy(netloc) if scheme == "https" else "plain"
+        key = (scheme, netloc, policy)
+        while True:
+            connection = self._pool.take(key)
+            reused = connection is not None
+            if connection is None:
+                connection = self._connect(scheme, netloc, policy)
+            try:
+                connection.send(head, body)
+                return Response(connection, self._pool, key, method)
+            except BaseException as error:
+                connection.close()
+                if reused and method in {"GET", "HEAD"} and isinstance(error, ConnectionError):
+                    continue
+                raise
 
-def _reason(error: BaseException) -> str:
-    """A short one-line reason from a urllib3 exception chain."""
-    inner: BaseException = error
-    while isinstance(getattr(inner, "reason", None), BaseException):
-        inner = inner.reason  # type: ignore[attr-defined]
-    if (
-        isinstance(inner, ProtocolError)
-        and inner.args
-        and isinstance(inner.args[-1], BaseException)
-    ):
-        inner = inner.args[-1]
-    if isinstance(inner, NewConnectionError):  # checked first: it subclasses the timeout error
-        cause = inner.__cause__ or inner.__context__
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror.lower()
-        text = str(inner).split(": ", 1)[-1]
-        return text.splitlines()[0] if text else "connection failed"
-    if isinstance(inner, Urllib3Timeout | TimeoutError):
+    def _connect(self, scheme: str, netloc: str, policy: str) -> Connection:
+        parts = urlsplit(f"//{netloc}")
+        host = parts.hostname or ""
+        try:
+            port = parts.port or _DEFAULT_PORTS[scheme]
+        except ValueError:
+            raise RegistryError(f"invalid port in {netloc}") from None
+        return Connection.open(
+            host,
+            port,
+            tls=self._context(policy) if scheme == "https" else None,
+            connect_timeout=self.retry.connect_timeout,
+            read_timeout=self.retry.read_timeout,
+        )
+
+    def _permanent(self, error: OSError, netloc: str) -> bool:
+        """A failure that a retry cannot mend: the name does not exist, or nothing listens at
+        a host that never answered (a host that answered before is restarting)."""
+        if isinstance(error, socket.gaierror):
+            return error.errno in _UNKNOWN_HOST
+        return error.errno in _NOTHING_LISTENS and netloc not in self._answered
+
+
+def _reason(error: OSError) -> str:
+    """A short one-line reason for a connection failure."""
+    if isinstance(error, TimeoutError):
         return "timed out"
-    if isinstance(inner, ConnectionResetError):
-        return "connection reset by peer"
-    text = str(inner) or type(inner).__name__
+    if isinstance(error, ProtocolViolation):
+        return f"invalid HTTP answer: {error}"
+    if error.strerror:
+        return error.strerror.lower()
+    text = str(error) or type(error).__name__
     return text.splitlines()[0]

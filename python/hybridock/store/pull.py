@@ -12,14 +12,12 @@ Ctrl-C or any failure aborts every layer in flight and removes what it had writt
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hybridock import _native
 from hybridock.errors import (
@@ -32,6 +30,9 @@ from hybridock.registry import BlobStream, Descriptor, Platform, RegistryClient,
 from hybridock.store import locks
 from hybridock.store.images import ImageStore, LayerRecord, NewImage
 from hybridock.store.layout import Layout, fsync_dir, remove_tree, write_atomic
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 class PullProgress(Protocol):
@@ -59,6 +60,8 @@ class PullResult:
 
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     """OCI chain ids: ChainID(n) = sha256(ChainID(n-1) + " " + DiffID(n))."""
+    import hashlib  # noqa: PLC0415 - a pull of a cached image computes no chain id
+
     chain: list[str] = []
     for diff_id in diff_ids:
         if not chain:
@@ -196,6 +199,9 @@ class Puller:
         # (see _native.spread_subdirectories): cheap, best effort, idempotent.
         with contextlib.suppress(HybridockError, OSError):
             _native.spread_subdirectories(str(self.layout.tmp))
+        # imported here: a pull of a cached image (one HEAD) does not pay ~15 ms for it
+        from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait  # noqa: PLC0415
+
         self._cancelled.clear()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="layer") as pool:
             futures: list[Future[None]] = [pool.submit(job) for _, job in jobs]
