@@ -32,7 +32,7 @@ lint:
 bench:
 	$(PY) -m pytest benches --benchmark-enable -p no:randomly
 
-# hybridock beside docker, podman, skopeo+umoci and pigz|tar (issue 5): as root, 20+ minutes;
+# hybridock beside docker, podman, skopeo+umoci and pigz|tar (issue 5): as root, under 20 minutes;
 # installs the peers from Debian, writes benches/results/compare-<date>.{json,md}.
 # Extra flags: make bench-compare COMPARE_FLAGS="--rounds 3 --only warm_run_hello"
 bench-compare:
