@@ -44,7 +44,8 @@ NOTES = (
     "(PYTHONDONTWRITEBYTECODE unset), as an installed wheel would.",
     "A cold pull is an empty store every run: hybridock a fresh root, docker and podman rmi of "
     "both large images (they share uncompressed layers), skopeo+umoci and the tar floors a "
-    "fresh directory.",
+    "fresh directory. Before every timed run (untimed) a sync writes back what the previous "
+    "run left dirty, so no tool pays for another's writes.",
     "Warm-up: one untimed run per tool; for the cold pulls a pull of the busybox image and for "
     "the concurrent runs one run --rm (binaries, daemons, the registry connection warmed; the "
     "large blobs are in the page cache for every tool since they were pushed).",

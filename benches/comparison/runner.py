@@ -12,6 +12,7 @@ durations (memory) come in as ``Row.measured`` directly.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -122,6 +123,10 @@ def _attempt(contender: Contender, row: Row, *, warm_up: bool = False) -> float 
         if warm_up and contender.warm_up is not None:
             return timed(contender.warm_up)
         contender.prepare()
+        # Untimed: what the previous run (another tool's, or the prepare's deletions) left
+        # dirty is written back now, so that no timed run pays for it (a syncfs in a pull,
+        # or writeback competing with its writes).
+        os.sync()
         return timed(contender.action)
     except Exception as error:  # a failing peer is a row, not a crash
         row.error = describe(error)
