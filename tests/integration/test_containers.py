@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -534,6 +535,13 @@ def test_restart_keeps_an_auto_removed_container(box: Box, name: str) -> None:
     assert "Up " in box.ok("ps", "--filter", f"name={name}")
     box.ok("stop", "-t", "0", name)
     wait_for(lambda: name not in box.ok("ps", "-a", "--format", "{{.Names}}").split())
+
+
+def test_rm_drops_a_record_whose_files_are_gone(box: Box, name: str) -> None:
+    container_id = box.ok("create", "--name", name, "busybox", "true").strip()
+    shutil.rmtree(box.root / "containers" / container_id)
+    box.ok("rm", name)
+    assert name not in box.ok("ps", "-a", "--format", "{{.Names}}").split()
 
 
 def test_container_prune_removes_only_stopped(box: Box) -> None:

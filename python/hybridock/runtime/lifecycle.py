@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hybridock import _native
-from hybridock.errors import ContainerNotFound, ContainerStateError, HybridockError, SpawnError
+from hybridock.errors import ContainerStateError, HybridockError, SpawnError
 from hybridock.runtime import cgroups
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, process_alive
@@ -337,7 +337,10 @@ class Runtime:
                 0o600,
             )
         except FileNotFoundError:
-            raise ContainerNotFound(f"No such container: {container.id}") from None
+            # no directory: removed meanwhile (get says so), or a record whose files are gone,
+            # which nothing can start, so there is no race to guard and rm may still drop it
+            yield self.containers.reconcile(self.containers.get(container.id))
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield self.containers.reconcile(self.containers.get(container.id))
