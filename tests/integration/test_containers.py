@@ -427,7 +427,8 @@ def test_service_detached_reachable_stoppable_restartable(box: Box, name: str) -
 
     def fetch() -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-            return response.read().decode()
+            body: bytes = response.read()
+            return body.decode()
 
     def serving() -> bool:
         try:
