@@ -17,10 +17,13 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from tests.conftest import ImageBuilder
 from tests.integration.test_containers import make_box
+from tests.integration.test_probe import CHECKS, answer_for
+from tests.integration.test_probe import probe_image as checklist_image
 from tests.support.cleanup import remove_tree
 from tests.support.dockerd import Dockerd
 from tests.support.images import ImageSpec, PushedImage
@@ -49,7 +52,9 @@ section capabilities; grep '^Cap' /proc/self/status 2>&1
 section security; grep -E '^(NoNewPrivs|Seccomp)' /proc/self/status 2>&1
 section loopback; ip addr show lo 2>&1
 """
-ASPECTS = re.findall(r"section (\w+);", PROBE)
+# test_probe.py's checklist (pid 1 of its own container), compared line by line as one aspect.
+CHECKLIST = "checklist"
+ASPECTS = [*re.findall(r"section (\w+);", PROBE), CHECKLIST]
 USERS = {"root": (), "user-1000": ("-u", "1000:1000")}
 
 
@@ -133,7 +138,15 @@ def listing(text: str) -> str:
     return "\n".join(rows)
 
 
+def checklist(text: str) -> str:
+    """test_probe.py's answers reduced as its checks compare them (mount lines to their
+    type and docker's flags, device and mount options to the ones docker sets)."""
+    answers = dict(line.partition("=")[::2] for line in text.splitlines())
+    return "\n".join(f"{check.key}={answer_for(check, answers)}" for check in CHECKS)
+
+
 NORMALISE: dict[str, Callable[[str], str]] = {
+    CHECKLIST: checklist,
     "mounts": mount_table,
     "cgroup": cgroup_paths,
     "sys_fs_cgroup": listing,
@@ -146,47 +159,70 @@ NORMALISE: dict[str, Callable[[str], str]] = {
 Cli = Callable[..., str]
 
 
-def probe_with(cli: Cli, reference: str, user: tuple[str, ...]) -> Answer:
-    """Run the probe detached, wait for it, read its log and its names, remove it."""
+@dataclass(frozen=True)
+class Images:
+    """The references of the probe and of test_probe.py's checklist, as one runtime has them."""
+
+    probe: str
+    checklist: str
+
+
+def run_detached(cli: Cli, reference: str, user: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """Run an image detached, wait for it, read its log and inspect it, remove it."""
     container_id = cli("run", "--detach", "--network", "none", *user, reference).strip()
     try:
         cli("wait", container_id)
         output = cli("logs", container_id)
-        document = json.loads(cli("inspect", container_id))[0]
+        document: dict[str, Any] = json.loads(cli("inspect", container_id))[0]
     finally:
         cli("rm", "--force", container_id)
+    return output, document
+
+
+def probe_with(cli: Cli, images: Images, user: tuple[str, ...]) -> Answer:
+    output, document = run_detached(cli, images.probe, user)
     sections = split_sections(output)
+    sections[CHECKLIST], _ = run_detached(cli, images.checklist, user)
     missing = [aspect for aspect in ASPECTS if aspect not in sections]
     assert not missing, f"the probe stopped before {missing}: {output}"
     return Answer(sections, document["Id"], document["Config"]["Hostname"])
 
 
 @pytest.fixture(scope="module")
-def probe_pushed(session_registry: Registry, image_builder: ImageBuilder) -> PushedImage:
-    return image_builder.push(probe_image(), session_registry, "probe/inside")
+def pushed(session_registry: Registry, image_builder: ImageBuilder) -> dict[str, PushedImage]:
+    return {
+        "probe": image_builder.push(probe_image(), session_registry, "probe/inside"),
+        "checklist": image_builder.push(checklist_image(), session_registry, "probe/checklist"),
+    }
 
 
 @pytest.fixture(scope="module")
 def docker_answers(
-    dockerd: Dockerd, session_registry: Registry, probe_pushed: PushedImage
+    dockerd: Dockerd, session_registry: Registry, pushed: dict[str, PushedImage]
 ) -> dict[str, Answer]:
-    reference = dockerd.load(probe_pushed, session_registry.backend_address)
+    address = session_registry.backend_address
+    images = Images(
+        dockerd.load(pushed["probe"], address), dockerd.load(pushed["checklist"], address)
+    )
 
     def cli(*args: str) -> str:
         return dockerd.cli(*args).stdout
 
-    return {user: probe_with(cli, reference, flags) for user, flags in USERS.items()}
+    return {user: probe_with(cli, images, flags) for user, flags in USERS.items()}
 
 
 @pytest.fixture(scope="module")
 def hybridock_answers(
-    tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, probe_pushed: PushedImage
+    tmp_path_factory: pytest.TempPathFactory,
+    session_registry: Registry,
+    pushed: dict[str, PushedImage],
 ) -> Iterator[dict[str, Answer]]:
     box = make_box(tmp_path_factory.mktemp("probe-docker"), session_registry)
-    reference = probe_pushed.reference
+    images = Images(pushed["probe"].reference, pushed["checklist"].reference)
     try:
-        box.ok("pull", reference)
-        yield {user: probe_with(box.ok, reference, flags) for user, flags in USERS.items()}
+        box.ok("pull", images.probe)
+        box.ok("pull", images.checklist)
+        yield {user: probe_with(box.ok, images, flags) for user, flags in USERS.items()}
     finally:
         for container_id in box("ps", "-aq", "--no-trunc").stdout.split():
             box("rm", "-f", container_id)
