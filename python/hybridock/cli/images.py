@@ -10,9 +10,9 @@ import click
 
 from hybridock.cli.context import State, pass_state
 from hybridock.cli.output import PullRenderer, ago, human_size, parse_timestamp, table
+from hybridock.client import ImageRecord, RemovalReport
 from hybridock.errors import HybridockError
 from hybridock.reference import Reference
-from hybridock.store.images import ImageRecord, RemovalReport
 
 
 def tag_given(text: str) -> bool:
