@@ -19,6 +19,7 @@ from hybridock.reference import Reference
 from hybridock.runtime.config import RunOptions
 from hybridock.runtime.containers import Container
 from hybridock.runtime.seccomp import parse_security_options
+from hybridock.runtime.security import parse_sysctl
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,6 +74,9 @@ def container_options(function: F) -> F:
         click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only."),
         click.option("--tmpfs", multiple=True, help="Mount a tmpfs (PATH[:OPTIONS])."),
         click.option("--ulimit", multiple=True, help="Ulimit options (name=soft[:hard])."),
+        click.option("--sysctl", multiple=True, help="Sysctl options (key=value)."),
+        click.option("--group-add", multiple=True, help="Add additional groups to join."),
+        click.option("--cgroupns", default="", help="Cgroup namespace to use (host|private)."),
         click.option(
             "--security-opt",
             multiple=True,
@@ -90,6 +94,8 @@ def _create(state: State, params: dict[str, Any]) -> Container:
     client = state.client
     # docker's client reads and checks --security-opt before it asks for the image
     parse_security_options(params["security_opt"])
+    for sysctl in params["sysctl"]:  # so is --sysctl (docker's flag validation)
+        parse_sysctl(sysctl)
     renderer = PullRenderer(sys.stderr)  # docker run says nothing of the default tag
 
     def on_missing(reference: Reference) -> None:
@@ -138,6 +144,9 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         ulimits=tuple(params["ulimit"]),
         tmpfs=tuple(params["tmpfs"]),
         security_opt=tuple(params["security_opt"]),
+        sysctls=tuple(params["sysctl"]),
+        group_add=tuple(params["group_add"]),
+        cgroupns=params["cgroupns"],
     )
     return client.create_container(params["image"], image_id, options, params["name"])
 
