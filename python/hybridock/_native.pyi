@@ -175,8 +175,16 @@ class SpawnSpec:
     (rows, columns) is its size from the start (docker's ConsoleSize: the first program must not
     see 0x0). ``init`` is a static init binary on the host, bound on /dev/init and run as pid 1
     with ``-- argv...`` (docker's ``--init``). ``seccomp_filter`` is a program from
-    ``compile_seccomp``, installed right before exec (``None``: unconfined). An unusable spec
-    raises ``ConfigError``.
+    ``compile_seccomp``, installed right before exec (``None``: unconfined). ``sysctls`` are
+    ``(key, value)`` pairs (``net.core.somaxconn``) written through the container's own
+    /proc/sys right after it is mounted (which keys are allowed is the caller's policy). A new
+    network namespace gets its ``lo`` up. ``cgroup_namespace`` unshares a cgroup namespace once
+    the cgroups are joined (the container's cgroup is its root). ``cgroup_view`` is what
+    /sys/fs/cgroup shows: ``None`` (sysfs's empty directory), ``"v2"`` (a cgroup2 mount) or
+    ``"v1"``: a tmpfs with ``cgroup_hierarchies`` ``(name, host directory to bind or None,
+    mount options)`` (None mounts the hierarchy anew with the options, in the cgroup
+    namespace) and the ``cgroup_links`` ``(link, target)``; read-only unless
+    ``cgroup_writable``. An unusable spec raises ``ConfigError``.
     """
 
     def __new__(
@@ -215,6 +223,12 @@ class SpawnSpec:
         capabilities: int | None = ...,
         init: str | None = None,
         seccomp_filter: bytes | None = None,
+        sysctls: list[tuple[str, str]] = ...,
+        cgroup_namespace: bool = False,
+        cgroup_view: str | None = None,
+        cgroup_hierarchies: list[tuple[str, str | None, str]] = ...,
+        cgroup_links: list[tuple[str, str]] = ...,
+        cgroup_writable: bool = False,
     ) -> SpawnSpec: ...
     @property
     def argv(self) -> list[str]: ...

@@ -270,15 +270,20 @@ class Client:
             on_pulled(reference, result.digest)
         return result.image_id
 
-    def check_security_options(self, security_options: Sequence[str]) -> None:
-        """``ConfigError`` for a ``--security-opt`` value hybridock cannot honour (docker's
-        client checks these before it looks for the image).
+    def check_run_flags(
+        self, *, security_options: Sequence[str] = (), sysctls: Sequence[str] = ()
+    ) -> None:
+        """``ConfigError`` for a ``--security-opt`` or ``--sysctl`` value hybridock cannot
+        honour (docker's client checks these before it looks for the image).
 
-        >>> client.check_security_options(["seccomp=unconfined", "no-new-privileges"])
+        >>> client.check_run_flags(security_options=["no-new-privileges"], sysctls=["kernel.sem=1"])
         """
         from hybridock.runtime.seccomp import parse_security_options  # noqa: PLC0415
+        from hybridock.runtime.security import parse_sysctl  # noqa: PLC0415
 
         parse_security_options(security_options)
+        for sysctl in sysctls:
+            parse_sysctl(sysctl)
 
     def create_container(
         self,

@@ -15,7 +15,8 @@ use crate::spawn::spec::{
     rlimit_resource, DOCKER_CAPABILITIES, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS,
 };
 use crate::spawn::{
-    self, BindMount, EtcFiles, ExecSpec, Namespaces, Rlimit, Rootfs, SpawnError, Spec, TmpfsMount,
+    self, BindMount, CgroupSource, CgroupView, EtcFiles, ExecSpec, Namespaces, Rlimit, Rootfs,
+    SpawnError, Spec, TmpfsMount,
 };
 
 fn to_py_err(py: Python<'_>, error: &SpawnError) -> PyErr {
@@ -60,7 +61,8 @@ impl PySpawnSpec {
         stdio=None, tty=false, console_size=None, rlimits=Vec::new(), no_new_privs=true, cgroup_join=Vec::new(),
         etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
         masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None,
-        seccomp_filter=None
+        seccomp_filter=None, sysctls=Vec::new(), cgroup_namespace=false, cgroup_view=None,
+        cgroup_hierarchies=Vec::new(), cgroup_links=Vec::new(), cgroup_writable=false
     ))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // keyword-only, docker-shaped
     fn new(
@@ -98,6 +100,12 @@ impl PySpawnSpec {
         capabilities: Option<u64>,
         init: Option<PathBuf>,
         seccomp_filter: Option<Vec<u8>>,
+        sysctls: Vec<(String, String)>,
+        cgroup_namespace: bool,
+        cgroup_view: Option<&str>,
+        cgroup_hierarchies: Vec<(String, Option<PathBuf>, String)>,
+        cgroup_links: Vec<(String, String)>,
+        cgroup_writable: bool,
     ) -> PyResult<Self> {
         let invalid = |field: &'static str, reason: String| {
             to_py_err(py, &SpawnError::InvalidSpec { field, reason })
@@ -124,6 +132,13 @@ impl PySpawnSpec {
                 invalid("stdio", format!("needs 3 fds, got {}", fds.len()))
             })?,
         };
+        let cgroup_view = cgroup_view_of(
+            cgroup_view,
+            cgroup_hierarchies,
+            cgroup_links,
+            cgroup_writable,
+        )
+        .map_err(|reason| invalid("cgroup_view", reason))?;
         let rlimit_values = rlimit_values(py, rlimits)?;
         let seccomp_filter = seccomp_program(seccomp_filter)?;
         let defaults = Spec::new(argv, rootfs);
@@ -155,6 +170,7 @@ impl PySpawnSpec {
                 uts: uts_namespace,
                 ipc: ipc_namespace,
                 net: network,
+                cgroup: cgroup_namespace,
             },
             stdio,
             tty,
@@ -179,6 +195,8 @@ impl PySpawnSpec {
             capabilities,
             init,
             seccomp_filter,
+            sysctls,
+            cgroup_view,
             ..defaults
         };
         let spec = spec.validated().map_err(|error| to_py_err(py, &error))?;
@@ -202,6 +220,31 @@ impl PySpawnSpec {
             self.spec.rootfs.target().display().to_string()
         )
     }
+}
+
+/// The cgroup view `SpawnSpec` describes with its `cgroup_*` arguments.
+fn cgroup_view_of(
+    kind: Option<&str>,
+    hierarchies: Vec<(String, Option<PathBuf>, String)>,
+    links: Vec<(String, String)>,
+    writable: bool,
+) -> Result<Option<CgroupView>, String> {
+    Ok(match kind {
+        None => None,
+        Some("v2") => Some(CgroupView::V2 { writable }),
+        Some("v1") => Some(CgroupView::V1 {
+            hierarchies: hierarchies
+                .into_iter()
+                .map(|(name, bind, options)| {
+                    let source = bind.map_or(CgroupSource::Hierarchy(options), CgroupSource::Bind);
+                    (name, source)
+                })
+                .collect(),
+            links,
+            writable,
+        }),
+        Some(other) => return Err(format!("{other:?} is not \"v1\" or \"v2\"")),
+    })
 }
 
 /// A started process (see `_native.pyi`): its pid, and the pty master with a console. The fd

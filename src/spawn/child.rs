@@ -131,12 +131,18 @@ fn with_fd<S: Syscall, T>(
 }
 
 fn remount_readonly<S: Syscall>(sys: &S, target: &CStr) -> SysResult {
+    remount_bind(sys, target, libc::MS_RDONLY)
+}
+
+/// A bind's flags changed: the ones it has (a remount that left out a locked flag would be
+/// refused) plus `flags`.
+fn remount_bind<S: Syscall>(sys: &S, target: &CStr, flags: libc::c_ulong) -> SysResult {
     let kept = sys.mount_flags(target)?;
     sys.mount(
         None,
         target,
         None,
-        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | kept,
+        libc::MS_BIND | libc::MS_REMOUNT | flags | kept,
         None,
     )
 }
@@ -182,7 +188,7 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             fstype,
             flags,
             data,
-            readonly,
+            remount,
         } => {
             let fd = open_or_create_in_root(sys, context.root, target, *kind)?;
             with_fd(sys, fd, |path| {
@@ -194,16 +200,28 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
                     data.as_deref(),
                 )
             })?;
-            if *readonly {
+            if *remount != 0 {
                 // The old fd names the directory *under* the new mount; reopen to reach the
                 // mount itself, or the remount would hit the parent mount.
                 let fd = sys.open_in_root(
                     context.root,
                     target.prefixes.last().map_or(c".", |p| p.as_c_str()),
                 )?;
-                with_fd(sys, fd, |path| remount_readonly(sys, path))?;
+                with_fd(sys, fd, |path| remount_bind(sys, path, *remount))?;
             }
             Ok(())
+        }
+        Op::UnshareCgroupNamespace => sys.unshare(libc::CLONE_NEWCGROUP),
+        Op::LoopbackUp => sys.set_loopback_up(),
+        Op::Sysctl { path, value } => {
+            // Resolved in the root (no symlink leads out), then reopened for writing through
+            // the magic link of that very file.
+            let fd = sys.open_in_root(context.root, path)?;
+            let opened = with_fd(sys, fd, |path| sys.open(path, libc::O_WRONLY));
+            let fd = opened?;
+            let result = sys.write(fd, value);
+            sys.close(fd);
+            result
         }
         Op::Mknod {
             parent,

@@ -31,10 +31,14 @@ pub enum Stage {
     Namespaces = 17,
     /// Installing the seccomp filter.
     Seccomp = 18,
+    /// The network namespace's own setup (its loopback up).
+    Network = 19,
+    /// Writing the container's namespaced sysctls.
+    Sysctl = 20,
 }
 
 impl Stage {
-    const ALL: [Self; 18] = [
+    const ALL: [Self; 20] = [
         Self::Prepare,
         Self::Cgroup,
         Self::Rootfs,
@@ -53,6 +57,8 @@ impl Stage {
         Self::Exec,
         Self::Namespaces,
         Self::Seccomp,
+        Self::Network,
+        Self::Sysctl,
     ];
 
     #[must_use]
@@ -82,6 +88,8 @@ impl Stage {
             Self::Exec => "exec",
             Self::Namespaces => "namespaces",
             Self::Seccomp => "seccomp",
+            Self::Network => "network",
+            Self::Sysctl => "sysctl",
         }
     }
 }
@@ -297,12 +305,13 @@ mod tests {
             );
         }
         let numbers: Vec<u32> = Stage::ALL.iter().map(|stage| *stage as u32).collect();
-        assert_eq!(numbers, (1..=18).collect::<Vec<_>>());
+        assert_eq!(numbers, (1..=20).collect::<Vec<_>>());
         assert_eq!(Stage::Namespaces as u32, 17);
         assert_eq!(Stage::Seccomp as u32, 18);
         assert_eq!(Stage::Seccomp.name(), "seccomp");
         assert_eq!(Stage::from_wire(0), None);
-        assert_eq!(Stage::from_wire(19), None);
+        assert_eq!(Stage::Sysctl.name(), "sysctl");
+        assert_eq!(Stage::from_wire(21), None);
     }
 
     #[test]

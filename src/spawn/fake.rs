@@ -338,6 +338,14 @@ impl Syscall for RecordingSyscalls {
         ))
     }
 
+    fn unshare(&self, flags: c_int) -> SysResult {
+        self.record(format!("unshare {flags:#x}"))
+    }
+
+    fn set_loopback_up(&self) -> SysResult {
+        self.record("loopback_up".to_owned())
+    }
+
     fn execve(&self, path: &CStr, _argv: &CStringArray, _envp: &CStringArray) -> SysResult {
         self.record(format!("execve {}", path.to_string_lossy()))
     }

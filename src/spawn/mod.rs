@@ -33,7 +33,9 @@ mod tests;
 pub use clone::Spawned;
 pub use errors::{SpawnError, Stage};
 pub use exec::{exec_in, ExecSpec};
-pub use spec::{BindMount, EtcFiles, Namespaces, Rlimit, Rootfs, Spec, TmpfsMount};
+pub use spec::{
+    BindMount, CgroupSource, CgroupView, EtcFiles, Namespaces, Rlimit, Rootfs, Spec, TmpfsMount,
+};
 
 /// Starts the container process described by `spec`; returns its pid (and, with `tty`, the
 /// pty master) after a successful exec.

@@ -18,7 +18,7 @@ use libc::c_ulong;
 
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::plan::{c_string, path_c_string, InRoot, Op, Step, TargetKind};
-use crate::spawn::spec::{Rootfs, Spec, INIT_PATH};
+use crate::spawn::spec::{CgroupSource, CgroupView, Rootfs, Spec, INIT_PATH};
 
 /// mount(2) copies at most one page of option data.
 const MOUNT_DATA_LIMIT: usize = 4095;
@@ -167,11 +167,20 @@ fn mount_in_root(
         fstype: fstype.map(c_string),
         flags,
         data: data.map(c_string),
-        readonly: false,
+        remount: 0,
     }
 }
 
 fn bind(source: &Path, target: &str, kind: TargetKind, readonly: bool) -> Op {
+    bind_with(
+        source,
+        target,
+        kind,
+        if readonly { libc::MS_RDONLY } else { 0 },
+    )
+}
+
+fn bind_with(source: &Path, target: &str, kind: TargetKind, remount: c_ulong) -> Op {
     Op::MountInRoot {
         source: Some(path_c_string(source)),
         target: InRoot::new(target),
@@ -179,7 +188,7 @@ fn bind(source: &Path, target: &str, kind: TargetKind, readonly: bool) -> Op {
         fstype: None,
         flags: libc::MS_BIND | libc::MS_REC,
         data: None,
-        readonly,
+        remount,
     }
 }
 
@@ -201,6 +210,16 @@ pub fn container_mount_steps(spec: &Spec) -> Vec<Step> {
         Stage::Mount,
         mount_in_root("proc", "/proc", Some("proc"), HARDENED, None),
     )];
+    // Right after /proc, before anything (a user's bind) can be mounted over /proc/sys.
+    for (key, value) in &spec.sysctls {
+        steps.push(step(
+            Stage::Sysctl,
+            Op::Sysctl {
+                path: c_string(&format!("proc/sys/{}", key.replace('.', "/"))),
+                value: value.as_bytes().to_vec(),
+            },
+        ));
+    }
     steps.extend(dev_steps());
     steps.push(step(
         Stage::Mount,
@@ -212,6 +231,9 @@ pub fn container_mount_steps(spec: &Spec) -> Vec<Step> {
             None,
         ),
     ));
+    if let Some(view) = &spec.cgroup_view {
+        steps.extend(cgroup_steps(view));
+    }
 
     if let Some(init) = &spec.init {
         steps.push(step(
@@ -266,6 +288,98 @@ pub fn container_mount_steps(spec: &Spec) -> Vec<Step> {
             .map(|(_, op)| step(Stage::Mount, op)),
     );
     steps
+}
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// /sys/fs/cgroup as runc makes it. v1 (`mountCgroupV1`): a tmpfs (mode 755), in it each
+/// hierarchy under the host's mount name, either the container's own cgroup directory bound
+/// (host cgroup namespace) or a new mount of the hierarchy (private namespace: its root is
+/// the container's cgroup), with `nosuid,nodev,noexec` and read-only unless writable; the
+/// symlinks of merged hierarchies (`cpu -> cpu,cpuacct`); the tmpfs itself is then remounted
+/// read-only, once its directories and links exist. v2 (`mountCgroupV2`): one cgroup2 mount.
+fn cgroup_steps(view: &CgroupView) -> Vec<Step> {
+    let readonly = |writable: bool| if writable { 0 } else { libc::MS_RDONLY };
+    match view {
+        CgroupView::V2 { writable } => vec![step(
+            Stage::Mount,
+            mount_in_root(
+                "cgroup2",
+                CGROUP_ROOT,
+                Some("cgroup2"),
+                HARDENED | libc::MS_RELATIME | readonly(*writable),
+                None,
+            ),
+        )],
+        CgroupView::V1 {
+            hierarchies,
+            links,
+            writable,
+        } => {
+            let tmpfs_flags = HARDENED | libc::MS_RELATIME;
+            let mut steps = vec![step(
+                Stage::Mount,
+                mount_in_root(
+                    "tmpfs",
+                    CGROUP_ROOT,
+                    Some("tmpfs"),
+                    tmpfs_flags,
+                    Some("mode=755"),
+                ),
+            )];
+            for (name, source) in hierarchies {
+                let target = format!("{CGROUP_ROOT}/{name}");
+                let op = match source {
+                    CgroupSource::Bind(path) => bind_with(
+                        path,
+                        &target,
+                        TargetKind::Directory,
+                        HARDENED | readonly(*writable),
+                    ),
+                    CgroupSource::Hierarchy(options) => {
+                        let source = if options.starts_with("name=") {
+                            options.trim_start_matches("name=")
+                        } else {
+                            "cgroup"
+                        };
+                        mount_in_root(
+                            source,
+                            &target,
+                            Some("cgroup"),
+                            HARDENED | libc::MS_RELATIME | readonly(*writable),
+                            Some(options),
+                        )
+                    }
+                };
+                steps.push(step(Stage::Mount, op));
+            }
+            for (link, target) in links {
+                steps.push(step(
+                    Stage::Mount,
+                    Op::Symlink {
+                        target: c_string(target),
+                        parent: c_string(CGROUP_ROOT.trim_start_matches('/')),
+                        name: c_string(link),
+                    },
+                ));
+            }
+            if !writable {
+                steps.push(step(
+                    Stage::Mount,
+                    Op::MountInRoot {
+                        source: None,
+                        target: InRoot::new(CGROUP_ROOT),
+                        kind: TargetKind::Directory,
+                        fstype: None,
+                        flags: libc::MS_REMOUNT | libc::MS_RDONLY | tmpfs_flags,
+                        data: Some(c_string("mode=755")),
+                        remount: 0,
+                    },
+                ));
+            }
+            steps
+        }
+    }
 }
 
 /// /dev as docker makes it: a tmpfs with pts, shm and mqueue, the standard device nodes (made
@@ -370,7 +484,10 @@ mod tests {
             true,
         )
         .unwrap();
-        assert_eq!(data, "lowerdir=/l/1,upperdir=/c/up,workdir=/c/work,volatile");
+        assert_eq!(
+            data,
+            "lowerdir=/l/1,upperdir=/c/up,workdir=/c/work,volatile"
+        );
 
         let base = "/var/lib/hybridock/".to_owned() + &"x".repeat(40);
         let lower: Vec<PathBuf> = (0..50)

@@ -10,7 +10,8 @@ use libc::c_int;
 
 use crate::spawn::spec::Namespaces;
 
-/// The `CLONE_NEW*` flags for `namespaces` (always including `CLONE_NEWNS`).
+/// The `CLONE_NEW*` flags for `namespaces` (always including `CLONE_NEWNS`). The cgroup
+/// namespace is not among them: the child unshares it after joining its cgroups (see plan.rs).
 #[must_use]
 pub fn clone_flags(namespaces: Namespaces) -> c_int {
     let mut flags = libc::CLONE_NEWNS;
@@ -58,6 +59,7 @@ mod tests {
                     uts: false,
                     ipc: false,
                     net: false,
+                    cgroup: true, // unshared by the child after the cgroups are joined
                 },
                 libc::CLONE_NEWNS,
             ),

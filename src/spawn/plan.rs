@@ -6,11 +6,15 @@
 //! `container_init_process.rs` follow the same shape):
 //! 1. non-dumpable first (so `/proc/<pid>/exe` and `/proc/<pid>/mem` of the half-set-up child
 //!    cannot be opened by a process in the container), default signal actions, umask 0;
-//! 2. join the cgroups before doing any work that is charged to them;
+//! 2. join the cgroups before doing any work that is charged to them; then, with a private
+//!    cgroup namespace, unshare it (after the join, so the container's own cgroup is its root,
+//!    as runc does); bring the new network namespace's loopback up (as runc does for every
+//!    new network namespace, `--network none` included);
 //! 3. make `/` rslave, so nothing mounted below propagates to the host, while host unmounts
 //!    still propagate in; mount the rootfs (overlay, or a bind of the prepared tree);
-//! 4. the standard mounts (/proc, /dev tmpfs, /dev/pts, /dev/shm, /dev/mqueue), the device
-//!    nodes and symlinks, read-only /sys, the /etc files, then the user's bind mounts (after
+//! 4. the standard mounts (/proc, then the sysctls written through it while nothing can be
+//!    mounted over it yet; /dev tmpfs, /dev/pts, /dev/shm, /dev/mqueue), the device nodes and
+//!    symlinks, read-only /sys with /sys/fs/cgroup, the /etc files, then the user's binds (after
 //!    the defaults, so a user may mount over /dev/shm as with docker), each target resolved in
 //!    the rootfs with `openat2(RESOLVE_IN_ROOT)` and mounted through `/proc/self/fd/N`;
 //! 5. `pivot_root(".", ".")` and a detached unmount of the old root (no `put_old` directory);
@@ -103,6 +107,17 @@ pub enum Op {
     /// Writes "0" (the writing process, single-threaded) to a cgroup's join file (v1 `tasks`,
     /// v2 `cgroup.procs`).
     JoinCgroup(CString),
+    /// `unshare(CLONE_NEWCGROUP)`: the cgroup the process is in becomes the namespace's root.
+    UnshareCgroupNamespace,
+    /// Sets the flags of the network namespace's `lo` to UP (the kernel then gives it
+    /// 127.0.0.1/8 and `::1`).
+    LoopbackUp,
+    /// Writes `value` to a file resolved inside the rootfs (`proc/sys/...`), reopened for
+    /// writing through its `/proc/self/fd/N`.
+    Sysctl {
+        path: CString,
+        value: Vec<u8>,
+    },
     Propagation {
         target: CString,
         flags: c_ulong,
@@ -126,8 +141,9 @@ pub enum Op {
         fstype: Option<CString>,
         flags: c_ulong,
         data: Option<CString>,
-        /// Remount the new mount read-only (for binds, whose flags a first mount ignores).
-        readonly: bool,
+        /// `MS_*` flags a bind is remounted with, on top of the ones it has (a first bind
+        /// ignores them); 0: no remount.
+        remount: c_ulong,
     },
     /// A character device `name` in the directory `parent` (resolved inside the rootfs).
     /// Falls back to bind-mounting the host's node `host` when mknod is refused (EPERM: a
@@ -213,6 +229,9 @@ impl Op {
             Self::SetNs { name, .. } => format!("join the {name} namespace"),
             Self::OpenConsole { .. } => "open /dev/pts/ptmx".to_owned(),
             Self::OpenRoot(path) => format!("open {}", text(path)),
+            Self::Sysctl { path, .. } => format!("write /{}", text(path)),
+            Self::LoopbackUp => "bring lo up".to_owned(),
+            Self::UnshareCgroupNamespace => "unshare the cgroup namespace".to_owned(),
             Self::Rlimit(limit) => format!("rlimit {}", limit.resource),
             _ => String::new(),
         }
@@ -271,6 +290,12 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
     push(Stage::Prepare, Op::Umask(0));
     for procs in &spec.cgroup_join {
         push(Stage::Cgroup, Op::JoinCgroup(path_c_string(procs)));
+    }
+    if spec.namespaces.cgroup {
+        push(Stage::Cgroup, Op::UnshareCgroupNamespace);
+    }
+    if spec.namespaces.net {
+        push(Stage::Network, Op::LoopbackUp);
     }
     for step in mounts::rootfs_steps(&spec.rootfs)? {
         push(step.stage, step.op);

@@ -70,6 +70,9 @@ pub struct Namespaces {
     pub uts: bool,
     pub ipc: bool,
     pub net: bool,
+    /// A private cgroup namespace (docker's `--cgroupns private`). Not a clone flag: the child
+    /// unshares it once it has joined its cgroups, so its own cgroup is the namespace's root.
+    pub cgroup: bool,
 }
 
 impl Default for Namespaces {
@@ -79,8 +82,49 @@ impl Default for Namespaces {
             uts: true,
             ipc: true,
             net: true,
+            cgroup: false,
         }
     }
+}
+
+/// Where one cgroup hierarchy under the container's /sys/fs/cgroup comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CgroupSource {
+    /// The container's own cgroup directory on the host, bound (host cgroup namespace).
+    Bind(PathBuf),
+    /// A new mount of the v1 hierarchy with these options (`memory`, `name=systemd`), made in
+    /// the container's cgroup namespace, whose root is the container's cgroup.
+    Hierarchy(String),
+}
+
+/// /sys/fs/cgroup as runc makes it (`mountCgroupV1`/`mountCgroupV2`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CgroupView {
+    /// A tmpfs holding one directory per v1 hierarchy (named as the host's mount point, such
+    /// as `cpu,cpuacct`) and the symlinks (link name, target) of merged hierarchies.
+    V1 {
+        hierarchies: Vec<(String, CgroupSource)>,
+        links: Vec<(String, String)>,
+        writable: bool,
+    },
+    /// A cgroup2 mount (in a private cgroup namespace its root is the container's cgroup).
+    V2 { writable: bool },
+}
+
+/// The sysctl keys the child may write: dotted names of letters, digits, `_` and `-` (the
+/// characters of /proc/sys entries and interface names), so a key is always a path below
+/// /proc/sys, never `..` or an absolute path.
+pub fn check_sysctl_key(key: &str) -> Result<(), SpawnError> {
+    let valid_part = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+    };
+    if key.split('.').count() < 2 || !key.split('.').all(valid_part) {
+        return Err(invalid("sysctls", &format!("{key:?} is not a sysctl name")));
+    }
+    Ok(())
 }
 
 /// One resource limit (`RLIMIT_*` number, soft, hard).
@@ -142,6 +186,12 @@ pub struct Spec {
     /// A compiled seccomp program (`crate::seccomp::compile`), installed right before exec;
     /// `None` runs unconfined (docker's `seccomp=unconfined`).
     pub seccomp_filter: Option<Vec<SockFilter>>,
+    /// (key, value) sysctls written through the container's own /proc/sys once it is mounted
+    /// (keys as `net.ipv4.ip_unprivileged_port_start`; which ones are allowed is the caller's
+    /// policy, docker's namespaced list).
+    pub sysctls: Vec<(String, String)>,
+    /// What the container sees at /sys/fs/cgroup; `None` leaves sysfs's empty directory.
+    pub cgroup_view: Option<CgroupView>,
 }
 
 /// Where the `--init` binary appears in the container (inside the private /dev tmpfs, so
@@ -183,6 +233,8 @@ impl Spec {
             capabilities: Some(DOCKER_CAPABILITIES),
             init: None,
             seccomp_filter: None,
+            sysctls: Vec::new(),
+            cgroup_view: None,
         }
     }
 
@@ -267,12 +319,50 @@ impl Spec {
             *path = clean_container_path("masked/readonly paths", path)?;
         }
         check_seccomp_filter(self.seccomp_filter.as_deref())?;
+        self.check_sysctls_and_cgroups()?;
         for (index, fd) in self.stdio.iter().enumerate() {
             if fd.is_some_and(|fd| fd < 0) {
                 return Err(invalid("stdio", &format!("fd for {index} is negative")));
             }
         }
         Ok(self)
+    }
+
+    /// The sysctl keys and values, and the names and sources of the cgroup view.
+    fn check_sysctls_and_cgroups(&self) -> Result<(), SpawnError> {
+        for (key, value) in &self.sysctls {
+            check_sysctl_key(key)?;
+            if value.contains(['\0', '\n']) {
+                return Err(invalid(
+                    "sysctls",
+                    &format!("the value of {key} is not one line"),
+                ));
+            }
+        }
+        if let Some(CgroupView::V1 {
+            hierarchies, links, ..
+        }) = &self.cgroup_view
+        {
+            let names = hierarchies
+                .iter()
+                .map(|(name, _)| name)
+                .chain(links.iter().flat_map(|(link, target)| [link, target]));
+            for name in names {
+                if name.is_empty() || name.contains(['/', '\0']) || name == "." || name == ".." {
+                    return Err(invalid("cgroup_view", &format!("{name:?} is not a name")));
+                }
+            }
+            for (_, source) in hierarchies {
+                match source {
+                    CgroupSource::Bind(path) => check_host_path("cgroup_view", path)?,
+                    CgroupSource::Hierarchy(options) if options.contains('\0') => {
+                        return Err(invalid("cgroup_view", "options contain a NUL byte"));
+                    }
+                    CgroupSource::Hierarchy(_) => {}
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -493,6 +583,33 @@ mod tests {
             assert!(spec.validated().is_err(), "{name}");
         }
         assert!(base.validated().is_ok());
+    }
+
+    #[test]
+    fn sysctl_keys_stay_below_proc_sys() {
+        for good in [
+            "net.ipv4.ip_unprivileged_port_start",
+            "kernel.shm_rmid_forced",
+            "net.ipv4.conf.veth-1.forwarding",
+        ] {
+            assert!(check_sysctl_key(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "net",
+            "net..core",
+            "net.ipv4/../../kernel.core_pattern",
+            "/etc/passwd",
+            "net.core.x\0",
+            "net. core",
+        ] {
+            assert!(check_sysctl_key(bad).is_err(), "{bad:?}");
+        }
+        let spec = Spec {
+            sysctls: vec![("net.core.somaxconn".into(), "1\n2".into())],
+            ..Spec::new(vec!["sh".into()], Rootfs::Path("/rootfs".into()))
+        };
+        assert!(spec.validated().is_err());
     }
 
     #[test]

@@ -139,6 +139,11 @@ pub trait Syscall {
     fn set_window_size(&self, fd: RawFd, rows: u16, columns: u16) -> SysResult;
     /// Sends `fd` over the unix socket `socket` as one `SCM_RIGHTS` message (one data byte).
     fn send_fd(&self, socket: RawFd, fd: RawFd) -> SysResult;
+    /// `unshare(flags)`.
+    fn unshare(&self, flags: c_int) -> SysResult;
+    /// Sets `IFF_UP` on the current network namespace's `lo` (`SIOCGIFFLAGS`/`SIOCSIFFLAGS`
+    /// on a throw-away `AF_INET` socket); the kernel then gives it 127.0.0.1/8 and `::1`.
+    fn set_loopback_up(&self) -> SysResult;
     /// Returns only on failure (the fake returns `Ok` to stand for a successful exec).
     fn execve(&self, path: &CStr, argv: &CStringArray, envp: &CStringArray) -> SysResult;
 }
@@ -558,6 +563,33 @@ impl Syscall for LinuxSyscalls {
 
     fn send_fd(&self, socket: RawFd, fd: RawFd) -> SysResult {
         send_fd(socket, fd)
+    }
+
+    fn unshare(&self, flags: c_int) -> SysResult {
+        // SAFETY: unshare takes flags only.
+        check(unsafe { libc::unshare(flags) })
+    }
+
+    fn set_loopback_up(&self) -> SysResult {
+        // SAFETY: socket with constant arguments; the fd is closed on every path below.
+        let socket =
+            unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        check(socket)?;
+        // SAFETY: a zeroed ifreq is valid; the name "lo" fits with its NUL; the ioctls read
+        // and write only that struct.
+        let result = unsafe {
+            let mut request: libc::ifreq = std::mem::zeroed();
+            for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+                *slot = *byte as c_char;
+            }
+            check(libc::ioctl(socket, libc::SIOCGIFFLAGS, &raw mut request)).and_then(|()| {
+                request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+                check(libc::ioctl(socket, libc::SIOCSIFFLAGS, &raw const request))
+            })
+        };
+        // SAFETY: our own fd.
+        unsafe { libc::close(socket) };
+        result
     }
 
     fn execve(&self, path: &CStr, argv: &CStringArray, envp: &CStringArray) -> SysResult {

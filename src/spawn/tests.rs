@@ -6,7 +6,9 @@ use crate::spawn::child::{execute, ChildFds};
 use crate::spawn::errors::{FailureRecord, Stage};
 use crate::spawn::fake::RecordingSyscalls;
 use crate::spawn::plan::plan;
-use crate::spawn::spec::{BindMount, EtcFiles, Rlimit, Rootfs, Spec};
+use crate::spawn::spec::{
+    BindMount, CgroupSource, CgroupView, EtcFiles, Namespaces, Rlimit, Rootfs, Spec,
+};
 
 const FDS: ChildFds = ChildFds {
     error: 9,
@@ -345,8 +347,23 @@ fn failure_stops_at_the_failing_step_with_its_stage() {
             "chdir /work",
         ),
         ("close", "close_range", libc::EINVAL, Stage::CloseFds, ""),
+        (
+            "loopback",
+            "loopback_up",
+            libc::EPERM,
+            Stage::Network,
+            "bring lo up",
+        ),
+        (
+            "sysctl",
+            "open root:/proc/sys/",
+            libc::ENOENT,
+            Stage::Sysctl,
+            "write /proc/sys/net/core/somaxconn",
+        ),
     ];
-    let spec = overlay_spec();
+    let mut spec = overlay_spec();
+    spec.sysctls = vec![("net.core.somaxconn".into(), "1024".into())];
     let built = plan(&spec).unwrap();
     for (name, prefix, errno, stage, detail) in cases {
         let sys = RecordingSyscalls::new().failing(prefix, errno);
@@ -700,4 +717,189 @@ fn tmpfs_and_binds_mount_parents_first() {
         .position(|op| op.contains("run/app/data"))
         .expect("the bind is mounted");
     assert!(tmpfs < bind, "{steps:#?}");
+}
+
+#[test]
+fn loopback_comes_up_in_a_new_network_namespace_only() {
+    let sys = RecordingSyscalls::new();
+    run(&overlay_spec(), &sys).unwrap();
+    assert_order(
+        &sys.calls(),
+        &[
+            "write /sys/fs/cgroup/memory/c/cgroup.procs 0",
+            "loopback_up",
+            "mount / ",
+        ],
+    );
+
+    let host_network = Spec {
+        namespaces: Namespaces {
+            net: false,
+            ..Namespaces::default()
+        },
+        ..overlay_spec()
+    };
+    let sys = RecordingSyscalls::new();
+    run(&host_network, &sys).unwrap();
+    assert!(!sys.calls().iter().any(|call| call == "loopback_up"));
+}
+
+#[test]
+fn cgroup_namespace_is_unshared_after_the_join() {
+    let spec = Spec {
+        namespaces: Namespaces {
+            cgroup: true,
+            ..Namespaces::default()
+        },
+        ..overlay_spec()
+    };
+    let sys = RecordingSyscalls::new();
+    run(&spec, &sys).unwrap();
+    assert_order(
+        &sys.calls(),
+        &[
+            "write /sys/fs/cgroup/memory/c/cgroup.procs 0",
+            &format!("unshare {:#x}", libc::CLONE_NEWCGROUP),
+            "mount / ",
+        ],
+    );
+    let built = plan(&spec).unwrap();
+    assert_eq!(built.clone_flags & libc::CLONE_NEWCGROUP, 0);
+}
+
+#[test]
+fn sysctls_are_written_through_the_containers_proc_before_any_other_mount() {
+    let mut spec = overlay_spec();
+    spec.sysctls = vec![
+        ("net.ipv4.ip_unprivileged_port_start".into(), "0".into()),
+        ("kernel.shmmax".into(), "1048576".into()),
+    ];
+    let sys = RecordingSyscalls::new();
+    run(&spec, &sys).unwrap();
+    let calls = sys.calls();
+    assert_order(
+        &calls,
+        &[
+            "mount root:/proc source=proc",
+            "open_in_root /store/c/rootfs proc/sys/net/ipv4/ip_unprivileged_port_start",
+            "open root:/proc/sys/net/ipv4/ip_unprivileged_port_start",
+            "write root:/proc/sys/net/ipv4/ip_unprivileged_port_start 0",
+            "open_in_root /store/c/rootfs proc/sys/kernel/shmmax",
+            "write root:/proc/sys/kernel/shmmax 1048576",
+            "mount root:/dev source=tmpfs",
+            "mount root:/data",
+            "pivot_root",
+        ],
+    );
+    let invalid = Spec {
+        sysctls: vec![("net.ipv4/../../../etc/passwd".into(), "x".into())],
+        ..overlay_spec()
+    };
+    assert!(plan(&invalid).is_err());
+}
+
+#[test]
+fn cgroup_v1_view_is_a_read_only_tmpfs_of_the_containers_hierarchies() {
+    let mut spec = overlay_spec();
+    spec.cgroup_view = Some(CgroupView::V1 {
+        hierarchies: vec![
+            (
+                "cpu,cpuacct".into(),
+                CgroupSource::Bind("/sys/fs/cgroup/cpu,cpuacct/hybridock/c".into()),
+            ),
+            (
+                "memory".into(),
+                CgroupSource::Bind("/sys/fs/cgroup/memory/hybridock/c".into()),
+            ),
+        ],
+        links: vec![
+            ("cpu".into(), "cpu,cpuacct".into()),
+            ("cpuacct".into(), "cpu,cpuacct".into()),
+        ],
+        writable: false,
+    });
+    let sys = RecordingSyscalls::new();
+    run(&spec, &sys).unwrap();
+    let hardened_ro = libc::MS_BIND
+        | libc::MS_REMOUNT
+        | libc::MS_NOSUID
+        | libc::MS_NODEV
+        | libc::MS_NOEXEC
+        | libc::MS_RDONLY;
+    assert_order(
+        &sys.calls(),
+        &[
+            "mount root:/sys source=sysfs",
+            &format!(
+                "mount root:/sys/fs/cgroup source=tmpfs type=tmpfs flags={:#x} data=mode=755",
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RELATIME
+            ),
+            "mount root:/sys/fs/cgroup/cpu,cpuacct source=/sys/fs/cgroup/cpu,cpuacct/hybridock/c type=- flags=0x5000",
+            &format!("mount root:/sys/fs/cgroup/cpu,cpuacct source=- type=- flags={hardened_ro:#x}"),
+            "mount root:/sys/fs/cgroup/memory source=/sys/fs/cgroup/memory/hybridock/c",
+            &format!("mount root:/sys/fs/cgroup/memory source=- type=- flags={hardened_ro:#x}"),
+            "symlink root:/sys/fs/cgroup/cpu -> cpu,cpuacct",
+            "symlink root:/sys/fs/cgroup/cpuacct -> cpu,cpuacct",
+            &format!(
+                "mount root:/sys/fs/cgroup source=- type=- flags={:#x} data=mode=755",
+                libc::MS_REMOUNT
+                    | libc::MS_RDONLY
+                    | libc::MS_NOSUID
+                    | libc::MS_NODEV
+                    | libc::MS_NOEXEC
+                    | libc::MS_RELATIME
+            ),
+            "mount root:/etc/hosts",
+            "pivot_root",
+        ],
+    );
+}
+
+#[test]
+fn cgroup_views_in_a_private_namespace_and_writable() {
+    let mut spec = overlay_spec();
+    spec.namespaces.cgroup = true;
+    spec.cgroup_view = Some(CgroupView::V1 {
+        hierarchies: vec![
+            ("memory".into(), CgroupSource::Hierarchy("memory".into())),
+            (
+                "systemd".into(),
+                CgroupSource::Hierarchy("name=systemd".into()),
+            ),
+        ],
+        links: Vec::new(),
+        writable: true,
+    });
+    let sys = RecordingSyscalls::new();
+    run(&spec, &sys).unwrap();
+    let calls = sys.calls();
+    let hardened = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RELATIME;
+    assert_order(
+        &calls,
+        &[
+            "unshare",
+            "mount root:/sys/fs/cgroup source=tmpfs",
+            &format!(
+                "mount root:/sys/fs/cgroup/memory source=cgroup type=cgroup flags={hardened:#x} data=memory"
+            ),
+            &format!(
+                "mount root:/sys/fs/cgroup/systemd source=systemd type=cgroup flags={hardened:#x} data=name=systemd"
+            ),
+        ],
+    );
+    // writable: the tmpfs is not remounted read-only
+    assert!(!calls
+        .iter()
+        .any(|call| call.starts_with("mount root:/sys/fs/cgroup source=- ")));
+
+    spec.cgroup_view = Some(CgroupView::V2 { writable: false });
+    let sys = RecordingSyscalls::new();
+    run(&spec, &sys).unwrap();
+    assert_order(
+        &sys.calls(),
+        &[&format!(
+            "mount root:/sys/fs/cgroup source=cgroup2 type=cgroup2 flags={:#x}",
+            hardened | libc::MS_RDONLY
+        )],
+    );
 }

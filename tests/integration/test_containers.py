@@ -190,6 +190,12 @@ def test_own_mounts(box: Box) -> None:
 def test_network_none_has_only_loopback(box: Box) -> None:
     devices = box.ok("run", "--rm", "busybox", "cat", "/proc/net/dev").splitlines()[2:]
     assert [line.split(":")[0].strip() for line in devices] == ["lo"]
+    # and it works, as docker's --network none: up, both addresses, reachable
+    pings = box.ok(
+        "run", "--rm", "--network", "none", "busybox", "sh", "-c",
+        "ping -c 1 -W 5 127.0.0.1 >/dev/null && ping6 -c 1 -W 5 ::1 >/dev/null && echo ok",
+    )  # fmt: skip
+    assert pings == "ok\n"
 
 
 def test_network_host_sees_host_interfaces(box: Box) -> None:

@@ -86,8 +86,16 @@ DOCKER_MASKED_PATHS = [  # MaskedPaths
 ]
 DOCKER_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
-# (destination, type, options) as in DefaultLinuxSpec's Mounts; /sys/fs/cgroup is left out (see
-# test_cgroups.py), / is the image's overlay and the /etc files are docker's bind mounts.
+# The host's cgroup version decides what runc mounts for DefaultLinuxSpec's cgroup mount at
+# /sys/fs/cgroup: a tmpfs of the v1 hierarchies (mountCgroupV1), or cgroup2 (mountCgroupV2).
+CGROUP_V1 = any(
+    line.split(" - ")[1].startswith("cgroup ")
+    for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    if " - " in line
+)
+
+# (destination, type, options) as in DefaultLinuxSpec's Mounts; / is the image's overlay and
+# the /etc files are docker's bind mounts.
 DOCKER_MOUNTS = [
     ("/", "overlay", ["rw"]),
     ("/proc", "proc", ["rw", "nosuid", "noexec", "nodev"]),
@@ -100,6 +108,11 @@ DOCKER_MOUNTS = [
     ("/sys", "sysfs", ["ro", "nosuid", "noexec", "nodev"]),
     ("/dev/mqueue", "mqueue", ["rw", "nosuid", "noexec", "nodev"]),
     ("/dev/shm", "tmpfs", ["rw", "nosuid", "noexec", "nodev", "mode=1777"]),
+    (
+        "/sys/fs/cgroup",
+        "tmpfs" if CGROUP_V1 else "cgroup2",
+        ["ro", "nosuid", "noexec", "nodev", "relatime"],
+    ),
     ("/etc/resolv.conf", None, ["rw"]),
     ("/etc/hostname", None, ["rw"]),
     ("/etc/hosts", None, ["rw"]),
@@ -175,6 +188,11 @@ done
 set -- /dev/pts/*
 echo "devpts_entries=$*"
 echo "shm_mode=$(stat -c %a /dev/shm)"
+echo "id=$(id)"
+echo "lo_flags=$(cat /sys/class/net/lo/flags)"
+echo "ip_unprivileged_port_start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)"
+echo "ping_group_range=$(cat /proc/sys/net/ipv4/ping_group_range | tr '\t' ' ')"
+echo "etc_hosts=$(tr '\n\t' '| ' < /etc/hosts)"
 """
 
 
@@ -308,6 +326,19 @@ def checks() -> list[Check]:
         Check("dev_options", "mode=755,size=65536k"),
         Check("shm_options", f"size={DOCKER_SHM_SIZE // 1024}k"),
         Check("shm_mode", "1777"),
+        # supplementary groups: the primary group and the image's /etc/group memberships
+        # (busybox's lists nobody else in root), as moby's getUser since 20.10.18
+        Check("id", "uid=0(root) gid=0(root) groups=0(root)"),
+        Check("lo_flags", "0x9"),  # IFF_UP | IFF_LOOPBACK: runc brings lo up
+        # moby's WithCommonOptions, in every private network namespace
+        Check("ip_unprivileged_port_start", "0"),
+        Check("ping_group_range", "0 2147483647"),
+        # libnetwork's etchosts defaults; no address line with --network none
+        Check(
+            "etc_hosts",
+            "127.0.0.1 localhost|::1 localhost ip6-localhost ip6-loopback|fe00::0 ip6-localnet|"
+            "ff00::0 ip6-mcastprefix|ff02::1 ip6-allnodes|ff02::2 ip6-allrouters|",
+        ),
     ]
     return table
 

@@ -1,4 +1,8 @@
-"""--user resolution from the image's own files, honouring overlay whiteouts."""
+"""--user and --group-add resolution from the image's own files, honouring overlay whiteouts.
+
+The groups follow docker 20.10.18+ (moby's ``getUser``): the primary gid always, the groups
+listing the user by name unless ``--user`` names a group, then ``--group-add``; sorted, once.
+"""
 
 from __future__ import annotations
 
@@ -31,17 +35,46 @@ def layers(tmp_path: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        pytest.param("", ResolvedUser(0, 0, (), "/root"), id="default-root"),
-        pytest.param("app", ResolvedUser(1000, 1000, (10, 50), "/home/app"), id="name"),
-        pytest.param("1000", ResolvedUser(1000, 1000, (10, 50), "/home/app"), id="uid-in-passwd"),
-        pytest.param("4242", ResolvedUser(4242, 0, (), "/"), id="uid-not-in-passwd"),
-        pytest.param("app:staff", ResolvedUser(1000, 50, (10,), "/home/app"), id="name-group"),
-        pytest.param("4242:4343", ResolvedUser(4242, 4343, (), "/"), id="numeric-pair"),
-        pytest.param("nobody:0", ResolvedUser(65534, 0, (), "/nonexistent"), id="gid-number"),
+        pytest.param("", ResolvedUser(0, 0, (0,), "/root"), id="default-root"),
+        pytest.param("app", ResolvedUser(1000, 1000, (10, 50, 1000), "/home/app"), id="name"),
+        pytest.param(
+            "1000", ResolvedUser(1000, 1000, (10, 50, 1000), "/home/app"), id="uid-in-passwd"
+        ),
+        pytest.param("4242", ResolvedUser(4242, 0, (0,), "/"), id="uid-not-in-passwd"),
+        pytest.param("app:staff", ResolvedUser(1000, 50, (50,), "/home/app"), id="name-group"),
+        pytest.param("4242:4343", ResolvedUser(4242, 4343, (4343,), "/"), id="numeric-pair"),
+        pytest.param("nobody:0", ResolvedUser(65534, 0, (0,), "/nonexistent"), id="gid-number"),
     ],
 )
 def test_resolve(layers: list[str], spec: str, expected: ResolvedUser) -> None:
     assert resolve_user(spec, layers) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "group_add", "groups"),
+    [
+        pytest.param("", ("wheel", "77", "65534"), (0, 10, 77, 65534), id="name-gid-and-number"),
+        pytest.param("app", ("staff", "app"), (10, 50, 1000), id="already-a-member"),
+        pytest.param("app:staff", ("wheel",), (10, 50), id="explicit-group-plus-added"),
+    ],
+)
+def test_group_add(
+    layers: list[str], spec: str, group_add: tuple[str, ...], groups: tuple[int, ...]
+) -> None:
+    assert resolve_user(spec, layers, group_add).groups == groups
+
+
+@pytest.mark.parametrize(
+    ("group_add", "message"),
+    [
+        (("ghosts",), "Unable to find group ghosts"),
+        (("-1",), "Unable to find group -1"),
+        (("2147483648",), "cannot be less than 0 or more than 2^31-1"),
+    ],
+)
+def test_group_add_unknown(layers: list[str], group_add: tuple[str, ...], message: str) -> None:
+    with pytest.raises(ContainerStateError, match=message.replace("^", r"\^")):
+        resolve_user("", layers, group_add)
 
 
 @pytest.mark.parametrize("spec", ["ghost", "app:ghosts"])

@@ -71,6 +71,9 @@ def container_options(function: F) -> F:
         click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only."),
         click.option("--tmpfs", multiple=True, help="Mount a tmpfs (PATH[:OPTIONS])."),
         click.option("--ulimit", multiple=True, help="Ulimit options (name=soft[:hard])."),
+        click.option("--sysctl", multiple=True, help="Sysctl options (key=value)."),
+        click.option("--group-add", multiple=True, help="Add additional groups to join."),
+        click.option("--cgroupns", default="", help="Cgroup namespace to use (host|private)."),
         click.option(
             "--security-opt",
             multiple=True,
@@ -86,8 +89,8 @@ def container_options(function: F) -> F:
 
 def _create(state: State, params: dict[str, Any]) -> Container:
     client = state.client
-    # docker's client reads and checks --security-opt before it asks for the image
-    client.check_security_options(params["security_opt"])
+    # docker's client checks --security-opt and --sysctl before it asks for the image
+    client.check_run_flags(security_options=params["security_opt"], sysctls=params["sysctl"])
     renderer = PullRenderer(sys.stderr)  # docker run says nothing of the default tag
 
     def on_missing(reference: Reference) -> None:
@@ -136,6 +139,9 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         ulimits=tuple(params["ulimit"]),
         tmpfs=tuple(params["tmpfs"]),
         security_opt=tuple(params["security_opt"]),
+        sysctls=tuple(params["sysctl"]),
+        group_add=tuple(params["group_add"]),
+        cgroupns=params["cgroupns"],
     )
     return client.create_container(params["image"], image_id, options, params["name"])
 

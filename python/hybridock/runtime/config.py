@@ -16,9 +16,10 @@ from typing import Any, NamedTuple
 from hybridock.errors import ConfigError
 from hybridock.runtime.resources import Resources, parse_resources
 from hybridock.runtime.seccomp import parse_security_options
-from hybridock.runtime.security import Security, parse_security
+from hybridock.runtime.security import Security, check_sysctls, parse_security, parse_sysctl
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CGROUPNS_MODES = ("host", "private")
 NETWORK_MODES = ("none", "host")
 
 
@@ -55,6 +56,9 @@ class ContainerConfig:
     seccomp: str = ""
     no_new_privileges: bool = False
     security_opt: tuple[str, ...] = ()
+    sysctls: tuple[tuple[str, str], ...] = ()  # --sysctl, checked against docker's whitelist
+    group_add: tuple[str, ...] = ()  # --group-add names or gids, resolved at start
+    cgroupns: str = ""  # --cgroupns host|private; "" is docker's default for the host
 
     @property
     def argv(self) -> list[str]:
@@ -74,6 +78,8 @@ class ContainerConfig:
         data["tmpfs"] = tuple(tuple(mount) for mount in data.get("tmpfs", ()))
         if "security_opt" in data:
             data["security_opt"] = tuple(data["security_opt"])
+        data["sysctls"] = tuple((key, value) for key, value in data.get("sysctls", ()))
+        data["group_add"] = tuple(data.get("group_add", ()))
         return cls(**data)
 
 
@@ -109,6 +115,16 @@ class RunOptions(NamedTuple):
     ulimits: tuple[str, ...] = ()
     tmpfs: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
+    sysctls: tuple[str, ...] = ()
+    group_add: tuple[str, ...] = ()
+    cgroupns: str = ""
+
+
+def check_cgroupns(mode: str) -> str:
+    """docker's ``--cgroupns host|private`` ("" for docker's default on this host)."""
+    if mode not in ("", *CGROUPNS_MODES):
+        raise ConfigError(f"invalid cgroup namespace mode: {mode}")
+    return mode
 
 
 def merge_env(base: Sequence[str], overrides: Sequence[str]) -> tuple[str, ...]:
@@ -218,6 +234,8 @@ def merge(
         defaults, [*(config.get("Env") or ()), *_cli_env(options.env, options.env_files)]
     )
     security_options = parse_security_options(options.security_opt)
+    sysctls = tuple(parse_sysctl(text) for text in options.sysctls)
+    check_sysctls(sysctls, private_network=options.network != "host")
     labels = dict(config.get("Labels") or {})
     for label in options.labels:
         key, _, value = label.partition("=")
@@ -259,4 +277,7 @@ def merge(
         seccomp=security_options.seccomp,
         no_new_privileges=security_options.no_new_privileges,
         security_opt=security_options.security_opt,
+        sysctls=sysctls,
+        group_add=tuple(options.group_add),
+        cgroupns=check_cgroupns(options.cgroupns),
     )

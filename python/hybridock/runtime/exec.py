@@ -195,7 +195,11 @@ class Executor:
         config = current.config
         upper = self.runtime.layout.container(current.id) / "upper"
         layer_dirs = [str(upper), *self.runtime.images.layer_dirs(config.image_id)]
-        user = resolve_user(options.user if options.user is not None else config.user, layer_dirs)
+        user = resolve_user(
+            options.user if options.user is not None else config.user,
+            layer_dirs,
+            config.group_add,  # docker's exec gets the container's --group-add, with -u too
+        )
         env = list(merge_env(config.env, _cli_env(options.env, options.env_files)))
         if not any(entry.startswith("HOME=") for entry in env):
             env.append(f"HOME={user.home}")

@@ -28,11 +28,12 @@ from typing import BinaryIO
 
 from hybridock import _native
 from hybridock.errors import ContainerStateError, HybridockError, SpawnError
-from hybridock.runtime import cgroups
+from hybridock.runtime import cgroups, cgroupview
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore
 from hybridock.runtime.rootfs import write_etc_files
 from hybridock.runtime.seccomp import seccomp_filter
+from hybridock.runtime.security import container_sysctls
 from hybridock.runtime.users import resolve_user
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import Layout, remove_tree
@@ -119,12 +120,13 @@ class Runtime:
         config = container.config
         directory = self.layout.container(container.id)
         layer_dirs = self.images.layer_dirs(container.image_id)
-        user = resolve_user(config.user, layer_dirs)
+        user = resolve_user(config.user, layer_dirs, config.group_add)
         env = list(config.env)
         if not any(entry.startswith("HOME=") for entry in env):
             env.append(f"HOME={user.home}")
         etc = write_etc_files(directory, config)
         marker = directory / "work" / "work" / "incompat"
+        private_network = config.network != "host"
         if config.auto_remove and marker.exists():
             # overlayfs leaves incompat/volatile/ after a volatile mount and refuses the next
             # one while it exists (it cannot tell a clean unmount from a crash): a --rm
@@ -145,7 +147,8 @@ class Runtime:
             rootfs=str(directory / "rootfs"),
             mounts=[(m.source, m.destination, m.readonly) for m in config.mounts],
             tmpfs=list(config.tmpfs),
-            network=config.network != "host",
+            network=private_network,
+            sysctls=container_sysctls(config.sysctls, private_network=private_network),
             stdio=list(stdio) if stdio is not None else None,
             tty=config.tty,
             console_size=console_size,
@@ -164,6 +167,9 @@ class Runtime:
             etc_resolv_conf=etc["resolv_conf"],
             init=str(init_path(self.layout)) if config.init else None,
             cgroup_join=cgroups.setup(directory, container.id, config.resources),
+            **cgroupview.for_container(
+                directory, config.cgroupns, writable=config.security.privileged
+            ),
             **config.security.spawn_fields(_native.DOCKER_CAPABILITIES),
         )
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from hybridock.runtime.config import ContainerConfig
 from hybridock.store.layout import write_atomic
 
+#: libnetwork's etchosts defaults (docker 20.10), written as ``IP\tnames``; the line for the
+#: container's own address comes with a network, which ``none`` has not
 HOSTS = (
     "127.0.0.1\tlocalhost\n"
     "::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -27,7 +29,7 @@ def write_etc_files(directory: Path, config: ContainerConfig) -> dict[str, str]:
         host_hosts = _read_host("/etc/hosts") or HOSTS.encode()
         write_atomic(hosts, host_hosts, durable=False)
     else:
-        write_atomic(hosts, (HOSTS + f"127.0.1.1\t{config.hostname}\n").encode(), durable=False)
+        write_atomic(hosts, HOSTS.encode(), durable=False)
     write_atomic(resolv, _read_host("/etc/resolv.conf") or b"", durable=False)
     return {"hostname": str(hostname), "hosts": str(hosts), "resolv_conf": str(resolv)}
 

@@ -1,4 +1,4 @@
-"""Docker's isolation flags: --cap-add/--cap-drop, --privileged, --read-only, --ulimit.
+"""Docker's isolation flags: --cap-add/--cap-drop, --privileged, --read-only, --ulimit, --sysctl.
 
 Parsed once into a frozen ``Security`` stored with the container; ``spawn_fields`` turns it into
 the spawner's arguments. The default capability set is docker's (the native module's
@@ -8,6 +8,7 @@ read-only /proc paths, as docker does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,3 +124,48 @@ def parse_security(
         read_only=read_only,
         ulimits=tuple(parse_ulimit(u) for u in ulimits),
     )
+
+
+#: docker's client whitelist (``opts.ValidateSysctl``): the IPC namespace's keys, and prefixes
+IPC_SYSCTLS = (
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+    "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+)  # fmt: skip
+SYSCTL_PREFIXES = ("net.", "fs.mqueue.")
+#: what docker sets in every private network namespace (moby's ``WithCommonOptions``), before
+#: the user's ``--sysctl`` (which wins), where the kernel has the key
+NETWORK_SYSCTLS = (
+    ("net.ipv4.ping_group_range", "0 2147483647"),
+    ("net.ipv4.ip_unprivileged_port_start", "0"),
+)
+SYSCTL_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+")
+
+
+def parse_sysctl(text: str) -> tuple[str, str]:
+    """``--sysctl KEY=VALUE`` with docker's whitelist; the key must name a /proc/sys entry."""
+    key, separator, value = text.partition("=")
+    allowed = key in IPC_SYSCTLS or key.startswith(SYSCTL_PREFIXES)
+    if not separator or not allowed or not SYSCTL_NAME.fullmatch(key) or "\n" in value:
+        raise ConfigError(f"sysctl '{text}' is not whitelisted")
+    return key, value
+
+
+def check_sysctls(sysctls: Sequence[tuple[str, str]], *, private_network: bool) -> None:
+    """runc's namespace check: ``net.*`` needs the container's own network namespace (the
+    IPC ones always have theirs)."""
+    for key, _ in sysctls:
+        if key.startswith("net.") and not private_network:
+            raise ConfigError(f'sysctl "{key}" is not allowed in the hosts network namespace')
+
+
+def container_sysctls(
+    sysctls: Sequence[tuple[str, str]], *, private_network: bool
+) -> list[tuple[str, str]]:
+    """docker's defaults for a private network namespace, then the user's (theirs win)."""
+    merged: dict[str, str] = {}
+    if private_network:
+        for key, value in NETWORK_SYSCTLS:
+            if Path("/proc/sys", *key.split(".")).exists():
+                merged[key] = value
+    merged.update(sysctls)
+    return list(merged.items())

@@ -1,4 +1,10 @@
-"""``--user`` resolution from the image's own /etc/passwd and /etc/group, read as text.
+"""``--user`` and ``--group-add`` resolution from the image's own /etc/passwd and /etc/group,
+read as text.
+
+The supplementary groups are docker's (moby's ``getUser``, 20.10.18 and later): the primary
+group, the groups /etc/group lists the user in (only when no group was given with
+``--user``, runc's rule), then ``--group-add`` by name or gid; the kernel keeps them sorted,
+each once.
 
 Never through the host's libc (NSS would consult the host's users). The files are read from
 the image's layer directories without following symlinks, honouring overlayfs whiteouts and
@@ -16,6 +22,7 @@ from typing import NamedTuple
 from hybridock.errors import ContainerStateError
 
 MAX_FILE = 4 * 1024 * 1024
+MAX_ID = 2**31 - 1
 
 
 class ResolvedUser(NamedTuple):
@@ -73,7 +80,9 @@ def _entries(text: bytes | None, fields: int) -> list[list[str]]:
     return rows
 
 
-def resolve_user(spec: str, layer_dirs: Sequence[str]) -> ResolvedUser:
+def resolve_user(
+    spec: str, layer_dirs: Sequence[str], group_add: Sequence[str] = ()
+) -> ResolvedUser:
     """docker's rules: name or uid, optional :group or :gid; numeric ids need no entry."""
     user_part, _, group_part = (spec or "0").partition(":")
     passwd = _entries(read_image_file(layer_dirs, "/etc/passwd"), 7)
@@ -101,7 +110,21 @@ def resolve_user(spec: str, layer_dirs: Sequence[str]) -> ResolvedUser:
             )
         else:
             gid = int(group[2])
-    supplementary = tuple(
-        sorted({int(row[2]) for row in groups if name and name in row[3].split(",")} - {gid})
-    )
+    members: set[int] = set()
+    if not group_part:
+        members = {int(row[2]) for row in groups if name and name in row[3].split(",")}
+    added = {_group_id(text, groups) for text in group_add}
+    supplementary = tuple(sorted({gid} | members | added))
     return ResolvedUser(uid=uid, gid=gid, groups=supplementary, home=home)
+
+
+def _group_id(text: str, groups: list[list[str]]) -> int:
+    """A ``--group-add`` value: a group's name or gid in the image's /etc/group, else a gid."""
+    row = next((row for row in groups if text in (row[0], row[2])), None)
+    if row is not None:
+        return int(row[2])
+    if not text.isdigit():
+        raise ContainerStateError(f"Unable to find group {text}")
+    if int(text) > MAX_ID:
+        raise ContainerStateError("user: cannot be less than 0 or more than 2^31-1")
+    return int(text)
