@@ -296,8 +296,9 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// hierarchy under the host's mount name, either the container's own cgroup directory bound
 /// (host cgroup namespace) or a new mount of the hierarchy (private namespace: its root is
 /// the container's cgroup), with `nosuid,nodev,noexec` and read-only unless writable; the
-/// symlinks of merged hierarchies (`cpu -> cpu,cpuacct`); the tmpfs itself is then remounted
-/// read-only, once its directories and links exist. v2 (`mountCgroupV2`): one cgroup2 mount.
+/// symlinks of merged hierarchies (`cpu -> cpu,cpuacct`). The tmpfs itself stays writable, as
+/// docker 20.10 (runc 1.1) leaves it: only the hierarchies are read-only, and a file made in
+/// the tmpfs is the container's own. v2 (`mountCgroupV2`): one cgroup2 mount.
 fn cgroup_steps(view: &CgroupView) -> Vec<Step> {
     let readonly = |writable: bool| if writable { 0 } else { libc::MS_RDONLY };
     match view {
@@ -360,20 +361,6 @@ fn cgroup_steps(view: &CgroupView) -> Vec<Step> {
                         target: c_string(target),
                         parent: c_string(CGROUP_ROOT.trim_start_matches('/')),
                         name: c_string(link),
-                    },
-                ));
-            }
-            if !writable {
-                steps.push(step(
-                    Stage::Mount,
-                    Op::MountInRoot {
-                        source: None,
-                        target: InRoot::new(CGROUP_ROOT),
-                        kind: TargetKind::Directory,
-                        fstype: None,
-                        flags: libc::MS_REMOUNT | libc::MS_RDONLY | tmpfs_flags,
-                        data: Some(c_string("mode=755")),
-                        remount: 0,
                     },
                 ));
             }

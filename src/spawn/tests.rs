@@ -799,7 +799,7 @@ fn sysctls_are_written_through_the_containers_proc_before_any_other_mount() {
 }
 
 #[test]
-fn cgroup_v1_view_is_a_read_only_tmpfs_of_the_containers_hierarchies() {
+fn cgroup_v1_view_is_a_tmpfs_of_the_containers_read_only_hierarchies() {
     let mut spec = overlay_spec();
     spec.cgroup_view = Some(CgroupView::V1 {
         hierarchies: vec![
@@ -840,15 +840,6 @@ fn cgroup_v1_view_is_a_read_only_tmpfs_of_the_containers_hierarchies() {
             &format!("mount root:/sys/fs/cgroup/memory source=- type=- flags={hardened_ro:#x}"),
             "symlink root:/sys/fs/cgroup/cpu -> cpu,cpuacct",
             "symlink root:/sys/fs/cgroup/cpuacct -> cpu,cpuacct",
-            &format!(
-                "mount root:/sys/fs/cgroup source=- type=- flags={:#x} data=mode=755",
-                libc::MS_REMOUNT
-                    | libc::MS_RDONLY
-                    | libc::MS_NOSUID
-                    | libc::MS_NODEV
-                    | libc::MS_NOEXEC
-                    | libc::MS_RELATIME
-            ),
             "mount root:/etc/hosts",
             "pivot_root",
         ],
@@ -887,10 +878,10 @@ fn cgroup_views_in_a_private_namespace_and_writable() {
             ),
         ],
     );
-    // writable: the tmpfs is not remounted read-only
+    // writable: no hierarchy is remounted read-only
     assert!(!calls
         .iter()
-        .any(|call| call.starts_with("mount root:/sys/fs/cgroup source=- ")));
+        .any(|call| call.starts_with("mount root:/sys/fs/cgroup/") && call.contains("source=- ")));
 
     spec.cgroup_view = Some(CgroupView::V2 { writable: false });
     let sys = RecordingSyscalls::new();

@@ -111,7 +111,8 @@ DOCKER_MOUNTS = [
     (
         "/sys/fs/cgroup",
         "tmpfs" if CGROUP_V1 else "cgroup2",
-        ["ro", "nosuid", "noexec", "nodev", "relatime"],
+        # runc 1.1 leaves v1's tmpfs writable; the hierarchies in it are read-only
+        ["rw" if CGROUP_V1 else "ro", "nosuid", "noexec", "nodev", "relatime"],
     ),
     ("/etc/resolv.conf", None, ["rw"]),
     ("/etc/hostname", None, ["rw"]),

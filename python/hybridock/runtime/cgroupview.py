@@ -9,8 +9,9 @@ its place (hierarchies hybridock does not manage, such as ``name=systemd``). Wit
 cgroup namespace each is a new mount of the hierarchy, whose root is then the container's
 cgroup. cgroup v2 (``mountCgroupV2``): one cgroup2 mount (private namespace by default).
 
-Read-only unless ``--privileged``, as docker clears the read-only flag of the cgroup mount only
-for privileged containers.
+The hierarchies are read-only unless ``--privileged`` (docker clears the read-only flag of the
+cgroup mount only for privileged containers); the tmpfs holding them stays writable, as docker
+20.10 leaves it.
 """
 
 from __future__ import annotations
