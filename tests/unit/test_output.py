@@ -6,7 +6,14 @@ import hashlib
 
 import pytest
 
-from hybridock.cli.output import human_duration, human_size, parse_timestamp
+from hybridock.cli.output import (
+    formatted,
+    go_json,
+    go_time,
+    human_duration,
+    human_size,
+    parse_timestamp,
+)
 from hybridock.store.pull import chain_ids
 
 
@@ -56,3 +63,47 @@ def test_chain_ids_follow_the_oci_formula() -> None:
     chain = chain_ids([a, b])
     assert chain[0] == a
     assert chain[1] == "sha256:" + hashlib.sha256(f"{a} {b}".encode()).hexdigest()
+
+
+def test_go_time_is_gos_time_string_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time  # noqa: PLC0415
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        assert go_time(1_796_545_578.9) == "2026-12-06 08:26:18 +0000 UTC"
+        assert go_time(None) == "1970-01-01 00:00:00 +0000 UTC"
+        monkeypatch.setenv("TZ", "Europe/Berlin")
+        time.tzset()
+        assert go_time(1_796_545_578) == "2026-12-06 09:26:18 +0100 CET"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_go_json_is_compact_sorted_and_html_escaped() -> None:
+    assert go_json({"b": "<none>", "a": "x & y"}) == '{"a":"x \\u0026 y","b":"\\u003cnone\\u003e"}'
+    assert go_json("…") == '"…"'
+
+
+ROWS = [{"ID": "abc", "Name": "first"}, {"ID": "defghijklmnop", "Name": "second"}]
+HEADERS = {"ID": "ID", "Name": "NAME"}
+
+
+@pytest.mark.parametrize(
+    ("output_format", "lines"),
+    [
+        ("json", ['{"ID":"abc","Name":"first"}', '{"ID":"defghijklmnop","Name":"second"}']),
+        ("{{.Name}}\\t{{.ID}}", ["first\tabc", "second\tdefghijklmnop"]),
+        ("{{json .Name}}", ['"first"', '"second"']),
+        ("table", ["ID              NAME", "abc             first", "defghijklmnop   second"]),
+        ("table {{.Name}}", ["NAME", "first", "second"]),
+        ("table {{.Name}}\\t{{.ID}}", ["NAME      ID", "first     abc", "second    defghijklmnop"]),
+    ],
+)
+def test_formatted_as_dockers_formatter(output_format: str, lines: list[str]) -> None:
+    assert formatted(ROWS, output_format, HEADERS, "table {{.ID}}\t{{.Name}}") == lines
+
+
+def test_formatted_table_without_rows_still_has_its_header() -> None:
+    assert formatted([], "table {{.Name}}\t{{.ID}}", HEADERS, "") == ["NAME      ID"]
