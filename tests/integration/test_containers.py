@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -584,6 +585,29 @@ def test_logs_follow_ends_when_the_container_does(box: Box, name: str) -> None:
     followed = box("logs", "-f", name, timeout=30)
     assert followed.returncode == 0
     assert followed.stdout == "line 1\nline 2\nline 3\n"
+
+
+def test_logs_since_and_until(box: Box, name: str) -> None:
+    box.ok("run", "--name", name, "busybox", "sh", "-c", "echo first; sleep 1; echo second")
+    stamped = box.ok("logs", "-t", name).splitlines()
+    (first, _), (second, _) = (line.split(" ", 1) for line in stamped)
+    epoch = datetime.fromisoformat(second[:26] + "+00:00").timestamp()
+
+    def logs(*args: str) -> CliResult:
+        return box("logs", *args, name)
+
+    assert logs("--since", second).stdout == "second\n"  # inclusive, as docker
+    assert logs("--until", first).stdout == "first\n"
+    assert logs("--since", first, "--until", second).stdout == "first\nsecond\n"
+    assert logs("--since", f"{int(epoch) + 1}").stdout == ""
+    assert logs("--since", "10m").stdout == "first\nsecond\n"
+    assert logs("--until", "10m").stdout == ""
+    assert logs("--since", "2000-01-01").stdout == "first\nsecond\n"
+    refused = logs("--since", "soon")
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        'Error: invalid value for "since": failed to parse value as time or duration: "soon"\n',
+    )
 
 
 def test_restart_runs_the_command_again(box: Box, name: str) -> None:

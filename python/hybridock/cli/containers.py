@@ -13,7 +13,13 @@ from typing import Any
 import click
 
 from hybridock.cli.context import ContainerCommandError, State, pass_state
-from hybridock.cli.output import ago, formatted, go_time, human_duration
+from hybridock.cli.output import (
+    ago,
+    formatted,
+    go_time,
+    human_duration,
+    log_timestamp,
+)
 from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
 from hybridock.runtime.containers import Container
 
@@ -235,16 +241,42 @@ def rm(state: State, force: bool, volumes: bool, names: tuple[str, ...]) -> None
 
 @click.command()
 @click.option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.option("--since", help="Show logs since a timestamp or relative (e.g. 42m).")
+@click.option("--until", help="Show logs before a timestamp or relative (e.g. 42m).")
 @click.option("-n", "--tail", default="all", help="Number of lines to show from the end.")
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
 @click.argument("name", metavar="CONTAINER")
 @pass_state
-def logs(state: State, follow: bool, tail: str, timestamps: bool, name: str) -> None:
+def logs(
+    state: State,
+    follow: bool,
+    since: str | None,
+    until: str | None,
+    tail: str,
+    timestamps: bool,
+    name: str,
+) -> None:
     """Fetch the logs of a container."""
+    now = time.time()
+    bounds: dict[str, int] = {}
+    for option, value in (("since", since), ("until", until)):
+        if value:
+            try:
+                bounds[option] = log_timestamp(value, now)
+            except ValueError as error:
+                raise HybridockError(f'invalid value for "{option}": {error}') from None
+    if bounds.get("until", now * 10**9) < now * 10**9:
+        follow = False  # nothing that comes later is wanted
     container = state.client.container(name)
     count = None if tail == "all" else int(tail)
     streams = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
     for stream, moment, text in state.client.runtime.logs(container, follow=follow, tail=count):
+        if bounds:
+            logged = log_timestamp(moment, now)
+            if logged < bounds.get("since", logged):
+                continue
+            if logged > bounds.get("until", logged):
+                break  # the log is in time order: docker stops here
         output = streams.get(stream, sys.stdout.buffer)
         line = f"{moment} {text}" if timestamps else text
         output.write(line.encode())
