@@ -28,6 +28,10 @@ lint:
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
+	# the comparison script imports its package as `comparison` (benches/ on sys.path)
+	cd benches && MYPYPATH=.. $(abspath $(VENV))/bin/mypy compare.py comparison
+	# the hand-written _native.pyi against the built module (no allowlist: all of it is expressible)
+	$(PY) -m mypy.stubtest hybridock._native
 
 bench:
 	$(PY) -m pytest benches --benchmark-enable -p no:randomly

@@ -146,9 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if options.no_docker or not available("dockerd", "containerd", "/usr/bin/docker"):
             errors["docker"] = "left out" if options.no_docker else "docker.io is not installed"
         else:
-            docker = start_peer(
-                "docker", Docker(work / "docker", registry.address, processes).start, errors
-            )  # type: ignore[assignment]
+            docker = start_peer("docker", Docker(work / "docker", registry.address).start, errors)  # type: ignore[assignment]
         if options.no_podman or not available("podman", "crun", "conmon"):
             errors["podman"] = "left out" if options.no_podman else "podman is not installed"
         else:

@@ -80,7 +80,8 @@ def peer_figures(command: list[str], rounds: int = 5) -> dict[str, float] | None
 
 def test_warm_run_rm_hello(benchmark: BenchmarkFixture, store: dict[str, str]) -> None:
     command = [*hybridock_command(), "run", "--rm", "hello-world"]
-    benchmark.pedantic(run_once, args=(command, store), rounds=10, warmup_rounds=1)
+    # pytest-benchmark ships no type hints for pedantic.
+    benchmark.pedantic(run_once, args=(command, store), rounds=10, warmup_rounds=1)  # type: ignore[no-untyped-call]
     interpreter = [sys.executable, "-c", "import click"]
     floor = sorted(run_once(interpreter) for _ in range(5))[2]
     benchmark.extra_info["python_import_click_s"] = floor
@@ -131,7 +132,9 @@ def test_monitor_memory_per_detached_container(
                     )
                 )
             )
-        figures = benchmark.pedantic(lambda: [pss_kib(pid) for pid in monitors], rounds=3)
+        figures = benchmark.pedantic(  # type: ignore[no-untyped-call]
+            lambda: [pss_kib(pid) for pid in monitors], rounds=3
+        )
         assert all(kib > 0 for kib in figures)
         benchmark.extra_info["monitor_pss_kib"] = figures
         benchmark.extra_info["monitor_pss_kib_mean"] = sum(figures) / len(figures)

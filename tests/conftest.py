@@ -26,6 +26,7 @@ from tests.support.cli import (
     run_hybridock,
     write_hybridock_config,
 )
+from tests.support.dockerd import Dockerd, DockerdStartError, dockerd_probe
 from tests.support.images import Built, ImageSpec, PushedImage
 from tests.support.probes import registry_probe, root_probe
 from tests.support.registry import Registry
@@ -192,6 +193,36 @@ class ImageBuilder:
 @pytest.fixture(scope="session")
 def image_builder(tmp_path_factory: pytest.TempPathFactory) -> ImageBuilder:
     return ImageBuilder(tmp_path_factory.mktemp("images"))
+
+
+# --- docker itself, for the tests that read their expectation from it --------------------------
+
+
+@pytest.fixture(scope="session")
+def dockerd(
+    tmp_path_factory: pytest.TempPathFactory,
+    session_registry: Registry,
+    image_builder: ImageBuilder,
+) -> Iterator[Dockerd]:
+    """A private docker (tests/support/dockerd.py) with library/busybox pulled from the session
+    registry; ``dockerd.load(pushed, session_registry.backend_address)`` pulls more. Skipped
+    with the probe's reason, or dockerd's own words, where it cannot run."""
+    if reason := dockerd_probe():
+        pytest.skip(reason)
+    daemon = Dockerd(
+        tmp_path_factory.mktemp("dockerd"),
+        insecure_registries=[session_registry.address, session_registry.backend_address],
+    )
+    try:
+        daemon.start()
+    except DockerdStartError as error:
+        pytest.skip(f"dockerd does not run here: {error}")
+    try:
+        busybox = image_builder.push(image_builder.busybox(), session_registry, "library/busybox")
+        daemon.load(busybox, session_registry.backend_address)
+        yield daemon
+    finally:
+        daemon.stop()
 
 
 # --- hybridock as a user runs it ----------------------------------------------------------------

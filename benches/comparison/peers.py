@@ -3,8 +3,8 @@
 - ``install_peers``: ``apt-get install -y`` for the Debian packages whose programs are missing.
 - ``Processes``: every long-lived process started here, stopped by pid in reverse order
   (terminate, wait, kill), also when the comparison fails or is interrupted.
-- ``Docker``: containerd and dockerd 20.10 on sockets, data and exec roots under one work dir;
-  ``--iptables=false --bridge=none`` so the host's network is left as it is.
+- ``Docker``: the tests' private containerd and dockerd 20.10 (tests/support/dockerd.py: sockets,
+  data and exec roots under one work dir, off the host's network and firewall).
 - ``Podman``: podman with ``--root``/``--runroot`` under a work dir and its own containers.conf,
   storage.conf and registries.conf, every command run (``nsenter``) inside one private mount
   namespace where the cgroup2 mount of a hybrid cgroup host is unmounted: crun refuses hybrid
@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.dockerd import Dockerd
+
 from comparison.runner import CommandFailed, log, run_command
 
 PACKAGES = {
@@ -40,7 +42,6 @@ PACKAGES = {
     "zstd": "zstd",
     "conmon": "conmon",
 }
-DOCKER_CLI = "/usr/bin/docker"  # Debian's client, not whatever else is earlier on PATH
 # Without CAP_SYS_RESOURCE a runtime cannot raise a limit above the current hard limit.
 ULIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096")
 READY_TIMEOUT = 60.0
@@ -171,86 +172,14 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
             connection.close()
 
 
-class Docker:
-    """dockerd + containerd, private: own sockets, data roots, exec root, pidfile, config."""
+class Docker(Dockerd):
+    """The tests' private docker (tests/support/dockerd.py), its CLI run the comparison's way."""
 
-    def __init__(self, workdir: Path, registry: str, processes: Processes) -> None:
-        self.workdir = workdir
-        self.registry = registry
-        self.processes = processes
-        self.socket = workdir / "docker.sock"
-        self.containerd_socket = workdir / "containerd.sock"
-        self.env = {**os.environ, "DOCKER_CONFIG": str(workdir / "cli")}
-        self.env.pop("DOCKER_HOST", None)
-
-    def command(self, *args: str) -> list[str]:
-        return [DOCKER_CLI, "-H", f"unix://{self.socket}", *args]
+    def __init__(self, workdir: Path, registry: str) -> None:
+        super().__init__(workdir, insecure_registries=[registry])
 
     def run(self, *args: str, capture: bool = False, timeout: float = 900) -> str:
         return run_command(self.command(*args), env=self.env, capture=capture, timeout=timeout)
-
-    def start(self) -> Docker:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "cli").mkdir(exist_ok=True)
-        config = self.workdir / "containerd.toml"
-        config.write_text(
-            "version = 2\n"
-            f'root = "{self.workdir / "containerd-root"}"\n'
-            f'state = "{self.workdir / "containerd-state"}"\n'
-            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
-            f'[grpc]\n  address = "{self.containerd_socket}"\n'
-            f'[ttrpc]\n  address = "{self.containerd_socket}.ttrpc"\n'
-            '[debug]\n  address = ""\n'
-            '[metrics]\n  address = ""\n'
-        )
-        containerd_log = self.workdir / "containerd.log"
-        containerd = self.processes.spawn(
-            "containerd", ["containerd", "--config", str(config)], containerd_log
-        )
-        wait_for(self.containerd_socket.exists, "containerd", containerd, containerd_log)
-        daemon_json = self.workdir / "daemon.json"
-        daemon_json.write_text("{}\n")
-        dockerd_log = self.workdir / "dockerd.log"
-        dockerd = self.processes.spawn(
-            "dockerd",
-            [
-                "dockerd",
-                f"--config-file={daemon_json}",
-                f"--data-root={self.workdir / 'data'}",
-                f"--exec-root={self.workdir / 'exec'}",
-                f"--pidfile={self.workdir / 'docker.pid'}",
-                f"--host=unix://{self.socket}",
-                f"--containerd={self.containerd_socket}",
-                "--iptables=false",
-                "--ip6tables=false",
-                "--ip-masq=false",
-                "--ip-forward=false",
-                "--bridge=none",
-                "--userland-proxy=false",
-                "--storage-driver=overlay2",
-                f"--insecure-registry={self.registry}",
-            ],
-            dockerd_log,
-        )
-        wait_for(lambda: self.run("version") == "", "dockerd", dockerd, dockerd_log)
-        return self
-
-    def stop(self) -> None:
-        try:
-            ids = self.run("ps", "-aq", capture=True, timeout=60).split()
-            if ids:
-                self.run("rm", "-f", *ids, timeout=300)
-        except Exception as error:  # stopping dockerd stops them anyway
-            log(f"docker rm at the end: {error}")
-        for name, process in reversed(list(self.processes.started)):
-            if name in {"dockerd", "containerd"}:
-                self.processes.stop(process, timeout=60)
-        kill_pids(
-            processes_mentioning(
-                str(self.containerd_socket), ["containerd-shim", "containerd-shim-runc-v2"]
-            )
-        )
-        unmount_under(self.workdir)
 
 
 @dataclass(frozen=True)

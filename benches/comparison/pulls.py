@@ -56,17 +56,33 @@ def _pull_contenders(bench: Bench, name: str, workload: str) -> tuple[list[Conte
         missing.append(bench.missing(workload, "podman"))
     scratch = bench.work / "plain"
     if available("skopeo", "umoci"):
+
+        def warm_up_skopeo() -> None:
+            remove(scratch)
+            skopeo_umoci_pull(small, scratch)
+
         contenders.append(
             Contender(
                 "skopeo+umoci",
                 prepare=lambda: remove(scratch),
                 action=lambda: skopeo_umoci_pull(reference, scratch),
-                warm_up=lambda: (remove(scratch), skopeo_umoci_pull(small, scratch)),
+                warm_up=warm_up_skopeo,
             )
         )
     decompressor = ["pigz", "-dc"] if name.endswith("gzip") else ["zstd", "-dcq"]
     if available(decompressor[0], "tar"):
         built = bench.images.large_gzip if name.endswith("gzip") else bench.images.large_zstd
+
+        def warm_up_untar() -> None:
+            remove(scratch)
+            fetch_and_untar(
+                bench.images.registry,
+                "bench/busybox",
+                bench.images.busybox.layer_digests,
+                ["pigz", "-dc"],
+                scratch,
+            )
+
         contenders.append(
             Contender(
                 f"{decompressor[0]} | tar",
@@ -79,16 +95,7 @@ def _pull_contenders(bench: Bench, name: str, workload: str) -> tuple[list[Conte
                     scratch,
                 ),
                 note="fetch all layers, then decompress | tar -x each in turn",
-                warm_up=lambda: (
-                    remove(scratch),
-                    fetch_and_untar(
-                        bench.images.registry,
-                        "bench/busybox",
-                        bench.images.busybox.layer_digests,
-                        ["pigz", "-dc"],
-                        scratch,
-                    ),
-                ),
+                warm_up=warm_up_untar,
             )
         )
     return contenders, missing

@@ -6,6 +6,7 @@ __version__: str
 __all__ = [
     "CAPABILITY_NAMES",
     "DOCKER_CAPABILITIES",
+    "JsonLog",
     "LayerResult",
     "LayerSink",
     "SpawnSpec",
@@ -16,6 +17,7 @@ __all__ = [
     "extract_blob",
     "init_executable",
     "monitor_executable",
+    "sha256",
     "sha256_file",
     "spawn",
     "spread_subdirectories",
@@ -135,7 +137,7 @@ class JsonLog:
     detached containers), for attached runs. Lines are kept whole per stream; a line without
     a newline is written at 64 KiB or at ``close``."""
 
-    def __init__(self, path: str) -> None: ...
+    def __new__(cls, path: str) -> Self: ...
     def write(self, stream: str, data: bytes) -> None:
         """A chunk of "stdout" or "stderr"."""
     def close(self) -> None: ...

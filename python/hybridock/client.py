@@ -2,37 +2,111 @@
 
 A client owns one store root (opened lazily, so ``hybridock --help`` touches nothing) and one
 configuration. Every method either returns typed records or raises a ``HybridockError``; none
-prints or exits.
+prints or exits. The records it returns (``Container``, ``ImageRecord``, ...) and the options it
+takes (``RunOptions``, ``ExecOptions``) are importable from here; each is loaded on first use, as
+the parts behind the methods are.
+
+    >>> with hybridock.Client() as client:
+    ...     result = client.run("busybox", ["echo", "hi"], remove=True)
+    >>> result.exit_code, result.stdout
+    (0, b'hi\\n')
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
-from hybridock.errors import ImageNotFound, InvalidReference
+from hybridock.errors import ConfigError, ImageNotFound, InvalidReference
 from hybridock.store.db import Database
 from hybridock.store.layout import Layout, default_root
 
 if TYPE_CHECKING:
     # Each part is imported where it is first used: a CLI process pays only for what its
     # command needs (the registry stack alone is ~100 ms, the container runtime ~40 ms).
+    from types import TracebackType
+
     from hybridock.config import Config
     from hybridock.reference import Reference
     from hybridock.registry import RegistryClient
+    from hybridock.runtime.cgroups import Stats
     from hybridock.runtime.config import RunOptions
     from hybridock.runtime.containers import Container, ContainerStore
+    from hybridock.runtime.exec import ExecOptions
     from hybridock.runtime.lifecycle import Runtime
     from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
     from hybridock.store.pull import PullProgress, PullResult
 
+__all__ = [
+    "Client",
+    "Container",
+    "ExecOptions",
+    "ImageRecord",
+    "PullProgress",
+    "PullResult",
+    "RemovalReport",
+    "RunOptions",
+    "RunResult",
+    "Stats",
+]
+
+#: the API's record and option types, by the module that defines them (loaded on first use)
+_EXPORTS = {
+    "Container": "hybridock.runtime.containers",
+    "ExecOptions": "hybridock.runtime.exec",
+    "ImageRecord": "hybridock.store.images",
+    "PullProgress": "hybridock.store.pull",
+    "PullResult": "hybridock.store.pull",
+    "RemovalReport": "hybridock.store.images",
+    "RunOptions": "hybridock.runtime.config",
+    "Stats": "hybridock.runtime.cgroups",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+class RunResult(NamedTuple):
+    """An attached run whose output was captured: the container's exit code and streams."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    container_id: str
+
 
 class Client:
+    """One store and one configuration: images in, containers run, as docker's client does.
+
+    >>> client = hybridock.Client()  # the default store: /var/lib/hybridock for root
+    >>> client = hybridock.Client(root="/srv/hybridock", config=load_config("hybridock.json"))
+
+    Methods that take a ``container`` accept its record, id, unique id prefix or name.
+    """
+
     def __init__(self, root: str | Path | None = None, config: Config | None = None) -> None:
         self.root = Path(root) if root is not None else default_root()
         self._config = config
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     @cached_property
     def config(self) -> Config:
@@ -71,6 +145,11 @@ class Client:
         platform: str | None = None,
         progress: PullProgress | None = None,
     ) -> PullResult:
+        """Pull an image (only the layers not already stored).
+
+        >>> client.pull("busybox:1.36", platform="linux/arm64").image_id
+        'sha256:...'
+        """
         from hybridock.reference import Reference  # noqa: PLC0415
         from hybridock.registry import parse_platform  # noqa: PLC0415
         from hybridock.store.pull import Puller  # noqa: PLC0415
@@ -88,16 +167,59 @@ class Client:
         return puller.pull(parsed, parse_platform(platform) if platform else None)
 
     def images(self) -> list[ImageRecord]:
+        """Every stored image.
+
+        >>> [image.tags for image in client.images()]
+        [['docker.io/library/busybox:latest']]
+        """
         return self.image_store.all()
 
     def image(self, name: str) -> ImageRecord:
+        """One image by reference, id or id prefix; ``ImageNotFound`` when there is none.
+
+        >>> client.image("busybox").size
+        4261550
+        """
         return self.image_store.get(self.image_store.resolve(name))
 
+    def layer_dirs(self, image_id: str) -> list[str]:
+        """The image's extracted layer trees, top layer first (an overlay's lower dirs).
+
+        >>> client.layer_dirs(client.image("busybox").id)
+        ['/var/lib/hybridock/layers/...']
+        """
+        return self.image_store.layer_dirs(image_id)
+
     def remove_image(self, name: str, *, force: bool = False) -> RemovalReport:
+        """Untag (and delete when nothing else refers to it) an image, as ``docker rmi``.
+
+        >>> client.remove_image("busybox").deleted
+        ['sha256:...']
+        """
         return self.image_store.remove(name, force=force)
 
     def prune_images(self, *, all_unused: bool = False) -> RemovalReport:
+        """Delete dangling images (``all_unused``: every image no container uses).
+
+        >>> client.prune_images(all_unused=True).reclaimed
+        4261550
+        """
         return self.image_store.prune(dangling_only=not all_unused)
+
+    def login(self, registry: str, username: str, password: str) -> None:
+        """Check credentials against a registry, then save them (docker's config.json).
+
+        >>> client.login("registry.example.com", "alice", "secret")
+        """
+        self.registry.login(registry, username, password)
+
+    def logout(self, registry: str) -> bool:
+        """Forget a registry's saved credentials; True when there were some.
+
+        >>> client.logout("registry.example.com")
+        True
+        """
+        return self.registry.logout(registry)
 
     # --- containers ---------------------------------------------------------------------------
 
@@ -124,7 +246,11 @@ class Client:
         on_pulled: Callable[[PullResult], None] | None = None,
     ) -> str:
         """The id of the image ``name`` names, pulling it per docker's --pull policy;
-        ``on_pulled`` hears of every pull it makes, up to date or not."""
+        ``on_pulled`` hears of every pull it makes, up to date or not.
+
+        >>> client.find_image("busybox", pull="never")
+        'sha256:...'
+        """
         if pull not in ("missing", "always", "never"):
             raise InvalidReference(
                 f'invalid pull option: "{pull}": must be missing, always or never'
@@ -145,23 +271,279 @@ class Client:
             on_pulled(result)
         return result.image_id
 
-    def create_container(
-        self, image: str, image_id: str, options: RunOptions, name: str | None = None
-    ) -> Container:
-        from hybridock.runtime.config import merge  # noqa: PLC0415
+    def check_security_options(self, security_options: Sequence[str]) -> None:
+        """``ConfigError`` for a ``--security-opt`` value hybridock cannot honour (docker's
+        client checks these before it looks for the image).
 
+        >>> client.check_security_options(["seccomp=unconfined", "no-new-privileges"])
+        """
+        from hybridock.runtime.seccomp import parse_security_options  # noqa: PLC0415
+
+        parse_security_options(security_options)
+
+    def create_container(
+        self,
+        image: str,
+        image_id: str | None = None,
+        options: RunOptions | None = None,
+        name: str | None = None,
+    ) -> Container:
+        """Record a ``created`` container of ``image`` (pulled when missing unless ``image_id``
+        says which stored image it is), configured by ``options`` as docker's flags would.
+
+        >>> container = client.create_container("busybox", options=RunOptions(command=("true",)))
+        >>> container.state
+        'created'
+        """
+        from hybridock.runtime.config import RunOptions, merge  # noqa: PLC0415
+
+        if image_id is None:
+            image_id = self.find_image(image)
         container_id = self.container_store.new_id()
         record = self.image_store.get(image_id)
-        config = merge(image, image_id, record.config, container_id, options)
+        config = merge(image, image_id, record.config, container_id, options or RunOptions())
         return self.container_store.create(config, name, container_id)
 
     def containers(self, *, all_states: bool = True) -> list[Container]:
+        """Containers, newest first (``all_states=False``: only running ones, as ``ps``).
+
+        >>> [c.name for c in client.containers(all_states=False)]
+        ['web']
+        """
         found = self.container_store.all()
         return found if all_states else [c for c in found if c.running]
 
     def container(self, name: str) -> Container:
+        """One container by id, unique id prefix or name; ``ContainerNotFound`` otherwise.
+
+        >>> client.container("web").state
+        'running'
+        """
         return self.container_store.find(name)
 
+    def _record(self, container: Container | str) -> Container:
+        return self.container(container) if isinstance(container, str) else container
+
+    def run(
+        self,
+        image: str,
+        command: Sequence[str] = (),
+        *,
+        name: str | None = None,
+        remove: bool = False,
+        pull: str = "missing",
+        options: RunOptions | None = None,
+    ) -> RunResult:
+        """Create and run a container to its end with its output captured (``docker run``
+        without ``-d``; stdin is /dev/null). ``command`` replaces the image's CMD; ``options``
+        carry docker's other flags (not ``tty``: the output is captured); ``remove`` is --rm.
+
+        >>> result = client.run("busybox", ["sh", "-c", "echo hi; exit 3"], remove=True)
+        >>> result.exit_code, result.stdout
+        (3, b'hi\\n')
+        """
+        import io  # noqa: PLC0415 (the CLI relays to its own streams)
+
+        if options is not None and options.tty:
+            raise ConfigError("a run whose output is captured has no terminal: leave tty off")
+        container = self._create_for_run(image, command, name, remove, pull, options)
+        stdout, stderr = io.BytesIO(), io.BytesIO()
+        try:
+            code = self.start_attached(container, stdout=stdout, stderr=stderr)
+        finally:
+            if container.config.auto_remove:
+                self.remove_container(container.id, force=True)
+        return RunResult(code, stdout.getvalue(), stderr.getvalue(), container.id)
+
+    def run_detached(
+        self,
+        image: str,
+        command: Sequence[str] = (),
+        *,
+        name: str | None = None,
+        remove: bool = False,
+        pull: str = "missing",
+        options: RunOptions | None = None,
+    ) -> Container:
+        """Create and start a container in the background (``docker run -d``); returns its
+        record as it runs. Its output goes to its log (``logs``).
+
+        >>> container = client.run_detached("busybox", ["sleep", "60"], name="sleeper")
+        >>> container.state
+        'running'
+        """
+        container = self._create_for_run(image, command, name, remove, pull, options)
+        self.start(container)
+        return self.container(container.id)
+
+    def _create_for_run(
+        self,
+        image: str,
+        command: Sequence[str],
+        name: str | None,
+        remove: bool,
+        pull: str,
+        options: RunOptions | None,
+    ) -> Container:
+        from hybridock.runtime.config import RunOptions  # noqa: PLC0415
+
+        options = options or RunOptions()
+        if isinstance(command, str):
+            raise ConfigError(f"the command is a list of arguments, not a string: {command!r}")
+        if command:
+            options = options._replace(command=tuple(command))
+        if remove:
+            options = options._replace(auto_remove=True)
+        return self.create_container(image, self.find_image(image, pull=pull), options, name)
+
+    def start(self, container: Container | str) -> None:
+        """Start a created or exited container in the background, under its monitor.
+
+        >>> client.start("web")
+        """
+        self.runtime.start_detached(self._record(container))
+
+    def start_attached(
+        self,
+        container: Container | str,
+        *,
+        stdin: BinaryIO | None = None,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        on_started: Callable[[], None] | None = None,
+    ) -> int:
+        """Run a container in the foreground, relaying its streams (and ``stdin`` when it was
+        created interactive) and forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT; returns its exit
+        code. Call it from the main thread (it installs signal handlers).
+
+        >>> client.start_attached("job", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+        0
+        """
+        return self.runtime.start_attached(
+            self._record(container),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            on_started=on_started,
+        )
+
+    def stop(
+        self,
+        container: Container | str,
+        timeout: int | None = None,
+        signal: str | int | None = None,
+    ) -> None:
+        """Send the stop signal, and SIGKILL after ``timeout`` seconds (the container's own
+        stop timeout, else 10); returns once it has exited. A stopped container is left as is.
+
+        >>> client.stop("web", timeout=2)
+        """
+        self.runtime.stop(self._record(container), timeout, signal)
+
+    def kill(self, container: Container | str, signal: str | int = "SIGKILL") -> None:
+        """Send a signal (``"KILL"``, ``"SIGHUP"``, ``15``) to a running container's process.
+
+        >>> client.kill("web", "HUP")
+        """
+        self.runtime.kill(self._record(container), signal)
+
+    def restart(
+        self,
+        container: Container | str,
+        timeout: int | None = None,
+        signal: str | int | None = None,
+    ) -> None:
+        """``stop`` (when running), then ``start``.
+
+        >>> client.restart("web", timeout=2)
+        """
+        self.runtime.restart(self._record(container), timeout, signal)
+
+    def wait(self, container: Container | str) -> int:
+        """Block until the container is not running; returns its exit code.
+
+        >>> client.wait("job")
+        0
+        """
+        return self.runtime.wait(self._record(container))
+
+    def logs(
+        self, container: Container | str, *, follow: bool = False, tail: int | None = None
+    ) -> Iterator[tuple[str, str, str]]:
+        """``(stream, time, text)`` of each log line ("stdout"/"stderr", RFC 3339, the line with
+        its newline); ``follow`` keeps reading until the container exits; ``tail``: the last N.
+
+        >>> b"".join(text.encode() for _, _, text in client.logs("sleeper"))
+        b'...'
+        """
+        return self.runtime.logs(self._record(container), follow=follow, tail=tail)
+
+    def remove_container(self, container: Container | str, *, force: bool = False) -> None:
+        """Delete a container and its files (``force``: kill it first if it runs).
+
+        >>> client.remove_container("sleeper", force=True)
+        """
+        self.runtime.remove(self._record(container), force=force)
+
+    def prune_containers(self) -> list[str]:
+        """Remove every container that is not running; returns their ids.
+
+        >>> client.prune_containers()
+        ['3f2a...']
+        """
+        removed = []
+        for container in self.containers():
+            if not container.running:
+                self.runtime.remove(container)
+                removed.append(container.id)
+        return removed
+
+    def exec(
+        self,
+        container: Container | str,
+        options: ExecOptions,
+        *,
+        stdin: BinaryIO | None = None,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+    ) -> int:
+        """Run a process in a running container to its end, relaying its streams; returns its
+        exit code. ``ContainerStateError`` when the container is not running.
+
+        >>> client.exec("web", ExecOptions(("ls", "/")), stdout=out, stderr=err)
+        0
+        """
+        from hybridock.runtime.exec import Executor  # noqa: PLC0415
+
+        return Executor(self.runtime).run_attached(
+            self._record(container), options, stdin=stdin, stdout=stdout, stderr=stderr
+        )
+
+    def exec_detached(self, container: Container | str, options: ExecOptions) -> int:
+        """Start a process in a running container on /dev/null and leave it; returns its
+        host pid (it ends with the container at the latest).
+
+        >>> client.exec_detached("web", ExecOptions(("sleep", "5")))
+        4242
+        """
+        from hybridock.runtime.exec import Executor  # noqa: PLC0415
+
+        return Executor(self.runtime).start_detached(self._record(container), options)
+
+    def stats(self, container: Container | str) -> Stats:
+        """A running container's counters from its cgroups (CPU time, memory, block I/O,
+        pids); all zero for one that is not running.
+
+        >>> client.stats("web").memory_usage
+        2207744
+        """
+        from hybridock.runtime import cgroups  # noqa: PLC0415
+
+        record = self._record(container)
+        cgroup = cgroups.load(self.layout.container(record.id)) if record.running else None
+        return cgroup.stats() if cgroup else cgroups.Stats()
+
     def close(self) -> None:
+        """Close the store's database (``with Client() as client:`` does it at the end)."""
         if "database" in self.__dict__:
             self.database.close()

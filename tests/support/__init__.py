@@ -9,4 +9,5 @@
 - ``testimages``: the ``hello`` (demo/hello.c) and ``busybox`` images.
 - ``cli``: running the ``hybridock`` console script; the config file it reads.
 - ``probes`` and ``cleanup``: marker probes; unmount-then-remove for test stores.
+- ``dockerd``: a private containerd + dockerd 20.10 (Debian's docker.io) to read docker's answers.
 """

@@ -9,7 +9,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from registry_stub_server import (
+from hybridock.config import Config
+from hybridock.reference import Reference
+from hybridock.registry import Descriptor, RegistryClient, RetryPolicy
+from tests.unit.registry_stub_server import (
     OCI_INDEX,
     OCI_MANIFEST,
     Handler,
@@ -20,10 +23,6 @@ from registry_stub_server import (
     digest_of,
     error_reply,
 )
-
-from hybridock.config import Config
-from hybridock.reference import Reference
-from hybridock.registry import Descriptor, RegistryClient, RetryPolicy
 
 LAYERS = [b"layer one" * 100, b"layer two" * 50_000]
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import stat
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from registry_harness import (
+
+from hybridock.errors import (
+    AuthenticationError,
+)
+from tests.unit.registry_harness import (
     LAYERS,
     Harness,
     basic_protected,
@@ -18,34 +20,12 @@ from registry_harness import (
     ref_to,
     token_server,
 )
-from registry_stub_server import (
+from tests.unit.registry_stub_server import (
     Reply,
     StubRegistry,
     digest_of,
     error_reply,
 )
-
-from hybridock.errors import (
-    AuthenticationError,
-)
-
-
-@pytest.fixture
-def registry() -> Iterator[StubRegistry]:
-    with StubRegistry() as server:
-        yield server
-
-
-@pytest.fixture
-def other_host() -> Iterator[StubRegistry]:
-    """A second server, addressed as localhost:PORT so it is a different host."""
-    with StubRegistry() as server:
-        yield server
-
-
-@pytest.fixture
-def harness(tmp_path: Path) -> Harness:
-    return Harness(tmp_path)
 
 
 def test_bearer_token_from_a_realm_on_another_host(

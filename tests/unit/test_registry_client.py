@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from registry_harness import (
+
+from hybridock.errors import (
+    DigestMismatch,
+    ManifestInvalid,
+    ManifestUnknown,
+    PlatformNotFound,
+)
+from hybridock.registry import Platform
+from tests.unit.registry_harness import (
     LAYERS,
     Harness,
     build_image,
@@ -21,40 +28,13 @@ from registry_harness import (
     read_all,
     ref_to,
 )
-from registry_stub_server import (
+from tests.unit.registry_stub_server import (
     OCI_INDEX,
     OCI_MANIFEST,
     Reply,
     StubRegistry,
     digest_of,
 )
-
-from hybridock.errors import (
-    DigestMismatch,
-    ManifestInvalid,
-    ManifestUnknown,
-    PlatformNotFound,
-)
-from hybridock.registry import Platform
-
-
-@pytest.fixture
-def registry() -> Iterator[StubRegistry]:
-    with StubRegistry() as server:
-        yield server
-
-
-@pytest.fixture
-def other_host() -> Iterator[StubRegistry]:
-    """A second server, addressed as localhost:PORT so it is a different host."""
-    with StubRegistry() as server:
-        yield server
-
-
-@pytest.fixture
-def harness(tmp_path: Path) -> Harness:
-    return Harness(tmp_path)
-
 
 # --- the happy paths -------------------------------------------------------------------------
 

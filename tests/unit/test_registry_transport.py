@@ -7,7 +7,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from registry_harness import (
+
+from hybridock.errors import (
+    RegistryError,
+    RegistryUnreachable,
+)
+from hybridock.reference import Reference
+from tests.unit.registry_harness import (
     LAYERS,
     Harness,
     basic_protected,
@@ -16,7 +22,7 @@ from registry_harness import (
     read_all,
     ref_to,
 )
-from registry_stub_server import (
+from tests.unit.registry_stub_server import (
     Reply,
     StubRegistry,
     digest_of,
@@ -24,31 +30,6 @@ from registry_stub_server import (
     self_signed_certificate,
     server_tls_context,
 )
-
-from hybridock.errors import (
-    RegistryError,
-    RegistryUnreachable,
-)
-from hybridock.reference import Reference
-
-
-@pytest.fixture
-def registry() -> Iterator[StubRegistry]:
-    with StubRegistry() as server:
-        yield server
-
-
-@pytest.fixture
-def other_host() -> Iterator[StubRegistry]:
-    """A second server, addressed as localhost:PORT so it is a different host."""
-    with StubRegistry() as server:
-        yield server
-
-
-@pytest.fixture
-def harness(tmp_path: Path) -> Harness:
-    return Harness(tmp_path)
-
 
 # --- retries and failures ----------------------------------------------------------------
 

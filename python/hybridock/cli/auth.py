@@ -34,7 +34,7 @@ def login(
         username = click.prompt("Username")
     if not password:
         password = click.prompt("Password", hide_input=True)
-    state.client.registry.login(server, username, password)
+    state.client.login(server, username, password)
     click.echo("Login Succeeded")
 
 
@@ -43,7 +43,7 @@ def login(
 @pass_state
 def logout(state: State, server: str) -> None:
     """Log out from a registry."""
-    if state.client.registry.logout(server):
+    if state.client.logout(server):
         click.echo(f"Removing login credentials for {server}")
     else:
         click.echo(f"Not logged in to {server}")

@@ -20,8 +20,8 @@ from hybridock.cli.output import (
     human_duration,
     log_timestamp,
 )
+from hybridock.client import Container
 from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
-from hybridock.runtime.containers import Container
 
 
 def _each(names: Iterable[str], action: Callable[[str], None]) -> None:
@@ -109,7 +109,7 @@ def _ancestor_ids(state: State, filters: tuple[str, ...]) -> dict[str, str | Non
         key, _, value = item.partition("=")
         if key == "ancestor" and value not in ids:
             try:
-                ids[value] = state.client.image_store.resolve(value)
+                ids[value] = state.client.find_image(value, pull="never")
             except ImageNotFound:
                 ids[value] = None
     return ids
@@ -188,7 +188,7 @@ def stop(state: State, timeout: int | None, sig: str | None, names: tuple[str, .
     """Stop one or more running containers."""
 
     def action(name: str) -> None:
-        state.client.runtime.stop(state.client.container(name), timeout, sig)
+        state.client.stop(name, timeout, sig)
         click.echo(name)
 
     _each(names, action)
@@ -202,8 +202,7 @@ def kill(state: State, sig: str, names: tuple[str, ...]) -> None:
     """Kill one or more running containers."""
 
     def action(name: str) -> None:
-        container = state.client.container(name)
-        state.client.runtime.kill(container, sig)
+        state.client.kill(name, sig)
         click.echo(name)
 
     _each(names, action)
@@ -218,7 +217,7 @@ def restart(state: State, timeout: int | None, sig: str | None, names: tuple[str
     """Restart one or more containers."""
 
     def action(name: str) -> None:
-        state.client.runtime.restart(state.client.container(name), timeout, sig)
+        state.client.restart(name, timeout, sig)
         click.echo(name)
 
     _each(names, action)
@@ -233,7 +232,7 @@ def rm(state: State, force: bool, volumes: bool, names: tuple[str, ...]) -> None
     """Remove one or more containers."""
 
     def action(name: str) -> None:
-        state.client.runtime.remove(state.client.container(name), force=force)
+        state.client.remove_container(name, force=force)
         click.echo(name)
 
     _each(names, action)
@@ -270,7 +269,7 @@ def logs(
     container = state.client.container(name)
     count = None if tail == "all" else int(tail)
     streams = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
-    for stream, moment, text in state.client.runtime.logs(container, follow=follow, tail=count):
+    for stream, moment, text in state.client.logs(container, follow=follow, tail=count):
         if bounds:
             logged = log_timestamp(moment, now)
             if logged < bounds.get("since", logged):
@@ -290,7 +289,7 @@ def wait(state: State, names: tuple[str, ...]) -> None:
     """Block until one or more containers stop, then print their exit codes."""
 
     def action(name: str) -> None:
-        click.echo(state.client.runtime.wait(state.client.container(name)))
+        click.echo(state.client.wait(name))
 
     _each(names, action)
 
@@ -299,7 +298,7 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
     config = container.config
     layout = state.client.layout
     directory = layout.container(container.id)
-    lower = state.client.image_store.layer_dirs(container.image_id)
+    lower = state.client.layer_dirs(container.image_id)
     running = container.running
     return {
         "Id": container.id,
@@ -462,11 +461,7 @@ def container_prune(state: State, force: bool) -> None:
         )
     ):
         return
-    removed = []
-    for container in state.client.containers():
-        if not container.running:
-            state.client.runtime.remove(container)
-            removed.append(container.id)
+    removed = state.client.prune_containers()
     if removed:
         click.echo("Deleted Containers:")
         for container_id in removed:

@@ -13,8 +13,8 @@ import sys
 import click
 
 from hybridock.cli.context import State, fail, pass_state
+from hybridock.client import ExecOptions
 from hybridock.errors import ContainerNotFound, ContainerStateError, HybridockError
-from hybridock.runtime.exec import ExecOptions, Executor
 
 
 def _daemon_error(error: HybridockError) -> None:
@@ -62,17 +62,17 @@ def exec_command(
         interactive=interactive,
         tty=tty,
     )
-    executor = Executor(state.client.runtime)
+    client = state.client
     try:
-        container = executor.running(state.client.container(container_name))
+        container = client.container(container_name)
     except (ContainerNotFound, ContainerStateError) as error:
         _daemon_error(error)
     try:
         if detach:
-            executor.start_detached(container, dataclasses.replace(options, tty=False))
+            client.exec_detached(container, dataclasses.replace(options, tty=False))
             return
         stdin = sys.stdin.buffer if options.interactive else None
-        code = executor.run_attached(
+        code = client.exec(
             container, options, stdin=stdin, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
         )
     except ContainerStateError as error:

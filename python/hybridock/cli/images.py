@@ -19,9 +19,9 @@ from hybridock.cli.output import (
     parse_timestamp,
     pull_status,
 )
+from hybridock.client import ImageRecord, RemovalReport
 from hybridock.errors import HybridockError, InvalidFilter, InvalidReference
 from hybridock.reference import Reference
-from hybridock.store.images import ImageRecord, RemovalReport
 
 
 def tag_given(text: str) -> bool:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 if TYPE_CHECKING:
+    from hybridock.client import PullResult
     from hybridock.reference import Reference
-    from hybridock.store.pull import PullResult
 
 
 def _scaled(size: float, base: float, units: tuple[str, ...], digits: int) -> str:

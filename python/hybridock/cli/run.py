@@ -14,14 +14,12 @@ import click
 
 from hybridock.cli.context import ContainerCommandError, State, fail, pass_state
 from hybridock.cli.output import PullRenderer, pull_status
+from hybridock.client import Container, RunOptions
 from hybridock.errors import HybridockError
 from hybridock.reference import Reference
-from hybridock.runtime.config import RunOptions
-from hybridock.runtime.containers import Container
-from hybridock.runtime.seccomp import parse_security_options
 
 if TYPE_CHECKING:
-    from hybridock.store.pull import PullResult
+    from hybridock.client import PullResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,7 +90,7 @@ def container_options(function: F) -> F:
 def _create(state: State, params: dict[str, Any]) -> Container:
     client = state.client
     # docker's client reads and checks --security-opt before it asks for the image
-    parse_security_options(params["security_opt"])
+    client.check_security_options(params["security_opt"])
     renderer = PullRenderer(sys.stderr)  # docker run says nothing of the default tag
 
     def on_missing(reference: Reference) -> None:
@@ -148,7 +146,7 @@ def _create(state: State, params: dict[str, Any]) -> Container:
 def _attach(state: State, container: Container) -> int:
     interactive = container.config.open_stdin
     stdin = sys.stdin.buffer if interactive else None
-    return state.client.runtime.start_attached(
+    return state.client.start_attached(
         container, stdin=stdin, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
     )
 
@@ -159,11 +157,11 @@ def _attach(state: State, container: Container) -> int:
 @pass_state
 def run(state: State, /, detach: bool, **params: Any) -> None:
     """Create and run a new container from an image."""
-    runtime = state.client.runtime
+    client = state.client
     try:
         container = _create(state, params)
         if detach:
-            runtime.start_detached(container)
+            client.start(container)
             click.echo(container.id)
             return
     except HybridockError as error:
@@ -172,10 +170,10 @@ def run(state: State, /, detach: bool, **params: Any) -> None:
         code = _attach(state, container)
     except HybridockError as error:
         if container.config.auto_remove:
-            runtime.remove(state.client.container(container.id), force=True)
+            client.remove_container(container.id, force=True)
         raise fail(error) from error
     if container.config.auto_remove:
-        runtime.remove(state.client.container(container.id), force=True)
+        client.remove_container(container.id, force=True)
     sys.exit(code)
 
 
@@ -208,14 +206,14 @@ def start(state: State, attach: bool, interactive: bool, names: tuple[str, ...])
         except HybridockError as error:
             raise fail(error) from error
         if container.config.auto_remove:
-            client.runtime.remove(client.container(container.id), force=True)
+            client.remove_container(container.id, force=True)
         sys.exit(code)
     failed = False
     for name in names:
         try:
             container = client.container(name)
             if not container.running:
-                client.runtime.start_detached(container)
+                client.start(container)
             click.echo(name)
         except HybridockError as error:
             click.echo(f"Error response from daemon: {error}", err=True)

@@ -17,9 +17,8 @@ import click
 
 from hybridock.cli.context import ContainerCommandError, State, pass_state
 from hybridock.cli.output import bytes_size, human_size, render_template
+from hybridock.client import Container, Stats
 from hybridock.errors import HybridockError
-from hybridock.runtime import cgroups
-from hybridock.runtime.containers import Container
 
 SAMPLE_INTERVAL = 0.5
 COLUMNS = ("ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
@@ -63,14 +62,11 @@ def network_bytes(container: Container) -> tuple[int, int]:
 @dataclass(frozen=True)
 class Sample:
     moment: float
-    stats: cgroups.Stats
+    stats: Stats
 
 
 def _sample(state: State, container: Container) -> Sample:
-    cgroup = (
-        cgroups.load(state.client.layout.container(container.id)) if container.running else None
-    )
-    return Sample(time.monotonic(), cgroup.stats() if cgroup else cgroups.Stats())
+    return Sample(time.monotonic(), state.client.stats(container))
 
 
 def row(container: Container, first: Sample, second: Sample, memory_total: int) -> dict[str, str]:

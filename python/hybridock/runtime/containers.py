@@ -293,12 +293,6 @@ class ContainerStore:
         with self.db.write() as connection:
             connection.execute("DELETE FROM containers WHERE id = ?", (container_id,))
 
-    def set_state_error(self, container_id: str, message: str) -> None:
-        with self.db.write() as connection:
-            connection.execute(
-                "UPDATE containers SET error = ? WHERE id = ?", (message, container_id)
-            )
-
     def require_running(self, container: Container) -> None:
         if not container.running:
             raise ContainerStateError(f"container {container.id[:12]} is not running")

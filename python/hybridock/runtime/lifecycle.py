@@ -30,7 +30,7 @@ from hybridock import _native
 from hybridock.errors import ContainerStateError, HybridockError, SpawnError
 from hybridock.runtime import cgroups
 from hybridock.runtime import tty as terminal
-from hybridock.runtime.containers import Container, ContainerStore, process_alive
+from hybridock.runtime.containers import Container, ContainerStore
 from hybridock.runtime.rootfs import write_etc_files
 from hybridock.runtime.seccomp import seccomp_filter
 from hybridock.runtime.users import resolve_user
@@ -525,7 +525,3 @@ def _become_monitor(
                 report_fd, json.dumps({"error": f"cannot start the container: {error}"}).encode()
             )
     os._exit(125)
-
-
-def alive(container: Container) -> bool:
-    return process_alive(container.pid, container.pid_start)

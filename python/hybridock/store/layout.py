@@ -90,10 +90,6 @@ class Layout(NamedTuple):
         except OSError as error:
             raise StoreError(f"cannot create the store at {self.root}: {error.strerror}") from error
 
-    def temp_path(self, prefix: str) -> Path:
-        """A fresh unused name under tmp/ (nothing is created)."""
-        return self.tmp / f"{prefix}-{os.getpid()}-{os.urandom(6).hex()}"
-
     @contextlib.contextmanager
     def temp_dir(self, prefix: str) -> Iterator[Path]:
         """A directory under tmp/ that is removed unless the body renamed it away."""

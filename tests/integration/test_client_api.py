@@ -1,0 +1,171 @@
+"""``hybridock.Client`` as a library user has it: a Python program of their own, real containers.
+
+Each program runs in its own interpreter (as a user's script would, and so that the forks of a
+detached start never copy pytest's threads), against the test's store and registry through
+``HYBRIDOCK_ROOT`` and ``HYBRIDOCK_CONFIG``. The README's own example is run as it is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from tests.support.cli import run_hybridock
+from tests.support.registry import Registry
+
+pytestmark = [pytest.mark.root, pytest.mark.registry]
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def python_example(section: str) -> str:
+    """The first ```python block of the README section headed ``section``."""
+    text = README.read_text()
+    start = text.index(f"\n## {section}\n")
+    found = re.search(r"```python\n(.*?)```", text[start:], re.DOTALL)
+    assert found is not None, f"README.md has no python example under '## {section}'"
+    return found.group(1)
+
+
+@pytest.fixture
+def user_program(
+    make_hybridock_env: Callable[..., dict[str, str]],
+    registry: Registry,
+    image_builder: object,
+    tmp_path: Path,
+) -> Iterator[Callable[[str], subprocess.CompletedProcess[str]]]:
+    """``user_program(source)``: runs ``source`` as a user's script; afterwards no container
+    of the test's store is left (the store itself is the ``hybridock_root`` fixture's)."""
+    image_builder.publish_library(registry)  # type: ignore[attr-defined]
+    env = make_hybridock_env(registry)
+
+    def run(source: str) -> subprocess.CompletedProcess[str]:
+        script = tmp_path / "program.py"
+        script.write_text(textwrap.dedent(source))
+        return subprocess.run(
+            [sys.executable, str(script)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+    yield run
+    left = run_hybridock(["ps", "-aq", "--no-trunc"], env=env).stdout.split()
+    for container_id in left:
+        run_hybridock(["rm", "-f", container_id], env=env)
+
+
+def test_readme_python_example_runs(
+    user_program: Callable[[str], subprocess.CompletedProcess[str]],
+) -> None:
+    example = python_example("Python API")
+    result = user_program(example)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    # what the example's comments say a print shows, it shows
+    promised = re.findall(r"^\s*print\(.*\)\s+# (.+)$", example, re.MULTILINE)
+    printed = result.stdout.splitlines()
+    assert [line for line in promised if line not in printed] == [], result.stdout
+
+
+def test_run_returns_exit_code_and_captured_streams(
+    user_program: Callable[[str], subprocess.CompletedProcess[str]],
+) -> None:
+    result = user_program(
+        """
+        import json
+        import hybridock
+
+        with hybridock.Client() as client:
+            result = client.run("busybox", ["sh", "-c", "echo out; echo err >&2; exit 3"])
+            kept = client.container(result.container_id)
+            removed = client.run("busybox", ["echo", "hi"], remove=True)
+            print(json.dumps({
+                "code": result.exit_code,
+                "stdout": result.stdout.decode(),
+                "stderr": result.stderr.decode(),
+                "kept": [kept.state, kept.exit_code],
+                "removed": [removed.exit_code, removed.stdout.decode()],
+                "left": [c.id for c in client.containers()],
+            }))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert (seen["code"], seen["stdout"], seen["stderr"]) == (3, "out\n", "err\n")
+    assert seen["kept"] == ["exited", 3]
+    assert seen["removed"] == [0, "hi\n"]
+    assert len(seen["left"]) == 1  # the first one; remove=True took the second away
+
+
+def test_detached_run_wait_logs_remove(
+    user_program: Callable[[str], subprocess.CompletedProcess[str]],
+) -> None:
+    result = user_program(
+        """
+        import json
+        import hybridock
+
+        with hybridock.Client() as client:
+            container = client.run_detached(
+                "busybox", ["sh", "-c", "echo started; exec sleep 300"], name="api-detached"
+            )
+            running = container.state
+            first = next(client.logs(container, follow=True))  # once it has said something
+            client.kill(container)
+            code = client.wait("api-detached")
+            lines = [(stream, text) for stream, _, text in client.logs(container)]
+            client.remove_container(container)
+            print(json.dumps({
+                "running": running,
+                "first": first[2],
+                "code": code,
+                "lines": lines,
+                "left": [c.name for c in client.containers()],
+            }))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert (seen["running"], seen["first"]) == ("running", "started\n")
+    assert seen["code"] == 137  # 128 + SIGKILL
+    assert seen["lines"] == [["stdout", "started\n"]]
+    assert seen["left"] == []
+
+
+def test_errors_are_hybridock_errors_not_crashes(
+    user_program: Callable[[str], subprocess.CompletedProcess[str]],
+) -> None:
+    result = user_program(
+        """
+        import hybridock
+
+        client = hybridock.Client()
+        for attempt in (
+            lambda: client.run("busybox", ["/no/such/program"], remove=True),
+            lambda: client.run("busybox", "echo hi"),
+            lambda: client.wait("no-such-container"),
+        ):
+            try:
+                print("returned", attempt())
+            except hybridock.HybridockError as error:
+                print(type(error).__name__, error)
+        print("left", len(client.containers()))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("SpawnError") and "/no/such/program" in lines[0], lines
+    assert lines[1].startswith("ConfigError the command is a list of arguments"), lines
+    assert lines[2] == "ContainerNotFound No such container: no-such-container", lines
+    assert lines[3] == "left 0", lines

@@ -1,0 +1,100 @@
+"""The private dockerd of tests/support/dockerd.py: it runs containers, and leaves the host's
+network, firewall, cgroups and mounts as they were, also when it fails to start."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.conftest import ImageBuilder
+from tests.support.cleanup import mounts_under
+from tests.support.dockerd import Dockerd, DockerdStartError, cgroup_hierarchies, dockerd_probe
+from tests.support.registry import Registry
+
+pytestmark = [pytest.mark.root, pytest.mark.registry, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _needs_dockerd() -> None:
+    if reason := dockerd_probe():
+        pytest.skip(reason)
+
+
+def host_network() -> dict[str, str]:
+    """What a daemon could change on the host's network: links, addresses, routes, firewall
+    rules and forwarding (rule counters and the save tools' timestamps left out)."""
+    commands = {
+        "links": ["ip", "-o", "link", "show"],
+        "addresses": ["ip", "-o", "address", "show"],
+        "routes": ["ip", "route", "show", "table", "all"],
+        "iptables": ["iptables-save"],
+        "ip6tables": ["ip6tables-save"],
+    }
+    state = {}
+    for name, command in commands.items():
+        if shutil.which(command[0]) is None:
+            continue
+        output = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+        state[name] = "\n".join(
+            line.split(" [", 1)[0]
+            for line in output.splitlines()
+            if not line.startswith("#") and " RX: " not in line
+        )
+    for key in ("net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"):
+        path = Path("/proc/sys") / key
+        if path.exists():
+            state[key] = path.read_text().strip()
+    return state
+
+
+def daemon_processes(marker: Path) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if entry.name.isdigit() and str(marker) in command:
+            found.append(f"{entry.name}: {command}")
+    return found
+
+
+def test_runs_containers_and_leaves_the_host_as_it_was(
+    tmp_path: Path, registry: Registry, image_builder: ImageBuilder
+) -> None:
+    network = host_network()
+    workdir = tmp_path / "dockerd"
+    daemon = Dockerd(workdir, insecure_registries=[registry.backend_address])
+    try:
+        daemon.start()
+        busybox = image_builder.push(image_builder.busybox(), registry, "library/busybox")
+        reference = daemon.load(busybox, registry.backend_address)
+        run = daemon.cli("run", "--rm", "--network", "none", reference, "echo", "inside")
+        assert run.stdout == "inside\n"
+        daemon.cli("run", "--detach", "--network", "none", reference, "sleep", "600")
+        cgroup_parents = [
+            hierarchy / daemon.cgroup_parent
+            for hierarchy in cgroup_hierarchies()
+            if (hierarchy / daemon.cgroup_parent).is_dir()
+        ]
+        assert cgroup_parents, "the running container has no cgroup under the daemon's parent"
+        assert host_network() == network
+    finally:
+        daemon.stop()  # with the sleeping container still running
+    assert daemon_processes(workdir) == []
+    assert mounts_under(tmp_path) == []
+    assert not workdir.exists()
+    assert [parent for parent in cgroup_parents if parent.exists()] == []
+    assert host_network() == network
+
+
+def test_a_daemon_that_cannot_start_is_stopped_and_removed(tmp_path: Path) -> None:
+    workdir = tmp_path / "dockerd"
+    daemon = Dockerd(workdir, insecure_registries=["not a registry/with/a path"])
+    with pytest.raises(DockerdStartError, match=r"dockerd exited: .*insecure registry"):
+        daemon.start()
+    assert daemon_processes(workdir) == []
+    assert mounts_under(tmp_path) == []
+    assert not workdir.exists()

@@ -1,0 +1,311 @@
+"""A private docker: Debian's containerd and dockerd 20.10, for tests and the comparison.
+
+``Dockerd(workdir, insecure_registries=[...]).start()`` runs containerd and dockerd with
+everything under ``workdir``: sockets, data roots, exec root, pidfile, configs, logs and the
+CLI's config. It never touches the host's docker (/var/run/docker.sock, /var/lib/docker) and
+stays off the host's network and firewall: no bridge, no iptables or ip6tables rules, no
+masquerading, no ip_forward, no userland proxy; containers run with ``--network none`` (or
+``host``). Containers' cgroups go under a parent named for this daemon, removed at the end.
+
+``stop`` removes the containers, stops dockerd and containerd by pid (terminate, wait, kill),
+kills the shims this containerd left, unmounts whatever is mounted under ``workdir``, removes
+the cgroup parent, the workdir and the few host paths the daemons create on their own
+(/etc/docker/key.json, /run/containerd/s) when they were not there before. ``start`` does
+the same when it fails half way.
+
+``dockerd_probe`` says why dockerd cannot run here (programs missing, no namespaces); the
+``dockerd`` test fixture then tries for real and skips with dockerd's own words if it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Self
+
+from tests.support.cleanup import remove_tree, unmount_under
+from tests.support.images import PushedImage
+from tests.support.probes import root_probe
+
+DOCKER_CLI = "/usr/bin/docker"  # Debian's client, not whatever else is earlier on PATH
+PROGRAMS = ("containerd", "dockerd", "runc", DOCKER_CLI)
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 60.0
+SHIMS = ("containerd-shim", "containerd-shim-runc-v2")
+# Paths the daemons create whatever their flags say, deepest first: 20.10's libtrust key, its
+# plugin socket directory, the shims' socket directory (containerd 1.6 keeps them under
+# /run/containerd/s) and the opt plugin's directory (disabled here, in case it loads anyway).
+DAEMON_HOST_PATHS = tuple(
+    Path(path)
+    for path in (
+        "/etc/docker/key.json",
+        "/etc/docker",
+        "/run/docker/plugins",
+        "/run/docker",
+        "/run/containerd/s",
+        "/run/containerd",
+        "/opt/containerd/bin",
+        "/opt/containerd/lib",
+        "/opt/containerd",
+    )
+)
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class DockerdStartError(RuntimeError):
+    """containerd or dockerd exited or never answered."""
+
+
+def dockerd_probe() -> str | None:
+    """None when a private dockerd may run here, else why not (dockerd itself decides the
+    rest: the fixture skips with its words when it does not start)."""
+    missing = [name for name in PROGRAMS if shutil.which(name) is None]
+    if missing:
+        return f"needs {', '.join(missing)} (apt-get install docker.io)"
+    return root_probe()
+
+
+def _ping(path: Path) -> bool:
+    """dockerd's API answers ``GET /_ping`` on its unix socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(5)
+        connection.connect(str(path))
+        connection.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        return connection.recv(64).startswith((b"HTTP/1.0 200", b"HTTP/1.1 200"))
+
+
+def _pids_mentioning(marker: str, names: Sequence[str]) -> list[int]:
+    """Pids of processes named one of ``names`` whose command line contains ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() not in names:
+                continue
+            command_line = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if marker.encode() in command_line:
+            found.append(int(entry.name))
+    return found
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cgroup_hierarchies() -> list[Path]:
+    """The mounted cgroup hierarchies (v1 controllers and the unified one)."""
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        fstype = fields[fields.index("-") + 1]
+        if fstype in {"cgroup", "cgroup2"}:
+            points.append(Path(fields[4]))
+    return points
+
+
+class Dockerd:
+    """containerd + dockerd, private to ``workdir``; the ``docker`` CLI pointed at them."""
+
+    def __init__(self, workdir: Path, insecure_registries: Sequence[str] = ()) -> None:
+        self.workdir = workdir
+        self.insecure_registries = list(insecure_registries)
+        self.socket = workdir / "docker.sock"
+        self.containerd_socket = workdir / "containerd.sock"
+        self.cgroup_parent = f"hybridock-test-dockerd-{secrets.token_hex(4)}"
+        self.env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS", "DOCKER_CERT"))
+        }
+        self.env["DOCKER_CONFIG"] = str(workdir / "cli")
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self._host_paths_before = {path for path in DAEMON_HOST_PATHS if path.exists()}
+
+    # --- the CLI ---
+
+    def command(self, *args: str) -> list[str]:
+        return [DOCKER_CLI, "--host", f"unix://{self.socket}", *args]
+
+    def cli(
+        self, *args: str, timeout: float = 300, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """``docker ARGS`` against this daemon; with ``check`` a failure raises with stderr."""
+        result = subprocess.run(
+            self.command(*args),
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"docker {' '.join(args[:3])}: exit {result.returncode}: {result.stderr.strip()}"
+            )
+        return result
+
+    def load(self, pushed: PushedImage, address: str | None = None) -> str:
+        """Pull an image pushed to a test registry (from ``address``, the registry's own
+        host:port, when given); the reference this daemon knows it by."""
+        reference = f"{address or pushed.address}/{pushed.repository}:{pushed.tag or 'latest'}"
+        if pushed.tag is None:
+            reference = f"{address or pushed.address}/{pushed.repository}@{pushed.digest}"
+        self.cli("pull", "--quiet", reference)
+        return reference
+
+    # --- lifecycle ---
+
+    def start(self) -> Self:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "cli").mkdir(exist_ok=True)
+        config = self.workdir / "containerd.toml"
+        config.write_text(
+            "version = 2\n"
+            f'root = "{self.workdir / "containerd-root"}"\n'
+            f'state = "{self.workdir / "containerd-state"}"\n'
+            # cri serves kubelets; opt installs binaries into /opt/containerd
+            'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"]\n'
+            f'[grpc]\n  address = "{self.containerd_socket}"\n'
+            f'[ttrpc]\n  address = "{self.containerd_socket}.ttrpc"\n'
+            '[debug]\n  address = ""\n'
+            '[metrics]\n  address = ""\n'
+        )
+        containerd = self._spawn(["containerd", "--config", str(config)], "containerd.log")
+        self._wait(self.containerd_socket.exists, "containerd", containerd, "containerd.log")
+        daemon_json = self.workdir / "daemon.json"
+        daemon_json.write_text("{}\n")
+        dockerd = self._spawn(
+            [
+                "dockerd",
+                f"--config-file={daemon_json}",
+                f"--data-root={self.workdir / 'data'}",
+                f"--exec-root={self.workdir / 'exec'}",
+                f"--pidfile={self.workdir / 'docker.pid'}",
+                f"--host=unix://{self.socket}",
+                f"--containerd={self.containerd_socket}",
+                f"--cgroup-parent=/{self.cgroup_parent}",
+                "--exec-opt=native.cgroupdriver=cgroupfs",
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+                "--ip-forward=false",
+                "--userland-proxy=false",
+                "--storage-driver=overlay2",
+                *(f"--insecure-registry={registry}" for registry in self.insecure_registries),
+            ],
+            "dockerd.log",
+        )
+        self._wait(lambda: _ping(self.socket), "dockerd", dockerd, "dockerd.log")
+
+    def _spawn(self, command: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        with (self.workdir / log_name).open("ab") as output:
+            process = subprocess.Popen(
+                command,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.workdir,
+            )
+        self._processes.append(process)
+        return process
+
+    def _wait(
+        self,
+        ready: object,
+        what: str,
+        process: subprocess.Popen[bytes],
+        log_name: str,
+    ) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                raise DockerdStartError(f"{what} exited: {self._log_tail(log_name)}")
+            with contextlib.suppress(OSError):
+                if callable(ready) and ready():
+                    return
+            if time.monotonic() > deadline:
+                raise DockerdStartError(
+                    f"{what} not ready after {READY_TIMEOUT:.0f}s: {self._log_tail(log_name)}"
+                )
+            time.sleep(0.1)
+
+    def _log_tail(self, log_name: str) -> str:
+        try:
+            lines = (self.workdir / log_name).read_text(errors="replace").splitlines()
+        except OSError:
+            return "no log"
+        return " | ".join(lines[-3:]) or "no output"
+
+    def stop(self) -> None:
+        """Stop everything this daemon started and remove what it left; safe to call twice."""
+        if self._processes and self._processes[-1].poll() is None:
+            try:
+                ids = self.cli("ps", "-aq", timeout=60).stdout.split()
+                if ids:
+                    self.cli("rm", "-f", *ids, timeout=STOP_TIMEOUT)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired):
+                pass  # stopping the daemons below kills the containers anyway
+        for process in reversed(self._processes):
+            _stop(process)
+        self._processes.clear()
+        for pid in _pids_mentioning(str(self.containerd_socket), SHIMS):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        unmount_under(self.workdir)
+        self._remove_cgroup_parent()
+        self._remove_host_paths()
+        remove_tree(self.workdir)
+
+    def _remove_cgroup_parent(self) -> None:
+        for hierarchy in cgroup_hierarchies():
+            parent = hierarchy / self.cgroup_parent
+            if not parent.is_dir():
+                continue
+            for directory, _, _ in sorted(os.walk(parent), key=lambda e: -len(e[0])):
+                with contextlib.suppress(OSError):
+                    Path(directory).rmdir()
+
+    def _remove_host_paths(self) -> None:
+        for path in DAEMON_HOST_PATHS:
+            if path in self._host_paths_before or not path.exists():
+                continue
+            with contextlib.suppress(OSError):
+                if path.is_dir():
+                    path.rmdir()  # only when empty: another containerd may be using it
+                else:
+                    path.unlink()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

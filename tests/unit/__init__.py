@@ -1,0 +1,1 @@
+"""Unit tests: logic without root or a real registry (in-process stubs where needed)."""
