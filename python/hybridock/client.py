@@ -243,9 +243,10 @@ class Client:
         platform: str | None = None,
         progress: PullProgress | None = None,
         on_missing: Callable[[Reference], None] | None = None,
-        on_pulled: Callable[[Reference, str], None] | None = None,
+        on_pulled: Callable[[PullResult], None] | None = None,
     ) -> str:
-        """The id of the image ``name`` names, pulling it per docker's --pull policy.
+        """The id of the image ``name`` names, pulling it per docker's --pull policy;
+        ``on_pulled`` hears of every pull it makes, up to date or not.
 
         >>> client.find_image("busybox", pull="never")
         'sha256:...'
@@ -266,8 +267,8 @@ class Client:
         if pull == "missing" and on_missing is not None:
             on_missing(reference)
         result = self.pull(reference, platform=platform, progress=progress)
-        if result.downloaded and on_pulled is not None:
-            on_pulled(reference, result.digest)
+        if on_pulled is not None:
+            on_pulled(result)
         return result.image_id
 
     def check_run_flags(

@@ -79,6 +79,10 @@ class ImageNotFound(HybridockError, LookupError):
     """No such image in the local store."""
 
 
+class InvalidFilter(HybridockError, ValueError):
+    """A listing filter (``--filter key=value``) that the command does not know."""
+
+
 class ImageInUse(HybridockError):
     """An image that a container still uses."""
 

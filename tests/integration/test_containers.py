@@ -7,8 +7,10 @@ store is left mounted on the host.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,9 +19,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from tests.conftest import ImageBuilder
 from tests.support.cleanup import mounts_under, remove_tree
 from tests.support.cli import (
     CliResult,
@@ -29,6 +33,7 @@ from tests.support.cli import (
     write_hybridock_config,
 )
 from tests.support.registry import Registry
+from tests.support.testimages import busybox_image
 
 pytestmark = [pytest.mark.root, pytest.mark.registry]
 
@@ -412,6 +417,70 @@ def test_rmi_refuses_an_image_in_use(box: Box, name: str) -> None:
     assert "busybox" in box.ok("images")
 
 
+def test_rmi_force_of_an_image_a_running_container_uses_leaves_it_dangling(
+    box: Box, name: str, session_registry: Registry, image_builder: ImageBuilder
+) -> None:
+    """docker untags it (tag and digest) and keeps it for the container: <none> <none>."""
+    own = dataclasses.replace(busybox_image(), created="2021-02-03T04:05:06Z").build()
+    image_builder.push(own, session_registry, "library/rmi-force")
+    short = own.config_digest.removeprefix("sha256:")[:12]
+    box.ok("pull", "rmi-force")
+    try:
+        box.ok("run", "-d", "--name", name, "rmi-force", "sleep", "300")
+
+        removed = box.ok("rmi", "-f", "rmi-force").splitlines()
+
+        assert removed == ["Untagged: rmi-force:latest", f"Untagged: rmi-force@{own.digest}"]
+        rows = [line.split()[:3] for line in box.ok("images").splitlines()[1:]]
+        assert ["<none>", "<none>", short] in rows, rows
+        assert box.ok("images", "-q", "--filter", "dangling=true").split() == [short]
+    finally:
+        box("rm", "-f", name)
+        box("rmi", short)
+
+
+def test_run_pull_always_says_whether_it_downloaded(
+    box: Box, session_registry: Registry, image_builder: ImageBuilder
+) -> None:
+    image_builder.push(image_builder.hello(), session_registry, "library/pull-always")
+    try:
+        runs = [box("run", "--rm", "--pull", "always", "pull-always") for _ in range(2)]
+    finally:
+        box("rmi", "pull-always")
+
+    assert [run.returncode for run in runs] == [0, 0], runs
+    statuses = [
+        [line for line in run.stderr.splitlines() if line.startswith(("Digest:", "Status:"))]
+        for run in runs
+    ]
+    digest = statuses[0][0]
+    assert digest.startswith("Digest: sha256:"), runs[0]
+    assert statuses == [
+        [digest, "Status: Downloaded newer image for pull-always:latest"],
+        [digest, "Status: Image is up to date for pull-always:latest"],
+    ]
+    assert "Unable to find image" not in runs[0].stderr + runs[1].stderr
+
+
+def test_ps_created_at_is_gos_time_string(box: Box, name: str) -> None:
+    box.ok("create", "--name", name, "busybox", "true")
+    utc = {**box.env, "TZ": "UTC"}
+
+    def ps(output_format: str) -> list[str]:
+        args = ("ps", "-a", "--filter", f"name={name}", "--format", output_format)
+        result = run_hybridock(args, env=utc)
+        assert result.returncode == 0, str(result)
+        return result.stdout.splitlines()
+
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC"
+    (row,) = [json.loads(line) for line in ps("json")]
+    assert re.fullmatch(stamp, row["CreatedAt"]), row
+    assert ps("{{.CreatedAt}}") == [row["CreatedAt"]]
+    header, line = ps("table {{.Names}}\t{{.CreatedAt}}")
+    assert header.split("   ")[0].rstrip() == "NAMES" and header.endswith("   CREATED AT")
+    assert line.endswith(f"   {row['CreatedAt']}")
+
+
 # --- a long-running service ---------------------------------------------------------------------
 
 
@@ -522,6 +591,29 @@ def test_logs_follow_ends_when_the_container_does(box: Box, name: str) -> None:
     followed = box("logs", "-f", name, timeout=30)
     assert followed.returncode == 0
     assert followed.stdout == "line 1\nline 2\nline 3\n"
+
+
+def test_logs_since_and_until(box: Box, name: str) -> None:
+    box.ok("run", "--name", name, "busybox", "sh", "-c", "echo first; sleep 1; echo second")
+    stamped = box.ok("logs", "-t", name).splitlines()
+    (first, _), (second, _) = (line.split(" ", 1) for line in stamped)
+    epoch = datetime.fromisoformat(second[:26] + "+00:00").timestamp()
+
+    def logs(*args: str) -> CliResult:
+        return box("logs", *args, name)
+
+    assert logs("--since", second).stdout == "second\n"  # inclusive, as docker
+    assert logs("--until", first).stdout == "first\n"
+    assert logs("--since", first, "--until", second).stdout == "first\nsecond\n"
+    assert logs("--since", f"{int(epoch) + 1}").stdout == ""
+    assert logs("--since", "10m").stdout == "first\nsecond\n"
+    assert logs("--until", "10m").stdout == ""
+    assert logs("--since", "2000-01-01").stdout == "first\nsecond\n"
+    refused = logs("--since", "soon")
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        'Error: invalid value for "since": failed to parse value as time or duration: "soon"\n',
+    )
 
 
 def test_restart_runs_the_command_again(box: Box, name: str) -> None:

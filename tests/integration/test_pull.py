@@ -350,16 +350,19 @@ def test_pull_prints_digest_status_and_reference(
         assert first[0] == "Using default tag: latest"
 
 
-def test_pull_quiet_prints_only_the_digest(
+def test_pull_quiet_prints_only_the_reference(
     registry: Registry,
     image_builder: ImageBuilder,
     run_cli: RunCli,
     request: pytest.FixtureRequest,
 ) -> None:
+    """As docker: -q drops the progress, Digest: and Status: lines, not the reference."""
     pushed = image_builder.push(image_builder.hello(), registry, unique_repository(request))
 
-    assert ok(run_cli("pull", "-q", pushed.reference)).stdout == f"{pushed.digest}\n"
-    assert ok(run_cli("pull", "-q", pushed.reference)).stdout == f"{pushed.digest}\n"
+    assert ok(run_cli("pull", "-q", pushed.reference)).stdout == f"{pushed.reference}\n"
+    assert ok(run_cli("pull", "-q", pushed.reference)).stdout == f"{pushed.reference}\n"
+    by_digest = f"{pushed.address}/{pushed.repository}@{pushed.digest}"
+    assert ok(run_cli("pull", "-q", by_digest)).stdout == f"{by_digest}\n"
 
 
 def test_pull_through_the_docker_io_mirror_prints_the_familiar_names(
@@ -420,6 +423,145 @@ def test_images_lists_columns_digests_quiet_and_no_trunc(
     assert columns(no_trunc[1])[:3] == [repo, "v1", built.config_digest]
     assert ok(run_cli("images", repo)).stdout.splitlines()[1:] == plain[1:]
     assert ok(run_cli("images", "-q", f"{repo}:nope")).stdout == ""
+
+
+IMAGE_JSON_FIELDS = {
+    "Containers",
+    "CreatedAt",
+    "CreatedSince",
+    "Digest",
+    "ID",
+    "Repository",
+    "SharedSize",
+    "Size",
+    "Tag",
+    "UniqueSize",
+    "VirtualSize",
+}
+
+
+@dataclass(frozen=True)
+class ListedImages:
+    repo: str  # address/repository, as images shows it
+    old: BuiltImage  # :old, created 2020
+    web: BuiltImage  # :web, created 2021, label tier=web
+    new: BuiltImage  # :new, created 2022
+    dangling: BuiltImage  # was :moving (2019), then the tag moved to ``new``
+
+    def short(self, image: BuiltImage) -> str:
+        return image.config_digest.removeprefix("sha256:")[:12]
+
+
+@pytest.fixture
+def listed_images(
+    registry: Registry,
+    image_builder: ImageBuilder,
+    run_cli: RunCli,
+    request: pytest.FixtureRequest,
+) -> ListedImages:
+    repository = unique_repository(request)
+
+    def image(name: str, created: str, **labels: str) -> BuiltImage:
+        return ImageSpec(layers=[Layer([File(name, name)])], created=created, labels=labels).build()
+
+    found = ListedImages(
+        repo=f"{registry.address}/{repository}",
+        old=image("old", "2020-01-02T03:04:05Z"),
+        web=image("web", "2021-01-02T03:04:05Z", tier="web"),
+        new=image("new", "2022-01-02T03:04:05Z"),
+        dangling=image("dangling", "2019-01-02T03:04:05Z"),
+    )
+    for tag, built in (("old", found.old), ("web", found.web), ("moving", found.dangling)):
+        pushed = image_builder.push(built, registry, repository, tag)
+        ok(run_cli("pull", pushed.reference))
+    for tag in ("new", "moving"):
+        pushed = image_builder.push(found.new, registry, repository, tag)
+        ok(run_cli("pull", pushed.reference))
+    return found
+
+
+def test_images_all_lists_the_dangling_image_as_the_default_does(
+    listed_images: ListedImages, run_cli: RunCli
+) -> None:
+    """docker's -a adds intermediate images, which hybridock never has: the same listing."""
+    listed = ok(run_cli("images", "-a")).stdout
+    assert listed == ok(run_cli("images")).stdout
+    rows = [columns(line)[:3] for line in listed.splitlines()[1:]]
+    assert [listed_images.repo, "<none>", listed_images.short(listed_images.dangling)] in rows
+
+
+def test_images_format_json_table_and_template(
+    listed_images: ListedImages, run_cli: RunCli
+) -> None:
+    utc = {"TZ": "UTC"}
+    lines = ok(run_cli("images", "--format", "json", env=utc)).stdout.splitlines()
+    assert all(line.startswith('{"Containers":"N/A","CreatedAt":') for line in lines), lines
+    rows = [json.loads(line) for line in lines]
+    assert all(set(row) == IMAGE_JSON_FIELDS for row in rows), rows
+    old = next(row for row in rows if row["Tag"] == "old")
+    assert old == {
+        **old,
+        "Repository": listed_images.repo,
+        "ID": listed_images.short(listed_images.old),
+        "Digest": "<none>",
+        "CreatedAt": "2020-01-02 03:04:05 +0000 UTC",
+    }
+    assert re.fullmatch(r"\d+ years ago", old["CreatedSince"]), old
+
+    template = "{{.Repository}}:{{.Tag}} {{.ID}}"
+    shown = ok(run_cli("images", "--format", template)).stdout.splitlines()
+    assert f"{listed_images.repo}:new {listed_images.short(listed_images.new)}" in shown
+    assert len(shown) == 5  # new (twice: new, moving), web, old, the dangling one
+
+    custom = ok(run_cli("images", "--format", "table {{.Tag}}\t{{.ID}}")).stdout.splitlines()
+    assert custom[0] == "TAG       IMAGE ID"
+    assert f"old       {listed_images.short(listed_images.old)}" in custom
+    assert ok(run_cli("images", "--format", "table")).stdout == ok(run_cli("images")).stdout
+
+
+@dataclass(frozen=True)
+class FilterCase:
+    name: str
+    filters: tuple[str, ...]
+    listed: Callable[[ListedImages], list[BuiltImage]]
+
+
+FILTER_CASES = [
+    FilterCase("dangling", ("dangling=true",), lambda i: [i.dangling]),
+    FilterCase("not-dangling", ("dangling=false",), lambda i: [i.old, i.web, i.new, i.dangling]),
+    FilterCase("label-key", ("label=tier",), lambda i: [i.web]),
+    FilterCase("label-value", ("label=tier=web",), lambda i: [i.web]),
+    FilterCase("label-other-value", ("label=tier=db",), lambda i: []),
+    FilterCase("before", ("before={repo}:web",), lambda i: [i.old, i.dangling]),
+    FilterCase("since", ("since={repo}:old",), lambda i: [i.web, i.new]),
+    FilterCase("since-and-before", ("since={repo}:old", "before={repo}:new"), lambda i: [i.web]),
+    FilterCase("reference-tag", ("reference={repo}:web",), lambda i: [i.web]),
+    FilterCase("reference-pattern", ("reference=*/*/*:[nw]e*",), lambda i: [i.web, i.new]),
+    FilterCase(
+        "reference-repository", ("reference={repo}",), lambda i: [i.old, i.web, i.new, i.dangling]
+    ),
+]
+
+
+@pytest.mark.parametrize("case", FILTER_CASES, ids=[c.name for c in FILTER_CASES])
+def test_images_filters(case: FilterCase, listed_images: ListedImages, run_cli: RunCli) -> None:
+    args = [f"--filter={f.format(repo=listed_images.repo)}" for f in case.filters]
+    shown = set(ok(run_cli("images", "-q", "--no-trunc", *args)).stdout.split())
+    assert shown == {image.config_digest for image in case.listed(listed_images)}
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("color=red", "Error: Invalid filter 'color'"),
+        ("dangling=maybe", "Error: Invalid filter 'dangling=[maybe]'"),
+    ],
+)
+def test_images_refuses_an_unknown_filter_as_docker_does(
+    given: str, message: str, run_cli: RunCli
+) -> None:
+    result = run_cli("images", "--filter", given)
+    assert (result.returncode, result.stderr) == (1, f"{message}\n"), str(result)
 
 
 def test_image_inspect_reports_the_pulled_image(

@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -544,3 +545,49 @@ def test_a_killed_pull_leaves_nothing_that_blocks_the_next_and_gc_reclaims_its_w
     ok(run_cli("image", "prune", "-f"))  # collects garbage, keeps the tagged image
     assert list((hybridock_root / "tmp").iterdir()) == []
     assert ok(run_cli("images", "-q", "--no-trunc")).stdout == f"{built.config_digest}\n"
+
+
+def test_ctrl_c_while_a_layer_extracts_does_not_draw_it_complete(
+    *,
+    registry: Registry,
+    image_builder: ImageBuilder,
+    hybridock_env: dict[str, str],
+    hybridock_root: Path,
+    run_cli: RunCli,
+    request: pytest.FixtureRequest,
+) -> None:
+    """docker leaves every layer drawn as it was at Ctrl-C. The layer's download ends long
+    before its 10,000 files are written, so the SIGINT sent at `Download complete` lands
+    while it is still extracting."""
+    many = Layer([File(f"f{index}", "x") for index in range(10_000)], "none").build()
+    pushed = image_builder.push(ImageSpec(layers=[many]).build(), registry, repository_for(request))
+    layer = many.digest.removeprefix("sha256:")[:12]
+    process = subprocess.Popen(
+        [*hybridock_command(), "pull", pushed.reference],
+        env=hybridock_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        before = []
+        for line in process.stdout:
+            before.append(line)
+            if line.strip() == f"{layer}: Download complete":
+                break
+        process.send_signal(signal.SIGINT)
+        after, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 130, "".join(before) + after + stderr
+    assert f"{layer}: Pull complete" not in after, after
+    assert_store_empty(hybridock_root, run_cli)
+    trash = hybridock_root / "trash"  # the background discard of the partial tree
+    deadline = time.monotonic() + 120
+    while trash.is_dir() and any(trash.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)

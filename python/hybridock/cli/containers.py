@@ -13,7 +13,13 @@ from typing import Any
 import click
 
 from hybridock.cli.context import ContainerCommandError, State, pass_state
-from hybridock.cli.output import ago, human_duration, table
+from hybridock.cli.output import (
+    ago,
+    formatted,
+    go_time,
+    human_duration,
+    log_timestamp,
+)
 from hybridock.client import Container
 from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
 
@@ -54,6 +60,26 @@ def _command_text(container: Container, no_trunc: bool) -> str:
 
 #: ps fields left out unless a --format shows them: the config's need it decoded
 DETAIL_FIELDS = ("CreatedAt", "Labels", "Mounts", "Networks")
+#: docker's ps headers and default table
+PS_HEADERS = {
+    "ID": "CONTAINER ID",
+    "Image": "IMAGE",
+    "Command": "COMMAND",
+    "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED",
+    "Ports": "PORTS",
+    "State": "STATE",
+    "Status": "STATUS",
+    "Size": "SIZE",
+    "Names": "NAMES",
+    "Labels": "LABELS",
+    "Mounts": "MOUNTS",
+    "LocalVolumes": "LOCAL VOLUMES",
+    "Networks": "NETWORKS",
+}
+PS_TABLE = (
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+)
 
 
 def _ps_fields(container: Container, no_trunc: bool, *, details: bool) -> dict[str, str]:
@@ -68,8 +94,7 @@ def _ps_fields(container: Container, no_trunc: bool, *, details: bool) -> dict[s
         "Names": container.name,
     }
     if details:
-        created = datetime.fromtimestamp(container.created)
-        fields["CreatedAt"] = created.strftime("%Y-%m-%d %H:%M:%S %z")
+        fields["CreatedAt"] = go_time(container.created)
         config = container.config
         fields["Labels"] = ",".join(f"{k}={v}" for k, v in config.labels.items())
         fields["Mounts"] = ",".join(m.destination for m in config.mounts)
@@ -115,16 +140,6 @@ def _matches(
     return True
 
 
-def _render_template(template: str, fields: dict[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        expression = match.group(1).strip()
-        if expression.startswith("json "):
-            return json.dumps(fields.get(expression[5:].lstrip("."), ""))
-        return fields.get(expression.lstrip("."), "")
-
-    return re.sub(r"\{\{\s*(.*?)\s*\}\}", replace, template).replace("\\t", "\t")
-
-
 @click.command("ps")
 @click.option("-a", "--all", "all_states", is_flag=True, help="Show all containers.")
 @click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
@@ -160,24 +175,8 @@ def ps(
         return
     details = output_format == "json" or any(f in (output_format or "") for f in DETAIL_FIELDS)
     rows = [_ps_fields(c, no_trunc, details=details) for c in containers]
-    if output_format == "json":
-        for row in rows:
-            click.echo(json.dumps(row, sort_keys=True))
-        return
-    if output_format and output_format != "table":
-        template = output_format
-        header = template.startswith("table ")
-        template = template.removeprefix("table ")
-        lines = [_render_template(template, row) for row in rows]
-        if header:
-            names = {key: key.upper() for key in rows[0]} if rows else {}
-            lines.insert(0, _render_template(template, names) if rows else template)
-        for line in lines:
-            click.echo(line)
-        return
-    columns = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-    header_row = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    table([header_row, *[[row[c] for c in columns] for row in rows]])
+    for line in formatted(rows, output_format or "table", PS_HEADERS, PS_TABLE):
+        click.echo(line)
 
 
 @click.command()
@@ -241,16 +240,42 @@ def rm(state: State, force: bool, volumes: bool, names: tuple[str, ...]) -> None
 
 @click.command()
 @click.option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.option("--since", help="Show logs since a timestamp or relative (e.g. 42m).")
+@click.option("--until", help="Show logs before a timestamp or relative (e.g. 42m).")
 @click.option("-n", "--tail", default="all", help="Number of lines to show from the end.")
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
 @click.argument("name", metavar="CONTAINER")
 @pass_state
-def logs(state: State, follow: bool, tail: str, timestamps: bool, name: str) -> None:
+def logs(
+    state: State,
+    follow: bool,
+    since: str | None,
+    until: str | None,
+    tail: str,
+    timestamps: bool,
+    name: str,
+) -> None:
     """Fetch the logs of a container."""
+    now = time.time()
+    bounds: dict[str, int] = {}
+    for option, value in (("since", since), ("until", until)):
+        if value:
+            try:
+                bounds[option] = log_timestamp(value, now)
+            except ValueError as error:
+                raise HybridockError(f'invalid value for "{option}": {error}') from None
+    if bounds.get("until", now * 10**9) < now * 10**9:
+        follow = False  # nothing that comes later is wanted
     container = state.client.container(name)
     count = None if tail == "all" else int(tail)
     streams = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
     for stream, moment, text in state.client.logs(container, follow=follow, tail=count):
+        if bounds:
+            logged = log_timestamp(moment, now)
+            if logged < bounds.get("since", logged):
+                continue
+            if logged > bounds.get("until", logged):
+                break  # the log is in time order: docker stops here
         output = streams.get(stream, sys.stdout.buffer)
         line = f"{moment} {text}" if timestamps else text
         output.write(line.encode())

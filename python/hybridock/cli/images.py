@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
-from hybridock.cli.context import State, pass_state
-from hybridock.cli.output import PullRenderer, ago, human_size, parse_timestamp, table
+from hybridock.cli.context import ContainerCommandError, State, pass_state
+from hybridock.cli.output import (
+    PullRenderer,
+    ago,
+    formatted,
+    go_time,
+    human_size,
+    parse_timestamp,
+    pull_status,
+)
 from hybridock.client import ImageRecord, RemovalReport
-from hybridock.errors import HybridockError
+from hybridock.errors import HybridockError, InvalidFilter, InvalidReference
 from hybridock.reference import Reference
 
 
@@ -22,7 +31,7 @@ def tag_given(text: str) -> bool:
 
 
 @click.command()
-@click.option("-q", "--quiet", is_flag=True, help="Print only the image digest.")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output.")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Pull this platform of an index.")
 @click.argument("name", metavar="NAME[:TAG|@DIGEST]")
 @pass_state
@@ -34,71 +43,263 @@ def pull(state: State, quiet: bool, platform: str | None, name: str) -> None:
         result = state.client.pull(reference, platform=platform, progress=renderer)
     finally:
         renderer.finish()
-    if quiet:
-        click.echo(result.digest)
-        return
-    click.echo(f"Digest: {result.digest}")
-    status = "Downloaded newer image" if result.downloaded else "Image is up to date"
-    click.echo(f"Status: {status} for {reference.familiar}")
-    click.echo(str(reference))
+    if not quiet:
+        click.echo(f"Digest: {result.digest}")
+        click.echo(f"Status: {pull_status(result)}")
+    click.echo(str(reference))  # docker prints the reference pulled, -q or not
 
 
-def _image_rows(
-    images: list[ImageRecord], *, digests: bool, no_trunc: bool
-) -> list[tuple[str, str, str, str, str, str]]:
-    rows: list[tuple[str, str, str, str, str, str]] = []
-    for image in images:
-        image_id = image.id if no_trunc else image.id.removeprefix("sha256:")[:12]
-        created = ago(parse_timestamp(image.created))
-        size = human_size(image.size)
-        digest_by_repository = {}
-        for repo_digest in image.repo_digests:
-            repository, _, digest = repo_digest.partition("@")
-            digest_by_repository[repository] = digest
-        entries: list[tuple[str, str, str]] = []
-        for tag in image.tags:
-            reference = Reference.parse(tag)
-            digest = digest_by_repository.pop(reference.name, "<none>")
-            entries.append((reference.familiar_name, reference.tag or "<none>", digest))
-        for repository, digest in digest_by_repository.items():
-            if not any(entry[0] == Reference.parse(repository).familiar_name for entry in entries):
-                entries.append((Reference.parse(repository).familiar_name, "<none>", digest))
-        if not entries:
-            entries.append(("<none>", "<none>", "<none>"))
-        rows.extend((repo, tag, digest, image_id, created, size) for repo, tag, digest in entries)
-    return rows
+IMAGE_HEADERS = {
+    "ID": "IMAGE ID",
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "Digest": "DIGEST",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "Size": "SIZE",
+    "Containers": "CONTAINERS",
+    "VirtualSize": "SIZE",
+    "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+}
+IMAGE_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+IMAGE_TABLE_WITH_DIGEST = (
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+)
+IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference")
+
+
+class Listed(NamedTuple):
+    """An image as ``images`` lists it: the references a reference filter left."""
+
+    image: ImageRecord
+    tags: list[Reference]
+    digests: list[Reference]
+
+
+def _image_fields(
+    listed: Listed, *, digests: bool, need_digest: bool, no_trunc: bool
+) -> list[dict[str, str]]:
+    """docker's imageFormat: a row per tag (per tag and digest when digests are shown), a
+    row per repository known only by digest, one ``<none>`` row for a dangling image."""
+    image = listed.image
+    created = parse_timestamp(image.created)
+    common = {
+        "ID": image.id if no_trunc else image.id.removeprefix("sha256:")[:12],
+        "CreatedSince": ago(created),
+        "CreatedAt": go_time(created),
+        "Size": human_size(image.size),
+        "VirtualSize": human_size(image.size, digits=4),
+        "Containers": "N/A",
+        "SharedSize": "N/A",
+        "UniqueSize": "N/A",
+    }
+    entries: list[tuple[str, str, str]] = []
+    by_repository: dict[str, list[str]] = {}
+    for reference in listed.digests:
+        by_repository.setdefault(reference.familiar_name, []).append(reference.digest or "")
+    tagged: dict[str, list[str]] = {}
+    for reference in listed.tags:
+        tagged.setdefault(reference.familiar_name, []).append(reference.tag or "")
+    for repository, tags in tagged.items():
+        repository_digests = by_repository.pop(repository, []) if need_digest else []
+        by_repository.pop(repository, None)
+        for tag in tags:
+            entries.extend((repository, tag, d) for d in repository_digests or ["<none>"])
+    for repository, repository_digests in by_repository.items():
+        if digests:
+            entries.extend((repository, "<none>", digest) for digest in repository_digests)
+        else:
+            entries.append((repository, "<none>", ""))
+    if not entries:
+        entries.append(("<none>", "<none>", "<none>"))
+    return [
+        {**common, "Repository": repository, "Tag": tag, "Digest": digest}
+        for repository, tag, digest in entries
+    ]
+
+
+def _path_match(pattern: str, name: str) -> bool:
+    """Go's path.Match, which docker's reference filter uses: * and ? stop at a slash."""
+    expression = []
+    index = 0
+    while index < len(pattern):
+        character = pattern[index]
+        index += 1
+        if character == "*":
+            expression.append("[^/]*")
+        elif character == "?":
+            expression.append("[^/]")
+        elif character == "[":
+            character_class, index = _character_class(pattern, index)
+            expression.append(character_class)
+        else:
+            if character == "\\":
+                character, index = _escaped(pattern, index)
+            expression.append(re.escape(character))
+    return re.fullmatch("".join(expression), name) is not None
+
+
+def _escaped(pattern: str, index: int) -> tuple[str, int]:
+    if index >= len(pattern):
+        raise InvalidReference("syntax error in pattern")
+    return pattern[index], index + 1
+
+
+def _character_class(pattern: str, index: int) -> tuple[str, int]:
+    """A path.Match class after its '[': '^'? (c | '\\'c | lo'-'hi)+ ']'."""
+    negated = pattern.startswith("^", index)
+    index += negated
+    ranges: list[str] = []
+    while not (ranges and pattern.startswith("]", index)):
+        if index >= len(pattern) or pattern[index] in "-]":
+            raise InvalidReference("syntax error in pattern")
+        low, index = (
+            _escaped(pattern, index + 1) if pattern[index] == "\\" else (pattern[index], index + 1)
+        )
+        high = low
+        if pattern.startswith("-", index):
+            index += 1
+            if index >= len(pattern) or pattern[index] in "-]":
+                raise InvalidReference("syntax error in pattern")
+            high, index = (
+                _escaped(pattern, index + 1)
+                if pattern[index] == "\\"
+                else (pattern[index], index + 1)
+            )
+        ranges.append(f"{re.escape(low)}-{re.escape(high)}" if high != low else re.escape(low))
+    return f"[{'^' if negated else ''}{''.join(ranges)}]", index + 1
+
+
+def _reference_matches(patterns: list[str], reference: Reference, familiar: str) -> bool:
+    """docker's reference.FamiliarMatch against any of the patterns."""
+    return any(
+        _path_match(p, familiar) or _path_match(p, reference.familiar_name) for p in patterns
+    )
+
+
+def _parse_filters(filters: tuple[str, ...]) -> dict[str, list[str]]:
+    parsed: dict[str, list[str]] = {}
+    for item in filters:
+        key, has_value, value = item.partition("=")
+        if not has_value:
+            raise ContainerCommandError(
+                f'invalid argument "{item}" for "-f, --filter" flag: bad format of filter'
+                " (expected name=value)"
+            )
+        parsed.setdefault(key.strip().lower(), []).append(value.strip())
+    for key in parsed:
+        if key not in IMAGE_FILTERS:
+            raise InvalidFilter(f"Invalid filter '{key}'")
+    return parsed
+
+
+def _created(image: ImageRecord) -> float:
+    return parse_timestamp(image.created) or 0.0
+
+
+def _listed(state: State, filters: dict[str, list[str]]) -> list[Listed]:
+    """docker's image list filters over the store (daemon/images/images.go)."""
+    dangling = filters.get("dangling")
+    dangling_only = False
+    if dangling is not None:
+        if "true" in dangling:
+            dangling_only = True
+        elif "false" not in dangling:
+            raise InvalidFilter(f"Invalid filter 'dangling=[{' '.join(dangling)}]'")
+    bounds = {
+        key: _created(state.client.image(filters[key][-1]))
+        for key in ("before", "since")
+        if key in filters
+    }
+    patterns = filters.get("reference")
+    labels = filters.get("label", [])
+    listed = []
+    for image in state.client.images():
+        created = _created(image)
+        if "before" in bounds and created >= bounds["before"]:
+            continue
+        if "since" in bounds and created <= bounds["since"]:
+            continue
+        if labels and not _labels_match(labels, image):
+            continue
+        tags = [Reference.parse(tag) for tag in image.tags]
+        digests = [Reference.parse(reference) for reference in image.repo_digests]
+        if patterns is not None:
+            tags = [t for t in tags if _reference_matches(patterns, t, t.familiar)]
+            digests = [
+                d
+                for d in digests
+                if _reference_matches(patterns, d, f"{d.familiar_name}@{d.digest}")
+            ]
+        if not tags and not digests:
+            if (dangling is not None and not dangling_only) or patterns is not None:
+                continue
+        elif dangling_only and tags:
+            continue
+        listed.append(Listed(image, tags, digests))
+    return listed
+
+
+def _labels_match(wanted: list[str], image: ImageRecord) -> bool:
+    """docker's MatchKVList: every label= filter, as key or key=value, must hold."""
+    config = image.config.get("config")
+    labels = config.get("Labels") if isinstance(config, dict) else None
+    if not isinstance(labels, dict) or not labels:
+        return False
+    for item in wanted:
+        key, has_value, value = item.partition("=")
+        if key not in labels or (has_value and labels[key] != value):
+            return False
+    return True
 
 
 @click.command("images")
+@click.option("-a", "--all", "all_images", is_flag=True, help="Show all images.")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.option("--digests", is_flag=True, help="Show digests.")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (key=value).")
+@click.option("--format", "output_format", help="table, json, or a {{.Field}} template.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
 @click.argument("repository", required=False)
 @pass_state
 def images(
-    state: State, quiet: bool, digests: bool, no_trunc: bool, repository: str | None
+    state: State,
+    all_images: bool,
+    quiet: bool,
+    digests: bool,
+    filters: tuple[str, ...],
+    output_format: str | None,
+    no_trunc: bool,
+    repository: str | None,
 ) -> None:
-    """List images."""
-    rows = _image_rows(state.client.images(), digests=digests, no_trunc=no_trunc)
+    """List images.
+
+    hybridock keeps no intermediate images, so --all lists what the default does: every
+    image, dangling ones included."""
     if repository:
-        wanted = Reference.parse(repository)
-        rows = [
-            row
-            for row in rows
-            if row[0] == wanted.familiar_name
-            and (not tag_given(repository) or row[1] == wanted.tag)
-        ]
-    if quiet:
+        filters = (*filters, f"reference={repository}")  # as docker's client does
+    listed = _listed(state, _parse_filters(filters))
+    need_digest = digests or "{{.Digest}}" in (output_format or "")
+    rows = [
+        row
+        for entry in listed
+        for row in _image_fields(entry, digests=digests, need_digest=need_digest, no_trunc=no_trunc)
+    ]
+    if quiet and output_format in (None, "table"):
         seen = []
         for row in rows:
-            if row[3] not in seen:
-                seen.append(row[3])
+            if row["ID"] not in seen:
+                seen.append(row["ID"])
         for image_id in seen:
             click.echo(image_id)
         return
-    header = ("REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE")
-    selected = [0, 1, 2, 3, 4, 5] if digests else [0, 1, 3, 4, 5]
-    table([[row[i] for i in selected] for row in [header, *rows]])
+    default = IMAGE_TABLE_WITH_DIGEST if digests else IMAGE_TABLE
+    chosen = output_format or "table"
+    if digests and chosen.startswith("table") and chosen != "table" and "{{.Digest}}" not in chosen:
+        chosen += "\t{{.Digest}}"
+    for line in formatted(rows, chosen, IMAGE_HEADERS, default):
+        click.echo(line)
 
 
 def _print_removal(report: RemovalReport) -> None:

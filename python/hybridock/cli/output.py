@@ -1,17 +1,22 @@
-"""Rendering for the CLI: docker's human sizes and durations, tables, pull progress."""
+"""Rendering for the CLI: docker's human sizes and durations, tables, --format, pull progress."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Mapping, Sequence
+from io import StringIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 if TYPE_CHECKING:
+    from hybridock.client import PullResult
     from hybridock.reference import Reference
 
 
@@ -23,9 +28,10 @@ def _scaled(size: float, base: float, units: tuple[str, ...], digits: int) -> st
     return f"{size:.{digits}g}{units[index]}"
 
 
-def human_size(size: float) -> str:
-    """docker's units.HumanSize: decimal units, three significant digits ("4.26MB")."""
-    return _scaled(size, 1000.0, ("B", "kB", "MB", "GB", "TB", "PB"), 3)
+def human_size(size: float, digits: int = 3) -> str:
+    """docker's units.HumanSizeWithPrecision: decimal units, three significant digits by
+    default ("4.26MB"; units.HumanSize itself keeps four)."""
+    return _scaled(size, 1000.0, ("B", "kB", "MB", "GB", "TB", "PB"), digits)
 
 
 def bytes_size(size: float) -> str:
@@ -82,6 +88,15 @@ def parse_timestamp(text: str | None) -> float | None:
     return moment.timestamp()
 
 
+def go_time(timestamp: float | None) -> str:
+    """Go's ``time.Unix(seconds, 0).String()`` in local time, as docker's CreatedAt columns
+    print it ("2026-12-06 08:26:18 +0000 UTC")."""
+    from datetime import UTC, datetime  # noqa: PLC0415 (see parse_timestamp)
+
+    moment = datetime.fromtimestamp(int(timestamp or 0), UTC).astimezone()
+    return f"{moment:%Y-%m-%d %H:%M:%S %z} {moment.tzname()}"
+
+
 def ago(timestamp: float | None) -> str:
     if timestamp is None:
         return "N/A"
@@ -89,16 +104,75 @@ def ago(timestamp: float | None) -> str:
 
 
 def table(rows: Sequence[Sequence[str]], out: TextIO | None = None) -> None:
-    """docker's tabwriter layout: columns padded to the widest cell plus three spaces."""
+    """docker's tabwriter (minwidth 10, padding 3): a cell followed by another is padded to
+    the widest such cell of its column plus three spaces, and to at least ten; the last cell
+    of a row is not padded."""
     stream = out or sys.stdout
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths: dict[int, int] = {}
     for row in rows:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        stream.write("   ".join([*cells, row[-1]]).rstrip() + "\n")
+        for index, cell in enumerate(row[:-1]):
+            widths[index] = max(widths.get(index, 10), len(cell) + 3)
+    for row in rows:
+        cells = [cell.ljust(widths[index]) for index, cell in enumerate(row[:-1])]
+        stream.write("".join([*cells, *row[-1:]]).rstrip(" ") + "\n")
+
+
+def go_json(value: Any) -> str:
+    """Go's json.Marshal: compact, keys sorted, and <, >, & (and U+2028/9) escaped."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    for character, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(character, escaped)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def render_template(template: str, fields: Mapping[str, str]) -> str:
+    """The subset of Go templates listings are formatted with: {{.Field}}, {{json .Field}}
+    and {{json .}} (every field)."""
+
+    def replace(match: re.Match[str]) -> str:
+        expression = match.group(1).strip()
+        if expression.startswith("json "):
+            name = expression[5:].strip()
+            return go_json(dict(fields) if name == "." else fields.get(name.lstrip("."), ""))
+        return fields.get(expression.lstrip("."), "")
+
+    return re.sub(r"\{\{\s*(.*?)\s*\}\}", replace, template)
+
+
+def formatted(
+    rows: Sequence[Mapping[str, str]],
+    output_format: str,
+    headers: Mapping[str, str],
+    default_table: str,
+) -> list[str]:
+    """docker's formatter.Context: ``table`` (the command's default columns), ``json`` (one
+    object a row), ``table TEMPLATE`` (a header row, cells aligned as by its tabwriter) or a
+    plain TEMPLATE (a line a row)."""
+    if output_format == "json":
+        return [go_json(dict(row)) for row in rows]
+    if output_format == "table":
+        output_format = default_table
+    is_table = output_format.startswith("table")
+    template = output_format.removeprefix("table") if is_table else output_format
+    template = template.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+    lines = [render_template(template, row) for row in rows]
+    if not is_table:
+        return lines
+    header = render_template(template, headers)
+    buffer = StringIO()
+    table([line.split("\t") for line in [header, *lines]], buffer)
+    return buffer.getvalue().splitlines()
 
 
 def error(message: str, prefix: str = "Error") -> None:
     click.echo(f"{prefix}: {message}" if prefix else message, err=True)
+
+
+def pull_status(result: PullResult) -> str:
+    """The text of docker's ``Status:`` line after a pull (docker pull, and docker run's
+    pull to stderr)."""
+    status = "Downloaded newer image" if result.downloaded else "Image is up to date"
+    return f"{status} for {result.reference.familiar}"
 
 
 class PullRenderer:
@@ -171,3 +245,58 @@ def _bar(current: int, total: int, width: int = 50) -> str:
     if filled >= width:
         return "[" + "=" * width + "]"
     return "[" + "=" * filled + ">" + " " * (width - filled - 1) + "]"
+
+
+_DURATION = re.compile(r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2})(?::(\d{2})(?::(\d{2})(\.\d+)?)?)?)?(Z|[+-]\d{2}:\d{2})?"
+)
+_RANGES = (("month", 1, 12), ("day", 1, 31), ("hour", 0, 23), ("minute", 0, 59), ("second", 0, 59))
+
+
+def log_timestamp(value: str, now: float) -> int:
+    """docker's --since/--until (api/types/time.GetTimestamp) in Unix nanoseconds: a Go
+    duration before now ("10m", "1h30m"; whole seconds), an RFC 3339 date or time (local time
+    without a zone), or Unix seconds ("1700000000.5"). Raises ValueError with docker's reason."""
+    if value != "0" and _DURATION.fullmatch(value):
+        seconds = sum(float(n) * _SECONDS[unit] for n, unit in _DURATION_PART.findall(value))
+        return math.floor(now + seconds if value.startswith("-") else now - seconds) * 10**9
+    match = _TIME.fullmatch(value)
+    local = not any(c in value for c in "zZ+") and value.count("-") != 3
+    if match is not None and (match.group(8) is None) == local:
+        return _moment(value, match)
+    if "-" in value:
+        raise ValueError(f'parsing time "{value}": cannot parse as RFC 3339')
+    whole, _, fraction = value.partition(".")
+    try:
+        nanoseconds = int(fraction) * 10 ** (9 - len(fraction)) if fraction else 0
+        return int(whole) * 10**9 + nanoseconds
+    except ValueError:
+        raise ValueError(f'failed to parse value as time or duration: "{value}"') from None
+
+
+def _moment(value: str, match: re.Match[str]) -> int:
+    from datetime import UTC, datetime, timedelta, timezone  # noqa: PLC0415
+
+    year = int(match.group(1))
+    fields = [int(part) if part else 0 for part in match.groups()[1:6]]
+    for (name, low, high), number in zip(_RANGES, fields, strict=True):
+        if not low <= number <= high:
+            raise ValueError(f'parsing time "{value}": {name} out of range')
+    zone = match.group(8)
+    if zone is None:
+        tzinfo = datetime.now(UTC).astimezone().tzinfo
+    elif zone == "Z":
+        tzinfo = UTC
+    else:
+        sign = -1 if zone.startswith("-") else 1
+        tzinfo = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    try:
+        month, day, hour, minute, second = fields
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=tzinfo)
+    except ValueError:
+        raise ValueError(f'parsing time "{value}": day out of range') from None
+    fraction = (match.group(7) or ".")[1:10]
+    return int(moment.timestamp()) * 10**9 + int(fraction.ljust(9, "0"))

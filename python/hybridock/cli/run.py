@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from hybridock.cli.context import ContainerCommandError, State, fail, pass_state
-from hybridock.cli.output import PullRenderer
+from hybridock.cli.output import PullRenderer, pull_status
 from hybridock.client import Container, RunOptions
 from hybridock.errors import HybridockError
 from hybridock.reference import Reference
+
+if TYPE_CHECKING:
+    from hybridock.client import PullResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,10 +99,10 @@ def _create(state: State, params: dict[str, Any]) -> Container:
     def on_missing(reference: Reference) -> None:
         click.echo(f"Unable to find image '{reference.familiar}' locally", err=True)
 
-    def on_pulled(reference: Reference, digest: str) -> None:
+    def on_pulled(result: PullResult) -> None:
         renderer.finish()
-        click.echo(f"Digest: {digest}", err=True)
-        click.echo(f"Status: Downloaded newer image for {reference.familiar}", err=True)
+        click.echo(f"Digest: {result.digest}", err=True)
+        click.echo(f"Status: {pull_status(result)}", err=True)
 
     image_id = client.find_image(
         params["image"],

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from hybridock.cli.context import ContainerCommandError, State, pass_state
-from hybridock.cli.output import bytes_size, human_size
+from hybridock.cli.output import bytes_size, human_size, render_template
 from hybridock.client import Container, Stats
 from hybridock.errors import HybridockError
 
@@ -103,15 +103,13 @@ def _collect(state: State, containers: list[Container]) -> list[dict[str, str]]:
 
 
 def _render(rows: list[dict[str, str]], output_format: str | None) -> list[str]:
-    from hybridock.cli.containers import _render_template  # noqa: PLC0415
-
     if output_format == "json":
         return [json.dumps(r, sort_keys=True) for r in rows]
     if output_format and output_format != "table":
         template = output_format.removeprefix("table ")
-        lines = [_render_template(template, r) for r in rows]
+        lines = [render_template(template, r) for r in rows]
         if output_format.startswith("table "):
-            lines.insert(0, _render_template(template, {**HEADERS, "Container": "CONTAINER"}))
+            lines.insert(0, render_template(template, {**HEADERS, "Container": "CONTAINER"}))
         return lines
     table = [[HEADERS[c] for c in COLUMNS], *[[r[c] for c in COLUMNS] for r in rows]]
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]

@@ -278,8 +278,10 @@ class ImageStore:
             ).fetchall():
                 report.untagged.append(f"{Reference.parse(repository).familiar_name}@{digest}")
             if users:
-                # -f with containers: docker untags and leaves the image for the containers
+                # -f with containers: docker untags (tags and digests) and leaves the image,
+                # dangling, for the containers
                 connection.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
+                connection.execute("DELETE FROM repo_digests WHERE image_id = ?", (image_id,))
                 return report
             freed = self._delete_image_rows(connection, image_id)
         report.deleted.append(image_id)

@@ -95,10 +95,11 @@ class Puller:
         # the budget of one layer (uncompressed bytes, tar entries): bounds a decompression bomb
         self.max_layer_size = max_layer_size
         self.max_layer_entries = max_layer_entries
-        self.progress: PullProgress = progress or SilentProgress()
+        self._progress: PullProgress = progress or SilentProgress()
         self._cancelled = threading.Event()
         self._streams_lock = threading.Lock()
         self._streams: set[BlobStream] = set()
+        self._sinks: set[_native.LayerSink] = set()
 
     def pull(self, reference: Reference, platform: Platform | None = None) -> PullResult:
         try:
@@ -112,7 +113,7 @@ class Puller:
             raise
 
     def _pull(self, reference: Reference, platform: Platform | None) -> PullResult:
-        self.progress.resolving(reference)
+        self._progress.resolving(reference)
         known = self.images.tag_digest(reference)
         if known is not None and platform is not None and not self._is_for(known[0], platform):
             known = None  # the store holds another platform of this index: fetch the one asked
@@ -186,10 +187,10 @@ class Puller:
         jobs: list[tuple[int, Callable[[], None]]] = []
         for index, descriptor in enumerate(layers):
             if self.images.has_layer(chain[index]):
-                self.progress.layer(short_id(descriptor.digest), "Already exists")
+                self._report(short_id(descriptor.digest), "Already exists")
                 done[index].set()
                 continue
-            self.progress.layer(short_id(descriptor.digest), "Pulling fs layer")
+            self._report(short_id(descriptor.digest), "Pulling fs layer")
             jobs.append(
                 (index, self._layer_job(reference, layers, diff_ids, chain, index=index, done=done))
             )
@@ -218,8 +219,11 @@ class Puller:
                     future.cancel()
                 with self._streams_lock:
                     streams = list(self._streams)
+                    sinks = list(self._sinks)
                 for stream in streams:  # wake downloads blocked on a stalled connection
                     stream.abort()
+                for sink in sinks:  # stop extractions that are still writing files
+                    sink.abort()
                 raise
 
     def _layer_job(
@@ -256,7 +260,7 @@ class Puller:
         layer_id = short_id(descriptor.digest)
         with locks.exclusive(self.layout.locks, chain_id.removeprefix("sha256:")):
             if self.images.has_layer(chain_id):  # another process finished it meanwhile
-                self.progress.layer(layer_id, "Already exists")
+                self._report(layer_id, "Already exists")
                 return
             lower_dirs = [str(self.layout.layer(c)) for c in reversed(chain[:index])]
             blob = self.layout.blob(descriptor.digest)
@@ -267,7 +271,7 @@ class Puller:
                 # parents; a hardlink into a lower layer is left pending and made once the
                 # parents are in place (the only wait between layers).
                 if blob.is_file():
-                    self.progress.layer(layer_id, "Extracting", 0, descriptor.size)
+                    self._report(layer_id, "Extracting", 0, descriptor.size)
                     result = _native.extract_blob(
                         str(blob),
                         str(tree),
@@ -308,7 +312,7 @@ class Puller:
                     size=result.uncompressed_size,
                 )
             )
-        self.progress.layer(layer_id, "Pull complete")
+        self._report(layer_id, "Pull complete")
 
     def _stream_layer(
         self,
@@ -330,6 +334,8 @@ class Puller:
             max_bytes=self.max_layer_size,
             max_entries=self.max_layer_entries,
         )
+        with self._streams_lock:
+            self._sinks.add(sink)
         try:
             received = 0
             # BlobStream resumes a broken transfer itself with a Range request
@@ -338,13 +344,16 @@ class Puller:
                     self._check_cancelled()
                     sink.write(chunk)
                     received += len(chunk)
-                    self.progress.layer(layer_id, "Downloading", received, descriptor.size)
-            self.progress.layer(layer_id, "Download complete")
-            self.progress.layer(layer_id, "Extracting", descriptor.size, descriptor.size)
+                    self._report(layer_id, "Downloading", received, descriptor.size)
+            self._report(layer_id, "Download complete")
+            self._report(layer_id, "Extracting", descriptor.size, descriptor.size)
             return sink.finish()
         except BaseException:
             sink.abort()
             raise
+        finally:
+            with self._streams_lock:
+                self._sinks.discard(sink)
 
     @contextlib.contextmanager
     def _open_blob(self, reference: Reference, descriptor: Descriptor) -> Iterator[BlobStream]:
@@ -359,6 +368,12 @@ class Puller:
             finally:
                 with self._streams_lock:
                     self._streams.discard(stream)
+
+    def _report(self, layer_id: str, status: str, current: int = 0, total: int = 0) -> None:
+        """A layer's progress, until the pull is cancelled: then, as docker, every layer stays
+        drawn as it was (one still finishing must not show as Pull complete)."""
+        if not self._cancelled.is_set():
+            self._progress.layer(layer_id, status, current, total)
 
     def _check_cancelled(self) -> None:
         if self._cancelled.is_set():
