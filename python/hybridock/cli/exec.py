@@ -1,8 +1,7 @@
 """exec: run a command in a running container, as ``docker exec`` does.
 
 Exit codes: the command's own; 126/127 when it cannot be executed / was not found; 125 when
-hybridock itself fails; 1 with docker's "Error response from daemon" line when the container
-does not exist or is not running.
+hybridock itself fails; 1 when the container does not exist or is not running (as docker).
 """
 
 from __future__ import annotations
@@ -12,14 +11,10 @@ import sys
 
 import click
 
-from hybridock.cli.context import State, fail, pass_state
+from hybridock.cli.context import ContainerCommandError, State, fail, pass_state
 from hybridock.errors import ContainerNotFound, ContainerStateError, HybridockError
 from hybridock.runtime.exec import ExecOptions, Executor
-
-
-def _daemon_error(error: HybridockError) -> None:
-    click.echo(f"Error response from daemon: {error}", err=True)
-    sys.exit(1)
+from hybridock.runtime.privileges import require_root
 
 
 @click.command(
@@ -52,6 +47,10 @@ def exec_command(
     command: tuple[str, ...],
 ) -> None:
     """Execute a command in a running container."""
+    try:
+        require_root()
+    except HybridockError as error:
+        raise fail(error) from error
     options = ExecOptions(
         command=command,
         env=env,
@@ -66,7 +65,10 @@ def exec_command(
     try:
         container = executor.running(state.client.container(container_name))
     except (ContainerNotFound, ContainerStateError) as error:
-        _daemon_error(error)
+        raise ContainerCommandError(str(error), 1) from error
+    # as docker's client: after the container is found, before anything starts
+    if not detach and interactive and tty and not sys.stdin.isatty():
+        raise ContainerCommandError("the input device is not a TTY", 1)
     try:
         if detach:
             executor.start_detached(container, dataclasses.replace(options, tty=False))
@@ -76,7 +78,7 @@ def exec_command(
             container, options, stdin=stdin, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
         )
     except ContainerStateError as error:
-        _daemon_error(error)
+        raise ContainerCommandError(str(error), 1) from error
     except HybridockError as error:
         raise fail(error) from error
     sys.exit(code)

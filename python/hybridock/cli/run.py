@@ -12,12 +12,13 @@ from typing import Any, TypeVar
 
 import click
 
-from hybridock.cli.context import ContainerCommandError, State, fail, pass_state
+from hybridock.cli.context import ContainerCommandError, EachFailed, State, fail, pass_state
 from hybridock.cli.output import PullRenderer
 from hybridock.errors import HybridockError
 from hybridock.reference import Reference
-from hybridock.runtime.config import RunOptions
+from hybridock.runtime.config import RunOptions, parse_mount
 from hybridock.runtime.containers import Container
+from hybridock.runtime.privileges import require_root
 from hybridock.runtime.seccomp import parse_security_options
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,6 +35,11 @@ def container_options(function: F) -> F:
         click.option("-h", "--hostname", help="Container host name."),
         click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
         click.option("-v", "--volume", multiple=True, help="Bind mount a volume (host:ctr[:ro])."),
+        click.option(
+            "--mount",
+            multiple=True,
+            help="Attach a filesystem mount (type=bind|tmpfs,source=,target=,readonly).",
+        ),
         click.option(
             "--network",
             "--net",
@@ -90,6 +96,8 @@ def _create(state: State, params: dict[str, Any]) -> Container:
     client = state.client
     # docker's client reads and checks --security-opt before it asks for the image
     parse_security_options(params["security_opt"])
+    for mount in params["mount"]:
+        parse_mount(mount)  # as the flag's own parser in docker's client: before any pull
     renderer = PullRenderer(sys.stderr)  # docker run says nothing of the default tag
 
     def on_missing(reference: Reference) -> None:
@@ -138,8 +146,22 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         ulimits=tuple(params["ulimit"]),
         tmpfs=tuple(params["tmpfs"]),
         security_opt=tuple(params["security_opt"]),
+        mounts=tuple(params["mount"]),
     )
     return client.create_container(params["image"], image_id, options, params["name"])
+
+
+def _require_terminal(interactive: bool, tty: bool) -> None:
+    """As docker's client: -i and -t together need a terminal on our stdin."""
+    if interactive and tty and not sys.stdin.isatty():
+        raise ContainerCommandError("the input device is not a TTY", 1)
+
+
+def _require_root() -> None:
+    try:
+        require_root()
+    except HybridockError as error:
+        raise fail(error) from error
 
 
 def _attach(state: State, container: Container) -> int:
@@ -156,6 +178,9 @@ def _attach(state: State, container: Container) -> int:
 @pass_state
 def run(state: State, /, detach: bool, **params: Any) -> None:
     """Create and run a new container from an image."""
+    if not detach:
+        _require_terminal(params["interactive"], params["tty"])
+    _require_root()
     runtime = state.client.runtime
     try:
         container = _create(state, params)
@@ -181,6 +206,7 @@ def run(state: State, /, detach: bool, **params: Any) -> None:
 @pass_state
 def create(state: State, /, **params: Any) -> None:
     """Create a new container."""
+    _require_root()
     try:
         container = _create(state, params)
     except HybridockError as error:
@@ -195,6 +221,7 @@ def create(state: State, /, **params: Any) -> None:
 @pass_state
 def start(state: State, attach: bool, interactive: bool, names: tuple[str, ...]) -> None:
     """Start one or more stopped containers."""
+    _require_root()
     client = state.client
     if attach or interactive:
         if len(names) > 1:
@@ -207,7 +234,7 @@ def start(state: State, attach: bool, interactive: bool, names: tuple[str, ...])
         if container.config.auto_remove:
             client.runtime.remove(client.container(container.id), force=True)
         sys.exit(code)
-    failed = False
+    failures, failed = [], []
     for name in names:
         try:
             container = client.container(name)
@@ -215,8 +242,7 @@ def start(state: State, attach: bool, interactive: bool, names: tuple[str, ...])
                 client.runtime.start_detached(container)
             click.echo(name)
         except HybridockError as error:
-            click.echo(f"Error response from daemon: {error}", err=True)
-            failed = True
-    if failed:
-        click.echo("Error: failed to start containers: " + ", ".join(names), err=True)
-        sys.exit(1)
+            failures.append(str(error))
+            failed.append(name)
+    if failures:
+        raise EachFailed([*failures, "failed to start containers: " + ", ".join(failed)])
