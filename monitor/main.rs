@@ -50,6 +50,7 @@ mod sys {
     pub const SIGINT: c_int = 2;
     pub const SIGHUP: c_int = 1;
     pub const SIGPIPE: c_int = 13;
+    pub const SIG_DFL: usize = 0;
     pub const SIG_IGN: usize = 1;
     extern "C" {
         pub fn poll(fds: *mut PollFd, nfds: u64, timeout: c_int) -> c_int;
@@ -349,8 +350,14 @@ fn init(command: &[std::ffi::OsString]) -> ! {
         std::process::exit(125);
     }
     if child == 0 {
-        // SAFETY: restores the default (empty) mask before exec; run_on_exit never returns.
-        unsafe { sys::sigprocmask(sys::SIG_SETMASK, &raw const none, std::ptr::null_mut()) };
+        // Rust's runtime ignores SIGPIPE in this program, and an ignored signal stays ignored
+        // across exec: the command gets the default action back, as under docker-init, so a
+        // writer whose reader went away ends by SIGPIPE as it would outside a container.
+        // SAFETY: default action and mask restored before exec; run_on_exit never returns.
+        unsafe {
+            sys::signal(sys::SIGPIPE, sys::SIG_DFL);
+            sys::sigprocmask(sys::SIG_SETMASK, &raw const none, std::ptr::null_mut());
+        }
         run_on_exit(command);
     }
     loop {

@@ -272,19 +272,26 @@ class Client:
         return result.image_id
 
     def check_run_flags(
-        self, *, security_options: Sequence[str] = (), sysctls: Sequence[str] = ()
+        self,
+        *,
+        security_options: Sequence[str] = (),
+        sysctls: Sequence[str] = (),
+        mounts: Sequence[str] = (),
     ) -> None:
-        """``ConfigError`` for a ``--security-opt`` or ``--sysctl`` value hybridock cannot
-        honour (docker's client checks these before it looks for the image).
+        """``ConfigError`` for a ``--security-opt``, ``--sysctl`` or ``--mount`` value
+        hybridock cannot honour (docker's client checks these before it looks for the image).
 
         >>> client.check_run_flags(security_options=["no-new-privileges"], sysctls=["kernel.sem=1"])
         """
+        from hybridock.runtime.config import parse_mount  # noqa: PLC0415
         from hybridock.runtime.seccomp import parse_security_options  # noqa: PLC0415
         from hybridock.runtime.security import parse_sysctl  # noqa: PLC0415
 
         parse_security_options(security_options)
         for sysctl in sysctls:
             parse_sysctl(sysctl)
+        for mount in mounts:
+            parse_mount(mount)
 
     def create_container(
         self,
@@ -502,6 +509,27 @@ class Client:
                 self.runtime.remove(container)
                 removed.append(container.id)
         return removed
+
+    def require_root(self) -> None:
+        """``NotPermitted`` unless this process may run containers (root with CAP_SYS_ADMIN;
+        rootless containers are not supported yet). ``run``, ``create_container``, ``start``
+        and ``exec`` check it first; a caller may check before it pulls anything.
+
+        >>> client.require_root()
+        """
+        from hybridock.runtime.privileges import require_root  # noqa: PLC0415
+
+        require_root()
+
+    def running_container(self, container: Container | str) -> Container:
+        """The container's current record; ``ContainerStateError`` unless it is running.
+
+        >>> client.running_container("web").pid
+        4242
+        """
+        from hybridock.runtime.exec import Executor  # noqa: PLC0415
+
+        return Executor(self.runtime).running(self._record(container))
 
     def exec(
         self,

@@ -3,8 +3,7 @@
 Every failure that a user can cause or meet is a ``HybridockError``; each class also derives
 from the stdlib base that fits, so callers can catch ``OSError`` or ``ValueError`` as usual.
 The native module raises these same classes (it imports them from here). Messages are one
-line, written for the user; the CLI prints them after ``Error response from daemon:``-free
-prefixes as docker's own client does.
+line, written for the user: docker's message bodies, which the CLI prints after ``Error: ``.
 """
 
 from __future__ import annotations
@@ -93,6 +92,10 @@ class ContainerNotFound(HybridockError, LookupError):
 
 class ContainerStateError(HybridockError):
     """An operation that the container's current state does not allow."""
+
+
+class NotPermitted(HybridockError, PermissionError):
+    """This process lacks the privileges the operation needs (running containers: root)."""
 
 
 class SpawnError(HybridockError, OSError):

@@ -199,10 +199,10 @@ def test_exec_into_a_stopped_or_missing_container_fails_cleanly(box: Box, name: 
     container_id = box.inspect(name)["Id"]
     result = box("exec", name, "true")
     assert result.returncode == 1, str(result)
-    assert result.stderr == f"Error response from daemon: container {container_id} is not running\n"
+    assert result.stderr == f"Error: container {container_id} is not running\n"
     missing = box("exec", "no-such-container", "true")
     assert missing.returncode == 1
-    assert missing.stderr.startswith("Error response from daemon: No such container")
+    assert missing.stderr == "Error: No such container: no-such-container\n"
 
 
 def test_exec_env_user_and_workdir(box: Box, running: str, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from hybridock.runtime.config import (
     Mount,
     RunOptions,
     merge,
+    parse_mount,
     parse_tmpfs,
     parse_volume,
 )
@@ -96,10 +98,88 @@ def test_round_trip_json() -> None:
         pytest.param("/a:/b", Mount("/a", "/b", False), id="rw-default"),
         pytest.param("/a:/b:ro", Mount("/a", "/b", True), id="readonly"),
         pytest.param("/a/../c:/b:rw", Mount("/c", "/b", False), id="host-path-cleaned"),
+        pytest.param("./a:/b", Mount("/work/a", "/b", False), id="relative-to-cwd"),
+        pytest.param("..:/b", Mount("/", "/b", False), id="parent-of-cwd"),
+        pytest.param(".a/x:/b", Mount("/work/.a/x", "/b", False), id="dot-name-is-a-path"),
     ],
 )
-def test_parse_volume(text: str, expected: Mount) -> None:
+def test_parse_volume(text: str, expected: Mount, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/work")
     assert parse_volume(text) == expected
+
+
+def test_a_named_volume_says_volumes_are_not_supported_yet() -> None:
+    with pytest.raises(ConfigError, match="named volumes are not supported yet"):
+        parse_volume("docs:/d")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("type=bind,source=/,target=/d", Mount("/", "/d", False, False), id="bind"),
+        pytest.param(
+            "type=bind,src=/,dst=/d,ro,bind-propagation=rprivate",
+            Mount("/", "/d", True, False),
+            id="short-keys-ro",
+        ),
+        pytest.param(
+            "Type=Bind,Source=/,Destination=/d,readonly=false",
+            Mount("/", "/d", False, False),
+            id="keys-any-case",
+        ),
+        pytest.param("type=bind,source=.,target=/d", Mount("/work", "/d", False, False), id="cwd"),
+        pytest.param("type=tmpfs,target=/t", ("/t", 2 | 4 | 8, ""), id="tmpfs-defaults"),
+        pytest.param(
+            "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1777,ro",
+            ("/t", 1 | 2 | 4 | 8, "size=1048576,mode=1777"),
+            id="tmpfs-options",
+        ),
+    ],
+)
+def test_parse_mount(
+    text: str, expected: Mount | tuple[str, int, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir("/work")
+    assert parse_mount(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("type=bind,source=/", "target is required", id="no-target"),
+        pytest.param("type=,target=/d", "type is required", id="empty-type"),
+        pytest.param("type=bind,src=/,dst=/d,ro=maybe", "invalid value for ro: maybe", id="bool"),
+        pytest.param("type=bind,src=/,dst=/d,x", "'x' must be a key=value pair", id="bare-key"),
+        pytest.param("type=bind,src=/,dst=/d,y=1", "unexpected key 'y' in 'y=1'", id="unknown"),
+        pytest.param(
+            "type=bind,src=/,dst=/d,tmpfs-size=1m",
+            "cannot mix 'tmpfs-*' options with mount type 'bind'",
+            id="mixed",
+        ),
+        pytest.param("type=tmpfs,dst=/t,tmpfs-mode=9", "invalid value for tmpfs-mode", id="mode"),
+        pytest.param("type=bind,target=/d", "field Source must not be empty", id="no-source"),
+        pytest.param("type=tmpfs,src=/,dst=/t", "field Source must not be specified", id="src"),
+        pytest.param("type=bind,src=/,dst=d", "'d' mount path must be absolute", id="relative"),
+        pytest.param("type=nfs,dst=/d", 'type "nfs": mount type unknown', id="unknown-type"),
+        pytest.param("target=/d", "volumes are not supported yet", id="volume-default"),
+        pytest.param(
+            "type=bind,src=/,dst=/d,bind-propagation=x", "invalid propagation mode: x", id="mode-x"
+        ),
+        pytest.param(
+            "type=bind,src=/,dst=/d,bind-propagation=rshared",
+            "bind-propagation=rshared is not supported yet",
+            id="shared",
+        ),
+        pytest.param(
+            "type=bind,src=/no/such/dir,dst=/d",
+            "bind source path does not exist: /no/such/dir",
+            id="missing-source",
+        ),
+    ],
+)
+def test_parse_mount_rejects(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_mount(text)
 
 
 @pytest.mark.parametrize("text", ["named:/b", "/a", "/a:relative", "/a:/b:xx", ":/b"])

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from hybridock.cli.context import ContainerCommandError, State, pass_state
+from hybridock.cli.context import ContainerCommandError, EachFailed, State, pass_state
 from hybridock.cli.output import (
     ago,
     formatted,
@@ -25,16 +25,15 @@ from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
 
 
 def _each(names: Iterable[str], action: Callable[[str], None]) -> None:
-    """docker's multi-target commands: report each failure, exit 1 if any failed."""
-    failed = False
+    """docker's multi-target commands: act on each, then report the failures (exit 1)."""
+    failures = []
     for name in names:
         try:
             action(name)
         except HybridockError as error:
-            click.echo(f"Error response from daemon: {error}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+            failures.append(str(error))
+    if failures:
+        raise EachFailed(failures)
 
 
 def _iso(timestamp: float | None) -> str:
@@ -397,20 +396,19 @@ def inspect(
 ) -> None:
     """Return low-level information on containers or images."""
     documents = []
-    failed = False
+    failures = []
     for name in names:
         try:
             documents.append(_inspect_one(state, name, kind))
         except HybridockError:
-            click.echo(f"Error: No such object: {name}", err=True)
-            failed = True
+            failures.append(f"No such object: {name}")
     if output_format:
         for document in documents:
             click.echo(_format_document(output_format, document))
     else:
         click.echo(json.dumps(documents, indent=4))
-    if failed:
-        sys.exit(1)
+    if failures:
+        raise EachFailed(failures)
 
 
 def _inspect_one(state: State, name: str, kind: str | None) -> dict[str, Any]:

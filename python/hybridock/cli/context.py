@@ -1,5 +1,5 @@
-"""The CLI's per-invocation state (the client, created on first use) and the error type of
-container commands."""
+"""The CLI's per-invocation state (the client, created on first use) and the error types of
+container commands (cli/main.py prints them)."""
 
 from __future__ import annotations
 
@@ -28,11 +28,20 @@ pass_state = click.make_pass_decorator(State)
 
 
 class ContainerCommandError(HybridockError):
-    """A failure of a container command: docker prints it after its program name."""
+    """A failure of a container command, with docker's exit code for it."""
 
     def __init__(self, message: str, exit_code: int = 125) -> None:
         super().__init__(message)
         self.cli_exit_code = exit_code
+
+
+class EachFailed(ContainerCommandError):
+    """Some targets of a multi-target command failed: one line each, as docker's client
+    collects them and prints them after the targets that succeeded, then exits 1."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages), 1)
+        self.messages = messages
 
 
 def fail(error: HybridockError) -> ContainerCommandError:

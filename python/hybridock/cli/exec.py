@@ -1,8 +1,7 @@
 """exec: run a command in a running container, as ``docker exec`` does.
 
 Exit codes: the command's own; 126/127 when it cannot be executed / was not found; 125 when
-hybridock itself fails; 1 with docker's "Error response from daemon" line when the container
-does not exist or is not running.
+hybridock itself fails; 1 when the container does not exist or is not running (as docker).
 """
 
 from __future__ import annotations
@@ -12,14 +11,9 @@ import sys
 
 import click
 
-from hybridock.cli.context import State, fail, pass_state
+from hybridock.cli.context import ContainerCommandError, State, fail, pass_state
 from hybridock.client import ExecOptions
 from hybridock.errors import ContainerNotFound, ContainerStateError, HybridockError
-
-
-def _daemon_error(error: HybridockError) -> None:
-    click.echo(f"Error response from daemon: {error}", err=True)
-    sys.exit(1)
 
 
 @click.command(
@@ -52,6 +46,11 @@ def exec_command(
     command: tuple[str, ...],
 ) -> None:
     """Execute a command in a running container."""
+    client = state.client
+    try:
+        client.require_root()
+    except HybridockError as error:
+        raise fail(error) from error
     options = ExecOptions(
         command=command,
         env=env,
@@ -62,11 +61,13 @@ def exec_command(
         interactive=interactive,
         tty=tty,
     )
-    client = state.client
     try:
-        container = client.container(container_name)
+        container = client.running_container(container_name)
     except (ContainerNotFound, ContainerStateError) as error:
-        _daemon_error(error)
+        raise ContainerCommandError(str(error), 1) from error
+    # as docker's client: after the container is found, before anything starts
+    if not detach and interactive and tty and not sys.stdin.isatty():
+        raise ContainerCommandError("the input device is not a TTY", 1)
     try:
         if detach:
             client.exec_detached(container, dataclasses.replace(options, tty=False))
@@ -76,7 +77,7 @@ def exec_command(
             container, options, stdin=stdin, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
         )
     except ContainerStateError as error:
-        _daemon_error(error)
+        raise ContainerCommandError(str(error), 1) from error
     except HybridockError as error:
         raise fail(error) from error
     sys.exit(code)

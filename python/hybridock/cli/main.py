@@ -1,8 +1,9 @@
 """The ``hybridock`` entry point: global options, command registration, error handling.
 
-This is the one place where an exception becomes a one-line message on stderr and an exit
-code: 1 for a failed image command (as docker's client), 125 for a container command that
-hybridock itself could not carry out, the container's own code otherwise.
+This is the one place where an exception becomes a message on stderr and an exit code:
+1 for a failed image command (as docker's client), 125 for a container command that hybridock
+itself could not carry out, the container's own code otherwise. Every line is docker's message
+body after ``Error: ``, as podman prints it: there is no daemon whose response it could be.
 """
 
 from __future__ import annotations
@@ -91,10 +92,9 @@ class Group(LazyGroup):
         try:
             return super().invoke(ctx)
         except HybridockError as error:
-            code = getattr(error, "cli_exit_code", None)
-            # docker prints container-command failures after its own name, others as Error:
-            click.echo(f"hybridock: {error}" if code else f"Error: {error}", err=True)
-            sys.exit(code or 1)
+            for line in getattr(error, "messages", None) or [str(error)]:
+                click.echo(f"Error: {line}", err=True)
+            sys.exit(getattr(error, "cli_exit_code", None) or 1)
         except KeyboardInterrupt:
             sys.exit(130)
         except BrokenPipeError:
@@ -106,11 +106,24 @@ class Group(LazyGroup):
             if os.environ.get("HYBRIDOCK_DEBUG"):
                 raise
             click.echo(
-                f"hybridock: internal error: {type(error).__name__}: {error}"
+                f"Error: internal error: {type(error).__name__}: {error}"
                 " (HYBRIDOCK_DEBUG=1 shows the traceback)",
                 err=True,
             )
             sys.exit(125)
+        finally:
+            _release_closed_stdout()
+
+
+def _release_closed_stdout() -> None:
+    """A reader of our output that went away (``| head``) ends it normally: what is still
+    buffered for it is dropped, instead of failing the interpreter's last flush (exit 120)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 @click.group(cls=Group, table=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from hybridock.cli.context import ContainerCommandError, State, fail, pass_state
+from hybridock.cli.context import ContainerCommandError, EachFailed, State, fail, pass_state
 from hybridock.cli.output import PullRenderer, pull_status
 from hybridock.client import Container, RunOptions
 from hybridock.errors import HybridockError
@@ -35,6 +35,11 @@ def container_options(function: F) -> F:
         click.option("-h", "--hostname", help="Container host name."),
         click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
         click.option("-v", "--volume", multiple=True, help="Bind mount a volume (host:ctr[:ro])."),
+        click.option(
+            "--mount",
+            multiple=True,
+            help="Attach a filesystem mount (type=bind|tmpfs,source=,target=,readonly).",
+        ),
         click.option(
             "--network",
             "--net",
@@ -92,8 +97,10 @@ def container_options(function: F) -> F:
 
 def _create(state: State, params: dict[str, Any]) -> Container:
     client = state.client
-    # docker's client checks --security-opt and --sysctl before it asks for the image
-    client.check_run_flags(security_options=params["security_opt"], sysctls=params["sysctl"])
+    # docker's client checks --security-opt, --sysctl and --mount before it asks for the image
+    client.check_run_flags(
+        security_options=params["security_opt"], sysctls=params["sysctl"], mounts=params["mount"]
+    )
     renderer = PullRenderer(sys.stderr)  # docker run says nothing of the default tag
 
     def on_missing(reference: Reference) -> None:
@@ -145,8 +152,22 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         sysctls=tuple(params["sysctl"]),
         group_add=tuple(params["group_add"]),
         cgroupns=params["cgroupns"],
+        mounts=tuple(params["mount"]),
     )
     return client.create_container(params["image"], image_id, options, params["name"])
+
+
+def _require_terminal(interactive: bool, tty: bool) -> None:
+    """As docker's client: -i and -t together need a terminal on our stdin."""
+    if interactive and tty and not sys.stdin.isatty():
+        raise ContainerCommandError("the input device is not a TTY", 1)
+
+
+def _require_root(state: State) -> None:
+    try:
+        state.client.require_root()
+    except HybridockError as error:
+        raise fail(error) from error
 
 
 def _attach(state: State, container: Container) -> int:
@@ -163,6 +184,9 @@ def _attach(state: State, container: Container) -> int:
 @pass_state
 def run(state: State, /, detach: bool, **params: Any) -> None:
     """Create and run a new container from an image."""
+    if not detach:
+        _require_terminal(params["interactive"], params["tty"])
+    _require_root(state)
     client = state.client
     try:
         container = _create(state, params)
@@ -188,6 +212,7 @@ def run(state: State, /, detach: bool, **params: Any) -> None:
 @pass_state
 def create(state: State, /, **params: Any) -> None:
     """Create a new container."""
+    _require_root(state)
     try:
         container = _create(state, params)
     except HybridockError as error:
@@ -202,6 +227,7 @@ def create(state: State, /, **params: Any) -> None:
 @pass_state
 def start(state: State, attach: bool, interactive: bool, names: tuple[str, ...]) -> None:
     """Start one or more stopped containers."""
+    _require_root(state)
     client = state.client
     if attach or interactive:
         if len(names) > 1:
@@ -214,7 +240,7 @@ def start(state: State, attach: bool, interactive: bool, names: tuple[str, ...])
         if container.config.auto_remove:
             client.remove_container(container.id, force=True)
         sys.exit(code)
-    failed = False
+    failures, failed = [], []
     for name in names:
         try:
             container = client.container(name)
@@ -222,8 +248,7 @@ def start(state: State, attach: bool, interactive: bool, names: tuple[str, ...])
                 client.start(container)
             click.echo(name)
         except HybridockError as error:
-            click.echo(f"Error response from daemon: {error}", err=True)
-            failed = True
-    if failed:
-        click.echo("Error: failed to start containers: " + ", ".join(names), err=True)
-        sys.exit(1)
+            failures.append(str(error))
+            failed.append(name)
+    if failures:
+        raise EachFailed([*failures, "failed to start containers: " + ", ".join(failed)])

@@ -6,6 +6,7 @@ runs exactly what ``create`` decided.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from hybridock.errors import ConfigError
-from hybridock.runtime.resources import Resources, parse_resources
+from hybridock.runtime.resources import Resources, parse_bytes, parse_resources
 from hybridock.runtime.seccomp import parse_security_options
 from hybridock.runtime.security import Security, check_sysctls, parse_security, parse_sysctl
 
@@ -28,6 +29,7 @@ class Mount:
     source: str
     destination: str
     readonly: bool = False
+    create_source: bool = True  # -v makes a missing host directory at start; --mount refuses
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class RunOptions(NamedTuple):
     sysctls: tuple[str, ...] = ()
     group_add: tuple[str, ...] = ()
     cgroupns: str = ""
+    mounts: tuple[str, ...] = ()  # --mount
 
 
 def check_cgroupns(mode: str) -> str:
@@ -158,22 +161,30 @@ def _cli_env(entries: Sequence[str], files: Sequence[str]) -> list[str]:
     return result
 
 
+def host_path(source: str) -> str:
+    """A bind's host path; one starting with "." is relative to our working directory, as
+    docker's client (since 23.0) makes it."""
+    return os.path.normpath(Path.cwd() / source if source.startswith(".") else source)
+
+
 def parse_volume(text: str) -> Mount:
-    """-v /host:/container[:ro|rw]; named volumes are not supported yet."""
+    """-v /host:/container[:ro|rw] or ./relative:/container; named volumes are not supported
+    yet."""
     parts = text.split(":")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise ConfigError(f"invalid volume specification: '{text}'")
     source, destination = parts[0], parts[1]
     mode = parts[2] if len(parts) == 3 else "rw"
-    if not source.startswith("/"):
+    if not source.startswith(("/", ".")):
         raise ConfigError(
-            f"invalid volume specification: '{text}': named volumes are not supported"
+            f"invalid volume specification: '{text}': named volumes are not supported yet"
+            " (a host directory is an absolute path, or a relative one starting with .)"
         )
     if not destination.startswith("/"):
         raise ConfigError(f"invalid volume specification: '{text}': mount path must be absolute")
     if mode not in ("ro", "rw"):
         raise ConfigError(f"invalid mode: {mode}")
-    return Mount(source=os.path.normpath(source), destination=destination, readonly=mode == "ro")
+    return Mount(source=host_path(source), destination=destination, readonly=mode == "ro")
 
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -203,6 +214,97 @@ def parse_tmpfs(text: str) -> tuple[str, int, str]:
         else:
             raise ConfigError(f"invalid --tmpfs option: {option}")
     return path, flags, ",".join(data)
+
+
+GO_BOOLEANS = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+#: --mount's keys as typed -> as meant
+MOUNT_KEYS = {
+    "type": "type",
+    **dict.fromkeys(("source", "src"), "source"),
+    **dict.fromkeys(("target", "dst", "destination"), "target"),
+    **dict.fromkeys(("readonly", "ro"), "readonly"),
+    **{key: key for key in ("bind-propagation", "tmpfs-size", "tmpfs-mode")},
+    **{key: key for key in ("volume-driver", "volume-label", "volume-opt", "volume-nocopy")},
+}
+PROPAGATION_MODES = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+
+
+def _valid_mount_value(key: str, value: str) -> bool:
+    try:
+        if key == "tmpfs-size":
+            parse_bytes(value)
+        elif key == "tmpfs-mode":
+            int(value, 8)
+    except ValueError:
+        return False
+    return key != "readonly" or value in GO_BOOLEANS
+
+
+def _read_mount(text: str) -> dict[str, str]:
+    """--mount's CSV fields by the key they mean, checked as docker's client reads the flag."""
+
+    def invalid(message: str) -> ConfigError:
+        return ConfigError(f'invalid argument "{text}" for "--mount" flag: {message}')
+
+    values = {"type": "volume"}  # docker's default type
+    for entry in next(csv.reader([text]), []):
+        typed, has_value, value = entry.partition("=")
+        key = MOUNT_KEYS.get(typed.lower())
+        if not has_value and key in ("readonly", "volume-nocopy"):
+            value = "true"
+        elif not has_value:
+            raise invalid(f"invalid field '{entry}' must be a key=value pair")
+        elif key is None:
+            raise invalid(f"unexpected key '{typed.lower()}' in '{entry}'")
+        elif not _valid_mount_value(key, value):
+            raise invalid(f"invalid value for {typed.lower()}: {value}")
+        values[key] = value
+    kind = values["type"] = values["type"].lower()
+    if not kind:
+        raise invalid("type is required")
+    if not values.get("target"):
+        raise invalid("target is required")
+    for family in ("volume", "bind", "tmpfs"):
+        if family != kind and any(key.startswith(f"{family}-") for key in values):
+            raise invalid(f"cannot mix '{family}-*' options with mount type '{kind}'")
+    return values
+
+
+def parse_mount(text: str) -> Mount | tuple[str, int, str]:
+    """--mount type=bind|tmpfs,source=,target=,readonly,...: docker's syntax and checks (a
+    bind's source must exist); a tmpfs comes back as ``parse_tmpfs`` gives it. Volumes are not
+    supported yet."""
+    values = _read_mount(text)
+    kind, source, target = values["type"], values.get("source", ""), values["target"]
+    readonly = GO_BOOLEANS[values.get("readonly", "false")]
+    refused = f'invalid mount config for type "{kind}"'
+    if kind == "volume":
+        raise ConfigError(f"{refused}: volumes are not supported yet")
+    if kind not in ("bind", "tmpfs"):
+        raise ConfigError(f"{refused}: mount type unknown")
+    if not target.startswith("/"):
+        raise ConfigError(f"{refused}: invalid mount path: '{target}' mount path must be absolute")
+    if kind == "tmpfs":
+        if source:
+            raise ConfigError(f"{refused}: field Source must not be specified")
+        data = [f"size={parse_bytes(values['tmpfs-size'])}"] if "tmpfs-size" in values else []
+        data += [f"mode={int(values['tmpfs-mode'], 8):o}"] if "tmpfs-mode" in values else []
+        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (MS_RDONLY if readonly else 0)
+        return target, flags, ",".join(data)
+    if not source:
+        raise ConfigError(f"{refused}: field Source must not be empty")
+    propagation = values.get("bind-propagation", "").lower()
+    if propagation and propagation not in PROPAGATION_MODES:
+        raise ConfigError(f"{refused}: invalid propagation mode: {propagation}")
+    if propagation not in ("", "private", "rprivate"):
+        raise ConfigError(f"{refused}: bind-propagation={propagation} is not supported yet")
+    path = host_path(source)
+    if not Path(path).exists():
+        raise ConfigError(f"{refused}: bind source path does not exist: {path}")
+    return Mount(path, target, readonly, create_source=False)
 
 
 def merge(
@@ -236,6 +338,14 @@ def merge(
     security_options = parse_security_options(options.security_opt)
     sysctls = tuple(parse_sysctl(text) for text in options.sysctls)
     check_sysctls(sysctls, private_network=options.network != "host")
+    binds: list[Mount] = []
+    tmpfs: list[tuple[str, int, str]] = []
+    for text in options.mounts:
+        parsed = parse_mount(text)
+        if isinstance(parsed, Mount):
+            binds.append(parsed)
+        else:
+            tmpfs.append(parsed)
     labels = dict(config.get("Labels") or {})
     for label in options.labels:
         key, _, value = label.partition("=")
@@ -250,7 +360,7 @@ def merge(
         user=options.user if options.user is not None else (config.get("User") or ""),
         hostname=hostname,
         labels=labels,
-        mounts=tuple(parse_volume(v) for v in options.volumes),
+        mounts=(*(parse_volume(v) for v in options.volumes), *binds),
         network=options.network,
         init=options.init,
         tty=options.tty,
@@ -258,7 +368,7 @@ def merge(
         auto_remove=options.auto_remove,
         stop_signal=options.stop_signal or config.get("StopSignal") or "SIGTERM",
         stop_timeout=options.stop_timeout,
-        tmpfs=tuple(parse_tmpfs(t) for t in options.tmpfs),
+        tmpfs=(*(parse_tmpfs(t) for t in options.tmpfs), *tmpfs),
         security=parse_security(
             options.cap_add,
             options.cap_drop,

@@ -84,6 +84,37 @@ class Stdio:
         if master is not None:
             self.stdout_reader = self.pty_master = master
 
+    def close_reader(self, fd: int) -> None:
+        """Our end of one of the container's outputs, closed before its end: the container's
+        next write there fails (SIGPIPE), as in a shell pipeline; a pty's hangs up."""
+        os.close(fd)
+        if fd == self.stdout_reader:
+            self.stdout_reader = -1
+        if fd == self.stderr_reader:
+            self.stderr_reader = None
+        if fd == self.pty_master:
+            self.pty_master = None
+
+
+def make_bind_source(path: str) -> None:
+    """As docker does for -v: a missing host directory is made, parents too, root's and 0755
+    whatever our umask."""
+    missing = []
+    current = Path(path)
+    while not os.path.lexists(current):
+        missing.append(current)
+        current = current.parent
+    try:
+        for directory in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # made meanwhile by another start
+                directory.mkdir(mode=0o755)
+                directory.chmod(0o755)
+    except OSError as error:
+        raise SpawnError(
+            f"error while creating mount source path '{path}': mkdir {error.filename}:"
+            f" {error.strerror}"
+        ) from error
+
 
 def _open_stdio(*, tty: bool, interactive: bool) -> Stdio:
     if tty:
@@ -125,6 +156,9 @@ class Runtime:
         if not any(entry.startswith("HOME=") for entry in env):
             env.append(f"HOME={user.home}")
         etc = write_etc_files(directory, config)
+        for mount in config.mounts:
+            if mount.create_source:
+                make_bind_source(mount.source)
         marker = directory / "work" / "work" / "incompat"
         private_network = config.network != "host"
         if config.auto_remove and marker.exists():
@@ -230,7 +264,7 @@ class Runtime:
                 signal.signal(sig, handler)
             log.close()
             for fd in (stdio.stdout_reader, stdio.stderr_reader, stdio.stdin_writer):
-                if fd is not None:
+                if fd is not None and fd >= 0:
                     with contextlib.suppress(OSError):
                         os.close(fd)
         code = os.waitstatus_to_exitcode(status)
@@ -474,10 +508,19 @@ class _Relay:
             self.selector.unregister(key.fd)
             self.outputs -= 1
         else:
-            target.write(data)
-            target.flush()
             if self.log is not None:
                 self.log.write(name, data)
+            try:
+                target.write(data)
+                target.flush()
+            except BrokenPipeError:
+                # our reader went away (`| head`): a normal end of this stream, which the
+                # container learns on its next write; it is reaped and recorded as usual
+                self.selector.unregister(key.fd)
+                self.outputs -= 1
+                if key.fd == self.stdin_target:
+                    self.stdin_target = None
+                self.stdio.close_reader(key.fd)
 
     def _forward_stdin(self, fd: int, data: bytes) -> None:
         if data and self.stdin_target is not None:
