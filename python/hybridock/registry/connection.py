@@ -6,8 +6,10 @@ alone and imports ``ssl`` only when an https connection is opened, so a pull of 
 image over plain http starts without the ~30 ms of ssl and the ~70 ms urllib3 added.
 
 Everything that fails here raises ``OSError``: the socket's own errors (``socket.gaierror``,
-``ConnectionRefusedError``, ``TimeoutError``), ``TLSError`` for a failed handshake and
-``ProtocolViolation`` for an answer that is not HTTP. A response is released to its pool only
+``ConnectionRefusedError``, ``TimeoutError`` for a connect), ``ReadTimeout`` when the server
+sends nothing for the read timeout (between any two reads of an answer: a stalled server is an
+error, not a hang), ``TLSError`` for a failed handshake and ``ProtocolViolation`` for an answer
+that is not HTTP. A response is released to its pool only
 when its body was read to the end on a connection the server keeps open.
 """
 
@@ -30,6 +32,10 @@ _NO_BODY_STATUS = frozenset({204, 304})
 
 class ProtocolViolation(OSError):
     """The server's answer is not well-formed HTTP/1.1."""
+
+
+class ReadTimeout(TimeoutError):
+    """The server sent nothing for the connection's read timeout."""
 
 
 class TLSError(OSError):
@@ -148,7 +154,16 @@ class Response:
         self._connection: Connection | None = connection
         self._pool = pool
         self._key = key
-        reader = connection.reader
+        try:
+            version, self.status, pairs = self._read_head(connection.reader)
+        except TimeoutError:
+            raise self._timed_out() from None
+        self.headers = Headers(pairs)
+        self._frame(method, version)
+
+    @classmethod
+    def _read_head(cls, reader: BinaryIO) -> tuple[str, int, list[tuple[str, str]]]:
+        """The final answer's version, status and headers (interim 1xx answers skipped)."""
         while True:
             status_line = _readline(reader)
             if not status_line:
@@ -156,11 +171,12 @@ class Response:
             version, status, _ = (status_line.decode("latin-1").rstrip("\r\n") + "  ").split(" ", 2)
             if not version.startswith("HTTP/1.") or not status.isdigit() or len(status) != 3:
                 raise ProtocolViolation(f"not an HTTP/1.x status line: {status_line[:40]!r}")
-            pairs = self._read_headers(reader)
+            pairs = cls._read_headers(reader)
             if not 100 <= int(status) < 200 or int(status) == 101:
-                break
-        self.status = int(status)
-        self.headers = Headers(pairs)
+                return version, int(status), pairs
+
+    def _frame(self, method: str, version: str) -> None:
+        """How the body is delimited, and whether the connection can be used again."""
         connection_header = (self.headers.get("Connection") or "").lower()
         self._keep_alive = "close" not in connection_header and (
             version != "HTTP/1.0" or "keep-alive" in connection_header
@@ -203,10 +219,21 @@ class Response:
                 raise ProtocolViolation(f"malformed header line {text[:40]!r}")
             pairs.append((name, value.strip()))
 
+    def _timed_out(self) -> ReadTimeout:
+        connection = self._connection
+        seconds = connection.sock.gettimeout() if connection is not None else None
+        return ReadTimeout(f"read timed out (no data for {seconds or 0:g} s)")
+
     # --- the body --------------------------------------------------------------------------
 
     def _read_some(self, limit: int) -> bytes:
         """Up to ``limit`` bytes of the body; b"" at its end."""
+        try:
+            return self._read_body(limit)
+        except TimeoutError:
+            raise self._timed_out() from None
+
+    def _read_body(self, limit: int) -> bytes:
         connection = self._connection
         if self._done or connection is None or limit <= 0:
             return b""
