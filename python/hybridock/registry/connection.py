@@ -11,10 +11,17 @@ sends nothing for the read timeout (between any two reads of an answer: a stalle
 error, not a hang), ``TLSError`` for a failed handshake and ``ProtocolViolation`` for an answer
 that is not HTTP. A response is released to its pool only
 when its body was read to the end on a connection the server keeps open.
+
+The reader is strict where leniency lets two parsers disagree (tests/unit/
+test_registry_connection_properties.py checks it on generated answers): ASCII digits only in a
+status, a Content-Length or a chunk size; ``chunked`` as the only transfer coding; token header
+names; a Transfer-Encoding beside a Content-Length wins and the connection is not reused; and
+every loop over lines (headers, folded continuations, trailers, interim answers) is bounded.
 """
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import threading
@@ -26,8 +33,14 @@ if TYPE_CHECKING:
     import ssl
 
 MAX_LINE = 64 * 1024
-MAX_HEADERS = 100
+MAX_HEADERS = 100  # header lines of one answer, folded continuations and trailers included
+MAX_INTERIM = 5  # 1xx answers before the final one (as Go's client)
 _NO_BODY_STATUS = frozenset({204, 304})
+_STATUS = re.compile(r"[0-9]{3}")
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_LENGTH = re.compile(r"[0-9]{1,19}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_OWS = " \t"
 
 
 class ProtocolViolation(OSError):
@@ -164,16 +177,17 @@ class Response:
     @classmethod
     def _read_head(cls, reader: BinaryIO) -> tuple[str, int, list[tuple[str, str]]]:
         """The final answer's version, status and headers (interim 1xx answers skipped)."""
-        while True:
+        for _ in range(MAX_INTERIM + 1):
             status_line = _readline(reader)
             if not status_line:
                 raise ConnectionResetError("server closed the connection without an answer")
             version, status, _ = (status_line.decode("latin-1").rstrip("\r\n") + "  ").split(" ", 2)
-            if not version.startswith("HTTP/1.") or not status.isdigit() or len(status) != 3:
+            if not version.startswith("HTTP/1.") or not _STATUS.fullmatch(status):
                 raise ProtocolViolation(f"not an HTTP/1.x status line: {status_line[:40]!r}")
             pairs = cls._read_headers(reader)
             if not 100 <= int(status) < 200 or int(status) == 101:
                 return version, int(status), pairs
+        raise ProtocolViolation(f"more than {MAX_INTERIM} interim (1xx) answers")
 
     def _frame(self, method: str, version: str) -> None:
         """How the body is delimited, and whether the connection can be used again."""
@@ -185,14 +199,20 @@ class Response:
         self._remaining: int | None = None  # None: until the server closes
         self._chunk_left = 0
         self._done = False
+        coding = self.headers.get("Transfer-Encoding")
+        length = self.headers.get("Content-Length")
         if method == "HEAD" or self.status in _NO_BODY_STATUS:
             self._remaining = 0
-        elif "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+        elif coding is not None:
+            if coding.strip(_OWS).lower() != "chunked":
+                raise ProtocolViolation(f"unsupported Transfer-Encoding {coding[:40]!r}")
             self._chunked = True
-        elif (length := self.headers.get("Content-Length")) is not None:
-            if not length.strip().isdigit():
-                raise ProtocolViolation(f"invalid Content-Length {length!r}")
-            self._remaining = int(length.strip())
+            if length is not None:  # Transfer-Encoding wins; a smuggling attempt, or a bug
+                self._keep_alive = False
+        elif length is not None:
+            if not _LENGTH.fullmatch(length):
+                raise ProtocolViolation(f"invalid Content-Length {length[:40]!r}")
+            self._remaining = int(length)
         else:
             self._keep_alive = False
         if self._remaining == 0:
@@ -201,23 +221,22 @@ class Response:
     @staticmethod
     def _read_headers(reader: BinaryIO) -> list[tuple[str, str]]:
         pairs: list[tuple[str, str]] = []
-        while True:
+        for _ in range(MAX_HEADERS + 1):
             line = _readline(reader)
             if line in {b"\r\n", b"\n"}:
                 return pairs
-            if not line:
-                raise ProtocolViolation("connection closed in the middle of the headers")
-            if len(pairs) >= MAX_HEADERS:
-                raise ProtocolViolation(f"more than {MAX_HEADERS} headers")
-            text = line.decode("latin-1").rstrip("\r\n")
+            if not line.endswith(b"\n"):
+                raise ConnectionResetError("connection closed in the middle of the headers")
+            text = line.decode("latin-1").removesuffix("\n").removesuffix("\r")
             if text[:1] in {" ", "\t"} and pairs:  # obsolete line folding
                 name, value = pairs[-1]
-                pairs[-1] = (name, f"{value} {text.strip()}")
+                pairs[-1] = (name, f"{value} {text.strip(_OWS)}")
                 continue
             name, colon, value = text.partition(":")
-            if not colon or not name or name != name.strip():
+            if not colon or not _FIELD_NAME.fullmatch(name):
                 raise ProtocolViolation(f"malformed header line {text[:40]!r}")
-            pairs.append((name, value.strip()))
+            pairs.append((name, value.strip(_OWS)))
+        raise ProtocolViolation(f"more than {MAX_HEADERS} header lines")
 
     def _timed_out(self) -> ReadTimeout:
         connection = self._connection
@@ -240,14 +259,15 @@ class Response:
         reader = connection.reader
         if self._chunked:
             if self._chunk_left == 0:
-                size_line = _readline(reader).split(b";", 1)[0].strip()
-                try:
-                    self._chunk_left = int(size_line, 16)
-                except ValueError:
-                    raise ProtocolViolation(f"invalid chunk size {size_line[:20]!r}") from None
+                line = _readline(reader)
+                if not line.endswith(b"\n"):
+                    raise ConnectionResetError("connection closed before the end of the chunks")
+                size = line.split(b";", 1)[0].strip(b" \t\r\n")
+                if not _CHUNK_SIZE.fullmatch(size):
+                    raise ProtocolViolation(f"invalid chunk size {size[:20]!r}")
+                self._chunk_left = int(size, 16)
                 if self._chunk_left == 0:
-                    while _readline(reader) not in {b"\r\n", b"\n", b""}:
-                        pass  # trailers
+                    self._read_headers(reader)  # the trailers: bounded, then discarded
                     self._done = True
                     return b""
             data = reader.read(min(limit, self._chunk_left))
