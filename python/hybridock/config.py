@@ -12,13 +12,20 @@ daemon.json where docker has one::
       "auth-file": "/root/.docker/config.json",
       "max-concurrent-downloads": 3,
       "max-layer-size": 34359738368,
-      "max-layer-entries": 5000000
+      "max-layer-entries": 5000000,
+      "registry-read-timeout": 30
     }
 
 Environment: ``HYBRIDOCK_REGISTRY_MIRRORS`` (``docker.io=http://h:5000,quay.io=https://m``;
 a bare URL means docker.io) replaces the file's mirrors for the registries it names;
 ``HYBRIDOCK_INSECURE_REGISTRIES`` (comma list) adds insecure registries;
-``HYBRIDOCK_MAX_LAYER_SIZE`` and ``HYBRIDOCK_MAX_LAYER_ENTRIES`` replace the layer budget.
+``HYBRIDOCK_MAX_LAYER_SIZE`` and ``HYBRIDOCK_MAX_LAYER_ENTRIES`` replace the layer budget;
+``HYBRIDOCK_REGISTRY_READ_TIMEOUT`` replaces the read timeout.
+
+The read timeout is how long (seconds, may be fractional) a registry may send nothing while an
+answer is awaited or read: its headers, a manifest, a token, a layer. A stalled layer is then
+asked for again from where it stopped (as after a reset, a bounded number of times); anything
+else fails with one line. As docker's ~30 s without progress, it defaults to 30.
 
 The layer budget bounds what one layer may expand to (uncompressed tar bytes, tar entries), so
 that a tiny "decompression bomb" fails cleanly instead of filling the disk. Docker has no such
@@ -31,6 +38,7 @@ The auth file is ``$REGISTRY_AUTH_FILE``, else the file's ``auth-file``, else
 from __future__ import annotations
 
 import json
+import math
 import os
 import types
 from collections.abc import Mapping
@@ -44,6 +52,7 @@ from hybridock.errors import ConfigError
 DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3
 DEFAULT_MAX_LAYER_SIZE = 32 * 1024**3
 DEFAULT_MAX_LAYER_ENTRIES = 5_000_000
+DEFAULT_REGISTRY_READ_TIMEOUT = 30.0
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _KNOWN_KEYS = frozenset(
     {
@@ -54,6 +63,7 @@ _KNOWN_KEYS = frozenset(
         "max-concurrent-downloads",
         "max-layer-size",
         "max-layer-entries",
+        "registry-read-timeout",
     }
 )
 
@@ -97,6 +107,7 @@ class Config:
     max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS
     max_layer_size: int = DEFAULT_MAX_LAYER_SIZE
     max_layer_entries: int = DEFAULT_MAX_LAYER_ENTRIES
+    registry_read_timeout: float = DEFAULT_REGISTRY_READ_TIMEOUT
     source: Path | None = None
 
     def mirrors_for(self, registry: str) -> tuple[str, ...]:
@@ -196,6 +207,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
 
     max_layer_size = _positive(raw, env, "max-layer-size", DEFAULT_MAX_LAYER_SIZE)
     max_layer_entries = _positive(raw, env, "max-layer-entries", DEFAULT_MAX_LAYER_ENTRIES)
+    read_timeout = _seconds(raw, env, "registry-read-timeout", DEFAULT_REGISTRY_READ_TIMEOUT)
 
     config = Config(
         registry_mirrors=_frozen_mapping(mirrors),
@@ -205,6 +217,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         max_concurrent_downloads=downloads,
         max_layer_size=max_layer_size,
         max_layer_entries=max_layer_entries,
+        registry_read_timeout=read_timeout,
         source=source,
     )
     for registry, urls in mirrors.items():
@@ -234,6 +247,24 @@ def _positive(raw: Mapping[str, Any], env: Mapping[str, str], key: str, default:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{key!r} must be a positive integer")
     return value
+
+
+def _seconds(raw: Mapping[str, Any], env: Mapping[str, str], key: str, default: float) -> float:
+    """A positive number of seconds from the file's ``key``, replaced by ``HYBRIDOCK_<KEY>``."""
+    variable = "HYBRIDOCK_" + key.upper().replace("-", "_")
+    text = env.get(variable, "").strip()
+    if text:
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise _EnvironmentError(f"{variable}: {text!r} is not a number of seconds") from None
+        if not 0 < seconds < math.inf:
+            raise _EnvironmentError(f"{variable}: must be a positive number of seconds")
+        return seconds
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ConfigError(f"{key!r} must be a positive number of seconds")
+    return float(value)
 
 
 def _auth_file(env: Mapping[str, str], configured: str | None) -> Path:

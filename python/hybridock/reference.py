@@ -191,12 +191,6 @@ class Reference:
         assert self.tag is not None  # noqa: S101 - __post_init__ guarantees one of the two
         return self.tag
 
-    def with_tag(self, tag: str) -> Reference:
-        return Reference(self.domain, self.path, tag, None)
-
-    def with_digest(self, digest: str) -> Reference:
-        return Reference(self.domain, self.path, None, digest)
-
     def _suffix(self) -> str:
         suffix = ""
         if self.tag is not None:

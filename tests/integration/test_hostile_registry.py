@@ -6,6 +6,7 @@ A real registry refuses to store most of these, so the registry here is a small 
 127.0.0.1 (tests/unit/registry_stub_server.py) that serves whatever bytes and headers a case
 needs and records every request. Each failure ends as every failed pull must: one ``Error:``
 line, exit 1, the store left empty; and no request is ever made with a digest that is not one.
+Stalls (issue 10) come from the fault-injecting proxy (tests/support/proxy.py) in front of it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import quote, unquote
 import pytest
 from tests.integration.test_pull_failures import assert_store_empty, failed, ok
 from tests.support.cli import CliResult, run_hybridock
+from tests.support.proxy import CountingProxy, Fault
 from tests.unit.registry_stub_server import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -480,3 +482,104 @@ def test_a_blob_redirect_to_another_host_does_not_carry_the_token(
 
         assert blob_gets(storage), "the blobs came from the storage host"
         assert credentials_seen(storage) == [], "a credential followed the redirect"
+
+
+# --- stalls ---------------------------------------------------------------------------------------
+
+READ_TIMEOUT = "1"  # seconds without a byte before a read gives up (30 by default)
+STALLED = "read timed out (no data for 1 s)"
+
+
+@pytest.fixture
+def proxy(stub: StubRegistry) -> Iterator[CountingProxy]:
+    """The stub behind the fault-injecting proxy; pulls go to ``127.0.0.1:<proxy port>``."""
+    counting = CountingProxy(stub.server.server_address[1])
+    try:
+        yield counting
+    finally:
+        counting.close()
+
+
+@pytest.fixture
+def impatient_cli(
+    make_hybridock_env: Callable[..., dict[str, str]],
+) -> tuple[RunCli, dict[str, str]]:
+    """The CLI with the registry read timeout shortened for the suite."""
+    env = {**make_hybridock_env(), "HYBRIDOCK_REGISTRY_READ_TIMEOUT": READ_TIMEOUT}
+
+    def run(*args: str, **_: Any) -> CliResult:
+        return run_hybridock(args, env=env, timeout=120)
+
+    return run, env
+
+
+def through(proxy: CountingProxy) -> str:
+    return f"127.0.0.1:{proxy.port}/{REPOSITORY}:latest"
+
+
+@dataclass(frozen=True)
+class Stall:
+    name: str
+    kind: str  # the proxy's request kind
+    reference: Callable[[], str | None]
+    stall_after: int  # body bytes sent before the stall
+    message: str  # the start of the one-line error (then the reason)
+
+
+STALLS = [
+    Stall("layer-body", "blob_get", lambda: digest_of(LAYER), 0, "download of sha256:"),
+    Stall("manifest-body", "manifest_get", lambda: "latest", 16, "reading manifest from "),
+    Stall(
+        "config-body",
+        "blob_get",
+        lambda: digest_of(config_bytes()),
+        0,
+        "reading image config from ",
+    ),
+    Stall("token-answer", "other", lambda: None, 0, "token server "),
+]
+
+
+@pytest.mark.parametrize("stall", STALLS, ids=[stall.name for stall in STALLS])
+def test_a_transfer_that_stalls_fails_after_the_read_timeout(
+    stall: Stall,
+    stub: StubRegistry,
+    proxy: CountingProxy,
+    hybridock_root: Path,
+    impatient_cli: tuple[RunCli, dict[str, str]],
+) -> None:
+    """Headers, maybe a few bytes, then silence on an open connection: without a bound on the
+    time between bytes the pull hangs for minutes; with it, one line names the read timeout."""
+    run, env = impatient_cli
+    serve_tag(stub, serve_image(stub), OCI_MANIFEST)
+    if stall.kind == "other":  # the token server is the stub itself, through the proxy
+        bearer_protected(stub, f"http://127.0.0.1:{proxy.port}/token")
+        issues_tokens(stub)
+        save_credentials(env, f"127.0.0.1:{proxy.port}")
+    proxy.inject(Fault(stall.kind, stall.reference(), stall_after=stall.stall_after, times=None))
+
+    message = failed(run("pull", through(proxy)))
+
+    assert message.startswith(f"Error: {stall.message}"), message
+    assert message.endswith(STALLED), message
+    assert_store_empty(hybridock_root, run)
+
+
+def test_a_layer_that_stalls_once_resumes_and_the_pull_completes(
+    stub: StubRegistry,
+    proxy: CountingProxy,
+    hybridock_root: Path,
+    impatient_cli: tuple[RunCli, dict[str, str]],
+) -> None:
+    """A stall is treated as a reset: the layer is asked for again (with Range when bytes had
+    arrived) and the pull goes on."""
+    run, _ = impatient_cli
+    serve_tag(stub, serve_image(stub), OCI_MANIFEST)
+    stalled = proxy.inject(Fault("blob_get", digest_of(LAYER), stall_after=0, times=1))
+
+    ok(run("pull", through(proxy)))
+
+    assert stalled.hits == 1
+    layer_gets = [r for r in proxy.requests if r.reference == digest_of(LAYER)]
+    assert [r.kind for r in layer_gets] == ["blob_get", "blob_get"]
+    assert ok(run("images", "-q", "--no-trunc")).stdout == f"{digest_of(config_bytes())}\n"

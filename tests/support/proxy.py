@@ -3,8 +3,9 @@
 Every request is recorded *before* it is forwarded, so once a client has its answer the
 record is already there: counts are exact with no waiting and no log parsing. Faults make
 the registry misbehave on demand for one kind of request: answer with a status (500, 429 with
-Retry-After, ...), cut a body short and drop the connection (for Range resume), or serve other
-bytes than the registry holds. The proxy speaks TLS when the registry does, with the same
+Retry-After, ...), cut a body short and drop the connection (for Range resume), stall a body
+after its headers (send nothing more, keep the connection open), or serve other bytes than the
+registry holds. The proxy speaks TLS when the registry does, with the same
 certificate, and passes the client's Host header through, so the registry's Location headers
 point back at the proxy.
 """
@@ -85,8 +86,10 @@ class Fault:
     Exactly one effect: ``status`` (answer this code with ``headers``, never forwarding),
     ``redirect`` (answer 307 to this base URL plus the request's path and query, as registries
     that keep blobs on another host do), ``truncate_after`` (forward, send the headers and this
-    many body bytes, drop the connection) or ``body`` (forward, but send these bytes as the
-    body). ``times`` is how many matching requests it hits (None: all of them).
+    many body bytes, drop the connection), ``stall_after`` (forward, send the headers and this
+    many body bytes, then nothing more until the client hangs up) or ``body`` (forward, but
+    send these bytes as the body). ``times`` is how many matching requests it hits (None: all
+    of them).
     """
 
     kind: str
@@ -95,6 +98,7 @@ class Fault:
     status: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     truncate_after: int | None = None
+    stall_after: int | None = None
     body: bytes | None = None
     redirect: str | None = None
     times: int | None = 1
@@ -219,6 +223,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if no_body:
             return
+        if fault is not None and fault.stall_after is not None:
+            if payload is None:
+                payload = response.read(fault.stall_after)
+            self.wfile.write(payload[: fault.stall_after])
+            self._wait_for_hangup()
+            return
         if payload is not None:
             self.wfile.write(payload)
             return
@@ -233,6 +243,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
+
+    def _wait_for_hangup(self) -> None:
+        """Send nothing more, until the client closes the connection (or the proxy stops)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            while self.connection.recv(65536):
+                pass
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 

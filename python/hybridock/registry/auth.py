@@ -25,10 +25,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hybridock.config import Config, normalize_registry
-from hybridock.errors import AuthenticationError, RegistryError
+from hybridock.errors import AuthenticationError, RegistryError, RegistryUnreachable
 from hybridock.registry.connection import Response
 from hybridock.registry.credentials import Credentials
-from hybridock.registry.transport import Transport, discard, netloc_of
+from hybridock.registry.transport import (
+    RegistryTimeout,
+    Transport,
+    discard,
+    failure_reason,
+    netloc_of,
+)
 
 CLIENT_ID = "hybridock"
 MIN_TOKEN_LIFETIME = 60.0
@@ -262,11 +268,7 @@ class Authenticator:
             response = self._transport.request(
                 "GET", url, headers=headers, auth_netloc=realm_netloc
             )
-        try:
-            body = response.read(MAX_TOKEN_RESPONSE + 1)
-            status = response.status
-        finally:
-            discard(response)
+        status, body = _read_answer(response, realm_netloc)
         if status in {401, 403}:
             raise AuthenticationError(
                 registry_error_text(body, "unauthorized: incorrect username or password")
@@ -274,6 +276,17 @@ class Authenticator:
         if status != 200:
             raise RegistryError(f"token server {realm_netloc} answered HTTP {status}")
         return _parse_token(body, realm_netloc)
+
+
+def _read_answer(response: Response, realm_netloc: str) -> tuple[int, bytes]:
+    """The token server's status and (bounded) body; a stalled or cut answer is one line."""
+    try:
+        return response.status, response.read(MAX_TOKEN_RESPONSE + 1)
+    except OSError as error:
+        failure = RegistryTimeout if isinstance(error, TimeoutError) else RegistryUnreachable
+        raise failure(f"token server {realm_netloc} failed: {failure_reason(error)}") from None
+    finally:
+        discard(response)
 
 
 def _parse_token(body: bytes, realm_netloc: str) -> tuple[str, float]:

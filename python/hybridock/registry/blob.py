@@ -17,6 +17,7 @@ from types import TracebackType
 from hybridock.errors import HybridockError, RegistryError, RegistryUnreachable
 from hybridock.registry.connection import Response
 from hybridock.registry.manifest import Descriptor
+from hybridock.registry.transport import failure_reason
 
 CHUNK_SIZE = 1024 * 1024
 MAX_RESUMES = 5
@@ -104,7 +105,7 @@ class BlobStream:
                 if resumes >= MAX_RESUMES:
                     raise RegistryUnreachable(
                         f"download of {self.descriptor.digest} from {self._netloc} kept "
-                        f"failing: {type(error).__name__}"
+                        f"failing: {failure_reason(error)}"
                     ) from None
             finally:
                 self._release()

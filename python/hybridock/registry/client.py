@@ -4,6 +4,8 @@ Endpoints: for a registry with configured mirrors (docker.io usually), the mirro
 first with the same repository path as upstream (``library/busybox``), then the registry
 itself; a mirror that cannot be reached, does not know the manifest (404) or fails otherwise
 is skipped, and once an endpoint served the manifest, the config and blobs come from it too.
+When a mirror answered definitively (not found, access denied) and the registry then cannot be
+reached, the mirror's answer is the error.
 
 Verification: a manifest fetched by digest must hash to that digest; a manifest fetched by tag
 must hash to Docker-Content-Digest when the registry sends it; a child manifest of an index and
@@ -24,11 +26,13 @@ from urllib.parse import urlsplit
 
 from hybridock.config import Config, load_config
 from hybridock.errors import (
+    AuthenticationError,
     DigestMismatch,
     ManifestInvalid,
     ManifestUnknown,
     PlatformNotFound,
     RegistryError,
+    RegistryUnreachable,
 )
 from hybridock.reference import Reference, is_digest
 from hybridock.registry.blob import BlobStream
@@ -48,6 +52,9 @@ from hybridock.registry.session import Endpoint, RegistrySession
 from hybridock.registry.transport import RetryPolicy
 
 _T = TypeVar("_T")
+# A mirror's answer that stands when the registry itself cannot be reached: as docker and
+# containerd, the user hears "not found" or "access denied" rather than the fallback's failure.
+_DEFINITIVE = (ManifestUnknown, AuthenticationError)
 
 
 @dataclass(frozen=True)
@@ -160,12 +167,20 @@ class RegistryClient:
         self, ref: Reference, action: Callable[[Endpoint], _T]
     ) -> tuple[Endpoint, _T]:
         endpoints = self._endpoints(ref)
+        mirror_answer: RegistryError | None = None
         for position, endpoint in enumerate(endpoints):
             try:
                 return endpoint, action(endpoint)
             except RegistryError as error:
-                if isinstance(error, ManifestInvalid) or position == len(endpoints) - 1:
+                if isinstance(error, ManifestInvalid):
                     raise
+                if position < len(endpoints) - 1:
+                    if endpoint.mirror and isinstance(error, _DEFINITIVE):
+                        mirror_answer = mirror_answer or error
+                    continue
+                if mirror_answer is not None and isinstance(error, RegistryUnreachable):
+                    raise mirror_answer from None
+                raise
         raise AssertionError("unreachable: the last endpoint returns or raises")
 
     def resolve(

@@ -6,13 +6,22 @@ alone and imports ``ssl`` only when an https connection is opened, so a pull of 
 image over plain http starts without the ~30 ms of ssl and the ~70 ms urllib3 added.
 
 Everything that fails here raises ``OSError``: the socket's own errors (``socket.gaierror``,
-``ConnectionRefusedError``, ``TimeoutError``), ``TLSError`` for a failed handshake and
-``ProtocolViolation`` for an answer that is not HTTP. A response is released to its pool only
+``ConnectionRefusedError``, ``TimeoutError`` for a connect), ``ReadTimeout`` when the server
+sends nothing for the read timeout (between any two reads of an answer: a stalled server is an
+error, not a hang), ``TLSError`` for a failed handshake and ``ProtocolViolation`` for an answer
+that is not HTTP. A response is released to its pool only
 when its body was read to the end on a connection the server keeps open.
+
+The reader is strict where leniency lets two parsers disagree (tests/unit/
+test_registry_connection_properties.py checks it on generated answers): ASCII digits only in a
+status, a Content-Length or a chunk size; ``chunked`` as the only transfer coding; token header
+names; a Transfer-Encoding beside a Content-Length wins and the connection is not reused; and
+every loop over lines (headers, folded continuations, trailers, interim answers) is bounded.
 """
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import threading
@@ -24,12 +33,22 @@ if TYPE_CHECKING:
     import ssl
 
 MAX_LINE = 64 * 1024
-MAX_HEADERS = 100
+MAX_HEADERS = 100  # header lines of one answer, folded continuations and trailers included
+MAX_INTERIM = 5  # 1xx answers before the final one (as Go's client)
 _NO_BODY_STATUS = frozenset({204, 304})
+_STATUS = re.compile(r"[0-9]{3}")
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_LENGTH = re.compile(r"[0-9]{1,19}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_OWS = " \t"
 
 
 class ProtocolViolation(OSError):
     """The server's answer is not well-formed HTTP/1.1."""
+
+
+class ReadTimeout(TimeoutError):
+    """The server sent nothing for the connection's read timeout."""
 
 
 class TLSError(OSError):
@@ -148,19 +167,30 @@ class Response:
         self._connection: Connection | None = connection
         self._pool = pool
         self._key = key
-        reader = connection.reader
-        while True:
+        try:
+            version, self.status, pairs = self._read_head(connection.reader)
+        except TimeoutError:
+            raise self._timed_out() from None
+        self.headers = Headers(pairs)
+        self._frame(method, version)
+
+    @classmethod
+    def _read_head(cls, reader: BinaryIO) -> tuple[str, int, list[tuple[str, str]]]:
+        """The final answer's version, status and headers (interim 1xx answers skipped)."""
+        for _ in range(MAX_INTERIM + 1):
             status_line = _readline(reader)
             if not status_line:
                 raise ConnectionResetError("server closed the connection without an answer")
             version, status, _ = (status_line.decode("latin-1").rstrip("\r\n") + "  ").split(" ", 2)
-            if not version.startswith("HTTP/1.") or not status.isdigit() or len(status) != 3:
+            if not version.startswith("HTTP/1.") or not _STATUS.fullmatch(status):
                 raise ProtocolViolation(f"not an HTTP/1.x status line: {status_line[:40]!r}")
-            pairs = self._read_headers(reader)
+            pairs = cls._read_headers(reader)
             if not 100 <= int(status) < 200 or int(status) == 101:
-                break
-        self.status = int(status)
-        self.headers = Headers(pairs)
+                return version, int(status), pairs
+        raise ProtocolViolation(f"more than {MAX_INTERIM} interim (1xx) answers")
+
+    def _frame(self, method: str, version: str) -> None:
+        """How the body is delimited, and whether the connection can be used again."""
         connection_header = (self.headers.get("Connection") or "").lower()
         self._keep_alive = "close" not in connection_header and (
             version != "HTTP/1.0" or "keep-alive" in connection_header
@@ -169,14 +199,20 @@ class Response:
         self._remaining: int | None = None  # None: until the server closes
         self._chunk_left = 0
         self._done = False
+        coding = self.headers.get("Transfer-Encoding")
+        length = self.headers.get("Content-Length")
         if method == "HEAD" or self.status in _NO_BODY_STATUS:
             self._remaining = 0
-        elif "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+        elif coding is not None:
+            if coding.strip(_OWS).lower() != "chunked":
+                raise ProtocolViolation(f"unsupported Transfer-Encoding {coding[:40]!r}")
             self._chunked = True
-        elif (length := self.headers.get("Content-Length")) is not None:
-            if not length.strip().isdigit():
-                raise ProtocolViolation(f"invalid Content-Length {length!r}")
-            self._remaining = int(length.strip())
+            if length is not None:  # Transfer-Encoding wins; a smuggling attempt, or a bug
+                self._keep_alive = False
+        elif length is not None:
+            if not _LENGTH.fullmatch(length):
+                raise ProtocolViolation(f"invalid Content-Length {length[:40]!r}")
+            self._remaining = int(length)
         else:
             self._keep_alive = False
         if self._remaining == 0:
@@ -185,42 +221,53 @@ class Response:
     @staticmethod
     def _read_headers(reader: BinaryIO) -> list[tuple[str, str]]:
         pairs: list[tuple[str, str]] = []
-        while True:
+        for _ in range(MAX_HEADERS + 1):
             line = _readline(reader)
             if line in {b"\r\n", b"\n"}:
                 return pairs
-            if not line:
-                raise ProtocolViolation("connection closed in the middle of the headers")
-            if len(pairs) >= MAX_HEADERS:
-                raise ProtocolViolation(f"more than {MAX_HEADERS} headers")
-            text = line.decode("latin-1").rstrip("\r\n")
+            if not line.endswith(b"\n"):
+                raise ConnectionResetError("connection closed in the middle of the headers")
+            text = line.decode("latin-1").removesuffix("\n").removesuffix("\r")
             if text[:1] in {" ", "\t"} and pairs:  # obsolete line folding
                 name, value = pairs[-1]
-                pairs[-1] = (name, f"{value} {text.strip()}")
+                pairs[-1] = (name, f"{value} {text.strip(_OWS)}")
                 continue
             name, colon, value = text.partition(":")
-            if not colon or not name or name != name.strip():
+            if not colon or not _FIELD_NAME.fullmatch(name):
                 raise ProtocolViolation(f"malformed header line {text[:40]!r}")
-            pairs.append((name, value.strip()))
+            pairs.append((name, value.strip(_OWS)))
+        raise ProtocolViolation(f"more than {MAX_HEADERS} header lines")
+
+    def _timed_out(self) -> ReadTimeout:
+        connection = self._connection
+        seconds = connection.sock.gettimeout() if connection is not None else None
+        return ReadTimeout(f"read timed out (no data for {seconds or 0:g} s)")
 
     # --- the body --------------------------------------------------------------------------
 
     def _read_some(self, limit: int) -> bytes:
         """Up to ``limit`` bytes of the body; b"" at its end."""
+        try:
+            return self._read_body(limit)
+        except TimeoutError:
+            raise self._timed_out() from None
+
+    def _read_body(self, limit: int) -> bytes:
         connection = self._connection
         if self._done or connection is None or limit <= 0:
             return b""
         reader = connection.reader
         if self._chunked:
             if self._chunk_left == 0:
-                size_line = _readline(reader).split(b";", 1)[0].strip()
-                try:
-                    self._chunk_left = int(size_line, 16)
-                except ValueError:
-                    raise ProtocolViolation(f"invalid chunk size {size_line[:20]!r}") from None
+                line = _readline(reader)
+                if not line.endswith(b"\n"):
+                    raise ConnectionResetError("connection closed before the end of the chunks")
+                size = line.split(b";", 1)[0].strip(b" \t\r\n")
+                if not _CHUNK_SIZE.fullmatch(size):
+                    raise ProtocolViolation(f"invalid chunk size {size[:20]!r}")
+                self._chunk_left = int(size, 16)
                 if self._chunk_left == 0:
-                    while _readline(reader) not in {b"\r\n", b"\n", b""}:
-                        pass  # trailers
+                    self._read_headers(reader)  # the trailers: bounded, then discarded
                     self._done = True
                     return b""
             data = reader.read(min(limit, self._chunk_left))

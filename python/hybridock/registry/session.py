@@ -44,6 +44,7 @@ from hybridock.registry.transport import (
     TLSFailure,
     Transport,
     discard,
+    failure_reason,
 )
 
 MAX_ERROR_BODY = 64 * 1024
@@ -230,7 +231,7 @@ class RegistrySession:
             if isinstance(error, RegistryError):
                 raise
             raise RegistryUnreachable(
-                f"reading {what} from {netloc} failed: {type(error).__name__}"
+                f"reading {what} from {netloc} failed: {failure_reason(error)}"
             ) from None
         finally:
             response.release_conn()
@@ -254,8 +255,14 @@ class RegistrySession:
                 auth_netloc=endpoint.netloc,
             )
             status = response.status
-            body = response.read(MAX_ERROR_BODY) or b""
-            discard(response)
+            try:
+                body = response.read(MAX_ERROR_BODY) or b""
+            except OSError as error:
+                raise RegistryUnreachable(
+                    f"reading the answer of {endpoint.netloc} failed: {failure_reason(error)}"
+                ) from None
+            finally:
+                discard(response)
             if status != 200:
                 raise AuthenticationError(
                     registry_error_text(body, "unauthorized: incorrect username or password")

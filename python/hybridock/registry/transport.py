@@ -3,7 +3,9 @@
 Connections come from ``connection.Pool`` (keep-alive, shared by every thread). https is the
 default; plain http is used only for loopback hosts and registries marked insecure (insecure
 ones may also skip TLS verification); a registry with its own CA file trusts only that CA.
-Every request has a connect and a read timeout, so a stalled server is an error, not a hang.
+Every request has a connect timeout and a read timeout (the config's ``registry-read-timeout``:
+the longest silence while an answer is awaited or read), so a stalled server is an error, not a
+hang.
 GET/HEAD are retried with exponential backoff and jitter on 429 (honouring Retry-After), 5xx
 and transient connection failures (resets, timeouts), a bounded number of times. Permanent
 failures fail at once, as docker's and containerd's resolvers do (no retry around the
@@ -25,12 +27,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urljoin, urlsplit
 
-from hybridock.config import Config
+from hybridock.config import DEFAULT_REGISTRY_READ_TIMEOUT, Config
 from hybridock.errors import RegistryError, RegistryUnreachable
 from hybridock.registry.connection import (
     Connection,
     Pool,
     ProtocolViolation,
+    ReadTimeout,
     Response,
     TLSError,
     request_head,
@@ -65,7 +68,7 @@ class RetryPolicy:
     backoff_max: float = 10.0
     retry_after_max: float = 60.0
     connect_timeout: float = 15.0
-    read_timeout: float = 60.0
+    read_timeout: float = DEFAULT_REGISTRY_READ_TIMEOUT
 
     def backoff(self, attempt: int) -> float:
         delay: float = min(self.backoff_max, self.backoff_base * (2**attempt))
@@ -112,7 +115,7 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy(read_timeout=config.registry_read_timeout)
         self._sleep = sleep
         self._pool = Pool(per_key=max(4, config.max_concurrent_downloads + 2))
         self._contexts: dict[str, ssl.SSLContext] = {}
@@ -222,7 +225,8 @@ class Transport:
                     failure = (
                         RegistryTimeout if isinstance(error, TimeoutError) else RegistryUnreachable
                     )
-                    raise failure(f"cannot reach registry {netloc}: {_reason(error)}") from None
+                    reason = failure_reason(error)
+                    raise failure(f"cannot reach registry {netloc}: {reason}") from None
                 self._sleep(self.retry.backoff(attempt))
                 continue
             self._answered.add(netloc)
@@ -282,8 +286,10 @@ class Transport:
         return error.errno in _NOTHING_LISTENS and netloc not in self._answered
 
 
-def _reason(error: OSError) -> str:
+def failure_reason(error: OSError) -> str:
     """A short one-line reason for a connection failure."""
+    if isinstance(error, ReadTimeout):
+        return str(error)
     if isinstance(error, TimeoutError):
         return "timed out"
     if isinstance(error, ProtocolViolation):
