@@ -7,10 +7,13 @@ hybridock itself could not carry out, the container's own code otherwise.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import sys
-from typing import Any
+import threading
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
@@ -87,6 +90,17 @@ image_group = LazyGroup("image", table=IMAGE_COMMANDS, help="Manage images.")
 class Group(LazyGroup):
     """hybridock's top level: lazy commands, and our errors as docker-style one-line messages."""
 
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
+        """``main()`` with nothing else asked for is the process's own entry (the console
+        script, ``python -m hybridock``): it leaves through ``leave`` once the command is done.
+        Any other call (CliRunner, a loop of commands in one interpreter) is click's own."""
+        if args is not None or rest or extra:
+            return super().main(args, *rest, **extra)
+        try:
+            return super().main()
+        except SystemExit as leaving:
+            leave(leaving.code)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -111,6 +125,25 @@ class Group(LazyGroup):
                 err=True,
             )
             sys.exit(125)
+
+
+def leave(code: str | int | None) -> NoReturn:
+    """Exit as ``sys.exit(code)`` would, but without the interpreter's teardown, which frees
+    every module one by one and costs more than a short command's own work. The command has
+    returned (its records are committed and closed); the exit handlers still run and the
+    output is flushed. While another thread runs, the ordinary exit (which waits for it)."""
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    status = 1 if isinstance(code, str) else code or 0
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        status = status or 120  # what the interpreter's own exit makes of a failed flush
+    os._exit(status)
 
 
 @click.group(cls=Group, table=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
