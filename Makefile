@@ -1,4 +1,5 @@
 # Developer shortcuts; the README's two commands are the contract, these only wrap them.
+# They use quickstart's .venv; scripts/test builds its own .venv-test (CI's clean room).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
@@ -49,4 +50,4 @@ wheel:
 	$(VENV)/bin/maturin build --release
 
 clean:
-	rm -rf target dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf target dist .pytest_cache .mypy_cache .ruff_cache .venv-test

@@ -5,7 +5,6 @@ many concurrent ``run --rm``, and ``ps -a`` over a store of many containers.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,20 +20,12 @@ from comparison.runner import (
     log,
     run_command,
 )
-from comparison.tools import make_crun_bundle, parent_pid, process_name, pss_kib, python_environment
+from comparison.tools import interpreter_floors, make_crun_bundle, parent_pid, process_name, pss_kib
 
 
 def _floor_contenders(bench: Bench) -> list[Contender]:
     """crun on a ready bundle and unshare + chroot: what starting /hello costs at least."""
-    floors = [
-        Contender(
-            "python -c 'import click'",
-            action=lambda: run_command(
-                [sys.executable, "-c", "import click"], env=python_environment()
-            ),
-            note="the interpreter's own start",
-        )
-    ]
+    floors = interpreter_floors()
     layer = bench.work / "floors" / "hello.tar.gz"
     layer.parent.mkdir(parents=True, exist_ok=True)
     layer.write_bytes(bench.images.hello.layers[0].data)

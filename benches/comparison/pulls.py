@@ -10,7 +10,7 @@ from collections.abc import Callable
 from comparison.bench import Bench
 from comparison.peers import Docker, Podman, available
 from comparison.runner import CommandFailed, Contender, Row, alternate, failed_row
-from comparison.tools import fetch_and_untar, remove, skopeo_umoci_pull
+from comparison.tools import fetch_and_untar, interpreter_floors, remove, skopeo_umoci_pull
 
 
 def _remover(peer: Docker | Podman, references: list[str]) -> Callable[[], None]:
@@ -181,11 +181,10 @@ def cached_pull(bench: Bench) -> list[Row]:
         except CommandFailed as error:
             missing.append(failed_row(workload, tool, error))
             del pulls[tool]
-    rows = alternate(
-        workload, [Contender(tool, action=pull) for tool, pull in pulls.items()], bench.fast_rounds
-    )
+    contenders = [Contender(tool, action=pull) for tool, pull in pulls.items()]
+    rows = alternate(workload, contenders + interpreter_floors(), bench.fast_rounds)
     for row in rows:
-        row.extra["registry_requests"] = requests.get(row.tool, {})
-        counts = ", ".join(f"{n} {k}" for k, n in requests.get(row.tool, {}).items())
-        row.note = counts
+        if row.tool in requests:
+            row.extra["registry_requests"] = requests[row.tool]
+            row.note = ", ".join(f"{n} {k}" for k, n in requests[row.tool].items())
     return rows + missing

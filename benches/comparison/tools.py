@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.support.cleanup import remove_tree
 from tests.support.cli import base_environment
 
-from comparison.runner import CommandFailed, run_command
+from comparison.runner import CommandFailed, Contender, run_command
 
 # One interpreter running ``hybridock create IMAGE`` N times through the click command itself.
 _CREATE_MANY = """
@@ -42,6 +42,25 @@ def python_environment() -> dict[str, str]:
     environment = base_environment()
     environment.pop("PYTHONDONTWRITEBYTECODE", None)
     return environment
+
+
+def interpreter_floors() -> list[Contender]:
+    """What any Python command pays before its own work, in hybridock's interpreter and
+    environment: the interpreter's start and exit alone, and with click (hybridock's CLI
+    framework) imported."""
+    return [
+        Contender(
+            f"python -c {code!r}",
+            action=lambda code=code: run_command(  # type: ignore[misc]
+                [sys.executable, "-c", code], env=python_environment()
+            ),
+            note=note,
+        )
+        for code, note in (
+            ("import click", "the interpreter's start with click"),
+            ("pass", "the interpreter's start"),
+        )
+    ]
 
 
 def precompile_hybridock() -> None:

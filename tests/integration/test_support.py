@@ -559,33 +559,25 @@ def test_config_for_a_tls_registry_names_its_ca(tls_registry: Registry) -> None:
 DEMO_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "demo-registry"
 
 
+def demo(state: Path, port: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(DEMO_SCRIPT), *args, "--state-dir", str(state), "--port", port],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
 @registry_tests
 def test_demo_registry_start_status_stop(tmp_path: Path) -> None:
     port = str(free_port())
-
-    def demo(command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                sys.executable,
-                str(DEMO_SCRIPT),
-                command,
-                "--state-dir",
-                str(tmp_path),
-                "--port",
-                port,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-
     try:
         for _ in range(2):  # start is idempotent
-            started = demo("start")
+            started = demo(tmp_path, port, "start")
             assert started.returncode == 0, started.stderr
             assert started.stdout == f"export HYBRIDOCK_CONFIG={tmp_path / 'hybridock.json'}\n"
-        status = demo("status")
+        status = demo(tmp_path, port, "status")
         assert status.returncode == 0, status.stdout
         assert "library/hello-world:latest sha256:" in status.stdout
         config = json.loads((tmp_path / "hybridock.json").read_text())
@@ -595,9 +587,53 @@ def test_demo_registry_start_status_stop(tmp_path: Path) -> None:
         )
         assert inspect.returncode == 0, inspect.stderr
     finally:
-        stopped = demo("stop")
+        stopped = demo(tmp_path, port, "stop")
     assert stopped.stdout == "demo registry stopped\n"
-    assert demo("status").returncode == 3
+    assert demo(tmp_path, port, "status").returncode == 3
+
+
+@registry_tests
+def test_demo_registry_as_the_default_config_says_how_to_undo_it(tmp_path: Path) -> None:
+    """quickstart's set-up: the demo becomes docker.io's mirror in hybridock's default config
+    file (none there yet), and ``stop`` names what quickstart made, for the user to remove."""
+    port = str(free_port())
+    state, default = tmp_path / "state", tmp_path / "etc" / "hybridock" / "config.json"
+    link = tmp_path / "bin" / "hybridock"
+    link.parent.mkdir()
+    link.symlink_to(sys.executable)
+    try:
+        for _ in range(2):  # a second quickstart finds the config its own
+            started = demo(
+                state, port, "start", "--default-config", str(default), "--record", str(link)
+            )
+            assert (started.returncode, started.stdout) == (0, ""), started.stderr
+        config = json.loads(default.read_text())
+        assert config["registry-mirrors"] == {"docker.io": [f"http://127.0.0.1:{port}"]}
+    finally:
+        stopped = demo(state, port, "stop")
+    assert stopped.stdout == (
+        "demo registry stopped\n"
+        "quickstart also made these; to undo it:\n"
+        f"  rm {link}\n"
+        f"  rm {default}\n"
+    )
+    assert default.exists() and link.is_symlink()
+
+
+@registry_tests
+def test_demo_registry_leaves_someone_elses_default_config_alone(tmp_path: Path) -> None:
+    port = str(free_port())
+    state, default = tmp_path / "state", tmp_path / "config.json"
+    default.write_text('{"max-concurrent-downloads": 2}\n')
+    try:
+        started = demo(state, port, "start", "--default-config", str(default))
+        assert started.returncode == 0, started.stderr
+        assert started.stdout == f"export HYBRIDOCK_CONFIG={state / 'hybridock.json'}\n"
+        assert f"{default} exists" in started.stderr
+    finally:
+        stopped = demo(state, port, "stop")
+    assert default.read_text() == '{"max-concurrent-downloads": 2}\n'
+    assert stopped.stdout == "demo registry stopped\n"
 
 
 @registry_tests

@@ -8,10 +8,13 @@ body after ``Error: ``, as podman prints it: there is no daemon whose response i
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import sys
-from typing import Any
+import threading
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
@@ -88,6 +91,17 @@ image_group = LazyGroup("image", table=IMAGE_COMMANDS, help="Manage images.")
 class Group(LazyGroup):
     """hybridock's top level: lazy commands, and our errors as docker-style one-line messages."""
 
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
+        """``main()`` with nothing else asked for is the process's own entry (the console
+        script, ``python -m hybridock``): it leaves through ``leave`` once the command is done.
+        Any other call (CliRunner, a loop of commands in one interpreter) is click's own."""
+        if args is not None or rest or extra:
+            return super().main(args, *rest, **extra)
+        try:
+            return super().main()
+        except SystemExit as leaving:
+            leave(leaving.code)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -124,6 +138,25 @@ def _release_closed_stdout() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+def leave(code: str | int | None) -> NoReturn:
+    """Exit as ``sys.exit(code)`` would, but without the interpreter's teardown, which frees
+    every module one by one and costs more than a short command's own work. The command has
+    returned (its records are committed and closed); the exit handlers still run and the
+    output is flushed. While another thread runs, the ordinary exit (which waits for it)."""
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    status = 1 if isinstance(code, str) else code or 0
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        status = status or 120  # what the interpreter's own exit makes of a failed flush
+    os._exit(status)
 
 
 @click.group(cls=Group, table=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
