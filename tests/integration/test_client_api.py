@@ -169,3 +169,26 @@ def test_errors_are_hybridock_errors_not_crashes(
     assert lines[1].startswith("ConfigError the command is a list of arguments"), lines
     assert lines[2] == "ContainerNotFound No such container: no-such-container", lines
     assert lines[3] == "left 0", lines
+
+
+def test_logs_follow_right_after_a_detached_start_waits_for_output(
+    user_program: Callable[[str], subprocess.CompletedProcess[str]],
+) -> None:
+    """The start returns before the monitor has exec'd: a follow that begins then must not
+    find "no log" and end at once (it did, under load)."""
+    result = user_program(
+        """
+        import hybridock
+
+        with hybridock.Client() as client:
+            for _ in range(20):
+                container = client.run_detached(
+                    "busybox", ["sh", "-c", "sleep 0.2; echo late; exec sleep 300"]
+                )
+                lines = client.logs(container, follow=True)
+                print(next(lines, ("", "", "nothing\\n"))[2], end="")
+                client.remove_container(container, force=True)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["late"] * 20

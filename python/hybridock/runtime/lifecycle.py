@@ -296,6 +296,9 @@ class Runtime:
                 container.id,
             ]
         self.containers.clear_exit(container.id)
+        # the log exists once the start returns (the monitor appends to it after its exec), so
+        # a `logs -f` right after `run -d` follows it instead of finding nothing
+        (directory / "container.log").touch()
         report_reader, report_writer = os.pipe()
         child = os.fork()
         if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
