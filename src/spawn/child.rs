@@ -20,6 +20,8 @@ pub struct ChildFds {
     pub error: RawFd,
     /// The child's end of the console socket (`-1` without a console).
     pub console_socket: RawFd,
+    /// Not an fd: the child was born in the plan's `cgroup_at_birth`, whose join it skips.
+    pub born_in_cgroup: bool,
 }
 
 /// The child's mutable state: the rootfs fd between `OpenRoot` and `PivotRoot`, the console's
@@ -157,6 +159,13 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             Ok(())
         }
         Op::JoinCgroup(procs) => {
+            let born_here = plan
+                .cgroup_at_birth
+                .as_ref()
+                .is_some_and(|b| b.procs == *procs);
+            if born_here && context.fds.born_in_cgroup {
+                return Ok(());
+            }
             let fd = sys.open(procs, libc::O_WRONLY)?;
             let result = sys.write(fd, b"0");
             sys.close(fd);

@@ -23,6 +23,13 @@
 //! other fd before exec. The parent receives it only once the error pipe said "exec'd" (the
 //! message is queued by then); on a failure the queued fd is dropped with the socket.
 //!
+//! Born in its cgroup: when the plan joins a cgroup2 directory (`cgroup_at_birth`), the child is
+//! made by `clone3(CLONE_INTO_CGROUP)` and skips that join: a `cgroup.procs` write waits for an
+//! RCU grace period, a birth does not (see plan.rs). That `clone3` gets no stack, like fork: the
+//! child returns from it on its copy of our stack and calls `child_main` at once. A kernel
+//! before 5.7, or a seccomp profile that refuses `clone3` (docker's says ENOSYS), falls back to
+//! `clone`, and the child joins through `cgroup.procs` as planned.
+//!
 //! Joining a pid namespace (`exec`): `setns(CLONE_NEWPID)` only sets the namespace of the
 //! caller's *children*, and only for the calling thread (`nsproxy` is per task), so the
 //! calling thread joins it right before `clone` and returns to its own pid namespace right
@@ -117,6 +124,72 @@ extern "C" fn child_main(argument: *mut c_void) -> libc::c_int {
     let _ = LinuxSyscalls.write(arguments.fds.error, &record.to_bytes());
     // SAFETY: _exit skips atexit handlers and stdio flushing, which belong to the parent.
     unsafe { libc::_exit(1) }
+}
+
+/// `struct clone_args` of clone3(2) up to `cgroup` (`CLONE_ARGS_SIZE_VER2`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `clone3` for a child born in the cgroup2 directory `cgroup` (an open fd), without a stack
+/// (fork's semantics). Returns the pid (0 in the child), or the errno.
+///
+/// # Safety
+/// As fork: the child must only make raw system calls and leave through exec or `_exit`.
+unsafe fn clone_into_cgroup(flags: libc::c_int, cgroup: RawFd) -> Result<libc::pid_t, i32> {
+    let arguments = CloneArgs {
+        flags: u64::from(u32::from_ne_bytes(flags.to_ne_bytes())) | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: u64::from(u32::try_from(cgroup).map_err(|_| libc::EBADF)?),
+        ..CloneArgs::default()
+    };
+    // SAFETY: a valid clone_args of the size given; no CLONE_VM, so the child has its own
+    // copy of the address space (the caller's safety contract covers what it then runs).
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &raw const arguments,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EINVAL));
+    }
+    libc::pid_t::try_from(pid).map_err(|_| libc::EINVAL)
+}
+
+/// The cgroup directory the child is to be born in, opened (`None` without one).
+fn open_cgroup(plan: &Plan) -> Option<OwnedFd> {
+    let birth = plan.cgroup_at_birth.as_ref()?;
+    // SAFETY: a NUL-terminated path from the plan; the fd returned is ours.
+    let fd = unsafe {
+        libc::open(
+            birth.directory.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        // the planned join through cgroup.procs reports it, with the child's usual error
+        return None;
+    }
+    // SAFETY: open returned a fresh descriptor.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn parent_error(operation: &'static str) -> SpawnError {
@@ -259,11 +332,13 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
         operation: "mmap",
         source,
     })?;
-    let arguments = ChildArguments {
+    let cgroup = open_cgroup(plan);
+    let mut arguments = ChildArguments {
         plan,
         fds: ChildFds {
             error: write_end.as_raw_fd(),
             console_socket: console_child.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+            born_in_cgroup: cgroup.is_some(),
         },
     };
     let pid_namespace = plan
@@ -278,17 +353,39 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
         libc::sigfillset(&raw mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &raw const all, &raw mut previous);
     }
-    // SAFETY: child_main only reads the arguments and makes raw syscalls (see child.rs); the
-    // stack is a valid mapping, and without CLONE_VM the child runs on its own copy of it.
-    let pid = unsafe {
-        libc::clone(
-            child_main,
-            stack.top(),
-            plan.clone_flags | libc::SIGCHLD,
-            std::ptr::from_ref(&arguments).cast_mut().cast(),
-        )
+    let born = cgroup.as_ref().map(|directory| {
+        // SAFETY: the child calls child_main at once, which only reads the arguments and makes
+        // raw syscalls (see child.rs) until exec or _exit; it never returns here.
+        match unsafe { clone_into_cgroup(plan.clone_flags, directory.as_raw_fd()) } {
+            Ok(0) => {
+                child_main(std::ptr::from_ref(&arguments).cast_mut().cast());
+                unreachable!("child_main leaves through exec or _exit")
+            }
+            born => born,
+        }
+    });
+    let (pid, clone_error) = match born {
+        Some(Ok(pid)) => (pid, io::Error::from_raw_os_error(0)),
+        Some(Err(errno)) if !matches!(errno, libc::ENOSYS | libc::E2BIG | libc::EINVAL) => {
+            (-1, io::Error::from_raw_os_error(errno))
+        }
+        _ => {
+            arguments.fds.born_in_cgroup = false;
+            // SAFETY: child_main only reads the arguments and makes raw syscalls (see
+            // child.rs); the stack is a valid mapping, and without CLONE_VM the child runs on
+            // its own copy of it.
+            let pid = unsafe {
+                libc::clone(
+                    child_main,
+                    stack.top(),
+                    plan.clone_flags | libc::SIGCHLD,
+                    std::ptr::from_ref(&arguments).cast_mut().cast(),
+                )
+            };
+            (pid, io::Error::last_os_error())
+        }
     };
-    let clone_error = io::Error::last_os_error();
+    drop(cgroup);
     // SAFETY: restoring the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &raw const previous, std::ptr::null_mut()) };
     drop(pid_namespace);

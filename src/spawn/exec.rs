@@ -227,6 +227,7 @@ mod tests {
     const FDS: ChildFds = ChildFds {
         error: 9,
         console_socket: 8,
+        born_in_cgroup: false,
     };
 
     fn joined() -> Vec<(&'static str, c_int, RawFd)> {

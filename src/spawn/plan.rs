@@ -259,6 +259,38 @@ pub struct Plan {
     /// A pid namespace (an open `/proc/PID/ns/pid`) the parent's thread joins around
     /// `clone`, so the child is born in it and is still the caller's child (`exec`).
     pub pid_namespace: Option<RawFd>,
+    /// The first cgroup2 join (`cgroup.procs`), which the child is born into instead where
+    /// the kernel can (see clone.rs).
+    pub cgroup_at_birth: Option<CgroupAtBirth>,
+}
+
+/// A cgroup2 directory for `clone3(CLONE_INTO_CGROUP)`, and the join step it makes needless.
+///
+/// Why: a write to `cgroup.procs` takes the global threadgroup lock for writing, which waits
+/// for an RCU grace period (~7 ms measured, every `run` on a hybrid or v2 host), while a child
+/// born in the cgroup only takes it for reading. v1 joins go through `tasks`, which moves the
+/// single-threaded writer without that lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupAtBirth {
+    pub directory: CString,
+    pub procs: CString,
+}
+
+impl CgroupAtBirth {
+    const PROCS: &'static [u8] = b"/cgroup.procs";
+
+    fn of(steps: &[Step]) -> Option<Self> {
+        steps.iter().find_map(|step| match &step.op {
+            Op::JoinCgroup(procs) => {
+                let directory = procs.as_bytes().strip_suffix(Self::PROCS)?;
+                Some(Self {
+                    directory: CString::new(directory).ok()?,
+                    procs: procs.clone(),
+                })
+            }
+            _ => None,
+        })
+    }
 }
 
 impl Plan {
@@ -369,6 +401,7 @@ impl Process<'_> {
         pid_namespace: Option<RawFd>,
     ) -> Plan {
         Plan {
+            cgroup_at_birth: CgroupAtBirth::of(&steps),
             steps,
             clone_flags,
             command: self.argv[0].clone(),

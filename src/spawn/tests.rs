@@ -13,6 +13,7 @@ use crate::spawn::spec::{
 const FDS: ChildFds = ChildFds {
     error: 9,
     console_socket: 8,
+    born_in_cgroup: false,
 };
 
 fn overlay_spec() -> Spec {
@@ -893,4 +894,31 @@ fn cgroup_views_in_a_private_namespace_and_writable() {
             hardened | libc::MS_RDONLY
         )],
     );
+}
+
+#[test]
+fn a_child_born_in_its_cgroup2_skips_that_join_only() {
+    let mut spec = overlay_spec();
+    spec.cgroup_join = vec![
+        "/sys/fs/cgroup/pids/c/tasks".into(),
+        "/sys/fs/cgroup/unified/c/cgroup.procs".into(),
+    ];
+    let planned = plan(&spec).expect("valid spec");
+    let birth = planned.cgroup_at_birth.as_ref().expect("a cgroup2 join");
+    assert_eq!(birth.directory.to_bytes(), b"/sys/fs/cgroup/unified/c");
+    for (born_in_cgroup, joins_cgroup2) in [(true, false), (false, true)] {
+        let sys = RecordingSyscalls::new();
+        let fds = ChildFds {
+            born_in_cgroup,
+            ..FDS
+        };
+        assert_eq!(execute(&sys, &planned, fds), Ok(()));
+        let calls = sys.calls();
+        assert!(calls.contains(&"write /sys/fs/cgroup/pids/c/tasks 0".to_owned()));
+        let joined = calls.contains(&"write /sys/fs/cgroup/unified/c/cgroup.procs 0".to_owned());
+        assert_eq!(joined, joins_cgroup2, "born in it: {born_in_cgroup}");
+    }
+    spec.cgroup_join = vec!["/sys/fs/cgroup/pids/c/tasks".into()];
+    let v1_only = plan(&spec).expect("valid spec");
+    assert_eq!(v1_only.cgroup_at_birth, None); // v1 joins through tasks are cheap already
 }

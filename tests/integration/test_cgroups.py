@@ -241,3 +241,69 @@ def test_leftover_check_judges_this_store_only(box: Box) -> None:
         for directory in reversed(made):
             if directory.exists():
                 directory.rmdir()
+
+
+def host_hierarchies() -> set[str]:
+    """The hierarchies a process is in on this host, named as in /proc/PID/cgroup."""
+    return {line.split(":")[1] for line in Path("/proc/self/cgroup").read_text().splitlines()}
+
+
+def test_a_cgroup_of_its_own_in_every_hierarchy(box: Box, name: str) -> None:
+    """As runc makes it: named hierarchies (name=systemd), devices and freezer, and a hybrid
+    host's cgroup2 one too, not only the controllers of the limits; all go with the container."""
+    box.ok("run", "-d", "--name", name, "busybox", "sleep", "300")
+    container_id = str(box.inspect(name)["Id"])
+    lines = Path(f"/proc/{box.pid(name)}/cgroup").read_text().splitlines()
+    paths = {line.split(":")[1]: line.split(":", 2)[2] for line in lines}
+    assert set(paths) == host_hierarchies()
+    assert {h: p for h, p in paths.items() if not p.endswith(f"/hybridock/{container_id}")} == {}
+    assert len(directories_named(container_id)) == len(cgroup_mount_points())
+    box.ok("rm", "-f", name)
+    assert directories_named(container_id) == []
+
+
+def devices_list(pid: int) -> list[str]:
+    return cgroup_file(pid, "devices", "devices.list", "").read_text().splitlines()
+
+
+DOCKER_DEVICES_LIST = [
+    "b *:* m", "c *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 10:200 rwm", "c 136:* rwm",
+]  # fmt: skip
+needs_v1_devices = pytest.mark.skipif(
+    "devices" not in host_hierarchies(),
+    reason="no v1 devices hierarchy (v2's device rules are a BPF program hybridock lacks)",
+)
+
+
+@needs_v1_devices
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        pytest.param([], DOCKER_DEVICES_LIST, id="default"),
+        pytest.param(["--privileged"], ["a *:* rwm"], id="privileged"),
+    ],
+)
+def test_device_rules_are_dockers(
+    box: Box, name: str, flags: list[str], expected: list[str]
+) -> None:
+    box.ok("run", "-d", "--name", name, *flags, "busybox", "sleep", "300")
+    assert devices_list(box.pid(name)) == expected
+
+
+OPEN_NODE = "mknod /tmp/node c {} && (: < /tmp/node) 2>&1; echo status=$?"
+
+
+@needs_v1_devices
+def test_a_node_made_of_a_device_outside_the_rules_cannot_be_opened(box: Box) -> None:
+    """CAP_MKNOD is in the default set and "c *:* m" lets any node be made, but only the rules'
+    devices open: /dev/null's numbers do, /dev/fuse's (10:229) are refused by the devices
+    cgroup, which --privileged shows (it opens there, where the rules allow all)."""
+    allowed = box.ok("run", "--rm", "busybox", "sh", "-c", OPEN_NODE.format("1 3"))
+    assert allowed.strip() == "status=0"
+    privileged = box.ok("run", "--rm", "--privileged", "busybox", "sh", "-c",
+                        OPEN_NODE.format("10 229"))  # fmt: skip
+    if privileged.strip() != "status=0":
+        pytest.skip(f"/dev/fuse does not open even with --privileged here: {privileged}")
+    denied = box.ok("run", "--rm", "busybox", "sh", "-c", OPEN_NODE.format("10 229"))
+    assert "Operation not permitted" in denied and "status=1" in denied, denied

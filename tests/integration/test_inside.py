@@ -5,7 +5,8 @@ supplementary groups and /etc/hosts.
 What docker does, and where it says so:
 - loopback: runc brings ``lo`` up in every new network namespace (``--network none`` too);
 - sysctls: moby's ``WithCommonOptions`` sets ``net.ipv4.ip_unprivileged_port_start=0`` and
-  ``net.ipv4.ping_group_range=0 2147483647`` in a private network namespace; ``--sysctl`` is
+  ``net.ipv4.ping_group_range=0 2147483647`` in a private network namespace, and IPv6 is off
+  there (``net.ipv6.conf.{all,default}.disable_ipv6=1``) without ``--ipv6``; ``--sysctl`` is
   checked by docker's client (``opts.ValidateSysctl``: ``sysctl 'K=V' is not whitelisted``)
   and by runc (``sysctl "K" is not allowed in the hosts network namespace``);
 - /sys/fs/cgroup: runc's ``mountCgroupV1`` (a tmpfs, each v1 hierarchy's container cgroup
@@ -37,19 +38,48 @@ HTTPD_ROUNDTRIP = (
 
 
 @pytest.mark.parametrize("network", [[], ["--network", "none"]], ids=["default", "none"])
-def test_loopback_is_up_with_both_addresses(box: Box, network: list[str]) -> None:
+def test_loopback_is_up_with_ipv4_only(box: Box, network: list[str]) -> None:
+    """IPv6 is off in the container's network namespace, as docker 20.10 has it without
+    --ipv6: lo has no ::1."""
     shown = box.ok("run", "--rm", *network, "busybox", "ip", "addr", "show", "lo")
     assert "state UP" in shown or ",UP," in shown.splitlines()[0], shown
     assert "inet 127.0.0.1/8" in shown, shown
+    assert "inet6" not in shown, shown
+
+
+IPV6_SWITCHES = [f"/proc/sys/net/ipv6/conf/{c}/disable_ipv6" for c in ("all", "default", "lo")]
+needs_ipv6 = pytest.mark.skipif(
+    not Path(IPV6_SWITCHES[0]).exists(), reason="this kernel runs without IPv6"
+)
+
+
+@needs_ipv6
+def test_ipv6_is_disabled_in_a_private_network(box: Box) -> None:
+    assert box.ok("run", "--rm", "busybox", "cat", *IPV6_SWITCHES).split() == ["1", "1", "1"]
+
+
+@needs_ipv6
+def test_sysctl_enables_ipv6_again(box: Box) -> None:
+    enabled = ["--sysctl", "net.ipv6.conf.all.disable_ipv6=0"]
+    shown = box.ok("run", "--rm", *enabled, "busybox", "ip", "addr", "show", "lo")
     assert "inet6 ::1/128" in shown, shown
 
 
 @pytest.mark.parametrize(
-    ("address", "url"), [("127.0.0.1", "127.0.0.1"), ("[::1]", "[::1]")], ids=["ipv4", "ipv6"]
+    ("address", "url", "flags"),
+    [
+        ("127.0.0.1", "127.0.0.1", []),
+        pytest.param(
+            "[::1]", "[::1]", ["--sysctl", "net.ipv6.conf.all.disable_ipv6=0"], marks=needs_ipv6
+        ),
+    ],
+    ids=["ipv4", "ipv6-enabled"],
 )
-def test_a_process_reaches_a_server_in_its_own_container(box: Box, address: str, url: str) -> None:
+def test_a_process_reaches_a_server_in_its_own_container(
+    box: Box, address: str, url: str, flags: list[str]
+) -> None:
     script = HTTPD_ROUNDTRIP.format(address=address, url=url)
-    assert box.ok("run", "--rm", "busybox", "sh", "-c", script) == "served\n"
+    assert box.ok("run", "--rm", *flags, "busybox", "sh", "-c", script) == "served\n"
 
 
 # --- sysctls ------------------------------------------------------------------------------

@@ -3,11 +3,12 @@
 One probe script runs in busybox under hybridock and under a private docker 20.10 (the
 ``dockerd`` fixture: Debian's docker.io on its own sockets and roots), ``--network none``, as
 root and as a numbered user (``-u 1000:1000``). Each aspect of what it sees is one case: the
-mount table, ``id``, the cgroup view, the namespaced sysctls, /etc/hosts, /etc/resolv.conf,
-the rlimits, /dev, the environment, the capability and security lines of /proc/self/status and
-the loopback interface. A case compares docker's answer with hybridock's after both are
-normalised for what legitimately differs (container ids, hostnames, mount ids and sources,
-the cgroup parent, dates) and shows both sides as a unified diff when they differ.
+mount table, ``id``, the cgroup view and device rules, the namespaced sysctls, /etc/hosts,
+/etc/resolv.conf, the rlimits, /dev, the environment, the capability and security lines of
+/proc/self/status, the loopback interface and IPv6's switches. A case compares docker's answer
+with hybridock's after both are normalised for what legitimately differs (container ids,
+hostnames, mount ids and sources, the cgroup parent, dates) and shows both sides as a unified
+diff when they differ.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ section() { echo "=== $1"; }
 section mounts; cat /proc/self/mountinfo 2>&1
 section sys_fs_cgroup; ls -l /sys/fs/cgroup 2>&1
 section cgroup; cat /proc/self/cgroup 2>&1
+section devices_list; cat /sys/fs/cgroup/devices/devices.list 2>&1
 section id; id 2>&1
 section ip_unprivileged_port_start; cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>&1
 section hosts; cat /etc/hosts 2>&1
@@ -51,6 +53,8 @@ section env; env 2>&1 | sort
 section capabilities; grep '^Cap' /proc/self/status 2>&1
 section security; grep -E '^(NoNewPrivs|Seccomp)' /proc/self/status 2>&1
 section loopback; ip addr show lo 2>&1
+section disable_ipv6; cd /proc/sys/net/ipv6/conf && cat all/disable_ipv6 default/disable_ipv6 \
+    lo/disable_ipv6 2>&1; cd /
 """
 # test_probe.py's checklist (pid 1 of its own container), compared line by line as one aspect.
 CHECKLIST = "checklist"

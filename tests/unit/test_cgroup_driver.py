@@ -224,7 +224,8 @@ HYBRID = """\
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
 39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
-40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 """
 COMOUNTED = """\
@@ -238,8 +239,39 @@ def test_hybrid_host_is_v1() -> None:
     driver = detect(HYBRID, "4:memory:/a\n1:cpu:/\n0::/\n")
     assert driver is not None
     assert driver.version == 1
-    assert set(driver.v1_mounts) == {"cpu", "memory", "pids"}
+    assert set(driver.v1_mounts) == {"cpu", "memory", "pids", "devices", "name=systemd"}
+    assert driver.v2_mount == Mount(Path("/sys/fs/cgroup/unified"), "/", 2)  # it only groups
     assert driver.own_paths["memory"] == "/a"
+
+
+@pytest.mark.parametrize(
+    ("privileged", "deny", "last_allow"),
+    [
+        pytest.param(False, "a", "c 136:* rwm", id="docker-rules"),
+        pytest.param(True, "", "a *:* rwm", id="privileged-all"),
+    ],
+)
+def test_v1_cgroup_in_every_hierarchy(
+    tmp_path: Path, privileged: bool, deny: str, last_allow: str
+) -> None:
+    """As runc: the limits' hierarchies, then every other one (devices with docker's rules,
+    the named name=systemd), then a hybrid host's cgroup2 one, joined through cgroup.procs."""
+    driver = detect(HYBRID.replace("/sys/fs/cgroup", str(tmp_path)), "4:memory:/a\n1:cpu:/\n0::/\n")
+    assert driver is not None
+    places = ["memory/a", "cpu", "pids", "devices", "systemd", "unified"]
+    for place in places:
+        fake_cgroupfs(tmp_path / place, ["tasks", "cgroup.procs", "devices.allow", "devices.deny"])
+    cgroup = driver.create(CONTAINER_ID, Resources(), privileged=privileged)
+    directories = [tmp_path / place / "hybridock" / CONTAINER_ID for place in places]
+    assert cgroup.join_files == [
+        *(str(directory / "tasks") for directory in directories[:-1]),
+        str(directories[-1] / "cgroup.procs"),
+    ]
+    assert cgroup.path("name=systemd") == directories[4]
+    assert cgroup.path(cgroups.UNIFIED) == directories[5]
+    # the fake's files keep the last write only
+    assert (directories[3] / "devices.deny").read_text() == deny
+    assert (directories[3] / "devices.allow").read_text() == last_allow
 
 
 def test_v1_comounted_hierarchies_are_joined_once(tmp_path: Path) -> None:

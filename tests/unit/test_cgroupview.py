@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -143,4 +144,9 @@ def test_dockers_network_defaults_come_first_and_the_users_win() -> None:
     )
     assert merged["net.ipv4.ip_unprivileged_port_start"] == "80"
     assert merged["net.ipv4.ping_group_range"] == "0 2147483647"
+    if Path("/proc/sys/net/ipv6").exists():  # IPv6 off, as docker without --ipv6
+        assert merged["net.ipv6.conf.all.disable_ipv6"] == "1"
+        assert merged["net.ipv6.conf.default.disable_ipv6"] == "1"
+    enabled = container_sysctls([("net.ipv6.conf.all.disable_ipv6", "0")], private_network=True)
+    assert ("net.ipv6.conf.all.disable_ipv6", "0") in enabled
     assert container_sysctls([("kernel.sem", "1")], private_network=False) == [("kernel.sem", "1")]

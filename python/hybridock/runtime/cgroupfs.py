@@ -20,10 +20,8 @@ from typing import NamedTuple
 from hybridock.errors import ConfigError
 from hybridock.runtime.resources import parse_cpu_list
 
-#: the v1 controllers hybridock knows of (other hierarchies, such as name=systemd, are ignored)
-KNOWN_V1_CONTROLLERS = frozenset(
-    {"blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids"}
-)
+#: super options of a v1 cgroup mount that say how it is mounted, not which hierarchy it is
+NOT_A_HIERARCHY = ("rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode")
 
 
 class CgroupError(ConfigError):
@@ -37,7 +35,18 @@ class Mount(NamedTuple):
     point: Path
     root: str  # the mount's root within the hierarchy (mountinfo field 4)
     version: int
+    #: v1: what names the hierarchy in /proc/PID/cgroup ("cpu", "cpuacct", "name=systemd")
     controllers: frozenset[str] = frozenset()
+
+
+def hierarchy_options(super_options: str) -> list[str]:
+    """The options of a v1 cgroup mount that name its hierarchy: its controllers, and
+    ``name=...`` for a named hierarchy without any (systemd's)."""
+    return [
+        option
+        for option in super_options.split(",")
+        if option not in NOT_A_HIERARCHY and not option.startswith("release_agent=")
+    ]
 
 
 def parse_mountinfo(text: str) -> list[Mount]:
@@ -52,7 +61,7 @@ def parse_mountinfo(text: str) -> list[Mount]:
         if tail[0] == "cgroup2":
             mounts.append(Mount(point, fields[3], 2))
         elif tail[0] == "cgroup":
-            options = set(tail[2].split(",")) & KNOWN_V1_CONTROLLERS
+            options = hierarchy_options(tail[2])
             if options:
                 mounts.append(Mount(point, fields[3], 1, frozenset(options)))
     return mounts

@@ -5,9 +5,12 @@ with controllers are mounted (a "hybrid" host whose cgroup2 mount has no control
 runc decides), else v2 when a cgroup2 mount has controllers.
 
 Where a container's cgroup lives:
-- v1: ``<our own cgroup in that hierarchy>/hybridock/<id>`` in each hierarchy we use. v1 allows
-  processes in inner nodes, so nesting below the caller keeps whatever limits the caller is
-  under (a session's or a service's memory cgroup) and its accounting.
+- v1: ``<our own cgroup in that hierarchy>/hybridock/<id>`` in every mounted hierarchy, as runc
+  makes it: the limits' controllers, the others (``devices``, which gets docker's device
+  rules, ``freezer``), named ones (``name=systemd``) and, on a hybrid host, the cgroup2 mount
+  (no controllers there: it only groups). v1 allows processes in inner nodes, so nesting below
+  the caller keeps whatever limits the caller is under (a session's or a service's memory
+  cgroup) and its accounting.
 - v2: ``<cgroup2 mount>/hybridock/<id>``. v2 forbids processes in a cgroup that delegates
   controllers to children ("no internal processes"), so the subtree hangs from the root (which
   is exempt), like runc's cgroupfs driver does; the needed controllers are enabled in the
@@ -21,6 +24,10 @@ On v1 that file is ``tasks``, not ``cgroup.procs``: the process is single-thread
 moving its one thread moves the process, and the kernel moves the writer itself without
 taking the global threadgroup lock, whose RCU grace period made each ``cgroup.procs`` write
 cost ~2 ms (measured: six controllers were 10 ms of every ``run``).
+
+Devices: v1's ``devices`` controller gets docker's default rules (deny all, then allow the
+standard nodes, any mknod, and ptys), or all devices with ``--privileged``. Without them the
+default CAP_MKNOD would let a container make and open a node of the host's disk.
 """
 
 from __future__ import annotations
@@ -54,13 +61,26 @@ __all__ = [
 
 RECORD_FILE = "cgroup.json"
 SUBTREE = "hybridock"
-#: v1 hierarchies a container joins (when mounted): the limits', and cpuacct/blkio for stats
+#: v1 controllers whose hierarchies make a host v1 (the limits', cpuacct/blkio for stats); the
+#: container joins these first, then every other mounted hierarchy
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "blkio")
+#: on v1, the key in ``Cgroup.directories`` of the cgroup2 hierarchy of a hybrid host
+UNIFIED = ""
 #: v2 controllers enabled for a container (when the host has them)
 V2_CONTROLLERS = ("cpu", "cpuset", "io", "memory", "pids")
 #: per version, the file a single-threaded process joins through (see the module's docstring)
 JOIN_FILE = {1: "tasks", 2: "cgroup.procs"}
 UNLIMITED_V1 = 0x7FFFFFFFFFFFF000  # what v1 memory.limit_in_bytes reads when unset (4K pages)
+#: docker's default device rules (moby's oci.DefaultLinuxSpec, as ``devices.list`` shows them),
+#: allowed after denying all: any mknod, the standard nodes of /dev, /dev/pts/*
+DOCKER_DEVICE_RULES = (
+    "b *:* m", "c *:* m",
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",  # null zero full (u)random
+    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",  # tty console ptmx
+    "c 10:200 rwm",  # net/tun
+    "c 136:* rwm",  # pts
+)  # fmt: skip
+ALL_DEVICES = "a *:* rwm"
 
 
 class Write(NamedTuple):
@@ -138,14 +158,17 @@ class Driver:
 
     version: int
     v1_mounts: dict[str, Mount] = field(default_factory=dict)  # controller -> its hierarchy
+    #: v2: the cgroup2 mount; v1: a hybrid host's cgroup2 mount (no controllers: it groups)
     v2_mount: Mount | None = None
     own_paths: dict[str, str] = field(default_factory=dict)
 
-    def create(self, container_id: str, resources: Resources) -> Cgroup:
+    def create(
+        self, container_id: str, resources: Resources, *, privileged: bool = False
+    ) -> Cgroup:
         for attempt in range(3):
             try:
                 if self.version == 1:
-                    return self._create_v1(container_id, resources)
+                    return self._create_v1(container_id, resources, privileged=privileged)
                 return self._create_v2(container_id, resources)
             except FileNotFoundError:
                 # another container's removal took the shared parent away mid-way: again
@@ -153,7 +176,18 @@ class Driver:
                     raise
         raise AssertionError("unreachable")
 
-    def _create_v1(self, container_id: str, resources: Resources) -> Cgroup:
+    def v1_hierarchies(self) -> list[tuple[Mount, list[str]]]:
+        """Every hierarchy a container gets a cgroup in, with its keys in ``directories``:
+        the limits' ones first (in ``V1_CONTROLLERS`` order), then the other v1 ones in mount
+        order, then a hybrid host's cgroup2 mount (key ``UNIFIED``)."""
+        ordered = [self.v1_mounts[c] for c in V1_CONTROLLERS if c in self.v1_mounts]
+        ordered += self.v1_mounts.values()
+        hierarchies = [(mount, sorted(mount.controllers)) for mount in dict.fromkeys(ordered)]
+        if self.v2_mount is not None:
+            hierarchies.append((self.v2_mount, [UNIFIED]))
+        return hierarchies
+
+    def _create_v1(self, container_id: str, resources: Resources, *, privileged: bool) -> Cgroup:
         writes = v1_writes(resources)
         for write in writes:
             if write.controller not in self.v1_mounts:
@@ -163,18 +197,15 @@ class Driver:
         directories: dict[str, str] = {}
         made: list[Path] = []
         try:
-            for controller in V1_CONTROLLERS:
-                mount = self.v1_mounts.get(controller)
-                if mount is None:
-                    continue
-                parent = cgroupfs.within(mount, self.own_paths.get(controller, "/")) / SUBTREE
-                directory = parent / container_id
-                if str(directory) not in directories.values():
-                    cgroupfs.make_v1_directories(directory, cpuset="cpuset" in mount.controllers)
-                    made.append(directory)
-                directories[controller] = str(directory)
+            for mount, keys in self.v1_hierarchies():
+                own = next((self.own_paths[k] for k in keys if k in self.own_paths), "/")
+                directory = cgroupfs.within(mount, own) / SUBTREE / container_id
+                cgroupfs.make_v1_directories(directory, cpuset="cpuset" in mount.controllers)
+                made.append(directory)
+                directories.update(dict.fromkeys(keys, str(directory)))
             cgroup = Cgroup(1, directories)
             cgroup.apply(writes)
+            cgroup.allow_devices(privileged=privileged)
         except BaseException:
             with contextlib.suppress(CgroupError):  # the first error is the one to report
                 Cgroup(1, {str(i): str(path) for i, path in enumerate(made)}).remove()
@@ -182,6 +213,10 @@ class Driver:
         return cgroup
 
     def _create_v2(self, container_id: str, resources: Resources) -> Cgroup:
+        """The container's cgroup on a v2 host. Its device rules are not made: v2 has no
+        devices files, docker attaches a BPF_PROG_TYPE_CGROUP_DEVICE program to the cgroup
+        instead (runc's devicefilter), which hybridock does not build yet, so on v2 a
+        container may open any device node it can make (CAP_MKNOD) or is given."""
         assert self.v2_mount is not None  # noqa: S101 - detect() makes v2 drivers with a mount
         writes = v2_writes(resources)
         root = self.v2_mount.point
@@ -221,9 +256,10 @@ def detect(mountinfo: str | None = None, own_cgroup: str | None = None) -> Drive
     for mount in mounts:  # a hierarchy mounted twice: its first mount
         for controller in mount.controllers if mount.version == 1 else ():
             v1.setdefault(controller, mount)
+    unified = sorted((m for m in mounts if m.version == 2), key=lambda m: len(str(m.point)))
     if any(name in v1 for name in V1_CONTROLLERS):
-        return Driver(1, v1_mounts=v1, own_paths=own)
-    for mount in sorted((m for m in mounts if m.version == 2), key=lambda m: len(str(m.point))):
+        return Driver(1, v1_mounts=v1, v2_mount=next(iter(unified), None), own_paths=own)
+    for mount in unified:
         with contextlib.suppress(OSError):
             if cgroupfs.read(mount.point / "cgroup.controllers").split():
                 return Driver(2, v2_mount=mount, own_paths=own)
@@ -254,8 +290,11 @@ class Cgroup(NamedTuple):
     @property
     def join_files(self) -> list[str]:
         """The files a new single-threaded process writes "0" to, to join this cgroup."""
-        name = JOIN_FILE[self.version]
-        return [str(d / name) for d in self.unique_directories()]
+        files: dict[str, str] = {}
+        for key, directory in self.directories.items():
+            version = 2 if self.version == 2 or key == UNIFIED else 1
+            files.setdefault(directory, str(Path(directory) / JOIN_FILE[version]))
+        return list(files.values())
 
     def path(self, controller: str) -> Path | None:
         directory = self.directories.get("" if self.version == 2 else controller)
@@ -280,6 +319,25 @@ class Cgroup(NamedTuple):
             except OSError as error:
                 raise CgroupError(
                     f"{write.flag}: cannot write {write.value} to {target}: {error.strerror}"
+                ) from error
+
+    def allow_devices(self, *, privileged: bool) -> None:
+        """docker's device rules in the v1 devices cgroup (none without one). The kernel
+        refuses (EPERM) to allow what the parent cgroup denies: such a rule stays denied, so
+        a container never gets a device hybridock itself may not use."""
+        directory = self.path("devices") if self.version == 1 else None
+        if directory is None:
+            return
+        rules = [("devices.deny", "a"), *(("devices.allow", rule) for rule in DOCKER_DEVICE_RULES)]
+        for name, rule in [("devices.allow", ALL_DEVICES)] if privileged else rules:
+            try:
+                (directory / name).write_text(rule)
+            except PermissionError:
+                if name != "devices.allow":
+                    raise CgroupError(f"cannot write {rule} to {directory / name}") from None
+            except OSError as error:
+                raise CgroupError(
+                    f"cannot write {rule} to {directory / name}: {error.strerror}"
                 ) from error
 
     # --- reading ---
@@ -362,8 +420,10 @@ def setup(
     container_id: str,
     resources: Resources,
     detector: Callable[[], Driver | None] = detect,
+    *,
+    privileged: bool = False,
 ) -> list[str]:
-    """Make the container's cgroup (after removing a stale one) and return its procs files.
+    """Make the container's cgroup (after removing a stale one) and return its join files.
 
     Without usable cgroups a container without limits runs without one (not root, or a v2
     namespace root we may not delegate from); one with limits is an error.
@@ -371,7 +431,7 @@ def setup(
     release(container_dir)
     try:
         driver = detector()
-        cgroup = driver.create(container_id, resources) if driver else None
+        cgroup = driver.create(container_id, resources, privileged=privileged) if driver else None
     except (CgroupError, OSError, ValueError) as error:
         if not resources.any:
             return []

@@ -20,10 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridock.runtime import cgroups
-from hybridock.runtime.cgroupfs import parse_proc_cgroup
-
-#: super options of a v1 cgroup mount that say how, not which hierarchy
-NOT_A_HIERARCHY = ("rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode")
+from hybridock.runtime.cgroupfs import hierarchy_options, parse_proc_cgroup
 
 
 class Hierarchy:
@@ -57,11 +54,7 @@ def v1_hierarchies(mountinfo: str) -> list[Hierarchy]:
         fields, tail = before.split(), after.split()
         if len(fields) < 5 or len(tail) < 3 or tail[0] != "cgroup":
             continue
-        options = [
-            option
-            for option in tail[2].split(",")
-            if option not in NOT_A_HIERARCHY and not option.startswith("release_agent=")
-        ]
+        options = hierarchy_options(tail[2])
         key = frozenset(options)
         if options and key not in seen:
             seen.add(key)

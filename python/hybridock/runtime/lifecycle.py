@@ -200,7 +200,12 @@ class Runtime:
             etc_hosts=etc["hosts"],
             etc_resolv_conf=etc["resolv_conf"],
             init=str(init_path(self.layout)) if config.init else None,
-            cgroup_join=cgroups.setup(directory, container.id, config.resources),
+            cgroup_join=cgroups.setup(
+                directory,
+                container.id,
+                config.resources,
+                privileged=config.security.privileged,
+            ),
             **cgroupview.for_container(
                 directory, config.cgroupns, writable=config.security.privileged
             ),

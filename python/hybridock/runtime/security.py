@@ -132,11 +132,15 @@ IPC_SYSCTLS = (
     "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
 )  # fmt: skip
 SYSCTL_PREFIXES = ("net.", "fs.mqueue.")
-#: what docker sets in every private network namespace (moby's ``WithCommonOptions``), before
-#: the user's ``--sysctl`` (which wins), where the kernel has the key
+#: what docker sets in every private network namespace (moby's ``WithCommonOptions``; IPv6 off
+#: as docker 20.10 has it without ``--ipv6``: ``all`` takes ::1 off lo too, which the spawner
+#: has brought up before it writes these), before the user's ``--sysctl`` (which wins), where
+#: the kernel has the key
 NETWORK_SYSCTLS = (
     ("net.ipv4.ping_group_range", "0 2147483647"),
     ("net.ipv4.ip_unprivileged_port_start", "0"),
+    ("net.ipv6.conf.all.disable_ipv6", "1"),
+    ("net.ipv6.conf.default.disable_ipv6", "1"),
 )
 SYSCTL_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+")
 
