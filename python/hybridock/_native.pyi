@@ -76,6 +76,10 @@ class LayerSink:
     ``dest`` is durable; pass False only for throwaway trees (tests, benchmarks).
     Without root, device nodes are skipped and whiteouts use overlayfs' ``userxattr`` format.
     A write after the worker failed raises the worker's error; Ctrl-C in ``finish`` aborts.
+    ``consumed`` is the progress: compressed bytes the extraction has consumed (written out);
+    it reaches the stream's size only once the layer is extracted and verified. ``close`` ends
+    the stream without waiting, and ``wait`` polls for the end (e.g. to report ``consumed``
+    meanwhile) before ``finish`` collects the result.
     """
 
     def __new__(
@@ -93,6 +97,13 @@ class LayerSink:
         sync: bool = True,
     ) -> Self: ...
     def write(self, data: bytes) -> None: ...
+    @property
+    def consumed(self) -> int:
+        """Compressed bytes the extraction has consumed so far (a lock-free read)."""
+    def close(self) -> None:
+        """End the stream; the worker finishes in the background. Idempotent."""
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the worker to end; whether it has."""
     def finish(self) -> LayerResult: ...
     def abort(self) -> None: ...
 

@@ -3,10 +3,16 @@
 //!
 //! ```text
 //! decoding thread:   source -> Tee (copy to the blob file) -> Sha256 (digest)
-//!                    -> 1 MiB BufReader -> Decoder -> Budget (max_bytes) -> Sha256 (diff_id)
-//!                    -> 1 MiB chunks (bounded queue, recycled buffers)
+//!                    -> 1 MiB BufReader -> Counted -> Decoder -> Budget (max_bytes)
+//!                    -> Sha256 (diff_id) -> 1 MiB chunks (bounded queue, recycled buffers)
 //! extracting thread: chunks -> tar::Archive -> Extractor
 //! ```
+//!
+//! Progress (`consumed`) is what the extraction has consumed, in compressed bytes: each chunk
+//! carries the compressed bytes the decoder had taken to produce it, and the extracting thread
+//! publishes that once the tar reader is past the chunk (its entries are written). It reaches
+//! the blob's size only when the whole pass succeeded: digests verified, directory metadata
+//! applied (and, with `sync`, everything flushed).
 //!
 //! After the last tar entry the uncompressed stream is drained (the tar trailer and any
 //! record padding belong to the `diff_id`), which also reads the decoder to its true end (gzip
@@ -19,11 +25,12 @@
 //! (docker): integrity is the digests' job, and a stream cut inside a header or a file's data
 //! is still a `LayerFormat` error.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 
 use crate::digest::{Digest, Sha256Reader};
@@ -33,7 +40,7 @@ use crate::layer::effects::{self, FsEffects};
 use crate::layer::extract::Extractor;
 use crate::layer::lower::PendingLinks;
 use crate::layer::path::Root;
-use crate::layer::stream::{drain, read_error, Budget, ChunkReader, Tee};
+use crate::layer::stream::{drain, read_error, Budget, Chunk, ChunkReader, Counted, Tee};
 use crate::layer::sys;
 
 const READ_BUFFER: usize = 1 << 20;
@@ -76,14 +83,17 @@ pub struct LayerSummary {
 
 /// Runs the pipeline with the effects that fit this process (root or rootless). `cancel` is
 /// the shared stop flag: raised by the caller (abort, Ctrl-C) it stops every stage at its next
-/// check; the pipeline raises it itself when extraction fails.
+/// check; the pipeline raises it itself when extraction fails. `consumed` is the progress
+/// the caller may read meanwhile: compressed bytes the extraction has consumed, the whole
+/// stream's size once the layer is extracted and verified (never before).
 pub fn extract_layer(
     source: impl Read + Send,
     options: &LayerOptions,
     cancel: &AtomicBool,
+    consumed: &AtomicU64,
 ) -> Result<LayerSummary> {
     let effects = effects::for_current_process();
-    extract_layer_with(source, options, effects.as_ref(), cancel)
+    extract_layer_with(source, options, effects.as_ref(), cancel, consumed)
 }
 
 /// Runs the pipeline with explicit filesystem effects; cleans up on error.
@@ -92,8 +102,9 @@ pub fn extract_layer_with(
     options: &LayerOptions,
     effects: &dyn FsEffects,
     cancel: &AtomicBool,
+    consumed: &AtomicU64,
 ) -> Result<LayerSummary> {
-    let result = run(source, options, effects, cancel);
+    let result = run(source, options, effects, cancel, consumed);
     if result.is_err() {
         clean_up(options);
     }
@@ -105,6 +116,7 @@ fn run(
     options: &LayerOptions,
     effects: &dyn FsEffects,
     cancel: &AtomicBool,
+    consumed: &AtomicU64,
 ) -> Result<LayerSummary> {
     if options.defer_lower_links && !options.lower_dirs.is_empty() {
         return Err(Error::Unsupported {
@@ -132,7 +144,7 @@ fn run(
         None => None,
     };
     let mut extractor = Extractor::new(root, lowers, effects, cancel, options.max_entries);
-    let (chunks, received) = sync_channel::<Vec<u8>>(QUEUED_CHUNKS);
+    let (chunks, received) = sync_channel::<Chunk>(QUEUED_CHUNKS);
     let (recycle, spare) = channel::<Vec<u8>>();
     let (decoded, extracted) = std::thread::scope(|scope| {
         let decoding = std::thread::Builder::new()
@@ -140,7 +152,8 @@ fn run(
             .spawn_scoped(scope, move || {
                 decode(source, blob, options, &chunks, &spare)
             });
-        let extracted = extract(&mut extractor, ChunkReader::new(received, recycle));
+        let tar_stream = ChunkReader::new(received, recycle, consumed);
+        let extracted = extract(&mut extractor, tar_stream);
         if extracted.is_err() {
             // Stop the decoding thread at its next read, and tell the feeder (LayerSink.write
             // checks the flag) that nothing more is wanted: the error surfaces at once.
@@ -167,6 +180,7 @@ fn run(
     }
     let (entries, pending) = extractor.finish(options.sync)?;
     decoded.tee.finish(options.sync)?;
+    consumed.store(decoded.compressed_size, Ordering::Relaxed);
     Ok(LayerSummary {
         digest: decoded.digest,
         diff_id: decoded.diff_id,
@@ -192,13 +206,15 @@ fn decode<R: Read>(
     source: R,
     blob: Option<(File, PathBuf)>,
     options: &LayerOptions,
-    chunks: &SyncSender<Vec<u8>>,
+    chunks: &SyncSender<Chunk>,
     spare: &Receiver<Vec<u8>>,
 ) -> Result<Decoded<R>> {
     let mut compressed = Sha256Reader::new(Tee::new(source, blob));
+    let decoder_consumed = Cell::new(0);
     let (diff_id, uncompressed_size) = {
         let buffered = BufReader::with_capacity(READ_BUFFER, &mut compressed);
-        let decoder = Decoder::new(options.compression, buffered).map_err(read_error)?;
+        let counted = Counted::new(buffered, &decoder_consumed);
+        let decoder = Decoder::new(options.compression, counted).map_err(read_error)?;
         let mut uncompressed = Sha256Reader::new(Budget::new(decoder, options.max_bytes));
         loop {
             let mut chunk = spare.try_recv().unwrap_or_default();
@@ -208,6 +224,10 @@ fn decode<R: Read>(
                 break;
             }
             chunk.truncate(filled);
+            let chunk = Chunk {
+                data: chunk,
+                consumed: decoder_consumed.get(),
+            };
             if chunks.send(chunk).is_err() {
                 return Err(Error::Cancelled); // the extractor failed and hung up
             }
@@ -241,7 +261,7 @@ fn fill(reader: &mut impl Read, buffer: &mut [u8]) -> Result<usize> {
 }
 
 /// The extracting side: every tar entry, then the trailer and padding.
-fn extract(extractor: &mut Extractor<'_>, mut tar_stream: ChunkReader) -> Result<()> {
+fn extract(extractor: &mut Extractor<'_>, mut tar_stream: ChunkReader<'_>) -> Result<()> {
     {
         let mut archive = tar::Archive::new(&mut tar_stream);
         for entry in archive.entries().map_err(read_error)? {
@@ -297,7 +317,7 @@ pub fn extract_file(
     cancel: &AtomicBool,
 ) -> Result<LayerSummary> {
     let source = crate::layer::stream::FileSource::open(blob.to_owned(), cancel)?;
-    extract_layer(source, options, cancel)
+    extract_layer(source, options, cancel, &AtomicU64::new(0))
 }
 
 /// One `syncfs` of the filesystem holding `path` (a directory or file).

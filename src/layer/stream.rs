@@ -3,11 +3,16 @@
 //! failed write of the blob copy, a read error of the blob file) wraps its `Error` in a
 //! `StreamError`; `read_error` unwraps it again, and turns every other read error (a decoder or
 //! tar parser complaint, an early EOF) into `LayerFormat`.
+//!
+//! Progress is counted in compressed bytes, the unit of the blob's size: `Counted` tells how
+//! much of the compressed stream the decoder has taken, each `Chunk` carries that count, and
+//! `ChunkReader` publishes it once the tar reader is past the chunk.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 
 use crate::error::Error;
@@ -83,40 +88,97 @@ impl Read for ChannelSource<'_> {
     }
 }
 
-/// The uncompressed stream as chunks from the decoding thread; consumed chunks go back to it
-/// for reuse (a fresh 1 MiB allocation per chunk would cost a page fault per 4 KiB).
-pub struct ChunkReader {
-    receiver: Receiver<Vec<u8>>,
-    recycle: Sender<Vec<u8>>,
-    chunk: Vec<u8>,
-    offset: usize,
+/// Uncompressed bytes from the decoding thread, with the compressed bytes the decoder had
+/// consumed once it produced them.
+pub struct Chunk {
+    pub data: Vec<u8>,
+    pub consumed: u64,
 }
 
-impl ChunkReader {
-    pub fn new(receiver: Receiver<Vec<u8>>, recycle: Sender<Vec<u8>>) -> Self {
+/// The uncompressed stream as chunks from the decoding thread; consumed chunks go back to it
+/// for reuse (a fresh 1 MiB allocation per chunk would cost a page fault per 4 KiB).
+///
+/// Once the tar reader asks for more than a chunk holds, every entry that chunk carried is
+/// written: `progress` then counts the compressed bytes the chunk was decoded from, but never
+/// one the next chunk still needs (a decoder may take the last input bytes before it has
+/// given out all the output), so the count stays below the blob's size until the pipeline
+/// itself sets it when the layer is done.
+pub struct ChunkReader<'a> {
+    receiver: Receiver<Chunk>,
+    recycle: Sender<Vec<u8>>,
+    chunk: Chunk,
+    offset: usize,
+    progress: &'a AtomicU64,
+}
+
+impl<'a> ChunkReader<'a> {
+    pub fn new(
+        receiver: Receiver<Chunk>,
+        recycle: Sender<Vec<u8>>,
+        progress: &'a AtomicU64,
+    ) -> Self {
         Self {
             receiver,
             recycle,
-            chunk: Vec::new(),
+            chunk: Chunk {
+                data: Vec::new(),
+                consumed: 0,
+            },
             offset: 0,
+            progress,
         }
     }
 }
 
-impl Read for ChunkReader {
+impl Read for ChunkReader<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        while self.offset == self.chunk.len() {
+        while self.offset == self.chunk.data.len() {
             let Ok(next) = self.receiver.recv() else {
                 return Ok(0); // the decoding thread ended (its result says why)
             };
+            let past = self.chunk.consumed.min(next.consumed.saturating_sub(1));
+            self.progress.fetch_max(past, Ordering::Relaxed);
             let used = std::mem::replace(&mut self.chunk, next);
-            let _ = self.recycle.send(used);
+            let _ = self.recycle.send(used.data);
             self.offset = 0;
         }
-        let count = buffer.len().min(self.chunk.len() - self.offset);
-        buffer[..count].copy_from_slice(&self.chunk[self.offset..self.offset + count]);
+        let data = &self.chunk.data;
+        let count = buffer.len().min(data.len() - self.offset);
+        buffer[..count].copy_from_slice(&data[self.offset..self.offset + count]);
         self.offset += count;
         Ok(count)
+    }
+}
+
+/// Counts the bytes its consumer took from a buffered reader (`read`, or `consume` after
+/// `fill_buf`), not what the buffer read ahead.
+pub struct Counted<'a, R> {
+    inner: R,
+    count: &'a Cell<u64>,
+}
+
+impl<'a, R> Counted<'a, R> {
+    pub fn new(inner: R, count: &'a Cell<u64>) -> Self {
+        Self { inner, count }
+    }
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        self.count.set(self.count.get() + count as u64);
+        Ok(count)
+    }
+}
+
+impl<R: BufRead> BufRead for Counted<'_, R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.inner.consume(amount);
+        self.count.set(self.count.get() + amount as u64);
     }
 }
 

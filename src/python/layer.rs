@@ -3,10 +3,11 @@
 //! all heavy work runs with the GIL released.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -129,23 +130,57 @@ fn options(
 }
 
 struct Running {
-    sender: SyncSender<Vec<u8>>,
+    /// None once `close` ended the stream.
+    sender: Option<SyncSender<Vec<u8>>>,
     worker: JoinHandle<Result<LayerSummary>>,
+}
+
+/// Raised when the worker ends (its outcome is then ready for `finish`).
+#[derive(Default)]
+struct Ended {
+    ended: Mutex<bool>,
+    signal: Condvar,
+}
+
+impl Ended {
+    /// Whether the worker ended within `timeout`.
+    fn wait(&self, timeout: Duration) -> bool {
+        let ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        let (ended, _) = self
+            .signal
+            .wait_timeout_while(ended, timeout, |ended| !*ended)
+            .unwrap_or_else(PoisonError::into_inner);
+        *ended
+    }
+}
+
+/// Held by the worker thread: raises `Ended` when dropped, so also when the worker panics.
+struct EndedOnDrop(Arc<Ended>);
+
+impl Drop for EndedOnDrop {
+    fn drop(&mut self) {
+        *self.0.ended.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.0.signal.notify_all();
+    }
 }
 
 #[pyclass(frozen, module = "hybridock._native")]
 pub struct LayerSink {
     running: Mutex<Option<Running>>,
     cancel: Arc<AtomicBool>,
+    consumed: Arc<AtomicU64>,
+    ended: Arc<Ended>,
 }
 
 impl LayerSink {
-    fn take(&self) -> PyResult<Running> {
-        let mut running = self
-            .running
+    fn running(&self) -> PyResult<std::sync::MutexGuard<'_, Option<Running>>> {
+        self.running
             .lock()
-            .map_err(|_| PyRuntimeError::new_err("LayerSink poisoned"))?;
-        running
+            .map_err(|_| PyRuntimeError::new_err("LayerSink poisoned"))
+    }
+
+    fn take(&self) -> PyResult<Running> {
+        self.running()?
             .take()
             .ok_or_else(|| PyValueError::new_err("LayerSink is already finished or aborted"))
     }
@@ -201,23 +236,33 @@ impl LayerSink {
             sync,
         )?;
         let cancel = Arc::new(AtomicBool::new(false));
+        let consumed = Arc::new(AtomicU64::new(0));
+        let ended = Arc::new(Ended::default());
         let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_CHUNKS);
-        let worker_cancel = Arc::clone(&cancel);
+        let (worker_cancel, worker_consumed) = (Arc::clone(&cancel), Arc::clone(&consumed));
+        let ended_on_drop = EndedOnDrop(Arc::clone(&ended));
         let worker = std::thread::Builder::new()
             .name("hybridock-layer".into())
             .spawn(move || {
+                let _ended_on_drop = ended_on_drop;
                 extract_layer(
                     ChannelSource::new(receiver, &worker_cancel),
                     &options,
                     &worker_cancel,
+                    &worker_consumed,
                 )
             })
             .map_err(|error| {
                 PyRuntimeError::new_err(format!("cannot start the layer worker: {error}"))
             })?;
         Ok(Self {
-            running: Mutex::new(Some(Running { sender, worker })),
+            running: Mutex::new(Some(Running {
+                sender: Some(sender),
+                worker,
+            })),
             cancel,
+            consumed,
+            ended,
         })
     }
 
@@ -228,9 +273,10 @@ impl LayerSink {
             .running
             .lock()
             .ok()
-            .and_then(|r| r.as_ref().map(|r| r.sender.clone()));
-        let sender = sender
-            .ok_or_else(|| PyValueError::new_err("LayerSink is already finished or aborted"))?;
+            .and_then(|r| r.as_ref().and_then(|r| r.sender.clone()));
+        let sender = sender.ok_or_else(|| {
+            PyValueError::new_err("LayerSink is already closed, finished or aborted")
+        })?;
         let chunk = data.to_vec();
         // The stop flag is raised by the worker when it failed: raise its error now.
         if !self.cancel.load(Ordering::Relaxed) && py.detach(move || sender.send(chunk)).is_ok() {
@@ -243,6 +289,30 @@ impl LayerSink {
                 "layer worker ended before the stream did",
             )),
         }
+    }
+
+    /// Compressed bytes the extraction has consumed so far; the stream's size only once the
+    /// layer is extracted and verified. A lock-free read.
+    #[getter]
+    fn consumed(&self) -> u64 {
+        self.consumed.load(Ordering::Relaxed)
+    }
+
+    /// Ends the stream without waiting: the worker finishes in the background (`wait` tells
+    /// when, `finish` returns its result). Idempotent.
+    fn close(&self) -> PyResult<()> {
+        if let Some(running) = self.running()?.as_mut() {
+            running.sender = None;
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` seconds (GIL released) for the worker to end; whether it has.
+    fn wait(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
+        let timeout = Duration::try_from_secs_f64(timeout)
+            .map_err(|error| PyValueError::new_err(format!("timeout: {error}")))?;
+        let ended = Arc::clone(&self.ended);
+        Ok(py.detach(move || ended.wait(timeout)))
     }
 
     /// Ends the stream, waits for the worker and returns the verified result.

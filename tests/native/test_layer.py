@@ -245,6 +245,56 @@ def test_write_raises_the_worker_error_promptly(tmp_path: Path) -> None:
         sink.finish()
 
 
+# Several pipeline chunks (1 MiB of tar each), so the progress has steps in between.
+MANY = [*SAMPLE, *(Member(f"many/{index}", data=os.urandom(4096)) for index in range(800))]
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_consumed_reaches_the_blob_size_once_the_closed_sink_ends(
+    tmp_path: Path, compression: str
+) -> None:
+    tar = build_tar(MANY)
+    blob = compress(tar, compression)
+    sink = _native.LayerSink(str(tmp_path / "dest"), compression, sha(blob), sha(tar), sync=False)
+    assert sink.consumed == 0
+    for chunk in chunks(blob, 65536):
+        sink.write(chunk)
+    sink.close()
+    sink.close()  # idempotent
+    with pytest.raises(ValueError, match="closed"):
+        sink.write(b"more")
+    seen = [sink.consumed]
+    while not sink.wait(0.01):
+        seen.append(sink.consumed)
+    seen.append(sink.consumed)
+    assert seen == sorted(seen)
+    assert seen[-1] == len(blob)
+    assert sink.wait(0)
+    assert sink.finish().compressed_size == len(blob)
+
+
+def test_consumed_stays_below_the_blob_size_when_the_layer_fails(tmp_path: Path) -> None:
+    tar = build_tar(MANY)
+    blob = compress(tar, "gzip")
+    sink = _native.LayerSink(str(tmp_path / "dest"), "gzip", sha(blob), sha(b"other"))
+    for chunk in chunks(blob, 65536):
+        sink.write(chunk)
+    sink.close()
+    while not sink.wait(1.0):
+        pass
+    assert sink.consumed < len(blob)
+    with pytest.raises(DigestMismatch):
+        sink.finish()
+
+
+def test_wait_refuses_a_negative_timeout(tmp_path: Path) -> None:
+    sink = _native.LayerSink(str(tmp_path / "dest"), "none", sha(b""))
+    with pytest.raises(ValueError, match="timeout"):
+        sink.wait(-1.0)
+    sink.abort()
+    assert sink.wait(0)
+
+
 def test_abort_stops_and_cleans(tmp_path: Path) -> None:
     tar = build_tar(SAMPLE)
     dest = tmp_path / "dest"

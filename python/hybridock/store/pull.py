@@ -34,6 +34,9 @@ from hybridock.store.layout import Layout, fsync_dir, remove_tree, write_atomic
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+# How often a layer whose download is complete reports how far its extraction got.
+EXTRACTION_POLL_SECONDS = 0.1
+
 
 class PullProgress(Protocol):
     """What a pull reports as it goes; the CLI renders it, the API may ignore it."""
@@ -346,7 +349,8 @@ class Puller:
                     received += len(chunk)
                     self._report(layer_id, "Downloading", received, descriptor.size)
             self._report(layer_id, "Download complete")
-            self._report(layer_id, "Extracting", descriptor.size, descriptor.size)
+            sink.close()
+            self._follow_extraction(layer_id, sink, descriptor.size)
             return sink.finish()
         except BaseException:
             sink.abort()
@@ -354,6 +358,22 @@ class Puller:
         finally:
             with self._streams_lock:
                 self._sinks.discard(sink)
+
+    def _follow_extraction(self, layer_id: str, sink: _native.LayerSink, size: int) -> None:
+        """Docker's Extracting bar until the layer's worker ends: the compressed bytes its
+        extraction consumed, which reach ``size`` only once the layer is extracted and both
+        digests verified. Returns as soon as the worker ends; a cancelled pull stops it."""
+        ended = False
+        reported = -1
+        while True:
+            consumed = min(sink.consumed, size)
+            if consumed != reported:
+                self._report(layer_id, "Extracting", consumed, size)
+                reported = consumed
+            if ended:
+                return
+            ended = sink.wait(EXTRACTION_POLL_SECONDS)
+            self._check_cancelled()
 
     @contextlib.contextmanager
     def _open_blob(self, reference: Reference, descriptor: Descriptor) -> Iterator[BlobStream]:

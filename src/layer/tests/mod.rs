@@ -7,13 +7,14 @@
 mod confinement;
 mod deferred;
 mod entries;
+mod progress;
 mod stream;
 mod whiteouts;
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use tar::{EntryType, Header};
 
@@ -167,7 +168,13 @@ pub(super) fn run_with(
     options: &LayerOptions,
     effects: &dyn FsEffects,
 ) -> Result<LayerSummary, Error> {
-    extract_layer_with(tar, options, effects, &AtomicBool::new(false))
+    extract_layer_with(
+        tar,
+        options,
+        effects,
+        &AtomicBool::new(false),
+        &AtomicU64::new(0),
+    )
 }
 
 pub(super) fn extract(tar: &[u8], dest: &Path) -> Result<LayerSummary, Error> {
