@@ -189,8 +189,18 @@ fn open_cgroup(plan: &Plan) -> Option<OwnedFd> {
         return None;
     }
     // SAFETY: open returned a fresh descriptor.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    let directory = unsafe { OwnedFd::from_raw_fd(fd) };
+    // A v1 hierarchy's cgroup.procs joins the same way but cannot take a birth (clone3 says
+    // EBADF): only a cgroup2 directory is born into, the rest is joined as planned.
+    // SAFETY: statfs is plain old data, filled by the kernel for an fd we own.
+    let mut info: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and a pointer to a statfs of the right size.
+    let found = unsafe { libc::fstatfs(directory.as_raw_fd(), &raw mut info) };
+    (found == 0 && info.f_type == CGROUP2_SUPER_MAGIC).then_some(directory)
 }
+
+/// `f_type` of a cgroup2 file system (linux/magic.h).
+const CGROUP2_SUPER_MAGIC: libc::c_long = 0x6367_7270;
 
 fn parent_error(operation: &'static str) -> SpawnError {
     SpawnError::Parent {
