@@ -192,6 +192,9 @@ pub struct Spec {
     pub sysctls: Vec<(String, String)>,
     /// What the container sees at /sys/fs/cgroup; `None` leaves sysfs's empty directory.
     pub cgroup_view: Option<CgroupView>,
+    /// /sys mounted read-write (docker's `--privileged` without `--read-only`); read-only
+    /// by default.
+    pub writable_sysfs: bool,
 }
 
 /// Where the `--init` binary appears in the container (inside the private /dev tmpfs, so
@@ -235,6 +238,7 @@ impl Spec {
             seccomp_filter: None,
             sysctls: Vec::new(),
             cgroup_view: None,
+            writable_sysfs: false,
         }
     }
 
