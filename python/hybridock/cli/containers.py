@@ -400,8 +400,13 @@ def inspect(
     for name in names:
         try:
             documents.append(_inspect_one(state, name, kind))
-        except HybridockError:
-            failures.append(f"No such object: {name}")
+        except HybridockError as error:
+            if kind == "image":
+                from hybridock.cli.images import image_failure  # noqa: PLC0415
+
+                failures.append(image_failure(name, error))
+            else:
+                failures.append(f"No such object: {name}")
     if output_format:
         for document in documents:
             click.echo(_format_document(output_format, document))
