@@ -265,3 +265,64 @@ def test_rmi_as_docker(case: RmiCase, own_store: Box, session_registry: Registry
     for left in store.ok("images", "-aq").split():
         store.ok("rmi", "-f", left)
     assert list((store.root / "layers").iterdir()) == []
+
+
+# --- inspect: -v under HostConfig.Binds, --mount under HostConfig.Mounts ------------------------
+
+
+def test_inspect_shows_binds_and_mounts_as_docker(box: Box, name: str, tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    box.ok(
+        "create", "--name", name,
+        "-v", f"{one}:/a",
+        "-v", f"{one}:/a2:ro",
+        "-v", f"{one}:/a3:rw",
+        "--mount", f"type=bind,source={two},target=/b",
+        "--mount", f"type=bind,src={two},dst=/c,readonly",
+        "--mount", f"type=bind,source={two},target=/d,bind-propagation=rprivate",
+        "busybox",
+    )  # fmt: skip
+    document = box.inspect(name)
+    host = document["HostConfig"]
+    assert isinstance(host, dict)
+    assert host["Binds"] == [f"{one}:/a", f"{one}:/a2:ro", f"{one}:/a3:rw"]
+    assert host["Mounts"] == [
+        {"Type": "bind", "Source": str(two), "Target": "/b"},
+        {"Type": "bind", "Source": str(two), "Target": "/c", "ReadOnly": True},
+        {
+            "Type": "bind",
+            "Source": str(two),
+            "Target": "/d",
+            "BindOptions": {"Propagation": "rprivate"},
+        },
+    ]
+
+    def shown(source: Path, destination: str, mode: str, rw: bool) -> dict[str, object]:
+        return {
+            "Type": "bind",
+            "Source": str(source),
+            "Destination": destination,
+            "Mode": mode,
+            "RW": rw,
+            "Propagation": "rprivate",
+        }
+
+    assert document["Mounts"] == [
+        shown(one, "/a", "", True),
+        shown(one, "/a2", "ro", False),
+        shown(one, "/a3", "rw", True),
+        shown(two, "/b", "", True),
+        shown(two, "/c", "", False),
+        shown(two, "/d", "", True),
+    ]
+
+
+def test_inspect_without_binds_or_mounts(box: Box, name: str) -> None:
+    box.ok("create", "--name", name, "busybox")
+    document = box.inspect(name)
+    host = document["HostConfig"]
+    assert isinstance(host, dict)
+    # docker leaves Binds null and HostConfig.Mounts out (omitempty)
+    assert (host["Binds"], "Mounts" in host, document["Mounts"]) == (None, False, [])
