@@ -145,6 +145,7 @@ pub struct EtcFiles {
 
 /// The fully-built description of one container process.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, one per docker flag
 pub struct Spec {
     pub argv: Vec<String>,
     /// `KEY=value` strings; `PATH` in here is the search path for `argv[0]`.
