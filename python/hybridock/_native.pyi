@@ -195,7 +195,8 @@ class SpawnSpec:
     ``"v1"``: a tmpfs with ``cgroup_hierarchies`` ``(name, host directory to bind or None,
     mount options)`` (None mounts the hierarchy anew with the options, in the cgroup
     namespace) and the ``cgroup_links`` ``(link, target)``; read-only unless
-    ``cgroup_writable``. An unusable spec raises ``ConfigError``.
+    ``cgroup_writable``. /sys is read-only unless ``writable_sysfs`` (docker's
+    ``--privileged`` without ``--read-only``). An unusable spec raises ``ConfigError``.
     """
 
     def __new__(
@@ -240,6 +241,7 @@ class SpawnSpec:
         cgroup_hierarchies: list[tuple[str, str | None, str]] = ...,
         cgroup_links: list[tuple[str, str]] = ...,
         cgroup_writable: bool = False,
+        writable_sysfs: bool = False,
     ) -> SpawnSpec: ...
     @property
     def argv(self) -> list[str]: ...

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from hybridock.reference import Reference
     from hybridock.registry import RegistryClient
     from hybridock.runtime.cgroups import Stats
-    from hybridock.runtime.config import RunOptions
+    from hybridock.runtime.config import Mount, RunOptions
     from hybridock.runtime.containers import Container, ContainerStore
     from hybridock.runtime.exec import ExecOptions
     from hybridock.runtime.lifecycle import Runtime
@@ -45,6 +45,7 @@ __all__ = [
     "Container",
     "ExecOptions",
     "ImageRecord",
+    "Mount",
     "PullProgress",
     "PullResult",
     "RemovalReport",
@@ -58,6 +59,7 @@ _EXPORTS = {
     "Container": "hybridock.runtime.containers",
     "ExecOptions": "hybridock.runtime.exec",
     "ImageRecord": "hybridock.store.images",
+    "Mount": "hybridock.runtime.config",
     "PullProgress": "hybridock.store.pull",
     "PullResult": "hybridock.store.pull",
     "RemovalReport": "hybridock.store.images",

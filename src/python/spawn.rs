@@ -62,7 +62,8 @@ impl PySpawnSpec {
         etc_hostname=None, etc_hosts=None, etc_resolv_conf=None, readonly_rootfs=false,
         masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None,
         seccomp_filter=None, sysctls=Vec::new(), cgroup_namespace=false, cgroup_view=None,
-        cgroup_hierarchies=Vec::new(), cgroup_links=Vec::new(), cgroup_writable=false
+        cgroup_hierarchies=Vec::new(), cgroup_links=Vec::new(), cgroup_writable=false,
+        writable_sysfs=false
     ))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // keyword-only, docker-shaped
     fn new(
@@ -106,6 +107,7 @@ impl PySpawnSpec {
         cgroup_hierarchies: Vec<(String, Option<PathBuf>, String)>,
         cgroup_links: Vec<(String, String)>,
         cgroup_writable: bool,
+        writable_sysfs: bool,
     ) -> PyResult<Self> {
         let invalid = |field: &'static str, reason: String| {
             to_py_err(py, &SpawnError::InvalidSpec { field, reason })
@@ -197,6 +199,7 @@ impl PySpawnSpec {
             seccomp_filter,
             sysctls,
             cgroup_view,
+            writable_sysfs,
             ..defaults
         };
         let spec = spec.validated().map_err(|error| to_py_err(py, &error))?;

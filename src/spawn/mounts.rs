@@ -221,13 +221,18 @@ pub fn container_mount_steps(spec: &Spec) -> Vec<Step> {
         ));
     }
     steps.extend(dev_steps());
+    let sysfs_readonly = if spec.writable_sysfs {
+        0
+    } else {
+        libc::MS_RDONLY
+    };
     steps.push(step(
         Stage::Mount,
         mount_in_root(
             "sysfs",
             "/sys",
             Some("sysfs"),
-            HARDENED | libc::MS_RDONLY,
+            HARDENED | sysfs_readonly,
             None,
         ),
     ));
@@ -491,5 +496,29 @@ mod tests {
             .map(|index| format!("/l/{index:064}").into())
             .collect();
         assert!(overlay_options(&too_many, Path::new("/u"), Path::new("/w"), false).is_err());
+    }
+
+    /// The flags sysfs is mounted with on /sys.
+    fn sysfs_flags(spec: &Spec) -> c_ulong {
+        container_mount_steps(spec)
+            .into_iter()
+            .find_map(|step| match step.op {
+                Op::MountInRoot {
+                    fstype: Some(fstype),
+                    flags,
+                    ..
+                } if fstype.as_c_str() == c"sysfs" => Some(flags),
+                _ => None,
+            })
+            .expect("a sysfs mount")
+    }
+
+    #[test]
+    fn sysfs_is_read_only_unless_writable() {
+        let mut spec = Spec::new(vec!["sh".into()], Rootfs::Path("/rootfs".into()));
+        assert_eq!(sysfs_flags(&spec), HARDENED | libc::MS_RDONLY);
+        // docker's --privileged (without --read-only)
+        spec.writable_sysfs = true;
+        assert_eq!(sysfs_flags(&spec), HARDENED);
     }
 }

@@ -145,6 +145,7 @@ pub struct EtcFiles {
 
 /// The fully-built description of one container process.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, one per docker flag
 pub struct Spec {
     pub argv: Vec<String>,
     /// `KEY=value` strings; `PATH` in here is the search path for `argv[0]`.
@@ -192,6 +193,9 @@ pub struct Spec {
     pub sysctls: Vec<(String, String)>,
     /// What the container sees at /sys/fs/cgroup; `None` leaves sysfs's empty directory.
     pub cgroup_view: Option<CgroupView>,
+    /// /sys mounted read-write (docker's `--privileged` without `--read-only`); read-only
+    /// by default.
+    pub writable_sysfs: bool,
 }
 
 /// Where the `--init` binary appears in the container (inside the private /dev tmpfs, so
@@ -235,6 +239,7 @@ impl Spec {
             seccomp_filter: None,
             sysctls: Vec::new(),
             cgroup_view: None,
+            writable_sysfs: false,
         }
     }
 

@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.root, pytest.mark.registry]
 class TerminalResult:
     code: int
     output: str  # with the terminal's \r\n turned into \n
+    raw: bytes = b""  # what the terminal showed, byte for byte
 
     @property
     def lines(self) -> list[str]:
@@ -81,7 +82,7 @@ def on_terminal(
         if process.poll() is None:
             process.kill()
             process.wait()
-    return TerminalResult(code, output.decode("utf-8", "replace").replace("\r\n", "\n"))
+    return TerminalResult(code, output.decode("utf-8", "replace").replace("\r\n", "\n"), output)
 
 
 # --- run -t -------------------------------------------------------------------------------------

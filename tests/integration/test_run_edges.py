@@ -274,5 +274,5 @@ def test_errors_are_docker_bodies_without_a_daemon(box: Box, name: str) -> None:
     missing_image = box("run", "--rm", "--pull", "never", "no-such-image", "true")
     assert (missing_image.returncode, missing_image.stderr) == (
         125,
-        "Error: No such image: no-such-image\n",
+        "Error: No such image: no-such-image:latest\n",  # as docker reads the name
     )

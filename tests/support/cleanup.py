@@ -39,13 +39,19 @@ def unmount_under(root: Path) -> None:
                 subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
 
 
-def _make_writable_and_retry(function: Callable[..., object], name: str, _: object) -> None:
+def _make_writable_and_retry(function: Callable[..., object], name: str, error: object) -> None:
+    failure = error[1] if isinstance(error, tuple) else error  # onerror's exc_info, onexc's
+    if isinstance(failure, FileNotFoundError):
+        return  # deleted meanwhile: the store's background reclaim of its trash/
     path = Path(name)
     parent = path.parent
-    parent.chmod(stat.S_IRWXU | parent.stat().st_mode)
-    if path.is_dir() and not path.is_symlink():
-        path.chmod(stat.S_IRWXU | path.stat().st_mode)
-    function(name)
+    try:
+        parent.chmod(stat.S_IRWXU | parent.stat().st_mode)
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(stat.S_IRWXU | path.stat().st_mode)
+        function(name)
+    except FileNotFoundError:
+        return
 
 
 def remove_tree(root: Path) -> None:

@@ -96,8 +96,8 @@ def test_round_trip_json() -> None:
     ("text", "expected"),
     [
         pytest.param("/a:/b", Mount("/a", "/b", False), id="rw-default"),
-        pytest.param("/a:/b:ro", Mount("/a", "/b", True), id="readonly"),
-        pytest.param("/a/../c:/b:rw", Mount("/c", "/b", False), id="host-path-cleaned"),
+        pytest.param("/a:/b:ro", Mount("/a", "/b", True, mode="ro"), id="readonly"),
+        pytest.param("/a/../c:/b:rw", Mount("/c", "/b", mode="rw"), id="host-path-cleaned"),
         pytest.param("./a:/b", Mount("/work/a", "/b", False), id="relative-to-cwd"),
         pytest.param("..:/b", Mount("/", "/b", False), id="parent-of-cwd"),
         pytest.param(".a/x:/b", Mount("/work/.a/x", "/b", False), id="dot-name-is-a-path"),
@@ -119,7 +119,7 @@ def test_a_named_volume_says_volumes_are_not_supported_yet() -> None:
         pytest.param("type=bind,source=/,target=/d", Mount("/", "/d", False, False), id="bind"),
         pytest.param(
             "type=bind,src=/,dst=/d,ro,bind-propagation=rprivate",
-            Mount("/", "/d", True, False),
+            Mount("/", "/d", True, False, propagation="rprivate"),
             id="short-keys-ro",
         ),
         pytest.param(

@@ -6,9 +6,9 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +22,9 @@ from hybridock.cli.output import (
 )
 from hybridock.client import Container
 from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
+
+if TYPE_CHECKING:
+    from hybridock.client import Mount
 
 
 def _each(names: Iterable[str], action: Callable[[str], None]) -> None:
@@ -325,9 +328,7 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
         "Name": f"/{container.name}",
         "Driver": "overlay",
         "HostConfig": {
-            "Binds": [
-                f"{m.source}:{m.destination}{':ro' if m.readonly else ''}" for m in config.mounts
-            ],
+            **_binds_and_mounts(config.mounts),
             "NetworkMode": config.network,
             "AutoRemove": config.auto_remove,
             "Init": config.init,
@@ -363,9 +364,9 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
                 "Type": "bind",
                 "Source": m.source,
                 "Destination": m.destination,
-                "Mode": "",
+                "Mode": _volume_mode(m) if m.from_volume_flag else "",
                 "RW": not m.readonly,
-                "Propagation": "rprivate",
+                "Propagation": m.propagation or "rprivate",
             }
             for m in config.mounts
         ],
@@ -386,6 +387,34 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
     }
 
 
+def _volume_mode(mount: Mount) -> str:
+    # records from before Mount.mode knew only readonly
+    return mount.mode or ("ro" if mount.readonly else "")
+
+
+def _binds_and_mounts(mounts: Sequence[Mount]) -> dict[str, Any]:
+    """docker's HostConfig: -v as typed under Binds (null when none), --mount under Mounts
+    (left out when none)."""
+    binds = [m for m in mounts if m.from_volume_flag]
+    shown: dict[str, Any] = {
+        "Binds": [":".join(filter(None, (m.source, m.destination, _volume_mode(m)))) for m in binds]
+        or None
+    }
+    flagged = []
+    for m in mounts:
+        if m.from_volume_flag:
+            continue
+        entry: dict[str, Any] = {"Type": "bind", "Source": m.source, "Target": m.destination}
+        if m.readonly:
+            entry["ReadOnly"] = True
+        if m.propagation:
+            entry["BindOptions"] = {"Propagation": m.propagation}
+        flagged.append(entry)
+    if flagged:
+        shown["Mounts"] = flagged
+    return shown
+
+
 @click.command("inspect")
 @click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Only this type.")
 @click.option("-f", "--format", "output_format", help="A {{.Field}} template.")
@@ -400,8 +429,13 @@ def inspect(
     for name in names:
         try:
             documents.append(_inspect_one(state, name, kind))
-        except HybridockError:
-            failures.append(f"No such object: {name}")
+        except HybridockError as error:
+            if kind == "image":
+                from hybridock.cli.images import image_failure  # noqa: PLC0415
+
+                failures.append(image_failure(name, error))
+            else:
+                failures.append(f"No such object: {name}")
     if output_format:
         for document in documents:
             click.echo(_format_document(output_format, document))

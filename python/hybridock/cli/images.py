@@ -20,7 +20,7 @@ from hybridock.cli.output import (
     pull_status,
 )
 from hybridock.client import ImageRecord, RemovalReport
-from hybridock.errors import HybridockError, InvalidFilter, InvalidReference
+from hybridock.errors import HybridockError, ImageNotFound, InvalidFilter, InvalidReference
 from hybridock.reference import Reference
 
 
@@ -321,7 +321,8 @@ def rmi(state: State, force: bool, names: tuple[str, ...]) -> None:
             _print_removal(state.client.remove_image(name, force=force))
         except HybridockError as error:
             click.echo(f"Error: {error}", err=True)
-            failed = True
+            # as docker's client: with -f, an image that is not there is said but no failure
+            failed = failed or not (force and isinstance(error, ImageNotFound))
     if failed:
         sys.exit(1)
 
@@ -364,16 +365,23 @@ def inspect_image(state: State, image: ImageRecord) -> dict[str, Any]:
 def image_inspect(state: State, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more images."""
     documents = []
-    failed = False
+    failures = []
     for name in names:
         try:
             documents.append(inspect_image(state, state.client.image(name)))
         except HybridockError as error:
-            click.echo(f"Error: {error}", err=True)
-            failed = True
+            failures.append(image_failure(name, error))
     click.echo(json.dumps(documents, indent=4))
-    if failed:
+    for failure in failures:
+        click.echo(f"Error: {failure}", err=True)
+    if failures:
         sys.exit(1)
+
+
+def image_failure(name: str, error: HybridockError) -> str:
+    """docker 20.10's words for an image inspect that found nothing (its LookupImage wraps
+    the store's error in the name asked for)."""
+    return f"no such image: {name}: {error}" if isinstance(error, ImageNotFound) else str(error)
 
 
 @click.command("prune")

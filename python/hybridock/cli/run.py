@@ -15,7 +15,7 @@ import click
 from hybridock.cli.context import ContainerCommandError, EachFailed, State, fail, pass_state
 from hybridock.cli.output import PullRenderer, pull_status
 from hybridock.client import Container, RunOptions
-from hybridock.errors import HybridockError
+from hybridock.errors import ConfigError, HybridockError
 from hybridock.reference import Reference
 
 if TYPE_CHECKING:
@@ -95,12 +95,21 @@ def container_options(function: F) -> F:
     return function
 
 
+def _check_flags(state: State, params: dict[str, Any]) -> None:
+    """What docker's client checks before it asks for the image: --security-opt, --sysctl,
+    --mount."""
+    try:
+        state.client.check_run_flags(
+            security_options=params["security_opt"],
+            sysctls=params["sysctl"],
+            mounts=params["mount"],
+        )
+    except HybridockError as error:
+        raise fail(error) from error
+
+
 def _create(state: State, params: dict[str, Any]) -> Container:
     client = state.client
-    # docker's client checks --security-opt, --sysctl and --mount before it asks for the image
-    client.check_run_flags(
-        security_options=params["security_opt"], sysctls=params["sysctl"], mounts=params["mount"]
-    )
     renderer = PullRenderer(sys.stderr)  # docker run says nothing of the default tag
 
     def on_missing(reference: Reference) -> None:
@@ -187,6 +196,7 @@ def run(state: State, /, detach: bool, **params: Any) -> None:
     if not detach:
         _require_terminal(params["interactive"], params["tty"])
     _require_root(state)
+    _check_flags(state, params)
     client = state.client
     try:
         container = _create(state, params)
@@ -213,10 +223,14 @@ def run(state: State, /, detach: bool, **params: Any) -> None:
 def create(state: State, /, **params: Any) -> None:
     """Create a new container."""
     _require_root(state)
+    _check_flags(state, params)
     try:
         container = _create(state, params)
-    except HybridockError as error:
+    except ConfigError as error:  # a flag docker's client parses itself: 125
         raise fail(error) from error
+    except HybridockError as error:
+        # docker's client exits 1 on what its daemon refuses (no such image, a name in use)
+        raise ContainerCommandError(str(error), 1) from error
     click.echo(container.id)
 
 

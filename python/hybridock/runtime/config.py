@@ -26,10 +26,19 @@ NETWORK_MODES = ("none", "host")
 
 @dataclass(frozen=True)
 class Mount:
+    """A bind: from -v (docker's HostConfig.Binds: ``create_source``, a missing host directory
+    is made at start) or from --mount (HostConfig.Mounts: its source must exist)."""
+
     source: str
     destination: str
     readonly: bool = False
-    create_source: bool = True  # -v makes a missing host directory at start; --mount refuses
+    create_source: bool = True
+    mode: str = ""  # -v's third field as typed (docker's Mode): "", "ro" or "rw"
+    propagation: str = ""  # --mount's bind-propagation as typed (docker's BindOptions)
+
+    @property
+    def from_volume_flag(self) -> bool:
+        return self.create_source
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ def parse_volume(text: str) -> Mount:
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise ConfigError(f"invalid volume specification: '{text}'")
     source, destination = parts[0], parts[1]
-    mode = parts[2] if len(parts) == 3 else "rw"
+    mode = parts[2] if len(parts) == 3 else ""
     if not source.startswith(("/", ".")):
         raise ConfigError(
             f"invalid volume specification: '{text}': named volumes are not supported yet"
@@ -182,9 +191,9 @@ def parse_volume(text: str) -> Mount:
         )
     if not destination.startswith("/"):
         raise ConfigError(f"invalid volume specification: '{text}': mount path must be absolute")
-    if mode not in ("ro", "rw"):
+    if mode not in ("", "ro", "rw"):
         raise ConfigError(f"invalid mode: {mode}")
-    return Mount(source=host_path(source), destination=destination, readonly=mode == "ro")
+    return Mount(host_path(source), destination, readonly=mode == "ro", mode=mode)
 
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -304,7 +313,7 @@ def parse_mount(text: str) -> Mount | tuple[str, int, str]:
     path = host_path(source)
     if not Path(path).exists():
         raise ConfigError(f"{refused}: bind source path does not exist: {path}")
-    return Mount(path, target, readonly, create_source=False)
+    return Mount(path, target, readonly, create_source=False, propagation=propagation)
 
 
 def merge(

@@ -209,6 +209,8 @@ class Runtime:
             **cgroupview.for_container(
                 directory, config.cgroupns, writable=config.security.privileged
             ),
+            # moby's WithMounts: a privileged container's /sys is read-write unless its root is
+            writable_sysfs=config.security.privileged and not config.security.read_only,
             **config.security.spawn_fields(_native.DOCKER_CAPABILITIES),
         )
 
@@ -416,6 +418,7 @@ class Runtime:
             cgroups.release(self.layout.container(current.id), strict=True)
             self.containers.remove_record(current.id)
             discard(self.layout, self.layout.container(current.id))
+            self.images.release(current.image_id)  # an image rmi -f deleted under it goes now
 
     # --- logs -------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hybridock.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: removed_images (a version 1 store gains the table, nothing else changes)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
@@ -82,6 +82,9 @@ CREATE TABLE IF NOT EXISTS containers (
     error             TEXT
 );
 CREATE INDEX IF NOT EXISTS containers_by_image ON containers(image_id);
+CREATE TABLE IF NOT EXISTS removed_images (  -- deleted by rmi -f under a stopped container:
+    image_id          TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE
+);                                            -- hidden, kept until its last container goes
 """
 
 

@@ -128,6 +128,8 @@ class ImageStore:
                     now,
                 ),
             )
+            # pulled again after an rmi -f that a container outlived: it is back
+            connection.execute("DELETE FROM removed_images WHERE image_id = ?", (image.id,))
             connection.executemany(
                 "INSERT OR IGNORE INTO image_layers (image_id, position, chain_id)"
                 " VALUES (?, ?, ?)",
@@ -171,7 +173,11 @@ class ImageStore:
         """The image id that ``text`` names: a reference, a full id or a unique id prefix."""
         candidate = text.removeprefix("sha256:")
         if 1 <= len(candidate) <= 64 and all(c in "0123456789abcdef" for c in candidate):
-            rows = self.db.query("SELECT id FROM images WHERE id LIKE ?", (f"sha256:{candidate}%",))
+            rows = self.db.query(
+                "SELECT id FROM images WHERE id LIKE ? AND id NOT IN"
+                " (SELECT image_id FROM removed_images)",
+                (f"sha256:{candidate}%",),
+            )
             if len(rows) == 1:
                 return str(rows[0][0])
             if len(rows) > 1 and len(candidate) < 64:
@@ -179,10 +185,10 @@ class ImageStore:
         try:
             reference = Reference.parse(text)
         except InvalidReference:
-            raise ImageNotFound(f"No such image: {text}") from None
+            raise ImageNotFound(f"No such image: {_as_docker_reads(text)}") from None
         found = self.tag_digest(reference)
         if found is None:
-            raise ImageNotFound(f"No such image: {text}")
+            raise ImageNotFound(f"No such image: {_as_docker_reads(text)}")
         return found[0]
 
     def get(self, image_id: str) -> ImageRecord:
@@ -192,7 +198,10 @@ class ImageStore:
         return self._record(rows[0])
 
     def all(self) -> list[ImageRecord]:
-        rows = self.db.query("SELECT * FROM images ORDER BY pulled DESC")
+        rows = self.db.query(
+            "SELECT * FROM images WHERE id NOT IN (SELECT image_id FROM removed_images)"
+            " ORDER BY pulled DESC"
+        )
         return [self._record(row) for row in rows]
 
     def _record(self, row: sqlite3.Row) -> ImageRecord:
@@ -228,66 +237,78 @@ class ImageStore:
     # --- removal ----------------------------------------------------------------------------
 
     def remove(self, text: str, *, force: bool = False) -> RemovalReport:
-        """docker rmi: untag a name, or delete an image by id; free what nothing else uses."""
+        """docker rmi (moby's ImageDelete): a name is untagged, and the image deleted when it
+        was the last name; an id deletes the image. Conflicts as docker's: hard (a running
+        container) stop even -f, soft (a stopped container, other names) need it."""
         report = RemovalReport([], [])
         image_id = self.resolve(text)
-        by_name = not _looks_like_id(text, image_id)
         with self.db.write() as connection:
-            tags = [
-                r[0]
-                for r in connection.execute("SELECT name FROM tags WHERE image_id = ?", (image_id,))
-            ]
-            if by_name:
-                reference = Reference.parse(text)
-                if reference.digest is not None:
-                    connection.execute(
-                        "DELETE FROM repo_digests WHERE repository = ? AND digest = ?",
-                        (reference.name, reference.digest),
-                    )
-                    report.untagged.append(f"{reference.familiar_name}@{reference.digest}")
-                else:
-                    connection.execute("DELETE FROM tags WHERE name = ?", (str(reference),))
-                    report.untagged.append(reference.familiar)
-                    tags.remove(str(reference))
-                if tags and not force:
-                    return report
-            elif len(tags) > 1 and not force:
-                raise ImageInUse(
-                    f"conflict: unable to delete {_short(image_id)} (must be forced) - image is"
-                    " referenced in multiple repositories"
-                )
+            references = _references(connection, image_id)
             users = connection.execute(
-                "SELECT id FROM containers WHERE image_id = ?", (image_id,)
+                "SELECT id, state = 'running' FROM containers WHERE image_id = ? ORDER BY created",
+                (image_id,),
             ).fetchall()
-            if users and not force:
-                if by_name:
-                    # docker keeps the tag when a container still uses the image
+            quiet = False
+            if not _looks_like_id(text, image_id):
+                if users and not force and _single_reference(references):
+                    # untagged, the image would dangle under its container: docker asks for -f
                     raise ImageInUse(
                         f'conflict: unable to remove repository reference "{text}" (must force)'
                         f" - container {users[0][0][:12]} is using its referenced image"
                         f" {_short(image_id)}"
                     )
-                raise ImageInUse(
-                    f"conflict: unable to delete {_short(image_id)} (cannot be forced) - image is"
-                    f" being used by stopped container {users[0][0][:12]}"
-                )
-            for tag in tags:
-                report.untagged.append(Reference.parse(tag).familiar)
-            for repository, digest in connection.execute(
-                "SELECT repository, digest FROM repo_digests WHERE image_id = ?", (image_id,)
-            ).fetchall():
-                report.untagged.append(f"{Reference.parse(repository).familiar_name}@{digest}")
+                named = Reference.parse(text)
+                _untag(connection, named, report)
+                references = [r for r in references if r != named]
+                if named.digest is None and not any(
+                    r.digest is None and r.name == named.name for r in references
+                ):
+                    # the repository's last tag went: its digests go with it
+                    for reference in [r for r in references if r.name == named.name]:
+                        _untag(connection, reference, report)
+                        references.remove(reference)
+                if references:
+                    return report
+                quiet = True  # the name was the last: the image goes too, unless it is used
+            elif _single_reference(references):
+                conflict = _conflict(image_id, users, references, force=force, names=False)
+                if conflict is not None:
+                    raise ImageInUse(conflict)
+                for reference in references:
+                    _untag(connection, reference, report)
+                references = []
+            conflict = _conflict(image_id, users, references, force=force, names=not force)
+            if conflict is not None:
+                if quiet:
+                    return report  # left dangling for the container that uses it
+                raise ImageInUse(conflict)
+            for reference in references:
+                _untag(connection, reference, report)
+            report.deleted.append(image_id)
             if users:
-                # -f with containers: docker untags (tags and digests) and leaves the image,
-                # dangling, for the containers
-                connection.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
-                connection.execute("DELETE FROM repo_digests WHERE image_id = ?", (image_id,))
+                # docker deletes the image; its stopped containers keep their layers: the rows
+                # stay, hidden, until the last of them is removed (``release``)
+                connection.execute(
+                    "INSERT OR IGNORE INTO removed_images (image_id) VALUES (?)", (image_id,)
+                )
                 return report
-            freed = self._delete_image_rows(connection, image_id)
-        report.deleted.append(image_id)
-        report.deleted.extend(freed)
+            report.deleted.extend(self._delete_image_rows(connection, image_id))
         self.collect_garbage()
         return report
+
+    def release(self, image_id: str) -> None:
+        """A container of ``image_id`` was removed: an image ``rmi`` deleted under it goes now
+        if no other container uses it."""
+        with self.db.write() as connection:
+            gone = connection.execute(
+                "SELECT 1 FROM removed_images WHERE image_id = ? AND NOT EXISTS"
+                " (SELECT 1 FROM containers WHERE image_id = ?)",
+                (image_id, image_id),
+            ).fetchone()
+            if gone is None:
+                return
+            self._delete_image_rows(connection, image_id)
+        self.collect_garbage()
 
     def _delete_image_rows(self, connection: sqlite3.Connection, image_id: str) -> list[str]:
         chain = [
@@ -365,6 +386,80 @@ class ImageStore:
         abandoned = list(self.layout.tmp.glob("layer-*"))
         discard(self.layout, *garbage, *abandoned)
         return removed + len(abandoned)
+
+
+def _as_docker_reads(text: str) -> str:
+    """How docker names a missing image (ErrImageDoesNotExist): a full id as a digest, else the
+    reference, familiar and with the default tag (``no-such-image:latest``)."""
+    candidate = text.removeprefix("sha256:")
+    if len(candidate) == 64 and all(c in "0123456789abcdef" for c in candidate):
+        return f"sha256:{candidate}"
+    try:
+        return Reference.parse(text).familiar
+    except InvalidReference:
+        return text
+
+
+def _references(connection: sqlite3.Connection, image_id: str) -> list[Reference]:
+    """The image's tags and digests, in docker's order (lexical, full names)."""
+    names = [
+        r[0] for r in connection.execute("SELECT name FROM tags WHERE image_id = ?", (image_id,))
+    ]
+    names += [
+        f"{r[0]}@{r[1]}"
+        for r in connection.execute(
+            "SELECT repository, digest FROM repo_digests WHERE image_id = ?", (image_id,)
+        )
+    ]
+    return [Reference.parse(name) for name in sorted(names)]
+
+
+def _untag(connection: sqlite3.Connection, reference: Reference, report: RemovalReport) -> None:
+    if reference.digest is not None:
+        connection.execute(
+            "DELETE FROM repo_digests WHERE repository = ? AND digest = ?",
+            (reference.name, reference.digest),
+        )
+        report.untagged.append(f"{reference.familiar_name}@{reference.digest}")
+    else:
+        connection.execute("DELETE FROM tags WHERE name = ?", (str(reference),))
+        report.untagged.append(reference.familiar)
+
+
+def _single_reference(references: Sequence[Reference]) -> bool:
+    """moby's isSingleReference: at most one tag, and every name in one repository."""
+    tags = [r for r in references if r.digest is None]
+    return bool(references) and len(tags) <= 1 and len({r.name for r in references}) == 1
+
+
+def _conflict(
+    image_id: str,
+    users: Sequence[Sequence[Any]],
+    references: Sequence[Reference],
+    *,
+    force: bool,
+    names: bool,
+) -> str | None:
+    """moby's checkImageDeleteConflict: a running container (hard), then other names (when
+    ``names``), then a stopped container (unless ``force``)."""
+    short = _short(image_id)
+    running = [user[0] for user in users if user[1]]
+    if running:
+        return (
+            f"conflict: unable to delete {short} (cannot be forced) - image is being used by"
+            f" running container {running[0][:12]}"
+        )
+    if names and references:
+        return (
+            f"conflict: unable to delete {short} (must be forced) - image is referenced in"
+            " multiple repositories"
+        )
+    if users and not force:
+        return (
+            f"conflict: unable to delete {short} (must be forced) - image is being used by"
+            f" stopped container {users[0][0][:12]}"
+        )
+    return None
 
 
 def _looks_like_id(text: str, image_id: str) -> bool:
