@@ -1,7 +1,9 @@
 """A container's configuration: the image config merged with the command line, as docker does.
 
-Parsed once into frozen dataclasses and stored as JSON with the container's record, so ``start``
-runs exactly what ``create`` decided.
+Parsed once into immutable records and stored as JSON with the container's record, so ``start``
+runs exactly what ``create`` decided. The records are ``NamedTuple``s, not frozen dataclasses:
+every container command loads them, and CPython 3.11 compiles six functions per frozen
+dataclass at import.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import csv
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,16 +25,14 @@ CGROUPNS_MODES = ("host", "private")
 NETWORK_MODES = ("none", "host")
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     source: str
     destination: str
     readonly: bool = False
     create_source: bool = True  # -v makes a missing host directory at start; --mount refuses
 
 
-@dataclass(frozen=True)
-class ContainerConfig:
+class ContainerConfig(NamedTuple):
     image: str  # as the user typed it (docker shows that in ps)
     image_id: str
     entrypoint: tuple[str, ...]
@@ -42,7 +41,7 @@ class ContainerConfig:
     working_dir: str
     user: str
     hostname: str
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = {}  # shared by every default: a Mapping, never mutated
     mounts: tuple[Mount, ...] = ()
     network: str = "none"
     init: bool = False
@@ -51,8 +50,8 @@ class ContainerConfig:
     auto_remove: bool = False
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
-    resources: Resources = field(default_factory=Resources)
-    security: Security = field(default_factory=Security)
+    resources: Resources = Resources()
+    security: Security = Security()
     tmpfs: tuple[tuple[str, int, str], ...] = ()  # (path, MS_* flags, tmpfs options)
     # --security-opt: "" (the default profile), "unconfined" or a profile's JSON
     seccomp: str = ""
@@ -67,7 +66,11 @@ class ContainerConfig:
         return [*self.entrypoint, *self.cmd]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        record: dict[str, Any] = self._asdict()
+        record["mounts"] = [mount._asdict() for mount in self.mounts]
+        record["resources"] = self.resources._asdict()
+        record["security"] = self.security._asdict()
+        return json.dumps(record, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ContainerConfig:

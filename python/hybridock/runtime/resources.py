@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from hybridock.errors import ConfigError
 
@@ -23,8 +23,7 @@ _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 
 _CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
 
-@dataclass(frozen=True)
-class Resources:
+class Resources(NamedTuple):
     memory: int = 0  # bytes
     memory_swap: int = 0  # bytes of memory + swap; -1 unlimited; 0 unset (docker: 2 x memory)
     nano_cpus: int = 0  # 1e9 = one CPU

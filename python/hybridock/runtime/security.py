@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hybridock import _native
 from hybridock.errors import ConfigError
@@ -28,8 +27,7 @@ ULIMITS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Security:
+class Security(NamedTuple):
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
