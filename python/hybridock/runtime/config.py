@@ -8,7 +8,6 @@ dataclass at import.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -251,6 +250,8 @@ def _read_mount(text: str) -> dict[str, str]:
 
     def invalid(message: str) -> ConfigError:
         return ConfigError(f'invalid argument "{text}" for "--mount" flag: {message}')
+
+    import csv  # noqa: PLC0415 (only --mount needs it)
 
     values = {"type": "volume"}  # docker's default type
     for entry in next(csv.reader([text]), []):

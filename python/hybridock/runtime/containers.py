@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     # cgroup unless one has exited since, so it does not pay for either module.
     from hybridock.runtime.config import ContainerConfig
 
-NAME_PATTERN = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NAME_PATTERN = r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$"  # compiled on first use: --name is rare
 EXIT_FILE = "exit.json"
 #: exit code recorded when a container's supervisor died without recording one
 LOST_EXIT_CODE = 255
@@ -113,7 +113,7 @@ class ContainerStore:
         self.db = database
 
     def create(self, config: ContainerConfig, name: str | None, container_id: str) -> Container:
-        if name is not None and not NAME_PATTERN.match(name):
+        if name is not None and not re.match(NAME_PATTERN, name):
             raise ConfigError(
                 f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )

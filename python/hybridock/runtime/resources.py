@@ -18,9 +18,10 @@ MINIMUM_MEMORY = 6 * 1024 * 1024
 CFS_PERIOD_US = 100_000
 NANO = 1_000_000_000
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?(?:i?b)?$", re.IGNORECASE)
+#: patterns compiled on first use (by ``re``'s cache): most runs set no limit
+_SIZE = r"^(\d+(?:\.\d+)?) ?([kmgtp])?(?:i?b)?$"
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_CPU_LIST = r"^\d+(-\d+)?(,\d+(-\d+)?)*$"
 
 
 class Resources(NamedTuple):
@@ -50,7 +51,7 @@ class Resources(NamedTuple):
 
 def parse_bytes(text: str) -> int:
     """docker's RAMInBytes: "32m", "1.5g", "512k", "100b", "100" (bytes), binary multiples."""
-    match = _SIZE.match(text.strip())
+    match = re.match(_SIZE, text.strip(), re.IGNORECASE)
     if not match:
         raise ConfigError(f"invalid size: '{text}'")
     number, unit = match.group(1), (match.group(2) or "").lower()
@@ -78,7 +79,7 @@ def parse_cpus(text: str) -> int:
 def parse_cpu_list(text: str) -> list[int]:
     """ "0-2,5" -> [0, 1, 2, 5] (the kernel's cpuset list format)."""
     compact = text.replace(" ", "")
-    if not _CPU_LIST.match(compact):
+    if not re.match(_CPU_LIST, compact):
         raise ConfigError(f"invalid value {text} for cpuset cpus")
     cpus: set[int] = set()
     for part in compact.split(","):
