@@ -21,8 +21,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hybridock.config import Config, normalize_registry
 from hybridock.errors import AuthenticationError, RegistryError, RegistryUnreachable
@@ -42,10 +41,9 @@ MAX_TOKEN_RESPONSE = 1024 * 1024
 _TokenKey = tuple[str, str, str, str]  # (registry host, realm, service, scope)
 
 
-@dataclass(frozen=True, slots=True)
-class Challenge:
+class Challenge(NamedTuple):
     scheme: str  # lowercased: "bearer" or "basic"
-    params: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = {}  # shared by every default: a Mapping, never mutated
 
 
 def _skip_spaces(text: str, pos: int) -> int:

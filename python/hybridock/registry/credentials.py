@@ -15,9 +15,8 @@ import binascii
 import contextlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from hybridock.config import normalize_registry
@@ -30,8 +29,7 @@ DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 HELPER_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
+class Credentials(NamedTuple):
     username: str = ""
     password: str = ""
     identity_token: str = ""

@@ -1,4 +1,4 @@
-"""Manifests and indexes: the four media types, parsed into frozen dataclasses and validated.
+"""Manifests and indexes: the four media types, parsed into immutable records and validated.
 
 A document is accepted only when its Content-Type, its ``mediaType`` field and its shape agree
 on what it is (a manifest has ``config``/``layers``, an index has ``manifests``); anything else
@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hybridock.errors import InvalidReference, ManifestInvalid
 from hybridock.reference import validate_digest
@@ -38,6 +37,7 @@ IMAGE_CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 
+NO_ANNOTATIONS: Mapping[str, str] = types.MappingProxyType({})
 LAYER_COMPRESSION: Mapping[str, str] = types.MappingProxyType(
     {
         "application/vnd.oci.image.layer.v1.tar": "none",
@@ -63,33 +63,30 @@ def layer_compression(media_type: str) -> str:
         raise ManifestInvalid(f"unsupported layer media type {media_type!r}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class Descriptor:
+class Descriptor(NamedTuple):
     media_type: str
     digest: str
     size: int
     platform: Platform | None = None
     urls: tuple[str, ...] = ()
-    annotations: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+    annotations: Mapping[str, str] = NO_ANNOTATIONS
 
     @property
     def compression(self) -> str:
         return layer_compression(self.media_type)
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
+class Manifest(NamedTuple):
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
-    annotations: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+    annotations: Mapping[str, str] = NO_ANNOTATIONS
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+class Index(NamedTuple):
     media_type: str
     manifests: tuple[Descriptor, ...]
-    annotations: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+    annotations: Mapping[str, str] = NO_ANNOTATIONS
 
 
 def _kind(media_type: str) -> str | None:

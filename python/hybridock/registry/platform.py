@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import platform as _stdlib_platform
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hybridock.errors import ConfigError, PlatformNotFound
 
@@ -53,8 +52,7 @@ def _normalize_arch(arch: str, variant: str | None) -> tuple[str, str | None]:
     return name, variants.get(given, given)
 
 
-@dataclass(frozen=True, slots=True)
-class Platform:
+class Platform(NamedTuple):
     os: str
     architecture: str
     variant: str | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from hybridock.config import Config, normalize_registry
 from hybridock.errors import (
@@ -50,8 +50,7 @@ from hybridock.registry.transport import (
 MAX_ERROR_BODY = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """One place a repository can be fetched from: a mirror or the registry itself."""
 
     netloc: str

@@ -23,8 +23,7 @@ import errno
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from hybridock.config import DEFAULT_REGISTRY_READ_TIMEOUT, Config
@@ -61,8 +60,7 @@ class RegistryTimeout(RegistryUnreachable):
     """The registry accepted the connection, or not, but did not answer in time."""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     attempts: int = 5
     backoff_base: float = 0.5
     backoff_max: float = 10.0

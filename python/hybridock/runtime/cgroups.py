@@ -35,8 +35,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -152,15 +151,14 @@ def v2_writes(resources: Resources) -> list[Write]:
 # --- the driver -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Driver:
+class Driver(NamedTuple):
     """Where containers' cgroups go on this host (one per process, from ``detect``)."""
 
     version: int
-    v1_mounts: dict[str, Mount] = field(default_factory=dict)  # controller -> its hierarchy
+    v1_mounts: Mapping[str, Mount] = {}  # controller -> its hierarchy
     #: v2: the cgroup2 mount; v1: a hybrid host's cgroup2 mount (no controllers: it groups)
     v2_mount: Mount | None = None
-    own_paths: dict[str, str] = field(default_factory=dict)
+    own_paths: Mapping[str, str] = {}
 
     def create(
         self, container_id: str, resources: Resources, *, privileged: bool = False

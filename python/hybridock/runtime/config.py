@@ -1,16 +1,16 @@
 """A container's configuration: the image config merged with the command line, as docker does.
 
-Parsed once into frozen dataclasses and stored as JSON with the container's record, so ``start``
-runs exactly what ``create`` decided.
+Parsed once into immutable records and stored as JSON with the container's record, so ``start``
+runs exactly what ``create`` decided. The records are ``NamedTuple``s, not frozen dataclasses:
+every container command loads them, and CPython 3.11 compiles six functions per frozen
+dataclass at import.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,8 +24,7 @@ CGROUPNS_MODES = ("host", "private")
 NETWORK_MODES = ("none", "host")
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     """A bind: from -v (docker's HostConfig.Binds: ``create_source``, a missing host directory
     is made at start) or from --mount (HostConfig.Mounts: its source must exist)."""
 
@@ -41,8 +40,7 @@ class Mount:
         return self.create_source
 
 
-@dataclass(frozen=True)
-class ContainerConfig:
+class ContainerConfig(NamedTuple):
     image: str  # as the user typed it (docker shows that in ps)
     image_id: str
     entrypoint: tuple[str, ...]
@@ -51,7 +49,7 @@ class ContainerConfig:
     working_dir: str
     user: str
     hostname: str
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = {}  # shared by every default: a Mapping, never mutated
     mounts: tuple[Mount, ...] = ()
     network: str = "none"
     init: bool = False
@@ -60,8 +58,8 @@ class ContainerConfig:
     auto_remove: bool = False
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
-    resources: Resources = field(default_factory=Resources)
-    security: Security = field(default_factory=Security)
+    resources: Resources = Resources()
+    security: Security = Security()
     tmpfs: tuple[tuple[str, int, str], ...] = ()  # (path, MS_* flags, tmpfs options)
     # --security-opt: "" (the default profile), "unconfined" or a profile's JSON
     seccomp: str = ""
@@ -76,7 +74,11 @@ class ContainerConfig:
         return [*self.entrypoint, *self.cmd]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        record: dict[str, Any] = self._asdict()
+        record["mounts"] = [mount._asdict() for mount in self.mounts]
+        record["resources"] = self.resources._asdict()
+        record["security"] = self.security._asdict()
+        return json.dumps(record, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ContainerConfig:
@@ -257,6 +259,8 @@ def _read_mount(text: str) -> dict[str, str]:
 
     def invalid(message: str) -> ConfigError:
         return ConfigError(f'invalid argument "{text}" for "--mount" flag: {message}')
+
+    import csv  # noqa: PLC0415 (only --mount needs it)
 
     values = {"type": "volume"}  # docker's default type
     for entry in next(csv.reader([text]), []):

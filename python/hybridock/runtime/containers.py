@@ -16,10 +16,9 @@ import re
 import signal
 import sqlite3
 import time
-from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hybridock.errors import ConfigError, ContainerNotFound, ContainerStateError
 from hybridock.runtime.names import random_name
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
     # cgroup unless one has exited since, so it does not pay for either module.
     from hybridock.runtime.config import ContainerConfig
 
-NAME_PATTERN = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NAME_PATTERN = r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$"  # compiled on first use: --name is rare
 EXIT_FILE = "exit.json"
 #: exit code recorded when a container's supervisor died without recording one
 LOST_EXIT_CODE = 255
@@ -42,8 +41,7 @@ LOST_EXIT_CODE = 255
 SELECT = "SELECT *, json_extract(config, '$.entrypoint', '$.cmd') AS argv_json FROM containers"
 
 
-@dataclass(frozen=True)
-class Container:
+class Container(NamedTuple):
     id: str
     name: str
     image_id: str
@@ -65,12 +63,17 @@ class Container:
     def running(self) -> bool:
         return self.state == "running"
 
-    @cached_property
+    @property
     def config(self) -> ContainerConfig:
-        """Decoded on first use (``cached_property`` writes around the frozen ``__setattr__``)."""
-        from hybridock.runtime.config import ContainerConfig  # noqa: PLC0415
+        """Decoded on first use, once for every record of the same container."""
+        return _decode_config(self.config_json)
 
-        return ContainerConfig.from_json(self.config_json)
+
+@lru_cache(maxsize=64)
+def _decode_config(text: str) -> ContainerConfig:
+    from hybridock.runtime.config import ContainerConfig  # noqa: PLC0415
+
+    return ContainerConfig.from_json(text)
 
 
 def _stat(pid: int) -> list[bytes] | None:
@@ -110,7 +113,7 @@ class ContainerStore:
         self.db = database
 
     def create(self, config: ContainerConfig, name: str | None, container_id: str) -> Container:
-        if name is not None and not NAME_PATTERN.match(name):
+        if name is not None and not re.match(NAME_PATTERN, name):
             raise ConfigError(
                 f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )

@@ -22,7 +22,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -60,7 +59,6 @@ def signal_number(name: str | int) -> int:
         raise ContainerStateError(f"invalid signal: {name}") from None
 
 
-@dataclass
 class Stdio:
     """The fds the container gets (0, 1, 2) and the ends we keep (None when not used).
 
@@ -68,12 +66,30 @@ class Stdio:
     ``child`` is None and the master arrives with the spawned process (``use_terminal``).
     """
 
-    child: tuple[int, int, int] | None
-    stdin_writer: int | None
-    stdout_reader: int
-    stderr_reader: int | None
-    pty_master: int | None
-    console_size: tuple[int, int] | None = None  # (rows, columns) the pty starts with
+    __slots__ = (
+        "child",
+        "console_size",
+        "pty_master",
+        "stderr_reader",
+        "stdin_writer",
+        "stdout_reader",
+    )
+
+    def __init__(
+        self,
+        child: tuple[int, int, int] | None,
+        stdin_writer: int | None,
+        stdout_reader: int,
+        stderr_reader: int | None,
+        pty_master: int | None,
+        console_size: tuple[int, int] | None = None,  # (rows, columns) the pty starts with
+    ) -> None:
+        self.child = child
+        self.stdin_writer = stdin_writer
+        self.stdout_reader = stdout_reader
+        self.stderr_reader = stderr_reader
+        self.pty_master = pty_master
+        self.console_size = console_size
 
     def close_child_ends(self) -> None:
         for fd in set(self.child or ()):

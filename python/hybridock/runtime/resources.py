@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from hybridock.errors import ConfigError
 
@@ -18,13 +18,13 @@ MINIMUM_MEMORY = 6 * 1024 * 1024
 CFS_PERIOD_US = 100_000
 NANO = 1_000_000_000
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?(?:i?b)?$", re.IGNORECASE)
+#: patterns compiled on first use (by ``re``'s cache): most runs set no limit
+_SIZE = r"^(\d+(?:\.\d+)?) ?([kmgtp])?(?:i?b)?$"
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_CPU_LIST = r"^\d+(-\d+)?(,\d+(-\d+)?)*$"
 
 
-@dataclass(frozen=True)
-class Resources:
+class Resources(NamedTuple):
     memory: int = 0  # bytes
     memory_swap: int = 0  # bytes of memory + swap; -1 unlimited; 0 unset (docker: 2 x memory)
     nano_cpus: int = 0  # 1e9 = one CPU
@@ -51,7 +51,7 @@ class Resources:
 
 def parse_bytes(text: str) -> int:
     """docker's RAMInBytes: "32m", "1.5g", "512k", "100b", "100" (bytes), binary multiples."""
-    match = _SIZE.match(text.strip())
+    match = re.match(_SIZE, text.strip(), re.IGNORECASE)
     if not match:
         raise ConfigError(f"invalid size: '{text}'")
     number, unit = match.group(1), (match.group(2) or "").lower()
@@ -79,7 +79,7 @@ def parse_cpus(text: str) -> int:
 def parse_cpu_list(text: str) -> list[int]:
     """ "0-2,5" -> [0, 1, 2, 5] (the kernel's cpuset list format)."""
     compact = text.replace(" ", "")
-    if not _CPU_LIST.match(compact):
+    if not re.match(_CPU_LIST, compact):
         raise ConfigError(f"invalid value {text} for cpuset cpus")
     cpus: set[int] = set()
     for part in compact.split(","):

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hybridock import _native
 from hybridock.errors import ConfigError
@@ -28,8 +27,7 @@ ULIMITS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Security:
+class Security(NamedTuple):
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
@@ -142,14 +140,14 @@ NETWORK_SYSCTLS = (
     ("net.ipv6.conf.all.disable_ipv6", "1"),
     ("net.ipv6.conf.default.disable_ipv6", "1"),
 )
-SYSCTL_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+")
+SYSCTL_NAME = r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+"  # compiled on first use
 
 
 def parse_sysctl(text: str) -> tuple[str, str]:
     """``--sysctl KEY=VALUE`` with docker's whitelist; the key must name a /proc/sys entry."""
     key, separator, value = text.partition("=")
     allowed = key in IPC_SYSCTLS or key.startswith(SYSCTL_PREFIXES)
-    if not separator or not allowed or not SYSCTL_NAME.fullmatch(key) or "\n" in value:
+    if not separator or not allowed or not re.fullmatch(SYSCTL_NAME, key) or "\n" in value:
         raise ConfigError(f"sysctl '{text}' is not whitelisted")
     return key, value
 

@@ -15,9 +15,8 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from hybridock import _native
 from hybridock.errors import (
@@ -53,8 +52,7 @@ class SilentProgress:
         pass
 
 
-@dataclass(frozen=True)
-class PullResult:
+class PullResult(NamedTuple):
     reference: Reference
     image_id: str
     digest: str  # what the reference resolved to: an index or a manifest digest
