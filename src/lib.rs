@@ -1,7 +1,9 @@
 //! hybridock's native core: the layer pipeline (digest, decompression, confined tar
-//! extraction), the container spawner, and docker's json-file log format. The pure modules never touch pyo3; the Python
-//! extension `hybridock._native` is the thin glue in `python/`, built with the `python` feature.
+//! extraction), the container spawner, the cgroup device program, and docker's json-file log
+//! format. The pure modules never touch pyo3; the Python extension `hybridock._native` is the
+//! thin glue in `python/`, built with the `python` feature.
 
+pub mod cgroup;
 pub mod digest;
 pub mod error;
 // Shared with the std-only monitor program, which build.rs compiles from monitor/ with rustc.

@@ -12,6 +12,7 @@ __all__ = [
     "SpawnSpec",
     "Spawned",
     "__version__",
+    "attach_device_filter",
     "compile_seccomp",
     "exec_in",
     "extract_blob",
@@ -302,6 +303,16 @@ def exec_in(
     """
 
 # --- seccomp ---------------------------------------------------------------------------------
+
+def attach_device_filter(directory: str, rules: list[tuple[str, bool]]) -> None:
+    """Confine the cgroup2 ``directory`` to the devices ``rules`` allow.
+
+    ``rules`` are ``(rule, allow)`` pairs in the v1 devices files' syntax (``"c 1:3 rwm"``,
+    ``"a"``), applied in order from deny all with v1's semantics, compiled into a
+    BPF_PROG_TYPE_CGROUP_DEVICE program (runc's devicefilter) and attached with
+    BPF_F_ALLOW_MULTI; it goes when the directory is removed. Raises ``ConfigError`` for a rule
+    that cannot be used, ``OSError`` (with the errno) when the kernel refuses the program.
+    """
 
 def compile_seccomp(profile: str, capabilities: int) -> bytes:
     """Compile docker's seccomp profile JSON into a BPF program for ``SpawnSpec.seccomp_filter``.

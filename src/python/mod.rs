@@ -8,6 +8,7 @@ use std::time::Duration;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
+mod cgroup;
 mod errors;
 mod layer;
 mod monitor;
@@ -71,6 +72,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     layer::register(module)?;
     spawn::register(module)?;
     seccomp::register(module)?;
+    cgroup::register(module)?;
     module.add_function(wrap_pyfunction!(monitor::monitor_executable, module)?)?;
     module.add_function(wrap_pyfunction!(monitor::init_executable, module)?)?;
     module.add_function(wrap_pyfunction!(sha256, module)?)?;
