@@ -7,13 +7,16 @@ by the test, laying out the directories the driver will ``mkdir``.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import os
 from pathlib import Path
 
 import pytest
 
 from hybridock.errors import ConfigError
 from hybridock.runtime import cgroupfs, cgroups
-from hybridock.runtime.cgroupfs import CgroupError, Mount
+from hybridock.runtime.cgroupfs import CgroupError, DevicesUnconfined, Mount
 from hybridock.runtime.cgroups import (
     Driver,
     Write,
@@ -258,6 +261,8 @@ def test_v1_cgroup_in_every_hierarchy(
     the named name=systemd), then a hybrid host's cgroup2 one, joined through cgroup.procs."""
     driver = detect(HYBRID.replace("/sys/fs/cgroup", str(tmp_path)), "4:memory:/a\n1:cpu:/\n0::/\n")
     assert driver is not None
+    devices = DeviceProgram()
+    driver = dataclasses.replace(driver, attach_device_filter=devices)
     places = ["memory/a", "cpu", "pids", "devices", "systemd", "unified"]
     for place in places:
         fake_cgroupfs(tmp_path / place, ["tasks", "cgroup.procs", "devices.allow", "devices.deny"])
@@ -272,6 +277,9 @@ def test_v1_cgroup_in_every_hierarchy(
     # the fake's files keep the last write only
     assert (directories[3] / "devices.deny").read_text() == deny
     assert (directories[3] / "devices.allow").read_text() == last_allow
+    # and the cgroup2 directory the same rules as a device program (none with --privileged)
+    program = [] if privileged else [(str(directories[5]), DOCKER_PROGRAM_RULES)]
+    assert devices.attached == program
 
 
 def test_v1_comounted_hierarchies_are_joined_once(tmp_path: Path) -> None:
@@ -377,10 +385,36 @@ def fake_cgroupfs(root: Path, files: list[str], container_id: str = CONTAINER_ID
     return directory
 
 
-def v2_driver(root: Path, files: list[str] = V2_FILES) -> tuple[Driver, Path]:
+class DeviceProgram:
+    """Stands in for ``_native.attach_device_filter`` on directories that are not cgroups:
+    records each program's directory and rules, or refuses it with errno ``refuse`` (which a
+    real kernel does not do on demand)."""
+
+    def __init__(self, refuse: int = 0) -> None:
+        self.attached: list[tuple[str, list[tuple[str, bool]]]] = []
+        self.refuse = refuse
+
+    def __call__(self, directory: str, rules: list[tuple[str, bool]]) -> None:
+        if self.refuse:
+            reason = os.strerror(self.refuse)
+            raise OSError(self.refuse, f"cannot load the cgroup device program: {reason}")
+        self.attached.append((directory, rules))
+
+
+DOCKER_DEVICES = [
+    "b *:* m", "c *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 10:200 rwm", "c 136:* rwm",
+]  # fmt: skip
+DOCKER_PROGRAM_RULES = [("a *:* rwm", False), *((rule, True) for rule in DOCKER_DEVICES)]
+
+
+def v2_driver(
+    root: Path, files: list[str] = V2_FILES, devices: DeviceProgram | None = None
+) -> tuple[Driver, Path]:
     directory = fake_cgroupfs(root, files)
     (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
-    return Driver(2, v2_mount=Mount(root, "/", 2)), directory
+    attach = devices if devices is not None else DeviceProgram()
+    return Driver(2, v2_mount=Mount(root, "/", 2), attach_device_filter=attach), directory
 
 
 def test_v2_create_writes_limits_and_enables_controllers(tmp_path: Path) -> None:
@@ -398,6 +432,73 @@ def test_v2_create_writes_limits_and_enables_controllers(tmp_path: Path) -> None
         "pids.max": "10",
     }
     assert {name: (directory / name).read_text() for name in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("privileged", "expected"),
+    [pytest.param(False, DOCKER_PROGRAM_RULES, id="docker-rules"), pytest.param(True, None)],
+)
+def test_v2_cgroup_gets_dockers_device_program(
+    tmp_path: Path, privileged: bool, expected: list[tuple[str, bool]] | None
+) -> None:
+    """v2 has no devices files: docker's rules go into the BPF program (none with
+    --privileged, where a program allowing all would add nothing)."""
+    devices = DeviceProgram()
+    driver, directory = v2_driver(tmp_path, devices=devices)
+    driver.create(CONTAINER_ID, Resources(), privileged=privileged)
+    assert devices.attached == ([(str(directory), expected)] if expected else [])
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        pytest.param(errno.EINVAL, id="no-cgroup-bpf-in-the-kernel"),
+        pytest.param(errno.ENOSYS, id="no-bpf-syscall"),
+        pytest.param(errno.EPERM, id="not-allowed"),
+    ],
+)
+def test_v2_device_program_refused_fails_the_start(tmp_path: Path, refusal: int) -> None:
+    """As runc: where the program is the only confinement, a kernel that refuses it stops the
+    start, even for a container without limits (which may otherwise run without a cgroup)."""
+    driver, _ = v2_driver(tmp_path / "cgroupfs", devices=DeviceProgram(refuse=refusal))
+    container_dir = tmp_path / "container"
+    container_dir.mkdir()
+    with pytest.raises(DevicesUnconfined, match="cannot load the cgroup device program: "):
+        cgroups.setup(container_dir, CONTAINER_ID, Resources(), lambda: driver)
+    assert not (container_dir / cgroups.RECORD_FILE).exists()
+
+
+def test_device_program_refused_in_a_user_namespace_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As runc: in a user namespace bpf(2) is refused, and mknod makes no usable node there."""
+    monkeypatch.setattr(cgroupfs, "in_user_namespace", lambda: True)
+    driver, directory = v2_driver(tmp_path, devices=DeviceProgram(refuse=errno.EPERM))
+    assert driver.create(CONTAINER_ID, Resources()).directories == {"": str(directory)}
+
+
+def test_hybrid_host_device_program_is_needed_only_without_v1_devices(tmp_path: Path) -> None:
+    """On a hybrid host the v1 devices cgroup confines already: a refused program is ignored,
+    unless no v1 devices hierarchy is mounted."""
+    places = ["memory/a", "cpu", "pids", "devices", "systemd", "unified"]
+    for place in places:
+        fake_cgroupfs(tmp_path / place, ["tasks", "cgroup.procs", "devices.allow", "devices.deny"])
+    refused = DeviceProgram(refuse=errno.EINVAL)
+    mountinfo = HYBRID.replace("/sys/fs/cgroup", str(tmp_path))
+    own = "4:memory:/a\n1:cpu:/\n0::/\n"
+    with_devices = detect(mountinfo, own)
+    assert with_devices is not None
+    dataclasses.replace(with_devices, attach_device_filter=refused).create(
+        CONTAINER_ID, Resources()
+    )
+    without_devices = detect(
+        "".join(line for line in mountinfo.splitlines(True) if "devices" not in line), own
+    )
+    assert without_devices is not None
+    with pytest.raises(DevicesUnconfined):
+        dataclasses.replace(without_devices, attach_device_filter=refused).create(
+            CONTAINER_ID, Resources()
+        )
 
 
 def test_v2_cpus_outside_the_parents_set(tmp_path: Path) -> None:

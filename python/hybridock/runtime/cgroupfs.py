@@ -28,7 +28,22 @@ class CgroupError(ConfigError):
     """A limit that cannot be applied, or a cgroup that cannot be made: never ignored."""
 
 
+class DevicesUnconfined(CgroupError):
+    """The device program a container's devices depend on cannot be put on its cgroup: the
+    container does not start (a container without limits that gets no cgroup at all is another
+    case, see ``cgroups.setup``)."""
+
+
 # --- discovery --------------------------------------------------------------------------------
+
+
+def in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace other than the host's, as runc tells
+    (``RunningInUserNS``): the host's maps every id to itself."""
+    try:
+        return Path("/proc/self/uid_map").read_text().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
 
 
 class Mount(NamedTuple):

@@ -27,7 +27,16 @@ cost ~2 ms (measured: six controllers were 10 ms of every ``run``).
 
 Devices: v1's ``devices`` controller gets docker's default rules (deny all, then allow the
 standard nodes, any mknod, and ptys), or all devices with ``--privileged``. Without them the
-default CAP_MKNOD would let a container make and open a node of the host's disk.
+default CAP_MKNOD would let a container make and open a node of the host's disk. cgroup2 has no
+devices files: the container's cgroup2 directory (v2's, or a hybrid host's that only groups)
+gets the same rules as a BPF_PROG_TYPE_CGROUP_DEVICE program (``_native.attach_device_filter``,
+runc's devicefilter), attached before the spawn, so the container is born confined; none with
+``--privileged`` (allowing all adds nothing to the programs above). The program goes with the
+cgroup's directory. Where it is the only confinement (v2, or no v1 devices hierarchy), a
+kernel that refuses it fails the start, as runc does, rather than running the container
+unconfined; in a user namespace the refusal is ignored, as runc ignores it (mknod there makes
+no usable device node). On a hybrid host the v1 devices cgroup already confines, and a refusal
+is ignored too.
 """
 
 from __future__ import annotations
@@ -39,14 +48,22 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from hybridock import _native
 from hybridock.runtime import cgroupfs
-from hybridock.runtime.cgroupfs import CgroupError, Mount, parse_mountinfo, parse_proc_cgroup
+from hybridock.runtime.cgroupfs import (
+    CgroupError,
+    DevicesUnconfined,
+    Mount,
+    parse_mountinfo,
+    parse_proc_cgroup,
+)
 from hybridock.runtime.resources import CFS_PERIOD_US, Resources, cpu_shares_to_weight
 
 __all__ = [
     "RECORD_FILE",
     "Cgroup",
     "CgroupError",
+    "DevicesUnconfined",
     "Driver",
     "Stats",
     "Write",
@@ -80,6 +97,10 @@ DOCKER_DEVICE_RULES = (
     "c 136:* rwm",  # pts
 )  # fmt: skip
 ALL_DEVICES = "a *:* rwm"
+#: the rules of the cgroup2 device program: (rule, allow), in order, as the v1 files get them
+DEVICE_PROGRAM_RULES = ((ALL_DEVICES, False), *((rule, True) for rule in DOCKER_DEVICE_RULES))
+#: ``_native.attach_device_filter``'s shape: (cgroup2 directory, rules)
+AttachDeviceFilter = Callable[[str, list[tuple[str, bool]]], None]
 
 
 class Write(NamedTuple):
@@ -159,6 +180,8 @@ class Driver(NamedTuple):
     #: v2: the cgroup2 mount; v1: a hybrid host's cgroup2 mount (no controllers: it groups)
     v2_mount: Mount | None = None
     own_paths: Mapping[str, str] = {}
+    #: puts the device program on a cgroup2 directory (unit tests on plain directories swap it)
+    attach_device_filter: AttachDeviceFilter = _native.attach_device_filter
 
     def create(
         self, container_id: str, resources: Resources, *, privileged: bool = False
@@ -167,7 +190,7 @@ class Driver(NamedTuple):
             try:
                 if self.version == 1:
                     return self._create_v1(container_id, resources, privileged=privileged)
-                return self._create_v2(container_id, resources)
+                return self._create_v2(container_id, resources, privileged=privileged)
             except FileNotFoundError:
                 # another container's removal took the shared parent away mid-way: again
                 if attempt == 2:
@@ -204,17 +227,15 @@ class Driver(NamedTuple):
             cgroup = Cgroup(1, directories)
             cgroup.apply(writes)
             cgroup.allow_devices(privileged=privileged)
+            self._confine_devices(cgroup, privileged=privileged)
         except BaseException:
             with contextlib.suppress(CgroupError):  # the first error is the one to report
                 Cgroup(1, {str(i): str(path) for i, path in enumerate(made)}).remove()
             raise
         return cgroup
 
-    def _create_v2(self, container_id: str, resources: Resources) -> Cgroup:
-        """The container's cgroup on a v2 host. Its device rules are not made: v2 has no
-        devices files, docker attaches a BPF_PROG_TYPE_CGROUP_DEVICE program to the cgroup
-        instead (runc's devicefilter), which hybridock does not build yet, so on v2 a
-        container may open any device node it can make (CAP_MKNOD) or is given."""
+    def _create_v2(self, container_id: str, resources: Resources, *, privileged: bool) -> Cgroup:
+        """The container's cgroup on a v2 host, with its limits and device program."""
         assert self.v2_mount is not None  # noqa: S101 - detect() makes v2 drivers with a mount
         writes = v2_writes(resources)
         root = self.v2_mount.point
@@ -235,11 +256,25 @@ class Driver(NamedTuple):
             cgroupfs.enable_controllers(parent, wanted, required)
             cgroupfs.mkdir(directory)
             cgroup.apply(writes)
+            self._confine_devices(cgroup, privileged=privileged)
         except BaseException:
             with contextlib.suppress(CgroupError):  # the first error is the one to report
                 cgroup.remove()
             raise
         return cgroup
+
+    def _confine_devices(self, cgroup: Cgroup, *, privileged: bool) -> None:
+        """docker's device rules as a BPF program on the container's cgroup2 directory (see
+        the module's docstring for when a refusal is an error)."""
+        directory = cgroup.directories.get(UNIFIED)
+        if directory is None or privileged:
+            return
+        try:
+            self.attach_device_filter(directory, list(DEVICE_PROGRAM_RULES))
+        except OSError as error:
+            if "devices" in cgroup.directories or cgroupfs.in_user_namespace():
+                return
+            raise DevicesUnconfined(error.strerror or str(error)) from error
 
 
 def detect(mountinfo: str | None = None, own_cgroup: str | None = None) -> Driver | None:
@@ -424,12 +459,15 @@ def setup(
     """Make the container's cgroup (after removing a stale one) and return its join files.
 
     Without usable cgroups a container without limits runs without one (not root, or a v2
-    namespace root we may not delegate from); one with limits is an error.
+    namespace root we may not delegate from); one with limits is an error. A cgroup that was
+    made but whose device program the kernel refuses is always an error (``DevicesUnconfined``).
     """
     release(container_dir)
     try:
         driver = detector()
         cgroup = driver.create(container_id, resources, privileged=privileged) if driver else None
+    except DevicesUnconfined:
+        raise
     except (CgroupError, OSError, ValueError) as error:
         if not resources.any:
             return []
