@@ -8,8 +8,11 @@ module's store that is gone has a cgroup directory left, and after the module no
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from tests.support.cgroups import cgroup_directories, record_container_ids, seen
 from tests.support.cleanup import remove_tree
 from tests.support.registry import Registry
 
+from hybridock import _native
 from hybridock.runtime.cgroupfs import parse_mountinfo, parse_proc_cgroup
 
 pytestmark = [pytest.mark.root, pytest.mark.registry]
@@ -272,8 +276,16 @@ DOCKER_DEVICES_LIST = [
 ]  # fmt: skip
 needs_v1_devices = pytest.mark.skipif(
     "devices" not in host_hierarchies(),
-    reason="no v1 devices hierarchy (v2's device rules are a BPF program hybridock lacks)",
+    reason="no v1 devices hierarchy (cgroup2 keeps the rules in a BPF program: tests below)",
 )
+
+
+def cgroup2_mount() -> Path | None:
+    mounts = parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+    return next((m.point for m in mounts if m.version == 2), None)
+
+
+needs_cgroup2 = pytest.mark.skipif(cgroup2_mount() is None, reason="no cgroup2 mount")
 
 
 @needs_v1_devices
@@ -294,11 +306,14 @@ def test_device_rules_are_dockers(
 OPEN_NODE = "mknod /tmp/node c {} && (: < /tmp/node) 2>&1; echo status=$?"
 
 
-@needs_v1_devices
+@pytest.mark.skipif(
+    "devices" not in host_hierarchies() and cgroup2_mount() is None, reason="no cgroups"
+)
 def test_a_node_made_of_a_device_outside_the_rules_cannot_be_opened(box: Box) -> None:
     """CAP_MKNOD is in the default set and "c *:* m" lets any node be made, but only the rules'
     devices open: /dev/null's numbers do, /dev/fuse's (10:229) are refused by the devices
-    cgroup, which --privileged shows (it opens there, where the rules allow all)."""
+    cgroup (v1's files or cgroup2's program), which --privileged shows (it opens there, where
+    the rules allow all)."""
     allowed = box.ok("run", "--rm", "busybox", "sh", "-c", OPEN_NODE.format("1 3"))
     assert allowed.strip() == "status=0"
     privileged = box.ok("run", "--rm", "--privileged", "busybox", "sh", "-c",
@@ -307,3 +322,123 @@ def test_a_node_made_of_a_device_outside_the_rules_cannot_be_opened(box: Box) ->
         pytest.skip(f"/dev/fuse does not open even with --privileged here: {privileged}")
     denied = box.ok("run", "--rm", "busybox", "sh", "-c", OPEN_NODE.format("10 229"))
     assert "Operation not permitted" in denied and "status=1" in denied, denied
+
+
+# --- cgroup2's device program -----------------------------------------------------------------
+
+
+#: run by a child: joins the cgroup argv[1], then for each NAME:TYPE:MAJOR:MINOR:MODE makes the
+#: node and opens it (MODE r or rw), printing NAME=ok or NAME=<errno name> (of mknod or open)
+#: (the devices cgroup refuses with EPERM; a driver may refuse a device it lacks otherwise)
+TRY_NODES = """
+import errno, os, stat, sys, tempfile
+with open(os.path.join(sys.argv[1], "cgroup.procs"), "w") as procs:
+    procs.write("0")
+with tempfile.TemporaryDirectory() as scratch:
+    for spec in sys.argv[2:]:
+        name, kind, major, minor, mode = spec.split(":")
+        path = os.path.join(scratch, name)
+        try:
+            kind_bits = stat.S_IFCHR if kind == "c" else stat.S_IFBLK
+            os.mknod(path, 0o600 | kind_bits, os.makedev(int(major), int(minor)))
+            os.close(os.open(path, os.O_RDWR if mode == "rw" else os.O_RDONLY))
+            print(name + "=ok")
+        except OSError as error:
+            print(name + "=" + errno.errorcode[error.errno])
+"""
+
+
+def refused_nodes(directory: Path, *specs: str) -> dict[str, bool]:
+    """For each node, whether a process in the cgroup ``directory`` was refused it (EPERM)."""
+    result = subprocess.run(
+        [sys.executable, "-c", TRY_NODES, str(directory), *specs],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    outcomes = dict(line.split("=", 1) for line in result.stdout.split())
+    return {name: outcome == "EPERM" for name, outcome in outcomes.items()}
+
+
+@pytest.fixture
+def cgroup2_directories() -> Iterator[tuple[Path, Path]]:
+    """Two fresh cgroup2 directories: one to confine, one left open to compare with."""
+    mount = cgroup2_mount()
+    assert mount is not None
+    parent = mount / f"hybridock-test-devices-{os.getpid()}"
+    confined, open_ = parent / "confined", parent / "open"
+    for directory in (parent, confined, open_):
+        directory.mkdir()
+    try:
+        yield confined, open_
+    finally:
+        for directory in (confined, open_, parent):
+            directory.rmdir()  # the processes in them have exited; the program goes with it
+
+
+DOCKER_PROGRAM = [("a", False), *((rule, True) for rule in DOCKER_DEVICES_LIST)]
+NODES = ("null:c:1:3:rw", "fuse:c:10:229:rw", "loop0:b:7:0:r", "pty:c:136:0:r")
+
+
+@needs_cgroup2
+@pytest.mark.parametrize(
+    ("rules", "nodes", "expected"),
+    [
+        pytest.param(
+            DOCKER_PROGRAM,
+            NODES,
+            {"null": False, "fuse": True, "loop0": True, "pty": False},
+            id="docker-rules",
+        ),
+        pytest.param(
+            [("a", False), ("c 1:3 rwm", True)],
+            ("null:c:1:3:rw", "fuse:c:10:229:r"),
+            {"null": False, "fuse": True},  # refused at mknod: no "c *:* m"
+            id="no-mknod",
+        ),
+        pytest.param(
+            [("a", True), ("c 1:3 w", False)],
+            ("read:c:1:3:r", "readwrite:c:1:3:rw", "fuse:c:10:229:rw"),
+            {"read": False, "readwrite": True, "fuse": False},
+            id="deny-list-refuses-any-overlap",
+        ),
+    ],
+)
+def test_device_program_confines_a_cgroup2_directory(
+    cgroup2_directories: tuple[Path, Path],
+    rules: list[tuple[str, bool]],
+    nodes: tuple[str, ...],
+    expected: dict[str, bool],
+) -> None:
+    """The kernel runs the program on every mknod and open in the cgroup: what the rules do not
+    allow is EPERM there, and only there (the open directory beside it allows the same nodes,
+    so the refusal is the program's, not the devices cgroup's or the driver's)."""
+    confined, open_ = cgroup2_directories
+    _native.attach_device_filter(str(confined), rules)
+    assert refused_nodes(confined, *nodes) == expected
+    assert refused_nodes(open_, *nodes) == dict.fromkeys(expected, False)
+
+
+def test_device_program_needs_a_cgroup_directory(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="cannot attach the device program") as raised:
+        _native.attach_device_filter(str(tmp_path), DOCKER_PROGRAM)
+    assert raised.value.errno == errno.EBADF
+
+
+@needs_cgroup2
+def test_a_container_is_confined_by_its_device_program(box: Box, name: str, tmp_path: Path) -> None:
+    """With the container's v1 devices cgroup opened to all (where the host has one), only its
+    cgroup2 program stands between it and /dev/fuse's numbers: they are refused, /dev/null's
+    open. The container waits for the test to open its v1 cgroup first."""
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    script = "while [ ! -e /sync/go ]; do sleep 0.05; done; " + "; ".join(
+        f"mknod /tmp/{node} c {numbers} && (: < /tmp/{node}) 2>&1; echo {node}=$?"
+        for node, numbers in (("null", "1 3"), ("fuse", "10 229"))
+    )
+    box.ok("run", "-d", "--name", name, "-v", f"{sync}:/sync", "busybox", "sh", "-c", script)
+    if "devices" in host_hierarchies():
+        cgroup_file(box.pid(name), "devices", "devices.allow", "").write_text("a *:* rwm")
+    (sync / "go").touch()
+    assert box.ok("wait", name).strip() == "0"
+    output = box.ok("logs", name)
+    assert "null=0" in output, output
+    assert "Operation not permitted" in output and "fuse=1" in output, output
