@@ -38,7 +38,7 @@ pub enum DeviceFilterError {
     #[error(
         "cannot load the cgroup device program: {}{}",
         strerror(source),
-        detail(verifier)
+        detail(source, verifier)
     )]
     Load {
         #[source]
@@ -59,11 +59,16 @@ fn strerror(source: &io::Error) -> String {
     text.split(" (os error").next().unwrap_or(&text).to_owned()
 }
 
-fn detail(verifier: &str) -> String {
-    if verifier.is_empty() {
-        String::new()
-    } else {
-        format!(" (verifier: {verifier})")
+/// Why a load failed, where the errno alone does not say: the verifier's words, or the kernel
+/// feature that is missing (it refuses an unknown program type before any verifying).
+fn detail(source: &io::Error, verifier: &str) -> String {
+    match source.raw_os_error() {
+        _ if !verifier.is_empty() => format!(" (verifier: {verifier})"),
+        Some(libc::ENOSYS) => " (this kernel has no bpf(2): CONFIG_BPF_SYSCALL)".to_owned(),
+        Some(libc::EINVAL) => {
+            " (this kernel has no cgroup device programs: CONFIG_CGROUP_BPF)".to_owned()
+        }
+        _ => String::new(),
     }
 }
 

@@ -541,3 +541,33 @@ fn instructions_are_laid_out_as_struct_bpf_insn() {
         assert_eq!(bytes[1..], [0x31, 0x02, 0x00, 0xfe, 0xff, 0xff, 0xff]);
     }
 }
+
+#[test]
+fn a_refused_load_says_what_the_kernel_lacks() {
+    let load = |errno, verifier: &str| {
+        DeviceFilterError::Load {
+            source: std::io::Error::from_raw_os_error(errno),
+            verifier: verifier.to_owned(),
+        }
+        .to_string()
+    };
+    let prefix = "cannot load the cgroup device program: ";
+    let cases = [
+        (
+            load(libc::EINVAL, ""),
+            "Invalid argument (this kernel has no cgroup device programs: CONFIG_CGROUP_BPF)",
+        ),
+        (
+            load(libc::ENOSYS, ""),
+            "Function not implemented (this kernel has no bpf(2): CONFIG_BPF_SYSCALL)",
+        ),
+        (
+            load(libc::EINVAL, "R0 !read_ok"),
+            "Invalid argument (verifier: R0 !read_ok)",
+        ),
+        (load(libc::EPERM, ""), "Operation not permitted"),
+    ];
+    for (message, expected) in cases {
+        assert_eq!(message, format!("{prefix}{expected}"));
+    }
+}

@@ -468,6 +468,23 @@ def test_v2_device_program_refused_fails_the_start(tmp_path: Path, refusal: int)
     assert not (container_dir / cgroups.RECORD_FILE).exists()
 
 
+def test_device_rule_error_fails_the_start_even_beside_v1_devices(tmp_path: Path) -> None:
+    """A rule the program cannot hold is hybridock's bug or a bad rule, never a kernel's lack."""
+
+    def invalid_rule(directory: str, rules: list[tuple[str, bool]]) -> None:
+        raise ConfigError('invalid device rule "c 1:3 rwx": access is a subset of rwm')
+
+    for place in ("devices", "unified"):
+        fake_cgroupfs(tmp_path / place, ["tasks", "cgroup.procs", "devices.allow", "devices.deny"])
+    driver = detect(HYBRID.replace("/sys/fs/cgroup", str(tmp_path)), "0::/\n")
+    assert driver is not None
+    driver = dataclasses.replace(driver, attach_device_filter=invalid_rule)
+    container_dir = tmp_path / "container"
+    container_dir.mkdir()
+    with pytest.raises(DevicesUnconfined, match="invalid device rule"):
+        cgroups.setup(container_dir, CONTAINER_ID, Resources(), lambda: driver)
+
+
 def test_device_program_refused_in_a_user_namespace_is_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -271,6 +271,8 @@ class Driver(NamedTuple):
             return
         try:
             self.attach_device_filter(directory, list(DEVICE_PROGRAM_RULES))
+        except ValueError as error:  # a rule the program cannot hold: never ignored
+            raise DevicesUnconfined(str(error)) from error
         except OSError as error:
             if "devices" in cgroup.directories or cgroupfs.in_user_namespace():
                 return
