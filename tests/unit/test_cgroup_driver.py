@@ -7,7 +7,6 @@ by the test, laying out the directories the driver will ``mkdir``.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 from pathlib import Path
@@ -262,7 +261,7 @@ def test_v1_cgroup_in_every_hierarchy(
     driver = detect(HYBRID.replace("/sys/fs/cgroup", str(tmp_path)), "4:memory:/a\n1:cpu:/\n0::/\n")
     assert driver is not None
     devices = DeviceProgram()
-    driver = dataclasses.replace(driver, attach_device_filter=devices)
+    driver = driver._replace(attach_device_filter=devices)
     places = ["memory/a", "cpu", "pids", "devices", "systemd", "unified"]
     for place in places:
         fake_cgroupfs(tmp_path / place, ["tasks", "cgroup.procs", "devices.allow", "devices.deny"])
@@ -478,7 +477,7 @@ def test_device_rule_error_fails_the_start_even_beside_v1_devices(tmp_path: Path
         fake_cgroupfs(tmp_path / place, ["tasks", "cgroup.procs", "devices.allow", "devices.deny"])
     driver = detect(HYBRID.replace("/sys/fs/cgroup", str(tmp_path)), "0::/\n")
     assert driver is not None
-    driver = dataclasses.replace(driver, attach_device_filter=invalid_rule)
+    driver = driver._replace(attach_device_filter=invalid_rule)
     container_dir = tmp_path / "container"
     container_dir.mkdir()
     with pytest.raises(DevicesUnconfined, match="invalid device rule"):
@@ -505,17 +504,13 @@ def test_hybrid_host_device_program_is_needed_only_without_v1_devices(tmp_path: 
     own = "4:memory:/a\n1:cpu:/\n0::/\n"
     with_devices = detect(mountinfo, own)
     assert with_devices is not None
-    dataclasses.replace(with_devices, attach_device_filter=refused).create(
-        CONTAINER_ID, Resources()
-    )
+    with_devices._replace(attach_device_filter=refused).create(CONTAINER_ID, Resources())
     without_devices = detect(
         "".join(line for line in mountinfo.splitlines(True) if "devices" not in line), own
     )
     assert without_devices is not None
     with pytest.raises(DevicesUnconfined):
-        dataclasses.replace(without_devices, attach_device_filter=refused).create(
-            CONTAINER_ID, Resources()
-        )
+        without_devices._replace(attach_device_filter=refused).create(CONTAINER_ID, Resources())
 
 
 def test_v2_cpus_outside_the_parents_set(tmp_path: Path) -> None:
