@@ -48,7 +48,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from hybridock import _native
 from hybridock.runtime import cgroupfs
 from hybridock.runtime.cgroupfs import (
     CgroupError,
@@ -180,8 +179,9 @@ class Driver(NamedTuple):
     #: v2: the cgroup2 mount; v1: a hybrid host's cgroup2 mount (no controllers: it groups)
     v2_mount: Mount | None = None
     own_paths: Mapping[str, str] = {}
-    #: puts the device program on a cgroup2 directory (unit tests on plain directories swap it)
-    attach_device_filter: AttachDeviceFilter = _native.attach_device_filter
+    #: puts the device program on a cgroup2 directory; None: ``_native.attach_device_filter``
+    #: (unit tests on plain directories give their own)
+    attach_device_filter: AttachDeviceFilter | None = None
 
     def create(
         self, container_id: str, resources: Resources, *, privileged: bool = False
@@ -269,8 +269,14 @@ class Driver(NamedTuple):
         directory = cgroup.directories.get(UNIFIED)
         if directory is None or privileged:
             return
+        attach = self.attach_device_filter
+        if attach is None:
+            # only a start gets here: ps and rm, which release cgroups, do not load the module
+            from hybridock import _native  # noqa: PLC0415
+
+            attach = _native.attach_device_filter
         try:
-            self.attach_device_filter(directory, list(DEVICE_PROGRAM_RULES))
+            attach(directory, list(DEVICE_PROGRAM_RULES))
         except ValueError as error:  # a rule the program cannot hold: never ignored
             raise DevicesUnconfined(str(error)) from error
         except OSError as error:
