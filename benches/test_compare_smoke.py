@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support.processes import processes_mentioning
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.registry]
 
@@ -23,18 +24,6 @@ HYBRIDOCK_WORKLOADS = {
     "pull, image cached (tag unchanged)",
 }
 COLD_PULLS = {"cold pull, large gzip image", "cold pull, large zstd image"}
-
-
-def processes_mentioning(marker: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if entry.name.isdigit() and marker in command:
-            found.append(f"{entry.name}: {command}")
-    return found
 
 
 @pytest.mark.timeout(1200)

@@ -13,12 +13,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -27,7 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.cleanup import unmount_under
 from tests.support.dockerd import Dockerd
+from tests.support.processes import kill_pids, pids_mentioning, stop_process
 
 from comparison.runner import CommandFailed, log, run_command
 
@@ -89,49 +89,12 @@ class Processes:
         return process
 
     def stop(self, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, timeout)
         self.started = [(n, p) for n, p in self.started if p is not process]
 
     def stop_all(self) -> None:
         for _name, process in reversed(list(self.started)):
             self.stop(process)
-
-
-def processes_mentioning(marker: str, names: Sequence[str]) -> list[int]:
-    """Pids of processes named one of ``names`` whose command line contains ``marker``
-    (shims and conmons left behind by daemons this comparison started in ``marker``)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() not in names:
-                continue
-            if marker in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
-                errors="replace"
-            ):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def kill_pids(pids: Sequence[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def unmount_under(root: Path) -> None:
-    from tests.support.cleanup import unmount_under as unmount  # noqa: PLC0415
-
-    unmount(root)
 
 
 def wait_for(check: object, what: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -358,7 +321,7 @@ class Podman:
             self.run("rm", "-af", "-t", "0", timeout=300)
         except Exception as error:  # the conmons are killed below anyway
             log(f"podman rm at the end: {error}")
-        kill_pids(processes_mentioning(str(self.workdir), ["conmon"]))
+        kill_pids(pids_mentioning(str(self.workdir), ["conmon"]))
         if self.holder is not None:
             self.processes.stop(self.holder)
             self.holder = None

@@ -98,6 +98,7 @@ class Client:
     def __init__(self, root: str | Path | None = None, config: Config | None = None) -> None:
         self.root = Path(root) if root is not None else default_root()
         self._config = config
+        self._may_run_containers = False  # require_root passed once: it holds for the process
 
     def __enter__(self) -> Client:
         return self
@@ -311,6 +312,7 @@ class Client:
         """
         from hybridock.runtime.config import RunOptions, merge  # noqa: PLC0415
 
+        self.require_root()
         if image_id is None:
             image_id = self.find_image(image)
         container_id = self.container_store.new_id()
@@ -401,6 +403,7 @@ class Client:
     ) -> Container:
         from hybridock.runtime.config import RunOptions  # noqa: PLC0415
 
+        self.require_root()
         options = options or RunOptions()
         if isinstance(command, str):
             raise ConfigError(f"the command is a list of arguments, not a string: {command!r}")
@@ -415,6 +418,7 @@ class Client:
 
         >>> client.start("web")
         """
+        self.require_root()
         self.runtime.start_detached(self._record(container))
 
     def start_attached(
@@ -433,6 +437,7 @@ class Client:
         >>> client.start_attached("job", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
         0
         """
+        self.require_root()
         return self.runtime.start_attached(
             self._record(container),
             stdin=stdin,
@@ -471,6 +476,7 @@ class Client:
 
         >>> client.restart("web", timeout=2)
         """
+        self.require_root()
         self.runtime.restart(self._record(container), timeout, signal)
 
     def wait(self, container: Container | str) -> int:
@@ -514,14 +520,17 @@ class Client:
 
     def require_root(self) -> None:
         """``NotPermitted`` unless this process may run containers (root with CAP_SYS_ADMIN;
-        rootless containers are not supported yet). ``run``, ``create_container``, ``start``
-        and ``exec`` check it first; a caller may check before it pulls anything.
+        rootless containers are not supported yet). ``run``, ``create_container``, ``start``,
+        ``restart`` and ``exec`` check it first (before any pull); a caller may check earlier.
 
         >>> client.require_root()
         """
+        if self._may_run_containers:
+            return
         from hybridock.runtime.privileges import require_root  # noqa: PLC0415
 
         require_root()
+        self._may_run_containers = True
 
     def running_container(self, container: Container | str) -> Container:
         """The container's current record; ``ContainerStateError`` unless it is running.
@@ -550,6 +559,7 @@ class Client:
         """
         from hybridock.runtime.exec import Executor  # noqa: PLC0415
 
+        self.require_root()
         return Executor(self.runtime).run_attached(
             self._record(container), options, stdin=stdin, stdout=stdout, stderr=stderr
         )
@@ -563,6 +573,7 @@ class Client:
         """
         from hybridock.runtime.exec import Executor  # noqa: PLC0415
 
+        self.require_root()
         return Executor(self.runtime).start_detached(self._record(container), options)
 
     def stats(self, container: Container | str) -> Stats:

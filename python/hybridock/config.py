@@ -44,10 +44,12 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from hybridock.errors import ConfigError
+
+_Number = TypeVar("_Number", int, float)
 
 DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3
 DEFAULT_MAX_LAYER_SIZE = 32 * 1024**3
@@ -207,7 +209,9 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
 
     max_layer_size = _positive(raw, env, "max-layer-size", DEFAULT_MAX_LAYER_SIZE)
     max_layer_entries = _positive(raw, env, "max-layer-entries", DEFAULT_MAX_LAYER_ENTRIES)
-    read_timeout = _seconds(raw, env, "registry-read-timeout", DEFAULT_REGISTRY_READ_TIMEOUT)
+    read_timeout = _positive(
+        raw, env, "registry-read-timeout", DEFAULT_REGISTRY_READ_TIMEOUT, float, "number of seconds"
+    )
 
     config = Config(
         registry_mirrors=_frozen_mapping(mirrors),
@@ -231,40 +235,31 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     return config
 
 
-def _positive(raw: Mapping[str, Any], env: Mapping[str, str], key: str, default: int) -> int:
-    """A positive integer from the file's ``key``, replaced by ``HYBRIDOCK_<KEY>`` if set."""
+def _positive(
+    raw: Mapping[str, Any],
+    env: Mapping[str, str],
+    key: str,
+    default: _Number,
+    kind: type[_Number] = int,
+    what: str = "integer",
+) -> _Number:
+    """A positive ``kind`` from the file's ``key``, replaced by ``HYBRIDOCK_<KEY>`` if set;
+    ``what`` names it in the errors ("integer", "number of seconds")."""
     variable = "HYBRIDOCK_" + key.upper().replace("-", "_")
     text = env.get(variable, "").strip()
     if text:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise _EnvironmentError(f"{variable}: {text!r} is not an integer") from None
-        if value < 1:
-            raise _EnvironmentError(f"{variable}: must be a positive integer")
+            article = "an" if what.startswith(tuple("aeiou")) else "a"
+            raise _EnvironmentError(f"{variable}: {text!r} is not {article} {what}") from None
+        if not 0 < value < math.inf:
+            raise _EnvironmentError(f"{variable}: must be a positive {what}")
         return value
     value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key!r} must be a positive integer")
-    return value
-
-
-def _seconds(raw: Mapping[str, Any], env: Mapping[str, str], key: str, default: float) -> float:
-    """A positive number of seconds from the file's ``key``, replaced by ``HYBRIDOCK_<KEY>``."""
-    variable = "HYBRIDOCK_" + key.upper().replace("-", "_")
-    text = env.get(variable, "").strip()
-    if text:
-        try:
-            seconds = float(text)
-        except ValueError:
-            raise _EnvironmentError(f"{variable}: {text!r} is not a number of seconds") from None
-        if not 0 < seconds < math.inf:
-            raise _EnvironmentError(f"{variable}: must be a positive number of seconds")
-        return seconds
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ConfigError(f"{key!r} must be a positive number of seconds")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | kind) or not 0 < value < math.inf:
+        raise ConfigError(f"{key!r} must be a positive {what}")
+    return kind(value)
 
 
 def _auth_file(env: Mapping[str, str], configured: str | None) -> Path:

@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import ImageBuilder
 from tests.support.cleanup import mounts_under
 from tests.support.dockerd import Dockerd, DockerdStartError, cgroup_hierarchies, dockerd_probe
+from tests.support.processes import processes_mentioning
 from tests.support.registry import Registry
 
 pytestmark = [pytest.mark.root, pytest.mark.registry, pytest.mark.slow]
@@ -49,18 +50,6 @@ def host_network() -> dict[str, str]:
     return state
 
 
-def daemon_processes(marker: Path) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if entry.name.isdigit() and str(marker) in command:
-            found.append(f"{entry.name}: {command}")
-    return found
-
-
 def test_runs_containers_and_leaves_the_host_as_it_was(
     tmp_path: Path, registry: Registry, image_builder: ImageBuilder
 ) -> None:
@@ -83,7 +72,7 @@ def test_runs_containers_and_leaves_the_host_as_it_was(
         assert host_network() == network
     finally:
         daemon.stop()  # with the sleeping container still running
-    assert daemon_processes(workdir) == []
+    assert processes_mentioning(workdir) == []
     assert mounts_under(tmp_path) == []
     assert not workdir.exists()
     assert [parent for parent in cgroup_parents if parent.exists()] == []
@@ -95,6 +84,6 @@ def test_a_daemon_that_cannot_start_is_stopped_and_removed(tmp_path: Path) -> No
     daemon = Dockerd(workdir, insecure_registries=["not a registry/with/a path"])
     with pytest.raises(DockerdStartError, match=r"dockerd exited: .*insecure registry"):
         daemon.start()
-    assert daemon_processes(workdir) == []
+    assert processes_mentioning(workdir) == []
     assert mounts_under(tmp_path) == []
     assert not workdir.exists()

@@ -34,7 +34,11 @@ from tests.unit.registry_stub_server import (
     StubRegistry,
     digest_of,
     error_reply,
+    other_host,
+    stub,
 )
+
+__all__ = ["other_host", "stub"]  # fixtures shared with the registry client's unit tests
 
 RunCli = Callable[..., CliResult]
 
@@ -44,19 +48,6 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 LAYER = b"\0" * 1024  # an empty tar: two zero blocks
 REPOSITORY = "hostile/image"
-
-
-@pytest.fixture
-def stub() -> Iterator[StubRegistry]:
-    with StubRegistry() as server:
-        yield server
-
-
-@pytest.fixture
-def other_host() -> Iterator[StubRegistry]:
-    """A second server; addressed as localhost:PORT, so a host other than 127.0.0.1."""
-    with StubRegistry() as server:
-        yield server
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,21 +87,25 @@ def client_with_mirror(mirror: Registry, tmp_path: Path) -> RegistryClient:
     return RegistryClient(config, retry=RetryPolicy(attempts=2, backoff_base=0.01))
 
 
+@pytest.fixture
+def library_mirror(
+    registry: Registry, image_builder: ImageBuilder, tmp_path: Path
+) -> Iterator[RegistryClient]:
+    """A client whose docker.io mirror is the test registry, with the library images on it."""
+    image_builder.publish_library(registry)
+    with client_with_mirror(registry, tmp_path) as client:
+        yield client
+
+
 @pytest.mark.parametrize("answer", ANSWERS, ids=[answer.name for answer in ANSWERS])
 def test_the_mirrors_answer_wins_when_the_upstream_cannot_be_resolved(
     answer: MirrorAnswer,
     registry: Registry,
-    image_builder: ImageBuilder,
+    library_mirror: RegistryClient,
     upstream_lookups: list[str],
-    tmp_path: Path,
 ) -> None:
-    image_builder.publish_library(registry)
-
-    with (
-        client_with_mirror(registry, tmp_path) as client,
-        pytest.raises(answer.error) as raised,
-    ):
-        client.resolve(answer.reference)
+    with pytest.raises(answer.error) as raised:
+        library_mirror.resolve(answer.reference)
 
     assert str(raised.value) == answer.message
     assert upstream_lookups, "the upstream was tried after the mirror's answer"
@@ -125,15 +129,9 @@ def test_a_mirror_that_denies_access_is_reported_as_docker_does(
 
 
 def test_head_of_a_tag_gone_from_the_mirror_is_unknown_not_unreachable(
-    registry: Registry,
-    image_builder: ImageBuilder,
-    upstream_lookups: list[str],
-    tmp_path: Path,
+    library_mirror: RegistryClient, upstream_lookups: list[str]
 ) -> None:
-    image_builder.publish_library(registry)
-
-    with client_with_mirror(registry, tmp_path) as client:
-        assert client.head_digest("busybox:nosuchtag") is None
+    assert library_mirror.head_digest("busybox:nosuchtag") is None
 
 
 def test_a_pull_through_a_mirror_says_what_the_mirror_answered(

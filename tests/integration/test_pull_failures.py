@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import ImageBuilder
 from tests.support.cleanup import remove_tree
-from tests.support.cli import CliResult, hybridock_command, wait_until_downloading
+from tests.support.cli import CliResult, running_hybridock, wait_until_downloading
 from tests.support.images import ImageSpec, Platform, PushedImage, build_index, push_raw
 from tests.support.layers import (
     Dir,
@@ -442,22 +442,10 @@ def test_ctrl_c_during_a_download_exits_130_and_leaves_nothing(
     stall = StallingBlobHost(big.data, first_part=2 * 1024 * 1024)
     registry.inject(Fault("blob_get", reference=big.digest, redirect=stall.url, times=None))
     try:
-        process = subprocess.Popen(
-            [*hybridock_command(), "pull", pushed.reference],
-            env=hybridock_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
+        with running_hybridock(["pull", pushed.reference], env=hybridock_env) as process:
             wait_until_downloading(process, big.digest)
             process.send_signal(signal.SIGINT)
             _, stderr = process.communicate(timeout=120)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
     finally:
         stall.close()
         registry.reset_requests()
@@ -517,22 +505,11 @@ def test_a_killed_pull_leaves_nothing_that_blocks_the_next_and_gc_reclaims_its_w
     stall = StallingBlobHost(big.data, first_part=1024 * 1024)
     registry.inject(Fault("blob_get", reference=big.digest, redirect=stall.url, times=1))
     try:
-        process = subprocess.Popen(
-            [*hybridock_command(), "pull", pushed.reference],
-            env=hybridock_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
+        pull = ["pull", pushed.reference]
+        with running_hybridock(pull, env=hybridock_env, stderr=subprocess.DEVNULL) as process:
             wait_until_downloading(process, big.digest)
             process.kill()  # no chance to clean up: a crash
             process.communicate(timeout=120)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
     finally:
         stall.close()
 
@@ -562,15 +539,7 @@ def test_ctrl_c_while_a_layer_extracts_does_not_draw_it_complete(
     many = Layer([File(f"f{index}", "x") for index in range(10_000)], "none").build()
     pushed = image_builder.push(ImageSpec(layers=[many]).build(), registry, repository_for(request))
     layer = many.digest.removeprefix("sha256:")[:12]
-    process = subprocess.Popen(
-        [*hybridock_command(), "pull", pushed.reference],
-        env=hybridock_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with running_hybridock(["pull", pushed.reference], env=hybridock_env) as process:
         assert process.stdout is not None
         before = []
         for line in process.stdout:
@@ -579,10 +548,6 @@ def test_ctrl_c_while_a_layer_extracts_does_not_draw_it_complete(
                 break
         process.send_signal(signal.SIGINT)
         after, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
     assert process.returncode == 130, "".join(before) + after + stderr
     assert f"{layer}: Pull complete" not in after, after

@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,6 +157,40 @@ def test_without_root_nothing_is_created(
         check=False,
     )
     assert (result.returncode, result.stderr) == (125, NOT_ROOT), result
+    assert not (store / "containers").exists() or not any((store / "containers").iterdir())
+
+
+#: the Python API's ways to create a container, each run as a user without privileges
+API_WITHOUT_ROOT = """
+import sys
+import hybridock
+from hybridock.errors import NotPermitted
+
+with hybridock.Client() as client:
+    try:
+        getattr(client, sys.argv[1])("busybox")
+    except NotPermitted as error:
+        print(error)
+"""
+
+
+@pytest.mark.parametrize("method", ["run", "run_detached", "create_container"])
+def test_the_api_without_root_creates_nothing(
+    box: Box, unprivileged_store: tuple[Path, dict[str, str]], method: str
+) -> None:
+    """As the CLI (above): refused before anything is pulled or recorded (``box`` has put
+    busybox in the session registry, so a pull would succeed)."""
+    store, env = unprivileged_store
+    result = subprocess.run(
+        [*UNPRIVILEGED, sys.executable, "-c", API_WITHOUT_ROOT, method],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, NOT_ROOT.removeprefix("Error: ")), result
     assert not (store / "containers").exists() or not any((store / "containers").iterdir())
 
 

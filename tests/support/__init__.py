@@ -9,5 +9,6 @@
 - ``testimages``: the ``hello`` (demo/hello.c) and ``busybox`` images.
 - ``cli``: running the ``hybridock`` console script; the config file it reads.
 - ``probes`` and ``cleanup``: marker probes; unmount-then-remove for test stores.
+- ``processes``: stopping started processes by pid; finding what a daemon left behind.
 - ``dockerd``: a private containerd + dockerd 20.10 (Debian's docker.io) to read docker's answers.
 """

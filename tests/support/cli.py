@@ -11,12 +11,13 @@ The config shape, shared with hybridock's config loader::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,28 @@ def run_hybridock(
         stdin=None if input is not None else subprocess.DEVNULL,
     )
     return CliResult(tuple(args), completed.returncode, completed.stdout, completed.stderr)
+
+
+@contextlib.contextmanager
+def running_hybridock(
+    args: Sequence[str], *, env: Mapping[str, str], stderr: int = subprocess.PIPE
+) -> Iterator[subprocess.Popen[str]]:
+    """The CLI as a process to read and signal while it runs (stdout piped, text); killed
+    and reaped at the end if it still runs."""
+    process = subprocess.Popen(
+        [*hybridock_command(), *args],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def base_environment() -> dict[str, str]:

@@ -23,7 +23,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -34,6 +33,7 @@ from typing import Self
 from tests.support.cleanup import remove_tree, unmount_under
 from tests.support.images import PushedImage
 from tests.support.probes import root_probe
+from tests.support.processes import kill_pids, pids_mentioning, stop_process
 
 DOCKER_CLI = "/usr/bin/docker"  # Debian's client, not whatever else is earlier on PATH
 PROGRAMS = ("containerd", "dockerd", "runc", DOCKER_CLI)
@@ -80,33 +80,6 @@ def _ping(path: Path) -> bool:
         connection.connect(str(path))
         connection.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
         return connection.recv(64).startswith((b"HTTP/1.0 200", b"HTTP/1.1 200"))
-
-
-def _pids_mentioning(marker: str, names: Sequence[str]) -> list[int]:
-    """Pids of processes named one of ``names`` whose command line contains ``marker``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() not in names:
-                continue
-            command_line = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if marker.encode() in command_line:
-            found.append(int(entry.name))
-    return found
-
-
-def _stop(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def cgroup_hierarchies() -> list[Path]:
@@ -275,11 +248,9 @@ class Dockerd:
             except (RuntimeError, OSError, subprocess.TimeoutExpired):
                 pass  # stopping the daemons below kills the containers anyway
         for process in reversed(self._processes):
-            _stop(process)
+            stop_process(process, STOP_TIMEOUT)
         self._processes.clear()
-        for pid in _pids_mentioning(str(self.containerd_socket), SHIMS):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        kill_pids(pids_mentioning(str(self.containerd_socket), SHIMS))
         unmount_under(self.workdir)
         self._remove_cgroup_parent()
         self._remove_host_paths()

@@ -6,26 +6,19 @@ the top-level conftest: the unit tests cover what a real registry cannot be made
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.unit.registry_harness import Harness
-from tests.unit.registry_stub_server import StubRegistry
+from tests.unit.registry_stub_server import StubRegistry, other_host, stub
+
+__all__ = ["other_host", "stub"]  # beside StubRegistry: the hostile registry tests use them too
 
 
 @pytest.fixture
-def registry() -> Iterator[StubRegistry]:
-    with StubRegistry() as server:
-        yield server
-
-
-@pytest.fixture
-def other_host() -> Iterator[StubRegistry]:
-    """A second server, addressed as localhost:PORT so it is a different host."""
-    with StubRegistry() as server:
-        yield server
+def registry(stub: StubRegistry) -> StubRegistry:
+    return stub
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -263,3 +264,17 @@ def server_tls_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     return context
+
+
+@pytest.fixture
+def stub() -> Iterator[StubRegistry]:
+    """A stub registry for one test (tests/unit calls it ``registry``)."""
+    with StubRegistry() as server:
+        yield server
+
+
+@pytest.fixture
+def other_host() -> Iterator[StubRegistry]:
+    """A second server, addressed as localhost:PORT so it is a host other than 127.0.0.1."""
+    with StubRegistry() as server:
+        yield server
