@@ -26,6 +26,7 @@ from tests.support.cli import (
     run_hybridock,
     write_hybridock_config,
 )
+from tests.support.debimages import DebianImageBuilder
 from tests.support.dockerd import Dockerd, DockerdStartError, dockerd_probe
 from tests.support.images import Built, ImageSpec, PushedImage
 from tests.support.probes import registry_probe, root_probe
@@ -193,6 +194,12 @@ class ImageBuilder:
 @pytest.fixture(scope="session")
 def image_builder(tmp_path_factory: pytest.TempPathFactory) -> ImageBuilder:
     return ImageBuilder(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="session")
+def debian_image_builder(tmp_path_factory: pytest.TempPathFactory) -> DebianImageBuilder:
+    """Images of this machine's Debian packages; each package's layer is built once a session."""
+    return DebianImageBuilder(tmp_path_factory.mktemp("debian-layers"))
 
 
 # --- docker itself, for the tests that read their expectation from it --------------------------
