@@ -129,12 +129,25 @@ class Connection:
         self.sock.sendall(head + body if body else head)
 
     def dropped(self) -> bool:
-        """Whether an idle connection was closed by the server (readable = EOF or junk)."""
+        """Whether an idle connection is unfit to carry another request: closed by the server,
+        or holding bytes past the last answer's end (readable = EOF or junk; junk that already
+        sits in our buffer, or decrypted in TLS's, is invisible to select, so it is peeked at
+        without waiting)."""
         try:
             readable, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):
             return True
-        return bool(readable)
+        if readable:
+            return True
+        timeout = self.sock.gettimeout()
+        self.sock.setblocking(False)
+        try:
+            extra = self.reader.peek(1)  # type: ignore[attr-defined] # a BufferedReader
+        except OSError:  # TLS with nothing to decrypt says "want read": nothing is there
+            extra = b""
+        finally:
+            self.sock.settimeout(timeout)
+        return bool(extra)
 
     def close(self) -> None:
         try:
