@@ -6,6 +6,8 @@ the top-level conftest: the unit tests cover what a real registry cannot be made
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,16 @@ def registry(stub: StubRegistry) -> StubRegistry:
 @pytest.fixture
 def harness(tmp_path: Path) -> Harness:
     return Harness(tmp_path)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """(ours, theirs): a connection whose server side writes only what a test sends; ours
+    reads with a 0.2 s timeout."""
+    ours, theirs = socket.socketpair()
+    ours.settimeout(0.2)
+    try:
+        yield ours, theirs
+    finally:
+        ours.close()
+        theirs.close()

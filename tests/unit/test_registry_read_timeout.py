@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,18 +82,6 @@ def test_the_transport_reads_with_the_configured_timeout(tmp_path: Path) -> None
     config = Config(auth_file=tmp_path / "auth.json", registry_read_timeout=2.5)
     assert Transport(config).retry.read_timeout == 2.5
     assert Transport(config, retry=RetryPolicy(read_timeout=9)).retry.read_timeout == 9
-
-
-@pytest.fixture
-def silent_server() -> Iterator[tuple[socket.socket, socket.socket]]:
-    """(ours, theirs): a connection whose server side writes only what a test sends."""
-    ours, theirs = socket.socketpair()
-    ours.settimeout(0.2)
-    try:
-        yield ours, theirs
-    finally:
-        ours.close()
-        theirs.close()
 
 
 def test_silence_before_the_headers_is_a_read_timeout(
