@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from tests.integration.test_containers import Box, make_box, wait_for
 from tests.support.cgroups import cgroup_directories, record_container_ids, seen_container_ids
-from tests.support.cleanup import remove_tree
 from tests.support.registry import Registry
 
 from hybridock import _native
@@ -43,9 +42,7 @@ def box(
             made.ok("rm", "-f", container_id)
         assert cgroup_directories(seen_container_ids(made.root)) == []
     finally:
-        for container_id in made("ps", "-aq", "--no-trunc").stdout.split():
-            made("rm", "-f", container_id)
-        remove_tree(made.root)
+        made.discard()
 
 
 @pytest.fixture(autouse=True)

@@ -63,6 +63,16 @@ class Box:
         assert isinstance(state, dict)
         return int(state["Pid"])
 
+    def remove_containers(self) -> None:
+        """``rm -f`` every container of this store (a teardown: failures are not checked)."""
+        for container_id in self("ps", "-aq", "--no-trunc").stdout.split():
+            self("rm", "-f", container_id)
+
+    def discard(self) -> None:
+        """Every container, then the store's whole tree."""
+        self.remove_containers()
+        remove_tree(self.root)
+
 
 def make_box(tmp: Path, registry: Registry) -> Box:
     root = tmp / "store"
@@ -93,9 +103,7 @@ def box(
     try:
         yield made
     finally:
-        for container_id in made("ps", "-aq", "--no-trunc").stdout.split():
-            made("rm", "-f", container_id)
-        remove_tree(made.root)
+        made.discard()
 
 
 @pytest.fixture
@@ -150,9 +158,7 @@ def test_seed_flow(tmp_path: Path, session_registry: Registry, image_builder: ob
         assert session_registry.blob_gets() >= 1  # it really pulled again
         assert fresh.ok("ps", "-aq") == ""  # --rm
     finally:
-        for container_id in fresh("ps", "-aq", "--no-trunc").stdout.split():
-            fresh("rm", "-f", container_id)
-        remove_tree(fresh.root)
+        fresh.discard()
 
 
 # --- isolation -------------------------------------------------------------------------------

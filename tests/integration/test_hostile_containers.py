@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.test_containers import Box, make_box
-from tests.support.cleanup import mounts_under, remove_tree
+from tests.support.cleanup import mounts_under
 from tests.support.images import ImageSpec
 from tests.support.layers import Dir, File, Layer, Symlink
 from tests.support.registry import Registry
@@ -52,9 +52,7 @@ def hostile(
     try:
         yield box
     finally:
-        for container_id in box("ps", "-aq", "--no-trunc").stdout.split():
-            box("rm", "-f", container_id)
-        remove_tree(box.root)
+        box.discard()
 
 
 def test_volume_target_through_an_image_symlink_stays_inside(hostile: Box, tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ import pytest
 from tests.integration.test_containers import Box, box, make_box, name
 from tests.integration.test_exec import on_terminal
 from tests.integration.test_rmi import chain_ids
-from tests.support.cleanup import remove_tree
 from tests.support.cli import hybridock_command
 from tests.support.registry import Registry
 
@@ -217,9 +216,7 @@ def own_store(tmp_path: Path, session_registry: Registry, box: Box) -> Iterator[
     try:
         yield made
     finally:
-        for container_id in made("ps", "-aq", "--no-trunc").stdout.split():
-            made("rm", "-f", container_id)
-        remove_tree(made.root)
+        made.discard()
 
 
 @pytest.mark.parametrize("case", RMI_CASES, ids=[case.id for case in RMI_CASES])

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from tests.conftest import ImageBuilder
 from tests.integration.test_containers import Box, make_box
-from tests.support.cleanup import remove_tree
 from tests.support.images import ImageSpec
 from tests.support.layers import File, Layer
 from tests.support.registry import Registry
@@ -231,9 +230,7 @@ def probed(
         box.ok("pull", pushed.reference)
         output = box.ok("run", "--rm", "--network", "none", pushed.reference)
     finally:
-        for container_id in box("ps", "-aq", "--no-trunc").stdout.split():
-            box("rm", "-f", container_id)
-        remove_tree(box.root)
+        box.discard()
     answers: dict[str, str] = {}
     for line in output.splitlines():
         key, sep, value = line.partition("=")

@@ -25,7 +25,6 @@ from tests.conftest import ImageBuilder
 from tests.integration.test_containers import make_box
 from tests.integration.test_probe import CHECKS, answer_for
 from tests.integration.test_probe import probe_image as checklist_image
-from tests.support.cleanup import remove_tree
 from tests.support.dockerd import Dockerd
 from tests.support.images import ImageSpec, PushedImage
 from tests.support.layers import File, Layer
@@ -235,9 +234,7 @@ def hybridock_answers(
         box.ok("pull", images.checklist)
         yield {user: probe_with(box.ok, images, flags) for user, flags in USERS.items()}
     finally:
-        for container_id in box("ps", "-aq", "--no-trunc").stdout.split():
-            box("rm", "-f", container_id)
-        remove_tree(box.root)
+        box.discard()
 
 
 CASES = [(user, aspect) for user in USERS for aspect in ASPECTS]

@@ -92,8 +92,7 @@ def debian(
             references[recipe.name] = pushed.reference
         yield Images(box, references)
     finally:
-        for container_id in box("ps", "-aq", "--no-trunc").stdout.split():
-            box("rm", "-f", container_id)
+        box.remove_containers()
         for reference in references.values():
             box("rmi", reference)
         remove_tree(box.root)

@@ -69,8 +69,7 @@ def box(
     try:
         yield made
     finally:
-        for container_id in made("ps", "-aq", "--no-trunc").stdout.split():
-            made("rm", "-f", container_id)
+        made.remove_containers()
         assert mounts_under(made.root) == []
         remove_tree(made.root)
 
