@@ -15,10 +15,10 @@ the parts behind the methods are.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from hybridock.errors import ConfigError, ImageNotFound, InvalidReference
 from hybridock.store.db import Database
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from hybridock.runtime.containers import Container, ContainerStore
     from hybridock.runtime.exec import ExecOptions
     from hybridock.runtime.lifecycle import Runtime
+    from hybridock.runtime.network import Endpoint, Network, NetworkStore
+    from hybridock.runtime.ports import PortBinding
     from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
     from hybridock.store.pull import PullProgress, PullResult
 
@@ -58,8 +60,12 @@ __all__ = [
 _EXPORTS = {
     "Container": "hybridock.runtime.containers",
     "ExecOptions": "hybridock.runtime.exec",
+    "Endpoint": "hybridock.runtime.network",
     "ImageRecord": "hybridock.store.images",
     "Mount": "hybridock.runtime.config",
+    "Network": "hybridock.runtime.network",
+    "NetworkNotFound": "hybridock.runtime.network",
+    "PortBinding": "hybridock.runtime.ports",
     "PullProgress": "hybridock.store.pull",
     "PullResult": "hybridock.store.pull",
     "RemovalReport": "hybridock.store.images",
@@ -236,7 +242,7 @@ class Client:
     def runtime(self) -> Runtime:
         from hybridock.runtime.lifecycle import Runtime  # noqa: PLC0415
 
-        return Runtime(self.layout, self.image_store, self.container_store)
+        return Runtime(self.layout, self.image_store, self.container_store, self.config)
 
     def find_image(
         self,
@@ -280,9 +286,12 @@ class Client:
         security_options: Sequence[str] = (),
         sysctls: Sequence[str] = (),
         mounts: Sequence[str] = (),
+        publish: Sequence[str] = (),
+        expose: Sequence[str] = (),
     ) -> None:
-        """``ConfigError`` for a ``--security-opt``, ``--sysctl`` or ``--mount`` value
-        hybridock cannot honour (docker's client checks these before it looks for the image).
+        """``ConfigError`` for a ``--security-opt``, ``--sysctl``, ``--mount``, ``-p`` or
+        ``--expose`` value hybridock cannot honour (docker's client checks these before it looks
+        for the image).
 
         >>> client.check_run_flags(security_options=["no-new-privileges"], sysctls=["kernel.sem=1"])
         """
@@ -295,6 +304,11 @@ class Client:
             parse_sysctl(sysctl)
         for mount in mounts:
             parse_mount(mount)
+        if publish or expose:
+            from hybridock.runtime.ports import parse_expose, parse_publish  # noqa: PLC0415
+
+            parse_publish(publish)
+            parse_expose(expose)
 
     def create_container(
         self,
@@ -318,6 +332,10 @@ class Client:
         container_id = self.container_store.new_id()
         record = self.image_store.get(image_id)
         config = merge(image, image_id, record.config, container_id, options or RunOptions())
+        if config.bridged:
+            self.network_store.find(config.network)  # docker: "network X not found"
+        elif config.network.startswith("container:"):
+            self.container_store.find(config.network.partition(":")[2])
         return self.container_store.create(config, name, container_id)
 
     def containers(self, *, all_states: bool = True) -> list[Container]:
@@ -517,6 +535,201 @@ class Client:
                 self.runtime.remove(container)
                 removed.append(container.id)
         return removed
+
+    # --- networks -----------------------------------------------------------------------------
+
+    @cached_property
+    def network_store(self) -> NetworkStore:
+        from hybridock.runtime.network import NetworkStore  # noqa: PLC0415
+
+        return NetworkStore(self.database, self.config)
+
+    def networks(self) -> list[Network]:
+        """Every network, by name: docker's predefined ``bridge``, ``host`` and ``none`` and
+        the user's.
+
+        >>> [n.name for n in client.networks()]
+        ['bridge', 'host', 'none']
+        """
+        return self.network_store.all()
+
+    def network(self, name: str) -> Network:
+        """A network by name, id or unique id prefix (``NetworkNotFound`` otherwise).
+
+        >>> client.network("bridge").subnet
+        '172.17.0.0/16'
+        """
+        return self.network_store.find(name)
+
+    def create_network(
+        self,
+        name: str,
+        *,
+        driver: str = "bridge",
+        subnet: str | None = None,
+        gateway: str | None = None,
+        internal: bool = False,
+        labels: Mapping[str, str] | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> Network:
+        """``network create``: a bridge network whose containers resolve each other by name.
+
+        >>> client.create_network("backend", subnet="10.20.0.0/24").gateway
+        '10.20.0.1'
+        """
+        self.require_root()
+        return self.network_store.create(
+            name,
+            driver=driver,
+            subnet=subnet,
+            gateway=gateway,
+            internal=internal,
+            labels=labels,
+            options=options,
+        )
+
+    def remove_network(self, name: str) -> None:
+        """``network rm``: refused for the predefined networks and one in use.
+
+        >>> client.remove_network("backend")
+        """
+        self.require_root()
+        network = self.network_store.find(name)
+        self.network_store.remove(network)
+        self.runtime.networks.forget_network(network)
+
+    def prune_networks(self) -> list[str]:
+        """``network prune``: removes the user's networks no container names; their names.
+
+        >>> client.prune_networks()
+        ['backend']
+        """
+        self.require_root()
+        removed = []
+        for network in self.network_store.all():
+            if network.predefined or self.network_store.in_use(network):
+                continue
+            self.network_store.remove(network)
+            self.runtime.networks.forget_network(network)
+            removed.append(network.name)
+        return removed
+
+    def network_containers(self, network: Network | str) -> list[tuple[Container, Endpoint]]:
+        """The running containers on a network, with their endpoints.
+
+        >>> [(c.name, e.address) for c, e in client.network_containers("bridge")]
+        [('web', '172.17.0.2')]
+        """
+        record = network if not isinstance(network, str) else self.network(network)
+        found = []
+        for endpoint in self.network_store.endpoints(network_id=record.id):
+            container = self.container_store.get(endpoint.container_id)
+            found.append((container, endpoint))
+        return found
+
+    def container_endpoints(self, container: Container | str) -> list[tuple[Network, Endpoint]]:
+        """A running container's places on its networks, primary first.
+
+        >>> [(n.name, e.address) for n, e in client.container_endpoints("web")]
+        [('bridge', '172.17.0.2')]
+        """
+        record = self._record(container)
+        by_id = {network.id: network for network in self.network_store.all()}
+        return [
+            (by_id[endpoint.network_id], endpoint)
+            for endpoint in self.network_store.endpoints(container_id=record.id)
+            if endpoint.network_id in by_id
+        ]
+
+    def published_ports(self, container: Container | str) -> list[PortBinding]:
+        """A running container's published ports, host ports as picked.
+
+        >>> client.published_ports("web")
+        [PortBinding(protocol='tcp', container_port=80, host_ip='', host_port=8080, ...)]
+        """
+        from hybridock.runtime.ports import PortBinding  # noqa: PLC0415
+
+        record = self._record(container)
+        return [
+            PortBinding(
+                port.protocol,
+                port.container_port,
+                "" if port.host_ip == "0.0.0.0" else port.host_ip,
+                port.host_port,
+            )
+            for port in self.network_store.published(record.id)
+        ]
+
+    def port_map(self, container: Container | str) -> dict[str, list[dict[str, str]] | None]:
+        """docker's ``NetworkSettings.Ports``: each exposed or published port of a running
+        container with its host bindings (null when only exposed); ``{}`` when not running.
+
+        >>> client.port_map("web")
+        {'80/tcp': [{'HostIp': '0.0.0.0', 'HostPort': '8080'}]}
+        """
+        from hybridock.runtime import ports  # noqa: PLC0415
+
+        record = self._record(container)
+        if not record.running:
+            return {}
+        exposed = [port for key in record.config.exposed for port in ports.Port.parse(key)]
+        return ports.network_ports(exposed, self.published_ports(record))
+
+    def port_bindings(self, container: Container | str) -> dict[str, list[dict[str, str]]]:
+        """docker's ``HostConfig.PortBindings``: the container's ``-p`` as asked.
+
+        >>> client.port_bindings("web")
+        {'80/tcp': [{'HostIp': '', 'HostPort': '8080'}]}
+        """
+        from hybridock.runtime import ports  # noqa: PLC0415
+
+        return ports.port_bindings_json(self._record(container).config.publish)
+
+    def exposed_ports(self, container: Container | str) -> dict[str, dict[str, dict[str, Any]]]:
+        """docker's ``Config.ExposedPorts`` as the key-value pair inspect shows (no key when
+        the container exposes nothing, as docker omits it).
+
+        >>> client.exposed_ports("web")
+        {'ExposedPorts': {'80/tcp': {}}}
+        """
+        from hybridock.runtime import ports  # noqa: PLC0415
+
+        exposed = [
+            port for key in self._record(container).config.exposed for port in ports.Port.parse(key)
+        ]
+        shown = ports.exposed_ports_json(exposed)
+        return {"ExposedPorts": shown} if shown else {}
+
+    def connect_network(
+        self,
+        network: str,
+        container: Container | str,
+        *,
+        aliases: Sequence[str] = (),
+        ip: str = "",
+    ) -> None:
+        """``network connect``: the container joins ``network`` now if running, and at every
+        start.
+
+        >>> client.connect_network("backend", "web", aliases=["api"])
+        """
+        self.require_root()
+        record = self._record(container)
+        self.runtime.networks.connect(
+            self.network_store.find(network), record, aliases=tuple(aliases), ip=ip
+        )
+
+    def disconnect_network(
+        self, network: str, container: Container | str, *, force: bool = False
+    ) -> None:
+        """``network disconnect``: the container leaves ``network``.
+
+        >>> client.disconnect_network("backend", "web")
+        """
+        self.require_root()
+        del force  # docker's --force only matters for swarm's stale endpoints
+        record = self._record(container)
+        self.runtime.networks.disconnect(self.network_store.find(network), record)
 
     def require_root(self) -> None:
         """``NotPermitted`` unless this process may run containers (root with CAP_SYS_ADMIN;

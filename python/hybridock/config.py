@@ -13,7 +13,9 @@ daemon.json where docker has one::
       "max-concurrent-downloads": 3,
       "max-layer-size": 34359738368,
       "max-layer-entries": 5000000,
-      "registry-read-timeout": 30
+      "registry-read-timeout": 30,
+      "bip": "172.17.0.1/16",
+      "default-address-pools": [{"base": "172.18.0.0/16", "size": 16}]
     }
 
 Environment: ``HYBRIDOCK_REGISTRY_MIRRORS`` (``docker.io=http://h:5000,quay.io=https://m``;
@@ -21,6 +23,11 @@ a bare URL means docker.io) replaces the file's mirrors for the registries it na
 ``HYBRIDOCK_INSECURE_REGISTRIES`` (comma list) adds insecure registries;
 ``HYBRIDOCK_MAX_LAYER_SIZE`` and ``HYBRIDOCK_MAX_LAYER_ENTRIES`` replace the layer budget;
 ``HYBRIDOCK_REGISTRY_READ_TIMEOUT`` replaces the read timeout.
+
+``bip`` is the default bridge network's gateway address and prefix (docker's daemon.json key);
+``default-address-pools`` are where ``network create`` without ``--subnet`` takes subnets from
+(docker's default: 172.17-31.0.0/16 in /16s, then 192.168.0.0/16 in /20s; the default bridge's own
+subnet is never handed out twice).
 
 The read timeout is how long (seconds, may be fractional) a registry may send nothing while an
 answer is awaited or read: its headers, a manifest, a token, a layer. A stalled layer is then
@@ -55,6 +62,13 @@ DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3
 DEFAULT_MAX_LAYER_SIZE = 32 * 1024**3
 DEFAULT_MAX_LAYER_ENTRIES = 5_000_000
 DEFAULT_REGISTRY_READ_TIMEOUT = 30.0
+DEFAULT_BIP = "172.17.0.1/16"
+#: docker's defaults (libnetwork ipamutils): (base, prefix length of each subnet taken from it)
+DEFAULT_ADDRESS_POOLS = (
+    ("172.17.0.0/16", 16),
+    *((f"172.{n}.0.0/16", 16) for n in range(18, 32)),
+    ("192.168.0.0/16", 20),
+)
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _KNOWN_KEYS = frozenset(
     {
@@ -66,6 +80,8 @@ _KNOWN_KEYS = frozenset(
         "max-layer-size",
         "max-layer-entries",
         "registry-read-timeout",
+        "bip",
+        "default-address-pools",
     }
 )
 
@@ -110,6 +126,8 @@ class Config:
     max_layer_size: int = DEFAULT_MAX_LAYER_SIZE
     max_layer_entries: int = DEFAULT_MAX_LAYER_ENTRIES
     registry_read_timeout: float = DEFAULT_REGISTRY_READ_TIMEOUT
+    bip: str = DEFAULT_BIP
+    address_pools: tuple[tuple[str, int], ...] = DEFAULT_ADDRESS_POOLS
     source: Path | None = None
 
     def mirrors_for(self, registry: str) -> tuple[str, ...]:
@@ -213,6 +231,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         raw, env, "registry-read-timeout", DEFAULT_REGISTRY_READ_TIMEOUT, float, "number of seconds"
     )
 
+    bip, pools = _parse_network(raw)
     config = Config(
         registry_mirrors=_frozen_mapping(mirrors),
         insecure_registries=insecure,
@@ -222,6 +241,8 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         max_layer_size=max_layer_size,
         max_layer_entries=max_layer_entries,
         registry_read_timeout=read_timeout,
+        bip=bip,
+        address_pools=pools,
         source=source,
     )
     for registry, urls in mirrors.items():
@@ -233,6 +254,44 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
                     f"loopback nor listed in insecure-registries"
                 )
     return config
+
+
+def _parse_network(raw: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """``bip`` and ``default-address-pools``, checked as docker's daemon checks them."""
+    import ipaddress  # noqa: PLC0415 (only when the file names them)
+
+    bip = raw.get("bip", DEFAULT_BIP)
+    try:
+        interface = ipaddress.IPv4Interface(bip)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            f"'bip' must be an IPv4 address with a prefix length, not {bip!r}"
+        ) from None
+    if interface.ip == interface.network.network_address or interface.network.prefixlen > 30:
+        raise ConfigError(f"'bip' {bip} is not a usable gateway address")
+    pools_raw = raw.get("default-address-pools")
+    if pools_raw is None:
+        return bip, DEFAULT_ADDRESS_POOLS
+    pools = []
+    if not isinstance(pools_raw, list) or not pools_raw:
+        raise ConfigError('\'default-address-pools\' must be a list of {"base": CIDR, "size": N}')
+    for pool in pools_raw:
+        base = pool.get("base") if isinstance(pool, dict) else None
+        size = pool.get("size") if isinstance(pool, dict) else None
+        try:
+            network = ipaddress.IPv4Network(base)
+        except (ValueError, TypeError):
+            raise ConfigError(f"'default-address-pools': invalid base {base!r}") from None
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, int)
+            or not network.prefixlen <= size <= 30
+        ):
+            raise ConfigError(
+                f"'default-address-pools': size {size!r} must be from {network.prefixlen} to 30"
+            )
+        pools.append((str(network), size))
+    return bip, tuple(pools)
 
 
 def _positive(

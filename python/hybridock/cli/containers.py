@@ -84,7 +84,9 @@ PS_TABLE = (
 )
 
 
-def _ps_fields(container: Container, no_trunc: bool, *, details: bool) -> dict[str, str]:
+def _ps_fields(
+    container: Container, no_trunc: bool, *, details: bool, state: State | None = None
+) -> dict[str, str]:
     fields = {
         "ID": container.id if no_trunc else container.id[:12],
         "Image": container.image,
@@ -95,6 +97,10 @@ def _ps_fields(container: Container, no_trunc: bool, *, details: bool) -> dict[s
         "Ports": "",
         "Names": container.name,
     }
+    if container.running and state is not None:
+        from hybridock.cli.portview import displayable_ports  # noqa: PLC0415
+
+        fields["Ports"] = displayable_ports(state.client.port_map(container))
     if details:
         fields["CreatedAt"] = go_time(container.created)
         config = container.config
@@ -176,7 +182,7 @@ def ps(
             click.echo(container.id if no_trunc else container.id[:12])
         return
     details = output_format == "json" or any(f in (output_format or "") for f in DETAIL_FIELDS)
-    rows = [_ps_fields(c, no_trunc, details=details) for c in containers]
+    rows = [_ps_fields(c, no_trunc, details=details, state=state) for c in containers]
     for line in formatted(rows, output_format or "table", PS_HEADERS, PS_TABLE):
         click.echo(line)
 
@@ -297,6 +303,8 @@ def wait(state: State, names: tuple[str, ...]) -> None:
 
 
 def inspect_container(state: State, container: Container) -> dict[str, Any]:
+    from hybridock.cli.network import network_settings  # noqa: PLC0415
+
     config = container.config
     layout = state.client.layout
     directory = layout.container(container.id)
@@ -329,7 +337,12 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
         "Driver": "overlay",
         "HostConfig": {
             **_binds_and_mounts(config.mounts),
-            "NetworkMode": config.network,
+            "NetworkMode": "default" if config.network == "bridge" else config.network,
+            "PortBindings": state.client.port_bindings(container),
+            "PublishAllPorts": config.publish_all,
+            "Dns": list(config.dns),
+            "DnsOptions": list(config.dns_options),
+            "DnsSearch": list(config.dns_search),
             "AutoRemove": config.auto_remove,
             "Init": config.init,
             "Privileged": config.security.privileged,
@@ -383,7 +396,9 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "Labels": dict(config.labels),
             "StopSignal": config.stop_signal,
             "StopTimeout": config.stop_timeout,
+            **state.client.exposed_ports(container),
         },
+        "NetworkSettings": network_settings(state, container),
     }
 
 

@@ -45,6 +45,8 @@ COMMANDS = {
     "exec": "exec:exec_command",
     "inspect": "containers:inspect",
     "container": "main:container_group",
+    "network": "network:network_group",
+    "port": "network:port",
 }
 #: `hybridock container COMMAND`: docker's management-command spellings, loaded the same way
 CONTAINER_COMMANDS = {
@@ -53,6 +55,7 @@ CONTAINER_COMMANDS = {
     "ls": COMMANDS["ps"],
     "ps": COMMANDS["ps"],
     "prune": "containers:container_prune",
+    "port": "network:port",
 }
 #: `hybridock image COMMAND`
 IMAGE_COMMANDS = {

@@ -43,10 +43,30 @@ def container_options(function: F) -> F:
         click.option(
             "--network",
             "--net",
-            default="none",
+            default="bridge",
             show_default=True,
-            help="Network: none (own namespace, loopback only) or host.",
+            help="Connect a container to a network (bridge, host, none, container:NAME, NAME).",
         ),
+        click.option(
+            "--network-alias",
+            "--net-alias",
+            multiple=True,
+            help="Add network-scoped alias for the container.",
+        ),
+        click.option("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)."),
+        click.option(
+            "-p", "--publish", multiple=True, help="Publish a container's port(s) to the host."
+        ),
+        click.option(
+            "-P",
+            "--publish-all",
+            is_flag=True,
+            help="Publish all exposed ports to random ports.",
+        ),
+        click.option("--expose", multiple=True, help="Expose a port or a range of ports."),
+        click.option("--dns", multiple=True, help="Set custom DNS servers."),
+        click.option("--dns-search", multiple=True, help="Set custom DNS search domains."),
+        click.option("--dns-option", multiple=True, help="Set DNS options."),
         click.option("--init", is_flag=True, help="Run an init inside the container."),
         click.option("--stop-signal", help="Signal to stop the container."),
         click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
@@ -103,6 +123,8 @@ def _check_flags(state: State, params: dict[str, Any]) -> None:
             security_options=params["security_opt"],
             sysctls=params["sysctl"],
             mounts=params["mount"],
+            publish=params["publish"],
+            expose=params["expose"],
         )
     except HybridockError as error:
         raise fail(error) from error
@@ -139,6 +161,14 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         labels=tuple(params["label"]),
         volumes=tuple(params["volume"]),
         network=params["network"],
+        network_aliases=tuple(params["network_alias"]),
+        ip=params["ip"],
+        publish=tuple(params["publish"]),
+        publish_all=params["publish_all"],
+        expose=tuple(params["expose"]),
+        dns=tuple(params["dns"]),
+        dns_search=tuple(params["dns_search"]),
+        dns_options=tuple(params["dns_option"]),
         init=params["init"],
         tty=params["tty"],
         interactive=params["interactive"],

@@ -8,6 +8,7 @@ dataclass at import.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -15,12 +16,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from hybridock.errors import ConfigError
+from hybridock.runtime import ports
 from hybridock.runtime.resources import Resources, parse_bytes, parse_resources
 from hybridock.runtime.seccomp import parse_security_options
 from hybridock.runtime.security import Security, check_sysctls, parse_security, parse_sysctl
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CGROUPNS_MODES = ("host", "private")
+#: the network modes that are not a network of the store's (docker's NetworkMode)
 NETWORK_MODES = ("none", "host")
 
 
@@ -51,7 +54,7 @@ class ContainerConfig(NamedTuple):
     hostname: str
     labels: Mapping[str, str] = {}  # shared by every default: a Mapping, never mutated
     mounts: tuple[Mount, ...] = ()
-    network: str = "none"
+    network: str = "bridge"  # none | host | container:NAME | a network's name
     init: bool = False
     tty: bool = False
     open_stdin: bool = False
@@ -68,6 +71,21 @@ class ContainerConfig(NamedTuple):
     sysctls: tuple[tuple[str, str], ...] = ()  # --sysctl, checked against docker's whitelist
     group_add: tuple[str, ...] = ()  # --group-add names or gids, resolved at start
     cgroupns: str = ""  # --cgroupns host|private; "" is docker's default for the host
+    network_aliases: tuple[str, ...] = ()  # --network-alias (user networks)
+    ipv4: str = ""  # --ip (user networks)
+    # networks joined by `network connect`: (name, aliases, requested address)
+    connected: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+    publish: tuple[ports.PortBinding, ...] = ()  # -p, as asked
+    publish_all: bool = False  # -P
+    exposed: tuple[str, ...] = ()  # "80/tcp": the image's ExposedPorts and --expose
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+
+    @property
+    def bridged(self) -> bool:
+        """On bridge networks of the store (not none, host or another container's)."""
+        return self.network not in NETWORK_MODES and not self.network.startswith("container:")
 
     @property
     def argv(self) -> list[str]:
@@ -93,6 +111,14 @@ class ContainerConfig(NamedTuple):
             data["security_opt"] = tuple(data["security_opt"])
         data["sysctls"] = tuple((key, value) for key, value in data.get("sysctls", ()))
         data["group_add"] = tuple(data.get("group_add", ()))
+        for key in ("network_aliases", "exposed", "dns", "dns_search", "dns_options"):
+            data[key] = tuple(data.get(key, ()))
+        data["connected"] = tuple(
+            (name, tuple(aliases), ip) for name, aliases, ip in data.get("connected", ())
+        )
+        data["publish"] = tuple(
+            ports.PortBinding.from_record(binding) for binding in data.get("publish", ())
+        )
         return cls(**data)
 
 
@@ -108,7 +134,15 @@ class RunOptions(NamedTuple):
     hostname: str | None = None
     labels: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
-    network: str = "none"
+    network: str = "bridge"
+    network_aliases: tuple[str, ...] = ()
+    ip: str = ""
+    publish: tuple[str, ...] = ()  # -p
+    publish_all: bool = False  # -P
+    expose: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
     init: bool = False
     tty: bool = False
     interactive: bool = False
@@ -320,6 +354,41 @@ def parse_mount(text: str) -> Mount | tuple[str, int, str]:
     return Mount(path, target, readonly, create_source=False, propagation=propagation)
 
 
+def _check_network(options: RunOptions) -> str:
+    """docker's checks of --network and what goes with it (the network's existence is the
+    store's: checked at create)."""
+    network = options.network or "bridge"
+    if network == "default":
+        network = "bridge"
+    if network.startswith("container:"):
+        if not network.partition(":")[2]:
+            raise ConfigError("invalid container format container:<name|id>")
+        if options.publish or options.publish_all:
+            raise ConfigError(
+                "conflicting options: port publishing and the container type network mode"
+            )
+        if options.dns or options.dns_search or options.dns_options:
+            raise ConfigError("conflicting options: dns and the network mode")
+    if options.ip:
+        try:
+            ipaddress.IPv4Address(options.ip)
+        except ValueError:
+            raise ConfigError(f"invalid IPv4 address: {options.ip}") from None
+    for server in options.dns:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ConfigError(f"{server} is not an ip address") from None
+    if network in NETWORK_MODES or network.startswith("container:"):
+        if options.ip or options.network_aliases:
+            raise ConfigError(
+                "network-scoped alias is supported only for containers in user defined networks"
+                if options.network_aliases
+                else "user specified IP address is supported on user defined networks only"
+            )
+    return network
+
+
 def merge(
     image: str,
     image_id: str,
@@ -337,10 +406,8 @@ def merge(
         cmd = tuple(options.command) or tuple(config.get("Cmd") or ())
     if not entrypoint and not cmd:
         raise ConfigError("no command specified")
-    if options.network not in NETWORK_MODES:
-        raise ConfigError(
-            f"network {options.network} not supported: use --network none or --network host"
-        )
+    network = _check_network(options)
+    publish = tuple(ports.parse_publish(options.publish)) if network != "host" else ()
     hostname = options.hostname or container_id[:12]
     defaults = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
     if options.tty:
@@ -350,7 +417,7 @@ def merge(
     )
     security_options = parse_security_options(options.security_opt)
     sysctls = tuple(parse_sysctl(text) for text in options.sysctls)
-    check_sysctls(sysctls, private_network=options.network != "host")
+    check_sysctls(sysctls, private_network=network != "host")
     binds: list[Mount] = []
     tmpfs: list[tuple[str, int, str]] = []
     for text in options.mounts:
@@ -374,7 +441,20 @@ def merge(
         hostname=hostname,
         labels=labels,
         mounts=(*(parse_volume(v) for v in options.volumes), *binds),
-        network=options.network,
+        network=network,
+        network_aliases=tuple(options.network_aliases),
+        ipv4=options.ip,
+        publish=publish,
+        publish_all=options.publish_all and network != "host",
+        exposed=tuple(
+            str(port)
+            for port in ports.exposed_ports(
+                config.get("ExposedPorts"), ports.parse_expose(options.expose), publish
+            )
+        ),
+        dns=tuple(options.dns),
+        dns_search=tuple(options.dns_search),
+        dns_options=tuple(options.dns_options),
         init=options.init,
         tty=options.tty,
         open_stdin=options.interactive,

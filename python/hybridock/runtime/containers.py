@@ -107,6 +107,22 @@ def _release_cgroup(directory: Path) -> bool:
     return cgroups.release(directory)
 
 
+def release_network(layout: Layout, database: Database, container_id: str) -> None:
+    """Frees what the container held on its networks (lease, port rules, names), if anything:
+    one query when it held nothing, so every exit can afford it."""
+    held = database.query(
+        "SELECT 1 FROM endpoints WHERE container_id = ? UNION ALL"
+        " SELECT 1 FROM published_ports WHERE container_id = ? LIMIT 1",
+        (container_id, container_id),
+    )
+    if not held:
+        return
+    from hybridock.config import Config  # noqa: PLC0415 (see TYPE_CHECKING above)
+    from hybridock.runtime.sandbox import NetworkRuntime  # noqa: PLC0415
+
+    NetworkRuntime(layout, database, Config()).release(container_id)
+
+
 class ContainerStore:
     def __init__(self, layout: Layout, database: Database) -> None:
         self.layout = layout
@@ -231,6 +247,7 @@ class ContainerStore:
         oom_killed: bool = False,
         error: str | None = None,
     ) -> None:
+        release_network(self.layout, self.db, container_id)
         with self.db.write() as connection:
             connection.execute(
                 "UPDATE containers SET state = 'exited', pid = NULL, pid_start = NULL,"

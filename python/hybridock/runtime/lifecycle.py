@@ -19,24 +19,29 @@ import json
 import os
 import selectors
 import signal
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from hybridock import _native
+from hybridock.config import Config
 from hybridock.errors import ContainerStateError, HybridockError, SpawnError
 from hybridock.runtime import cgroups, cgroupview
 from hybridock.runtime import tty as terminal
-from hybridock.runtime.containers import Container, ContainerStore
+from hybridock.runtime.containers import Container, ContainerStore, release_network
 from hybridock.runtime.rootfs import write_etc_files
 from hybridock.runtime.seccomp import seccomp_filter
 from hybridock.runtime.security import container_sysctls
-from hybridock.runtime.users import resolve_user
+from hybridock.runtime.users import ResolvedUser, resolve_user
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard, init_path, monitor_path
+
+if TYPE_CHECKING:
+    from hybridock.runtime.sandbox import NetworkRuntime
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 DEFAULT_STOP_TIMEOUT = 10
@@ -145,10 +150,65 @@ def _open_stdio(*, tty: bool, interactive: bool) -> Stdio:
 
 
 class Runtime:
-    def __init__(self, layout: Layout, images: ImageStore, containers: ContainerStore) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        images: ImageStore,
+        containers: ContainerStore,
+        config: Config | None = None,
+    ) -> None:
         self.layout = layout
         self.images = images
         self.containers = containers
+        self.config = config or Config()
+
+    @functools.cached_property
+    def networks(self) -> NetworkRuntime:
+        from hybridock.runtime.sandbox import NetworkRuntime  # noqa: PLC0415
+
+        return NetworkRuntime(self.layout, self.containers.db, self.config)
+
+    def _join_network(
+        self, container: Container, directory: Path
+    ) -> tuple[int | None, dict[str, str]]:
+        """The network namespace the container's process joins (None: its own new one, or the
+        host's) and its /etc files, made for its network mode."""
+        config = container.config
+        if config.bridged:
+            from hybridock.runtime.sandbox import bindings_to_publish  # noqa: PLC0415
+
+            sandbox = self.networks.prepare(
+                container.id, container.name, config, bindings_to_publish(config)
+            )
+            try:
+                etc = write_etc_files(
+                    directory,
+                    config,
+                    addresses=[endpoint.address for _, endpoint in sandbox.addresses],
+                    resolver=next(
+                        (n.gateway for n, _ in sandbox.addresses if n.user_defined), None
+                    ),
+                )
+            except BaseException:
+                sandbox.close()
+                raise
+            return sandbox.namespace, etc
+        if config.network.startswith("container:"):
+            other = self.containers.find(config.network.partition(":")[2])
+            if not other.running or not other.pid:
+                raise ContainerStateError(
+                    f"cannot join network of a non running container: {other.id}"
+                )
+            namespace = os.open(f"/proc/{other.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                etc = write_etc_files(
+                    directory, config, shared_from=self.layout.container(other.id)
+                )
+            except BaseException:
+                os.close(namespace)
+                raise
+            return namespace, etc
+        return None, write_etc_files(directory, config)
 
     # --- spawning ---------------------------------------------------------------------------
 
@@ -171,7 +231,6 @@ class Runtime:
         env = list(config.env)
         if not any(entry.startswith("HOME=") for entry in env):
             env.append(f"HOME={user.home}")
-        etc = write_etc_files(directory, config)
         for mount in config.mounts:
             if mount.create_source:
                 make_bind_source(mount.source)
@@ -182,6 +241,29 @@ class Runtime:
             # one while it exists (it cannot tell a clean unmount from a crash): a --rm
             # container's upper layer is thrown away anyway, so a restart may reuse it.
             remove_tree(marker)
+        namespace, etc = self._join_network(container, directory)
+        try:
+            return self._spawn_into(
+                container, stdio, console_size, user, env, layer_dirs, namespace, etc
+            )
+        finally:
+            if namespace is not None:
+                os.close(namespace)
+
+    def _spawn_into(
+        self,
+        container: Container,
+        stdio: tuple[int, int, int] | None,
+        console_size: tuple[int, int] | None,
+        user: ResolvedUser,
+        env: list[str],
+        layer_dirs: list[str],
+        namespace: int | None,
+        etc: dict[str, str],
+    ) -> _native.Spawned:
+        config = container.config
+        directory = self.layout.container(container.id)
+        private_network = config.network != "host"
         return _native.spawn(
             argv=config.argv,
             env=env,
@@ -198,6 +280,7 @@ class Runtime:
             mounts=[(m.source, m.destination, m.readonly) for m in config.mounts],
             tmpfs=list(config.tmpfs),
             network=private_network,
+            network_namespace=namespace,
             sysctls=container_sysctls(config.sysctls, private_network=private_network),
             stdio=list(stdio) if stdio is not None else None,
             tty=config.tty,
@@ -233,6 +316,8 @@ class Runtime:
     def _fail_start(self, container: Container, error: BaseException) -> None:
         """As docker: a container that could not start stays Created, with the code and error."""
         cgroups.release(self.layout.container(container.id))
+        if container.config.bridged:
+            self.networks.release(container.id)
         code = error.exit_code if isinstance(error, SpawnError) else 125
         self.containers.mark_start_failed(container.id, code, str(error) or type(error).__name__)
 
@@ -306,7 +391,12 @@ class Runtime:
         config = container.config
         directory = self.layout.container(container.id)
         monitor = str(monitor_path(self.layout))
-        on_exit = []
+        on_exit: list[str] = []
+        if config.bridged and not config.auto_remove:
+            # the exit is folded in (and the network released: port rules, lease, names) as soon
+            # as it happens, not when a later command looks
+            on_exit = ["--", sys.executable, "-m", "hybridock.runtime.onexit"]
+            on_exit += [str(self.layout.root), container.id]
         if config.auto_remove:
             on_exit = [
                 "--",
@@ -432,6 +522,7 @@ class Runtime:
                     os.kill(current.pid or 0, signal.SIGKILL)
                 self._wait_exit(current, 10)
             cgroups.release(self.layout.container(current.id), strict=True)
+            release_network(self.layout, self.containers.db, current.id)
             self.containers.remove_record(current.id)
             discard(self.layout, self.layout.container(current.id))
             self.images.release(current.image_id)  # an image rmi -f deleted under it goes now

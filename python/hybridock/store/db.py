@@ -15,7 +15,9 @@ from pathlib import Path
 
 from hybridock.errors import StoreError
 
-SCHEMA_VERSION = 2  # 2: removed_images (a version 1 store gains the table, nothing else changes)
+#: 2: removed_images; 3: networks, endpoints, published_ports (an older store gains the tables,
+#: nothing else changes)
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
@@ -85,6 +87,40 @@ CREATE INDEX IF NOT EXISTS containers_by_image ON containers(image_id);
 CREATE TABLE IF NOT EXISTS removed_images (  -- deleted by rmi -f under a stopped container:
     image_id          TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE
 );                                            -- hidden, kept until its last container goes
+CREATE TABLE IF NOT EXISTS networks (
+    id                TEXT PRIMARY KEY,         -- 64 hex, as docker's network ids
+    name              TEXT NOT NULL UNIQUE,
+    driver            TEXT NOT NULL,            -- bridge | host | null
+    bridge            TEXT,                     -- the Linux bridge: hybridock0, br-<id12>
+    subnet            TEXT,                     -- 172.18.0.0/16
+    gateway           TEXT,                     -- 172.18.0.1
+    internal          INTEGER NOT NULL DEFAULT 0,
+    created           REAL NOT NULL,
+    labels            TEXT NOT NULL DEFAULT '{}',
+    options           TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS endpoints (       -- a running container's place on a network
+    network_id        TEXT NOT NULL REFERENCES networks(id),
+    container_id      TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    id                TEXT NOT NULL,            -- docker's EndpointID
+    address           TEXT NOT NULL,            -- the lease: never given twice on a network
+    mac               TEXT NOT NULL,
+    host_link         TEXT NOT NULL,            -- the host end of its veth pair
+    aliases           TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (network_id, container_id),
+    UNIQUE (network_id, address)
+);
+CREATE INDEX IF NOT EXISTS endpoints_by_container ON endpoints(container_id);
+CREATE TABLE IF NOT EXISTS published_ports (  -- a running container's published ports
+    container_id      TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    protocol          TEXT NOT NULL,
+    host_ip           TEXT NOT NULL,            -- 0.0.0.0 for every address
+    host_port         INTEGER NOT NULL,
+    container_port    INTEGER NOT NULL,
+    address           TEXT NOT NULL,            -- the container's address it leads to
+    bridge            TEXT NOT NULL,
+    UNIQUE (protocol, host_ip, host_port)
+);
 """
 
 
