@@ -21,6 +21,7 @@ from hybridock.runtime.ports import (
     displayable_ports,
     exposed_ports,
     exposed_ports_json,
+    listed_ports,
     network_ports,
     parse_expose,
     parse_publish,
@@ -328,6 +329,15 @@ PS_PORTS = {
 @pytest.mark.parametrize(("ports", "shown"), table(PS_PORTS))
 def test_ps_ports(ports: dict[str, list[dict[str, str]] | None], shown: str) -> None:
     assert displayable_ports(ports) == shown
+
+
+def test_listed_ports_as_the_engine_api_lists_them() -> None:
+    assert listed_ports(RUNNING_PORTS) == [
+        {"IP": "127.0.0.1", "PrivatePort": 53, "PublicPort": 53, "Type": "udp"},
+        {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},  # noqa: S104
+        {"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 32768, "Type": "tcp"},
+        {"PrivatePort": 443, "Type": "tcp"},
+    ]
 
 
 # --- port --------------------------------------------------------------------------------------

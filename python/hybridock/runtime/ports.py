@@ -342,7 +342,7 @@ def network_ports(
 
 
 class _ListedPort(NamedTuple):
-    """docker's ``types.Port`` (what ``GET /containers/json`` lists)."""
+    """docker's ``types.Port``: one row of a container's ``Ports`` in ``GET /containers/json``."""
 
     private_port: int
     ip: str
@@ -351,6 +351,8 @@ class _ListedPort(NamedTuple):
 
 
 def _listed_ports(ports: Mapping[str, Sequence[Mapping[str, str]] | None]) -> list[_ListedPort]:
+    """The daemon's rows for ``NetworkSettings.Ports`` (one per binding, one per exposed-only
+    port), sorted as the CLI's ``comparePorts``: private port, then IP, public port, protocol."""
     listed = []
     for key, bindings in ports.items():
         protocol, number = split_protocol(key)
@@ -361,8 +363,21 @@ def _listed_ports(ports: Mapping[str, Sequence[Mapping[str, str]] | None]) -> li
             _ListedPort(int(number), b["HostIp"], int(b["HostPort"] or 0), protocol)
             for b in bindings
         )
-    # the CLI's comparePorts: private port, then IP, public port, protocol
     return sorted(listed)
+
+
+def listed_ports(ports: Mapping[str, Sequence[Mapping[str, str]] | None]) -> list[dict[str, Any]]:
+    """A container's ``Ports`` as the Engine API lists them (``types.Port``: ``IP`` and
+    ``PublicPort`` left out when empty)."""
+    rows = []
+    for port in _listed_ports(ports):
+        row: dict[str, Any] = {"IP": port.ip} if port.ip else {}
+        row["PrivatePort"] = port.private_port
+        if port.public_port:
+            row["PublicPort"] = port.public_port
+        row["Type"] = port.protocol
+        rows.append(row)
+    return rows
 
 
 def _port_group(key: str, first: int, last: int) -> str:
