@@ -252,6 +252,20 @@ def test_host_config_port_bindings_json() -> None:
     assert port_bindings_json([]) == {}
 
 
+def test_created_container_as_docker_shows_it() -> None:
+    # a private dockerd 20.10's inspect of `create -p 8080:80 -p 127.0.0.1::80 -p 8000-8005:443
+    # --expose 53/udp` of an image with EXPOSE 9000/udp (NetworkSettings.Ports is {} until start)
+    published = parse_publish(["8080:80", "127.0.0.1::80", "8000-8005:443"])
+    exposed = exposed_ports({"9000/udp": {}}, parse_expose(["53/udp"]), published)
+    assert json.dumps(exposed_ports_json(exposed)) == (
+        '{"443/tcp": {}, "53/udp": {}, "80/tcp": {}, "9000/udp": {}}'
+    )
+    assert json.dumps(port_bindings_json(published)) == (
+        '{"443/tcp": [{"HostIp": "", "HostPort": "8000-8005"}], "80/tcp": [{"HostIp": "", '
+        '"HostPort": "8080"}, {"HostIp": "127.0.0.1", "HostPort": ""}]}'
+    )
+
+
 RUNNING_PORTS = {
     "443/tcp": None,
     "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "53"}],
