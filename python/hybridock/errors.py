@@ -94,6 +94,10 @@ class ContainerStateError(HybridockError):
     """An operation that the container's current state does not allow."""
 
 
+class PortNotPublished(HybridockError, LookupError):
+    """``port CONTAINER PORT`` for a port that has no host binding."""
+
+
 class NotPermitted(HybridockError, PermissionError):
     """This process lacks the privileges the operation needs (running containers: root)."""
 
