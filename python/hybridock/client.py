@@ -647,14 +647,14 @@ class Client:
         >>> client.published_ports("web")
         [PortBinding(protocol='tcp', container_port=80, host_ip='', host_port=8080, ...)]
         """
-        from hybridock.runtime.ports import PortBinding  # noqa: PLC0415
+        from hybridock.runtime.ports import ANY_IPV4, PortBinding  # noqa: PLC0415
 
         record = self._record(container)
         return [
             PortBinding(
                 port.protocol,
                 port.container_port,
-                "" if port.host_ip == "0.0.0.0" else port.host_ip,
+                "" if port.host_ip == ANY_IPV4 else port.host_ip,
                 port.host_port,
             )
             for port in self.network_store.published(record.id)

@@ -56,7 +56,7 @@ def _no_such(name: str, error: HybridockError) -> str:
 
 
 def _created(timestamp: float) -> str:
-    moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -74,7 +74,7 @@ def _options(network: Network) -> dict[str, str]:
         "com.docker.network.bridge.default_bridge": "true",
         "com.docker.network.bridge.enable_icc": "true",
         "com.docker.network.bridge.enable_ip_masquerade": "true",
-        "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+        "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",  # noqa: S104 - shown only
         "com.docker.network.bridge.name": network.bridge,
         "com.docker.network.driver.mtu": "1500",
     }
@@ -120,7 +120,9 @@ def network_group() -> None:
 
 
 @network_group.command("create")
-@click.option("-d", "--driver", default="bridge", show_default=True, help="Driver to manage the Network.")
+@click.option(
+    "-d", "--driver", default="bridge", show_default=True, help="Driver to manage the Network."
+)
 @click.option("--subnet", multiple=True, help="Subnet in CIDR format.")
 @click.option("--gateway", multiple=True, help="IPv4 Gateway for the master subnet.")
 @click.option("--internal", is_flag=True, help="Restrict external access to the network.")

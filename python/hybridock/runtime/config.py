@@ -379,13 +379,13 @@ def _check_network(options: RunOptions) -> str:
             ipaddress.ip_address(server)
         except ValueError:
             raise ConfigError(f"{server} is not an ip address") from None
-    if network in NETWORK_MODES or network.startswith("container:"):
-        if options.ip or options.network_aliases:
-            raise ConfigError(
-                "network-scoped alias is supported only for containers in user defined networks"
-                if options.network_aliases
-                else "user specified IP address is supported on user defined networks only"
-            )
+    shared = network in NETWORK_MODES or network.startswith("container:")
+    if shared and (options.ip or options.network_aliases):
+        raise ConfigError(
+            "network-scoped alias is supported only for containers in user defined networks"
+            if options.network_aliases
+            else "user specified IP address is supported on user defined networks only"
+        )
     return network
 
 

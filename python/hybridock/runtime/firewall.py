@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from hybridock.errors import HybridockError
+from hybridock.runtime.ports import ANY_IPV4
 
 if TYPE_CHECKING:
     from hybridock.runtime.network import Network, PublishedPort
@@ -59,7 +60,9 @@ def render(networks: Sequence[Network], ports: Iterable[PublishedPort]) -> dict[
         bridge, subnet = network.bridge, network.subnet
         if not network.internal:
             nat.append(f"-A HYBRIDOCK-POSTROUTING -s {subnet} ! -o {bridge} -j MASQUERADE")
-        nat.append(f"-A HYBRIDOCK-POSTROUTING -o {bridge} -m addrtype --src-type LOCAL -j MASQUERADE")
+        nat.append(
+            f"-A HYBRIDOCK-POSTROUTING -o {bridge} -m addrtype --src-type LOCAL -j MASQUERADE"
+        )
         nat.append(
             f"-A HYBRIDOCK-POSTROUTING -o {bridge} -s {subnet} -m conntrack --ctstate DNAT"
             " -j MASQUERADE"
@@ -69,7 +72,7 @@ def render(networks: Sequence[Network], ports: Iterable[PublishedPort]) -> dict[
             filter_.append(f"-A HYBRIDOCK-FORWARD ! -i {bridge} -o {bridge} -j DROP")
         filter_.append(f"-A HYBRIDOCK-ISOLATION -o {bridge} -j DROP")
     for port in ports:
-        destination = "" if port.host_ip == "0.0.0.0" else f"-d {port.host_ip}/32 "
+        destination = "" if port.host_ip == ANY_IPV4 else f"-d {port.host_ip}/32 "
         nat.append(
             f"-A HYBRIDOCK {destination}-p {port.protocol} -m {port.protocol}"
             f" --dport {port.host_port} -j DNAT --to-destination"
@@ -95,9 +98,7 @@ def render(networks: Sequence[Network], ports: Iterable[PublishedPort]) -> dict[
 def _missing_jumps(saved: str) -> list[tuple[str, str, str]]:
     present = set(saved.splitlines())
     return [
-        (table, chain, rule)
-        for table, chain, rule in JUMPS
-        if f"-A {chain} {rule}" not in present
+        (table, chain, rule) for table, chain, rule in JUMPS if f"-A {chain} {rule}" not in present
     ]
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import selectors
 import signal
-import functools
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -235,7 +235,6 @@ class Runtime:
             if mount.create_source:
                 make_bind_source(mount.source)
         marker = directory / "work" / "work" / "incompat"
-        private_network = config.network != "host"
         if config.auto_remove and marker.exists():
             # overlayfs leaves incompat/volatile/ after a volatile mount and refuses the next
             # one while it exists (it cannot tell a clean unmount from a crash): a --rm

@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from hybridock.errors import ConfigError, HybridockError, NotFoundError
+from hybridock.errors import ConfigError, HybridockError
 
 if TYPE_CHECKING:
     import sqlite3
@@ -36,12 +36,12 @@ DEFAULT_BRIDGE = "hybridock0"
 DEFAULT_MTU = 1500
 
 
-class NetworkNotFound(NotFoundError):
+class NetworkNotFound(HybridockError, LookupError):
     """docker: ``network X not found`` (run) / ``No such network: X`` (network commands)."""
 
 
 class NetworkInUse(HybridockError):
-    exit_code = 1
+    """``network rm`` of a predefined network or one with containers on it."""
 
 
 class Network(NamedTuple):
@@ -332,22 +332,23 @@ class NetworkStore:
     def endpoints(
         self, *, container_id: str | None = None, network_id: str | None = None
     ) -> list[Endpoint]:
-        sql, parameters = "SELECT * FROM endpoints", ()
-        if container_id is not None:
-            sql, parameters = f"{sql} WHERE container_id = ?", (container_id,)
-        elif network_id is not None:
-            sql, parameters = f"{sql} WHERE network_id = ?", (network_id,)
-        return [_endpoint(row) for row in self.db.query(sql, parameters)]
+        """The endpoints of a container, or of a network (the arguments filter; ``?`` as a
+        column's own value matches every row)."""
+        rows = self.db.query(
+            "SELECT * FROM endpoints WHERE container_id = coalesce(?, container_id)"
+            " AND network_id = coalesce(?, network_id)",
+            (container_id, network_id),
+        )
+        return [_endpoint(row) for row in rows]
 
     def drop_endpoint(self, container_id: str, network_id: str | None = None) -> list[Endpoint]:
         """Forgets the container's endpoints (on one network, or all) and returns them."""
-        where, parameters = "container_id = ?", (container_id,)
-        if network_id is not None:
-            where, parameters = f"{where} AND network_id = ?", (container_id, network_id)
+        where = "container_id = ? AND network_id = coalesce(?, network_id)"
+        parameters = (container_id, network_id)
         with self.db.write() as connection:
-            rows = connection.execute(f"SELECT * FROM endpoints WHERE {where}", parameters)
+            rows = connection.execute(f"SELECT * FROM endpoints WHERE {where}", parameters)  # noqa: S608 - constant text
             dropped = [_endpoint(row) for row in rows]
-            connection.execute(f"DELETE FROM endpoints WHERE {where}", parameters)
+            connection.execute(f"DELETE FROM endpoints WHERE {where}", parameters)  # noqa: S608
         return dropped
 
     # --- published ports --------------------------------------------------------------------
@@ -374,13 +375,12 @@ class NetworkStore:
                 )
 
     def published(self, container_id: str | None = None) -> list[PublishedPort]:
-        sql, parameters = "SELECT * FROM published_ports", ()
-        if container_id is not None:
-            sql, parameters = f"{sql} WHERE container_id = ?", (container_id,)
-        return [
-            PublishedPort(*(row[key] for key in PublishedPort._fields))
-            for row in self.db.query(f"{sql} ORDER BY rowid", parameters)
-        ]
+        rows = self.db.query(
+            "SELECT * FROM published_ports WHERE container_id = coalesce(?, container_id)"
+            " ORDER BY rowid",
+            (container_id,),
+        )
+        return [PublishedPort(*(row[key] for key in PublishedPort._fields)) for row in rows]
 
     def host_ports_taken(self, protocol: str) -> set[int]:
         return {
@@ -429,9 +429,7 @@ NAME_ALLOWED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.
 
 def _check_name(name: str) -> None:
     if not name[0].isalnum() or any(c not in NAME_ALLOWED for c in name):
-        raise ConfigError(
-            f'invalid name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'
-        )
+        raise ConfigError(f'invalid name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
     if name.startswith("container:") or name in PREDEFINED:
         raise ConfigError(f"network with name {name} already exists")
 
@@ -456,7 +454,5 @@ def _parse_subnet(
     except ValueError:
         raise ConfigError(f"invalid gateway address {gateway}") from None
     if address not in network or address in (network.network_address, network.broadcast_address):
-        raise ConfigError(
-            f"no matching subnet for gateway {gateway}"
-        )
+        raise ConfigError(f"no matching subnet for gateway {gateway}")
     return network, address

@@ -26,6 +26,26 @@ def _is_usable(server: str) -> bool:
     return address.version == 4 and not address.is_loopback
 
 
+def _parse(text: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(the lines kept, the usable name servers, search domains, options) of a host's file."""
+    kept: list[str] = []
+    usable: list[str] = []
+    domains: list[str] = []
+    options: list[str] = []
+    for line in text.splitlines(keepends=True):
+        fields = line.split()
+        if fields and fields[0] == "nameserver" and len(fields) > 1:
+            if not _is_usable(fields[1]):
+                continue
+            usable.append(fields[1])
+        elif fields and fields[0] in ("search", "domain"):
+            domains = fields[1:]
+        elif fields and fields[0] == "options":
+            options.extend(fields[1:])
+        kept.append(line)
+    return kept, usable, domains, options
+
+
 def resolv_conf(
     host_text: str,
     *,
@@ -37,22 +57,7 @@ def resolv_conf(
     """The container's file. Without flags or a resolver it is the host's, verbatim but for
     the name server lines dropped (libnetwork's FilterResolvDNS); else it is rebuilt as
     libnetwork's Build writes it: search, name servers, options."""
-    servers: list[str] = []
-    domains: list[str] = []
-    host_options: list[str] = []
-    kept: list[str] = []
-    for line in host_text.splitlines(keepends=True):
-        fields = line.split()
-        if fields and fields[0] == "nameserver" and len(fields) > 1:
-            servers.append(fields[1])
-            if not _is_usable(fields[1]):
-                continue
-        elif fields and fields[0] in ("search", "domain"):
-            domains = fields[1:]
-        elif fields and fields[0] == "options":
-            host_options.extend(fields[1:])
-        kept.append(line)
-    usable = [server for server in servers if _is_usable(server)]
+    kept, usable, domains, host_options = _parse(host_text)
     if not (resolver or dns or search or options):
         text = "".join(kept)
         if not usable:

@@ -42,6 +42,7 @@ from hybridock.runtime.network import (
     PortAllocated,
     PublishedPort,
 )
+from hybridock.runtime.ports import ANY_IPV4
 from hybridock.store import locks
 
 if TYPE_CHECKING:
@@ -99,7 +100,9 @@ class NetworkRuntime:
         """The sandbox of a container on bridge networks (see the module's doc). ``ports`` are
         its bindings (protocol, container port, host ip, first and last host port; 0 and 0 for
         an ephemeral one)."""
-        networks = [(self.store.find(name), aliases, ip) for name, aliases, ip in config_networks(config)]
+        networks = [
+            (self.store.find(name), aliases, ip) for name, aliases, ip in config_networks(config)
+        ]
         namespace = -1
         try:
             leased: list[tuple[Network, Endpoint]] = []
@@ -153,8 +156,8 @@ class NetworkRuntime:
         name = f"{container_name} ({endpoint.id})"
         records: list[PublishedPort] = []
         with self._locked():
-            for protocol, container_port, host_ip, first, last in ports:
-                host_ip = host_ip or "0.0.0.0"
+            for protocol, container_port, asked_ip, first, last in ports:
+                host_ip = asked_ip or ANY_IPV4
                 if first:
                     host_port = self._pick_port(protocol, host_ip, range(first, last + 1), name)
                 else:
@@ -256,8 +259,8 @@ class NetworkRuntime:
             )
         if not config.bridged and config.network != "none":
             raise ConfigError(
-                f"container sharing network namespace with another container or host cannot be"
-                f" connected to any other network"
+                "container sharing network namespace with another container or host cannot be"
+                " connected to any other network"
             )
         _check_endpoint_options(network, aliases, ip)
         if config.bridged:
@@ -405,7 +408,9 @@ def _write_sysctl(key: str, value: str) -> None:
 def _ephemeral_range() -> tuple[int, int]:
     """The kernel's ip_local_port_range, as docker 20.10's port allocator reads it."""
     try:
-        low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        low, high = (
+            int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        )
     except (OSError, ValueError):
         return DEFAULT_EPHEMERAL
     return low, high
