@@ -341,13 +341,9 @@ def network_ports(
     return {str(port): shown[port] for port in _sorted_by_key(shown)}
 
 
-class _ListedPort(NamedTuple):
-    """docker's ``types.Port``: one row of a container's ``Ports`` in ``GET /containers/json``."""
-
-    private_port: int
-    ip: str
-    public_port: int
-    protocol: str
+#: docker's ``types.Port``, one row of ``GET /containers/json``'s ``Ports``: (private port, IP,
+#: public port, protocol); a plain tuple, sorted as the CLI's ``comparePorts`` sorts
+_ListedPort = tuple[int, str, int, str]
 
 
 def _listed_ports(ports: Mapping[str, Sequence[Mapping[str, str]] | None]) -> list[_ListedPort]:
@@ -357,11 +353,10 @@ def _listed_ports(ports: Mapping[str, Sequence[Mapping[str, str]] | None]) -> li
     for key, bindings in ports.items():
         protocol, number = split_protocol(key)
         if not bindings:
-            listed.append(_ListedPort(int(number), "", 0, protocol))
+            listed.append((int(number), "", 0, protocol))
             continue
         listed.extend(
-            _ListedPort(int(number), b["HostIp"], int(b["HostPort"] or 0), protocol)
-            for b in bindings
+            (int(number), b["HostIp"], int(b["HostPort"] or 0), protocol) for b in bindings
         )
     return sorted(listed)
 
@@ -370,12 +365,12 @@ def listed_ports(ports: Mapping[str, Sequence[Mapping[str, str]] | None]) -> lis
     """A container's ``Ports`` as the Engine API lists them (``types.Port``: ``IP`` and
     ``PublicPort`` left out when empty)."""
     rows = []
-    for port in _listed_ports(ports):
-        row: dict[str, Any] = {"IP": port.ip} if port.ip else {}
-        row["PrivatePort"] = port.private_port
-        if port.public_port:
-            row["PublicPort"] = port.public_port
-        row["Type"] = port.protocol
+    for private_port, ip, public_port, protocol in _listed_ports(ports):
+        row: dict[str, Any] = {"IP": ip} if ip else {}
+        row["PrivatePort"] = private_port
+        if public_port:
+            row["PublicPort"] = public_port
+        row["Type"] = protocol
         rows.append(row)
     return rows
 
@@ -396,23 +391,21 @@ def displayable_ports(ports: Mapping[str, Sequence[Mapping[str, str]] | None]) -
     groups: dict[str, list[int]] = {}  # key -> [first, last], in the order keys appear
     closed: list[str] = []
     mappings: list[str] = []
-    for port in _listed_ports(ports):
-        key = port.protocol
-        if port.ip:
-            if port.public_port != port.private_port:
-                mappings.append(
-                    f"{port.ip}:{port.public_port}->{port.private_port}/{port.protocol}"
-                )
+    for private_port, ip, public_port, protocol in _listed_ports(ports):
+        key = protocol
+        if ip:
+            if public_port != private_port:
+                mappings.append(f"{ip}:{public_port}->{private_port}/{protocol}")
                 continue
-            key = f"{port.ip}/{port.protocol}"
+            key = f"{ip}/{protocol}"
         group = groups.get(key)
         if group is None:
-            groups[key] = [port.private_port, port.private_port]
-        elif port.private_port == group[1] + 1:
-            group[1] = port.private_port
+            groups[key] = [private_port, private_port]
+        elif private_port == group[1] + 1:
+            group[1] = private_port
         else:
             closed.append(_port_group(key, *group))
-            groups[key] = [port.private_port, port.private_port]
+            groups[key] = [private_port, private_port]
     closed.extend(_port_group(key, first, last) for key, (first, last) in groups.items())
     return ", ".join([*closed, *mappings])
 
