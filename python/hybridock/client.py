@@ -37,23 +37,29 @@ if TYPE_CHECKING:
     from hybridock.runtime.containers import Container, ContainerStore
     from hybridock.runtime.exec import ExecOptions
     from hybridock.runtime.lifecycle import Runtime
-    from hybridock.runtime.network import Endpoint, Network, NetworkStore
-    from hybridock.runtime.ports import PortBinding
+    from hybridock.runtime.network import Endpoint, Network, NetworkNotFound, NetworkStore
+    from hybridock.runtime.ports import PortBinding, displayable_ports, port_lines
     from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
     from hybridock.store.pull import PullProgress, PullResult
 
 __all__ = [
     "Client",
     "Container",
+    "Endpoint",
     "ExecOptions",
     "ImageRecord",
     "Mount",
+    "Network",
+    "NetworkNotFound",
+    "PortBinding",
     "PullProgress",
     "PullResult",
     "RemovalReport",
     "RunOptions",
     "RunResult",
     "Stats",
+    "displayable_ports",
+    "port_lines",
 ]
 
 #: the API's record and option types, by the module that defines them (loaded on first use)
@@ -66,6 +72,9 @@ _EXPORTS = {
     "Network": "hybridock.runtime.network",
     "NetworkNotFound": "hybridock.runtime.network",
     "PortBinding": "hybridock.runtime.ports",
+    # docker's displays of a port map (ps's PORTS, the port command's lines): pure functions
+    "displayable_ports": "hybridock.runtime.ports",
+    "port_lines": "hybridock.runtime.ports",
     "PullProgress": "hybridock.store.pull",
     "PullResult": "hybridock.store.pull",
     "RemovalReport": "hybridock.store.images",

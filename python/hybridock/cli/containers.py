@@ -98,7 +98,7 @@ def _ps_fields(
         "Names": container.name,
     }
     if container.running and state is not None:
-        from hybridock.cli.portview import displayable_ports  # noqa: PLC0415
+        from hybridock.client import displayable_ports  # noqa: PLC0415
 
         fields["Ports"] = displayable_ports(state.client.port_map(container))
     if details:

@@ -305,7 +305,7 @@ def disconnect(state: State, force: bool, network: str, container: str) -> None:
 @pass_state
 def port(state: State, container: str, private_port: str | None) -> None:
     """List port mappings or a specific mapping for the container."""
-    from hybridock.cli.portview import port_lines  # noqa: PLC0415
+    from hybridock.client import port_lines  # noqa: PLC0415
 
     try:
         record = state.client.container(container)
