@@ -29,6 +29,7 @@ from tests.support.cli import (
 from tests.support.debimages import DebianImageBuilder
 from tests.support.dockerd import Dockerd, DockerdStartError, dockerd_probe
 from tests.support.images import Built, ImageSpec, PushedImage
+from tests.support.netns import foreign_interfaces
 from tests.support.probes import registry_probe, root_probe
 from tests.support.registry import Registry
 from tests.support.testimages import build_hello, busybox_image, hello_image
@@ -38,6 +39,18 @@ from tests.support.tokenserver import TokenRegistry
 TLS_USER = ("testuser", "testpassword")
 TOKEN_USER = ("alice", "wonderland")
 TOKEN_ANONYMOUS_PULL = ("public/*", "library/*")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The suite makes bridges, veths, NAT rules and published ports (the default network is
+    docker's bridge): it runs only in a network namespace of its own, never on the machine's."""
+    del session
+    if foreign := foreign_interfaces():
+        pytest.exit(
+            f"this network namespace has the machine's interfaces ({', '.join(foreign)}): run"
+            " the suite in one of its own: scripts/netns-run .venv/bin/python -m pytest ...",
+            returncode=4,
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
