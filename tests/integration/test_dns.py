@@ -8,6 +8,7 @@ gateway as a container sends them (from a container's address, added to the brid
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import select
 import time
@@ -176,6 +177,33 @@ def test_a_server_that_died_is_started_again_and_a_stale_pid_file_is_not_trusted
             resolver.publish("testnet", ["10.89.0.1"], [WEB, DB])
             assert resolver.server_pid() not in (None, first, os.getpid())
             assert ask("10.89.0.1", "db", source=WEB.ipv4) == Answer(RCODE_NOERROR, ["10.89.0.3"])
+        finally:
+            resolver.stop()
+
+    in_new_namespaces(scenario)
+
+
+def test_concurrent_publishes_share_one_server_and_all_are_served(tmp_path: Path) -> None:
+    def scenario() -> None:
+        networks = [f"net{index}" for index in range(6)]
+        for index, _ in enumerate(networks):
+            make_bridge(f"br-c{index}", f"10.89.{index}.1", f"10.89.{index}.2")
+        host_resolv_conf(tmp_path)
+        resolver = Resolver(tmp_path / "dns")
+
+        def publish(index: int) -> None:
+            entry = DnsEntry(f"{index:02x}" * 32, f"app{index}", (), f"10.89.{index}.2")
+            resolver.publish(networks[index], [f"10.89.{index}.1"], [entry])
+
+        try:
+            with concurrent.futures.ThreadPoolExecutor(len(networks)) as pool:
+                list(pool.map(publish, range(len(networks))))
+            assert resolver.networks() == networks
+            assert len(processes_mentioning(resolver.config_directory)) == 1
+            for index, _ in enumerate(networks):
+                address = f"10.89.{index}.2"
+                answer = ask(f"10.89.{index}.1", f"app{index}", source=address)
+                assert answer == Answer(RCODE_NOERROR, [address])
         finally:
             resolver.stop()
 

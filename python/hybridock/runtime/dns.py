@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import select
 import signal
-import socket
 import struct
 import time
 from collections.abc import Iterator, Sequence
@@ -50,10 +48,6 @@ SERVER_TIMEOUT = 10.0
 SYNC_ID = "hybridock-resolver-sync"
 #: docker's fallback nameservers when the host has none but loopback ones (libnetwork resolvconf)
 DEFAULT_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
-
-_NETWORK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_DNS_NAME = re.compile(r"[^\s,]+")
-_LOOPBACK_NAMESERVER = re.compile(r"(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1)")
 
 
 class DnsEntry(NamedTuple):
@@ -162,7 +156,8 @@ class Resolver:
             yield
 
     def _network_path(self, network: str) -> Path:
-        if not _NETWORK_NAME.fullmatch(network) or network == PID_FILE:
+        plain = network.isascii() and all(c.isalnum() or c in "_.-" for c in network)
+        if not (plain and network[:1].isalnum()) or network == PID_FILE:
             raise ResolverError(f"invalid network name for the resolver: {network!r}")
         return self.config_directory / network
 
@@ -273,13 +268,15 @@ def _entry_line(entry: DnsEntry) -> str:
     names = [entry.name.lstrip("/"), entry.container_id[:12], *entry.aliases]
     unique = list(dict.fromkeys(name.lower() for name in names))
     for name in [entry.container_id, entry.ipv4, *unique]:
-        if not _DNS_NAME.fullmatch(name):
+        if not name or any(character.isspace() or character == "," for character in name):
             raise ResolverError(f"invalid name or address for the resolver: {name!r}")
     return f"{entry.container_id} {entry.ipv4}  {','.join(unique)}\n"
 
 
 def _answers(server: str, port: int, name: str) -> bool:
     """Whether ``server`` answers an A question for ``name`` with an address (within 50 ms)."""
+    import socket  # noqa: PLC0415 - only a publish asks, and the CLI's other paths need no socket
+
     family = socket.AF_INET6 if ":" in server else socket.AF_INET
     identifier = int.from_bytes(os.urandom(2), "big")
     labels = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
@@ -330,7 +327,7 @@ def parse_resolv_conf(text: str) -> HostResolvConf:
     search: list[str] = []
     options: list[str] = []
     for line in text.splitlines():
-        words = re.split(r"[#;]", line, maxsplit=1)[0].split()
+        words = line.partition("#")[0].partition(";")[0].split()
         if not words:
             continue
         if words[0] == "nameserver" and len(words) > 1:
@@ -383,7 +380,7 @@ def resolv_conf(
 
 def _reachable(nameserver: str) -> bool:
     """Whether a host's nameserver can be reached from a container on a bridge."""
-    return not _LOOPBACK_NAMESERVER.fullmatch(nameserver) and ":" not in nameserver
+    return not nameserver.startswith("127.") and ":" not in nameserver
 
 
 def _without_unreachable_nameservers(host_text: str) -> str:
