@@ -114,3 +114,7 @@ class SpawnError(HybridockError, OSError):
         super().__init__(message)
         self.stage = stage
         self.exit_code = exit_code
+
+
+class ResolverError(HybridockError, OSError):
+    """The name resolver of user-defined networks (aardvark-dns) is missing or fails."""
