@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hybridock.runtime.config import ContainerConfig
-from hybridock.runtime.resolvconf import resolv_conf
+from hybridock.runtime.dns import resolv_conf
 from hybridock.store.layout import write_atomic
 
 #: libnetwork's etchosts defaults (docker 20.10), written as ``IP\tnames``; the line for the
