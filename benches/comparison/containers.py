@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.support.netns import foreign_interfaces
 from comparison.bench import Bench
 from comparison.peers import ULIMITS, available
 from comparison.runner import (
@@ -67,7 +68,10 @@ def warm_run_hello(bench: Bench) -> list[Row]:
     reference = bench.images.reference("hello")
     bench.hybridock.pull_for_setup("warm", reference)
     contenders = [
-        Contender("hybridock", action=lambda: bench.hybridock.run("warm", "run", "--rm", reference))
+        Contender(
+            "hybridock",
+            action=lambda: bench.hybridock.run("warm", "run", "--rm", "--network=none", reference),
+        )
     ]
     missing = []
     if bench.podman is not None:
@@ -95,6 +99,46 @@ def warm_run_hello(bench: Bench) -> list[Row]:
         contenders += _floor_contenders(bench)
     except Exception as error:  # the floors are extras
         missing.append(failed_row(workload, "floors", error))
+    return alternate(workload, contenders, bench.fast_rounds) + missing
+
+
+def warm_run_bridge(bench: Bench) -> list[Row]:
+    """A warm ``run --rm`` on each tool's default bridge network (a veth, an address, routes,
+    and each one's teardown), beside hybridock's ``--network none`` run: networking's cost.
+    Only in a network namespace of the comparison's own (scripts/netns-run), where the bridges
+    and NAT rules made stay."""
+    workload = "warm run --rm hello, bridge network"
+    if foreign := foreign_interfaces():
+        return [bench.missing(workload, f"all (run in a namespace of its own; found {foreign})")]
+    reference = bench.images.reference("hello")
+    bench.hybridock.pull_for_setup("warm", reference)
+    contenders = [
+        Contender("hybridock", action=lambda: bench.hybridock.run("warm", "run", "--rm", reference)),
+        Contender(
+            "hybridock --network none",
+            action=lambda: bench.hybridock.run("warm", "run", "--rm", "--network=none", reference),
+        ),
+    ]
+    missing = []
+    if bench.podman is not None:
+        podman = bench.podman
+        podman.run("pull", "-q", "--tls-verify=false", reference)
+        contenders.append(
+            Contender(
+                "podman",
+                action=lambda: podman.run("run", "--rm", "--network=bridge", *ULIMITS, reference),
+            )
+        )
+    else:
+        missing.append(bench.missing(workload, "podman"))
+    if bench.docker is not None and bench.docker.bridge:
+        docker = bench.docker
+        docker.run("pull", "-q", reference)
+        contenders.append(
+            Contender("docker", action=lambda: docker.run("run", "--rm", reference))
+        )
+    else:
+        missing.append(bench.missing(workload, "docker"))
     return alternate(workload, contenders, bench.fast_rounds) + missing
 
 
@@ -216,7 +260,7 @@ def supervisor_memory(bench: Bench) -> list[Row]:
 
     def monitor() -> tuple[int, str]:
         hybridock.pull_for_setup("warm", reference)
-        cid = hybridock.run("warm", "run", "-d", reference, "sleep", "600", capture=True).strip()
+        cid = hybridock.run("warm", "run", "-d", "--network=none", reference, "sleep", "600", capture=True).strip()
         pid = int(hybridock.run("warm", "inspect", "-f", "{{.State.Pid}}", cid, capture=True))
         return parent_pid(pid), cid
 
@@ -291,11 +335,11 @@ def concurrent_runs(bench: Bench) -> list[Row]:
         Contender(
             "hybridock",
             action=lambda: _all_at_once(
-                hybridock.command("run", "--rm", reference, "true"),
+                hybridock.command("run", "--rm", "--network=none", reference, "true"),
                 hybridock.env("warm"),
                 bench.concurrent,
             ),
-            warm_up=lambda: hybridock.run("warm", "run", "--rm", reference, "true"),
+            warm_up=lambda: hybridock.run("warm", "run", "--rm", "--network=none", reference, "true"),
         )
     ]
     missing = []

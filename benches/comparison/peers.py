@@ -27,6 +27,7 @@ from pathlib import Path
 
 from tests.support.cleanup import unmount_under
 from tests.support.dockerd import Dockerd
+from tests.support.netns import foreign_interfaces
 from tests.support.processes import kill_pids, pids_mentioning, stop_process
 
 from comparison.runner import CommandFailed, log, run_command
@@ -139,7 +140,8 @@ class Docker(Dockerd):
     """The tests' private docker (tests/support/dockerd.py), its CLI run the comparison's way."""
 
     def __init__(self, workdir: Path, registry: str) -> None:
-        super().__init__(workdir, insecure_registries=[registry])
+        # docker's bridge where the comparison has a network namespace of its own
+        super().__init__(workdir, insecure_registries=[registry], bridge=not foreign_interfaces())
 
     def run(self, *args: str, capture: bool = False, timeout: float = 900) -> str:
         return run_command(self.command(*args), env=self.env, capture=capture, timeout=timeout)

@@ -7,7 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from comparison.bench import Bench
-from comparison.containers import concurrent_runs, ps_many, supervisor_memory, warm_run_hello
+from comparison.containers import (
+    concurrent_runs,
+    ps_many,
+    supervisor_memory,
+    warm_run_bridge,
+    warm_run_hello,
+)
 from comparison.pulls import cached_pull, cold_pull_gzip, cold_pull_zstd
 from comparison.runner import Row, guarded, log
 
@@ -16,6 +22,7 @@ WORKLOADS: tuple[tuple[str, Callable[[Bench], list[Row]]], ...] = (
     ("cold pull, large zstd image", cold_pull_zstd),
     ("pull, image cached (tag unchanged)", cached_pull),
     ("warm run --rm hello", warm_run_hello),
+    ("warm run --rm hello, bridge network", warm_run_bridge),
     ("detached supervisor PSS", supervisor_memory),
     ("concurrent run --rm", concurrent_runs),
     ("ps -a, many containers", ps_many),

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
+from tests.support.netns import foreign_interfaces
 from tests.support.cleanup import remove_tree, unmount_under
 from tests.support.images import PushedImage
 from tests.support.probes import root_probe
@@ -96,7 +97,16 @@ def cgroup_hierarchies() -> list[Path]:
 class Dockerd:
     """containerd + dockerd, private to ``workdir``; the ``docker`` CLI pointed at them."""
 
-    def __init__(self, workdir: Path, insecure_registries: Sequence[str] = ()) -> None:
+    def __init__(
+        self, workdir: Path, insecure_registries: Sequence[str] = (), *, bridge: bool = False
+    ) -> None:
+        """``bridge``: docker's default bridge network, NAT and port publishing (docker0,
+        iptables, ip_forward), for a caller in a network namespace of its own only."""
+        if bridge and (foreign := foreign_interfaces()):
+            raise DockerdStartError(
+                f"a bridged dockerd needs a network namespace of its own (found {foreign})"
+            )
+        self.bridge = bridge
         self.workdir = workdir
         self.insecure_registries = list(insecure_registries)
         self.socket = workdir / "docker.sock"
@@ -184,12 +194,18 @@ class Dockerd:
                 f"--containerd={self.containerd_socket}",
                 f"--cgroup-parent=/{self.cgroup_parent}",
                 "--exec-opt=native.cgroupdriver=cgroupfs",
-                "--bridge=none",
-                "--iptables=false",
+                *(
+                    ()
+                    if self.bridge
+                    else (
+                        "--bridge=none",
+                        "--iptables=false",
+                        "--ip-masq=false",
+                        "--ip-forward=false",
+                        "--userland-proxy=false",
+                    )
+                ),
                 "--ip6tables=false",
-                "--ip-masq=false",
-                "--ip-forward=false",
-                "--userland-proxy=false",
                 "--storage-driver=overlay2",
                 *(f"--insecure-registry={registry}" for registry in self.insecure_registries),
             ],
