@@ -35,7 +35,7 @@ fn ensure_bridge(
 /// A veth pair from `bridge` into the namespace `netns` (see `_native.pyi`).
 #[pyfunction]
 #[pyo3(signature = (
-    netns, bridge, host_name, address, prefix, gateway, mac, mtu=1500, interface="eth0".to_owned()
+    netns, bridge, host_name, address, prefix, gateway, mac, mtu=1500, interface="eth0"
 ))]
 #[allow(clippy::too_many_arguments)] // one per property of the attachment, as docker's
 fn attach_veth(
@@ -48,12 +48,12 @@ fn attach_veth(
     gateway: Option<&str>,
     mac: &str,
     mtu: u32,
-    interface: String,
+    interface: &str,
 ) -> PyResult<()> {
     let veth = Veth {
         bridge,
         host_name,
-        interface,
+        interface: interface.to_owned(),
         address: net::parse_ipv4("address", address).map_err(to_py)?,
         prefix,
         gateway: gateway
