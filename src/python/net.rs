@@ -7,6 +7,7 @@ use std::os::fd::{BorrowedFd, IntoRawFd};
 use pyo3::prelude::*;
 
 use super::errors::to_py;
+use crate::error::Error;
 use crate::net::{self, Bridge, Veth};
 
 /// A new network namespace with `lo` up, as an `O_CLOEXEC` fd the caller owns.
@@ -63,7 +64,14 @@ fn attach_veth(
         mac: net::parse_mac(mac).map_err(to_py)?,
         mtu,
     };
-    // SAFETY: the caller's fd, borrowed for the length of this call only.
+    if netns < 0 {
+        return Err(to_py(Error::InvalidNetworkValue {
+            what: "network namespace fd",
+            value: netns.to_string(),
+            reason: "is negative",
+        }));
+    }
+    // SAFETY: the caller's fd (not -1), borrowed for the length of this call only.
     let namespace = unsafe { BorrowedFd::borrow_raw(netns) };
     py.detach(|| net::attach_veth(namespace, &veth))
         .map_err(to_py)

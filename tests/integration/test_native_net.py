@@ -111,7 +111,7 @@ def attach(netns: int, host_name: str, **overrides: Any) -> None:
 
 def attach_to_nothing(gateway: str | None, mac: str) -> None:
     """An attachment whose values are refused before any fd or link is looked at."""
-    _native.attach_veth(-1, BRIDGE, "v0", "10.88.0.2", 16, gateway, mac)
+    _native.attach_veth(0, BRIDGE, "v0", "10.88.0.2", 16, gateway, mac)
 
 
 # --- namespaces -------------------------------------------------------------------------------
@@ -173,6 +173,7 @@ def test_bridge_name_held_by_another_kind_of_link(private_network: int) -> None:
         ("bad mac", lambda: attach_to_nothing(None, "02:42")),
         ("multicast mac", lambda: attach_to_nothing(None, MULTICAST)),
         ("bad gateway", lambda: attach_to_nothing("gw", MAC)),
+        ("negative fd", lambda: _native.attach_veth(-1, BRIDGE, "v0", "10.88.0.2", 16, None, MAC)),
         ("slash in name", lambda: _native.delete_link("a/b")),
     ],
 )  # fmt: skip
