@@ -36,6 +36,35 @@ pub enum Error {
     /// The pipeline was stopped on purpose (`abort`, Ctrl-C) before it finished.
     #[error("layer pipeline cancelled")]
     Cancelled,
+    /// A network step the kernel refused (a netlink request, a namespace switch): `operation`
+    /// names the step and the link, as `creating bridge hybridock0`.
+    #[error("{operation}: {}", strerror(source))]
+    Network {
+        operation: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A name the kernel already has for another interface (a veth name taken, a bridge's
+    /// name held by a link that is no bridge).
+    #[error("{operation}: {reason}")]
+    LinkConflict { operation: String, reason: String },
+    /// A network value that cannot be used (an interface name, a MAC, a prefix length).
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidNetworkValue {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+/// An I/O error's text without Rust's " (os error N)" suffix: `File exists`.
+#[must_use]
+pub fn strerror(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error ") {
+        Some(end) => text[..end].to_owned(),
+        None => text,
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -52,6 +81,13 @@ impl Error {
         Self::UnsafePath {
             entry: entry.into(),
             reason: reason.into(),
+        }
+    }
+
+    pub fn network(operation: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Network {
+            operation: operation.into(),
+            source,
         }
     }
 

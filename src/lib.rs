@@ -1,7 +1,8 @@
 //! hybridock's native core: the layer pipeline (digest, decompression, confined tar
-//! extraction), the container spawner, the cgroup device program, and docker's json-file log
-//! format. The pure modules never touch pyo3; the Python extension `hybridock._native` is the
-//! thin glue in `python/`, built with the `python` feature.
+//! extraction), the container spawner, the bridge network's netlink path, the cgroup device
+//! program, and docker's json-file log format. The pure modules never touch pyo3; the Python
+//! extension `hybridock._native` is the thin glue in `python/`, built with the `python`
+//! feature.
 
 pub mod cgroup;
 pub mod digest;
@@ -10,6 +11,7 @@ pub mod error;
 #[path = "../monitor/jsonlog.rs"]
 pub mod jsonlog;
 pub mod layer;
+pub mod net;
 pub mod seccomp;
 pub mod spawn;
 

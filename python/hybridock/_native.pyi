@@ -13,11 +13,16 @@ __all__ = [
     "Spawned",
     "__version__",
     "attach_device_filter",
+    "attach_veth",
     "compile_seccomp",
+    "delete_link",
+    "ensure_bridge",
     "exec_in",
     "extract_blob",
     "init_executable",
+    "link_exists",
     "monitor_executable",
+    "new_network_namespace",
     "sha256",
     "sha256_file",
     "spawn",
@@ -179,7 +184,10 @@ class SpawnSpec:
     ``readonly_paths`` default to docker's lists. ``capabilities`` is a bit mask (bit N =
     capability N) kept in the bounding set, and the effective set of a root process; it defaults
     to docker's set (``DOCKER_CAPABILITIES``); ``None`` leaves capabilities as they are
-    (``--privileged``). ``network`` False shares the host's network namespace. ``stdio`` are the
+    (``--privileged``). ``network`` False shares the host's network namespace;
+    ``network_namespace`` (an open netns fd from ``new_network_namespace``, the caller's) is
+    joined instead of a new one: the calling thread enters it right before ``clone`` and
+    returns right after, and its maker has brought ``lo`` up. ``stdio`` are the
     fds for the child's 0, 1, 2 (``None`` inherits); the container always gets its own session.
     With ``tty`` the child opens a pty on the container's own devpts (so ``tty`` and
     ``ttyname()`` work inside), makes its slave 0, 1, 2 and the controlling terminal (``stdio``
@@ -243,6 +251,7 @@ class SpawnSpec:
         cgroup_links: list[tuple[str, str]] = ...,
         cgroup_writable: bool = False,
         writable_sysfs: bool = False,
+        network_namespace: int | None = None,
     ) -> SpawnSpec: ...
     @property
     def argv(self) -> list[str]: ...
@@ -320,3 +329,41 @@ def compile_seccomp(profile: str, capabilities: int) -> bytes:
     Resolved for this host's architecture and kernel and a container whose capability mask is
     ``capabilities`` (rules' ``includes.caps``). Raises ``ConfigError`` for an unusable profile.
     """
+
+# --- bridge networks ---------------------------------------------------------------------------
+
+def new_network_namespace() -> int:
+    """A new network namespace with ``lo`` up, as an O_CLOEXEC fd that the caller owns (and
+    closes: the namespace lives while the fd or a process in it does). Made by the calling
+    thread, which is back in its own namespace when this returns, also on error."""
+
+def ensure_bridge(name: str, address: str, prefix: int, mtu: int = 1500) -> bool:
+    """Create the Linux bridge ``name`` unless it exists (True when this call made it), give it
+    ``address/prefix`` unless it has it, and set it up. Idempotent and safe under concurrent
+    callers. Raises ``NetworkError`` (with the errno) for a refused step, also when ``name`` is
+    taken by a link that is not a bridge; ``ConfigError`` for a bad name or address."""
+
+def attach_veth(
+    netns: int,
+    bridge: str,
+    host_name: str,
+    address: str,
+    prefix: int,
+    gateway: str | None,
+    mac: str,
+    mtu: int = 1500,
+    interface: str = "eth0",
+) -> None:
+    """A veth pair from ``bridge`` into the network namespace ``netns`` (an open netns fd).
+
+    The host end ``host_name`` is up and enslaved to ``bridge``; its peer is born in ``netns``
+    as ``interface`` with ``mac`` and ``mtu``, up, with ``address/prefix`` and a default route
+    via ``gateway`` (none when None). On any failure after the pair exists its host end is
+    deleted (which deletes the pair) before ``NetworkError`` is raised; a ``host_name`` already
+    taken raises ``NetworkError`` with errno EEXIST and leaves that link alone."""
+
+def delete_link(name: str) -> bool:
+    """Delete the link ``name`` of the caller's network namespace; False when there is none."""
+
+def link_exists(name: str) -> bool:
+    """Whether the caller's network namespace has a link named ``name``."""

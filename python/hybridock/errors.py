@@ -71,6 +71,19 @@ class StoreError(HybridockError, OSError):
     """A failure of the local store: I/O, a full disk, a corrupt record."""
 
 
+# --- networks -------------------------------------------------------------------------------
+
+
+class NetworkError(HybridockError, OSError):
+    """A network step the kernel refused (raised by the native netlink path too): a bridge,
+    a veth pair, an address, a route, a network namespace. ``errno`` is the kernel's (EEXIST
+    for an interface name already taken)."""
+
+    def __init__(self, message: str, errno: int = 0) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
 # --- local objects ----------------------------------------------------------------------------
 
 

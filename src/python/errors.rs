@@ -12,9 +12,12 @@ pyo3::import_exception!(hybridock.errors, UnsafeLayer);
 pyo3::import_exception!(hybridock.errors, LayerFormatError);
 pyo3::import_exception!(hybridock.errors, LayerLimitExceeded);
 pyo3::import_exception!(hybridock.errors, StoreError);
+pyo3::import_exception!(hybridock.errors, NetworkError);
+pyo3::import_exception!(hybridock.errors, ConfigError);
 
 /// Maps a core error onto the `HybridockError` tree. I/O errors become `StoreError` with
 /// `errno` and `filename` set, as `OSError(errno, strerror, filename)` would (ENOSPC included).
+/// A refused network step becomes `NetworkError(message, errno)`.
 pub(crate) fn to_py(error: Error) -> PyErr {
     let message = error.to_string();
     match error {
@@ -37,5 +40,10 @@ pub(crate) fn to_py(error: Error) -> PyErr {
         Error::LayerFormat { .. } | Error::Unsupported { .. } => LayerFormatError::new_err(message),
         Error::LimitExceeded { .. } => LayerLimitExceeded::new_err(message),
         Error::Cancelled => PyInterruptedError::new_err(message),
+        Error::Network { source, .. } => {
+            NetworkError::new_err((message, source.raw_os_error().unwrap_or(0)))
+        }
+        Error::LinkConflict { .. } => NetworkError::new_err((message, libc::EEXIST)),
+        Error::InvalidNetworkValue { .. } => ConfigError::new_err(message),
     }
 }

@@ -12,6 +12,7 @@ mod cgroup;
 mod errors;
 mod layer;
 mod monitor;
+mod net;
 mod seccomp;
 mod spawn;
 
@@ -73,6 +74,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     spawn::register(module)?;
     seccomp::register(module)?;
     cgroup::register(module)?;
+    net::register(module)?;
     module.add_function(wrap_pyfunction!(monitor::monitor_executable, module)?)?;
     module.add_function(wrap_pyfunction!(monitor::init_executable, module)?)?;
     module.add_function(wrap_pyfunction!(sha256, module)?)?;

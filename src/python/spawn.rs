@@ -63,7 +63,7 @@ impl PySpawnSpec {
         masked_paths=None, readonly_paths=None, capabilities=Some(DOCKER_CAPABILITIES), init=None,
         seccomp_filter=None, sysctls=Vec::new(), cgroup_namespace=false, cgroup_view=None,
         cgroup_hierarchies=Vec::new(), cgroup_links=Vec::new(), cgroup_writable=false,
-        writable_sysfs=false
+        writable_sysfs=false, network_namespace=None
     ))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // keyword-only, docker-shaped
     fn new(
@@ -108,6 +108,7 @@ impl PySpawnSpec {
         cgroup_links: Vec<(String, String)>,
         cgroup_writable: bool,
         writable_sysfs: bool,
+        network_namespace: Option<i32>,
     ) -> PyResult<Self> {
         let invalid = |field: &'static str, reason: String| {
             to_py_err(py, &SpawnError::InvalidSpec { field, reason })
@@ -174,6 +175,7 @@ impl PySpawnSpec {
                 net: network,
                 cgroup: cgroup_namespace,
             },
+            network_namespace,
             stdio,
             tty,
             console_size,

@@ -37,6 +37,12 @@
 //! with no intermediate process. Other threads of the caller are never affected; the mount
 //! namespace cannot be joined this way (a multi-threaded process shares its `fs`), so the
 //! child joins that one itself.
+//!
+//! Joining a network namespace (`run` on a bridge network, `network_namespace`): the same
+//! shape. The namespace was made and wired beforehand (`net::new_network_namespace`, a veth
+//! attached); the calling thread enters it right before `clone`, so the child is born in it
+//! without `CLONE_NEWNET`, and returns to its own right after, on the error path too. A
+//! network namespace is per thread, so nothing else of the caller moves.
 
 use std::ffi::c_void;
 use std::io;
@@ -256,43 +262,67 @@ fn console_socket() -> Result<(OwnedFd, OwnedFd), SpawnError> {
     Ok((above_stdio(parent)?, above_stdio(child)?))
 }
 
-/// Makes the calling thread's future children members of the pid namespace `target`, and
-/// puts it back on drop.
-struct PidNamespaceGuard {
-    own: OwnedFd,
+/// A namespace the calling thread joins around `clone`: which kind, and where its own is.
+struct ThreadNamespace {
+    nstype: libc::c_int,
+    own: &'static std::ffi::CStr,
+    opening: &'static str,
+    joining: &'static str,
 }
 
-impl PidNamespaceGuard {
-    fn join(target: RawFd) -> Result<Self, SpawnError> {
+const PID_NAMESPACE: ThreadNamespace = ThreadNamespace {
+    nstype: libc::CLONE_NEWPID,
+    own: c"/proc/thread-self/ns/pid",
+    opening: "open /proc/thread-self/ns/pid",
+    joining: "setns (pid)",
+};
+
+const NETWORK_NAMESPACE: ThreadNamespace = ThreadNamespace {
+    nstype: libc::CLONE_NEWNET,
+    own: c"/proc/thread-self/ns/net",
+    opening: "open /proc/thread-self/ns/net",
+    joining: "setns (net)",
+};
+
+/// Makes the calling thread's future children members of the namespace `target`, and puts
+/// the thread back in its own on drop.
+struct NamespaceGuard {
+    own: OwnedFd,
+    nstype: libc::c_int,
+}
+
+impl NamespaceGuard {
+    fn join(target: RawFd, namespace: &ThreadNamespace) -> Result<Self, SpawnError> {
         // SAFETY: a NUL-terminated literal path; the fd returned is ours.
-        let own = unsafe {
-            libc::open(
-                c"/proc/thread-self/ns/pid".as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-            )
-        };
+        let own = unsafe { libc::open(namespace.own.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
         if own < 0 {
-            return Err(parent_error("open /proc/thread-self/ns/pid"));
+            return Err(parent_error(namespace.opening));
         }
         // SAFETY: open returned a fresh descriptor.
         let own = unsafe { OwnedFd::from_raw_fd(own) };
-        // SAFETY: integer arguments; affects only this thread's pid_for_children.
-        if unsafe { libc::setns(target, libc::CLONE_NEWPID) } != 0 {
-            return Err(parent_error("setns (pid)"));
+        // SAFETY: integer arguments; affects only this thread (its pid_for_children, or its
+        // network namespace).
+        if unsafe { libc::setns(target, namespace.nstype) } != 0 {
+            return Err(parent_error(namespace.joining));
         }
-        Ok(Self { own })
+        Ok(Self {
+            own,
+            nstype: namespace.nstype,
+        })
     }
 }
 
-impl Drop for PidNamespaceGuard {
+impl Drop for NamespaceGuard {
     fn drop(&mut self) {
-        // SAFETY: integer arguments. Returning to our own active pid namespace is always
-        // allowed (it is the same namespace as the thread's active one).
-        let restored = unsafe { libc::setns(self.own.as_raw_fd(), libc::CLONE_NEWPID) };
-        // A thread whose children would land in a container must not run on.
+        // SAFETY: integer arguments. Returning to the namespace the thread came from is
+        // always allowed (for pid: it is the thread's active one; for net: the privilege that
+        // let it leave lets it return).
+        let restored = unsafe { libc::setns(self.own.as_raw_fd(), self.nstype) };
+        // A thread whose children (or sockets) would land in a container must not run on.
         assert!(
             restored == 0,
-            "cannot return to our own pid namespace: {}",
+            "cannot return to our own namespace ({:#x}): {}",
+            self.nstype,
             io::Error::last_os_error()
         );
     }
@@ -351,9 +381,13 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
             born_in_cgroup: cgroup.is_some(),
         },
     };
+    let network_namespace = plan
+        .network_namespace
+        .map(|target| NamespaceGuard::join(target, &NETWORK_NAMESPACE))
+        .transpose()?;
     let pid_namespace = plan
         .pid_namespace
-        .map(PidNamespaceGuard::join)
+        .map(|target| NamespaceGuard::join(target, &PID_NAMESPACE))
         .transpose()?;
 
     // SAFETY: sigset_t is plain data, filled by sigfillset; pthread_sigmask only swaps masks.
@@ -399,6 +433,7 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
     // SAFETY: restoring the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &raw const previous, std::ptr::null_mut()) };
     drop(pid_namespace);
+    drop(network_namespace);
     drop(write_end);
     drop(console_child);
     drop(stack);

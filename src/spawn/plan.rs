@@ -9,7 +9,8 @@
 //! 2. join the cgroups before doing any work that is charged to them; then, with a private
 //!    cgroup namespace, unshare it (after the join, so the container's own cgroup is its root,
 //!    as runc does); bring the new network namespace's loopback up (as runc does for every
-//!    new network namespace, `--network none` included);
+//!    new network namespace, `--network none` included; a namespace made beforehand and
+//!    joined at birth, `network_namespace`, had it brought up by its maker);
 //! 3. make `/` rslave, so nothing mounted below propagates to the host, while host unmounts
 //!    still propagate in; mount the rootfs (overlay, or a bind of the prepared tree);
 //! 4. the standard mounts (/proc, then the sysctls written through it while nothing can be
@@ -57,7 +58,7 @@ use crate::seccomp::SockFilter;
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::mounts;
 use crate::spawn::namespaces;
-use crate::spawn::spec::{Rlimit, Spec, DEFAULT_PATH, INIT_PATH};
+use crate::spawn::spec::{Namespaces, Rlimit, Spec, DEFAULT_PATH, INIT_PATH};
 use crate::spawn::syscall::CStringArray;
 
 /// A container path split for a safe walk: `/a/b` has prefixes `a`, `a/b` and names `a`, `b`.
@@ -259,6 +260,9 @@ pub struct Plan {
     /// A pid namespace (an open `/proc/PID/ns/pid`) the parent's thread joins around
     /// `clone`, so the child is born in it and is still the caller's child (`exec`).
     pub pid_namespace: Option<RawFd>,
+    /// A network namespace (an open netns fd) the parent's thread joins around `clone` the
+    /// same way, so the child is born in it (no `CLONE_NEWNET`; its maker brought `lo` up).
+    pub network_namespace: Option<RawFd>,
     /// The first cgroup2 join (`cgroup.procs`), which the child is born into instead where
     /// the kernel can (see clone.rs).
     pub cgroup_at_birth: Option<CgroupAtBirth>,
@@ -326,7 +330,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
     if spec.namespaces.cgroup {
         push(Stage::Cgroup, Op::UnshareCgroupNamespace);
     }
-    if spec.namespaces.net {
+    if spec.namespaces.net && spec.network_namespace.is_none() {
         push(Stage::Network, Op::LoopbackUp);
     }
     for step in mounts::rootfs_steps(&spec.rootfs)? {
@@ -371,7 +375,13 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
         seccomp_filter: spec.seccomp_filter.as_deref(),
     };
     push_process(&mut steps, &process);
-    Ok(process.into_plan(steps, namespaces::clone_flags(spec.namespaces), None))
+    let born_in = Namespaces {
+        net: spec.namespaces.net && spec.network_namespace.is_none(),
+        ..spec.namespaces
+    };
+    let mut plan = process.into_plan(steps, namespaces::clone_flags(born_in), None);
+    plan.network_namespace = spec.network_namespace;
+    Ok(plan)
 }
 
 /// The process settings `run` and `exec` share: who runs what, with which confinement.
@@ -409,6 +419,7 @@ impl Process<'_> {
             env: CStringArray::new(self.env.iter().map(|entry| c_string(entry)).collect()),
             console: self.tty,
             pid_namespace,
+            network_namespace: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! before they are used; they are then resolved *inside* the rootfs by the child with
 //! `openat2(RESOLVE_IN_ROOT)`, so a symlink in the image can never point a mount at the host.
 
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 
 use crate::seccomp::SockFilter;
@@ -159,6 +160,10 @@ pub struct Spec {
     pub mounts: Vec<BindMount>,
     pub tmpfs: Vec<TmpfsMount>,
     pub namespaces: Namespaces,
+    /// An existing network namespace (an open netns fd, as `net::new_network_namespace`
+    /// makes it: `lo` up, a veth attached) that the child is born in instead of a new one.
+    /// Needs `namespaces.net`: it stands for the container's own namespace.
+    pub network_namespace: Option<RawFd>,
     /// The fds to install as the child's 0, 1 and 2; `None` inherits the caller's.
     pub stdio: [Option<i32>; 3],
     /// A console (docker's `-t`): the child opens a pty on the container's devpts, makes the
@@ -218,6 +223,7 @@ impl Spec {
             mounts: Vec::new(),
             tmpfs: Vec::new(),
             namespaces: Namespaces::default(),
+            network_namespace: None,
             stdio: [None; 3],
             tty: false,
             console_size: None,
@@ -325,6 +331,16 @@ impl Spec {
         }
         check_seccomp_filter(self.seccomp_filter.as_deref())?;
         self.check_sysctls_and_cgroups()?;
+        match self.network_namespace {
+            Some(fd) if fd < 0 => return Err(invalid("network_namespace", "the fd is negative")),
+            Some(_) if !self.namespaces.net => {
+                return Err(invalid(
+                    "network_namespace",
+                    "a namespace to join needs network=True",
+                ))
+            }
+            _ => {}
+        }
         for (index, fd) in self.stdio.iter().enumerate() {
             if fd.is_some_and(|fd| fd < 0) {
                 return Err(invalid("stdio", &format!("fd for {index} is negative")));

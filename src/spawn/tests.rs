@@ -922,3 +922,47 @@ fn a_child_born_in_its_cgroup2_skips_that_join_only() {
     let v1_only = plan(&spec).expect("valid spec");
     assert_eq!(v1_only.cgroup_at_birth, None); // v1 joins through tasks are cheap already
 }
+
+#[test]
+fn a_network_namespace_made_beforehand_is_joined_at_birth_without_loopback_step() {
+    let mut spec = overlay_spec();
+    spec.network_namespace = Some(42);
+    spec.sysctls = vec![("net.ipv4.ip_unprivileged_port_start".into(), "0".into())];
+    let planned = plan(&spec).expect("valid spec");
+    assert_eq!(planned.network_namespace, Some(42));
+    assert_eq!(planned.clone_flags & libc::CLONE_NEWNET, 0);
+    assert_ne!(planned.clone_flags & libc::CLONE_NEWPID, 0);
+    let sys = RecordingSyscalls::new();
+    assert_eq!(execute(&sys, &planned, FDS), Ok(()));
+    let calls = sys.calls();
+    assert!(
+        !calls.iter().any(|call| call == "loopback_up"),
+        "{calls:#?}"
+    );
+    // The child is in that namespace: net.* sysctls are still its own to write.
+    assert_order(
+        &calls,
+        &[
+            "mount root:/proc source=proc",
+            "write root:/proc/sys/net/ipv4/ip_unprivileged_port_start 0",
+            "pivot_root",
+        ],
+    );
+
+    let own = plan(&overlay_spec()).expect("valid spec");
+    assert_eq!(own.network_namespace, None);
+    assert_ne!(own.clone_flags & libc::CLONE_NEWNET, 0);
+
+    for (name, bad) in [
+        ("negative fd", Some(-1), true),
+        ("host network", Some(42), false),
+    ]
+    .map(|(name, fd, net)| {
+        let mut spec = overlay_spec();
+        spec.network_namespace = fd;
+        spec.namespaces.net = net;
+        (name, spec)
+    }) {
+        assert!(plan(&bad).is_err(), "{name}");
+    }
+}
