@@ -23,6 +23,7 @@ pub const RTM_DELLINK: u16 = 17;
 pub const RTM_GETLINK: u16 = 18;
 pub const RTM_NEWADDR: u16 = 20;
 pub const RTM_NEWROUTE: u16 = 24;
+pub const RTM_SETLINK: u16 = 19;
 
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
@@ -30,6 +31,10 @@ const IFLA_MTU: u16 = 4;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_NET_NS_FD: u16 = 28;
+const IFLA_PROTINFO: u16 = 12;
+const IFLA_BRPORT_MODE: u16 = 4;
+const NLA_F_NESTED: u16 = 0x8000;
+const AF_BRIDGE: u8 = 7;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
@@ -202,6 +207,21 @@ pub fn set_link_up(name: &str) -> Message {
 pub fn get_link(name: &str) -> Message {
     let mut message = Message::new(RTM_GETLINK, 0, &ifinfomsg(0, false));
     message.string(IFLA_IFNAME, name);
+    message
+}
+
+/// `RTM_SETLINK` (family `AF_BRIDGE`) turning on hairpin mode of the bridge port `index`:
+/// the bridge may send a frame back out of the port it came in by, which a container reaching
+/// its own published port needs where bridged frames pass the host's iptables (br_netfilter
+/// DNATs them back to the sender), as docker sets it without its userland proxy.
+#[must_use]
+pub fn set_hairpin(index: i32) -> Message {
+    let mut header = ifinfomsg(index, false);
+    header[0] = AF_BRIDGE;
+    let mut message = Message::new(RTM_SETLINK, NLM_F_ACK, &header);
+    message.nested(IFLA_PROTINFO | NLA_F_NESTED, |protinfo| {
+        protinfo.attribute(IFLA_BRPORT_MODE, &[1]);
+    });
     message
 }
 

@@ -237,9 +237,22 @@ pub fn attach_veth(namespace: BorrowedFd<'_>, veth: &Veth) -> Result<()> {
         }
         Err(source) => return Err(Error::network(creating, source)),
     }
-    configure_peer(namespace, veth).inspect_err(|_| {
-        let _ = host.execute(message::delete_link(host_name));
-    })
+    set_hairpin(&mut host, host_name)
+        .and_then(|()| configure_peer(namespace, veth))
+        .inspect_err(|_| {
+            let _ = host.execute(message::delete_link(host_name));
+        })
+}
+
+/// Hairpin mode on the host end's bridge port (see `message::set_hairpin`).
+fn set_hairpin(host: &mut RouteSocket, host_name: &str) -> Result<()> {
+    let operation = || format!("setting hairpin mode on {host_name}");
+    let link = host
+        .link(host_name)
+        .and_then(|link| link.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV)))
+        .map_err(|source| Error::network(operation(), source))?;
+    host.execute(message::set_hairpin(link.index))
+        .map_err(|source| Error::network(operation(), source))
 }
 
 /// The container end up, its address and default route, through a socket in its namespace.

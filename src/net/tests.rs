@@ -239,3 +239,17 @@ fn values_are_parsed_once() {
         "invalid interface name \"a:b\": contains '/', ':', whitespace or NUL"
     );
 }
+
+#[cfg(target_endian = "little")]
+#[test]
+fn hairpin_is_a_bridge_setlink_with_nested_port_mode() {
+    let expected = concat(&[
+        &header(44, 19, REQUEST_ACK),
+        // ifinfomsg: family AF_BRIDGE, index 7
+        &[7, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        // IFLA_PROTINFO | NLA_F_NESTED { IFLA_BRPORT_MODE u8 1 (padded) }
+        &[12, 0, 12, 0x80],
+        &[5, 0, 4, 0, 1, 0, 0, 0],
+    ]);
+    assert_eq!(message::set_hairpin(7).finish(1), expected);
+}
