@@ -12,6 +12,7 @@ import grp
 import os
 import pwd
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,14 @@ server = socket.create_server(("127.0.0.1", int(sys.argv[1])))
 print("listening", flush=True)
 connection, _ = server.accept()
 connection.sendall(b"echo:" + connection.recv(100))
+"""
+UDP_ECHO = """\
+import socket
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+server.bind(("0.0.0.0", 53))
+print("listening", flush=True)
+data, peer = server.recvfrom(100)
+server.sendto(b"echo:" + data, peer)
 """
 ECHO_CLIENT = """\
 import socket, sys
@@ -177,6 +186,53 @@ def test_database_server_runs_as_its_own_user_and_keeps_its_data(debian: Images,
     box.ok("start", name)
     wait_for(lambda: started(2), timeout=60)
     assert psql("SELECT body FROM notes").strip() == "kept across a restart"
+
+
+def test_database_server_reached_through_a_published_port_with_its_own_client(
+    debian: Images, name: str
+) -> None:
+    """docker's `run -d -p 5432:5432 postgres`, then the host's psql: stopped cleanly, started
+    again (a new address, maybe), reached again through the same port, its data kept."""
+    box, port = debian.box, str(free_loopback_port())
+    ready = "database system is ready to accept connections"
+
+    def psql(sql: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-tAc", sql],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    box.ok(
+        "run", "-d", "-p", f"127.0.0.1:{port}:5432", "-e", "POSTGRES_HOST_AUTH_METHOD=trust",
+        "--name", name, debian.postgres, "-c", "listen_addresses=*",
+    )  # fmt: skip
+    wait_for(lambda: box("logs", name).stderr.count(ready) == 1, timeout=60)
+    assert box.ok("port", name) == f"5432/tcp -> 127.0.0.1:{port}\n"
+    created = psql("CREATE TABLE visits (n int); INSERT INTO visits VALUES (1)")
+    assert created.returncode == 0, created.stderr
+    box.ok("stop", name)
+    assert psql("SELECT 1").returncode != 0  # nothing answers on the port while stopped
+    assert box.ok("port", name) == ""
+    box.ok("start", name)
+    wait_for(lambda: box("logs", name).stderr.count(ready) == 2, timeout=60)
+    wait_for(lambda: psql("SELECT count(*) FROM visits").stdout.strip() == "1", timeout=30)
+
+
+def test_udp_server_reached_through_a_published_port(debian: Images, name: str) -> None:
+    box, port = debian.box, free_loopback_port()
+    box.ok(
+        "run", "-d", "-p", f"127.0.0.1:{port}:53/udp", "--name", name, debian.python,
+        "python3", "-c", UDP_ECHO,
+    )  # fmt: skip
+    assert box.ok("port", name) == f"53/udp -> 127.0.0.1:{port}\n"
+    wait_for(lambda: "listening" in box("logs", name).stdout, timeout=60)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(30)
+        client.sendto(b"over udp", ("127.0.0.1", port))
+        assert client.recvfrom(100)[0] == b"echo:over udp"
 
 
 def test_interpreter_reads_its_memory_limit_and_cpus(debian: Images) -> None:

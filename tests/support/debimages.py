@@ -422,6 +422,10 @@ POSTGRES_ENTRYPOINT = """\
 set -e
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     initdb --username=postgres --auth=trust --no-locale --encoding=UTF8 --no-sync -D "$PGDATA"
+    if [ -n "$POSTGRES_HOST_AUTH_METHOD" ]; then
+        # as the official image: clients from other hosts (a published port) with this method
+        echo "host all all all $POSTGRES_HOST_AUTH_METHOD" >> "$PGDATA/pg_hba.conf"
+    fi
 fi
 exec postgres -D "$PGDATA" -c listen_addresses=127.0.0.1 "$@"
 """
