@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.support.netns import foreign_interfaces
+
 from comparison.bench import Bench
 from comparison.peers import ULIMITS, available
 from comparison.runner import (
@@ -113,7 +114,9 @@ def warm_run_bridge(bench: Bench) -> list[Row]:
     reference = bench.images.reference("hello")
     bench.hybridock.pull_for_setup("warm", reference)
     contenders = [
-        Contender("hybridock", action=lambda: bench.hybridock.run("warm", "run", "--rm", reference)),
+        Contender(
+            "hybridock", action=lambda: bench.hybridock.run("warm", "run", "--rm", reference)
+        ),
         Contender(
             "hybridock --network none",
             action=lambda: bench.hybridock.run("warm", "run", "--rm", "--network=none", reference),
@@ -134,9 +137,7 @@ def warm_run_bridge(bench: Bench) -> list[Row]:
     if bench.docker is not None and bench.docker.bridge:
         docker = bench.docker
         docker.run("pull", "-q", reference)
-        contenders.append(
-            Contender("docker", action=lambda: docker.run("run", "--rm", reference))
-        )
+        contenders.append(Contender("docker", action=lambda: docker.run("run", "--rm", reference)))
     else:
         missing.append(bench.missing(workload, "docker"))
     return alternate(workload, contenders, bench.fast_rounds) + missing
@@ -260,7 +261,9 @@ def supervisor_memory(bench: Bench) -> list[Row]:
 
     def monitor() -> tuple[int, str]:
         hybridock.pull_for_setup("warm", reference)
-        cid = hybridock.run("warm", "run", "-d", "--network=none", reference, "sleep", "600", capture=True).strip()
+        cid = hybridock.run(
+            "warm", "run", "-d", "--network=none", reference, "sleep", "600", capture=True
+        ).strip()
         pid = int(hybridock.run("warm", "inspect", "-f", "{{.State.Pid}}", cid, capture=True))
         return parent_pid(pid), cid
 
@@ -339,7 +342,9 @@ def concurrent_runs(bench: Bench) -> list[Row]:
                 hybridock.env("warm"),
                 bench.concurrent,
             ),
-            warm_up=lambda: hybridock.run("warm", "run", "--rm", "--network=none", reference, "true"),
+            warm_up=lambda: hybridock.run(
+                "warm", "run", "--rm", "--network=none", reference, "true"
+            ),
         )
     ]
     missing = []

@@ -30,9 +30,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
-from tests.support.netns import foreign_interfaces
 from tests.support.cleanup import remove_tree, unmount_under
 from tests.support.images import PushedImage
+from tests.support.netns import foreign_interfaces
 from tests.support.probes import root_probe
 from tests.support.processes import kill_pids, pids_mentioning, stop_process
 
