@@ -1,7 +1,12 @@
 """What a detached container's monitor runs when the container's process has ended (and its
 exit record is written): ``python -m hybridock.runtime.onexit ROOT ID`` folds the exit into the
 store at once, which frees what the container held on its networks (its port rules, address
-lease and names) instead of leaving that to the next command that looks."""
+lease and names) instead of leaving that to the next command that looks.
+
+It holds the container's lifecycle lock meanwhile, as ``rm`` does: a ``restart`` (which holds it
+from the stop to the new start) is waited for, and the container is then found running again
+and left alone; without the lock the old run's exit could be folded over the new run's record.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +15,32 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    import fcntl  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
     from hybridock.errors import HybridockError  # noqa: PLC0415
     from hybridock.runtime.containers import ContainerStore  # noqa: PLC0415
+    from hybridock.runtime.lifecycle import LOCK_FILE  # noqa: PLC0415
     from hybridock.store.db import Database  # noqa: PLC0415
     from hybridock.store.layout import Layout  # noqa: PLC0415
 
     root, container_id = argv
     layout = Layout(Path(root))
     try:
+        lock = os.open(
+            layout.container(container_id) / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+    except FileNotFoundError:
+        return 0  # removed meanwhile: its rm released everything
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         database = Database(layout.database)
         ContainerStore(layout, database).find(container_id)
     except HybridockError as error:  # removed meanwhile, or the store is gone: nothing to do
         print(f"hybridock: after {container_id[:12]} exited: {error}", file=sys.stderr)
         return 1
+    finally:
+        os.close(lock)
     return 0
 
 
