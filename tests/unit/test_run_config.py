@@ -188,9 +188,32 @@ def test_parse_volume_rejects(text: str) -> None:
         parse_volume(text)
 
 
-def test_unsupported_network() -> None:
-    with pytest.raises(ConfigError, match="bridge not supported"):
-        merged(RunOptions(network="bridge"))
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (RunOptions(network="none", ip="10.0.0.2"), "user specified IP address is supported on"),
+        (RunOptions(network="host", network_aliases=("a",)), "network-scoped alias is supported"),
+        (RunOptions(ip="10.0.0.300"), "invalid IPv4 address: 10.0.0.300"),
+        (RunOptions(dns=("nameserver",)), "nameserver is not an ip address"),
+        (RunOptions(network="container:"), "invalid container format container:<name|id>"),
+        (
+            RunOptions(network="container:web", publish=("80",)),
+            "conflicting options: port publishing and the container type network mode",
+        ),
+    ],
+)
+def test_network_flags_checked_as_docker(options: RunOptions, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        merged(options)
+
+
+def test_default_network_is_the_bridge_and_ports_are_kept() -> None:
+    config = merged(RunOptions(publish=("127.0.0.1:8080:80/tcp",), expose=("53/udp",)))
+    assert config.network == "bridge"
+    assert config.bridged
+    assert config.exposed == ("53/udp", "80/tcp")
+    assert type(config).from_json(config.to_json()) == config
+    assert not merged(RunOptions(network="host", publish=("80",))).publish  # discarded, as docker
 
 
 def test_tty_sets_term_unless_the_image_or_flags_do() -> None:
