@@ -10,8 +10,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-#: what hybridock itself makes in the suite's namespace (and a test's own bridges)
-OURS = ("lo", "hybridock", "br-", "veth", "test-")
+#: what hybridock makes in the suite's namespace (and a test's own bridges, and the comparison's
+#: bridged peers: docker0, podman0)
+OURS = ("lo", "hybridock", "br-", "veth", "test-", "docker", "podman")
 
 
 def interfaces() -> list[str]:

@@ -8,7 +8,6 @@ dataclass at import.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -357,6 +356,8 @@ def parse_mount(text: str) -> Mount | tuple[str, int, str]:
 def _check_network(options: RunOptions) -> str:
     """docker's checks of --network and what goes with it (the network's existence is the
     store's: checked at create)."""
+    import ipaddress  # noqa: PLC0415 (a run without --ip or --dns does not pay for it)
+
     network = options.network or "bridge"
     if network == "default":
         network = "bridge"

@@ -107,20 +107,39 @@ def _release_cgroup(directory: Path) -> bool:
     return cgroups.release(directory)
 
 
-def release_network(layout: Layout, database: Database, container_id: str) -> None:
-    """Frees what the container held on its networks (lease, port rules, names), if anything:
-    one query when it held nothing, so every exit can afford it."""
-    held = database.query(
-        "SELECT 1 FROM endpoints WHERE container_id = ? UNION ALL"
-        " SELECT 1 FROM published_ports WHERE container_id = ? LIMIT 1",
-        (container_id, container_id),
+def take_network_rows(connection: sqlite3.Connection, container_id: str) -> NetworkRows:
+    """Deletes the container's endpoints and published ports in the caller's transaction;
+    returns the endpoints' rows and whether it published ports."""
+    endpoints = connection.execute(
+        "SELECT * FROM endpoints WHERE container_id = ?", (container_id,)
+    ).fetchall()
+    connection.execute("DELETE FROM endpoints WHERE container_id = ?", (container_id,))
+    ports = connection.execute(
+        "DELETE FROM published_ports WHERE container_id = ?", (container_id,)
     )
-    if not held:
+    return NetworkRows(endpoints, ports.rowcount > 0)
+
+
+class NetworkRows(NamedTuple):
+    endpoints: list[sqlite3.Row]
+    had_ports: bool
+
+
+def after_network_release(layout: Layout, database: Database, taken: NetworkRows) -> None:
+    """What is left to undo outside the store once the rows are gone (links, rules, names)."""
+    if not taken.endpoints and not taken.had_ports:
         return
     from hybridock.config import Config  # noqa: PLC0415 (see TYPE_CHECKING above)
     from hybridock.runtime.sandbox import NetworkRuntime  # noqa: PLC0415
 
-    NetworkRuntime(layout, database, Config()).release(container_id)
+    NetworkRuntime(layout, database, Config()).after_release(taken)
+
+
+def release_network(layout: Layout, database: Database, container_id: str) -> None:
+    """Frees what the container held on its networks (lease, port rules, names), if anything."""
+    with database.write() as connection:
+        taken = take_network_rows(connection, container_id)
+    after_network_release(layout, database, taken)
 
 
 class ContainerStore:
@@ -247,14 +266,16 @@ class ContainerStore:
         oom_killed: bool = False,
         error: str | None = None,
     ) -> None:
-        release_network(self.layout, self.db, container_id)
+        # the network's rows go in the same transaction: an exit costs one commit either way
         with self.db.write() as connection:
+            taken = take_network_rows(connection, container_id)
             connection.execute(
                 "UPDATE containers SET state = 'exited', pid = NULL, pid_start = NULL,"
                 " monitor_pid = NULL, exit_code = ?, finished_at = ?, oom_killed = ?, error = ?"
                 " WHERE id = ?",
                 (exit_code, finished_at or time.time(), int(oom_killed), error, container_id),
             )
+        after_network_release(self.layout, self.db, taken)
 
     def write_exit(self, container_id: str, exit_code: int, oom_killed: bool = False) -> None:
         """What a supervisor records when the container's process ends."""

@@ -16,7 +16,6 @@ a crash that a later command does not clear.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import time
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from hybridock.errors import ConfigError, HybridockError
 
 if TYPE_CHECKING:
+    import ipaddress
     import sqlite3
 
     from hybridock.config import Config
@@ -67,7 +67,7 @@ class Network(NamedTuple):
 
     @property
     def prefix(self) -> int:
-        return ipaddress.IPv4Network(self.subnet).prefixlen
+        return int(self.subnet.partition("/")[2])
 
     @property
     def short_id(self) -> str:
@@ -96,8 +96,31 @@ class PublishedPort(NamedTuple):
 
 def mac_for(address: str) -> str:
     """docker 20.10's MAC for an IPv4 endpoint: 02:42 and the address's four bytes."""
-    packed = ipaddress.IPv4Address(address).packed
-    return "02:42:" + ":".join(f"{byte:02x}" for byte in packed)
+    return "02:42:" + ":".join(f"{int(byte):02x}" for byte in address.split("."))
+
+
+# A run's lease works on addresses as integers: the ipaddress module costs a CLI start 1-2 ms,
+# and the store holds only addresses it checked when the network was made.
+
+
+def _number(address: str) -> int:
+    """A dotted-quad IPv4 address as an integer (``ConfigError`` if it is not one)."""
+    parts = address.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 and len(p) <= 3 for p in parts):
+        raise ConfigError(f"invalid IPv4 address: {address}")
+    return int.from_bytes(bytes(int(part) for part in parts), "big")
+
+
+def _dotted(number: int) -> str:
+    return ".".join(str(byte) for byte in number.to_bytes(4, "big"))
+
+
+def _span(subnet: str) -> tuple[int, int]:
+    """The first and last address (network and broadcast) of ``a.b.c.d/n``."""
+    base, _, prefix = subnet.partition("/")
+    size = 1 << (32 - int(prefix))
+    first = _number(base) & ~(size - 1) & 0xFFFFFFFF
+    return first, first + size - 1
 
 
 def _network(row: sqlite3.Row) -> Network:
@@ -115,7 +138,7 @@ def _network(row: sqlite3.Row) -> Network:
     )
 
 
-def _endpoint(row: sqlite3.Row) -> Endpoint:
+def endpoint_of(row: sqlite3.Row) -> Endpoint:
     return Endpoint(
         network_id=row["network_id"],
         container_id=row["container_id"],
@@ -139,6 +162,8 @@ class NetworkStore:
     def _ensure_predefined(self) -> None:
         if self.db.query("SELECT 1 FROM networks WHERE name = 'bridge'"):
             return
+        import ipaddress  # noqa: PLC0415 (once per store)
+
         interface = ipaddress.IPv4Interface(self.config.bip)
         rows = [
             ("bridge", "bridge", DEFAULT_BRIDGE, str(interface.network), str(interface.ip)),
@@ -181,6 +206,8 @@ class NetworkStore:
         options: Mapping[str, str] | None = None,
     ) -> Network:
         """``network create``: checked as docker checks it, recorded in one transaction."""
+        import ipaddress  # noqa: PLC0415 (network create only)
+
         self._ensure_predefined()
         if driver != "bridge":
             raise ConfigError(f"plugin {driver!r} not found" if driver else "driver is required")
@@ -225,6 +252,8 @@ class NetworkStore:
         return self.find(network_id)
 
     def _free_subnet(self, taken: Sequence[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+        import ipaddress  # noqa: PLC0415
+
         for base, size in self.config.address_pools:
             for candidate in ipaddress.IPv4Network(base).subnets(new_prefix=size):
                 if not any(candidate.overlaps(other) for other in taken):
@@ -278,35 +307,28 @@ class NetworkStore:
         host_link: str,
     ) -> Endpoint:
         """An address on ``network`` for the container: ``requested`` or the lowest free one."""
-        subnet = ipaddress.IPv4Network(network.subnet)
-        gateway = ipaddress.IPv4Address(network.gateway)
+        first, last = _span(network.subnet)
+        gateway = _number(network.gateway)
         with self.db.write() as connection:
             used = {
-                row[0]
+                _number(row[0])
                 for row in connection.execute(
                     "SELECT address FROM endpoints WHERE network_id = ?", (network.id,)
                 )
             }
+            used.add(gateway)
             if requested:
-                address = ipaddress.IPv4Address(requested)
-                if address not in subnet or address in (
-                    subnet.network_address,
-                    subnet.broadcast_address,
-                ):
+                address = _number(requested)
+                if not first < address < last:
                     raise ConfigError(
                         f"no configured subnet or ip-range contain the IP address {requested}"
                     )
-                if address == gateway or requested in used:
+                if address in used:
                     raise ConfigError("Address already in use")
-                chosen = str(address)
+                chosen = _dotted(address)
             else:
                 chosen = next(
-                    (
-                        str(host)
-                        for host in subnet.hosts()
-                        if host != gateway and str(host) not in used
-                    ),
-                    "",
+                    (_dotted(host) for host in range(first + 1, last) if host not in used), ""
                 )
                 if not chosen:
                     raise ConfigError(
@@ -339,7 +361,7 @@ class NetworkStore:
             " AND network_id = coalesce(?, network_id)",
             (container_id, network_id),
         )
-        return [_endpoint(row) for row in rows]
+        return [endpoint_of(row) for row in rows]
 
     def drop_endpoint(self, container_id: str, network_id: str | None = None) -> list[Endpoint]:
         """Forgets the container's endpoints (on one network, or all) and returns them."""
@@ -347,7 +369,7 @@ class NetworkStore:
         parameters = (container_id, network_id)
         with self.db.write() as connection:
             rows = connection.execute(f"SELECT * FROM endpoints WHERE {where}", parameters)  # noqa: S608 - constant text
-            dropped = [_endpoint(row) for row in rows]
+            dropped = [endpoint_of(row) for row in rows]
             connection.execute(f"DELETE FROM endpoints WHERE {where}", parameters)  # noqa: S608
         return dropped
 
@@ -405,14 +427,6 @@ class NetworkStore:
                 "UPDATE containers SET config = ? WHERE id = ?", (config_json, container_id)
             )
 
-    def unpublish(self, container_id: str) -> bool:
-        """Forgets the container's host ports; True when it had any."""
-        with self.db.write() as connection:
-            cursor = connection.execute(
-                "DELETE FROM published_ports WHERE container_id = ?", (container_id,)
-            )
-        return cursor.rowcount > 0
-
 
 class PortAllocated(ConfigError):
     """A host port another container publishes, or a host process holds (run exits 125)."""
@@ -437,6 +451,8 @@ def _check_name(name: str) -> None:
 def _parse_subnet(
     subnet: str | None, gateway: str | None
 ) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Address] | None:
+    import ipaddress  # noqa: PLC0415
+
     if subnet is None:
         if gateway is not None:
             raise ConfigError("every ip-range or gateway must have a corresponding subnet")

@@ -25,22 +25,23 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
 import os
-import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
 from hybridock import _native
 from hybridock.errors import ConfigError, HybridockError
-from hybridock.runtime import firewall, ports
+from hybridock.runtime import ports
+from hybridock.runtime.containers import NetworkRows, release_network
 from hybridock.runtime.network import (
     Endpoint,
     Network,
     NetworkStore,
     PortAllocated,
     PublishedPort,
+    endpoint_of,
 )
 from hybridock.runtime.ports import ANY_IPV4
 from hybridock.store import locks
@@ -81,11 +82,10 @@ class NetworkRuntime:
 
     def _sync_rules(self) -> None:
         with self._locked():
-            firewall.apply(self.store.all(), self.store.published())
+            _firewall().apply(self.store.all(), self.store.published())
 
     def ensure_bridge(self, network: Network) -> None:
-        interface = ipaddress.IPv4Interface(f"{network.gateway}/{network.prefix}")
-        if _native.ensure_bridge(network.bridge, str(interface.ip), interface.network.prefixlen):
+        if _native.ensure_bridge(network.bridge, network.gateway, network.prefix):
             _write_sysctl("net/ipv4/ip_forward", "1")
             _write_sysctl(f"net/ipv4/conf/{network.bridge}/route_localnet", "1")
             self._sync_rules()
@@ -137,7 +137,7 @@ class NetworkRuntime:
                     endpoint.mac,
                     interface=f"eth{index}",
                 )
-            self._update_names({network.id for network, _ in leased})
+            self._update_names({network.id for network, _ in leased if network.user_defined})
         except BaseException:
             if namespace >= 0:
                 os.close(namespace)
@@ -184,7 +184,7 @@ class NetworkRuntime:
                     " Bind for the same host port twice: port is already allocated"
                 )
             self.store.publish(records, name)
-            firewall.apply(self.store.all(), self.store.published())
+            _firewall().apply(self.store.all(), self.store.published())
 
     def _pick_port(
         self,
@@ -326,18 +326,23 @@ class NetworkRuntime:
 
     def release(self, container_id: str) -> None:
         """Undoes ``prepare``: rows, links, rules, names (each whatever is left of it)."""
-        endpoints = self.store.drop_endpoint(container_id)
-        had_ports = self.store.unpublish(container_id)
+        release_network(self.layout, self.database, container_id)
+
+    def after_release(self, taken: NetworkRows) -> None:
+        """Once the container's rows are gone: its links, its port rules, its names."""
+        endpoints = [endpoint_of(row) for row in taken.endpoints]
         for endpoint in endpoints:
             with contextlib.suppress(HybridockError, OSError):
                 _native.delete_link(endpoint.host_link)
-        if had_ports:
+        if taken.had_ports:
             self._sync_rules()
-        if endpoints:
-            self._update_names({endpoint.network_id for endpoint in endpoints})
+        # only a user network's endpoints carry names (the default bridge resolves none)
+        self._update_names({endpoint.network_id for endpoint in endpoints if endpoint.aliases})
 
     def _update_names(self, network_ids: set[str]) -> None:
         """Publishes the names on each user network (or withdraws the network's file)."""
+        if not network_ids:
+            return
         networks = [n for n in self.store.all() if n.id in network_ids and n.user_defined]
         if not networks:
             return
@@ -400,6 +405,14 @@ def _check_endpoint_options(network: Network, aliases: Sequence[str], requested:
         )
 
 
+def _firewall() -> ModuleType:
+    """The rules' module, imported when rules change (with subprocess): a run on an existing
+    network without published ports changes none."""
+    from hybridock.runtime import firewall  # noqa: PLC0415
+
+    return firewall
+
+
 def _write_sysctl(key: str, value: str) -> None:
     with contextlib.suppress(OSError):
         Path("/proc/sys", key).write_text(value)
@@ -417,6 +430,8 @@ def _ephemeral_range() -> tuple[int, int]:
 
 
 def _try_bind(protocol: str, host_ip: str, port: int) -> None:
+    import socket  # noqa: PLC0415 (only a run that publishes ports)
+
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     if protocol == "sctp":
         kind = socket.SOCK_STREAM  # the kernel's sctp may be missing; tcp's bind tells enough
