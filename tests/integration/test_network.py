@@ -17,6 +17,7 @@ import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from tests.integration.test_containers import Box, make_box, wait_for
@@ -97,6 +98,10 @@ def test_published_port_answers_on_loopback_and_the_gateway(box: Box, name: str)
     assert settings["Ports"] == {"80/tcp": [{"HostIp": any_address, "HostPort": "8080"}]}
     assert settings["Networks"]["bridge"]["IPAddress"] == address
     assert serving("http://172.17.0.1:8080/")  # the host's other address
+    # outbound NAT as docker sets it (configured and checked, never exercised outwards)
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
+    saved = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+    assert "-A HYBRIDOCK-POSTROUTING -s 172.17.0.0/16 ! -o hybridock0 -j MASQUERADE" in saved
     assert serving(f"http://{address}:80/")  # the container's own address
     assert box.ok("port", name) == "80/tcp -> 0.0.0.0:8080\n"
     assert box.ok("port", name, "80") == "0.0.0.0:8080\n"
@@ -190,7 +195,7 @@ def test_fifty_concurrent_runs_get_distinct_addresses_and_leave_nothing(box: Box
     assert all(a.startswith("172.17.") and a.endswith("/16") for a in addresses)
     # concurrent ones never share one; a released address may be given again later
     assert leases(box) == 0
-    assert links("veth") == []
+    wait_for(lambda: links("veth") == [])  # the kernel deletes them with their namespaces
 
 
 def test_concurrent_running_containers_have_distinct_addresses(box: Box) -> None:

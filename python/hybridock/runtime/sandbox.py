@@ -329,11 +329,12 @@ class NetworkRuntime:
         release_network(self.layout, self.database, container_id)
 
     def after_release(self, taken: NetworkRows) -> None:
-        """Once the container's rows are gone: its links, its port rules, its names."""
+        """Once the container's rows are gone: its port rules and its names. Its veths go with
+        its network namespace, which the kernel deletes when the last process in it (or the
+        last fd on it) is gone: deleting a link ourselves waits for the kernel's RCU grace
+        period, 20 ms of every exit. (A container sharing the namespace, ``--network
+        container:X``, keeps X's interfaces until it ends too.)"""
         endpoints = [endpoint_of(row) for row in taken.endpoints]
-        for endpoint in endpoints:
-            with contextlib.suppress(HybridockError, OSError):
-                _native.delete_link(endpoint.host_link)
         if taken.had_ports:
             self._sync_rules()
         # only a user network's endpoints carry names (the default bridge resolves none)
