@@ -212,7 +212,7 @@ pub fn get_link(name: &str) -> Message {
 
 /// `RTM_SETLINK` (family `AF_BRIDGE`) turning on hairpin mode of the bridge port `index`:
 /// the bridge may send a frame back out of the port it came in by, which a container reaching
-/// its own published port needs where bridged frames pass the host's iptables (br_netfilter
+/// its own published port needs where bridged frames pass the host's iptables (`br_netfilter`
 /// DNATs them back to the sender), as docker sets it without its userland proxy.
 #[must_use]
 pub fn set_hairpin(index: i32) -> Message {
