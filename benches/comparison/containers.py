@@ -64,6 +64,34 @@ def _floor_contenders(bench: Bench) -> list[Contender]:
     return floors
 
 
+def _peer_runs(
+    bench: Bench, workload: str, reference: str, network: str
+) -> tuple[list[Contender], list[Row]]:
+    """podman's and docker's warm ``run --rm`` of ``reference`` on ``network`` ("none", or
+    "bridge": each one's default bridge; docker's only where its daemon has one), and the rows
+    of those that are missing."""
+    contenders, missing = [], []
+    if bench.podman is not None:
+        podman = bench.podman
+        podman.run("pull", "-q", "--tls-verify=false", reference)
+        flags = ("run", "--rm", f"--network={network}", *ULIMITS, reference)
+        contenders.append(Contender("podman", action=lambda: podman.run(*flags)))
+    else:
+        missing.append(bench.missing(workload, "podman"))
+    if bench.docker is not None and (network == "none" or bench.docker.bridge):
+        docker = bench.docker
+        docker.run("pull", "-q", reference)
+        contenders.append(
+            Contender(
+                "docker",
+                action=lambda: docker.run("run", "--rm", f"--network={network}", reference),
+            )
+        )
+    else:
+        missing.append(bench.missing(workload, "docker"))
+    return contenders, missing
+
+
 def warm_run_hello(bench: Bench) -> list[Row]:
     workload = "warm run --rm hello"
     reference = bench.images.reference("hello")
@@ -74,28 +102,8 @@ def warm_run_hello(bench: Bench) -> list[Row]:
             action=lambda: bench.hybridock.run("warm", "run", "--rm", "--network=none", reference),
         )
     ]
-    missing = []
-    if bench.podman is not None:
-        podman = bench.podman
-        podman.run("pull", "-q", "--tls-verify=false", reference)
-        contenders.append(
-            Contender(
-                "podman",
-                action=lambda: podman.run("run", "--rm", "--network=none", *ULIMITS, reference),
-            )
-        )
-    else:
-        missing.append(bench.missing(workload, "podman"))
-    if bench.docker is not None:
-        docker = bench.docker
-        docker.run("pull", "-q", reference)
-        contenders.append(
-            Contender(
-                "docker", action=lambda: docker.run("run", "--rm", "--network=none", reference)
-            )
-        )
-    else:
-        missing.append(bench.missing(workload, "docker"))
+    peers, missing = _peer_runs(bench, workload, reference, "none")
+    contenders += peers
     try:
         contenders += _floor_contenders(bench)
     except Exception as error:  # the floors are extras
@@ -122,25 +130,8 @@ def warm_run_bridge(bench: Bench) -> list[Row]:
             action=lambda: bench.hybridock.run("warm", "run", "--rm", "--network=none", reference),
         ),
     ]
-    missing = []
-    if bench.podman is not None:
-        podman = bench.podman
-        podman.run("pull", "-q", "--tls-verify=false", reference)
-        contenders.append(
-            Contender(
-                "podman",
-                action=lambda: podman.run("run", "--rm", "--network=bridge", *ULIMITS, reference),
-            )
-        )
-    else:
-        missing.append(bench.missing(workload, "podman"))
-    if bench.docker is not None and bench.docker.bridge:
-        docker = bench.docker
-        docker.run("pull", "-q", reference)
-        contenders.append(Contender("docker", action=lambda: docker.run("run", "--rm", reference)))
-    else:
-        missing.append(bench.missing(workload, "docker"))
-    return alternate(workload, contenders, bench.fast_rounds) + missing
+    peers, missing = _peer_runs(bench, workload, reference, "bridge")
+    return alternate(workload, contenders + peers, bench.fast_rounds) + missing
 
 
 CREATE_WORKERS = 4

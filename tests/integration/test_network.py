@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.test_containers import Box, make_box, wait_for
+from tests.integration.test_containers import Box, make_box, name, wait_for
 from tests.support.netns import links, nat_rules
 from tests.support.registry import Registry
 
+__all__ = ["name"]  # a fixture shared with the container tests
 pytestmark = [pytest.mark.root, pytest.mark.registry]
 
 WEB = (
@@ -45,13 +46,6 @@ def box(
         for network in made("network", "ls", "-q", "--filter", "type=custom").stdout.split():
             made("network", "rm", network)
         made.discard()
-
-
-@pytest.fixture
-def name(request: pytest.FixtureRequest, box: Box) -> Iterator[str]:
-    chosen = request.node.name.replace("[", "-").replace("]", "").replace("/", "-")[:50]
-    yield chosen
-    box("rm", "-f", chosen)
 
 
 def fetch(url: str, timeout: float = 5) -> str:

@@ -451,6 +451,14 @@ def inspect(
                 failures.append(image_failure(name, error))
             else:
                 failures.append(f"No such object: {name}")
+    show_documents(documents, output_format, failures)
+
+
+def show_documents(
+    documents: list[dict[str, Any]], output_format: str | None, failures: list[str]
+) -> None:
+    """inspect's output, as docker's: each document through ``--format``, or the JSON list;
+    then the targets that failed, one line each (exit 1)."""
     if output_format:
         for document in documents:
             click.echo(_format_document(output_format, document))

@@ -7,7 +7,6 @@ a name taken), with one line per target that failed after the others were done.
 from __future__ import annotations
 
 import datetime
-import json
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -225,15 +224,9 @@ def inspect(state: State, output_format: str | None, names: tuple[str, ...]) -> 
             documents.append(inspect_network(state, state.client.network(name)))
         except HybridockError as error:
             failures.append(_no_such(name, error))
-    if output_format:
-        from hybridock.cli.containers import _format_document  # noqa: PLC0415
+    from hybridock.cli.containers import show_documents  # noqa: PLC0415
 
-        for document in documents:
-            click.echo(_format_document(output_format, document))
-    else:
-        click.echo(json.dumps(documents, indent=4))
-    if failures:
-        raise EachFailed(failures)
+    show_documents(documents, output_format, failures)
 
 
 @network_group.command("rm")

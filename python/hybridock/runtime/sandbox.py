@@ -108,35 +108,13 @@ class NetworkRuntime:
             leased: list[tuple[Network, Endpoint]] = []
             for network, aliases, requested in networks:
                 _check_endpoint_options(network, aliases, requested)
-                self.ensure_bridge(network)
-                names = (*aliases, container_id[:12]) if network.user_defined else ()
-                leased.append(
-                    (
-                        network,
-                        self.store.lease(
-                            network,
-                            container_id,
-                            requested=requested,
-                            aliases=names,
-                            host_link=f"veth{os.urandom(4).hex()[:7]}",
-                        ),
-                    )
-                )
+                leased.append((network, self._lease(network, container_id, aliases, requested)))
             if ports and leased:
                 network, endpoint = leased[0]
                 self._publish(container_id, container_name, endpoint, network, ports)
             namespace = _native.new_network_namespace()
             for index, (network, endpoint) in enumerate(leased):
-                _native.attach_veth(
-                    namespace,
-                    network.bridge,
-                    endpoint.host_link,
-                    endpoint.address,
-                    network.prefix,
-                    None if network.internal or index > 0 else network.gateway,
-                    endpoint.mac,
-                    interface=f"eth{index}",
-                )
+                _attach(namespace, network, endpoint, index)
             self._update_names({network.id for network, _ in leased if network.user_defined})
         except BaseException:
             if namespace >= 0:
@@ -144,6 +122,20 @@ class NetworkRuntime:
             self.release(container_id)
             raise
         return Sandbox(namespace, tuple(leased))
+
+    def _lease(
+        self, network: Network, container_id: str, aliases: Sequence[str], requested: str
+    ) -> Endpoint:
+        """The network's bridge ensured and an address leased on it; on a user network the
+        container's names are its aliases and its short id, as docker's embedded DNS has them."""
+        self.ensure_bridge(network)
+        return self.store.lease(
+            network,
+            container_id,
+            requested=requested,
+            aliases=(*aliases, container_id[:12]) if network.user_defined else (),
+            host_link=f"veth{os.urandom(4).hex()[:7]}",
+        )
 
     def _publish(
         self,
@@ -268,27 +260,11 @@ class NetworkRuntime:
         else:
             updated = config._replace(network=network.name, network_aliases=aliases, ipv4=ip)
         if container.running and container.pid:
-            self.ensure_bridge(network)
-            endpoint = self.store.lease(
-                network,
-                container.id,
-                requested=ip,
-                aliases=(*aliases, container.id[:12]) if network.user_defined else (),
-                host_link=f"veth{os.urandom(4).hex()[:7]}",
-            )
+            endpoint = self._lease(network, container.id, aliases, ip)
             try:
                 namespace = os.open(f"/proc/{container.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
                 try:
-                    _native.attach_veth(
-                        namespace,
-                        network.bridge,
-                        endpoint.host_link,
-                        endpoint.address,
-                        network.prefix,
-                        None if network.internal or names else network.gateway,
-                        endpoint.mac,
-                        interface=f"eth{len(names)}",
-                    )
+                    _attach(namespace, network, endpoint, len(names))
                 finally:
                     os.close(namespace)
             except BaseException:
@@ -369,6 +345,21 @@ class NetworkRuntime:
                 resolver.publish(network.name, [network.gateway], entries)
             else:
                 resolver.forget(network.name)
+
+
+def _attach(namespace: int, network: Network, endpoint: Endpoint, index: int) -> None:
+    """The endpoint's veth into the namespace as ``eth<index>``; only the first interface (of
+    a network that is not internal) gets the default route, as docker's first network."""
+    _native.attach_veth(
+        namespace,
+        network.bridge,
+        endpoint.host_link,
+        endpoint.address,
+        network.prefix,
+        None if network.internal or index > 0 else network.gateway,
+        endpoint.mac,
+        interface=f"eth{index}",
+    )
 
 
 def bindings_to_publish(config: ContainerConfig) -> list[tuple[str, int, str, int, int]]:
