@@ -135,10 +135,10 @@ def test_publish_all_takes_the_exposed_ports(box: Box, name: str) -> None:
         (("-p", "99999:80"), "Invalid hostPort: 99999"),
         (("-p", "80:abc"), "Invalid containerPort: abc"),
         (("--network", "nope"), "network nope not found"),
-        (("--ip", "172.17.0.9"), "user specified IP address is supported on user defined"
-            " networks only"),
-        (("--network-alias", "a"), "network-scoped alias is supported only for containers in"
-            " user defined networks"),
+        (("--network", "none", "--ip", "172.17.0.9"), "user specified IP address is supported"
+            " on user defined networks only"),
+        (("--network", "host", "--network-alias", "a"), "network-scoped aliases are only"
+            " supported for user-defined networks"),
     ],
 )  # fmt: skip
 def test_bad_network_flags_fail_with_one_line_and_125(
@@ -262,13 +262,30 @@ def test_containers_on_a_user_network_resolve_each_other(box: Box, name: str, ne
     assert "has active endpoints" in refused.stderr
 
 
-def test_internal_network_has_no_route_out(box: Box, network: str) -> None:
+def test_default_bridge_ignores_ip_and_aliases_as_docker(box: Box) -> None:
+    shown = box.ok("run", "--rm", "--ip", "172.17.9.9", "--network-alias", "x", "busybox",
+                   "ip", "-o", "-4", "addr", "show", "eth0")  # fmt: skip
+    assert "172.17.9.9" not in shown
+    assert " 172.17." in shown
+
+
+def test_internal_network_reaches_nothing_outside_it(box: Box, name: str, network: str) -> None:
+    """As docker's: a default route like any network's, and the rules drop what would leave."""
     box.ok("network", "create", "--internal", network)
-    routes = box.ok("run", "--rm", "--network", network, "busybox", "ip", "route")
-    assert "default" not in routes
-    assert routes.strip()  # its own subnet only
+    box.ok("run", "-d", "--name", name, "busybox", "sh", "-c", WEB)  # on the default bridge
+    outside = box.inspect(name)["NetworkSettings"]["IPAddress"]  # type: ignore[index]
+    wait_for(lambda: serving(f"http://{outside}/"))
     document = json.loads(box.ok("network", "inspect", network))[0]
     assert document["Internal"] is True
+    inside = box(
+        "run", "--rm", "--network", network, "busybox", "wget", "-T", "2", "-qO-",
+        f"http://{outside}/",
+    )  # fmt: skip
+    assert inside.returncode != 0, str(inside)
+    # while a container on the default bridge does reach it
+    assert box.ok("run", "--rm", "busybox", "wget", "-qO-", f"http://{outside}/").startswith(
+        "hello-from-"
+    )
 
 
 def test_exhausted_subnet_fails_with_one_line(box: Box, name: str, network: str) -> None:

@@ -98,15 +98,22 @@ class Dockerd:
     """containerd + dockerd, private to ``workdir``; the ``docker`` CLI pointed at them."""
 
     def __init__(
-        self, workdir: Path, insecure_registries: Sequence[str] = (), *, bridge: bool = False
+        self,
+        workdir: Path,
+        insecure_registries: Sequence[str] = (),
+        *,
+        bridge: bool = False,
+        daemon_args: Sequence[str] = (),
     ) -> None:
         """``bridge``: docker's default bridge network, NAT and port publishing (docker0,
-        iptables, ip_forward), for a caller in a network namespace of its own only."""
+        iptables, ip_forward), for a caller in a network namespace of its own only;
+        ``daemon_args`` are added to dockerd's (``--bip=...``)."""
         if bridge and (foreign := foreign_interfaces()):
             raise DockerdStartError(
                 f"a bridged dockerd needs a network namespace of its own (found {foreign})"
             )
         self.bridge = bridge
+        self.daemon_args = list(daemon_args)
         self.workdir = workdir
         self.insecure_registries = list(insecure_registries)
         self.socket = workdir / "docker.sock"
@@ -208,6 +215,7 @@ class Dockerd:
                 "--ip6tables=false",
                 "--storage-driver=overlay2",
                 *(f"--insecure-registry={registry}" for registry in self.insecure_registries),
+                *self.daemon_args,
             ],
             "dockerd.log",
         )

@@ -192,7 +192,10 @@ def test_parse_volume_rejects(text: str) -> None:
     ("options", "message"),
     [
         (RunOptions(network="none", ip="10.0.0.2"), "user specified IP address is supported on"),
-        (RunOptions(network="host", network_aliases=("a",)), "network-scoped alias is supported"),
+        (
+            RunOptions(network="host", network_aliases=("a",)),
+            "network-scoped aliases are only supported for user-defined networks",
+        ),
         (RunOptions(ip="10.0.0.300"), "invalid IPv4 address: 10.0.0.300"),
         (RunOptions(dns=("nameserver",)), "nameserver is not an ip address"),
         (RunOptions(network="container:"), "invalid container format container:<name|id>"),

@@ -492,12 +492,12 @@ def _format_document(template: str, document: dict[str, Any]) -> str:
     def replace(match: re.Match[str]) -> str:
         expression = match.group(1).strip()
         if expression.startswith("json "):
-            return json.dumps(lookup(expression[5:].strip()))
+            return json.dumps(lookup(expression[5:].strip()), separators=(",", ":"))
         value = lookup(expression)
         if isinstance(value, bool):
             return str(value).lower()
         if isinstance(value, (dict, list)):
-            return json.dumps(value)
+            return json.dumps(value, separators=(",", ":"))
         return "<no value>" if value is None else str(value)
 
     return re.sub(r"\{\{\s*(.*?)\s*\}\}", replace, template)

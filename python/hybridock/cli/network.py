@@ -322,7 +322,7 @@ def network_settings(state: State, container: Container) -> dict[str, Any]:
             "Aliases": list(endpoint.aliases) or None,
             "NetworkID": network.id,
             "EndpointID": endpoint.id,
-            "Gateway": "" if network.internal else network.gateway,
+            "Gateway": network.gateway,
             "IPAddress": endpoint.address,
             "IPPrefixLen": network.prefix,
             "IPv6Gateway": "",

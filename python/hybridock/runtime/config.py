@@ -381,12 +381,10 @@ def _check_network(options: RunOptions) -> str:
         except ValueError:
             raise ConfigError(f"{server} is not an ip address") from None
     shared = network in NETWORK_MODES or network.startswith("container:")
-    if shared and (options.ip or options.network_aliases):
-        raise ConfigError(
-            "network-scoped alias is supported only for containers in user defined networks"
-            if options.network_aliases
-            else "user specified IP address is supported on user defined networks only"
-        )
+    if shared and options.network_aliases:  # the docker CLI's own check and words
+        raise ConfigError("network-scoped aliases are only supported for user-defined networks")
+    if shared and options.ip:
+        raise ConfigError("user specified IP address is supported on user defined networks only")
     return network
 
 

@@ -321,7 +321,8 @@ class NetworkStore:
                 address = _number(requested)
                 if not first < address < last:
                     raise ConfigError(
-                        f"no configured subnet or ip-range contain the IP address {requested}"
+                        f"Invalid address {requested}: It does not belong to any of this"
+                        " network's subnets"
                     )
                 if address in used:
                     raise ConfigError("Address already in use")

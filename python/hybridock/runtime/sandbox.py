@@ -106,7 +106,10 @@ class NetworkRuntime:
         namespace = -1
         try:
             leased: list[tuple[Network, Endpoint]] = []
-            for network, aliases, requested in networks:
+            for network, asked_aliases, asked_ip in networks:
+                # docker 20.10's run ignores --ip and --network-alias on the default bridge
+                # (its network connect refuses them, as _check_endpoint_options does)
+                aliases, requested = (asked_aliases, asked_ip) if network.user_defined else ((), "")
                 _check_endpoint_options(network, aliases, requested)
                 leased.append((network, self._lease(network, container_id, aliases, requested)))
             if ports and leased:
@@ -348,15 +351,16 @@ class NetworkRuntime:
 
 
 def _attach(namespace: int, network: Network, endpoint: Endpoint, index: int) -> None:
-    """The endpoint's veth into the namespace as ``eth<index>``; only the first interface (of
-    a network that is not internal) gets the default route, as docker's first network."""
+    """The endpoint's veth into the namespace as ``eth<index>``; only the first interface gets
+    the default route, as docker's first network (an internal network's too: its isolation is
+    the rules', as docker's)."""
     _native.attach_veth(
         namespace,
         network.bridge,
         endpoint.host_link,
         endpoint.address,
         network.prefix,
-        None if network.internal or index > 0 else network.gateway,
+        None if index > 0 else network.gateway,
         endpoint.mac,
         interface=f"eth{index}",
     )
