@@ -12,8 +12,9 @@ venv:
 dev: venv
 	$(PY) -m pip install -q -e '.[dev]'
 
+# the suite makes bridges, veths and NAT rules: in a network namespace of its own
 test:
-	$(PY) -m pytest
+	scripts/netns-run $(PY) -m pytest
 
 native-test:
 	cargo test
@@ -35,13 +36,14 @@ lint:
 	$(PY) -m mypy.stubtest hybridock._native
 
 bench:
-	$(PY) -m pytest benches --benchmark-enable -p no:randomly
+	scripts/netns-run $(PY) -m pytest benches --benchmark-enable -p no:randomly
 
 # hybridock beside docker, podman, skopeo+umoci and pigz|tar (issue 5): as root, under 20 minutes;
 # installs the peers from Debian, writes benches/results/compare-<date>.{json,md}.
 # Extra flags: make bench-compare COMPARE_FLAGS="--rounds 3 --only warm_run_hello"
 bench-compare:
-	$(PY) benches/compare.py $(COMPARE_FLAGS)
+	$(PY) benches/compare.py --install-only
+	scripts/netns-run $(PY) benches/compare.py --no-install $(COMPARE_FLAGS)
 
 demo:
 	$(PY) scripts/demo-registry start

@@ -39,7 +39,9 @@ DEFAULT_WORK = Path("/var/tmp/hybridock-compare")  # noqa: S108 - root-only scra
 NOTES = (
     "Every tool runs on this machine at once with the others idle between runs; docker and "
     "podman on private roots (overlay2 / overlay), podman with crun in a mount namespace where "
-    "the cgroup2 mount is hidden (nsenter adds about 1 ms), --network none everywhere.",
+    "the cgroup2 mount is hidden (nsenter adds about 1 ms), --network none everywhere but the "
+    "bridge-network row (each tool's default bridge: hybridock's hybridock0, podman's netavark, "
+    "docker's docker0 with its userland proxy), all in the comparison's own network namespace.",
     "hybridock runs from the venv's console script with its bytecode precompiled "
     "(PYTHONDONTWRITEBYTECODE unset), as an installed wheel would.",
     "A cold pull is an empty store every run: hybridock a fresh root, docker and podman rmi of "
@@ -95,6 +97,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     # the default before --sequential-variant; accepted so the recorded commands still run
     parser.add_argument("--no-sequential-variant", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--install-only",
+        action="store_true",
+        help="install the missing peers and stop (then run in a network namespace of its own)",
+    )
     parser.add_argument("--no-docker", action="store_true", help="leave docker out")
     parser.add_argument("--no-podman", action="store_true", help="leave podman out")
     parser.add_argument(
@@ -134,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     errors: dict[str, str] = {}
     if not options.quick and not options.no_install:
         install_peers()
+    if options.install_only:
+        return 0
     processes = Processes()
     registry = Registry(work / "registry", proxy=False)
     docker: Docker | None = None
