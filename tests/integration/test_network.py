@@ -150,6 +150,13 @@ def test_bad_network_flags_fail_with_one_line_and_125(
     assert leases(box) == 0
 
 
+def test_ports_with_the_host_network_are_discarded_with_dockers_warning(box: Box) -> None:
+    result = box("run", "--rm", "--network", "host", "-p", "8089:80", "busybox", "true")
+    assert result.returncode == 0, str(result)
+    assert result.stderr == "WARNING: Published ports are discarded when using host network mode\n"
+    assert leases(box) == 0
+
+
 def test_a_port_another_container_holds_fails_the_run_and_leaves_nothing(
     box: Box, name: str
 ) -> None:

@@ -150,6 +150,9 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         on_missing=on_missing,
         on_pulled=on_pulled,
     )
+    if params["network"] == "host" and (params["publish"] or params["publish_all"]):
+        # docker's daemon warning, printed by its client after the create
+        click.echo("WARNING: Published ports are discarded when using host network mode", err=True)
     options = RunOptions(
         command=tuple(params["command"]),
         entrypoint=params["entrypoint"],
