@@ -493,6 +493,30 @@ class Client:
         """
         self.runtime.kill(self._record(container), signal)
 
+    def pause(self, container: Container | str) -> None:
+        """``pause``: every process of a running container frozen (the cgroup freezer).
+
+        >>> client.pause("web")
+        """
+        self.require_root()
+        self.runtime.pause(self._record(container))
+
+    def unpause(self, container: Container | str) -> None:
+        """``unpause``: a paused container's processes run again.
+
+        >>> client.unpause("web")
+        """
+        self.require_root()
+        self.runtime.unpause(self._record(container))
+
+    def paused(self, container: Container | str) -> bool:
+        """Whether a running container is paused.
+
+        >>> client.paused("web")
+        False
+        """
+        return self.runtime.paused(self._record(container))
+
     def restart(
         self,
         container: Container | str,

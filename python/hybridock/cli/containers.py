@@ -45,9 +45,10 @@ def _iso(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
-def status_text(container: Container) -> str:
+def status_text(container: Container, *, paused: bool = False) -> str:
     if container.state == "running":
-        return f"Up {human_duration(time.time() - (container.started_at or time.time()))}"
+        up = f"Up {human_duration(time.time() - (container.started_at or time.time()))}"
+        return f"{up} (Paused)" if paused else up
     if container.state == "exited":
         return f"Exited ({container.exit_code}) {ago(container.finished_at)}"
     return "Created"
@@ -87,13 +88,14 @@ PS_TABLE = (
 def _ps_fields(
     container: Container, no_trunc: bool, *, details: bool, state: State | None = None
 ) -> dict[str, str]:
+    paused = container.running and state is not None and state.client.paused(container)
     fields = {
         "ID": container.id if no_trunc else container.id[:12],
         "Image": container.image,
         "Command": _command_text(container, no_trunc),
         "RunningFor": ago(container.created),
-        "Status": status_text(container),
-        "State": container.state,
+        "Status": status_text(container, paused=paused),
+        "State": "paused" if paused else container.state,
         "Ports": "",
         "Names": container.name,
     }
@@ -310,15 +312,16 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
     directory = layout.container(container.id)
     lower = state.client.layer_dirs(container.image_id)
     running = container.running
+    paused = state.client.paused(container)
     return {
         "Id": container.id,
         "Created": _iso(container.created),
         "Path": config.argv[0] if config.argv else "",
         "Args": config.argv[1:],
         "State": {
-            "Status": container.state,
+            "Status": "paused" if paused else container.state,
             "Running": running,
-            "Paused": False,
+            "Paused": paused,
             "Restarting": False,
             "OOMKilled": container.oom_killed,
             "Dead": False,
@@ -428,6 +431,32 @@ def _binds_and_mounts(mounts: Sequence[Mount]) -> dict[str, Any]:
     if flagged:
         shown["Mounts"] = flagged
     return shown
+
+
+@click.command("pause")
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
+@pass_state
+def pause(state: State, names: tuple[str, ...]) -> None:
+    """Pause all processes within one or more containers."""
+
+    def action(name: str) -> None:
+        state.client.pause(name)
+        click.echo(name)
+
+    _each(names, action)
+
+
+@click.command("unpause")
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
+@pass_state
+def unpause(state: State, names: tuple[str, ...]) -> None:
+    """Unpause all processes within one or more containers."""
+
+    def action(name: str) -> None:
+        state.client.unpause(name)
+        click.echo(name)
+
+    _each(names, action)
 
 
 @click.command("inspect")

@@ -47,6 +47,8 @@ COMMANDS = {
     "container": "main:container_group",
     "network": "network:network_group",
     "port": "network:port",
+    "pause": "containers:pause",
+    "unpause": "containers:unpause",
 }
 #: `hybridock container COMMAND`: docker's management-command spellings, loaded the same way
 CONTAINER_COMMANDS = {
@@ -56,6 +58,8 @@ CONTAINER_COMMANDS = {
     "ps": COMMANDS["ps"],
     "prune": "containers:container_prune",
     "port": "network:port",
+    "pause": "containers:pause",
+    "unpause": "containers:unpause",
 }
 #: `hybridock image COMMAND`
 IMAGE_COMMANDS = {

@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -380,6 +381,43 @@ class Cgroup(NamedTuple):
                 raise CgroupError(
                     f"cannot write {rule} to {directory / name}: {error.strerror}"
                 ) from error
+
+    # --- freezing (pause, unpause) ---
+
+    def _freezer(self) -> tuple[Path, str, str] | None:
+        """The control file that freezes the cgroup, and its frozen and thawed values."""
+        if self.version == 2:
+            directory = self.path("")
+            return (directory / "cgroup.freeze", "1", "0") if directory else None
+        directory = self.path("freezer")
+        return (directory / "freezer.state", "FROZEN", "THAWED") if directory else None
+
+    def freeze(self, frozen: bool, timeout: float = 10.0) -> None:
+        """Freezes (pause) or thaws (unpause) every process of the cgroup, and returns once the
+        kernel says it is done (v1: ``freezer.state`` leaves FREEZING; v2: ``cgroup.events``
+        says ``frozen``)."""
+        freezer = self._freezer()
+        if freezer is None:
+            raise CgroupError("this container has no freezer cgroup to pause it with")
+        control, frozen_value, thawed_value = freezer
+        wanted = frozen_value if frozen else thawed_value
+        try:
+            control.write_text(wanted)
+        except OSError as error:
+            raise CgroupError(f"cannot write {wanted} to {control}: {error.strerror}") from error
+        deadline = time.monotonic() + timeout
+        while self.frozen() != frozen:
+            if time.monotonic() >= deadline:
+                raise CgroupError(f"{control.parent} did not become {wanted.lower()} in time")
+            time.sleep(0.005)
+            if self.version == 1:
+                control.write_text(wanted)  # as runc: v1 may stay FREEZING until asked again
+
+    def frozen(self) -> bool:
+        """Whether the cgroup is frozen (paused); False without a freezer."""
+        if self.version == 2:
+            return self._keyed("", "cgroup.events").get("frozen", 0) == 1
+        return (self._value("freezer", "freezer.state") or "").strip() == "FROZEN"
 
     # --- reading ---
 

@@ -188,6 +188,10 @@ class Executor:
         current = containers.reconcile(containers.get(container.id))
         if not current.running or not process_alive(current.pid, current.pid_start):
             raise ContainerStateError(f"container {current.id} is not running")
+        if self.runtime.paused(current):  # the new process would join the frozen cgroup
+            raise ContainerStateError(
+                f"Container {current.id} is paused, unpause the container before exec"
+            )
         return current
 
     def _start(self, container: Container, options: ExecOptions, stdio: Stdio) -> int:

@@ -439,8 +439,48 @@ class Runtime:
 
     def kill(self, container: Container, sig: str | int = "SIGKILL") -> None:
         self.containers.require_running(container)
+        number = signal_number(sig)
+        if number == signal.SIGKILL:
+            self._kill_hard(container)
+            return
         with contextlib.suppress(ProcessLookupError):
-            os.kill(container.pid or 0, signal_number(sig))
+            os.kill(container.pid or 0, number)
+
+    def _kill_hard(self, container: Container) -> None:
+        """SIGKILL, then a thaw if the container is paused: a frozen process dies only once it
+        runs again (docker's kill resumes a paused container after its SIGKILL too)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(container.pid or 0, signal.SIGKILL)
+        cgroup = cgroups.load(self.layout.container(container.id))
+        if cgroup is not None and cgroup.frozen():
+            with contextlib.suppress(HybridockError):
+                cgroup.freeze(False)
+
+    def paused(self, container: Container) -> bool:
+        """Whether a running container is paused (its cgroup frozen: the kernel's word, so a
+        pause survives any record)."""
+        if not container.running:
+            return False
+        cgroup = cgroups.load(self.layout.container(container.id))
+        return cgroup is not None and cgroup.frozen()
+
+    def pause(self, container: Container) -> None:
+        """docker pause: every process of the container frozen (cgroup freezer, v1 or v2)."""
+        if not container.running:
+            raise ContainerStateError(f"Container {container.id} is not running")
+        if self.paused(container):
+            raise ContainerStateError(f"Container {container.id} is already paused")
+        cgroup = cgroups.load(self.layout.container(container.id))
+        if cgroup is None:
+            raise ContainerStateError(f"Container {container.id} has no cgroup to pause it with")
+        cgroup.freeze(True)
+
+    def unpause(self, container: Container) -> None:
+        if not self.paused(container):
+            raise ContainerStateError(f"Container {container.id} is not paused")
+        cgroup = cgroups.load(self.layout.container(container.id))
+        assert cgroup is not None  # noqa: S101 - paused means it has one
+        cgroup.freeze(False)
 
     def stop(
         self, container: Container, timeout: int | None = None, sig: str | int | None = None
@@ -459,8 +499,7 @@ class Runtime:
         with contextlib.suppress(ProcessLookupError):
             os.kill(container.pid or 0, signal_number(sig or container.config.stop_signal))
         if self._wait_exit(container, grace) is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(container.pid or 0, signal.SIGKILL)
+            self._kill_hard(container)
             self._wait_exit(container, 10)
 
     def _wait_exit(self, container: Container, timeout: float | None) -> Container | None:
@@ -517,8 +556,7 @@ class Runtime:
                         f'cannot remove container "/{current.name}": container is running: stop'
                         " the container before removing or force remove"
                     )
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(current.pid or 0, signal.SIGKILL)
+                self._kill_hard(current)
                 self._wait_exit(current, 10)
             cgroups.release(self.layout.container(current.id), strict=True)
             release_network(self.layout, self.containers.db, current.id)
