@@ -493,6 +493,28 @@ class Client:
         """
         self.runtime.kill(self._record(container), signal)
 
+    def rename(self, container: Container | str, new_name: str) -> None:
+        """``rename``: the container's name (and its name on user networks' resolvers).
+
+        >>> client.rename("web", "frontend")
+        """
+        self.require_root()
+        record = self._record(container)
+        self.container_store.rename(record, new_name)
+        if record.running and record.config.bridged:
+            self.runtime.networks.republish_names(record.id)
+
+    def top(
+        self, container: Container | str, ps_args: Sequence[str] = ()
+    ) -> tuple[list[str], list[list[str]]]:
+        """``top``: the host's ``ps`` (``-ef`` by default) for the container's processes, as
+        (header, rows).
+
+        >>> client.top("web")[0]
+        ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']
+        """
+        return self.runtime.top(self._record(container), ps_args)
+
     def pause(self, container: Container | str) -> None:
         """``pause``: every process of a running container frozen (the cgroup freezer).
 

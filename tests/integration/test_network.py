@@ -376,3 +376,17 @@ def test_a_bridge_container_reaches_the_host_through_the_gateway(box: Box) -> No
             output = box.ok("run", "--rm", "busybox", "sh", "-c", f"echo hi | nc 172.17.0.1 {port}")
             answered.result(timeout=30)
     assert output == "from-the-host:hi\n"
+
+
+def test_a_renamed_container_answers_to_its_new_name(box: Box, name: str, network: str) -> None:
+    box.ok("network", "create", network)
+    box.ok("run", "-d", "--network", network, "--name", name, "busybox", "sh", "-c", WEB)
+    box.ok("rename", name, f"{name}-renamed")
+    try:
+        found = box.ok(
+            "run", "--rm", "--network", network, "busybox", "nslookup", f"{name}-renamed"
+        )
+        settings = box.inspect(f"{name}-renamed")["NetworkSettings"]
+        assert settings["Networks"][network]["IPAddress"] in found  # type: ignore[index]
+    finally:
+        box("rm", "-f", f"{name}-renamed")

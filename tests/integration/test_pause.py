@@ -58,3 +58,37 @@ def test_pause_of_what_is_not_running(box: Box, name: str) -> None:
         1,
         "Error: No such container: no-such-container",
     )
+
+
+def test_top_lists_the_containers_processes_as_docker(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--name", name, "busybox", "sh", "-c", "sleep 301 & exec sleep 302")
+    lines = box.ok("top", name).splitlines()
+    assert lines[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    assert lines[0].startswith("UID" + " " * 17 + "PID")  # the docker CLI's 20-wide cells
+    commands = sorted(line.split(None, 7)[7] for line in lines[1:])
+    assert commands == ["sleep 301", "sleep 302"]
+    custom = box.ok("top", name, "-o", "pid,comm").splitlines()
+    assert custom[0].split() == ["PID", "COMMAND"]
+    assert len(custom) == 3
+    stopped = box("top", "no-such-container")
+    assert stopped.returncode == 1
+
+
+def test_rename_and_its_refusals(box: Box, name: str) -> None:
+    box.ok("create", "--name", name, "busybox", "true")
+    box.ok("create", "--name", f"{name}-other", "busybox", "true")
+    try:
+        box.ok("rename", name, f"{name}-new")
+        assert box.inspect(f"{name}-new")["Name"] == f"/{name}-new"
+        taken = box("rename", f"{name}-new", f"{name}-other")
+        assert taken.returncode == 1
+        assert f'Conflict. The container name "/{name}-other" is already in use' in taken.stderr
+        same = box("rename", f"{name}-new", f"{name}-new")
+        assert same.stderr.strip() == (
+            "Error: Renaming a container with the same name as its current name"
+        )
+        bad = box("rename", f"{name}-new", "no good")
+        assert "Invalid container name (no good)" in bad.stderr
+        box.ok("rename", f"{name}-new", name)
+    finally:
+        box("rm", "-f", f"{name}-other", f"{name}-new")

@@ -19,6 +19,7 @@ from hybridock.cli.output import (
     go_time,
     human_duration,
     log_timestamp,
+    table,
 )
 from hybridock.client import Container
 from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
@@ -431,6 +432,31 @@ def _binds_and_mounts(mounts: Sequence[Mount]) -> dict[str, Any]:
     if flagged:
         shown["Mounts"] = flagged
     return shown
+
+
+@click.command("rename")
+@click.argument("container")
+@click.argument("new_name")
+@pass_state
+def rename(state: State, container: str, new_name: str) -> None:
+    """Rename a container."""
+    try:
+        state.client.rename(container, new_name)
+    except HybridockError as error:
+        raise ContainerCommandError(str(error), 1) from error
+
+
+@click.command("top", context_settings={"ignore_unknown_options": True})
+@click.argument("container")
+@click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
+@pass_state
+def top(state: State, container: str, ps_args: tuple[str, ...]) -> None:
+    """Display the running processes of a container."""
+    try:
+        header, rows = state.client.top(container, ps_args)
+    except HybridockError as error:
+        raise ContainerCommandError(str(error), 1) from error
+    table([header, *rows], minwidth=20)  # the docker CLI's tabwriter for top
 
 
 @click.command("pause")

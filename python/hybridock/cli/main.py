@@ -49,17 +49,17 @@ COMMANDS = {
     "port": "network:port",
     "pause": "containers:pause",
     "unpause": "containers:unpause",
+    "rename": "containers:rename",
+    "top": "containers:top",
 }
 #: `hybridock container COMMAND`: docker's management-command spellings, loaded the same way
 CONTAINER_COMMANDS = {
     **{name: COMMANDS[name] for name in ("run", "create", "start", "stop", "kill", "restart")},
     **{name: COMMANDS[name] for name in ("rm", "logs", "wait", "stats", "exec", "inspect")},
+    **{name: COMMANDS[name] for name in ("port", "pause", "unpause", "rename", "top")},
     "ls": COMMANDS["ps"],
     "ps": COMMANDS["ps"],
     "prune": "containers:container_prune",
-    "port": "network:port",
-    "pause": "containers:pause",
-    "unpause": "containers:unpause",
 }
 #: `hybridock image COMMAND`
 IMAGE_COMMANDS = {

@@ -103,15 +103,15 @@ def ago(timestamp: float | None) -> str:
     return f"{human_duration(time.time() - timestamp)} ago"
 
 
-def table(rows: Sequence[Sequence[str]], out: TextIO | None = None) -> None:
-    """docker's tabwriter (minwidth 10, padding 3): a cell followed by another is padded to
-    the widest such cell of its column plus three spaces, and to at least ten; the last cell
-    of a row is not padded."""
+def table(rows: Sequence[Sequence[str]], out: TextIO | None = None, *, minwidth: int = 10) -> None:
+    """docker's tabwriter (minwidth 10, or ``top``'s 20; padding 3): a cell followed by
+    another is padded to the widest such cell of its column plus three spaces, and to at least
+    ``minwidth``; the last cell of a row is not padded."""
     stream = out or sys.stdout
     widths: dict[int, int] = {}
     for row in rows:
         for index, cell in enumerate(row[:-1]):
-            widths[index] = max(widths.get(index, 10), len(cell) + 3)
+            widths[index] = max(widths.get(index, minwidth), len(cell) + 3)
     for row in rows:
         cells = [cell.ljust(widths[index]) for index, cell in enumerate(row[:-1])]
         stream.write("".join([*cells, *row[-1:]]).rstrip(" ") + "\n")

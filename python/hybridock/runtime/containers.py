@@ -187,6 +187,30 @@ class ContainerStore:
                     ) from error
         return self.get(container_id)
 
+    def rename(self, container: Container, new_name: str) -> None:
+        """docker rename: the record's name, checked as ``--name`` is (one transaction, so two
+        renames to one name cannot both win)."""
+        chosen = new_name.lstrip("/")
+        if not re.match(NAME_PATTERN, new_name):
+            raise ConfigError(
+                f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )
+        if chosen == container.name:
+            raise ConfigError("Renaming a container with the same name as its current name")
+        try:
+            with self.db.write() as connection:
+                connection.execute(
+                    "UPDATE containers SET name = ? WHERE id = ?", (chosen, container.id)
+                )
+        except sqlite3.IntegrityError as error:
+            other = self.db.query("SELECT id FROM containers WHERE name = ?", (chosen,))
+            owner = other[0][0] if other else "?"
+            raise ConfigError(
+                f'Conflict. The container name "/{chosen}" is already in use by container'
+                f' "{owner}". You have to remove (or rename) that container to be able to'
+                " reuse that name."
+            ) from error
+
     @staticmethod
     def new_id() -> str:
         return os.urandom(32).hex()

@@ -22,7 +22,7 @@ import selectors
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -47,6 +47,14 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUI
 DEFAULT_STOP_TIMEOUT = 10
 #: in the container's directory: held by restart and rm (see ``Runtime._exclusive``)
 LOCK_FILE = "lifecycle.lock"
+
+
+def _namespace_inode(pid: int) -> int | None:
+    """The inode of a process's pid namespace (None when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/ns/pid").stat().st_ino
+    except OSError:
+        return None
 
 
 def signal_number(name: str | int) -> int:
@@ -455,6 +463,51 @@ class Runtime:
         if cgroup is not None and cgroup.frozen():
             with contextlib.suppress(HybridockError):
                 cgroup.freeze(False)
+
+    def top(
+        self, container: Container, ps_args: Sequence[str] = ()
+    ) -> tuple[list[str], list[list[str]]]:
+        """docker top: the host's ``ps`` (``-ef`` unless ``ps_args``), the rows of the
+        container's processes (those in its pid namespace), split as docker's daemon splits
+        them: the header's columns, the last one (the command) keeping its spaces."""
+        if not container.running or not container.pid:
+            raise ContainerStateError(f"Container {container.id} is not running")
+        own = _namespace_inode(container.pid)
+        pids = {
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and own is not None and _namespace_inode(int(entry.name)) == own
+        }
+        import subprocess  # noqa: PLC0415 (top only)
+
+        try:
+            listing = subprocess.run(
+                ["ps", *(ps_args or ("-ef",))],  # noqa: S607 - docker's top runs the host's ps
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+        except FileNotFoundError:
+            raise ContainerStateError("top needs ps (Debian's procps) on the host") from None
+        if listing.returncode != 0:
+            detail = listing.stderr.strip() or f"exit status {listing.returncode}"
+            raise ContainerStateError(f"ps: {detail}")
+        lines = listing.stdout.splitlines()
+        header = lines[0].split() if lines else []
+        if "PID" not in header:
+            raise ContainerStateError("Couldn't find PID field in ps output")
+        column = header.index("PID")
+        rows = []
+        for line in lines[1:]:
+            fields = line.split()
+            if len(fields) < len(header):
+                continue
+            row = [*fields[: len(header) - 1], " ".join(fields[len(header) - 1 :])]
+            with contextlib.suppress(ValueError):
+                if int(row[column]) in pids:
+                    rows.append(row)
+        return header, rows
 
     def paused(self, container: Container) -> bool:
         """Whether a running container is paused (its cgroup frozen: the kernel's word, so a

@@ -319,6 +319,11 @@ class NetworkRuntime:
         # only a user network's endpoints carry names (the default bridge resolves none)
         self._update_names({endpoint.network_id for endpoint in endpoints if endpoint.aliases})
 
+    def republish_names(self, container_id: str) -> None:
+        """After a rename: the container's user networks' resolvers learn its new name."""
+        endpoints = self.store.endpoints(container_id=container_id)
+        self._update_names({endpoint.network_id for endpoint in endpoints if endpoint.aliases})
+
     def _update_names(self, network_ids: set[str]) -> None:
         """Publishes the names on each user network (or withdraws the network's file)."""
         if not network_ids:
