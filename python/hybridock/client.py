@@ -515,6 +515,37 @@ class Client:
         """
         return self.runtime.top(self._record(container), ps_args)
 
+    def update(
+        self,
+        container: Container | str,
+        *,
+        memory: str | None = None,
+        memory_swap: str | None = None,
+        cpus: str | None = None,
+        cpu_shares: int | None = None,
+        cpuset_cpus: str | None = None,
+        pids_limit: int | None = None,
+    ) -> None:
+        """``update``: new limits for a container (what is not given stays), applied at once
+        to a running one.
+
+        >>> client.update("web", memory="256m", cpus="0.5")
+        """
+        from hybridock.runtime.resources import merge_resources  # noqa: PLC0415
+
+        self.require_root()
+        record = self._record(container)
+        resources = merge_resources(
+            record.config.resources,
+            memory=memory,
+            memory_swap=memory_swap,
+            cpus=cpus,
+            cpu_shares=cpu_shares,
+            cpuset_cpus=cpuset_cpus,
+            pids_limit=pids_limit,
+        )
+        self.runtime.update(record, resources)
+
     def pause(self, container: Container | str) -> None:
         """``pause``: every process of a running container frozen (the cgroup freezer).
 

@@ -439,3 +439,30 @@ def test_a_container_is_confined_by_its_device_program(box: Box, name: str, tmp_
     output = box.ok("logs", name)
     assert "null=0" in output, output
     assert "Operation not permitted" in output and "fuse=1" in output, output
+
+
+def test_update_changes_a_running_containers_limits_and_keeps_them(box: Box, name: str) -> None:
+    box.ok(
+        "run", "-d", "--name", name, "-m", "64m", "--pids-limit", "30", "busybox", "sleep", "300"
+    )
+    memory = cgroup_file(box.pid(name), "memory", "memory.limit_in_bytes", "memory.max")
+    pids = cgroup_file(box.pid(name), "pids", "pids.max", "pids.max")
+    assert box.ok("update", "-m", "128m", "--pids-limit", "40", name) == f"{name}\n"
+    assert memory.read_text().strip() == str(128 * 1024 * 1024)  # grown: swap limit first on v1
+    assert pids.read_text().strip() == "40"
+    box.ok("update", "-m", "32m", name)
+    assert memory.read_text().strip() == str(32 * 1024 * 1024)
+    assert box.inspect(name)["HostConfig"]["Memory"] == 32 * 1024 * 1024  # type: ignore[index]
+    box.ok("restart", "-t", "1", name)  # a new run keeps the updated limits
+    restarted = cgroup_file(box.pid(name), "memory", "memory.limit_in_bytes", "memory.max")
+    assert restarted.read_text().strip() == str(32 * 1024 * 1024)
+    nothing = box("update", name)
+    assert (nothing.returncode, nothing.stderr.strip()) == (
+        1,
+        "Error: You must provide one or more flags when using this command.",
+    )
+    below = box("update", "-m", "1m", name)
+    assert (below.returncode, below.stderr.strip()) == (
+        1,
+        "Error: Minimum memory limit allowed is 6MB",
+    )

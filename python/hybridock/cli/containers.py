@@ -459,6 +459,47 @@ def top(state: State, container: str, ps_args: tuple[str, ...]) -> None:
     table([header, *rows], minwidth=20)  # the docker CLI's tabwriter for top
 
 
+@click.command("update")
+@click.option("-m", "--memory", help="Memory limit.")
+@click.option("--memory-swap", help="Swap limit equal to memory plus swap: -1 for unlimited.")
+@click.option("--cpus", help="Number of CPUs.")
+@click.option("-c", "--cpu-shares", type=int, help="CPU shares (relative weight).")
+@click.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1).")
+@click.option("--pids-limit", type=int, help="Tune container pids limit (-1 for unlimited).")
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
+@pass_state
+def update(
+    state: State,
+    memory: str | None,
+    memory_swap: str | None,
+    cpus: str | None,
+    cpu_shares: int | None,
+    cpuset_cpus: str | None,
+    pids_limit: int | None,
+    names: tuple[str, ...],
+) -> None:
+    """Update configuration of one or more containers."""
+    given = (memory, memory_swap, cpus, cpu_shares, cpuset_cpus, pids_limit)
+    if all(value is None for value in given):
+        raise ContainerCommandError(
+            "You must provide one or more flags when using this command.", 1
+        )
+
+    def action(name: str) -> None:
+        state.client.update(
+            name,
+            memory=memory,
+            memory_swap=memory_swap,
+            cpus=cpus,
+            cpu_shares=cpu_shares,
+            cpuset_cpus=cpuset_cpus,
+            pids_limit=pids_limit,
+        )
+        click.echo(name)
+
+    _each(names, action)
+
+
 @click.command("pause")
 @click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
 @pass_state

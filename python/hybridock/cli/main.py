@@ -51,12 +51,13 @@ COMMANDS = {
     "unpause": "containers:unpause",
     "rename": "containers:rename",
     "top": "containers:top",
+    "update": "containers:update",
 }
 #: `hybridock container COMMAND`: docker's management-command spellings, loaded the same way
 CONTAINER_COMMANDS = {
     **{name: COMMANDS[name] for name in ("run", "create", "start", "stop", "kill", "restart")},
     **{name: COMMANDS[name] for name in ("rm", "logs", "wait", "stats", "exec", "inspect")},
-    **{name: COMMANDS[name] for name in ("port", "pause", "unpause", "rename", "top")},
+    **{name: COMMANDS[name] for name in ("port", "pause", "unpause", "rename", "top", "update")},
     "ls": COMMANDS["ps"],
     "ps": COMMANDS["ps"],
     "prune": "containers:container_prune",

@@ -169,6 +169,27 @@ def v2_writes(resources: Resources) -> list[Write]:
     return writes
 
 
+def update_writes(version: int, old: Resources, new: Resources) -> list[Write]:
+    """The writes that take a running container from ``old`` limits to ``new`` (docker
+    update): only what changed, and on v1 the memory+swap limit before the memory limit when
+    memory grows (the kernel refuses a memory limit above memory+swap)."""
+    changed = Resources(
+        memory=new.memory if new.memory != old.memory or new.memory_swap != old.memory_swap else 0,
+        memory_swap=new.memory_swap
+        if new.memory != old.memory or new.memory_swap != old.memory_swap
+        else 0,
+        nano_cpus=new.nano_cpus if new.nano_cpus != old.nano_cpus else 0,
+        cpu_shares=new.cpu_shares if new.cpu_shares != old.cpu_shares else 0,
+        cpuset_cpus=new.cpuset_cpus if new.cpuset_cpus != old.cpuset_cpus else "",
+        pids_limit=new.pids_limit if new.pids_limit != old.pids_limit else 0,
+    )
+    writes = v2_writes(changed) if version == 2 else v1_writes(changed)
+    if version == 1 and changed.memory and changed.memory > old.memory:
+        swap = [write for write in writes if write.file == "memory.memsw.limit_in_bytes"]
+        writes = [*swap, *(write for write in writes if write not in swap)]
+    return writes
+
+
 # --- the driver -------------------------------------------------------------------------------
 
 

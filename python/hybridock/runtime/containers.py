@@ -211,6 +211,13 @@ class ContainerStore:
                 " reuse that name."
             ) from error
 
+    def replace_config(self, container_id: str, config: ContainerConfig) -> None:
+        """A new configuration for the container (network connect, update)."""
+        with self.db.write() as connection:
+            connection.execute(
+                "UPDATE containers SET config = ? WHERE id = ?", (config.to_json(), container_id)
+            )
+
     @staticmethod
     def new_id() -> str:
         return os.urandom(32).hex()

@@ -41,6 +41,7 @@ from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard, init_path, monitor_path
 
 if TYPE_CHECKING:
+    from hybridock.runtime.resources import Resources
     from hybridock.runtime.sandbox import NetworkRuntime
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -508,6 +509,26 @@ class Runtime:
                 if int(row[column]) in pids:
                     rows.append(row)
         return header, rows
+
+    def update(self, container: Container, resources: Resources) -> None:
+        """docker update: the container's new limits, recorded (a later start keeps them) and,
+        while it runs, written to its cgroup."""
+        current = self.containers.reconcile(self.containers.get(container.id))
+        old = current.config.resources
+        if current.running:
+            cgroup = cgroups.load(self.layout.container(current.id))
+            if cgroup is None:
+                raise ContainerStateError(
+                    f"Cannot update container {current.id}: it runs without a cgroup"
+                )
+            writes = cgroups.update_writes(cgroup.version, old, resources)
+            try:
+                cgroup.apply(writes)
+            except HybridockError as error:
+                raise ContainerStateError(
+                    f"Cannot update container {current.id}: {error}"
+                ) from error
+        self.containers.replace_config(current.id, current.config._replace(resources=resources))
 
     def paused(self, container: Container) -> bool:
         """Whether a running container is paused (its cgroup frozen: the kernel's word, so a

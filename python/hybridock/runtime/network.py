@@ -422,12 +422,6 @@ class NetworkStore:
             )
         return cursor.rowcount > 0
 
-    def replace_config(self, container_id: str, config_json: str) -> None:
-        with self.db.write() as connection:
-            connection.execute(
-                "UPDATE containers SET config = ? WHERE id = ?", (config_json, container_id)
-            )
-
 
 class PortAllocated(ConfigError):
     """A host port another container publishes, or a host process holds (run exits 125)."""

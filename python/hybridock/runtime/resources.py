@@ -132,3 +132,42 @@ def cpu_shares_to_weight(shares: int) -> int:
         return 0
     shares = min(max(shares, 2), 262144)  # the kernel's v1 range
     return 1 + ((shares - 2) * 9999) // 262142
+
+
+def merge_resources(
+    old: Resources,
+    *,
+    memory: str | None = None,
+    memory_swap: str | None = None,
+    cpus: str | None = None,
+    cpu_shares: int | None = None,
+    cpuset_cpus: str | None = None,
+    pids_limit: int | None = None,
+) -> Resources:
+    """docker update's limits: the flags given (checked as at create) over the old ones."""
+    given = parse_resources(
+        memory=memory,
+        cpus=cpus,
+        cpu_shares=cpu_shares,
+        cpuset_cpus=cpuset_cpus,
+        pids_limit=pids_limit,
+    )
+    merged = Resources(
+        memory=given.memory if memory else old.memory,
+        memory_swap=old.memory_swap,
+        nano_cpus=given.nano_cpus if cpus else old.nano_cpus,
+        cpu_shares=given.cpu_shares if cpu_shares is not None else old.cpu_shares,
+        cpuset_cpus=given.cpuset_cpus if cpuset_cpus else old.cpuset_cpus,
+        pids_limit=given.pids_limit if pids_limit is not None else old.pids_limit,
+    )
+    if memory_swap:
+        swap = -1 if memory_swap.strip() == "-1" else parse_bytes(memory_swap)
+        merged = merged._replace(memory_swap=swap)
+    if merged.memory_swap not in (0, -1) and merged.memory > merged.memory_swap:
+        raise ConfigError(
+            "Memory limit should be smaller than already set memoryswap limit, update the"
+            " memoryswap at the same time"
+        )
+    if merged.memory_swap and not merged.memory:
+        raise ConfigError("You should always set the Memory limit when using Memoryswap limit")
+    return merged

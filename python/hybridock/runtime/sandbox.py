@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from hybridock import _native
 from hybridock.errors import ConfigError, HybridockError
 from hybridock.runtime import ports
-from hybridock.runtime.containers import NetworkRows, release_network
+from hybridock.runtime.containers import ContainerStore, NetworkRows, release_network
 from hybridock.runtime.network import (
     Endpoint,
     Network,
@@ -274,7 +274,7 @@ class NetworkRuntime:
                 self.store.drop_endpoint(container.id, network.id)
                 raise
             self._update_names({network.id})
-        self.store.replace_config(container.id, updated.to_json())
+        ContainerStore(self.layout, self.database).replace_config(container.id, updated)
 
     def disconnect(self, network: Network, container: Container) -> None:
         """``network disconnect``: out of the config, and out of the network now if running."""
@@ -301,7 +301,7 @@ class NetworkRuntime:
             if self.store.unpublish_on(container.id, network.bridge):
                 self._sync_rules()
             self._update_names({network.id})
-        self.store.replace_config(container.id, updated.to_json())
+        ContainerStore(self.layout, self.database).replace_config(container.id, updated)
 
     def release(self, container_id: str) -> None:
         """Undoes ``prepare``: rows, links, rules, names (each whatever is left of it)."""
