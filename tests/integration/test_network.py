@@ -390,3 +390,13 @@ def test_a_renamed_container_answers_to_its_new_name(box: Box, name: str, networ
         assert settings["Networks"][network]["IPAddress"] in found  # type: ignore[index]
     finally:
         box("rm", "-f", f"{name}-renamed")
+
+
+def test_bridges_carry_no_ipv6(box: Box, network: str) -> None:
+    """The containers' IPv6 is off, and so is their bridges': no link-local address appears."""
+    box.ok("network", "create", network)
+    box.ok("run", "--rm", "--network", network, "busybox", "true")
+    box.ok("run", "--rm", "busybox", "true")
+    bridge = "br-" + box.ok("network", "inspect", "-f", "{{.Id}}", network)[:12]
+    for link in ("hybridock0", bridge):
+        assert Path(f"/proc/sys/net/ipv6/conf/{link}/disable_ipv6").read_text().strip() == "1"

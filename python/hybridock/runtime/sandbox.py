@@ -3,7 +3,7 @@
 For a container on bridge networks, ``prepare`` (the CLI's process, before the spawn):
 
 1. ensures each network's Linux bridge (``_native.ensure_bridge``, netlink); one that had to be
-   made gets ``ip_forward`` and ``route_localnet`` and the rules of every network
+   made gets ``ip_forward``, ``route_localnet``, IPv6 off and the rules of every network
    (``firewall.apply``);
 2. leases the container's address on each network in the store, and records its published
    ports (a port another container holds is refused by the store, one a host process holds by
@@ -88,6 +88,10 @@ class NetworkRuntime:
         if _native.ensure_bridge(network.bridge, network.gateway, network.prefix):
             _write_sysctl("net/ipv4/ip_forward", "1")
             _write_sysctl(f"net/ipv4/conf/{network.bridge}/route_localnet", "1")
+            # the containers' IPv6 is off: the bridge gets no link-local address (nor its
+            # routes, which would otherwise appear a second later, once duplicate address
+            # detection ends)
+            _write_sysctl(f"net/ipv6/conf/{network.bridge}/disable_ipv6", "1")
             self._sync_rules()
 
     def prepare(
