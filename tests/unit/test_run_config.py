@@ -11,6 +11,7 @@ from hybridock.errors import ConfigError
 from hybridock.runtime.config import (
     ContainerConfig,
     Mount,
+    image_volumes,
     RunOptions,
     merge,
     parse_mount,
@@ -108,9 +109,43 @@ def test_parse_volume(text: str, expected: Mount, monkeypatch: pytest.MonkeyPatc
     assert parse_volume(text) == expected
 
 
-def test_a_named_volume_says_volumes_are_not_supported_yet() -> None:
-    with pytest.raises(ConfigError, match="named volumes are not supported yet"):
-        parse_volume("docs:/d")
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("docs:/d", Mount("", "/d", volume="docs"), id="named"),
+        pytest.param(
+            "docs:/d:ro,nocopy",
+            Mount("", "/d", True, mode="ro,nocopy", volume="docs", nocopy=True),
+            id="named-ro-nocopy",
+        ),
+        pytest.param("/d", Mount("", "/d", anonymous=True), id="anonymous"),
+    ],
+)
+def test_parse_volume_of_a_volume(text: str, expected: Mount) -> None:
+    assert parse_volume(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("bad/name:/d", '"bad/name" includes invalid characters', id="bad-name"),
+        pytest.param("a:/d", "volume name is too short", id="short-name"),
+        pytest.param("/h:/d:nocopy", "invalid mode: nocopy", id="nocopy-bind"),
+        pytest.param("docs:/d:ro,rw", "invalid mode: ro,rw", id="ro-and-rw"),
+        pytest.param("docs:/d:z", "invalid mode: z", id="unknown-mode"),
+        pytest.param("d", "mount path must be absolute", id="relative-anonymous"),
+    ],
+)
+def test_parse_volume_refusals(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_volume(text)
+
+
+def test_image_volumes_are_anonymous_unless_a_mount_covers_them() -> None:
+    mounts = [Mount("/h", "/data/")]
+    assert image_volumes({"/data": {}, "/logs": {}}, mounts) == [
+        Mount("", "/logs", create_source=False, anonymous=True)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -133,6 +168,16 @@ def test_a_named_volume_says_volumes_are_not_supported_yet() -> None:
             "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1777,ro",
             ("/t", 1 | 2 | 4 | 8, "size=1048576,mode=1777"),
             id="tmpfs-options",
+        ),
+        pytest.param(
+            "source=data,target=/d,volume-nocopy",
+            Mount("", "/d", False, False, volume="data", nocopy=True),
+            id="volume-nocopy",
+        ),
+        pytest.param(
+            "type=volume,target=/d,ro",
+            Mount("", "/d", True, False, anonymous=True),
+            id="volume-anonymous",
         ),
     ],
 )
@@ -161,7 +206,9 @@ def test_parse_mount(
         pytest.param("type=tmpfs,src=/,dst=/t", "field Source must not be specified", id="src"),
         pytest.param("type=bind,src=/,dst=d", "'d' mount path must be absolute", id="relative"),
         pytest.param("type=nfs,dst=/d", 'type "nfs": mount type unknown', id="unknown-type"),
-        pytest.param("target=/d", "volumes are not supported yet", id="volume-default"),
+        pytest.param(
+            "target=/d,volume-driver=nfs", "volume drivers other than local", id="volume-driver"
+        ),
         pytest.param(
             "type=bind,src=/,dst=/d,bind-propagation=x", "invalid propagation mode: x", id="mode-x"
         ),
@@ -182,7 +229,7 @@ def test_parse_mount_rejects(text: str, message: str) -> None:
         parse_mount(text)
 
 
-@pytest.mark.parametrize("text", ["named:/b", "/a", "/a:relative", "/a:/b:xx", ":/b"])
+@pytest.mark.parametrize("text", ["/a:relative", "/a:/b:xx", ":/b"])
 def test_parse_volume_rejects(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_volume(text)

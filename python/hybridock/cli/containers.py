@@ -233,14 +233,16 @@ def restart(state: State, timeout: int | None, sig: str | None, names: tuple[str
 
 @click.command()
 @click.option("-f", "--force", is_flag=True, help="Force the removal of a running container.")
-@click.option("-v", "--volumes", is_flag=True, help="Accepted for docker compatibility.")
+@click.option(
+    "-v", "--volumes", is_flag=True, help="Remove anonymous volumes associated with the container."
+)
 @click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
 @pass_state
 def rm(state: State, force: bool, volumes: bool, names: tuple[str, ...]) -> None:
     """Remove one or more containers."""
 
     def action(name: str) -> None:
-        state.client.remove_container(name, force=force)
+        state.client.remove_container(name, force=force, volumes=volumes)
         click.echo(name)
 
     _each(names, action)
@@ -372,17 +374,7 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
                 "MergedDir": str(directory / "rootfs"),
             },
         },
-        "Mounts": [
-            {
-                "Type": "bind",
-                "Source": m.source,
-                "Destination": m.destination,
-                "Mode": _volume_mode(m) if m.from_volume_flag else "",
-                "RW": not m.readonly,
-                "Propagation": m.propagation or "rprivate",
-            }
-            for m in config.mounts
-        ],
+        "Mounts": [_mount_point(m) for m in config.mounts],
         "Config": {
             "Hostname": config.hostname,
             "User": config.user,
@@ -402,6 +394,29 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
     }
 
 
+def _mount_point(mount: Mount) -> dict[str, Any]:
+    """docker 20.10's MountPoint: a volume's name and driver; -v's "z" mode for a volume."""
+    if not mount.is_volume:
+        return {
+            "Type": "bind",
+            "Source": mount.source,
+            "Destination": mount.destination,
+            "Mode": _volume_mode(mount) if mount.from_volume_flag else "",
+            "RW": not mount.readonly,
+            "Propagation": mount.propagation or "rprivate",
+        }
+    return {
+        "Type": "volume",
+        "Name": mount.volume,
+        "Source": mount.source,
+        "Destination": mount.destination,
+        "Driver": "local",
+        "Mode": (mount.mode or "z") if mount.from_volume_flag else "",
+        "RW": not mount.readonly,
+        "Propagation": "",
+    }
+
+
 def _volume_mode(mount: Mount) -> str:
     # records from before Mount.mode knew only readonly
     return mount.mode or ("ro" if mount.readonly else "")
@@ -410,14 +425,27 @@ def _volume_mode(mount: Mount) -> str:
 def _binds_and_mounts(mounts: Sequence[Mount]) -> dict[str, Any]:
     """docker's HostConfig: -v as typed under Binds (null when none), --mount under Mounts
     (left out when none)."""
-    binds = [m for m in mounts if m.from_volume_flag]
+    binds = [m for m in mounts if m.from_volume_flag and not m.anonymous]
     shown: dict[str, Any] = {
-        "Binds": [":".join(filter(None, (m.source, m.destination, _volume_mode(m)))) for m in binds]
+        "Binds": [
+            ":".join(filter(None, (m.volume or m.source, m.destination, _volume_mode(m))))
+            for m in binds
+        ]
         or None
     }
     flagged = []
     for m in mounts:
         if m.from_volume_flag:
+            continue
+        if m.is_volume:
+            volume: dict[str, Any] = {"Type": "volume", "Target": m.destination}
+            if not m.anonymous:
+                volume = {"Type": "volume", "Source": m.volume, "Target": m.destination}
+            if m.readonly:
+                volume["ReadOnly"] = True
+            if m.nocopy:
+                volume["VolumeOptions"] = {"NoCopy": True}
+            flagged.append(volume)
             continue
         entry: dict[str, Any] = {"Type": "bind", "Source": m.source, "Target": m.destination}
         if m.readonly:

@@ -47,6 +47,7 @@ COMMANDS = {
     "container": "main:container_group",
     "network": "network:network_group",
     "port": "network:port",
+    "volume": "volume:volume_group",
 }
 #: `hybridock container COMMAND`: docker's management-command spellings, loaded the same way
 CONTAINER_COMMANDS = {

@@ -34,11 +34,16 @@ def container_options(function: F) -> F:
         click.option("--name", help="Assign a name to the container."),
         click.option("-h", "--hostname", help="Container host name."),
         click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
-        click.option("-v", "--volume", multiple=True, help="Bind mount a volume (host:ctr[:ro])."),
+        click.option(
+            "-v",
+            "--volume",
+            multiple=True,
+            help="Bind mount a volume (host:ctr[:ro], name:ctr[:ro], ctr).",
+        ),
         click.option(
             "--mount",
             multiple=True,
-            help="Attach a filesystem mount (type=bind|tmpfs,source=,target=,readonly).",
+            help="Attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,readonly).",
         ),
         click.option(
             "--network",

@@ -41,7 +41,9 @@ from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard, init_path, monitor_path
 
 if TYPE_CHECKING:
+    from hybridock.runtime.config import ContainerConfig
     from hybridock.runtime.sandbox import NetworkRuntime
+    from hybridock.runtime.volumes import VolumeStore
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 DEFAULT_STOP_TIMEOUT = 10
@@ -232,7 +234,7 @@ class Runtime:
         if not any(entry.startswith("HOME=") for entry in env):
             env.append(f"HOME={user.home}")
         for mount in config.mounts:
-            if mount.create_source:
+            if mount.create_source and not mount.is_volume:
                 make_bind_source(mount.source)
         marker = directory / "work" / "work" / "incompat"
         if config.auto_remove and marker.exists():
@@ -509,7 +511,26 @@ class Runtime:
             self.stop(current, timeout, sig)
             return self.start_detached(self.containers.get(container.id))
 
-    def remove(self, container: Container, *, force: bool = False) -> None:
+    def provide_volumes(self, config: ContainerConfig, volumes: VolumeStore) -> ContainerConfig:
+        """The config with its volumes made (a named one on first use, an anonymous one always)
+        and their paths filled in; an empty volume first gets the image's content at its
+        mount path (docker's copy-up), unless ``nocopy``."""
+        from hybridock.runtime.copyup import copy_up  # noqa: PLC0415
+
+        mounts = []
+        for mount in config.mounts:
+            if not mount.is_volume:
+                mounts.append(mount)
+                continue
+            volume = volumes.create(mount.volume or None, anonymous=mount.anonymous)
+            if not mount.nocopy and not any(Path(volume.mountpoint).iterdir()):
+                copy_up(
+                    self.images.layer_dirs(config.image_id), mount.destination, volume.mountpoint
+                )
+            mounts.append(mount._replace(source=volume.mountpoint, volume=volume.name))
+        return config._replace(mounts=tuple(mounts))
+
+    def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
         with self._exclusive(container) as current:
             if current.running:
                 if not force:
@@ -525,6 +546,12 @@ class Runtime:
             self.containers.remove_record(current.id)
             discard(self.layout, self.layout.container(current.id))
             self.images.release(current.image_id)  # an image rmi -f deleted under it goes now
+            if volumes or current.config.auto_remove:
+                from hybridock.runtime.volumes import VolumeStore  # noqa: PLC0415
+
+                VolumeStore(self.layout, self.containers.db).remove_anonymous(
+                    [mount.volume for mount in current.config.mounts if mount.anonymous]
+                )
 
     # --- logs -------------------------------------------------------------------------------
 

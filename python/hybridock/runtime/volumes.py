@@ -1,0 +1,197 @@
+"""Volumes as docker's ``local`` driver keeps them: ``volumes/<name>/_data`` and a ``volumes`` row.
+
+Creation builds the tree under ``tmp/`` and renames it into ``volumes/`` before the row is
+written; removal deletes the row first and then moves the tree to ``trash/`` (``discard``). Both
+run under the store's ``volumes`` lock, so a crash leaves at worst a tree without a row, which
+no command shows and the next creation of that name replaces. A volume is in use while a
+container's record mounts it (docker's reference counting, read from the records themselves).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from hybridock.errors import ConfigError, HybridockError
+from hybridock.store import locks
+from hybridock.store.layout import Layout
+from hybridock.store.programs import discard
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from hybridock.store.db import Database
+
+#: docker's rule for a local volume's name
+NAME_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9_.-]+"
+LOCK = "volumes"
+DRIVERS = ("local",)
+
+
+class VolumeNotFound(HybridockError, LookupError):
+    """docker: ``get NAME: no such volume``."""
+
+
+class VolumeInUse(HybridockError):
+    """docker: ``remove NAME: volume is in use - [CONTAINER_ID]``."""
+
+
+class Volume(NamedTuple):
+    name: str
+    driver: str
+    options: Mapping[str, str]
+    labels: Mapping[str, str]
+    created: float
+    anonymous: bool
+    mountpoint: str  # volumes/<name>/_data
+
+
+def check_name(name: str) -> str:
+    if len(name) == 1 and name.isalnum():
+        raise ConfigError(
+            f"create {name}: volume name is too short, names should be at least two"
+            " alphanumeric characters"
+        )
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise ConfigError(
+            f'create {name}: "{name}" includes invalid characters for a local volume name, only'
+            ' "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory,'
+            " use absolute path"
+        )
+    return name
+
+
+def _volume(layout: Layout, row: sqlite3.Row) -> Volume:
+    return Volume(
+        name=row["name"],
+        driver=row["driver"],
+        options=json.loads(row["options"]),
+        labels=json.loads(row["labels"]),
+        created=row["created"],
+        anonymous=bool(row["anonymous"]),
+        mountpoint=str(layout.volumes / row["name"] / "_data"),
+    )
+
+
+class VolumeStore:
+    def __init__(self, layout: Layout, database: Database) -> None:
+        self.layout = layout
+        self.db = database
+
+    def all(self) -> list[Volume]:
+        rows = self.db.query("SELECT * FROM volumes ORDER BY name")
+        return [_volume(self.layout, row) for row in rows]
+
+    def get(self, name: str) -> Volume:
+        rows = self.db.query("SELECT * FROM volumes WHERE name = ?", (name,))
+        if not rows:
+            raise VolumeNotFound(f"get {name}: no such volume")
+        return _volume(self.layout, rows[0])
+
+    def create(
+        self,
+        name: str | None = None,
+        *,
+        driver: str = "local",
+        labels: Mapping[str, str] | None = None,
+        options: Mapping[str, str] | None = None,
+        anonymous: bool = False,
+    ) -> Volume:
+        """A new volume, or the one of that name that exists (as docker's ``volume create``)."""
+        name = check_name(name) if name is not None else os.urandom(32).hex()
+        if driver not in DRIVERS:
+            raise ConfigError(
+                f"create {name}: error looking up volume plugin {driver}: plugin"
+                f' "{driver}" not found'
+            )
+        if options:
+            raise ConfigError(
+                f"create {name}: options of the local driver are not supported yet:"
+                f" {', '.join(sorted(options))}"
+            )
+        self.layout.volumes.mkdir(mode=0o701, exist_ok=True)
+        with locks.exclusive(self.layout.locks, LOCK):
+            try:
+                return self.get(name)
+            except VolumeNotFound:
+                pass
+            place = self.layout.volumes / name
+            if os.path.lexists(place):  # a tree whose row a crash never wrote, or removed
+                discard(self.layout, place)
+            with self.layout.temp_dir("volume") as temp:
+                (temp / "_data").mkdir(mode=0o755)
+                (temp / "_data").chmod(0o755)
+                temp.chmod(0o701)
+                temp.rename(place)
+            with self.db.write() as connection:
+                connection.execute(
+                    "INSERT INTO volumes (name, driver, options, labels, created, anonymous)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        name,
+                        driver,
+                        json.dumps(dict(options or {})),
+                        json.dumps(dict(labels or {})),
+                        time.time(),
+                        int(anonymous),
+                    ),
+                )
+        return self.get(name)
+
+    def users(self, name: str) -> list[str]:
+        """The ids of the containers whose records mount the volume."""
+        rows = self.db.query(
+            "SELECT DISTINCT containers.id FROM containers, json_each(containers.config,"
+            " '$.mounts') AS mount WHERE json_extract(mount.value, '$.volume') = ?"
+            " ORDER BY containers.created",
+            (name,),
+        )
+        return [row["id"] for row in rows]
+
+    def in_use(self) -> set[str]:
+        rows = self.db.query(
+            "SELECT DISTINCT json_extract(mount.value, '$.volume') AS name FROM containers,"
+            " json_each(containers.config, '$.mounts') AS mount"
+        )
+        return {row["name"] for row in rows if row["name"]}
+
+    def remove(self, name: str, *, force: bool = False) -> None:
+        """The row first, under the lock (a volume in use stays), then the tree to trash/."""
+        with locks.exclusive(self.layout.locks, LOCK):
+            try:
+                volume = self.get(name)
+            except VolumeNotFound:
+                if force:
+                    return
+                raise
+            users = self.users(name)
+            if users:
+                raise VolumeInUse(f"remove {name}: volume is in use - [{', '.join(users)}]")
+            with self.db.write() as connection:
+                connection.execute("DELETE FROM volumes WHERE name = ?", (volume.name,))
+            discard(self.layout, self.layout.volumes / volume.name)
+
+    def remove_anonymous(self, names: Sequence[str]) -> None:
+        """What ``rm -v`` and ``--rm`` take with a container: its anonymous volumes that no
+        other container mounts."""
+        for name in names:
+            try:
+                if self.get(name).anonymous:
+                    self.remove(name)
+            except (VolumeNotFound, VolumeInUse):
+                continue
+
+    def size(self, volume: Volume) -> int:
+        total = 0
+        for directory, _, files in os.walk(volume.mountpoint):
+            for file in files:
+                try:
+                    total += os.lstat(Path(directory) / file).st_blocks * 512
+                except OSError:
+                    continue
+        return total
