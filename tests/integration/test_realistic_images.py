@@ -188,6 +188,41 @@ def test_database_server_runs_as_its_own_user_and_keeps_its_data(debian: Images,
     assert psql("SELECT body FROM notes").strip() == "kept across a restart"
 
 
+@pytest.mark.parametrize("kind", ["named-volume", "bind"])
+def test_database_rows_outlive_the_container(debian: Images, kind: str, tmp_path: Path) -> None:
+    """docker's way to keep a database: its data directory's parent in a named volume (copied
+    up from the image, so owned by postgres) or a host directory; the container is removed and
+    a new one on the same storage finds the rows."""
+    box = debian.box
+    name = f"keeps-rows-{kind}"
+    ready = "database system is ready to accept connections"
+    if kind == "bind":
+        storage = tmp_path / "pg"
+        storage.mkdir()
+        postgres = pwd.getpwnam("postgres")
+        os.chown(storage, postgres.pw_uid, postgres.pw_gid)
+        source = str(storage)
+    else:
+        source = "pgstore"
+
+    def psql(sql: str) -> str:
+        return box.ok("exec", name, "psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", sql)
+
+    try:
+        box.ok("run", "-d", "--name", name, "-v", f"{source}:/var/lib/postgresql", debian.postgres)
+        wait_for(lambda: ready in box("logs", name).stderr, timeout=60)
+        psql("CREATE TABLE notes (body text); INSERT INTO notes VALUES ('kept in the volume')")
+        box.ok("stop", name)
+        box.ok("rm", "-v", name)
+        box.ok("run", "-d", "--name", name, "-v", f"{source}:/var/lib/postgresql", debian.postgres)
+        wait_for(lambda: ready in box("logs", name).stderr, timeout=60)
+        assert psql("SELECT body FROM notes").strip() == "kept in the volume"
+    finally:
+        box("rm", "-f", name)
+        if kind != "bind":
+            box("volume", "rm", source)
+
+
 def test_database_server_reached_through_a_published_port_with_its_own_client(
     debian: Images, name: str
 ) -> None:
