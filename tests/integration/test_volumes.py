@@ -13,6 +13,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.integration.test_containers import Box, make_box
@@ -89,6 +90,16 @@ def volume_names(box: Box) -> list[str]:
 
 def mountpoint(box: Box, name: str) -> Path:
     return Path(box.ok("volume", "inspect", "-f", "{{.Mountpoint}}", name).strip())
+
+
+def mounts_of(box: Box, container: str) -> list[dict[str, Any]]:
+    mounts = box.inspect(container)["Mounts"]
+    assert isinstance(mounts, list)
+    return mounts
+
+
+def names_in(directory: Path) -> list[str]:
+    return sorted(entry.name for entry in directory.iterdir())
 
 
 def test_create_ls_inspect_rm(clean: Box) -> None:
@@ -169,7 +180,7 @@ def test_named_volume_outlives_its_containers(clean: Box) -> None:
 def test_anonymous_volumes_go_with_rm_v_and_run_rm(clean: Box) -> None:
     box = clean
     box.ok("run", "--name", "anon", "-v", "/scratch", "busybox", "touch", "/scratch/x")
-    (mount,) = [m for m in box.inspect("anon")["Mounts"] if m["Destination"] == "/scratch"]  # type: ignore[union-attr, index]
+    (mount,) = [m for m in mounts_of(box, "anon") if m["Destination"] == "/scratch"]
     assert mount["Type"] == "volume" and mount["Driver"] == "local" and mount["RW"] is True
     assert mount["Source"] == str(mountpoint(box, mount["Name"]))
     assert (Path(mount["Source"]) / "x").exists()
@@ -193,10 +204,10 @@ def test_anonymous_volumes_go_with_rm_v_and_run_rm(clean: Box) -> None:
 def test_image_volume_is_copied_up_with_owners_modes_xattrs_and_links(clean: Box) -> None:
     box = clean
     box.ok("run", "--name", "seeded", "seeded", "ls", "/data")
-    (mount,) = box.inspect("seeded")["Mounts"]  # type: ignore[misc]
+    (mount,) = mounts_of(box, "seeded")
     assert (mount["Type"], mount["Destination"], mount["Mode"]) == ("volume", "/data", "")
     data = Path(mount["Source"])
-    assert sorted(os.listdir(data)) == ["file", "hard", "link", "opaque", "sub"]
+    assert names_in(data) == ["file", "hard", "link", "opaque", "sub"]
     root = data.stat()
     assert (root.st_uid, root.st_gid, stat.S_IMODE(root.st_mode)) == (*OWNER, 0o750)
     assert os.getxattr(data, "user.kind") == b"seed"
@@ -204,8 +215,8 @@ def test_image_volume_is_copied_up_with_owners_modes_xattrs_and_links(clean: Box
     assert (file.st_uid, file.st_gid, stat.S_IMODE(file.st_mode)) == (*OWNER, 0o640)
     assert os.getxattr(data / "file", "user.tag") == b"kept"
     assert file.st_ino == (data / "hard").stat().st_ino
-    assert os.readlink(data / "link") == "/etc/passwd"
-    assert sorted(os.listdir(data / "opaque")) == ["new"]
+    assert (data / "link").readlink() == Path("/etc/passwd")
+    assert names_in(data / "opaque") == ["new"]
     assert (data / "sub" / "deep").read_text() == "deep\n"
     assert stat.S_IMODE((data / "sub").stat().st_mode) == 0o700
 
@@ -213,14 +224,14 @@ def test_image_volume_is_copied_up_with_owners_modes_xattrs_and_links(clean: Box
 def test_copy_up_through_symlinks_stays_in_the_image(clean: Box, tmp_path: Path) -> None:
     box = clean
     box.ok("run", "--rm", "-v", "vialink:/seedlink", "seeded", "true")
-    assert sorted(os.listdir(mountpoint(box, "vialink"))) == [
+    assert names_in(mountpoint(box, "vialink")) == [
         "file", "hard", "link", "opaque", "sub",
     ]  # fmt: skip
     sentinel = Path("/tmp") / f"hybridock-sentinel-{os.getpid()}"
     sentinel.write_text("host file\n")
     try:
         box.ok("run", "--rm", "-v", "escaped:/escape", "seeded", "true")
-        assert sentinel.name not in os.listdir(mountpoint(box, "escaped"))
+        assert sentinel.name not in names_in(mountpoint(box, "escaped"))
     finally:
         sentinel.unlink()
 
@@ -228,12 +239,12 @@ def test_copy_up_through_symlinks_stays_in_the_image(clean: Box, tmp_path: Path)
 def test_nocopy_leaves_a_new_volume_empty(clean: Box) -> None:
     box = clean
     box.ok("run", "--rm", "-v", "bare:/data:nocopy", "seeded", "true")
-    assert os.listdir(mountpoint(box, "bare")) == []
+    assert names_in(mountpoint(box, "bare")) == []
     box.ok("run", "--rm", "--mount", "source=bare2,target=/data,volume-nocopy", "seeded", "true")
-    assert os.listdir(mountpoint(box, "bare2")) == []
+    assert names_in(mountpoint(box, "bare2")) == []
     box.ok("run", "--rm", "-v", "bare:/data", "busybox", "touch", "/data/mine")
     box.ok("run", "--rm", "-v", "bare:/data", "seeded", "true")  # not empty: nothing copied
-    assert os.listdir(mountpoint(box, "bare")) == ["mine"]
+    assert names_in(mountpoint(box, "bare")) == ["mine"]
 
 
 def test_prune_removes_unused_volumes_named_or_not(clean: Box) -> None:

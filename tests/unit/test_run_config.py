@@ -11,8 +11,8 @@ from hybridock.errors import ConfigError
 from hybridock.runtime.config import (
     ContainerConfig,
     Mount,
-    image_volumes,
     RunOptions,
+    image_volumes,
     merge,
     parse_mount,
     parse_tmpfs,
@@ -143,9 +143,7 @@ def test_parse_volume_refusals(text: str, message: str) -> None:
 
 def test_image_volumes_are_anonymous_unless_a_mount_covers_them() -> None:
     mounts = [Mount("/h", "/data/")]
-    assert image_volumes({"/data": {}, "/logs": {}}, mounts) == [
-        Mount("", "/logs", create_source=False, anonymous=True)
-    ]
+    assert image_volumes({"/data": {}, "/logs": {}}, mounts) == [Mount("", "/logs", anonymous=True)]
 
 
 @pytest.mark.parametrize(

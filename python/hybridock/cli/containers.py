@@ -395,7 +395,8 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
 
 
 def _mount_point(mount: Mount) -> dict[str, Any]:
-    """docker 20.10's MountPoint: a volume's name and driver; -v's "z" mode for a volume."""
+    """docker 20.10's MountPoint: a volume's name and driver; its Mode is "z" unless -v said
+    one, or it is -v's (or the image's) anonymous volume."""
     if not mount.is_volume:
         return {
             "Type": "bind",
@@ -411,7 +412,7 @@ def _mount_point(mount: Mount) -> dict[str, Any]:
         "Source": mount.source,
         "Destination": mount.destination,
         "Driver": "local",
-        "Mode": (mount.mode or "z") if mount.from_volume_flag else "",
+        "Mode": mount.mode or ("" if mount.from_volume_flag and mount.anonymous else "z"),
         "RW": not mount.readonly,
         "Propagation": "",
     }

@@ -409,7 +409,7 @@ def image_volumes(image_volumes: Mapping[str, Any] | None, mounts: Sequence[Moun
     """An anonymous volume for each of the image's VOLUMEs that no mount of the user covers."""
     taken = {os.path.normpath(mount.destination) for mount in mounts}
     return [
-        Mount("", path, create_source=False, anonymous=True)
+        Mount("", path, anonymous=True)  # shown as -v /path would be
         for path in sorted(image_volumes or {})
         if path.startswith("/") and os.path.normpath(path) not in taken
     ]
