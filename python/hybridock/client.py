@@ -352,9 +352,16 @@ class Client:
             self.network_store.find(config.network)  # docker: "network X not found"
         elif config.network.startswith("container:"):
             self.container_store.find(config.network.partition(":")[2])
-        if any(mount.is_volume for mount in config.mounts):
-            config = self.runtime.provide_volumes(config, self.volume_store)
-        return self.container_store.create(config, name, container_id)
+        if not any(mount.is_volume for mount in config.mounts):
+            return self.container_store.create(config, name, container_id)
+        config = self.volume_store.provide(config, self.image_store.layer_dirs(image_id))
+        try:
+            return self.container_store.create(config, name, container_id)
+        except BaseException:  # a name taken: the anonymous volumes made for it go too
+            self.volume_store.remove_anonymous(
+                [mount.volume for mount in config.mounts if mount.anonymous]
+            )
+            raise
 
     def containers(self, *, all_states: bool = True) -> list[Container]:
         """Containers, newest first (``all_states=False``: only running ones, as ``ps``).

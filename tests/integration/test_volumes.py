@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.test_containers import Box, make_box
+from tests.integration.test_containers import Box, make_box, wait_for
 from tests.support.images import ImageSpec
 from tests.support.layers import Dir, File, Hardlink, Layer, OpaqueWhiteout, Symlink, Whiteout
 from tests.support.registry import Registry
@@ -157,6 +157,14 @@ def test_bad_input_gives_dockers_words(clean: Box) -> None:
     assert list((box.root / "volumes").iterdir()) == []
 
 
+def test_a_run_that_fails_leaves_no_anonymous_volume(clean: Box) -> None:
+    box = clean
+    box.ok("create", "--name", "taken", "busybox")
+    result = box("run", "--name", "taken", "-v", "/scratch", "seeded", "true")
+    assert result.returncode == 125 and "is already in use" in result.stderr
+    assert volume_names(box) == []
+
+
 def test_named_volume_outlives_its_containers(clean: Box) -> None:
     box = clean
     box.ok("run", "--rm", "-v", "notes:/notes", "busybox", "sh", "-c", "echo kept > /notes/n")
@@ -196,9 +204,8 @@ def test_anonymous_volumes_go_with_rm_v_and_run_rm(clean: Box) -> None:
     box.ok("run", "--rm", "-v", "/scratch", "--mount", "target=/more", "busybox", "true")
     assert volume_names(box) == []
     box.ok("run", "--rm", "-d", "--name", "detached", "-v", "/scratch", "busybox", "true")
-    box.ok("wait", "detached")  # its monitor's rm takes the volume with the container
-    assert box("inspect", "detached").returncode == 1
-    assert volume_names(box) == []
+    # its monitor's rm takes the volume with the container
+    wait_for(lambda: box("inspect", "detached").returncode == 1 and volume_names(box) == [])
 
 
 def test_image_volume_is_copied_up_with_owners_modes_xattrs_and_links(clean: Box) -> None:

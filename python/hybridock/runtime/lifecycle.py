@@ -41,9 +41,7 @@ from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard, init_path, monitor_path
 
 if TYPE_CHECKING:
-    from hybridock.runtime.config import ContainerConfig
     from hybridock.runtime.sandbox import NetworkRuntime
-    from hybridock.runtime.volumes import VolumeStore
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 DEFAULT_STOP_TIMEOUT = 10
@@ -510,25 +508,6 @@ class Runtime:
         with self._exclusive(container) as current:
             self.stop(current, timeout, sig)
             return self.start_detached(self.containers.get(container.id))
-
-    def provide_volumes(self, config: ContainerConfig, volumes: VolumeStore) -> ContainerConfig:
-        """The config with its volumes made (a named one on first use, an anonymous one always)
-        and their paths filled in; an empty volume first gets the image's content at its
-        mount path (docker's copy-up), unless ``nocopy``."""
-        from hybridock.runtime.copyup import copy_up  # noqa: PLC0415
-
-        mounts = []
-        for mount in config.mounts:
-            if not mount.is_volume:
-                mounts.append(mount)
-                continue
-            volume = volumes.create(mount.volume or None, anonymous=mount.anonymous)
-            if not mount.nocopy and not any(Path(volume.mountpoint).iterdir()):
-                copy_up(
-                    self.images.layer_dirs(config.image_id), mount.destination, volume.mountpoint
-                )
-            mounts.append(mount._replace(source=volume.mountpoint, volume=volume.name))
-        return config._replace(mounts=tuple(mounts))
 
     def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
         with self._exclusive(container) as current:

@@ -17,14 +17,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from hybridock.errors import ConfigError, HybridockError
+from hybridock.errors import ConfigError, HybridockError, StoreError
 from hybridock.store import locks
-from hybridock.store.layout import Layout
+from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard
 
 if TYPE_CHECKING:
     import sqlite3
 
+    from hybridock.runtime.config import ContainerConfig
     from hybridock.store.db import Database
 
 #: docker's rule for a local volume's name
@@ -142,6 +143,39 @@ class VolumeStore:
                     ),
                 )
         return self.get(name)
+
+    def provide(self, config: ContainerConfig, layer_dirs: Sequence[str]) -> ContainerConfig:
+        """The config with its volumes made (a named one on first use, an anonymous one always)
+        and their paths filled in; an empty volume first gets the image's content at its mount
+        path (docker's copy-up), unless ``nocopy``."""
+        mounts = []
+        for mount in config.mounts:
+            if not mount.is_volume:
+                mounts.append(mount)
+                continue
+            volume = self.create(mount.volume or None, anonymous=mount.anonymous)
+            if not mount.nocopy:
+                self._copy_up(volume, layer_dirs, mount.destination)
+            mounts.append(mount._replace(source=volume.mountpoint, volume=volume.name))
+        return config._replace(mounts=tuple(mounts))
+
+    def _copy_up(self, volume: Volume, layer_dirs: Sequence[str], path: str) -> None:
+        """Under the volume's lock, so two containers made at once copy once; a copy that
+        fails is undone, so the next container's copies again."""
+        from hybridock.runtime.copyup import copy_up  # noqa: PLC0415
+
+        data = Path(volume.mountpoint)
+        with locks.exclusive(self.layout.locks, f"volume-{volume.name}"):
+            if any(data.iterdir()):
+                return
+            try:
+                copy_up(layer_dirs, path, volume.mountpoint)
+            except OSError as error:
+                for entry in data.iterdir():
+                    remove_tree(entry)
+                raise StoreError(
+                    f"copying the image's {path} into volume {volume.name}: {error}"
+                ) from error
 
     def users(self, name: str) -> list[str]:
         """The ids of the containers whose records mount the volume."""
