@@ -347,7 +347,9 @@ class Client:
             image_id = self.find_image(image)
         container_id = self.container_store.new_id()
         record = self.image_store.get(image_id)
-        config = merge(image, image_id, record.config, container_id, options or RunOptions())
+        options = options or RunOptions()
+        inherited = self._volumes_from(options.volumes_from)
+        config = merge(image, image_id, record.config, container_id, options, inherited)
         if config.bridged:
             self.network_store.find(config.network)  # docker: "network X not found"
         elif config.network.startswith("container:"):
@@ -362,6 +364,18 @@ class Client:
                 [mount.volume for mount in config.mounts if mount.anonymous]
             )
             raise
+
+    def _volumes_from(self, specs: Sequence[str]) -> list[Mount]:
+        """The mounts of each --volumes-from container, read-only as its mode says."""
+        from hybridock.runtime.config import parse_volumes_from  # noqa: PLC0415
+
+        mounts = []
+        for spec in specs:
+            name, readonly = parse_volumes_from(spec)
+            for mount in self.container_store.find(name).config.mounts:
+                shared = mount._replace(inherited=True)
+                mounts.append(shared if readonly is None else shared._replace(readonly=readonly))
+        return mounts
 
     def containers(self, *, all_states: bool = True) -> list[Container]:
         """Containers, newest first (``all_states=False``: only running ones, as ``ps``).

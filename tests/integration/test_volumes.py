@@ -269,3 +269,38 @@ def test_prune_removes_unused_volumes_named_or_not(clean: Box) -> None:
     )
     assert box.ok("volume", "prune", "-f") == "Total reclaimed space: 0B\n"
     assert volume_names(box) == ["used"]
+
+
+def test_volumes_from_shares_another_containers_mounts(clean: Box, tmp_path: Path) -> None:
+    box = clean
+    (tmp_path / "host").mkdir()
+    box.ok(
+        "create", "--name", "holder", "-v", "shared:/shared", "-v", "/anon",
+        "-v", f"{tmp_path / 'host'}:/host", "busybox",
+    )  # fmt: skip
+    script = "echo one > /shared/f && echo two > /anon/f && echo three > /host/f"
+    box.ok("run", "--rm", "--volumes-from", "holder", "busybox", "sh", "-c", script)
+    read = "cat /shared/f /anon/f /host/f"
+    assert box.ok("run", "--rm", "--volumes-from", "holder:ro", "busybox", "sh", "-c", read) == (
+        "one\ntwo\nthree\n"
+    )
+    refused = box("run", "--rm", "--volumes-from", "holder:ro", "busybox", "touch", "/shared/x")
+    assert refused.returncode == 1 and "Read-only file system" in refused.stderr
+    box.ok("create", "--name", "user", "--volumes-from", "holder:ro", "-v", "own:/anon", "busybox")
+    mounts = {m["Destination"]: m for m in mounts_of(box, "user")}
+    assert mounts["/anon"]["Name"] == "own"  # -v wins over --volumes-from at one path
+    assert mounts["/shared"]["Name"] == "shared" and mounts["/shared"]["RW"] is False
+    host_config = box.inspect("user")["HostConfig"]
+    assert isinstance(host_config, dict)
+    assert host_config["VolumesFrom"] == ["holder"] or host_config["VolumesFrom"] == ["holder:ro"]
+    assert host_config["Binds"] == ["own:/anon"]
+    anonymous = next(m["Name"] for m in mounts_of(box, "holder") if m["Destination"] == "/anon")
+    box.ok("create", "--name", "heir", "--volumes-from", "holder", "busybox")
+    box.ok("rm", "-v", "holder")  # its anonymous volume stays while another container has it
+    assert anonymous in volume_names(box)
+    box.ok("rm", "-v", "heir")  # and goes with the last one, removed with -v
+    assert anonymous not in volume_names(box)
+    missing = box("run", "--rm", "--volumes-from", "nope", "busybox", "true")
+    assert (missing.returncode, missing.stderr) == (125, "Error: No such container: nope\n")
+    bad_mode = box("run", "--rm", "--volumes-from", "user:bogus", "busybox", "true")
+    assert (bad_mode.returncode, bad_mode.stderr) == (125, "Error: invalid mode: bogus\n")

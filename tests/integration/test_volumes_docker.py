@@ -54,6 +54,11 @@ def dockers(text: str) -> str:
     return text.replace(DAEMON_PREFIX, "Error: ")
 
 
+def run_words(text: str) -> str:
+    """docker run's "docker: Error: X." as our one line "Error: X"."""
+    return text.removeprefix("docker: ").removesuffix(".\n") + "\n"
+
+
 def test_ls_and_inspect_shapes(both: tuple[Dockerd, Box]) -> None:
     docker, box = both
     for args in (
@@ -136,3 +141,36 @@ def test_inspect_shows_volume_mounts_as_docker(both: tuple[Dockerd, Box]) -> Non
     assert _mounts(ours) == _mounts(theirs)
     for key in ("Binds", "Mounts"):
         assert ours["HostConfig"].get(key) == theirs["HostConfig"].get(key), key
+
+
+def test_volumes_from_as_docker(both: tuple[Dockerd, Box]) -> None:
+    docker, box = both
+    holder = ("create", "--network", "none", "--name", "holder", "-v", "kept:/kept", "-v", "/anon")
+    docker.cli(*holder, "busybox", "true")
+    box.ok(*holder, "busybox", "true")
+    heir = ("create", "--network", "none", "--volumes-from", "holder:ro", "-v", "own:/anon")
+    theirs = json.loads(docker.cli("inspect", docker.cli(*heir, "busybox").stdout.strip()).stdout)
+    ours = json.loads(box.ok("inspect", box.ok(*heir, "busybox").strip()))
+    assert _mounts(ours[0]) == _mounts(theirs[0])
+    for key in ("Binds", "Mounts", "VolumesFrom"):
+        assert ours[0]["HostConfig"].get(key) == theirs[0]["HostConfig"].get(key), key
+    for args in (
+        ("create", "--network", "none", "--volumes-from", "nope", "busybox"),
+        ("create", "--network", "none", "--volumes-from", "holder:bogus", "busybox"),
+        ("create", "--network", "none", "--volumes-from", "holder:ro,rw", "busybox"),
+        ("create", "--network", "none", "-v", "bad/name:/d", "busybox"),
+        ("create", "--network", "none", "-v", "named:/d:bogus", "busybox"),
+        ("create", "--network", "none", "-v", "named:/d:ro,rw", "busybox"),
+        ("create", "--network", "none", "--mount", "source=bad/name,target=/d", "busybox"),
+        ("run", "--network", "none", "-v", "bad/name:/d", "busybox"),
+        ("run", "--network", "none", "--volumes-from", "nope", "busybox"),
+    ):
+        theirs_failed = docker.cli(*args, check=False)
+        ours_failed = box(*args)
+        print(
+            args,
+            theirs_failed.returncode,
+            theirs_failed.stderr,
+            ours_failed.returncode,
+            ours_failed.stderr,
+        )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hybridock.errors import ConfigError
+from hybridock.errors import ConfigError, InvalidVolumeSpec
 from hybridock.runtime.config import (
     ContainerConfig,
     Mount,
@@ -17,7 +17,9 @@ from hybridock.runtime.config import (
     parse_mount,
     parse_tmpfs,
     parse_volume,
+    parse_volumes_from,
 )
+from hybridock.runtime.volumes import check_name
 
 IMAGE: dict[str, Any] = {
     "config": {
@@ -119,6 +121,7 @@ def test_parse_volume(text: str, expected: Mount, monkeypatch: pytest.MonkeyPatc
             id="named-ro-nocopy",
         ),
         pytest.param("/d", Mount("", "/d", anonymous=True), id="anonymous"),
+        pytest.param("docs:/d:z", Mount("", "/d", mode="z", volume="docs"), id="selinux-label"),
     ],
 )
 def test_parse_volume_of_a_volume(text: str, expected: Mount) -> None:
@@ -128,17 +131,48 @@ def test_parse_volume_of_a_volume(text: str, expected: Mount) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        pytest.param("bad/name:/d", '"bad/name" includes invalid characters', id="bad-name"),
-        pytest.param("a:/d", "volume name is too short", id="short-name"),
         pytest.param("/h:/d:nocopy", "invalid mode: nocopy", id="nocopy-bind"),
         pytest.param("docs:/d:ro,rw", "invalid mode: ro,rw", id="ro-and-rw"),
-        pytest.param("docs:/d:z", "invalid mode: z", id="unknown-mode"),
-        pytest.param("d", "mount path must be absolute", id="relative-anonymous"),
+        pytest.param("docs:/d:q", "invalid mode: q", id="unknown-mode"),
+        pytest.param("docs:/d:ro,ro", "invalid mode: ro,ro", id="twice"),
     ],
 )
-def test_parse_volume_refusals(text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=re.escape(message)):
+def test_parse_volume_refuses_modes_as_dockers_daemon(text: str, message: str) -> None:
+    with pytest.raises(InvalidVolumeSpec, match=re.escape(message)):
         parse_volume(text)
+
+
+def test_parse_volume_refuses_what_hybridock_cannot_do_yet() -> None:
+    with pytest.raises(ConfigError, match="rshared propagation is not supported yet"):
+        parse_volume("/h:/d:rshared")
+    with pytest.raises(ConfigError, match="mount path must be absolute"):
+        parse_volume("d")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param("bad/name", '"bad/name" includes invalid characters', id="bad-name"),
+        pytest.param("a", "volume name is too short", id="short-name"),
+        pytest.param("-dash", "includes invalid characters", id="leading-dash"),
+    ],
+)
+def test_volume_names_as_dockers(name: str, message: str) -> None:
+    assert check_name("ab") == "ab"
+    with pytest.raises(InvalidVolumeSpec, match=re.escape(message)):
+        check_name(name)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("web", ("web", None), id="as-it-is"),
+        pytest.param("web:ro", ("web", True), id="ro"),
+        pytest.param("web:rw,z", ("web", False), id="rw-z"),
+    ],
+)
+def test_parse_volumes_from(text: str, expected: tuple[str, bool | None]) -> None:
+    assert parse_volumes_from(text) == expected
 
 
 def test_image_volumes_are_anonymous_unless_a_mount_covers_them() -> None:
@@ -229,7 +263,7 @@ def test_parse_mount_rejects(text: str, message: str) -> None:
 
 @pytest.mark.parametrize("text", ["/a:relative", "/a:/b:xx", ":/b"])
 def test_parse_volume_rejects(text: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises((ConfigError, InvalidVolumeSpec)):
         parse_volume(text)
 
 

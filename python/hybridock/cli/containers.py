@@ -339,6 +339,7 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
         "Driver": "overlay",
         "HostConfig": {
             **_binds_and_mounts(config.mounts),
+            "VolumesFrom": list(config.volumes_from) or None,
             "NetworkMode": "default" if config.network == "bridge" else config.network,
             "PortBindings": state.client.port_bindings(container),
             "PublishAllPorts": config.publish_all,
@@ -396,13 +397,13 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
 
 def _mount_point(mount: Mount) -> dict[str, Any]:
     """docker 20.10's MountPoint: a volume's name and driver; its Mode is "z" unless -v said
-    one, or it is -v's (or the image's) anonymous volume."""
+    one, or it is -v's (or the image's) anonymous volume; --volumes-from's have none."""
     if not mount.is_volume:
         return {
             "Type": "bind",
             "Source": mount.source,
             "Destination": mount.destination,
-            "Mode": _volume_mode(mount) if mount.from_volume_flag else "",
+            "Mode": _volume_mode(mount) if mount.from_volume_flag and not mount.inherited else "",
             "RW": not mount.readonly,
             "Propagation": mount.propagation or "rprivate",
         }
@@ -412,10 +413,14 @@ def _mount_point(mount: Mount) -> dict[str, Any]:
         "Source": mount.source,
         "Destination": mount.destination,
         "Driver": "local",
-        "Mode": mount.mode or ("" if mount.from_volume_flag and mount.anonymous else "z"),
+        "Mode": "" if mount.inherited else _volume_point_mode(mount),
         "RW": not mount.readonly,
         "Propagation": "",
     }
+
+
+def _volume_point_mode(mount: Mount) -> str:
+    return mount.mode or ("" if mount.from_volume_flag and mount.anonymous else "z")
 
 
 def _volume_mode(mount: Mount) -> str:
@@ -426,6 +431,7 @@ def _volume_mode(mount: Mount) -> str:
 def _binds_and_mounts(mounts: Sequence[Mount]) -> dict[str, Any]:
     """docker's HostConfig: -v as typed under Binds (null when none), --mount under Mounts
     (left out when none)."""
+    mounts = [m for m in mounts if not m.inherited]  # under VolumesFrom
     binds = [m for m in mounts if m.from_volume_flag and not m.anonymous]
     shown: dict[str, Any] = {
         "Binds": [

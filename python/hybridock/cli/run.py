@@ -41,6 +41,11 @@ def container_options(function: F) -> F:
             help="Bind mount a volume (host:ctr[:ro], name:ctr[:ro], ctr).",
         ),
         click.option(
+            "--volumes-from",
+            multiple=True,
+            help="Mount volumes from the specified container(s) (CONTAINER[:ro|rw]).",
+        ),
+        click.option(
             "--mount",
             multiple=True,
             help="Attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,readonly).",
@@ -197,6 +202,7 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         group_add=tuple(params["group_add"]),
         cgroupns=params["cgroupns"],
         mounts=tuple(params["mount"]),
+        volumes_from=tuple(params["volumes_from"]),
     )
     return client.create_container(params["image"], image_id, options, params["name"])
 

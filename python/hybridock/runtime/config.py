@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from hybridock.errors import ConfigError
+from hybridock.errors import ConfigError, InvalidVolumeSpec
 from hybridock.runtime import ports
 from hybridock.runtime.resources import Resources, parse_bytes, parse_resources
 from hybridock.runtime.seccomp import parse_security_options
@@ -42,6 +42,7 @@ class Mount(NamedTuple):
     volume: str = ""  # the volume's name ("" for a bind, and for an anonymous one until create)
     anonymous: bool = False  # -v /path, --mount without source, the image's VOLUME
     nocopy: bool = False  # no copy-up of the image's content into a new volume
+    inherited: bool = False  # from --volumes-from: shown there, not under Binds or Mounts
 
     @property
     def is_volume(self) -> bool:
@@ -90,6 +91,7 @@ class ContainerConfig(NamedTuple):
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
+    volumes_from: tuple[str, ...] = ()  # --volumes-from as typed (docker's HostConfig)
 
     @property
     def bridged(self) -> bool:
@@ -120,7 +122,9 @@ class ContainerConfig(NamedTuple):
             data["security_opt"] = tuple(data["security_opt"])
         data["sysctls"] = tuple((key, value) for key, value in data.get("sysctls", ()))
         data["group_add"] = tuple(data.get("group_add", ()))
-        for key in ("network_aliases", "exposed", "dns", "dns_search", "dns_options"):
+        for key in (
+            "network_aliases", "exposed", "dns", "dns_search", "dns_options", "volumes_from",
+        ):  # fmt: skip
             data[key] = tuple(data.get(key, ()))
         data["connected"] = tuple(
             (name, tuple(aliases), ip) for name, aliases, ip in data.get("connected", ())
@@ -175,6 +179,7 @@ class RunOptions(NamedTuple):
     group_add: tuple[str, ...] = ()
     cgroupns: str = ""
     mounts: tuple[str, ...] = ()  # --mount
+    volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw]
 
 
 def check_cgroupns(mode: str) -> str:
@@ -221,7 +226,24 @@ def host_path(source: str) -> str:
     return os.path.normpath(Path.cwd() / source if source.startswith(".") else source)
 
 
-VOLUME_MODES = ("ro", "rw", "nocopy")
+#: -v's and --volumes-from's modes as docker's daemon takes them on Linux (z and Z, SELinux
+#: relabelling, are accepted and mean nothing here)
+MOUNT_MODES = ("ro", "rw", "z", "Z", "nocopy", "private", "rprivate")
+REFUSED_PROPAGATION = ("shared", "rshared", "slave", "rslave")
+
+
+def _mount_mode(mode: str, *, bind: bool) -> list[str]:
+    flags = mode.split(",") if mode else []
+    if refused := [flag for flag in flags if flag in REFUSED_PROPAGATION]:
+        raise ConfigError(f"invalid mode: {mode}: {refused[0]} propagation is not supported yet")
+    if (
+        any(flag not in MOUNT_MODES or flags.count(flag) > 1 for flag in flags)
+        or ("ro" in flags and "rw" in flags)
+        or ("z" in flags and "Z" in flags)
+        or (bind and "nocopy" in flags)
+    ):
+        raise InvalidVolumeSpec(f"invalid mode: {mode}")
+    return flags
 
 
 def parse_volume(text: str) -> Mount:
@@ -237,19 +259,11 @@ def parse_volume(text: str) -> Mount:
     mode = parts[2] if len(parts) == 3 else ""
     if not destination.startswith("/"):
         raise ConfigError(f"invalid volume specification: '{text}': mount path must be absolute")
-    flags = mode.split(",") if mode else []
     bind = source.startswith(("/", "."))
-    if any(flag not in VOLUME_MODES or flags.count(flag) > 1 for flag in flags) or (
-        ("ro" in flags and "rw" in flags) or (bind and "nocopy" in flags)
-    ):
-        raise ConfigError(f"invalid mode: {mode}")
+    flags = _mount_mode(mode, bind=bind)
     readonly = "ro" in flags
     if bind:
         return Mount(host_path(source), destination, readonly=readonly, mode=mode)
-    if source:
-        from hybridock.runtime.volumes import check_name  # noqa: PLC0415
-
-        check_name(source)
     return Mount(
         "",
         destination,
@@ -390,10 +404,6 @@ def _volume_mount(
         raise ConfigError(f"{refused}: volume drivers other than local are not supported")
     if "volume-opt" in values:
         raise ConfigError(f"{refused}: volume-opt is not supported yet")
-    if source:
-        from hybridock.runtime.volumes import check_name  # noqa: PLC0415
-
-        check_name(source)
     return Mount(
         "",
         target,
@@ -403,6 +413,28 @@ def _volume_mount(
         anonymous=not source,
         nocopy=GO_BOOLEANS.get(values.get("volume-nocopy", "false"), False),
     )
+
+
+def parse_volumes_from(text: str) -> tuple[str, bool | None]:
+    """--volumes-from CONTAINER[:ro|rw]: the container and whether its mounts become read-only
+    (None: each as it is in that container)."""
+    container, _, mode = text.partition(":")
+    flags = _mount_mode(mode, bind=False)
+    return container, None if "ro" not in flags and "rw" not in flags else "ro" in flags
+
+
+def _combined_mounts(
+    own: Sequence[Mount], inherited: Sequence[Mount], image: Mapping[str, Any] | None
+) -> tuple[Mount, ...]:
+    """docker's precedence at one destination: -v and --mount, then --volumes-from, then the
+    image's VOLUMEs."""
+    taken = {os.path.normpath(mount.destination) for mount in own}
+    mounts = [*own]
+    for mount in inherited:
+        if os.path.normpath(mount.destination) not in taken:
+            taken.add(os.path.normpath(mount.destination))
+            mounts.append(mount)
+    return (*mounts, *image_volumes(image, mounts))
 
 
 def image_volumes(image_volumes: Mapping[str, Any] | None, mounts: Sequence[Mount]) -> list[Mount]:
@@ -456,7 +488,9 @@ def merge(
     image_config: Mapping[str, Any],
     container_id: str,
     options: RunOptions,
+    inherited: Sequence[Mount] = (),
 ) -> ContainerConfig:
+    """``inherited``: the mounts of the --volumes-from containers, each as it will be."""
     config = image_config.get("config") or {}
     if options.entrypoint is not None:
         # docker: --entrypoint clears the image's default command too
@@ -487,8 +521,9 @@ def merge(
             binds.append(parsed)
         else:
             tmpfs.append(parsed)
-    mounts = (*(parse_volume(v) for v in options.volumes), *binds)
-    mounts = (*mounts, *image_volumes(config.get("Volumes"), mounts))
+    mounts = _combined_mounts(
+        [*(parse_volume(v) for v in options.volumes), *binds], inherited, config.get("Volumes")
+    )
     labels = dict(config.get("Labels") or {})
     for label in options.labels:
         key, _, value = label.partition("=")
@@ -546,4 +581,5 @@ def merge(
         sysctls=sysctls,
         group_add=tuple(options.group_add),
         cgroupns=check_cgroupns(options.cgroupns),
+        volumes_from=tuple(options.volumes_from),
     )

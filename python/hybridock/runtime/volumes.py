@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from hybridock.errors import ConfigError, HybridockError, StoreError
+from hybridock.errors import ConfigError, HybridockError, InvalidVolumeSpec, StoreError
 from hybridock.store import locks
 from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard
@@ -54,12 +54,12 @@ class Volume(NamedTuple):
 
 def check_name(name: str) -> str:
     if len(name) == 1 and name.isalnum():
-        raise ConfigError(
+        raise InvalidVolumeSpec(
             f"create {name}: volume name is too short, names should be at least two"
             " alphanumeric characters"
         )
     if not re.fullmatch(NAME_PATTERN, name):
-        raise ConfigError(
+        raise InvalidVolumeSpec(
             f'create {name}: "{name}" includes invalid characters for a local volume name, only'
             ' "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory,'
             " use absolute path"
@@ -148,6 +148,9 @@ class VolumeStore:
         """The config with its volumes made (a named one on first use, an anonymous one always)
         and their paths filled in; an empty volume first gets the image's content at its mount
         path (docker's copy-up), unless ``nocopy``."""
+        for mount in config.mounts:
+            if mount.volume:
+                check_name(mount.volume)  # all first: a refusal leaves no volume made
         mounts = []
         for mount in config.mounts:
             if not mount.is_volume:
