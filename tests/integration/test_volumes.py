@@ -304,3 +304,57 @@ def test_volumes_from_shares_another_containers_mounts(clean: Box, tmp_path: Pat
     assert (missing.returncode, missing.stderr) == (125, "Error: No such container: nope\n")
     bad_mode = box("run", "--rm", "--volumes-from", "user:bogus", "busybox", "true")
     assert (bad_mode.returncode, bad_mode.stderr) == (125, "Error: invalid mode: bogus\n")
+
+
+def mounted_under(path: Path) -> list[str]:
+    with Path("/proc/self/mountinfo").open() as mountinfo:
+        return [line.split()[4] for line in mountinfo if line.split()[4].startswith(str(path))]
+
+
+def test_a_tmpfs_volume_is_one_tmpfs_its_containers_share(clean: Box) -> None:
+    box = clean
+    box.ok(
+        "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m,mode=1777",
+        "scratch",
+    )  # fmt: skip
+    document = json.loads(box.ok("volume", "inspect", "scratch"))[0]
+    assert document["Options"] == {"device": "tmpfs", "o": "size=1m,mode=1777", "type": "tmpfs"}
+    show = "awk '$2 == \"/s\" {print $3, $4}' /proc/mounts; stat -c %a /s; touch /s/shared"
+    out = box.ok("run", "--rm", "-v", "scratch:/s", "busybox", "sh", "-c", show)
+    kind, options, mode = out.split()
+    assert (kind, mode) == ("tmpfs", "1777") and "size=1024k" in options
+    assert box.ok("run", "--rm", "-v", "scratch:/s", "busybox", "ls", "/s") == "shared\n"
+    assert mounted_under(box.root / "volumes") == [document["Mountpoint"]]
+    box.ok("volume", "rm", "scratch")
+    assert mounted_under(box.root / "volumes") == []
+
+
+def test_a_bind_volume_is_the_host_directory(clean: Box, tmp_path: Path) -> None:
+    box = clean
+    (tmp_path / "host").mkdir()
+    (tmp_path / "host" / "there").write_text("from the host\n")
+    box.ok(
+        "volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={tmp_path / 'host'}",
+        "hostdir",
+    )  # fmt: skip
+    out = box.ok(
+        "run", "--rm", "-v", "hostdir:/h", "busybox", "sh", "-c", "cat /h/there; touch /h/x"
+    )
+    assert out == "from the host\n"
+    assert (tmp_path / "host" / "x").exists()
+    box.ok("volume", "rm", "hostdir")
+    assert mounted_under(box.root / "volumes") == []
+    assert (tmp_path / "host" / "x").exists()  # the host's files are not the volume's
+
+    missing = tmp_path / "missing"
+    box.ok(
+        "volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={missing}", "nothere"
+    )
+    failed = box("run", "--rm", "-v", "nothere:/h", "busybox", "true")
+    data = box.root / "volumes" / "nothere" / "_data"
+    assert failed.returncode == 125
+    assert failed.stderr.startswith(
+        f"Error: error while mounting volume '{data}': failed to mount local volume:"
+        f" mount {missing}:{data}: "
+    )
+    assert mounted_under(box.root / "volumes") == []

@@ -64,6 +64,7 @@ def test_ls_and_inspect_shapes(both: tuple[Dockerd, Box]) -> None:
     for args in (
         ("volume", "create", "--label", "tier=db", "pgdata"),
         ("volume", "create", "logs"),
+        ("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", "tmp"),
     ):
         docker.cli(*args)
         box.ok(*args)
@@ -75,8 +76,8 @@ def test_ls_and_inspect_shapes(both: tuple[Dockerd, Box]) -> None:
     ]
     for listing in listings:
         assert box.ok(*listing) == docker.cli(*listing).stdout, listing
-    theirs = json.loads(docker.cli("volume", "inspect", "pgdata", "logs").stdout)
-    ours = json.loads(box.ok("volume", "inspect", "pgdata", "logs"))
+    theirs = json.loads(docker.cli("volume", "inspect", "pgdata", "logs", "tmp").stdout)
+    ours = json.loads(box.ok("volume", "inspect", "pgdata", "logs", "tmp"))
     for document in (*theirs, *ours):
         assert document["Mountpoint"].endswith(f"/volumes/{document['Name']}/_data")
         document["Mountpoint"] = document["CreatedAt"] = ""
@@ -95,6 +96,11 @@ def test_messages_and_exit_codes(both: tuple[Dockerd, Box]) -> None:
         ("volume", "ls", "--filter", "bogus=1"),
         ("volume", "ls", "--filter", "dangling=maybe"),
         ("volume", "prune", "-f"),
+        ("volume", "create", "-o", "type=tmpfs", "t1"),
+        ("volume", "create", "-o", "device=/tmp", "t2"),
+        ("volume", "create", "-o", "o=bind", "t3"),
+        ("volume", "create", "-o", "size=1m", "t6"),
+        ("volume", "create", "-o", "bogus=1", "t7"),
     ):
         theirs = docker.cli(*args, check=False)
         ours = box(*args)

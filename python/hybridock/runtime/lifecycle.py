@@ -234,6 +234,10 @@ class Runtime:
         for mount in config.mounts:
             if mount.create_source and not mount.is_volume:
                 make_bind_source(mount.source)
+        if any(mount.is_volume for mount in config.mounts):
+            from hybridock.runtime.volumes import VolumeStore  # noqa: PLC0415
+
+            VolumeStore(self.layout, self.containers.db).mount_devices(config.mounts)
         marker = directory / "work" / "work" / "incompat"
         if config.auto_remove and marker.exists():
             # overlayfs leaves incompat/volatile/ after a volatile mount and refuses the next

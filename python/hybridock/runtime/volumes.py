@@ -5,6 +5,12 @@ written; removal deletes the row first and then moves the tree to ``trash/`` (``
 run under the store's ``volumes`` lock, so a crash leaves at worst a tree without a row, which
 no command shows and the next creation of that name replaces. A volume is in use while a
 container's record mounts it (docker's reference counting, read from the records themselves).
+
+The local driver's options (``type``, ``device``, ``o``) are docker's: the device is mounted on
+``_data`` when a container first uses the volume, and containers bind ``_data`` as for any
+other volume. Unlike dockerd, which unmounts when the last container using it stops, no process
+here outlives the containers to count them: the mount stays until ``volume rm`` (a tmpfs
+volume's files outlive its containers until then, or a reboot).
 """
 
 from __future__ import annotations
@@ -17,7 +23,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from hybridock.errors import ConfigError, HybridockError, InvalidVolumeSpec, StoreError
+from hybridock.errors import (
+    ConfigError,
+    HybridockError,
+    InvalidVolumeSpec,
+    SpawnError,
+    StoreError,
+)
 from hybridock.store import locks
 from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard
@@ -25,13 +37,14 @@ from hybridock.store.programs import discard
 if TYPE_CHECKING:
     import sqlite3
 
-    from hybridock.runtime.config import ContainerConfig
+    from hybridock.runtime.config import ContainerConfig, Mount
     from hybridock.store.db import Database
 
 #: docker's rule for a local volume's name
 NAME_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9_.-]+"
 LOCK = "volumes"
 DRIVERS = ("local",)
+LOCAL_OPTIONS = ("type", "device", "o")
 
 
 class VolumeNotFound(HybridockError, LookupError):
@@ -79,6 +92,44 @@ def _volume(layout: Layout, row: sqlite3.Row) -> Volume:
     )
 
 
+def check_options(name: str, options: Mapping[str, str]) -> None:
+    """docker's local driver: ``type``, ``device`` and ``o``, given together (``mount -t TYPE
+    -o O DEVICE``), or none."""
+    for key in options:
+        if key == "size":
+            raise ConfigError(f"create {name}: quota size requested but no quota support")
+        if key not in LOCAL_OPTIONS:
+            raise ConfigError(f'create {name}: invalid option: "{key}"')
+    for required in ("device", "type"):
+        if options and required not in options:
+            raise ConfigError(f'create {name}: missing required option: "{required}"')
+
+
+def _mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:  # noqa: PTH123
+        for line in mountinfo:
+            point = line.split(" ", 5)[4]
+            if point.encode().decode("unicode_escape") == path:
+                return True
+    return False
+
+
+def _run(argv: Sequence[str]) -> str:
+    """Runs mount or umount (from /, dockerd's working directory: a relative device is under
+    /); "" when it succeeded, else its last line of error."""
+    import subprocess  # noqa: PLC0415 (only volumes with options need it)
+
+    try:
+        result = subprocess.run(
+            argv, capture_output=True, text=True, check=False, cwd="/", timeout=60
+        )
+    except FileNotFoundError:
+        return f"{argv[0]} not found (Debian's package mount)"
+    if result.returncode == 0:
+        return ""
+    return (result.stderr.strip().splitlines() or [f"{argv[0]} failed"])[-1]
+
+
 class VolumeStore:
     def __init__(self, layout: Layout, database: Database) -> None:
         self.layout = layout
@@ -110,11 +161,7 @@ class VolumeStore:
                 f"create {name}: error looking up volume plugin {driver}: plugin"
                 f' "{driver}" not found'
             )
-        if options:
-            raise ConfigError(
-                f"create {name}: options of the local driver are not supported yet:"
-                f" {', '.join(sorted(options))}"
-            )
+        check_options(name, options or {})
         self.layout.volumes.mkdir(mode=0o701, exist_ok=True)
         with locks.exclusive(self.layout.locks, LOCK):
             try:
@@ -157,10 +204,49 @@ class VolumeStore:
                 mounts.append(mount)
                 continue
             volume = self.create(mount.volume or None, anonymous=mount.anonymous)
+            self.mount_device(volume)
             if not mount.nocopy:
                 self._copy_up(volume, layer_dirs, mount.destination)
             mounts.append(mount._replace(source=volume.mountpoint, volume=volume.name))
         return config._replace(mounts=tuple(mounts))
+
+    def mount_device(self, volume: Volume) -> None:
+        """A volume with options is docker's mount of its device on ``_data`` (a tmpfs, a bind
+        of a host directory, a filesystem): made on its first use, and again after a reboot,
+        under the volume's lock; it stays until the volume is removed."""
+        if not volume.options:
+            return
+        options = volume.options
+        with locks.exclusive(self.layout.locks, f"volume-{volume.name}"):
+            if _mounted(volume.mountpoint):
+                return
+            command = ["mount", "-t", options["type"]]
+            command += ["-o", options["o"]] if options.get("o") else []
+            command += ["--", options["device"], volume.mountpoint]
+            failure = _run(command)
+            if failure:
+                reason = failure.rpartition(": ")[2] or "mount failed"
+                raise SpawnError(
+                    f"error while mounting volume '{volume.mountpoint}': failed to mount local"
+                    f" volume: mount {options['device']}:{volume.mountpoint}: {reason}"
+                )
+
+    def mount_devices(self, mounts: Sequence[Mount]) -> None:
+        """Before a start: the devices of the volumes with options that ``mounts`` name."""
+        names = [mount.volume for mount in mounts if mount.volume]
+        rows = self.db.query(
+            "SELECT volumes.* FROM volumes, json_each(?) AS wanted"
+            " WHERE volumes.name = wanted.value AND volumes.options != '{}'",
+            (json.dumps(names),),
+        )
+        for row in rows:
+            self.mount_device(_volume(self.layout, row))
+
+    def _unmount_device(self, volume: Volume) -> None:
+        if volume.options and _mounted(volume.mountpoint):
+            failure = _run(["umount", "--", volume.mountpoint])
+            if failure:
+                raise StoreError(f"remove {volume.name}: {failure}")
 
     def _copy_up(self, volume: Volume, layer_dirs: Sequence[str], path: str) -> None:
         """Under the volume's lock, so two containers made at once copy once; a copy that
@@ -209,6 +295,7 @@ class VolumeStore:
             users = self.users(name)
             if users:
                 raise VolumeInUse(f"remove {name}: volume is in use - [{', '.join(users)}]")
+            self._unmount_device(volume)
             with self.db.write() as connection:
                 connection.execute("DELETE FROM volumes WHERE name = ?", (volume.name,))
             discard(self.layout, self.layout.volumes / volume.name)
