@@ -3,6 +3,7 @@ crash in between leaves and how the next command deals with it."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -114,3 +115,26 @@ def test_an_older_store_gains_the_volumes_table(layout: Layout) -> None:
         assert VolumeStore(layout, database).all() == []
     finally:
         database.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"type": "tmpfs"}, 'missing required option: "device"', id="no-device"),
+        pytest.param({"device": "/tmp"}, 'missing required option: "type"', id="no-type"),
+        pytest.param({"o": "bind"}, 'missing required option: "device"', id="only-o"),
+        pytest.param({"bogus": "1"}, 'invalid option: "bogus"', id="unknown"),
+        pytest.param({"size": "1m"}, "quota size requested but no quota support", id="size"),
+    ],
+)
+def test_local_driver_options_as_dockers(
+    store: VolumeStore, options: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"create v1: {message}")):
+        store.create("v1", options=options)
+    assert store.all() == []
+
+
+def test_local_driver_options_are_kept(store: VolumeStore) -> None:
+    options = {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+    assert dict(store.create("t1", options=options).options) == options
