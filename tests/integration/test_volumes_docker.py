@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,3 +181,34 @@ def test_volumes_from_as_docker(both: tuple[Dockerd, Box]) -> None:
             ours_failed.returncode,
             ours_failed.stderr,
         )
+
+
+def _made_volumes(run: Callable[..., Any]) -> list[dict[str, Any]]:
+    """``volume inspect`` of the volumes a new container made, roots and random names left out."""
+    create = ("create", "--network", "none", "-v", "/anon", "-v", "firstuse:/f", "busybox")
+    container = run(*create).stdout.strip()
+    inspected = json.loads(run("inspect", container).stdout)[0]
+    names = sorted(mount["Name"] for mount in inspected["Mounts"])
+    documents: list[dict[str, Any]] = json.loads(run("volume", "inspect", *names).stdout)
+    for document in documents:
+        document["CreatedAt"] = document["Mountpoint"] = ""
+        if len(document["Name"]) == 64:
+            document["Name"] = "anonymous"
+    return sorted(documents, key=lambda document: document["Name"])
+
+
+def test_volumes_made_by_a_container_inspect_as_docker(both: tuple[Dockerd, Box]) -> None:
+    docker, box = both
+    assert _made_volumes(box) == _made_volumes(docker.cli)
+
+
+def test_ps_mounts_column_as_docker(both: tuple[Dockerd, Box], tmp_path: Path) -> None:
+    docker, box = both
+    for flags in (["-v", "a-long-volume-name:/v"], ["-v", f"{tmp_path}:/h"]):
+        for no_trunc in ([], ["--no-trunc"]):
+            listing = ("ps", "-a", *no_trunc, "--format", "{{.Mounts}}")
+            docker.cli("create", "--network", "none", *flags, "busybox")
+            box.ok("create", *flags, "busybox")
+            assert box.ok(*listing) == docker.cli(*listing).stdout, (flags, no_trunc)
+            docker.cli("rm", "-f", *docker.cli("ps", "-aq").stdout.split())
+            box.remove_containers()

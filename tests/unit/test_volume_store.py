@@ -35,7 +35,7 @@ def test_a_volume_is_dockers_layout_and_a_row(store: VolumeStore, layout: Layout
     volume = store.create("pgdata", labels={"tier": "db"})
     assert volume.mountpoint == str(layout.root / "volumes" / "pgdata" / "_data")
     assert Path(volume.mountpoint).is_dir()
-    assert (volume.driver, dict(volume.labels), volume.anonymous) == (
+    assert (volume.driver, volume.labels, volume.anonymous) == (
         "local",
         {"tier": "db"},
         False,
@@ -137,4 +137,4 @@ def test_local_driver_options_as_dockers(
 
 def test_local_driver_options_are_kept(store: VolumeStore) -> None:
     options = {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
-    assert dict(store.create("t1", options=options).options) == options
+    assert store.create("t1", options=options).options == options

@@ -84,6 +84,12 @@ PS_TABLE = (
 )
 
 
+def _mount_name(mount: Mount, no_trunc: bool) -> str:
+    """docker ps's MOUNTS: a volume's name, else the bind's source, cut to 15 characters."""
+    name = mount.volume or mount.source
+    return name if no_trunc or len(name) <= 15 else name[:14] + "…"
+
+
 def _ps_fields(
     container: Container, no_trunc: bool, *, details: bool, state: State | None = None
 ) -> dict[str, str]:
@@ -105,7 +111,7 @@ def _ps_fields(
         fields["CreatedAt"] = go_time(container.created)
         config = container.config
         fields["Labels"] = ",".join(f"{k}={v}" for k, v in config.labels.items())
-        fields["Mounts"] = ",".join(m.destination for m in config.mounts)
+        fields["Mounts"] = ",".join(_mount_name(m, no_trunc) for m in config.mounts)
         fields["Networks"] = config.network
     return fields
 

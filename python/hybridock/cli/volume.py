@@ -51,10 +51,10 @@ def inspect_volume(volume: Volume) -> dict[str, Any]:
     return {
         "CreatedAt": _created(volume.created),
         "Driver": volume.driver,
-        "Labels": None if volume.anonymous and not volume.labels else dict(volume.labels),
+        "Labels": dict(volume.labels) if volume.labels is not None else None,
         "Mountpoint": volume.mountpoint,
         "Name": volume.name,
-        "Options": None if volume.anonymous and not volume.options else dict(volume.options),
+        "Options": dict(volume.options) if volume.options is not None else None,
         "Scope": "local",
     }
 
@@ -98,14 +98,14 @@ def _filters(filters: tuple[str, ...]) -> list[tuple[str, str]]:
     return parsed
 
 
-def _matches(volume: Volume, filters: list[tuple[str, str]], used: set[str]) -> bool:
+def _matches(volume: Volume, filters: list[tuple[str, str]], unused: set[str]) -> bool:
     """docker's filters: the same key ORs its values, different keys AND."""
     by_key: dict[str, list[str]] = {}
     for key, value in filters:
         by_key.setdefault(key, []).append(value)
     for key, values in by_key.items():
         if key == "dangling":
-            matched = any(DANGLING[value] == (volume.name not in used) for value in values)
+            matched = any(DANGLING[value] == (volume.name in unused) for value in values)
         elif key == "name":
             matched = any(value in volume.name for value in values)
         elif key == "driver":
@@ -119,7 +119,8 @@ def _matches(volume: Volume, filters: list[tuple[str, str]], used: set[str]) -> 
 
 def _has_label(volume: Volume, wanted: str) -> bool:
     label, has_value, value = wanted.partition("=")
-    return label in volume.labels and (not has_value or volume.labels[label] == value)
+    labels = volume.labels or {}
+    return label in labels and (not has_value or labels[label] == value)
 
 
 @volume_group.command("ls")
@@ -130,21 +131,19 @@ def _has_label(volume: Volume, wanted: str) -> bool:
 def ls(state: State, quiet: bool, filters: tuple[str, ...], output_format: str | None) -> None:
     """List volumes."""
     parsed = _filters(filters)
-    used = {v.name for v in state.client.volumes()} - {
-        v.name for v in state.client.unused_volumes()
-    }
+    unused = {volume.name for volume in state.client.unused_volumes()}
     rows = [
         {
             "Name": volume.name,
             "Driver": volume.driver,
             "Scope": "local",
             "Mountpoint": volume.mountpoint,
-            "Labels": ",".join(f"{k}={v}" for k, v in volume.labels.items()),
+            "Labels": ",".join(f"{k}={v}" for k, v in (volume.labels or {}).items()),
             "Links": "N/A",
             "Size": "N/A",
         }
         for volume in state.client.volumes()
-        if _matches(volume, parsed, used)
+        if _matches(volume, parsed, unused)
     ]
     if quiet:
         for row in rows:

@@ -58,8 +58,8 @@ class VolumeInUse(HybridockError):
 class Volume(NamedTuple):
     name: str
     driver: str
-    options: Mapping[str, str]
-    labels: Mapping[str, str]
+    options: Mapping[str, str] | None  # None (docker's null): made by a container, or the API
+    labels: Mapping[str, str] | None  # without any
     created: float
     anonymous: bool
     mountpoint: str  # volumes/<name>/_data
@@ -108,8 +108,8 @@ def check_options(name: str, options: Mapping[str, str]) -> None:
 def _mounted(path: str) -> bool:
     with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:  # noqa: PTH123
         for line in mountinfo:
-            point = line.split(" ", 5)[4]
-            if point.encode().decode("unicode_escape") == path:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split(" ", 5)[4])
+            if point == path:
                 return True
     return False
 
@@ -183,8 +183,8 @@ class VolumeStore:
                     (
                         name,
                         driver,
-                        json.dumps(dict(options or {})),
-                        json.dumps(dict(labels or {})),
+                        json.dumps(dict(options) if options is not None else None),
+                        json.dumps(dict(labels) if labels is not None else None),
                         time.time(),
                         int(anonymous),
                     ),
@@ -236,7 +236,7 @@ class VolumeStore:
         names = [mount.volume for mount in mounts if mount.volume]
         rows = self.db.query(
             "SELECT volumes.* FROM volumes, json_each(?) AS wanted"
-            " WHERE volumes.name = wanted.value AND volumes.options != '{}'",
+            " WHERE volumes.name = wanted.value AND volumes.options NOT IN ('{}', 'null')",
             (json.dumps(names),),
         )
         for row in rows:

@@ -124,8 +124,8 @@ CREATE TABLE IF NOT EXISTS published_ports (  -- a running container's published
 CREATE TABLE IF NOT EXISTS volumes (         -- volumes/<name>/_data, written before the row
     name              TEXT PRIMARY KEY,
     driver            TEXT NOT NULL,            -- local
-    options           TEXT NOT NULL DEFAULT '{}',
-    labels            TEXT NOT NULL DEFAULT '{}',
+    options           TEXT NOT NULL DEFAULT '{}',   -- JSON, null (as docker) for a volume
+    labels            TEXT NOT NULL DEFAULT '{}',   -- a container made
     created           REAL NOT NULL,
     anonymous         INTEGER NOT NULL DEFAULT 0  -- made for a container: rm -v and --rm take it
 );
