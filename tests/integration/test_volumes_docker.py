@@ -148,6 +148,7 @@ def test_inspect_shows_volume_mounts_as_docker(both: tuple[Dockerd, Box]) -> Non
     assert _mounts(ours) == _mounts(theirs)
     for key in ("Binds", "Mounts"):
         assert ours["HostConfig"].get(key) == theirs["HostConfig"].get(key), key
+    assert ours["Config"]["Volumes"] == theirs["Config"]["Volumes"] == {"/anon": {}}
 
 
 def test_volumes_from_as_docker(both: tuple[Dockerd, Box]) -> None:
@@ -212,3 +213,23 @@ def test_ps_mounts_column_as_docker(both: tuple[Dockerd, Box], tmp_path: Path) -
             assert box.ok(*listing) == docker.cli(*listing).stdout, (flags, no_trunc)
             docker.cli("rm", "-f", *docker.cli("ps", "-aq").stdout.split())
             box.remove_containers()
+
+
+def test_inspect_finds_volumes_as_docker(both: tuple[Dockerd, Box]) -> None:
+    docker, box = both
+    docker.cli("volume", "create", "lookedup")
+    box.ok("volume", "create", "lookedup")
+    for args in (
+        ("inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}}", "lookedup"),
+        ("inspect", "--type", "volume", "-f", "{{.Name}}", "lookedup"),
+    ):
+        assert box.ok(*args) == docker.cli(*args).stdout, args
+    for args in (
+        ("inspect", "--type", "volume", "nope"),
+        ("inspect", "--type", "volume", "busybox"),
+    ):
+        theirs = docker.cli(*args, check=False)
+        ours = box(*args)
+        assert (ours.returncode, ours.stdout, ours.stderr) == (
+            theirs.returncode, theirs.stdout, theirs.stderr,
+        ), args  # fmt: skip

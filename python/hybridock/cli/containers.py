@@ -21,7 +21,7 @@ from hybridock.cli.output import (
     log_timestamp,
 )
 from hybridock.client import Container
-from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
+from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound, InvalidReference
 
 if TYPE_CHECKING:
     from hybridock.client import Mount
@@ -395,6 +395,12 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "Labels": dict(config.labels),
             "StopSignal": config.stop_signal,
             "StopTimeout": config.stop_timeout,
+            "Volumes": {
+                m.destination: {}
+                for m in config.mounts
+                if m.anonymous and m.from_volume_flag and not m.inherited
+            }
+            or None,
             **state.client.exposed_ports(container),
         },
         "NetworkSettings": network_settings(state, container),
@@ -472,14 +478,16 @@ def _binds_and_mounts(mounts: Sequence[Mount]) -> dict[str, Any]:
 
 
 @click.command("inspect")
-@click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Only this type.")
+@click.option(
+    "--type", "kind", type=click.Choice(["container", "image", "volume"]), help="Only this type."
+)
 @click.option("-f", "--format", "output_format", help="A {{.Field}} template.")
 @click.argument("names", nargs=-1, required=True, metavar="NAME|ID [NAME|ID...]")
 @pass_state
 def inspect(
     state: State, kind: str | None, output_format: str | None, names: tuple[str, ...]
 ) -> None:
-    """Return low-level information on containers or images."""
+    """Return low-level information on containers, images or volumes."""
     documents = []
     failures = []
     for name in names:
@@ -490,6 +498,8 @@ def inspect(
                 from hybridock.cli.images import image_failure  # noqa: PLC0415
 
                 failures.append(image_failure(name, error))
+            elif kind == "volume":
+                failures.append(f"No such volume: {name}")
             else:
                 failures.append(f"No such object: {name}")
     show_documents(documents, output_format, failures)
@@ -510,15 +520,23 @@ def show_documents(
 
 
 def _inspect_one(state: State, name: str, kind: str | None) -> dict[str, Any]:
-    if kind != "image":
+    if kind in (None, "container"):
         try:
             return inspect_container(state, state.client.container(name))
         except ContainerNotFound:
             if kind == "container":
                 raise
-    from hybridock.cli.images import inspect_image  # noqa: PLC0415 (only `inspect IMAGE`)
+    if kind in (None, "image"):
+        from hybridock.cli.images import inspect_image  # noqa: PLC0415 (only `inspect IMAGE`)
 
-    return inspect_image(state, state.client.image(name))
+        try:
+            return inspect_image(state, state.client.image(name))
+        except (ImageNotFound, InvalidReference):
+            if kind == "image":
+                raise
+    from hybridock.cli.volume import inspect_volume  # noqa: PLC0415
+
+    return inspect_volume(state.client.volume(name))
 
 
 def _format_document(template: str, document: dict[str, Any]) -> str:
