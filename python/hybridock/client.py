@@ -641,9 +641,10 @@ class Client:
         self.require_root()
         self.volume_store.remove(name, force=force)
 
-    def prune_volumes(self) -> tuple[list[str], int]:
-        """``volume prune`` as docker 20.10: every volume no container mounts, named or not;
-        their names and the bytes they held.
+    def prune_volumes(self, *, labels: Sequence[str] = ()) -> tuple[list[str], int]:
+        """``volume prune`` as docker 20.10: every volume no container mounts, named or not
+        (with ``labels``, "KEY" or "KEY=VALUE", only those that have each); their names and
+        the bytes they held.
 
         >>> client.prune_volumes()
         (['pgdata'], 41234432)
@@ -651,6 +652,8 @@ class Client:
         self.require_root()
         removed, reclaimed = [], 0
         for volume in self.unused_volumes():
+            if not all(volume.has_label(label) for label in labels):
+                continue
             size = self.volume_store.size(volume)
             try:
                 self.volume_store.remove(volume.name)

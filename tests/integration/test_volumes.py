@@ -264,9 +264,13 @@ def test_prune_removes_unused_volumes_named_or_not(clean: Box) -> None:
         "Are you sure you want to continue? [y/N] Total reclaimed space: 0B\n"
     )
     assert sorted(volume_names(box)) == ["unused", "used"]
-    assert (
-        box.ok("volume", "prune", "-f") == "Deleted Volumes:\nunused\n\nTotal reclaimed space: 0B\n"
-    )
+    box.ok("volume", "create", "--label", "scratch=yes", "labelled")
+    (mountpoint(box, "labelled") / "data").write_bytes(b"x" * 5000)
+    (mountpoint(box, "labelled") / "link").hardlink_to(mountpoint(box, "labelled") / "data")
+    pruned = box.ok("volume", "prune", "-f", "--filter", "label=scratch=yes")
+    assert pruned == "Deleted Volumes:\nlabelled\n\nTotal reclaimed space: 5kB\n"
+    pruned = box.ok("volume", "prune", "-f")
+    assert pruned == "Deleted Volumes:\nunused\n\nTotal reclaimed space: 0B\n"
     assert box.ok("volume", "prune", "-f") == "Total reclaimed space: 0B\n"
     assert volume_names(box) == ["used"]
 

@@ -111,16 +111,10 @@ def _matches(volume: Volume, filters: list[tuple[str, str]], unused: set[str]) -
         elif key == "driver":
             matched = volume.driver in values
         else:
-            matched = any(_has_label(volume, value) for value in values)
+            matched = any(volume.has_label(value) for value in values)
         if not matched:
             return False
     return True
-
-
-def _has_label(volume: Volume, wanted: str) -> bool:
-    label, has_value, value = wanted.partition("=")
-    labels = volume.labels or {}
-    return label in labels and (not has_value or labels[label] == value)
 
 
 @volume_group.command("ls")
@@ -195,7 +189,12 @@ def rm(state: State, force: bool, names: tuple[str, ...]) -> None:
 @pass_state
 def prune(state: State, force: bool, filters: tuple[str, ...]) -> None:
     """Remove all unused local volumes."""
-    del filters
+    labels = []
+    for item in filters:
+        key, _, value = item.partition("=")
+        if key != "label":
+            raise ContainerCommandError(f"Invalid filter '{key}'", 1)
+        labels.append(value)
     if not force:
         click.echo(
             "WARNING! This will remove all local volumes not used by at least one container.\n"
@@ -206,7 +205,7 @@ def prune(state: State, force: bool, filters: tuple[str, ...]) -> None:
         if answer.strip().lower() not in ("y", "yes"):
             click.echo("Total reclaimed space: 0B")
             return
-    removed, reclaimed = state.client.prune_volumes()
+    removed, reclaimed = state.client.prune_volumes(labels=labels)
     if removed:
         click.echo("Deleted Volumes:")
         for name in removed:

@@ -64,6 +64,12 @@ class Volume(NamedTuple):
     anonymous: bool
     mountpoint: str  # volumes/<name>/_data
 
+    def has_label(self, wanted: str) -> bool:
+        """docker's label filter: "KEY" (any value) or "KEY=VALUE"."""
+        key, has_value, value = wanted.partition("=")
+        labels = self.labels or {}
+        return key in labels and (not has_value or labels[key] == value)
+
 
 def check_name(name: str) -> str:
     if len(name) == 1 and name.isalnum():
@@ -311,11 +317,16 @@ class VolumeStore:
                 continue
 
     def size(self, volume: Volume) -> int:
-        total = 0
+        """docker's directory.Size: the apparent sizes of what is not a directory, each inode
+        once."""
+        total, seen = 0, set()
         for directory, _, files in os.walk(volume.mountpoint):
             for file in files:
                 try:
-                    total += os.lstat(Path(directory) / file).st_blocks * 512
+                    status = os.lstat(Path(directory) / file)
                 except OSError:
-                    continue
+                    continue  # gone meanwhile
+                if status.st_ino not in seen:
+                    seen.add(status.st_ino)
+                    total += status.st_size
         return total
