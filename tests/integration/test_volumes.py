@@ -18,7 +18,17 @@ from typing import Any
 import pytest
 from tests.integration.test_containers import Box, make_box, wait_for
 from tests.support.images import ImageSpec
-from tests.support.layers import Dir, File, Hardlink, Layer, OpaqueWhiteout, Symlink, Whiteout
+from tests.support.layers import (
+    Device,
+    Dir,
+    Fifo,
+    File,
+    Hardlink,
+    Layer,
+    OpaqueWhiteout,
+    Symlink,
+    Whiteout,
+)
 from tests.support.registry import Registry
 from tests.support.testimages import busybox_entries, host_platform
 
@@ -44,6 +54,8 @@ def seeded_image() -> ImageSpec:
             Hardlink("data/hard", "data/file", 0o640),
             Symlink("data/link", "/etc/passwd"),
             Dir("data/sub", 0o700, *OWNER),
+            Fifo("data/pipe", 0o620, *OWNER),
+            Device("data/null", 1, 3, mode=0o640, uid=OWNER[0], gid=OWNER[1]),
             File("data/sub/deep", "deep\n", 0o600, *OWNER),
             Whiteout("data/gone"),
             OpaqueWhiteout("data/opaque"),
@@ -214,7 +226,13 @@ def test_image_volume_is_copied_up_with_owners_modes_xattrs_and_links(clean: Box
     (mount,) = mounts_of(box, "seeded")
     assert (mount["Type"], mount["Destination"], mount["Mode"]) == ("volume", "/data", "")
     data = Path(mount["Source"])
-    assert names_in(data) == ["file", "hard", "link", "opaque", "sub"]
+    assert names_in(data) == ["file", "hard", "link", "null", "opaque", "pipe", "sub"]
+    for name, kind in (("pipe", stat.S_ISFIFO), ("null", stat.S_ISCHR)):
+        node = (data / name).lstat()
+        assert kind(node.st_mode) and (node.st_uid, node.st_gid) == OWNER
+    assert stat.S_IMODE((data / "pipe").lstat().st_mode) == 0o620
+    assert stat.S_IMODE((data / "null").lstat().st_mode) == 0o640
+    assert os.major((data / "null").lstat().st_rdev) == 1
     root = data.stat()
     assert (root.st_uid, root.st_gid, stat.S_IMODE(root.st_mode)) == (*OWNER, 0o750)
     assert os.getxattr(data, "user.kind") == b"seed"
@@ -232,7 +250,7 @@ def test_copy_up_through_symlinks_stays_in_the_image(clean: Box, tmp_path: Path)
     box = clean
     box.ok("run", "--rm", "-v", "vialink:/seedlink", "seeded", "true")
     assert names_in(mountpoint(box, "vialink")) == [
-        "file", "hard", "link", "opaque", "sub",
+        "file", "hard", "link", "null", "opaque", "pipe", "sub",
     ]  # fmt: skip
     sentinel = Path("/tmp") / f"hybridock-sentinel-{os.getpid()}"
     sentinel.write_text("host file\n")

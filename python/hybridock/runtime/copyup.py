@@ -17,6 +17,7 @@ import os
 import posixpath
 import stat
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 MAX_SYMLINKS = 40
 OPAQUE = "trusted.overlay.opaque"
@@ -142,25 +143,32 @@ def _merged(directories: Sequence[int]) -> Iterator[tuple[str, int, os.stat_resu
                 yield name, fd, status
 
 
-def _copy_metadata(status: os.stat_result, source_fd: int | None, target: str, dir_fd: int) -> None:
-    os.chown(target, status.st_uid, status.st_gid, dir_fd=dir_fd, follow_symlinks=False)
-    if stat.S_ISLNK(status.st_mode):
-        os.utime(
-            target, ns=(status.st_atime_ns, status.st_mtime_ns), dir_fd=dir_fd,
-            follow_symlinks=False,
-        )  # fmt: skip
-        return
-    os.chmod(target, stat.S_IMODE(status.st_mode), dir_fd=dir_fd)
+def _copy_metadata(status: os.stat_result, source_fd: int | None, target_fd: int) -> None:
+    """Owner, mode, xattrs and times onto the open ``target_fd``: through the fd, never a name
+    that a container sharing the volume could have swapped for a symlink meanwhile."""
+    os.fchown(target_fd, status.st_uid, status.st_gid)
+    os.fchmod(target_fd, stat.S_IMODE(status.st_mode))  # after chown, which clears set-id bits
     if source_fd is not None:
         with contextlib.suppress(OSError):
             for key in os.listxattr(source_fd):
                 if not key.startswith("trusted.overlay."):
-                    fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-                    try:
-                        os.setxattr(fd, key, os.getxattr(source_fd, key))
-                    finally:
-                        os.close(fd)
-    os.utime(target, ns=(status.st_atime_ns, status.st_mtime_ns), dir_fd=dir_fd)
+                    os.setxattr(target_fd, key, os.getxattr(source_fd, key))
+    os.utime(target_fd, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
+def _copy_node_metadata(status: os.stat_result, name: str, dir_fd: int) -> None:
+    """The same for a symlink, a device or a fifo, which cannot be opened for it: by name,
+    without following a symlink (a device or fifo swapped for one is left as it is)."""
+    os.chown(name, status.st_uid, status.st_gid, dir_fd=dir_fd, follow_symlinks=False)
+    if not stat.S_ISLNK(status.st_mode):
+        node = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            if not stat.S_ISLNK(os.fstat(node).st_mode):
+                Path(f"/proc/self/fd/{node}").chmod(stat.S_IMODE(status.st_mode))
+        finally:
+            os.close(node)
+    times = (status.st_atime_ns, status.st_mtime_ns)
+    os.utime(name, ns=times, dir_fd=dir_fd, follow_symlinks=False)
 
 
 class _Copier:
@@ -176,7 +184,7 @@ class _Copier:
                 assert child_target is not None  # noqa: S101 - made just above
                 try:
                     self.tree(children, child_target)
-                    _copy_metadata(status, children[0] if children else None, ".", child_target)
+                    _copy_metadata(status, children[0] if children else None, child_target)
                 finally:
                     _close([*children, child_target])
                 continue
@@ -186,12 +194,15 @@ class _Copier:
         key = (status.st_dev, status.st_ino)
         if status.st_nlink > 1 and key in self.links:
             linked_fd, linked_name = self.links[key]
-            os.link(linked_name, name, src_dir_fd=linked_fd, dst_dir_fd=target_fd)
+            os.link(
+                linked_name, name, src_dir_fd=linked_fd, dst_dir_fd=target_fd,
+                follow_symlinks=False,
+            )  # fmt: skip
             return
         mode = status.st_mode
         if stat.S_ISLNK(mode):
             os.symlink(os.readlink(name, dir_fd=holder), name, dir_fd=target_fd)
-            _copy_metadata(status, None, name, target_fd)
+            _copy_node_metadata(status, name, target_fd)
             return
         if stat.S_ISREG(mode):
             source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=holder)
@@ -203,14 +214,14 @@ class _Copier:
                 try:
                     while os.sendfile(target, source, None, 1 << 20):
                         pass
+                    _copy_metadata(status, source, target)
                 finally:
                     os.close(target)
-                _copy_metadata(status, source, name, target_fd)
             finally:
                 os.close(source)
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
             os.mknod(name, stat.S_IFMT(mode) | 0o600, status.st_rdev, dir_fd=target_fd)
-            _copy_metadata(status, None, name, target_fd)
+            _copy_node_metadata(status, name, target_fd)
         else:
             return  # a socket: nothing to carry
         if status.st_nlink > 1:
@@ -235,7 +246,7 @@ def copy_up(layer_dirs: Sequence[str], path: str, target: str) -> bool:
         copier = _Copier()
         try:
             copier.tree(sources, target_fd)
-            _copy_metadata(status, sources[0], ".", target_fd)
+            _copy_metadata(status, sources[0], target_fd)
         finally:
             copier.close()
             _close([*sources, target_fd])
