@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
-from hybridock.errors import ConfigError, ImageNotFound, InvalidReference
+from hybridock.errors import ConfigError, HybridockError, ImageNotFound, InvalidReference
 from hybridock.store.db import Database
 from hybridock.store.layout import Layout, default_root
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from hybridock.runtime.lifecycle import Runtime
     from hybridock.runtime.network import Endpoint, Network, NetworkNotFound, NetworkStore
     from hybridock.runtime.ports import PortBinding, displayable_ports, port_lines
+    from hybridock.runtime.volumes import Volume, VolumeInUse, VolumeNotFound, VolumeStore
     from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
     from hybridock.store.pull import PullProgress, PullResult
 
@@ -58,6 +59,9 @@ __all__ = [
     "RunOptions",
     "RunResult",
     "Stats",
+    "Volume",
+    "VolumeInUse",
+    "VolumeNotFound",
     "displayable_ports",
     "port_lines",
 ]
@@ -80,6 +84,9 @@ _EXPORTS = {
     "RemovalReport": "hybridock.store.images",
     "RunOptions": "hybridock.runtime.config",
     "Stats": "hybridock.runtime.cgroups",
+    "Volume": "hybridock.runtime.volumes",
+    "VolumeInUse": "hybridock.runtime.volumes",
+    "VolumeNotFound": "hybridock.runtime.volumes",
 }
 
 
@@ -340,12 +347,35 @@ class Client:
             image_id = self.find_image(image)
         container_id = self.container_store.new_id()
         record = self.image_store.get(image_id)
-        config = merge(image, image_id, record.config, container_id, options or RunOptions())
+        options = options or RunOptions()
+        inherited = self._volumes_from(options.volumes_from)
+        config = merge(image, image_id, record.config, container_id, options, inherited)
         if config.bridged:
             self.network_store.find(config.network)  # docker: "network X not found"
         elif config.network.startswith("container:"):
             self.container_store.find(config.network.partition(":")[2])
-        return self.container_store.create(config, name, container_id)
+        if not any(mount.is_volume for mount in config.mounts):
+            return self.container_store.create(config, name, container_id)
+        config = self.volume_store.provide(config, self.image_store.layer_dirs(image_id))
+        try:
+            return self.container_store.create(config, name, container_id)
+        except BaseException:  # a name taken: the anonymous volumes made for it go too
+            self.volume_store.remove_anonymous(
+                [mount.volume for mount in config.mounts if mount.anonymous]
+            )
+            raise
+
+    def _volumes_from(self, specs: Sequence[str]) -> list[Mount]:
+        """The mounts of each --volumes-from container, read-only as its mode says."""
+        from hybridock.runtime.config import parse_volumes_from  # noqa: PLC0415
+
+        mounts = []
+        for spec in specs:
+            name, readonly = parse_volumes_from(spec)
+            for mount in self.container_store.find(name).config.mounts:
+                shared = mount._replace(inherited=True)
+                mounts.append(shared if readonly is None else shared._replace(readonly=readonly))
+        return mounts
 
     def containers(self, *, all_states: bool = True) -> list[Container]:
         """Containers, newest first (``all_states=False``: only running ones, as ``ps``).
@@ -602,12 +632,15 @@ class Client:
         """
         return self.runtime.logs(self._record(container), follow=follow, tail=tail)
 
-    def remove_container(self, container: Container | str, *, force: bool = False) -> None:
-        """Delete a container and its files (``force``: kill it first if it runs).
+    def remove_container(
+        self, container: Container | str, *, force: bool = False, volumes: bool = False
+    ) -> None:
+        """Delete a container and its files (``force``: kill it first if it runs; ``volumes``:
+        its anonymous volumes too, as ``rm -v``).
 
         >>> client.remove_container("sleeper", force=True)
         """
-        self.runtime.remove(self._record(container), force=force)
+        self.runtime.remove(self._record(container), force=force, volumes=volumes)
 
     def prune_containers(self) -> list[str]:
         """Remove every container that is not running; returns their ids.
@@ -621,6 +654,91 @@ class Client:
                 self.runtime.remove(container)
                 removed.append(container.id)
         return removed
+
+    # --- volumes ------------------------------------------------------------------------------
+
+    @cached_property
+    def volume_store(self) -> VolumeStore:
+        from hybridock.runtime.volumes import VolumeStore  # noqa: PLC0415
+
+        return VolumeStore(self.layout, self.database)
+
+    def volumes(self) -> list[Volume]:
+        """Every volume, by name.
+
+        >>> [v.name for v in client.volumes()]
+        ['pgdata']
+        """
+        return self.volume_store.all()
+
+    def volume(self, name: str) -> Volume:
+        """A volume by name (``VolumeNotFound`` otherwise).
+
+        >>> client.volume("pgdata").mountpoint
+        '/var/lib/hybridock/volumes/pgdata/_data'
+        """
+        return self.volume_store.get(name)
+
+    def create_volume(
+        self,
+        name: str | None = None,
+        *,
+        driver: str = "local",
+        labels: Mapping[str, str] | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> Volume:
+        """``volume create``: a new volume (a random 64-hex name when none), or the existing
+        one of that name.
+
+        >>> client.create_volume("pgdata").driver
+        'local'
+        """
+        self.require_root()
+        return self.volume_store.create(name, driver=driver, labels=labels, options=options)
+
+    def volume_users(self, name: str) -> list[str]:
+        """The ids of the containers that mount the volume.
+
+        >>> client.volume_users("pgdata")
+        ['3f2a...']
+        """
+        return self.volume_store.users(name)
+
+    def unused_volumes(self) -> list[Volume]:
+        """The volumes no container mounts (docker's ``dangling``)."""
+        used = self.volume_store.in_use()
+        return [volume for volume in self.volume_store.all() if volume.name not in used]
+
+    def remove_volume(self, name: str, *, force: bool = False) -> None:
+        """``volume rm``: refused while a container mounts it (``VolumeInUse``); ``force``
+        makes a missing one no error.
+
+        >>> client.remove_volume("pgdata")
+        """
+        self.require_root()
+        self.volume_store.remove(name, force=force)
+
+    def prune_volumes(self, *, labels: Sequence[str] = ()) -> tuple[list[str], int]:
+        """``volume prune`` as docker 20.10: every volume no container mounts, named or not
+        (with ``labels``, "KEY" or "KEY=VALUE", only those that have each); their names and
+        the bytes they held.
+
+        >>> client.prune_volumes()
+        (['pgdata'], 41234432)
+        """
+        self.require_root()
+        removed, reclaimed = [], 0
+        for volume in self.unused_volumes():
+            if not all(volume.has_label(label) for label in labels):
+                continue
+            size = self.volume_store.size(volume)
+            try:
+                self.volume_store.remove(volume.name)
+            except HybridockError:
+                continue  # taken meanwhile
+            removed.append(volume.name)
+            reclaimed += size
+        return removed, reclaimed
 
     # --- networks -----------------------------------------------------------------------------
 

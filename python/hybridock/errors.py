@@ -99,6 +99,11 @@ class ImageInUse(HybridockError):
     """An image that a container still uses."""
 
 
+class InvalidVolumeSpec(HybridockError, ValueError):
+    """A volume's name or a mount mode that docker's daemon refuses (its client passes them
+    on): ``create`` exits 1 for it, not 125 as for a flag the client itself refuses."""
+
+
 class ContainerNotFound(HybridockError, LookupError):
     """No such container."""
 

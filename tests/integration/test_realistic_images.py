@@ -188,6 +188,47 @@ def test_database_server_runs_as_its_own_user_and_keeps_its_data(debian: Images,
     assert psql("SELECT body FROM notes").strip() == "kept across a restart"
 
 
+@pytest.mark.parametrize("kind", ["named-volume", "bind", "volumes-from"])
+def test_database_rows_outlive_the_container(debian: Images, kind: str, tmp_path: Path) -> None:
+    """docker's ways to keep a database: its data directory's parent in a named volume (copied
+    up from the image, so owned by postgres), a host directory, or the anonymous volume of a
+    data container (--volumes-from); the server's container is removed and a new one on the
+    same storage finds the rows."""
+    box = debian.box
+    name, holder = f"keeps-rows-{kind}", f"keeps-rows-{kind}-data"
+    ready = "database system is ready to accept connections"
+    storage = tmp_path / "pg"
+    if kind == "bind":
+        storage.mkdir()
+        postgres = pwd.getpwnam("postgres")
+        os.chown(storage, postgres.pw_uid, postgres.pw_gid)
+    flags = {
+        "named-volume": ["-v", "pgstore:/var/lib/postgresql"],
+        "bind": ["-v", f"{storage}:/var/lib/postgresql"],
+        "volumes-from": ["--volumes-from", holder],
+    }[kind]
+
+    def psql(sql: str) -> str:
+        return box.ok("exec", name, "psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", sql)
+
+    try:
+        if kind == "volumes-from":
+            box.ok("create", "--name", holder, "-v", "/var/lib/postgresql", debian.postgres)
+        box.ok("run", "-d", "--name", name, *flags, debian.postgres)
+        wait_for(lambda: ready in box("logs", name).stderr, timeout=60)
+        psql("CREATE TABLE notes (body text); INSERT INTO notes VALUES ('kept in the volume')")
+        box.ok("stop", name)
+        box.ok("rm", "-v", name)
+        box.ok("run", "-d", "--name", name, *flags, debian.postgres)
+        wait_for(lambda: ready in box("logs", name).stderr, timeout=60)
+        assert psql("SELECT body FROM notes").strip() == "kept in the volume"
+    finally:
+        box("rm", "-f", "-v", name)
+        box("rm", "-v", holder)
+        box("volume", "rm", "pgstore")
+        assert box.ok("volume", "ls", "-q") == ""
+
+
 def test_database_server_reached_through_a_published_port_with_its_own_client(
     debian: Images, name: str
 ) -> None:

@@ -7,16 +7,19 @@ from typing import Any
 
 import pytest
 
-from hybridock.errors import ConfigError
+from hybridock.errors import ConfigError, InvalidVolumeSpec
 from hybridock.runtime.config import (
     ContainerConfig,
     Mount,
     RunOptions,
+    image_volumes,
     merge,
     parse_mount,
     parse_tmpfs,
     parse_volume,
+    parse_volumes_from,
 )
+from hybridock.runtime.volumes import check_name
 
 IMAGE: dict[str, Any] = {
     "config": {
@@ -108,9 +111,73 @@ def test_parse_volume(text: str, expected: Mount, monkeypatch: pytest.MonkeyPatc
     assert parse_volume(text) == expected
 
 
-def test_a_named_volume_says_volumes_are_not_supported_yet() -> None:
-    with pytest.raises(ConfigError, match="named volumes are not supported yet"):
-        parse_volume("docs:/d")
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("docs:/d", Mount("", "/d", volume="docs"), id="named"),
+        pytest.param(
+            "docs:/d:ro,nocopy",
+            Mount("", "/d", True, mode="ro,nocopy", volume="docs", nocopy=True),
+            id="named-ro-nocopy",
+        ),
+        pytest.param("/d", Mount("", "/d", anonymous=True), id="anonymous"),
+        pytest.param("docs:/d:z", Mount("", "/d", mode="z", volume="docs"), id="selinux-label"),
+    ],
+)
+def test_parse_volume_of_a_volume(text: str, expected: Mount) -> None:
+    assert parse_volume(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("/h:/d:nocopy", "invalid mode: nocopy", id="nocopy-bind"),
+        pytest.param("docs:/d:ro,rw", "invalid mode: ro,rw", id="ro-and-rw"),
+        pytest.param("docs:/d:q", "invalid mode: q", id="unknown-mode"),
+        pytest.param("docs:/d:ro,ro", "invalid mode: ro,ro", id="twice"),
+    ],
+)
+def test_parse_volume_refuses_modes_as_dockers_daemon(text: str, message: str) -> None:
+    with pytest.raises(InvalidVolumeSpec, match=re.escape(message)):
+        parse_volume(text)
+
+
+def test_parse_volume_refuses_what_hybridock_cannot_do_yet() -> None:
+    with pytest.raises(ConfigError, match="rshared propagation is not supported yet"):
+        parse_volume("/h:/d:rshared")
+    with pytest.raises(ConfigError, match="mount path must be absolute"):
+        parse_volume("d")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param("bad/name", '"bad/name" includes invalid characters', id="bad-name"),
+        pytest.param("a", "volume name is too short", id="short-name"),
+        pytest.param("-dash", "includes invalid characters", id="leading-dash"),
+    ],
+)
+def test_volume_names_as_dockers(name: str, message: str) -> None:
+    assert check_name("ab") == "ab"
+    with pytest.raises(InvalidVolumeSpec, match=re.escape(message)):
+        check_name(name)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("web", ("web", None), id="as-it-is"),
+        pytest.param("web:ro", ("web", True), id="ro"),
+        pytest.param("web:rw,z", ("web", False), id="rw-z"),
+    ],
+)
+def test_parse_volumes_from(text: str, expected: tuple[str, bool | None]) -> None:
+    assert parse_volumes_from(text) == expected
+
+
+def test_image_volumes_are_anonymous_unless_a_mount_covers_them() -> None:
+    mounts = [Mount("/h", "/data/")]
+    assert image_volumes({"/data": {}, "/logs": {}}, mounts) == [Mount("", "/logs", anonymous=True)]
 
 
 @pytest.mark.parametrize(
@@ -133,6 +200,16 @@ def test_a_named_volume_says_volumes_are_not_supported_yet() -> None:
             "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1777,ro",
             ("/t", 1 | 2 | 4 | 8, "size=1048576,mode=1777"),
             id="tmpfs-options",
+        ),
+        pytest.param(
+            "source=data,target=/d,volume-nocopy",
+            Mount("", "/d", False, False, volume="data", nocopy=True),
+            id="volume-nocopy",
+        ),
+        pytest.param(
+            "type=volume,target=/d,ro",
+            Mount("", "/d", True, False, anonymous=True),
+            id="volume-anonymous",
         ),
     ],
 )
@@ -161,7 +238,9 @@ def test_parse_mount(
         pytest.param("type=tmpfs,src=/,dst=/t", "field Source must not be specified", id="src"),
         pytest.param("type=bind,src=/,dst=d", "'d' mount path must be absolute", id="relative"),
         pytest.param("type=nfs,dst=/d", 'type "nfs": mount type unknown', id="unknown-type"),
-        pytest.param("target=/d", "volumes are not supported yet", id="volume-default"),
+        pytest.param(
+            "target=/d,volume-driver=nfs", "volume drivers other than local", id="volume-driver"
+        ),
         pytest.param(
             "type=bind,src=/,dst=/d,bind-propagation=x", "invalid propagation mode: x", id="mode-x"
         ),
@@ -182,9 +261,9 @@ def test_parse_mount_rejects(text: str, message: str) -> None:
         parse_mount(text)
 
 
-@pytest.mark.parametrize("text", ["named:/b", "/a", "/a:relative", "/a:/b:xx", ":/b"])
+@pytest.mark.parametrize("text", ["/a:relative", "/a:/b:xx", ":/b"])
 def test_parse_volume_rejects(text: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises((ConfigError, InvalidVolumeSpec)):
         parse_volume(text)
 
 

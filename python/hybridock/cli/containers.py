@@ -22,7 +22,7 @@ from hybridock.cli.output import (
     table,
 )
 from hybridock.client import Container
-from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound
+from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound, InvalidReference
 
 if TYPE_CHECKING:
     from hybridock.client import Mount
@@ -86,6 +86,12 @@ PS_TABLE = (
 )
 
 
+def _mount_name(mount: Mount, no_trunc: bool) -> str:
+    """docker ps's MOUNTS: a volume's name, else the bind's source, cut to 15 characters."""
+    name = mount.volume or mount.source
+    return name if no_trunc or len(name) <= 15 else name[:14] + "…"
+
+
 def _ps_fields(
     container: Container, no_trunc: bool, *, details: bool, state: State | None = None
 ) -> dict[str, str]:
@@ -108,7 +114,7 @@ def _ps_fields(
         fields["CreatedAt"] = go_time(container.created)
         config = container.config
         fields["Labels"] = ",".join(f"{k}={v}" for k, v in config.labels.items())
-        fields["Mounts"] = ",".join(m.destination for m in config.mounts)
+        fields["Mounts"] = ",".join(_mount_name(m, no_trunc) for m in config.mounts)
         fields["Networks"] = config.network
     return fields
 
@@ -236,14 +242,16 @@ def restart(state: State, timeout: int | None, sig: str | None, names: tuple[str
 
 @click.command()
 @click.option("-f", "--force", is_flag=True, help="Force the removal of a running container.")
-@click.option("-v", "--volumes", is_flag=True, help="Accepted for docker compatibility.")
+@click.option(
+    "-v", "--volumes", is_flag=True, help="Remove anonymous volumes associated with the container."
+)
 @click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
 @pass_state
 def rm(state: State, force: bool, volumes: bool, names: tuple[str, ...]) -> None:
     """Remove one or more containers."""
 
     def action(name: str) -> None:
-        state.client.remove_container(name, force=force)
+        state.client.remove_container(name, force=force, volumes=volumes)
         click.echo(name)
 
     _each(names, action)
@@ -341,6 +349,7 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
         "Driver": "overlay",
         "HostConfig": {
             **_binds_and_mounts(config.mounts),
+            "VolumesFrom": list(config.volumes_from) or None,
             "NetworkMode": "default" if config.network == "bridge" else config.network,
             "PortBindings": state.client.port_bindings(container),
             "PublishAllPorts": config.publish_all,
@@ -376,17 +385,7 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
                 "MergedDir": str(directory / "rootfs"),
             },
         },
-        "Mounts": [
-            {
-                "Type": "bind",
-                "Source": m.source,
-                "Destination": m.destination,
-                "Mode": _volume_mode(m) if m.from_volume_flag else "",
-                "RW": not m.readonly,
-                "Propagation": m.propagation or "rprivate",
-            }
-            for m in config.mounts
-        ],
+        "Mounts": [_mount_point(m) for m in config.mounts],
         "Config": {
             "Hostname": config.hostname,
             "User": config.user,
@@ -400,10 +399,44 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "Labels": dict(config.labels),
             "StopSignal": config.stop_signal,
             "StopTimeout": config.stop_timeout,
+            "Volumes": {
+                m.destination: {}
+                for m in config.mounts
+                if m.anonymous and m.from_volume_flag and not m.inherited
+            }
+            or None,
             **state.client.exposed_ports(container),
         },
         "NetworkSettings": network_settings(state, container),
     }
+
+
+def _mount_point(mount: Mount) -> dict[str, Any]:
+    """docker 20.10's MountPoint: a volume's name and driver; its Mode is "z" unless -v said
+    one, or it is -v's (or the image's) anonymous volume; --volumes-from's have none."""
+    if not mount.is_volume:
+        return {
+            "Type": "bind",
+            "Source": mount.source,
+            "Destination": mount.destination,
+            "Mode": _volume_mode(mount) if mount.from_volume_flag and not mount.inherited else "",
+            "RW": not mount.readonly,
+            "Propagation": mount.propagation or "rprivate",
+        }
+    return {
+        "Type": "volume",
+        "Name": mount.volume,
+        "Source": mount.source,
+        "Destination": mount.destination,
+        "Driver": "local",
+        "Mode": "" if mount.inherited else _volume_point_mode(mount),
+        "RW": not mount.readonly,
+        "Propagation": "",
+    }
+
+
+def _volume_point_mode(mount: Mount) -> str:
+    return mount.mode or ("" if mount.from_volume_flag and mount.anonymous else "z")
 
 
 def _volume_mode(mount: Mount) -> str:
@@ -414,14 +447,28 @@ def _volume_mode(mount: Mount) -> str:
 def _binds_and_mounts(mounts: Sequence[Mount]) -> dict[str, Any]:
     """docker's HostConfig: -v as typed under Binds (null when none), --mount under Mounts
     (left out when none)."""
-    binds = [m for m in mounts if m.from_volume_flag]
+    mounts = [m for m in mounts if not m.inherited]  # under VolumesFrom
+    binds = [m for m in mounts if m.from_volume_flag and not m.anonymous]
     shown: dict[str, Any] = {
-        "Binds": [":".join(filter(None, (m.source, m.destination, _volume_mode(m)))) for m in binds]
+        "Binds": [
+            ":".join(filter(None, (m.volume or m.source, m.destination, _volume_mode(m))))
+            for m in binds
+        ]
         or None
     }
     flagged = []
     for m in mounts:
         if m.from_volume_flag:
+            continue
+        if m.is_volume:
+            volume: dict[str, Any] = {"Type": "volume", "Target": m.destination}
+            if not m.anonymous:
+                volume = {"Type": "volume", "Source": m.volume, "Target": m.destination}
+            if m.readonly:
+                volume["ReadOnly"] = True
+            if m.nocopy:
+                volume["VolumeOptions"] = {"NoCopy": True}
+            flagged.append(volume)
             continue
         entry: dict[str, Any] = {"Type": "bind", "Source": m.source, "Target": m.destination}
         if m.readonly:
@@ -527,14 +574,16 @@ def unpause(state: State, names: tuple[str, ...]) -> None:
 
 
 @click.command("inspect")
-@click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Only this type.")
+@click.option(
+    "--type", "kind", type=click.Choice(["container", "image", "volume"]), help="Only this type."
+)
 @click.option("-f", "--format", "output_format", help="A {{.Field}} template.")
 @click.argument("names", nargs=-1, required=True, metavar="NAME|ID [NAME|ID...]")
 @pass_state
 def inspect(
     state: State, kind: str | None, output_format: str | None, names: tuple[str, ...]
 ) -> None:
-    """Return low-level information on containers or images."""
+    """Return low-level information on containers, images or volumes."""
     documents = []
     failures = []
     for name in names:
@@ -545,6 +594,8 @@ def inspect(
                 from hybridock.cli.images import image_failure  # noqa: PLC0415
 
                 failures.append(image_failure(name, error))
+            elif kind == "volume":
+                failures.append(f"No such volume: {name}")
             else:
                 failures.append(f"No such object: {name}")
     show_documents(documents, output_format, failures)
@@ -565,15 +616,23 @@ def show_documents(
 
 
 def _inspect_one(state: State, name: str, kind: str | None) -> dict[str, Any]:
-    if kind != "image":
+    if kind in (None, "container"):
         try:
             return inspect_container(state, state.client.container(name))
         except ContainerNotFound:
             if kind == "container":
                 raise
-    from hybridock.cli.images import inspect_image  # noqa: PLC0415 (only `inspect IMAGE`)
+    if kind in (None, "image"):
+        from hybridock.cli.images import inspect_image  # noqa: PLC0415 (only `inspect IMAGE`)
 
-    return inspect_image(state, state.client.image(name))
+        try:
+            return inspect_image(state, state.client.image(name))
+        except (ImageNotFound, InvalidReference):
+            if kind == "image":
+                raise
+    from hybridock.cli.volume import inspect_volume  # noqa: PLC0415
+
+    return inspect_volume(state.client.volume(name))
 
 
 def _format_document(template: str, document: dict[str, Any]) -> str:

@@ -52,6 +52,7 @@ COMMANDS = {
     "rename": "containers:rename",
     "top": "containers:top",
     "update": "containers:update",
+    "volume": "volume:volume_group",
 }
 #: `hybridock container COMMAND`: docker's management-command spellings, loaded the same way
 CONTAINER_COMMANDS = {

@@ -106,7 +106,8 @@ def ago(timestamp: float | None) -> str:
 def table(rows: Sequence[Sequence[str]], out: TextIO | None = None, *, minwidth: int = 10) -> None:
     """docker's tabwriter (minwidth 10, or ``top``'s 20; padding 3): a cell followed by
     another is padded to the widest such cell of its column plus three spaces, and to at least
-    ``minwidth``; the last cell of a row is not padded."""
+    ``minwidth``; the last cell of a row is not padded (an empty one leaves the padding of the
+    cell before it, as docker's ``volume ls --format 'table {{.Name}}\t{{.Labels}}'`` shows)."""
     stream = out or sys.stdout
     widths: dict[int, int] = {}
     for row in rows:
@@ -114,7 +115,7 @@ def table(rows: Sequence[Sequence[str]], out: TextIO | None = None, *, minwidth:
             widths[index] = max(widths.get(index, minwidth), len(cell) + 3)
     for row in rows:
         cells = [cell.ljust(widths[index]) for index, cell in enumerate(row[:-1])]
-        stream.write("".join([*cells, *row[-1:]]).rstrip(" ") + "\n")
+        stream.write("".join([*cells, *row[-1:]]) + "\n")
 
 
 def go_json(value: Any) -> str:

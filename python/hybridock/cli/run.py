@@ -34,11 +34,21 @@ def container_options(function: F) -> F:
         click.option("--name", help="Assign a name to the container."),
         click.option("-h", "--hostname", help="Container host name."),
         click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
-        click.option("-v", "--volume", multiple=True, help="Bind mount a volume (host:ctr[:ro])."),
+        click.option(
+            "-v",
+            "--volume",
+            multiple=True,
+            help="Bind mount a volume (host:ctr[:ro], name:ctr[:ro], ctr).",
+        ),
+        click.option(
+            "--volumes-from",
+            multiple=True,
+            help="Mount volumes from the specified container(s) (CONTAINER[:ro|rw]).",
+        ),
         click.option(
             "--mount",
             multiple=True,
-            help="Attach a filesystem mount (type=bind|tmpfs,source=,target=,readonly).",
+            help="Attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,readonly).",
         ),
         click.option(
             "--network",
@@ -195,6 +205,7 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         group_add=tuple(params["group_add"]),
         cgroupns=params["cgroupns"],
         mounts=tuple(params["mount"]),
+        volumes_from=tuple(params["volumes_from"]),
     )
     return client.create_container(params["image"], image_id, options, params["name"])
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from hybridock.errors import ConfigError
+from hybridock.errors import ConfigError, InvalidVolumeSpec
 from hybridock.runtime import ports
 from hybridock.runtime.resources import Resources, parse_bytes, parse_resources
 from hybridock.runtime.seccomp import parse_security_options
@@ -28,14 +28,25 @@ NETWORK_MODES = ("none", "host")
 
 class Mount(NamedTuple):
     """A bind: from -v (docker's HostConfig.Binds: ``create_source``, a missing host directory
-    is made at start) or from --mount (HostConfig.Mounts: its source must exist)."""
+    is made at start) or from --mount (HostConfig.Mounts: its source must exist).
+
+    A volume's mount names it (``volume``; an anonymous one's name is chosen at create, when
+    the store fills in ``source``, its ``_data``); it is bound like any other directory."""
 
     source: str
     destination: str
     readonly: bool = False
     create_source: bool = True
-    mode: str = ""  # -v's third field as typed (docker's Mode): "", "ro" or "rw"
+    mode: str = ""  # -v's third field as typed (docker's Mode): "", "ro", "rw", "ro,nocopy"
     propagation: str = ""  # --mount's bind-propagation as typed (docker's BindOptions)
+    volume: str = ""  # the volume's name ("" for a bind, and for an anonymous one until create)
+    anonymous: bool = False  # -v /path, --mount without source, the image's VOLUME
+    nocopy: bool = False  # no copy-up of the image's content into a new volume
+    inherited: bool = False  # from --volumes-from: shown there, not under Binds or Mounts
+
+    @property
+    def is_volume(self) -> bool:
+        return bool(self.volume) or self.anonymous
 
     @property
     def from_volume_flag(self) -> bool:
@@ -80,6 +91,7 @@ class ContainerConfig(NamedTuple):
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
+    volumes_from: tuple[str, ...] = ()  # --volumes-from as typed (docker's HostConfig)
 
     @property
     def bridged(self) -> bool:
@@ -110,7 +122,9 @@ class ContainerConfig(NamedTuple):
             data["security_opt"] = tuple(data["security_opt"])
         data["sysctls"] = tuple((key, value) for key, value in data.get("sysctls", ()))
         data["group_add"] = tuple(data.get("group_add", ()))
-        for key in ("network_aliases", "exposed", "dns", "dns_search", "dns_options"):
+        for key in (
+            "network_aliases", "exposed", "dns", "dns_search", "dns_options", "volumes_from",
+        ):  # fmt: skip
             data[key] = tuple(data.get(key, ()))
         data["connected"] = tuple(
             (name, tuple(aliases), ip) for name, aliases, ip in data.get("connected", ())
@@ -165,6 +179,7 @@ class RunOptions(NamedTuple):
     group_add: tuple[str, ...] = ()
     cgroupns: str = ""
     mounts: tuple[str, ...] = ()  # --mount
+    volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw]
 
 
 def check_cgroupns(mode: str) -> str:
@@ -211,24 +226,53 @@ def host_path(source: str) -> str:
     return os.path.normpath(Path.cwd() / source if source.startswith(".") else source)
 
 
+#: -v's and --volumes-from's modes as docker's daemon takes them on Linux (z and Z, SELinux
+#: relabelling, are accepted and mean nothing here)
+MOUNT_MODES = ("ro", "rw", "z", "Z", "nocopy", "private", "rprivate")
+REFUSED_PROPAGATION = ("shared", "rshared", "slave", "rslave")
+
+
+def _mount_mode(mode: str, *, bind: bool) -> list[str]:
+    flags = mode.split(",") if mode else []
+    if refused := [flag for flag in flags if flag in REFUSED_PROPAGATION]:
+        raise ConfigError(f"invalid mode: {mode}: {refused[0]} propagation is not supported yet")
+    if (
+        any(flag not in MOUNT_MODES or flags.count(flag) > 1 for flag in flags)
+        or ("ro" in flags and "rw" in flags)
+        or ("z" in flags and "Z" in flags)
+        or (bind and "nocopy" in flags)
+    ):
+        raise InvalidVolumeSpec(f"invalid mode: {mode}")
+    return flags
+
+
 def parse_volume(text: str) -> Mount:
-    """-v /host:/container[:ro|rw] or ./relative:/container; named volumes are not supported
-    yet."""
+    """-v /host:/container[:ro|rw] or ./relative:/container (a bind), NAME:/container[:MODE]
+    (a named volume, made on first use), /container (an anonymous volume); MODE is ro or rw,
+    and for a volume also nocopy, comma-separated."""
     parts = text.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+    if len(parts) == 1 and parts[0]:
+        parts = ["", parts[0]]
+    elif len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise ConfigError(f"invalid volume specification: '{text}'")
     source, destination = parts[0], parts[1]
     mode = parts[2] if len(parts) == 3 else ""
-    if not source.startswith(("/", ".")):
-        raise ConfigError(
-            f"invalid volume specification: '{text}': named volumes are not supported yet"
-            " (a host directory is an absolute path, or a relative one starting with .)"
-        )
     if not destination.startswith("/"):
         raise ConfigError(f"invalid volume specification: '{text}': mount path must be absolute")
-    if mode not in ("", "ro", "rw"):
-        raise ConfigError(f"invalid mode: {mode}")
-    return Mount(host_path(source), destination, readonly=mode == "ro", mode=mode)
+    bind = source.startswith(("/", "."))
+    flags = _mount_mode(mode, bind=bind)
+    readonly = "ro" in flags
+    if bind:
+        return Mount(host_path(source), destination, readonly=readonly, mode=mode)
+    return Mount(
+        "",
+        destination,
+        readonly=readonly,
+        mode=mode,
+        volume=source,
+        anonymous=not source,
+        nocopy="nocopy" in flags,
+    )
 
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -320,19 +364,19 @@ def _read_mount(text: str) -> dict[str, str]:
 
 
 def parse_mount(text: str) -> Mount | tuple[str, int, str]:
-    """--mount type=bind|tmpfs,source=,target=,readonly,...: docker's syntax and checks (a
-    bind's source must exist); a tmpfs comes back as ``parse_tmpfs`` gives it. Volumes are not
-    supported yet."""
+    """--mount type=bind|volume|tmpfs,source=,target=,readonly,...: docker's syntax and checks
+    (a bind's source must exist; a volume without source is anonymous); a tmpfs comes back as
+    ``parse_tmpfs`` gives it."""
     values = _read_mount(text)
     kind, source, target = values["type"], values.get("source", ""), values["target"]
     readonly = GO_BOOLEANS[values.get("readonly", "false")]
     refused = f'invalid mount config for type "{kind}"'
-    if kind == "volume":
-        raise ConfigError(f"{refused}: volumes are not supported yet")
-    if kind not in ("bind", "tmpfs"):
+    if kind not in ("bind", "tmpfs", "volume"):
         raise ConfigError(f"{refused}: mount type unknown")
     if not target.startswith("/"):
         raise ConfigError(f"{refused}: invalid mount path: '{target}' mount path must be absolute")
+    if kind == "volume":
+        return _volume_mount(values, source, target, readonly, refused)
     if kind == "tmpfs":
         if source:
             raise ConfigError(f"{refused}: field Source must not be specified")
@@ -351,6 +395,56 @@ def parse_mount(text: str) -> Mount | tuple[str, int, str]:
     if not Path(path).exists():
         raise ConfigError(f"{refused}: bind source path does not exist: {path}")
     return Mount(path, target, readonly, create_source=False, propagation=propagation)
+
+
+def _volume_mount(
+    values: Mapping[str, str], source: str, target: str, readonly: bool, refused: str
+) -> Mount:
+    if values.get("volume-driver", "local") != "local":
+        raise ConfigError(f"{refused}: volume drivers other than local are not supported")
+    if "volume-opt" in values:
+        raise ConfigError(f"{refused}: volume-opt is not supported yet")
+    return Mount(
+        "",
+        target,
+        readonly,
+        create_source=False,
+        volume=source,
+        anonymous=not source,
+        nocopy=GO_BOOLEANS.get(values.get("volume-nocopy", "false"), False),
+    )
+
+
+def parse_volumes_from(text: str) -> tuple[str, bool | None]:
+    """--volumes-from CONTAINER[:ro|rw]: the container and whether its mounts become read-only
+    (None: each as it is in that container)."""
+    container, _, mode = text.partition(":")
+    flags = _mount_mode(mode, bind=False)
+    return container, None if "ro" not in flags and "rw" not in flags else "ro" in flags
+
+
+def _combined_mounts(
+    own: Sequence[Mount], inherited: Sequence[Mount], image: Mapping[str, Any] | None
+) -> tuple[Mount, ...]:
+    """docker's precedence at one destination: -v and --mount, then --volumes-from, then the
+    image's VOLUMEs."""
+    taken = {os.path.normpath(mount.destination) for mount in own}
+    mounts = [*own]
+    for mount in inherited:
+        if os.path.normpath(mount.destination) not in taken:
+            taken.add(os.path.normpath(mount.destination))
+            mounts.append(mount)
+    return (*mounts, *image_volumes(image, mounts))
+
+
+def image_volumes(image_volumes: Mapping[str, Any] | None, mounts: Sequence[Mount]) -> list[Mount]:
+    """An anonymous volume for each of the image's VOLUMEs that no mount of the user covers."""
+    taken = {os.path.normpath(mount.destination) for mount in mounts}
+    return [
+        Mount("", path, anonymous=True)  # shown as -v /path would be
+        for path in sorted(image_volumes or {})
+        if path.startswith("/") and os.path.normpath(path) not in taken
+    ]
 
 
 def _check_network(options: RunOptions) -> str:
@@ -394,7 +488,9 @@ def merge(
     image_config: Mapping[str, Any],
     container_id: str,
     options: RunOptions,
+    inherited: Sequence[Mount] = (),
 ) -> ContainerConfig:
+    """``inherited``: the mounts of the --volumes-from containers, each as it will be."""
     config = image_config.get("config") or {}
     if options.entrypoint is not None:
         # docker: --entrypoint clears the image's default command too
@@ -425,6 +521,9 @@ def merge(
             binds.append(parsed)
         else:
             tmpfs.append(parsed)
+    mounts = _combined_mounts(
+        [*(parse_volume(v) for v in options.volumes), *binds], inherited, config.get("Volumes")
+    )
     labels = dict(config.get("Labels") or {})
     for label in options.labels:
         key, _, value = label.partition("=")
@@ -439,7 +538,7 @@ def merge(
         user=options.user if options.user is not None else (config.get("User") or ""),
         hostname=hostname,
         labels=labels,
-        mounts=(*(parse_volume(v) for v in options.volumes), *binds),
+        mounts=mounts,
         network=network,
         network_aliases=tuple(options.network_aliases),
         ipv4=options.ip,
@@ -482,4 +581,5 @@ def merge(
         sysctls=sysctls,
         group_add=tuple(options.group_add),
         cgroupns=check_cgroupns(options.cgroupns),
+        volumes_from=tuple(options.volumes_from),
     )

@@ -241,8 +241,12 @@ class Runtime:
         if not any(entry.startswith("HOME=") for entry in env):
             env.append(f"HOME={user.home}")
         for mount in config.mounts:
-            if mount.create_source:
+            if mount.create_source and not mount.is_volume:
                 make_bind_source(mount.source)
+        if any(mount.is_volume for mount in config.mounts):
+            from hybridock.runtime.volumes import VolumeStore  # noqa: PLC0415
+
+            VolumeStore(self.layout, self.containers.db).mount_devices(config.mounts)
         marker = directory / "work" / "work" / "incompat"
         if config.auto_remove and marker.exists():
             # overlayfs leaves incompat/volatile/ after a volatile mount and refuses the next
@@ -622,7 +626,7 @@ class Runtime:
             self.stop(current, timeout, sig)
             return self.start_detached(self.containers.get(container.id))
 
-    def remove(self, container: Container, *, force: bool = False) -> None:
+    def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
         with self._exclusive(container) as current:
             if current.running:
                 if not force:
@@ -637,6 +641,12 @@ class Runtime:
             self.containers.remove_record(current.id)
             discard(self.layout, self.layout.container(current.id))
             self.images.release(current.image_id)  # an image rmi -f deleted under it goes now
+            if volumes or current.config.auto_remove:
+                from hybridock.runtime.volumes import VolumeStore  # noqa: PLC0415
+
+                VolumeStore(self.layout, self.containers.db).remove_anonymous(
+                    [mount.volume for mount in current.config.mounts if mount.anonymous]
+                )
 
     # --- logs -------------------------------------------------------------------------------
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from hybridock.errors import StoreError
 
-#: 2: removed_images; 3: networks, endpoints, published_ports (an older store gains the tables,
-#: nothing else changes)
-SCHEMA_VERSION = 3
+#: 2: removed_images; 3: networks, endpoints, published_ports; 4: volumes (an older store gains
+#: the tables, nothing else changes)
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
@@ -120,6 +120,14 @@ CREATE TABLE IF NOT EXISTS published_ports (  -- a running container's published
     address           TEXT NOT NULL,            -- the container's address it leads to
     bridge            TEXT NOT NULL,
     UNIQUE (protocol, host_ip, host_port)
+);
+CREATE TABLE IF NOT EXISTS volumes (         -- volumes/<name>/_data, written before the row
+    name              TEXT PRIMARY KEY,
+    driver            TEXT NOT NULL,            -- local
+    options           TEXT NOT NULL DEFAULT '{}',   -- JSON, null (as docker) for a volume
+    labels            TEXT NOT NULL DEFAULT '{}',   -- a container made
+    created           REAL NOT NULL,
+    anonymous         INTEGER NOT NULL DEFAULT 0  -- made for a container: rm -v and --rm take it
 );
 """
 

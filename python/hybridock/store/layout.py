@@ -52,6 +52,11 @@ class Layout(NamedTuple):
         return self.root / "containers"
 
     @property
+    def volumes(self) -> Path:
+        """docker's layout: ``volumes/<name>/_data`` is what containers mount."""
+        return self.root / "volumes"
+
+    @property
     def tmp(self) -> Path:
         return self.root / "tmp"
 
