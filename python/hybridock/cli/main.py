@@ -47,6 +47,9 @@ COMMANDS = {
     "container": "main:container_group",
     "network": "network:network_group",
     "port": "network:port",
+    "cp": "files:cp",
+    "diff": "files:diff",
+    "export": "files:export",
 }
 #: `hybridock container COMMAND`: docker's management-command spellings, loaded the same way
 CONTAINER_COMMANDS = {
@@ -56,6 +59,7 @@ CONTAINER_COMMANDS = {
     "ps": COMMANDS["ps"],
     "prune": "containers:container_prune",
     "port": "network:port",
+    **{name: COMMANDS[name] for name in ("cp", "diff", "export")},
 }
 #: `hybridock image COMMAND`
 IMAGE_COMMANDS = {

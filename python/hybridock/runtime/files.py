@@ -1,0 +1,298 @@
+"""docker's ``cp``, ``diff`` and ``export``.
+
+A running container is read and written through its own root (``/proc/PID/root``: what its
+processes see, volumes and binds included); a created or exited one through its upper dir over
+its image layers, writes landing in the upper dir (its volumes and binds are not mounted then,
+so a path under one shows what the layers hold there). ``diff`` and ``export`` always read the
+layers, as docker's do: the container's own changes and its image, never its mounts.
+
+Each copy is a tar stream from one view into another (docker's archive rules decide the
+entry names: ``PrepareArchiveCopy``), with a thread writing and the caller extracting; a host
+path is resolved on the host, as docker's client does, and a container path only inside the
+container's root (``fsview``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Callable
+from typing import IO, NamedTuple
+
+from hybridock.errors import FileCopyError
+from hybridock.runtime.archive import extract_tar, write_tar
+from hybridock.runtime.containers import Container, process_alive
+from hybridock.runtime.fsview import Entry, View, is_whiteout, opened
+from hybridock.runtime.lifecycle import Runtime
+
+
+class Source(NamedTuple):
+    is_dir: bool
+    content_only: bool  # docker's SRC/.
+    base: str
+
+
+def has_trailing_separator(path: str) -> bool:
+    return path.endswith(("/", "/."))
+
+
+def plan(source: Source, destination: str, *, exists: bool, is_dir: bool) -> tuple[str, str]:
+    """docker's ``PrepareArchiveCopy``: the directory to extract into and the name the
+    source's top entry gets there ("" for a directory's content only)."""
+    if exists and is_dir:
+        return destination, "" if source.content_only else source.base
+    parent, name = os.path.split(destination.rstrip("/") or "/")
+    if exists:
+        if source.is_dir:
+            raise FileCopyError("cannot copy directory")
+        return parent, name
+    if has_trailing_separator(destination) and not source.is_dir:
+        raise FileCopyError("no such directory")
+    return parent, name
+
+
+class Files:
+    """``cp``, ``diff`` and ``export`` for one store."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def view(self, container: Container, *, live: bool) -> View:
+        """The container's root as ``cp`` (``live``: through a running container's own root)
+        or ``diff``/``export`` (its layers) see it."""
+        containers = self.runtime.containers
+        current = containers.reconcile(containers.get(container.id))
+        if live and current.running and current.pid is not None:
+            view = View([f"/proc/{current.pid}/root"], overlay=False)
+            if process_alive(current.pid, current.pid_start):
+                return view
+            view.close()
+        return View(self.layer_dirs(current), overlay=True)
+
+    def layer_dirs(self, container: Container) -> list[str]:
+        upper = self.runtime.layout.container(container.id) / "upper"
+        upper.mkdir(mode=0o755, exist_ok=True)
+        return [str(upper), *self.runtime.images.layer_dirs(container.image_id)]
+
+    # --- cp ----------------------------------------------------------------------------------
+
+    def copy_out(
+        self,
+        container: Container,
+        path: str,
+        destination: str | IO[bytes],
+        *,
+        archive: bool,
+        follow: bool,
+    ) -> None:
+        """``cp CONTAINER:PATH DEST`` (a host path) or ``cp CONTAINER:PATH -`` (a stream)."""
+        with self.view(container, live=True) as view:
+            trailing = has_trailing_separator(path)
+            with opened(view, os.fsencode(path), follow=follow or trailing) as resolved:
+                entry = resolved.entry
+                if entry is None:
+                    raise FileCopyError(f"No such container:path: {container.name}:{path}")
+                if trailing and not entry.is_dir:
+                    raise FileCopyError("not a directory")
+                source = Source(
+                    entry.is_dir, path.endswith("/.") and entry.is_dir, os.fsdecode(resolved.name)
+                )
+                if not isinstance(destination, str):
+                    write_tar(view, entry, source.base, destination)
+                    return
+                directory, arcname = _host_plan(source, destination)
+                owner = None if archive else (os.getuid(), os.getgid())
+                with View([directory], overlay=False) as host:
+                    _pipe(
+                        lambda out: write_tar(view, entry, arcname, out),
+                        lambda stream: extract_tar(host, (), stream, owner=owner),
+                    )
+
+    def copy_in(
+        self,
+        container: Container,
+        source: str | IO[bytes],
+        path: str,
+        *,
+        archive: bool,
+        follow: bool,
+    ) -> None:
+        """``cp SRC CONTAINER:PATH`` (a host path) or ``cp - CONTAINER:PATH`` (a stream)."""
+        owner = None if archive else (0, 0)
+        with self.view(container, live=True) as view:
+            try:
+                target = view.resolve(os.fsencode(path), follow=True)
+            except (FileNotFoundError, NotADirectoryError):
+                parent = os.path.dirname(path.rstrip("/")) or "/"
+                raise FileCopyError(f"No such container:path: {container.name}:{parent}") from None
+            try:
+                entry = target.entry
+                if not isinstance(source, str):
+                    if entry is None:
+                        raise FileCopyError(f"No such container:path: {container.name}:{path}")
+                    if not entry.is_dir:
+                        raise FileCopyError(
+                            f'destination "{container.name}:{path}" must be a directory'
+                        )
+                    extract_tar(view, target.components, source, owner=owner)
+                    return
+                with _host_source(source, follow) as (host, host_entry, described):
+                    _, arcname = plan(
+                        described,
+                        path,
+                        exists=entry is not None,
+                        is_dir=entry is not None and entry.is_dir,
+                    )
+                    into_directory = entry is not None and entry.is_dir
+                    base = target.components if into_directory else target.components[:-1]
+                    _pipe(
+                        lambda out: write_tar(host, host_entry, arcname, out),
+                        lambda stream: extract_tar(view, base, stream, owner=owner),
+                    )
+            finally:
+                view.release(target)
+
+    # --- diff and export ---------------------------------------------------------------------
+
+    def changes(self, container: Container) -> list[tuple[str, str]]:
+        """docker's ``diff``: (kind, path) from the upper dir, in docker's order (its walk,
+        a parent's ``C`` right before the first child that needs it)."""
+        layers = self.layer_dirs(container)
+        with View(layers[:1], overlay=False) as upper, View(layers[1:], overlay=True) as lower:
+            found: list[tuple[str, str]] = []
+            _walk_changes(upper, lower, upper.root, b"", set(), found)
+            return found
+
+    def export(self, container: Container, out: IO[bytes]) -> None:
+        """docker's ``export``: the container's filesystem (upper dir over its image)."""
+        with self.view(container, live=False) as view:
+            write_tar(view, view.root, "", out)
+
+
+def _host_plan(source: Source, destination: str) -> tuple[str, str]:
+    absolute = os.path.abspath(destination)
+    if has_trailing_separator(destination):
+        absolute += "/"
+    try:
+        status = os.stat(absolute.rstrip("/") or "/")
+    except FileNotFoundError:
+        parent = os.path.dirname(absolute.rstrip("/")) or "/"
+        if not os.path.isdir(parent):
+            raise FileCopyError(f"lstat {parent}: no such file or directory") from None
+        return plan(source, absolute, exists=False, is_dir=False)
+    return plan(source, absolute, exists=True, is_dir=stat.S_ISDIR(status.st_mode))
+
+
+class _host_source:
+    """A host path as a view entry (symlinks resolved by the host, as docker's client)."""
+
+    def __init__(self, path: str, follow: bool) -> None:
+        self.path = os.path.abspath(path)
+        self.content_only = path.endswith("/.") or path == "."
+        self.trailing = has_trailing_separator(path)
+        self.follow = follow or self.trailing
+        self.view = View(["/"], overlay=False)
+
+    def __enter__(self) -> tuple[View, Entry, Source]:
+        try:
+            self.resolved = self.view.resolve(os.fsencode(self.path), follow=self.follow)
+        except (FileNotFoundError, NotADirectoryError):
+            self.view.close()
+            raise FileCopyError(f"lstat {self.path}: no such file or directory") from None
+        entry = self.resolved.entry
+        if entry is None:
+            self.__exit__()
+            raise FileCopyError(f"lstat {self.path}: no such file or directory")
+        if self.trailing and not entry.is_dir:
+            self.__exit__()
+            raise FileCopyError("not a directory")
+        described = Source(
+            entry.is_dir, self.content_only and entry.is_dir, os.fsdecode(self.resolved.name)
+        )
+        return self.view, entry, described
+
+    def __exit__(self, *_: object) -> None:
+        self.view.release(self.resolved)
+        self.view.close()
+
+
+def _pipe(produce: Callable[[IO[bytes]], None], consume: Callable[[IO[bytes]], None]) -> None:
+    """``produce`` writes a stream in a thread while ``consume`` reads it; the first error of
+    either is raised (the consumer's, when both fail)."""
+    read_end, write_end = os.pipe()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with os.fdopen(write_end, "wb") as out:
+                produce(out)
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        with os.fdopen(read_end, "rb") as stream:
+            consume(stream)
+            while stream.read(1 << 16):
+                pass
+    finally:
+        thread.join()
+    if errors and not isinstance(errors[0], BrokenPipeError):
+        raise errors[0]
+
+
+def _walk_changes(
+    upper: View,
+    lower: View,
+    directory: Entry,
+    prefix: bytes,
+    changed_directories: set[bytes],
+    found: list[tuple[str, str]],
+) -> None:
+    for name, entry in upper.children(directory):
+        try:
+            path = prefix + b"/" + name
+            kind = _change_kind(lower, path, entry)
+            if kind is not None:
+                found.append((kind, os.fsdecode(path)))
+            if entry.is_dir and kind is not None:
+                changed_directories.add(path)
+            if kind in ("A", "D") and prefix and prefix not in changed_directories:
+                found.insert(len(found) - 1, ("C", os.fsdecode(prefix)))
+                changed_directories.add(prefix)
+            if entry.is_dir:
+                _walk_changes(upper, lower, entry, path, changed_directories, found)
+        finally:
+            entry.close()
+
+
+def _change_kind(lower: View, path: bytes, entry: Entry) -> str | None:
+    if is_whiteout(entry.stat) or (entry.is_dir and _opaque(entry)):
+        return "D"
+    try:
+        with opened(lower, path, follow=False) as resolved:
+            below = resolved.entry
+            if below is None:
+                return "A"
+            if below.is_dir and entry.is_dir and _same_directory(below.stat, entry.stat):
+                return None
+            return "C"
+    except (FileNotFoundError, NotADirectoryError):
+        return "A"
+
+
+def _opaque(entry: Entry) -> bool:
+    try:
+        return os.getxattr(f"/proc/self/fd/{entry.fds[0]}", "trusted.overlay.opaque") == b"y"
+    except OSError:
+        return False
+
+
+def _same_directory(below: os.stat_result, above: os.stat_result) -> bool:
+    return (
+        below.st_size == above.st_size
+        and below.st_mode == above.st_mode
+        and below.st_mtime_ns == above.st_mtime_ns
+    )
