@@ -142,7 +142,7 @@ def test_docker_rules_for_destinations(box: Box, name: str, tmp_path: Path) -> N
         (("cp", str(tmp_path / "src"), f"{name}:/tmp/renamed"), "Error: cannot copy directory"),
         (("cp", str(tmp_path / "one"), f"{name}:/nodir/"), "Error: no such directory"),
         (("cp", f"{name}:/nope", str(tmp_path)), f"Error: No such container:path: {name}:/nope"),
-        (("cp", "nosuch:/etc", str(tmp_path)), "Error: No such container: nosuch"),
+        (("cp", "nosuch:/etc", str(tmp_path)), "Error: No such container:path: nosuch:/etc"),
         (("cp", f"{name}:/a", f"{name}:/b"), "Error: copying between containers is not supported"),
         (("cp", "a", "b"), "Error: must specify at least one container source"),
         (
@@ -210,7 +210,7 @@ def test_diff_shows_dockers_changes(box: Box, name: str) -> None:
     assert "C /etc/passwd" in lines
     assert "D /bin/true" in lines and "C /bin" in lines
     assert lines.index("C /bin") < lines.index("D /bin/true")
-    assert "D /home" in lines
+    assert "C /home" in lines and "A /home/fresh" in lines
 
 
 def test_export_writes_the_merged_filesystem(box: Box, name: str, tmp_path: Path) -> None:
@@ -265,3 +265,25 @@ def test_a_container_racing_symlinks_never_leads_cp_to_the_host(
     assert host_snapshot(sentinel) == before
     assert not [output for output in outputs if secret.encode() in output]
     assert any(b"inside" in output or b"payload" in output for output in outputs)
+
+
+def test_cp_reaches_a_running_containers_binds(box: Box, name: str, tmp_path: Path) -> None:
+    """A running container is copied through its own root: a bind mount shows its source."""
+    (tmp_path / "bound").mkdir()
+    (tmp_path / "bound" / "there").write_text("from the host")
+    box.ok(
+        "run", "-d", "--name", name, "-v", f"{tmp_path / 'bound'}:/data", "busybox", "sleep", "300"
+    )
+    (tmp_path / "in").write_text("copied in")
+    box.ok("cp", str(tmp_path / "in"), f"{name}:/data/in")
+    assert (tmp_path / "bound" / "in").read_text() == "copied in"
+    box.ok("cp", f"{name}:/data/there", str(tmp_path / "out"))
+    assert (tmp_path / "out").read_text() == "from the host"
+
+
+def test_follow_link_copies_the_target(box: Box, name: str, tmp_path: Path) -> None:
+    box.ok("run", "--name", name, "busybox", "ln", "-s", "/etc/passwd", "/link")
+    box.ok("cp", f"{name}:/link", str(tmp_path / "kept"))
+    assert (tmp_path / "kept").readlink() == Path("/etc/passwd")
+    box.ok("cp", "-L", f"{name}:/link", str(tmp_path / "followed"))
+    assert (tmp_path / "followed").read_text().startswith("root:")

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from hybridock.cli.context import State, pass_state
-from hybridock.errors import FileCopyError
+from hybridock.errors import ContainerNotFound, FileCopyError
 
 
 def split_container_path(argument: str) -> tuple[str | None, str]:
@@ -44,6 +44,35 @@ def cp(state: State, /, archive: bool, follow_link: bool, source: str, destinati
         raise FileCopyError("copying between containers is not supported")
     if source_container is None and destination_container is None:
         raise FileCopyError("must specify at least one container source")
+    try:
+        _copy(
+            state,
+            source_container,
+            source_path,
+            destination_container,
+            destination_path,
+            archive=archive,
+            follow_link=follow_link,
+        )
+    except ContainerNotFound:
+        container, path = (
+            (source_container, source_path)
+            if source_container is not None
+            else (destination_container, destination_path)
+        )
+        raise FileCopyError(f"No such container:path: {container}:{path}") from None
+
+
+def _copy(
+    state: State,
+    source_container: str | None,
+    source_path: str,
+    destination_container: str | None,
+    destination_path: str,
+    *,
+    archive: bool,
+    follow_link: bool,
+) -> None:
     client = state.client
     if source_container is not None:
         path = source_path or "/"

@@ -14,10 +14,11 @@ container's root (``fsview``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, NamedTuple
 
 from hybridock.errors import FileCopyError
@@ -89,7 +90,10 @@ class Files:
         """``cp CONTAINER:PATH DEST`` (a host path) or ``cp CONTAINER:PATH -`` (a stream)."""
         with self.view(container, live=True) as view:
             trailing = has_trailing_separator(path)
-            with opened(view, os.fsencode(path), follow=follow or trailing) as resolved:
+            with (
+                _failures(path),
+                opened(view, os.fsencode(path), follow=follow or trailing) as resolved,
+            ):
                 entry = resolved.entry
                 if entry is None:
                     raise FileCopyError(f"No such container:path: {container.name}:{path}")
@@ -120,7 +124,7 @@ class Files:
     ) -> None:
         """``cp SRC CONTAINER:PATH`` (a host path) or ``cp - CONTAINER:PATH`` (a stream)."""
         owner = None if archive else (0, 0)
-        with self.view(container, live=True) as view:
+        with self.view(container, live=True) as view, _failures(path):
             try:
                 target = view.resolve(os.fsencode(path), follow=True)
             except (FileNotFoundError, NotADirectoryError):
@@ -156,18 +160,30 @@ class Files:
     # --- diff and export ---------------------------------------------------------------------
 
     def changes(self, container: Container) -> list[tuple[str, str]]:
-        """docker's ``diff``: (kind, path) from the upper dir, in docker's order (its walk,
-        a parent's ``C`` right before the first child that needs it)."""
+        """docker's ``diff``: (kind, path) from the upper dir, by path, a directory right
+        before what changed inside it (docker's own order follows a Go map's)."""
         layers = self.layer_dirs(container)
         with View(layers[:1], overlay=False) as upper, View(layers[1:], overlay=True) as lower:
             found: list[tuple[str, str]] = []
-            _walk_changes(upper, lower, upper.root, b"", set(), found)
+            _walk_changes(upper, lower, upper.root, b"", found)
             return found
 
     def export(self, container: Container, out: IO[bytes]) -> None:
         """docker's ``export``: the container's filesystem (upper dir over its image)."""
         with self.view(container, live=False) as view:
             write_tar(view, view.root, "", out)
+
+
+@contextlib.contextmanager
+def _failures(path: str) -> Iterator[None]:
+    """An error of the filesystem as Go words it (``lstat /x: not a directory``)."""
+    try:
+        yield
+    except NotADirectoryError:
+        raise FileCopyError(f"lstat {path}: not a directory") from None
+    except OSError as error:
+        words = (error.strerror or str(error)).lower()
+        raise FileCopyError(f"{path}: {words}") from None
 
 
 def _host_plan(source: Source, destination: str) -> tuple[str, str]:
@@ -243,42 +259,79 @@ def _pipe(produce: Callable[[IO[bytes]], None], consume: Callable[[IO[bytes]], N
         raise errors[0]
 
 
+#: what docker keeps in a container's init layer, not in its diff: here bind mount points
+HIDDEN_FROM_DIFF = frozenset({b"/etc/hosts", b"/etc/hostname", b"/etc/resolv.conf"})
+
+
 def _walk_changes(
     upper: View,
     lower: View,
     directory: Entry,
     prefix: bytes,
-    changed_directories: set[bytes],
     found: list[tuple[str, str]],
 ) -> None:
+    """docker 20.10's ``ChangesDirs`` (its overlay2 diff on this kind of kernel): the merged
+    tree against the image's, a directory ``C`` only for its own mode or owner, or before
+    the first change inside it; what a whiteout or an opaque directory hides, ``D`` each."""
+    opaque = bool(prefix) and _opaque(directory)
+    shown: set[bytes] = set()
     for name, entry in upper.children(directory):
         try:
             path = prefix + b"/" + name
-            kind = _change_kind(lower, path, entry)
+            if path in HIDDEN_FROM_DIFF:
+                continue
+            shown.add(name)
+            at_entry = len(found)
+            kind = _change_kind(lower, path, entry, hidden=opaque)
             if kind is not None:
                 found.append((kind, os.fsdecode(path)))
-            if entry.is_dir and kind is not None:
-                changed_directories.add(path)
-            if kind in ("A", "D") and prefix and prefix not in changed_directories:
-                found.insert(len(found) - 1, ("C", os.fsdecode(prefix)))
-                changed_directories.add(prefix)
             if entry.is_dir:
-                _walk_changes(upper, lower, entry, path, changed_directories, found)
+                _walk_changes(upper, lower, entry, path, found)
+                if kind is None and len(found) > at_entry:
+                    found.insert(at_entry, ("C", os.fsdecode(path)))
         finally:
             entry.close()
+    if opaque:
+        found.extend(
+            ("D", os.fsdecode(prefix + b"/" + name))
+            for name in _lower_names(lower, prefix)
+            if name not in shown
+        )
 
 
-def _change_kind(lower: View, path: bytes, entry: Entry) -> str | None:
-    if is_whiteout(entry.stat) or (entry.is_dir and _opaque(entry)):
+def _lower_names(lower: View, path: bytes) -> list[bytes]:
+    try:
+        with opened(lower, path, follow=False) as resolved:
+            if resolved.entry is None or not resolved.entry.is_dir:
+                return []
+            names = []
+            for name, entry in lower.children(resolved.entry):
+                entry.close()
+                names.append(name)
+            return names
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _change_kind(lower: View, path: bytes, entry: Entry, *, hidden: bool) -> str | None:
+    """The change ``entry`` of the upper dir is; ``hidden``: under an opaque directory,
+    where the image's entries do not count."""
+    if is_whiteout(entry.stat):
         return "D"
+    if hidden:
+        return "A"
     try:
         with opened(lower, path, follow=False) as resolved:
             below = resolved.entry
             if below is None:
                 return "A"
-            if below.is_dir and entry.is_dir and _same_directory(below.stat, entry.stat):
-                return None
-            return "C"
+            if entry.is_dir and below.is_dir:
+                return None if _same_owner_and_mode(below.stat, entry.stat) else "C"
+            changed = not _same_owner_and_mode(below.stat, entry.stat) or (
+                below.stat.st_mtime_ns != entry.stat.st_mtime_ns
+                or below.stat.st_size != entry.stat.st_size
+            )
+            return "C" if changed else None
     except (FileNotFoundError, NotADirectoryError):
         return "A"
 
@@ -290,9 +343,10 @@ def _opaque(entry: Entry) -> bool:
         return False
 
 
-def _same_directory(below: os.stat_result, above: os.stat_result) -> bool:
-    return (
-        below.st_size == above.st_size
-        and below.st_mode == above.st_mode
-        and below.st_mtime_ns == above.st_mtime_ns
+def _same_owner_and_mode(below: os.stat_result, above: os.stat_result) -> bool:
+    return (below.st_mode, below.st_uid, below.st_gid, below.st_rdev) == (
+        above.st_mode,
+        above.st_uid,
+        above.st_gid,
+        above.st_rdev,
     )
