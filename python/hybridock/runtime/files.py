@@ -234,17 +234,20 @@ class _host_source:
 
 
 def _pipe(produce: Callable[[IO[bytes]], None], consume: Callable[[IO[bytes]], None]) -> None:
-    """``produce`` writes a stream in a thread while ``consume`` reads it; the first error of
-    either is raised (the consumer's, when both fail)."""
+    """``produce`` writes a stream in a thread while ``consume`` reads it. The producer's
+    error comes first (the consumer then only saw a stream cut short); a producer stopped by
+    a consumer that failed and closed the pipe leaves the consumer's."""
     read_end, write_end = os.pipe()
-    errors: list[BaseException] = []
+    produced: list[BaseException] = []
 
     def writer() -> None:
         try:
             with os.fdopen(write_end, "wb") as out:
                 produce(out)
-        except BaseException as error:
-            errors.append(error)
+        except BrokenPipeError:
+            pass
+        except BaseException as error:  # handed to the caller
+            produced.append(error)
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
@@ -253,10 +256,14 @@ def _pipe(produce: Callable[[IO[bytes]], None], consume: Callable[[IO[bytes]], N
             consume(stream)
             while stream.read(1 << 16):
                 pass
-    finally:
+    except BaseException:
         thread.join()
-    if errors and not isinstance(errors[0], BrokenPipeError):
-        raise errors[0]
+        if produced:
+            raise produced[0] from None
+        raise
+    thread.join()
+    if produced:
+        raise produced[0]
 
 
 #: what docker keeps in a container's init layer, not in its diff: here bind mount points
