@@ -287,3 +287,22 @@ def test_follow_link_copies_the_target(box: Box, name: str, tmp_path: Path) -> N
     assert (tmp_path / "kept").readlink() == Path("/etc/passwd")
     box.ok("cp", "-L", f"{name}:/link", str(tmp_path / "followed"))
     assert (tmp_path / "followed").read_text().startswith("root:")
+
+
+def test_a_running_containers_proc_and_sys_are_empty_to_cp(
+    box: Box, name: str, tmp_path: Path
+) -> None:
+    """docker's cp sees the container's files, not the kernel's: /proc and /sys are empty."""
+    box.ok("run", "-d", "--name", name, "busybox", "sleep", "300")
+    result = box("cp", f"{name}:/proc/self/status", str(tmp_path))
+    assert (result.returncode, result.stderr.strip()) == (
+        1,
+        f"Error: No such container:path: {name}:/proc/self/status",
+    )
+    out = binary(box, "cp", f"{name}:/", "-")
+    assert out.returncode == 0, out.stderr
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as archive:
+        names = archive.getnames()
+    assert "./proc" in names or "proc" in names or any(n.endswith("/proc") for n in names)
+    assert not [n for n in names if "/proc/" in f"/{n}" or "/sys/" in f"/{n}"]
+    assert any(n.endswith("bin/busybox") for n in names)

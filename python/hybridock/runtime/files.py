@@ -27,6 +27,9 @@ from hybridock.runtime.containers import Container, process_alive
 from hybridock.runtime.fsview import Entry, View, is_whiteout, opened
 from hybridock.runtime.lifecycle import Runtime
 
+#: a running container's kernel filesystems, which cp shows as empty directories (as docker)
+KERNEL_MOUNTS = frozenset({b"proc", b"sys"})
+
 
 class Source(NamedTuple):
     is_dir: bool
@@ -65,7 +68,7 @@ class Files:
         containers = self.runtime.containers
         current = containers.reconcile(containers.get(container.id))
         if live and current.running and current.pid is not None:
-            view = View([f"/proc/{current.pid}/root"], overlay=False)
+            view = View([f"/proc/{current.pid}/root"], overlay=False, sealed=KERNEL_MOUNTS)
             if process_alive(current.pid, current.pid_start):
                 return view
             view.close()
@@ -91,7 +94,7 @@ class Files:
         with self.view(container, live=True) as view:
             trailing = has_trailing_separator(path)
             with (
-                _failures(path),
+                _failures(container, path),
                 opened(view, os.fsencode(path), follow=follow or trailing) as resolved,
             ):
                 entry = resolved.entry
@@ -124,7 +127,7 @@ class Files:
     ) -> None:
         """``cp SRC CONTAINER:PATH`` (a host path) or ``cp - CONTAINER:PATH`` (a stream)."""
         owner = None if archive else (0, 0)
-        with self.view(container, live=True) as view, _failures(path):
+        with self.view(container, live=True) as view, _failures(container, path):
             try:
                 target = view.resolve(os.fsencode(path), follow=True)
             except (FileNotFoundError, NotADirectoryError):
@@ -175,10 +178,12 @@ class Files:
 
 
 @contextlib.contextmanager
-def _failures(path: str) -> Iterator[None]:
-    """An error of the filesystem as Go words it (``lstat /x: not a directory``)."""
+def _failures(container: Container, path: str) -> Iterator[None]:
+    """An error of the filesystem as docker words it (``lstat /x: not a directory``)."""
     try:
         yield
+    except FileNotFoundError:
+        raise FileCopyError(f"No such container:path: {container.name}:{path}") from None
     except NotADirectoryError:
         raise FileCopyError(f"lstat {path}: not a directory") from None
     except OSError as error:

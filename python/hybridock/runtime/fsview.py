@@ -4,7 +4,9 @@ A ``View`` is a stack of directory trees, top first: a running container's root
 (``/proc/PID/root``, one tree: its mounts, volumes and binds included) or a stopped one's
 upper dir over its image layers (overlayfs semantics read by hand: a whiteout, a character
 device 0/0, hides what is below it; an opaque directory, ``trusted.overlay.opaque=y``, hides
-the lower directories of its name).
+the lower directories of its name). A running container's ``/proc`` and ``/sys`` are shown
+as docker's ``cp`` shows them, as empty directories: what is mounted there is the kernel's,
+not the container's files (``sealed``).
 
 Nothing here joins a container path onto a host path. Each component is opened with
 ``O_PATH | O_NOFOLLOW`` relative to its parent's fd and examined through that fd; a symlink is
@@ -41,6 +43,7 @@ class Entry(NamedTuple):
 
     fds: tuple[int, ...]
     stat: os.stat_result
+    sealed: bool = False  # a kernel filesystem's mount point: shown empty
 
     @property
     def is_dir(self) -> bool:
@@ -101,8 +104,11 @@ def _is_opaque(fd: int) -> bool:
 class View:
     """Trees stacked as overlayfs stacks them (``overlay=True``) or one plain tree."""
 
-    def __init__(self, roots: list[str], *, overlay: bool) -> None:
+    def __init__(
+        self, roots: list[str], *, overlay: bool, sealed: frozenset[bytes] = frozenset()
+    ) -> None:
         self.overlay = overlay
+        self.sealed = sealed
         fds: list[int] = []
         try:
             for root in roots:
@@ -126,6 +132,8 @@ class View:
 
     def child(self, directory: Entry, name: bytes) -> Entry | None:
         """``name`` in ``directory``, as the merged view shows it (``None``: no such entry)."""
+        if directory.sealed:
+            return None
         found: list[int] = []
         top: os.stat_result | None = None
         for parent in directory.fds:
@@ -149,10 +157,19 @@ class View:
             found.append(fd)
             if _is_opaque(fd):
                 break
-        return Entry(tuple(found), top) if top is not None else None
+        if top is None:
+            return None
+        sealed = (
+            name in self.sealed
+            and directory.fds == self.root.fds
+            and top.st_dev != self.root.stat.st_dev
+        )
+        return Entry(tuple(found), top, sealed)
 
     def names(self, directory: Entry) -> list[bytes]:
         """The names the merged directory may show, sorted (``child`` decides each)."""
+        if directory.sealed:
+            return []
         names: set[bytes] = set()
         for fd in directory.fds:
             listing = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
