@@ -306,3 +306,26 @@ def test_a_running_containers_proc_and_sys_are_empty_to_cp(
     assert "./proc" in names or "proc" in names or any(n.endswith("/proc") for n in names)
     assert not [n for n in names if "/proc/" in f"/{n}" or "/sys/" in f"/{n}"]
     assert any(n.endswith("bin/busybox") for n in names)
+
+
+def test_cp_of_more_directories_than_open_files(box: Box, name: str, tmp_path: Path) -> None:
+    """Nothing is held open per directory copied: a tree wider than the fd limit copies."""
+    for index in range(400):
+        (tmp_path / "wide" / f"d{index}").mkdir(parents=True)
+    os.utime(tmp_path / "wide" / "d7", (1_000_000_000, 1_000_000_000))
+    box.ok("create", "--name", name, "busybox", "true")
+    for args in (
+        ("cp", str(tmp_path / "wide"), f"{name}:/wide"),
+        ("cp", f"{name}:/wide", str(tmp_path / "back")),
+    ):
+        limited = subprocess.run(
+            ["prlimit", "--nofile=256:256", *hybridock_command(), *args],
+            capture_output=True,
+            text=True,
+            env=box.env,
+            timeout=120,
+            check=False,
+        )
+        assert limited.returncode == 0, limited.stderr
+    assert len(list((tmp_path / "back").iterdir())) == 400
+    assert (tmp_path / "back" / "d7").stat().st_mtime == 1_000_000_000

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from hybridock.errors import FileCopyError
-from hybridock.runtime.fsview import Entry, Resolved, View, split
+from hybridock.runtime.fsview import Entry, Resolved, View, opened, split
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -103,19 +103,19 @@ def extract_tar(
 ) -> None:
     """Extracts a tar stream below the view's directory ``base``; ``owner`` fixes every
     entry's uid and gid (``None``: the archive's)."""
-    directory_times: list[tuple[int, float]] = []
+    directory_times: list[tuple[tuple[bytes, ...], float]] = []
     try:
         with tarfile.open(fileobj=stream, mode="r|") as archive:
             for member in archive:
                 _extract(view, base, archive, member, owner, directory_times)
-        for fd, mtime in reversed(directory_times):
-            with contextlib.suppress(OSError):
-                os.utime(f"/proc/self/fd/{fd}", (mtime, mtime))
     except tarfile.TarError as error:
         raise FileCopyError(f"invalid tar stream: {error}") from error
-    finally:
-        for fd, _ in directory_times:
-            os.close(fd)
+    # A directory's time last, once nothing more is made in it; looked up again (confined)
+    # rather than kept open: a tree may have more directories than we may hold fds.
+    for path, mtime in reversed(directory_times):
+        with contextlib.suppress(OSError), opened(view, b"/".join(path), follow=False) as found:
+            if found.entry is not None and found.entry.is_dir:
+                os.utime(f"/proc/self/fd/{found.entry.fds[0]}", (mtime, mtime))
 
 
 def _member_path(base: tuple[bytes, ...], name: str) -> tuple[bytes, ...] | None:
@@ -187,7 +187,7 @@ def _extract(
     archive: tarfile.TarFile,
     member: tarfile.TarInfo,
     owner: tuple[int, int] | None,
-    directory_times: list[tuple[int, float]],
+    directory_times: list[tuple[tuple[bytes, ...], float]],
 ) -> None:
     path = _member_path(base, member.name)
     if path is None:
@@ -216,7 +216,9 @@ def _extract(
                 _link(view, base, member, writable, name)
                 return
             _create(archive, member, writable, name)
-        _set_metadata(member, writable, name, owner, directory_times)
+        _set_metadata(member, writable, name, owner)
+    if member.isdir():
+        directory_times.append((path, member.mtime))
 
 
 def _create(archive: tarfile.TarFile, member: tarfile.TarInfo, directory: int, name: bytes) -> None:
@@ -261,7 +263,6 @@ def _set_metadata(
     directory: int,
     name: bytes,
     owner: tuple[int, int] | None,
-    directory_times: list[tuple[int, float]],
 ) -> None:
     uid, gid = owner if owner is not None else (member.uid, member.gid)
     os.chown(name, uid, gid, dir_fd=directory, follow_symlinks=False)
@@ -270,11 +271,9 @@ def _set_metadata(
         return
     fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
     by_fd = f"/proc/self/fd/{fd}"
-    os.chmod(by_fd, stat.S_IMODE(member.mode))
-    if member.isdir():
-        directory_times.append((fd, member.mtime))
-        return
     try:
-        os.utime(by_fd, (member.mtime, member.mtime))
+        os.chmod(by_fd, stat.S_IMODE(member.mode))
+        if not member.isdir():
+            os.utime(by_fd, (member.mtime, member.mtime))
     finally:
         os.close(fd)

@@ -256,24 +256,31 @@ class View:
         current = os.dup(self.root.fds[0])
         try:
             for name, entry in zip(resolved.components, resolved.chain[1:], strict=False):
-                current = self._copy_up_directory(current, name, entry)
+                child = self._copy_up_directory(current, name, entry)
+                os.close(current)
+                current = child
         except BaseException:
             os.close(current)
             raise
         return current
 
-    def _copy_up_directory(self, parent: int, name: bytes, merged: Entry) -> int:
+    @staticmethod
+    def _copy_up_directory(parent: int, name: bytes, merged: Entry) -> int:
+        """The upper dir's ``name`` in ``parent``, made as the merged directory is."""
         try:
-            fd = os.open(name, _PATH_FLAGS | os.O_DIRECTORY, dir_fd=parent)
+            return os.open(name, _PATH_FLAGS | os.O_DIRECTORY, dir_fd=parent)
         except FileNotFoundError:
-            status = merged.stat
-            os.mkdir(name, 0o700, dir_fd=parent)
-            fd = os.open(name, _PATH_FLAGS | os.O_DIRECTORY, dir_fd=parent)
-            os.chown(f"/proc/self/fd/{fd}", status.st_uid, status.st_gid)
-            os.chmod(f"/proc/self/fd/{fd}", stat.S_IMODE(status.st_mode))
-            os.utime(f"/proc/self/fd/{fd}", ns=(status.st_atime_ns, status.st_mtime_ns))
-        finally:
-            os.close(parent)
+            pass
+        os.mkdir(name, 0o700, dir_fd=parent)
+        fd = os.open(name, _PATH_FLAGS | os.O_DIRECTORY, dir_fd=parent)
+        by_fd, status = f"/proc/self/fd/{fd}", merged.stat
+        try:
+            os.chown(by_fd, status.st_uid, status.st_gid)
+            os.chmod(by_fd, stat.S_IMODE(status.st_mode))
+            os.utime(by_fd, ns=(status.st_atime_ns, status.st_mtime_ns))
+        except BaseException:
+            os.close(fd)
+            raise
         return fd
 
     def clear_name(self, directory: int, name: bytes) -> bool:
