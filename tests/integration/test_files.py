@@ -329,3 +329,20 @@ def test_cp_of_more_directories_than_open_files(box: Box, name: str, tmp_path: P
         assert limited.returncode == 0, limited.stderr
     assert len(list((tmp_path / "back").iterdir())) == 400
     assert (tmp_path / "back" / "d7").stat().st_mtime == 1_000_000_000
+
+
+@pytest.mark.parametrize("state", ["running", "stopped"])
+def test_a_read_only_rootfs_refuses_copies_in(
+    box: Box, name: str, tmp_path: Path, state: str
+) -> None:
+    if state == "running":
+        box.ok("run", "-d", "--read-only", "--name", name, "busybox", "sleep", "300")
+    else:
+        box.ok("create", "--read-only", "--name", name, "busybox", "true")
+    (tmp_path / "f").write_text("f")
+    result = box("cp", str(tmp_path / "f"), f"{name}:/tmp/f")
+    assert (result.returncode, result.stderr.strip()) == (
+        1,
+        "Error: container rootfs is marked read-only",
+    )
+    box.ok("cp", f"{name}:/etc/passwd", str(tmp_path / "passwd"))  # reading is fine

@@ -15,6 +15,7 @@ container's root (``fsview``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import threading
@@ -29,6 +30,9 @@ from hybridock.runtime.lifecycle import Runtime
 
 #: a running container's kernel filesystems, which cp shows as empty directories (as docker)
 KERNEL_MOUNTS = frozenset({b"proc", b"sys"})
+
+
+READ_ONLY = "container rootfs is marked read-only"
 
 
 class Source(NamedTuple):
@@ -128,6 +132,10 @@ class Files:
         """``cp SRC CONTAINER:PATH`` (a host path) or ``cp - CONTAINER:PATH`` (a stream)."""
         owner = None if archive else (0, 0)
         with self.view(container, live=True) as view, _failures(container, path):
+            read_only = container.config.security.read_only
+            if read_only and view.overlay:
+                # Its volumes are not mounted now: docker refuses all but a volume's path.
+                raise FileCopyError(READ_ONLY)
             try:
                 target = view.resolve(os.fsencode(path), follow=True)
             except (FileNotFoundError, NotADirectoryError):
@@ -187,6 +195,8 @@ def _failures(container: Container, path: str) -> Iterator[None]:
     except NotADirectoryError:
         raise FileCopyError(f"lstat {path}: not a directory") from None
     except OSError as error:
+        if error.errno == errno.EROFS and container.config.security.read_only:
+            raise FileCopyError(READ_ONLY) from None
         words = (error.strerror or str(error)).lower()
         raise FileCopyError(f"{path}: {words}") from None
 
