@@ -3,9 +3,11 @@ container racing symlinks against ``cp`` that must never lead it to a host file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import struct
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -21,6 +23,8 @@ pytestmark = [pytest.mark.root, pytest.mark.registry]
 __all__ = ["name"]
 
 LONG = "l" * 200
+#: vfs_cap_data revision 2, effective, permitted CAP_NET_RAW (as `setcap cap_net_raw+ep`)
+NET_RAW_CAPABILITY = struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +71,8 @@ def make_tree(top: Path) -> None:
     (deep / LONG).write_bytes(os.urandom(70_000))
     (deep / "to-long").symlink_to(LONG)
     os.utime(top / "dir" / "file", (1_000_000_000, 1_000_000_000), follow_symlinks=False)
+    (top / "ping").write_bytes(b"")
+    os.setxattr(top / "ping", "security.capability", NET_RAW_CAPABILITY)
 
 
 def listing(top: Path) -> dict[str, tuple[object, ...]]:
@@ -82,7 +88,11 @@ def listing(top: Path) -> dict[str, tuple[object, ...]]:
         elif path.is_file():
             detail = hashlib.sha256(path.read_bytes()).hexdigest()
             detail = (detail, inodes.setdefault(status.st_ino, relative), int(status.st_mtime))
-        found[relative] = (status.st_mode, status.st_uid, status.st_gid, detail)
+        capability = None
+        if not path.is_symlink():
+            with contextlib.suppress(OSError):
+                capability = os.getxattr(path, "security.capability")
+        found[relative] = (status.st_mode, status.st_uid, status.st_gid, detail, capability)
     return found
 
 
@@ -112,7 +122,7 @@ def test_cp_without_archive_gives_root_inside_and_the_caller_outside(
         box.ok("create", "--name", name, "busybox", "true")
     box.ok("cp", str(tmp_path / "tree"), f"{name}:/copied")
     box.ok("cp", "-a", f"{name}:/copied", str(tmp_path / "back"))
-    owners = {(uid, gid) for _, uid, gid, _ in listing(tmp_path / "back").values()}
+    owners = {(uid, gid) for _, uid, gid, _, _ in listing(tmp_path / "back").values()}
     assert owners == {(0, 0)}
     os.chown(tmp_path / "tree" / "dir" / "file", 1234, 5678)
     box.ok("cp", "-a", str(tmp_path / "tree" / "dir" / "file"), f"{name}:/file")

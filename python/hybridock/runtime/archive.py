@@ -19,6 +19,8 @@ from typing import IO
 from hybridock.errors import FileCopyError
 from hybridock.runtime.fsview import Entry, Resolved, View, opened, split
 
+CAPABILITY = "security.capability"
+PAX_CAPABILITY = f"SCHILY.xattr.{CAPABILITY}"
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -47,6 +49,8 @@ def _add(
         info.mtime = status.st_mtime
         if not _describe(entry, info, links):
             return
+        if info.type in (tarfile.REGTYPE, tarfile.DIRTYPE):
+            _add_capability(entry, info)
         if info.type == tarfile.REGTYPE:
             fd = entry.open_file()
             with os.fdopen(fd, "rb") as content:
@@ -61,6 +65,18 @@ def _add(
                 _add(view, archive, child, prefix + os.fsdecode(child_name), links)
             finally:
                 child.close()
+
+
+def _add_capability(entry: Entry, info: tarfile.TarInfo) -> None:
+    """File capabilities, the one xattr docker's archives carry."""
+    try:
+        value = os.getxattr(f"/proc/self/fd/{entry.fds[0]}", CAPABILITY)
+    except OSError:
+        return
+    info.pax_headers = {
+        **info.pax_headers,
+        PAX_CAPABILITY: value.decode("utf-8", "surrogateescape"),
+    }
 
 
 def _describe(entry: Entry, info: tarfile.TarInfo, links: dict[tuple[int, int], str]) -> bool:
@@ -273,6 +289,8 @@ def _set_metadata(
     by_fd = f"/proc/self/fd/{fd}"
     try:
         os.chmod(by_fd, stat.S_IMODE(member.mode))
+        if capability := member.pax_headers.get(PAX_CAPABILITY):
+            os.setxattr(by_fd, CAPABILITY, capability.encode("utf-8", "surrogateescape"))
         if not member.isdir():
             os.utime(by_fd, (member.mtime, member.mtime))
     finally:
