@@ -1006,6 +1006,65 @@ class Client:
         cgroup = cgroups.load(self.layout.container(record.id)) if record.running else None
         return cgroup.stats() if cgroup else cgroups.Stats()
 
+    def copy_from_container(
+        self,
+        container: Container | str,
+        path: str,
+        destination: str | BinaryIO,
+        *,
+        archive: bool = False,
+        follow_link: bool = False,
+    ) -> None:
+        """docker's ``cp CONTAINER:PATH DEST``: to a host path, or as a tar stream into a
+        binary file. Every container path is resolved inside the container's root.
+
+        >>> client.copy_from_container("web", "/etc/nginx", "./nginx")
+        """
+        from hybridock.runtime.files import Files  # noqa: PLC0415
+
+        Files(self.runtime).copy_out(
+            self._record(container), path, destination, archive=archive, follow=follow_link
+        )
+
+    def copy_to_container(
+        self,
+        container: Container | str,
+        source: str | BinaryIO,
+        path: str,
+        *,
+        archive: bool = False,
+        follow_link: bool = False,
+    ) -> None:
+        """docker's ``cp SRC CONTAINER:PATH``: a host path, or a tar stream (``path`` must be
+        a directory then); owned by root unless ``archive`` keeps the source's uid and gid.
+
+        >>> client.copy_to_container("web", "./site", "/usr/share/nginx/html")
+        """
+        from hybridock.runtime.files import Files  # noqa: PLC0415
+
+        Files(self.runtime).copy_in(
+            self._record(container), source, path, archive=archive, follow=follow_link
+        )
+
+    def container_changes(self, container: Container | str) -> list[tuple[str, str]]:
+        """docker's ``diff``: ("A"|"C"|"D", path) for what the container changed.
+
+        >>> client.container_changes("web")
+        [('C', '/etc'), ('A', '/etc/motd')]
+        """
+        from hybridock.runtime.files import Files  # noqa: PLC0415
+
+        return Files(self.runtime).changes(self._record(container))
+
+    def export_container(self, container: Container | str, out: BinaryIO) -> None:
+        """docker's ``export``: the container's filesystem as a tar stream.
+
+        >>> client.export_container("web", open("web.tar", "wb"))
+        """
+        from hybridock.runtime.files import Files  # noqa: PLC0415
+
+        Files(self.runtime).export(self._record(container), out)
+
     def close(self) -> None:
         """Close the store's database (``with Client() as client:`` does it at the end)."""
         if "database" in self.__dict__:

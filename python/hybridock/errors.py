@@ -112,6 +112,10 @@ class ContainerStateError(HybridockError):
     """An operation that the container's current state does not allow."""
 
 
+class FileCopyError(HybridockError):
+    """``cp``, ``diff`` or ``export`` could not do what was asked (docker's words, exit 1)."""
+
+
 class PortNotPublished(HybridockError, LookupError):
     """``port CONTAINER PORT`` for a port that has no host binding."""
 

@@ -53,6 +53,9 @@ COMMANDS = {
     "top": "containers:top",
     "update": "containers:update",
     "volume": "volume:volume_group",
+    "cp": "files:cp",
+    "diff": "files:diff",
+    "export": "files:export",
 }
 #: `hybridock container COMMAND`: docker's management-command spellings, loaded the same way
 CONTAINER_COMMANDS = {
@@ -62,6 +65,7 @@ CONTAINER_COMMANDS = {
     "ls": COMMANDS["ps"],
     "ps": COMMANDS["ps"],
     "prune": "containers:container_prune",
+    **{name: COMMANDS[name] for name in ("cp", "diff", "export")},
 }
 #: `hybridock image COMMAND`
 IMAGE_COMMANDS = {

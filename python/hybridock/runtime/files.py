@@ -1,0 +1,374 @@
+"""docker's ``cp``, ``diff`` and ``export``.
+
+A running container is read and written through its own root (``/proc/PID/root``: what its
+processes see, volumes and binds included); a created or exited one through its upper dir over
+its image layers, writes landing in the upper dir (its volumes and binds are not mounted then,
+so a path under one shows what the layers hold there). ``diff`` and ``export`` always read the
+layers, as docker's do: the container's own changes and its image, never its mounts.
+
+Each copy is a tar stream from one view into another (docker's archive rules decide the
+entry names: ``PrepareArchiveCopy``), with a thread writing and the caller extracting; a host
+path is resolved on the host, as docker's client does, and a container path only inside the
+container's root (``fsview``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from typing import IO, NamedTuple
+
+from hybridock.errors import FileCopyError
+from hybridock.runtime.archive import extract_tar, write_tar
+from hybridock.runtime.containers import Container, process_alive
+from hybridock.runtime.fsview import Entry, View, is_whiteout, opened
+from hybridock.runtime.lifecycle import Runtime
+
+#: a running container's kernel filesystems, which cp shows as empty directories (as docker)
+KERNEL_MOUNTS = frozenset({b"proc", b"sys"})
+
+
+READ_ONLY = "container rootfs is marked read-only"
+
+
+class Source(NamedTuple):
+    is_dir: bool
+    content_only: bool  # docker's SRC/.
+    base: str
+
+
+def has_trailing_separator(path: str) -> bool:
+    return path.endswith(("/", "/."))
+
+
+def plan(source: Source, destination: str, *, exists: bool, is_dir: bool) -> tuple[str, str]:
+    """docker's ``PrepareArchiveCopy``: the directory to extract into and the name the
+    source's top entry gets there ("" for a directory's content only)."""
+    if exists and is_dir:
+        return destination, "" if source.content_only else source.base
+    parent, name = os.path.split(destination.rstrip("/") or "/")
+    if exists:
+        if source.is_dir:
+            raise FileCopyError("cannot copy directory")
+        return parent, name
+    if has_trailing_separator(destination) and not source.is_dir:
+        raise FileCopyError("no such directory")
+    return parent, name
+
+
+class Files:
+    """``cp``, ``diff`` and ``export`` for one store."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def view(self, container: Container, *, live: bool) -> View:
+        """The container's root as ``cp`` (``live``: through a running container's own root)
+        or ``diff``/``export`` (its layers) see it."""
+        containers = self.runtime.containers
+        current = containers.reconcile(containers.get(container.id))
+        if live and current.running and current.pid is not None:
+            view = View([f"/proc/{current.pid}/root"], overlay=False, sealed=KERNEL_MOUNTS)
+            if process_alive(current.pid, current.pid_start):
+                return view
+            view.close()
+        return View(self.layer_dirs(current), overlay=True)
+
+    def layer_dirs(self, container: Container) -> list[str]:
+        upper = self.runtime.layout.container(container.id) / "upper"
+        upper.mkdir(mode=0o755, exist_ok=True)
+        return [str(upper), *self.runtime.images.layer_dirs(container.image_id)]
+
+    # --- cp ----------------------------------------------------------------------------------
+
+    def copy_out(
+        self,
+        container: Container,
+        path: str,
+        destination: str | IO[bytes],
+        *,
+        archive: bool,
+        follow: bool,
+    ) -> None:
+        """``cp CONTAINER:PATH DEST`` (a host path) or ``cp CONTAINER:PATH -`` (a stream)."""
+        with self.view(container, live=True) as view:
+            trailing = has_trailing_separator(path)
+            with (
+                _failures(container, path),
+                opened(view, os.fsencode(path), follow=follow or trailing) as resolved,
+            ):
+                entry = resolved.entry
+                if entry is None:
+                    raise FileCopyError(f"No such container:path: {container.name}:{path}")
+                if trailing and not entry.is_dir:
+                    raise FileCopyError("not a directory")
+                source = Source(
+                    entry.is_dir, path.endswith("/.") and entry.is_dir, os.fsdecode(resolved.name)
+                )
+                if not isinstance(destination, str):
+                    write_tar(view, entry, source.base, destination)
+                    return
+                directory, arcname = _host_plan(source, destination)
+                owner = None if archive else (os.getuid(), os.getgid())
+                with View([directory], overlay=False) as host:
+                    _pipe(
+                        lambda out: write_tar(view, entry, arcname, out),
+                        lambda stream: extract_tar(host, (), stream, owner=owner),
+                    )
+
+    def copy_in(
+        self,
+        container: Container,
+        source: str | IO[bytes],
+        path: str,
+        *,
+        archive: bool,
+        follow: bool,
+    ) -> None:
+        """``cp SRC CONTAINER:PATH`` (a host path) or ``cp - CONTAINER:PATH`` (a stream)."""
+        owner = None if archive else (0, 0)
+        with self.view(container, live=True) as view, _failures(container, path):
+            read_only = container.config.security.read_only
+            if read_only and view.overlay:
+                # Its volumes are not mounted now: docker refuses all but a volume's path.
+                raise FileCopyError(READ_ONLY)
+            try:
+                target = view.resolve(os.fsencode(path), follow=True)
+            except (FileNotFoundError, NotADirectoryError):
+                parent = os.path.dirname(path.rstrip("/")) or "/"
+                raise FileCopyError(f"No such container:path: {container.name}:{parent}") from None
+            try:
+                entry = target.entry
+                if not isinstance(source, str):
+                    if entry is None:
+                        raise FileCopyError(f"No such container:path: {container.name}:{path}")
+                    if not entry.is_dir:
+                        raise FileCopyError(
+                            f'destination "{container.name}:{path}" must be a directory'
+                        )
+                    extract_tar(view, target.components, source, owner=owner)
+                    return
+                with _host_source(source, follow) as (host, host_entry, described):
+                    _, arcname = plan(
+                        described,
+                        path,
+                        exists=entry is not None,
+                        is_dir=entry is not None and entry.is_dir,
+                    )
+                    into_directory = entry is not None and entry.is_dir
+                    base = target.components if into_directory else target.components[:-1]
+                    _pipe(
+                        lambda out: write_tar(host, host_entry, arcname, out),
+                        lambda stream: extract_tar(view, base, stream, owner=owner),
+                    )
+            finally:
+                view.release(target)
+
+    # --- diff and export ---------------------------------------------------------------------
+
+    def changes(self, container: Container) -> list[tuple[str, str]]:
+        """docker's ``diff``: (kind, path) from the upper dir, by path, a directory right
+        before what changed inside it (docker's own order follows a Go map's)."""
+        layers = self.layer_dirs(container)
+        with View(layers[:1], overlay=False) as upper, View(layers[1:], overlay=True) as lower:
+            found: list[tuple[str, str]] = []
+            _walk_changes(upper, lower, upper.root, b"", found)
+            return found
+
+    def export(self, container: Container, out: IO[bytes]) -> None:
+        """docker's ``export``: the container's filesystem (upper dir over its image)."""
+        with self.view(container, live=False) as view:
+            write_tar(view, view.root, "", out)
+
+
+@contextlib.contextmanager
+def _failures(container: Container, path: str) -> Iterator[None]:
+    """An error of the filesystem as docker words it (``lstat /x: not a directory``)."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise FileCopyError(f"No such container:path: {container.name}:{path}") from None
+    except NotADirectoryError:
+        raise FileCopyError(f"lstat {path}: not a directory") from None
+    except OSError as error:
+        if error.errno == errno.EROFS and container.config.security.read_only:
+            raise FileCopyError(READ_ONLY) from None
+        words = (error.strerror or str(error)).lower()
+        raise FileCopyError(f"{path}: {words}") from None
+
+
+def _host_plan(source: Source, destination: str) -> tuple[str, str]:
+    absolute = os.path.abspath(destination)
+    if has_trailing_separator(destination):
+        absolute += "/"
+    try:
+        status = os.stat(absolute.rstrip("/") or "/")
+    except FileNotFoundError:
+        parent = os.path.dirname(absolute.rstrip("/")) or "/"
+        if not os.path.isdir(parent):
+            raise FileCopyError(f"lstat {parent}: no such file or directory") from None
+        return plan(source, absolute, exists=False, is_dir=False)
+    return plan(source, absolute, exists=True, is_dir=stat.S_ISDIR(status.st_mode))
+
+
+class _host_source:
+    """A host path as a view entry (symlinks resolved by the host, as docker's client)."""
+
+    def __init__(self, path: str, follow: bool) -> None:
+        self.path = os.path.abspath(path)
+        self.content_only = path.endswith("/.") or path == "."
+        self.trailing = has_trailing_separator(path)
+        self.follow = follow or self.trailing
+        self.view = View(["/"], overlay=False)
+
+    def __enter__(self) -> tuple[View, Entry, Source]:
+        try:
+            self.resolved = self.view.resolve(os.fsencode(self.path), follow=self.follow)
+        except (FileNotFoundError, NotADirectoryError):
+            self.view.close()
+            raise FileCopyError(f"lstat {self.path}: no such file or directory") from None
+        entry = self.resolved.entry
+        if entry is None:
+            self.__exit__()
+            raise FileCopyError(f"lstat {self.path}: no such file or directory")
+        if self.trailing and not entry.is_dir:
+            self.__exit__()
+            raise FileCopyError("not a directory")
+        described = Source(
+            entry.is_dir, self.content_only and entry.is_dir, os.fsdecode(self.resolved.name)
+        )
+        return self.view, entry, described
+
+    def __exit__(self, *_: object) -> None:
+        self.view.release(self.resolved)
+        self.view.close()
+
+
+def _pipe(produce: Callable[[IO[bytes]], None], consume: Callable[[IO[bytes]], None]) -> None:
+    """``produce`` writes a stream in a thread while ``consume`` reads it. The producer's
+    error comes first (the consumer then only saw a stream cut short); a producer stopped by
+    a consumer that failed and closed the pipe leaves the consumer's."""
+    read_end, write_end = os.pipe()
+    produced: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with os.fdopen(write_end, "wb") as out:
+                produce(out)
+        except BrokenPipeError:
+            pass
+        except BaseException as error:  # handed to the caller
+            produced.append(error)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        with os.fdopen(read_end, "rb") as stream:
+            consume(stream)
+            while stream.read(1 << 16):
+                pass
+    except BaseException:
+        thread.join()
+        if produced:
+            raise produced[0] from None
+        raise
+    thread.join()
+    if produced:
+        raise produced[0]
+
+
+#: what docker keeps in a container's init layer, not in its diff: here bind mount points
+HIDDEN_FROM_DIFF = frozenset({b"/etc/hosts", b"/etc/hostname", b"/etc/resolv.conf"})
+
+
+def _walk_changes(
+    upper: View,
+    lower: View,
+    directory: Entry,
+    prefix: bytes,
+    found: list[tuple[str, str]],
+) -> None:
+    """docker 20.10's ``ChangesDirs`` (its overlay2 diff on this kind of kernel): the merged
+    tree against the image's, a directory ``C`` only for its own mode or owner, or before
+    the first change inside it; what a whiteout or an opaque directory hides, ``D`` each."""
+    opaque = bool(prefix) and _opaque(directory)
+    shown: set[bytes] = set()
+    for name, entry in upper.children(directory):
+        try:
+            path = prefix + b"/" + name
+            if path in HIDDEN_FROM_DIFF:
+                continue
+            shown.add(name)
+            at_entry = len(found)
+            kind = _change_kind(lower, path, entry, hidden=opaque)
+            if kind is not None:
+                found.append((kind, os.fsdecode(path)))
+            if entry.is_dir:
+                _walk_changes(upper, lower, entry, path, found)
+                if kind is None and len(found) > at_entry:
+                    found.insert(at_entry, ("C", os.fsdecode(path)))
+        finally:
+            entry.close()
+    if opaque:
+        found.extend(
+            ("D", os.fsdecode(prefix + b"/" + name))
+            for name in _lower_names(lower, prefix)
+            if name not in shown
+        )
+
+
+def _lower_names(lower: View, path: bytes) -> list[bytes]:
+    try:
+        with opened(lower, path, follow=False) as resolved:
+            if resolved.entry is None or not resolved.entry.is_dir:
+                return []
+            names = []
+            for name, entry in lower.children(resolved.entry):
+                entry.close()
+                names.append(name)
+            return names
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _change_kind(lower: View, path: bytes, entry: Entry, *, hidden: bool) -> str | None:
+    """The change ``entry`` of the upper dir is; ``hidden``: under an opaque directory,
+    where the image's entries do not count."""
+    if is_whiteout(entry.stat):
+        return "D"
+    if hidden:
+        return "A"
+    try:
+        with opened(lower, path, follow=False) as resolved:
+            below = resolved.entry
+            if below is None:
+                return "A"
+            if entry.is_dir and below.is_dir:
+                return None if _same_owner_and_mode(below.stat, entry.stat) else "C"
+            changed = not _same_owner_and_mode(below.stat, entry.stat) or (
+                below.stat.st_mtime_ns != entry.stat.st_mtime_ns
+                or below.stat.st_size != entry.stat.st_size
+            )
+            return "C" if changed else None
+    except (FileNotFoundError, NotADirectoryError):
+        return "A"
+
+
+def _opaque(entry: Entry) -> bool:
+    try:
+        return os.getxattr(f"/proc/self/fd/{entry.fds[0]}", "trusted.overlay.opaque") == b"y"
+    except OSError:
+        return False
+
+
+def _same_owner_and_mode(below: os.stat_result, above: os.stat_result) -> bool:
+    return (below.st_mode, below.st_uid, below.st_gid, below.st_rdev) == (
+        above.st_mode,
+        above.st_uid,
+        above.st_gid,
+        above.st_rdev,
+    )
