@@ -7,6 +7,7 @@ store is left mounted on the host.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -69,8 +70,10 @@ class Box:
             self("rm", "-f", container_id)
 
     def discard(self) -> None:
-        """Every container, then the store's whole tree."""
+        """Every container, the user's networks (their bridges), then the store's whole tree."""
         self.remove_containers()
+        for network in self("network", "ls", "-q", "--filter", "type=custom").stdout.split():
+            self("network", "rm", network)
         remove_tree(self.root)
 
 
@@ -90,6 +93,24 @@ def make_box(tmp: Path, registry: Registry) -> Box:
         "NO_COLOR": "1",
     }
     return Box(root, env)
+
+
+@contextlib.contextmanager
+def library_box(
+    tmp_path_factory: pytest.TempPathFactory,
+    registry: Registry,
+    image_builder: object,
+    label: str,
+) -> Iterator[Box]:
+    """A store of its own with busybox pulled from the session registry, discarded after: what
+    each module's ``box`` fixture is made of."""
+    image_builder.publish_library(registry)  # type: ignore[attr-defined]
+    made = make_box(tmp_path_factory.mktemp(label), registry)
+    made.ok("pull", "busybox")
+    try:
+        yield made
+    finally:
+        made.discard()
 
 
 @pytest.fixture(scope="module")

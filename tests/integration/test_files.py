@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.test_containers import Box, make_box, name
+from tests.integration.test_containers import Box, library_box, name
 from tests.support.cli import hybridock_command
 from tests.support.registry import Registry
 
@@ -31,13 +31,8 @@ NET_RAW_CAPABILITY = struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0)
 def box(
     tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
 ) -> Iterator[Box]:
-    image_builder.publish_library(session_registry)  # type: ignore[attr-defined]
-    made = make_box(tmp_path_factory.mktemp("files"), session_registry)
-    made.ok("pull", "busybox")
-    try:
+    with library_box(tmp_path_factory, session_registry, image_builder, "files") as made:
         yield made
-    finally:
-        made.discard()
 
 
 def binary(box: Box, *args: str, data: bytes = b"") -> subprocess.CompletedProcess[bytes]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.test_containers import Box, make_box
+from tests.integration.test_containers import Box, library_box
 from tests.support.dockerd import Dockerd
 from tests.support.registry import Registry
 
@@ -25,13 +25,8 @@ CHANGES = (
 def box(
     tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
 ) -> Iterator[Box]:
-    image_builder.publish_library(session_registry)  # type: ignore[attr-defined]
-    made = make_box(tmp_path_factory.mktemp("files-docker"), session_registry)
-    made.ok("pull", "busybox")
-    try:
+    with library_box(tmp_path_factory, session_registry, image_builder, "files-docker") as made:
         yield made
-    finally:
-        made.discard()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.test_containers import Box, make_box, name, wait_for
+from tests.integration.test_containers import Box, library_box, name, wait_for
 from tests.support.netns import links, nat_rules
 from tests.support.registry import Registry
 
@@ -36,16 +36,8 @@ WEB = (
 def box(
     tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
 ) -> Iterator[Box]:
-    image_builder.publish_library(session_registry)  # type: ignore[attr-defined]
-    made = make_box(tmp_path_factory.mktemp("network"), session_registry)
-    made.ok("pull", "busybox")
-    try:
+    with library_box(tmp_path_factory, session_registry, image_builder, "network") as made:
         yield made
-    finally:
-        made.remove_containers()
-        for network in made("network", "ls", "-q", "--filter", "type=custom").stdout.split():
-            made("network", "rm", network)
-        made.discard()
 
 
 def fetch(url: str, timeout: float = 5) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import ImageBuilder
-from tests.integration.test_containers import Box, make_box
+from tests.integration.test_containers import Box, library_box
 from tests.support.dockerd import Dockerd, DockerdStartError, dockerd_probe
 from tests.support.registry import Registry
 
@@ -56,16 +56,8 @@ def docker(
 def box(
     tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
 ) -> Iterator[Box]:
-    image_builder.publish_library(session_registry)  # type: ignore[attr-defined]
-    made = make_box(tmp_path_factory.mktemp("network-docker"), session_registry)
-    made.ok("pull", "busybox")
-    try:
+    with library_box(tmp_path_factory, session_registry, image_builder, "network-docker") as made:
         yield made
-    finally:
-        made.remove_containers()
-        for network in made("network", "ls", "-q", "--filter", "type=custom").stdout.split():
-            made("network", "rm", network)
-        made.discard()
 
 
 def both(docker: Dockerd, box: Box, *args: str) -> tuple[Any, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.test_containers import Box, make_box
+from tests.integration.test_containers import Box, library_box
 from tests.support.dockerd import Dockerd
 from tests.support.registry import Registry
 
@@ -29,13 +29,8 @@ def docker(dockerd: Dockerd, session_registry: Registry) -> Dockerd:
 def box(
     tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
 ) -> Iterator[Box]:
-    image_builder.publish_library(session_registry)  # type: ignore[attr-defined]
-    made = make_box(tmp_path_factory.mktemp("volumes-docker"), session_registry)
-    made.ok("pull", "busybox")
-    try:
+    with library_box(tmp_path_factory, session_registry, image_builder, "volumes-docker") as made:
         yield made
-    finally:
-        made.discard()
 
 
 @pytest.fixture

@@ -178,13 +178,7 @@ class ContainerStore:
                     from hybridock.store.layout import remove_tree  # noqa: PLC0415
 
                     remove_tree(directory)
-                    other = self.db.query("SELECT id FROM containers WHERE name = ?", (chosen,))
-                    owner = other[0][0] if other else "?"
-                    raise ConfigError(
-                        f'Conflict. The container name "/{chosen}" is already in use by container'
-                        f' "{owner}". You have to remove (or rename) that container to be able to'
-                        " reuse that name."
-                    ) from error
+                    raise self._name_taken(chosen) from error
         return self.get(container_id)
 
     def rename(self, container: Container, new_name: str) -> None:
@@ -203,13 +197,17 @@ class ContainerStore:
                     "UPDATE containers SET name = ? WHERE id = ?", (chosen, container.id)
                 )
         except sqlite3.IntegrityError as error:
-            other = self.db.query("SELECT id FROM containers WHERE name = ?", (chosen,))
-            owner = other[0][0] if other else "?"
-            raise ConfigError(
-                f'Conflict. The container name "/{chosen}" is already in use by container'
-                f' "{owner}". You have to remove (or rename) that container to be able to'
-                " reuse that name."
-            ) from error
+            raise self._name_taken(chosen) from error
+
+    def _name_taken(self, name: str) -> ConfigError:
+        """docker's refusal of a name another container has (create, run --name, rename)."""
+        other = self.db.query("SELECT id FROM containers WHERE name = ?", (name,))
+        owner = other[0][0] if other else "?"
+        return ConfigError(
+            f'Conflict. The container name "/{name}" is already in use by container'
+            f' "{owner}". You have to remove (or rename) that container to be able to'
+            " reuse that name."
+        )
 
     def replace_config(self, container_id: str, config: ContainerConfig) -> None:
         """A new configuration for the container (network connect, update)."""
