@@ -549,6 +549,13 @@ def setup(
     return cgroup.join_files
 
 
+def paused(container_dir: Path) -> bool:
+    """Whether the container's cgroup is frozen (``pause``): the kernel's word, so a pause
+    survives any record."""
+    cgroup = load(container_dir)
+    return cgroup is not None and cgroup.frozen()
+
+
 def load(container_dir: Path) -> Cgroup | None:
     """The container's live cgroup, None when it has none (or it was released)."""
     try:

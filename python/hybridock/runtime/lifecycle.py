@@ -535,12 +535,8 @@ class Runtime:
         self.containers.replace_config(current.id, current.config._replace(resources=resources))
 
     def paused(self, container: Container) -> bool:
-        """Whether a running container is paused (its cgroup frozen: the kernel's word, so a
-        pause survives any record)."""
-        if not container.running:
-            return False
-        cgroup = cgroups.load(self.layout.container(container.id))
-        return cgroup is not None and cgroup.frozen()
+        """Whether a running container is paused (``cgroups.paused``)."""
+        return container.running and cgroups.paused(self.layout.container(container.id))
 
     def pause(self, container: Container) -> None:
         """docker pause: every process of the container frozen (cgroup freezer, v1 or v2)."""
