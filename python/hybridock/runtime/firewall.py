@@ -133,19 +133,3 @@ def apply(networks: Sequence[Network], ports: Iterable[PublishedPort]) -> None:
                 lines.append(f"{verb} {chain} {rule}")
         lines.append("COMMIT")
     _run(["iptables-restore", "-w", "--noflush"], "\n".join(lines) + "\n")
-
-
-def remove_all() -> None:
-    """Takes our jumps and chains out of the kernel (the last network gone; tests)."""
-    saved = _run(["iptables-save"])
-    present = set(saved.splitlines())
-    lines: list[str] = []
-    for table, chains in (("nat", NAT_CHAINS), ("filter", FILTER_CHAINS)):
-        lines.append(f"*{table}")
-        for jump_table, chain, rule in JUMPS:
-            if jump_table == table and f"-A {chain} {rule}" in present:
-                lines.append(f"-D {chain} {rule}")
-        lines.extend(f":{chain} - [0:0]" for chain in chains if f":{chain} - [0:0]" in saved)
-        lines.extend(f"-X {chain}" for chain in chains if f":{chain} " in saved)
-        lines.append("COMMIT")
-    _run(["iptables-restore", "-w", "--noflush"], "\n".join(lines) + "\n")

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 PREDEFINED = ("bridge", "host", "none")
 DEFAULT_BRIDGE = "hybridock0"
-DEFAULT_MTU = 1500
 
 
 class NetworkNotFound(HybridockError, LookupError):
