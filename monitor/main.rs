@@ -8,9 +8,10 @@
 //! reaps the container, and writes `<dir>/exit.json` atomically (temp file, fsync, rename). It
 //! never touches the database: `hybridock ps` folds exit.json into the record.
 //!
-//! Usage: `hybridock-monitor DIR PID OUT_FD ERR_FD [-- ON_EXIT_ARGV...]`
+//! Usage: `hybridock-monitor DIR PID OUT_FD ERR_FD [--health MS PROBE...] [-- ON_EXIT_ARGV...]`
 //! (`ERR_FD` is -1 with a tty, whose master is `OUT_FD`). `ON_EXIT_ARGV` (e.g. `hybridock rm`
-//! for `--rm`) is exec'd after exit.json is written.
+//! for `--rm`) is exec'd after exit.json is written. `--health` runs PROBE every MS
+//! milliseconds while the container runs (`health.rs`).
 //!
 //! The same program is also `--init` (built a second time, statically, so it runs inside any
 //! image): invoked as `hybridock-init -- CMD...` it runs as the container's pid 1, starts CMD,
@@ -24,6 +25,7 @@
 //!
 //! Built by build.rs with plain rustc: std only, no dependencies, so it needs no cargo lock.
 
+mod health;
 mod jsonlog;
 
 use std::ffi::CString;
@@ -118,7 +120,9 @@ fn main() {
         reclaim(Path::new(&args[2]));
     }
     if args.len() < 5 {
-        eprintln!("usage: hybridock-monitor DIR PID OUT_FD ERR_FD [-- ON_EXIT...]");
+        eprintln!(
+            "usage: hybridock-monitor DIR PID OUT_FD ERR_FD [--health MS PROBE...] [-- ON_EXIT...]"
+        );
         eprintln!("       hybridock-monitor --reclaim TRASH");
         std::process::exit(2);
     }
@@ -135,12 +139,7 @@ fn main() {
     let pid = parse(2);
     let out_fd = parse(3);
     let err_fd = parse(4);
-    let on_exit: Vec<std::ffi::OsString> = args
-        .iter()
-        .skip(5)
-        .skip_while(|a| a.as_bytes() == b"--")
-        .cloned()
-        .collect();
+    let (probe, on_exit) = health::split_arguments(&args[5..]);
 
     // SAFETY: setting dispositions to SIG_IGN has no handler code to race with.
     unsafe {
@@ -161,6 +160,7 @@ fn main() {
             kind: jsonlog::Stream::Stderr,
         });
     }
+    let timer = probe.map(|probe| health::Timer::start(probe, &[out_fd, err_fd]));
     let status = relay_until_exit(pid, &mut streams, log.as_mut());
     if let Some(log) = log.as_mut() {
         log.finish();
@@ -168,6 +168,9 @@ fn main() {
     let code = exit_code(status);
     if let Err(error) = write_exit(&dir, code) {
         eprintln!("hybridock-monitor: cannot record the exit of {pid}: {error}");
+    }
+    if let Some(timer) = timer {
+        timer.stop();
     }
     if !on_exit.is_empty() {
         run_on_exit(&on_exit);

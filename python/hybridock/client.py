@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from hybridock.runtime.lifecycle import Runtime
     from hybridock.runtime.network import Endpoint, Network, NetworkNotFound, NetworkStore
     from hybridock.runtime.ports import PortBinding, displayable_ports, port_lines
+    from hybridock.runtime.supervision import Healthcheck, HealthState, RestartPolicy
     from hybridock.runtime.volumes import Volume, VolumeInUse, VolumeNotFound, VolumeStore
     from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
     from hybridock.store.pull import PullProgress, PullResult
@@ -48,6 +49,8 @@ __all__ = [
     "Container",
     "Endpoint",
     "ExecOptions",
+    "HealthState",
+    "Healthcheck",
     "ImageRecord",
     "Mount",
     "Network",
@@ -56,6 +59,7 @@ __all__ = [
     "PullProgress",
     "PullResult",
     "RemovalReport",
+    "RestartPolicy",
     "RunOptions",
     "RunResult",
     "Stats",
@@ -71,6 +75,9 @@ _EXPORTS = {
     "Container": "hybridock.runtime.containers",
     "ExecOptions": "hybridock.runtime.exec",
     "Endpoint": "hybridock.runtime.network",
+    "Healthcheck": "hybridock.runtime.supervision",
+    "HealthState": "hybridock.runtime.supervision",
+    "RestartPolicy": "hybridock.runtime.supervision",
     "ImageRecord": "hybridock.store.images",
     "Mount": "hybridock.runtime.config",
     "Network": "hybridock.runtime.network",
@@ -326,6 +333,56 @@ class Client:
             parse_publish(publish)
             parse_expose(expose)
 
+    def supervision(
+        self,
+        *,
+        restart: str = "",
+        auto_remove: bool = False,
+        health_cmd: str = "",
+        health_interval: str = "",
+        health_timeout: str = "",
+        health_start_period: str = "",
+        health_retries: int = 0,
+        no_healthcheck: bool = False,
+    ) -> tuple[RestartPolicy, Healthcheck | None]:
+        """``--restart`` and the ``--health-*`` flags as docker reads them (``ConfigError`` in
+        its words); the health check is None where the image's applies.
+
+        >>> client.supervision(restart="on-failure:3", health_cmd="pg_isready")
+        (RestartPolicy(name='on-failure', maximum_retry_count=3), Healthcheck(...))
+        """
+        from hybridock.runtime import supervision  # noqa: PLC0415
+
+        policy = supervision.parse_restart_policy(restart)
+        if auto_remove and policy.restarts:
+            raise ConfigError("Conflicting options: --restart and --rm")
+        return policy, supervision.healthcheck_from_flags(
+            command=health_cmd,
+            interval=health_interval,
+            timeout=health_timeout,
+            start_period=health_start_period,
+            retries=health_retries,
+            disabled=no_healthcheck,
+        )
+
+    def restart_count(self, container: Container | str) -> int:
+        """docker's RestartCount: restarts by its policy since the user last started it."""
+        from hybridock.runtime.supervision import RestartState  # noqa: PLC0415
+
+        record = self._record(container)
+        return RestartState.read(self.layout.container(record.id)).restart_count
+
+    def health(self, container: Container | str) -> HealthState | None:
+        """docker's State.Health (None: no health check, or never started with one); its
+        file is read alone, so ``ps`` decodes no config for it."""
+        from hybridock.runtime.supervision import HealthState  # noqa: PLC0415
+
+        record = self._record(container)
+        health = HealthState.read(self.layout.container(record.id))
+        if health is not None and not (record.running or record.restarting):
+            return health._replace(status="unhealthy")  # docker's verdict on a stopped one
+        return health
+
     def create_container(
         self,
         image: str,
@@ -378,13 +435,14 @@ class Client:
         return mounts
 
     def containers(self, *, all_states: bool = True) -> list[Container]:
-        """Containers, newest first (``all_states=False``: only running ones, as ``ps``).
+        """Containers, newest first (``all_states=False``: only running ones, and those waiting
+        to restart, as ``ps``).
 
         >>> [c.name for c in client.containers(all_states=False)]
         ['web']
         """
         found = self.container_store.all()
-        return found if all_states else [c for c in found if c.running]
+        return found if all_states else [c for c in found if c.running or c.restarting]
 
     def container(self, name: str) -> Container:
         """One container by id, unique id prefix or name; ``ContainerNotFound`` otherwise.
@@ -655,7 +713,7 @@ class Client:
         """
         removed = []
         for container in self.containers():
-            if not container.running:
+            if not (container.running or container.restarting):  # docker counts both running
                 self.runtime.remove(container)
                 removed.append(container.id)
         return removed

@@ -46,10 +46,15 @@ def _iso(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
-def status_text(container: Container, *, paused: bool = False) -> str:
+def status_text(container: Container, *, paused: bool = False, health: str = "") -> str:
+    """docker's STATUS; ``health``: ps's words for the health check's state ("" for none)."""
     if container.state == "running":
         up = f"Up {human_duration(time.time() - (container.started_at or time.time()))}"
-        return f"{up} (Paused)" if paused else up
+        if paused:
+            return f"{up} (Paused)"
+        return f"{up} ({health})" if health else up
+    if container.state == "restarting":
+        return f"Restarting ({container.exit_code}) {ago(container.finished_at)}"
     if container.state == "exited":
         return f"Exited ({container.exit_code}) {ago(container.finished_at)}"
     return "Created"
@@ -62,6 +67,8 @@ def _command_text(container: Container, no_trunc: bool) -> str:
     return f'"{text}"'
 
 
+#: docker's values for ps --filter health=
+HEALTH_STATES = ("starting", "healthy", "unhealthy", "none")
 #: ps fields left out unless a --format shows them: the config's need it decoded
 DETAIL_FIELDS = ("CreatedAt", "Labels", "Mounts", "Networks")
 #: docker's ps headers and default table
@@ -96,12 +103,13 @@ def _ps_fields(
     container: Container, no_trunc: bool, *, details: bool, state: State | None = None
 ) -> dict[str, str]:
     paused = container.running and state is not None and state.client.paused(container)
+    health = state.client.health(container) if container.running and state is not None else None
     fields = {
         "ID": container.id if no_trunc else container.id[:12],
         "Image": container.image,
         "Command": _command_text(container, no_trunc),
         "RunningFor": ago(container.created),
-        "Status": status_text(container, paused=paused),
+        "Status": status_text(container, paused=paused, health=health.shown if health else ""),
         "State": "paused" if paused else container.state,
         "Ports": "",
         "Names": container.name,
@@ -133,10 +141,17 @@ def _ancestor_ids(state: State, filters: tuple[str, ...]) -> dict[str, str | Non
 
 
 def _matches(
-    container: Container, filters: tuple[str, ...], ancestors: dict[str, str | None]
+    state: State,
+    container: Container,
+    filters: tuple[str, ...],
+    ancestors: dict[str, str | None],
 ) -> bool:
     for item in filters:
         key, _, value = item.partition("=")
+        if key == "health":
+            health = state.client.health(container)
+            if (health.status if health else "none") != value:
+                return False
         if key == "status" and container.state != value:
             return False
         if key == "name" and not re.search(value, container.name):
@@ -152,7 +167,7 @@ def _matches(
                 return False
         if key == "ancestor" and container.image_id != ancestors[value]:
             return False
-        if key not in ("status", "name", "id", "exited", "label", "ancestor"):
+        if key not in ("status", "name", "id", "exited", "label", "ancestor", "health"):
             raise ContainerCommandError(f"invalid filter '{key}'")
     return True
 
@@ -183,9 +198,14 @@ def ps(
     if last >= 0:
         containers = containers[:last]
     elif not all_states and not any(f.startswith("status=") for f in filters):
-        containers = [c for c in containers if c.running]
+        containers = [c for c in containers if c.running or c.restarting]
+    for item in filters:
+        key, _, value = item.partition("=")
+        if key == "health" and value not in HEALTH_STATES:
+            # the daemon's refusal: its client exits 1
+            raise ContainerCommandError(f"Unrecognised filter value for health: {value}", 1)
     ancestors = _ancestor_ids(state, filters)
-    containers = [c for c in containers if _matches(c, filters, ancestors)]
+    containers = [c for c in containers if _matches(state, c, filters, ancestors)]
     if quiet:
         for container in containers:
             click.echo(container.id if no_trunc else container.id[:12])
@@ -320,8 +340,9 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
     layout = state.client.layout
     directory = layout.container(container.id)
     lower = state.client.layer_dirs(container.image_id)
-    running = container.running
+    running = container.running or container.restarting  # docker: running while restarting
     paused = state.client.paused(container)
+    health = state.client.health(container)
     return {
         "Id": container.id,
         "Created": _iso(container.created),
@@ -331,14 +352,15 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "Status": "paused" if paused else container.state,
             "Running": running,
             "Paused": paused,
-            "Restarting": False,
+            "Restarting": container.restarting,
             "OOMKilled": container.oom_killed,
             "Dead": False,
-            "Pid": container.pid or 0 if running else 0,
+            "Pid": container.pid or 0 if container.running else 0,
             "ExitCode": container.exit_code or 0,
             "Error": container.error or "",
             "StartedAt": _iso(container.started_at),
             "FinishedAt": _iso(container.finished_at),
+            **({"Health": health.document()} if health else {}),
         },
         "Image": container.image_id,
         "ResolvConfPath": str(directory / "resolv.conf"),
@@ -346,6 +368,7 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
         "HostsPath": str(directory / "hosts"),
         "LogPath": str(directory / "container.log"),
         "Name": f"/{container.name}",
+        "RestartCount": state.client.restart_count(container),
         "Driver": "overlay",
         "HostConfig": {
             **_binds_and_mounts(config.mounts),
@@ -356,6 +379,10 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "Dns": list(config.dns),
             "DnsOptions": list(config.dns_options),
             "DnsSearch": list(config.dns_search),
+            "RestartPolicy": {
+                "Name": config.restart_policy.name,
+                "MaximumRetryCount": config.restart_policy.maximum_retry_count,
+            },
             "AutoRemove": config.auto_remove,
             "Init": config.init,
             "Privileged": config.security.privileged,
@@ -399,6 +426,11 @@ def inspect_container(state: State, container: Container) -> dict[str, Any]:
             "Labels": dict(config.labels),
             "StopSignal": config.stop_signal,
             "StopTimeout": config.stop_timeout,
+            **(
+                {"Healthcheck": config.healthcheck.document()}
+                if config.healthcheck is not None
+                else {}
+            ),
             "Volumes": {
                 m.destination: {}
                 for m in config.mounts

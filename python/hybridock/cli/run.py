@@ -79,6 +79,29 @@ def container_options(function: F) -> F:
         click.option("--dns-option", multiple=True, help="Set DNS options."),
         click.option("--init", is_flag=True, help="Run an init inside the container."),
         click.option("--stop-signal", help="Signal to stop the container."),
+        click.option(
+            "--restart",
+            default="no",
+            show_default=True,
+            help="Restart policy (no, on-failure[:max-retries], always, unless-stopped).",
+        ),
+        click.option("--health-cmd", default="", help="Command to run to check health."),
+        click.option("--health-interval", default="", help="Time between running the check."),
+        click.option("--health-timeout", default="", help="Maximum time to allow one check."),
+        click.option(
+            "--health-start-period",
+            default="",
+            help="Start period for the container to initialize before failures count.",
+        ),
+        click.option(
+            "--health-retries",
+            type=int,
+            default=0,
+            help="Consecutive failures needed to report unhealthy.",
+        ),
+        click.option(
+            "--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK."
+        ),
         click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
         click.option("-l", "--label", multiple=True, help="Set meta data on a container."),
         click.option("-m", "--memory", help="Memory limit (e.g. 512m, 2g)."),
@@ -127,8 +150,18 @@ def container_options(function: F) -> F:
 
 def _check_flags(state: State, params: dict[str, Any]) -> None:
     """What docker's client checks before it asks for the image: --security-opt, --sysctl,
-    --mount."""
+    --mount, --restart, --health-*; the last two are kept in ``params`` parsed."""
     try:
+        params["restart_policy"], params["healthcheck"] = state.client.supervision(
+            restart=params["restart"],
+            auto_remove=params["auto_remove"],
+            health_cmd=params["health_cmd"],
+            health_interval=params["health_interval"],
+            health_timeout=params["health_timeout"],
+            health_start_period=params["health_start_period"],
+            health_retries=params["health_retries"],
+            no_healthcheck=params["no_healthcheck"],
+        )
         state.client.check_run_flags(
             security_options=params["security_opt"],
             sysctls=params["sysctl"],
@@ -206,6 +239,8 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         cgroupns=params["cgroupns"],
         mounts=tuple(params["mount"]),
         volumes_from=tuple(params["volumes_from"]),
+        restart_policy=params["restart_policy"],
+        healthcheck=params["healthcheck"],
     )
     return client.create_container(params["image"], image_id, options, params["name"])
 

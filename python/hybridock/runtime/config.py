@@ -19,6 +19,7 @@ from hybridock.runtime import ports
 from hybridock.runtime.resources import Resources, parse_bytes, parse_resources
 from hybridock.runtime.seccomp import parse_security_options
 from hybridock.runtime.security import Security, check_sysctls, parse_security, parse_sysctl
+from hybridock.runtime.supervision import Healthcheck, RestartPolicy, merge_healthcheck
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CGROUPNS_MODES = ("host", "private")
@@ -92,6 +93,8 @@ class ContainerConfig(NamedTuple):
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
     volumes_from: tuple[str, ...] = ()  # --volumes-from as typed (docker's HostConfig)
+    restart_policy: RestartPolicy = RestartPolicy()
+    healthcheck: Healthcheck | None = None  # the flags' over the image's (docker's merge)
 
     @property
     def bridged(self) -> bool:
@@ -107,6 +110,8 @@ class ContainerConfig(NamedTuple):
         record["mounts"] = [mount._asdict() for mount in self.mounts]
         record["resources"] = self.resources._asdict()
         record["security"] = self.security._asdict()
+        record["restart_policy"] = self.restart_policy._asdict()
+        record["healthcheck"] = self.healthcheck._asdict() if self.healthcheck else None
         return json.dumps(record, sort_keys=True)
 
     @classmethod
@@ -132,6 +137,9 @@ class ContainerConfig(NamedTuple):
         data["publish"] = tuple(
             ports.PortBinding.from_record(binding) for binding in data.get("publish", ())
         )
+        data["restart_policy"] = RestartPolicy(**data.get("restart_policy", {}))
+        if health := data.get("healthcheck"):
+            data["healthcheck"] = Healthcheck(**{**health, "test": tuple(health["test"])})
         return cls(**data)
 
 
@@ -180,6 +188,8 @@ class RunOptions(NamedTuple):
     cgroupns: str = ""
     mounts: tuple[str, ...] = ()  # --mount
     volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw]
+    restart_policy: RestartPolicy = RestartPolicy()  # --restart, parsed by the CLI
+    healthcheck: Healthcheck | None = None  # --health-*, --no-healthcheck (None: the image's)
 
 
 def check_cgroupns(mode: str) -> str:
@@ -582,4 +592,6 @@ def merge(
         group_add=tuple(options.group_add),
         cgroupns=check_cgroupns(options.cgroupns),
         volumes_from=tuple(options.volumes_from),
+        restart_policy=options.restart_policy,
+        healthcheck=merge_healthcheck(options.healthcheck, config.get("Healthcheck")),
     )

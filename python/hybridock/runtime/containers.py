@@ -64,6 +64,12 @@ class Container(NamedTuple):
         return self.state == "running"
 
     @property
+    def restarting(self) -> bool:
+        """Waiting out its restart policy's backoff: docker counts it as running (ps lists
+        it, stop and kill act on it, rm wants -f)."""
+        return self.state == "restarting"
+
+    @property
     def config(self) -> ContainerConfig:
         """Decoded on first use, once for every record of the same container."""
         return _decode_config(self.config_json)
@@ -272,6 +278,16 @@ class ContainerStore:
                 (pid, process_start_time(pid), monitor_pid, time.time(), container_id),
             )
 
+    def mark_restarting(self, container_id: str, sleeper: int) -> None:
+        """docker's Restarting: exited, waiting out the backoff in process ``sleeper``
+        (``runtime/restarts.py``), which stands in for the supervisor meanwhile."""
+        with self.db.write() as connection:
+            connection.execute(
+                "UPDATE containers SET state = 'restarting', pid = NULL, pid_start = NULL,"
+                " monitor_pid = ? WHERE id = ? AND state = 'exited'",
+                (sleeper, container_id),
+            )
+
     def mark_start_failed(self, container_id: str, exit_code: int, error: str) -> None:
         with self.db.write() as connection:
             connection.execute(
@@ -328,6 +344,15 @@ class ContainerStore:
 
     def reconcile(self, container: Container) -> Container:
         """Fold a supervisor's exit record in; a vanished supervisor means exited."""
+        if container.state == "restarting" and not process_alive(container.monitor_pid, None):
+            # its restart's sleeper is gone (killed, or the host restarted): it stays down
+            with self.db.write() as connection:
+                connection.execute(
+                    "UPDATE containers SET state = 'exited', monitor_pid = NULL"
+                    " WHERE id = ? AND state = 'restarting' AND monitor_pid = ?",
+                    (container.id, container.monitor_pid),
+                )
+            return self.get(container.id)
         if container.state != "running":
             return container
         record = self.read_exit(container.id)

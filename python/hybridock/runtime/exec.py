@@ -239,6 +239,11 @@ class Executor:
         stdio.use_terminal(spawned.terminal)
         return spawned.pid
 
+    def start_on(self, container: Container, options: ExecOptions, stdio: Stdio) -> int:
+        """Start the process on ``stdio``'s child ends (a health probe's pipe); returns its
+        pid, a child of ours."""
+        return self._start(container, options, stdio)
+
     def start_detached(self, container: Container, options: ExecOptions) -> int:
         """Start the process on /dev/null and leave it running; returns its host pid."""
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)

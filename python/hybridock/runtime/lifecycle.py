@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from hybridock import _native
 from hybridock.config import Config
-from hybridock.errors import ContainerStateError, HybridockError, SpawnError
-from hybridock.runtime import cgroups, cgroupview
+from hybridock.errors import ContainerNotFound, ContainerStateError, HybridockError, SpawnError
+from hybridock.runtime import cgroups, cgroupview, restarts
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, release_network
 from hybridock.runtime.rootfs import write_etc_files
 from hybridock.runtime.seccomp import seccomp_filter
 from hybridock.runtime.security import container_sysctls
+from hybridock.runtime.supervision import HealthState, RestartState, health_probe, stopped_by_user
 from hybridock.runtime.users import ResolvedUser, resolve_user
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import Layout, remove_tree
@@ -348,6 +349,11 @@ class Runtime:
         if container.running:
             raise ContainerStateError(f"container {container.id[:12]} is already running")
         config = container.config
+        directory = self.layout.container(container.id)
+        RestartState().write(directory)
+        probe = health_probe(self.layout.root, container.id, config.healthcheck)
+        if probe:
+            (HealthState.read(directory) or HealthState()).restarted().write(directory)
         self.containers.clear_exit(container.id)
         stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin and stdin is not None)
         stdio.console_size = terminal.window_size(stdin or stdout) if config.tty else None
@@ -376,6 +382,7 @@ class Runtime:
             with (
                 terminal.raw_mode(stdin if config.tty else None),
                 terminal.resize_forwarding(stdio.pty_master, stdin or stdout),
+                _probing(probe),
             ):
                 relay = _Relay(stdio, stdin if config.open_stdin else None, stdout, stderr, log)
                 status = relay.run(pid)
@@ -392,19 +399,41 @@ class Runtime:
         oom_killed = cgroups.release(self.layout.container(container.id))
         self.containers.write_exit(container.id, code, oom_killed)
         self.containers.mark_exited(container.id, code, oom_killed=oom_killed)
+        if config.restart_policy.restarts:
+            # docker's client returns the code; its daemon restarts the container
+            self._judge_in_background(container)
         return code
+
+    def _judge_in_background(self, container: Container) -> None:
+        """The exit's restart decision, and the restart, in a process of its own session
+        (``runtime/restarts.py``), as a detached container's monitor has it done."""
+        import subprocess  # noqa: PLC0415 (restart policies only)
+
+        subprocess.Popen(
+            [sys.executable, "-m", "hybridock.runtime.onexit", str(self.layout.root), container.id],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     # --- detached ---------------------------------------------------------------------------
 
-    def start_detached(self, container: Container) -> int:
-        """Start under a monitor process; returns the container's pid."""
+    def start_detached(self, container: Container, *, by_policy: bool = False) -> int:
+        """Start under a monitor process; returns the container's pid (0 for a container
+        waiting to restart, which its policy starts). ``by_policy``: a restart by the restart
+        policy, which keeps ``RestartCount``; a user's start resets it, as docker's."""
         if container.running:
             raise ContainerStateError(f"container {container.id[:12]} is already running")
+        if container.restarting and not by_policy:
+            return 0
         config = container.config
         directory = self.layout.container(container.id)
         monitor = str(monitor_path(self.layout))
+        if not by_policy:
+            RestartState().write(directory)
         on_exit: list[str] = []
-        if config.bridged and not config.auto_remove:
+        if (config.bridged and not config.auto_remove) or config.restart_policy.restarts:
             # the exit is folded in (and the network released: port rules, lease, names) as soon
             # as it happens, not when a later command looks
             on_exit = ["--", sys.executable, "-m", "hybridock.runtime.onexit"]
@@ -420,6 +449,9 @@ class Runtime:
                 "rm",  # not -f: after a restart it finds the container running, and keeps it
                 container.id,
             ]
+        probe = health_probe(self.layout.root, container.id, config.healthcheck)
+        if probe:
+            (HealthState.read(directory) or HealthState()).restarted().write(directory)
         self.containers.clear_exit(container.id)
         # the log exists once the start returns (the monitor appends to it after its exec), so
         # a `logs -f` right after `run -d` follows it instead of finding nothing
@@ -427,7 +459,7 @@ class Runtime:
         report_reader, report_writer = os.pipe()
         child = os.fork()
         if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
-            _become_monitor(self, container, monitor, directory, on_exit, report_writer)
+            _become_monitor(self, container, monitor, directory, [*probe, *on_exit], report_writer)
         os.close(report_writer)
         with os.fdopen(report_reader, "rb") as report:
             message = report.read()
@@ -451,8 +483,18 @@ class Runtime:
     # --- control ----------------------------------------------------------------------------
 
     def kill(self, container: Container, sig: str | int = "SIGKILL") -> None:
-        self.containers.require_running(container)
         number = signal_number(sig)
+        if container.restarting:
+            with self._exclusive(container) as current:
+                restarts.cancel(self, current)
+            return
+        self.containers.require_running(container)
+        # docker: any kill keeps unless-stopped down; the stop signal or SIGKILL cancels the
+        # restart its exit would bring
+        stopped_by_user(
+            self.layout.container(container.id),
+            cancel=number in (signal.SIGKILL, signal_number(container.config.stop_signal)),
+        )
         if number == signal.SIGKILL:
             self._kill_hard(container)
             return
@@ -559,8 +601,20 @@ class Runtime:
     def stop(
         self, container: Container, timeout: int | None = None, sig: str | int | None = None
     ) -> None:
+        if container.restarting:
+            with self._exclusive(container) as current:
+                restarts.cancel(self, current)
+            return
+        self._stop(container, timeout, sig)
+
+    def _stop(
+        self, container: Container, timeout: int | None = None, sig: str | int | None = None
+    ) -> None:
+        """``stop`` with the lifecycle lock held (or not needed)."""
+        restarts.cancel(self, container)
         if not container.running:
             return
+        stopped_by_user(self.layout.container(container.id), cancel=True)
         grace = (
             timeout
             if timeout is not None
@@ -615,16 +669,34 @@ class Runtime:
         finally:
             os.close(fd)  # releases the lock
 
+    @contextlib.contextmanager
+    def exclusive_by_id(self, container_id: str) -> Iterator[Container | None]:
+        """``_exclusive`` for a container that may be gone meanwhile (None then)."""
+        try:
+            record = self.containers.get(container_id)
+        except ContainerNotFound:
+            yield None
+            return
+        with self._exclusive(record) as current:
+            yield current
+
     def restart(
         self, container: Container, timeout: int | None = None, sig: str | int | None = None
     ) -> int:
         with self._exclusive(container) as current:
-            self.stop(current, timeout, sig)
+            self._stop(current, timeout, sig)
             return self.start_detached(self.containers.get(container.id))
 
     def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
         with self._exclusive(container) as current:
-            if current.running:
+            if current.restarting:
+                if not force:
+                    raise ContainerStateError(
+                        f"You cannot remove a restarting container {current.id}. Stop the"
+                        " container before attempting removal or force remove"
+                    )
+                restarts.cancel(self, current)
+            elif current.running:
                 if not force:
                     raise ContainerStateError(
                         f'cannot remove container "/{current.name}": container is running: stop'
@@ -766,6 +838,15 @@ class _Relay:
         if self.stdio.stdin_writer is not None:
             os.close(self.stdio.stdin_writer)
             self.stdio.stdin_writer = None
+
+
+def _probing(probe: list[str]) -> contextlib.AbstractContextManager[None]:
+    """An attached run's health check timer (none without a check)."""
+    if not probe:
+        return contextlib.nullcontext()
+    from hybridock.runtime.health import probing  # noqa: PLC0415
+
+    return probing(probe)
 
 
 def _become_monitor(
