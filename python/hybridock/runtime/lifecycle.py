@@ -42,6 +42,8 @@ from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard, init_path, monitor_path
 
 if TYPE_CHECKING:
+    import subprocess
+
     from hybridock.runtime.resources import Resources
     from hybridock.runtime.sandbox import NetworkRuntime
 
@@ -49,6 +51,8 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUI
 DEFAULT_STOP_TIMEOUT = 10
 #: in the container's directory: held by restart and rm (see ``Runtime._exclusive``)
 LOCK_FILE = "lifecycle.lock"
+#: the restart judges attached runs started (``Runtime._judge_in_background``)
+_JUDGES: list[subprocess.Popen[bytes]] = []
 
 
 def _namespace_inode(pid: int) -> int | None:
@@ -409,12 +413,17 @@ class Runtime:
         (``runtime/restarts.py``), as a detached container's monitor has it done."""
         import subprocess  # noqa: PLC0415 (restart policies only)
 
-        subprocess.Popen(
-            [sys.executable, "-m", "hybridock.runtime.onexit", str(self.layout.root), container.id],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        # kept, and reaped by later calls, so a long-lived Client leaves no zombies
+        _JUDGES[:] = [judge for judge in _JUDGES if judge.poll() is None]
+        judge = [sys.executable, "-m", "hybridock.runtime.onexit", str(self.layout.root)]
+        _JUDGES.append(
+            subprocess.Popen(
+                [*judge, container.id],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         )
 
     # --- detached ---------------------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""Restart policies and health checks side by side with a private dockerd 20.10
+(tests/support/dockerd.py): the same flags give the same words, exit codes and inspect shapes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.integration.test_containers import Box, library_box, wait_for
+from tests.support.dockerd import Dockerd
+from tests.support.registry import Registry
+
+pytestmark = [pytest.mark.root, pytest.mark.registry]
+
+DAEMON_PREFIX = "Error response from daemon: "
+
+
+@pytest.fixture(scope="module")
+def docker(dockerd: Dockerd, session_registry: Registry) -> Dockerd:
+    dockerd.cli("tag", f"{session_registry.backend_address}/library/busybox:latest", "busybox")
+    return dockerd
+
+
+@pytest.fixture(scope="module")
+def box(
+    tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
+) -> Iterator[Box]:
+    with library_box(tmp_path_factory, session_registry, image_builder, "supervise-docker") as made:
+        yield made
+
+
+@pytest.fixture
+def both(docker: Dockerd, box: Box) -> Iterator[tuple[Dockerd, Box]]:
+    yield docker, box
+    for container in docker.cli("ps", "-aq").stdout.split():
+        docker.cli("rm", "-f", container, check=False)
+    box.remove_containers()
+
+
+def run_words(text: str) -> str:
+    """docker run's "docker: [Error response from daemon: ]X.\\nSee 'docker run --help'.\\n"
+    as our one line "Error: X"."""
+    first = text.splitlines()[0].removeprefix("docker: ").removeprefix(DAEMON_PREFIX)
+    return f"Error: {first.removesuffix('.')}\n"
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ("--restart", "foo"),
+        ("--restart", "on-failure:x"),
+        ("--restart", "always:3"),
+        ("--restart", "on-failure:-1"),
+        ("--restart", "a:b:c"),
+        ("--rm", "--restart", "always"),
+        ("--no-healthcheck", "--health-cmd", "true"),
+        ("--health-interval", "-1s"),
+        ("--health-interval", "1us"),
+        ("--health-timeout", "-1s"),
+        ("--health-retries", "-1"),
+        ("--health-start-period", "-1s"),
+        ("--health-interval", "abc"),
+    ],
+)
+def test_bad_flags_alike(both: tuple[Dockerd, Box], flags: tuple[str, ...]) -> None:
+    docker, box = both
+    args = ("run", "-d", "--network", "none", *flags, "busybox", "true")
+    theirs = docker.cli(*args, check=False)
+    ours = box(*args)
+    assert theirs.returncode == ours.returncode == 125
+    assert ours.stderr == run_words(theirs.stderr)
+
+
+def test_ps_health_filter_refusal_alike(both: tuple[Dockerd, Box]) -> None:
+    docker, box = both
+    theirs = docker.cli("ps", "--filter", "health=bad", check=False)
+    ours = box("ps", "--filter", "health=bad")
+    assert ours.returncode == theirs.returncode == 1
+    assert ours.stderr == theirs.stderr.replace(DAEMON_PREFIX, "Error: ")
+
+
+def _shape(document: dict[str, Any]) -> dict[str, Any]:
+    state = document["State"]
+    health = state.get("Health")
+    return {
+        "RestartPolicy": document["HostConfig"]["RestartPolicy"],
+        "RestartCount": document["RestartCount"],
+        "Healthcheck": document["Config"].get("Healthcheck"),
+        "Status": state["Status"],
+        "HealthKeys": sorted(health) if health else None,
+        "HealthStatus": health and health["Status"],
+        "LogKeys": sorted(health["Log"][-1]) if health and health["Log"] else None,
+    }
+
+
+def test_inspect_shapes_alike(both: tuple[Dockerd, Box]) -> None:
+    docker, box = both
+    args = (
+        "run", "-d", "--network", "none", "--name", "checked", "--restart", "on-failure:2",
+        "--health-cmd", "echo ok", "--health-interval", "200ms", "--health-retries", "2",
+        "busybox", "sleep", "300",
+    )  # fmt: skip
+    docker.cli(*args)
+    box.ok(*args)
+
+    def healthy(document: dict[str, Any]) -> bool:
+        health = document["State"].get("Health") or {}
+        return health.get("Status") == "healthy"
+
+    wait_for(lambda: healthy(json.loads(docker.cli("inspect", "checked").stdout)[0]), 60)
+    wait_for(lambda: healthy(box.inspect("checked")), 60)
+    theirs = _shape(json.loads(docker.cli("inspect", "checked").stdout)[0])
+    ours = _shape(box.inspect("checked"))
+    assert ours == theirs
