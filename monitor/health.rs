@@ -40,7 +40,7 @@ pub struct Probe {
     argv: Vec<OsString>,
 }
 
-/// The monitor's arguments after ERR_FD: `[--health INTERVAL_MS PROBE...] [-- ON_EXIT...]`;
+/// The monitor's arguments after `ERR_FD`: `[--health INTERVAL_MS PROBE...] [-- ON_EXIT...]`;
 /// returns the probe (None without `--health`, or with a bad interval) and the on-exit argv.
 pub fn split_arguments(rest: &[OsString]) -> (Option<Probe>, Vec<OsString>) {
     let separator = rest

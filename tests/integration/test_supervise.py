@@ -360,3 +360,25 @@ def test_health_records_are_json(box: Box, name: str) -> None:
     record = box.root / "containers" / str(box.inspect(name)["Id"]) / "health.json"
     wait_for(lambda: len(health_of(box, name)["Log"]) >= 2, PATIENCE)
     assert json.loads(record.read_text())["Status"] == "healthy"
+
+
+def test_an_attached_run_is_probed_while_it_runs(box: Box, name: str) -> None:
+    """The attached CLI is the supervisor: it times the probes itself."""
+    import threading  # noqa: PLC0415
+
+    outcome: list[int] = []
+    waiting = "until [ -e /tmp/go ]; do sleep 0.05; done"
+    args = (
+        "run", "--name", name, "--health-cmd", "true", "--health-interval", "100ms",
+        "busybox", "sh", "-c", waiting,
+    )  # fmt: skip
+    attached = threading.Thread(target=lambda: outcome.append(box(*args).returncode))
+    attached.start()
+    try:
+        wait_for(lambda: box("inspect", name).returncode == 0, PATIENCE)
+        wait_for(lambda: state_of(box, name).get("Health", {}).get("Status") == "healthy", PATIENCE)
+    finally:
+        box("exec", name, "touch", "/tmp/go")
+        attached.join(PATIENCE)
+    assert outcome == [0]
+    assert health_of(box, name)["Status"] == "unhealthy"  # stopped
