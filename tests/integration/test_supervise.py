@@ -161,6 +161,19 @@ def test_always_comes_back_after_its_own_exit_but_not_after_stop(
     assert state_of(box, name)["RestartCount"] == 0
 
 
+def test_the_restart_command_is_not_a_policy_restart(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--name", name, "--restart", "always", "busybox", "sleep", "300")
+    os.kill(box.pid(name), 9)
+    eventually(box, name, {"Status": "running", "RestartCount": 1})
+    first = box.pid(name)
+    box.ok("restart", "-t", "1", name)
+    state = eventually(box, name, {"Status": "running", "RestartCount": 0})  # a user's start
+    assert state["Pid"] != first
+    # the stop inside restart was a user's: its exit brings no second start
+    wait_for(lambda: not _sleepers(box, name), PATIENCE)
+    assert (state_of(box, name)["Pid"], state_of(box, name)["RestartCount"]) == (state["Pid"], 0)
+
+
 def test_stop_during_the_backoff_cancels_the_restart(box: Box, name: str) -> None:
     # a container that fails at once climbs the backoff (100 ms, 200 ms, ... up to 1 min)
     box.ok("run", "-d", "--name", name, "--restart", "always", "busybox", "sh", "-c", "exit 2")
@@ -232,7 +245,8 @@ def _sleepers(box: Box, container: str) -> list[int]:
 
 
 def _sleepers_of(container_id: str) -> list[int]:
-    """Processes judging or waiting to restart the container (``runtime/restarts.py``)."""
+    """Processes judging or waiting to restart the container (``runtime/restarts.py``; not its
+    monitor, whose command line holds the same words after ``--``)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -241,7 +255,10 @@ def _sleepers_of(container_id: str) -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"hybridock.runtime.onexit" in command and container_id.encode() in command:
+        if (
+            command[1:3] == [b"-m", b"hybridock.runtime.onexit"]
+            and container_id.encode() in command
+        ):
             found.append(int(entry.name))
     return found
 

@@ -29,8 +29,9 @@ from hybridock.runtime.supervision import RestartState
 if TYPE_CHECKING:
     from hybridock.runtime.lifecycle import Runtime
 
-#: what a sleeper's command line holds: ``cancel`` signals no other process
-SLEEPER_MODULE = b"hybridock.runtime.onexit"
+#: a sleeper's command line after the interpreter (a monitor's holds it too, after ``--``):
+#: ``cancel`` signals no other process
+SLEEPER_ARGUMENTS = [b"-m", b"hybridock.runtime.onexit"]
 
 
 def judge_exit(runtime: Runtime, container: Container) -> float | None:
@@ -87,6 +88,6 @@ def cancel(runtime: Runtime, container: Container) -> None:
 
 def _is_sleeper(pid: int) -> bool:
     try:
-        return SLEEPER_MODULE in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == SLEEPER_ARGUMENTS
     except OSError:
         return False
