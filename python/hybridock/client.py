@@ -379,8 +379,9 @@ class Client:
 
         record = self._record(container)
         health = HealthState.read(self.layout.container(record.id))
-        if health is not None and not (record.running or record.restarting):
-            return health._replace(status="unhealthy")  # docker's verdict on a stopped one
+        if health is not None and not record.running:
+            # docker's word once its probes stop: exited, or waiting to restart
+            return health._replace(status="unhealthy")
         return health
 
     def create_container(

@@ -399,3 +399,17 @@ def test_an_attached_run_is_probed_while_it_runs(box: Box, name: str) -> None:
         attached.join(PATIENCE)
     assert outcome == [0]
     assert health_of(box, name)["Status"] == "unhealthy"  # stopped
+
+
+def test_a_paused_container_is_not_probed_and_is_unhealthy(box: Box, name: str) -> None:
+    box.ok(
+        "run", "-d", "--name", name, "--health-cmd", "true", "--health-interval", "100ms",
+        "busybox", "sleep", "300",
+    )  # fmt: skip
+    wait_for(lambda: health_of(box, name)["Status"] == "healthy", PATIENCE)
+    box.ok("pause", name)
+    # docker's word once probes stop (a probe that was running when it froze is dropped)
+    wait_for(lambda: health_of(box, name)["Status"] == "unhealthy", PATIENCE)
+    assert "(Paused)" in box.ok("ps", "--filter", f"name={name}")
+    box.ok("unpause", name)
+    wait_for(lambda: health_of(box, name)["Status"] == "healthy", PATIENCE)

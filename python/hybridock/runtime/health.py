@@ -72,7 +72,7 @@ def probe(runtime: Runtime, container: Container, check: Healthcheck) -> dict[st
             ExecOptions(command=argv),
             Stdio((null, writer, writer), None, reader, None, None),
         )
-    except ContainerStateError:
+    except ContainerStateError:  # stopped, or paused (docker probes no paused container)
         os.close(reader)
         return None
     except HybridockError as error:  # the check cannot run: docker's exec failure, as a result
@@ -187,6 +187,8 @@ def main(argv: list[str]) -> int:
     current = containers.get(container_id)
     if result is None or current.pid != container.pid or not current.running:
         return 0  # it stopped meanwhile: a later start begins afresh
+    if runtime.paused(current):
+        return 0  # paused meanwhile: docker drops a probe its pause stopped
     directory = layout.container(container_id)
     health = HealthState.read(directory) or HealthState()
     since_start = begun - (container.started_at or begun)

@@ -599,6 +599,11 @@ class Runtime:
         if cgroup is None:
             raise ContainerStateError(f"Container {container.id} has no cgroup to pause it with")
         cgroup.freeze(True)
+        # docker stops probing a paused container and calls it unhealthy until a probe after
+        # its unpause says otherwise
+        directory = self.layout.container(container.id)
+        if (health := HealthState.read(directory)) is not None:
+            health._replace(status="unhealthy").write(directory)
 
     def unpause(self, container: Container) -> None:
         if not self.paused(container):
