@@ -354,7 +354,8 @@ class Runtime:
             raise ContainerStateError(f"container {container.id[:12]} is already running")
         config = container.config
         directory = self.layout.container(container.id)
-        RestartState().write(directory)
+        if config.restart_policy.restarts:  # a user's start: docker's count begins again
+            RestartState().write(directory)
         probe = health_probe(self.layout.root, container.id, config.healthcheck)
         if probe:
             (HealthState.read(directory) or HealthState()).restarted().write(directory)
@@ -439,7 +440,7 @@ class Runtime:
         config = container.config
         directory = self.layout.container(container.id)
         monitor = str(monitor_path(self.layout))
-        if not by_policy:
+        if not by_policy and config.restart_policy.restarts:
             RestartState().write(directory)
         on_exit: list[str] = []
         if (config.bridged and not config.auto_remove) or config.restart_policy.restarts:
@@ -498,12 +499,13 @@ class Runtime:
                 restarts.cancel(self, current)
             return
         self.containers.require_running(container)
-        # docker: any kill keeps unless-stopped down; the stop signal or SIGKILL cancels the
-        # restart its exit would bring
-        stopped_by_user(
-            self.layout.container(container.id),
-            cancel=number in (signal.SIGKILL, signal_number(container.config.stop_signal)),
-        )
+        if container.config.restart_policy.restarts:
+            # docker: any kill keeps unless-stopped down; the stop signal or SIGKILL cancels
+            # the restart its exit would bring
+            stopped_by_user(
+                self.layout.container(container.id),
+                cancel=number in (signal.SIGKILL, signal_number(container.config.stop_signal)),
+            )
         if number == signal.SIGKILL:
             self._kill_hard(container)
             return
@@ -628,7 +630,8 @@ class Runtime:
         restarts.cancel(self, container)
         if not container.running:
             return
-        stopped_by_user(self.layout.container(container.id), cancel=True)
+        if container.config.restart_policy.restarts:
+            stopped_by_user(self.layout.container(container.id), cancel=True)
         grace = (
             timeout
             if timeout is not None
