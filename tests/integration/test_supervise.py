@@ -247,6 +247,10 @@ def _sleepers(box: Box, container: str) -> list[int]:
 def _sleepers_of(container_id: str) -> list[int]:
     """Processes judging or waiting to restart the container (``runtime/restarts.py``; not its
     monitor, whose command line holds the same words after ``--``)."""
+    return _python_modules_for(container_id, b"hybridock.runtime.onexit")
+
+
+def _python_modules_for(container_id: str, module: bytes) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -255,10 +259,7 @@ def _sleepers_of(container_id: str) -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if (
-            command[1:3] == [b"-m", b"hybridock.runtime.onexit"]
-            and container_id.encode() in command
-        ):
+        if command[1:3] == [b"-m", module] and container_id.encode() in command:
             found.append(int(entry.name))
     return found
 
@@ -291,8 +292,11 @@ def test_a_passing_check_turns_healthy(box: Box, name: str) -> None:
     assert "(healthy)" in box.ok("ps", "--filter", f"name={name}")
     assert name in box.ok("ps", "--filter", "health=healthy")
     wait_for(lambda: len(health_of(box, name)["Log"]) == 5, PATIENCE)  # docker keeps five
+    container_id = str(box.inspect(name)["Id"])
     box.ok("stop", "-t", "1", name)
     assert health_of(box, name)["Status"] == "unhealthy"  # docker's word for a stopped one
+    # the timer ended with the container: no probe process is left
+    wait_for(lambda: not _python_modules_for(container_id, b"hybridock.runtime.health"), PATIENCE)
 
 
 def test_a_failing_check_turns_unhealthy_after_the_retries(box: Box, name: str) -> None:
