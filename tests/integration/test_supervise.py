@@ -206,6 +206,17 @@ def test_stop_during_the_backoff_cancels_the_restart(box: Box, name: str) -> Non
     assert state_of(box, name)["RestartCount"] == count
 
 
+def test_kill_during_the_backoff_cancels_the_restart(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--name", name, "--restart", "always", "busybox", "sh", "-c", "exit 2")
+    wait_for(lambda: state_of(box, name)["RestartCount"] >= 4, PATIENCE)
+    eventually(box, name, {"Status": "restarting"})
+    box.ok("kill", name)  # docker's kill of a restarting container: no signal, no restart
+    state = eventually(box, name, {"Status": "exited"})
+    wait_for(lambda: not _sleepers(box, name), PATIENCE)
+    assert state_of(box, name)["RestartCount"] == state["RestartCount"]
+    assert state_of(box, name)["Status"] == "exited"
+
+
 def test_rm_f_during_the_backoff_removes_it(box: Box, name: str) -> None:
     box.ok("run", "-d", "--name", name, "--restart", "always", "busybox", "sh", "-c", "exit 1")
     container_id = box.inspect(name)["Id"]

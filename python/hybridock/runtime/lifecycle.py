@@ -494,18 +494,19 @@ class Runtime:
 
     def kill(self, container: Container, sig: str | int = "SIGKILL") -> None:
         number = signal_number(sig)
+        # docker: any kill keeps unless-stopped down; the stop signal or SIGKILL cancels the
+        # restart its exit would bring, or the one a restarting container waits for
+        cancel = number in (signal.SIGKILL, signal_number(container.config.stop_signal))
         if container.restarting:
             with self._exclusive(container) as current:
-                restarts.cancel(self, current)
+                if cancel:
+                    restarts.cancel(self, current)
+                else:
+                    stopped_by_user(self.layout.container(current.id), cancel=False)
             return
         self.containers.require_running(container)
         if container.config.restart_policy.restarts:
-            # docker: any kill keeps unless-stopped down; the stop signal or SIGKILL cancels
-            # the restart its exit would bring
-            stopped_by_user(
-                self.layout.container(container.id),
-                cancel=number in (signal.SIGKILL, signal_number(container.config.stop_signal)),
-            )
+            stopped_by_user(self.layout.container(container.id), cancel=cancel)
         if number == signal.SIGKILL:
             self._kill_hard(container)
             return
