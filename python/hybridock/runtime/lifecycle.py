@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 DEFAULT_STOP_TIMEOUT = 10
-#: in the container's directory: held by restart and rm (see ``Runtime._exclusive``)
+#: in the container's directory: held by restart, rm, start and cp (``Runtime._exclusive``)
 LOCK_FILE = "lifecycle.lock"
 
 
@@ -170,6 +170,7 @@ class Runtime:
         self.images = images
         self.containers = containers
         self.config = config or Config()
+        self._held_locks: set[str] = set()  # containers whose lifecycle.lock we hold
 
     @functools.cached_property
     def networks(self) -> NetworkRuntime:
@@ -345,21 +346,22 @@ class Runtime:
         on_started: Callable[[], None] | None = None,
     ) -> int:
         """Run the container in the foreground; returns its exit code."""
-        if container.running:
-            raise ContainerStateError(f"container {container.id[:12]} is already running")
-        config = container.config
-        self.containers.clear_exit(container.id)
-        stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin and stdin is not None)
-        stdio.console_size = terminal.window_size(stdin or stdout) if config.tty else None
-        try:
+        with self._exclusive(container) as current:  # until its root is mounted
+            if current.running:
+                raise ContainerStateError(f"container {container.id[:12]} is already running")
+            config = current.config
+            self.containers.clear_exit(container.id)
+            stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin and stdin is not None)
+            stdio.console_size = terminal.window_size(stdin or stdout) if config.tty else None
             try:
-                pid = self._spawn(container, stdio)
-            except BaseException as error:  # a bug or Ctrl-C must not leak the cgroup either
-                self._fail_start(container, error)
-                raise
-        finally:
-            stdio.close_child_ends()
-        self.containers.mark_running(container.id, pid, os.getpid())
+                try:
+                    pid = self._spawn(current, stdio)
+                except BaseException as error:  # a bug or Ctrl-C must not leak the cgroup
+                    self._fail_start(current, error)
+                    raise
+            finally:
+                stdio.close_child_ends()
+            self.containers.mark_running(container.id, pid, os.getpid())
         if on_started:
             on_started()
         # docker's json-file lines, by the writer the monitor uses for detached containers
@@ -398,6 +400,10 @@ class Runtime:
 
     def start_detached(self, container: Container) -> int:
         """Start under a monitor process; returns the container's pid."""
+        with self._exclusive(container) as current:  # until its root is mounted
+            return self._start_detached(current)
+
+    def _start_detached(self, container: Container) -> int:
         if container.running:
             raise ContainerStateError(f"container {container.id[:12]} is already running")
         config = container.config
@@ -594,10 +600,16 @@ class Runtime:
 
     @contextlib.contextmanager
     def _exclusive(self, container: Container) -> Iterator[Container]:
-        """Serializes ``restart`` and ``rm`` of one container (docker holds the container's
-        lock for both); yields the container as it is now. A --rm container's monitor runs
-        ``rm`` when the process exits: during a ``restart`` that ``rm`` waits, then finds
-        the container running again and leaves it, as docker's restart keeps it."""
+        """Serializes ``restart``, ``rm``, a start until the container's root is mounted, and
+        ``cp`` of a stopped container (docker holds the container's lock for each); yields
+        the container as it is now. Re-entrant in this process (a restart's start). A --rm
+        container's monitor runs ``rm`` when the process exits: during a ``restart`` that
+        ``rm`` waits, then finds the container running again and leaves it, as docker's
+        restart keeps it; a start during a ``cp`` into a stopped container's upper dir or
+        volumes waits for the copy to end."""
+        if container.id in self._held_locks:
+            yield self.containers.reconcile(self.containers.get(container.id))
+            return
         try:
             fd = os.open(
                 self.layout.container(container.id) / LOCK_FILE,
@@ -611,8 +623,10 @@ class Runtime:
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._held_locks.add(container.id)
             yield self.containers.reconcile(self.containers.get(container.id))
         finally:
+            self._held_locks.discard(container.id)
             os.close(fd)  # releases the lock
 
     def restart(
