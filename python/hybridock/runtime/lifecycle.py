@@ -651,12 +651,15 @@ class Runtime:
             self.containers.remove_record(current.id)
             discard(self.layout, self.layout.container(current.id))
             self.images.release(current.image_id)  # an image rmi -f deleted under it goes now
-            if volumes or current.config.auto_remove:
+            if any(mount.volume for mount in current.config.mounts):
                 from hybridock.runtime.volumes import VolumeStore  # noqa: PLC0415
 
-                VolumeStore(self.layout, self.containers.db).remove_anonymous(
-                    [mount.volume for mount in current.config.mounts if mount.anonymous]
-                )
+                store = VolumeStore(self.layout, self.containers.db)
+                if volumes or current.config.auto_remove:
+                    store.remove_anonymous(
+                        [mount.volume for mount in current.config.mounts if mount.anonymous]
+                    )
+                store.unmount_unused([mount.volume for mount in current.config.mounts])
 
     # --- logs -------------------------------------------------------------------------------
 
