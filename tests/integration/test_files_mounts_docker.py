@@ -261,3 +261,50 @@ def test_diff_and_export_leave_the_mounts_out(tools: tuple[Tool, Tool]) -> None:
     assert mine == theirs
     assert "A /bin/payload" in mine[1]
     assert not [name for name in mine[3] if name.startswith(("data/f", "bound/hf", "anon/a"))]
+
+
+def test_copies_in_through_a_volumes_links_stay_in_the_container(
+    tools: tuple[Tool, Tool],
+) -> None:
+    """A link in a volume to a host path (absolute, or climbing out with ..) is followed in
+    the container: the host's sentinel is never written."""
+    seen = []
+    for tool in tools:
+        script = SCRIPT.format(sentinel=tool.top / "sentinel")
+        tool.ok(
+            *("run", "--name", "files-m", "--network", "none", *tool.mounts()),
+            *("busybox", "sh", "-c", f"{script} && mkdir -p /data/made"),
+        )
+        before = sorted(path.name for path in (tool.top / "sentinel").iterdir())
+        payload = str(tool.top / "payload")
+        answers: list[object] = [
+            tool("cp", payload, f"files-m:{path}")
+            for path in ("/data/absolute", "/data/escape", "/data/climb", "/data/made/")
+        ]
+        answers.append(tool.files("cp", "files-m:/etc/passwd", "-"))
+        answers.append(tool.files("cp", "files-m:/data/made/payload", "-"))
+        answers.append((tool.top / "sentinel" / "secret").read_text())
+        assert sorted(path.name for path in (tool.top / "sentinel").iterdir()) == before
+        seen.append(answers)
+    theirs, mine = seen
+    assert mine == theirs
+
+
+def test_a_running_containers_read_only_bind_refuses_in_dockers_words(
+    tools: tuple[Tool, Tool],
+) -> None:
+    seen = []
+    for tool in tools:
+        tool.ok(
+            *("run", "-d", "--name", "files-s", "--network", "none", *tool.mounts()),
+            *("busybox", "sleep", "300"),
+        )
+        payload = str(tool.top / "payload")
+        answers: list[object] = [
+            tool("cp", payload, f"files-s:{path}") for path in ("/robind/new", "/robind", "/data")
+        ]
+        answers.append(sorted(path.name for path in (tool.top / "ro").iterdir()))
+        seen.append(answers)
+    theirs, mine = seen
+    assert mine == theirs
+    assert mine[0] == (1, b"", "Error: mounted volume is marked read-only")

@@ -200,40 +200,59 @@ class Files:
     ) -> None:
         """``cp SRC CONTAINER:PATH`` (a host path) or ``cp - CONTAINER:PATH`` (a stream)."""
         owner = None if archive else (0, 0)
-        with self.copy_view(container) as view, _failures(container, path):
-            try:
-                target = view.resolve(os.fsencode(path), follow=True)
-            except (FileNotFoundError, NotADirectoryError):
-                parent = os.path.dirname(path.rstrip("/")) or "/"
-                raise FileCopyError(f"No such container:path: {container.name}:{parent}") from None
-            try:
-                entry = target.entry
-                if not isinstance(source, str):
-                    if entry is None:
-                        raise FileCopyError(f"No such container:path: {container.name}:{path}")
-                    if not entry.is_dir:
-                        raise FileCopyError(
-                            f'destination "{container.name}:{path}" must be a directory'
-                        )
-                    _check_writable(container, target.components)
-                    extract_tar(view, target.components, source, owner=owner)
-                    return
-                with _host_source(source, follow) as (host, host_entry, described):
-                    _, arcname = plan(
-                        described,
-                        path,
-                        exists=entry is not None,
-                        is_dir=entry is not None and entry.is_dir,
+        typed = path
+        with self.copy_view(container) as view:
+            if not has_trailing_separator(path):
+                path = _link_target(view, path) or path  # docker's client copies to its target
+            with _failures(container, path):
+                self._copy_in(view, container, source, path, typed, owner=owner, follow=follow)
+
+    def _copy_in(
+        self,
+        view: View,
+        container: Container,
+        source: str | IO[bytes],
+        path: str,
+        typed: str,
+        *,
+        owner: tuple[int, int] | None,
+        follow: bool,
+    ) -> None:
+        """The copy into the view, ``path`` as docker's client settled it (``typed``: as the
+        user typed it)."""
+        try:
+            target = view.resolve(os.fsencode(path), follow=True)
+        except (FileNotFoundError, NotADirectoryError):
+            parent = os.path.dirname(path.rstrip("/")) or "/"
+            raise FileCopyError(f"No such container:path: {container.name}:{parent}") from None
+        try:
+            entry = target.entry
+            if not isinstance(source, str):
+                if entry is None:
+                    raise FileCopyError(f"No such container:path: {container.name}:{path}")
+                if not entry.is_dir:
+                    raise FileCopyError(
+                        f'destination "{container.name}:{typed}" must be a directory'
                     )
-                    into_directory = entry is not None and entry.is_dir
-                    base = target.components if into_directory else target.components[:-1]
-                    _check_writable(container, base)
-                    _pipe(
-                        lambda out: write_tar(host, host_entry, arcname, out),
-                        lambda stream: extract_tar(view, base, stream, owner=owner),
-                    )
-            finally:
-                view.release(target)
+                _check_writable(container, target.components)
+                extract_tar(view, target.components, source, owner=owner)
+                return
+            with _host_source(source, follow) as (host, host_entry, described):
+                _, arcname = plan(
+                    described,
+                    path,
+                    exists=entry is not None,
+                    is_dir=entry is not None and entry.is_dir,
+                )
+                into_directory = entry is not None and entry.is_dir
+                base = target.components if into_directory else target.components[:-1]
+                _check_writable(container, base)
+                _pipe(
+                    lambda out: write_tar(host, host_entry, arcname, out),
+                    lambda stream: extract_tar(view, base, stream, owner=owner),
+                )
+        finally:
+            view.release(target)
 
     # --- diff and export ---------------------------------------------------------------------
 
