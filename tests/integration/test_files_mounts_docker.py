@@ -134,7 +134,14 @@ def test_cp_out_of_a_stopped_containers_volumes_and_binds(tools: tuple[Tool, Too
         )
         answers = [
             tool.files("cp", f"files-m:{path}", "-")
-            for path in ("/data/f", "/anon/a", "/bound/hf", "/robind/r", "/data/link")
+            for path in (
+                "/data/f",
+                "/anon/a",
+                "/bound/hf",
+                "/robind/r",
+                "/data/link",
+                "/data/up/../f",
+            )
         ]
         answers += [
             tool.files("cp", "-L", f"files-m:{path}", "-")
@@ -147,7 +154,7 @@ def test_cp_out_of_a_stopped_containers_volumes_and_binds(tools: tuple[Tool, Too
             assert not [name for name, data in contents.items() if b"host secret" in data]
     theirs, mine = seen
     assert mine == theirs
-    passwd = mine[5][1]["passwd"]
+    passwd = mine[6][1]["passwd"]
     assert passwd.startswith(b"root:x:0:0:root:/root:/bin/sh")  # busybox's, not the host's
 
 
@@ -280,6 +287,9 @@ def test_copies_in_through_a_volumes_links_stay_in_the_container(
         answers: list[object] = [
             tool("cp", payload, f"files-m:{path}")
             for path in ("/data/absolute", "/data/escape", "/data/climb", "/data/made/")
+        ]
+        answers += [  # docker takes a typed .. lexically, before any link: /data/etc/
+            tool("cp", payload, f"files-m:{path}") for path in ("/data/up/../etc/", "/data/up/..")
         ]
         answers.append(tool.files("cp", "files-m:/etc/passwd", "-"))
         answers.append(tool.files("cp", "files-m:/data/made/payload", "-"))

@@ -57,6 +57,13 @@ def has_trailing_separator(path: str) -> bool:
     return path.endswith(("/", "/."))
 
 
+def lexical(path: str) -> bytes:
+    """A container path as docker's daemon takes it (``filepath.Join("/", path)``): a typed
+    ``..`` removes the name before it, before any symlink is looked at; what is left is
+    resolved in the container."""
+    return os.fsencode(posixpath.normpath("/" + path.lstrip("/")))
+
+
 def plan(source: Source, destination: str, *, exists: bool, is_dir: bool) -> tuple[str, str]:
     """docker's ``PrepareArchiveCopy``: the directory to extract into and the name the
     source's top entry gets there ("" for a directory's content only)."""
@@ -162,7 +169,7 @@ class Files:
             target = _link_target(view, path) if follow else None
             with (
                 _failures(container, target or path),
-                opened(view, os.fsencode(path), follow=follow or trailing) as resolved,
+                opened(view, lexical(path), follow=follow or trailing) as resolved,
             ):
                 entry = resolved.entry
                 if entry is None:
@@ -221,7 +228,7 @@ class Files:
         """The copy into the view, ``path`` as docker's client settled it (``typed``: as the
         user typed it)."""
         try:
-            target = view.resolve(os.fsencode(path), follow=True)
+            target = view.resolve(lexical(path), follow=True)
         except (FileNotFoundError, NotADirectoryError):
             parent = os.path.dirname(path.rstrip("/")) or "/"
             raise FileCopyError(f"No such container:path: {container.name}:{parent}") from None
@@ -287,7 +294,7 @@ def _link_target(view: View, path: str) -> str | None:
     a symlink). docker's client copies from there with ``-L``, and names it when it is not
     there."""
     try:
-        with opened(view, os.fsencode(path), follow=False) as resolved:
+        with opened(view, lexical(path), follow=False) as resolved:
             if resolved.entry is None or not resolved.entry.is_symlink:
                 return None
             parent = b"/" + b"/".join(resolved.components[:-1])
