@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
 
+from hybridock.runtime.archive import extract_tar
 from hybridock.runtime.fsview import MountPoint, View, opened
 
 
@@ -180,3 +183,34 @@ def test_missing_mount_points_are_made_in_the_upper_tree(tmp_path: Path) -> None
     assert (upper / "a" / "b" / "c").is_dir()
     assert (upper / "run" / "x").is_file()
     assert not (lower / "run").exists()
+
+
+def archive_of(*members: tuple[str, str]) -> io.BytesIO:
+    """A tar of regular files and hard links: (name, "") is a file, (name, target) a link."""
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, target in members:
+            info = tarfile.TarInfo(name)
+            if target:
+                info.type, info.linkname = tarfile.LNKTYPE, target
+                archive.addfile(info)
+            else:
+                info.size = 1
+                archive.addfile(info, io.BytesIO(b"x"))
+    stream.seek(0)
+    return stream
+
+
+def test_hard_links_stay_inside_one_mount(mounted: tuple[Path, Path, Path]) -> None:
+    """As link(2) across a mount point: refused (EXDEV), even when the volume lies on the
+    same filesystem as the container's files; within the volume they link."""
+    root, volume, _ = mounted
+    owner = (os.getuid(), os.getgid())
+    with View([str(root)], overlay=False) as view:
+        view.mount(MountPoint((b"data",), str(volume), readonly=False))
+        extract_tar(view, (), archive_of(("data/one", ""), ("data/two", "data/one")), owner=owner)
+        assert (volume / "two").stat().st_nlink == 2
+        with pytest.raises(OSError, match="cross-device") as crossing:
+            extract_tar(view, (), archive_of(("etc/x", ""), ("data/y", "etc/x")), owner=owner)
+    assert crossing.value.errno == errno.EXDEV
+    assert not (volume / "y").exists()

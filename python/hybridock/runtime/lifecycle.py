@@ -659,7 +659,7 @@ class Runtime:
                     store.remove_anonymous(
                         [mount.volume for mount in current.config.mounts if mount.anonymous]
                     )
-                store.unmount_unused([mount.volume for mount in current.config.mounts])
+                store.unmount_unused([m.volume for m in current.config.mounts if m.volume])
 
     # --- logs -------------------------------------------------------------------------------
 
