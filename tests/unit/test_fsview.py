@@ -214,3 +214,33 @@ def test_hard_links_stay_inside_one_mount(mounted: tuple[Path, Path, Path]) -> N
             extract_tar(view, (), archive_of(("etc/x", ""), ("data/y", "etc/x")), owner=owner)
     assert crossing.value.errno == errno.EXDEV
     assert not (volume / "y").exists()
+
+
+def directory_archive(name: str, mode: int) -> io.BytesIO:
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        info = tarfile.TarInfo(name)
+        info.type, info.mode = tarfile.DIRTYPE, mode
+        archive.addfile(info)
+    stream.seek(0)
+    return stream
+
+
+def test_a_directory_copied_onto_a_mount_point_sets_the_mounts_top(
+    mounted: tuple[Path, Path, Path],
+) -> None:
+    """Extracting ``data/`` where a volume is mounted writes through the mount, as an
+    extraction in the container would: the volume's top takes the mode, the container's
+    directory under the mount keeps its own; a read-only mount refuses."""
+    root, volume, bound = mounted
+    owner = (os.getuid(), os.getgid())
+    bound.chmod(0o755)
+    with View([str(root)], overlay=False) as view:
+        view.mount(MountPoint((b"data",), str(volume), readonly=False))
+        view.mount(MountPoint((b"ro",), str(bound), readonly=True))
+        extract_tar(view, (), directory_archive("data", 0o750), owner=owner)
+        with pytest.raises(OSError, match="Read-only"):
+            extract_tar(view, (), directory_archive("ro", 0o700), owner=owner)
+    assert volume.stat().st_mode & 0o7777 == 0o750
+    assert (root / "data").stat().st_mode & 0o7777 != 0o750
+    assert bound.stat().st_mode & 0o7777 == 0o755
