@@ -164,7 +164,7 @@ class Files:
         follow: bool,
     ) -> None:
         """``cp CONTAINER:PATH DEST`` (a host path) or ``cp CONTAINER:PATH -`` (a stream)."""
-        with self.copy_view(container) as view:
+        with self.copy_view(container) as view, _failures(container, path):
             trailing = has_trailing_separator(path)
             target = _link_target(view, path) if follow else None
             with (
@@ -207,12 +207,12 @@ class Files:
     ) -> None:
         """``cp SRC CONTAINER:PATH`` (a host path) or ``cp - CONTAINER:PATH`` (a stream)."""
         owner = None if archive else (0, 0)
-        typed = path
-        with self.copy_view(container) as view:
+        with self.copy_view(container) as view, _failures(container, path):
+            settled = path  # docker's client copies to a symlink's target
             if not has_trailing_separator(path):
-                path = _link_target(view, path) or path  # docker's client copies to its target
-            with _failures(container, path):
-                self._copy_in(view, container, source, path, typed, owner=owner, follow=follow)
+                settled = _link_target(view, path) or path
+            with _failures(container, settled):
+                self._copy_in(view, container, source, settled, path, owner=owner, follow=follow)
 
     def _copy_in(
         self,
