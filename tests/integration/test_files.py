@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.test_containers import Box, library_box, name
+from tests.integration.test_containers import Box, library_box, name, wait_for
 from tests.support.cli import hybridock_command
 from tests.support.registry import Registry
 
@@ -351,3 +351,69 @@ def test_a_read_only_rootfs_refuses_copies_in(
         "Error: container rootfs is marked read-only",
     )
     box.ok("cp", f"{name}:/etc/passwd", str(tmp_path / "passwd"))  # reading is fine
+
+
+def flock_holders(lock: Path) -> tuple[int, int]:
+    """(held, waiting) flock locks on ``lock``'s inode, from /proc/locks."""
+    inode = f":{lock.stat().st_ino} "
+    held = waiting = 0
+    for line in Path("/proc/locks").read_text().splitlines():
+        if "FLOCK" in line and inode in line:
+            if "->" in line:
+                waiting += 1
+            else:
+                held += 1
+    return held, waiting
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+
+
+def test_a_start_waits_for_a_copy_into_the_stopped_container(
+    box: Box, name: str, tmp_path: Path
+) -> None:
+    """cp into a stopped container holds its lifecycle lock while it writes the upper dir: a
+    start in the middle waits (blocked on the lock, seen in /proc/locks), then runs on the
+    whole file, never an overlay mounted over a half-written one."""
+    box.ok("create", "--name", name, "busybox", "sh", "-c", "md5sum < /tmp/big")
+    container_id = box.inspect(name)["Id"]
+    lock = box.root / "containers" / str(container_id) / "lifecycle.lock"
+    content = os.urandom(4 << 20)
+    header = tarfile.TarInfo("big")
+    header.size = len(content)
+    stream = header.tobuf(format=tarfile.PAX_FORMAT)
+    with contextlib.ExitStack() as processes:
+        copy = processes.enter_context(
+            subprocess.Popen(
+                [*hybridock_command(), "cp", "-", f"{name}:/tmp"],
+                stdin=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=box.env,
+            )
+        )
+        processes.callback(stop, copy)
+        assert copy.stdin is not None and copy.stderr is not None
+        copy.stdin.write(stream + content[: len(content) // 2])
+        copy.stdin.flush()
+        wait_for(lambda: lock.exists() and flock_holders(lock)[0] == 1, timeout=60)
+        start = processes.enter_context(
+            subprocess.Popen(
+                [*hybridock_command(), "start", "-a", name],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=box.env,
+            )
+        )
+        processes.callback(stop, start)
+        wait_for(lambda: flock_holders(lock)[1] == 1, timeout=60)
+        assert start.poll() is None
+        rest = content[len(content) // 2 :]
+        padding = -len(content) % tarfile.BLOCKSIZE
+        copy.stdin.write(rest + b"\0" * (padding + 2 * tarfile.BLOCKSIZE))
+        copy.stdin.close()
+        assert copy.wait(timeout=120) == 0, copy.stderr.read()
+        out, err = start.communicate(timeout=120)
+        assert start.returncode == 0, err
+        assert out.decode().split()[0] == hashlib.md5(content).hexdigest()  # noqa: S324

@@ -9,6 +9,7 @@ archive rules, refusing a directory over a non-directory and the reverse).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -17,7 +18,15 @@ from collections.abc import Iterator
 from typing import IO
 
 from hybridock.errors import FileCopyError
-from hybridock.runtime.fsview import Entry, Resolved, View, opened, split
+from hybridock.runtime.fsview import (
+    Entry,
+    MountPoint,
+    Resolved,
+    View,
+    mark_opaque,
+    opened,
+    split,
+)
 
 CAPABILITY = "security.capability"
 PAX_CAPABILITY = f"SCHILY.xattr.{CAPABILITY}"
@@ -182,19 +191,11 @@ def _directory(view: View, path: tuple[bytes, ...]) -> Resolved:
     if resolved is not None:
         view.release(resolved)
     with _place(view, path) as (place, writable):
-        opaque = view.clear_name(writable, place.name)
+        opaque = view.clear_name(writable, place)
         os.mkdir(place.name, 0o755, dir_fd=writable)
         if opaque:
-            _mark_opaque(writable, place.name)
+            mark_opaque(writable, place.name)
     return _directory(view, path)
-
-
-def _mark_opaque(directory: int, name: bytes) -> None:
-    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
-    try:
-        os.setxattr(f"/proc/self/fd/{fd}", "trusted.overlay.opaque", b"y")
-    finally:
-        os.close(fd)
 
 
 def _extract(
@@ -217,19 +218,24 @@ def _extract(
                 raise FileCopyError(
                     f'cannot overwrite non-directory "{shown}" with directory "{member.name}"'
                 )
-            opaque = existing is None and view.clear_name(writable, name)
+            if existing is not None and existing.is_mount_point:
+                _set_mount_point_metadata(member, existing, owner)
+                directory_times.append((path, member.mtime))
+                return
+            opaque = existing is None and view.clear_name(writable, place)
             with contextlib.suppress(FileExistsError):
                 os.mkdir(name, 0o700, dir_fd=writable)
             if opaque:
-                _mark_opaque(writable, name)
+                mark_opaque(writable, name)
         else:
             if existing is not None and existing.is_dir:
                 raise FileCopyError(
                     f'cannot overwrite directory "{shown}" with non-directory "{member.name}"'
                 )
-            view.clear_name(writable, name)
+            view.clear_name(writable, place)
             if member.islnk():
-                _link(view, base, member, writable, name)
+                mount = place.parent.mount if place.chain else None
+                _link(view, base, member, (writable, name, mount))
                 return
             _create(archive, member, writable, name)
         _set_metadata(member, writable, name, owner)
@@ -257,14 +263,21 @@ def _create(archive: tarfile.TarFile, member: tarfile.TarInfo, directory: int, n
 
 
 def _link(
-    view: View, base: tuple[bytes, ...], member: tarfile.TarInfo, directory: int, name: bytes
+    view: View,
+    base: tuple[bytes, ...],
+    member: tarfile.TarInfo,
+    place: tuple[int, bytes, MountPoint | None],
 ) -> None:
+    """A hard link, within one tree: across a mount point it fails as link(2) does there."""
+    directory, name, place_mount = place
     target_path = _member_path(base, member.linkname)
     if target_path is None:
         raise FileCopyError(f"invalid hardlink {member.name!r} -> {member.linkname!r}")
     with _place(view, target_path) as (target, target_directory):
         if target.entry is None or target.entry.is_dir:
             raise FileCopyError(f"invalid hardlink {member.name!r} -> {member.linkname!r}")
+        if target.entry.mount != place_mount:
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), member.name)
         os.link(
             target.name,
             name,
@@ -272,6 +285,20 @@ def _link(
             dst_dir_fd=directory,
             follow_symlinks=False,
         )
+
+
+def _set_mount_point_metadata(
+    member: tarfile.TarInfo, mount_point: Entry, owner: tuple[int, int] | None
+) -> None:
+    """A directory member landing on a mount point: the mount's top directory takes its
+    owner and mode, as an extraction through the mount would give it."""
+    assert mount_point.mount is not None  # noqa: S101 - a mount point lies in its mount
+    if mount_point.mount.readonly:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), member.name)
+    uid, gid = owner if owner is not None else (member.uid, member.gid)
+    by_fd = f"/proc/self/fd/{mount_point.fds[0]}"
+    os.chown(by_fd, uid, gid)
+    os.chmod(by_fd, stat.S_IMODE(member.mode))
 
 
 def _set_metadata(

@@ -2,9 +2,14 @@
 
 A running container is read and written through its own root (``/proc/PID/root``: what its
 processes see, volumes and binds included); a created or exited one through its upper dir over
-its image layers, writes landing in the upper dir (its volumes and binds are not mounted then,
-so a path under one shows what the layers hold there). ``diff`` and ``export`` always read the
-layers, as docker's do: the container's own changes and its image, never its mounts.
+its image layers, with its binds and volumes mounted in the view as docker mounts them for
+``cp`` (``fsview.MountPoint``; its ``/etc/hostname``, ``hosts`` and ``resolv.conf`` once it
+has started; its tmpfs mounts not, so what lies below shows, as docker's does), writes landing
+in the upper dir or the mount's source. That copy holds the container's lifecycle lock, so a
+``start`` waits rather than mount the overlay over a half-written upper dir. A write under a
+read-only mount, or outside every mount of a ``--read-only`` container, is refused in
+docker's words. ``diff`` and ``export`` always read the layers, as docker's do: the
+container's own changes and its image, never its mounts.
 
 Each copy is a tar stream from one view into another (docker's archive rules decide the
 entry names: ``PrepareArchiveCopy``), with a thread writing and the caller extracting; a host
@@ -17,22 +22,29 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import posixpath
 import stat
 import threading
 from collections.abc import Callable, Iterator
-from typing import IO, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from hybridock.errors import FileCopyError
 from hybridock.runtime.archive import extract_tar, write_tar
 from hybridock.runtime.containers import Container, process_alive
-from hybridock.runtime.fsview import Entry, View, is_whiteout, opened
-from hybridock.runtime.lifecycle import Runtime
+from hybridock.runtime.fsview import Entry, MountPoint, View, is_whiteout, opened, split
+from hybridock.runtime.lifecycle import Runtime, make_bind_source
+
+if TYPE_CHECKING:
+    from hybridock.runtime.config import Mount
 
 #: a running container's kernel filesystems, which cp shows as empty directories (as docker)
 KERNEL_MOUNTS = frozenset({b"proc", b"sys"})
 
 
 READ_ONLY = "container rootfs is marked read-only"
+READ_ONLY_MOUNT = "mounted volume is marked read-only"
+#: docker's network files, bound from the container's directory once it has started
+ETC_FILES = ("hostname", "hosts", "resolv.conf")
 
 
 class Source(NamedTuple):
@@ -43,6 +55,13 @@ class Source(NamedTuple):
 
 def has_trailing_separator(path: str) -> bool:
     return path.endswith(("/", "/."))
+
+
+def lexical(path: str) -> bytes:
+    """A container path as docker's daemon takes it (``filepath.Join("/", path)``): a typed
+    ``..`` removes the name before it, before any symlink is looked at; what is left is
+    resolved in the container."""
+    return os.fsencode(posixpath.normpath("/" + path.lstrip("/")))
 
 
 def plan(source: Source, destination: str, *, exists: bool, is_dir: bool) -> tuple[str, str]:
@@ -66,17 +85,67 @@ class Files:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def view(self, container: Container, *, live: bool) -> View:
-        """The container's root as ``cp`` (``live``: through a running container's own root)
-        or ``diff``/``export`` (its layers) see it."""
+    @contextlib.contextmanager
+    def copy_view(self, container: Container) -> Iterator[View]:
+        """The container's root as ``cp`` sees it: a running container's own root, or a
+        stopped one's layers with its mounts, under its lifecycle lock (taken before the
+        state is read again, so a start that won the race is seen running)."""
         containers = self.runtime.containers
         current = containers.reconcile(containers.get(container.id))
-        if live and current.running and current.pid is not None:
-            view = View([f"/proc/{current.pid}/root"], overlay=False, sealed=KERNEL_MOUNTS)
-            if process_alive(current.pid, current.pid_start):
-                return view
+        with contextlib.ExitStack() as stack:
+            view = _live_view(current)
+            if view is None:
+                current = stack.enter_context(self.runtime._exclusive(current))
+                view = _live_view(current) or self._stopped_view(current)
+            with view:
+                yield view
+
+    def _stopped_view(self, container: Container) -> View:
+        """The upper dir over the layers, each mount spliced in at its mount point (made
+        when missing, as docker's cp makes it), parents before children."""
+        view = View(self.layer_dirs(container), overlay=True)
+        try:
+            for destination, source, readonly in self._mounts(container):
+                directory = os.path.isdir(source)
+                point = view.make_mount_point(os.fsencode(destination), directory=directory)
+                view.mount(MountPoint(point, source, readonly))
+        except BaseException:
             view.close()
-        return View(self.layer_dirs(current), overlay=True)
+            raise
+        return view
+
+    def _mounts(self, container: Container) -> list[tuple[str, str, bool]]:
+        """(destination, source, read-only) as docker's ``setupMounts`` lists them for cp:
+        binds and volumes by depth (a volume's device mounted, a -v bind's missing source
+        made, as a start does), then the network files not bound by the user."""
+        config = container.config
+        if any(mount.is_volume for mount in config.mounts):
+            from hybridock.runtime.volumes import VolumeStore  # noqa: PLC0415
+
+            VolumeStore(self.runtime.layout, self.runtime.containers.db).mount_devices(
+                config.mounts
+            )
+        mounts = []
+        for mount in config.mounts:
+            if mount.create_source and not mount.is_volume:
+                make_bind_source(mount.source)
+            if os.path.exists(mount.source):
+                mounts.append((mount.destination, mount.source, mount.readonly))
+        mounts.sort(key=lambda mount: len(split(os.fsencode(mount[0]))))
+        bound = {os.path.normpath(mount.destination) for mount in config.mounts}
+        directory = self.runtime.layout.container(container.id)
+        for name in ETC_FILES:
+            source = directory / name
+            if f"/etc/{name}" not in bound and source.is_file():
+                mounts.append((f"/etc/{name}", str(source), config.security.read_only))
+        return mounts
+
+    def view(self, container: Container) -> View:
+        """The container's root as ``diff`` and ``export`` see it: its layers alone."""
+        containers = self.runtime.containers
+        return View(
+            self.layer_dirs(containers.reconcile(containers.get(container.id))), overlay=True
+        )
 
     def layer_dirs(self, container: Container) -> list[str]:
         upper = self.runtime.layout.container(container.id) / "upper"
@@ -95,19 +164,26 @@ class Files:
         follow: bool,
     ) -> None:
         """``cp CONTAINER:PATH DEST`` (a host path) or ``cp CONTAINER:PATH -`` (a stream)."""
-        with self.view(container, live=True) as view:
+        with self.copy_view(container) as view, _failures(container, path):
             trailing = has_trailing_separator(path)
+            target = _link_target(view, path) if follow else None
             with (
-                _failures(container, path),
-                opened(view, os.fsencode(path), follow=follow or trailing) as resolved,
+                _failures(container, target or path),
+                opened(view, lexical(path), follow=follow or trailing) as resolved,
             ):
                 entry = resolved.entry
                 if entry is None:
-                    raise FileCopyError(f"No such container:path: {container.name}:{path}")
+                    shown = target or path
+                    raise FileCopyError(f"No such container:path: {container.name}:{shown}")
                 if trailing and not entry.is_dir:
                     raise FileCopyError("not a directory")
+                # docker names the entry as typed (``link/`` follows the link, keeps its name)
+                typed = posixpath.basename(path.rstrip("/"))
+                base = typed if path.endswith("/") and typed not in ("", ".", "..") else None
                 source = Source(
-                    entry.is_dir, path.endswith("/.") and entry.is_dir, os.fsdecode(resolved.name)
+                    entry.is_dir,
+                    path.endswith("/.") and entry.is_dir,
+                    base or os.fsdecode(resolved.name),
                 )
                 if not isinstance(destination, str):
                     write_tar(view, entry, source.base, destination)
@@ -131,42 +207,59 @@ class Files:
     ) -> None:
         """``cp SRC CONTAINER:PATH`` (a host path) or ``cp - CONTAINER:PATH`` (a stream)."""
         owner = None if archive else (0, 0)
-        with self.view(container, live=True) as view, _failures(container, path):
-            read_only = container.config.security.read_only
-            if read_only and view.overlay:
-                # Its volumes are not mounted now: docker refuses all but a volume's path.
-                raise FileCopyError(READ_ONLY)
-            try:
-                target = view.resolve(os.fsencode(path), follow=True)
-            except (FileNotFoundError, NotADirectoryError):
-                parent = os.path.dirname(path.rstrip("/")) or "/"
-                raise FileCopyError(f"No such container:path: {container.name}:{parent}") from None
-            try:
-                entry = target.entry
-                if not isinstance(source, str):
-                    if entry is None:
-                        raise FileCopyError(f"No such container:path: {container.name}:{path}")
-                    if not entry.is_dir:
-                        raise FileCopyError(
-                            f'destination "{container.name}:{path}" must be a directory'
-                        )
-                    extract_tar(view, target.components, source, owner=owner)
-                    return
-                with _host_source(source, follow) as (host, host_entry, described):
-                    _, arcname = plan(
-                        described,
-                        path,
-                        exists=entry is not None,
-                        is_dir=entry is not None and entry.is_dir,
+        with self.copy_view(container) as view, _failures(container, path):
+            settled = path  # docker's client copies to a symlink's target
+            if not has_trailing_separator(path):
+                settled = _link_target(view, path) or path
+            with _failures(container, settled):
+                self._copy_in(view, container, source, settled, path, owner=owner, follow=follow)
+
+    def _copy_in(
+        self,
+        view: View,
+        container: Container,
+        source: str | IO[bytes],
+        path: str,
+        typed: str,
+        *,
+        owner: tuple[int, int] | None,
+        follow: bool,
+    ) -> None:
+        """The copy into the view, ``path`` as docker's client settled it (``typed``: as the
+        user typed it)."""
+        try:
+            target = view.resolve(lexical(path), follow=True)
+        except (FileNotFoundError, NotADirectoryError):
+            parent = os.path.dirname(path.rstrip("/")) or "/"
+            raise FileCopyError(f"No such container:path: {container.name}:{parent}") from None
+        try:
+            entry = target.entry
+            if not isinstance(source, str):
+                if entry is None:
+                    raise FileCopyError(f"No such container:path: {container.name}:{path}")
+                if not entry.is_dir:
+                    raise FileCopyError(
+                        f'destination "{container.name}:{typed}" must be a directory'
                     )
-                    into_directory = entry is not None and entry.is_dir
-                    base = target.components if into_directory else target.components[:-1]
-                    _pipe(
-                        lambda out: write_tar(host, host_entry, arcname, out),
-                        lambda stream: extract_tar(view, base, stream, owner=owner),
-                    )
-            finally:
-                view.release(target)
+                _check_writable(container, target.components)
+                extract_tar(view, target.components, source, owner=owner)
+                return
+            with _host_source(source, follow) as (host, host_entry, described):
+                _, arcname = plan(
+                    described,
+                    path,
+                    exists=entry is not None,
+                    is_dir=entry is not None and entry.is_dir,
+                )
+                into_directory = entry is not None and entry.is_dir
+                base = target.components if into_directory else target.components[:-1]
+                _check_writable(container, base)
+                _pipe(
+                    lambda out: write_tar(host, host_entry, arcname, out),
+                    lambda stream: extract_tar(view, base, stream, owner=owner),
+                )
+        finally:
+            view.release(target)
 
     # --- diff and export ---------------------------------------------------------------------
 
@@ -181,8 +274,50 @@ class Files:
 
     def export(self, container: Container, out: IO[bytes]) -> None:
         """docker's ``export``: the container's filesystem (upper dir over its image)."""
-        with self.view(container, live=False) as view:
+        with self.view(container) as view:
             write_tar(view, view.root, "", out)
+
+
+def _live_view(container: Container) -> View | None:
+    """A running container's own root (``None`` when it is not running)."""
+    if not container.running or container.pid is None:
+        return None
+    view = View([f"/proc/{container.pid}/root"], overlay=False, sealed=KERNEL_MOUNTS)
+    if process_alive(container.pid, container.pid_start):
+        return view
+    view.close()
+    return None
+
+
+def _link_target(view: View, path: str) -> str | None:
+    """What the symlink at ``path`` points at, made absolute in the container (``None``: not
+    a symlink). docker's client copies from there with ``-L``, and names it when it is not
+    there."""
+    try:
+        with opened(view, lexical(path), follow=False) as resolved:
+            if resolved.entry is None or not resolved.entry.is_symlink:
+                return None
+            parent = b"/" + b"/".join(resolved.components[:-1])
+            target = posixpath.join(parent, resolved.entry.read_link())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return os.fsdecode(posixpath.normpath(target))
+
+
+def _check_writable(container: Container, directory: tuple[bytes, ...]) -> None:
+    """docker's ``checkIfPathIsInAVolume`` for the directory an archive is extracted into
+    (resolved in the container): the deepest mount holding it decides; outside every mount,
+    a read-only rootfs refuses."""
+    holding: Mount | None = None
+    depth = -1
+    for mount in container.config.mounts:
+        point = tuple(split(os.fsencode(mount.destination)))
+        if directory[: len(point)] == point and len(point) > depth:
+            holding, depth = mount, len(point)
+    if holding is not None and holding.readonly:
+        raise FileCopyError(READ_ONLY_MOUNT)
+    if holding is None and container.config.security.read_only:
+        raise FileCopyError(READ_ONLY)
 
 
 @contextlib.contextmanager

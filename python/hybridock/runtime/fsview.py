@@ -17,9 +17,16 @@ inside the container: the kernel never follows one for us, not even a magic link
 container's ``/proc``. Files are read by reopening their ``O_PATH`` fd through
 ``/proc/self/fd``, which names the inode we examined, not a path.
 
+A stopped container's binds and volumes are spliced in as docker mounts them for its ``cp``
+(``MountPoint``): at a mount point the walk continues in the mount's source, a plain tree
+(no whiteouts there), the deepest mount winning. The path stays the container's: ``..`` from
+a mount's top returns to the mount point's parent and an absolute symlink inside a volume
+restarts at the container's root, never the host's.
+
 Writes go to the top tree: the running container's root, or the upper dir, where the
 directories on the way are copied up from the layers below (mode, owner, times) and a
-whiteout a new entry replaces is removed (a directory made over one is marked opaque).
+whiteout a new entry replaces is removed (a directory made over one is marked opaque); under
+a mount point, into the mount's source, unless the mount is read-only (``EROFS``).
 """
 
 from __future__ import annotations
@@ -37,6 +44,14 @@ MAX_SYMLINKS = 40
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+class MountPoint(NamedTuple):
+    """A host directory or file shown at ``components`` (canonical, in the container)."""
+
+    components: tuple[bytes, ...]
+    source: str
+    readonly: bool
+
+
 class Entry(NamedTuple):
     """One name in the view: ``fds`` are ``O_PATH`` fds, the topmost first; a directory has
     one per tree that contributes to it (merged), anything else exactly one."""
@@ -44,6 +59,12 @@ class Entry(NamedTuple):
     fds: tuple[int, ...]
     stat: os.stat_result
     sealed: bool = False  # a kernel filesystem's mount point: shown empty
+    path: tuple[bytes, ...] = ()  # canonical components, in the container
+    mount: MountPoint | None = None  # the mount it lies in (None: the view's own trees)
+
+    @property
+    def is_mount_point(self) -> bool:
+        return self.mount is not None and self.mount.components == self.path
 
     @property
     def is_dir(self) -> bool:
@@ -109,6 +130,8 @@ class View:
     ) -> None:
         self.overlay = overlay
         self.sealed = sealed
+        self.mounts: dict[tuple[bytes, ...], MountPoint] = {}
+        self._mounted_names: dict[tuple[bytes, ...], set[bytes]] = {}
         fds: list[int] = []
         try:
             for root in roots:
@@ -128,12 +151,23 @@ class View:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def mount(self, point: MountPoint) -> None:
+        """Shows ``point.source`` at ``point.components`` from now on (parents first)."""
+        self.mounts[point.components] = point
+        parent, name = point.components[:-1], point.components[-1]
+        self._mounted_names.setdefault(parent, set()).add(name)
+
     # --- reading ------------------------------------------------------------------------------
 
     def child(self, directory: Entry, name: bytes) -> Entry | None:
         """``name`` in ``directory``, as the merged view shows it (``None``: no such entry)."""
         if directory.sealed:
             return None
+        path = (*directory.path, name)
+        if (point := self.mounts.get(path)) is not None:
+            fd = os.open(point.source, os.O_PATH | os.O_CLOEXEC)  # a host path, as mount(2)
+            return Entry((fd,), os.fstat(fd), path=path, mount=point)
+        overlay = self.overlay and directory.mount is None
         found: list[int] = []
         top: os.stat_result | None = None
         for parent in directory.fds:
@@ -143,12 +177,12 @@ class View:
                 continue
             status = os.fstat(fd)
             if top is None:
-                if self.overlay and is_whiteout(status):
+                if overlay and is_whiteout(status):
                     os.close(fd)
                     break
                 found.append(fd)
                 top = status
-                if not stat.S_ISDIR(status.st_mode) or (self.overlay and _is_opaque(fd)):
+                if not stat.S_ISDIR(status.st_mode) or (overlay and _is_opaque(fd)):
                     break
                 continue
             if not stat.S_ISDIR(status.st_mode):
@@ -164,13 +198,13 @@ class View:
             and directory.fds == self.root.fds
             and top.st_dev != self.root.stat.st_dev
         )
-        return Entry(tuple(found), top, sealed)
+        return Entry(tuple(found), top, sealed, path, directory.mount)
 
     def names(self, directory: Entry) -> list[bytes]:
         """The names the merged directory may show, sorted (``child`` decides each)."""
         if directory.sealed:
             return []
-        names: set[bytes] = set()
+        names = set(self._mounted_names.get(directory.path, ()))
         for fd in directory.fds:
             listing = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
             try:
@@ -250,9 +284,15 @@ class View:
 
     def writable_directory(self, resolved: Resolved) -> int:
         """An ``O_PATH`` fd, in the top tree, of the directory holding ``resolved`` (closed
-        by the caller): for a stopped container, the upper dir's copy, made as needed."""
-        if not self.overlay or not resolved.chain:
-            return os.dup(resolved.parent.fds[0] if resolved.chain else self.root.fds[0])
+        by the caller): for a stopped container, the upper dir's copy, made as needed, or
+        the directory in the mount's source (``EROFS`` for a read-only mount)."""
+        if not resolved.chain:
+            return os.dup(self.root.fds[0])
+        mount = resolved.parent.mount
+        if mount is not None and mount.readonly:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), resolved.path)
+        if not self.overlay or mount is not None:
+            return os.dup(resolved.parent.fds[0])
         current = os.dup(self.root.fds[0])
         try:
             for name, entry in zip(resolved.components, resolved.chain[1:], strict=False):
@@ -283,9 +323,15 @@ class View:
             raise
         return fd
 
-    def clear_name(self, directory: int, name: bytes) -> bool:
-        """Removes a non-directory or a whiteout at ``name`` in a writable directory; true
-        when a whiteout was there (a directory made in its place must be opaque)."""
+    def clear_name(self, directory: int, place: Resolved) -> bool:
+        """Removes a non-directory or a whiteout at ``place`` in its writable directory; true
+        when a whiteout was there (a directory made in its place must be opaque). A mount
+        point is not removed (``EBUSY``, as the kernel answers)."""
+        if place.entry is not None and place.entry.is_mount_point:
+            if place.entry.is_dir:
+                return False
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), place.path)
+        name = place.name
         try:
             status = os.stat(name, dir_fd=directory, follow_symlinks=False)
         except FileNotFoundError:
@@ -293,7 +339,46 @@ class View:
         if stat.S_ISDIR(status.st_mode):
             return False
         os.unlink(name, dir_fd=directory)
-        return self.overlay and is_whiteout(status)
+        in_overlay = self.overlay and (not place.chain or place.parent.mount is None)
+        return in_overlay and is_whiteout(status)
+
+    def make_mount_point(self, path: bytes, *, directory: bool) -> tuple[bytes, ...]:
+        """The canonical components of ``path`` (symlinks followed inside the view), made
+        when missing as docker makes a mount point for ``cp``: ``mkdir -p`` (0755), the last
+        an empty file (0755) for the mount of a file."""
+        made: tuple[bytes, ...] = ()
+        parts = split(path)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            with opened(self, b"/".join((*made, part)), follow=True) as place:
+                if place.entry is None:
+                    writable = self.writable_directory(place)
+                    try:
+                        opaque = self.clear_name(writable, place)
+                        if last and not directory:
+                            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                            os.close(
+                                os.open(place.name, flags | os.O_CLOEXEC, 0o755, dir_fd=writable)
+                            )
+                        else:
+                            os.mkdir(place.name, 0o755, dir_fd=writable)
+                            if opaque:
+                                mark_opaque(writable, place.name)
+                    finally:
+                        os.close(writable)
+                elif not last and not place.entry.is_dir:
+                    raise NotADirectoryError(path)
+                made = place.components
+        return made
+
+
+def mark_opaque(directory: int, name: bytes) -> None:
+    """Marks the directory ``name`` made over a whiteout: what lies below is hidden."""
+    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
+    try:
+        os.setxattr(f"/proc/self/fd/{fd}", OPAQUE_XATTR, b"y")
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 DEFAULT_STOP_TIMEOUT = 10
-#: in the container's directory: held by restart and rm (see ``Runtime._exclusive``)
+#: in the container's directory: held by restart, rm, start and cp (``Runtime._exclusive``)
 LOCK_FILE = "lifecycle.lock"
 #: the restart judges attached runs started (``Runtime._judge_in_background``)
 _JUDGES: list[subprocess.Popen[bytes]] = []
@@ -175,6 +175,7 @@ class Runtime:
         self.images = images
         self.containers = containers
         self.config = config or Config()
+        self._held_locks: set[str] = set()  # containers whose lifecycle.lock we hold
 
     @functools.cached_property
     def networks(self) -> NetworkRuntime:
@@ -350,27 +351,28 @@ class Runtime:
         on_started: Callable[[], None] | None = None,
     ) -> int:
         """Run the container in the foreground; returns its exit code."""
-        if container.running:
-            raise ContainerStateError(f"container {container.id[:12]} is already running")
-        config = container.config
-        directory = self.layout.container(container.id)
-        if config.restart_policy.restarts:  # a user's start: docker's count begins again
-            RestartState().write(directory)
-        probe = health_probe(self.layout.root, container.id, config.healthcheck)
-        if probe:
-            (HealthState.read(directory) or HealthState()).restarted().write(directory)
-        self.containers.clear_exit(container.id)
-        stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin and stdin is not None)
-        stdio.console_size = terminal.window_size(stdin or stdout) if config.tty else None
-        try:
+        with self._exclusive(container) as current:  # until its root is mounted
+            if current.running:
+                raise ContainerStateError(f"container {container.id[:12]} is already running")
+            config = current.config
+            directory = self.layout.container(container.id)
+            if config.restart_policy.restarts:  # a user's start: docker's count begins again
+                RestartState().write(directory)
+            probe = health_probe(self.layout.root, container.id, config.healthcheck)
+            if probe:
+                (HealthState.read(directory) or HealthState()).restarted().write(directory)
+            self.containers.clear_exit(container.id)
+            stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin and stdin is not None)
+            stdio.console_size = terminal.window_size(stdin or stdout) if config.tty else None
             try:
-                pid = self._spawn(container, stdio)
-            except BaseException as error:  # a bug or Ctrl-C must not leak the cgroup either
-                self._fail_start(container, error)
-                raise
-        finally:
-            stdio.close_child_ends()
-        self.containers.mark_running(container.id, pid, os.getpid())
+                try:
+                    pid = self._spawn(current, stdio)
+                except BaseException as error:  # a bug or Ctrl-C must not leak the cgroup
+                    self._fail_start(current, error)
+                    raise
+            finally:
+                stdio.close_child_ends()
+            self.containers.mark_running(container.id, pid, os.getpid())
         if on_started:
             on_started()
         # docker's json-file lines, by the writer the monitor uses for detached containers
@@ -433,6 +435,10 @@ class Runtime:
         """Start under a monitor process; returns the container's pid (0 for a container
         waiting to restart, which its policy starts). ``by_policy``: a restart by the restart
         policy, which keeps ``RestartCount``; a user's start resets it, as docker's."""
+        with self._exclusive(container) as current:  # until its root is mounted
+            return self._start_detached(current, by_policy=by_policy)
+
+    def _start_detached(self, container: Container, *, by_policy: bool) -> int:
         if container.running:
             raise ContainerStateError(f"container {container.id[:12]} is already running")
         if container.restarting and not by_policy:
@@ -666,10 +672,16 @@ class Runtime:
 
     @contextlib.contextmanager
     def _exclusive(self, container: Container) -> Iterator[Container]:
-        """Serializes ``restart`` and ``rm`` of one container (docker holds the container's
-        lock for both); yields the container as it is now. A --rm container's monitor runs
-        ``rm`` when the process exits: during a ``restart`` that ``rm`` waits, then finds
-        the container running again and leaves it, as docker's restart keeps it."""
+        """Serializes ``restart``, ``rm``, a start until the container's root is mounted, and
+        ``cp`` of a stopped container (docker holds the container's lock for each); yields
+        the container as it is now. Re-entrant in this process (a restart's start). A --rm
+        container's monitor runs ``rm`` when the process exits: during a ``restart`` that
+        ``rm`` waits, then finds the container running again and leaves it, as docker's
+        restart keeps it; a start during a ``cp`` into a stopped container's upper dir or
+        volumes waits for the copy to end."""
+        if container.id in self._held_locks:
+            yield self.containers.reconcile(self.containers.get(container.id))
+            return
         try:
             fd = os.open(
                 self.layout.container(container.id) / LOCK_FILE,
@@ -683,8 +695,10 @@ class Runtime:
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._held_locks.add(container.id)
             yield self.containers.reconcile(self.containers.get(container.id))
         finally:
+            self._held_locks.discard(container.id)
             os.close(fd)  # releases the lock
 
     @contextlib.contextmanager
@@ -727,12 +741,15 @@ class Runtime:
             self.containers.remove_record(current.id)
             discard(self.layout, self.layout.container(current.id))
             self.images.release(current.image_id)  # an image rmi -f deleted under it goes now
-            if volumes or current.config.auto_remove:
+            if any(mount.volume for mount in current.config.mounts):
                 from hybridock.runtime.volumes import VolumeStore  # noqa: PLC0415
 
-                VolumeStore(self.layout, self.containers.db).remove_anonymous(
-                    [mount.volume for mount in current.config.mounts if mount.anonymous]
-                )
+                store = VolumeStore(self.layout, self.containers.db)
+                if volumes or current.config.auto_remove:
+                    store.remove_anonymous(
+                        [mount.volume for mount in current.config.mounts if mount.anonymous]
+                    )
+                store.unmount_unused([m.volume for m in current.config.mounts if m.volume])
 
     # --- logs -------------------------------------------------------------------------------
 

@@ -7,14 +7,16 @@ no command shows and the next creation of that name replaces. A volume is in use
 container's record mounts it (docker's reference counting, read from the records themselves).
 
 The local driver's options (``type``, ``device``, ``o``) are docker's: the device is mounted on
-``_data`` when a container first uses the volume, and containers bind ``_data`` as for any
-other volume. Unlike dockerd, which unmounts when the last container using it stops, no process
-here outlives the containers to count them: the mount stays until ``volume rm`` (a tmpfs
-volume's files outlive its containers until then, or a reboot).
+``_data`` when a container first uses the volume (or a ``cp`` of a stopped one), and containers
+bind ``_data`` as for any other volume. dockerd unmounts it when the last container using it
+stops; no process here outlives the containers to count them, so the records do: the ``rm``
+of the last container whose record mounts it unmounts it (a tmpfs volume's files outlive a
+stopped container until its ``rm``), and so does ``volume rm``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -247,6 +249,21 @@ class VolumeStore:
         )
         for row in rows:
             self.mount_device(_volume(self.layout, row))
+
+    def unmount_unused(self, names: Sequence[str]) -> None:
+        """After a container's ``rm``: the devices of these volumes that no container's record
+        mounts any more are unmounted (one that is busy stays, for ``volume rm``)."""
+        for name in names:
+            try:
+                volume = self.get(name)
+            except VolumeNotFound:
+                continue
+            if not volume.options:
+                continue
+            with locks.exclusive(self.layout.locks, f"volume-{volume.name}"):
+                if not self.users(volume.name):
+                    with contextlib.suppress(StoreError):
+                        self._unmount_device(volume)
 
     def _unmount_device(self, volume: Volume) -> None:
         if volume.options and _mounted(volume.mountpoint):
