@@ -503,6 +503,35 @@ class Client:
             on_started=on_started,
         )
 
+    def attach(
+        self,
+        container: Container | str,
+        *,
+        stdin: BinaryIO | None = None,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        sig_proxy: bool = True,
+        detach_keys: str | None = None,
+    ) -> int | None:
+        """``attach``: a detached container's output from now on, ``stdin`` into it (when it
+        was created with ``-i``), signals proxied to it (``sig_proxy``, not with a tty), until
+        it exits: returns its exit code. With a tty, typing ``detach_keys`` (docker's grammar,
+        default ``ctrl-p,ctrl-q``) leaves it running and returns None. Call it from the main
+        thread (it installs signal handlers).
+
+        >>> client.attach("web", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+        0
+        """
+        self.require_root()
+        return self.runtime.attach(
+            self._record(container),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            sig_proxy=sig_proxy,
+            detach_keys=detach_keys,
+        )
+
     def stop(
         self,
         container: Container | str,

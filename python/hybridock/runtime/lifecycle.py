@@ -7,7 +7,8 @@ lines, forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT to the container, reaps it and rec
 Detached runs: this process forks; the child spawns the container (so the container is its
 child) and execs the small native monitor, which does the relaying and recording from then on.
 The parent only waits for the child to report the container's pid (or the spawn error) over a
-pipe, and returns.
+pipe, and returns. The child binds the container's attach socket first and hands it, with the
+container's stdin (``-i``), to the monitor, which serves ``attach`` clients (``attach.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from hybridock import _native
 from hybridock.config import Config
 from hybridock.errors import ContainerStateError, HybridockError, SpawnError
-from hybridock.runtime import cgroups, cgroupview
+from hybridock.runtime import attach, cgroups, cgroupview
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, release_network
 from hybridock.runtime.rootfs import write_etc_files
@@ -448,6 +449,53 @@ class Runtime:
         self.containers.mark_running(container.id, pid, child)
         return pid
 
+    def attach(
+        self,
+        container: Container,
+        *,
+        stdin: BinaryIO | None,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        sig_proxy: bool = True,
+        detach_keys: str | None = None,
+    ) -> int | None:
+        """docker attach: relays a detached container's output from now on (and ``stdin`` when
+        it was created with ``-i``) until it exits; returns its exit code, or None when the
+        detach keys were typed (a tty container's only, as docker's), leaving it running."""
+        current = self.containers.reconcile(self.containers.get(container.id))
+        if not current.running:
+            raise ContainerStateError("You cannot attach to a stopped container, start it first")
+        if self.paused(current):
+            raise ContainerStateError("You cannot attach to a paused container, unpause it first")
+        config = current.config
+        if config.tty and stdin is not None and not os.isatty(stdin.fileno()):
+            raise ContainerStateError("the input device is not a TTY")
+        keys = attach.detach_key_bytes(detach_keys or "")
+        connection = attach.connect(self.layout.container(current.id))
+        if connection is None:
+            raise ContainerStateError(
+                f"You cannot attach to container {current.id[:12]}: it runs in the foreground of"
+                " the hybridock process that started it"
+            )
+        typed = stdin if config.open_stdin else None
+        session = attach.Session(
+            connection,
+            stdin=typed,
+            stdout=stdout,
+            stderr=stderr,
+            detach_keys=keys if config.tty else None,
+        )
+        try:
+            with (
+                connection,
+                terminal.raw_mode(typed if config.tty else None),
+                terminal.window_changes((stdin or stdout) if config.tty else None, session.resize),
+                attach.proxied_signals(current.pid or 0, enabled=sig_proxy and not config.tty),
+            ):
+                return session.run()
+        except attach.Detached:
+            return None
+
     # --- control ----------------------------------------------------------------------------
 
     def kill(self, container: Container, sig: str | int = "SIGKILL") -> None:
@@ -779,22 +827,31 @@ def _become_monitor(
     """The forked child: spawn the container, report its pid, exec the monitor."""
     try:
         os.setsid()
-        stdio = _open_stdio(tty=container.config.tty, interactive=False)
+        config = container.config
+        listener = attach.listen(directory)
+        stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin)
         try:
             pid = runtime._spawn(container, stdio)
+        except BaseException:
+            attach.unlink(directory)
+            raise
         finally:
             stdio.close_child_ends()
         os.write(report_fd, json.dumps({"pid": pid}).encode())
         os.close(report_fd)
-        keep = [stdio.stdout_reader] + ([stdio.stderr_reader] if stdio.stderr_reader else [])
-        for fd in keep:
-            os.set_inheritable(fd, True)
+        # the container's stdin: a pipe with -i, the pty's master with -t (none without -i)
+        stdin = stdio.pty_master if config.tty else stdio.stdin_writer
+        stdin = stdin if config.open_stdin else None
+        fds = (stdio.stdout_reader, stdio.stderr_reader, stdin, listener.fileno())
+        for fd in fds:
+            if fd is not None:
+                os.set_inheritable(fd, True)
         devnull = os.open(os.devnull, os.O_RDWR)
         for target in (0, 1, 2):
             os.dup2(devnull, target)
-        err = str(stdio.stderr_reader) if stdio.stderr_reader is not None else "-1"
+        numbers = [str(fd if fd is not None else -1) for fd in fds]
         os.execv(  # noqa: S606 - an argument list to our own monitor, no shell involved
-            monitor, [monitor, str(directory), str(pid), str(stdio.stdout_reader), err, *on_exit]
+            monitor, [monitor, str(directory), str(pid), *numbers, *on_exit]
         )
     except HybridockError as error:
         record = {
