@@ -192,14 +192,19 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// Takes over `listener` and the connections already queued on it (a client that
+    /// connected before the container was spawned misses none of its output).
+    ///
     /// # Errors
     /// When the listener cannot be made non-blocking.
     pub fn new(listener: UnixListener) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
-        Ok(Self {
+        let mut hub = Self {
             listener,
             clients: Vec::new(),
-        })
+        };
+        hub.accept();
+        Ok(hub)
     }
 
     #[cfg(test)]
@@ -350,8 +355,10 @@ mod tests {
         std::fs::create_dir_all(&directory).unwrap();
         let path = directory.join("attach.sock");
         let _ = std::fs::remove_file(&path);
-        let mut hub = Hub::new(UnixListener::bind(&path).unwrap()).unwrap();
-        let stalled = UnixStream::connect(&path).unwrap();
+        let listener = UnixListener::bind(&path).unwrap();
+        let stalled = UnixStream::connect(&path).unwrap(); // queued before the hub exists
+        let mut hub = Hub::new(listener).unwrap();
+        assert_eq!(hub.client_count(), 1);
         let mut reader = UnixStream::connect(&path).unwrap();
         let ready = [(hub.listener.as_raw_fd(), false)];
         hub.serve(&ready, true, &mut Vec::new());

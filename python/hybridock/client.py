@@ -422,7 +422,7 @@ class Client:
         container = self._create_for_run(image, command, name, remove, pull, options)
         stdout, stderr = io.BytesIO(), io.BytesIO()
         try:
-            code = self.start_attached(container, stdout=stdout, stderr=stderr)
+            code = self.start_attached(container, stdout=stdout, stderr=stderr) or 0
         finally:
             if container.config.auto_remove:
                 self.remove_container(container.id, force=True)
@@ -486,10 +486,12 @@ class Client:
         stdout: BinaryIO,
         stderr: BinaryIO,
         on_started: Callable[[], None] | None = None,
-    ) -> int:
+    ) -> int | None:
         """Run a container in the foreground, relaying its streams (and ``stdin`` when it was
         created interactive) and forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT; returns its exit
-        code. Call it from the main thread (it installs signal handlers).
+        code. Call it from the main thread (it installs signal handlers). A tty container
+        with ``stdin`` on a terminal runs under its monitor, as ``docker run -it``: typing
+        ctrl-p ctrl-q detaches, leaving it running, and returns None.
 
         >>> client.start_attached("job", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
         0

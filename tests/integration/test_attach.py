@@ -262,13 +262,13 @@ def test_refusals_are_one_line_with_dockers_words_and_code(
 
 
 class Terminal:
-    """``hybridock attach`` on a pty the test opens, as a user's terminal."""
+    """``hybridock ARGS`` on a pty the test opens, as a user's terminal."""
 
     def __init__(self, box: Box, args: Sequence[str]) -> None:
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         self.process = subprocess.Popen(
-            [*hybridock_command(), "attach", *args],
+            [*hybridock_command(), *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -319,7 +319,7 @@ def terminal(box: Box, *args: str) -> Iterator[Terminal]:
 
 def test_tty_attach_answers_typed_commands_and_detaches_with_the_keys(box: Box, name: str) -> None:
     box.ok("run", "-dit", "--name", name, "busybox", "sh")
-    with terminal(box, name) as user:
+    with terminal(box, "attach", name) as user:
         user.wait_raw()
         user.type(b"echo hi$((1+2))\r")
         user.read_until(b"hi3\r\n")
@@ -329,7 +329,7 @@ def test_tty_attach_answers_typed_commands_and_detaches_with_the_keys(box: Box, 
             b"read escape sequence\n"
         )
     assert running(box, name)
-    with terminal(box, "--detach-keys", "ctrl-a,x", name) as user:
+    with terminal(box, "attach", "--detach-keys", "ctrl-a,x", name) as user:
         user.wait_raw()
         user.type(b"stty size\r")
         user.read_until(b"24 80")  # the pty has our terminal's size
@@ -337,8 +337,63 @@ def test_tty_attach_answers_typed_commands_and_detaches_with_the_keys(box: Box, 
         user.type(b"\x01x")
         assert user.finish() == 1
     assert running(box, name)
-    with terminal(box, name) as user:
+    with terminal(box, "attach", name) as user:
         user.wait_raw()
         user.type(b"exit 7\r")
         assert user.finish() == 7
     assert box.inspect(name)["State"]["ExitCode"] == 7  # type: ignore[index]
+
+
+# --- run -it and start -ai: detachable ------------------------------------------------------
+
+
+def test_run_it_detaches_with_ctrl_p_ctrl_q_and_misses_no_early_output(box: Box, name: str) -> None:
+    script = "echo first; while read line; do echo got:$line; done"
+    with terminal(box, "run", "-it", "--name", name, "busybox", "sh", "-c", script) as user:
+        user.read_until(b"first\r\n")  # printed before anyone could have attached
+        user.wait_raw()
+        user.type(b"one\r")
+        user.read_until(b"got:one")
+        user.type(b"\x10\x11")
+        assert user.finish() == 0  # as docker's run: detached, quietly
+        assert b"read escape sequence" not in user.output
+    assert running(box, name)
+    with terminal(box, "attach", name) as user:
+        user.wait_raw()
+        user.type(b"two\r")
+        user.read_until(b"got:two")
+        user.type(b"\x04")  # ctrl-d: the end of the loop's input, and of the container
+        assert user.finish() == 0
+    assert box.inspect(name)["State"]["Status"] == "exited"  # type: ignore[index]
+
+
+def test_start_ai_detaches_and_exit_codes_come_through(box: Box, name: str) -> None:
+    box.ok("create", "-it", "--name", name, "busybox", "sh")
+    with terminal(box, "start", "-ai", name) as user:
+        user.wait_raw()
+        user.type(b"echo b$((2+3))\r")
+        user.read_until(b"b5\r\n")
+        user.type(b"\x10\x11")
+        assert user.finish() == 0
+    assert running(box, name)
+    box.ok("kill", name)
+    with terminal(box, "start", "-ai", name) as user:
+        user.wait_raw()
+        user.type(b"exit 4\r")
+        assert user.finish() == 4
+    assert box.inspect(name)["State"]["ExitCode"] == 4  # type: ignore[index]
+
+
+def test_run_rm_it_is_removed_when_it_exits_and_not_when_detached(box: Box, name: str) -> None:
+    with terminal(box, "run", "--rm", "-it", "--name", name, "busybox", "sh") as user:
+        user.wait_raw()
+        user.type(b"exit 3\r")
+        assert user.finish() == 3
+    assert box("inspect", name).returncode == 1  # gone by the time run returned
+    with terminal(box, "run", "--rm", "-it", "--name", name, "busybox", "sh") as user:
+        user.wait_raw()
+        user.type(b"\x10\x11")
+        assert user.finish() == 0
+    assert running(box, name)
+    box.ok("stop", "-t", "1", name)
+    wait_for(lambda: box("inspect", name).returncode == 1)  # its monitor's rm

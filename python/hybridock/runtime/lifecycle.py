@@ -21,11 +21,12 @@ import json
 import os
 import selectors
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hybridock import _native
 from hybridock.config import Config
@@ -344,11 +345,15 @@ class Runtime:
         stdout: BinaryIO,
         stderr: BinaryIO,
         on_started: Callable[[], None] | None = None,
-    ) -> int:
-        """Run the container in the foreground; returns its exit code."""
+    ) -> int | None:
+        """Run the container in the foreground; returns its exit code. With a tty and input
+        from a terminal (``run -it``, ``start -ai``) it runs under a monitor instead, attached
+        from before its spawn: the detach keys then leave it running and return None."""
         if container.running:
             raise ContainerStateError(f"container {container.id[:12]} is already running")
         config = container.config
+        if config.tty and config.open_stdin and stdin is not None and os.isatty(stdin.fileno()):
+            return self._start_detachable(container, stdin, stdout, stderr, on_started)
         self.containers.clear_exit(container.id)
         stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin and stdin is not None)
         stdio.console_size = terminal.window_size(stdin or stdout) if config.tty else None
@@ -395,10 +400,57 @@ class Runtime:
         self.containers.mark_exited(container.id, code, oom_killed=oom_killed)
         return code
 
+    def _start_detachable(
+        self,
+        container: Container,
+        stdin: BinaryIO,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        on_started: Callable[[], None] | None,
+    ) -> int | None:
+        pid, monitor, connection = self._start_under_monitor(
+            container, console_size=terminal.window_size(stdin), connect=True
+        )
+        assert connection is not None  # noqa: S101 - asked for
+        if on_started:
+            on_started()
+        session = attach.Session(
+            connection,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            detach_keys=attach.detach_key_bytes(attach.DEFAULT_DETACH_KEYS),
+        )
+        try:
+            with (
+                connection,
+                terminal.raw_mode(stdin),
+                terminal.window_changes(stdin, session.resize),
+                attach.proxied_signals(pid, enabled=True),  # as the attached run always did
+            ):
+                code = session.run()
+        except attach.Detached:
+            return None
+        # the monitor's own work after the exit (--rm, the network's release) is done by now
+        os.waitpid(monitor, 0)
+        return code
+
     # --- detached ---------------------------------------------------------------------------
 
     def start_detached(self, container: Container) -> int:
         """Start under a monitor process; returns the container's pid."""
+        pid, _, _ = self._start_under_monitor(container)
+        return pid
+
+    def _start_under_monitor(
+        self,
+        container: Container,
+        *,
+        console_size: tuple[int, int] | None = None,
+        connect: bool = False,
+    ) -> tuple[int, int, socket.socket | None]:
+        """Starts the container under a monitor: (its pid, the monitor's pid, and with
+        ``connect`` an attach connection made before the spawn, so it misses no output)."""
         if container.running:
             raise ContainerStateError(f"container {container.id[:12]} is already running")
         config = container.config
@@ -425,19 +477,27 @@ class Runtime:
         # the log exists once the start returns (the monitor appends to it after its exec), so
         # a `logs -f` right after `run -d` follows it instead of finding nothing
         (directory / "container.log").touch()
+        listener = attach.listen(directory)
+        connection = attach.connect(directory) if connect else None
         report_reader, report_writer = os.pipe()
         child = os.fork()
         if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
-            _become_monitor(self, container, monitor, directory, on_exit, report_writer)
+            _become_monitor(
+                self, container, monitor, on_exit, (listener, console_size), report_writer
+            )
+        listener.close()
         os.close(report_writer)
         with os.fdopen(report_reader, "rb") as report:
             message = report.read()
-        if not message:
-            os.waitpid(child, 0)
-            raise SpawnError("the monitor process died before the container started")
-        outcome = json.loads(message)
+        outcome: dict[str, Any] = json.loads(message) if message else {"error": ""}
         if "error" in outcome:
             os.waitpid(child, 0)
+            attach.unlink(directory)
+            if connection is not None:
+                connection.close()
+        if not message:
+            raise SpawnError("the monitor process died before the container started")
+        if "error" in outcome:
             error = SpawnError(
                 outcome["error"],
                 stage=outcome.get("stage", ""),
@@ -447,7 +507,7 @@ class Runtime:
             raise error
         pid = int(outcome["pid"])
         self.containers.mark_running(container.id, pid, child)
-        return pid
+        return pid, child, connection
 
     def attach(
         self,
@@ -820,21 +880,21 @@ def _become_monitor(
     runtime: Runtime,
     container: Container,
     monitor: str,
-    directory: Path,
     on_exit: list[str],
+    attaching: tuple[socket.socket, tuple[int, int] | None],
     report_fd: int,
 ) -> None:  # pragma: no cover - runs in the forked child
-    """The forked child: spawn the container, report its pid, exec the monitor."""
+    """The forked child: spawn the container, report its pid, exec the monitor (with the
+    attach socket ``attaching`` holds, and the size its pty starts with)."""
+    directory = runtime.layout.container(container.id)
     try:
         os.setsid()
         config = container.config
-        listener = attach.listen(directory)
+        listener, console_size = attaching
         stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin)
+        stdio.console_size = console_size
         try:
             pid = runtime._spawn(container, stdio)
-        except BaseException:
-            attach.unlink(directory)
-            raise
         finally:
             stdio.close_child_ends()
         os.write(report_fd, json.dumps({"pid": pid}).encode())
