@@ -288,6 +288,9 @@ fn main() {
     };
     let status = supervised.relay_until_exit();
     let hub = supervised.hub.take();
+    if let Some(stdin) = supervised.stdin.take() {
+        stdin.close(); // not inherited by the on-exit program
+    }
     if let Some(log) = log.as_mut() {
         log.finish();
     }

@@ -333,10 +333,11 @@ def test_tty_attach_answers_typed_commands_and_detaches_with_the_keys(box: Box, 
         user.wait_raw()
         user.type(b"stty size\r")
         user.read_until(b"24 80")  # the pty has our terminal's size
-        user.type(b"\x01y")  # not the sequence: both keys go through
-        user.type(b"\x01x")
+        user.type(b"\x01\r")  # not the sequence: both keys go through (an empty line)
+        user.type(b"echo c$((4+5))\r\x01x")  # one write: the line before the keys goes on
         assert user.finish() == 1
     assert running(box, name)
+    wait_for(lambda: "c9" in box.ok("logs", name), timeout=60)
     with terminal(box, "attach", name) as user:
         user.wait_raw()
         user.type(b"exit 7\r")

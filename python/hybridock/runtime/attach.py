@@ -43,7 +43,12 @@ _CONTROL_KEYS = {
 
 
 class Detached(Exception):
-    """The user typed the detach keys: the container keeps running."""
+    """The user typed the detach keys: the container keeps running. ``before``: what the
+    same read carried before the sequence, still to be sent."""
+
+    def __init__(self, before: bytes = b"") -> None:
+        super().__init__()
+        self.before = before
 
 
 def detach_key_bytes(keys: str) -> bytes:
@@ -75,7 +80,7 @@ class DetachKeys:
             if byte == self.keys[self.matched]:
                 self.matched += 1
                 if self.matched == len(self.keys):
-                    raise Detached
+                    raise Detached(bytes(out))
                 continue
             out += self.keys[: self.matched]
             out.append(byte)
@@ -167,6 +172,7 @@ class Session:
         self.detach_keys = DetachKeys(detach_keys) if detach_keys else None
         self.outbound = bytearray()
         self.inbound = bytearray()
+        self.heard = False  # from the monitor, at least once
         self.selector = selectors.DefaultSelector()
 
     def resize(self, size: tuple[int, int] | None) -> None:
@@ -218,11 +224,15 @@ class Session:
             return None
         except ConnectionResetError:
             data = b""
+        if not data and not self.heard:
+            # connected as the container exited: its monitor had stopped accepting
+            raise ContainerStateError("You cannot attach to a stopped container, start it first")
         if not data:
             raise ContainerStateError(
                 "the container's monitor dropped this attach connection (its output was not"
                 " read fast enough)"
             )
+        self.heard = True
         self.inbound += data
         for kind, payload in frames(self.inbound):
             if kind == EXIT:
@@ -241,10 +251,24 @@ class Session:
             self.outbound += frame(STDIN_CLOSE)
             return None
         if self.detach_keys is not None:
-            data = self.detach_keys.feed(data)
+            try:
+                data = self.detach_keys.feed(data)
+            except Detached as detached:
+                self._send_last(detached.before)
+                raise
         if data:
             self.outbound += frame(STDIN, data)
         return fd
+
+    def _send_last(self, data: bytes) -> None:
+        """Our last input, sent before we go (blocking: the monitor reads it at once unless
+        the container's input is full, which nothing typed would wait for)."""
+        if data:
+            self.outbound += frame(STDIN, data)
+        self.connection.setblocking(True)
+        self.connection.settimeout(5)
+        with contextlib.suppress(OSError):
+            self.connection.sendall(self.outbound)
 
 
 @contextlib.contextmanager
