@@ -56,6 +56,8 @@ mod sys {
     pub const POLLHUP: c_short = 16;
     pub const POLLNVAL: c_short = 32;
     pub const EAGAIN: c_int = 11;
+    pub const F_SETFD: c_int = 2;
+    pub const FD_CLOEXEC: c_int = 1;
     pub const F_GETFL: c_int = 3;
     pub const F_SETFL: c_int = 4;
     pub const O_NONBLOCK: c_int = 0o4000;
@@ -187,6 +189,15 @@ impl Stdin {
     }
 }
 
+/// The container's fds are the monitor's alone: nothing it starts (the on-exit program)
+/// inherits them.
+fn close_on_exec(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: fcntl on an fd we were given; failure only leaves it inheritable.
+        unsafe { sys::fcntl(fd, sys::F_SETFD, sys::FD_CLOEXEC) };
+    }
+}
+
 /// `TIOCSWINSZ` on the container's pty; failure (not a tty) is harmless.
 fn resize(master: RawFd, rows: u16, columns: u16) {
     let size = sys::WinSize {
@@ -271,6 +282,9 @@ fn main() {
             fd: err_fd,
             kind: jsonlog::Stream::Stderr,
         });
+    }
+    for fd in [out_fd, err_fd, in_fd, attach_fd] {
+        close_on_exec(fd);
     }
     let hub = (attach_fd >= 0)
         .then(|| {
