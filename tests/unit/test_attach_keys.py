@@ -1,17 +1,25 @@
-"""attach's detach keys: docker's ``--detach-keys`` grammar (moby/term ``ToBytes``) and its
-escape proxy (what typed input is sent on, what is held back, when the sequence is complete),
-and the frames the monitor reads."""
+"""attach's client side without a container: docker's ``--detach-keys`` grammar (moby/term
+``ToBytes``) and its escape proxy (what typed input is sent on, what is held back, when the
+sequence is complete), the frames, and a session's end against a socket pair standing in for
+the monitor."""
 
 from __future__ import annotations
+
+import io
+import socket
 
 import pytest
 
 from hybridock.errors import ContainerStateError
 from hybridock.runtime.attach import (
+    EXIT,
     RESIZE,
     STDIN,
+    STDIN_CLOSE,
+    STDOUT,
     Detached,
     DetachKeys,
+    Session,
     detach_key_bytes,
     frame,
     frames,
@@ -73,3 +81,17 @@ def test_frames_are_split_whole_and_in_order() -> None:
     buffer = bytearray(frame(STDIN, b"abc") + resize_frame(24, 80) + frame(STDIN, b"x")[:5])
     assert list(frames(buffer)) == [(STDIN, b"abc"), (RESIZE, b"\x00\x18\x00\x50")]
     assert buffer == frame(STDIN, b"x")[:5]
+
+
+def test_a_session_whose_monitor_said_the_code_and_closed_ends_with_the_code() -> None:
+    """Input still to send when the monitor has gone (it sent the exit code, then closed):
+    the write fails, the code already received is the answer."""
+    ours, monitor = socket.socketpair()
+    monitor.sendall(frame(STDOUT, b"last words\n") + frame(EXIT, (3).to_bytes(4, "big")))
+    monitor.close()
+    stdout = io.BytesIO()
+    session = Session(ours, stdin=None, stdout=stdout, stderr=io.BytesIO(), detach_keys=None)
+    session.outbound += frame(STDIN_CLOSE)
+    with ours:
+        assert session.run() == 3
+    assert stdout.getvalue() == b"last words\n"

@@ -198,12 +198,13 @@ class Session:
                     else:
                         self.selector.register(stdin, selectors.EVENT_READ)
                 for key, mask in self.selector.select(0.25):
-                    if key.fd == connection and mask & selectors.EVENT_WRITE:
-                        self._send()
+                    # what the monitor said first: its last words may be the exit code
                     if key.fd == connection and mask & selectors.EVENT_READ:
                         code = self._receive()
                         if code is not None:
                             return code
+                    if key.fd == connection and mask & selectors.EVENT_WRITE:
+                        self._send()
                     elif key.fd == stdin:
                         stdin = self._read_input(stdin)
         finally:
@@ -213,6 +214,10 @@ class Session:
         try:
             sent = self.connection.send(self.outbound)
         except BlockingIOError:
+            return
+        except (BrokenPipeError, ConnectionResetError):
+            # the monitor has gone: nothing more to send; reading tells how it ended
+            self.outbound.clear()
             return
         del self.outbound[:sent]
 
