@@ -21,7 +21,6 @@ import json
 import os
 import selectors
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from hybridock import _native
 from hybridock.config import Config
 from hybridock.errors import ContainerStateError, HybridockError, SpawnError
-from hybridock.runtime import attach, cgroups, cgroupview
+from hybridock.runtime import cgroups, cgroupview
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, release_network
 from hybridock.runtime.rootfs import write_etc_files
@@ -43,6 +42,8 @@ from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard, init_path, monitor_path
 
 if TYPE_CHECKING:
+    import socket
+
     from hybridock.runtime.resources import Resources
     from hybridock.runtime.sandbox import NetworkRuntime
 
@@ -408,6 +409,8 @@ class Runtime:
         stderr: BinaryIO,
         on_started: Callable[[], None] | None,
     ) -> int | None:
+        from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
+
         pid, monitor, connection = self._start_under_monitor(
             container, console_size=terminal.window_size(stdin), connect=True
         )
@@ -451,6 +454,9 @@ class Runtime:
     ) -> tuple[int, int, socket.socket | None]:
         """Starts the container under a monitor: (its pid, the monitor's pid, and with
         ``connect`` an attach connection made before the spawn, so it misses no output)."""
+        # here, not at the top: an attached run (the benches' warm run) needs no socket module
+        from hybridock.runtime import attach  # noqa: PLC0415
+
         if container.running:
             raise ContainerStateError(f"container {container.id[:12]} is already running")
         config = container.config
@@ -522,6 +528,8 @@ class Runtime:
         """docker attach: relays a detached container's output from now on (and ``stdin`` when
         it was created with ``-i``) until it exits; returns its exit code, or None when the
         detach keys were typed (a tty container's only, as docker's), leaving it running."""
+        from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
+
         current = self.containers.reconcile(self.containers.get(container.id))
         if not current.running:
             raise ContainerStateError("You cannot attach to a stopped container, start it first")
