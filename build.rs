@@ -50,6 +50,7 @@ fn rustc(target: &str, output: &Path, extra: &[&str]) -> bool {
 fn main() {
     println!("cargo:rerun-if-changed={SOURCE}");
     println!("cargo:rerun-if-changed=monitor/jsonlog.rs");
+    println!("cargo:rerun-if-changed=monitor/attach.rs");
     println!("cargo:rerun-if-changed=monitor/health.rs");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target = env::var("TARGET").expect("cargo sets TARGET");

@@ -8,10 +8,15 @@
 //! reaps the container, and writes `<dir>/exit.json` atomically (temp file, fsync, rename). It
 //! never touches the database: `hybridock ps` folds exit.json into the record.
 //!
-//! Usage: `hybridock-monitor DIR PID OUT_FD ERR_FD [--health MS PROBE...] [-- ON_EXIT_ARGV...]`
-//! (`ERR_FD` is -1 with a tty, whose master is `OUT_FD`). `ON_EXIT_ARGV` (e.g. `hybridock rm`
-//! for `--rm`) is exec'd after exit.json is written. `--health` runs PROBE every MS
-//! milliseconds while the container runs (`health.rs`).
+//! Usage: `hybridock-monitor DIR PID OUT_FD ERR_FD IN_FD ATTACH_FD [--health MS PROBE...]
+//! [-- ON_EXIT_ARGV...]`
+//! (`ERR_FD` is -1 with a tty, whose master is `OUT_FD`; `IN_FD` is the container's stdin, -1
+//! without `-i`, the master again with a tty; `ATTACH_FD` the listening `attach.sock`, or -1).
+//! Attached clients (`attach.rs`) get the output as it comes, feed `IN_FD`, resize the tty and
+//! get the exit code; neither they nor a full stdin ever make the monitor wait. `--health` runs
+//! PROBE every MS milliseconds while the container runs (`health.rs`).
+//! `ON_EXIT_ARGV` (e.g. `hybridock rm` for `--rm`) is exec'd after exit.json is written and the
+//! clients are told.
 //!
 //! The same program is also `--init` (built a second time, statically, so it runs inside any
 //! image): invoked as `hybridock-init -- CMD...` it runs as the container's pid 1, starts CMD,
@@ -25,16 +30,19 @@
 //!
 //! Built by build.rs with plain rustc: std only, no dependencies, so it needs no cargo lock.
 
+mod attach;
 mod health;
 mod jsonlog;
 
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
+use attach::{Hub, Input};
 use jsonlog::JsonLog;
 
 mod sys {
@@ -46,6 +54,24 @@ mod sys {
         pub revents: c_short,
     }
     pub const POLLIN: c_short = 1;
+    pub const POLLOUT: c_short = 4;
+    pub const POLLERR: c_short = 8;
+    pub const POLLHUP: c_short = 16;
+    pub const POLLNVAL: c_short = 32;
+    pub const EAGAIN: c_int = 11;
+    pub const F_SETFD: c_int = 2;
+    pub const FD_CLOEXEC: c_int = 1;
+    pub const F_GETFL: c_int = 3;
+    pub const F_SETFL: c_int = 4;
+    pub const O_NONBLOCK: c_int = 0o4000;
+    pub const TIOCSWINSZ: u64 = 0x5414;
+    #[repr(C)]
+    pub struct WinSize {
+        pub rows: u16,
+        pub columns: u16,
+        pub x_pixels: u16,
+        pub y_pixels: u16,
+    }
     pub const WNOHANG: c_int = 1;
     pub const EINTR: c_int = 4;
     pub const ECHILD: c_int = 10;
@@ -57,6 +83,9 @@ mod sys {
     extern "C" {
         pub fn poll(fds: *mut PollFd, nfds: u64, timeout: c_int) -> c_int;
         pub fn read(fd: c_int, buf: *mut u8, count: usize) -> isize;
+        pub fn write(fd: c_int, buf: *const u8, count: usize) -> isize;
+        pub fn fcntl(fd: c_int, command: c_int, ...) -> c_int;
+        pub fn ioctl(fd: c_int, request: u64, ...) -> c_int;
         pub fn close(fd: c_int) -> c_int;
         pub fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
         pub fn signal(signum: c_int, handler: usize) -> usize;
@@ -90,6 +119,8 @@ mod sys {
 }
 
 const BUFFER: usize = 64 * 1024;
+/// Input from attached clients not yet taken by the container; past it, clients wait.
+const STDIN_LIMIT: usize = 1 << 20;
 
 fn errno() -> i32 {
     // SAFETY: __errno_location returns the calling thread's errno slot, always valid.
@@ -100,6 +131,96 @@ fn errno() -> i32 {
 struct Stream {
     fd: RawFd,
     kind: jsonlog::Stream,
+}
+
+impl Stream {
+    fn frame_kind(&self) -> u8 {
+        match self.kind {
+            jsonlog::Stream::Stdout => attach::STDOUT,
+            jsonlog::Stream::Stderr => attach::STDERR,
+        }
+    }
+}
+
+/// The container's stdin (a pipe, or the tty's master, which the output stream owns), written
+/// without blocking from what attached clients sent.
+struct Stdin {
+    fd: RawFd,
+    owned: bool,
+    pending: Vec<u8>,
+}
+
+impl Stdin {
+    fn new(fd: RawFd, owned: bool) -> Self {
+        // SAFETY: fcntl on an fd we were given; failure leaves it blocking, which poll guards.
+        unsafe {
+            let flags = sys::fcntl(fd, sys::F_GETFL);
+            if flags >= 0 {
+                sys::fcntl(fd, sys::F_SETFL, flags | sys::O_NONBLOCK);
+            }
+        }
+        Self {
+            fd,
+            owned,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Writes what the container takes now; false once it cannot take any more (gone).
+    fn write_pending(&mut self) -> bool {
+        while !self.pending.is_empty() {
+            // SAFETY: pending is valid for its length for the call's duration.
+            let count = unsafe { sys::write(self.fd, self.pending.as_ptr(), self.pending.len()) };
+            if count > 0 {
+                self.pending.drain(..count.unsigned_abs());
+                continue;
+            }
+            let error = errno();
+            if error == sys::EINTR {
+                continue;
+            }
+            return error == sys::EAGAIN;
+        }
+        true
+    }
+
+    fn close(self) {
+        if self.owned {
+            // SAFETY: our own pipe end, closed once.
+            unsafe { sys::close(self.fd) };
+        }
+    }
+}
+
+/// The container's fds are the monitor's alone: nothing it starts (the on-exit program)
+/// inherits them.
+fn close_on_exec(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: fcntl on an fd we were given; failure only leaves it inheritable.
+        unsafe { sys::fcntl(fd, sys::F_SETFD, sys::FD_CLOEXEC) };
+    }
+}
+
+/// `TIOCSWINSZ` on the container's pty; failure (not a tty) is harmless.
+fn resize(master: RawFd, rows: u16, columns: u16) {
+    let size = sys::WinSize {
+        rows,
+        columns,
+        x_pixels: 0,
+        y_pixels: 0,
+    };
+    // SAFETY: size is a valid winsize for the call's duration.
+    unsafe { sys::ioctl(master, sys::TIOCSWINSZ, &raw const size) };
+}
+
+/// Everything the relay loop serves for one container.
+struct Supervised<'a> {
+    pid: i32,
+    streams: Vec<Stream>,
+    stdin: Option<Stdin>,
+    terminal: Option<RawFd>,
+    hub: Option<Hub>,
+    log: Option<&'a mut JsonLog>,
 }
 
 fn main() {
@@ -119,9 +240,10 @@ fn main() {
     if args.len() == 3 && args[1].as_bytes() == b"--reclaim" {
         reclaim(Path::new(&args[2]));
     }
-    if args.len() < 5 {
+    if args.len() < 7 {
         eprintln!(
-            "usage: hybridock-monitor DIR PID OUT_FD ERR_FD [--health MS PROBE...] [-- ON_EXIT...]"
+            "usage: hybridock-monitor DIR PID OUT_FD ERR_FD IN_FD ATTACH_FD [--health MS PROBE...] \
+             [-- ON_EXIT...]"
         );
         eprintln!("       hybridock-monitor --reclaim TRASH");
         std::process::exit(2);
@@ -139,7 +261,9 @@ fn main() {
     let pid = parse(2);
     let out_fd = parse(3);
     let err_fd = parse(4);
-    let (probe, on_exit) = health::split_arguments(&args[5..]);
+    let in_fd = parse(5);
+    let attach_fd = parse(6);
+    let (probe, on_exit) = health::split_arguments(&args[7..]);
 
     // SAFETY: setting dispositions to SIG_IGN has no handler code to race with.
     unsafe {
@@ -160,74 +284,194 @@ fn main() {
             kind: jsonlog::Stream::Stderr,
         });
     }
+    for fd in [out_fd, err_fd, in_fd, attach_fd] {
+        close_on_exec(fd);
+    }
     let timer = probe.map(|probe| health::Timer::start(probe, &[out_fd, err_fd]));
-    let status = relay_until_exit(pid, &mut streams, log.as_mut());
+    let hub = (attach_fd >= 0)
+        .then(|| {
+            // SAFETY: the fd is the listening socket handed to us for this purpose, owned here.
+            Hub::new(unsafe { UnixListener::from_raw_fd(attach_fd) })
+        })
+        .and_then(Result::ok);
+    let mut supervised = Supervised {
+        pid,
+        streams,
+        stdin: (in_fd >= 0).then(|| Stdin::new(in_fd, in_fd != out_fd)),
+        terminal: (err_fd < 0).then_some(out_fd),
+        hub,
+        log: log.as_mut(),
+    };
+    let status = supervised.relay_until_exit();
+    let hub = supervised.hub.take();
+    if let Some(stdin) = supervised.stdin.take() {
+        stdin.close(); // not inherited by the on-exit program
+    }
     if let Some(log) = log.as_mut() {
         log.finish();
     }
     let code = exit_code(status);
+    // before exit.json: once that is read, a new start may bind its own socket here
+    let _ = fs::remove_file(dir.join("attach.sock"));
     if let Err(error) = write_exit(&dir, code) {
         eprintln!("hybridock-monitor: cannot record the exit of {pid}: {error}");
     }
     if let Some(timer) = timer {
         timer.stop();
     }
+    if let Some(hub) = hub {
+        hub.finish(code);
+    }
     if !on_exit.is_empty() {
         run_on_exit(&on_exit);
     }
 }
 
-/// Relays output until the container has exited and its streams are drained; returns the
-/// wait status (or -1 if the child could not be waited for).
-fn relay_until_exit(pid: i32, streams: &mut [Stream], mut log: Option<&mut JsonLog>) -> i32 {
-    let mut buffer = vec![0u8; BUFFER];
-    let mut status: Option<i32> = None;
-    loop {
-        let mut fds: Vec<sys::PollFd> = streams
-            .iter()
-            .filter(|s| s.fd >= 0)
-            .map(|s| sys::PollFd {
-                fd: s.fd,
-                events: sys::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        if fds.is_empty() {
-            break;
+impl Supervised<'_> {
+    /// Relays output to the log and the attached clients, and their input to the container,
+    /// until it has exited and its streams are drained; returns the wait status (or -1 if the
+    /// child could not be waited for).
+    fn relay_until_exit(&mut self) -> i32 {
+        let mut buffer = vec![0u8; BUFFER];
+        let mut inputs = Vec::new();
+        let mut status: Option<i32> = None;
+        loop {
+            let mut fds: Vec<sys::PollFd> = self
+                .streams
+                .iter()
+                .filter(|s| s.fd >= 0)
+                .map(|s| poll_fd(s.fd, sys::POLLIN))
+                .collect();
+            let outputs = fds.len();
+            if outputs == 0 {
+                break;
+            }
+            let stdin_waiting = self.stdin.as_ref().is_some_and(|s| !s.pending.is_empty());
+            if let Some(stdin) = self.stdin.as_ref().filter(|_| stdin_waiting) {
+                fds.push(poll_fd(stdin.fd, sys::POLLOUT));
+            }
+            let clients_start = fds.len();
+            let reading = self
+                .stdin
+                .as_ref()
+                .is_none_or(|s| s.pending.len() < STDIN_LIMIT);
+            if let Some(hub) = &self.hub {
+                fds.extend(hub.interests(reading).iter().map(|interest| {
+                    let read = if interest.read { sys::POLLIN } else { 0 };
+                    let write = if interest.write { sys::POLLOUT } else { 0 };
+                    poll_fd(interest.fd, read | write)
+                }));
+            }
+            // After the exit, only drain what is already buffered (grandchildren may hold the
+            // pipe).
+            let timeout = if status.is_some() { 0 } else { 200 };
+            // SAFETY: fds is a valid array of fds.len() PollFd structs for the call's duration.
+            let ready = unsafe { sys::poll(fds.as_mut_ptr(), fds.len() as u64, timeout) };
+            if ready < 0 && errno() != sys::EINTR {
+                break;
+            }
+            let drained_all = self.relay_output(&fds[..outputs], &mut buffer);
+            if stdin_waiting && fds[outputs].revents != 0 {
+                self.feed_stdin();
+            }
+            if let Some(hub) = self.hub.as_mut() {
+                let lost = sys::POLLERR | sys::POLLHUP | sys::POLLNVAL;
+                let ready: Vec<(RawFd, bool)> = fds[clients_start..]
+                    .iter()
+                    .filter(|p| p.revents != 0)
+                    .map(|p| (p.fd, p.revents & lost != 0))
+                    .collect();
+                hub.serve(&ready, reading, &mut inputs);
+            }
+            self.take_inputs(&mut inputs);
+            if status.is_none() {
+                status = reap(self.pid, sys::WNOHANG);
+            } else if ready <= 0 || drained_all {
+                break;
+            }
         }
-        // After the exit, only drain what is already buffered (grandchildren may hold the pipe).
-        let timeout = if status.is_some() { 0 } else { 200 };
-        // SAFETY: fds is a valid array of fds.len() PollFd structs for the call's duration.
-        let ready = unsafe { sys::poll(fds.as_mut_ptr(), fds.len() as u64, timeout) };
-        if ready < 0 && errno() != sys::EINTR {
-            break;
-        }
+        status.or_else(|| reap(self.pid, 0)).unwrap_or(-1)
+    }
+
+    /// Reads the ready output streams into the log and the clients; true when none had data.
+    fn relay_output(&mut self, polled: &[sys::PollFd], buffer: &mut [u8]) -> bool {
         let mut drained_all = true;
-        for poll_fd in fds.iter().filter(|p| p.revents != 0) {
-            let stream = streams
+        for poll_fd in polled.iter().filter(|p| p.revents != 0) {
+            let stream = self
+                .streams
                 .iter_mut()
                 .find(|s| s.fd == poll_fd.fd)
                 .expect("polled fd");
-            // SAFETY: buffer is valid for BUFFER bytes and owned by this frame.
-            let count = unsafe { sys::read(stream.fd, buffer.as_mut_ptr(), BUFFER) };
+            // SAFETY: buffer is valid for its length and owned by the caller.
+            let count = unsafe { sys::read(stream.fd, buffer.as_mut_ptr(), buffer.len()) };
             if count > 0 {
                 drained_all = false;
-                if let Some(log) = log.as_deref_mut() {
-                    log.write(stream.kind, &buffer[..count.unsigned_abs()]);
+                let data = &buffer[..count.unsigned_abs()];
+                if let Some(log) = self.log.as_deref_mut() {
+                    log.write(stream.kind, data);
                 }
-            } else if count == 0 || errno() != sys::EINTR {
-                // SAFETY: the fd is ours (inherited for this purpose) and closed once.
-                unsafe { sys::close(stream.fd) };
-                stream.fd = -1;
+                if let Some(hub) = self.hub.as_mut() {
+                    hub.broadcast(stream.frame_kind(), data);
+                }
+                continue;
+            }
+            let error = errno();
+            if count < 0 && (error == sys::EINTR || error == sys::EAGAIN) {
+                continue;
+            }
+            if self.stdin.as_ref().is_some_and(|s| s.fd == stream.fd) {
+                self.stdin = None; // the tty's master, closed just below
+            }
+            if self.terminal == Some(stream.fd) {
+                self.terminal = None;
+            }
+            // SAFETY: the fd is ours (inherited for this purpose) and closed once.
+            unsafe { sys::close(stream.fd) };
+            stream.fd = -1;
+        }
+        drained_all
+    }
+
+    fn feed_stdin(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            if stdin.write_pending() {
+                self.stdin = Some(stdin);
+            } else {
+                stdin.close(); // the container closed its end: input has nowhere to go
             }
         }
-        if status.is_none() {
-            status = reap(pid, sys::WNOHANG);
-        } else if ready <= 0 || drained_all {
-            break;
+    }
+
+    fn take_inputs(&mut self, inputs: &mut Vec<Input>) {
+        for input in inputs.drain(..) {
+            match input {
+                Input::Stdin(bytes) => {
+                    if let Some(stdin) = self.stdin.as_mut() {
+                        stdin.pending.extend_from_slice(&bytes);
+                    }
+                }
+                // docker's detached containers are not StdinOnce: one client's end of input
+                // is not the container's
+                Input::CloseStdin => {}
+                Input::Resize { rows, columns } => {
+                    if let Some(master) = self.terminal {
+                        resize(master, rows, columns);
+                    }
+                }
+            }
+        }
+        if self.stdin.as_ref().is_some_and(|s| !s.pending.is_empty()) {
+            self.feed_stdin();
         }
     }
-    status.or_else(|| reap(pid, 0)).unwrap_or(-1)
+}
+
+fn poll_fd(fd: RawFd, events: std::os::raw::c_short) -> sys::PollFd {
+    sys::PollFd {
+        fd,
+        events,
+        revents: 0,
+    }
 }
 
 fn reap(pid: i32, options: i32) -> Option<i32> {

@@ -8,6 +8,8 @@ pub mod cgroup;
 pub mod digest;
 pub mod error;
 // Shared with the std-only monitor program, which build.rs compiles from monitor/ with rustc.
+#[path = "../monitor/attach.rs"]
+pub mod attach;
 #[path = "../monitor/jsonlog.rs"]
 pub mod jsonlog;
 pub mod layer;

@@ -481,7 +481,7 @@ class Client:
         container = self._create_for_run(image, command, name, remove, pull, options)
         stdout, stderr = io.BytesIO(), io.BytesIO()
         try:
-            code = self.start_attached(container, stdout=stdout, stderr=stderr)
+            code = self.start_attached(container, stdout=stdout, stderr=stderr) or 0
         finally:
             if container.config.auto_remove:
                 self.remove_container(container.id, force=True)
@@ -545,10 +545,12 @@ class Client:
         stdout: BinaryIO,
         stderr: BinaryIO,
         on_started: Callable[[], None] | None = None,
-    ) -> int:
+    ) -> int | None:
         """Run a container in the foreground, relaying its streams (and ``stdin`` when it was
         created interactive) and forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT; returns its exit
-        code. Call it from the main thread (it installs signal handlers).
+        code. Call it from the main thread (it installs signal handlers). A tty container
+        with ``stdin`` on a terminal runs under its monitor, as ``docker run -it``: typing
+        ctrl-p ctrl-q detaches, leaving it running, and returns None.
 
         >>> client.start_attached("job", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
         0
@@ -560,6 +562,35 @@ class Client:
             stdout=stdout,
             stderr=stderr,
             on_started=on_started,
+        )
+
+    def attach(
+        self,
+        container: Container | str,
+        *,
+        stdin: BinaryIO | None = None,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        sig_proxy: bool = True,
+        detach_keys: str | None = None,
+    ) -> int | None:
+        """``attach``: a detached container's output from now on, ``stdin`` into it (when it
+        was created with ``-i``), signals proxied to it (``sig_proxy``, not with a tty), until
+        it exits: returns its exit code. With a tty, typing ``detach_keys`` (docker's grammar,
+        default ``ctrl-p,ctrl-q``) leaves it running and returns None. Call it from the main
+        thread (it installs signal handlers).
+
+        >>> client.attach("web", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+        0
+        """
+        self.require_root()
+        return self.runtime.attach(
+            self._record(container),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            sig_proxy=sig_proxy,
+            detach_keys=detach_keys,
         )
 
     def stop(

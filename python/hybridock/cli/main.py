@@ -47,6 +47,7 @@ COMMANDS = {
     "container": "main:container_group",
     "network": "network:network_group",
     "port": "network:port",
+    "attach": "attach:attach",
     "pause": "containers:pause",
     "unpause": "containers:unpause",
     "rename": "containers:rename",
@@ -65,7 +66,7 @@ CONTAINER_COMMANDS = {
     "ls": COMMANDS["ps"],
     "ps": COMMANDS["ps"],
     "prune": "containers:container_prune",
-    **{name: COMMANDS[name] for name in ("cp", "diff", "export")},
+    **{name: COMMANDS[name] for name in ("cp", "diff", "export", "attach")},
 }
 #: `hybridock image COMMAND`
 IMAGE_COMMANDS = {

@@ -6,6 +6,7 @@ image, setup failure); 126/127 when the command cannot be executed / was not fou
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,7 +16,7 @@ import click
 from hybridock.cli.context import ContainerCommandError, EachFailed, State, fail, pass_state
 from hybridock.cli.output import PullRenderer, pull_status
 from hybridock.client import Container, RunOptions
-from hybridock.errors import ConfigError, HybridockError
+from hybridock.errors import ConfigError, ContainerNotFound, HybridockError
 from hybridock.reference import Reference
 
 if TYPE_CHECKING:
@@ -258,12 +259,20 @@ def _require_root(state: State) -> None:
         raise fail(error) from error
 
 
-def _attach(state: State, container: Container) -> int:
+def _attach(state: State, container: Container) -> int | None:
+    """The container's exit code; None when the user detached (docker's run and start then
+    leave it running and exit 0)."""
     interactive = container.config.open_stdin
     stdin = sys.stdin.buffer if interactive else None
     return state.client.start_attached(
         container, stdin=stdin, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
     )
+
+
+def _remove(state: State, container: Container) -> None:
+    """--rm after an attached run (one under a monitor has already been removed by it)."""
+    with contextlib.suppress(ContainerNotFound):
+        state.client.remove_container(container.id, force=True)
 
 
 @click.command(context_settings={"allow_interspersed_args": False, "help_option_names": ["--help"]})
@@ -289,10 +298,12 @@ def run(state: State, /, detach: bool, **params: Any) -> None:
         code = _attach(state, container)
     except HybridockError as error:
         if container.config.auto_remove:
-            client.remove_container(container.id, force=True)
+            _remove(state, container)
         raise fail(error) from error
+    if code is None:
+        sys.exit(0)
     if container.config.auto_remove:
-        client.remove_container(container.id, force=True)
+        _remove(state, container)
     sys.exit(code)
 
 
@@ -330,8 +341,10 @@ def start(state: State, attach: bool, interactive: bool, names: tuple[str, ...])
             code = _attach(state, container)
         except HybridockError as error:
             raise fail(error) from error
+        if code is None:
+            sys.exit(0)
         if container.config.auto_remove:
-            client.remove_container(container.id, force=True)
+            _remove(state, container)
         sys.exit(code)
     failures, failed = [], []
     for name in names:

@@ -7,7 +7,8 @@ lines, forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT to the container, reaps it and rec
 Detached runs: this process forks; the child spawns the container (so the container is its
 child) and execs the small native monitor, which does the relaying and recording from then on.
 The parent only waits for the child to report the container's pid (or the spawn error) over a
-pipe, and returns.
+pipe, and returns. The child binds the container's attach socket first and hands it, with the
+container's stdin (``-i``), to the monitor, which serves ``attach`` clients (``attach.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hybridock import _native
 from hybridock.config import Config
@@ -42,6 +43,7 @@ from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard, init_path, monitor_path
 
 if TYPE_CHECKING:
+    import socket
     import subprocess
 
     from hybridock.runtime.resources import Resources
@@ -331,6 +333,20 @@ class Runtime:
             **config.security.spawn_fields(_native.DOCKER_CAPABILITIES),
         )
 
+    def _begin_run(self, container: Container, *, by_policy: bool) -> list[str]:
+        """A new run's bookkeeping: its last exit cleared, a user's start resets the restart
+        count (docker's), and its health back to starting; returns the monitor's arguments for
+        its health check (none without one)."""
+        config = container.config
+        directory = self.layout.container(container.id)
+        if not by_policy and config.restart_policy.restarts:
+            RestartState().write(directory)
+        probe = health_probe(self.layout.root, container.id, config.healthcheck)
+        if probe:
+            (HealthState.read(directory) or HealthState()).restarted().write(directory)
+        self.containers.clear_exit(container.id)
+        return probe
+
     def _fail_start(self, container: Container, error: BaseException) -> None:
         """As docker: a container that could not start stays Created, with the code and error."""
         cgroups.release(self.layout.container(container.id))
@@ -349,19 +365,18 @@ class Runtime:
         stdout: BinaryIO,
         stderr: BinaryIO,
         on_started: Callable[[], None] | None = None,
-    ) -> int:
-        """Run the container in the foreground; returns its exit code."""
+    ) -> int | None:
+        """Run the container in the foreground; returns its exit code. With a tty and input
+        from a terminal (``run -it``, ``start -ai``) it runs under a monitor instead, attached
+        from before its spawn: the detach keys then leave it running and return None."""
+        config = container.config
+        if config.tty and config.open_stdin and stdin is not None and os.isatty(stdin.fileno()):
+            return self._start_detachable(container, stdin, stdout, stderr, on_started)
         with self._exclusive(container) as current:  # until its root is mounted
             if current.running:
                 raise ContainerStateError(f"container {container.id[:12]} is already running")
             config = current.config
-            directory = self.layout.container(container.id)
-            if config.restart_policy.restarts:  # a user's start: docker's count begins again
-                RestartState().write(directory)
-            probe = health_probe(self.layout.root, container.id, config.healthcheck)
-            if probe:
-                (HealthState.read(directory) or HealthState()).restarted().write(directory)
-            self.containers.clear_exit(container.id)
+            probe = self._begin_run(current, by_policy=False)
             stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin and stdin is not None)
             stdio.console_size = terminal.window_size(stdin or stdout) if config.tty else None
             try:
@@ -429,25 +444,87 @@ class Runtime:
             )
         )
 
+    def _start_detachable(
+        self,
+        container: Container,
+        stdin: BinaryIO,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        on_started: Callable[[], None] | None,
+    ) -> int | None:
+        from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
+
+        pid, monitor, connection = self._start_under_monitor(
+            container, console_size=terminal.window_size(stdin), connect=True
+        )
+        if connection is None:
+            return None  # waiting to restart: its policy starts it, nothing to attach to yet
+        if on_started:
+            on_started()
+        session = attach.Session(
+            connection,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            detach_keys=attach.detach_key_bytes(attach.DEFAULT_DETACH_KEYS),
+        )
+        try:
+            with (
+                connection,
+                terminal.raw_mode(stdin),
+                terminal.window_changes(stdin, session.resize),
+                attach.proxied_signals(pid, enabled=True),  # as the attached run always did
+            ):
+                code = session.run()
+        except attach.Detached:
+            return None
+        # the monitor's own work after the exit (--rm, the network's release) is done by now
+        os.waitpid(monitor, 0)
+        return code
+
     # --- detached ---------------------------------------------------------------------------
 
     def start_detached(self, container: Container, *, by_policy: bool = False) -> int:
         """Start under a monitor process; returns the container's pid (0 for a container
         waiting to restart, which its policy starts). ``by_policy``: a restart by the restart
         policy, which keeps ``RestartCount``; a user's start resets it, as docker's."""
-        with self._exclusive(container) as current:  # until its root is mounted
-            return self._start_detached(current, by_policy=by_policy)
+        pid, _, _ = self._start_under_monitor(container, by_policy=by_policy)
+        return pid
 
-    def _start_detached(self, container: Container, *, by_policy: bool) -> int:
+    def _start_under_monitor(
+        self,
+        container: Container,
+        *,
+        by_policy: bool = False,
+        console_size: tuple[int, int] | None = None,
+        connect: bool = False,
+    ) -> tuple[int, int, socket.socket | None]:
+        """Starts the container under a monitor: (its pid, the monitor's pid, and with
+        ``connect`` an attach connection made before the spawn, so it misses no output);
+        (0, 0, None) for a container waiting to restart, which its policy starts."""
+        with self._exclusive(container) as current:  # until its root is mounted
+            return self._spawn_under_monitor(
+                current, by_policy=by_policy, console_size=console_size, connect=connect
+            )
+
+    def _spawn_under_monitor(
+        self,
+        container: Container,
+        *,
+        by_policy: bool,
+        console_size: tuple[int, int] | None,
+        connect: bool,
+    ) -> tuple[int, int, socket.socket | None]:
+        # here, not at the top: an attached run (the benches' warm run) needs no socket module
+        from hybridock.runtime import attach  # noqa: PLC0415
+
         if container.running:
             raise ContainerStateError(f"container {container.id[:12]} is already running")
         if container.restarting and not by_policy:
-            return 0
+            return 0, 0, None
         config = container.config
         directory = self.layout.container(container.id)
         monitor = str(monitor_path(self.layout))
-        if not by_policy and config.restart_policy.restarts:
-            RestartState().write(directory)
         on_exit: list[str] = []
         if (config.bridged and not config.auto_remove) or config.restart_policy.restarts:
             # the exit is folded in (and the network released: port rules, lease, names) as soon
@@ -465,26 +542,36 @@ class Runtime:
                 "rm",  # not -f: after a restart it finds the container running, and keeps it
                 container.id,
             ]
-        probe = health_probe(self.layout.root, container.id, config.healthcheck)
-        if probe:
-            (HealthState.read(directory) or HealthState()).restarted().write(directory)
-        self.containers.clear_exit(container.id)
+        probe = self._begin_run(container, by_policy=by_policy)
         # the log exists once the start returns (the monitor appends to it after its exec), so
         # a `logs -f` right after `run -d` follows it instead of finding nothing
         (directory / "container.log").touch()
+        listener = attach.listen(directory)
+        connection = attach.connect(directory) if connect else None
         report_reader, report_writer = os.pipe()
         child = os.fork()
         if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
-            _become_monitor(self, container, monitor, directory, [*probe, *on_exit], report_writer)
+            _become_monitor(
+                self,
+                container,
+                monitor,
+                [*probe, *on_exit],
+                (listener, console_size),
+                report_writer,
+            )
+        listener.close()
         os.close(report_writer)
         with os.fdopen(report_reader, "rb") as report:
             message = report.read()
-        if not message:
-            os.waitpid(child, 0)
-            raise SpawnError("the monitor process died before the container started")
-        outcome = json.loads(message)
+        outcome: dict[str, Any] = json.loads(message) if message else {"error": ""}
         if "error" in outcome:
             os.waitpid(child, 0)
+            attach.unlink(directory)
+            if connection is not None:
+                connection.close()
+        if not message:
+            raise SpawnError("the monitor process died before the container started")
+        if "error" in outcome:
             error = SpawnError(
                 outcome["error"],
                 stage=outcome.get("stage", ""),
@@ -494,7 +581,56 @@ class Runtime:
             raise error
         pid = int(outcome["pid"])
         self.containers.mark_running(container.id, pid, child)
-        return pid
+        return pid, child, connection
+
+    def attach(
+        self,
+        container: Container,
+        *,
+        stdin: BinaryIO | None,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        sig_proxy: bool = True,
+        detach_keys: str | None = None,
+    ) -> int | None:
+        """docker attach: relays a detached container's output from now on (and ``stdin`` when
+        it was created with ``-i``) until it exits; returns its exit code, or None when the
+        detach keys were typed (a tty container's only, as docker's), leaving it running."""
+        from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
+
+        current = self.containers.reconcile(self.containers.get(container.id))
+        if not current.running:
+            raise ContainerStateError("You cannot attach to a stopped container, start it first")
+        if self.paused(current):
+            raise ContainerStateError("You cannot attach to a paused container, unpause it first")
+        config = current.config
+        if config.tty and stdin is not None and not os.isatty(stdin.fileno()):
+            raise ContainerStateError("the input device is not a TTY")
+        keys = attach.detach_key_bytes(detach_keys or "")
+        connection = attach.connect(self.layout.container(current.id))
+        if connection is None:
+            raise ContainerStateError(
+                f"You cannot attach to container {current.id[:12]}: it runs in the foreground of"
+                " the hybridock process that started it"
+            )
+        typed = stdin if config.open_stdin else None
+        session = attach.Session(
+            connection,
+            stdin=typed,
+            stdout=stdout,
+            stderr=stderr,
+            detach_keys=keys if config.tty else None,
+        )
+        try:
+            with (
+                connection,
+                terminal.raw_mode(typed if config.tty else None),
+                terminal.window_changes((stdin or stdout) if config.tty else None, session.resize),
+                attach.proxied_signals(current.pid or 0, enabled=sig_proxy and not config.tty),
+            ):
+                return session.run()
+        except attach.Detached:
+            return None
 
     # --- control ----------------------------------------------------------------------------
 
@@ -888,29 +1024,38 @@ def _become_monitor(
     runtime: Runtime,
     container: Container,
     monitor: str,
-    directory: Path,
     on_exit: list[str],
+    attaching: tuple[socket.socket, tuple[int, int] | None],
     report_fd: int,
 ) -> None:  # pragma: no cover - runs in the forked child
-    """The forked child: spawn the container, report its pid, exec the monitor."""
+    """The forked child: spawn the container, report its pid, exec the monitor (with the
+    attach socket ``attaching`` holds, and the size its pty starts with)."""
+    directory = runtime.layout.container(container.id)
     try:
         os.setsid()
-        stdio = _open_stdio(tty=container.config.tty, interactive=False)
+        config = container.config
+        listener, console_size = attaching
+        stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin)
+        stdio.console_size = console_size
         try:
             pid = runtime._spawn(container, stdio)
         finally:
             stdio.close_child_ends()
         os.write(report_fd, json.dumps({"pid": pid}).encode())
         os.close(report_fd)
-        keep = [stdio.stdout_reader] + ([stdio.stderr_reader] if stdio.stderr_reader else [])
-        for fd in keep:
-            os.set_inheritable(fd, True)
+        # the container's stdin: a pipe with -i, the pty's master with -t (none without -i)
+        stdin = stdio.pty_master if config.tty else stdio.stdin_writer
+        stdin = stdin if config.open_stdin else None
+        fds = (stdio.stdout_reader, stdio.stderr_reader, stdin, listener.fileno())
+        for fd in fds:
+            if fd is not None:
+                os.set_inheritable(fd, True)
         devnull = os.open(os.devnull, os.O_RDWR)
         for target in (0, 1, 2):
             os.dup2(devnull, target)
-        err = str(stdio.stderr_reader) if stdio.stderr_reader is not None else "-1"
+        numbers = [str(fd if fd is not None else -1) for fd in fds]
         os.execv(  # noqa: S606 - an argument list to our own monitor, no shell involved
-            monitor, [monitor, str(directory), str(pid), str(stdio.stdout_reader), err, *on_exit]
+            monitor, [monitor, str(directory), str(pid), *numbers, *on_exit]
         )
     except HybridockError as error:
         record = {

@@ -10,7 +10,7 @@ import signal
 import struct
 import termios
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 
@@ -55,6 +55,30 @@ def resize_forwarding(master: int | None, stream: BinaryIO | None) -> Iterator[N
     copy_window_size(fd, master)
     previous = signal.getsignal(signal.SIGWINCH)
     signal.signal(signal.SIGWINCH, lambda _s, _f: copy_window_size(fd, master))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
+
+
+@contextlib.contextmanager
+def window_changes(
+    stream: BinaryIO | None, send: Callable[[tuple[int, int]], None]
+) -> Iterator[None]:
+    """``send`` the size of the terminal ``stream`` is on, now and on every SIGWINCH (for a pty
+    we do not hold: an attached container's, through its monitor)."""
+    size = window_size(stream) if stream is not None else None
+    if stream is None or size is None:
+        yield
+        return
+    send(size)
+    terminal = stream
+
+    def changed(_signum: int, _frame: object) -> None:
+        if (current := window_size(terminal)) is not None:
+            send(current)
+
+    previous = signal.signal(signal.SIGWINCH, changed)
     try:
         yield
     finally:
