@@ -48,6 +48,7 @@ __all__ = [
     "Container",
     "Endpoint",
     "ExecOptions",
+    "HistoryEntry",
     "ImageRecord",
     "Mount",
     "Network",
@@ -106,6 +107,17 @@ class RunResult(NamedTuple):
     stdout: bytes
     stderr: bytes
     container_id: str
+
+
+class HistoryEntry(NamedTuple):
+    """One step of an image's history (``history``): what made it and the bytes it added."""
+
+    id: str  # the image's id for the newest step, else "<missing>"
+    created: str  # RFC 3339, as the config has it
+    created_by: str
+    size: int
+    comment: str
+    tags: tuple[str, ...]
 
 
 class Client:
@@ -189,7 +201,10 @@ class Client:
             max_layer_size=self.config.max_layer_size,
             max_layer_entries=self.config.max_layer_entries,
         )
-        return puller.pull(parsed, parse_platform(platform) if platform else None)
+        result = puller.pull(parsed, parse_platform(platform) if platform else None)
+        name = {"name": parsed.familiar_name}
+        self._emit([self._image_event("pull", result.image_id, parsed.familiar, name)])
+        return result
 
     def images(self) -> list[ImageRecord]:
         """Every stored image.
@@ -221,7 +236,12 @@ class Client:
         >>> client.remove_image("busybox").deleted
         ['sha256:...']
         """
-        return self.image_store.remove(name, force=force)
+        image = self.image_store.get(self.image_store.resolve(name))
+        report = self.image_store.remove(name, force=force)
+        untagged = [self._image_event("untag", image.id, image=image) for _ in report.untagged]
+        deleted = [self._image_event("delete", image.id, image=image)]
+        self._emit([*untagged, *(deleted if image.id in report.deleted else [])])
+        return report
 
     def prune_images(self, *, all_unused: bool = False) -> RemovalReport:
         """Delete dangling images (``all_unused``: every image no container uses).
@@ -229,7 +249,78 @@ class Client:
         >>> client.prune_images(all_unused=True).reclaimed
         4261550
         """
-        return self.image_store.prune(dangling_only=not all_unused)
+        images = {image.id: image for image in self.image_store.all()}
+        report = self.image_store.prune(dangling_only=not all_unused)
+        self._emit(
+            [
+                self._image_event("delete", gone, image=images[gone])
+                for gone in report.deleted
+                if gone in images
+            ]
+        )
+        return report
+
+    def _image_event(
+        self,
+        action: str,
+        image_id: str,
+        actor: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+        *,
+        image: ImageRecord | None = None,
+    ) -> dict[str, Any]:
+        """docker's image event: the image's labels and its ``name`` (the id unless given)."""
+        from hybridock.store import events  # noqa: PLC0415
+
+        if image is None:
+            try:
+                image = self.image_store.get(image_id)
+            except HybridockError:
+                image = None
+        labels = ((image.config.get("config") or {}).get("Labels") or {}) if image else {}
+        shown = {**labels, "name": image_id, **(attributes or {})}
+        return events.event("image", action, actor or image_id, dict(sorted(shown.items())))
+
+    def _emit(self, documents: Sequence[dict[str, Any]]) -> None:
+        from hybridock.store import events  # noqa: PLC0415
+
+        events.record(self.layout, documents)
+
+    def _container_event(
+        self, container: Container, action: str, extra: Mapping[str, str] | None = None
+    ) -> None:
+        self.container_store.event(container, action, extra)
+
+    def image_history(self, name: str) -> list[HistoryEntry]:
+        """docker's ``history``: the image config's history, newest first, each step with
+        the size of the layer it made (0 for an empty layer); the newest carries the image's
+        id and tags, the others ``<missing>`` (a pulled image has no local parents).
+
+        >>> [(step.id, step.size) for step in client.image_history("busybox")]
+        [('sha256:...', 0), ('<missing>', 4261550)]
+        """
+        image = self.image(name)
+        steps = image.config.get("history") or []
+        chains = list(image.chain_ids)
+        entries = []
+        for step in steps:
+            size = 0
+            if not step.get("empty_layer") and chains:
+                size = self.image_store.layer_sizes([chains.pop(0)])
+            entries.append(
+                HistoryEntry(
+                    id="<missing>",
+                    created=step.get("created", ""),
+                    created_by=step.get("created_by", ""),
+                    size=size,
+                    comment=step.get("comment", ""),
+                    tags=(),
+                )
+            )
+        entries.reverse()
+        if entries:
+            entries[0] = entries[0]._replace(id=image.id, tags=image.tags)
+        return entries
 
     def login(self, registry: str, username: str, password: str) -> None:
         """Check credentials against a registry, then save them (docker's config.json).
@@ -495,8 +586,10 @@ class Client:
         0
         """
         self.require_root()
+        record = self._record(container)
+        self._container_event(record, "attach")
         return self.runtime.start_attached(
-            self._record(container),
+            record,
             stdin=stdin,
             stdout=stdout,
             stderr=stderr,
@@ -531,6 +624,8 @@ class Client:
         self.require_root()
         record = self._record(container)
         self.container_store.rename(record, new_name)
+        renamed = record._replace(name=new_name.lstrip("/"))
+        self._container_event(renamed, "rename", {"oldName": f"/{record.name}"})
         if record.running and record.config.bridged:
             self.runtime.networks.republish_names(record.id)
 
@@ -582,7 +677,9 @@ class Client:
         >>> client.pause("web")
         """
         self.require_root()
-        self.runtime.pause(self._record(container))
+        record = self._record(container)
+        self.runtime.pause(record)
+        self._container_event(record, "pause")
 
     def unpause(self, container: Container | str) -> None:
         """``unpause``: a paused container's processes run again.
@@ -590,7 +687,9 @@ class Client:
         >>> client.unpause("web")
         """
         self.require_root()
-        self.runtime.unpause(self._record(container))
+        record = self._record(container)
+        self.runtime.unpause(record)
+        self._container_event(record, "unpause")
 
     def paused(self, container: Container | str) -> bool:
         """Whether a running container is paused.
@@ -616,7 +715,9 @@ class Client:
         >>> client.restart("web", timeout=2)
         """
         self.require_root()
-        self.runtime.restart(self._record(container), timeout, signal)
+        record = self._record(container)
+        self.runtime.restart(record, timeout, signal)
+        self._container_event(record, "restart")
 
     def wait(self, container: Container | str) -> int:
         """Block until the container is not running; returns its exit code.
@@ -787,7 +888,7 @@ class Client:
         '10.20.0.1'
         """
         self.require_root()
-        return self.network_store.create(
+        network = self.network_store.create(
             name,
             driver=driver,
             subnet=subnet,
@@ -796,6 +897,19 @@ class Client:
             labels=labels,
             options=options,
         )
+        self._network_event(network, "create")
+        return network
+
+    def _network_event(
+        self, network: Network, action: str, container: Container | None = None
+    ) -> None:
+        """docker's network event: the network's name and type (and the container's id)."""
+        from hybridock.store import events  # noqa: PLC0415
+
+        attributes = {"name": network.name, "type": network.driver}
+        if container is not None:
+            attributes["container"] = container.id
+        self._emit([events.event("network", action, network.id, dict(sorted(attributes.items())))])
 
     def remove_network(self, name: str) -> None:
         """``network rm``: refused for the predefined networks and one in use.
@@ -806,6 +920,7 @@ class Client:
         network = self.network_store.find(name)
         self.network_store.remove(network)
         self.runtime.networks.forget_network(network)
+        self._network_event(network, "destroy")
 
     def prune_networks(self) -> list[str]:
         """``network prune``: removes the user's networks no container names; their names.
@@ -820,6 +935,7 @@ class Client:
                 continue
             self.network_store.remove(network)
             self.runtime.networks.forget_network(network)
+            self._network_event(network, "destroy")
             removed.append(network.name)
         return removed
 
@@ -924,9 +1040,9 @@ class Client:
         """
         self.require_root()
         record = self._record(container)
-        self.runtime.networks.connect(
-            self.network_store.find(network), record, aliases=tuple(aliases), ip=ip
-        )
+        joined = self.network_store.find(network)
+        self.runtime.networks.connect(joined, record, aliases=tuple(aliases), ip=ip)
+        self._network_event(joined, "connect", record)
 
     def disconnect_network(
         self, network: str, container: Container | str, *, force: bool = False
@@ -938,7 +1054,9 @@ class Client:
         self.require_root()
         del force  # docker's --force only matters for swarm's stale endpoints
         record = self._record(container)
-        self.runtime.networks.disconnect(self.network_store.find(network), record)
+        left = self.network_store.find(network)
+        self.runtime.networks.disconnect(left, record)
+        self._network_event(left, "disconnect", record)
 
     def require_root(self) -> None:
         """``NotPermitted`` unless this process may run containers (root with CAP_SYS_ADMIN;
@@ -982,9 +1100,30 @@ class Client:
         from hybridock.runtime.exec import Executor  # noqa: PLC0415
 
         self.require_root()
-        return Executor(self.runtime).run_attached(
-            self._record(container), options, stdin=stdin, stdout=stdout, stderr=stderr
+        record = Executor(self.runtime).running(self._record(container))
+        exec_id = self._exec_events(record, options)
+        code = Executor(self.runtime).run_attached(
+            record, options, stdin=stdin, stdout=stdout, stderr=stderr
         )
+        self._container_event(record, "exec_die", {"execID": exec_id, "exitCode": str(code)})
+        return code
+
+    def _exec_events(self, record: Container, options: ExecOptions) -> str:
+        """docker's exec_create and exec_start ("exec_start: sh -c ..."); the exec's id."""
+        import os  # noqa: PLC0415
+
+        from hybridock.runtime.containers import container_event  # noqa: PLC0415
+
+        exec_id = os.urandom(32).hex()
+        command = " ".join(options.command[:1]) + " " + " ".join(options.command[1:])
+        extra = {"execID": exec_id}
+        self._emit(
+            [
+                container_event(record, f"{step}: {command}", extra)
+                for step in ("exec_create", "exec_start")
+            ]
+        )
+        return exec_id
 
     def exec_detached(self, container: Container | str, options: ExecOptions) -> int:
         """Start a process in a running container on /dev/null and leave it; returns its
@@ -996,7 +1135,9 @@ class Client:
         from hybridock.runtime.exec import Executor  # noqa: PLC0415
 
         self.require_root()
-        return Executor(self.runtime).start_detached(self._record(container), options)
+        record = Executor(self.runtime).running(self._record(container))
+        self._exec_events(record, options)
+        return Executor(self.runtime).start_detached(record, options)
 
     def stats(self, container: Container | str) -> Stats:
         """A running container's counters from its cgroups (CPU time, memory, block I/O,
@@ -1069,6 +1210,43 @@ class Client:
         from hybridock.runtime.files import Files  # noqa: PLC0415
 
         Files(self.runtime).export(self._record(container), out)
+
+    # --- events, system -----------------------------------------------------------------------
+
+    def events(
+        self,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        follow: bool = True,
+    ) -> Iterator[dict[str, Any]]:
+        """docker's event documents from the store's event log (every hybridock process
+        appends what it does): ``since``/``until`` in Unix nanoseconds; without ``since``
+        only new ones. ``follow`` waits for new ones until ``until`` (forever without it),
+        unless ``until`` has passed. ``filters`` as ``events --filter`` (key -> values; as
+        docker 20.10, a key it does not know filters nothing).
+
+        >>> [e["Action"] for e in client.events(since=0, until=time.time_ns())]
+        ['create', 'start', 'die']
+        """
+        import time  # noqa: PLC0415
+
+        from hybridock.store import events  # noqa: PLC0415
+
+        wanted = {key: list(values) for key, values in (filters or {}).items() if values}
+        if since is not None and until is not None and until < since:
+            raise ConfigError("`since` time cannot be after `until` time")
+        follow = follow and (until is None or until >= time.time_ns())
+        past = since is not None or until is not None
+        for document in events.read(self.layout.root, past=past, follow=follow, until=until):
+            moment = int(document.get("timeNano", 0))
+            if since is not None and moment < since:
+                continue
+            if until is not None and moment > until:
+                continue
+            if events.matches(document, wanted):
+                yield document
 
     def close(self) -> None:
         """Close the store's database (``with Client() as client:`` does it at the end)."""

@@ -16,12 +16,14 @@ import re
 import signal
 import sqlite3
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hybridock.errors import ConfigError, ContainerNotFound, ContainerStateError
 from hybridock.runtime.names import random_name
+from hybridock.store import events
 from hybridock.store.db import Database
 from hybridock.store.layout import Layout, write_atomic
 
@@ -99,6 +101,39 @@ def process_alive(pid: int | None, start: int | None) -> bool:
     if fields is None or fields[0] in (b"Z", b"X"):
         return False
     return start is None or int(fields[19]) == start
+
+
+def container_event(
+    container: Container | sqlite3.Row, action: str, extra: dict[str, str] | None = None
+) -> events.Event:
+    """docker's container event: the container's labels, its image (as typed) and name, and
+    what the action adds (``exitCode``, ``signal``, ...)."""
+    if isinstance(container, Container):
+        labels: Mapping[str, str] = container.config.labels
+        identifier, name, image = container.id, container.name, container.image
+    else:
+        labels = json.loads(container["config"]).get("labels") or {}
+        identifier, name, image = container["id"], container["name"], container["image_ref"]
+    attributes = {**labels, **(extra or {}), "image": image, "name": name}
+    return events.event("container", action, identifier, dict(sorted(attributes.items())))
+
+
+def _volume_events(row: sqlite3.Row, action: str) -> list[events.Event]:
+    """docker's volume mount (at a start) or unmount (at an exit) of each volume the
+    container's record mounts."""
+    found = []
+    for mount in json.loads(row["config"]).get("mounts") or ():
+        if not isinstance(mount, dict) or not mount.get("volume"):
+            continue
+        attributes = {"container": row["id"], "driver": "local"}
+        if action == "mount":
+            attributes["destination"] = mount.get("destination", "")
+            attributes["propagation"] = mount.get("propagation", "")
+            attributes["read/write"] = "false" if mount.get("readonly") else "true"
+        found.append(
+            events.event("volume", action, mount["volume"], dict(sorted(attributes.items())))
+        )
+    return found
 
 
 def _release_cgroup(directory: Path) -> bool:
@@ -179,7 +214,9 @@ class ContainerStore:
 
                     remove_tree(directory)
                     raise self._name_taken(chosen) from error
-        return self.get(container_id)
+        created = self.get(container_id)
+        events.record(self.layout, [container_event(created, "create")])
+        return created
 
     def rename(self, container: Container, new_name: str) -> None:
         """docker rename: the record's name, checked as ``--name`` is (one transaction, so two
@@ -208,6 +245,12 @@ class ContainerStore:
             f' "{owner}". You have to remove (or rename) that container to be able to'
             " reuse that name."
         )
+
+    def event(
+        self, container: Container, action: str, extra: Mapping[str, str] | None = None
+    ) -> None:
+        """Appends docker's container event to the store's event log."""
+        events.record(self.layout, [container_event(container, action, dict(extra or {}))])
 
     def replace_config(self, container_id: str, config: ContainerConfig) -> None:
         """A new configuration for the container (network connect, update)."""
@@ -271,6 +314,13 @@ class ContainerStore:
                 " oom_killed = 0, error = NULL WHERE id = ?",
                 (pid, process_start_time(pid), monitor_pid, time.time(), container_id),
             )
+            row = connection.execute(
+                "SELECT id, name, image_ref, config FROM containers WHERE id = ?", (container_id,)
+            ).fetchone()
+        if row is not None:
+            events.record(
+                self.layout, [*_volume_events(row, "mount"), container_event(row, "start")]
+            )
 
     def mark_start_failed(self, container_id: str, exit_code: int, error: str) -> None:
         with self.db.write() as connection:
@@ -297,6 +347,11 @@ class ContainerStore:
     ) -> None:
         # the network's rows go in the same transaction: an exit costs one commit either way
         with self.db.write() as connection:
+            # the one place an exit is folded in: docker's die, once (only a running record dies)
+            row = connection.execute(
+                "SELECT id, name, image_ref, config, state FROM containers WHERE id = ?",
+                (container_id,),
+            ).fetchone()
             taken = take_network_rows(connection, container_id)
             connection.execute(
                 "UPDATE containers SET state = 'exited', pid = NULL, pid_start = NULL,"
@@ -304,6 +359,9 @@ class ContainerStore:
                 " WHERE id = ?",
                 (exit_code, finished_at or time.time(), int(oom_killed), error, container_id),
             )
+        if row is not None and row["state"] == "running":
+            died = container_event(row, "die", {"exitCode": str(exit_code)})
+            events.record(self.layout, [died, *_volume_events(row, "unmount")])
         after_network_release(self.layout, self.db, taken)
 
     def write_exit(self, container_id: str, exit_code: int, oom_killed: bool = False) -> None:
@@ -361,7 +419,12 @@ class ContainerStore:
 
     def remove_record(self, container_id: str) -> None:
         with self.db.write() as connection:
+            row = connection.execute(
+                "SELECT id, name, image_ref, config FROM containers WHERE id = ?", (container_id,)
+            ).fetchone()
             connection.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+        if row is not None:
+            events.record(self.layout, [container_event(row, "destroy")])
 
     def require_running(self, container: Container) -> None:
         if not container.running:
