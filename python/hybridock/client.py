@@ -15,7 +15,8 @@ the parts behind the methods are.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
@@ -46,23 +47,29 @@ if TYPE_CHECKING:
 __all__ = [
     "Client",
     "Container",
+    "ContainerUsage",
+    "DiskUsage",
     "Endpoint",
     "ExecOptions",
     "HistoryEntry",
     "ImageRecord",
+    "ImageUsage",
     "Mount",
     "Network",
     "NetworkNotFound",
     "PortBinding",
+    "PruneFilter",
     "PullProgress",
     "PullResult",
     "RemovalReport",
     "RunOptions",
     "RunResult",
     "Stats",
+    "SystemPruneReport",
     "Volume",
     "VolumeInUse",
     "VolumeNotFound",
+    "VolumeUsage",
     "displayable_ports",
     "port_lines",
 ]
@@ -118,6 +125,87 @@ class HistoryEntry(NamedTuple):
     size: int
     comment: str
     tags: tuple[str, ...]
+
+
+def _epoch(text: str | None) -> float | None:
+    """An image config's RFC 3339 ``created`` as Unix seconds (None when absent or odd)."""
+    if not text:
+        return None
+    from datetime import datetime  # noqa: PLC0415
+
+    head, _, fraction = text.replace("Z", "+00:00").partition(".")
+    zone = fraction.lstrip("0123456789")
+    try:
+        return datetime.fromisoformat(head + zone).timestamp()
+    except ValueError:
+        return None
+
+
+class PruneFilter(NamedTuple):
+    """``system prune --filter``: docker's ``label``, ``label!`` and ``until``."""
+
+    filters: Mapping[str, Sequence[str]]
+    until: int | None  # Unix nanoseconds: only what was created before
+
+    @classmethod
+    def parse(cls, filters: Mapping[str, Sequence[str]]) -> PruneFilter:
+        wanted = {key: list(values) for key, values in filters.items() if values}
+        for key in wanted:
+            if key not in ("label", "label!", "until"):
+                raise ConfigError(f"Invalid filter '{key}'")
+        until = min((int(value) for value in wanted.get("until", ())), default=None)
+        return cls(wanted, until)
+
+    def takes(self, labels: Mapping[str, str] | None, created: float | None) -> bool:
+        if self.until is not None and created is not None and created * 10**9 >= self.until:
+            return False
+        present = labels or {}
+        for label in self.filters.get("label", ()):
+            key, equals, value = label.partition("=")
+            if key not in present or (equals and present[key] != value):
+                return False
+        for label in self.filters.get("label!", ()):
+            key, equals, value = label.partition("=")
+            if key in present and (not equals or present[key] == value):
+                return False
+        return True
+
+
+class SystemPruneReport(NamedTuple):
+    """What ``system prune`` removed, and the bytes it freed."""
+
+    containers: list[str]
+    networks: list[str]
+    volumes: list[str]
+    images: RemovalReport
+    reclaimed: int
+
+
+class ImageUsage(NamedTuple):
+    image: ImageRecord
+    size: int
+    shared_size: int  # of layers other images use too
+    containers: int
+
+
+class ContainerUsage(NamedTuple):
+    container: Container
+    size: int  # what it wrote: its upper dir
+
+
+class VolumeUsage(NamedTuple):
+    volume: Volume
+    size: int
+    users: int
+
+
+class DiskUsage(NamedTuple):
+    """``system df``: the store's images, containers and volumes with their sizes."""
+
+    layers_size: int  # every layer once
+    images: list[ImageUsage]
+    containers: list[ContainerUsage]
+    volumes: list[VolumeUsage]
 
 
 class Client:
@@ -306,7 +394,7 @@ class Client:
         for step in steps:
             size = 0
             if not step.get("empty_layer") and chains:
-                size = self.image_store.layer_sizes([chains.pop(0)])
+                size = self._layer_content_size(chains.pop(0))
             entries.append(
                 HistoryEntry(
                     id="<missing>",
@@ -1247,6 +1335,256 @@ class Client:
                 continue
             if events.matches(document, wanted):
                 yield document
+
+    def info(self) -> dict[str, Any]:
+        """docker's ``info`` document (``system info``), with what is true of hybridock here:
+        the store's counts, overlay2 over the store's filesystem, the cgroup version, the
+        host's kernel, OS, CPUs and memory.
+
+        >>> client.info()["CgroupVersion"]
+        '2'
+        """
+        from hybridock import __version__  # noqa: PLC0415
+        from hybridock.runtime import system  # noqa: PLC0415
+
+        facts = system.host(self.root)
+        containers = self.containers()
+        running = [container for container in containers if container.running]
+        paused = sum(1 for container in running if self.paused(container))
+        security = ["name=seccomp,profile=default"]
+        if facts.cgroup_version == 2:
+            security.append("name=cgroupns")
+        mirrors = sorted({url for urls in self.config.registry_mirrors.values() for url in urls})
+        return {
+            "Containers": len(containers),
+            "ContainersRunning": len(running) - paused,
+            "ContainersPaused": paused,
+            "ContainersStopped": len(containers) - len(running),
+            "Images": len(self.images()),
+            "Driver": "overlay2",
+            "DriverStatus": [
+                ["Backing Filesystem", facts.backing_filesystem],
+                ["Supports d_type", "true"],
+            ],
+            "Plugins": {
+                "Volume": ["local"],
+                "Network": ["bridge", "host", "null"],
+                "Authorization": None,
+                "Log": ["json-file"],
+            },
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs" if facts.cgroup_version else "none",
+            "CgroupVersion": str(facts.cgroup_version or ""),
+            "KernelVersion": facts.kernel,
+            "OperatingSystem": facts.operating_system,
+            "OSVersion": facts.os_version,
+            "OSType": "linux",
+            "Architecture": facts.architecture,
+            "NCPU": facts.cpus,
+            "MemTotal": facts.memory,
+            "DockerRootDir": str(self.root),
+            "Name": facts.name,
+            "ServerVersion": __version__,
+            "Runtimes": {"hybridock": {"path": "hybridock"}},
+            "DefaultRuntime": "hybridock",
+            "InitBinary": "hybridock-init",
+            "SecurityOptions": security,
+            "RegistryConfig": {
+                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                "InsecureRegistries": sorted(self.config.insecure_registries),
+                "Mirrors": mirrors,
+            },
+            "Swarm": {"LocalNodeState": "inactive"},
+            "Debug": False,
+            "ExperimentalBuild": False,
+            "LiveRestoreEnabled": False,
+            "Warnings": [],
+        }
+
+    def version(self) -> dict[str, Any]:
+        """docker's ``version`` document: hybridock is both the client and the engine (one
+        process, no API between them), so both say hybridock's version.
+
+        >>> client.version()["Server"]["Version"]
+        '0.1.0'
+        """
+        from hybridock import __version__  # noqa: PLC0415
+        from hybridock.runtime import system  # noqa: PLC0415
+
+        uname = os.uname()
+        architecture = system.GO_ARCHITECTURES.get(uname.machine, uname.machine)
+        python = system.python_version()
+        engine = {
+            "Name": "Engine",
+            "Version": __version__,
+            "Details": {
+                "Arch": architecture,
+                "Experimental": "false",
+                "KernelVersion": uname.release,
+                "Os": "linux",
+                "PythonVersion": python,
+            },
+        }
+        return {
+            "Client": {
+                "Platform": {"Name": "hybridock"},
+                "Version": __version__,
+                "PythonVersion": python,
+                "Os": "linux",
+                "Arch": architecture,
+                "Context": "default",
+            },
+            "Server": {
+                "Platform": {"Name": "hybridock"},
+                "Components": [engine],
+                "Version": __version__,
+                "PythonVersion": python,
+                "Os": "linux",
+                "Arch": architecture,
+                "KernelVersion": uname.release,
+            },
+        }
+
+    def disk_usage(self) -> DiskUsage:
+        """docker's ``system df`` data: each image with its size, the bytes it shares with
+        other images and its containers' count; each container with the size of what it
+        wrote (its upper dir); each volume with its size and users.
+
+        >>> client.disk_usage().layers_size
+        4261550
+        """
+        from hybridock.runtime.system import tree_size  # noqa: PLC0415
+
+        images = self.images()
+        containers = self.containers()
+        users: dict[str, int] = {}
+        for container in containers:
+            users[container.image_id] = users.get(container.image_id, 0) + 1
+        layer_users: dict[str, int] = {}
+        for image in images:
+            for chain in set(image.chain_ids):
+                layer_users[chain] = layer_users.get(chain, 0) + 1
+        sizes = {chain: self._layer_content_size(chain) for chain in layer_users}
+        image_usage = [
+            ImageUsage(
+                image,
+                sum(sizes[chain] for chain in set(image.chain_ids)),
+                sum(sizes[chain] for chain in set(image.chain_ids) if layer_users[chain] > 1),
+                users.get(image.id, 0),
+            )
+            for image in images
+        ]
+        container_usage = [
+            ContainerUsage(container, tree_size(self.layout.container(container.id) / "upper"))
+            for container in containers
+        ]
+        volume_usage = [
+            VolumeUsage(volume, self.volume_store.size(volume), len(self.volume_users(volume.name)))
+            for volume in self.volumes()
+        ]
+        return DiskUsage(sum(sizes.values()), image_usage, container_usage, volume_usage)
+
+    def prune_system(
+        self,
+        *,
+        all_images: bool = False,
+        volumes: bool = False,
+        filters: Mapping[str, Sequence[str]] | None = None,
+    ) -> SystemPruneReport:
+        """``system prune``: stopped containers, networks no container names, dangling images
+        (``all_images``: every image no container uses) and, with ``volumes``, the volumes no
+        container mounts (docker 20.10's: named ones too, as ``volume prune``); ``filters``
+        as docker's: ``label`` (KEY, KEY=VALUE), ``label!`` and ``until`` (Unix nanoseconds as
+        text: what was created before).
+
+        >>> client.prune_system(volumes=True).reclaimed
+        4261550
+        """
+        chosen = PruneFilter.parse(filters or {})
+        self.require_root()
+        containers, reclaimed = self._prune_stopped(chosen)
+        networks = self._prune_networks(chosen)
+        removed_volumes: list[str] = []
+        if volumes:
+            removed_volumes, volume_bytes = self._prune_unused_volumes(chosen)
+            reclaimed += volume_bytes
+        images, image_bytes = self._prune_images(chosen, all_images=all_images)
+        return SystemPruneReport(
+            containers, networks, removed_volumes, images, reclaimed + image_bytes
+        )
+
+    def _prune_stopped(self, chosen: PruneFilter) -> tuple[list[str], int]:
+        from hybridock.runtime.system import tree_size  # noqa: PLC0415
+
+        removed, reclaimed = [], 0
+        for container in self.containers():
+            if container.running or not chosen.takes(container.config.labels, container.created):
+                continue
+            size = tree_size(self.layout.container(container.id) / "upper")
+            self.runtime.remove(container)
+            removed.append(container.id)
+            reclaimed += size
+        return removed, reclaimed
+
+    def _prune_networks(self, chosen: PruneFilter) -> list[str]:
+        removed = []
+        for network in self.network_store.all():
+            if network.predefined or self.network_store.in_use(network):
+                continue
+            if chosen.takes(network.labels, network.created):
+                self.network_store.remove(network)
+                self.runtime.networks.forget_network(network)
+                self._network_event(network, "destroy")
+                removed.append(network.name)
+        return removed
+
+    def _prune_unused_volumes(self, chosen: PruneFilter) -> tuple[list[str], int]:
+        removed, reclaimed = [], 0
+        for volume in self.unused_volumes():
+            if not chosen.takes(volume.labels, None):
+                continue
+            size = self.volume_store.size(volume)
+            try:
+                self.volume_store.remove(volume.name)
+            except HybridockError:
+                continue  # taken meanwhile
+            removed.append(volume.name)
+            reclaimed += size
+        return removed, reclaimed
+
+    def _prune_images(self, chosen: PruneFilter, *, all_images: bool) -> tuple[RemovalReport, int]:
+        """Dangling (or unused) images the filter takes; the bytes of the layers that went."""
+        before = {image.id: image for image in self.images()}
+        layers_before = self._layers_size(before.values())
+        if chosen.filters:
+            from hybridock.store.images import RemovalReport  # noqa: PLC0415
+
+            report = RemovalReport([], [])
+            used = {container.image_id for container in self.containers()}
+            for image in before.values():
+                if image.id in used or (image.tags and not all_images):
+                    continue
+                labels = (image.config.get("config") or {}).get("Labels") or {}
+                if chosen.takes(labels, _epoch(image.created)):
+                    done = self.image_store.remove(image.id, force=True)
+                    report.untagged.extend(done.untagged)
+                    report.deleted.extend(done.deleted)
+        else:
+            report = self.image_store.prune(dangling_only=not all_images)
+        gone = [image for image in report.deleted if image in before]
+        self._emit([self._image_event("delete", image, image=before[image]) for image in gone])
+        return report, layers_before - self._layers_size(self.images())
+
+    def _layers_size(self, images: Iterable[ImageRecord]) -> int:
+        chains = {chain for image in images for chain in image.chain_ids}
+        return sum(self._layer_content_size(chain) for chain in chains)
+
+    def _layer_content_size(self, chain_id: str) -> int:
+        """What docker's overlay2 counts as a layer's size (its DiffSize): the apparent sizes
+        of the extracted tree's files, each inode once; not the tar stream's length."""
+        from hybridock.runtime.system import tree_size  # noqa: PLC0415
+
+        return tree_size(self.layout.layer(chain_id))
 
     def close(self) -> None:
         """Close the store's database (``with Client() as client:`` does it at the end)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -13,6 +14,8 @@ import pytest
 from tests.integration.test_containers import Box, library_box
 from tests.support.dockerd import Dockerd
 from tests.support.registry import Registry
+
+from hybridock import __version__
 
 pytestmark = [pytest.mark.root, pytest.mark.registry]
 
@@ -210,3 +213,219 @@ def test_bad_events_input_is_one_line_with_dockers_code(
     assert len(ours.stderr.splitlines()) == 1, ours.stderr
     first = theirs.stderr.splitlines()[0].replace(DAEMON_PREFIX, "")
     assert ours.stderr.strip().removeprefix("Error: ") == first.removeprefix("Error ")
+
+
+# --- history ------------------------------------------------------------------------------------
+
+
+def test_history_is_dockers(both: tuple[Dockerd, Box]) -> None:
+    docker, box = both
+    for args in (
+        ("history", "busybox"),
+        (
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.ID}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}",
+            "busybox",
+        ),
+        ("history", "-H=false", "--format", "{{.Size}}|{{.CreatedAt}}", "busybox"),
+        ("history", "--human=false", "busybox"),
+        ("history", "-q", "busybox"),
+    ):
+        theirs, ours = docker.cli(*args).stdout, box.ok(*args)
+        assert normal_ids(ours) == normal_ids(theirs), args
+
+
+def normal_ids(text: str) -> str:
+    """Ids differ, and docker's image is the same pull under the registry's name first."""
+    text = re.sub(r"127\.0\.0\.1:\d+/library/busybox", "busybox", text)
+    return re.sub(r"\b(sha256:)?[0-9a-f]{12}(?:[0-9a-f]{52})?\b", "ID", text)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("history", "nosuch"),
+        ("history", "--format", "{{.Foo", "busybox"),
+        ("history", "-H=maybe", "busybox"),
+    ],
+)
+def test_bad_history_input_is_one_line_with_dockers_code(
+    both: tuple[Dockerd, Box], args: tuple[str, ...]
+) -> None:
+    docker, box = both
+    theirs = docker.cli(*args, check=False)
+    ours = box(*args)
+    assert ours.returncode == theirs.returncode
+    assert len(ours.stderr.splitlines()) == 1, ours.stderr
+    first = theirs.stderr.splitlines()[0].replace(DAEMON_PREFIX, "")
+    assert ours.stderr.strip().removeprefix("Error: ") == first
+
+
+# --- system df, system prune ----------------------------------------------------------------------
+
+
+def scene(run: Callable[..., Any]) -> None:
+    """A running container with a named volume, a stopped one that wrote 6 bytes and has an
+    anonymous volume, an unused volume with 5 bytes, a user network nothing uses."""
+    run("run", "-d", "--name", "dfrun", "-v", "dfvol:/data", "busybox", "sleep", "300")
+    run("run", "--name", "dfstop", "-v", "/anon", "busybox", "sh", "-c", "echo 12345 > /y")
+    run("run", "--rm", "-v", "dfspare:/s", "busybox", "sh", "-c", "echo abcd > /s/f")
+    run("network", "create", "dfnet")
+
+
+def test_system_df_is_dockers(both: tuple[Dockerd, Box]) -> None:
+    docker, box = both
+    try:
+        scene(docker_run(docker))
+        scene(box.ok)
+        for args in (
+            ("system", "df"),
+            ("system", "df", "--format", "{{json .}}"),
+            ("system", "df", "--format", "table {{.Type}}\t{{.Size}}"),
+        ):
+            assert box.ok(*args) == docker.cli(*args).stdout, args
+        theirs = docker.cli("system", "df", "-v").stdout
+        ours = box.ok("system", "df", "-v")
+        # sizes of the image (the same layer) and ids differ only as the two stores name them
+        assert normal_verbose(ours) == normal_verbose(theirs)
+    finally:
+        docker.cli("network", "rm", "dfnet", check=False)
+        box("network", "rm", "dfnet")
+
+
+def normal_verbose(text: str) -> list[str]:
+    """-v's lines with ids and ages made alike, columns by two spaces; the volumes (docker
+    lists them in no particular order) sorted."""
+    lines = []
+    for line in normal_ids(text).splitlines():
+        moment = r"(?<=\s)(About a minute|Less than a second|\d+ seconds?)(?= ago)"
+        timeless = re.sub(moment, "T", line)
+        timeless = re.sub(r"Up (Less than a second|\d+ seconds?|About a minute)", "Up T", timeless)
+        lines.append(re.sub(r" {2,}", "  ", timeless.rstrip()))
+    first = lines.index("Local Volumes space usage:") + 3
+    last = lines.index("Build cache usage: 0B") - 1
+    return [*lines[:first], *sorted(lines[first:last]), *lines[last:]]
+
+
+def test_system_prune_is_dockers(both: tuple[Dockerd, Box]) -> None:
+    docker, box = both
+    try:
+        scene(docker_run(docker))
+        scene(box.ok)
+        refused = ("system", "prune", "-a", "--volumes")
+        theirs = subprocess.run(
+            docker.command(*refused),
+            env=docker.env,
+            input="n\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        ours = box(*refused, input="n\n")
+        assert (ours.stdout, ours.returncode) == (theirs.stdout, theirs.returncode)
+        assert box.ok("ps", "-aq") != ""  # nothing went
+        theirs_done = docker.cli("system", "prune", "-f", "--volumes").stdout
+        ours_done = box.ok("system", "prune", "-f", "--volumes")
+        assert normal_ids(ours_done) == normal_ids(theirs_done)
+        # the stopped container's 6 bytes and the unused named volume's 5
+        assert "Total reclaimed space: 11B" in ours_done
+        # docker 20.10's --volumes: every unused volume, named ones too
+        assert box.ok("volume", "ls", "-q").split() == ["dfvol"]
+        assert box.ok("ps", "-a", "--format", "{{.Names}}") == "dfrun\n"
+    finally:
+        docker.cli("network", "rm", "dfnet", check=False)
+        box("network", "rm", "dfnet")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("system", "prune", "-f", "--filter", "foo=bar"),
+        ("system", "prune", "-f", "--filter", "until=bogus"),
+        ("system", "df", "--format", "{{.Foo"),
+        ("info", "--format", "{{.Foo"),
+        ("info", "--format", "{{.Nope}}"),
+        ("version", "--format", "{{.Foo"),
+    ],
+)
+def test_bad_system_input_is_one_line_with_dockers_code(
+    both: tuple[Dockerd, Box], args: tuple[str, ...]
+) -> None:
+    docker, box = both
+    theirs = docker.cli(*args, check=False)
+    ours = box(*args)
+    assert ours.returncode == theirs.returncode
+    assert len(ours.stderr.splitlines()) == 1, ours.stderr
+    first = next(line for line in theirs.stderr.splitlines() if line).replace(DAEMON_PREFIX, "")
+    assert ours.stderr.strip().removeprefix("Error: ") == first
+
+
+# --- info, version --------------------------------------------------------------------------------
+
+
+def test_info_has_dockers_layout_and_hybridocks_facts(both: tuple[Dockerd, Box]) -> None:
+    docker, box = both
+    box.ok("run", "-d", "--name", "inforun", "busybox", "sleep", "300")
+    box.ok("run", "--name", "infostop", "busybox", "true")
+    ours = box.ok("info")
+    theirs = docker.cli("info").stdout
+    # every line of ours is one docker prints, in docker's order
+    remaining = iter(labels(theirs))
+    for label in labels(ours):
+        if label != " Registry Mirrors":  # docker's has none configured
+            assert label in remaining, label  # consumes up to the match: order kept
+    for expected in (
+        " Containers: 2",
+        "  Running: 1",
+        "  Paused: 0",
+        "  Stopped: 1",
+        " Images: 1",
+        " Storage Driver: overlay2",
+        " Cgroup Driver: cgroupfs",
+        " OSType: linux",
+        f" Docker Root Dir: {box.root}",
+    ):
+        assert expected in ours.splitlines(), expected
+    for key in ("Kernel Version", "Operating System", "Architecture", "CPUs", "Cgroup Version"):
+        assert line_of(ours, key) == line_of(theirs, key), key
+    document = json.loads(box.ok("info", "--format", "{{json .}}"))
+    assert (document["ContainersRunning"], document["ContainersStopped"]) == (1, 1)
+    assert box.ok("info", "--format", "{{.Driver}} {{.CgroupVersion}}") == (
+        docker.cli("info", "--format", "{{.Driver}} {{.CgroupVersion}}").stdout
+    )
+    assert box.ok("info", "--format", "{{.ServerVersion}}") == f"{__version__}\n"
+
+
+def labels(text: str) -> list[str]:
+    """info's labels ("  Running"), not the registries and mirrors listed under them."""
+    found = [line.split(":")[0] for line in text.splitlines() if ":" in line]
+    return [
+        label
+        for label in found
+        if label.strip()[0].isalpha() and not label.strip().startswith("http")
+    ]
+
+
+def line_of(text: str, key: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f" {key}:"))
+
+
+def test_version_has_dockers_layout(both: tuple[Dockerd, Box]) -> None:
+    docker, box = both
+    ours = box.ok("version")
+    theirs = docker.cli("version").stdout
+    assert ours.splitlines()[0] == "Client: hybridock"
+    assert " Version:           " + __version__ in ours.splitlines()
+    assert "  Version:          " + __version__ in ours.splitlines()
+    assert (
+        "  OS/Arch:          "
+        + line_of(theirs.replace("  OS/Arch", " OS/Arch"), "OS/Arch").split()[-1]
+        in ours
+    )
+    assert box.ok("version", "--format", "{{.Server.Version}}") == f"{__version__}\n"
+    assert (
+        json.loads(box.ok("version", "--format", "{{json .}}"))["Client"]["Version"] == __version__
+    )
+    assert box.ok("--version") == f"hybridock, version {__version__}\n"

@@ -3,7 +3,6 @@ appends what it does, and this command reads and follows the log)."""
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -14,6 +13,7 @@ import click
 
 from hybridock.cli.context import ContainerCommandError, State, pass_state
 from hybridock.cli.output import log_timestamp
+from hybridock.cli.templates import TemplateError, check_closed, go_json
 
 #: the Go field names of docker's events.Message, by the key its JSON carries
 MESSAGE_FIELDS = {
@@ -31,10 +31,6 @@ ACTOR_FIELDS = {"ID": "ID", "Attributes": "Attributes"}
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 
-class TemplateError(ValueError):
-    pass
-
-
 def _go_text(value: Any) -> str:
     """Go's fmt %v of what a template prints: maps as map[k:v ...] in key order, structs as
     {a b}."""
@@ -43,14 +39,6 @@ def _go_text(value: Any) -> str:
             return f"{{{value['ID']} {_go_text(value['Attributes'])}}}"
         return "map[" + " ".join(f"{k}:{_go_text(v)}" for k, v in sorted(value.items())) + "]"
     return str(value)
-
-
-def _go_json(value: Any) -> str:
-    """Go's json.Marshal of the value: the struct's field order, a map's keys sorted."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    for character, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        text = text.replace(character, escaped)
-    return text
 
 
 def _lookup(document: Mapping[str, Any], path: str, column: int) -> Any:
@@ -83,9 +71,7 @@ def _lookup(document: Mapping[str, Any], path: str, column: int) -> Any:
 def render(template: str, document: Mapping[str, Any]) -> str:
     """The Go template subset events are formatted with: {{.Field.Sub}}, {{json .}},
     {{json .Field}}; docker's errors for an unclosed action and an unknown field."""
-    opened = template.count("{{")
-    if opened != len(_ACTION.findall(template)):
-        raise TemplateError("template: :1: unclosed action")
+    check_closed(template)
 
     def replace(match: re.Match[str]) -> str:
         expression = match.group(1).strip()
@@ -93,8 +79,8 @@ def render(template: str, document: Mapping[str, Any]) -> str:
         if expression.startswith("json "):
             argument = expression[5:].strip()
             if argument == ".":
-                return _go_json(document)
-            return _go_json(_lookup(document, argument, column + 5))
+                return go_json(document)
+            return go_json(_lookup(document, argument, column + 5))
         if not expression.startswith("."):
             raise TemplateError(f'template: :1: function "{expression.split()[0]}" not defined')
         return _go_text(_lookup(document, expression, column))

@@ -451,6 +451,13 @@ def history(
             125,
         )
     readable = value in TRUE_WORDS
+    if output_format:
+        from hybridock.cli.templates import TemplateError, check_closed  # noqa: PLC0415
+
+        try:
+            check_closed(output_format)
+        except TemplateError as error:
+            raise ContainerCommandError(f"template parsing error: {error}", 1) from None
     try:
         steps = state.client.image_history(name)
     except ImageNotFound:
@@ -480,7 +487,8 @@ def history(
         for row in rows:
             click.echo(row["ID"])
         return
-    for line in formatted(rows, output_format or "table", HISTORY_HEADERS, HISTORY_TABLE):
+    headers = HISTORY_HEADERS if readable else {**HISTORY_HEADERS, "CreatedSince": "CREATED AT"}
+    for line in formatted(rows, output_format or "table", headers, HISTORY_TABLE):
         click.echo(line)
 
 
