@@ -6,7 +6,8 @@ appends docker's event documents to ``<root>/events.log``, one JSON line each, i
 The log is bounded: a writer that finds it past ``LIMIT`` bytes renames it to ``events.log.1``
 (replacing the previous one) under the ``events`` lock, checking again under the lock, so two
 writers never rotate twice. A reader reads ``events.log.1`` then ``events.log`` and follows
-the latter across a rotation by its inode.
+the latter across rotations by its inode (a follower more than one generation behind, 2 MiB of
+events in one poll, loses the generations between, as docker's bounded buffer would).
 """
 
 from __future__ import annotations
@@ -110,15 +111,21 @@ def _open(path: Path) -> BinaryIO | None:
 def read(
     root: Path, *, past: bool = True, follow: bool = False, until: int | None = None
 ) -> Iterator[Event]:
-    """The log's events, oldest first (``past``: those already written; else only new ones);
-    ``follow``: then each new one as it is appended, until the caller stops or the clock
-    passes ``until`` (Unix nanoseconds)."""
+    """The log's events, oldest first (``past``: those already written; else only those
+    written after this call); ``follow``: then each new one as it is appended, until the
+    caller stops or the clock passes ``until`` (Unix nanoseconds)."""
+    handle = _open(root / FILE)
+    if handle is not None and not past:
+        handle.seek(0, os.SEEK_END)  # now, not when the caller first asks
+    return _events(root, handle, past=past, follow=follow, until=until)
+
+
+def _events(
+    root: Path, handle: BinaryIO | None, *, past: bool, follow: bool, until: int | None
+) -> Iterator[Event]:
     if past:
         with contextlib.suppress(FileNotFoundError):
             yield from _documents((root / ROTATED).read_bytes())
-    handle = _open(root / FILE)
-    if handle is not None and not past:
-        handle.seek(0, os.SEEK_END)
     partial = b""
     try:
         while True:
@@ -127,19 +134,33 @@ def read(
                 whole, newline, partial = (partial + chunk).rpartition(b"\n")
                 yield from _documents(whole + newline)
                 continue
-            if not follow or (until is not None and time.time_ns() > until):
+            if not follow:
                 return
-            if handle is None or _rotated(root, handle):
-                if handle is not None:
-                    yield from _documents(partial + handle.read())  # its last lines
-                    partial = b""
-                    handle.close()
-                handle = _open(root / FILE)
+            if handle is not None and _rotated(root, handle):
+                yield from _documents(partial + handle.read())  # its last lines
+                partial = b""
+                yield from _skipped_generation(root, os.fstat(handle.fileno()).st_ino)
+                handle.close()
+                handle = None
+            if handle is None and (handle := _open(root / FILE)) is not None:
                 continue
+            if until is not None and time.time_ns() > until:
+                return  # only once what was written before it is read
             time.sleep(POLL)
     finally:
         if handle is not None:
             handle.close()
+
+
+def _skipped_generation(root: Path, followed: int) -> Iterator[Event]:
+    """A follower that finds its file rotated twice since it last looked: the file between
+    (``events.log.1`` now, not the one it followed) is read whole."""
+    rotated = _open(root / ROTATED)
+    if rotated is None:
+        return
+    with rotated:
+        if os.fstat(rotated.fileno()).st_ino != followed:
+            yield from _documents(rotated.read())
 
 
 def _rotated(root: Path, handle: BinaryIO) -> bool:
