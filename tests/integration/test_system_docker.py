@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import pytest
 from tests.integration.test_containers import Box, library_box
 from tests.support.dockerd import Dockerd
+from tests.support.images import ImageSpec
+from tests.support.layers import File, Layer
 from tests.support.registry import Registry
+from tests.support.testimages import busybox_entries, host_platform
 
 from hybridock import __version__
 
@@ -429,3 +433,62 @@ def test_version_has_dockers_layout(both: tuple[Dockerd, Box]) -> None:
         json.loads(box.ok("version", "--format", "{{json .}}"))["Client"]["Version"] == __version__
     )
     assert box.ok("--version") == f"hybridock, version {__version__}\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoriedImage(ImageSpec):
+    """Two layers and the steps between them that made none (``empty_layer``), as a
+    Dockerfile's ENV and CMD leave them."""
+
+    def config_json(self, diff_ids: Sequence[str]) -> dict[str, Any]:
+        config = super().config_json(diff_ids)
+        config["history"] = [
+            {
+                "created": "2023-11-14T22:13:20Z",
+                "created_by": "/bin/sh -c #(nop) ADD file:0f3 in / ",
+            },
+            {
+                "created": "2023-11-14T22:13:21Z",
+                "created_by": "/bin/sh -c #(nop)  ENV A=1",
+                "empty_layer": True,
+            },
+            {
+                "created": "2023-11-14T22:13:22Z",
+                "created_by": "/bin/sh -c echo a rather long command line that docker cuts > /note",
+                "comment": "buildkit.dockerfile.v0",
+            },
+            {
+                "created": "2023-11-14T22:13:23Z",
+                "created_by": '/bin/sh -c #(nop)  CMD ["sh"]',
+                "empty_layer": True,
+            },
+        ]
+        return config
+
+
+def test_history_of_empty_layers_is_dockers(
+    both: tuple[Dockerd, Box], session_registry: Registry, image_builder: Any
+) -> None:
+    docker, box = both
+    spec = HistoriedImage(
+        layers=[
+            Layer(busybox_entries()),
+            Layer([File("note", b"a note\n" * 1000, mode=0o644)]),
+        ],
+        cmd=["sh"],
+        platform=host_platform(),
+    )
+    pushed = image_builder.push(spec, session_registry, "library/historied")
+    reference = docker.load(pushed, session_registry.backend_address)
+    box.ok("pull", "historied")
+    for args in (
+        (),
+        ("--no-trunc",),
+        ("-H=false",),
+        ("--format", "{{.ID}}\t{{.Size}}\t{{.Comment}}"),
+    ):
+        theirs = docker.cli("history", *args, reference).stdout
+        ours = box.ok("history", *args, "historied")
+        assert normal_ids(ours) == normal_ids(theirs), args
+    box.ok("rmi", "historied")
+    docker.cli("rmi", reference)

@@ -17,7 +17,11 @@ import pytest
 
 from hybridock.cli import events as command
 from hybridock.cli.templates import TemplateError
+from hybridock.runtime.config import RunOptions, merge
+from hybridock.runtime.containers import ContainerStore
 from hybridock.store import events
+from hybridock.store.db import Database
+from hybridock.store.layout import Layout
 
 START = events.event(
     "container",
@@ -276,3 +280,40 @@ def test_template_errors_are_dockers(template: str, message: str) -> None:
     with pytest.raises(TemplateError) as raised:
         command.render(template, {})
     assert str(raised.value) == message
+
+
+def test_an_exit_folded_in_twice_dies_once(tmp_path: Path) -> None:
+    """Two processes that both saw the container running (ps and wait, say) record its
+    exit: docker's die is told once, with the exit code, then the volume's unmount."""
+    layout = Layout(tmp_path)
+    layout.ensure()
+    database = Database(layout.database)
+    store = ContainerStore(layout, database)
+    with database.write() as connection:  # the image the container's record refers to
+        connection.execute(
+            "INSERT INTO images (id, config, manifest_digest, size, pulled)"
+            " VALUES (?, '{}', ?, 0, 0)",
+            ("sha256:" + "1" * 64, "sha256:" + "2" * 64),
+        )
+    container_id = "c" * 64
+    options = RunOptions(labels=("tier=db",), volumes=("data:/data",))
+    config = merge(
+        "busybox", "sha256:" + "1" * 64, {"config": {"Cmd": ["sh"]}}, container_id, options
+    )
+    store.create(config, "db", container_id)
+    store.mark_running(container_id, os.getpid(), None)
+    store.mark_exited(container_id, 3)
+    store.mark_exited(container_id, 3)
+    shown = [
+        (document["Type"], document["Action"], document["Actor"]["Attributes"].get("exitCode"))
+        for document in events.read(tmp_path)
+    ]
+    assert shown == [
+        ("container", "create", None),
+        ("volume", "mount", None),
+        ("container", "start", None),
+        ("container", "die", "3"),
+        ("volume", "unmount", None),
+    ]
+    labels = next(events.read(tmp_path))["Actor"]["Attributes"]
+    assert labels == {"image": "busybox", "name": "db", "tier": "db"}
