@@ -67,8 +67,10 @@ def test_events_streams_new_events_until_ctrl_c(box: Box, name: str) -> None:
     assert shown == [
         f"container create {name}",
         f"container attach {name}",
+        "network connect bridge",
         f"container start {name}",
         f"container die {name}",
+        "network disconnect bridge",
     ]
 
 

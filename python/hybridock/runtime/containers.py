@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 NAME_PATTERN = r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$"  # compiled on first use: --name is rare
 EXIT_FILE = "exit.json"
+#: docker's predefined networks without a bridge, and their drivers (runtime/network.py makes
+#: the same rows)
+HOST_AND_NONE = {"host": "host", "none": "null"}
 #: exit code recorded when a container's supervisor died without recording one
 LOST_EXIT_CODE = 255
 
@@ -134,6 +137,38 @@ def _volume_events(row: sqlite3.Row, action: str) -> list[events.Event]:
             events.event("volume", action, mount["volume"], dict(sorted(attributes.items())))
         )
     return found
+
+
+def _network_events(
+    connection: sqlite3.Connection, container: sqlite3.Row | None, action: str
+) -> list[events.Event]:
+    """docker's network connect (at a start) or disconnect (at an exit) of each network the
+    container has a place on: its bridge networks' endpoints, or ``host`` or ``none``."""
+    if container is None:
+        return []
+    container_id = container["id"]
+    rows = connection.execute(
+        "SELECT networks.id, networks.name, networks.driver FROM endpoints JOIN networks"
+        " ON networks.id = endpoints.network_id WHERE endpoints.container_id = ?"
+        " ORDER BY networks.name",
+        (container_id,),
+    ).fetchall()
+    network = json.loads(container["config"]).get("network")
+    if not rows and network in HOST_AND_NONE:
+        # the predefined row, made here if no network command has made it yet
+        connection.execute(
+            "INSERT OR IGNORE INTO networks (id, name, driver, created) VALUES (?, ?, ?, ?)",
+            (os.urandom(32).hex(), network, HOST_AND_NONE[network], time.time()),
+        )
+        rows = connection.execute(
+            "SELECT id, name, driver FROM networks WHERE name = ?", (network,)
+        ).fetchall()
+    return [
+        events.event(
+            "network", action, row[0], {"container": container_id, "name": row[1], "type": row[2]}
+        )
+        for row in rows
+    ]
 
 
 def _release_cgroup(directory: Path) -> bool:
@@ -317,10 +352,10 @@ class ContainerStore:
             row = connection.execute(
                 "SELECT id, name, image_ref, config FROM containers WHERE id = ?", (container_id,)
             ).fetchone()
+            connected = _network_events(connection, row, "connect")
         if row is not None:
-            events.record(
-                self.layout, [*_volume_events(row, "mount"), container_event(row, "start")]
-            )
+            started = [*connected, *_volume_events(row, "mount"), container_event(row, "start")]
+            events.record(self.layout, started)
 
     def mark_start_failed(self, container_id: str, exit_code: int, error: str) -> None:
         with self.db.write() as connection:
@@ -352,6 +387,7 @@ class ContainerStore:
                 "SELECT id, name, image_ref, config, state FROM containers WHERE id = ?",
                 (container_id,),
             ).fetchone()
+            disconnected = _network_events(connection, row, "disconnect")
             taken = take_network_rows(connection, container_id)
             connection.execute(
                 "UPDATE containers SET state = 'exited', pid = NULL, pid_start = NULL,"
@@ -361,7 +397,7 @@ class ContainerStore:
             )
         if row is not None and row["state"] == "running":
             died = container_event(row, "die", {"exitCode": str(exit_code)})
-            events.record(self.layout, [died, *_volume_events(row, "unmount")])
+            events.record(self.layout, [died, *disconnected, *_volume_events(row, "unmount")])
         after_network_release(self.layout, self.db, taken)
 
     def write_exit(self, container_id: str, exit_code: int, oom_killed: bool = False) -> None:
