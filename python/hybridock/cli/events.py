@@ -133,7 +133,7 @@ def events(
     since: str | None,
     until: str | None,
 ) -> None:
-    """Get real time events from the server."""
+    """Get real time events (from the store's event log)."""
     wanted = _filters(filters)
     if output_format:
         try:

@@ -292,7 +292,7 @@ def _verbose(state: State, usage: DiskUsage) -> str:
 @click.option("--format", "output_format", help="Format output using a custom template.")
 @pass_state
 def df(state: State, verbose: bool, output_format: str | None) -> None:
-    """Show docker disk usage."""
+    """Show the store's disk usage."""
     if output_format:
         try:
             check_closed(output_format)
