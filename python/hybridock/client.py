@@ -40,6 +40,15 @@ if TYPE_CHECKING:
     from hybridock.runtime.lifecycle import Runtime
     from hybridock.runtime.network import Endpoint, Network, NetworkNotFound, NetworkStore
     from hybridock.runtime.ports import PortBinding, displayable_ports, port_lines
+    from hybridock.runtime.system import (
+        ContainerUsage,
+        DiskUsage,
+        HistoryEntry,
+        ImageUsage,
+        PruneFilter,
+        SystemPruneReport,
+        VolumeUsage,
+    )
     from hybridock.runtime.volumes import Volume, VolumeInUse, VolumeNotFound, VolumeStore
     from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
     from hybridock.store.pull import PullProgress, PullResult
@@ -93,6 +102,14 @@ _EXPORTS = {
     "RunOptions": "hybridock.runtime.config",
     "Stats": "hybridock.runtime.cgroups",
     "Volume": "hybridock.runtime.volumes",
+    # system df, system prune, history
+    "ContainerUsage": "hybridock.runtime.system",
+    "DiskUsage": "hybridock.runtime.system",
+    "HistoryEntry": "hybridock.runtime.system",
+    "ImageUsage": "hybridock.runtime.system",
+    "PruneFilter": "hybridock.runtime.system",
+    "SystemPruneReport": "hybridock.runtime.system",
+    "VolumeUsage": "hybridock.runtime.system",
     "VolumeInUse": "hybridock.runtime.volumes",
     "VolumeNotFound": "hybridock.runtime.volumes",
 }
@@ -114,98 +131,6 @@ class RunResult(NamedTuple):
     stdout: bytes
     stderr: bytes
     container_id: str
-
-
-class HistoryEntry(NamedTuple):
-    """One step of an image's history (``history``): what made it and the bytes it added."""
-
-    id: str  # the image's id for the newest step, else "<missing>"
-    created: str  # RFC 3339, as the config has it
-    created_by: str
-    size: int
-    comment: str
-    tags: tuple[str, ...]
-
-
-def _epoch(text: str | None) -> float | None:
-    """An image config's RFC 3339 ``created`` as Unix seconds (None when absent or odd)."""
-    if not text:
-        return None
-    from datetime import datetime  # noqa: PLC0415
-
-    head, _, fraction = text.replace("Z", "+00:00").partition(".")
-    zone = fraction.lstrip("0123456789")
-    try:
-        return datetime.fromisoformat(head + zone).timestamp()
-    except ValueError:
-        return None
-
-
-class PruneFilter(NamedTuple):
-    """``system prune --filter``: docker's ``label``, ``label!`` and ``until``."""
-
-    filters: Mapping[str, Sequence[str]]
-    until: int | None  # Unix nanoseconds: only what was created before
-
-    @classmethod
-    def parse(cls, filters: Mapping[str, Sequence[str]]) -> PruneFilter:
-        wanted = {key: list(values) for key, values in filters.items() if values}
-        for key in wanted:
-            if key not in ("label", "label!", "until"):
-                raise ConfigError(f"Invalid filter '{key}'")
-        until = min((int(value) for value in wanted.get("until", ())), default=None)
-        return cls(wanted, until)
-
-    def takes(self, labels: Mapping[str, str] | None, created: float | None) -> bool:
-        if self.until is not None and created is not None and created * 10**9 >= self.until:
-            return False
-        present = labels or {}
-        for label in self.filters.get("label", ()):
-            key, equals, value = label.partition("=")
-            if key not in present or (equals and present[key] != value):
-                return False
-        for label in self.filters.get("label!", ()):
-            key, equals, value = label.partition("=")
-            if key in present and (not equals or present[key] == value):
-                return False
-        return True
-
-
-class SystemPruneReport(NamedTuple):
-    """What ``system prune`` removed, and the bytes it freed."""
-
-    containers: list[str]
-    networks: list[str]
-    volumes: list[str]
-    images: RemovalReport
-    reclaimed: int
-
-
-class ImageUsage(NamedTuple):
-    image: ImageRecord
-    size: int
-    shared_size: int  # of layers other images use too
-    containers: int
-
-
-class ContainerUsage(NamedTuple):
-    container: Container
-    size: int  # what it wrote: its upper dir
-
-
-class VolumeUsage(NamedTuple):
-    volume: Volume
-    size: int
-    users: int
-
-
-class DiskUsage(NamedTuple):
-    """``system df``: the store's images, containers and volumes with their sizes."""
-
-    layers_size: int  # every layer once
-    images: list[ImageUsage]
-    containers: list[ContainerUsage]
-    volumes: list[VolumeUsage]
 
 
 class Client:
@@ -387,6 +312,8 @@ class Client:
         >>> [(step.id, step.size) for step in client.image_history("busybox")]
         [('sha256:...', 0), ('<missing>', 4261550)]
         """
+        from hybridock.runtime.system import HistoryEntry  # noqa: PLC0415
+
         image = self.image(name)
         steps = image.config.get("history") or []
         chains = list(image.chain_ids)
@@ -1198,7 +1125,6 @@ class Client:
 
     def _exec_events(self, record: Container, options: ExecOptions) -> str:
         """docker's exec_create and exec_start ("exec_start: sh -c ..."); the exec's id."""
-        import os  # noqa: PLC0415
 
         from hybridock.runtime.containers import container_event  # noqa: PLC0415
 
@@ -1347,59 +1273,11 @@ class Client:
         from hybridock import __version__  # noqa: PLC0415
         from hybridock.runtime import system  # noqa: PLC0415
 
-        facts = system.host(self.root)
         containers = self.containers()
         running = [container for container in containers if container.running]
         paused = sum(1 for container in running if self.paused(container))
-        security = ["name=seccomp,profile=default"]
-        if facts.cgroup_version == 2:
-            security.append("name=cgroupns")
-        mirrors = sorted({url for urls in self.config.registry_mirrors.values() for url in urls})
-        return {
-            "Containers": len(containers),
-            "ContainersRunning": len(running) - paused,
-            "ContainersPaused": paused,
-            "ContainersStopped": len(containers) - len(running),
-            "Images": len(self.images()),
-            "Driver": "overlay2",
-            "DriverStatus": [
-                ["Backing Filesystem", facts.backing_filesystem],
-                ["Supports d_type", "true"],
-            ],
-            "Plugins": {
-                "Volume": ["local"],
-                "Network": ["bridge", "host", "null"],
-                "Authorization": None,
-                "Log": ["json-file"],
-            },
-            "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs" if facts.cgroup_version else "none",
-            "CgroupVersion": str(facts.cgroup_version or ""),
-            "KernelVersion": facts.kernel,
-            "OperatingSystem": facts.operating_system,
-            "OSVersion": facts.os_version,
-            "OSType": "linux",
-            "Architecture": facts.architecture,
-            "NCPU": facts.cpus,
-            "MemTotal": facts.memory,
-            "DockerRootDir": str(self.root),
-            "Name": facts.name,
-            "ServerVersion": __version__,
-            "Runtimes": {"hybridock": {"path": "hybridock"}},
-            "DefaultRuntime": "hybridock",
-            "InitBinary": "hybridock-init",
-            "SecurityOptions": security,
-            "RegistryConfig": {
-                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                "InsecureRegistries": sorted(self.config.insecure_registries),
-                "Mirrors": mirrors,
-            },
-            "Swarm": {"LocalNodeState": "inactive"},
-            "Debug": False,
-            "ExperimentalBuild": False,
-            "LiveRestoreEnabled": False,
-            "Warnings": [],
-        }
+        counts = system.Counts(len(containers), len(running) - paused, paused, len(self.images()))
+        return system.info_document(self.root, counts, self.config, __version__)
 
     def version(self) -> dict[str, Any]:
         """docker's ``version`` document: hybridock is both the client and the engine (one
@@ -1411,39 +1289,7 @@ class Client:
         from hybridock import __version__  # noqa: PLC0415
         from hybridock.runtime import system  # noqa: PLC0415
 
-        uname = os.uname()
-        architecture = system.GO_ARCHITECTURES.get(uname.machine, uname.machine)
-        python = system.python_version()
-        engine = {
-            "Name": "Engine",
-            "Version": __version__,
-            "Details": {
-                "Arch": architecture,
-                "Experimental": "false",
-                "KernelVersion": uname.release,
-                "Os": "linux",
-                "PythonVersion": python,
-            },
-        }
-        return {
-            "Client": {
-                "Platform": {"Name": "hybridock"},
-                "Version": __version__,
-                "PythonVersion": python,
-                "Os": "linux",
-                "Arch": architecture,
-                "Context": "default",
-            },
-            "Server": {
-                "Platform": {"Name": "hybridock"},
-                "Components": [engine],
-                "Version": __version__,
-                "PythonVersion": python,
-                "Os": "linux",
-                "Arch": architecture,
-                "KernelVersion": uname.release,
-            },
-        }
+        return system.version_document(__version__)
 
     def disk_usage(self) -> DiskUsage:
         """docker's ``system df`` data: each image with its size, the bytes it shares with
@@ -1453,7 +1299,13 @@ class Client:
         >>> client.disk_usage().layers_size
         4261550
         """
-        from hybridock.runtime.system import tree_size  # noqa: PLC0415
+        from hybridock.runtime.system import (  # noqa: PLC0415
+            ContainerUsage,
+            DiskUsage,
+            ImageUsage,
+            VolumeUsage,
+            tree_size,
+        )
 
         images = self.images()
         containers = self.containers()
@@ -1500,6 +1352,8 @@ class Client:
         >>> client.prune_system(volumes=True).reclaimed
         4261550
         """
+        from hybridock.runtime.system import PruneFilter, SystemPruneReport  # noqa: PLC0415
+
         chosen = PruneFilter.parse(filters or {})
         self.require_root()
         containers, reclaimed = self._prune_stopped(chosen)
@@ -1557,6 +1411,7 @@ class Client:
         before = {image.id: image for image in self.images()}
         layers_before = self._layers_size(before.values())
         if chosen.filters:
+            from hybridock.runtime.system import epoch  # noqa: PLC0415
             from hybridock.store.images import RemovalReport  # noqa: PLC0415
 
             report = RemovalReport([], [])
@@ -1565,7 +1420,7 @@ class Client:
                 if image.id in used or (image.tags and not all_images):
                     continue
                 labels = (image.config.get("config") or {}).get("Labels") or {}
-                if chosen.takes(labels, _epoch(image.created)):
+                if chosen.takes(labels, epoch(image.created)):
                     done = self.image_store.remove(image.id, force=True)
                     report.untagged.extend(done.untagged)
                     report.deleted.extend(done.deleted)

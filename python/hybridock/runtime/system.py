@@ -6,9 +6,17 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from hybridock.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hybridock.config import Config
+    from hybridock.runtime.containers import Container
+    from hybridock.runtime.volumes import Volume
+    from hybridock.store.images import ImageRecord, RemovalReport
 
 #: statfs names docker's overlay2 driver reports as "Backing Filesystem", by mount type
 BACKING_FILESYSTEMS = {"ext2": "extfs", "ext3": "extfs", "ext4": "extfs", "xfs": "xfs"}
@@ -127,3 +135,193 @@ def host(root: Path) -> Host:
 
 def python_version() -> str:
     return platform.python_version()
+
+
+class HistoryEntry(NamedTuple):
+    """One step of an image's history (``history``): what made it and the bytes it added."""
+
+    id: str  # the image's id for the newest step, else "<missing>"
+    created: str  # RFC 3339, as the config has it
+    created_by: str
+    size: int
+    comment: str
+    tags: tuple[str, ...]
+
+
+def epoch(text: str | None) -> float | None:
+    """An image config's RFC 3339 ``created`` as Unix seconds (None when absent or odd)."""
+    if not text:
+        return None
+    from datetime import datetime  # noqa: PLC0415
+
+    head, _, fraction = text.replace("Z", "+00:00").partition(".")
+    zone = fraction.lstrip("0123456789")
+    try:
+        return datetime.fromisoformat(head + zone).timestamp()
+    except ValueError:
+        return None
+
+
+class PruneFilter(NamedTuple):
+    """``system prune --filter``: docker's ``label``, ``label!`` and ``until``."""
+
+    filters: Mapping[str, Sequence[str]]
+    until: int | None  # Unix nanoseconds: only what was created before
+
+    @classmethod
+    def parse(cls, filters: Mapping[str, Sequence[str]]) -> PruneFilter:
+        wanted = {key: list(values) for key, values in filters.items() if values}
+        for key in wanted:
+            if key not in ("label", "label!", "until"):
+                raise ConfigError(f"Invalid filter '{key}'")
+        until = min((int(value) for value in wanted.get("until", ())), default=None)
+        return cls(wanted, until)
+
+    def takes(self, labels: Mapping[str, str] | None, created: float | None) -> bool:
+        if self.until is not None and created is not None and created * 10**9 >= self.until:
+            return False
+        present = labels or {}
+        for label in self.filters.get("label", ()):
+            key, equals, value = label.partition("=")
+            if key not in present or (equals and present[key] != value):
+                return False
+        for label in self.filters.get("label!", ()):
+            key, equals, value = label.partition("=")
+            if key in present and (not equals or present[key] == value):
+                return False
+        return True
+
+
+class SystemPruneReport(NamedTuple):
+    """What ``system prune`` removed, and the bytes it freed."""
+
+    containers: list[str]
+    networks: list[str]
+    volumes: list[str]
+    images: RemovalReport
+    reclaimed: int
+
+
+class ImageUsage(NamedTuple):
+    image: ImageRecord
+    size: int
+    shared_size: int  # of layers other images use too
+    containers: int
+
+
+class ContainerUsage(NamedTuple):
+    container: Container
+    size: int  # what it wrote: its upper dir
+
+
+class VolumeUsage(NamedTuple):
+    volume: Volume
+    size: int
+    users: int
+
+
+class DiskUsage(NamedTuple):
+    """``system df``: the store's images, containers and volumes with their sizes."""
+
+    layers_size: int  # every layer once
+    images: list[ImageUsage]
+    containers: list[ContainerUsage]
+    volumes: list[VolumeUsage]
+
+
+class Counts(NamedTuple):
+    containers: int
+    running: int  # and not paused
+    paused: int
+    images: int
+
+
+def info_document(root: Path, counts: Counts, config: Config, version: str) -> dict[str, Any]:
+    """docker's ``info`` document with hybridock's facts (``version``: hybridock's)."""
+    facts = host(root)
+    security = ["name=seccomp,profile=default"]
+    if facts.cgroup_version == 2:
+        security.append("name=cgroupns")
+    mirrors = sorted({url for urls in config.registry_mirrors.values() for url in urls})
+    return {
+        "Containers": counts.containers,
+        "ContainersRunning": counts.running,
+        "ContainersPaused": counts.paused,
+        "ContainersStopped": counts.containers - counts.running - counts.paused,
+        "Images": counts.images,
+        "Driver": "overlay2",
+        "DriverStatus": [
+            ["Backing Filesystem", facts.backing_filesystem],
+            ["Supports d_type", "true"],
+        ],
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["bridge", "host", "null"],
+            "Authorization": None,
+            "Log": ["json-file"],
+        },
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs" if facts.cgroup_version else "none",
+        "CgroupVersion": str(facts.cgroup_version or ""),
+        "KernelVersion": facts.kernel,
+        "OperatingSystem": facts.operating_system,
+        "OSVersion": facts.os_version,
+        "OSType": "linux",
+        "Architecture": facts.architecture,
+        "NCPU": facts.cpus,
+        "MemTotal": facts.memory,
+        "DockerRootDir": str(root),
+        "Name": facts.name,
+        "ServerVersion": version,
+        "Runtimes": {"hybridock": {"path": "hybridock"}},
+        "DefaultRuntime": "hybridock",
+        "InitBinary": "hybridock-init",
+        "SecurityOptions": security,
+        "RegistryConfig": {
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+            "InsecureRegistries": sorted(config.insecure_registries),
+            "Mirrors": mirrors,
+        },
+        "Swarm": {"LocalNodeState": "inactive"},
+        "Debug": False,
+        "ExperimentalBuild": False,
+        "LiveRestoreEnabled": False,
+        "Warnings": [],
+    }
+
+
+def version_document(version: str) -> dict[str, Any]:
+    """docker's ``version`` document: hybridock is client and engine at once."""
+    uname = os.uname()
+    architecture = GO_ARCHITECTURES.get(uname.machine, uname.machine)
+    python = python_version()
+    engine = {
+        "Name": "Engine",
+        "Version": version,
+        "Details": {
+            "Arch": architecture,
+            "Experimental": "false",
+            "KernelVersion": uname.release,
+            "Os": "linux",
+            "PythonVersion": python,
+        },
+    }
+    return {
+        "Client": {
+            "Platform": {"Name": "hybridock"},
+            "Version": version,
+            "PythonVersion": python,
+            "Os": "linux",
+            "Arch": architecture,
+            "Context": "default",
+        },
+        "Server": {
+            "Platform": {"Name": "hybridock"},
+            "Components": [engine],
+            "Version": version,
+            "PythonVersion": python,
+            "Os": "linux",
+            "Arch": architecture,
+            "KernelVersion": uname.release,
+        },
+    }
