@@ -15,7 +15,8 @@ the parts behind the methods are.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
@@ -40,6 +41,15 @@ if TYPE_CHECKING:
     from hybridock.runtime.network import Endpoint, Network, NetworkNotFound, NetworkStore
     from hybridock.runtime.ports import PortBinding, displayable_ports, port_lines
     from hybridock.runtime.supervision import Healthcheck, HealthState, RestartPolicy
+    from hybridock.runtime.system import (
+        ContainerUsage,
+        DiskUsage,
+        HistoryEntry,
+        ImageUsage,
+        PruneFilter,
+        SystemPruneReport,
+        VolumeUsage,
+    )
     from hybridock.runtime.volumes import Volume, VolumeInUse, VolumeNotFound, VolumeStore
     from hybridock.store.images import ImageRecord, ImageStore, RemovalReport
     from hybridock.store.pull import PullProgress, PullResult
@@ -47,15 +57,20 @@ if TYPE_CHECKING:
 __all__ = [
     "Client",
     "Container",
+    "ContainerUsage",
+    "DiskUsage",
     "Endpoint",
     "ExecOptions",
     "HealthState",
     "Healthcheck",
+    "HistoryEntry",
     "ImageRecord",
+    "ImageUsage",
     "Mount",
     "Network",
     "NetworkNotFound",
     "PortBinding",
+    "PruneFilter",
     "PullProgress",
     "PullResult",
     "RemovalReport",
@@ -63,9 +78,11 @@ __all__ = [
     "RunOptions",
     "RunResult",
     "Stats",
+    "SystemPruneReport",
     "Volume",
     "VolumeInUse",
     "VolumeNotFound",
+    "VolumeUsage",
     "displayable_ports",
     "port_lines",
 ]
@@ -92,6 +109,14 @@ _EXPORTS = {
     "RunOptions": "hybridock.runtime.config",
     "Stats": "hybridock.runtime.cgroups",
     "Volume": "hybridock.runtime.volumes",
+    # system df, system prune, history
+    "ContainerUsage": "hybridock.runtime.system",
+    "DiskUsage": "hybridock.runtime.system",
+    "HistoryEntry": "hybridock.runtime.system",
+    "ImageUsage": "hybridock.runtime.system",
+    "PruneFilter": "hybridock.runtime.system",
+    "SystemPruneReport": "hybridock.runtime.system",
+    "VolumeUsage": "hybridock.runtime.system",
     "VolumeInUse": "hybridock.runtime.volumes",
     "VolumeNotFound": "hybridock.runtime.volumes",
 }
@@ -196,7 +221,10 @@ class Client:
             max_layer_size=self.config.max_layer_size,
             max_layer_entries=self.config.max_layer_entries,
         )
-        return puller.pull(parsed, parse_platform(platform) if platform else None)
+        result = puller.pull(parsed, parse_platform(platform) if platform else None)
+        name = {"name": parsed.familiar_name}
+        self._emit([self._image_event("pull", result.image_id, parsed.familiar, name)])
+        return result
 
     def images(self) -> list[ImageRecord]:
         """Every stored image.
@@ -228,7 +256,12 @@ class Client:
         >>> client.remove_image("busybox").deleted
         ['sha256:...']
         """
-        return self.image_store.remove(name, force=force)
+        image = self.image_store.get(self.image_store.resolve(name))
+        report = self.image_store.remove(name, force=force)
+        untagged = [self._image_event("untag", image.id, image=image) for _ in report.untagged]
+        deleted = [self._image_event("delete", image.id, image=image)]
+        self._emit([*untagged, *(deleted if image.id in report.deleted else [])])
+        return report
 
     def prune_images(self, *, all_unused: bool = False) -> RemovalReport:
         """Delete dangling images (``all_unused``: every image no container uses).
@@ -236,7 +269,80 @@ class Client:
         >>> client.prune_images(all_unused=True).reclaimed
         4261550
         """
-        return self.image_store.prune(dangling_only=not all_unused)
+        images = {image.id: image for image in self.image_store.all()}
+        report = self.image_store.prune(dangling_only=not all_unused)
+        self._emit(
+            [
+                self._image_event("delete", gone, image=images[gone])
+                for gone in report.deleted
+                if gone in images
+            ]
+        )
+        return report
+
+    def _image_event(
+        self,
+        action: str,
+        image_id: str,
+        actor: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+        *,
+        image: ImageRecord | None = None,
+    ) -> dict[str, Any]:
+        """docker's image event: the image's labels and its ``name`` (the id unless given)."""
+        from hybridock.store import events  # noqa: PLC0415
+
+        if image is None:
+            try:
+                image = self.image_store.get(image_id)
+            except HybridockError:
+                image = None
+        labels = ((image.config.get("config") or {}).get("Labels") or {}) if image else {}
+        shown = {**labels, "name": image_id, **(attributes or {})}
+        return events.event("image", action, actor or image_id, dict(sorted(shown.items())))
+
+    def _emit(self, documents: Sequence[dict[str, Any]]) -> None:
+        from hybridock.store import events  # noqa: PLC0415
+
+        events.record(self.layout, documents)
+
+    def _container_event(
+        self, container: Container, action: str, extra: Mapping[str, str] | None = None
+    ) -> None:
+        self.container_store.event(container, action, extra)
+
+    def image_history(self, name: str) -> list[HistoryEntry]:
+        """docker's ``history``: the image config's history, newest first, each step with
+        the size of the layer it made (0 for an empty layer); the newest carries the image's
+        id and tags, the others ``<missing>`` (a pulled image has no local parents).
+
+        >>> [(step.id, step.size) for step in client.image_history("busybox")]
+        [('sha256:...', 0), ('<missing>', 4261550)]
+        """
+        from hybridock.runtime.system import HistoryEntry  # noqa: PLC0415
+
+        image = self.image(name)
+        steps = image.config.get("history") or []
+        chains = list(image.chain_ids)
+        entries = []
+        for step in steps:
+            size = 0
+            if not step.get("empty_layer") and chains:
+                size = self._layer_content_size(chains.pop(0))
+            entries.append(
+                HistoryEntry(
+                    id="<missing>",
+                    created=step.get("created", ""),
+                    created_by=step.get("created_by", ""),
+                    size=size,
+                    comment=step.get("comment", ""),
+                    tags=(),
+                )
+            )
+        entries.reverse()
+        if entries:
+            entries[0] = entries[0]._replace(id=image.id, tags=image.tags)
+        return entries
 
     def login(self, registry: str, username: str, password: str) -> None:
         """Check credentials against a registry, then save them (docker's config.json).
@@ -556,8 +662,10 @@ class Client:
         0
         """
         self.require_root()
+        record = self._record(container)
+        self._container_event(record, "attach")
         return self.runtime.start_attached(
-            self._record(container),
+            record,
             stdin=stdin,
             stdout=stdout,
             stderr=stderr,
@@ -621,6 +729,8 @@ class Client:
         self.require_root()
         record = self._record(container)
         self.container_store.rename(record, new_name)
+        renamed = record._replace(name=new_name.lstrip("/"))
+        self._container_event(renamed, "rename", {"oldName": f"/{record.name}"})
         if record.running and record.config.bridged:
             self.runtime.networks.republish_names(record.id)
 
@@ -672,7 +782,9 @@ class Client:
         >>> client.pause("web")
         """
         self.require_root()
-        self.runtime.pause(self._record(container))
+        record = self._record(container)
+        self.runtime.pause(record)
+        self._container_event(record, "pause")
 
     def unpause(self, container: Container | str) -> None:
         """``unpause``: a paused container's processes run again.
@@ -680,7 +792,9 @@ class Client:
         >>> client.unpause("web")
         """
         self.require_root()
-        self.runtime.unpause(self._record(container))
+        record = self._record(container)
+        self.runtime.unpause(record)
+        self._container_event(record, "unpause")
 
     def paused(self, container: Container | str) -> bool:
         """Whether a running container is paused.
@@ -706,7 +820,9 @@ class Client:
         >>> client.restart("web", timeout=2)
         """
         self.require_root()
-        self.runtime.restart(self._record(container), timeout, signal)
+        record = self._record(container)
+        self.runtime.restart(record, timeout, signal)
+        self._container_event(record, "restart")
 
     def wait(self, container: Container | str) -> int:
         """Block until the container is not running; returns its exit code.
@@ -877,7 +993,7 @@ class Client:
         '10.20.0.1'
         """
         self.require_root()
-        return self.network_store.create(
+        network = self.network_store.create(
             name,
             driver=driver,
             subnet=subnet,
@@ -886,6 +1002,19 @@ class Client:
             labels=labels,
             options=options,
         )
+        self._network_event(network, "create")
+        return network
+
+    def _network_event(
+        self, network: Network, action: str, container: Container | None = None
+    ) -> None:
+        """docker's network event: the network's name and type (and the container's id)."""
+        from hybridock.store import events  # noqa: PLC0415
+
+        attributes = {"name": network.name, "type": network.driver}
+        if container is not None:
+            attributes["container"] = container.id
+        self._emit([events.event("network", action, network.id, dict(sorted(attributes.items())))])
 
     def remove_network(self, name: str) -> None:
         """``network rm``: refused for the predefined networks and one in use.
@@ -896,6 +1025,7 @@ class Client:
         network = self.network_store.find(name)
         self.network_store.remove(network)
         self.runtime.networks.forget_network(network)
+        self._network_event(network, "destroy")
 
     def prune_networks(self) -> list[str]:
         """``network prune``: removes the user's networks no container names; their names.
@@ -910,6 +1040,7 @@ class Client:
                 continue
             self.network_store.remove(network)
             self.runtime.networks.forget_network(network)
+            self._network_event(network, "destroy")
             removed.append(network.name)
         return removed
 
@@ -1014,9 +1145,9 @@ class Client:
         """
         self.require_root()
         record = self._record(container)
-        self.runtime.networks.connect(
-            self.network_store.find(network), record, aliases=tuple(aliases), ip=ip
-        )
+        joined = self.network_store.find(network)
+        self.runtime.networks.connect(joined, record, aliases=tuple(aliases), ip=ip)
+        self._network_event(joined, "connect", record)
 
     def disconnect_network(
         self, network: str, container: Container | str, *, force: bool = False
@@ -1028,7 +1159,9 @@ class Client:
         self.require_root()
         del force  # docker's --force only matters for swarm's stale endpoints
         record = self._record(container)
-        self.runtime.networks.disconnect(self.network_store.find(network), record)
+        left = self.network_store.find(network)
+        self.runtime.networks.disconnect(left, record)
+        self._network_event(left, "disconnect", record)
 
     def require_root(self) -> None:
         """``NotPermitted`` unless this process may run containers (root with CAP_SYS_ADMIN;
@@ -1072,9 +1205,29 @@ class Client:
         from hybridock.runtime.exec import Executor  # noqa: PLC0415
 
         self.require_root()
-        return Executor(self.runtime).run_attached(
-            self._record(container), options, stdin=stdin, stdout=stdout, stderr=stderr
+        record = Executor(self.runtime).running(self._record(container))
+        exec_id = self._exec_events(record, options)
+        code = Executor(self.runtime).run_attached(
+            record, options, stdin=stdin, stdout=stdout, stderr=stderr
         )
+        self._container_event(record, "exec_die", {"execID": exec_id, "exitCode": str(code)})
+        return code
+
+    def _exec_events(self, record: Container, options: ExecOptions) -> str:
+        """docker's exec_create and exec_start ("exec_start: sh -c ..."); the exec's id."""
+
+        from hybridock.runtime.containers import container_event  # noqa: PLC0415
+
+        exec_id = os.urandom(32).hex()
+        command = " ".join(options.command[:1]) + " " + " ".join(options.command[1:])
+        extra = {"execID": exec_id}
+        self._emit(
+            [
+                container_event(record, f"{step}: {command}", extra)
+                for step in ("exec_create", "exec_start")
+            ]
+        )
+        return exec_id
 
     def exec_detached(self, container: Container | str, options: ExecOptions) -> int:
         """Start a process in a running container on /dev/null and leave it; returns its
@@ -1086,7 +1239,9 @@ class Client:
         from hybridock.runtime.exec import Executor  # noqa: PLC0415
 
         self.require_root()
-        return Executor(self.runtime).start_detached(self._record(container), options)
+        record = Executor(self.runtime).running(self._record(container))
+        self._exec_events(record, options)
+        return Executor(self.runtime).start_detached(record, options)
 
     def stats(self, container: Container | str) -> Stats:
         """A running container's counters from its cgroups (CPU time, memory, block I/O,
@@ -1159,6 +1314,222 @@ class Client:
         from hybridock.runtime.files import Files  # noqa: PLC0415
 
         Files(self.runtime).export(self._record(container), out)
+
+    # --- events, system -----------------------------------------------------------------------
+
+    def events(
+        self,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        follow: bool = True,
+    ) -> Iterator[dict[str, Any]]:
+        """docker's event documents from the store's event log (every hybridock process
+        appends what it does): ``since``/``until`` in Unix nanoseconds; without ``since``
+        only new ones. ``follow`` waits for new ones until ``until`` (forever without it),
+        unless ``until`` has passed. ``filters`` as ``events --filter`` (key -> values; as
+        docker 20.10, a key it does not know filters nothing).
+
+        >>> [e["Action"] for e in client.events(since=0, until=time.time_ns())]
+        ['create', 'start', 'die']
+        """
+        import time  # noqa: PLC0415
+
+        from hybridock.store import events  # noqa: PLC0415
+
+        wanted = {key: list(values) for key, values in (filters or {}).items() if values}
+        if since is not None and until is not None and until < since:
+            raise ConfigError("`since` time cannot be after `until` time")
+        follow = follow and (until is None or until >= time.time_ns())
+        past = since is not None or until is not None
+        for document in events.read(self.layout.root, past=past, follow=follow, until=until):
+            moment = int(document.get("timeNano", 0))
+            if since is not None and moment < since:
+                continue
+            if until is not None and moment > until:
+                continue
+            if events.matches(document, wanted):
+                yield document
+
+    def info(self) -> dict[str, Any]:
+        """docker's ``info`` document (``system info``), with what is true of hybridock here:
+        the store's counts, overlay2 over the store's filesystem, the cgroup version, the
+        host's kernel, OS, CPUs and memory.
+
+        >>> client.info()["CgroupVersion"]
+        '2'
+        """
+        from hybridock import __version__  # noqa: PLC0415
+        from hybridock.runtime import system  # noqa: PLC0415
+
+        containers = self.containers()
+        running = [container for container in containers if container.running]
+        paused = sum(1 for container in running if self.paused(container))
+        counts = system.Counts(len(containers), len(running) - paused, paused, len(self.images()))
+        return system.info_document(self.root, counts, self.config, __version__)
+
+    def version(self) -> dict[str, Any]:
+        """docker's ``version`` document: hybridock is both the client and the engine (one
+        process, no API between them), so both say hybridock's version.
+
+        >>> client.version()["Server"]["Version"]
+        '0.1.0'
+        """
+        from hybridock import __version__  # noqa: PLC0415
+        from hybridock.runtime import system  # noqa: PLC0415
+
+        return system.version_document(__version__)
+
+    def disk_usage(self) -> DiskUsage:
+        """docker's ``system df`` data: each image with its size, the bytes it shares with
+        other images and its containers' count; each container with the size of what it
+        wrote (its upper dir); each volume with its size and users.
+
+        >>> client.disk_usage().layers_size
+        4261550
+        """
+        from hybridock.runtime.system import (  # noqa: PLC0415
+            ContainerUsage,
+            DiskUsage,
+            ImageUsage,
+            VolumeUsage,
+            tree_size,
+        )
+
+        images = self.images()
+        containers = self.containers()
+        users: dict[str, int] = {}
+        for container in containers:
+            users[container.image_id] = users.get(container.image_id, 0) + 1
+        layer_users: dict[str, int] = {}
+        for image in images:
+            for chain in set(image.chain_ids):
+                layer_users[chain] = layer_users.get(chain, 0) + 1
+        sizes = {chain: self._layer_content_size(chain) for chain in layer_users}
+        image_usage = [
+            ImageUsage(
+                image,
+                sum(sizes[chain] for chain in set(image.chain_ids)),
+                sum(sizes[chain] for chain in set(image.chain_ids) if layer_users[chain] > 1),
+                users.get(image.id, 0),
+            )
+            for image in images
+        ]
+        container_usage = [
+            ContainerUsage(container, tree_size(self.layout.container(container.id) / "upper"))
+            for container in containers
+        ]
+        volume_usage = [
+            VolumeUsage(volume, self.volume_store.size(volume), len(self.volume_users(volume.name)))
+            for volume in self.volumes()
+        ]
+        return DiskUsage(sum(sizes.values()), image_usage, container_usage, volume_usage)
+
+    def prune_system(
+        self,
+        *,
+        all_images: bool = False,
+        volumes: bool = False,
+        filters: Mapping[str, Sequence[str]] | None = None,
+    ) -> SystemPruneReport:
+        """``system prune``: stopped containers, networks no container names, dangling images
+        (``all_images``: every image no container uses) and, with ``volumes``, the volumes no
+        container mounts (docker 20.10's: named ones too, as ``volume prune``); ``filters``
+        as docker's: ``label`` (KEY, KEY=VALUE), ``label!`` and ``until`` (Unix nanoseconds as
+        text: what was created before).
+
+        >>> client.prune_system(volumes=True).reclaimed
+        4261550
+        """
+        from hybridock.runtime.system import PruneFilter, SystemPruneReport  # noqa: PLC0415
+
+        chosen = PruneFilter.parse(filters or {})
+        self.require_root()
+        containers, reclaimed = self._prune_stopped(chosen)
+        networks = self._prune_networks(chosen)
+        removed_volumes: list[str] = []
+        if volumes:
+            removed_volumes, volume_bytes = self._prune_unused_volumes(chosen)
+            reclaimed += volume_bytes
+        images, image_bytes = self._prune_images(chosen, all_images=all_images)
+        return SystemPruneReport(
+            containers, networks, removed_volumes, images, reclaimed + image_bytes
+        )
+
+    def _prune_stopped(self, chosen: PruneFilter) -> tuple[list[str], int]:
+        from hybridock.runtime.system import tree_size  # noqa: PLC0415
+
+        removed, reclaimed = [], 0
+        for container in self.containers():
+            if container.running or not chosen.takes(container.config.labels, container.created):
+                continue
+            size = tree_size(self.layout.container(container.id) / "upper")
+            self.runtime.remove(container)
+            removed.append(container.id)
+            reclaimed += size
+        return removed, reclaimed
+
+    def _prune_networks(self, chosen: PruneFilter) -> list[str]:
+        removed = []
+        for network in self.network_store.all():
+            if network.predefined or self.network_store.in_use(network):
+                continue
+            if chosen.takes(network.labels, network.created):
+                self.network_store.remove(network)
+                self.runtime.networks.forget_network(network)
+                self._network_event(network, "destroy")
+                removed.append(network.name)
+        return removed
+
+    def _prune_unused_volumes(self, chosen: PruneFilter) -> tuple[list[str], int]:
+        removed, reclaimed = [], 0
+        for volume in self.unused_volumes():
+            if not chosen.takes(volume.labels, None):
+                continue
+            size = self.volume_store.size(volume)
+            try:
+                self.volume_store.remove(volume.name)
+            except HybridockError:
+                continue  # taken meanwhile
+            removed.append(volume.name)
+            reclaimed += size
+        return removed, reclaimed
+
+    def _prune_images(self, chosen: PruneFilter, *, all_images: bool) -> tuple[RemovalReport, int]:
+        """Dangling (or unused) images the filter takes; the bytes of the layers that went."""
+        before = {image.id: image for image in self.images()}
+        layers_before = self._layers_size(before.values())
+        if chosen.filters:
+            from hybridock.runtime.system import epoch  # noqa: PLC0415
+            from hybridock.store.images import RemovalReport  # noqa: PLC0415
+
+            report = RemovalReport([], [])
+            used = {container.image_id for container in self.containers()}
+            for image in before.values():
+                if image.id in used or (image.tags and not all_images):
+                    continue
+                labels = (image.config.get("config") or {}).get("Labels") or {}
+                if chosen.takes(labels, epoch(image.created)):
+                    done = self.image_store.remove(image.id, force=True)
+                    report.untagged.extend(done.untagged)
+                    report.deleted.extend(done.deleted)
+        else:
+            report = self.image_store.prune(dangling_only=not all_images)
+        gone = [image for image in report.deleted if image in before]
+        self._emit([self._image_event("delete", image, image=before[image]) for image in gone])
+        return report, layers_before - self._layers_size(self.images())
+
+    def _layers_size(self, images: Iterable[ImageRecord]) -> int:
+        chains = {chain for image in images for chain in image.chain_ids}
+        return sum(self._layer_content_size(chain) for chain in chains)
+
+    def _layer_content_size(self, chain_id: str) -> int:
+        """What docker's overlay2 counts as a layer's size (its DiffSize): the apparent sizes
+        of the extracted tree's files, each inode once; not the tar stream's length."""
+        from hybridock.runtime.system import tree_size  # noqa: PLC0415
+
+        return tree_size(self.layout.layer(chain_id))
 
     def close(self) -> None:
         """Close the store's database (``with Client() as client:`` does it at the end)."""

@@ -61,7 +61,10 @@ def status_text(container: Container, *, paused: bool = False, health: str = "")
 
 
 def _command_text(container: Container, no_trunc: bool) -> str:
-    text = " ".join(container.argv)
+    """docker's COMMAND: the path, then the arguments, one with a space in single quotes
+    (the daemon's list.go), cut to 20 characters."""
+    path, *arguments = container.argv or ("",)
+    text = " ".join([path, *(f"'{a}'" if " " in a else a for a in arguments)])
     if not no_trunc and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'

@@ -400,3 +400,101 @@ def image_prune(state: State, all_unused: bool, force: bool) -> None:
         click.echo("Deleted Images:")
         _print_removal(report)
     click.echo(f"\nTotal reclaimed space: {human_size(0) if not report.deleted else 'n/a'}")
+
+
+HISTORY_HEADERS = {
+    "ID": "IMAGE",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedBy": "CREATED BY",
+    "Size": "SIZE",
+    "Comment": "COMMENT",
+}
+HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+TRUE_WORDS = ("1", "t", "T", "true", "TRUE", "True")
+FALSE_WORDS = ("0", "f", "F", "false", "FALSE", "False")
+
+
+def _ellipsis(text: str, width: int) -> str:
+    """docker's formatter.Ellipsis: cut to ``width`` characters, the last one an ellipsis."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@click.command("history")
+@click.option(
+    "-H",
+    "--human",
+    is_flag=False,
+    flag_value="true",
+    default="true",
+    help="Print sizes and dates in human readable format.",
+)
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
+@click.option("--format", "output_format", help="Pretty-print images using a Go template.")
+@click.argument("name", metavar="IMAGE")
+@pass_state
+def history(
+    state: State,
+    human: str,
+    no_trunc: bool,
+    quiet: bool,
+    output_format: str | None,
+    name: str,
+) -> None:
+    """Show the history of an image."""
+    value = human.removeprefix("=")
+    if value not in TRUE_WORDS + FALSE_WORDS:
+        raise ContainerCommandError(
+            f'invalid argument "{value}" for "-H, --human" flag: strconv.ParseBool: parsing'
+            f' "{value}": invalid syntax',
+            125,
+        )
+    readable = value in TRUE_WORDS
+    if output_format:
+        from hybridock.cli.templates import TemplateError, check_closed  # noqa: PLC0415
+
+        try:
+            check_closed(output_format)
+        except TemplateError as error:
+            raise ContainerCommandError(f"template parsing error: {error}", 1) from None
+    try:
+        steps = state.client.image_history(name)
+    except ImageNotFound:
+        raise ContainerCommandError(f"No such image: {_as_typed(name)}", 1) from None
+    from datetime import datetime  # noqa: PLC0415
+
+    rows = []
+    for step in steps:
+        created = parse_timestamp(step.created) or 0
+        created_at = datetime.fromtimestamp(int(created)).astimezone().isoformat()
+        created_at = created_at.replace("+00:00", "Z")
+        created_by = step.created_by.replace("\t", " ")
+        identifier = step.id
+        if not no_trunc and identifier.startswith("sha256:"):
+            identifier = identifier.removeprefix("sha256:")[:12]
+        rows.append(
+            {
+                "ID": identifier,
+                "CreatedSince": ago(created) if readable else created_at,
+                "CreatedAt": created_at,
+                "CreatedBy": created_by if no_trunc else _ellipsis(created_by, 45),
+                "Size": human_size(step.size) if readable else str(step.size),
+                "Comment": step.comment,
+            }
+        )
+    if quiet and output_format in (None, "table"):
+        for row in rows:
+            click.echo(row["ID"])
+        return
+    headers = HISTORY_HEADERS if readable else {**HISTORY_HEADERS, "CreatedSince": "CREATED AT"}
+    for line in formatted(rows, output_format or "table", headers, HISTORY_TABLE):
+        click.echo(line)
+
+
+def _as_typed(name: str) -> str:
+    """The name as docker's daemon echoes it: a reference gets its default tag."""
+    try:
+        return Reference.parse(name).familiar
+    except InvalidReference:
+        return name

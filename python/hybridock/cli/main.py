@@ -57,6 +57,11 @@ COMMANDS = {
     "cp": "files:cp",
     "diff": "files:diff",
     "export": "files:export",
+    "events": "events:events",
+    "history": "images:history",
+    "info": "system:info",
+    "version": "system:version",
+    "system": "system:system_group",
 }
 #: `hybridock container COMMAND`: docker's management-command spellings, loaded the same way
 CONTAINER_COMMANDS = {
@@ -75,6 +80,7 @@ IMAGE_COMMANDS = {
     "rm": COMMANDS["rmi"],
     "inspect": "images:image_inspect",
     "prune": "images:image_prune",
+    "history": "images:history",
 }
 
 

@@ -16,12 +16,14 @@ import re
 import signal
 import sqlite3
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hybridock.errors import ConfigError, ContainerNotFound, ContainerStateError
 from hybridock.runtime.names import random_name
+from hybridock.store import events
 from hybridock.store.db import Database
 from hybridock.store.layout import Layout, write_atomic
 
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 
 NAME_PATTERN = r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$"  # compiled on first use: --name is rare
 EXIT_FILE = "exit.json"
+#: docker's predefined networks without a bridge, and their drivers (runtime/network.py makes
+#: the same rows)
+HOST_AND_NONE = {"host": "host", "none": "null"}
 #: exit code recorded when a container's supervisor died without recording one
 LOST_EXIT_CODE = 255
 
@@ -105,6 +110,71 @@ def process_alive(pid: int | None, start: int | None) -> bool:
     if fields is None or fields[0] in (b"Z", b"X"):
         return False
     return start is None or int(fields[19]) == start
+
+
+def container_event(
+    container: Container | sqlite3.Row, action: str, extra: dict[str, str] | None = None
+) -> events.Event:
+    """docker's container event: the container's labels, its image (as typed) and name, and
+    what the action adds (``exitCode``, ``signal``, ...)."""
+    if isinstance(container, Container):
+        labels: Mapping[str, str] = container.config.labels
+        identifier, name, image = container.id, container.name, container.image
+    else:
+        labels = json.loads(container["config"]).get("labels") or {}
+        identifier, name, image = container["id"], container["name"], container["image_ref"]
+    attributes = {**labels, **(extra or {}), "image": image, "name": name}
+    return events.event("container", action, identifier, dict(sorted(attributes.items())))
+
+
+def _volume_events(row: sqlite3.Row, action: str) -> list[events.Event]:
+    """docker's volume mount (at a start) or unmount (at an exit) of each volume the
+    container's record mounts."""
+    found = []
+    for mount in json.loads(row["config"]).get("mounts") or ():
+        if not isinstance(mount, dict) or not mount.get("volume"):
+            continue
+        attributes = {"container": row["id"], "driver": "local"}
+        if action == "mount":
+            attributes["destination"] = mount.get("destination", "")
+            attributes["propagation"] = mount.get("propagation", "")
+            attributes["read/write"] = "false" if mount.get("readonly") else "true"
+        found.append(
+            events.event("volume", action, mount["volume"], dict(sorted(attributes.items())))
+        )
+    return found
+
+
+def _network_events(
+    connection: sqlite3.Connection, container: sqlite3.Row | None, action: str
+) -> list[events.Event]:
+    """docker's network connect (at a start) or disconnect (at an exit) of each network the
+    container has a place on: its bridge networks' endpoints, or ``host`` or ``none``."""
+    if container is None:
+        return []
+    container_id = container["id"]
+    rows = connection.execute(
+        "SELECT networks.id, networks.name, networks.driver FROM endpoints JOIN networks"
+        " ON networks.id = endpoints.network_id WHERE endpoints.container_id = ?"
+        " ORDER BY networks.name",
+        (container_id,),
+    ).fetchall()
+    network = json.loads(container["config"]).get("network")
+    if not rows and network in HOST_AND_NONE:
+        # the predefined row, made here if no network command has made it yet
+        connection.execute(
+            "INSERT OR IGNORE INTO networks (id, name, driver, created) VALUES (?, ?, ?, ?)",
+            (os.urandom(32).hex(), network, HOST_AND_NONE[network], time.time()),
+        )
+        rows = connection.execute(
+            "SELECT id, name, driver FROM networks WHERE name = ?", (network,)
+        ).fetchall()
+    return [
+        events.event(
+            "network", action, row[0], {"container": container_id, "name": row[1], "type": row[2]}
+        )
+        for row in rows
+    ]
 
 
 def _release_cgroup(directory: Path) -> bool:
@@ -185,7 +255,9 @@ class ContainerStore:
 
                     remove_tree(directory)
                     raise self._name_taken(chosen) from error
-        return self.get(container_id)
+        created = self.get(container_id)
+        events.record(self.layout, [container_event(created, "create")])
+        return created
 
     def rename(self, container: Container, new_name: str) -> None:
         """docker rename: the record's name, checked as ``--name`` is (one transaction, so two
@@ -214,6 +286,12 @@ class ContainerStore:
             f' "{owner}". You have to remove (or rename) that container to be able to'
             " reuse that name."
         )
+
+    def event(
+        self, container: Container, action: str, extra: Mapping[str, str] | None = None
+    ) -> None:
+        """Appends docker's container event to the store's event log."""
+        events.record(self.layout, [container_event(container, action, dict(extra or {}))])
 
     def replace_config(self, container_id: str, config: ContainerConfig) -> None:
         """A new configuration for the container (network connect, update)."""
@@ -277,6 +355,13 @@ class ContainerStore:
                 " oom_killed = 0, error = NULL WHERE id = ?",
                 (pid, process_start_time(pid), monitor_pid, time.time(), container_id),
             )
+            row = connection.execute(
+                "SELECT id, name, image_ref, config FROM containers WHERE id = ?", (container_id,)
+            ).fetchone()
+            connected = _network_events(connection, row, "connect")
+        if row is not None:
+            started = [*connected, *_volume_events(row, "mount"), container_event(row, "start")]
+            events.record(self.layout, started)
 
     def mark_restarting(self, container_id: str, sleeper: int) -> None:
         """docker's Restarting: exited, waiting out the backoff in process ``sleeper``
@@ -313,6 +398,12 @@ class ContainerStore:
     ) -> None:
         # the network's rows go in the same transaction: an exit costs one commit either way
         with self.db.write() as connection:
+            # the one place an exit is folded in: docker's die, once (only a running record dies)
+            row = connection.execute(
+                "SELECT id, name, image_ref, config, state FROM containers WHERE id = ?",
+                (container_id,),
+            ).fetchone()
+            disconnected = _network_events(connection, row, "disconnect")
             taken = take_network_rows(connection, container_id)
             connection.execute(
                 "UPDATE containers SET state = 'exited', pid = NULL, pid_start = NULL,"
@@ -320,6 +411,9 @@ class ContainerStore:
                 " WHERE id = ?",
                 (exit_code, finished_at or time.time(), int(oom_killed), error, container_id),
             )
+        if row is not None and row["state"] == "running":
+            died = container_event(row, "die", {"exitCode": str(exit_code)})
+            events.record(self.layout, [died, *disconnected, *_volume_events(row, "unmount")])
         after_network_release(self.layout, self.db, taken)
 
     def write_exit(self, container_id: str, exit_code: int, oom_killed: bool = False) -> None:
@@ -386,7 +480,12 @@ class ContainerStore:
 
     def remove_record(self, container_id: str) -> None:
         with self.db.write() as connection:
+            row = connection.execute(
+                "SELECT id, name, image_ref, config FROM containers WHERE id = ?", (container_id,)
+            ).fetchone()
             connection.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+        if row is not None:
+            events.record(self.layout, [container_event(row, "destroy")])
 
     def require_running(self, container: Container) -> None:
         if not container.running:

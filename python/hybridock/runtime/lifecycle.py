@@ -652,12 +652,14 @@ class Runtime:
         if number == signal.SIGKILL:
             self._kill_hard(container)
             return
+        self.containers.event(container, "kill", {"signal": str(number)})
         with contextlib.suppress(ProcessLookupError):
             os.kill(container.pid or 0, number)
 
     def _kill_hard(self, container: Container) -> None:
         """SIGKILL, then a thaw if the container is paused: a frozen process dies only once it
         runs again (docker's kill resumes a paused container after its SIGKILL too)."""
+        self.containers.event(container, "kill", {"signal": str(int(signal.SIGKILL))})
         with contextlib.suppress(ProcessLookupError):
             os.kill(container.pid or 0, signal.SIGKILL)
         cgroup = cgroups.load(self.layout.container(container.id))
@@ -784,11 +786,14 @@ class Runtime:
                 else DEFAULT_STOP_TIMEOUT
             )
         )
+        number = signal_number(sig or container.config.stop_signal)
+        self.containers.event(container, "kill", {"signal": str(number)})
         with contextlib.suppress(ProcessLookupError):
-            os.kill(container.pid or 0, signal_number(sig or container.config.stop_signal))
+            os.kill(container.pid or 0, number)
         if self._wait_exit(container, grace) is None:
             self._kill_hard(container)
             self._wait_exit(container, 10)
+        self.containers.event(container, "stop")
 
     def _wait_exit(self, container: Container, timeout: float | None) -> Container | None:
         """The container's record once it is not running; None if ``timeout`` passed first."""

@@ -32,7 +32,7 @@ from hybridock.errors import (
     SpawnError,
     StoreError,
 )
-from hybridock.store import locks
+from hybridock.store import events, locks
 from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard
 
@@ -197,6 +197,7 @@ class VolumeStore:
                         int(anonymous),
                     ),
                 )
+            events.record(self.layout, [events.event("volume", "create", name, {"driver": driver})])
         return self.get(name)
 
     def provide(self, config: ContainerConfig, layer_dirs: Sequence[str]) -> ContainerConfig:
@@ -322,6 +323,9 @@ class VolumeStore:
             with self.db.write() as connection:
                 connection.execute("DELETE FROM volumes WHERE name = ?", (volume.name,))
             discard(self.layout, self.layout.volumes / volume.name)
+        events.record(
+            self.layout, [events.event("volume", "destroy", volume.name, {"driver": volume.driver})]
+        )
 
     def remove_anonymous(self, names: Sequence[str]) -> None:
         """What ``rm -v`` and ``--rm`` take with a container: its anonymous volumes that no
