@@ -17,6 +17,7 @@ import signal
 import struct
 import subprocess
 import termios
+import time
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -132,6 +133,11 @@ def test_attach_relays_both_streams_and_exits_with_the_containers_code(box: Box,
     box.ok("run", "-di", "--name", name, "busybox", "sh", "-c", script)
     result = box("attach", name, input="go\n")
     assert (result.returncode, result.stdout, result.stderr) == (3, "out:go\n", "err\n")
+    actions = box.ok(
+        "events", "--since", "0", "--until", f"{time.time() + 1:.3f}", "--format",
+        "{{.Action}}", "--filter", f"container={name}", "--filter", "event=attach",
+    )  # fmt: skip
+    assert actions.splitlines() == ["attach"]  # docker's event, once per attach
     assert box.inspect(name)["State"]["ExitCode"] == 3  # type: ignore[index]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -320,6 +321,12 @@ def test_a_failing_check_turns_unhealthy_after_the_retries(box: Box, name: str) 
     health = health_of(box, name)
     assert health["FailingStreak"] >= 3
     assert all(e["ExitCode"] == 1 and e["Output"] == "bad\n" for e in health["Log"])
+    # docker's event on each change of status only: starting -> unhealthy, once
+    changes = box.ok(
+        "events", "--since", "0", "--until", f"{time.time() + 1:.3f}", "--format",
+        "{{.Action}}", "--filter", f"container={name}", "--filter", "event=health_status",
+    )  # fmt: skip
+    assert changes.splitlines() == ["health_status: unhealthy"]
     assert "(unhealthy)" in box.ok("ps", "--filter", f"name={name}")
     assert name in box.ok("ps", "--filter", "health=unhealthy")
     assert name not in box.ok("ps", "--filter", "health=healthy")

@@ -192,7 +192,10 @@ def main(argv: list[str]) -> int:
     directory = layout.container(container_id)
     health = HealthState.read(directory) or HealthState()
     since_start = begun - (container.started_at or begun)
-    health.with_result(result, check, since_start=since_start).write(directory)
+    judged = health.with_result(result, check, since_start=since_start)
+    judged.write(directory)
+    if judged.status != health.status:  # docker's event: on a change only
+        containers.event(current, f"health_status: {judged.status}")
     return 0
 
 

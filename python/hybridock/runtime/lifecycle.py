@@ -613,6 +613,7 @@ class Runtime:
                 f"You cannot attach to container {current.id[:12]}: it runs in the foreground of"
                 " the hybridock process that started it"
             )
+        self.containers.event(current, "attach")
         typed = stdin if config.open_stdin else None
         session = attach.Session(
             connection,
