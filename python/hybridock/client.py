@@ -938,18 +938,9 @@ class Client:
         (['pgdata'], 41234432)
         """
         self.require_root()
-        removed, reclaimed = [], 0
-        for volume in self.unused_volumes():
-            if not all(volume.has_label(label) for label in labels):
-                continue
-            size = self.volume_store.size(volume)
-            try:
-                self.volume_store.remove(volume.name)
-            except HybridockError:
-                continue  # taken meanwhile
-            removed.append(volume.name)
-            reclaimed += size
-        return removed, reclaimed
+        return self._remove_unused_volumes(
+            lambda volume: all(volume.has_label(label) for label in labels)
+        )
 
     # --- networks -----------------------------------------------------------------------------
 
@@ -1483,9 +1474,14 @@ class Client:
         return removed
 
     def _prune_unused_volumes(self, chosen: PruneFilter) -> tuple[list[str], int]:
+        return self._remove_unused_volumes(lambda volume: chosen.takes(volume.labels, None))
+
+    def _remove_unused_volumes(self, chosen: Callable[[Volume], bool]) -> tuple[list[str], int]:
+        """The volumes no container mounts that ``chosen`` takes, removed: their names and the
+        bytes they held (one taken meanwhile is left)."""
         removed, reclaimed = [], 0
         for volume in self.unused_volumes():
-            if not chosen.takes(volume.labels, None):
+            if not chosen(volume):
                 continue
             size = self.volume_store.size(volume)
             try:

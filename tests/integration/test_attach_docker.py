@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.integration.test_containers import Box, library_box
+from tests.integration.sidebyside import our_box, tag_busybox
+from tests.integration.test_containers import Box
 from tests.support.dockerd import Dockerd
 from tests.support.registry import Registry
 
@@ -15,17 +16,12 @@ pytestmark = [pytest.mark.root, pytest.mark.registry]
 CONTAINERS = ("attach-stopped", "attach-paused", "attach-tty")
 
 
-@pytest.fixture(scope="module")
-def box(
-    tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
-) -> Iterator[Box]:
-    with library_box(tmp_path_factory, session_registry, image_builder, "attach-docker") as made:
-        yield made
+box = our_box("attach-docker")
 
 
 @pytest.fixture
 def docker(dockerd: Dockerd, session_registry: Registry) -> Iterator[Dockerd]:
-    dockerd.cli("tag", f"{session_registry.backend_address}/library/busybox:latest", "busybox")
+    tag_busybox(dockerd, session_registry)
     yield dockerd
     dockerd.cli("rm", "-f", *CONTAINERS, check=False)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import ImageBuilder
+from tests.integration.test_containers import wait_for
 from tests.support.cleanup import mounts_under
 from tests.support.dockerd import Dockerd, DockerdStartError, cgroup_hierarchies, dockerd_probe
 from tests.support.processes import processes_mentioning
@@ -50,9 +51,18 @@ def host_network() -> dict[str, str]:
     return state
 
 
+def veths() -> str:
+    return subprocess.run(
+        ["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True, check=True
+    ).stdout
+
+
 def test_runs_containers_and_leaves_the_host_as_it_was(
     tmp_path: Path, registry: Registry, image_builder: ImageBuilder
 ) -> None:
+    # the veths of containers earlier tests removed go with their network namespaces, which the
+    # kernel tears down a little later: wait for that, or their bridges' state changes under us
+    wait_for(lambda: not veths(), 30)
     network = host_network()
     workdir = tmp_path / "dockerd"
     daemon = Dockerd(workdir, insecure_registries=[registry.backend_address])

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.test_containers import Box, library_box
+from tests.integration.sidebyside import our_box, tag_busybox
+from tests.integration.test_containers import Box
 from tests.support.dockerd import Dockerd
 from tests.support.registry import Registry
 
@@ -21,17 +22,12 @@ CHANGES = (
 )
 
 
-@pytest.fixture(scope="module")
-def box(
-    tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
-) -> Iterator[Box]:
-    with library_box(tmp_path_factory, session_registry, image_builder, "files-docker") as made:
-        yield made
+box = our_box("files-docker")
 
 
 @pytest.fixture
 def docker(dockerd: Dockerd, session_registry: Registry) -> Iterator[Dockerd]:
-    dockerd.cli("tag", f"{session_registry.backend_address}/library/busybox:latest", "busybox")
+    tag_busybox(dockerd, session_registry)
     yield dockerd
     for container in ("files-a", "files-b"):
         dockerd.cli("rm", "-f", container, check=False)

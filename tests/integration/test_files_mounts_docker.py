@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.test_containers import Box, library_box
+from tests.integration.sidebyside import DAEMON_PREFIX, our_box, tag_busybox
+from tests.integration.test_containers import Box
 from tests.support.cli import hybridock_command
 from tests.support.dockerd import Dockerd
 from tests.support.registry import Registry
 
 pytestmark = [pytest.mark.root, pytest.mark.registry]
 
-DAEMON_PREFIX = "Error response from daemon: "
 #: written by the container into its mounts; links in a volume to the container's /etc/passwd
 #: (absolute, and climbing out of the volume with ..) and to a host sentinel
 SCRIPT = (
@@ -81,12 +81,7 @@ def words(text: str) -> str:
     return re.sub(r"/\S*/merged/", "/", f"Error: {text}" if text else "")
 
 
-@pytest.fixture(scope="module")
-def box(
-    tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
-) -> Iterator[Box]:
-    with library_box(tmp_path_factory, session_registry, image_builder, "files-mounts") as made:
-        yield made
+box = our_box("files-mounts")
 
 
 @pytest.fixture
@@ -94,7 +89,7 @@ def tools(
     dockerd: Dockerd, session_registry: Registry, box: Box, tmp_path: Path
 ) -> Iterator[tuple[Tool, Tool]]:
     """docker's side and ours; afterwards their containers and volumes are removed."""
-    dockerd.cli("tag", f"{session_registry.backend_address}/library/busybox:latest", "busybox")
+    tag_busybox(dockerd, session_registry)
 
     def theirs(*args: str) -> tuple[int, bytes, str]:
         result = subprocess.run(

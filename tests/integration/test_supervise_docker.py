@@ -4,39 +4,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.integration.test_containers import Box, library_box, wait_for
+from tests.integration.sidebyside import DAEMON_PREFIX, both, docker, our_box
+from tests.integration.test_containers import Box, wait_for
 from tests.support.dockerd import Dockerd
-from tests.support.registry import Registry
 
+__all__ = ["both", "docker"]  # fixtures shared by the side-by-side tests
 pytestmark = [pytest.mark.root, pytest.mark.registry]
 
-DAEMON_PREFIX = "Error response from daemon: "
 
-
-@pytest.fixture(scope="module")
-def docker(dockerd: Dockerd, session_registry: Registry) -> Dockerd:
-    dockerd.cli("tag", f"{session_registry.backend_address}/library/busybox:latest", "busybox")
-    return dockerd
-
-
-@pytest.fixture(scope="module")
-def box(
-    tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
-) -> Iterator[Box]:
-    with library_box(tmp_path_factory, session_registry, image_builder, "supervise-docker") as made:
-        yield made
-
-
-@pytest.fixture
-def both(docker: Dockerd, box: Box) -> Iterator[tuple[Dockerd, Box]]:
-    yield docker, box
-    for container in docker.cli("ps", "-aq").stdout.split():
-        docker.cli("rm", "-f", container, check=False)
-    box.remove_containers()
+box = our_box("supervise-docker")
 
 
 def run_words(text: str) -> str:

@@ -8,11 +8,12 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import pytest
-from tests.integration.test_containers import Box, library_box
+from tests.integration.sidebyside import DAEMON_PREFIX, both, docker, our_box
+from tests.integration.test_containers import Box
 from tests.support.dockerd import Dockerd
 from tests.support.images import ImageSpec
 from tests.support.layers import File, Layer
@@ -21,37 +22,13 @@ from tests.support.testimages import busybox_entries, host_platform
 
 from hybridock import __version__
 
+__all__ = ["both", "docker"]  # fixtures shared by the side-by-side tests
 pytestmark = [pytest.mark.root, pytest.mark.registry]
 
-DAEMON_PREFIX = "Error response from daemon: "
 HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
 
 
-@pytest.fixture(scope="module")
-def docker(dockerd: Dockerd, session_registry: Registry) -> Dockerd:
-    dockerd.cli("tag", f"{session_registry.backend_address}/library/busybox:latest", "busybox")
-    return dockerd
-
-
-@pytest.fixture(scope="module")
-def box(
-    tmp_path_factory: pytest.TempPathFactory, session_registry: Registry, image_builder: object
-) -> Iterator[Box]:
-    with library_box(tmp_path_factory, session_registry, image_builder, "system-docker") as made:
-        yield made
-
-
-@pytest.fixture
-def both(docker: Dockerd, box: Box) -> Iterator[tuple[Dockerd, Box]]:
-    """Both tools; afterwards their containers and volumes are removed."""
-    yield docker, box
-    for container in docker.cli("ps", "-aq").stdout.split():
-        docker.cli("rm", "-f", "-v", container, check=False)
-    box.remove_containers()
-    if names := docker.cli("volume", "ls", "-q").stdout.split():
-        docker.cli("volume", "rm", "-f", *names)
-    if names := box("volume", "ls", "-q").stdout.split():
-        box("volume", "rm", "-f", *names)
+box = our_box("system-docker")
 
 
 def docker_run(docker: Dockerd) -> Callable[..., str]:

@@ -14,12 +14,14 @@ import click
 
 from hybridock.cli.context import ContainerCommandError, EachFailed, State, pass_state
 from hybridock.cli.output import (
+    TimeBoundError,
     ago,
     formatted,
     go_time,
     human_duration,
     log_timestamp,
     table,
+    time_bounds,
 )
 from hybridock.client import Container
 from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound, InvalidReference
@@ -299,13 +301,10 @@ def logs(
 ) -> None:
     """Fetch the logs of a container."""
     now = time.time()
-    bounds: dict[str, int] = {}
-    for option, value in (("since", since), ("until", until)):
-        if value:
-            try:
-                bounds[option] = log_timestamp(value, now)
-            except ValueError as error:
-                raise HybridockError(f'invalid value for "{option}": {error}') from None
+    try:
+        bounds = time_bounds(since, until, now)
+    except TimeBoundError as error:
+        raise HybridockError(f'invalid value for "{error.option}": {error}') from None
     if bounds.get("until", now * 10**9) < now * 10**9:
         follow = False  # nothing that comes later is wanted
     container = state.client.container(name)

@@ -1,8 +1,9 @@
 """The CLI's per-invocation state (the client, created on first use) and the error types of
-container commands (cli/main.py prints them)."""
+container commands (cli/main.py prints them), and docker's --filter arguments."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 
 import click
@@ -33,6 +34,21 @@ class ContainerCommandError(HybridockError):
     def __init__(self, message: str, exit_code: int = 125) -> None:
         super().__init__(message)
         self.cli_exit_code = exit_code
+
+
+def filter_arguments(items: Sequence[str], flag: str = "-f, --filter") -> dict[str, list[str]]:
+    """docker's filters.ParseFlag: each ``name=value`` (name trimmed and lower-cased, value
+    trimmed) collected by name; one without ``=`` is docker's flag error."""
+    parsed: dict[str, list[str]] = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise ContainerCommandError(
+                f'invalid argument "{item}" for "{flag}" flag: bad format of filter'
+                " (expected name=value)"
+            )
+        parsed.setdefault(key.strip().lower(), []).append(value.strip())
+    return parsed
 
 
 class EachFailed(ContainerCommandError):

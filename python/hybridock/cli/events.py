@@ -3,7 +3,6 @@ appends what it does, and this command reads and follows the log)."""
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections.abc import Mapping
@@ -11,9 +10,9 @@ from typing import Any
 
 import click
 
-from hybridock.cli.context import ContainerCommandError, State, pass_state
-from hybridock.cli.output import log_timestamp
-from hybridock.cli.templates import TemplateError, check_closed, go_json
+from hybridock.cli.context import ContainerCommandError, State, filter_arguments, pass_state
+from hybridock.cli.output import TimeBoundError, time_bounds
+from hybridock.cli.templates import TemplateError, expand
 
 #: the Go field names of docker's events.Message, by the key its JSON carries
 MESSAGE_FIELDS = {
@@ -28,7 +27,6 @@ MESSAGE_FIELDS = {
     "TimeNano": "timeNano",
 }
 ACTOR_FIELDS = {"ID": "ID", "Attributes": "Attributes"}
-_ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 
 def _go_text(value: Any) -> str:
@@ -69,23 +67,10 @@ def _lookup(document: Mapping[str, Any], path: str, column: int) -> Any:
 
 
 def render(template: str, document: Mapping[str, Any]) -> str:
-    """The Go template subset events are formatted with: {{.Field.Sub}}, {{json .}},
-    {{json .Field}}; docker's errors for an unclosed action and an unknown field."""
-    check_closed(template)
-
-    def replace(match: re.Match[str]) -> str:
-        expression = match.group(1).strip()
-        column = match.start() + 2 + (len(match.group(1)) - len(match.group(1).lstrip()))
-        if expression.startswith("json "):
-            argument = expression[5:].strip()
-            if argument == ".":
-                return go_json(document)
-            return go_json(_lookup(document, argument, column + 5))
-        if not expression.startswith("."):
-            raise TemplateError(f'template: :1: function "{expression.split()[0]}" not defined')
-        return _go_text(_lookup(document, expression, column))
-
-    return _ACTION.sub(replace, template.replace("\\t", "\t").replace("\\n", "\n"))
+    """An event through a template, its fields walked as Go walks docker's events.Message."""
+    return expand(
+        template, document, lambda path, column: _lookup(document, path, column), text=_go_text
+    )
 
 
 def default_line(document: Mapping[str, Any]) -> str:
@@ -104,20 +89,6 @@ def default_line(document: Mapping[str, Any]) -> str:
     return f"{line} ({', '.join(attributes)})" if attributes else line
 
 
-def _filters(items: tuple[str, ...]) -> dict[str, list[str]]:
-    parsed: dict[str, list[str]] = {}
-    for item in items:
-        key, equals, value = item.partition("=")
-        if not equals:
-            raise ContainerCommandError(
-                f'invalid argument "{item}" for "-f, --filter" flag: bad format of filter'
-                " (expected name=value)",
-                125,
-            )
-        parsed.setdefault(key.strip().lower(), []).append(value)
-    return parsed
-
-
 @click.command("events")
 @click.option(
     "-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided."
@@ -134,20 +105,17 @@ def events(
     until: str | None,
 ) -> None:
     """Get real time events (from the store's event log)."""
-    wanted = _filters(filters)
+    wanted = filter_arguments(filters)
     if output_format:
         try:
             render(output_format, {})
         except TemplateError as error:
             raise ContainerCommandError(f"parsing format: {error}", 64) from None
     now = time.time()
-    bounds: dict[str, int] = {}
-    for option, value in (("since", since), ("until", until)):
-        if value:
-            try:
-                bounds[option] = log_timestamp(value, now)
-            except ValueError as error:
-                raise ContainerCommandError(str(error), 1) from None
+    try:
+        bounds = time_bounds(since, until, now)
+    except TimeBoundError as error:
+        raise ContainerCommandError(str(error), 1) from None
     if "since" in bounds and "until" in bounds and bounds["since"] > bounds["until"]:
         raise ContainerCommandError(
             f"`since` time ({since}) cannot be after `until` time ({until})", 1

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import click
 
-from hybridock.cli.context import ContainerCommandError, State, pass_state
+from hybridock.cli.context import ContainerCommandError, State, filter_arguments, pass_state
 from hybridock.cli.output import (
     PullRenderer,
     ago,
@@ -179,15 +179,7 @@ def _reference_matches(patterns: list[str], reference: Reference, familiar: str)
 
 
 def _parse_filters(filters: tuple[str, ...]) -> dict[str, list[str]]:
-    parsed: dict[str, list[str]] = {}
-    for item in filters:
-        key, has_value, value = item.partition("=")
-        if not has_value:
-            raise ContainerCommandError(
-                f'invalid argument "{item}" for "-f, --filter" flag: bad format of filter'
-                " (expected name=value)"
-            )
-        parsed.setdefault(key.strip().lower(), []).append(value.strip())
+    parsed = filter_arguments(filters)
     for key in parsed:
         if key not in IMAGE_FILTERS:
             raise InvalidFilter(f"Invalid filter '{key}'")

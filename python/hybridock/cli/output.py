@@ -257,6 +257,26 @@ _TIME = re.compile(
 _RANGES = (("month", 1, 12), ("day", 1, 31), ("hour", 0, 23), ("minute", 0, 59), ("second", 0, 59))
 
 
+class TimeBoundError(ValueError):
+    """A bad ``--since``/``--until``: ``option`` names which, the message is docker's reason."""
+
+    def __init__(self, option: str, reason: str) -> None:
+        super().__init__(reason)
+        self.option = option
+
+
+def time_bounds(since: str | None, until: str | None, now: float) -> dict[str, int]:
+    """The ``since`` and ``until`` given, as ``log_timestamp`` reads them (Unix nanoseconds)."""
+    bounds: dict[str, int] = {}
+    for option, value in (("since", since), ("until", until)):
+        if value:
+            try:
+                bounds[option] = log_timestamp(value, now)
+            except ValueError as error:
+                raise TimeBoundError(option, str(error)) from None
+    return bounds
+
+
 def log_timestamp(value: str, now: float) -> int:
     """docker's --since/--until (api/types/time.GetTimestamp) in Unix nanoseconds: a Go
     duration before now ("10m", "1h30m"; whole seconds), an RFC 3339 date or time (local time

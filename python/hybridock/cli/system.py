@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hybridock.cli.context import ContainerCommandError, State, pass_state
+from hybridock.cli.context import ContainerCommandError, State, filter_arguments, pass_state
 from hybridock.cli.output import ago, bytes_size, formatted, human_size, log_timestamp, table
 from hybridock.cli.templates import TemplateError, check_closed, render
 from hybridock.errors import HybridockError
@@ -325,21 +325,12 @@ def _prune_warning(all_images: bool, volumes: bool) -> str:
 
 
 def _prune_filters(items: Sequence[str]) -> dict[str, list[str]]:
-    parsed: dict[str, list[str]] = {}
-    for item in items:
-        key, equals, value = item.partition("=")
-        if not equals:
-            raise ContainerCommandError(
-                f'invalid argument "{item}" for "--filter" flag: bad format of filter'
-                " (expected name=value)",
-                125,
-            )
-        if key == "until":
-            try:
-                value = str(log_timestamp(value, time.time()))
-            except ValueError as error:
-                raise ContainerCommandError(str(error), 1) from None
-        parsed.setdefault(key, []).append(value)
+    parsed = filter_arguments(items, "--filter")
+    if "until" in parsed:
+        try:
+            parsed["until"] = [str(log_timestamp(value, time.time())) for value in parsed["until"]]
+        except ValueError as error:
+            raise ContainerCommandError(str(error), 1) from None
     return parsed
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -64,6 +64,25 @@ def _lookup(
 def render(template: str, document: Mapping[str, Any], type_name: str, name: str = "") -> str:
     """One document through a template (``\\t`` and ``\\n`` as tab and newline); ``name``
     is the template's name in docker's messages (``version``'s is "version")."""
+    return expand(
+        template,
+        document,
+        lambda path, column: _lookup(document, path, column, type_name, name),
+        name=name,
+    )
+
+
+def expand(
+    template: str,
+    document: Mapping[str, Any],
+    lookup: Callable[[str, int], Any],
+    *,
+    text: Callable[[Any], str] = go_text,
+    name: str = "",
+) -> str:
+    """The template with each action replaced: ``{{json .}}``, ``{{json .A.B}}`` and
+    ``{{.A.B}}``, the field chains resolved by ``lookup(path, column)`` (the column docker's
+    errors point at) and printed by ``text``."""
     check_closed(template, name)
 
     def replace(match: re.Match[str]) -> str:
@@ -73,9 +92,9 @@ def render(template: str, document: Mapping[str, Any], type_name: str, name: str
             argument = expression[5:].strip()
             if argument == ".":
                 return go_json(document)
-            return go_json(_lookup(document, argument, column + 5, type_name, name))
+            return go_json(lookup(argument, column + 5))
         if not expression.startswith("."):
             raise TemplateError(f'template: :1: function "{expression.split()[0]}" not defined')
-        return go_text(_lookup(document, expression, column, type_name, name))
+        return text(lookup(expression, column))
 
     return _ACTION.sub(replace, template.replace("\\t", "\t").replace("\\n", "\n"))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hybridock.errors import ContainerStateError
+from hybridock.runtime import tty as terminal
 
 SOCKET_NAME = "attach.sock"
 STDIN, STDOUT, STDERR, EXIT, STDIN_CLOSE, RESIZE = range(6)
@@ -282,14 +283,5 @@ def proxied_signals(pid: int, *, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-
-    def forward(signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in PROXIED_SIGNALS}
-    try:
+    with terminal.forwarding_signals(pid, PROXIED_SIGNALS):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

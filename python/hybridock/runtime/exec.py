@@ -26,8 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -272,7 +270,7 @@ class Executor:
             stdio.close_child_ends()
         try:
             with (
-                _forwarding_signals(pid),
+                terminal.forwarding_signals(pid, FORWARDED_SIGNALS),
                 terminal.raw_mode(stdin if options.tty else None),
                 terminal.resize_forwarding(stdio.pty_master, stdin or stdout),
             ):
@@ -286,17 +284,3 @@ class Executor:
                         os.close(fd)
         code = os.waitstatus_to_exitcode(status)
         return 128 - code if code < 0 else code
-
-
-@contextlib.contextmanager
-def _forwarding_signals(pid: int) -> Iterator[None]:
-    def forward(signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

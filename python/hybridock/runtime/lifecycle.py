@@ -392,16 +392,9 @@ class Runtime:
             on_started()
         # docker's json-file lines, by the writer the monitor uses for detached containers
         log = _native.JsonLog(str(self.layout.container(container.id) / "container.log"))
-        previous = {sig: signal.getsignal(sig) for sig in FORWARDED_SIGNALS}
-
-        def forward(signum: int, _frame: object) -> None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-        for sig in FORWARDED_SIGNALS:
-            signal.signal(sig, forward)
         try:
             with (
+                terminal.forwarding_signals(pid, FORWARDED_SIGNALS),
                 terminal.raw_mode(stdin if config.tty else None),
                 terminal.resize_forwarding(stdio.pty_master, stdin or stdout),
                 _probing(probe),
@@ -409,8 +402,6 @@ class Runtime:
                 relay = _Relay(stdio, stdin if config.open_stdin else None, stdout, stderr, log)
                 status = relay.run(pid)
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
             log.close()
             for fd in (stdio.stdout_reader, stdio.stderr_reader, stdio.stdin_writer):
                 if fd is not None and fd >= 0:

@@ -1,5 +1,6 @@
 """Terminal handling for -t: our terminal in raw mode, window sizes for the container's pty
-(which the container opens on its own devpts; see ``_native.SpawnSpec``)."""
+(which the container opens on its own devpts; see ``_native.SpawnSpec``), and the signals
+an attached process gets from us."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import signal
 import struct
 import termios
 import tty
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 
@@ -83,3 +84,20 @@ def window_changes(
         yield
     finally:
         signal.signal(signal.SIGWINCH, previous)
+
+
+@contextlib.contextmanager
+def forwarding_signals(pid: int, signals: Iterable[signal.Signals]) -> Iterator[None]:
+    """``signals`` we get go to process ``pid`` for the duration (an attached run, exec, and
+    attach's ``--sig-proxy``); our own handlers come back after."""
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
