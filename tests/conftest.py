@@ -11,6 +11,7 @@ parts are missing; the registry fixtures skip the same way for tests that forget
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -227,19 +228,29 @@ def dockerd(
     """A private docker (tests/support/dockerd.py) with library/busybox pulled from the session
     registry; ``dockerd.load(pushed, session_registry.backend_address)`` pulls more. Skipped
     with the probe's reason, or dockerd's own words, where it cannot run."""
+    with private_dockerd(tmp_path_factory, session_registry, image_builder) as daemon:
+        yield daemon
+
+
+@contextlib.contextmanager
+def private_dockerd(
+    tmp_path_factory: pytest.TempPathFactory, registry: Registry, image_builder: ImageBuilder
+) -> Iterator[Dockerd]:
+    """What the ``dockerd`` fixture is made of, for a module that needs a daemon of its own
+    (one whose store holds only what the module put there)."""
     if reason := dockerd_probe():
         pytest.skip(reason)
     daemon = Dockerd(
         tmp_path_factory.mktemp("dockerd"),
-        insecure_registries=[session_registry.address, session_registry.backend_address],
+        insecure_registries=[registry.address, registry.backend_address],
     )
     try:
         daemon.start()
     except DockerdStartError as error:
         pytest.skip(f"dockerd does not run here: {error}")
     try:
-        busybox = image_builder.push(image_builder.busybox(), session_registry, "library/busybox")
-        daemon.load(busybox, session_registry.backend_address)
+        busybox = image_builder.push(image_builder.busybox(), registry, "library/busybox")
+        daemon.load(busybox, registry.backend_address)
         yield daemon
     finally:
         daemon.stop()
