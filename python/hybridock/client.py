@@ -1386,8 +1386,8 @@ class Client:
             DiskUsage,
             ImageUsage,
             VolumeUsage,
-            tree_size,
         )
+        from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         images = self.images()
         containers = self.containers()
@@ -1450,7 +1450,7 @@ class Client:
         )
 
     def _prune_stopped(self, chosen: PruneFilter) -> tuple[list[str], int]:
-        from hybridock.runtime.system import tree_size  # noqa: PLC0415
+        from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         removed, reclaimed = [], 0
         for container in self.containers():

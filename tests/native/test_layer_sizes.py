@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hybridock.runtime.system import tree_size
+from hybridock.store.layout import tree_size
 from tests.native.test_layer_deferred import BASE, MIDDLE, TOP, Member, extract
 
 HOSTILE_TO_COUNT = [

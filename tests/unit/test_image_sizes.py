@@ -9,10 +9,9 @@ import os
 import sqlite3
 from pathlib import Path
 
-from hybridock.runtime.system import tree_size
 from hybridock.store.db import SCHEMA, SCHEMA_VERSION, Database
 from hybridock.store.images import ImageStore
-from hybridock.store.layout import Layout
+from hybridock.store.layout import Layout, tree_size
 
 BASE_CHAIN = "sha256:" + "a" * 64
 TOP_CHAIN = "sha256:" + "b" * 64

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -23,26 +22,6 @@ if TYPE_CHECKING:
 BACKING_FILESYSTEMS = {"ext2": "extfs", "ext3": "extfs", "ext4": "extfs", "xfs": "xfs"}
 #: Go's GOARCH names, by what uname says
 GO_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
-
-
-def tree_size(root: str | Path) -> int:
-    """docker's directory.Size: the apparent sizes of what is not a directory (a symlink's
-    own length, also one to a directory), each inode once (a container's upper dir, a
-    volume's data, a layer recorded before its size was)."""
-    total, seen = 0, set()
-    for directory, subdirectories, files in os.walk(root):
-        # os.walk lists a symlink to a directory with the directories (and never enters it)
-        for name in [*files, *subdirectories]:
-            try:
-                status = os.lstat(Path(directory) / name)
-            except OSError:
-                continue  # gone meanwhile
-            if stat.S_ISDIR(status.st_mode):
-                continue
-            if (status.st_dev, status.st_ino) not in seen:
-                seen.add((status.st_dev, status.st_ino))
-                total += status.st_size
-    return total
 
 
 def _mount_type(path: Path, mountinfo: str) -> str:

@@ -18,7 +18,7 @@ from hybridock.errors import ImageInUse, ImageNotFound, InvalidReference
 from hybridock.reference import Reference
 from hybridock.store import locks
 from hybridock.store.db import Database
-from hybridock.store.layout import Layout
+from hybridock.store.layout import Layout, tree_size
 from hybridock.store.programs import discard
 
 
@@ -117,8 +117,6 @@ class ImageStore:
         """Layers recorded before schema 5 have no unpacked size: measure each tree once and
         record it, and the sizes of the images made of them (one cheap query when none is
         left)."""
-        from hybridock.runtime.system import tree_size  # noqa: PLC0415
-
         rows = self.db.query("SELECT chain_id FROM layers WHERE unpacked_size IS NULL")
         if not rows:
             return
