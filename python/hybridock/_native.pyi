@@ -43,6 +43,11 @@ class LayerResult:
     @property
     def uncompressed_size(self) -> int: ...
     @property
+    def unpacked_size(self) -> int:
+        """docker's directory.Size of the extracted tree: the apparent sizes of
+        non-directories (a symlink's target length), each inode once; counted by the
+        extraction itself, with what ``link_lower`` adds."""
+    @property
     def entries(self) -> int: ...
     @property
     def pending_links(self) -> int:

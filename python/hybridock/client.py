@@ -324,11 +324,12 @@ class Client:
         image = self.image(name)
         steps = image.config.get("history") or []
         chains = list(image.chain_ids)
+        sizes = self.image_store.unpacked_sizes(chains)
         entries = []
         for step in steps:
             size = 0
             if not step.get("empty_layer") and chains:
-                size = self._layer_content_size(chains.pop(0))
+                size = sizes[chains.pop(0)]
             entries.append(
                 HistoryEntry(
                     id="<missing>",
@@ -1385,8 +1386,8 @@ class Client:
             DiskUsage,
             ImageUsage,
             VolumeUsage,
-            tree_size,
         )
+        from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         images = self.images()
         containers = self.containers()
@@ -1397,7 +1398,7 @@ class Client:
         for image in images:
             for chain in set(image.chain_ids):
                 layer_users[chain] = layer_users.get(chain, 0) + 1
-        sizes = {chain: self._layer_content_size(chain) for chain in layer_users}
+        sizes = self.image_store.unpacked_sizes(layer_users)
         image_usage = [
             ImageUsage(
                 image,
@@ -1449,7 +1450,7 @@ class Client:
         )
 
     def _prune_stopped(self, chosen: PruneFilter) -> tuple[list[str], int]:
-        from hybridock.runtime.system import tree_size  # noqa: PLC0415
+        from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         removed, reclaimed = [], 0
         for container in self.containers():
@@ -1517,15 +1518,10 @@ class Client:
         return report, layers_before - self._layers_size(self.images())
 
     def _layers_size(self, images: Iterable[ImageRecord]) -> int:
+        """Every layer of ``images`` once, as docker's overlay2 counts a layer (its DiffSize:
+        the extracted tree's apparent sizes, recorded at extraction), not the tar's length."""
         chains = {chain for image in images for chain in image.chain_ids}
-        return sum(self._layer_content_size(chain) for chain in chains)
-
-    def _layer_content_size(self, chain_id: str) -> int:
-        """What docker's overlay2 counts as a layer's size (its DiffSize): the apparent sizes
-        of the extracted tree's files, each inode once; not the tar stream's length."""
-        from hybridock.runtime.system import tree_size  # noqa: PLC0415
-
-        return tree_size(self.layout.layer(chain_id))
+        return sum(self.image_store.unpacked_sizes(chains).values())
 
     def close(self) -> None:
         """Close the store's database (``with Client() as client:`` does it at the end)."""

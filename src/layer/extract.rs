@@ -50,6 +50,9 @@ pub struct Extractor<'a> {
     cancel: &'a AtomicBool,
     max_entries: Option<u64>,
     entries: u64,
+    /// docker's directory.Size of the tree so far: apparent sizes of non-directories, each
+    /// inode once (kept as entries add and replace nodes: no walk at the end).
+    pub(super) unpacked_size: u64,
     /// The parent directory of the previous entry (one slot: an entry only ever changes
     /// `parent/name`, which is never a prefix of `parent`, so the slot stays valid).
     parent_cache: Option<(EntryPath, OwnedFd)>,
@@ -81,6 +84,7 @@ impl<'a> Extractor<'a> {
             cancel,
             max_entries,
             entries: 0,
+            unpacked_size: 0,
             parent_cache: None,
             deferred_dirs: HashMap::new(),
             copied_from_lower: HashMap::new(),
@@ -168,7 +172,7 @@ impl<'a> Extractor<'a> {
     /// filesystem of the root once if `sync` (cheaper than one fsync per file, and what makes
     /// the caller's rename of the finished tree atomic after a crash). With pending links the
     /// flush is left to `PendingLinks::resolve`, which changes the tree once more.
-    pub fn finish(mut self, sync: bool) -> Result<(u64, PendingLinks)> {
+    pub fn finish(mut self, sync: bool) -> Result<Extracted> {
         let mut dirs: Vec<_> = self.deferred_dirs.drain().collect();
         dirs.sort_by_key(|(path, _)| std::cmp::Reverse(path.depth()));
         for (path, (mode, times)) in dirs {
@@ -190,7 +194,11 @@ impl<'a> Extractor<'a> {
             dir.and_then(|dir| sys::syncfs(dir.as_fd()))
                 .map_err(|source| Error::io(self.root.path(), source))?;
         }
-        Ok((self.entries, pending))
+        Ok(Extracted {
+            entries: self.entries,
+            unpacked_size: self.unpacked_size,
+            pending,
+        })
     }
 
     /// The parent directory fd of an entry, creating missing directories (mode 0755, like
@@ -254,9 +262,10 @@ impl<'a> Extractor<'a> {
     }
 
     /// Makes room for a new entry at `parent/name`: a directory over a directory is kept
-    /// (returns `Kept`), anything else is removed. Reports whether it was a whiteout.
+    /// (returns `Kept`), anything else is removed (and no longer counted). Reports whether it
+    /// was a whiteout.
     pub(super) fn clear(
-        &self,
+        &mut self,
         parent: BorrowedFd<'_>,
         name: &CStr,
         keep_dir: bool,
@@ -266,7 +275,8 @@ impl<'a> Extractor<'a> {
             return Ok(Cleared::KeptDirectory);
         }
         let whiteout = self.effects.is_whiteout(parent, name, &stat);
-        sys::remove_all_at(parent, name)?;
+        let freed = sys::remove_all_at(parent, name)?;
+        self.unpacked_size = self.unpacked_size.saturating_sub(freed);
         Ok(Cleared::Removed { whiteout })
     }
 
@@ -345,6 +355,7 @@ impl<'a> Extractor<'a> {
             };
             file.write_all(&self.buffer[..read])
                 .map_err(|e| self.io(path, e))?;
+            self.unpacked_size += read as u64;
         }
         self.apply_meta(file.as_fd(), path, meta)
     }
@@ -411,6 +422,7 @@ impl<'a> Extractor<'a> {
                 .map_err(|e| self.io(path, e))?;
             sys::symlinkat(&target, parent_fd.as_fd(), &name).map_err(|e| self.io(path, e))?;
         }
+        self.unpacked_size += target.as_bytes().len() as u64; // what lstat reports
         let at = Target::At(parent_fd.as_fd(), &name);
         self.effects
             .chown(at, meta.uid, meta.gid)
@@ -455,6 +467,14 @@ impl<'a> Extractor<'a> {
         self.keep_parent(parent, parent_fd);
         Ok(())
     }
+}
+
+/// What one layer's extraction made.
+pub struct Extracted {
+    pub entries: u64,
+    /// docker's directory.Size of the tree (links still pending count once resolved).
+    pub unpacked_size: u64,
+    pub pending: PendingLinks,
 }
 
 pub(super) enum Cleared {

@@ -127,6 +127,8 @@ impl Extractor<'_> {
                 display,
             )?;
         }
+        // a regular file's data or a symlink's target; 0 for a device node
+        self.unpacked_size += u64::try_from(source.stat.st_size).unwrap_or(0);
         self.keep_parent(parent, parent_fd);
         Ok(())
     }

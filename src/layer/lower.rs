@@ -293,22 +293,23 @@ impl PendingLinks {
     /// A target missing or whited out in the lower layers, or a directory, is a `LayerFormat`
     /// error (as in the sequential path); the layer is then unusable and the caller removes it.
     /// With `sync`, the destination's filesystem is flushed afterwards. Returns the number of
-    /// targets copied. Free (no syscall at all) when nothing is pending.
+    /// targets copied and the bytes they add to the layer's unpacked size. Free (no syscall
+    /// at all) when nothing is pending.
     pub fn resolve(
         self,
         lower_dirs: &[PathBuf],
         effects: &dyn FsEffects,
         sync: bool,
-    ) -> Result<u64> {
+    ) -> Result<Linked> {
+        let mut linked = Linked::default();
         if self.placeholders.is_empty() {
-            return Ok(0);
+            return Ok(linked);
         }
         let lowers = lower_dirs
             .iter()
             .map(|dir| Root::open(dir))
             .collect::<Result<Vec<_>>>()?;
         let root = Root::open(&self.dest)?;
-        let mut made = 0;
         for mut placeholder in self.placeholders {
             let first = &placeholder.names[0];
             let describe = root.describe(first);
@@ -322,32 +323,46 @@ impl PendingLinks {
             if stat.st_nlink == 0 {
                 continue; // every name was replaced later in the layer: nothing to fill
             }
-            match source.stat.st_mode & libc::S_IFMT {
+            let copied = match source.stat.st_mode & libc::S_IFMT {
                 libc::S_IFREG => {
                     fill_regular(effects, &source, &mut placeholder.file, &describe)?;
+                    true
                 }
                 libc::S_IFDIR => return Err(points_to_dir(&placeholder.display)),
                 _ => replace_names(effects, &root, &placeholder, &source)?,
+            };
+            if copied {
+                // a regular file's data or a symlink's target; 0 for a device node
+                linked.size += u64::try_from(source.stat.st_size).unwrap_or(0);
             }
-            made += 1;
+            linked.targets += 1;
         }
         if sync {
             let dir = root.resolve(&EntryPath::root(), libc::O_RDONLY | libc::O_DIRECTORY);
             dir.and_then(|dir| sys::syncfs(dir.as_fd()))
                 .map_err(|e| Error::io(root.path(), e))?;
         }
-        Ok(made)
+        Ok(linked)
     }
 }
 
+/// What `PendingLinks::resolve` made.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Linked {
+    /// Lower targets copied.
+    pub targets: u64,
+    /// Bytes the copies add to the layer's unpacked size.
+    pub size: u64,
+}
+
 /// Replaces each name still linked to the placeholder by the copy of a lower symlink or
-/// device node (the first) or a hardlink to that copy (the others).
+/// device node (the first) or a hardlink to that copy (the others); whether a copy was made.
 fn replace_names(
     effects: &dyn FsEffects,
     root: &Root,
     placeholder: &Placeholder,
     source: &LowerNode,
-) -> Result<()> {
+) -> Result<bool> {
     let mut made: Option<(OwnedFd, CString)> = None;
     for name_path in &placeholder.names {
         let (parent, name) = name_path.split_last().expect("a link is never the root");
@@ -387,10 +402,10 @@ fn replace_names(
         created?;
         if made.is_none() {
             if sys::lstatat(dir.as_fd(), &name).is_err() {
-                return Ok(()); // a device node skipped without privilege: nothing to link to
+                return Ok(false); // a device node skipped without privilege: nothing to link to
             }
             made = Some((dir, name));
         }
     }
-    Ok(())
+    Ok(made.is_some())
 }

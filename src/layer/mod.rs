@@ -17,7 +17,7 @@ mod sys;
 mod whiteout;
 
 pub use compression::Compression;
-pub use lower::PendingLinks;
+pub use lower::{Linked, PendingLinks};
 pub use pipeline::{
     extract_file, extract_layer, extract_layer_with, spread_subdirectories, syncfs_path,
     LayerOptions, LayerSummary,

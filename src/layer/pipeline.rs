@@ -76,6 +76,9 @@ pub struct LayerSummary {
     pub diff_id: Digest,
     pub compressed_size: u64,
     pub uncompressed_size: u64,
+    /// docker's directory.Size of the extracted tree (its `images` SIZE): the apparent sizes
+    /// of non-directories, each inode once; pending links add theirs when resolved.
+    pub unpacked_size: u64,
     pub entries: u64,
     /// Links into lower layers still to be made (always empty without `defer_lower_links`).
     pub pending: PendingLinks,
@@ -178,7 +181,7 @@ fn run(
     if let Some(expected) = &options.expected_diff_id {
         verify(expected, &decoded.diff_id)?;
     }
-    let (entries, pending) = extractor.finish(options.sync)?;
+    let extracted = extractor.finish(options.sync)?;
     decoded.tee.finish(options.sync)?;
     consumed.store(decoded.compressed_size, Ordering::Relaxed);
     Ok(LayerSummary {
@@ -186,8 +189,9 @@ fn run(
         diff_id: decoded.diff_id,
         compressed_size: decoded.compressed_size,
         uncompressed_size: decoded.uncompressed_size,
-        entries,
-        pending,
+        unpacked_size: extracted.unpacked_size,
+        entries: extracted.entries,
+        pending: extracted.pending,
     })
 }
 

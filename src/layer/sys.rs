@@ -252,10 +252,17 @@ pub fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::CString>> {
 
 /// Removes `name` in `dir` and, if it is a directory, everything below it, without ever
 /// following a symlink (each level is opened with `O_NOFOLLOW` relative to its parent fd).
-pub fn remove_all_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+/// Returns the apparent bytes of the non-directories whose last link went.
+pub fn remove_all_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<u64> {
     let stat = lstatat(dir, name)?;
     if stat.st_mode & libc::S_IFMT != libc::S_IFDIR {
-        return unlinkat(dir, name, 0);
+        unlinkat(dir, name, 0)?;
+        let last_link = stat.st_nlink <= 1;
+        return Ok(if last_link {
+            u64::try_from(stat.st_size).unwrap_or(0)
+        } else {
+            0
+        });
     }
     let child = openat(
         dir,
@@ -263,10 +270,12 @@ pub fn remove_all_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
         libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
         0,
     )?;
+    let mut freed = 0;
     for entry in list_dir(child.as_fd())? {
-        remove_all_at(child.as_fd(), &entry)?;
+        freed += remove_all_at(child.as_fd(), &entry)?;
     }
-    unlinkat(dir, name, libc::AT_REMOVEDIR)
+    unlinkat(dir, name, libc::AT_REMOVEDIR)?;
+    Ok(freed)
 }
 
 /// `makedev(major, minor)`.

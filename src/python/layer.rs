@@ -24,12 +24,13 @@ use crate::layer::{
 const QUEUE_CHUNKS: usize = 64;
 
 #[pyclass(frozen, module = "hybridock._native")]
-pub struct LayerResult(LayerSummary, Mutex<PendingLinks>);
+pub struct LayerResult(LayerSummary, Mutex<PendingLinks>, AtomicU64);
 
 impl From<LayerSummary> for LayerResult {
     fn from(mut summary: LayerSummary) -> Self {
         let pending = std::mem::take(&mut summary.pending);
-        Self(summary, Mutex::new(pending))
+        let unpacked = AtomicU64::new(summary.unpacked_size);
+        Self(summary, Mutex::new(pending), unpacked)
     }
 }
 
@@ -54,10 +55,12 @@ impl LayerResult {
             return Ok(0);
         }
         let cancel = AtomicBool::new(false);
-        enter_native(py, &cancel, move || {
+        let linked = enter_native(py, &cancel, move || {
             let effects = crate::layer::effects::for_current_process();
             pending.resolve(&lower_dirs, effects.as_ref(), sync)
-        })
+        })?;
+        self.2.fetch_add(linked.size, Ordering::Relaxed);
+        Ok(linked.targets)
     }
     #[getter]
     fn diff_id(&self) -> String {
@@ -70,6 +73,12 @@ impl LayerResult {
     #[getter]
     fn uncompressed_size(&self) -> u64 {
         self.0.uncompressed_size
+    }
+    /// docker's directory.Size of the extracted tree: the apparent sizes of non-directories
+    /// (a symlink's target length), each inode once; links made by `link_lower` included.
+    #[getter]
+    fn unpacked_size(&self) -> u64 {
+        self.2.load(Ordering::Relaxed)
     }
     #[getter]
     fn entries(&self) -> u64 {

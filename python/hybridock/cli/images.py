@@ -345,6 +345,7 @@ def inspect_image(state: State, image: ImageRecord) -> dict[str, Any]:
         "Variant": config.get("variant", ""),
         "Os": config.get("os", ""),
         "Size": image.size,
+        "VirtualSize": image.size,  # docker 20.10: the same number (no shared size here)
         "GraphDriver": {"Name": "overlay", "Data": graph},
         "RootFS": {"Type": "layers", "Layers": config.get("rootfs", {}).get("diff_ids", [])},
         "Metadata": {"ManifestDigest": image.manifest_digest},

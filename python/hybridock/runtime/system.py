@@ -24,22 +24,6 @@ BACKING_FILESYSTEMS = {"ext2": "extfs", "ext3": "extfs", "ext4": "extfs", "xfs":
 GO_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
 
-def tree_size(root: str | Path) -> int:
-    """docker's directory.Size: the apparent sizes of what is not a directory, each inode
-    once (a container's upper dir, a volume's data)."""
-    total, seen = 0, set()
-    for directory, _, files in os.walk(root):
-        for file in files:
-            try:
-                status = os.lstat(Path(directory) / file)
-            except OSError:
-                continue  # gone meanwhile
-            if (status.st_dev, status.st_ino) not in seen:
-                seen.add((status.st_dev, status.st_ino))
-                total += status.st_size
-    return total
-
-
 def _mount_type(path: Path, mountinfo: str) -> str:
     """The filesystem type of the mount that holds ``path`` (the longest mount point above
     it)."""

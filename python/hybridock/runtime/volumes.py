@@ -33,7 +33,7 @@ from hybridock.errors import (
     StoreError,
 )
 from hybridock.store import events, locks
-from hybridock.store.layout import Layout, remove_tree
+from hybridock.store.layout import Layout, remove_tree, tree_size
 from hybridock.store.programs import discard
 
 if TYPE_CHECKING:
@@ -338,16 +338,5 @@ class VolumeStore:
                 continue
 
     def size(self, volume: Volume) -> int:
-        """docker's directory.Size: the apparent sizes of what is not a directory, each inode
-        once."""
-        total, seen = 0, set()
-        for directory, _, files in os.walk(volume.mountpoint):
-            for file in files:
-                try:
-                    status = os.lstat(Path(directory) / file)
-                except OSError:
-                    continue  # gone meanwhile
-                if status.st_ino not in seen:
-                    seen.add(status.st_ino)
-                    total += status.st_size
-        return total
+        """docker's directory.Size of the volume's data (``tree_size``)."""
+        return tree_size(volume.mountpoint)

@@ -16,8 +16,14 @@ from pathlib import Path
 from hybridock.errors import StoreError
 
 #: 2: removed_images; 3: networks, endpoints, published_ports; 4: volumes (an older store gains
-#: the tables, nothing else changes)
-SCHEMA_VERSION = 4
+#: the tables, nothing else changes); 5: layers.unpacked_size (an older store's layers gain the
+#: column, NULL until ``ImageStore`` measures them once)
+SCHEMA_VERSION = 5
+
+#: What an older store needs beyond the ``CREATE ... IF NOT EXISTS`` of SCHEMA, by version.
+UPGRADES = {
+    5: ("ALTER TABLE layers ADD COLUMN unpacked_size INTEGER",),
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
@@ -28,7 +34,8 @@ CREATE TABLE IF NOT EXISTS layers (
     media_type        TEXT,
     compressed_size   INTEGER NOT NULL DEFAULT 0,
     size              INTEGER NOT NULL DEFAULT 0,  -- uncompressed tar bytes
-    created           REAL NOT NULL
+    created           REAL NOT NULL,
+    unpacked_size     INTEGER                   -- docker's directory.Size of the tree
 );
 CREATE TABLE IF NOT EXISTS images (
     id                TEXT PRIMARY KEY,         -- config digest: docker's image ID
@@ -38,7 +45,7 @@ CREATE TABLE IF NOT EXISTS images (
     os                TEXT,
     architecture      TEXT,
     variant           TEXT,
-    size              INTEGER NOT NULL,         -- sum of uncompressed layer sizes
+    size              INTEGER NOT NULL,         -- sum of its layers' unpacked sizes
     pulled            REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS image_layers (
@@ -161,9 +168,17 @@ class Database:
             )
         self.connection.execute("PRAGMA journal_mode = WAL")
         with self.write() as connection:
+            # another process may have upgraded it meanwhile: read again under the lock
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                return
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     connection.execute(statement)
+            if version:
+                for upgrade in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in UPGRADES.get(upgrade, ()):
+                        connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextlib.contextmanager

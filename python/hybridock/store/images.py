@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from hybridock.errors import ImageInUse, ImageNotFound, InvalidReference
 from hybridock.reference import Reference
 from hybridock.store import locks
 from hybridock.store.db import Database
-from hybridock.store.layout import Layout
+from hybridock.store.layout import Layout, tree_size
 from hybridock.store.programs import discard
 
 
@@ -29,7 +29,8 @@ class LayerRecord(NamedTuple):
     digest: str | None
     media_type: str | None
     compressed_size: int
-    size: int
+    size: int  # uncompressed tar bytes
+    unpacked_size: int  # docker's directory.Size of the extracted tree: what docker shows
 
 
 class ImageRecord(NamedTuple):
@@ -40,7 +41,7 @@ class ImageRecord(NamedTuple):
     os: str | None
     architecture: str | None
     variant: str | None
-    size: int
+    size: int  # its layers' unpacked sizes: docker's image Size
     pulled: float
     tags: tuple[str, ...] = ()
     repo_digests: tuple[str, ...] = ()
@@ -82,7 +83,8 @@ class ImageStore:
         with self.db.write() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO layers (chain_id, diff_id, parent, digest, media_type,"
-                " compressed_size, size, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " compressed_size, size, created, unpacked_size)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     layer.chain_id,
                     layer.diff_id,
@@ -92,18 +94,43 @@ class ImageStore:
                     layer.compressed_size,
                     layer.size,
                     time.time(),
+                    layer.unpacked_size,
                 ),
             )
 
-    def layer_sizes(self, chain_ids: Sequence[str]) -> int:
-        if not chain_ids:
-            return 0
-        marks = ",".join("?" * len(chain_ids))
+    def unpacked_sizes(self, chain_ids: Iterable[str]) -> dict[str, int]:
+        """Each layer's recorded unpacked size (docker's directory.Size of its tree), by chain
+        id; a layer without a row counts 0."""
+        chains = tuple(set(chain_ids))
+        if not chains:
+            return {}
+        self._measure_older_layers()
+        marks = ",".join("?" * len(chains))
         rows = self.db.query(
-            f"SELECT COALESCE(SUM(size), 0) FROM layers WHERE chain_id IN ({marks})",  # noqa: S608
-            tuple(chain_ids),
+            f"SELECT chain_id, unpacked_size FROM layers WHERE chain_id IN ({marks})",  # noqa: S608
+            chains,
         )
-        return int(rows[0][0])
+        found = {row[0]: int(row[1] or 0) for row in rows}
+        return {chain: found.get(chain, 0) for chain in chains}
+
+    def _measure_older_layers(self) -> None:
+        """Layers recorded before schema 5 have no unpacked size: measure each tree once and
+        record it, and the sizes of the images made of them (one cheap query when none is
+        left)."""
+        rows = self.db.query("SELECT chain_id FROM layers WHERE unpacked_size IS NULL")
+        if not rows:
+            return
+        measured = [(tree_size(self.layout.layer(row[0])), row[0]) for row in rows]
+        with self.db.write() as connection:
+            connection.executemany(
+                "UPDATE layers SET unpacked_size = ? WHERE chain_id = ? AND unpacked_size IS NULL",
+                measured,
+            )
+            connection.execute(
+                "UPDATE images SET size = (SELECT COALESCE(SUM(layers.unpacked_size), 0)"
+                " FROM image_layers JOIN layers USING (chain_id)"
+                " WHERE image_layers.image_id = images.id)"
+            )
 
     # --- images -----------------------------------------------------------------------------
 
@@ -192,12 +219,14 @@ class ImageStore:
         return found[0]
 
     def get(self, image_id: str) -> ImageRecord:
+        self._measure_older_layers()
         rows = self.db.query("SELECT * FROM images WHERE id = ?", (image_id,))
         if not rows:
             raise ImageNotFound(f"No such image: {image_id}")
         return self._record(rows[0])
 
     def all(self) -> list[ImageRecord]:
+        self._measure_older_layers()
         rows = self.db.query(
             "SELECT * FROM images WHERE id NOT IN (SELECT image_id FROM removed_images)"
             " ORDER BY pulled DESC"

@@ -160,7 +160,7 @@ class Puller:
             path = self.layout.blob(digest)
             if not path.exists():
                 write_atomic(path, data)
-        size = self.images.layer_sizes(chain)
+        size = sum(self.images.unpacked_sizes(chain).values())
         self.images.record_image(
             NewImage(
                 id=config_digest,
@@ -311,6 +311,7 @@ class Puller:
                     media_type=descriptor.media_type,
                     compressed_size=result.compressed_size,
                     size=result.uncompressed_size,
+                    unpacked_size=result.unpacked_size,
                 )
             )
         self._report(layer_id, "Pull complete")

@@ -17,7 +17,7 @@ use crate::layer::effects::{FsEffects, RootlessEffects};
 use crate::layer::Compression;
 
 /// Extracts `layers` (bottom first) into `<base>/<prefix>-<i>` sequentially, except the last
-/// one when `defer`; returns the top layer's dir and the outcome.
+/// one when `defer`; returns the top layer's dir and the outcome (its unpacked size).
 fn extract_chain(
     base: &Path,
     prefix: &str,
@@ -33,12 +33,14 @@ fn extract_chain(
         let lower: Vec<PathBuf> = dirs.iter().rev().cloned().collect();
         if top && defer {
             options.defer_lower_links = true;
-            let outcome = run_with(tar, &options, effects)
-                .and_then(|summary| summary.pending.resolve(&lower, effects, false));
+            let outcome = run_with(tar, &options, effects).and_then(|summary| {
+                let linked = summary.pending.resolve(&lower, effects, false)?;
+                Ok(summary.unpacked_size + linked.size)
+            });
             return (dest, outcome);
         }
         options.lower_dirs = lower;
-        let outcome = run_with(tar, &options, effects).map(|_| 0);
+        let outcome = run_with(tar, &options, effects).map(|summary| summary.unpacked_size);
         if top {
             return (dest, outcome);
         }
@@ -338,8 +340,17 @@ fn check_cases(effects: &dyn FsEffects) {
             }
             continue;
         }
-        sequential_outcome.unwrap_or_else(|e| panic!("{}: sequential: {e}", case.name));
-        deferred_outcome.unwrap_or_else(|e| panic!("{}: deferred: {e}", case.name));
+        let sequential_size =
+            sequential_outcome.unwrap_or_else(|e| panic!("{}: sequential: {e}", case.name));
+        let deferred_size =
+            deferred_outcome.unwrap_or_else(|e| panic!("{}: deferred: {e}", case.name));
+        assert_eq!(
+            sequential_size,
+            directory_size(&sequential),
+            "{}",
+            case.name
+        );
+        assert_eq!(deferred_size, directory_size(&deferred), "{}", case.name);
         assert_eq!(snapshot(&deferred), snapshot(&sequential), "{}", case.name);
         for (name, expected) in case.expect {
             let path = deferred.join(name);
@@ -383,7 +394,11 @@ fn pending_links_are_counted_and_resolved_once() {
         .pending
         .resolve(std::slice::from_ref(&lower), &RootlessEffects, true)
         .unwrap();
-    assert_eq!(made, 2);
+    assert_eq!(made.targets, 2);
+    assert_eq!(
+        made.size,
+        b"base tool".len() as u64 + b"base conf".len() as u64
+    );
     assert_eq!(fs::read(dest.join("b")).unwrap(), b"base tool");
     assert_eq!(fs::read(dest.join("c")).unwrap(), b"base conf");
 
@@ -401,7 +416,7 @@ fn pending_links_are_counted_and_resolved_once() {
             .pending
             .resolve(&[missing], &RootlessEffects, true)
             .unwrap(),
-        0
+        crate::layer::Linked::default()
     );
 }
 

@@ -8,6 +8,7 @@ mod confinement;
 mod deferred;
 mod entries;
 mod progress;
+mod sizes;
 mod stream;
 mod whiteouts;
 
@@ -195,6 +196,26 @@ pub(super) fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     let file = fs::File::open(path).ok()?;
     let name = std::ffi::CString::new(name).unwrap();
     crate::layer::sys::fgetxattr(std::os::fd::AsFd::as_fd(&file), &name)
+}
+
+/// docker's directory.Size: the apparent sizes of everything but directories (lstat: a
+/// symlink's target length), each inode once.
+pub(super) fn directory_size(root: &Path) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else if seen.insert(std::os::unix::fs::MetadataExt::ino(&meta)) {
+                total += meta.len();
+            }
+        }
+    }
+    total
 }
 
 /// Whether this process can write the overlay format (root with `CAP_MKNOD` on this fs).
