@@ -330,6 +330,25 @@ def test_update_restart_of_an_attached_run(box: Box, name: str, tmp_path: Path) 
     assert state_of(box, name)["RestartCount"] == 1
 
 
+def test_an_attached_run_removed_while_it_runs_returns_its_code(box: Box, name: str) -> None:
+    # the policy is read again after the exit: a container gone by then has none
+    run = subprocess.Popen(
+        [*hybridock_command(), "run", "--name", name, "--network", "none", "busybox",
+         "sleep", "300"],
+        env=box.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        running = ("ps", "-q", "--filter", f"name={name}", "--filter", "status=running")
+        wait_for(lambda: box.ok(*running), PATIENCE)
+        box.ok("rm", "-f", name)
+        _, stderr = run.communicate(timeout=PATIENCE)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert (run.returncode, stderr) == (137, b"")
+
+
 def test_update_restart_of_a_stopped_container_applies_from_its_start(
     box: Box, name: str, tmp_path: Path
 ) -> None:

@@ -420,8 +420,11 @@ class Runtime:
         oom_killed = cgroups.release(self.layout.container(container.id))
         self.containers.write_exit(container.id, code, oom_killed)
         self.containers.mark_exited(container.id, code, oom_killed=oom_killed)
-        # the policy now, not the start's: an ``update --restart`` may have changed it
-        if self.containers.get(container.id).config.restart_policy.restarts:
+        # the policy now, not the start's: an ``update --restart`` may have changed it (and an
+        # ``rm -f`` may have removed the container)
+        with contextlib.suppress(ContainerNotFound):
+            config = self.containers.get(container.id).config
+        if config.restart_policy.restarts:
             # docker's client returns the code; its daemon restarts the container
             self._judge_in_background(container)
         return code
