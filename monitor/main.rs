@@ -8,15 +8,17 @@
 //! reaps the container, and writes `<dir>/exit.json` atomically (temp file, fsync, rename). It
 //! never touches the database: `hybridock ps` folds exit.json into the record.
 //!
-//! Usage: `hybridock-monitor DIR PID OUT_FD ERR_FD IN_FD ATTACH_FD [--health MS PROBE...]
-//! [-- ON_EXIT_ARGV...]`
+//! Usage: `hybridock-monitor DIR PID OUT_FD ERR_FD IN_FD ATTACH_FD [--if-exists MARKER]
+//! [--health MS PROBE...] [-- ON_EXIT_ARGV...]`
 //! (`ERR_FD` is -1 with a tty, whose master is `OUT_FD`; `IN_FD` is the container's stdin, -1
 //! without `-i`, the master again with a tty; `ATTACH_FD` the listening `attach.sock`, or -1).
 //! Attached clients (`attach.rs`) get the output as it comes, feed `IN_FD`, resize the tty and
 //! get the exit code; neither they nor a full stdin ever make the monitor wait. `--health` runs
 //! PROBE every MS milliseconds while the container runs (`health.rs`).
 //! `ON_EXIT_ARGV` (e.g. `hybridock rm` for `--rm`) is exec'd after exit.json is written and the
-//! clients are told.
+//! clients are told; with `--if-exists`, only if MARKER exists then (the on-exit judge of a
+//! container started without a restart policy, asked for by an `update --restart` during the
+//! run: one stat instead of a Python start at every exit).
 //!
 //! The same program is also `--init` (built a second time, statically, so it runs inside any
 //! image): invoked as `hybridock-init -- CMD...` it runs as the container's pid 1, starts CMD,
@@ -242,8 +244,8 @@ fn main() {
     }
     if args.len() < 7 {
         eprintln!(
-            "usage: hybridock-monitor DIR PID OUT_FD ERR_FD IN_FD ATTACH_FD [--health MS PROBE...] \
-             [-- ON_EXIT...]"
+            "usage: hybridock-monitor DIR PID OUT_FD ERR_FD IN_FD ATTACH_FD [--if-exists MARKER] \
+             [--health MS PROBE...] [-- ON_EXIT...]"
         );
         eprintln!("       hybridock-monitor --reclaim TRASH");
         std::process::exit(2);
@@ -263,7 +265,8 @@ fn main() {
     let err_fd = parse(4);
     let in_fd = parse(5);
     let attach_fd = parse(6);
-    let (probe, on_exit) = health::split_arguments(&args[7..]);
+    let (marker, rest) = split_marker(&args[7..]);
+    let (probe, on_exit) = health::split_arguments(rest);
 
     // SAFETY: setting dispositions to SIG_IGN has no handler code to race with.
     unsafe {
@@ -322,7 +325,7 @@ fn main() {
     if let Some(hub) = hub {
         hub.finish(code);
     }
-    if !on_exit.is_empty() {
+    if !on_exit.is_empty() && marker.is_none_or(|marker| marker.exists()) {
         run_on_exit(&on_exit);
     }
 }
@@ -553,6 +556,16 @@ fn reclaim(trash: &Path) -> ! {
     }
     // SAFETY: nothing is buffered; exiting.
     unsafe { sys::_exit(0) }
+}
+
+/// The monitor's arguments after `ATTACH_FD`: `[--if-exists MARKER]` and the rest.
+fn split_marker(rest: &[std::ffi::OsString]) -> (Option<PathBuf>, &[std::ffi::OsString]) {
+    match rest {
+        [flag, marker, rest @ ..] if flag.as_bytes() == b"--if-exists" => {
+            (Some(PathBuf::from(marker)), rest)
+        }
+        _ => (None, rest),
+    }
 }
 
 fn run_on_exit(argv: &[std::ffi::OsString]) -> ! {

@@ -756,14 +756,21 @@ class Client:
         cpu_shares: int | None = None,
         cpuset_cpus: str | None = None,
         pids_limit: int | None = None,
+        restart: str | None = None,
     ) -> None:
         """``update``: new limits for a container (what is not given stays), applied at once
-        to a running one.
+        to a running one, and a new restart policy (``--restart``), which already judges the
+        running process's exit.
 
-        >>> client.update("web", memory="256m", cpus="0.5")
+        >>> client.update("web", memory="256m", cpus="0.5", restart="on-failure:3")
         """
         from hybridock.runtime.resources import merge_resources  # noqa: PLC0415
+        from hybridock.runtime.supervision import parse_restart_policy  # noqa: PLC0415
 
+        # docker's checks come before its lookup; an empty name ("", ":3") changes nothing
+        policy = parse_restart_policy(restart) if restart else None
+        if policy is not None and not policy.name:
+            policy = None
         self.require_root()
         record = self._record(container)
         resources = merge_resources(
@@ -775,7 +782,7 @@ class Client:
             cpuset_cpus=cpuset_cpus,
             pids_limit=pids_limit,
         )
-        self.runtime.update(record, resources)
+        self.runtime.update(record, resources, policy)
 
     def pause(self, container: Container | str) -> None:
         """``pause``: every process of a running container frozen (the cgroup freezer).

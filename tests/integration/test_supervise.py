@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from tests.integration.test_containers import Box, make_box, name, wait_for
+from tests.support.cli import hybridock_command
 from tests.support.images import ImageSpec
 from tests.support.layers import Layer
 from tests.support.registry import Registry
@@ -250,6 +252,146 @@ def test_an_attached_run_returns_the_code_and_the_restarts_go_on(box: Box, name:
     eventually(box, name, {"Status": "exited", "RestartCount": 2})
     wait_for(lambda: not _sleepers(box, name), PATIENCE)
     assert state_of(box, name)["RestartCount"] == 2
+
+
+# --- update --restart -----------------------------------------------------------------------
+
+#: a process that runs until a file appears in the bind-mounted /out, takes the file, and exits
+#: (sh as pid 1 ignores SIGTERM, so the container is ended from inside instead)
+UNTIL_STOP = "while [ ! -e /out/stop ]; do sleep 0.05; done; rm /out/stop; exit 3"
+
+
+def _stop_from_inside(out: Path) -> None:
+    (out / "stop").touch()
+    wait_for(lambda: not (out / "stop").exists(), PATIENCE)
+
+
+@pytest.mark.parametrize("network", ["none", "bridge"])
+def test_update_restart_always_restarts_a_running_container(
+    box: Box, name: str, tmp_path: Path, network: str
+) -> None:
+    # started without a policy: with --network none its monitor has no on-exit step of its own
+    box.ok(
+        "run", "-d", "--name", name, "--network", network, "-v", f"{tmp_path}:/out",
+        "busybox", "sh", "-c", UNTIL_STOP,
+    )  # fmt: skip
+    first = box.pid(name)
+    assert box.ok("update", "--restart", "always", name) == f"{name}\n"
+    assert box.inspect(name)["HostConfig"]["RestartPolicy"] == {  # type: ignore[index]
+        "Name": "always",
+        "MaximumRetryCount": 0,
+    }
+    _stop_from_inside(tmp_path)
+    state = eventually(box, name, {"Status": "running", "RestartCount": 1})
+    assert state["Pid"] != first
+
+
+def test_update_restart_no_stops_further_restarts(box: Box, name: str, tmp_path: Path) -> None:
+    box.ok(
+        "run", "-d", "--name", name, "--network", "none", "--restart", "always",
+        "-v", f"{tmp_path}:/out", "busybox", "sh", "-c", UNTIL_STOP,
+    )  # fmt: skip
+    assert box.ok("update", "--restart", "no", name) == f"{name}\n"
+    _stop_from_inside(tmp_path)
+    eventually(box, name, {"Status": "exited", "ExitCode": 3})
+    wait_for(lambda: not _sleepers(box, name), PATIENCE)
+    state = state_of(box, name)
+    assert (state["Status"], state["RestartCount"]) == ("exited", 0)
+    assert box.inspect(name)["HostConfig"]["RestartPolicy"] == {  # type: ignore[index]
+        "Name": "no",
+        "MaximumRetryCount": 0,
+    }
+
+
+def test_update_restart_of_an_attached_run(box: Box, name: str, tmp_path: Path) -> None:
+    # docker's client returns the code of the run it attached to; the new policy restarts it
+    run = subprocess.Popen(
+        [*hybridock_command(), "run", "--name", name, "--network", "none", "-v", f"{tmp_path}:/out",
+         "busybox", "sh", "-c", UNTIL_STOP],
+        env=box.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        running = ("ps", "-q", "--filter", f"name={name}", "--filter", "status=running")
+        wait_for(lambda: box.ok(*running), PATIENCE)  # created, spawned and recorded
+        box.ok("update", "--restart", "on-failure:1", name)
+        _stop_from_inside(tmp_path)
+        assert run.wait(timeout=PATIENCE) == 3
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    eventually(box, name, {"Status": "running", "RestartCount": 1})
+    _stop_from_inside(tmp_path)  # on-failure:1 is spent: it stays down now
+    eventually(box, name, {"Status": "exited", "ExitCode": 3})
+    wait_for(lambda: not _sleepers(box, name), PATIENCE)
+    assert state_of(box, name)["RestartCount"] == 1
+
+
+def test_an_attached_run_removed_while_it_runs_returns_its_code(box: Box, name: str) -> None:
+    # the policy is read again after the exit: a container gone by then has none
+    run = subprocess.Popen(
+        [*hybridock_command(), "run", "--name", name, "--network", "none", "busybox",
+         "sleep", "300"],
+        env=box.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        running = ("ps", "-q", "--filter", f"name={name}", "--filter", "status=running")
+        wait_for(lambda: box.ok(*running), PATIENCE)
+        box.ok("rm", "-f", name)
+        _, stderr = run.communicate(timeout=PATIENCE)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert (run.returncode, stderr) == (137, b"")
+
+
+def test_update_restart_of_a_stopped_container_applies_from_its_start(
+    box: Box, name: str, tmp_path: Path
+) -> None:
+    box.ok("create", "--name", name, "--network", "none", "-v", f"{tmp_path}:/out",
+           "busybox", "sh", "-c", UNTIL_STOP)  # fmt: skip
+    box.ok("update", "--restart", "unless-stopped", "--memory", "64m", name)
+    host_config = box.inspect(name)["HostConfig"]
+    assert host_config["RestartPolicy"] == {"Name": "unless-stopped", "MaximumRetryCount": 0}  # type: ignore[index]
+    assert host_config["Memory"] == 64 * 1024 * 1024  # type: ignore[index]
+    box.ok("start", name)
+    _stop_from_inside(tmp_path)
+    eventually(box, name, {"Status": "running", "RestartCount": 1})
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ("foo", "invalid restart policy 'foo'"),
+        ("always:3", "maximum retry count cannot be used with restart policy 'always'"),
+        ("on-failure:x", "maximum retry count must be an integer"),
+        ("a:b:c", "invalid restart policy format"),
+    ],
+    ids=["name", "count", "integer", "format"],
+)
+def test_a_bad_update_restart_is_one_line_and_1(
+    box: Box, name: str, policy: str, message: str
+) -> None:
+    box.ok("create", "--name", name, "--network", "none", "busybox", "true")
+    result = box("update", "--restart", policy, name)
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", f"Error: {message}\n")
+    assert box.inspect(name)["HostConfig"]["RestartPolicy"]["Name"] == "no"  # type: ignore[index]
+
+
+def test_update_restart_refuses_an_rm_container(box: Box, name: str) -> None:
+    box.ok("run", "-d", "--rm", "--name", name, "--network", "none", "busybox", "sleep", "300")
+    container_id = box.inspect(name)["Id"]
+    result = box("update", "--restart", "always", "--memory", "64m", name)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"Error: Cannot update container {container_id}: Restart policy cannot be updated"
+        " because AutoRemove is enabled for the container\n",
+    )
+    host_config = box.inspect(name)["HostConfig"]
+    assert host_config["RestartPolicy"]["Name"] == "no"  # type: ignore[index]
+    assert host_config["Memory"] == 0  # type: ignore[index]  # nothing of it applied
+    assert box.ok("update", "--restart", "no", name) == f"{name}\n"
 
 
 def _sleepers(box: Box, container: str) -> list[int]:

@@ -93,3 +93,39 @@ def test_inspect_shapes_alike(both: tuple[Dockerd, Box]) -> None:
     theirs = _shape(json.loads(docker.cli("inspect", "checked").stdout)[0])
     ours = _shape(box.inspect("checked"))
     assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    ("run_flags", "policy"),
+    [
+        ((), "foo"),
+        ((), "always:3"),
+        ((), "on-failure:x"),
+        ((), "on-failure:-1"),
+        ((), "a:b:c"),
+        (("--rm",), "always"),
+        (("--rm",), "on-failure:2"),
+        (("--rm",), "no"),
+    ],
+)
+def test_update_restart_alike(
+    both: tuple[Dockerd, Box], run_flags: tuple[str, ...], policy: str
+) -> None:
+    docker, box = both
+    args = ("run", "-d", "--network", "none", "--name", "updated", *run_flags)
+    docker.cli(*args, "busybox", "sleep", "300")
+    box.ok(*args, "busybox", "sleep", "300")
+    theirs = docker.cli("update", "--restart", policy, "updated", check=False)
+    ours = box("update", "--restart", policy, "updated")
+    assert ours.returncode == theirs.returncode
+    # their daemon warns of its host's IPv4 forwarding after the name
+    assert ours.stdout.splitlines()[:1] == theirs.stdout.splitlines()[:1]
+    their_document = json.loads(docker.cli("inspect", "updated").stdout)[0]
+    our_document = box.inspect("updated")
+    # docker's client prints its own errors bare, its daemon's with a prefix; ours: "Error: "
+    their_words = theirs.stderr.removeprefix(DAEMON_PREFIX)
+    assert ours.stderr.removeprefix("Error: ") == their_words.replace(
+        their_document["Id"], str(our_document["Id"])
+    )
+    their_policy = their_document["HostConfig"]["RestartPolicy"]
+    assert our_document["HostConfig"]["RestartPolicy"] == their_policy  # type: ignore[index]

@@ -547,6 +547,7 @@ def top(state: State, container: str, ps_args: tuple[str, ...]) -> None:
 @click.option("-c", "--cpu-shares", type=int, help="CPU shares (relative weight).")
 @click.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1).")
 @click.option("--pids-limit", type=int, help="Tune container pids limit (-1 for unlimited).")
+@click.option("--restart", help="Restart policy to apply when a container exits.")
 @click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
 @pass_state
 def update(
@@ -557,10 +558,11 @@ def update(
     cpu_shares: int | None,
     cpuset_cpus: str | None,
     pids_limit: int | None,
+    restart: str | None,
     names: tuple[str, ...],
 ) -> None:
     """Update configuration of one or more containers."""
-    given = (memory, memory_swap, cpus, cpu_shares, cpuset_cpus, pids_limit)
+    given = (memory, memory_swap, cpus, cpu_shares, cpuset_cpus, pids_limit, restart)
     if all(value is None for value in given):
         raise ContainerCommandError(
             "You must provide one or more flags when using this command.", 1
@@ -575,6 +577,7 @@ def update(
             cpu_shares=cpu_shares,
             cpuset_cpus=cpuset_cpus,
             pids_limit=pids_limit,
+            restart=restart,
         )
         click.echo(name)
 

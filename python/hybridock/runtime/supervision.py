@@ -6,6 +6,8 @@ Pure logic and two small files in the container's directory, both written atomic
   processes that act on one container (``RestartCount``, the backoff reached, and whether a
   user stopped it: ``stop``/``kill`` cancel the next restart, any ``kill`` marks the container
   manually stopped for ``unless-stopped``). A user's ``start``/``restart`` resets it.
+- ``judge-exit``: an empty marker, ``update --restart`` asking the monitor of a run started
+  without a policy for the on-exit judge (``Runtime.update``).
 - ``health.json``: docker's ``State.Health`` (``Status``, ``FailingStreak``, the last five
   probe results), written by each probe (``runtime/health.py``) and reset to ``starting`` at
   every start.
@@ -23,6 +25,9 @@ from hybridock.errors import ConfigError
 from hybridock.store.layout import write_atomic
 
 RESTART_FILE = "restart.json"
+#: written by ``update --restart`` into a running container's directory: its monitor, started
+#: without the on-exit judge (no policy then), runs the judge at the exit all the same
+JUDGE_MARKER = "judge-exit"
 HEALTH_FILE = "health.json"
 POLICIES = ("no", "always", "unless-stopped", "on-failure")
 #: docker's restart manager: 100 ms doubling up to a minute, back to 100 ms after a run of 10 s
