@@ -59,13 +59,14 @@ def restart_when_due(runtime: Runtime, container_id: str, delay: float) -> None:
             return
         try:
             runtime.start_detached(current, by_policy=True)
-        except HybridockError as error:
+        except Exception as error:  # no one else would ever hear of it
             # docker: a restart that fails to start leaves the container exited, with the error
+            # (this process's stderr is the monitor's /dev/null: the record is where it is seen)
             runtime.containers.mark_exited(
                 current.id,
                 current.exit_code or 0,
                 finished_at=current.finished_at,
-                error=str(error),
+                error=str(error) if isinstance(error, HybridockError) else repr(error),
             )
 
 
