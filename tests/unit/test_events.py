@@ -317,3 +317,36 @@ def test_an_exit_folded_in_twice_dies_once(tmp_path: Path) -> None:
     ]
     labels = next(events.read(tmp_path))["Actor"]["Attributes"]
     assert labels == {"image": "busybox", "name": "db", "tier": "db"}
+
+
+def test_an_observer_that_read_a_run_late_does_not_fold_its_exit_over_a_restart(
+    tmp_path: Path,
+) -> None:
+    """ps or inspect read the record while the run was running and find its exit.json; the
+    monitor's judge has meanwhile folded that exit in and marked the container restarting
+    (or started it again): the late fold must change nothing, or the restart is lost."""
+    layout = Layout(tmp_path)
+    layout.ensure()
+    database = Database(layout.database)
+    store = ContainerStore(layout, database)
+    with database.write() as connection:
+        connection.execute(
+            "INSERT INTO images (id, config, manifest_digest, size, pulled)"
+            " VALUES (?, '{}', ?, 0, 0)",
+            ("sha256:" + "1" * 64, "sha256:" + "2" * 64),
+        )
+    container_id = "d" * 64
+    config = merge(
+        "busybox", "sha256:" + "1" * 64, {"config": {"Cmd": ["sh"]}}, container_id, RunOptions()
+    )
+    store.create(config, "late", container_id)
+    store.mark_running(container_id, os.getpid(), os.getpid())
+    seen = store.get(container_id)  # the observer's read, while it runs
+    store.write_exit(container_id, 2)
+    store.mark_exited(container_id, 2)  # the monitor's judge folds the exit in ...
+    store.mark_restarting(container_id, os.getpid())  # ... and waits to restart it
+    after = store.reconcile(seen)  # the late observer, with what it read before
+    assert (after.state, after.monitor_pid) == ("restarting", os.getpid())
+    store.mark_running(container_id, os.getppid(), os.getpid())  # the restart, a new run
+    after = store.reconcile(seen)
+    assert (after.state, after.pid) == ("running", os.getppid())

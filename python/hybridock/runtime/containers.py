@@ -395,14 +395,21 @@ class ContainerStore:
         finished_at: float | None = None,
         oom_killed: bool = False,
         error: str | None = None,
-    ) -> None:
+        run: int | None = None,
+    ) -> bool:
+        """Records the container exited; with ``run`` (the pid of the run an observer saw end)
+        only while the record is still that run, so an observer that read it before the exit
+        was folded (and the container restarted, or marked restarting) changes nothing.
+        Whether it was recorded."""
         # the network's rows go in the same transaction: an exit costs one commit either way
         with self.db.write() as connection:
             # the one place an exit is folded in: docker's die, once (only a running record dies)
             row = connection.execute(
-                "SELECT id, name, image_ref, config, state FROM containers WHERE id = ?",
+                "SELECT id, name, image_ref, config, state, pid FROM containers WHERE id = ?",
                 (container_id,),
             ).fetchone()
+            if run is not None and (row is None or row["state"] != "running" or row["pid"] != run):
+                return False
             disconnected = _network_events(connection, row, "disconnect")
             taken = take_network_rows(connection, container_id)
             connection.execute(
@@ -415,6 +422,7 @@ class ContainerStore:
             died = container_event(row, "die", {"exitCode": str(exit_code)})
             events.record(self.layout, [died, *disconnected, *_volume_events(row, "unmount")])
         after_network_release(self.layout, self.db, taken)
+        return True
 
     def write_exit(self, container_id: str, exit_code: int, oom_killed: bool = False) -> None:
         """What a supervisor records when the container's process ends."""
@@ -451,14 +459,18 @@ class ContainerStore:
             return container
         record = self.read_exit(container.id)
         if record is not None:
-            # the monitor cannot know of an OOM kill; the cgroup does, until it is removed
-            oom_killed = _release_cgroup(self.layout.container(container.id))
-            self.mark_exited(
+            # only the observer that folds this run's exit in releases its cgroup: one that read
+            # the record late must not take a restarted run's (the exit.json it read is cleared
+            # by that start) or overwrite a restarting record
+            if self.mark_exited(
                 container.id,
                 int(record["exit_code"]),
                 finished_at=float(record["finished_at"]),
-                oom_killed=bool(record.get("oom_killed")) or oom_killed,
-            )
+                oom_killed=bool(record.get("oom_killed")),
+                run=container.pid,
+            ) and _release_cgroup(self.layout.container(container.id)):
+                # the monitor cannot know of an OOM kill; the cgroup does, until it is removed
+                self._mark_oom_killed(container.id)
             return self.get(container.id)
         if process_alive(container.monitor_pid, None):
             return container  # running, or its supervisor is about to record the exit
@@ -469,14 +481,18 @@ class ContainerStore:
             # The supervisor died and the process lives on unsupervised: end it.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(container.pid or 0, signal.SIGKILL)
-        oom_killed = _release_cgroup(self.layout.container(container.id))
-        self.mark_exited(
+        if self.mark_exited(
             container.id,
             LOST_EXIT_CODE,
-            oom_killed=oom_killed,
             error="the container's supervisor died",
-        )
+            run=container.pid,
+        ) and _release_cgroup(self.layout.container(container.id)):
+            self._mark_oom_killed(container.id)
         return self.get(container.id)
+
+    def _mark_oom_killed(self, container_id: str) -> None:
+        with self.db.write() as connection:
+            connection.execute("UPDATE containers SET oom_killed = 1 WHERE id = ?", (container_id,))
 
     def remove_record(self, container_id: str) -> None:
         with self.db.write() as connection:
