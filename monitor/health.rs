@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 extern "C" {
     fn signal(signum: c_int, handler: usize) -> usize;
-    fn fcntl(fd: c_int, command: c_int, argument: c_int) -> c_int;
+    fn fcntl(fd: c_int, command: c_int, ...) -> c_int; // as main.rs declares it: variadic
 }
 const F_SETFD: c_int = 2;
 const FD_CLOEXEC: c_int = 1;
