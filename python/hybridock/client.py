@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from hybridock.config import Config
     from hybridock.documents.containers import command_text, status_text
+    from hybridock.documents.image_list import ListedImage
     from hybridock.documents.times import human_duration
     from hybridock.reference import Reference
     from hybridock.registry import RegistryClient
@@ -68,6 +69,7 @@ __all__ = [
     "HistoryEntry",
     "ImageRecord",
     "ImageUsage",
+    "ListedImage",
     "Mount",
     "Network",
     "NetworkNotFound",
@@ -101,6 +103,7 @@ _EXPORTS = {
     "HealthState": "hybridock.runtime.supervision",
     "RestartPolicy": "hybridock.runtime.supervision",
     "ImageRecord": "hybridock.store.images",
+    "ListedImage": "hybridock.documents.image_list",
     "Mount": "hybridock.runtime.config",
     "Network": "hybridock.runtime.network",
     "NetworkNotFound": "hybridock.runtime.network",
@@ -243,6 +246,39 @@ class Client:
         """
         return self.image_store.all()
 
+    def list_images(self, filters: Mapping[str, Sequence[str]] | None = None) -> list[ListedImage]:
+        """The images docker's list filters keep (``images --filter``, ``GET /images/json``):
+        ``dangling``, ``label`` (KEY, KEY=VALUE), ``before``/``since`` (an image), and
+        ``reference`` (a pattern; each image keeps the references it matched).
+
+        >>> [listed.repo_tags for listed in client.list_images({"reference": ["busy*"]})]
+        [['busybox:latest']]
+        """
+        from hybridock.documents.image_list import listed_images  # noqa: PLC0415
+
+        return listed_images(self.image_store.all(), filters or {}, self.image)
+
+    def image_summaries(
+        self,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        *,
+        api_version: tuple[int, int] = (1, 41),
+    ) -> list[dict[str, Any]]:
+        """The Engine API's ``GET /images/json``: an entry per image ``filters`` keep (as
+        ``list_images``), with the references it kept.
+
+        >>> [entry["RepoTags"] for entry in client.image_summaries({"dangling": ["false"]})]
+        [['busybox:latest']]
+        """
+        summaries = []
+        for listed in self.list_images(filters):
+            summary = self.image_summary(listed.image, api_version=api_version)
+            if listed.tags or listed.digests:
+                summary["RepoTags"] = listed.repo_tags
+                summary["RepoDigests"] = listed.repo_digests
+            summaries.append(summary)
+        return summaries
+
     def image(self, name: str) -> ImageRecord:
         """One image by reference, id or id prefix; ``ImageNotFound`` when there is none.
 
@@ -272,22 +308,25 @@ class Client:
         self._emit([*untagged, *(deleted if image.id in report.deleted else [])])
         return report
 
-    def prune_images(self, *, all_unused: bool = False) -> RemovalReport:
-        """Delete dangling images (``all_unused``: every image no container uses).
+    def prune_images(
+        self,
+        *,
+        all_unused: bool = False,
+        filters: Mapping[str, Sequence[str]] | None = None,
+    ) -> RemovalReport:
+        """Delete dangling images (``all_unused``: every image no container uses); ``filters``
+        as ``image prune --filter``: ``label`` (KEY, KEY=VALUE), ``label!`` and ``until``
+        (Unix nanoseconds as text: what was created before). ``reclaimed``: the bytes of the
+        layers that went.
 
         >>> client.prune_images(all_unused=True).reclaimed
         4261550
         """
-        images = {image.id: image for image in self.image_store.all()}
-        report = self.image_store.prune(dangling_only=not all_unused)
-        self._emit(
-            [
-                self._image_event("delete", gone, image=images[gone])
-                for gone in report.deleted
-                if gone in images
-            ]
-        )
-        return report
+        from hybridock.runtime.system import PruneFilter  # noqa: PLC0415
+
+        chosen = PruneFilter.parse(filters or {})
+        report, reclaimed = self._prune_images(chosen, all_images=all_unused)
+        return report._replace(reclaimed=reclaimed)
 
     def _image_event(
         self,
