@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from hybridock.documents.image_list import ListedImage
     from hybridock.documents.times import human_duration
     from hybridock.reference import Reference
-    from hybridock.registry import RegistryClient
+    from hybridock.registry import Credentials, RegistryClient
     from hybridock.runtime.cgroups import Stats
     from hybridock.runtime.config import Mount, RunOptions
     from hybridock.runtime.containers import Container, ContainerStore
@@ -61,6 +61,7 @@ __all__ = [
     "Client",
     "Container",
     "ContainerUsage",
+    "Credentials",
     "DiskUsage",
     "Endpoint",
     "ExecOptions",
@@ -102,6 +103,7 @@ _EXPORTS = {
     "Healthcheck": "hybridock.runtime.supervision",
     "HealthState": "hybridock.runtime.supervision",
     "RestartPolicy": "hybridock.runtime.supervision",
+    "Credentials": "hybridock.registry",
     "ImageRecord": "hybridock.store.images",
     "ListedImage": "hybridock.documents.image_list",
     "Mount": "hybridock.runtime.config",
@@ -213,27 +215,37 @@ class Client:
         *,
         platform: str | None = None,
         progress: PullProgress | None = None,
+        credentials: Credentials | None = None,
     ) -> PullResult:
-        """Pull an image (only the layers not already stored).
+        """Pull an image (only the layers not already stored); ``credentials`` for its
+        registry, this pull only, instead of the saved ones.
 
         >>> client.pull("busybox:1.36", platform="linux/arm64").image_id
         'sha256:...'
+        >>> client.pull("registry.example.com/app", credentials=Credentials("alice", "secret"))
         """
         from hybridock.reference import Reference  # noqa: PLC0415
-        from hybridock.registry import parse_platform  # noqa: PLC0415
+        from hybridock.registry import RegistryClient, parse_platform  # noqa: PLC0415
         from hybridock.store.pull import Puller  # noqa: PLC0415
 
         parsed = reference if isinstance(reference, Reference) else Reference.parse(reference)
+        registry = self.registry
+        if credentials is not None:  # a client of its own: no token outlives the pull
+            registry = RegistryClient(self.config, credentials={parsed.domain: credentials})
         puller = Puller(
             self.layout,
             self.image_store,
-            self.registry,
+            registry,
             concurrency=self.config.max_concurrent_downloads,
             progress=progress,
             max_layer_size=self.config.max_layer_size,
             max_layer_entries=self.config.max_layer_entries,
         )
-        result = puller.pull(parsed, parse_platform(platform) if platform else None)
+        try:
+            result = puller.pull(parsed, parse_platform(platform) if platform else None)
+        finally:
+            if registry is not self.registry:
+                registry.close()
         name = {"name": parsed.familiar_name}
         self._emit([self._image_event("pull", result.image_id, parsed.familiar, name)])
         return result
