@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from hybridock.config import Config
     from hybridock.documents.containers import command_text, status_text
     from hybridock.documents.image_list import ListedImage
-    from hybridock.documents.times import human_duration
+    from hybridock.documents.times import human_duration, log_timestamp
     from hybridock.reference import Reference
     from hybridock.registry import Credentials, RegistryClient
     from hybridock.runtime.cgroups import Stats
@@ -91,6 +91,7 @@ __all__ = [
     "command_text",
     "displayable_ports",
     "human_duration",
+    "log_timestamp",
     "port_lines",
     "status_text",
 ]
@@ -132,6 +133,8 @@ _EXPORTS = {
     # docker's words in listings: STATUS, COMMAND, human durations (pure functions)
     "command_text": "hybridock.documents.containers",
     "human_duration": "hybridock.documents.times",
+    # docker's times in filters and options (--since, until=): "10m", RFC 3339, Unix seconds
+    "log_timestamp": "hybridock.documents.times",
     "status_text": "hybridock.documents.containers",
 }
 

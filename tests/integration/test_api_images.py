@@ -376,11 +376,40 @@ def test_docker_image_prune(service: ApiService, hello: str, stopped: str) -> No
     assert service.docker_ok("images", "--format", "{{.Repository}}").split() == ["busybox"]
 
 
-def test_prune_filters(service: ApiService) -> None:
-    status, body = service.json("POST", '/images/prune?filters={"until":["0"]}')
-    assert (status, body) == (200, {"ImagesDeleted": None, "SpaceReclaimed": 0})
-    status, body = service.json("POST", '/images/prune?filters={"colour":["blue"]}')
-    assert (status, body) == (400, {"message": "Invalid filter 'colour'"})
+@pytest.mark.parametrize(
+    ("filters", "status", "answer"),
+    [
+        pytest.param('{"until":["0"]}', 200, {"ImagesDeleted": None, "SpaceReclaimed": 0}, id="0"),
+        pytest.param(
+            '{"until":["24h"]}', 200, {"ImagesDeleted": None, "SpaceReclaimed": 0}, id="24h"
+        ),
+        pytest.param(
+            '{"until":["2006-01-02T15:04:05Z"]}',
+            200,
+            {"ImagesDeleted": None, "SpaceReclaimed": 0},
+            id="rfc3339",
+        ),
+        pytest.param(
+            '{"until":["soon"]}',
+            400,
+            {"message": 'failed to parse value as time or duration: "soon"'},
+            id="bad-until",
+        ),
+        pytest.param(
+            '{"dangling":["maybe"]}',
+            400,
+            {"message": "invalid filter 'dangling=maybe'"},
+            id="bad-dangling",
+        ),
+        pytest.param(
+            '{"colour":["blue"]}', 400, {"message": "Invalid filter 'colour'"}, id="unknown"
+        ),
+    ],
+)
+def test_prune_filters(
+    service: ApiService, filters: str, status: int, answer: dict[str, Any]
+) -> None:
+    assert service.json("POST", f"/images/prune?filters={filters}") == (status, answer)
 
 
 # --- history, system df -------------------------------------------------------------------------

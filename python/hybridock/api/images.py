@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import threading
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -212,15 +213,14 @@ def remove_image(request: Request) -> None:
 
 
 def _prune_until(text: str) -> str:
-    """docker's ``until`` as Unix seconds (with a fraction), as PruneFilter takes it: Unix
-    nanoseconds as text."""
-    seconds, _, fraction = text.partition(".")
+    """docker's ``until`` (a duration before now, an RFC 3339 time, Unix seconds) as
+    PruneFilter takes it: Unix nanoseconds as text."""
+    from hybridock.client import log_timestamp  # noqa: PLC0415
+
     try:
-        return str(int(seconds) * 10**9 + (int(fraction.ljust(9, "0")[:9]) if fraction else 0))
-    except ValueError:
-        raise ApiError(
-            400, f"invalid filter 'until={text}': only Unix timestamps are supported"
-        ) from None
+        return str(log_timestamp(text, time.time()))
+    except ValueError as error:
+        raise ApiError(400, str(error)) from None
 
 
 @route("POST", "/images/prune")

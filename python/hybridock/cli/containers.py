@@ -17,11 +17,10 @@ from hybridock.cli.output import (
     ago,
     formatted,
     go_time,
-    log_timestamp,
     table,
     time_bounds,
 )
-from hybridock.client import Container, command_text, status_text
+from hybridock.client import Container, command_text, log_timestamp, status_text
 from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound, InvalidReference
 
 if TYPE_CHECKING:
