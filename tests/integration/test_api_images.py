@@ -398,7 +398,7 @@ def test_docker_image_prune(service: ApiService, hello: str, stopped: str) -> No
         pytest.param(
             '{"dangling":["maybe"]}',
             400,
-            {"message": "invalid filter 'dangling=maybe'"},
+            {"message": "Invalid filter 'dangling=[maybe]'"},
             id="bad-dangling",
         ),
         pytest.param(

@@ -69,8 +69,10 @@ class PullStream:
         return self._stream is not None
 
     def resolving(self, reference: Reference) -> None:
-        self._pulling = {"status": f"Pulling from {reference.repository}"}
-        self._pulling["id"] = reference.identifier
+        self._pulling = {
+            "status": f"Pulling from {reference.repository}",
+            "id": reference.identifier,
+        }
 
     def layer(self, layer_id: str, status: str, current: int = 0, total: int = 0) -> None:
         message: dict[str, Any] = {"status": status, "progressDetail": {}}
@@ -100,7 +102,7 @@ class PullStream:
         self.send({"status": f"Status: {status} for {result.reference.familiar}"})
         self.close()
 
-    def fail(self, error: HybridockError) -> None:
+    def fail(self, error: Exception) -> None:
         """An error after the stream began: dockerd's last message, then the end."""
         self.send({"errorDetail": {"message": str(error)}, "error": str(error)})
         self.close()
@@ -172,10 +174,14 @@ def create_image(request: Request) -> None:
             progress=stream,
             credentials=credentials,
         )
-    except HybridockError as error:
+    except (BrokenPipeError, ConnectionResetError):
+        raise  # the client went: the pull was cancelled with it
+    except Exception as error:
         if not stream.begun:
             raise
         stream.fail(error)
+        if not isinstance(error, HybridockError):
+            raise  # a bug, not a failed pull: the service's log shows it too
         return
     stream.finish(result)
 
@@ -227,9 +233,9 @@ def _prune_until(text: str) -> str:
 def prune_images(request: Request) -> None:
     """``image prune``: dangling images, or with ``dangling=false`` every unused one."""
     filters = request.filters()
-    dangling = filters.pop("dangling", ["true"])
+    dangling = [value.lower() for value in filters.pop("dangling", ["true"])]
     if any(value not in ("true", "false", "1", "0") for value in dangling):
-        raise ApiError(400, f"invalid filter 'dangling={dangling[-1]}'")
+        raise ApiError(400, f"Invalid filter 'dangling=[{' '.join(dangling)}]'")
     if "until" in filters:
         filters["until"] = [_prune_until(value) for value in filters["until"]]
     report = request.client.prune_images(all_unused=dangling[-1] in ("false", "0"), filters=filters)
