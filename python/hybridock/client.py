@@ -261,12 +261,14 @@ class Client:
         """
         return self.image_store.all()
 
-    def list_images(self, filters: Mapping[str, Sequence[str]] | None = None) -> list[ListedImage]:
-        """The images docker's list filters keep (``images --filter``, ``GET /images/json``):
-        ``dangling``, ``label`` (KEY, KEY=VALUE), ``before``/``since`` (an image), and
-        ``reference`` (a pattern; each image keeps the references it matched).
+    def image_listing(
+        self, filters: Mapping[str, Sequence[str]] | None = None
+    ) -> list[ListedImage]:
+        """docker's image list: the images its filters keep (``images --filter``,
+        ``GET /images/json``): ``dangling``, ``label`` (KEY, KEY=VALUE), ``before``/``since``
+        (an image), and ``reference`` (a pattern; each image keeps the references it matched).
 
-        >>> [listed.repo_tags for listed in client.list_images({"reference": ["busy*"]})]
+        >>> [listed.repo_tags for listed in client.image_listing({"reference": ["busy*"]})]
         [['busybox:latest']]
         """
         from hybridock.documents.image_list import listed_images  # noqa: PLC0415
@@ -280,13 +282,13 @@ class Client:
         api_version: tuple[int, int] = (1, 41),
     ) -> list[dict[str, Any]]:
         """The Engine API's ``GET /images/json``: an entry per image ``filters`` keep (as
-        ``list_images``), with the references it kept.
+        ``image_listing``), with the references it kept.
 
         >>> [entry["RepoTags"] for entry in client.image_summaries({"dangling": ["false"]})]
         [['busybox:latest']]
         """
         summaries = []
-        for listed in self.list_images(filters):
+        for listed in self.image_listing(filters):
             summary = self.image_summary(listed.image, api_version=api_version)
             if listed.tags or listed.digests:
                 summary["RepoTags"] = listed.repo_tags

@@ -133,7 +133,7 @@ def images(
     image, dangling ones included."""
     if repository:
         filters = (*filters, f"reference={repository}")  # as docker's client does
-    listed = state.client.list_images(filter_arguments(filters))
+    listed = state.client.image_listing(filter_arguments(filters))
     need_digest = digests or "{{.Digest}}" in (output_format or "")
     rows = [
         row
