@@ -33,6 +33,17 @@ if TYPE_CHECKING:
     from hybridock.config import Config
     from hybridock.documents.containers import command_text, status_text
     from hybridock.documents.times import human_duration
+    from hybridock.handles import (
+        ContainerCollection,
+        ContainerHandle,
+        ExecResult,
+        ImageCollection,
+        ImageHandle,
+        NetworkCollection,
+        NetworkHandle,
+        VolumeCollection,
+        VolumeHandle,
+    )
     from hybridock.reference import Reference
     from hybridock.registry import RegistryClient
     from hybridock.runtime.cgroups import Stats
@@ -59,17 +70,24 @@ if TYPE_CHECKING:
 __all__ = [
     "Client",
     "Container",
+    "ContainerCollection",
+    "ContainerHandle",
     "ContainerUsage",
     "DiskUsage",
     "Endpoint",
     "ExecOptions",
+    "ExecResult",
     "HealthState",
     "Healthcheck",
     "HistoryEntry",
+    "ImageCollection",
+    "ImageHandle",
     "ImageRecord",
     "ImageUsage",
     "Mount",
     "Network",
+    "NetworkCollection",
+    "NetworkHandle",
     "NetworkNotFound",
     "PortBinding",
     "PruneFilter",
@@ -82,6 +100,8 @@ __all__ = [
     "Stats",
     "SystemPruneReport",
     "Volume",
+    "VolumeCollection",
+    "VolumeHandle",
     "VolumeInUse",
     "VolumeNotFound",
     "VolumeUsage",
@@ -124,6 +144,16 @@ _EXPORTS = {
     "VolumeUsage": "hybridock.runtime.system",
     "VolumeInUse": "hybridock.runtime.volumes",
     "VolumeNotFound": "hybridock.runtime.volumes",
+    # docker-py's shape: collections and handles over the flat methods
+    "ContainerCollection": "hybridock.handles",
+    "ContainerHandle": "hybridock.handles",
+    "ExecResult": "hybridock.handles",
+    "ImageCollection": "hybridock.handles",
+    "ImageHandle": "hybridock.handles",
+    "NetworkCollection": "hybridock.handles",
+    "NetworkHandle": "hybridock.handles",
+    "VolumeCollection": "hybridock.handles",
+    "VolumeHandle": "hybridock.handles",
     # docker's words in listings: STATUS, COMMAND, human durations (pure functions)
     "command_text": "hybridock.documents.containers",
     "human_duration": "hybridock.documents.times",
@@ -235,10 +265,21 @@ class Client:
         self._emit([self._image_event("pull", result.image_id, parsed.familiar, name)])
         return result
 
-    def images(self) -> list[ImageRecord]:
+    @cached_property
+    def images(self) -> ImageCollection:
+        """docker-py's ``client.images``: handles over the methods below.
+
+        >>> client.images.get("busybox").tags
+        ['busybox:latest']
+        """
+        from hybridock.handles import ImageCollection  # noqa: PLC0415
+
+        return ImageCollection(self)
+
+    def list_images(self) -> list[ImageRecord]:
         """Every stored image.
 
-        >>> [image.tags for image in client.images()]
+        >>> [image.tags for image in client.list_images()]
         [['docker.io/library/busybox:latest']]
         """
         return self.image_store.all()
@@ -551,11 +592,22 @@ class Client:
                 mounts.append(shared if readonly is None else shared._replace(readonly=readonly))
         return mounts
 
-    def containers(self, *, all_states: bool = True) -> list[Container]:
+    @cached_property
+    def containers(self) -> ContainerCollection:
+        """docker-py's ``client.containers``: handles over the methods below.
+
+        >>> client.containers.run("busybox", "echo hi").stdout
+        b'hi\\n'
+        """
+        from hybridock.handles import ContainerCollection  # noqa: PLC0415
+
+        return ContainerCollection(self)
+
+    def list_containers(self, *, all_states: bool = True) -> list[Container]:
         """Containers, newest first (``all_states=False``: only running ones, and those waiting
         to restart, as ``ps``).
 
-        >>> [c.name for c in client.containers(all_states=False)]
+        >>> [c.name for c in client.list_containers(all_states=False)]
         ['web']
         """
         found = self.container_store.all()
@@ -877,7 +929,7 @@ class Client:
         ['3f2a...']
         """
         removed = []
-        for container in self.containers():
+        for container in self.list_containers():
             if not (container.running or container.restarting):  # docker counts both running
                 self.runtime.remove(container)
                 removed.append(container.id)
@@ -891,10 +943,21 @@ class Client:
 
         return VolumeStore(self.layout, self.database)
 
-    def volumes(self) -> list[Volume]:
+    @cached_property
+    def volumes(self) -> VolumeCollection:
+        """docker-py's ``client.volumes``: handles over the methods below.
+
+        >>> client.volumes.create("pgdata").name
+        'pgdata'
+        """
+        from hybridock.handles import VolumeCollection  # noqa: PLC0415
+
+        return VolumeCollection(self)
+
+    def list_volumes(self) -> list[Volume]:
         """Every volume, by name.
 
-        >>> [v.name for v in client.volumes()]
+        >>> [v.name for v in client.list_volumes()]
         ['pgdata']
         """
         return self.volume_store.all()
@@ -967,11 +1030,22 @@ class Client:
 
         return NetworkStore(self.database, self.config)
 
-    def networks(self) -> list[Network]:
+    @cached_property
+    def networks(self) -> NetworkCollection:
+        """docker-py's ``client.networks``: handles over the methods below.
+
+        >>> client.networks.get("bridge").name
+        'bridge'
+        """
+        from hybridock.handles import NetworkCollection  # noqa: PLC0415
+
+        return NetworkCollection(self)
+
+    def list_networks(self) -> list[Network]:
         """Every network, by name: docker's predefined ``bridge``, ``host`` and ``none`` and
         the user's.
 
-        >>> [n.name for n in client.networks()]
+        >>> [n.name for n in client.list_networks()]
         ['bridge', 'host', 'none']
         """
         return self.network_store.all()
@@ -1441,10 +1515,12 @@ class Client:
         from hybridock import __version__  # noqa: PLC0415
         from hybridock.runtime import system  # noqa: PLC0415
 
-        containers = self.containers()
+        containers = self.list_containers()
         running = [container for container in containers if container.running]
         paused = sum(1 for container in running if self.paused(container))
-        counts = system.Counts(len(containers), len(running) - paused, paused, len(self.images()))
+        counts = system.Counts(
+            len(containers), len(running) - paused, paused, len(self.list_images())
+        )
         return system.info_document(self.root, counts, self.config, __version__)
 
     def version(self) -> dict[str, Any]:
@@ -1475,8 +1551,8 @@ class Client:
         )
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
-        images = self.images()
-        containers = self.containers()
+        images = self.list_images()
+        containers = self.list_containers()
         users: dict[str, int] = {}
         for container in containers:
             users[container.image_id] = users.get(container.image_id, 0) + 1
@@ -1500,7 +1576,7 @@ class Client:
         ]
         volume_usage = [
             VolumeUsage(volume, self.volume_store.size(volume), len(self.volume_users(volume.name)))
-            for volume in self.volumes()
+            for volume in self.list_volumes()
         ]
         return DiskUsage(sum(sizes.values()), image_usage, container_usage, volume_usage)
 
@@ -1539,7 +1615,7 @@ class Client:
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         removed, reclaimed = [], 0
-        for container in self.containers():
+        for container in self.list_containers():
             if container.running or not chosen.takes(container.config.labels, container.created):
                 continue
             size = tree_size(self.layout.container(container.id) / "upper")
@@ -1581,14 +1657,14 @@ class Client:
 
     def _prune_images(self, chosen: PruneFilter, *, all_images: bool) -> tuple[RemovalReport, int]:
         """Dangling (or unused) images the filter takes; the bytes of the layers that went."""
-        before = {image.id: image for image in self.images()}
+        before = {image.id: image for image in self.list_images()}
         layers_before = self._layers_size(before.values())
         if chosen.filters:
             from hybridock.runtime.system import epoch  # noqa: PLC0415
             from hybridock.store.images import RemovalReport  # noqa: PLC0415
 
             report = RemovalReport([], [])
-            used = {container.image_id for container in self.containers()}
+            used = {container.image_id for container in self.list_containers()}
             for image in before.values():
                 if image.id in used or (image.tags and not all_images):
                     continue
@@ -1601,7 +1677,7 @@ class Client:
             report = self.image_store.prune(dangling_only=not all_images)
         gone = [image for image in report.deleted if image in before]
         self._emit([self._image_event("delete", image, image=before[image]) for image in gone])
-        return report, layers_before - self._layers_size(self.images())
+        return report, layers_before - self._layers_size(self.list_images())
 
     def _layers_size(self, images: Iterable[ImageRecord]) -> int:
         """Every layer of ``images`` once, as docker's overlay2 counts a layer (its DiffSize:

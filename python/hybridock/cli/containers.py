@@ -173,7 +173,7 @@ def ps(
     latest: bool,
 ) -> None:
     """List containers."""
-    containers = state.client.containers()
+    containers = state.client.list_containers()
     if latest:
         last = 1
     if last >= 0:

@@ -22,6 +22,7 @@ import os
 import selectors
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -966,6 +967,24 @@ def _parse_log_line(line: bytes) -> Iterator[tuple[str, str, str]]:
         return
 
 
+def fed_pipe(stream: BinaryIO) -> int:
+    """The read end of a pipe a daemon thread fills from ``stream`` and closes at its end:
+    a stream without a file descriptor (``io.BytesIO``) to select on as stdin."""
+    reader, writer = os.pipe()
+
+    def feed() -> None:
+        try:
+            while chunk := stream.read(65536):
+                os.write(writer, chunk)
+        except OSError:
+            pass  # the relay ended first and closed the read end
+        finally:
+            os.close(writer)
+
+    threading.Thread(target=feed, name="hybridock-stdin", daemon=True).start()
+    return reader
+
+
 class _Relay:
     """Copies the container's streams until it exits and its output is drained."""
 
@@ -985,9 +1004,13 @@ class _Relay:
             self.selector.register(stdio.stderr_reader, selectors.EVENT_READ, ("stderr", stderr))
         self.outputs = len(self.selector.get_map())
         self.stdin_target = stdio.pty_master if stdio.pty_master is not None else stdio.stdin_writer
+        self.fed: int | None = None  # the read end of a pipe a thread feeds from ``stdin``
         if stdin is not None and self.stdin_target is not None:
-            with contextlib.suppress(ValueError, OSError):
-                self.selector.register(stdin.fileno(), selectors.EVENT_READ, ("stdin", None))
+            try:
+                source = stdin.fileno()
+            except (ValueError, OSError):  # a stream of the caller's without a file (BytesIO)
+                source = self.fed = fed_pipe(stdin)
+            self.selector.register(source, selectors.EVENT_READ, ("stdin", None))
 
     def run(self, pid: int) -> int:
         """The container's wait status."""
@@ -1004,6 +1027,8 @@ class _Relay:
                     status = wait_status if finished == pid else None
         finally:
             self.selector.close()
+            if self.fed is not None:
+                os.close(self.fed)  # its feeder, still writing, gets EPIPE and ends
         if status is None:
             _, status = os.waitpid(pid, 0)
         return status
