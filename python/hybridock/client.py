@@ -713,16 +713,22 @@ class Client:
         stdout: BinaryIO,
         stderr: BinaryIO,
         on_started: Callable[[], None] | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
-        """Run a container in the foreground, relaying its streams (and ``stdin`` when it was
-        created interactive) and forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT; returns its exit
-        code. Call it from the main thread (it installs signal handlers). A tty container
-        with ``stdin`` on a terminal runs under its monitor, as ``docker run -it``: typing
-        ctrl-p ctrl-q detaches, leaving it running, and returns None.
+        """Run a container in the foreground, relaying its streams (any binary files, also
+        ``io.BytesIO``; ``stdin`` when it was created interactive); returns its exit code. A
+        tty container with ``stdin`` on a terminal runs under its monitor, as ``docker run
+        -it``: typing ctrl-p ctrl-q detaches, leaving it running, and returns None. Any
+        number of threads may do this at once. ``handle_signals`` (the main thread only,
+        else ``ConfigError``; the CLI asks for it): SIGINT/SIGTERM/SIGHUP/SIGQUIT go to the
+        container and SIGWINCH resizes its terminal, by process-wide handlers.
 
-        >>> client.start_attached("job", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+        >>> client.start_attached("job", stdout=io.BytesIO(), stderr=io.BytesIO())
         0
         """
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
+
+        check_signal_handling(handle_signals)
         self.require_root()
         record = self._record(container)
         self._container_event(record, "attach")
@@ -732,6 +738,7 @@ class Client:
             stdout=stdout,
             stderr=stderr,
             on_started=on_started,
+            handle_signals=handle_signals,
         )
 
     def attach(
@@ -743,16 +750,21 @@ class Client:
         stderr: BinaryIO,
         sig_proxy: bool = True,
         detach_keys: str | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
         """``attach``: a detached container's output from now on, ``stdin`` into it (when it
-        was created with ``-i``), signals proxied to it (``sig_proxy``, not with a tty), until
-        it exits: returns its exit code. With a tty, typing ``detach_keys`` (docker's grammar,
-        default ``ctrl-p,ctrl-q``) leaves it running and returns None. Call it from the main
-        thread (it installs signal handlers).
+        was created with ``-i``), until it exits: returns its exit code. With a tty, typing
+        ``detach_keys`` (docker's grammar, default ``ctrl-p,ctrl-q``) leaves it running and
+        returns None. ``handle_signals`` (the main thread only, else ``ConfigError``): our
+        signals are proxied to it (``sig_proxy``, not with a tty) and SIGWINCH resizes its
+        terminal, by process-wide handlers.
 
         >>> client.attach("web", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
         0
         """
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
+
+        check_signal_handling(handle_signals)
         self.require_root()
         return self.runtime.attach(
             self._record(container),
@@ -761,6 +773,7 @@ class Client:
             stderr=stderr,
             sig_proxy=sig_proxy,
             detach_keys=detach_keys,
+            handle_signals=handle_signals,
         )
 
     def stop(
@@ -1277,20 +1290,29 @@ class Client:
         stdin: BinaryIO | None = None,
         stdout: BinaryIO,
         stderr: BinaryIO,
+        handle_signals: bool = False,
     ) -> int:
-        """Run a process in a running container to its end, relaying its streams; returns its
-        exit code. ``ContainerStateError`` when the container is not running.
+        """Run a process in a running container to its end, relaying its streams (any binary
+        files, also ``io.BytesIO``); returns its exit code. ``ContainerStateError`` when the
+        container is not running. ``handle_signals`` as ``start_attached``'s.
 
         >>> client.exec("web", ExecOptions(("ls", "/")), stdout=out, stderr=err)
         0
         """
         from hybridock.runtime.exec import Executor  # noqa: PLC0415
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
 
+        check_signal_handling(handle_signals)
         self.require_root()
         record = Executor(self.runtime).running(self._record(container))
         exec_id = self._exec_events(record, options)
         code = Executor(self.runtime).run_attached(
-            record, options, stdin=stdin, stdout=stdout, stderr=stderr
+            record,
+            options,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            handle_signals=handle_signals,
         )
         self._container_event(record, "exec_die", {"execID": exec_id, "exitCode": str(code)})
         return code

@@ -257,3 +257,66 @@ def test_collections_and_handles_as_docker_py(
     assert seen["volume"] == [{"a": "b"}, ["handles-data"]]
     assert seen["network"] == ["none", "null"]
     assert seen["left"] == [0, 0]
+
+
+def test_attached_runs_in_many_threads_at_once(
+    user_program: Callable[[str], subprocess.CompletedProcess[str]],
+) -> None:
+    """Four threads of one process each run an attached container on BytesIO streams, all
+    four running at once (each waits in its container until the four have started): each gets
+    its own output and exit code. No signal handler is involved, so none is needed; one asked
+    for off the main thread is a ConfigError."""
+    result = user_program(
+        """
+        import io
+        import json
+        import tempfile
+        import threading
+        import hybridock
+        from hybridock.client import RunOptions
+
+        hybridock.Client().pull("busybox")
+        meeting = tempfile.mkdtemp()
+        results = {}
+
+        def one(number):
+            script = (
+                f"touch /meet/{number}; until [ $(ls /meet | wc -l) -ge 4 ]; do sleep 0.05; done;"
+                f" cat; echo err{number} >&2; exit {number}"
+            )
+            options = RunOptions(
+                command=("sh", "-c", script), interactive=True, volumes=(f"{meeting}:/meet",)
+            )
+            with hybridock.Client() as client:  # a client per thread: its database is its own
+                container = client.create_container("busybox", options=options)
+                try:
+                    client.start_attached(
+                        container, stdout=io.BytesIO(), stderr=io.BytesIO(), handle_signals=True
+                    )
+                except hybridock.HybridockError as error:
+                    refused = f"{type(error).__name__}: {error}"
+                out, err = io.BytesIO(), io.BytesIO()
+                fed = io.BytesIO(f"in{number}\\n".encode() * 20000)
+                code = client.start_attached(container, stdin=fed, stdout=out, stderr=err)
+                client.remove_container(container)
+                lines = out.getvalue().decode().splitlines()
+                shown = [code, sorted(set(lines)), len(lines), err.getvalue().decode()]
+                results[number] = [*shown, refused]
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in range(1, 5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(json.dumps(results))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    refusal = (
+        "ConfigError: signal forwarding and window size changes need the main thread:"
+        " pass handle_signals=False from other threads"
+    )
+    assert seen == {str(n): [n, [f"in{n}"], 20000, f"err{n}\n", refusal] for n in range(1, 5)}, (
+        result.stderr
+    )
