@@ -603,11 +603,11 @@ class Client:
 
         return ContainerCollection(self)
 
-    def list_containers(self, *, all_states: bool = True) -> list[Container]:
-        """Containers, newest first (``all_states=False``: only running ones, and those waiting
-        to restart, as ``ps``).
+    def list_containers(self, *, all_states: bool = False) -> list[Container]:
+        """Containers, newest first: running ones and those waiting to restart, as ``ps``
+        (``all_states``: every one, as ``ps -a``).
 
-        >>> [c.name for c in client.list_containers(all_states=False)]
+        >>> [c.name for c in client.list_containers()]
         ['web']
         """
         found = self.container_store.all()
@@ -942,7 +942,7 @@ class Client:
         ['3f2a...']
         """
         removed = []
-        for container in self.list_containers():
+        for container in self.list_containers(all_states=True):
             if not (container.running or container.restarting):  # docker counts both running
                 self.runtime.remove(container)
                 removed.append(container.id)
@@ -1537,7 +1537,7 @@ class Client:
         from hybridock import __version__  # noqa: PLC0415
         from hybridock.runtime import system  # noqa: PLC0415
 
-        containers = self.list_containers()
+        containers = self.list_containers(all_states=True)
         running = [container for container in containers if container.running]
         paused = sum(1 for container in running if self.paused(container))
         counts = system.Counts(
@@ -1574,7 +1574,7 @@ class Client:
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         images = self.list_images()
-        containers = self.list_containers()
+        containers = self.list_containers(all_states=True)
         users: dict[str, int] = {}
         for container in containers:
             users[container.image_id] = users.get(container.image_id, 0) + 1
@@ -1637,7 +1637,7 @@ class Client:
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         removed, reclaimed = [], 0
-        for container in self.list_containers():
+        for container in self.list_containers(all_states=True):
             if container.running or not chosen.takes(container.config.labels, container.created):
                 continue
             size = tree_size(self.layout.container(container.id) / "upper")
@@ -1686,7 +1686,7 @@ class Client:
             from hybridock.store.images import RemovalReport  # noqa: PLC0415
 
             report = RemovalReport([], [])
-            used = {container.image_id for container in self.list_containers()}
+            used = {container.image_id for container in self.list_containers(all_states=True)}
             for image in before.values():
                 if image.id in used or (image.tags and not all_images):
                     continue
