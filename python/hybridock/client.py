@@ -34,6 +34,17 @@ if TYPE_CHECKING:
     from hybridock.documents.containers import command_text, status_text
     from hybridock.documents.image_list import ListedImage
     from hybridock.documents.times import human_duration, log_timestamp
+    from hybridock.handles import (
+        ContainerCollection,
+        ContainerHandle,
+        ExecResult,
+        ImageCollection,
+        ImageHandle,
+        NetworkCollection,
+        NetworkHandle,
+        VolumeCollection,
+        VolumeHandle,
+    )
     from hybridock.reference import Reference
     from hybridock.registry import Credentials, RegistryClient
     from hybridock.runtime.cgroups import Stats
@@ -60,19 +71,26 @@ if TYPE_CHECKING:
 __all__ = [
     "Client",
     "Container",
+    "ContainerCollection",
+    "ContainerHandle",
     "ContainerUsage",
     "Credentials",
     "DiskUsage",
     "Endpoint",
     "ExecOptions",
+    "ExecResult",
     "HealthState",
     "Healthcheck",
     "HistoryEntry",
+    "ImageCollection",
+    "ImageHandle",
     "ImageRecord",
     "ImageUsage",
     "ListedImage",
     "Mount",
     "Network",
+    "NetworkCollection",
+    "NetworkHandle",
     "NetworkNotFound",
     "PortBinding",
     "PruneFilter",
@@ -85,6 +103,8 @@ __all__ = [
     "Stats",
     "SystemPruneReport",
     "Volume",
+    "VolumeCollection",
+    "VolumeHandle",
     "VolumeInUse",
     "VolumeNotFound",
     "VolumeUsage",
@@ -130,6 +150,16 @@ _EXPORTS = {
     "VolumeUsage": "hybridock.runtime.system",
     "VolumeInUse": "hybridock.runtime.volumes",
     "VolumeNotFound": "hybridock.runtime.volumes",
+    # docker-py's shape: collections and handles over the flat methods
+    "ContainerCollection": "hybridock.handles",
+    "ContainerHandle": "hybridock.handles",
+    "ExecResult": "hybridock.handles",
+    "ImageCollection": "hybridock.handles",
+    "ImageHandle": "hybridock.handles",
+    "NetworkCollection": "hybridock.handles",
+    "NetworkHandle": "hybridock.handles",
+    "VolumeCollection": "hybridock.handles",
+    "VolumeHandle": "hybridock.handles",
     # docker's words in listings: STATUS, COMMAND, human durations (pure functions)
     "command_text": "hybridock.documents.containers",
     "human_duration": "hybridock.documents.times",
@@ -253,10 +283,21 @@ class Client:
         self._emit([self._image_event("pull", result.image_id, parsed.familiar, name)])
         return result
 
-    def images(self) -> list[ImageRecord]:
+    @cached_property
+    def images(self) -> ImageCollection:
+        """docker-py's ``client.images``: handles over the methods below.
+
+        >>> client.images.get("busybox").tags
+        ['busybox:latest']
+        """
+        from hybridock.handles import ImageCollection  # noqa: PLC0415
+
+        return ImageCollection(self)
+
+    def list_images(self) -> list[ImageRecord]:
         """Every stored image.
 
-        >>> [image.tags for image in client.images()]
+        >>> [image.tags for image in client.list_images()]
         [['docker.io/library/busybox:latest']]
         """
         return self.image_store.all()
@@ -607,11 +648,22 @@ class Client:
                 mounts.append(shared if readonly is None else shared._replace(readonly=readonly))
         return mounts
 
-    def containers(self, *, all_states: bool = True) -> list[Container]:
-        """Containers, newest first (``all_states=False``: only running ones, and those waiting
-        to restart, as ``ps``).
+    @cached_property
+    def containers(self) -> ContainerCollection:
+        """docker-py's ``client.containers``: handles over the methods below.
 
-        >>> [c.name for c in client.containers(all_states=False)]
+        >>> client.containers.run("busybox", "echo hi").stdout
+        b'hi\\n'
+        """
+        from hybridock.handles import ContainerCollection  # noqa: PLC0415
+
+        return ContainerCollection(self)
+
+    def list_containers(self, *, all_states: bool = False) -> list[Container]:
+        """Containers, newest first: running ones and those waiting to restart, as ``ps``
+        (``all_states``: every one, as ``ps -a``).
+
+        >>> [c.name for c in client.list_containers()]
         ['web']
         """
         found = self.container_store.all()
@@ -717,16 +769,22 @@ class Client:
         stdout: BinaryIO,
         stderr: BinaryIO,
         on_started: Callable[[], None] | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
-        """Run a container in the foreground, relaying its streams (and ``stdin`` when it was
-        created interactive) and forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT; returns its exit
-        code. Call it from the main thread (it installs signal handlers). A tty container
-        with ``stdin`` on a terminal runs under its monitor, as ``docker run -it``: typing
-        ctrl-p ctrl-q detaches, leaving it running, and returns None.
+        """Run a container in the foreground, relaying its streams (any binary files, also
+        ``io.BytesIO``; ``stdin`` when it was created interactive); returns its exit code. A
+        tty container with ``stdin`` on a terminal runs under its monitor, as ``docker run
+        -it``: typing ctrl-p ctrl-q detaches, leaving it running, and returns None. Any
+        number of threads may do this at once. ``handle_signals`` (the main thread only,
+        else ``ConfigError``; the CLI asks for it): SIGINT/SIGTERM/SIGHUP/SIGQUIT go to the
+        container and SIGWINCH resizes its terminal, by process-wide handlers.
 
-        >>> client.start_attached("job", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+        >>> client.start_attached("job", stdout=io.BytesIO(), stderr=io.BytesIO())
         0
         """
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
+
+        check_signal_handling(handle_signals)
         self.require_root()
         record = self._record(container)
         self._container_event(record, "attach")
@@ -736,6 +794,7 @@ class Client:
             stdout=stdout,
             stderr=stderr,
             on_started=on_started,
+            handle_signals=handle_signals,
         )
 
     def attach(
@@ -747,16 +806,21 @@ class Client:
         stderr: BinaryIO,
         sig_proxy: bool = True,
         detach_keys: str | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
         """``attach``: a detached container's output from now on, ``stdin`` into it (when it
-        was created with ``-i``), signals proxied to it (``sig_proxy``, not with a tty), until
-        it exits: returns its exit code. With a tty, typing ``detach_keys`` (docker's grammar,
-        default ``ctrl-p,ctrl-q``) leaves it running and returns None. Call it from the main
-        thread (it installs signal handlers).
+        was created with ``-i``), until it exits: returns its exit code. With a tty, typing
+        ``detach_keys`` (docker's grammar, default ``ctrl-p,ctrl-q``) leaves it running and
+        returns None. ``handle_signals`` (the main thread only, else ``ConfigError``): our
+        signals are proxied to it (``sig_proxy``, not with a tty) and SIGWINCH resizes its
+        terminal, by process-wide handlers.
 
         >>> client.attach("web", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
         0
         """
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
+
+        check_signal_handling(handle_signals)
         self.require_root()
         return self.runtime.attach(
             self._record(container),
@@ -765,6 +829,7 @@ class Client:
             stderr=stderr,
             sig_proxy=sig_proxy,
             detach_keys=detach_keys,
+            handle_signals=handle_signals,
         )
 
     def stop(
@@ -933,7 +998,7 @@ class Client:
         ['3f2a...']
         """
         removed = []
-        for container in self.containers():
+        for container in self.list_containers(all_states=True):
             if not (container.running or container.restarting):  # docker counts both running
                 self.runtime.remove(container)
                 removed.append(container.id)
@@ -947,10 +1012,21 @@ class Client:
 
         return VolumeStore(self.layout, self.database)
 
-    def volumes(self) -> list[Volume]:
+    @cached_property
+    def volumes(self) -> VolumeCollection:
+        """docker-py's ``client.volumes``: handles over the methods below.
+
+        >>> client.volumes.create("pgdata").name
+        'pgdata'
+        """
+        from hybridock.handles import VolumeCollection  # noqa: PLC0415
+
+        return VolumeCollection(self)
+
+    def list_volumes(self) -> list[Volume]:
         """Every volume, by name.
 
-        >>> [v.name for v in client.volumes()]
+        >>> [v.name for v in client.list_volumes()]
         ['pgdata']
         """
         return self.volume_store.all()
@@ -1023,11 +1099,22 @@ class Client:
 
         return NetworkStore(self.database, self.config)
 
-    def networks(self) -> list[Network]:
+    @cached_property
+    def networks(self) -> NetworkCollection:
+        """docker-py's ``client.networks``: handles over the methods below.
+
+        >>> client.networks.get("bridge").name
+        'bridge'
+        """
+        from hybridock.handles import NetworkCollection  # noqa: PLC0415
+
+        return NetworkCollection(self)
+
+    def list_networks(self) -> list[Network]:
         """Every network, by name: docker's predefined ``bridge``, ``host`` and ``none`` and
         the user's.
 
-        >>> [n.name for n in client.networks()]
+        >>> [n.name for n in client.list_networks()]
         ['bridge', 'host', 'none']
         """
         return self.network_store.all()
@@ -1259,20 +1346,29 @@ class Client:
         stdin: BinaryIO | None = None,
         stdout: BinaryIO,
         stderr: BinaryIO,
+        handle_signals: bool = False,
     ) -> int:
-        """Run a process in a running container to its end, relaying its streams; returns its
-        exit code. ``ContainerStateError`` when the container is not running.
+        """Run a process in a running container to its end, relaying its streams (any binary
+        files, also ``io.BytesIO``); returns its exit code. ``ContainerStateError`` when the
+        container is not running. ``handle_signals`` as ``start_attached``'s.
 
         >>> client.exec("web", ExecOptions(("ls", "/")), stdout=out, stderr=err)
         0
         """
         from hybridock.runtime.exec import Executor  # noqa: PLC0415
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
 
+        check_signal_handling(handle_signals)
         self.require_root()
         record = Executor(self.runtime).running(self._record(container))
         exec_id = self._exec_events(record, options)
         code = Executor(self.runtime).run_attached(
-            record, options, stdin=stdin, stdout=stdout, stderr=stderr
+            record,
+            options,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            handle_signals=handle_signals,
         )
         self._container_event(record, "exec_die", {"execID": exec_id, "exitCode": str(code)})
         return code
@@ -1497,10 +1593,12 @@ class Client:
         from hybridock import __version__  # noqa: PLC0415
         from hybridock.runtime import system  # noqa: PLC0415
 
-        containers = self.containers()
+        containers = self.list_containers(all_states=True)
         running = [container for container in containers if container.running]
         paused = sum(1 for container in running if self.paused(container))
-        counts = system.Counts(len(containers), len(running) - paused, paused, len(self.images()))
+        counts = system.Counts(
+            len(containers), len(running) - paused, paused, len(self.list_images())
+        )
         return system.info_document(self.root, counts, self.config, __version__)
 
     def version(self) -> dict[str, Any]:
@@ -1531,8 +1629,8 @@ class Client:
         )
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
-        images = self.images()
-        containers = self.containers()
+        images = self.list_images()
+        containers = self.list_containers(all_states=True)
         users: dict[str, int] = {}
         for container in containers:
             users[container.image_id] = users.get(container.image_id, 0) + 1
@@ -1556,7 +1654,7 @@ class Client:
         ]
         volume_usage = [
             VolumeUsage(volume, self.volume_store.size(volume), len(self.volume_users(volume.name)))
-            for volume in self.volumes()
+            for volume in self.list_volumes()
         ]
         return DiskUsage(sum(sizes.values()), image_usage, container_usage, volume_usage)
 
@@ -1595,7 +1693,7 @@ class Client:
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         removed, reclaimed = [], 0
-        for container in self.containers():
+        for container in self.list_containers(all_states=True):
             if container.running or not chosen.takes(container.config.labels, container.created):
                 continue
             size = tree_size(self.layout.container(container.id) / "upper")
@@ -1637,14 +1735,14 @@ class Client:
 
     def _prune_images(self, chosen: PruneFilter, *, all_images: bool) -> tuple[RemovalReport, int]:
         """Dangling (or unused) images the filter takes; the bytes of the layers that went."""
-        before = {image.id: image for image in self.images()}
+        before = {image.id: image for image in self.list_images()}
         layers_before = self._layers_size(before.values())
         if chosen.filters:
             from hybridock.runtime.system import epoch  # noqa: PLC0415
             from hybridock.store.images import RemovalReport  # noqa: PLC0415
 
             report = RemovalReport([], [])
-            used = {container.image_id for container in self.containers()}
+            used = {container.image_id for container in self.list_containers(all_states=True)}
             for image in before.values():
                 if image.id in used or (image.tags and not all_images):
                     continue
@@ -1657,7 +1755,7 @@ class Client:
             report = self.image_store.prune(dangling_only=not all_images)
         gone = [image for image in report.deleted if image in before]
         self._emit([self._image_event("delete", image, image=before[image]) for image in gone])
-        return report, layers_before - self._layers_size(self.images())
+        return report, layers_before - self._layers_size(self.list_images())
 
     def _layers_size(self, images: Iterable[ImageRecord]) -> int:
         """Every layer of ``images`` once, as docker's overlay2 counts a layer (its DiffSize:

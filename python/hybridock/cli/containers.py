@@ -172,7 +172,7 @@ def ps(
     latest: bool,
 ) -> None:
     """List containers."""
-    containers = state.client.containers()
+    containers = state.client.list_containers(all_states=True)
     if latest:
         last = 1
     if last >= 0:
