@@ -32,8 +32,22 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from hybridock.config import Config
+    from hybridock.documents.containers import command_text, status_text
+    from hybridock.documents.image_list import ListedImage
+    from hybridock.documents.times import human_duration, log_timestamp
+    from hybridock.handles import (
+        ContainerCollection,
+        ContainerHandle,
+        ExecResult,
+        ImageCollection,
+        ImageHandle,
+        NetworkCollection,
+        NetworkHandle,
+        VolumeCollection,
+        VolumeHandle,
+    )
     from hybridock.reference import Reference
-    from hybridock.registry import RegistryClient
+    from hybridock.registry import Credentials, RegistryClient
     from hybridock.runtime.cgroups import Stats
     from hybridock.runtime.config import Mount, RunOptions
     from hybridock.runtime.containers import Container, ContainerStore
@@ -58,17 +72,26 @@ if TYPE_CHECKING:
 __all__ = [
     "Client",
     "Container",
+    "ContainerCollection",
+    "ContainerHandle",
     "ContainerUsage",
+    "Credentials",
     "DiskUsage",
     "Endpoint",
     "ExecOptions",
+    "ExecResult",
     "HealthState",
     "Healthcheck",
     "HistoryEntry",
+    "ImageCollection",
+    "ImageHandle",
     "ImageRecord",
     "ImageUsage",
+    "ListedImage",
     "Mount",
     "Network",
+    "NetworkCollection",
+    "NetworkHandle",
     "NetworkNotFound",
     "PortBinding",
     "PruneFilter",
@@ -81,11 +104,17 @@ __all__ = [
     "Stats",
     "SystemPruneReport",
     "Volume",
+    "VolumeCollection",
+    "VolumeHandle",
     "VolumeInUse",
     "VolumeNotFound",
     "VolumeUsage",
+    "command_text",
     "displayable_ports",
+    "human_duration",
+    "log_timestamp",
     "port_lines",
+    "status_text",
 ]
 
 #: the API's record and option types, by the module that defines them (loaded on first use)
@@ -96,7 +125,9 @@ _EXPORTS = {
     "Healthcheck": "hybridock.runtime.supervision",
     "HealthState": "hybridock.runtime.supervision",
     "RestartPolicy": "hybridock.runtime.supervision",
+    "Credentials": "hybridock.registry",
     "ImageRecord": "hybridock.store.images",
+    "ListedImage": "hybridock.documents.image_list",
     "Mount": "hybridock.runtime.config",
     "Network": "hybridock.runtime.network",
     "NetworkNotFound": "hybridock.runtime.network",
@@ -120,6 +151,22 @@ _EXPORTS = {
     "VolumeUsage": "hybridock.runtime.system",
     "VolumeInUse": "hybridock.runtime.volumes",
     "VolumeNotFound": "hybridock.runtime.volumes",
+    # docker-py's shape: collections and handles over the flat methods
+    "ContainerCollection": "hybridock.handles",
+    "ContainerHandle": "hybridock.handles",
+    "ExecResult": "hybridock.handles",
+    "ImageCollection": "hybridock.handles",
+    "ImageHandle": "hybridock.handles",
+    "NetworkCollection": "hybridock.handles",
+    "NetworkHandle": "hybridock.handles",
+    "VolumeCollection": "hybridock.handles",
+    "VolumeHandle": "hybridock.handles",
+    # docker's words in listings: STATUS, COMMAND, human durations (pure functions)
+    "command_text": "hybridock.documents.containers",
+    "human_duration": "hybridock.documents.times",
+    # docker's times in filters and options (--since, until=): "10m", RFC 3339, Unix seconds
+    "log_timestamp": "hybridock.documents.times",
+    "status_text": "hybridock.documents.containers",
 }
 
 
@@ -202,38 +249,94 @@ class Client:
         *,
         platform: str | None = None,
         progress: PullProgress | None = None,
+        credentials: Credentials | None = None,
     ) -> PullResult:
-        """Pull an image (only the layers not already stored).
+        """Pull an image (only the layers not already stored); ``credentials`` for its
+        registry, this pull only, instead of the saved ones.
 
         >>> client.pull("busybox:1.36", platform="linux/arm64").image_id
         'sha256:...'
+        >>> client.pull("registry.example.com/app", credentials=Credentials("alice", "secret"))
         """
         from hybridock.reference import Reference  # noqa: PLC0415
-        from hybridock.registry import parse_platform  # noqa: PLC0415
+        from hybridock.registry import RegistryClient, parse_platform  # noqa: PLC0415
         from hybridock.store.pull import Puller  # noqa: PLC0415
 
         parsed = reference if isinstance(reference, Reference) else Reference.parse(reference)
+        registry = self.registry
+        if credentials is not None:  # a client of its own: no token outlives the pull
+            registry = RegistryClient(self.config, credentials={parsed.domain: credentials})
         puller = Puller(
             self.layout,
             self.image_store,
-            self.registry,
+            registry,
             concurrency=self.config.max_concurrent_downloads,
             progress=progress,
             max_layer_size=self.config.max_layer_size,
             max_layer_entries=self.config.max_layer_entries,
         )
-        result = puller.pull(parsed, parse_platform(platform) if platform else None)
+        try:
+            result = puller.pull(parsed, parse_platform(platform) if platform else None)
+        finally:
+            if registry is not self.registry:
+                registry.close()
         name = {"name": parsed.familiar_name}
         self._emit([self._image_event("pull", result.image_id, parsed.familiar, name)])
         return result
 
-    def images(self) -> list[ImageRecord]:
+    @cached_property
+    def images(self) -> ImageCollection:
+        """docker-py's ``client.images``: handles over the methods below.
+
+        >>> client.images.get("busybox").tags
+        ['busybox:latest']
+        """
+        from hybridock.handles import ImageCollection  # noqa: PLC0415
+
+        return ImageCollection(self)
+
+    def list_images(self) -> list[ImageRecord]:
         """Every stored image.
 
-        >>> [image.tags for image in client.images()]
+        >>> [image.tags for image in client.list_images()]
         [['docker.io/library/busybox:latest']]
         """
         return self.image_store.all()
+
+    def image_listing(
+        self, filters: Mapping[str, Sequence[str]] | None = None
+    ) -> list[ListedImage]:
+        """docker's image list: the images its filters keep (``images --filter``,
+        ``GET /images/json``): ``dangling``, ``label`` (KEY, KEY=VALUE), ``before``/``since``
+        (an image), and ``reference`` (a pattern; each image keeps the references it matched).
+
+        >>> [listed.repo_tags for listed in client.image_listing({"reference": ["busy*"]})]
+        [['busybox:latest']]
+        """
+        from hybridock.documents.image_list import listed_images  # noqa: PLC0415
+
+        return listed_images(self.image_store.all(), filters or {}, self.image)
+
+    def image_summaries(
+        self,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        *,
+        api_version: tuple[int, int] = (1, 41),
+    ) -> list[dict[str, Any]]:
+        """The Engine API's ``GET /images/json``: an entry per image ``filters`` keep (as
+        ``image_listing``), with the references it kept.
+
+        >>> [entry["RepoTags"] for entry in client.image_summaries({"dangling": ["false"]})]
+        [['busybox:latest']]
+        """
+        summaries = []
+        for listed in self.image_listing(filters):
+            summary = self.image_summary(listed.image, api_version=api_version)
+            if listed.tags or listed.digests:
+                summary["RepoTags"] = listed.repo_tags
+                summary["RepoDigests"] = listed.repo_digests
+            summaries.append(summary)
+        return summaries
 
     def image(self, name: str) -> ImageRecord:
         """One image by reference, id or id prefix; ``ImageNotFound`` when there is none.
@@ -264,22 +367,25 @@ class Client:
         self._emit([*untagged, *(deleted if image.id in report.deleted else [])])
         return report
 
-    def prune_images(self, *, all_unused: bool = False) -> RemovalReport:
-        """Delete dangling images (``all_unused``: every image no container uses).
+    def prune_images(
+        self,
+        *,
+        all_unused: bool = False,
+        filters: Mapping[str, Sequence[str]] | None = None,
+    ) -> RemovalReport:
+        """Delete dangling images (``all_unused``: every image no container uses); ``filters``
+        as ``image prune --filter``: ``label`` (KEY, KEY=VALUE), ``label!`` and ``until``
+        (Unix nanoseconds as text: what was created before). ``reclaimed``: the bytes of the
+        layers that went.
 
         >>> client.prune_images(all_unused=True).reclaimed
         4261550
         """
-        images = {image.id: image for image in self.image_store.all()}
-        report = self.image_store.prune(dangling_only=not all_unused)
-        self._emit(
-            [
-                self._image_event("delete", gone, image=images[gone])
-                for gone in report.deleted
-                if gone in images
-            ]
-        )
-        return report
+        from hybridock.runtime.system import PruneFilter  # noqa: PLC0415
+
+        chosen = PruneFilter.parse(filters or {})
+        report, reclaimed = self._prune_images(chosen, all_images=all_unused)
+        return report._replace(reclaimed=reclaimed)
 
     def _image_event(
         self,
@@ -543,11 +649,22 @@ class Client:
                 mounts.append(shared if readonly is None else shared._replace(readonly=readonly))
         return mounts
 
-    def containers(self, *, all_states: bool = True) -> list[Container]:
-        """Containers, newest first (``all_states=False``: only running ones, and those waiting
-        to restart, as ``ps``).
+    @cached_property
+    def containers(self) -> ContainerCollection:
+        """docker-py's ``client.containers``: handles over the methods below.
 
-        >>> [c.name for c in client.containers(all_states=False)]
+        >>> client.containers.run("busybox", "echo hi").stdout
+        b'hi\\n'
+        """
+        from hybridock.handles import ContainerCollection  # noqa: PLC0415
+
+        return ContainerCollection(self)
+
+    def list_containers(self, *, all_states: bool = False) -> list[Container]:
+        """Containers, newest first: running ones and those waiting to restart, as ``ps``
+        (``all_states``: every one, as ``ps -a``).
+
+        >>> [c.name for c in client.list_containers()]
         ['web']
         """
         found = self.container_store.all()
@@ -653,16 +770,22 @@ class Client:
         stdout: BinaryIO,
         stderr: BinaryIO,
         on_started: Callable[[], None] | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
-        """Run a container in the foreground, relaying its streams (and ``stdin`` when it was
-        created interactive) and forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT; returns its exit
-        code. Call it from the main thread (it installs signal handlers). A tty container
-        with ``stdin`` on a terminal runs under its monitor, as ``docker run -it``: typing
-        ctrl-p ctrl-q detaches, leaving it running, and returns None.
+        """Run a container in the foreground, relaying its streams (any binary files, also
+        ``io.BytesIO``; ``stdin`` when it was created interactive); returns its exit code. A
+        tty container with ``stdin`` on a terminal runs under its monitor, as ``docker run
+        -it``: typing ctrl-p ctrl-q detaches, leaving it running, and returns None. Any
+        number of threads may do this at once. ``handle_signals`` (the main thread only,
+        else ``ConfigError``; the CLI asks for it): SIGINT/SIGTERM/SIGHUP/SIGQUIT go to the
+        container and SIGWINCH resizes its terminal, by process-wide handlers.
 
-        >>> client.start_attached("job", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+        >>> client.start_attached("job", stdout=io.BytesIO(), stderr=io.BytesIO())
         0
         """
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
+
+        check_signal_handling(handle_signals)
         self.require_root()
         record = self._record(container)
         self._container_event(record, "attach")
@@ -672,6 +795,7 @@ class Client:
             stdout=stdout,
             stderr=stderr,
             on_started=on_started,
+            handle_signals=handle_signals,
         )
 
     def attach(
@@ -683,16 +807,21 @@ class Client:
         stderr: BinaryIO,
         sig_proxy: bool = True,
         detach_keys: str | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
         """``attach``: a detached container's output from now on, ``stdin`` into it (when it
-        was created with ``-i``), signals proxied to it (``sig_proxy``, not with a tty), until
-        it exits: returns its exit code. With a tty, typing ``detach_keys`` (docker's grammar,
-        default ``ctrl-p,ctrl-q``) leaves it running and returns None. Call it from the main
-        thread (it installs signal handlers).
+        was created with ``-i``), until it exits: returns its exit code. With a tty, typing
+        ``detach_keys`` (docker's grammar, default ``ctrl-p,ctrl-q``) leaves it running and
+        returns None. ``handle_signals`` (the main thread only, else ``ConfigError``): our
+        signals are proxied to it (``sig_proxy``, not with a tty) and SIGWINCH resizes its
+        terminal, by process-wide handlers.
 
         >>> client.attach("web", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
         0
         """
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
+
+        check_signal_handling(handle_signals)
         self.require_root()
         return self.runtime.attach(
             self._record(container),
@@ -701,6 +830,7 @@ class Client:
             stderr=stderr,
             sig_proxy=sig_proxy,
             detach_keys=detach_keys,
+            handle_signals=handle_signals,
         )
 
     def stop(
@@ -869,7 +999,7 @@ class Client:
         ['3f2a...']
         """
         removed = []
-        for container in self.containers():
+        for container in self.list_containers(all_states=True):
             if not (container.running or container.restarting):  # docker counts both running
                 self.runtime.remove(container)
                 removed.append(container.id)
@@ -883,10 +1013,21 @@ class Client:
 
         return VolumeStore(self.layout, self.database)
 
-    def volumes(self) -> list[Volume]:
+    @cached_property
+    def volumes(self) -> VolumeCollection:
+        """docker-py's ``client.volumes``: handles over the methods below.
+
+        >>> client.volumes.create("pgdata").name
+        'pgdata'
+        """
+        from hybridock.handles import VolumeCollection  # noqa: PLC0415
+
+        return VolumeCollection(self)
+
+    def list_volumes(self) -> list[Volume]:
         """Every volume, by name.
 
-        >>> [v.name for v in client.volumes()]
+        >>> [v.name for v in client.list_volumes()]
         ['pgdata']
         """
         return self.volume_store.all()
@@ -959,11 +1100,22 @@ class Client:
 
         return NetworkStore(self.database, self.config)
 
-    def networks(self) -> list[Network]:
+    @cached_property
+    def networks(self) -> NetworkCollection:
+        """docker-py's ``client.networks``: handles over the methods below.
+
+        >>> client.networks.get("bridge").name
+        'bridge'
+        """
+        from hybridock.handles import NetworkCollection  # noqa: PLC0415
+
+        return NetworkCollection(self)
+
+    def list_networks(self) -> list[Network]:
         """Every network, by name: docker's predefined ``bridge``, ``host`` and ``none`` and
         the user's.
 
-        >>> [n.name for n in client.networks()]
+        >>> [n.name for n in client.list_networks()]
         ['bridge', 'host', 'none']
         """
         return self.network_store.all()
@@ -1195,20 +1347,29 @@ class Client:
         stdin: BinaryIO | None = None,
         stdout: BinaryIO,
         stderr: BinaryIO,
+        handle_signals: bool = False,
     ) -> int:
-        """Run a process in a running container to its end, relaying its streams; returns its
-        exit code. ``ContainerStateError`` when the container is not running.
+        """Run a process in a running container to its end, relaying its streams (any binary
+        files, also ``io.BytesIO``); returns its exit code. ``ContainerStateError`` when the
+        container is not running. ``handle_signals`` as ``start_attached``'s.
 
         >>> client.exec("web", ExecOptions(("ls", "/")), stdout=out, stderr=err)
         0
         """
         from hybridock.runtime.exec import Executor  # noqa: PLC0415
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
 
+        check_signal_handling(handle_signals)
         self.require_root()
         record = Executor(self.runtime).running(self._record(container))
         exec_id = self._exec_events(record, options)
         code = Executor(self.runtime).run_attached(
-            record, options, stdin=stdin, stdout=stdout, stderr=stderr
+            record,
+            options,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            handle_signals=handle_signals,
         )
         self._container_event(record, "exec_die", {"execID": exec_id, "exitCode": str(code)})
         return code
@@ -1315,6 +1476,76 @@ class Client:
 
         Files(self.runtime).export(self._record(container), out)
 
+    # --- docker's documents -------------------------------------------------------------------
+
+    def inspect_container(self, container: Container | str) -> dict[str, Any]:
+        """docker's ``inspect`` document of a container (also the Engine API's
+        ``GET /containers/{id}/json``).
+
+        >>> client.inspect_container("web")["State"]["Status"]
+        'running'
+        """
+        from hybridock.documents.containers import inspect_container  # noqa: PLC0415
+
+        return inspect_container(self, self._record(container))
+
+    def container_summary(
+        self, container: Container | str, *, size: bool = False
+    ) -> dict[str, Any]:
+        """The Engine API's ``GET /containers/json`` entry of a container (``size``: with
+        SizeRw, what it wrote, and SizeRootFs, that and its image).
+
+        >>> client.container_summary("web")["Status"]
+        'Up 2 minutes'
+        """
+        from hybridock.documents.containers import container_summary  # noqa: PLC0415
+
+        return container_summary(self, self._record(container), size=size)
+
+    def inspect_image(self, image: ImageRecord | str) -> dict[str, Any]:
+        """docker's ``image inspect`` document (also ``GET /images/{name}/json``).
+
+        >>> client.inspect_image("busybox")["RepoTags"]
+        ['busybox:latest']
+        """
+        from hybridock.documents.images import inspect_image  # noqa: PLC0415
+
+        return inspect_image(self, self.image(image) if isinstance(image, str) else image)
+
+    def image_summary(
+        self, image: ImageRecord | str, *, api_version: tuple[int, int] = (1, 41)
+    ) -> dict[str, Any]:
+        """The Engine API's ``GET /images/json`` entry of an image (VirtualSize only for an
+        ``api_version`` before 1.44).
+
+        >>> client.image_summary("busybox")["RepoTags"]
+        ['busybox:latest']
+        """
+        from hybridock.documents.images import image_summary  # noqa: PLC0415
+
+        record = self.image(image) if isinstance(image, str) else image
+        return image_summary(record, api_version=api_version)
+
+    def inspect_network(self, network: Network | str) -> dict[str, Any]:
+        """docker's ``network inspect`` document (also ``GET /networks/{id}``).
+
+        >>> client.inspect_network("bridge")["IPAM"]["Config"]
+        [{'Subnet': '172.17.0.0/16', 'Gateway': '172.17.0.1'}]
+        """
+        from hybridock.documents.networks import inspect_network  # noqa: PLC0415
+
+        return inspect_network(self, self.network(network) if isinstance(network, str) else network)
+
+    def inspect_volume(self, volume: Volume | str) -> dict[str, Any]:
+        """docker's ``volume inspect`` document (also ``GET /volumes/{name}``).
+
+        >>> client.inspect_volume("pgdata")["Mountpoint"]
+        '/var/lib/hybridock/volumes/pgdata/_data'
+        """
+        from hybridock.documents.volumes import inspect_volume  # noqa: PLC0415
+
+        return inspect_volume(self.volume(volume) if isinstance(volume, str) else volume)
+
     # --- events, system -----------------------------------------------------------------------
 
     def events(
@@ -1365,10 +1596,12 @@ class Client:
         from hybridock import __version__  # noqa: PLC0415
         from hybridock.runtime import system  # noqa: PLC0415
 
-        containers = self.containers()
+        containers = self.list_containers(all_states=True)
         running = [container for container in containers if container.running]
         paused = sum(1 for container in running if self.paused(container))
-        counts = system.Counts(len(containers), len(running) - paused, paused, len(self.images()))
+        counts = system.Counts(
+            len(containers), len(running) - paused, paused, len(self.list_images())
+        )
         return system.info_document(self.root, counts, self.config, __version__)
 
     def version(self) -> dict[str, Any]:
@@ -1399,8 +1632,8 @@ class Client:
         )
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
-        images = self.images()
-        containers = self.containers()
+        images = self.list_images()
+        containers = self.list_containers(all_states=True)
         users: dict[str, int] = {}
         for container in containers:
             users[container.image_id] = users.get(container.image_id, 0) + 1
@@ -1424,7 +1657,7 @@ class Client:
         ]
         volume_usage = [
             VolumeUsage(volume, self.volume_store.size(volume), len(self.volume_users(volume.name)))
-            for volume in self.volumes()
+            for volume in self.list_volumes()
         ]
         return DiskUsage(sum(sizes.values()), image_usage, container_usage, volume_usage)
 
@@ -1463,7 +1696,7 @@ class Client:
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         removed, reclaimed = [], 0
-        for container in self.containers():
+        for container in self.list_containers(all_states=True):
             if container.running or not chosen.takes(container.config.labels, container.created):
                 continue
             size = tree_size(self.layout.container(container.id) / "upper")
@@ -1505,14 +1738,14 @@ class Client:
 
     def _prune_images(self, chosen: PruneFilter, *, all_images: bool) -> tuple[RemovalReport, int]:
         """Dangling (or unused) images the filter takes; the bytes of the layers that went."""
-        before = {image.id: image for image in self.images()}
+        before = {image.id: image for image in self.list_images()}
         layers_before = self._layers_size(before.values())
         if chosen.filters:
             from hybridock.runtime.system import epoch  # noqa: PLC0415
             from hybridock.store.images import RemovalReport  # noqa: PLC0415
 
             report = RemovalReport([], [])
-            used = {container.image_id for container in self.containers()}
+            used = {container.image_id for container in self.list_containers(all_states=True)}
             for image in before.values():
                 if image.id in used or (image.tags and not all_images):
                     continue
@@ -1525,7 +1758,7 @@ class Client:
             report = self.image_store.prune(dangling_only=not all_images)
         gone = [image for image in report.deleted if image in before]
         self._emit([self._image_event("delete", image, image=before[image]) for image in gone])
-        return report, layers_before - self._layers_size(self.images())
+        return report, layers_before - self._layers_size(self.list_images())
 
     def _layers_size(self, images: Iterable[ImageRecord]) -> int:
         """Every layer of ``images`` once, as docker's overlay2 counts a layer (its DiffSize:

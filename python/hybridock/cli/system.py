@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hybridock.cli.context import ContainerCommandError, State, filter_arguments, pass_state
-from hybridock.cli.output import ago, bytes_size, formatted, human_size, log_timestamp, table
+from hybridock.cli.output import ago, bytes_size, formatted, human_size, table
 from hybridock.cli.templates import TemplateError, check_closed, render
+from hybridock.client import log_timestamp
 from hybridock.errors import HybridockError
 
 if TYPE_CHECKING:
@@ -225,8 +226,9 @@ def _tabled(rows: Sequence[Sequence[str]]) -> str:
 
 def _verbose(state: State, usage: DiskUsage) -> str:
     """docker's ``system df -v`` sections."""
-    from hybridock.cli.containers import _command_text, status_text  # noqa: PLC0415
+    from hybridock.cli.containers import _command_text  # noqa: PLC0415
     from hybridock.cli.output import parse_timestamp  # noqa: PLC0415
+    from hybridock.client import status_text  # noqa: PLC0415
     from hybridock.reference import Reference  # noqa: PLC0415
 
     images = [
