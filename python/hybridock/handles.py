@@ -94,12 +94,20 @@ class _Handle:
 
     @property
     def short_id(self) -> str:
-        """The id's first 12 hex digits (after ``sha256:`` for an image)."""
+        """The id's first 12 hex digits (after ``sha256:`` for an image).
+
+        >>> client.images.get("busybox").short_id
+        'b54c4f6a43fa'
+        """
         return self.id.removeprefix("sha256:")[:12]
 
     @property
     def attrs(self) -> dict[str, Any]:
-        """docker's inspect document, as of the last ``reload()`` (or first use)."""
+        """docker's inspect document, as of the last ``reload()`` (or first use).
+
+        >>> client.containers.get("web").attrs["State"]["Running"]
+        True
+        """
         if self._attrs is None:
             self._attrs = self._inspect()
         return self._attrs
@@ -728,7 +736,11 @@ class VolumeHandle(_Handle):
 
     @property
     def short_id(self) -> str:
-        """Its name (docker-py's short id of a volume)."""
+        """Its name (docker-py's short id of a volume).
+
+        >>> client.volumes.get("pgdata").short_id
+        'pgdata'
+        """
         return self.record.name
 
     def _inspect(self) -> dict[str, Any]:
