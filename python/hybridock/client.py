@@ -8,7 +8,7 @@ the parts behind the methods are. docker's documents (inspect, the Engine API's 
 are built once, in ``hybridock/documents/``, and reached through methods here
 (``inspect_container``, ``container_summary``, ...). Over the flat methods, docker-py's shape:
 ``client.containers``, ``client.images``, ``client.networks``, ``client.volumes``
-(``hybridock/handles.py``).
+(``hybridock/handles/``).
 
     >>> with hybridock.Client() as client:
     ...     result = client.run("busybox", ["echo", "hi"], remove=True)
