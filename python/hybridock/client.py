@@ -4,12 +4,19 @@ A client owns one store root (opened lazily, so ``hybridock --help`` touches not
 configuration. Every method either returns typed records or raises a ``HybridockError``; none
 prints or exits. The records it returns (``Container``, ``ImageRecord``, ...) and the options it
 takes (``RunOptions``, ``ExecOptions``) are importable from here; each is loaded on first use, as
-the parts behind the methods are.
+the parts behind the methods are. docker's documents (inspect, the Engine API's list entries)
+are built once, in ``hybridock/documents/``, and reached through methods here
+(``inspect_container``, ``container_summary``, ...). Over the flat methods, docker-py's shape:
+``client.containers``, ``client.images``, ``client.networks``, ``client.volumes``
+(``hybridock/handles/``).
 
     >>> with hybridock.Client() as client:
     ...     result = client.run("busybox", ["echo", "hi"], remove=True)
-    >>> result.exit_code, result.stdout
-    (0, b'hi\\n')
+    ...     web = client.containers.run("busybox", "sleep 60", detach=True)
+    >>> result.exit_code, result.stdout, web.status
+    (0, b'hi\\n', 'running')
+
+A client belongs to one thread (its database connection does); threads each make their own.
 """
 
 from __future__ import annotations
