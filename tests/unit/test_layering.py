@@ -24,6 +24,7 @@ PACKAGE = Path(hybridock.__file__).parent
 RANKS = {
     "hybridock.__main__": 7,
     "hybridock.cli": 6,
+    "hybridock.api": 6,  # the Engine API service: a front end beside the CLI
     "hybridock": 5,  # the package's face: hybridock.Client, hybridock.HybridockError
     "hybridock.client": 5,
     "hybridock.runtime": 4,
@@ -35,7 +36,7 @@ RANKS = {
     "hybridock._native": 0,
 }
 #: front ends go through Client, not around it
-FRONT_ENDS = ("hybridock.cli",)
+FRONT_ENDS = ("hybridock.cli", "hybridock.api")
 BEHIND_CLIENT = ("hybridock.runtime", "hybridock.store", "hybridock.registry", "hybridock._native")
 #: Client's parts: a front end that reaches them (``state.client.runtime.stop(...)``) goes
 #: around the methods as surely as an import would
