@@ -396,3 +396,12 @@ def _events() -> click.Command:
 
 
 system_group.add_command(_events(), "events")
+
+
+def _service() -> click.Command:
+    from hybridock.cli.service import service  # noqa: PLC0415
+
+    return service
+
+
+system_group.add_command(_service(), "service")
