@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from hybridock.api.create import container_create
+from hybridock.api.http import ApiError
 from hybridock.client import Healthcheck, RestartPolicy, RunOptions
-from hybridock.errors import ConfigError
 
 #: what `docker create busybox echo hi` sends (docker CLI 28.2.2, API 1.47): every zero value
 #: the CLI fills in, which must all be accepted
@@ -505,5 +505,6 @@ def test_refused(body: Any, message: str) -> None:
     document = (
         {"Image": "busybox", **body} if isinstance(body, dict) and "Image" not in body else body
     )
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(ApiError, match=re.escape(message)) as raised:
         container_create(document)
+    assert raised.value.status == 400

@@ -20,8 +20,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from hybridock.api.http import ApiError
 from hybridock.client import Healthcheck, RestartPolicy, RunOptions
-from hybridock.errors import ConfigError
 
 NANO = 1_000_000_000
 #: docker's clients send these for "not set", beside the zero values
@@ -52,9 +52,8 @@ class ContainerCreate(NamedTuple):
     options: RunOptions
 
 
-def bad_request(message: str) -> ConfigError:
-    """A 400 (``ConfigError`` is one, for every front end)."""
-    return ConfigError(message)
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message)
 
 
 def _is_zero(value: object) -> bool:
@@ -278,7 +277,7 @@ def _network_mode(mode: str) -> str:
     return "bridge" if mode in ("", "default") else mode
 
 
-def _relative_source(source: str) -> ConfigError:
+def _relative_source(source: str) -> ApiError:
     return bad_request(
         f'create {source}: "{source}" includes invalid characters for a local volume name, only'
         ' "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory,'
