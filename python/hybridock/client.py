@@ -145,6 +145,7 @@ CONTAINER_FILTERS = (
     "id", "name", "label", "status", "exited", "ancestor", "network", "health", "before", "since",
 )  # fmt: skip
 CONTAINER_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+HEALTH_STATES = ("starting", "healthy", "unhealthy", "none")
 
 
 class RunResult(NamedTuple):
@@ -576,10 +577,10 @@ class Client:
         limit: int = -1,
     ) -> list[Container]:
         """docker's container list, newest first: running ones (and those waiting to restart)
-        unless ``all_states``, a ``limit`` or a ``before``/``since`` filter; ``filters`` as
-        docker's (``id``, ``name``, ``label``, ``status``, ``exited``, ``ancestor``,
+        unless ``all_states``, a ``limit`` or a ``status`` filter; ``filters`` as docker's
+        daemon reads them (``id``, ``name``, ``label``, ``status``, ``exited``, ``ancestor``,
         ``network``, ``health``, ``before``, ``since``), each key's values any-of, the keys
-        all-of; ``InvalidFilter`` for another key.
+        all-of; ``InvalidFilter`` for another key or a bad value.
 
         >>> [c.name for c in client.list_containers(filters={"label": ["tier=web"]})]
         ['web']
@@ -590,12 +591,15 @@ class Client:
         for status in filters.get("status", ()):
             if status not in CONTAINER_STATES:
                 raise InvalidFilter(f"Invalid filter 'status={status}'")
+        for health in filters.get("health", ()):
+            if health not in HEALTH_STATES:
+                raise InvalidFilter(f"Unrecognised filter value for health: {health}")
         found = self.container_store.all()
         for key in ("since", "before"):
             for text in filters.get(key, ()):
                 index = [c.id for c in found].index(self.container(text).id)
                 found = found[:index] if key == "since" else found[index + 1 :]
-        if not (all_states or limit > 0 or "since" in filters or "before" in filters):
+        if not (all_states or limit > 0 or "status" in filters):
             found = [c for c in found if c.running or c.restarting]
         ancestors = {text: self._image_id_or_none(text) for text in filters.get("ancestor", ())}
         chosen = [c for c in found if self._container_matches(c, filters, ancestors)]
@@ -618,17 +622,25 @@ class Client:
         def any_of(key: str, test: Callable[[str], bool]) -> bool:
             return key not in filters or any(test(value) for value in filters[key])
 
+        shown = f"/{container.name}"  # docker matches a name with its slash and without
         labels = container.config.labels if "label" in filters else {}
         status = "paused" if "status" in filters and self.paused(container) else container.state
         health = self.health(container) if "health" in filters else None
-        networks = self._network_names(container) if "network" in filters else set()
+        networks = self._network_names(container) if "network" in filters else []
         return (
             any_of("id", container.id.startswith)
-            and any_of("name", lambda value: re.search(value, container.name) is not None)
+            and any_of(
+                "name",
+                lambda value: any(re.search(value, name) for name in (container.name, shown)),
+            )
             and any_of("status", lambda value: value == status)
             and any_of(
                 "exited",
-                lambda value: container.state == "exited" and str(container.exit_code) == value,
+                lambda value: (
+                    container.state == "exited"
+                    and container.started_at is not None
+                    and str(container.exit_code) == value
+                ),
             )
             and all(
                 key in labels and (not has_value or labels[key] == wanted)
@@ -636,15 +648,15 @@ class Client:
             )
             and any_of("ancestor", lambda value: container.image_id == ancestors[value])
             and any_of("health", lambda value: (health.status if health else "none") == value)
-            and any_of("network", lambda value: value in networks)
+            and any_of("network", lambda value: any(n.startswith(value) for n in networks))
         )
 
-    def _network_names(self, container: Container) -> set[str]:
+    def _network_names(self, container: Container) -> list[str]:
         """The names and ids of the networks a container is on."""
         config = container.config
         names = {config.network, *(name for name, _, _ in config.connected)}
         by_name = {network.name: network.id for network in self.network_store.all()}
-        return names | {by_name[name] for name in names if name in by_name}
+        return [*names, *(by_name[name] for name in names if name in by_name)]
 
     def container(self, name: str) -> Container:
         """One container by id, unique id prefix or name; ``ContainerNotFound`` otherwise.
