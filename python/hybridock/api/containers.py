@@ -114,8 +114,8 @@ def wait(request: Request) -> None:
     """The headers at once (the docker CLI sends ``start`` only after it has them), then
     ``{"StatusCode": N, "Error": null}`` when the condition is met."""
     condition = request.arg("condition") or "not-running"
-    if condition not in ("not-running", "next-exit", "removed"):
-        raise ApiError(400, f"invalid condition: {condition!r}")
+    if condition not in ("next-exit", "removed"):
+        condition = "not-running"  # docker's daemon reads any other word so
     container = _container(request)
     stream = request.start_stream(200, "application/json")
     error: dict[str, str] | None = None
