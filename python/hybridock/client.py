@@ -34,6 +34,7 @@ from hybridock.store.layout import Layout, default_root
 if TYPE_CHECKING:
     # Each part is imported where it is first used: a CLI process pays only for what its
     # command needs (the registry stack alone is ~100 ms, the container runtime ~40 ms).
+    import threading
     from types import TracebackType
 
     from hybridock.config import Config
@@ -1472,12 +1473,13 @@ class Client:
         until: int | None = None,
         filters: Mapping[str, Sequence[str]] | None = None,
         follow: bool = True,
+        stop: threading.Event | None = None,
     ) -> Iterator[dict[str, Any]]:
         """docker's event documents from the store's event log (every hybridock process
         appends what it does): ``since``/``until`` in Unix nanoseconds; without ``since``
         only new ones. ``follow`` waits for new ones until ``until`` (forever without it),
-        unless ``until`` has passed. ``filters`` as ``events --filter`` (key -> values; as
-        docker 20.10, a key it does not know filters nothing).
+        unless ``until`` has passed, or ``stop`` is set. ``filters`` as ``events --filter``
+        (key -> values; as docker 20.10, a key it does not know filters nothing).
 
         >>> [e["Action"] for e in client.events(since=0, until=time.time_ns())]
         ['create', 'start', 'die']
@@ -1491,7 +1493,8 @@ class Client:
             raise ConfigError("`since` time cannot be after `until` time")
         follow = follow and (until is None or until >= time.time_ns())
         past = since is not None or until is not None
-        for document in events.read(self.layout.root, past=past, follow=follow, until=until):
+        documents = events.read(self.layout.root, past=past, follow=follow, until=until, stop=stop)
+        for document in documents:
             moment = int(document.get("timeNano", 0))
             if since is not None and moment < since:
                 continue
