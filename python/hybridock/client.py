@@ -38,6 +38,19 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from hybridock.config import Config
+    from hybridock.documents.containers import command_text, status_text
+    from hybridock.documents.times import human_duration
+    from hybridock.handles import (
+        ContainerCollection,
+        ContainerHandle,
+        ExecResult,
+        ImageCollection,
+        ImageHandle,
+        NetworkCollection,
+        NetworkHandle,
+        VolumeCollection,
+        VolumeHandle,
+    )
     from hybridock.reference import Reference
     from hybridock.registry import RegistryClient
     from hybridock.runtime.cgroups import Stats
@@ -65,18 +78,25 @@ if TYPE_CHECKING:
 __all__ = [
     "Client",
     "Container",
+    "ContainerCollection",
+    "ContainerHandle",
     "ContainerUsage",
     "DiskUsage",
     "Endpoint",
     "ExecOptions",
+    "ExecResult",
     "HealthState",
     "Healthcheck",
     "HistoryEntry",
     "HostCounters",
+    "ImageCollection",
+    "ImageHandle",
     "ImageRecord",
     "ImageUsage",
     "Mount",
     "Network",
+    "NetworkCollection",
+    "NetworkHandle",
     "NetworkNotFound",
     "PortBinding",
     "PruneFilter",
@@ -89,11 +109,16 @@ __all__ = [
     "Stats",
     "SystemPruneReport",
     "Volume",
+    "VolumeCollection",
+    "VolumeHandle",
     "VolumeInUse",
     "VolumeNotFound",
     "VolumeUsage",
+    "command_text",
     "displayable_ports",
+    "human_duration",
     "port_lines",
+    "status_text",
 ]
 
 #: the API's record and option types, by the module that defines them (loaded on first use)
@@ -129,6 +154,20 @@ _EXPORTS = {
     "VolumeUsage": "hybridock.runtime.system",
     "VolumeInUse": "hybridock.runtime.volumes",
     "VolumeNotFound": "hybridock.runtime.volumes",
+    # docker-py's shape: collections and handles over the flat methods
+    "ContainerCollection": "hybridock.handles",
+    "ContainerHandle": "hybridock.handles",
+    "ExecResult": "hybridock.handles",
+    "ImageCollection": "hybridock.handles",
+    "ImageHandle": "hybridock.handles",
+    "NetworkCollection": "hybridock.handles",
+    "NetworkHandle": "hybridock.handles",
+    "VolumeCollection": "hybridock.handles",
+    "VolumeHandle": "hybridock.handles",
+    # docker's words in listings: STATUS, COMMAND, human durations (pure functions)
+    "command_text": "hybridock.documents.containers",
+    "human_duration": "hybridock.documents.times",
+    "status_text": "hybridock.documents.containers",
 }
 
 
@@ -244,10 +283,21 @@ class Client:
         self._emit([self._image_event("pull", result.image_id, parsed.familiar, name)])
         return result
 
-    def images(self) -> list[ImageRecord]:
+    @cached_property
+    def images(self) -> ImageCollection:
+        """docker-py's ``client.images``: handles over the methods below.
+
+        >>> client.images.get("busybox").tags
+        ['busybox:latest']
+        """
+        from hybridock.handles import ImageCollection  # noqa: PLC0415
+
+        return ImageCollection(self)
+
+    def list_images(self) -> list[ImageRecord]:
         """Every stored image.
 
-        >>> [image.tags for image in client.images()]
+        >>> [image.tags for image in client.list_images()]
         [['docker.io/library/busybox:latest']]
         """
         return self.image_store.all()
@@ -560,32 +610,39 @@ class Client:
                 mounts.append(shared if readonly is None else shared._replace(readonly=readonly))
         return mounts
 
-    def containers(self, *, all_states: bool = True) -> list[Container]:
-        """Containers, newest first (``all_states=False``: only running ones, and those waiting
-        to restart, as ``ps``).
+    @cached_property
+    def containers(self) -> ContainerCollection:
+        """docker-py's ``client.containers``: handles over the methods below.
 
-        >>> [c.name for c in client.containers(all_states=False)]
-        ['web']
+        >>> client.containers.run("busybox", "echo hi").stdout
+        b'hi\\n'
         """
-        found = self.container_store.all()
-        return found if all_states else [c for c in found if c.running or c.restarting]
+        from hybridock.handles import ContainerCollection  # noqa: PLC0415
+
+        return ContainerCollection(self)
 
     def list_containers(
         self,
         *,
-        all_states: bool = False,
+        all_states: bool = True,
         filters: Mapping[str, Sequence[str]] | None = None,
         limit: int = -1,
     ) -> list[Container]:
-        """docker's container list, newest first: running ones (and those waiting to restart)
-        unless ``all_states``, a ``limit`` or a ``status`` filter; ``filters`` as docker's
-        daemon reads them (``id``, ``name``, ``label``, ``status``, ``exited``, ``ancestor``,
-        ``network``, ``health``, ``before``, ``since``), each key's values any-of, the keys
-        all-of; ``InvalidFilter`` for another key or a bad value.
+        """Containers, newest first, as docker's daemon lists them: all of them, or with
+        ``all_states=False`` the running ones and those waiting to restart (``ps``), unless a
+        ``limit`` or a ``status`` filter asks for all; ``filters`` as docker's (``id``,
+        ``name``, ``label``, ``status``, ``exited``, ``ancestor``, ``network``, ``health``,
+        ``before``, ``since``), each key's values any-of, the keys all-of; ``InvalidFilter``
+        for another key or a bad value.
 
-        >>> [c.name for c in client.list_containers(filters={"label": ["tier=web"]})]
+        >>> [c.name for c in client.list_containers(all_states=False)]
         ['web']
+        >>> [c.name for c in client.list_containers(filters={"label": ["tier=db"]}, limit=1)]
+        ['db']
         """
+        if not filters and limit <= 0:
+            found = self.container_store.all()
+            return found if all_states else [c for c in found if c.running or c.restarting]
         filters = filters or {}
         if unknown := sorted(set(filters) - set(CONTAINER_FILTERS)):
             raise InvalidFilter(f"invalid filter '{unknown[0]}'")
@@ -759,16 +816,22 @@ class Client:
         stdout: BinaryIO,
         stderr: BinaryIO,
         on_started: Callable[[], None] | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
-        """Run a container in the foreground, relaying its streams (and ``stdin`` when it was
-        created interactive) and forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT; returns its exit
-        code. Call it from the main thread (it installs signal handlers). A tty container
-        with ``stdin`` on a terminal runs under its monitor, as ``docker run -it``: typing
-        ctrl-p ctrl-q detaches, leaving it running, and returns None.
+        """Run a container in the foreground, relaying its streams (any binary files, also
+        ``io.BytesIO``; ``stdin`` when it was created interactive); returns its exit code. A
+        tty container with ``stdin`` on a terminal runs under its monitor, as ``docker run
+        -it``: typing ctrl-p ctrl-q detaches, leaving it running, and returns None. Any
+        number of threads may do this at once. ``handle_signals`` (the main thread only,
+        else ``ConfigError``; the CLI asks for it): SIGINT/SIGTERM/SIGHUP/SIGQUIT go to the
+        container and SIGWINCH resizes its terminal, by process-wide handlers.
 
-        >>> client.start_attached("job", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+        >>> client.start_attached("job", stdout=io.BytesIO(), stderr=io.BytesIO())
         0
         """
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
+
+        check_signal_handling(handle_signals)
         self.require_root()
         record = self._record(container)
         self._container_event(record, "attach")
@@ -778,6 +841,7 @@ class Client:
             stdout=stdout,
             stderr=stderr,
             on_started=on_started,
+            handle_signals=handle_signals,
         )
 
     def attach(
@@ -789,16 +853,21 @@ class Client:
         stderr: BinaryIO,
         sig_proxy: bool = True,
         detach_keys: str | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
         """``attach``: a detached container's output from now on, ``stdin`` into it (when it
-        was created with ``-i``), signals proxied to it (``sig_proxy``, not with a tty), until
-        it exits: returns its exit code. With a tty, typing ``detach_keys`` (docker's grammar,
-        default ``ctrl-p,ctrl-q``) leaves it running and returns None. Call it from the main
-        thread (it installs signal handlers).
+        was created with ``-i``), until it exits: returns its exit code. With a tty, typing
+        ``detach_keys`` (docker's grammar, default ``ctrl-p,ctrl-q``) leaves it running and
+        returns None. ``handle_signals`` (the main thread only, else ``ConfigError``): our
+        signals are proxied to it (``sig_proxy``, not with a tty) and SIGWINCH resizes its
+        terminal, by process-wide handlers.
 
         >>> client.attach("web", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
         0
         """
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
+
+        check_signal_handling(handle_signals)
         self.require_root()
         return self.runtime.attach(
             self._record(container),
@@ -807,6 +876,7 @@ class Client:
             stderr=stderr,
             sig_proxy=sig_proxy,
             detach_keys=detach_keys,
+            handle_signals=handle_signals,
         )
 
     def stop(
@@ -995,10 +1065,21 @@ class Client:
 
         return VolumeStore(self.layout, self.database)
 
-    def volumes(self) -> list[Volume]:
+    @cached_property
+    def volumes(self) -> VolumeCollection:
+        """docker-py's ``client.volumes``: handles over the methods below.
+
+        >>> client.volumes.create("pgdata").name
+        'pgdata'
+        """
+        from hybridock.handles import VolumeCollection  # noqa: PLC0415
+
+        return VolumeCollection(self)
+
+    def list_volumes(self) -> list[Volume]:
         """Every volume, by name.
 
-        >>> [v.name for v in client.volumes()]
+        >>> [v.name for v in client.list_volumes()]
         ['pgdata']
         """
         return self.volume_store.all()
@@ -1071,11 +1152,22 @@ class Client:
 
         return NetworkStore(self.database, self.config)
 
-    def networks(self) -> list[Network]:
+    @cached_property
+    def networks(self) -> NetworkCollection:
+        """docker-py's ``client.networks``: handles over the methods below.
+
+        >>> client.networks.get("bridge").name
+        'bridge'
+        """
+        from hybridock.handles import NetworkCollection  # noqa: PLC0415
+
+        return NetworkCollection(self)
+
+    def list_networks(self) -> list[Network]:
         """Every network, by name: docker's predefined ``bridge``, ``host`` and ``none`` and
         the user's.
 
-        >>> [n.name for n in client.networks()]
+        >>> [n.name for n in client.list_networks()]
         ['bridge', 'host', 'none']
         """
         return self.network_store.all()
@@ -1307,20 +1399,29 @@ class Client:
         stdin: BinaryIO | None = None,
         stdout: BinaryIO,
         stderr: BinaryIO,
+        handle_signals: bool = False,
     ) -> int:
-        """Run a process in a running container to its end, relaying its streams; returns its
-        exit code. ``ContainerStateError`` when the container is not running.
+        """Run a process in a running container to its end, relaying its streams (any binary
+        files, also ``io.BytesIO``); returns its exit code. ``ContainerStateError`` when the
+        container is not running. ``handle_signals`` as ``start_attached``'s.
 
         >>> client.exec("web", ExecOptions(("ls", "/")), stdout=out, stderr=err)
         0
         """
         from hybridock.runtime.exec import Executor  # noqa: PLC0415
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
 
+        check_signal_handling(handle_signals)
         self.require_root()
         record = Executor(self.runtime).running(self._record(container))
         exec_id = self._exec_events(record, options)
         code = Executor(self.runtime).run_attached(
-            record, options, stdin=stdin, stdout=stdout, stderr=stderr
+            record,
+            options,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            handle_signals=handle_signals,
         )
         self._container_event(record, "exec_die", {"execID": exec_id, "exitCode": str(code)})
         return code
@@ -1464,6 +1565,76 @@ class Client:
 
         Files(self.runtime).export(self._record(container), out)
 
+    # --- docker's documents -------------------------------------------------------------------
+
+    def inspect_container(self, container: Container | str) -> dict[str, Any]:
+        """docker's ``inspect`` document of a container (also the Engine API's
+        ``GET /containers/{id}/json``).
+
+        >>> client.inspect_container("web")["State"]["Status"]
+        'running'
+        """
+        from hybridock.documents.containers import inspect_container  # noqa: PLC0415
+
+        return inspect_container(self, self._record(container))
+
+    def container_summary(
+        self, container: Container | str, *, size: bool = False
+    ) -> dict[str, Any]:
+        """The Engine API's ``GET /containers/json`` entry of a container (``size``: with
+        SizeRw, what it wrote, and SizeRootFs, that and its image).
+
+        >>> client.container_summary("web")["Status"]
+        'Up 2 minutes'
+        """
+        from hybridock.documents.containers import container_summary  # noqa: PLC0415
+
+        return container_summary(self, self._record(container), size=size)
+
+    def inspect_image(self, image: ImageRecord | str) -> dict[str, Any]:
+        """docker's ``image inspect`` document (also ``GET /images/{name}/json``).
+
+        >>> client.inspect_image("busybox")["RepoTags"]
+        ['busybox:latest']
+        """
+        from hybridock.documents.images import inspect_image  # noqa: PLC0415
+
+        return inspect_image(self, self.image(image) if isinstance(image, str) else image)
+
+    def image_summary(
+        self, image: ImageRecord | str, *, api_version: tuple[int, int] = (1, 41)
+    ) -> dict[str, Any]:
+        """The Engine API's ``GET /images/json`` entry of an image (VirtualSize only for an
+        ``api_version`` before 1.44).
+
+        >>> client.image_summary("busybox")["RepoTags"]
+        ['busybox:latest']
+        """
+        from hybridock.documents.images import image_summary  # noqa: PLC0415
+
+        record = self.image(image) if isinstance(image, str) else image
+        return image_summary(record, api_version=api_version)
+
+    def inspect_network(self, network: Network | str) -> dict[str, Any]:
+        """docker's ``network inspect`` document (also ``GET /networks/{id}``).
+
+        >>> client.inspect_network("bridge")["IPAM"]["Config"]
+        [{'Subnet': '172.17.0.0/16', 'Gateway': '172.17.0.1'}]
+        """
+        from hybridock.documents.networks import inspect_network  # noqa: PLC0415
+
+        return inspect_network(self, self.network(network) if isinstance(network, str) else network)
+
+    def inspect_volume(self, volume: Volume | str) -> dict[str, Any]:
+        """docker's ``volume inspect`` document (also ``GET /volumes/{name}``).
+
+        >>> client.inspect_volume("pgdata")["Mountpoint"]
+        '/var/lib/hybridock/volumes/pgdata/_data'
+        """
+        from hybridock.documents.volumes import inspect_volume  # noqa: PLC0415
+
+        return inspect_volume(self.volume(volume) if isinstance(volume, str) else volume)
+
     # --- events, system -----------------------------------------------------------------------
 
     def events(
@@ -1514,10 +1685,12 @@ class Client:
         from hybridock import __version__  # noqa: PLC0415
         from hybridock.runtime import system  # noqa: PLC0415
 
-        containers = self.containers()
+        containers = self.list_containers()
         running = [container for container in containers if container.running]
         paused = sum(1 for container in running if self.paused(container))
-        counts = system.Counts(len(containers), len(running) - paused, paused, len(self.images()))
+        counts = system.Counts(
+            len(containers), len(running) - paused, paused, len(self.list_images())
+        )
         return system.info_document(self.root, counts, self.config, __version__)
 
     def version(self) -> dict[str, Any]:
@@ -1548,8 +1721,8 @@ class Client:
         )
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
-        images = self.images()
-        containers = self.containers()
+        images = self.list_images()
+        containers = self.list_containers()
         users: dict[str, int] = {}
         for container in containers:
             users[container.image_id] = users.get(container.image_id, 0) + 1
@@ -1573,7 +1746,7 @@ class Client:
         ]
         volume_usage = [
             VolumeUsage(volume, self.volume_store.size(volume), len(self.volume_users(volume.name)))
-            for volume in self.volumes()
+            for volume in self.list_volumes()
         ]
         return DiskUsage(sum(sizes.values()), image_usage, container_usage, volume_usage)
 
@@ -1612,7 +1785,7 @@ class Client:
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         removed, reclaimed = [], 0
-        for container in self.containers():
+        for container in self.list_containers():
             stopped = not (container.running or container.restarting)  # docker: both run
             if not stopped or not chosen.takes(container.config.labels, container.created):
                 continue
@@ -1655,14 +1828,14 @@ class Client:
 
     def _prune_images(self, chosen: PruneFilter, *, all_images: bool) -> tuple[RemovalReport, int]:
         """Dangling (or unused) images the filter takes; the bytes of the layers that went."""
-        before = {image.id: image for image in self.images()}
+        before = {image.id: image for image in self.list_images()}
         layers_before = self._layers_size(before.values())
         if chosen.filters:
             from hybridock.runtime.system import epoch  # noqa: PLC0415
             from hybridock.store.images import RemovalReport  # noqa: PLC0415
 
             report = RemovalReport([], [])
-            used = {container.image_id for container in self.containers()}
+            used = {container.image_id for container in self.list_containers()}
             for image in before.values():
                 if image.id in used or (image.tags and not all_images):
                     continue
@@ -1675,7 +1848,7 @@ class Client:
             report = self.image_store.prune(dangling_only=not all_images)
         gone = [image for image in report.deleted if image in before]
         self._emit([self._image_event("delete", image, image=before[image]) for image in gone])
-        return report, layers_before - self._layers_size(self.images())
+        return report, layers_before - self._layers_size(self.list_images())
 
     def _layers_size(self, images: Iterable[ImageRecord]) -> int:
         """Every layer of ``images`` once, as docker's overlay2 counts a layer (its DiffSize:

@@ -406,40 +406,12 @@ def put_archive(request: Request) -> None:
     request.send_empty(200)
 
 
-# --- the documents: Client's (client-api branch); until it is merged, the CLI's --------------
+# --- docker's documents, built by Client ------------------------------------------------------
 
 
 def _inspect(client: Client, container: Container) -> dict[str, Any]:
-    built = getattr(client, "inspect_container", None)
-    if built is not None:
-        return built(container)  # type: ignore[no-any-return]
-    from types import SimpleNamespace  # noqa: PLC0415
-
-    from hybridock.cli.containers import inspect_container  # noqa: PLC0415 (temporary)
-
-    return inspect_container(SimpleNamespace(client=client), container)  # type: ignore[arg-type]
+    return client.inspect_container(container)
 
 
 def _summary(client: Client, container: Container, *, size: bool) -> dict[str, Any]:
-    built = getattr(client, "container_summary", None)
-    if built is not None:
-        return built(container, size=size)  # type: ignore[no-any-return]
-    from hybridock.cli.containers import status_text  # noqa: PLC0415 (temporary)
-
-    document = _inspect(client, container)
-    settings = document["NetworkSettings"]
-    return {
-        "Id": container.id,
-        "Names": [f"/{container.name}"],
-        "Image": container.image,
-        "ImageID": container.image_id,
-        "Command": " ".join(container.argv),
-        "Created": int(container.created),
-        "Ports": [],
-        "Labels": dict(container.config.labels),
-        "State": document["State"]["Status"],
-        "Status": status_text(container, paused=document["State"]["Paused"]),
-        "HostConfig": {"NetworkMode": document["HostConfig"]["NetworkMode"]},
-        "NetworkSettings": {"Networks": settings.get("Networks") or {}},
-        "Mounts": document["Mounts"],
-    }
+    return client.container_summary(container, size=size)
