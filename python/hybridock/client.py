@@ -1009,17 +1009,24 @@ class Client:
         self.runtime.restart(record, timeout, signal)
         self._container_event(record, "restart")
 
-    def wait(self, container: Container | str, condition: str = "not-running") -> int:
+    def wait(
+        self,
+        container: Container | str,
+        condition: str = "not-running",
+        *,
+        stop: threading.Event | None = None,
+    ) -> int:
         """Block until the container is not running (``condition``, docker's: ``next-exit``,
         the end of a run that ends after this call; ``removed``, its removal); returns the
-        exit code of the run that ended.
+        exit code of the run that ended. Setting ``stop`` gives up the wait (a
+        ``ContainerStateError``).
 
         >>> client.wait("job")
         0
         >>> client.wait("job", condition="removed")  # a --rm container, started elsewhere
         3
         """
-        return self.runtime.wait(self._record(container), condition)
+        return self.runtime.wait(self._record(container), condition, stop)
 
     def logs(
         self, container: Container | str, *, follow: bool = False, tail: int | None = None

@@ -8,6 +8,7 @@ import base64
 import concurrent.futures
 import io
 import json
+import socket
 import tarfile
 import urllib.parse
 from collections.abc import Iterator
@@ -279,3 +280,26 @@ def test_update_and_prune(api: ApiService, box: Box) -> None:
     assert isinstance(report["SpaceReclaimed"], int)
     assert "Total reclaimed space" in api.docker_ok("container", "prune", "-f")
     assert api.docker_ok("ps", "-a", "--format", "{{.Names}}").split() == ["tuned"]
+
+
+def test_a_wait_whose_client_went_ends(api: ApiService) -> None:
+    """A client that gives up its wait (Ctrl-C on ``docker run``) does not leave the service
+    polling the container for the rest of its life: once the client has shut its end, the
+    service ends the answer and the connection (a service still waiting would answer only
+    when the container exits, 600 s on)."""
+    api.docker_ok("run", "-d", "--name", "long", "busybox", "sleep", "600")
+    waiter = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    waiter.settimeout(60)
+    try:
+        waiter.connect(str(api.socket))
+        waiter.sendall(b"POST /containers/long/wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = waiter.recv(1 << 16)
+        assert answer.startswith(b"HTTP/1.1 200")  # the headers come at once
+        waiter.shutdown(socket.SHUT_WR)
+        while chunk := waiter.recv(1 << 16):
+            answer += chunk
+    finally:
+        waiter.close()
+    assert b'"StatusCode": -1' in answer
+    status, document = api.json("GET", "/containers/long/json")
+    assert (status, document["State"]["Status"]) == (200, "running")

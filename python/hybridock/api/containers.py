@@ -120,7 +120,7 @@ def wait(request: Request) -> None:
     stream = request.start_stream(200, "application/json")
     error: dict[str, str] | None = None
     try:
-        code = request.client.wait(container, condition)
+        code = request.client.wait(container, condition, stop=request.gone())
     except HybridockError as failure:
         code, error = -1, {"Message": str(failure)}
     stream.write(json.dumps({"StatusCode": code, "Error": error}).encode() + b"\n")

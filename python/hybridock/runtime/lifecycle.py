@@ -22,6 +22,7 @@ import os
 import selectors
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -865,17 +866,18 @@ class Runtime:
                 return None
             time.sleep(0.05)
 
-    def wait(self, container: Container, condition: str = "not-running") -> int:
+    def wait(
+        self,
+        container: Container,
+        condition: str = "not-running",
+        stop: threading.Event | None = None,
+    ) -> int:
         """docker's wait conditions: ``not-running`` (at once when it is not), ``next-exit``
         (the end of a run that ends after this call: the docker CLI's ``run`` asks before its
         ``start``), ``removed`` (its record gone, as ``run --rm`` waits); the exit code of the
-        run that ended."""
+        run that ended. ``stop`` set (its waiter has gone): ``ContainerStateError``."""
         if condition not in WAIT_CONDITIONS:
             raise ConfigError(f"invalid condition: {condition!r}")
-        if condition == "not-running":
-            finished = self._wait_exit(container, None)
-            assert finished is not None  # noqa: S101 - no timeout: only a finished record returns
-            return finished.exit_code or 0
         first = last = self.containers.reconcile(self.containers.get(container.id))
         ran = False
         while True:
@@ -884,11 +886,16 @@ class Runtime:
             except ContainerNotFound:
                 return self._last_exit_code(container.id, last)
             ran = ran or current.running
-            ended = not current.running and (ran or current.finished_at != first.finished_at)
-            if ended and condition == "next-exit":
+            if not current.running and (
+                condition == "not-running"
+                or (condition == "next-exit" and (ran or current.finished_at != first.finished_at))
+            ):
                 return current.exit_code or 0
             last = current
-            time.sleep(0.05)
+            if stop is None:
+                time.sleep(0.05)
+            elif stop.wait(0.05):
+                raise ContainerStateError(f"no more waiting for {container.id}: its waiter went")
 
     def _last_exit_code(self, container_id: str, last: Container) -> int:
         """A removed container's last exit code: its last ``die`` event's (a --rm container's
