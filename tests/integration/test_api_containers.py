@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.apisupport import ApiService, service_fixture
+from tests.integration.apisupport import ApiService, UnixConnection, service_fixture
 from tests.integration.sidebyside import our_box
 from tests.integration.test_containers import Box
 
@@ -303,3 +303,45 @@ def test_a_wait_whose_client_went_ends(api: ApiService) -> None:
     assert b'"StatusCode": -1' in answer
     status, document = api.json("GET", "/containers/long/json")
     assert (status, document["State"]["Status"]) == (200, "running")
+
+
+def test_stats_stream_one_sample_after_another(api: ApiService) -> None:
+    api.docker_ok("run", "-d", "--name", "streamed", "busybox", "sleep", "600")
+    connection = UnixConnection(api.socket)
+    try:
+        connection.request("GET", "/containers/streamed/stats")
+        response = connection.getresponse()
+        assert response.status == 200
+        first = json.loads(response.readline())
+        second = json.loads(response.readline())
+    finally:
+        connection.close()
+    assert first["precpu_stats"]["cpu_usage"]["total_usage"] == 0
+    assert second["precpu_stats"] == first["cpu_stats"]
+    assert second["preread"] == first["read"]
+
+
+def _create_start_wait(api: ApiService, index: int) -> tuple[int, int, Any]:
+    status, made = api.json(
+        "POST",
+        f"/containers/create?name=many{index}",
+        {"Image": "busybox", "Cmd": ["sh", "-c", f"exit {index}"]},
+    )
+    assert status == 201, made
+    started = api.request("POST", f"/containers/{made['Id']}/start")[0]
+    return status, started, api.json("POST", f"/containers/{made['Id']}/wait")
+
+
+def test_twenty_containers_at_once(api: ApiService) -> None:
+    """The issue's throughput bar: 20 concurrent create, start and wait all succeed."""
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda index: _create_start_wait(api, index), range(20)))
+    errors = {
+        index: api.json("GET", f"/containers/many{index}/json")[1]["State"]["Error"]
+        for index, result in enumerate(results)
+        if result[2][1]["StatusCode"] != index
+    }
+    assert errors == {}
+    assert results == [
+        (201, 204, (200, {"StatusCode": index, "Error": None})) for index in range(20)
+    ]

@@ -575,15 +575,17 @@ class Runtime:
         listener = attach.listen(directory)
         connection = attach.connect(directory) if connect else None
         report_reader, report_writer = os.pipe()
-        child = os.fork()
-        if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
-            _become_monitor(
-                self,
-                container,
-                monitor,
-                [*gate, *probe, *on_exit],
-                (listener, console_size),
-                report_writer,
+        arguments = [*gate, *probe, *on_exit]
+        if threading.active_count() == 1:
+            child = os.fork()
+            if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
+                become_monitor(
+                    self, container, monitor, arguments, (listener, console_size), report_writer
+                )
+            reap: Callable[[], object] = functools.partial(os.waitpid, child, 0)
+        else:
+            child, reap = self._monitor_process(
+                container, monitor, arguments, (listener, console_size), report_writer
             )
         listener.close()
         os.close(report_writer)
@@ -591,7 +593,7 @@ class Runtime:
             message = report.read()
         outcome: dict[str, Any] = json.loads(message) if message else {"error": ""}
         if "error" in outcome:
-            os.waitpid(child, 0)
+            reap()
             attach.unlink(directory)
             if connection is not None:
                 connection.close()
@@ -608,6 +610,41 @@ class Runtime:
         pid = int(outcome["pid"])
         self.containers.mark_running(container.id, pid, child)
         return pid, child, connection
+
+    def _monitor_process(
+        self,
+        container: Container,
+        monitor: str,
+        arguments: list[str],
+        attaching: tuple[socket.socket, tuple[int, int] | None],
+        report_fd: int,
+    ) -> tuple[int, Callable[[], object]]:
+        """``become_monitor`` in a fresh interpreter (runtime/monitorstart.py): the way to
+        start one from a process with other threads, whose forked child could find their
+        locks held; its pid, and how to reap it."""
+        import subprocess  # noqa: PLC0415 (a threaded process's start only)
+
+        listener, console_size = attaching
+        rows, columns = console_size or (-1, -1)
+        source = self.config.source
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hybridock.runtime.monitorstart",
+                str(self.layout.root),
+                str(source) if source is not None else "",
+                container.id,
+                monitor,
+                str(listener.fileno()),
+                str(report_fd),
+                str(rows),
+                str(columns),
+                *arguments,
+            ],
+            pass_fds=(listener.fileno(), report_fd),
+        )
+        return process.pid, process.wait
 
     def attach(
         self,
@@ -1124,7 +1161,7 @@ def _probing(probe: list[str]) -> contextlib.AbstractContextManager[None]:
     return probing(probe)
 
 
-def _become_monitor(
+def become_monitor(
     runtime: Runtime,
     container: Container,
     monitor: str,
@@ -1132,8 +1169,9 @@ def _become_monitor(
     attaching: tuple[socket.socket, tuple[int, int] | None],
     report_fd: int,
 ) -> None:  # pragma: no cover - runs in the forked child
-    """The forked child: spawn the container, report its pid, exec the monitor (with the
-    attach socket ``attaching`` holds, and the size its pty starts with)."""
+    """The starting process's child (forked, or runtime/monitorstart.py): spawn the container,
+    report its pid, exec the monitor (with the attach socket ``attaching`` holds, and the size
+    its pty starts with)."""
     directory = runtime.layout.container(container.id)
     try:
         os.setsid()
