@@ -9,6 +9,8 @@ child) and execs the small native monitor, which does the relaying and recording
 The parent only waits for the child to report the container's pid (or the spawn error) over a
 pipe, and returns. The child binds the container's attach socket first and hands it, with the
 container's stdin (``-i``), to the monitor, which serves ``attach`` clients (``attach.py``).
+A process with other threads (the Engine API service) execs that child as a fresh interpreter
+(``monitorstart.py``) instead: a forked copy of it would find other threads' locks held.
 """
 
 from __future__ import annotations
