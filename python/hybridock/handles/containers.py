@@ -361,4 +361,5 @@ class ContainerCollection:
         >>> client.containers.prune()
         ['3f2a...']
         """
-        return self.client.prune_containers()
+        removed, _ = self.client.prune_containers()
+        return removed

@@ -9,6 +9,8 @@ child) and execs the small native monitor, which does the relaying and recording
 The parent only waits for the child to report the container's pid (or the spawn error) over a
 pipe, and returns. The child binds the container's attach socket first and hands it, with the
 container's stdin (``-i``), to the monitor, which serves ``attach`` clients (``attach.py``).
+A process with other threads (the Engine API service) execs that child as a fresh interpreter
+(``monitorstart.py``) instead: a forked copy of it would find other threads' locks held.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import selectors
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,7 +32,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hybridock import _native
 from hybridock.config import Config
-from hybridock.errors import ContainerNotFound, ContainerStateError, HybridockError, SpawnError
+from hybridock.errors import (
+    ConfigError,
+    ContainerNotFound,
+    ContainerStateError,
+    HybridockError,
+    SpawnError,
+)
 from hybridock.runtime import cgroups, cgroupview, restarts
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, release_network
@@ -45,6 +54,7 @@ from hybridock.runtime.supervision import (
     stopped_by_user,
 )
 from hybridock.runtime.users import ResolvedUser, resolve_user
+from hybridock.store import events as event_log
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard, init_path, monitor_path
@@ -60,6 +70,7 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUI
 DEFAULT_STOP_TIMEOUT = 10
 #: in the container's directory: held by restart, rm, start and cp (``Runtime._exclusive``)
 LOCK_FILE = "lifecycle.lock"
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 #: the restart judges attached runs started (``Runtime._judge_in_background``)
 _JUDGES: list[subprocess.Popen[bytes]] = []
 
@@ -566,15 +577,17 @@ class Runtime:
         listener = attach.listen(directory)
         connection = attach.connect(directory) if connect else None
         report_reader, report_writer = os.pipe()
-        child = os.fork()
-        if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
-            _become_monitor(
-                self,
-                container,
-                monitor,
-                [*gate, *probe, *on_exit],
-                (listener, console_size),
-                report_writer,
+        arguments = [*gate, *probe, *on_exit]
+        if threading.active_count() == 1:
+            child = os.fork()
+            if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
+                become_monitor(
+                    self, container, monitor, arguments, (listener, console_size), report_writer
+                )
+            reap: Callable[[], object] = functools.partial(os.waitpid, child, 0)
+        else:
+            child, reap = self._monitor_process(
+                container, monitor, arguments, (listener, console_size), report_writer
             )
         listener.close()
         os.close(report_writer)
@@ -582,7 +595,7 @@ class Runtime:
             message = report.read()
         outcome: dict[str, Any] = json.loads(message) if message else {"error": ""}
         if "error" in outcome:
-            os.waitpid(child, 0)
+            reap()
             attach.unlink(directory)
             if connection is not None:
                 connection.close()
@@ -599,6 +612,41 @@ class Runtime:
         pid = int(outcome["pid"])
         self.containers.mark_running(container.id, pid, child)
         return pid, child, connection
+
+    def _monitor_process(
+        self,
+        container: Container,
+        monitor: str,
+        arguments: list[str],
+        attaching: tuple[socket.socket, tuple[int, int] | None],
+        report_fd: int,
+    ) -> tuple[int, Callable[[], object]]:
+        """``become_monitor`` in a fresh interpreter (runtime/monitorstart.py): the way to
+        start one from a process with other threads, whose forked child could find their
+        locks held; its pid, and how to reap it."""
+        import subprocess  # noqa: PLC0415 (a threaded process's start only)
+
+        listener, console_size = attaching
+        rows, columns = console_size or (-1, -1)
+        source = self.config.source
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hybridock.runtime.monitorstart",
+                str(self.layout.root),
+                str(source) if source is not None else "",
+                container.id,
+                monitor,
+                str(listener.fileno()),
+                str(report_fd),
+                str(rows),
+                str(columns),
+                *arguments,
+            ],
+            pass_fds=(listener.fileno(), report_fd),
+        )
+        return process.pid, process.wait
 
     def attach(
         self,
@@ -857,10 +905,45 @@ class Runtime:
                 return None
             time.sleep(0.05)
 
-    def wait(self, container: Container) -> int:
-        finished = self._wait_exit(container, None)
-        assert finished is not None  # noqa: S101 - no timeout: only a finished record returns
-        return finished.exit_code if finished.exit_code is not None else 0
+    def wait(
+        self,
+        container: Container,
+        condition: str = "not-running",
+        stop: threading.Event | None = None,
+    ) -> int:
+        """docker's wait conditions: ``not-running`` (at once when it is not), ``next-exit``
+        (the end of a run that ends after this call: the docker CLI's ``run`` asks before its
+        ``start``), ``removed`` (its record gone, as ``run --rm`` waits); the exit code of the
+        run that ended. ``stop`` set (its waiter has gone): ``ContainerStateError``."""
+        if condition not in WAIT_CONDITIONS:
+            raise ConfigError(f"invalid condition: {condition!r}")
+        first = last = self.containers.reconcile(self.containers.get(container.id))
+        ran = False
+        while True:
+            try:
+                current = self.containers.reconcile(self.containers.get(container.id))
+            except ContainerNotFound:
+                return self._last_exit_code(container.id, last)
+            ran = ran or current.running
+            if not current.running and (
+                condition == "not-running"
+                or (condition == "next-exit" and (ran or current.finished_at != first.finished_at))
+            ):
+                return current.exit_code or 0
+            last = current
+            if stop is None:
+                time.sleep(0.05)
+            elif stop.wait(0.05):
+                raise ContainerStateError(f"no more waiting for {container.id}: its waiter went")
+
+    def _last_exit_code(self, container_id: str, last: Container) -> int:
+        """A removed container's last exit code: its last ``die`` event's (a --rm container's
+        monitor may record the exit and remove it between two looks at its record)."""
+        code = last.exit_code or 0
+        for document in event_log.read(self.layout.root):
+            if document.get("Action") == "die" and document["Actor"]["ID"] == container_id:
+                code = int(document["Actor"]["Attributes"].get("exitCode") or 0)
+        return code
 
     @contextlib.contextmanager
     def _exclusive(self, container: Container) -> Iterator[Container]:
@@ -1080,7 +1163,7 @@ def _probing(probe: list[str]) -> contextlib.AbstractContextManager[None]:
     return probing(probe)
 
 
-def _become_monitor(
+def become_monitor(
     runtime: Runtime,
     container: Container,
     monitor: str,
@@ -1088,8 +1171,9 @@ def _become_monitor(
     attaching: tuple[socket.socket, tuple[int, int] | None],
     report_fd: int,
 ) -> None:  # pragma: no cover - runs in the forked child
-    """The forked child: spawn the container, report its pid, exec the monitor (with the
-    attach socket ``attaching`` holds, and the size its pty starts with)."""
+    """The starting process's child (forked, or runtime/monitorstart.py): spawn the container,
+    report its pid, exec the monitor (with the attach socket ``attaching`` holds, and the size
+    its pty starts with)."""
     directory = runtime.layout.container(container.id)
     try:
         os.setsid()
