@@ -69,6 +69,9 @@ class ContainerConfig(NamedTuple):
     init: bool = False
     tty: bool = False
     open_stdin: bool = False
+    # docker's StdinOnce (its CLI's attached ``run -i``): an attached client's end of input
+    # is the container's
+    stdin_once: bool = False
     auto_remove: bool = False
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
@@ -167,6 +170,7 @@ class RunOptions(NamedTuple):
     init: bool = False
     tty: bool = False
     interactive: bool = False
+    stdin_once: bool = False  # the Engine API's StdinOnce
     auto_remove: bool = False
     stop_signal: str | None = None
     stop_timeout: int | None = None
@@ -566,6 +570,7 @@ def merge(
         init=options.init,
         tty=options.tty,
         open_stdin=options.interactive,
+        stdin_once=options.interactive and options.stdin_once,
         auto_remove=options.auto_remove,
         stop_signal=options.stop_signal or config.get("StopSignal") or "SIGTERM",
         stop_timeout=options.stop_timeout,
