@@ -22,6 +22,7 @@ import os
 import selectors
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -494,6 +495,43 @@ class Runtime:
         pid, _, _ = self._start_under_monitor(container, by_policy=by_policy)
         return pid
 
+    def start_linked(self, container: Container, links: int) -> list[socket.socket]:
+        """Start under a monitor, as ``start_detached``, with ``links`` attach connections made
+        before the spawn (the Engine API's attaches that wait for this start: they miss no
+        output); none for a container waiting to restart. The monitor, our child, is reaped
+        by a thread: a long-lived process (the service) keeps no zombies."""
+        from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
+
+        _, monitor, first = self._start_under_monitor(container, connect=links > 0)
+        if monitor:
+            threading.Thread(target=os.waitpid, args=(monitor, 0), daemon=True).start()
+        if first is None:
+            return []
+        connections = [first]
+        for _ in range(links - 1):
+            extra = attach.connect(self.layout.container(container.id))
+            if extra is not None:
+                connections.append(extra)
+        return connections
+
+    def connect(self, container: Container) -> socket.socket:
+        """An attach connection to a running container's monitor, for a caller that relays it
+        (the Engine API's attach); ``ContainerStateError`` as ``attach`` says it."""
+        from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
+
+        current = self.containers.reconcile(self.containers.get(container.id))
+        if not current.running:
+            raise ContainerStateError("You cannot attach to a stopped container, start it first")
+        if self.paused(current):
+            raise ContainerStateError("You cannot attach to a paused container, unpause it first")
+        connection = attach.connect(self.layout.container(current.id))
+        if connection is None:
+            raise ContainerStateError(
+                f"You cannot attach to container {current.id[:12]}: it runs in the foreground of"
+                " the hybridock process that started it"
+            )
+        return connection
+
     def _start_under_monitor(
         self,
         container: Container,
@@ -926,9 +964,15 @@ class Runtime:
     # --- logs -------------------------------------------------------------------------------
 
     def logs(
-        self, container: Container, *, follow: bool = False, tail: int | None = None
+        self,
+        container: Container,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
-        """(stream, time, text) records of the container's log."""
+        """(stream, time, text) records of the container's log; ``stop``, asked while a follow
+        waits for more, ends it (the reader has gone)."""
         path = self.layout.container(container.id) / "container.log"
         try:
             handle = path.open("rb")
@@ -954,6 +998,8 @@ class Runtime:
                     rest = handle.read()
                     for line in rest.splitlines(keepends=True):
                         yield from _parse_log_line(line)
+                    return
+                if stop is not None and stop():
                     return
                 time.sleep(0.1)
 
