@@ -112,8 +112,17 @@ class ContainerStateError(HybridockError):
     """An operation that the container's current state does not allow."""
 
 
+class ContainerNameInUse(ContainerStateError, ConfigError):
+    """A name another container has (a conflict: the Engine API's 409; the CLI's create and
+    run refuse it as they refuse a bad flag)."""
+
+
 class FileCopyError(HybridockError):
     """``cp``, ``diff`` or ``export`` could not do what was asked (docker's words, exit 1)."""
+
+
+class ContainerPathNotFound(FileCopyError, LookupError):
+    """A path that is not in the container (the Engine API's archive routes: 404)."""
 
 
 class PortNotPublished(HybridockError, LookupError):
