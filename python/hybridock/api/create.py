@@ -36,7 +36,7 @@ DEFAULTS: dict[str, tuple[object, ...]] = {
 #: the container id file), a first window size (the attach's resize sets it), macOS's mount
 #: consistency, and the read-only fields a client echoes from an inspect
 INFORMATIVE = (
-    "Config.AttachStdin", "Config.AttachStdout", "Config.AttachStderr", "Config.StdinOnce",
+    "Config.AttachStdin", "Config.AttachStdout", "Config.AttachStderr",
     "HostConfig.ContainerIDFile", "HostConfig.ConsoleSize", "Mount.Consistency",
     "Endpoint.NetworkID", "Endpoint.EndpointID", "Endpoint.Gateway", "Endpoint.IPAddress",
     "Endpoint.IPPrefixLen", "Endpoint.IPv6Gateway", "Endpoint.GlobalIPv6Address",
@@ -162,7 +162,7 @@ def container_create(body: object, name: str | None = None) -> ContainerCreate:
 
 
 def _config(config: _Section) -> dict[str, Any]:
-    for key in ("AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"):
+    for key in ("AttachStdin", "AttachStdout", "AttachStderr"):
         config.boolean(key)
     entrypoint = config.strings("Entrypoint", one_word=True)
     labels = config.mapping("Labels")
@@ -172,6 +172,9 @@ def _config(config: _Section) -> dict[str, Any]:
         "user": config.string("User") or None,
         "tty": config.boolean("Tty"),
         "interactive": config.boolean("OpenStdin"),
+        # the docker CLI's attached run -i: the attached client's end of input is the
+        # container's (api/attach.py)
+        "stdin_once": config.boolean("StdinOnce"),
         # a name without a value is the client's to look up (docker's CLI sends it when its
         # own environment lacks it too); ours is the server's, never a client's to read
         "env": tuple(entry for entry in config.strings("Env") or () if "=" in entry),
