@@ -10,13 +10,19 @@ time.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
+import select
 import socket
 import struct
-from collections.abc import Iterator
+import subprocess
+import termios
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
-from tests.integration.apisupport import ApiService, service_fixture
+from tests.integration.apisupport import DOCKER_CLI, ApiService, api_service, service_fixture
 from tests.integration.sidebyside import our_box
 from tests.integration.test_containers import Box, name, wait_for
 
@@ -123,18 +129,35 @@ def test_attach_before_start_misses_no_output_and_separates_the_streams(
     assert status == 204  # an exited container starts again
 
 
-def test_attach_stdin_half_close_ends_the_input_and_the_output_flows_on(
-    service: ApiService, box: Box, name: str
+@pytest.mark.parametrize("stdin_once", [True, False], ids=["stdin-once", "stdin-stays"])
+def test_attach_stdin_half_close_ends_the_input_only_when_stdin_once(
+    service: ApiService, box: Box, name: str, stdin_once: bool
 ) -> None:
-    box.ok("create", "-i", "--name", name, "busybox", "sh", "-c", "cat; echo done")
+    body = {
+        "Image": "busybox",
+        "Cmd": ["sh", "-c", "cat; echo done"],
+        "OpenStdin": True,
+        "StdinOnce": stdin_once,
+        "AttachStdin": True,
+    }
+    status, _ = service.json("POST", f"/containers/create?name={name}", body)
+    assert status == 201
     query = "stream=1&stdin=1&stdout=1&stderr=1"
     with hijacked(service, "POST", f"/containers/{name}/attach?{query}") as attach:
         attach.send(b"before the start\n")  # waits in the connection until the start
         assert service.request("POST", f"/containers/{name}/start")[0] == 204
         attach.send(b"after\n")
         attach.close_input()
-        frames = demultiplex(attach.read_all())
-    assert joined(frames, 1) == b"before the start\nafter\ndone\n"
+        if stdin_once:
+            frames = demultiplex(attach.read_all())
+            assert joined(frames, 1) == b"before the start\nafter\ndone\n"
+            return
+        attach.read_until(b"after\n")
+    # docker's detached container is not StdinOnce: one client's end is not the container's
+    assert box.inspect(name)["State"]["Status"] == "running"  # type: ignore[index]
+    with hijacked(service, "POST", f"/containers/{name}/attach?{query}") as again:
+        again.send(b"still open\n")
+        again.read_until(b"still open\n")
 
 
 def test_start_of_a_running_container_is_304_and_of_none_404(
@@ -205,12 +228,185 @@ def test_logs_are_framed_tailed_and_timestamped(service: ApiService, box: Box, n
     )
     assert status == 200
     assert headers["Content-Type"] == "application/vnd.docker.multiplexed-stream"
-    frames = demultiplex(body)
-    assert frames == [(1, b"one\n"), (2, b"two\n"), (1, b"three\n")]
-    _, _, body = service.request("GET", f"/containers/{name}/logs?stdout=1&tail=1&timestamps=1")
-    [(stream, line)] = demultiplex(body)
-    moment, _, text = line.partition(b" ")
-    assert (stream, text) == (1, b"three\n")
-    assert moment.endswith(b"Z")
+    frames = demultiplex(body)  # the order across the two streams is the pipes' to decide
+    assert (joined(frames, 1), joined(frames, 2)) == (b"one\nthree\n", b"two\n")
+    _, _, body = service.request(
+        "GET", f"/containers/{name}/logs?stdout=1&stderr=1&tail=1&timestamps=1"
+    )
+    [(_, line)] = demultiplex(body)
+    ours = box("logs", "--tail", "1", "--timestamps", name)
+    assert line.decode() == ours.stdout + ours.stderr
+    assert line.partition(b" ")[0].endswith(b"Z")
+    _, _, body = service.request("GET", f"/containers/{name}/logs?stderr=1")
+    assert demultiplex(body) == [(2, b"two\n")]
     status, _, body = service.request("GET", f"/containers/{name}/logs")
     assert status == 400
+
+
+# --- the docker CLI -------------------------------------------------------------------------
+
+
+def test_docker_run_hello_world_prints_what_hybridock_run_prints(
+    service: ApiService, box: Box
+) -> None:
+    box.ok("pull", "hello-world")
+    ours = box("run", "--rm", "hello-world")
+    theirs = service.docker("run", "--rm", "hello-world")
+    assert (theirs.returncode, theirs.stdout, theirs.stderr) == (0, ours.stdout, "")
+    assert "Hello from" in theirs.stdout
+
+
+def test_docker_run_separates_the_streams_and_returns_the_exit_code(service: ApiService) -> None:
+    script = "echo out; echo err >&2; exit 3"
+    for extra in ([], ["--rm"]):
+        result = service.docker("run", *extra, "busybox", "sh", "-c", script)
+        assert (result.returncode, result.stdout, result.stderr) == (3, "out\n", "err\n"), extra
+
+
+def test_docker_run_i_pipes_stdin_through_and_ends_with_it(service: ApiService) -> None:
+    result = service.docker("run", "-i", "--rm", "busybox", "cat", input="hi\nthere\n")
+    assert (result.returncode, result.stdout) == (0, "hi\nthere\n")
+
+
+def test_docker_logs_follow_tail_and_timestamps(service: ApiService, name: str) -> None:
+    script = "echo one; echo two >&2; read line; echo three"
+    service.docker_ok("run", "-di", "--name", name, "busybox", "sh", "-c", script)
+    follow = subprocess.Popen(
+        [DOCKER_CLI, "logs", "-f", name],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=service.docker_env,
+    )
+    try:
+        assert follow.stdout is not None
+        assert follow.stdout.readline() == b"one\n"
+        with hijacked(service, "POST", f"/containers/{name}/attach?stream=1&stdin=1") as attach:
+            attach.send(b"go\n")
+            assert follow.stdout.readline() == b"three\n"  # followed until the exit
+        out, err = follow.communicate(timeout=60)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+        follow.wait()
+    assert (follow.returncode, out, err) == (0, b"", b"two\n")
+    tail = service.docker("logs", "--tail", "1", "--timestamps", name)
+    moment, _, text = tail.stdout.partition(" ")
+    assert (tail.returncode, text) == (0, "three\n")
+    assert moment.endswith("Z")
+    stamped = [line.partition(" ")[0] for line in service.docker_ok("logs", "-t", name).split("\n")]
+    assert moment in stamped
+
+
+def test_a_follow_ends_when_its_reader_goes(
+    service: ApiService, box: Box, name: str, tmp_path: Path
+) -> None:
+    service.docker_ok("run", "-d", "--name", name, "busybox", "sh", "-c", "echo up; sleep 600")
+    # a service that exits once idle for a second, which it is not while a request is served
+    with api_service(box, tmp_path, "--time", "1") as idle:
+        path = f"/containers/{name}/logs?stdout=1&follow=1"
+        with hijacked(idle, "GET", path) as follower:
+            follower.read_until(b"up\n")
+        assert idle.process.wait(timeout=60) == 0  # the follow ended with its reader
+
+
+def test_docker_attach_relays_and_returns_the_exit_code(service: ApiService, name: str) -> None:
+    script = "read line; echo got:$line; exit 6"
+    service.docker_ok("run", "-di", "--name", name, "busybox", "sh", "-c", script)
+    attach = subprocess.run(
+        [DOCKER_CLI, "attach", name],
+        input=b"hello\n",
+        capture_output=True,
+        env=service.docker_env,
+        timeout=60,
+        check=False,
+    )
+    assert (attach.returncode, attach.stdout) == (6, b"got:hello\n"), attach
+
+
+def test_docker_exec_runs_and_pipes_stdin(service: ApiService, name: str) -> None:
+    service.docker_ok("run", "-d", "--name", name, "busybox", "sleep", "600")
+    listing = service.docker("exec", name, "ls", "/")
+    assert listing.returncode == 0, listing
+    assert {"bin", "etc", "proc"} <= set(listing.stdout.split())
+    piped = service.docker("exec", "-i", name, "sh", "-c", "cat; exit 2", input="in\n")
+    assert (piped.returncode, piped.stdout) == (2, "in\n")
+    failed = service.docker("exec", name, "sh", "-c", "echo oops >&2; exit 9")
+    assert (failed.returncode, failed.stderr) == (9, "oops\n")
+    detached = service.docker("exec", "-d", name, "touch", "/tmp/made")
+    assert detached.returncode == 0, detached
+    service.docker_ok("exec", name, "sh", "-c", "while [ ! -e /tmp/made ]; do sleep 0.05; done")
+
+
+# --- a terminal -----------------------------------------------------------------------------
+
+
+class Terminal:
+    """The docker CLI on a pty the test opens (24 rows, 80 columns), as a user's terminal."""
+
+    def __init__(self, service: ApiService, args: Sequence[str]) -> None:
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.process = subprocess.Popen(
+            [DOCKER_CLI, *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=service.docker_env,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.output = b""
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def read_until(self, text: bytes) -> None:
+        while text not in self.output:
+            ready, _, _ = select.select([self.master], [], [], 60)
+            try:
+                chunk = os.read(self.master, 65536) if ready else b""
+            except OSError:  # EIO: every writer of the pty is gone
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"no {text!r} in {self.output!r}")
+            self.output += chunk
+
+    def finish(self) -> int:
+        with contextlib.suppress(AssertionError):
+            self.read_until(b"\0never printed\0")  # everything, to the end
+        return self.process.wait(timeout=60)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.master)
+
+
+@contextlib.contextmanager
+def terminal(service: ApiService, *args: str) -> Iterator[Terminal]:
+    made = Terminal(service, args)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def test_docker_exec_it_through_a_pty(service: ApiService, name: str) -> None:
+    service.docker_ok("run", "-d", "--name", name, "busybox", "sleep", "600")
+    with terminal(service, "exec", "-it", name, "sh") as user:
+        user.type(b"stty size; tty\r")
+        user.read_until(b"24 80")  # the pty has the terminal's size
+        user.read_until(b"/dev/pts/")
+        user.type(b"exit 4\r")
+        assert user.finish() == 4
+
+
+def test_docker_run_it_rm_through_a_pty(service: ApiService, box: Box, name: str) -> None:
+    with terminal(service, "run", "-it", "--rm", "--name", name, "busybox", "sh") as user:
+        user.type(b"echo hi$((1+2)); stty size\r")
+        user.read_until(b"hi3")
+        user.read_until(b"24 80")
+        user.type(b"exit 5\r")
+        assert user.finish() == 5
+    wait_for(lambda: name not in box.ok("ps", "-a", "--format", "{{.Names}}"), timeout=60)

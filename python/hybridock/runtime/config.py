@@ -78,6 +78,8 @@ class ContainerConfig(NamedTuple):
     # docker's StdinOnce (its CLI's attached ``run -i``): an attached client's end of input
     # is the container's
     stdin_once: bool = False
+    # docker's HostConfig.ConsoleSize: a tty's first (rows, columns), until a client resizes it
+    console_size: tuple[int, int] | None = None
     auto_remove: bool = False
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
@@ -147,6 +149,8 @@ class ContainerConfig(NamedTuple):
             ports.PortBinding.from_record(binding) for binding in data.get("publish", ())
         )
         data["restart_policy"] = RestartPolicy(**data.get("restart_policy", {}))
+        if size := data.get("console_size"):
+            data["console_size"] = (int(size[0]), int(size[1]))
         if health := data.get("healthcheck"):
             data["healthcheck"] = Healthcheck(**{**health, "test": tuple(health["test"])})
         return cls(**data)
@@ -178,6 +182,7 @@ class RunOptions(NamedTuple):
     tty: bool = False
     interactive: bool = False
     stdin_once: bool = False  # the Engine API's StdinOnce
+    console_size: tuple[int, int] | None = None  # the Engine API's ConsoleSize (rows, columns)
     auto_remove: bool = False
     stop_signal: str | None = None
     stop_timeout: int | None = None
@@ -583,6 +588,7 @@ def merge(
         tty=options.tty,
         open_stdin=options.interactive,
         stdin_once=options.interactive and options.stdin_once,
+        console_size=options.console_size if options.tty else None,
         auto_remove=options.auto_remove,
         stop_signal=options.stop_signal or config.get("StopSignal") or "SIGTERM",
         stop_timeout=options.stop_timeout,

@@ -594,6 +594,7 @@ class Runtime:
                 "rm",  # not -f: after a restart it finds the container running, and keeps it
                 container.id,
             ]
+        console_size = console_size or config.console_size
         probe = self._begin_run(container, by_policy=by_policy)
         # the log exists once the start returns (the monitor appends to it after its exec), so
         # a `logs -f` right after `run -d` follows it instead of finding nothing
