@@ -9,6 +9,7 @@ time.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
 import json
@@ -213,6 +214,20 @@ def test_exec_create_start_inspect_over_raw_http(service: ApiService, box: Box, 
     assert status == 404
 
 
+def test_the_service_detaches_a_tty_attach_at_its_keys(
+    service: ApiService, box: Box, name: str
+) -> None:
+    box.ok("run", "-dit", "--name", name, "busybox", "sh")
+    query = "stream=1&stdin=1&stdout=1&detachKeys=ctrl-a,x"
+    with hijacked(service, "POST", f"/containers/{name}/attach?{query}") as attach:
+        assert attach.headers["content-type"] == "application/vnd.docker.raw-stream"
+        attach.send(b"echo a$((1+1))\r")
+        attach.read_until(b"a2\r\n")
+        attach.send(b"\x01x")
+        attach.read_all()  # the service ends the stream
+    assert box.inspect(name)["State"]["Status"] == "running"  # type: ignore[index]
+
+
 def test_exec_in_a_stopped_container_is_a_conflict(
     service: ApiService, box: Box, name: str
 ) -> None:
@@ -261,6 +276,26 @@ def test_docker_run_separates_the_streams_and_returns_the_exit_code(service: Api
     for extra in ([], ["--rm"]):
         result = service.docker("run", *extra, "busybox", "sh", "-c", script)
         assert (result.returncode, result.stdout, result.stderr) == (3, "out\n", "err\n"), extra
+
+
+def test_concurrent_runs_each_get_their_own_output_and_code(service: ApiService) -> None:
+    def run(number: int) -> subprocess.CompletedProcess[str]:
+        script = f"echo run-{number}; exit {number}"
+        return service.docker("run", "--rm", "busybox", "sh", "-c", script)
+
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(run, range(1, 6)))
+    assert [(r.returncode, r.stdout) for r in results] == [(n, f"run-{n}\n") for n in range(1, 6)]
+
+
+def test_docker_start_a_relays_a_created_container_from_its_start(
+    service: ApiService, name: str
+) -> None:
+    service.docker_ok("create", "--name", name, "busybox", "sh", "-c", "echo first; exit 8")
+    started = service.docker("start", "-a", name)
+    assert (started.returncode, started.stdout) == (8, "first\n")
+    again = service.docker("start", "-a", name)  # an exited container, attached again
+    assert (again.returncode, again.stdout) == (8, "first\n")
 
 
 def test_docker_run_i_pipes_stdin_through_and_ends_with_it(service: ApiService) -> None:
@@ -410,3 +445,20 @@ def test_docker_run_it_rm_through_a_pty(service: ApiService, box: Box, name: str
         user.type(b"exit 5\r")
         assert user.finish() == 5
     wait_for(lambda: name not in box.ok("ps", "-a", "--format", "{{.Names}}"), timeout=60)
+
+
+def test_docker_attach_on_a_tty_resizes_and_detaches_with_the_keys(
+    service: ApiService, box: Box, name: str
+) -> None:
+    service.docker_ok("run", "-dit", "--name", name, "busybox", "sh")
+    with terminal(service, "attach", name) as user:
+        # the attach's resize comes after the attach: wait for it in the container
+        user.type(b"until stty size | grep -q '24 80'; do sleep 0.05; done; echo siz''ed\r")
+        user.read_until(b"sized\r\n")
+        user.type(b"\x10\x11")  # ctrl-p ctrl-q
+        assert user.finish() == 1  # as docker's attach, which says why
+        assert user.output.rstrip().endswith(b"read escape sequence")
+    assert box.inspect(name)["State"]["Status"] == "running"  # type: ignore[index]
+    with terminal(service, "attach", name) as user:
+        user.type(b"exit 7\r")
+        assert user.finish() == 7

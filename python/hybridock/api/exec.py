@@ -243,4 +243,4 @@ def resize_exec(request: Request) -> None:
         process.resize(rows, columns)
     else:
         exec_record.console_size = (rows, columns) if rows and columns else None
-    request.send_empty(201)
+    request.send_empty(200)
