@@ -516,6 +516,53 @@ class Runtime:
         pid, _, _ = self._start_under_monitor(container, by_policy=by_policy)
         return pid
 
+    def start_linked(self, container: Container, links: int) -> list[socket.socket]:
+        """Start under a monitor, as ``start_detached``, with ``links`` attach connections made
+        before the spawn (the Engine API's attaches that wait for this start: they miss no
+        output); none for a container waiting to restart. The fork is a one-threaded
+        process's (``runtime/starter.py``): the caller may have threads."""
+        from hybridock.runtime import attach, starter  # noqa: PLC0415 - see _start_under_monitor
+
+        with self._exclusive(container) as current:  # for the starter, until it has spawned
+            if current.running:
+                raise ContainerStateError(f"container {current.id[:12]} is already running")
+            if current.restarting:
+                return []
+            directory = self.layout.container(current.id)
+            listener = attach.listen(directory)
+            connections: list[socket.socket] = []
+            try:
+                for _ in range(links):
+                    connection = attach.connect(directory)
+                    if connection is not None:
+                        connections.append(connection)
+                starter.start(self.layout.root, current.id, listener)
+            except BaseException:
+                for connection in connections:
+                    connection.close()
+                raise
+            finally:
+                listener.close()
+        return connections
+
+    def connect(self, container: Container) -> socket.socket:
+        """An attach connection to a running container's monitor, for a caller that relays it
+        (the Engine API's attach); ``ContainerStateError`` as ``attach`` says it."""
+        from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
+
+        current = self.containers.reconcile(self.containers.get(container.id))
+        if not current.running:
+            raise ContainerStateError("You cannot attach to a stopped container, start it first")
+        if self.paused(current):
+            raise ContainerStateError("You cannot attach to a paused container, unpause it first")
+        connection = attach.connect(self.layout.container(current.id))
+        if connection is None:
+            raise ContainerStateError(
+                f"You cannot attach to container {current.id[:12]}: it runs in the foreground of"
+                " the hybridock process that started it"
+            )
+        return connection
+
     def _start_under_monitor(
         self,
         container: Container,
@@ -539,7 +586,10 @@ class Runtime:
         by_policy: bool,
         console_size: tuple[int, int] | None,
         connect: bool,
+        listener: socket.socket | None = None,
     ) -> tuple[int, int, socket.socket | None]:
+        """``listener``: the attach socket, bound by the caller (``runtime/starter.py``'s);
+        else bound here."""
         # here, not at the top: an attached run (the benches' warm run) needs no socket module
         from hybridock.runtime import attach  # noqa: PLC0415
 
@@ -570,11 +620,12 @@ class Runtime:
                 "rm",  # not -f: after a restart it finds the container running, and keeps it
                 container.id,
             ]
+        console_size = console_size or config.console_size
         probe = self._begin_run(container, by_policy=by_policy)
         # the log exists once the start returns (the monitor appends to it after its exec), so
         # a `logs -f` right after `run -d` follows it instead of finding nothing
         (directory / "container.log").touch()
-        listener = attach.listen(directory)
+        listener = listener or attach.listen(directory)
         connection = attach.connect(directory) if connect else None
         report_reader, report_writer = os.pipe()
         arguments = [*gate, *probe, *on_exit]
@@ -1029,9 +1080,15 @@ class Runtime:
     # --- logs -------------------------------------------------------------------------------
 
     def logs(
-        self, container: Container, *, follow: bool = False, tail: int | None = None
+        self,
+        container: Container,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
-        """(stream, time, text) records of the container's log."""
+        """(stream, time, text) records of the container's log; ``stop``, asked while a follow
+        waits for more, ends it (the reader has gone)."""
         path = self.layout.container(container.id) / "container.log"
         try:
             handle = path.open("rb")
@@ -1057,6 +1114,8 @@ class Runtime:
                     rest = handle.read()
                     for line in rest.splitlines(keepends=True):
                         yield from _parse_log_line(line)
+                    return
+                if stop is not None and stop():
                     return
                 time.sleep(0.1)
 
