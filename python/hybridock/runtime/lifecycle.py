@@ -504,7 +504,7 @@ class Runtime:
         except attach.Detached:
             return None
         # the monitor's own work after the exit (--rm, the network's release) is done by now
-        os.waitpid(monitor, 0)
+        _wait_for_process(monitor)
         return code
 
     # --- detached ---------------------------------------------------------------------------
@@ -519,11 +519,11 @@ class Runtime:
     def start_linked(self, container: Container, links: int) -> list[socket.socket]:
         """Start under a monitor, as ``start_detached``, with ``links`` attach connections made
         before the spawn (the Engine API's attaches that wait for this start: they miss no
-        output); none for a container waiting to restart. The fork is a one-threaded
-        process's (``runtime/starter.py``): the caller may have threads."""
-        from hybridock.runtime import attach, starter  # noqa: PLC0415 - see _start_under_monitor
+        output); none for a container waiting to restart. Safe in a process with threads
+        (``_spawn_under_monitor`` starts the monitor through a fresh interpreter there)."""
+        from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
 
-        with self._exclusive(container) as current:  # for the starter, until it has spawned
+        with self._exclusive(container) as current:  # until its root is mounted
             if current.running:
                 raise ContainerStateError(f"container {current.id[:12]} is already running")
             if current.restarting:
@@ -536,7 +536,9 @@ class Runtime:
                     connection = attach.connect(directory)
                     if connection is not None:
                         connections.append(connection)
-                starter.start(self.layout.root, current.id, listener)
+                self._spawn_under_monitor(
+                    current, by_policy=False, console_size=None, connect=False, listener=listener
+                )
             except BaseException:
                 for connection in connections:
                     connection.close()
@@ -588,8 +590,8 @@ class Runtime:
         connect: bool,
         listener: socket.socket | None = None,
     ) -> tuple[int, int, socket.socket | None]:
-        """``listener``: the attach socket, bound by the caller (``runtime/starter.py``'s);
-        else bound here."""
+        """``listener``: the attach socket, bound by the caller (``start_linked``, which
+        connected to it first); else bound here."""
         # here, not at the top: an attached run (the benches' warm run) needs no socket module
         from hybridock.runtime import attach  # noqa: PLC0415
 
@@ -661,8 +663,9 @@ class Runtime:
             self._fail_start(container, error)
             raise error
         pid = int(outcome["pid"])
-        self.containers.mark_running(container.id, pid, child)
-        return pid, child, connection
+        monitor_pid = int(outcome.get("monitor", child))
+        self.containers.mark_running(container.id, pid, monitor_pid)
+        return pid, monitor_pid, connection
 
     def _monitor_process(
         self,
@@ -674,7 +677,9 @@ class Runtime:
     ) -> tuple[int, Callable[[], object]]:
         """``become_monitor`` in a fresh interpreter (runtime/monitorstart.py): the way to
         start one from a process with other threads, whose forked child could find their
-        locks held; its pid, and how to reap it."""
+        locks held. That interpreter forks the monitor and exits, so the monitor is not this
+        process's child (a long-lived service would keep each ended one as a zombie): the
+        intermediate's pid, and how to reap it (at once)."""
         import subprocess  # noqa: PLC0415 (a threaded process's start only)
 
         listener, console_size = attaching
@@ -1222,6 +1227,24 @@ def _probing(probe: list[str]) -> contextlib.AbstractContextManager[None]:
     return probing(probe)
 
 
+def _wait_for_process(pid: int) -> None:
+    """Until ``pid`` has ended: reaped when it is our child (a one-threaded process forked
+    it), else watched through a pidfd (``monitorstart.py``'s monitor, init's child)."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        try:
+            descriptor = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(descriptor, selectors.EVENT_READ)
+                selector.select()
+        finally:
+            os.close(descriptor)
+
+
 def become_monitor(
     runtime: Runtime,
     container: Container,
@@ -1244,7 +1267,7 @@ def become_monitor(
             pid = runtime._spawn(container, stdio)
         finally:
             stdio.close_child_ends()
-        os.write(report_fd, json.dumps({"pid": pid}).encode())
+        os.write(report_fd, json.dumps({"pid": pid, "monitor": os.getpid()}).encode())
         os.close(report_fd)
         # the container's stdin: a pipe with -i, the pty's master with -t (none without -i)
         stdin = stdio.pty_master if config.tty else stdio.stdin_writer

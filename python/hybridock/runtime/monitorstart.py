@@ -1,8 +1,10 @@
 """A detached start's child in a fresh interpreter: what the forked child of a one-threaded
-process does (``lifecycle._become_monitor``: spawn the container, report its pid, exec the
-monitor), for a process with other threads (the Engine API service, a library user's
-threads). A child forked there runs with the locks other threads held at the fork held for
-ever (SQLite's allocator and file locks among them): its start hung, or its monitor died.
+process does (``lifecycle.become_monitor``: spawn the container, report its and the monitor's
+pids, exec the monitor), for a process with other threads (the Engine API service, a library
+user's threads). A child forked there runs with the locks other threads held at the fork held
+for ever (SQLite's allocator and file locks among them): its start hung, or its monitor died.
+This interpreter has one thread: it forks the monitor-to-be and exits, so the monitor is not
+the threaded process's child (a service would keep every ended monitor as a zombie).
 
 Run by ``Runtime`` only:
 ``python -m hybridock.runtime.monitorstart ROOT CONFIG ID MONITOR LISTENER REPORT ROWS COLUMNS
@@ -41,6 +43,8 @@ def main(arguments: list[str]) -> None:
     except BaseException as error:
         os.write(report, json.dumps({"error": f"cannot start the container: {error}"}).encode())
         os._exit(125)
+    if os.fork() != 0:
+        os._exit(0)  # the monitor's report says its pid; its parent is init's now
     become_monitor(runtime, container, monitor, arguments[8:], (listener, size), report)
 
 
