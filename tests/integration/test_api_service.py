@@ -240,3 +240,23 @@ def test_a_follower_that_leaves_ends_its_stream(box: Box, tmp_path: Path) -> Non
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        pytest.param(b"{not json", 400, "invalid JSON", id="bad-json"),
+        pytest.param(b"[1, 2]", 400, "", id="not-an-object"),
+        pytest.param(b"{" + b" " * (2 << 20) + b"}", 413, "too large", id="huge"),
+    ],
+)
+def test_a_bad_body_is_a_docker_error(
+    service: ApiService, body: bytes, status: int, words: str
+) -> None:
+    got, headers, answer = service.request(
+        "POST", "/v1.43/containers/create", body, {"Content-Type": "application/json"}
+    )
+    assert got == status, answer
+    assert headers["Content-Type"] == "application/json"
+    assert words in json.loads(answer)["message"]
+    assert service.request("GET", "/_ping")[0] == 200  # and the service serves on
