@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from hybridock.config import Config
+    from hybridock.documents.containers import command_text, status_text
+    from hybridock.documents.times import human_duration
     from hybridock.reference import Reference
     from hybridock.registry import RegistryClient
     from hybridock.runtime.cgroups import Stats
@@ -83,8 +85,11 @@ __all__ = [
     "VolumeInUse",
     "VolumeNotFound",
     "VolumeUsage",
+    "command_text",
     "displayable_ports",
+    "human_duration",
     "port_lines",
+    "status_text",
 ]
 
 #: the API's record and option types, by the module that defines them (loaded on first use)
@@ -119,6 +124,10 @@ _EXPORTS = {
     "VolumeUsage": "hybridock.runtime.system",
     "VolumeInUse": "hybridock.runtime.volumes",
     "VolumeNotFound": "hybridock.runtime.volumes",
+    # docker's words in listings: STATUS, COMMAND, human durations (pure functions)
+    "command_text": "hybridock.documents.containers",
+    "human_duration": "hybridock.documents.times",
+    "status_text": "hybridock.documents.containers",
 }
 
 
@@ -1313,6 +1322,76 @@ class Client:
         from hybridock.runtime.files import Files  # noqa: PLC0415
 
         Files(self.runtime).export(self._record(container), out)
+
+    # --- docker's documents -------------------------------------------------------------------
+
+    def inspect_container(self, container: Container | str) -> dict[str, Any]:
+        """docker's ``inspect`` document of a container (also the Engine API's
+        ``GET /containers/{id}/json``).
+
+        >>> client.inspect_container("web")["State"]["Status"]
+        'running'
+        """
+        from hybridock.documents.containers import inspect_container  # noqa: PLC0415
+
+        return inspect_container(self, self._record(container))
+
+    def container_summary(
+        self, container: Container | str, *, size: bool = False
+    ) -> dict[str, Any]:
+        """The Engine API's ``GET /containers/json`` entry of a container (``size``: with
+        SizeRw, what it wrote, and SizeRootFs, that and its image).
+
+        >>> client.container_summary("web")["Status"]
+        'Up 2 minutes'
+        """
+        from hybridock.documents.containers import container_summary  # noqa: PLC0415
+
+        return container_summary(self, self._record(container), size=size)
+
+    def inspect_image(self, image: ImageRecord | str) -> dict[str, Any]:
+        """docker's ``image inspect`` document (also ``GET /images/{name}/json``).
+
+        >>> client.inspect_image("busybox")["RepoTags"]
+        ['busybox:latest']
+        """
+        from hybridock.documents.images import inspect_image  # noqa: PLC0415
+
+        return inspect_image(self, self.image(image) if isinstance(image, str) else image)
+
+    def image_summary(
+        self, image: ImageRecord | str, *, api_version: tuple[int, int] = (1, 41)
+    ) -> dict[str, Any]:
+        """The Engine API's ``GET /images/json`` entry of an image (VirtualSize only for an
+        ``api_version`` before 1.44).
+
+        >>> client.image_summary("busybox")["RepoTags"]
+        ['busybox:latest']
+        """
+        from hybridock.documents.images import image_summary  # noqa: PLC0415
+
+        record = self.image(image) if isinstance(image, str) else image
+        return image_summary(record, api_version=api_version)
+
+    def inspect_network(self, network: Network | str) -> dict[str, Any]:
+        """docker's ``network inspect`` document (also ``GET /networks/{id}``).
+
+        >>> client.inspect_network("bridge")["IPAM"]["Config"]
+        [{'Subnet': '172.17.0.0/16', 'Gateway': '172.17.0.1'}]
+        """
+        from hybridock.documents.networks import inspect_network  # noqa: PLC0415
+
+        return inspect_network(self, self.network(network) if isinstance(network, str) else network)
+
+    def inspect_volume(self, volume: Volume | str) -> dict[str, Any]:
+        """docker's ``volume inspect`` document (also ``GET /volumes/{name}``).
+
+        >>> client.inspect_volume("pgdata")["Mountpoint"]
+        '/var/lib/hybridock/volumes/pgdata/_data'
+        """
+        from hybridock.documents.volumes import inspect_volume  # noqa: PLC0415
+
+        return inspect_volume(self.volume(volume) if isinstance(volume, str) else volume)
 
     # --- events, system -----------------------------------------------------------------------
 

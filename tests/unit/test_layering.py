@@ -27,6 +27,7 @@ RANKS = {
     "hybridock.api": 6,  # the Engine API service: a front end beside the CLI
     "hybridock": 5,  # the package's face: hybridock.Client, hybridock.HybridockError
     "hybridock.client": 5,
+    "hybridock.documents": 5,  # docker's documents, built once for every front end
     "hybridock.runtime": 4,
     "hybridock.store": 3,
     "hybridock.registry": 2,
@@ -37,7 +38,13 @@ RANKS = {
 }
 #: front ends go through Client, not around it
 FRONT_ENDS = ("hybridock.cli", "hybridock.api")
-BEHIND_CLIENT = ("hybridock.runtime", "hybridock.store", "hybridock.registry", "hybridock._native")
+BEHIND_CLIENT = (
+    "hybridock.documents",
+    "hybridock.runtime",
+    "hybridock.store",
+    "hybridock.registry",
+    "hybridock._native",
+)
 #: Client's parts: a front end that reaches them (``state.client.runtime.stop(...)``) goes
 #: around the methods as surely as an import would
 CLIENT_PARTS = ("runtime", "container_store", "image_store", "registry", "database")

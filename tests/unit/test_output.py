@@ -11,11 +11,11 @@ from hybridock.cli.output import (
     formatted,
     go_json,
     go_time,
-    human_duration,
     human_size,
     log_timestamp,
     parse_timestamp,
 )
+from hybridock.client import human_duration
 from hybridock.store.pull import chain_ids
 
 

@@ -6,8 +6,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,12 +17,11 @@ from hybridock.cli.output import (
     ago,
     formatted,
     go_time,
-    human_duration,
     log_timestamp,
     table,
     time_bounds,
 )
-from hybridock.client import Container
+from hybridock.client import Container, command_text, status_text
 from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound, InvalidReference
 
 if TYPE_CHECKING:
@@ -42,31 +40,9 @@ def _each(names: Iterable[str], action: Callable[[str], None]) -> None:
         raise EachFailed(failures)
 
 
-def _iso(timestamp: float | None) -> str:
-    if not timestamp:
-        return "0001-01-01T00:00:00Z"
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
-
-
-def status_text(container: Container, *, paused: bool = False, health: str = "") -> str:
-    """docker's STATUS; ``health``: ps's words for the health check's state ("" for none)."""
-    if container.state == "running":
-        up = f"Up {human_duration(time.time() - (container.started_at or time.time()))}"
-        if paused:
-            return f"{up} (Paused)"
-        return f"{up} ({health})" if health else up
-    if container.state == "restarting":
-        return f"Restarting ({container.exit_code}) {ago(container.finished_at)}"
-    if container.state == "exited":
-        return f"Exited ({container.exit_code}) {ago(container.finished_at)}"
-    return "Created"
-
-
 def _command_text(container: Container, no_trunc: bool) -> str:
-    """docker's COMMAND: the path, then the arguments, one with a space in single quotes
-    (the daemon's list.go), cut to 20 characters."""
-    path, *arguments = container.argv or ("",)
-    text = " ".join([path, *(f"'{a}'" if " " in a else a for a in arguments)])
+    """docker's COMMAND: the list entry's Command in quotes, cut to 20 characters."""
+    text = command_text(container)
     if not no_trunc and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'
@@ -335,186 +311,6 @@ def wait(state: State, names: tuple[str, ...]) -> None:
     _each(names, action)
 
 
-def inspect_container(state: State, container: Container) -> dict[str, Any]:
-    from hybridock.cli.network import network_settings  # noqa: PLC0415
-
-    config = container.config
-    layout = state.client.layout
-    directory = layout.container(container.id)
-    lower = state.client.layer_dirs(container.image_id)
-    running = container.running or container.restarting  # docker: running while restarting
-    paused = state.client.paused(container)
-    health = state.client.health(container)
-    return {
-        "Id": container.id,
-        "Created": _iso(container.created),
-        "Path": config.argv[0] if config.argv else "",
-        "Args": config.argv[1:],
-        "State": {
-            "Status": "paused" if paused else container.state,
-            "Running": running,
-            "Paused": paused,
-            "Restarting": container.restarting,
-            "OOMKilled": container.oom_killed,
-            "Dead": False,
-            "Pid": container.pid or 0 if container.running else 0,
-            "ExitCode": container.exit_code or 0,
-            "Error": container.error or "",
-            "StartedAt": _iso(container.started_at),
-            "FinishedAt": _iso(container.finished_at),
-            **({"Health": health.document()} if health else {}),
-        },
-        "Image": container.image_id,
-        "ResolvConfPath": str(directory / "resolv.conf"),
-        "HostnamePath": str(directory / "hostname"),
-        "HostsPath": str(directory / "hosts"),
-        "LogPath": str(directory / "container.log"),
-        "Name": f"/{container.name}",
-        "RestartCount": state.client.restart_count(container),
-        "Driver": "overlay",
-        "HostConfig": {
-            **_binds_and_mounts(config.mounts),
-            "VolumesFrom": list(config.volumes_from) or None,
-            "NetworkMode": "default" if config.network == "bridge" else config.network,
-            "PortBindings": state.client.port_bindings(container),
-            "PublishAllPorts": config.publish_all,
-            "Dns": list(config.dns),
-            "DnsOptions": list(config.dns_options),
-            "DnsSearch": list(config.dns_search),
-            "RestartPolicy": {
-                "Name": config.restart_policy.name,
-                "MaximumRetryCount": config.restart_policy.maximum_retry_count,
-            },
-            "AutoRemove": config.auto_remove,
-            "Init": config.init,
-            "Privileged": config.security.privileged,
-            "CapAdd": list(config.security.cap_add) or None,
-            "CapDrop": list(config.security.cap_drop) or None,
-            "ReadonlyRootfs": config.security.read_only,
-            "Tmpfs": {path: data for path, _, data in config.tmpfs} or None,
-            "Ulimits": [
-                {"Name": name, "Soft": soft, "Hard": hard}
-                for name, soft, hard in config.security.ulimits
-            ]
-            or None,
-            "Memory": config.resources.memory,
-            "MemorySwap": config.resources.effective_memory_swap,
-            "NanoCpus": config.resources.nano_cpus,
-            "CpuShares": config.resources.cpu_shares,
-            "CpusetCpus": config.resources.cpuset_cpus,
-            "PidsLimit": config.resources.pids_limit or None,
-            "SecurityOpt": list(config.security_opt) or None,
-        },
-        "GraphDriver": {
-            "Name": "overlay",
-            "Data": {
-                "LowerDir": ":".join(lower),
-                "UpperDir": str(directory / "upper"),
-                "WorkDir": str(directory / "work"),
-                "MergedDir": str(directory / "rootfs"),
-            },
-        },
-        "Mounts": [_mount_point(m) for m in config.mounts],
-        "Config": {
-            "Hostname": config.hostname,
-            "User": config.user,
-            "Tty": config.tty,
-            "OpenStdin": config.open_stdin,
-            "Env": list(config.env),
-            "Cmd": list(config.cmd),
-            "Image": config.image,
-            "WorkingDir": config.working_dir,
-            "Entrypoint": list(config.entrypoint) or None,
-            "Labels": dict(config.labels),
-            "StopSignal": config.stop_signal,
-            "StopTimeout": config.stop_timeout,
-            **(
-                {"Healthcheck": config.healthcheck.document()}
-                if config.healthcheck is not None
-                else {}
-            ),
-            "Volumes": {
-                m.destination: {}
-                for m in config.mounts
-                if m.anonymous and m.from_volume_flag and not m.inherited
-            }
-            or None,
-            **state.client.exposed_ports(container),
-        },
-        "NetworkSettings": network_settings(state, container),
-    }
-
-
-def _mount_point(mount: Mount) -> dict[str, Any]:
-    """docker 20.10's MountPoint: a volume's name and driver; its Mode is "z" unless -v said
-    one, or it is -v's (or the image's) anonymous volume; --volumes-from's have none."""
-    if not mount.is_volume:
-        return {
-            "Type": "bind",
-            "Source": mount.source,
-            "Destination": mount.destination,
-            "Mode": _volume_mode(mount) if mount.from_volume_flag and not mount.inherited else "",
-            "RW": not mount.readonly,
-            "Propagation": mount.propagation or "rprivate",
-        }
-    return {
-        "Type": "volume",
-        "Name": mount.volume,
-        "Source": mount.source,
-        "Destination": mount.destination,
-        "Driver": "local",
-        "Mode": "" if mount.inherited else _volume_point_mode(mount),
-        "RW": not mount.readonly,
-        "Propagation": "",
-    }
-
-
-def _volume_point_mode(mount: Mount) -> str:
-    return mount.mode or ("" if mount.from_volume_flag and mount.anonymous else "z")
-
-
-def _volume_mode(mount: Mount) -> str:
-    # records from before Mount.mode knew only readonly
-    return mount.mode or ("ro" if mount.readonly else "")
-
-
-def _binds_and_mounts(mounts: Sequence[Mount]) -> dict[str, Any]:
-    """docker's HostConfig: -v as typed under Binds (null when none), --mount under Mounts
-    (left out when none)."""
-    mounts = [m for m in mounts if not m.inherited]  # under VolumesFrom
-    binds = [m for m in mounts if m.from_volume_flag and not m.anonymous]
-    shown: dict[str, Any] = {
-        "Binds": [
-            ":".join(filter(None, (m.volume or m.source, m.destination, _volume_mode(m))))
-            for m in binds
-        ]
-        or None
-    }
-    flagged = []
-    for m in mounts:
-        if m.from_volume_flag:
-            continue
-        if m.is_volume:
-            volume: dict[str, Any] = {"Type": "volume", "Target": m.destination}
-            if not m.anonymous:
-                volume = {"Type": "volume", "Source": m.volume, "Target": m.destination}
-            if m.readonly:
-                volume["ReadOnly"] = True
-            if m.nocopy:
-                volume["VolumeOptions"] = {"NoCopy": True}
-            flagged.append(volume)
-            continue
-        entry: dict[str, Any] = {"Type": "bind", "Source": m.source, "Target": m.destination}
-        if m.readonly:
-            entry["ReadOnly"] = True
-        if m.propagation:
-            entry["BindOptions"] = {"Propagation": m.propagation}
-        flagged.append(entry)
-    if flagged:
-        shown["Mounts"] = flagged
-    return shown
-
-
 @click.command("rename")
 @click.argument("container")
 @click.argument("new_name")
@@ -655,21 +451,17 @@ def show_documents(
 def _inspect_one(state: State, name: str, kind: str | None) -> dict[str, Any]:
     if kind in (None, "container"):
         try:
-            return inspect_container(state, state.client.container(name))
+            return state.client.inspect_container(name)
         except ContainerNotFound:
             if kind == "container":
                 raise
     if kind in (None, "image"):
-        from hybridock.cli.images import inspect_image  # noqa: PLC0415 (only `inspect IMAGE`)
-
         try:
-            return inspect_image(state, state.client.image(name))
+            return state.client.inspect_image(name)
         except (ImageNotFound, InvalidReference):
             if kind == "image":
                 raise
-    from hybridock.cli.volume import inspect_volume  # noqa: PLC0415
-
-    return inspect_volume(state.client.volume(name))
+    return state.client.inspect_volume(name)
 
 
 def _format_document(template: str, document: dict[str, Any]) -> str:

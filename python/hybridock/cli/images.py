@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import click
 
@@ -319,39 +319,6 @@ def rmi(state: State, force: bool, names: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
-def inspect_image(state: State, image: ImageRecord) -> dict[str, Any]:
-    """docker image inspect's shape, as far as hybridock knows the fields."""
-    config = image.config
-    layout = state.client.layout
-    layer_dirs = [str(layout.layer(chain)) for chain in reversed(image.chain_ids)]
-    graph: dict[str, str] = {}
-    if layer_dirs:
-        graph = {"UpperDir": layer_dirs[0]}
-        if len(layer_dirs) > 1:
-            graph["LowerDir"] = ":".join(layer_dirs[1:])
-    return {
-        "Id": image.id,
-        "RepoTags": [Reference.parse(tag).familiar for tag in image.tags],
-        "RepoDigests": [
-            f"{Reference.parse(r.partition('@')[0]).familiar_name}@{r.partition('@')[2]}"
-            for r in image.repo_digests
-        ],
-        "Parent": "",
-        "Comment": config.get("comment", ""),
-        "Created": config.get("created", ""),
-        "Author": config.get("author", ""),
-        "Config": config.get("config", {}),
-        "Architecture": config.get("architecture", ""),
-        "Variant": config.get("variant", ""),
-        "Os": config.get("os", ""),
-        "Size": image.size,
-        "VirtualSize": image.size,  # docker 20.10: the same number (no shared size here)
-        "GraphDriver": {"Name": "overlay", "Data": graph},
-        "RootFS": {"Type": "layers", "Layers": config.get("rootfs", {}).get("diff_ids", [])},
-        "Metadata": {"ManifestDigest": image.manifest_digest},
-    }
-
-
 @click.command("inspect")
 @click.argument("names", nargs=-1, required=True, metavar="IMAGE [IMAGE...]")
 @pass_state
@@ -361,7 +328,7 @@ def image_inspect(state: State, names: tuple[str, ...]) -> None:
     failures = []
     for name in names:
         try:
-            documents.append(inspect_image(state, state.client.image(name)))
+            documents.append(state.client.inspect_image(name))
         except HybridockError as error:
             failures.append(image_failure(name, error))
     click.echo(json.dumps(documents, indent=4))

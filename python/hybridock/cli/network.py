@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,7 +18,7 @@ from hybridock.cli.output import formatted
 from hybridock.errors import HybridockError
 
 if TYPE_CHECKING:
-    from hybridock.client import Container, Endpoint, Network
+    from hybridock.client import Network
 
 NETWORK_HEADERS = {
     "ID": "NETWORK ID",
@@ -57,60 +57,6 @@ def _no_such(name: str, error: HybridockError) -> str:
 def _created(timestamp: float) -> str:
     moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _ipam_config(network: Network) -> list[dict[str, str]]:
-    if not network.subnet:
-        return []
-    return [{"Subnet": network.subnet, "Gateway": network.gateway}]
-
-
-def _options(network: Network) -> dict[str, str]:
-    if network.name != "bridge":
-        return dict(network.options)
-    # docker's default bridge shows the settings it was made with
-    return {
-        "com.docker.network.bridge.default_bridge": "true",
-        "com.docker.network.bridge.enable_icc": "true",
-        "com.docker.network.bridge.enable_ip_masquerade": "true",
-        "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",  # noqa: S104 - shown only
-        "com.docker.network.bridge.name": network.bridge,
-        "com.docker.network.driver.mtu": "1500",
-    }
-
-
-def inspect_network(state: State, network: Network) -> dict[str, Any]:
-    """docker 20.10's ``network inspect`` document."""
-    members: dict[str, Any] = {}
-    for container, endpoint in state.client.network_containers(network):
-        members[container.id] = {
-            "Name": container.name,
-            "EndpointID": endpoint.id,
-            "MacAddress": endpoint.mac,
-            "IPv4Address": f"{endpoint.address}/{network.prefix}",
-            "IPv6Address": "",
-        }
-    return {
-        "Name": network.name,
-        "Id": network.id,
-        "Created": _created(network.created),
-        "Scope": "local",
-        "Driver": network.driver,
-        "EnableIPv6": False,
-        "IPAM": {
-            "Driver": "default",
-            "Options": None if network.predefined else {},
-            "Config": _ipam_config(network),
-        },
-        "Internal": network.internal,
-        "Attachable": False,
-        "Ingress": False,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": False,
-        "Containers": members,
-        "Options": _options(network),
-        "Labels": dict(network.labels),
-    }
 
 
 @click.group("network")
@@ -221,7 +167,7 @@ def inspect(state: State, output_format: str | None, names: tuple[str, ...]) -> 
     failures = []
     for name in names:
         try:
-            documents.append(inspect_network(state, state.client.network(name)))
+            documents.append(state.client.inspect_network(name))
         except HybridockError as error:
             failures.append(_no_such(name, error))
     from hybridock.cli.containers import show_documents  # noqa: PLC0415
@@ -307,68 +253,3 @@ def port(state: State, container: str, private_port: str | None) -> None:
         raise _failed(str(error)) from error
     for line in lines:
         click.echo(line)
-
-
-def network_settings(state: State, container: Container) -> dict[str, Any]:
-    """docker 20.10's ``NetworkSettings`` of a container."""
-    endpoints: list[tuple[Network, Endpoint]] = (
-        state.client.container_endpoints(container) if container.running else []
-    )
-    networks: dict[str, Any] = {}
-    for network, endpoint in endpoints:
-        networks[network.name] = {
-            "IPAMConfig": None,
-            "Links": None,
-            "Aliases": list(endpoint.aliases) or None,
-            "NetworkID": network.id,
-            "EndpointID": endpoint.id,
-            "Gateway": network.gateway,
-            "IPAddress": endpoint.address,
-            "IPPrefixLen": network.prefix,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "MacAddress": endpoint.mac,
-            "DriverOpts": None,
-        }
-    config = container.config
-    if not endpoints and config.network in ("bridge", "host", "none"):
-        networks[config.network] = {
-            "IPAMConfig": None,
-            "Links": None,
-            "Aliases": None,
-            "NetworkID": state.client.network(config.network).id,
-            "EndpointID": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "MacAddress": "",
-            "DriverOpts": None,
-        }
-    default = next(
-        (networks[n.name] for n, _ in endpoints if n.name == "bridge"),
-        None,
-    )
-    return {
-        "Bridge": "",
-        "SandboxID": "",
-        "HairpinMode": False,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "Ports": state.client.port_map(container),
-        "SandboxKey": f"/proc/{container.pid}/ns/net" if container.running else "",
-        "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None,
-        "EndpointID": default["EndpointID"] if default else "",
-        "Gateway": default["Gateway"] if default else "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": default["IPAddress"] if default else "",
-        "IPPrefixLen": default["IPPrefixLen"] if default else 0,
-        "IPv6Gateway": "",
-        "MacAddress": default["MacAddress"] if default else "",
-        "Networks": networks,
-    }

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from hybridock.client import human_duration
+
 if TYPE_CHECKING:
     from hybridock.client import PullResult
     from hybridock.reference import Reference
@@ -37,34 +39,6 @@ def human_size(size: float, digits: int = 3) -> str:
 def bytes_size(size: float) -> str:
     """docker's units.BytesSize: binary units, four significant digits ("1.5MiB")."""
     return _scaled(size, 1024.0, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"), 4)
-
-
-def human_duration(seconds: float) -> str:
-    """docker's units.HumanDuration ("About a minute", "3 hours", "2 weeks")."""
-    seconds = max(seconds, 0)
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 2:
-        return "1 second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
-    minutes = seconds / 60
-    if int(minutes) == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{int(minutes)} minutes"
-    hours = minutes / 60
-    if round(hours) == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{round(hours)} hours"
-    if hours < 24 * 7 * 2:
-        return f"{round(hours / 24)} days"
-    if hours < 24 * 30 * 2:
-        return f"{round(hours / 24 / 7)} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{round(hours / 24 / 30)} months"
-    return f"{round(hours / 24 / 365)} years"
 
 
 def parse_timestamp(text: str | None) -> float | None:

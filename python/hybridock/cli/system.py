@@ -225,8 +225,9 @@ def _tabled(rows: Sequence[Sequence[str]]) -> str:
 
 def _verbose(state: State, usage: DiskUsage) -> str:
     """docker's ``system df -v`` sections."""
-    from hybridock.cli.containers import _command_text, status_text  # noqa: PLC0415
+    from hybridock.cli.containers import _command_text  # noqa: PLC0415
     from hybridock.cli.output import parse_timestamp  # noqa: PLC0415
+    from hybridock.client import status_text  # noqa: PLC0415
     from hybridock.reference import Reference  # noqa: PLC0415
 
     images = [

@@ -6,9 +6,8 @@ name), with one line per target that failed after the others were done.
 
 from __future__ import annotations
 
-import datetime
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -37,26 +36,6 @@ def _no_such(name: str, error: HybridockError) -> str:
     from hybridock.client import VolumeNotFound  # noqa: PLC0415
 
     return f"No such volume: {name}" if isinstance(error, VolumeNotFound) else str(error)
-
-
-def _created(timestamp: float) -> str:
-    """docker's CreatedAt: RFC 3339 to the second, in the local zone."""
-    moment = datetime.datetime.fromtimestamp(timestamp).astimezone()
-    text = moment.isoformat(timespec="seconds")
-    return text.replace("+00:00", "Z")
-
-
-def inspect_volume(volume: Volume) -> dict[str, Any]:
-    """docker 20.10's ``volume inspect`` document."""
-    return {
-        "CreatedAt": _created(volume.created),
-        "Driver": volume.driver,
-        "Labels": dict(volume.labels) if volume.labels is not None else None,
-        "Mountpoint": volume.mountpoint,
-        "Name": volume.name,
-        "Options": dict(volume.options) if volume.options is not None else None,
-        "Scope": "local",
-    }
 
 
 @click.group("volume")
@@ -157,7 +136,7 @@ def inspect(state: State, output_format: str | None, names: tuple[str, ...]) -> 
     failures = []
     for name in names:
         try:
-            documents.append(inspect_volume(state.client.volume(name)))
+            documents.append(state.client.inspect_volume(name))
         except HybridockError as error:
             failures.append(_no_such(name, error))
     from hybridock.cli.containers import show_documents  # noqa: PLC0415
