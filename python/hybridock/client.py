@@ -841,13 +841,17 @@ class Client:
         self.runtime.restart(record, timeout, signal)
         self._container_event(record, "restart")
 
-    def wait(self, container: Container | str) -> int:
-        """Block until the container is not running; returns its exit code.
+    def wait(self, container: Container | str, condition: str = "not-running") -> int:
+        """Block until the container is not running (``condition``, docker's: ``next-exit``,
+        the end of a run that ends after this call; ``removed``, its removal); returns the
+        exit code of the run that ended.
 
         >>> client.wait("job")
         0
+        >>> client.wait("job", condition="removed")  # a --rm container, started elsewhere
+        3
         """
-        return self.runtime.wait(self._record(container))
+        return self.runtime.wait(self._record(container), condition)
 
     def logs(
         self, container: Container | str, *, follow: bool = False, tail: int | None = None

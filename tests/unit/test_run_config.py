@@ -19,6 +19,7 @@ from hybridock.runtime.config import (
     parse_volume,
     parse_volumes_from,
 )
+from hybridock.runtime.supervision import Healthcheck, RestartPolicy
 from hybridock.runtime.volumes import check_name
 
 IMAGE: dict[str, Any] = {
@@ -53,6 +54,14 @@ def merged(options: RunOptions, image: dict[str, Any] | None = None) -> Containe
             id="entrypoint-and-args",
         ),
         pytest.param(RunOptions(entrypoint="", command=("sh",)), ["sh"], id="empty-entrypoint"),
+        pytest.param(
+            RunOptions(entrypoint=("/bin/sh", "-c"), command=("echo hi",)),
+            ["/bin/sh", "-c", "echo hi"],
+            id="entrypoint-as-a-list",  # the Engine API's Config.Entrypoint
+        ),
+        pytest.param(
+            RunOptions(entrypoint=(), command=("sh",)), ["sh"], id="empty-list-entrypoint"
+        ),
     ],
 )
 def test_argv(options: RunOptions, argv: list[str]) -> None:
@@ -322,3 +331,40 @@ def test_parse_tmpfs(text: str, expected: tuple[str, int, str]) -> None:
 def test_parse_tmpfs_rejects(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_tmpfs(text)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param(
+            RunOptions(auto_remove=True, restart_policy=RestartPolicy("always")),
+            "can't create 'AutoRemove' container with restart policy",
+            id="auto-remove-with-a-policy",
+        ),
+        pytest.param(
+            RunOptions(restart_policy=RestartPolicy("sometimes")),
+            "invalid restart policy 'sometimes'",
+            id="unknown-policy",
+        ),
+        pytest.param(
+            RunOptions(restart_policy=RestartPolicy("always", 2)),
+            "maximum retry count cannot be used with restart policy 'always'",
+            id="count-without-on-failure",
+        ),
+        pytest.param(
+            RunOptions(healthcheck=Healthcheck(("CMD", "true"), interval=5)),
+            "Interval in Healthcheck cannot be less than 1ms",
+            id="health-interval-below-1ms",
+        ),
+        pytest.param(
+            RunOptions(healthcheck=Healthcheck(("CMD", "true"), retries=-1)),
+            "Retries in Healthcheck cannot be negative",
+            id="health-retries-negative",
+        ),
+    ],
+)
+def test_supervision_checked_as_dockers_daemon(options: RunOptions, message: str) -> None:
+    """RunOptions built by any front end (the Engine API's, a library user's), not only by the
+    CLI's flags, get the daemon's checks."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        merged(options)

@@ -67,6 +67,13 @@ def test_profile_file_is_kept_as_compact_json(tmp_path: Path) -> None:
     assert parsed.security_opt == (f"seccomp={parsed.seccomp}",)
 
 
+def test_profile_given_inline_as_dockers_client_sends_it() -> None:
+    """The docker CLI reads the file and sends its JSON (the Engine API's SecurityOpt)."""
+    parsed = parse_security_options([f"seccomp={json.dumps(DENY_MKDIR, indent=2)}"])
+    assert json.loads(parsed.seccomp) == DENY_MKDIR
+    assert parsed.security_opt == (f"seccomp={parsed.seccomp}",)
+
+
 @pytest.mark.parametrize(
     ("name", "option", "message"),
     [

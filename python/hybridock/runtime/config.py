@@ -19,7 +19,13 @@ from hybridock.runtime import ports
 from hybridock.runtime.resources import Resources, parse_bytes, parse_resources
 from hybridock.runtime.seccomp import parse_security_options
 from hybridock.runtime.security import Security, check_sysctls, parse_security, parse_sysctl
-from hybridock.runtime.supervision import Healthcheck, RestartPolicy, merge_healthcheck
+from hybridock.runtime.supervision import (
+    Healthcheck,
+    RestartPolicy,
+    check_healthcheck,
+    check_restart_policy,
+    merge_healthcheck,
+)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CGROUPNS_MODES = ("host", "private")
@@ -147,7 +153,8 @@ class RunOptions(NamedTuple):
     """What the command line says; None means "as the image says"."""
 
     command: tuple[str, ...] = ()
-    entrypoint: str | None = None
+    # --entrypoint's one word ("": none); a tuple is a whole argv (the Engine API's list)
+    entrypoint: str | tuple[str, ...] | None = None
     env: tuple[str, ...] = ()
     env_files: tuple[str, ...] = ()
     working_dir: str | None = None
@@ -504,7 +511,9 @@ def merge(
     config = image_config.get("config") or {}
     if options.entrypoint is not None:
         # docker: --entrypoint clears the image's default command too
-        entrypoint: tuple[str, ...] = (options.entrypoint,) if options.entrypoint else ()
+        given = options.entrypoint
+        entrypoint: tuple[str, ...] = tuple(given) if not isinstance(given, str) else (given,)
+        entrypoint = () if entrypoint == ("",) else entrypoint
         cmd: tuple[str, ...] = tuple(options.command)
     else:
         entrypoint = tuple(config.get("Entrypoint") or ())
@@ -512,6 +521,9 @@ def merge(
     if not entrypoint and not cmd:
         raise ConfigError("no command specified")
     network = _check_network(options)
+    check_restart_policy(options.restart_policy, auto_remove=options.auto_remove)
+    if options.healthcheck is not None:
+        check_healthcheck(options.healthcheck)
     publish = tuple(ports.parse_publish(options.publish)) if network != "host" else ()
     hostname = options.hostname or container_id[:12]
     defaults = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hybridock import _native
 from hybridock.config import Config
-from hybridock.errors import ContainerNotFound, ContainerStateError, HybridockError, SpawnError
+from hybridock.errors import (
+    ConfigError,
+    ContainerNotFound,
+    ContainerStateError,
+    HybridockError,
+    SpawnError,
+)
 from hybridock.runtime import cgroups, cgroupview, restarts
 from hybridock.runtime import tty as terminal
 from hybridock.runtime.containers import Container, ContainerStore, release_network
@@ -45,6 +51,7 @@ from hybridock.runtime.supervision import (
     stopped_by_user,
 )
 from hybridock.runtime.users import ResolvedUser, resolve_user
+from hybridock.store import events as event_log
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import Layout, remove_tree
 from hybridock.store.programs import discard, init_path, monitor_path
@@ -60,6 +67,7 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUI
 DEFAULT_STOP_TIMEOUT = 10
 #: in the container's directory: held by restart, rm, start and cp (``Runtime._exclusive``)
 LOCK_FILE = "lifecycle.lock"
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 #: the restart judges attached runs started (``Runtime._judge_in_background``)
 _JUDGES: list[subprocess.Popen[bytes]] = []
 
@@ -837,10 +845,39 @@ class Runtime:
                 return None
             time.sleep(0.05)
 
-    def wait(self, container: Container) -> int:
-        finished = self._wait_exit(container, None)
-        assert finished is not None  # noqa: S101 - no timeout: only a finished record returns
-        return finished.exit_code if finished.exit_code is not None else 0
+    def wait(self, container: Container, condition: str = "not-running") -> int:
+        """docker's wait conditions: ``not-running`` (at once when it is not), ``next-exit``
+        (the end of a run that ends after this call: the docker CLI's ``run`` asks before its
+        ``start``), ``removed`` (its record gone, as ``run --rm`` waits); the exit code of the
+        run that ended."""
+        if condition not in WAIT_CONDITIONS:
+            raise ConfigError(f"invalid condition: {condition!r}")
+        if condition == "not-running":
+            finished = self._wait_exit(container, None)
+            assert finished is not None  # noqa: S101 - no timeout: only a finished record returns
+            return finished.exit_code or 0
+        first = last = self.containers.reconcile(self.containers.get(container.id))
+        ran = False
+        while True:
+            try:
+                current = self.containers.reconcile(self.containers.get(container.id))
+            except ContainerNotFound:
+                return self._last_exit_code(container.id, last)
+            ran = ran or current.running
+            ended = not current.running and (ran or current.finished_at != first.finished_at)
+            if ended and condition == "next-exit":
+                return current.exit_code or 0
+            last = current
+            time.sleep(0.05)
+
+    def _last_exit_code(self, container_id: str, last: Container) -> int:
+        """A removed container's last exit code: its last ``die`` event's (a --rm container's
+        monitor may record the exit and remove it between two looks at its record)."""
+        code = last.exit_code or 0
+        for document in event_log.read(self.layout.root):
+            if document.get("Action") == "die" and document["Actor"]["ID"] == container_id:
+                code = int(document["Actor"]["Attributes"].get("exitCode") or 0)
+        return code
 
     @contextlib.contextmanager
     def _exclusive(self, container: Container) -> Iterator[Container]:

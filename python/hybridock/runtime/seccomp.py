@@ -63,12 +63,17 @@ def _boolean(option: str, value: str | None) -> bool:
 
 
 def _read_profile(option: str, path: str) -> str:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(
-            f"opening seccomp profile ({path}) failed: {error.strerror or error}"
-        ) from error
+    """A profile file's JSON, or the JSON itself (what docker's client sends its daemon, and
+    the Engine API's clients send us: never a path read on the server's side)."""
+    if path.lstrip().startswith("{"):
+        text = path
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(
+                f"opening seccomp profile ({path}) failed: {error.strerror or error}"
+            ) from error
     try:
         data = json.loads(text)
     except ValueError as error:

@@ -69,14 +69,22 @@ def parse_restart_policy(text: str) -> RestartPolicy:
             count = _go_atoi(parts[1])
         except ValueError:
             raise ConfigError("maximum retry count must be an integer") from None
-    name = parts[0]
+    policy = RestartPolicy(parts[0], count)
+    check_restart_policy(policy)
+    return policy
+
+
+def check_restart_policy(policy: RestartPolicy, *, auto_remove: bool = False) -> None:
+    """docker's daemon's checks of HostConfig.RestartPolicy (and AutoRemove beside it)."""
+    name, count = policy
     if name in ("always", "unless-stopped", "no") and count != 0:
         raise ConfigError(f"maximum retry count cannot be used with restart policy '{name}'")
     if name == "on-failure" and count < 0:
         raise ConfigError("maximum retry count cannot be negative")
     if name not in ("", *POLICIES):  # docker's daemon lets an empty name through (":3")
         raise ConfigError(f"invalid restart policy '{name}'")
-    return RestartPolicy(name, count)
+    if auto_remove and policy.restarts:
+        raise ConfigError("can't create 'AutoRemove' container with restart policy")
 
 
 def _go_atoi(text: str) -> int:
@@ -240,18 +248,29 @@ def healthcheck_from_flags(
         raise ConfigError("--health-retries cannot be negative")
     if durations["start-period"] < 0:
         raise ConfigError("--health-start-period cannot be negative")
-    for name, shown in (("interval", "Interval"), ("timeout", "Timeout")):
-        if 0 < durations[name] < MINIMUM_DURATION:
-            raise ConfigError(f"{shown} in Healthcheck cannot be less than 1ms")
-    if 0 < durations["start-period"] < MINIMUM_DURATION:
-        raise ConfigError("StartPeriod in Healthcheck cannot be less than 1ms")
-    return Healthcheck(
-        test=("CMD-SHELL", command) if command else (),
-        interval=durations["interval"],
-        timeout=durations["timeout"],
-        start_period=durations["start-period"],
-        retries=retries,
+    return check_healthcheck(
+        Healthcheck(
+            test=("CMD-SHELL", command) if command else (),
+            interval=durations["interval"],
+            timeout=durations["timeout"],
+            start_period=durations["start-period"],
+            retries=retries,
+        )
     )
+
+
+def check_healthcheck(healthcheck: Healthcheck) -> Healthcheck:
+    """docker's daemon's checks of Config.Healthcheck (durations of 0 are the defaults)."""
+    for name, value in (
+        ("Interval", healthcheck.interval),
+        ("Timeout", healthcheck.timeout),
+        ("StartPeriod", healthcheck.start_period),
+    ):
+        if value != 0 and value < MINIMUM_DURATION:
+            raise ConfigError(f"{name} in Healthcheck cannot be less than 1ms")
+    if healthcheck.retries < 0:
+        raise ConfigError("Retries in Healthcheck cannot be negative")
+    return healthcheck
 
 
 def merge_healthcheck(user: Healthcheck | None, image: dict[str, Any] | None) -> Healthcheck | None:
