@@ -21,7 +21,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
-from hybridock.errors import ConfigError, HybridockError, ImageNotFound, InvalidReference
+from hybridock.errors import (
+    ConfigError,
+    HybridockError,
+    ImageNotFound,
+    InvalidFilter,
+    InvalidReference,
+)
 from hybridock.store.db import Database
 from hybridock.store.layout import Layout, default_root
 
@@ -53,6 +59,7 @@ if TYPE_CHECKING:
         ContainerUsage,
         DiskUsage,
         HistoryEntry,
+        HostCounters,
         ImageUsage,
         PruneFilter,
         SystemPruneReport,
@@ -72,6 +79,7 @@ __all__ = [
     "HealthState",
     "Healthcheck",
     "HistoryEntry",
+    "HostCounters",
     "ImageRecord",
     "ImageUsage",
     "Mount",
@@ -126,6 +134,7 @@ _EXPORTS = {
     "ContainerUsage": "hybridock.runtime.system",
     "DiskUsage": "hybridock.runtime.system",
     "HistoryEntry": "hybridock.runtime.system",
+    "HostCounters": "hybridock.runtime.system",
     "ImageUsage": "hybridock.runtime.system",
     "PruneFilter": "hybridock.runtime.system",
     "SystemPruneReport": "hybridock.runtime.system",
@@ -146,6 +155,13 @@ def __getattr__(name: str) -> object:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+#: docker's container list filters, and its container states
+CONTAINER_FILTERS = (
+    "id", "name", "label", "status", "exited", "ancestor", "network", "health", "before", "since",
+)  # fmt: skip
+CONTAINER_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
 class RunResult(NamedTuple):
@@ -569,6 +585,84 @@ class Client:
         found = self.container_store.all()
         return found if all_states else [c for c in found if c.running or c.restarting]
 
+    def list_containers(
+        self,
+        *,
+        all_states: bool = False,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        limit: int = -1,
+    ) -> list[Container]:
+        """docker's container list, newest first: running ones (and those waiting to restart)
+        unless ``all_states``, a ``limit`` or a ``before``/``since`` filter; ``filters`` as
+        docker's (``id``, ``name``, ``label``, ``status``, ``exited``, ``ancestor``,
+        ``network``, ``health``, ``before``, ``since``), each key's values any-of, the keys
+        all-of; ``InvalidFilter`` for another key.
+
+        >>> [c.name for c in client.list_containers(filters={"label": ["tier=web"]})]
+        ['web']
+        """
+        filters = filters or {}
+        if unknown := sorted(set(filters) - set(CONTAINER_FILTERS)):
+            raise InvalidFilter(f"invalid filter '{unknown[0]}'")
+        for status in filters.get("status", ()):
+            if status not in CONTAINER_STATES:
+                raise InvalidFilter(f"Invalid filter 'status={status}'")
+        found = self.container_store.all()
+        for key in ("since", "before"):
+            for text in filters.get(key, ()):
+                index = [c.id for c in found].index(self.container(text).id)
+                found = found[:index] if key == "since" else found[index + 1 :]
+        if not (all_states or limit > 0 or "since" in filters or "before" in filters):
+            found = [c for c in found if c.running or c.restarting]
+        ancestors = {text: self._image_id_or_none(text) for text in filters.get("ancestor", ())}
+        chosen = [c for c in found if self._container_matches(c, filters, ancestors)]
+        return chosen[:limit] if limit > 0 else chosen
+
+    def _image_id_or_none(self, name: str) -> str | None:
+        try:
+            return self.image_store.resolve(name)
+        except ImageNotFound:
+            return None
+
+    def _container_matches(
+        self,
+        container: Container,
+        filters: Mapping[str, Sequence[str]],
+        ancestors: Mapping[str, str | None],
+    ) -> bool:
+        import re  # noqa: PLC0415 (only a name filter needs it)
+
+        def any_of(key: str, test: Callable[[str], bool]) -> bool:
+            return key not in filters or any(test(value) for value in filters[key])
+
+        labels = container.config.labels if "label" in filters else {}
+        status = "paused" if "status" in filters and self.paused(container) else container.state
+        health = self.health(container) if "health" in filters else None
+        networks = self._network_names(container) if "network" in filters else set()
+        return (
+            any_of("id", container.id.startswith)
+            and any_of("name", lambda value: re.search(value, container.name) is not None)
+            and any_of("status", lambda value: value == status)
+            and any_of(
+                "exited",
+                lambda value: container.state == "exited" and str(container.exit_code) == value,
+            )
+            and all(
+                key in labels and (not has_value or labels[key] == wanted)
+                for key, has_value, wanted in (v.partition("=") for v in filters.get("label", ()))
+            )
+            and any_of("ancestor", lambda value: container.image_id == ancestors[value])
+            and any_of("health", lambda value: (health.status if health else "none") == value)
+            and any_of("network", lambda value: value in networks)
+        )
+
+    def _network_names(self, container: Container) -> set[str]:
+        """The names and ids of the networks a container is on."""
+        config = container.config
+        names = {config.network, *(name for name, _, _ in config.connected)}
+        by_name = {network.name: network.id for network in self.network_store.all()}
+        return names | {by_name[name] for name in names if name in by_name}
+
     def container(self, name: str) -> Container:
         """One container by id, unique id prefix or name; ``ContainerNotFound`` otherwise.
 
@@ -882,18 +976,20 @@ class Client:
         """
         self.runtime.remove(self._record(container), force=force, volumes=volumes)
 
-    def prune_containers(self) -> list[str]:
-        """Remove every container that is not running; returns their ids.
+    def prune_containers(
+        self, *, filters: Mapping[str, Sequence[str]] | None = None
+    ) -> tuple[list[str], int]:
+        """Remove every container that is not running (``filters``: docker's ``label``,
+        ``label!`` and ``until``, as ``prune_system`` takes them); returns their ids and the
+        bytes their writable layers held.
 
-        >>> client.prune_containers()
-        ['3f2a...']
+        >>> client.prune_containers(filters={"label": ["tmp"]})
+        (['3f2a...'], 4096)
         """
-        removed = []
-        for container in self.containers():
-            if not (container.running or container.restarting):  # docker counts both running
-                self.runtime.remove(container)
-                removed.append(container.id)
-        return removed
+        from hybridock.runtime.system import PruneFilter  # noqa: PLC0415
+
+        self.require_root()
+        return self._prune_stopped(PruneFilter.parse(filters or {}))
 
     # --- volumes ------------------------------------------------------------------------------
 
@@ -1316,10 +1412,23 @@ class Client:
         2207744
         """
         from hybridock.runtime import cgroups  # noqa: PLC0415
+        from hybridock.runtime.system import network_bytes  # noqa: PLC0415
 
         record = self._record(container)
         cgroup = cgroups.load(self.layout.container(record.id)) if record.running else None
-        return cgroup.stats() if cgroup else cgroups.Stats()
+        counters = cgroup.stats() if cgroup else cgroups.Stats()
+        received, sent = network_bytes(record)
+        return counters._replace(network_received=received, network_sent=sent)
+
+    def host_counters(self) -> HostCounters:
+        """The host's side of a stats sample: its memory, all its CPUs' time, their number.
+
+        >>> client.host_counters().online_cpus
+        2
+        """
+        from hybridock.runtime.system import host_counters  # noqa: PLC0415
+
+        return host_counters()
 
     def copy_from_container(
         self,
@@ -1360,6 +1469,30 @@ class Client:
         Files(self.runtime).copy_in(
             self._record(container), source, path, archive=archive, follow=follow_link
         )
+
+    def container_path_stat(self, container: Container | str, path: str) -> dict[str, Any]:
+        """docker's stat of a path in a container (the Engine API's
+        ``X-Docker-Container-Path-Stat``): name, size, mode (Go's ``os.FileMode``), mtime
+        (RFC 3339), linkTarget; ``ContainerPathNotFound`` when it is not there.
+
+        >>> client.container_path_stat("web", "/etc/hostname")["size"]
+        13
+        """
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        from hybridock.runtime.files import Files  # noqa: PLC0415
+
+        found = Files(self.runtime).stat(self._record(container), path)
+        seconds, nanoseconds = divmod(found.mtime, 10**9)
+        moment = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        fraction = f".{nanoseconds:09d}".rstrip("0").rstrip(".")
+        return {
+            "name": found.name,
+            "size": found.size,
+            "mode": found.mode,
+            "mtime": f"{moment}{fraction}Z",
+            "linkTarget": found.link_target,
+        }
 
     def container_changes(self, container: Container | str) -> list[tuple[str, str]]:
         """docker's ``diff``: ("A"|"C"|"D", path) for what the container changed.
@@ -1597,7 +1730,8 @@ class Client:
 
         removed, reclaimed = [], 0
         for container in self.containers():
-            if container.running or not chosen.takes(container.config.labels, container.created):
+            stopped = not (container.running or container.restarting)  # docker: both run
+            if not stopped or not chosen.takes(container.config.labels, container.created):
                 continue
             size = tree_size(self.layout.container(container.id) / "upper")
             self.runtime.remove(container)

@@ -116,6 +116,10 @@ class FileCopyError(HybridockError):
     """``cp``, ``diff`` or ``export`` could not do what was asked (docker's words, exit 1)."""
 
 
+class ContainerPathNotFound(FileCopyError, LookupError):
+    """A path that is not in the container (the Engine API's archive routes: 404)."""
+
+
 class PortNotPublished(HybridockError, LookupError):
     """``port CONTAINER PORT`` for a port that has no host binding."""
 

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hybridock.cli.context import ContainerCommandError, EachFailed, State, pass_state
+from hybridock.cli.context import (
+    ContainerCommandError,
+    EachFailed,
+    State,
+    fail,
+    filter_arguments,
+    pass_state,
+)
 from hybridock.cli.output import (
     TimeBoundError,
     ago,
@@ -22,7 +29,13 @@ from hybridock.cli.output import (
     time_bounds,
 )
 from hybridock.client import Container, command_text, status_text
-from hybridock.errors import ContainerNotFound, HybridockError, ImageNotFound, InvalidReference
+from hybridock.errors import (
+    ContainerNotFound,
+    HybridockError,
+    ImageNotFound,
+    InvalidFilter,
+    InvalidReference,
+)
 
 if TYPE_CHECKING:
     from hybridock.client import Mount
@@ -108,51 +121,6 @@ def _ps_fields(
     return fields
 
 
-def _ancestor_ids(state: State, filters: tuple[str, ...]) -> dict[str, str | None]:
-    """Each ancestor= filter's image id, resolved once per ps (None: no such image)."""
-    ids: dict[str, str | None] = {}
-    for item in filters:
-        key, _, value = item.partition("=")
-        if key == "ancestor" and value not in ids:
-            try:
-                ids[value] = state.client.find_image(value, pull="never")
-            except ImageNotFound:
-                ids[value] = None
-    return ids
-
-
-def _matches(
-    state: State,
-    container: Container,
-    filters: tuple[str, ...],
-    ancestors: dict[str, str | None],
-) -> bool:
-    for item in filters:
-        key, _, value = item.partition("=")
-        if key == "health":
-            health = state.client.health(container)
-            if (health.status if health else "none") != value:
-                return False
-        if key == "status" and container.state != value:
-            return False
-        if key == "name" and not re.search(value, container.name):
-            return False
-        if key == "id" and not container.id.startswith(value):
-            return False
-        if key == "exited" and (container.state != "exited" or str(container.exit_code) != value):
-            return False
-        if key == "label":
-            label_key, has_value, label_value = value.partition("=")
-            labels = container.config.labels
-            if label_key not in labels or (has_value and labels[label_key] != label_value):
-                return False
-        if key == "ancestor" and container.image_id != ancestors[value]:
-            return False
-        if key not in ("status", "name", "id", "exited", "label", "ancestor", "health"):
-            raise ContainerCommandError(f"invalid filter '{key}'")
-    return True
-
-
 @click.command("ps")
 @click.option("-a", "--all", "all_states", is_flag=True, help="Show all containers.")
 @click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
@@ -173,20 +141,23 @@ def ps(
     latest: bool,
 ) -> None:
     """List containers."""
-    containers = state.client.containers()
     if latest:
         last = 1
-    if last >= 0:
-        containers = containers[:last]
-    elif not all_states and not any(f.startswith("status=") for f in filters):
-        containers = [c for c in containers if c.running or c.restarting]
     for item in filters:
         key, _, value = item.partition("=")
         if key == "health" and value not in HEALTH_STATES:
             # the daemon's refusal: its client exits 1
             raise ContainerCommandError(f"Unrecognised filter value for health: {value}", 1)
-    ancestors = _ancestor_ids(state, filters)
-    containers = [c for c in containers if _matches(state, c, filters, ancestors)]
+    if last == 0:
+        return
+    try:
+        containers = state.client.list_containers(
+            all_states=all_states or any(f.startswith("status=") for f in filters),
+            filters=filter_arguments(filters),
+            limit=last,
+        )
+    except InvalidFilter as error:
+        raise fail(error) from error
     if quiet:
         for container in containers:
             click.echo(container.id if no_trunc else container.id[:12])
@@ -500,7 +471,7 @@ def container_prune(state: State, force: bool) -> None:
         )
     ):
         return
-    removed = state.client.prune_containers()
+    removed, _ = state.client.prune_containers()
     if removed:
         click.echo("Deleted Containers:")
         for container_id in removed:

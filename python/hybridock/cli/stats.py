@@ -11,7 +11,6 @@ import json
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import click
 
@@ -34,31 +33,6 @@ HEADERS = {
 }
 
 
-def host_memory() -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def network_bytes(container: Container) -> tuple[int, int]:
-    """Received and sent bytes of the container's own interfaces (loopback left out)."""
-    if not container.running or container.config.network == "host" or not container.pid:
-        return 0, 0
-    received = sent = 0
-    try:
-        lines = Path(f"/proc/{container.pid}/net/dev").read_text().splitlines()[2:]
-    except OSError:
-        return 0, 0
-    for line in lines:
-        interface, _, counters = line.partition(":")
-        fields = counters.split()
-        if interface.strip() != "lo" and len(fields) >= 9:
-            received += int(fields[0])
-            sent += int(fields[8])
-    return received, sent
-
-
 @dataclass(frozen=True)
 class Sample:
     moment: float
@@ -79,7 +53,7 @@ def row(container: Container, first: Sample, second: Sample, memory_total: int) 
     else:
         limit = 0
     memory_percent = 100.0 * stats.memory_usage / limit if limit else 0.0
-    received, sent = network_bytes(container)
+    received, sent = stats.network_received, stats.network_sent
     return {
         "ID": container.id[:12],
         "Container": container.id[:12],
@@ -98,7 +72,7 @@ def _collect(state: State, containers: list[Container]) -> list[dict[str, str]]:
     if any(c.running for c in containers):
         time.sleep(SAMPLE_INTERVAL)
     second = [_sample(state, c) for c in containers]
-    total = host_memory()
+    total = state.client.host_counters().memory
     return [row(c, a, b, total) for c, a, b in zip(containers, first, second, strict=True)]
 
 

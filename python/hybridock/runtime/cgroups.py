@@ -339,6 +339,8 @@ class Stats(NamedTuple):
     pids: int = 0
     block_read: int = 0
     block_write: int = 0
+    network_received: int = 0  # the container's interfaces but loopback (Client.stats)
+    network_sent: int = 0
 
 
 class Cgroup(NamedTuple):

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, NamedTuple
 
-from hybridock.errors import FileCopyError
+from hybridock.errors import ContainerPathNotFound, FileCopyError
 from hybridock.runtime.archive import extract_tar, write_tar
 from hybridock.runtime.containers import Container, process_alive
 from hybridock.runtime.fsview import Entry, MountPoint, View, is_whiteout, opened, split
@@ -77,6 +77,41 @@ def plan(source: Source, destination: str, *, exists: bool, is_dir: bool) -> tup
     if has_trailing_separator(destination) and not source.is_dir:
         raise FileCopyError("no such directory")
     return parent, name
+
+
+class PathStat(NamedTuple):
+    """docker's ``container.PathStat`` (``mode``: Go's ``os.FileMode`` bits; ``mtime``: Unix
+    nanoseconds)."""
+
+    name: str
+    size: int
+    mode: int
+    mtime: int
+    link_target: str
+
+
+#: Go's os.FileMode type bits, by the stat type they stand for
+_GO_TYPES = (
+    (stat.S_ISDIR, 1 << 31),
+    (stat.S_ISLNK, 1 << 27),
+    (stat.S_ISBLK, 1 << 26),
+    (stat.S_ISFIFO, 1 << 25),
+    (stat.S_ISSOCK, 1 << 24),
+    (stat.S_ISCHR, (1 << 26) | (1 << 21)),
+)
+
+
+def go_file_mode(mode: int) -> int:
+    """A stat ``st_mode`` as Go's ``os.FileMode`` (what docker's archive routes report)."""
+    bits = stat.S_IMODE(mode) & 0o777
+    for test, flag in _GO_TYPES:
+        if test(mode):
+            bits |= flag
+            break
+    for unix, go in ((stat.S_ISUID, 1 << 23), (stat.S_ISGID, 1 << 22), (stat.S_ISVTX, 1 << 20)):
+        if mode & unix:
+            bits |= go
+    return bits
 
 
 class Files:
@@ -174,7 +209,7 @@ class Files:
                 entry = resolved.entry
                 if entry is None:
                     shown = target or path
-                    raise FileCopyError(f"No such container:path: {container.name}:{shown}")
+                    raise ContainerPathNotFound(f"No such container:path: {container.name}:{shown}")
                 if trailing and not entry.is_dir:
                     raise FileCopyError("not a directory")
                 # docker names the entry as typed (``link/`` follows the link, keeps its name)
@@ -231,12 +266,14 @@ class Files:
             target = view.resolve(lexical(path), follow=True)
         except (FileNotFoundError, NotADirectoryError):
             parent = os.path.dirname(path.rstrip("/")) or "/"
-            raise FileCopyError(f"No such container:path: {container.name}:{parent}") from None
+            raise ContainerPathNotFound(
+                f"No such container:path: {container.name}:{parent}"
+            ) from None
         try:
             entry = target.entry
             if not isinstance(source, str):
                 if entry is None:
-                    raise FileCopyError(f"No such container:path: {container.name}:{path}")
+                    raise ContainerPathNotFound(f"No such container:path: {container.name}:{path}")
                 if not entry.is_dir:
                     raise FileCopyError(
                         f'destination "{container.name}:{typed}" must be a directory'
@@ -260,6 +297,26 @@ class Files:
                 )
         finally:
             view.release(target)
+
+    def stat(self, container: Container, path: str) -> PathStat:
+        """docker's ``ContainerStatPath``: the entry at ``path`` (a last symlink not followed;
+        its target, absolute in the container, as ``link_target``)."""
+        with (
+            self.copy_view(container) as view,
+            _failures(container, path),
+            opened(view, lexical(path), follow=False) as resolved,
+        ):
+            entry = resolved.entry
+            if entry is None:
+                raise ContainerPathNotFound(f"No such container:path: {container.name}:{path}")
+            name = os.fsdecode(resolved.components[-1]) if resolved.components else "/"
+            return PathStat(
+                name=name,
+                size=entry.stat.st_size,
+                mode=go_file_mode(entry.stat.st_mode),
+                mtime=entry.stat.st_mtime_ns,
+                link_target=(_link_target(view, path) or "") if entry.is_symlink else "",
+            )
 
     # --- diff and export ---------------------------------------------------------------------
 
@@ -326,7 +383,7 @@ def _failures(container: Container, path: str) -> Iterator[None]:
     try:
         yield
     except FileNotFoundError:
-        raise FileCopyError(f"No such container:path: {container.name}:{path}") from None
+        raise ContainerPathNotFound(f"No such container:path: {container.name}:{path}") from None
     except NotADirectoryError:
         raise FileCopyError(f"lstat {path}: not a directory") from None
     except OSError as error:

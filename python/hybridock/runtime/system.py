@@ -309,3 +309,52 @@ def version_document(version: str) -> dict[str, Any]:
             "KernelVersion": uname.release,
         },
     }
+
+
+# --- stats: what a sample of a container's counters is read beside ---------------------------
+
+
+class HostCounters(NamedTuple):
+    """The host's side of a stats sample: docker's ``system_cpu_usage`` (every CPU's time
+    since boot, in nanoseconds), ``online_cpus``, and the memory an unlimited container may
+    use (``MemTotal``)."""
+
+    memory: int
+    cpu_time_ns: int
+    online_cpus: int
+
+
+def host_counters() -> HostCounters:
+    memory = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) * 1024
+                break
+    ticks = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("cpu "):
+                ticks = sum(int(field) for field in line.split()[1:8])
+                break
+    per_second = os.sysconf("SC_CLK_TCK")
+    online = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return HostCounters(memory, ticks * (10**9 // per_second), online)
+
+
+def network_bytes(container: Container) -> tuple[int, int]:
+    """Received and sent bytes of the container's own interfaces (loopback left out)."""
+    if not container.running or container.config.network == "host" or not container.pid:
+        return 0, 0
+    received = sent = 0
+    try:
+        lines = Path(f"/proc/{container.pid}/net/dev").read_text().splitlines()[2:]
+    except OSError:
+        return 0, 0
+    for line in lines:
+        interface, _, counters = line.partition(":")
+        fields = counters.split()
+        if interface.strip() != "lo" and len(fields) >= 9:
+            received += int(fields[0])
+            sent += int(fields[8])
+    return received, sent
