@@ -34,11 +34,23 @@ from hybridock.store.layout import Layout, default_root
 if TYPE_CHECKING:
     # Each part is imported where it is first used: a CLI process pays only for what its
     # command needs (the registry stack alone is ~100 ms, the container runtime ~40 ms).
+    import threading
     from types import TracebackType
 
     from hybridock.config import Config
     from hybridock.documents.containers import command_text, status_text
     from hybridock.documents.times import human_duration
+    from hybridock.handles import (
+        ContainerCollection,
+        ContainerHandle,
+        ExecResult,
+        ImageCollection,
+        ImageHandle,
+        NetworkCollection,
+        NetworkHandle,
+        VolumeCollection,
+        VolumeHandle,
+    )
     from hybridock.reference import Reference
     from hybridock.registry import RegistryClient
     from hybridock.runtime.cgroups import Stats
@@ -72,18 +84,25 @@ if TYPE_CHECKING:
 __all__ = [
     "Client",
     "Container",
+    "ContainerCollection",
+    "ContainerHandle",
     "ContainerUsage",
     "DiskUsage",
     "Endpoint",
     "ExecOptions",
+    "ExecResult",
     "HealthState",
     "Healthcheck",
     "HistoryEntry",
     "HostCounters",
+    "ImageCollection",
+    "ImageHandle",
     "ImageRecord",
     "ImageUsage",
     "Mount",
     "Network",
+    "NetworkCollection",
+    "NetworkHandle",
     "NetworkInUse",
     "NetworkNotFound",
     "PortBinding",
@@ -97,6 +116,8 @@ __all__ = [
     "Stats",
     "SystemPruneReport",
     "Volume",
+    "VolumeCollection",
+    "VolumeHandle",
     "VolumeInUse",
     "VolumeNotFound",
     "VolumeUsage",
@@ -141,6 +162,16 @@ _EXPORTS = {
     "VolumeUsage": "hybridock.runtime.system",
     "VolumeInUse": "hybridock.runtime.volumes",
     "VolumeNotFound": "hybridock.runtime.volumes",
+    # docker-py's shape: collections and handles over the flat methods
+    "ContainerCollection": "hybridock.handles",
+    "ContainerHandle": "hybridock.handles",
+    "ExecResult": "hybridock.handles",
+    "ImageCollection": "hybridock.handles",
+    "ImageHandle": "hybridock.handles",
+    "NetworkCollection": "hybridock.handles",
+    "NetworkHandle": "hybridock.handles",
+    "VolumeCollection": "hybridock.handles",
+    "VolumeHandle": "hybridock.handles",
     # docker's words in listings: STATUS, COMMAND, human durations (pure functions)
     "command_text": "hybridock.documents.containers",
     "human_duration": "hybridock.documents.times",
@@ -162,6 +193,7 @@ CONTAINER_FILTERS = (
     "id", "name", "label", "status", "exited", "ancestor", "network", "health", "before", "since",
 )  # fmt: skip
 CONTAINER_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+HEALTH_STATES = ("starting", "healthy", "unhealthy", "none")
 
 
 class RunResult(NamedTuple):
@@ -259,10 +291,21 @@ class Client:
         self._emit([self._image_event("pull", result.image_id, parsed.familiar, name)])
         return result
 
-    def images(self) -> list[ImageRecord]:
+    @cached_property
+    def images(self) -> ImageCollection:
+        """docker-py's ``client.images``: handles over the methods below.
+
+        >>> client.images.get("busybox").tags
+        ['busybox:latest']
+        """
+        from hybridock.handles import ImageCollection  # noqa: PLC0415
+
+        return ImageCollection(self)
+
+    def list_images(self) -> list[ImageRecord]:
         """Every stored image.
 
-        >>> [image.tags for image in client.images()]
+        >>> [image.tags for image in client.list_images()]
         [['docker.io/library/busybox:latest']]
         """
         return self.image_store.all()
@@ -575,44 +618,54 @@ class Client:
                 mounts.append(shared if readonly is None else shared._replace(readonly=readonly))
         return mounts
 
-    def containers(self, *, all_states: bool = True) -> list[Container]:
-        """Containers, newest first (``all_states=False``: only running ones, and those waiting
-        to restart, as ``ps``).
+    @cached_property
+    def containers(self) -> ContainerCollection:
+        """docker-py's ``client.containers``: handles over the methods below.
 
-        >>> [c.name for c in client.containers(all_states=False)]
-        ['web']
+        >>> client.containers.run("busybox", "echo hi").stdout
+        b'hi\\n'
         """
-        found = self.container_store.all()
-        return found if all_states else [c for c in found if c.running or c.restarting]
+        from hybridock.handles import ContainerCollection  # noqa: PLC0415
+
+        return ContainerCollection(self)
 
     def list_containers(
         self,
         *,
-        all_states: bool = False,
+        all_states: bool = True,
         filters: Mapping[str, Sequence[str]] | None = None,
         limit: int = -1,
     ) -> list[Container]:
-        """docker's container list, newest first: running ones (and those waiting to restart)
-        unless ``all_states``, a ``limit`` or a ``before``/``since`` filter; ``filters`` as
-        docker's (``id``, ``name``, ``label``, ``status``, ``exited``, ``ancestor``,
-        ``network``, ``health``, ``before``, ``since``), each key's values any-of, the keys
-        all-of; ``InvalidFilter`` for another key.
+        """Containers, newest first, as docker's daemon lists them: all of them, or with
+        ``all_states=False`` the running ones and those waiting to restart (``ps``), unless a
+        ``limit`` or a ``status`` filter asks for all; ``filters`` as docker's (``id``,
+        ``name``, ``label``, ``status``, ``exited``, ``ancestor``, ``network``, ``health``,
+        ``before``, ``since``), each key's values any-of, the keys all-of; ``InvalidFilter``
+        for another key or a bad value.
 
-        >>> [c.name for c in client.list_containers(filters={"label": ["tier=web"]})]
+        >>> [c.name for c in client.list_containers(all_states=False)]
         ['web']
+        >>> [c.name for c in client.list_containers(filters={"label": ["tier=db"]}, limit=1)]
+        ['db']
         """
+        if not filters and limit <= 0:
+            found = self.container_store.all()
+            return found if all_states else [c for c in found if c.running or c.restarting]
         filters = filters or {}
         if unknown := sorted(set(filters) - set(CONTAINER_FILTERS)):
             raise InvalidFilter(f"invalid filter '{unknown[0]}'")
         for status in filters.get("status", ()):
             if status not in CONTAINER_STATES:
                 raise InvalidFilter(f"Invalid filter 'status={status}'")
+        for health in filters.get("health", ()):
+            if health not in HEALTH_STATES:
+                raise InvalidFilter(f"Unrecognised filter value for health: {health}")
         found = self.container_store.all()
         for key in ("since", "before"):
             for text in filters.get(key, ()):
                 index = [c.id for c in found].index(self.container(text).id)
                 found = found[:index] if key == "since" else found[index + 1 :]
-        if not (all_states or limit > 0 or "since" in filters or "before" in filters):
+        if not (all_states or limit > 0 or "status" in filters):
             found = [c for c in found if c.running or c.restarting]
         ancestors = {text: self._image_id_or_none(text) for text in filters.get("ancestor", ())}
         chosen = [c for c in found if self._container_matches(c, filters, ancestors)]
@@ -635,17 +688,25 @@ class Client:
         def any_of(key: str, test: Callable[[str], bool]) -> bool:
             return key not in filters or any(test(value) for value in filters[key])
 
+        shown = f"/{container.name}"  # docker matches a name with its slash and without
         labels = container.config.labels if "label" in filters else {}
         status = "paused" if "status" in filters and self.paused(container) else container.state
         health = self.health(container) if "health" in filters else None
-        networks = self._network_names(container) if "network" in filters else set()
+        networks = self._network_names(container) if "network" in filters else []
         return (
             any_of("id", container.id.startswith)
-            and any_of("name", lambda value: re.search(value, container.name) is not None)
+            and any_of(
+                "name",
+                lambda value: any(re.search(value, name) for name in (container.name, shown)),
+            )
             and any_of("status", lambda value: value == status)
             and any_of(
                 "exited",
-                lambda value: container.state == "exited" and str(container.exit_code) == value,
+                lambda value: (
+                    container.state == "exited"
+                    and container.started_at is not None
+                    and str(container.exit_code) == value
+                ),
             )
             and all(
                 key in labels and (not has_value or labels[key] == wanted)
@@ -653,15 +714,15 @@ class Client:
             )
             and any_of("ancestor", lambda value: container.image_id == ancestors[value])
             and any_of("health", lambda value: (health.status if health else "none") == value)
-            and any_of("network", lambda value: value in networks)
+            and any_of("network", lambda value: any(n.startswith(value) for n in networks))
         )
 
-    def _network_names(self, container: Container) -> set[str]:
+    def _network_names(self, container: Container) -> list[str]:
         """The names and ids of the networks a container is on."""
         config = container.config
         names = {config.network, *(name for name, _, _ in config.connected)}
         by_name = {network.name: network.id for network in self.network_store.all()}
-        return names | {by_name[name] for name in names if name in by_name}
+        return [*names, *(by_name[name] for name in names if name in by_name)]
 
     def container(self, name: str) -> Container:
         """One container by id, unique id prefix or name; ``ContainerNotFound`` otherwise.
@@ -763,16 +824,22 @@ class Client:
         stdout: BinaryIO,
         stderr: BinaryIO,
         on_started: Callable[[], None] | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
-        """Run a container in the foreground, relaying its streams (and ``stdin`` when it was
-        created interactive) and forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT; returns its exit
-        code. Call it from the main thread (it installs signal handlers). A tty container
-        with ``stdin`` on a terminal runs under its monitor, as ``docker run -it``: typing
-        ctrl-p ctrl-q detaches, leaving it running, and returns None.
+        """Run a container in the foreground, relaying its streams (any binary files, also
+        ``io.BytesIO``; ``stdin`` when it was created interactive); returns its exit code. A
+        tty container with ``stdin`` on a terminal runs under its monitor, as ``docker run
+        -it``: typing ctrl-p ctrl-q detaches, leaving it running, and returns None. Any
+        number of threads may do this at once. ``handle_signals`` (the main thread only,
+        else ``ConfigError``; the CLI asks for it): SIGINT/SIGTERM/SIGHUP/SIGQUIT go to the
+        container and SIGWINCH resizes its terminal, by process-wide handlers.
 
-        >>> client.start_attached("job", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+        >>> client.start_attached("job", stdout=io.BytesIO(), stderr=io.BytesIO())
         0
         """
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
+
+        check_signal_handling(handle_signals)
         self.require_root()
         record = self._record(container)
         self._container_event(record, "attach")
@@ -782,6 +849,7 @@ class Client:
             stdout=stdout,
             stderr=stderr,
             on_started=on_started,
+            handle_signals=handle_signals,
         )
 
     def attach(
@@ -793,16 +861,21 @@ class Client:
         stderr: BinaryIO,
         sig_proxy: bool = True,
         detach_keys: str | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
         """``attach``: a detached container's output from now on, ``stdin`` into it (when it
-        was created with ``-i``), signals proxied to it (``sig_proxy``, not with a tty), until
-        it exits: returns its exit code. With a tty, typing ``detach_keys`` (docker's grammar,
-        default ``ctrl-p,ctrl-q``) leaves it running and returns None. Call it from the main
-        thread (it installs signal handlers).
+        was created with ``-i``), until it exits: returns its exit code. With a tty, typing
+        ``detach_keys`` (docker's grammar, default ``ctrl-p,ctrl-q``) leaves it running and
+        returns None. ``handle_signals`` (the main thread only, else ``ConfigError``): our
+        signals are proxied to it (``sig_proxy``, not with a tty) and SIGWINCH resizes its
+        terminal, by process-wide handlers.
 
         >>> client.attach("web", stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
         0
         """
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
+
+        check_signal_handling(handle_signals)
         self.require_root()
         return self.runtime.attach(
             self._record(container),
@@ -811,6 +884,7 @@ class Client:
             stderr=stderr,
             sig_proxy=sig_proxy,
             detach_keys=detach_keys,
+            handle_signals=handle_signals,
         )
 
     def stop(
@@ -943,17 +1017,24 @@ class Client:
         self.runtime.restart(record, timeout, signal)
         self._container_event(record, "restart")
 
-    def wait(self, container: Container | str, condition: str = "not-running") -> int:
+    def wait(
+        self,
+        container: Container | str,
+        condition: str = "not-running",
+        *,
+        stop: threading.Event | None = None,
+    ) -> int:
         """Block until the container is not running (``condition``, docker's: ``next-exit``,
         the end of a run that ends after this call; ``removed``, its removal); returns the
-        exit code of the run that ended.
+        exit code of the run that ended. Setting ``stop`` gives up the wait (a
+        ``ContainerStateError``).
 
         >>> client.wait("job")
         0
         >>> client.wait("job", condition="removed")  # a --rm container, started elsewhere
         3
         """
-        return self.runtime.wait(self._record(container), condition)
+        return self.runtime.wait(self._record(container), condition, stop)
 
     def logs(
         self, container: Container | str, *, follow: bool = False, tail: int | None = None
@@ -999,10 +1080,21 @@ class Client:
 
         return VolumeStore(self.layout, self.database)
 
-    def volumes(self) -> list[Volume]:
+    @cached_property
+    def volumes(self) -> VolumeCollection:
+        """docker-py's ``client.volumes``: handles over the methods below.
+
+        >>> client.volumes.create("pgdata").name
+        'pgdata'
+        """
+        from hybridock.handles import VolumeCollection  # noqa: PLC0415
+
+        return VolumeCollection(self)
+
+    def list_volumes(self) -> list[Volume]:
         """Every volume, by name.
 
-        >>> [v.name for v in client.volumes()]
+        >>> [v.name for v in client.list_volumes()]
         ['pgdata']
         """
         return self.volume_store.all()
@@ -1098,11 +1190,22 @@ class Client:
 
         return NetworkStore(self.database, self.config)
 
-    def networks(self) -> list[Network]:
+    @cached_property
+    def networks(self) -> NetworkCollection:
+        """docker-py's ``client.networks``: handles over the methods below.
+
+        >>> client.networks.get("bridge").name
+        'bridge'
+        """
+        from hybridock.handles import NetworkCollection  # noqa: PLC0415
+
+        return NetworkCollection(self)
+
+    def list_networks(self) -> list[Network]:
         """Every network, by name: docker's predefined ``bridge``, ``host`` and ``none`` and
         the user's.
 
-        >>> [n.name for n in client.networks()]
+        >>> [n.name for n in client.list_networks()]
         ['bridge', 'host', 'none']
         """
         return self.network_store.all()
@@ -1356,20 +1459,29 @@ class Client:
         stdin: BinaryIO | None = None,
         stdout: BinaryIO,
         stderr: BinaryIO,
+        handle_signals: bool = False,
     ) -> int:
-        """Run a process in a running container to its end, relaying its streams; returns its
-        exit code. ``ContainerStateError`` when the container is not running.
+        """Run a process in a running container to its end, relaying its streams (any binary
+        files, also ``io.BytesIO``); returns its exit code. ``ContainerStateError`` when the
+        container is not running. ``handle_signals`` as ``start_attached``'s.
 
         >>> client.exec("web", ExecOptions(("ls", "/")), stdout=out, stderr=err)
         0
         """
         from hybridock.runtime.exec import Executor  # noqa: PLC0415
+        from hybridock.runtime.tty import check_signal_handling  # noqa: PLC0415
 
+        check_signal_handling(handle_signals)
         self.require_root()
         record = Executor(self.runtime).running(self._record(container))
         exec_id = self._exec_events(record, options)
         code = Executor(self.runtime).run_attached(
-            record, options, stdin=stdin, stdout=stdout, stderr=stderr
+            record,
+            options,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            handle_signals=handle_signals,
         )
         self._container_event(record, "exec_die", {"execID": exec_id, "exitCode": str(code)})
         return code
@@ -1592,12 +1704,13 @@ class Client:
         until: int | None = None,
         filters: Mapping[str, Sequence[str]] | None = None,
         follow: bool = True,
+        stop: threading.Event | None = None,
     ) -> Iterator[dict[str, Any]]:
         """docker's event documents from the store's event log (every hybridock process
         appends what it does): ``since``/``until`` in Unix nanoseconds; without ``since``
         only new ones. ``follow`` waits for new ones until ``until`` (forever without it),
-        unless ``until`` has passed. ``filters`` as ``events --filter`` (key -> values; as
-        docker 20.10, a key it does not know filters nothing).
+        unless ``until`` has passed, or ``stop`` is set. ``filters`` as ``events --filter``
+        (key -> values; as docker 20.10, a key it does not know filters nothing).
 
         >>> [e["Action"] for e in client.events(since=0, until=time.time_ns())]
         ['create', 'start', 'die']
@@ -1611,7 +1724,8 @@ class Client:
             raise ConfigError("`since` time cannot be after `until` time")
         follow = follow and (until is None or until >= time.time_ns())
         past = since is not None or until is not None
-        for document in events.read(self.layout.root, past=past, follow=follow, until=until):
+        documents = events.read(self.layout.root, past=past, follow=follow, until=until, stop=stop)
+        for document in documents:
             moment = int(document.get("timeNano", 0))
             if since is not None and moment < since:
                 continue
@@ -1631,10 +1745,12 @@ class Client:
         from hybridock import __version__  # noqa: PLC0415
         from hybridock.runtime import system  # noqa: PLC0415
 
-        containers = self.containers()
+        containers = self.list_containers()
         running = [container for container in containers if container.running]
         paused = sum(1 for container in running if self.paused(container))
-        counts = system.Counts(len(containers), len(running) - paused, paused, len(self.images()))
+        counts = system.Counts(
+            len(containers), len(running) - paused, paused, len(self.list_images())
+        )
         return system.info_document(self.root, counts, self.config, __version__)
 
     def version(self) -> dict[str, Any]:
@@ -1665,8 +1781,8 @@ class Client:
         )
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
-        images = self.images()
-        containers = self.containers()
+        images = self.list_images()
+        containers = self.list_containers()
         users: dict[str, int] = {}
         for container in containers:
             users[container.image_id] = users.get(container.image_id, 0) + 1
@@ -1690,7 +1806,7 @@ class Client:
         ]
         volume_usage = [
             VolumeUsage(volume, self.volume_store.size(volume), len(self.volume_users(volume.name)))
-            for volume in self.volumes()
+            for volume in self.list_volumes()
         ]
         return DiskUsage(sum(sizes.values()), image_usage, container_usage, volume_usage)
 
@@ -1729,7 +1845,7 @@ class Client:
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         removed, reclaimed = [], 0
-        for container in self.containers():
+        for container in self.list_containers():
             stopped = not (container.running or container.restarting)  # docker: both run
             if not stopped or not chosen.takes(container.config.labels, container.created):
                 continue
@@ -1772,14 +1888,14 @@ class Client:
 
     def _prune_images(self, chosen: PruneFilter, *, all_images: bool) -> tuple[RemovalReport, int]:
         """Dangling (or unused) images the filter takes; the bytes of the layers that went."""
-        before = {image.id: image for image in self.images()}
+        before = {image.id: image for image in self.list_images()}
         layers_before = self._layers_size(before.values())
         if chosen.filters:
             from hybridock.runtime.system import epoch  # noqa: PLC0415
             from hybridock.store.images import RemovalReport  # noqa: PLC0415
 
             report = RemovalReport([], [])
-            used = {container.image_id for container in self.containers()}
+            used = {container.image_id for container in self.list_containers()}
             for image in before.values():
                 if image.id in used or (image.tags and not all_images):
                     continue
@@ -1792,7 +1908,7 @@ class Client:
             report = self.image_store.prune(dangling_only=not all_images)
         gone = [image for image in report.deleted if image in before]
         self._emit([self._image_event("delete", image, image=before[image]) for image in gone])
-        return report, layers_before - self._layers_size(self.images())
+        return report, layers_before - self._layers_size(self.list_images())
 
     def _layers_size(self, images: Iterable[ImageRecord]) -> int:
         """Every layer of ``images`` once, as docker's overlay2 counts a layer (its DiffSize:

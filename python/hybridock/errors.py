@@ -112,6 +112,11 @@ class ContainerStateError(HybridockError):
     """An operation that the container's current state does not allow."""
 
 
+class ContainerNameInUse(ContainerStateError, ConfigError):
+    """A name another container has (a conflict: the Engine API's 409; the CLI's create and
+    run refuse it as they refuse a bad flag)."""
+
+
 class FileCopyError(HybridockError):
     """``cp``, ``diff`` or ``export`` could not do what was asked (docker's words, exit 1)."""
 

@@ -215,3 +215,28 @@ def test_a_hundred_clients_at_once(service: ApiService) -> None:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=100) as pool:
         assert set(pool.map(ping, range(100))) == {200}
+
+
+def test_a_follower_that_leaves_ends_its_stream(box: Box, tmp_path: Path) -> None:
+    """An ``events`` follower whose client went away is not served on: the service, idle
+    then, exits at its --time."""
+    path = tmp_path / "follow.sock"
+    process = subprocess.Popen(
+        [*hybridock_command(), "system", "service", "--socket", str(path), "--time", "1"],
+        env=box.env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        follower = UnixConnection(path)
+        follower.request("GET", "/v1.43/events")
+        assert follower.getresponse().status == 200
+        time.sleep(2)  # past --time: the open stream keeps the service
+        assert process.poll() is None
+        follower.close()
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -96,7 +96,7 @@ def test_run_returns_exit_code_and_captured_streams(
                 "stderr": result.stderr.decode(),
                 "kept": [kept.state, kept.exit_code],
                 "removed": [removed.exit_code, removed.stdout.decode()],
-                "left": [c.id for c in client.containers()],
+                "left": [c.id for c in client.list_containers()],
             }))
         """
     )
@@ -131,7 +131,7 @@ def test_detached_run_wait_logs_remove(
                 "first": first[2],
                 "code": code,
                 "lines": lines,
-                "left": [c.name for c in client.containers()],
+                "left": [c.name for c in client.list_containers()],
             }))
         """
     )
@@ -160,7 +160,7 @@ def test_errors_are_hybridock_errors_not_crashes(
                 print("returned", attempt())
             except hybridock.HybridockError as error:
                 print(type(error).__name__, error)
-        print("left", len(client.containers()))
+        print("left", len(client.list_containers()))
         """
     )
     assert result.returncode == 0, result.stderr
@@ -192,3 +192,131 @@ def test_logs_follow_right_after_a_detached_start_waits_for_output(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["late"] * 20
+
+
+def test_collections_and_handles_as_docker_py(
+    user_program: Callable[[str], subprocess.CompletedProcess[str]],
+) -> None:
+    result = user_program(
+        """
+        import json
+        import hybridock
+
+        with hybridock.Client() as client:
+            seen = {}
+            image = client.images.pull("busybox")
+            listed = client.images.list()
+            seen["image"] = [image.tags, image.attrs["Id"] == image.id, image in listed]
+            web = client.containers.run(
+                "busybox", "sh -c 'echo up; exec sleep 300'", detach=True, name="handles-web",
+                environment={"GREETING": "hi there"}, labels={"tier": "web"},
+            )
+            seen["web"] = [web.status, web.name, web.labels, web.attrs["Config"]["Labels"]]
+            seen["first"] = next(web.logs(stream=True)).decode()
+            done = web.exec_run("sh -c 'echo $GREETING; echo oops >&2; exit 4'")
+            fed = web.exec_run(["cat"], stdin=b"fed in")
+            seen["exec"] = [done.exit_code, done.stdout.decode(), done.stderr.decode()]
+            seen["exec"].append(fed.stdout.decode())
+            seen["listed"] = [c.name for c in client.containers.list()]
+            web.stop(timeout=1)
+            seen["stopped"] = [web.status, web.wait(), web.attrs["State"]["ExitCode"]]
+            seen["running_after_stop"] = [c.name for c in client.containers.list()]
+            seen["all"] = [c.name for c in client.containers.list(all=True)]
+            attached = client.containers.run(
+                "busybox", ["sh", "-c", "echo out; exit 3"], remove=True
+            )
+            seen["attached"] = [attached.exit_code, attached.stdout.decode()]
+            later = client.containers.create("busybox", "echo later", name="handles-later")
+            seen["created"] = later.status
+            later.start()
+            seen["later"] = [later.wait(), later.logs().decode()]
+            volume = client.volumes.create("handles-data", labels={"a": "b"})
+            seen["volume"] = [volume.attrs["Labels"], [v.name for v in client.volumes.list()]]
+            network = client.networks.get("none")
+            seen["network"] = [network.name, network.attrs["Driver"]]
+            for container in client.containers.list(all=True):
+                container.remove(force=True)
+            volume.remove()
+            seen["left"] = [len(client.containers.list(all=True)), len(client.volumes.list())]
+            print(json.dumps(seen, default=repr))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["image"] == [["busybox:latest"], True, True]
+    assert seen["web"] == ["running", "handles-web", {"tier": "web"}, {"tier": "web"}]
+    assert seen["first"] == "up\n"
+    assert seen["exec"] == [4, "hi there\n", "oops\n", "fed in"]
+    assert seen["listed"] == ["handles-web"]
+    assert seen["stopped"] == ["exited", 137, 137]  # pid 1 ignores SIGTERM: killed
+    assert seen["running_after_stop"] == []
+    assert seen["all"] == ["handles-web"]
+    assert seen["attached"] == [3, "out\n"]
+    assert seen["created"] == "created"
+    assert seen["later"] == [0, "later\n"]
+    assert seen["volume"] == [{"a": "b"}, ["handles-data"]]
+    assert seen["network"] == ["none", "null"]
+    assert seen["left"] == [0, 0]
+
+
+def test_attached_runs_in_many_threads_at_once(
+    user_program: Callable[[str], subprocess.CompletedProcess[str]],
+) -> None:
+    """Four threads of one process each run an attached container on BytesIO streams, all
+    four running at once (each waits in its container until the four have started): each gets
+    its own output and exit code. No signal handler is involved, so none is needed; one asked
+    for off the main thread is a ConfigError."""
+    result = user_program(
+        """
+        import io
+        import json
+        import tempfile
+        import threading
+        import hybridock
+        from hybridock.client import RunOptions
+
+        hybridock.Client().pull("busybox")
+        meeting = tempfile.mkdtemp()
+        results = {}
+
+        def one(number):
+            script = (
+                f"touch /meet/{number}; until [ $(ls /meet | wc -l) -ge 4 ]; do sleep 0.05; done;"
+                f" cat; echo err{number} >&2; exit {number}"
+            )
+            options = RunOptions(
+                command=("sh", "-c", script), interactive=True, volumes=(f"{meeting}:/meet",)
+            )
+            with hybridock.Client() as client:  # a client per thread: its database is its own
+                container = client.create_container("busybox", options=options)
+                try:
+                    client.start_attached(
+                        container, stdout=io.BytesIO(), stderr=io.BytesIO(), handle_signals=True
+                    )
+                except hybridock.HybridockError as error:
+                    refused = f"{type(error).__name__}: {error}"
+                out, err = io.BytesIO(), io.BytesIO()
+                fed = io.BytesIO(f"in{number}\\n".encode() * 20000)
+                code = client.start_attached(container, stdin=fed, stdout=out, stderr=err)
+                client.remove_container(container)
+                lines = out.getvalue().decode().splitlines()
+                shown = [code, sorted(set(lines)), len(lines), err.getvalue().decode()]
+                results[number] = [*shown, refused]
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in range(1, 5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(json.dumps(results))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    refusal = (
+        "ConfigError: signal forwarding and window size changes need the main thread:"
+        " pass handle_signals=False from other threads"
+    )
+    assert seen == {str(n): [n, [f"in{n}"], 20000, f"err{n}\n", refusal] for n in range(1, 5)}, (
+        result.stderr
+    )

@@ -20,6 +20,7 @@ from hybridock.runtime.cgroups import (
     Driver,
     Write,
     detect,
+    update_writes,
     v1_writes,
     v2_writes,
 )
@@ -609,3 +610,36 @@ def test_v1_cpuset_filled_down_from_the_first_filled_ancestor(tmp_path: Path) ->
     for path in (tmp_path / "hybridock", directory):
         assert (path / "cpuset.cpus").read_text() == "0-1", path
         assert (path / "cpuset.mems").read_text() == "0", path
+
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "first"),
+    [
+        pytest.param(
+            Resources(memory=64 * MIB),
+            Resources(memory=128 * MIB),
+            "memory.memsw.limit_in_bytes",
+            id="grows",
+        ),
+        pytest.param(
+            Resources(memory=128 * MIB),
+            Resources(memory=32 * MIB),
+            "memory.limit_in_bytes",
+            id="shrinks",
+        ),
+        # unlimited is no limit: a first limit shrinks it, and memsw may not go below it
+        pytest.param(
+            Resources(), Resources(memory=32 * MIB), "memory.limit_in_bytes", id="first-limit"
+        ),
+    ],
+)
+def test_v1_update_writes_the_memory_limits_in_the_order_the_kernel_takes(
+    old: Resources, new: Resources, first: str
+) -> None:
+    writes = [
+        write.file for write in update_writes(1, old, new) if write.file.startswith("memory.")
+    ]
+    assert writes[0] == first

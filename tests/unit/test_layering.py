@@ -28,6 +28,7 @@ RANKS = {
     "hybridock": 5,  # the package's face: hybridock.Client, hybridock.HybridockError
     "hybridock.client": 5,
     "hybridock.documents": 5,  # docker's documents, built once for every front end
+    "hybridock.handles": 5,  # docker-py's collections and handles over Client
     "hybridock.runtime": 4,
     "hybridock.store": 3,
     "hybridock.registry": 2,

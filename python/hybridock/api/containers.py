@@ -114,13 +114,13 @@ def wait(request: Request) -> None:
     """The headers at once (the docker CLI sends ``start`` only after it has them), then
     ``{"StatusCode": N, "Error": null}`` when the condition is met."""
     condition = request.arg("condition") or "not-running"
-    if condition not in ("not-running", "next-exit", "removed"):
-        raise ApiError(400, f"invalid condition: {condition!r}")
+    if condition not in ("next-exit", "removed"):
+        condition = "not-running"  # docker's daemon reads any other word so
     container = _container(request)
     stream = request.start_stream(200, "application/json")
     error: dict[str, str] | None = None
     try:
-        code = request.client.wait(container, condition)
+        code = request.client.wait(container, condition, stop=request.gone())
     except HybridockError as failure:
         code, error = -1, {"Message": str(failure)}
     stream.write(json.dumps({"StatusCode": code, "Error": error}).encode() + b"\n")
@@ -209,7 +209,7 @@ def list_containers(request: Request) -> None:
     entries = []
     for container in found:
         try:
-            entries.append(client.container_summary(container, size=size))
+            entries.append(_summary(client, container, size=size))
         except ContainerNotFound:
             continue  # removed since it was listed
     request.send_json(200, entries)
@@ -217,7 +217,7 @@ def list_containers(request: Request) -> None:
 
 @route("GET", "/containers/{id}/json")
 def inspect(request: Request) -> None:
-    request.send_json(200, request.client.inspect_container(_container(request)))
+    request.send_json(200, _inspect(request.client, _container(request)))
 
 
 @route("GET", "/containers/{id}/top")
@@ -404,3 +404,14 @@ def put_archive(request: Request) -> None:
     body: Any = request.body_stream()  # a reader, as the copy wants
     request.client.copy_to_container(container, body, path, archive=request.flag("copyUIDGID"))
     request.send_empty(200)
+
+
+# --- docker's documents, built by Client ------------------------------------------------------
+
+
+def _inspect(client: Client, container: Container) -> dict[str, Any]:
+    return client.inspect_container(container)
+
+
+def _summary(client: Client, container: Container, *, size: bool) -> dict[str, Any]:
+    return client.container_summary(container, size=size)

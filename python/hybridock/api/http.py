@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler
@@ -151,6 +153,7 @@ class Request:
         self.headers: Message = connection.headers
         self.answered = False
         self._body: _Body | None = None
+        self._gone: threading.Event | None = None
 
     @property
     def client(self) -> Client:
@@ -303,6 +306,19 @@ class Request:
                 stream.close()
         self._connection.close_connection = True
 
+    def gone(self) -> threading.Event:
+        """Set once the client has closed its end: a route that waits (events, wait, logs
+        --follow) stops then instead of when it next writes. Watches only until the client
+        sends anything (a pipelined request): such a connection is closed after this answer."""
+        if self._gone is None:
+            self._gone = threading.Event()
+            self._connection.close_connection = True
+            watcher = threading.Thread(
+                target=_watch_close, args=(self._connection.connection, self._gone), daemon=True
+            )
+            watcher.start()
+        return self._gone
+
     def buffered(self) -> bytes:
         """What the client sent after its request that the server has already read."""
         return self._connection.take_buffered()
@@ -399,6 +415,21 @@ class Connection(BaseHTTPRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         self.server.log_request(self, code)  # type: ignore[attr-defined]
+
+
+def _watch_close(connection: socket.socket, gone: threading.Event) -> None:
+    poller = select.poll()
+    poller.register(connection, select.POLLIN | select.POLLRDHUP)
+    try:
+        while not poller.poll(1000):
+            if connection.fileno() < 0:
+                return
+        if not connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+            gone.set()
+    except BlockingIOError:
+        return
+    except OSError:
+        gone.set()
 
 
 def split_target(target: str) -> tuple[str, dict[str, list[str]]]:

@@ -86,5 +86,6 @@ def events(request: Request) -> None:
         since=_nanoseconds(request, "since"),
         until=_nanoseconds(request, "until"),
         filters=request.filters(),
+        stop=request.gone(),
     )
     request.stream_json(200, documents)

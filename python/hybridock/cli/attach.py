@@ -45,6 +45,7 @@ def attach(
             stderr=sys.stderr.buffer,
             sig_proxy=sig_proxy,
             detach_keys=detach_keys,
+            handle_signals=True,
         )
     except (ContainerNotFound, ContainerStateError) as error:
         raise ContainerCommandError(str(error), 1) from error

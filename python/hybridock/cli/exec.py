@@ -74,7 +74,12 @@ def exec_command(
             return
         stdin = sys.stdin.buffer if options.interactive else None
         code = client.exec(
-            container, options, stdin=stdin, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
+            container,
+            options,
+            stdin=stdin,
+            stdout=sys.stdout.buffer,
+            stderr=sys.stderr.buffer,
+            handle_signals=True,
         )
     except ContainerStateError as error:
         raise ContainerCommandError(str(error), 1) from error

@@ -207,7 +207,7 @@ def _listed(state: State, filters: dict[str, list[str]]) -> list[Listed]:
     patterns = filters.get("reference")
     labels = filters.get("label", [])
     listed = []
-    for image in state.client.images():
+    for image in state.client.list_images():
         created = _created(image)
         if "before" in bounds and created >= bounds["before"]:
             continue

@@ -114,7 +114,7 @@ def ls(
 ) -> None:
     """List networks."""
     rows = []
-    for network in state.client.networks():
+    for network in state.client.list_networks():
         if not _matches(network, filters):
             continue
         rows.append(

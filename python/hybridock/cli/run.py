@@ -265,7 +265,11 @@ def _attach(state: State, container: Container) -> int | None:
     interactive = container.config.open_stdin
     stdin = sys.stdin.buffer if interactive else None
     return state.client.start_attached(
-        container, stdin=stdin, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
+        container,
+        stdin=stdin,
+        stdout=sys.stdout.buffer,
+        stderr=sys.stderr.buffer,
+        handle_signals=True,
     )
 
 

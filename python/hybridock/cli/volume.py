@@ -115,7 +115,7 @@ def ls(state: State, quiet: bool, filters: tuple[str, ...], output_format: str |
             "Links": "N/A",
             "Size": "N/A",
         }
-        for volume in state.client.volumes()
+        for volume in state.client.list_volumes()
         if _matches(volume, parsed, unused)
     ]
     if quiet:

@@ -156,7 +156,7 @@ def frames(buffer: bytearray) -> Iterator[tuple[int, bytes]]:
 
 class Session:
     """One attached client: relays until the container exits (``run`` returns its code) or the
-    detach keys are typed (``Detached``). Call ``run`` from the main thread (signal handlers)."""
+    detach keys are typed (``Detached``)."""
 
     def __init__(
         self,
@@ -184,7 +184,8 @@ class Session:
         self.connection.setblocking(False)
         connection = self.connection.fileno()
         self.selector.register(connection, selectors.EVENT_READ)
-        stdin = self.stdin.fileno() if self.stdin is not None else None
+        stdin, ours = terminal.readable_fd(self.stdin) if self.stdin is not None else (None, False)
+        fed = stdin if ours else None  # a pipe of ours, fed from a stream without a file
         if stdin is not None:
             self.selector.register(stdin, selectors.EVENT_READ)
         try:
@@ -210,6 +211,8 @@ class Session:
                         stdin = self._read_input(stdin)
         finally:
             self.selector.close()
+            if fed is not None:
+                os.close(fed)
 
     def _send(self) -> None:
         try:

@@ -172,7 +172,8 @@ def v2_writes(resources: Resources) -> list[Write]:
 def update_writes(version: int, old: Resources, new: Resources) -> list[Write]:
     """The writes that take a running container from ``old`` limits to ``new`` (docker
     update): only what changed, and on v1 the memory+swap limit before the memory limit when
-    memory grows (the kernel refuses a memory limit above memory+swap)."""
+    memory grows from a limit (the kernel refuses a memory limit above memory+swap; a first
+    limit shrinks the unlimited memory, and goes first)."""
     changed = Resources(
         memory=new.memory if new.memory != old.memory or new.memory_swap != old.memory_swap else 0,
         memory_swap=new.memory_swap
@@ -184,7 +185,7 @@ def update_writes(version: int, old: Resources, new: Resources) -> list[Write]:
         pids_limit=new.pids_limit if new.pids_limit != old.pids_limit else 0,
     )
     writes = v2_writes(changed) if version == 2 else v1_writes(changed)
-    if version == 1 and changed.memory and changed.memory > old.memory:
+    if version == 1 and changed.memory and old.memory and changed.memory > old.memory:
         swap = [write for write in writes if write.file == "memory.memsw.limit_in_bytes"]
         writes = [*swap, *(write for write in writes if write not in swap)]
     return writes

@@ -21,7 +21,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from hybridock.errors import ConfigError, ContainerNotFound, ContainerStateError
+from hybridock.errors import (
+    ConfigError,
+    ContainerNameInUse,
+    ContainerNotFound,
+    ContainerStateError,
+)
 from hybridock.runtime.names import random_name
 from hybridock.store import events
 from hybridock.store.db import Database
@@ -277,11 +282,11 @@ class ContainerStore:
         except sqlite3.IntegrityError as error:
             raise self._name_taken(chosen) from error
 
-    def _name_taken(self, name: str) -> ConfigError:
+    def _name_taken(self, name: str) -> ContainerNameInUse:
         """docker's refusal of a name another container has (create, run --name, rename)."""
         other = self.db.query("SELECT id FROM containers WHERE name = ?", (name,))
         owner = other[0][0] if other else "?"
-        return ConfigError(
+        return ContainerNameInUse(
             f'Conflict. The container name "/{name}" is already in use by container'
             f' "{owner}". You have to remove (or rename) that container to be able to'
             " reuse that name."

@@ -259,8 +259,12 @@ class Executor:
         stdin: BinaryIO | None,
         stdout: BinaryIO,
         stderr: BinaryIO,
+        handle_signals: bool = False,
     ) -> int:
-        """Run the process in the foreground, relaying its streams; returns its exit code."""
+        """Run the process in the foreground, relaying its streams; returns its exit code.
+        ``handle_signals`` (the main thread's only): ours go to it, and our terminal's size
+        changes to its pty."""
+        terminal.check_signal_handling(handle_signals)
         stdin = stdin if options.interactive else None
         stdio = _open_stdio(tty=options.tty, interactive=stdin is not None)
         stdio.console_size = terminal.window_size(stdin or stdout) if options.tty else None
@@ -270,9 +274,11 @@ class Executor:
             stdio.close_child_ends()
         try:
             with (
-                terminal.forwarding_signals(pid, FORWARDED_SIGNALS),
+                terminal.forwarding_signals(pid, FORWARDED_SIGNALS, enabled=handle_signals),
                 terminal.raw_mode(stdin if options.tty else None),
-                terminal.resize_forwarding(stdio.pty_master, stdin or stdout),
+                terminal.resize_forwarding(
+                    stdio.pty_master, stdin or stdout, follow=handle_signals
+                ),
             ):
                 status = _Relay(stdio, stdin, stdout, stderr, None).run(
                     pid

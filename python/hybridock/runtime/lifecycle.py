@@ -22,6 +22,7 @@ import os
 import selectors
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -381,13 +382,19 @@ class Runtime:
         stdout: BinaryIO,
         stderr: BinaryIO,
         on_started: Callable[[], None] | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
         """Run the container in the foreground; returns its exit code. With a tty and input
         from a terminal (``run -it``, ``start -ai``) it runs under a monitor instead, attached
-        from before its spawn: the detach keys then leave it running and return None."""
+        from before its spawn: the detach keys then leave it running and return None.
+        ``handle_signals`` (the main thread's only): ours go to the container, and our
+        terminal's size changes to its pty."""
+        terminal.check_signal_handling(handle_signals)
         config = container.config
-        if config.tty and config.open_stdin and stdin is not None and os.isatty(stdin.fileno()):
-            return self._start_detachable(container, stdin, stdout, stderr, on_started)
+        if config.tty and config.open_stdin and stdin is not None and terminal.is_terminal(stdin):
+            return self._start_detachable(
+                container, stdin, stdout, stderr, on_started, handle_signals=handle_signals
+            )
         with self._exclusive(container) as current:  # until its root is mounted
             if current.running:
                 raise ContainerStateError(f"container {container.id[:12]} is already running")
@@ -410,9 +417,11 @@ class Runtime:
         log = _native.JsonLog(str(self.layout.container(container.id) / "container.log"))
         try:
             with (
-                terminal.forwarding_signals(pid, FORWARDED_SIGNALS),
+                terminal.forwarding_signals(pid, FORWARDED_SIGNALS, enabled=handle_signals),
                 terminal.raw_mode(stdin if config.tty else None),
-                terminal.resize_forwarding(stdio.pty_master, stdin or stdout),
+                terminal.resize_forwarding(
+                    stdio.pty_master, stdin or stdout, follow=handle_signals
+                ),
                 _probing(probe),
             ):
                 relay = _Relay(stdio, stdin if config.open_stdin else None, stdout, stderr, log)
@@ -462,6 +471,8 @@ class Runtime:
         stdout: BinaryIO,
         stderr: BinaryIO,
         on_started: Callable[[], None] | None,
+        *,
+        handle_signals: bool,
     ) -> int | None:
         from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
 
@@ -483,8 +494,9 @@ class Runtime:
             with (
                 connection,
                 terminal.raw_mode(stdin),
-                terminal.window_changes(stdin, session.resize),
-                attach.proxied_signals(pid, enabled=True),  # as the attached run always did
+                terminal.window_changes(stdin, session.resize, follow=handle_signals),
+                # as the attached run always did
+                attach.proxied_signals(pid, enabled=handle_signals),
             ):
                 code = session.run()
         except attach.Detached:
@@ -606,11 +618,16 @@ class Runtime:
         stderr: BinaryIO,
         sig_proxy: bool = True,
         detach_keys: str | None = None,
+        handle_signals: bool = False,
     ) -> int | None:
         """docker attach: relays a detached container's output from now on (and ``stdin`` when
         it was created with ``-i``) until it exits; returns its exit code, or None when the
-        detach keys were typed (a tty container's only, as docker's), leaving it running."""
+        detach keys were typed (a tty container's only, as docker's), leaving it running.
+        ``handle_signals`` (the main thread's only): ours go to the container (``sig_proxy``,
+        not with a tty), and our terminal's size changes to its pty."""
         from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
+
+        terminal.check_signal_handling(handle_signals)
 
         current = self.containers.reconcile(self.containers.get(container.id))
         if not current.running:
@@ -618,7 +635,7 @@ class Runtime:
         if self.paused(current):
             raise ContainerStateError("You cannot attach to a paused container, unpause it first")
         config = current.config
-        if config.tty and stdin is not None and not os.isatty(stdin.fileno()):
+        if config.tty and stdin is not None and not terminal.is_terminal(stdin):
             raise ContainerStateError("the input device is not a TTY")
         keys = attach.detach_key_bytes(detach_keys or "")
         connection = attach.connect(self.layout.container(current.id))
@@ -640,8 +657,12 @@ class Runtime:
             with (
                 connection,
                 terminal.raw_mode(typed if config.tty else None),
-                terminal.window_changes((stdin or stdout) if config.tty else None, session.resize),
-                attach.proxied_signals(current.pid or 0, enabled=sig_proxy and not config.tty),
+                terminal.window_changes(
+                    (stdin or stdout) if config.tty else None, session.resize, follow=handle_signals
+                ),
+                attach.proxied_signals(
+                    current.pid or 0, enabled=handle_signals and sig_proxy and not config.tty
+                ),
             ):
                 return session.run()
         except attach.Detached:
@@ -845,17 +866,18 @@ class Runtime:
                 return None
             time.sleep(0.05)
 
-    def wait(self, container: Container, condition: str = "not-running") -> int:
+    def wait(
+        self,
+        container: Container,
+        condition: str = "not-running",
+        stop: threading.Event | None = None,
+    ) -> int:
         """docker's wait conditions: ``not-running`` (at once when it is not), ``next-exit``
         (the end of a run that ends after this call: the docker CLI's ``run`` asks before its
         ``start``), ``removed`` (its record gone, as ``run --rm`` waits); the exit code of the
-        run that ended."""
+        run that ended. ``stop`` set (its waiter has gone): ``ContainerStateError``."""
         if condition not in WAIT_CONDITIONS:
             raise ConfigError(f"invalid condition: {condition!r}")
-        if condition == "not-running":
-            finished = self._wait_exit(container, None)
-            assert finished is not None  # noqa: S101 - no timeout: only a finished record returns
-            return finished.exit_code or 0
         first = last = self.containers.reconcile(self.containers.get(container.id))
         ran = False
         while True:
@@ -864,11 +886,16 @@ class Runtime:
             except ContainerNotFound:
                 return self._last_exit_code(container.id, last)
             ran = ran or current.running
-            ended = not current.running and (ran or current.finished_at != first.finished_at)
-            if ended and condition == "next-exit":
+            if not current.running and (
+                condition == "not-running"
+                or (condition == "next-exit" and (ran or current.finished_at != first.finished_at))
+            ):
                 return current.exit_code or 0
             last = current
-            time.sleep(0.05)
+            if stop is None:
+                time.sleep(0.05)
+            elif stop.wait(0.05):
+                raise ContainerStateError(f"no more waiting for {container.id}: its waiter went")
 
     def _last_exit_code(self, container_id: str, last: Container) -> int:
         """A removed container's last exit code: its last ``die`` event's (a --rm container's
@@ -1022,9 +1049,11 @@ class _Relay:
             self.selector.register(stdio.stderr_reader, selectors.EVENT_READ, ("stderr", stderr))
         self.outputs = len(self.selector.get_map())
         self.stdin_target = stdio.pty_master if stdio.pty_master is not None else stdio.stdin_writer
+        self.fed: int | None = None  # the read end of a pipe a thread feeds from ``stdin``
         if stdin is not None and self.stdin_target is not None:
-            with contextlib.suppress(ValueError, OSError):
-                self.selector.register(stdin.fileno(), selectors.EVENT_READ, ("stdin", None))
+            source, ours = terminal.readable_fd(stdin)
+            self.fed = source if ours else None
+            self.selector.register(source, selectors.EVENT_READ, ("stdin", None))
 
     def run(self, pid: int) -> int:
         """The container's wait status."""
@@ -1041,6 +1070,8 @@ class _Relay:
                     status = wait_status if finished == pid else None
         finally:
             self.selector.close()
+            if self.fed is not None:
+                os.close(self.fed)  # its feeder, still writing, gets EPIPE and ends
         if status is None:
             _, status = os.waitpid(pid, 0)
         return status

@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -109,19 +110,30 @@ def _open(path: Path) -> BinaryIO | None:
 
 
 def read(
-    root: Path, *, past: bool = True, follow: bool = False, until: int | None = None
+    root: Path,
+    *,
+    past: bool = True,
+    follow: bool = False,
+    until: int | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[Event]:
     """The log's events, oldest first (``past``: those already written; else only those
     written after this call); ``follow``: then each new one as it is appended, until the
-    caller stops or the clock passes ``until`` (Unix nanoseconds)."""
+    caller stops, the clock passes ``until`` (Unix nanoseconds) or ``stop`` is set."""
     handle = _open(root / FILE)
     if handle is not None and not past:
         handle.seek(0, os.SEEK_END)  # now, not when the caller first asks
-    return _events(root, handle, past=past, follow=follow, until=until)
+    return _events(root, handle, past=past, follow=follow, until=until, stop=stop)
 
 
 def _events(
-    root: Path, handle: BinaryIO | None, *, past: bool, follow: bool, until: int | None
+    root: Path,
+    handle: BinaryIO | None,
+    *,
+    past: bool,
+    follow: bool,
+    until: int | None,
+    stop: threading.Event | None,
 ) -> Iterator[Event]:
     if past:
         with contextlib.suppress(FileNotFoundError):
@@ -146,7 +158,10 @@ def _events(
                 continue
             if until is not None and time.time_ns() > until:
                 return  # only once what was written before it is read
-            time.sleep(POLL)
+            if stop is None:
+                time.sleep(POLL)
+            elif stop.wait(POLL):
+                return
     finally:
         if handle is not None:
             handle.close()
