@@ -4,12 +4,19 @@ A client owns one store root (opened lazily, so ``hybridock --help`` touches not
 configuration. Every method either returns typed records or raises a ``HybridockError``; none
 prints or exits. The records it returns (``Container``, ``ImageRecord``, ...) and the options it
 takes (``RunOptions``, ``ExecOptions``) are importable from here; each is loaded on first use, as
-the parts behind the methods are.
+the parts behind the methods are. docker's documents (inspect, the Engine API's list entries)
+are built once, in ``hybridock/documents/``, and reached through methods here
+(``inspect_container``, ``container_summary``, ...). Over the flat methods, docker-py's shape:
+``client.containers``, ``client.images``, ``client.networks``, ``client.volumes``
+(``hybridock/handles/``).
 
     >>> with hybridock.Client() as client:
     ...     result = client.run("busybox", ["echo", "hi"], remove=True)
-    >>> result.exit_code, result.stdout
-    (0, b'hi\\n')
+    ...     web = client.containers.run("busybox", "sleep 60", detach=True)
+    >>> result.exit_code, result.stdout, web.status
+    (0, b'hi\\n', 'running')
+
+A client belongs to one thread (its database connection does); threads each make their own.
 """
 
 from __future__ import annotations
@@ -632,7 +639,7 @@ class Client:
     def list_containers(
         self,
         *,
-        all_states: bool = True,
+        all_states: bool = False,
         filters: Mapping[str, Sequence[str]] | None = None,
         limit: int = -1,
     ) -> list[Container]:
@@ -643,7 +650,7 @@ class Client:
         ``before``, ``since``), each key's values any-of, the keys all-of; ``InvalidFilter``
         for another key or a bad value.
 
-        >>> [c.name for c in client.list_containers(all_states=False)]
+        >>> [c.name for c in client.list_containers()]
         ['web']
         >>> [c.name for c in client.list_containers(filters={"label": ["tier=db"]}, limit=1)]
         ['db']
@@ -1745,7 +1752,7 @@ class Client:
         from hybridock import __version__  # noqa: PLC0415
         from hybridock.runtime import system  # noqa: PLC0415
 
-        containers = self.list_containers()
+        containers = self.list_containers(all_states=True)
         running = [container for container in containers if container.running]
         paused = sum(1 for container in running if self.paused(container))
         counts = system.Counts(
@@ -1782,7 +1789,7 @@ class Client:
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         images = self.list_images()
-        containers = self.list_containers()
+        containers = self.list_containers(all_states=True)
         users: dict[str, int] = {}
         for container in containers:
             users[container.image_id] = users.get(container.image_id, 0) + 1
@@ -1845,7 +1852,7 @@ class Client:
         from hybridock.store.layout import tree_size  # noqa: PLC0415
 
         removed, reclaimed = [], 0
-        for container in self.list_containers():
+        for container in self.list_containers(all_states=True):
             stopped = not (container.running or container.restarting)  # docker: both run
             if not stopped or not chosen.takes(container.config.labels, container.created):
                 continue
@@ -1895,7 +1902,7 @@ class Client:
             from hybridock.store.images import RemovalReport  # noqa: PLC0415
 
             report = RemovalReport([], [])
-            used = {container.image_id for container in self.list_containers()}
+            used = {container.image_id for container in self.list_containers(all_states=True)}
             for image in before.values():
                 if image.id in used or (image.tags and not all_images):
                     continue

@@ -96,7 +96,7 @@ def test_run_returns_exit_code_and_captured_streams(
                 "stderr": result.stderr.decode(),
                 "kept": [kept.state, kept.exit_code],
                 "removed": [removed.exit_code, removed.stdout.decode()],
-                "left": [c.id for c in client.list_containers()],
+                "left": [c.id for c in client.list_containers(all_states=True)],
             }))
         """
     )
@@ -131,7 +131,7 @@ def test_detached_run_wait_logs_remove(
                 "first": first[2],
                 "code": code,
                 "lines": lines,
-                "left": [c.name for c in client.list_containers()],
+                "left": [c.name for c in client.list_containers(all_states=True)],
             }))
         """
     )
@@ -160,7 +160,7 @@ def test_errors_are_hybridock_errors_not_crashes(
                 print("returned", attempt())
             except hybridock.HybridockError as error:
                 print(type(error).__name__, error)
-        print("left", len(client.list_containers()))
+        print("left", len(client.list_containers(all_states=True)))
         """
     )
     assert result.returncode == 0, result.stderr

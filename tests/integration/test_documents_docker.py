@@ -74,7 +74,7 @@ def test_container_list_entries_are_dockers(
     theirs = {entry["Names"][0]: entry for entry in engine(daemon, "/containers/json?all=1")}
     ours = {
         entry["Names"][0]: entry
-        for entry in (client.container_summary(c) for c in client.list_containers())
+        for entry in (client.container_summary(c) for c in client.list_containers(all_states=True))
     }
     assert sorted(ours) == sorted(theirs) == ["/done", "/fresh", "/up"]
     for name, entry in theirs.items():

@@ -324,8 +324,12 @@ def test_connect_and_disconnect_a_running_container(box: Box, name: str, network
     box.ok("network", "connect", "--alias", "late", network, name)
     assert "eth1" in box.ok("exec", name, "ip", "-o", "addr")
     assert network in box.inspect(name)["NetworkSettings"]["Networks"]  # type: ignore[index]
+    # ps names every network, as docker's client does from the list entry's Networks
+    shown = box.ok("ps", "--filter", f"name={name}", "--format", "{{.Networks}}")
+    assert sorted(shown.strip().split(",")) == sorted(["bridge", network])
     box.ok("network", "disconnect", network, name)
     assert "eth1" not in box.ok("exec", name, "ip", "-o", "addr")
+    assert box.ok("ps", "--filter", f"name={name}", "--format", "{{.Networks}}") == "bridge\n"
 
 
 def test_network_ls_and_rm_as_docker(box: Box, network: str) -> None:

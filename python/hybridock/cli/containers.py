@@ -7,7 +7,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -28,7 +28,7 @@ from hybridock.cli.output import (
     table,
     time_bounds,
 )
-from hybridock.client import Container, command_text, status_text
+from hybridock.client import displayable_ports
 from hybridock.errors import (
     ContainerNotFound,
     HybridockError,
@@ -36,9 +36,6 @@ from hybridock.errors import (
     InvalidFilter,
     InvalidReference,
 )
-
-if TYPE_CHECKING:
-    from hybridock.client import Mount
 
 
 def _each(names: Iterable[str], action: Callable[[str], None]) -> None:
@@ -53,18 +50,15 @@ def _each(names: Iterable[str], action: Callable[[str], None]) -> None:
         raise EachFailed(failures)
 
 
-def _command_text(container: Container, no_trunc: bool) -> str:
+def _command_text(command: str, no_trunc: bool) -> str:
     """docker's COMMAND: the list entry's Command in quotes, cut to 20 characters."""
-    text = command_text(container)
-    if not no_trunc and len(text) > 20:
-        text = text[:19] + "…"
-    return f'"{text}"'
+    if not no_trunc and len(command) > 20:
+        command = command[:19] + "…"
+    return f'"{command}"'
 
 
 #: docker's values for ps --filter health=
 HEALTH_STATES = ("starting", "healthy", "unhealthy", "none")
-#: ps fields left out unless a --format shows them: the config's need it decoded
-DETAIL_FIELDS = ("CreatedAt", "Labels", "Mounts", "Networks")
 #: docker's ps headers and default table
 PS_HEADERS = {
     "ID": "CONTAINER ID",
@@ -87,38 +81,44 @@ PS_TABLE = (
 )
 
 
-def _mount_name(mount: Mount, no_trunc: bool) -> str:
+def _mount_name(mount: dict[str, Any], no_trunc: bool) -> str:
     """docker ps's MOUNTS: a volume's name, else the bind's source, cut to 15 characters."""
-    name = mount.volume or mount.source
+    name = str(mount.get("Name") or mount["Source"])
     return name if no_trunc or len(name) <= 15 else name[:14] + "…"
 
 
-def _ps_fields(
-    container: Container, no_trunc: bool, *, details: bool, state: State | None = None
-) -> dict[str, str]:
-    paused = container.running and state is not None and state.client.paused(container)
-    health = state.client.health(container) if container.running and state is not None else None
-    fields = {
-        "ID": container.id if no_trunc else container.id[:12],
-        "Image": container.image,
-        "Command": _command_text(container, no_trunc),
-        "RunningFor": ago(container.created),
-        "Status": status_text(container, paused=paused, health=health.shown if health else ""),
-        "State": "paused" if paused else container.state,
-        "Ports": "",
-        "Names": container.name,
-    }
-    if container.running and state is not None:
-        from hybridock.client import displayable_ports  # noqa: PLC0415
+def _port_map(listed: list[dict[str, Any]]) -> dict[str, list[dict[str, str]] | None]:
+    """A list entry's Ports as inspect's map, which docker's PORTS display is made from."""
+    ports: dict[str, list[dict[str, str]] | None] = {}
+    for port in listed:
+        key = f"{port['PrivatePort']}/{port['Type']}"
+        if "PublicPort" not in port:
+            ports.setdefault(key, None)
+            continue
+        binding = {"HostIp": port.get("IP", ""), "HostPort": str(port["PublicPort"])}
+        ports[key] = [*(ports.get(key) or []), binding]
+    return ports
 
-        fields["Ports"] = displayable_ports(state.client.port_map(container))
-    if details:
-        fields["CreatedAt"] = go_time(container.created)
-        config = container.config
-        fields["Labels"] = ",".join(f"{k}={v}" for k, v in config.labels.items())
-        fields["Mounts"] = ",".join(_mount_name(m, no_trunc) for m in config.mounts)
-        fields["Networks"] = config.network
-    return fields
+
+def ps_fields(summary: dict[str, Any], no_trunc: bool) -> dict[str, str]:
+    """ps's fields of a container, from its list entry (``Client.container_summary``), as
+    docker's client makes them from the daemon's."""
+
+    container_id = summary["Id"]
+    return {
+        "ID": container_id if no_trunc else container_id[:12],
+        "Image": summary["Image"],
+        "Command": _command_text(summary["Command"], no_trunc),
+        "CreatedAt": go_time(summary["Created"]),
+        "RunningFor": ago(summary["Created"]),
+        "Ports": displayable_ports(_port_map(summary["Ports"])),
+        "State": summary["State"],
+        "Status": summary["Status"],
+        "Names": summary["Names"][0].removeprefix("/"),
+        "Labels": ",".join(f"{k}={v}" for k, v in summary["Labels"].items()),
+        "Mounts": ",".join(_mount_name(m, no_trunc) for m in summary["Mounts"]),
+        "Networks": ",".join(summary["NetworkSettings"]["Networks"]),
+    }
 
 
 @click.command("ps")
@@ -162,8 +162,7 @@ def ps(
         for container in containers:
             click.echo(container.id if no_trunc else container.id[:12])
         return
-    details = output_format == "json" or any(f in (output_format or "") for f in DETAIL_FIELDS)
-    rows = [_ps_fields(c, no_trunc, details=details, state=state) for c in containers]
+    rows = [ps_fields(state.client.container_summary(c), no_trunc) for c in containers]
     for line in formatted(rows, output_format or "table", PS_HEADERS, PS_TABLE):
         click.echo(line)
 

@@ -77,22 +77,30 @@ class Listed(NamedTuple):
     digests: list[Reference]
 
 
+def _counted(value: int, shown: str) -> str:
+    return "N/A" if value == -1 else shown  # the daemon's -1: not counted
+
+
 def _image_fields(
-    listed: Listed, *, digests: bool, need_digest: bool, no_trunc: bool
+    state: State, listed: Listed, *, digests: bool, need_digest: bool, no_trunc: bool
 ) -> list[dict[str, str]]:
     """docker's imageFormat: a row per tag (per tag and digest when digests are shown), a
-    row per repository known only by digest, one ``<none>`` row for a dangling image."""
-    image = listed.image
-    created = parse_timestamp(image.created)
+    row per repository known only by digest, one ``<none>`` row for a dangling image; the
+    image's own fields from its list entry (``Client.image_summary``)."""
+    summary = state.client.image_summary(listed.image)
+    created = summary["Created"] or None
+    image_id = summary["Id"]
     common = {
-        "ID": image.id if no_trunc else image.id.removeprefix("sha256:")[:12],
+        "ID": image_id if no_trunc else image_id.removeprefix("sha256:")[:12],
         "CreatedSince": ago(created),
         "CreatedAt": go_time(created),
-        "Size": human_size(image.size),
-        "VirtualSize": human_size(image.size, digits=4),
-        "Containers": "N/A",
-        "SharedSize": "N/A",
-        "UniqueSize": "N/A",
+        "Size": human_size(summary["Size"]),
+        "VirtualSize": human_size(summary["VirtualSize"], digits=4),
+        "Containers": _counted(summary["Containers"], str(summary["Containers"])),
+        "SharedSize": _counted(summary["SharedSize"], human_size(summary["SharedSize"])),
+        "UniqueSize": _counted(
+            summary["SharedSize"], human_size(summary["Size"] - summary["SharedSize"])
+        ),
     }
     entries: list[tuple[str, str, str]] = []
     by_repository: dict[str, list[str]] = {}
@@ -276,7 +284,9 @@ def images(
     rows = [
         row
         for entry in listed
-        for row in _image_fields(entry, digests=digests, need_digest=need_digest, no_trunc=no_trunc)
+        for row in _image_fields(
+            state, entry, digests=digests, need_digest=need_digest, no_trunc=no_trunc
+        )
     ]
     if quiet and output_format in (None, "table"):
         seen = []

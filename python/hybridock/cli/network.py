@@ -6,7 +6,6 @@ a name taken), with one line per target that failed after the others were done.
 
 from __future__ import annotations
 
-import datetime
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -52,11 +51,6 @@ def _no_such(name: str, error: HybridockError) -> str:
     from hybridock.client import NetworkNotFound  # noqa: PLC0415
 
     return f"No such network: {name}" if isinstance(error, NetworkNotFound) else str(error)
-
-
-def _created(timestamp: float) -> str:
-    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @click.group("network")
@@ -117,16 +111,17 @@ def ls(
     for network in state.client.list_networks():
         if not _matches(network, filters):
             continue
+        document = state.client.inspect_network(network)
         rows.append(
             {
-                "ID": network.id if no_trunc else network.short_id,
-                "Name": network.name,
-                "Driver": network.driver,
-                "Scope": "local",
-                "IPv6": "false",
-                "Internal": str(network.internal).lower(),
-                "Labels": ",".join(f"{k}={v}" for k, v in network.labels.items()),
-                "CreatedAt": _created(network.created),
+                "ID": document["Id"] if no_trunc else document["Id"][:12],
+                "Name": document["Name"],
+                "Driver": document["Driver"],
+                "Scope": document["Scope"],
+                "IPv6": str(document["EnableIPv6"]).lower(),
+                "Internal": str(document["Internal"]).lower(),
+                "Labels": ",".join(f"{k}={v}" for k, v in document["Labels"].items()),
+                "CreatedAt": document["Created"],
             }
         )
     if quiet:

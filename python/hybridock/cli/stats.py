@@ -117,7 +117,7 @@ def stats(
                 return [client.container(name) for name in names]
             except HybridockError as error:
                 raise ContainerCommandError(str(error)) from error
-        return [c for c in client.list_containers() if all_states or c.running]
+        return [c for c in client.list_containers(all_states=True) if all_states or c.running]
 
     while True:
         lines = _render(_collect(state, targets()), output_format)

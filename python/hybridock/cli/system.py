@@ -227,7 +227,7 @@ def _verbose(state: State, usage: DiskUsage) -> str:
     """docker's ``system df -v`` sections."""
     from hybridock.cli.containers import _command_text  # noqa: PLC0415
     from hybridock.cli.output import parse_timestamp  # noqa: PLC0415
-    from hybridock.client import status_text  # noqa: PLC0415
+    from hybridock.client import command_text, status_text  # noqa: PLC0415
     from hybridock.reference import Reference  # noqa: PLC0415
 
     images = [
@@ -269,7 +269,7 @@ def _verbose(state: State, usage: DiskUsage) -> str:
             [
                 container.id[:12],
                 container.image,
-                _command_text(container, no_trunc=False),
+                _command_text(command_text(container), no_trunc=False),
                 str(sum(1 for mount in container.config.mounts if mount.is_volume)),
                 human_size(used.size),
                 ago(container.created),

@@ -105,18 +105,22 @@ def ls(state: State, quiet: bool, filters: tuple[str, ...], output_format: str |
     """List volumes."""
     parsed = _filters(filters)
     unused = {volume.name for volume in state.client.unused_volumes()}
+    documents = [
+        state.client.inspect_volume(volume)
+        for volume in state.client.list_volumes()
+        if _matches(volume, parsed, unused)
+    ]
     rows = [
         {
-            "Name": volume.name,
-            "Driver": volume.driver,
-            "Scope": "local",
-            "Mountpoint": volume.mountpoint,
-            "Labels": ",".join(f"{k}={v}" for k, v in (volume.labels or {}).items()),
+            "Name": document["Name"],
+            "Driver": document["Driver"],
+            "Scope": document["Scope"],
+            "Mountpoint": document["Mountpoint"],
+            "Labels": ",".join(f"{k}={v}" for k, v in (document["Labels"] or {}).items()),
             "Links": "N/A",
             "Size": "N/A",
         }
-        for volume in state.client.list_volumes()
-        if _matches(volume, parsed, unused)
+        for document in documents
     ]
     if quiet:
         for row in rows:

@@ -42,6 +42,8 @@ def container_summary(
     client: Client, container: Container, *, size: bool = False
 ) -> dict[str, Any]:
     """The Engine API's ``GET /containers/json`` entry (``size``: SizeRw and SizeRootFs)."""
+    from hybridock.runtime.ports import listed_ports  # noqa: PLC0415
+
     config = container.config
     paused = client.paused(container)
     health = client.health(container) if container.running else None
@@ -52,7 +54,7 @@ def container_summary(
         "ImageID": container.image_id,
         "Command": command_text(container),
         "Created": int(container.created),
-        "Ports": summary_ports(client.port_map(container)),
+        "Ports": listed_ports(client.port_map(container)),
         "Labels": dict(config.labels),
         "State": "paused" if paused else container.state,
         "Status": status_text(container, paused=paused, health=health.shown if health else ""),
@@ -67,22 +69,6 @@ def container_summary(
         summary["SizeRw"] = written
         summary["SizeRootFs"] = written + client.image(container.image_id).size
     return summary
-
-
-def summary_ports(ports: dict[str, list[dict[str, str]] | None]) -> list[dict[str, Any]]:
-    """A list entry's Ports: an exposed port alone, or once per host binding (IP and
-    PublicPort only then), from inspect's ``NetworkSettings.Ports``."""
-    shown: list[dict[str, Any]] = []
-    for key, bindings in ports.items():
-        port, _, protocol = key.partition("/")
-        if not bindings:
-            shown.append({"PrivatePort": int(port), "Type": protocol})
-            continue
-        for binding in bindings:
-            entry: dict[str, Any] = {"IP": binding["HostIp"]} if binding.get("HostIp") else {}
-            entry.update(PrivatePort=int(port), PublicPort=int(binding["HostPort"]), Type=protocol)
-            shown.append(entry)
-    return shown
 
 
 def _network_mode(container: Container) -> str:
