@@ -4,7 +4,10 @@
 //! container's directory and hands the listening socket to the monitor; each connection is one
 //! attached client. Both directions carry frames shaped as docker's stdcopy stream: an 8-byte
 //! header (kind, three zero bytes, the payload's length as u32 big-endian), then the payload.
-//! Client to monitor: `STDIN` bytes, `STDIN_CLOSE`, `RESIZE` (rows, columns: u16 big-endian).
+//! Client to monitor: `STDIN` bytes, `STDIN_CLOSE` (this client's input ended: the container's
+//! goes on, as a detached docker container's), `STDIN_END` (the container's input ends once it
+//! has taken what came before: docker's `StdinOnce`, which the client knows to ask), `RESIZE`
+//! (rows, columns: u16 big-endian).
 //! Monitor to client: `STDOUT` and `STDERR` bytes as the monitor reads them from the container
 //! (what came before the connection is only in the log), and `EXIT` (the code, i32
 //! big-endian) last.
@@ -27,6 +30,7 @@ pub const STDERR: u8 = 2;
 pub const EXIT: u8 = 3;
 pub const STDIN_CLOSE: u8 = 4;
 pub const RESIZE: u8 = 5;
+pub const STDIN_END: u8 = 6;
 
 pub const HEADER: usize = 8;
 /// Output a client may have queued and not yet read before it is dropped.
@@ -49,6 +53,7 @@ pub fn encode(kind: u8, payload: &[u8], out: &mut Vec<u8>) {
 pub enum Input {
     Stdin(Vec<u8>),
     CloseStdin,
+    EndStdin,
     Resize { rows: u16, columns: u16 },
 }
 
@@ -88,6 +93,7 @@ impl Decoder {
         match kind {
             STDIN => Ok(Some(Input::Stdin(payload))),
             STDIN_CLOSE => Ok(Some(Input::CloseStdin)),
+            STDIN_END => Ok(Some(Input::EndStdin)),
             RESIZE if payload.len() == 4 => Ok(Some(Input::Resize {
                 rows: u16::from_be_bytes([payload[0], payload[1]]),
                 columns: u16::from_be_bytes([payload[2], payload[3]]),
@@ -310,6 +316,7 @@ mod tests {
         let mut bytes = frame(STDIN, b"abc");
         bytes.extend(frame(RESIZE, &[0, 24, 0, 80]));
         bytes.extend(frame(STDIN_CLOSE, b""));
+        bytes.extend(frame(STDIN_END, b""));
         let mut decoder = Decoder::default();
         let mut inputs = Vec::new();
         for byte in bytes {
@@ -327,6 +334,7 @@ mod tests {
                     columns: 80
                 },
                 Input::CloseStdin,
+                Input::EndStdin,
             ]
         );
     }

@@ -150,6 +150,8 @@ struct Stdin {
     fd: RawFd,
     owned: bool,
     pending: Vec<u8>,
+    /// a client asked for the end of input (`STDIN_END`): closed once `pending` is written
+    ending: bool,
 }
 
 impl Stdin {
@@ -165,6 +167,7 @@ impl Stdin {
             fd,
             owned,
             pending: Vec::new(),
+            ending: false,
         }
     }
 
@@ -437,10 +440,12 @@ impl Supervised<'_> {
 
     fn feed_stdin(&mut self) {
         if let Some(mut stdin) = self.stdin.take() {
-            if stdin.write_pending() {
+            let open = stdin.write_pending();
+            if open && !(stdin.ending && stdin.pending.is_empty()) {
                 self.stdin = Some(stdin);
             } else {
-                stdin.close(); // the container closed its end: input has nowhere to go
+                // the container closed its end (input has nowhere to go), or its input ended
+                stdin.close();
             }
         }
     }
@@ -456,6 +461,13 @@ impl Supervised<'_> {
                 // docker's detached containers are not StdinOnce: one client's end of input
                 // is not the container's
                 Input::CloseStdin => {}
+                // the attached client's end of input is the container's (a pipe's; a tty's
+                // master is also its output, and stays)
+                Input::EndStdin => {
+                    if let Some(stdin) = self.stdin.as_mut().filter(|s| s.owned) {
+                        stdin.ending = true;
+                    }
+                }
                 Input::Resize { rows, columns } => {
                     if let Some(master) = self.terminal {
                         resize(master, rows, columns);
@@ -463,7 +475,11 @@ impl Supervised<'_> {
                 }
             }
         }
-        if self.stdin.as_ref().is_some_and(|s| !s.pending.is_empty()) {
+        if self
+            .stdin
+            .as_ref()
+            .is_some_and(|s| !s.pending.is_empty() || s.ending)
+        {
             self.feed_stdin();
         }
     }

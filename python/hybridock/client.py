@@ -21,6 +21,7 @@ A client belongs to one thread (its database connection does); threads each make
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -60,10 +61,11 @@ if TYPE_CHECKING:
     )
     from hybridock.reference import Reference
     from hybridock.registry import RegistryClient
+    from hybridock.runtime.attach import AttachLink, Detached, DetachKeys, detach_key_bytes
     from hybridock.runtime.cgroups import Stats
     from hybridock.runtime.config import Mount, RunOptions
     from hybridock.runtime.containers import Container, ContainerStore
-    from hybridock.runtime.exec import ExecOptions
+    from hybridock.runtime.exec import ExecOptions, ExecProcess
     from hybridock.runtime.lifecycle import Runtime
     from hybridock.runtime.network import (
         Endpoint,
@@ -89,14 +91,18 @@ if TYPE_CHECKING:
     from hybridock.store.pull import PullProgress, PullResult
 
 __all__ = [
+    "AttachLink",
     "Client",
     "Container",
     "ContainerCollection",
     "ContainerHandle",
     "ContainerUsage",
+    "DetachKeys",
+    "Detached",
     "DiskUsage",
     "Endpoint",
     "ExecOptions",
+    "ExecProcess",
     "ExecResult",
     "HealthState",
     "Healthcheck",
@@ -129,6 +135,7 @@ __all__ = [
     "VolumeNotFound",
     "VolumeUsage",
     "command_text",
+    "detach_key_bytes",
     "displayable_ports",
     "human_duration",
     "port_lines",
@@ -139,6 +146,12 @@ __all__ = [
 _EXPORTS = {
     "Container": "hybridock.runtime.containers",
     "ExecOptions": "hybridock.runtime.exec",
+    "ExecProcess": "hybridock.runtime.exec",
+    # a front end's relays of attach and exec streams (the Engine API's)
+    "AttachLink": "hybridock.runtime.attach",
+    "Detached": "hybridock.runtime.attach",
+    "DetachKeys": "hybridock.runtime.attach",
+    "detach_key_bytes": "hybridock.runtime.attach",
     "Endpoint": "hybridock.runtime.network",
     "Healthcheck": "hybridock.runtime.supervision",
     "HealthState": "hybridock.runtime.supervision",
@@ -1044,15 +1057,22 @@ class Client:
         return self.runtime.wait(self._record(container), condition, stop)
 
     def logs(
-        self, container: Container | str, *, follow: bool = False, tail: int | None = None
+        self,
+        container: Container | str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
         """``(stream, time, text)`` of each log line ("stdout"/"stderr", RFC 3339, the line with
-        its newline); ``follow`` keeps reading until the container exits; ``tail``: the last N.
+        its newline); ``follow`` keeps reading until the container exits (or ``stop``, asked
+        while it waits, says true); ``tail``: the last N.
 
         >>> b"".join(text.encode() for _, _, text in client.logs("sleeper"))
         b'...'
         """
-        return self.runtime.logs(self._record(container), follow=follow, tail=tail)
+        record = self._record(container)
+        return self.runtime.logs(record, follow=follow, tail=tail, stop=stop)
 
     def remove_container(
         self, container: Container | str, *, force: bool = False, volumes: bool = False
@@ -1493,12 +1513,14 @@ class Client:
         self._container_event(record, "exec_die", {"execID": exec_id, "exitCode": str(code)})
         return code
 
-    def _exec_events(self, record: Container, options: ExecOptions) -> str:
+    def _exec_events(
+        self, record: Container, options: ExecOptions, exec_id: str | None = None
+    ) -> str:
         """docker's exec_create and exec_start ("exec_start: sh -c ..."); the exec's id."""
 
         from hybridock.runtime.containers import container_event  # noqa: PLC0415
 
-        exec_id = os.urandom(32).hex()
+        exec_id = exec_id or os.urandom(32).hex()
         command = " ".join(options.command[:1]) + " " + " ".join(options.command[1:])
         extra = {"execID": exec_id}
         self._emit(
@@ -1509,7 +1531,9 @@ class Client:
         )
         return exec_id
 
-    def exec_detached(self, container: Container | str, options: ExecOptions) -> int:
+    def exec_detached(
+        self, container: Container | str, options: ExecOptions, *, exec_id: str | None = None
+    ) -> int:
         """Start a process in a running container on /dev/null and leave it; returns its
         host pid (it ends with the container at the latest).
 
@@ -1520,8 +1544,94 @@ class Client:
 
         self.require_root()
         record = Executor(self.runtime).running(self._record(container))
-        self._exec_events(record, options)
+        self._exec_events(record, options, exec_id)
         return Executor(self.runtime).start_detached(record, options)
+
+    # --- streams a caller relays itself (the Engine API's attach and exec) --------------------
+
+    def start_linked(self, container: Container | str, links: int = 0) -> list[AttachLink]:
+        """``start``, with ``links`` connections to the container's monitor made before its
+        process is spawned (none missing its first output), for a caller that relays them in
+        its own loop; none for a container waiting to restart. Safe in any thread.
+
+        >>> [link] = client.start_linked("job", links=1)
+        >>> link.read(link.fileno())
+        [(1, b'hi\\n')]
+        """
+        from hybridock.runtime.attach import AttachLink  # noqa: PLC0415
+
+        self.require_root()
+        record = self._record(container)
+        if links:
+            self._container_event(record, "attach")
+        once = record.config.stdin_once
+        connections = self.runtime.start_linked(record, links)
+        return [AttachLink(connection, stdin_once=once) for connection in connections]
+
+    def link(self, container: Container | str) -> AttachLink:
+        """A connection to a running container's monitor (its output from now on, its input,
+        its pty's size, its exit code), for a caller that relays it: ``attach`` without the
+        terminal. ``ContainerStateError`` when it is not running.
+
+        >>> link = client.link("web")
+        """
+        from hybridock.runtime.attach import AttachLink  # noqa: PLC0415
+
+        self.require_root()
+        record = self._record(container)
+        link = AttachLink(self.runtime.connect(record), stdin_once=record.config.stdin_once)
+        self._container_event(record, "attach")
+        return link
+
+    def resize(self, container: Container | str, rows: int, columns: int) -> None:
+        """The size of a running tty container's pty (nothing without a tty), through its
+        monitor; ``ContainerStateError`` when it is not running.
+
+        >>> client.resize("shell", 40, 120)
+        """
+        from hybridock.runtime.attach import resize_frame  # noqa: PLC0415
+
+        self.require_root()
+        record = self._record(container)
+        connection = self.runtime.connect(record)
+        with connection:
+            if record.config.tty:
+                connection.sendall(resize_frame(rows, columns))
+
+    def start_exec(
+        self,
+        container: Container | str,
+        options: ExecOptions,
+        *,
+        console_size: tuple[int, int] | None = None,
+        exec_id: str | None = None,
+    ) -> ExecProcess:
+        """Start a process in a running container on pipes (stdin with ``interactive``) or a
+        pty (``tty``, of ``console_size`` rows and columns), for a caller that relays them and
+        reaps it (``wait``); ``exec_id`` names it in the events.
+
+        >>> process = client.start_exec("web", ExecOptions(("ls", "/")))
+        >>> process.wait()
+        0
+        """
+        from hybridock.runtime.exec import Executor  # noqa: PLC0415
+
+        self.require_root()
+        executor = Executor(self.runtime)
+        record = executor.running(self._record(container))
+        self._exec_events(record, options, exec_id)
+        return executor.start_piped(record, options, console_size)
+
+    def exec_ended(self, container: Container | str, exec_id: str, exit_code: int) -> None:
+        """docker's exec_die event, for an exec started by ``start_exec`` once it was reaped.
+
+        >>> client.exec_ended("web", process_id, process.wait())
+        """
+        with contextlib.suppress(HybridockError):  # the container may be gone meanwhile
+            record = self._record(container)
+            self._container_event(
+                record, "exec_die", {"execID": exec_id, "exitCode": str(exit_code)}
+            )
 
     def stats(self, container: Container | str) -> Stats:
         """A running container's counters from its cgroups (CPU time, memory, block I/O,

@@ -358,6 +358,11 @@ def host(**fields: Any) -> dict[str, Any]:
             RunOptions(),
             id="docker-s-defaults-named",
         ),
+        pytest.param(
+            {"Tty": True, "OpenStdin": True, "StdinOnce": True, **host(ConsoleSize=[40, 120])},
+            RunOptions(tty=True, interactive=True, stdin_once=True, console_size=(40, 120)),
+            id="attached-run-it",
+        ),
     ],
 )
 def test_fields(body: dict[str, Any], expected: RunOptions) -> None:
@@ -498,6 +503,11 @@ def test_name_and_image() -> None:
             },
             "NetworkingConfig.EndpointsConfig.a.IPAMConfig.IPv6Address: not supported",
             id="endpoint-ipv6",
+        ),
+        pytest.param(
+            host(ConsoleSize=[24]),
+            "HostConfig.ConsoleSize: expected [height, width]",
+            id="console-size",
         ),
     ],
 )

@@ -56,16 +56,6 @@ def create(request: Request) -> None:
 # --- lifecycle --------------------------------------------------------------------------------
 
 
-@route("POST", "/containers/{id}/start")
-def start(request: Request) -> None:
-    container = _container(request)
-    if container.running:
-        request.send_empty(304)
-        return
-    request.client.start(container)
-    request.send_empty(204)
-
-
 @route("POST", "/containers/{id}/stop")
 def stop(request: Request) -> None:
     container = _container(request)
@@ -181,17 +171,6 @@ def update(request: Request) -> None:
         restart=restart,
     )
     request.send_json(200, {"Warnings": []})
-
-
-@route("POST", "/containers/{id}/resize")
-def resize(request: Request) -> None:
-    """A container's terminal size: the attached client's (api/attach.py) is what its tty
-    follows; without an attached terminal there is nothing to resize."""
-    _container(request)
-    for name in ("h", "w"):
-        if request.integer(name, 0) is None or (request.integer(name, 0) or 0) < 0:
-            raise ApiError(400, f"invalid {name}")
-    request.send_empty(200)
 
 
 # --- what a container is ----------------------------------------------------------------------

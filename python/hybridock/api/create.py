@@ -33,11 +33,11 @@ DEFAULTS: dict[str, tuple[object, ...]] = {
     "HostConfig.LogConfig.Type": ("json-file",),
 }
 #: read, and of no consequence to the container's record: the client's own plans (attach,
-#: the container id file), a first window size (the attach's resize sets it), macOS's mount
-#: consistency, and the read-only fields a client echoes from an inspect
+#: the container id file), macOS's mount consistency, and the read-only fields a client
+#: echoes from an inspect
 INFORMATIVE = (
-    "Config.AttachStdin", "Config.AttachStdout", "Config.AttachStderr", "Config.StdinOnce",
-    "HostConfig.ContainerIDFile", "HostConfig.ConsoleSize", "Mount.Consistency",
+    "Config.AttachStdin", "Config.AttachStdout", "Config.AttachStderr",
+    "HostConfig.ContainerIDFile", "Mount.Consistency",
     "Endpoint.NetworkID", "Endpoint.EndpointID", "Endpoint.Gateway", "Endpoint.IPAddress",
     "Endpoint.IPPrefixLen", "Endpoint.IPv6Gateway", "Endpoint.GlobalIPv6Address",
     "Endpoint.GlobalIPv6PrefixLen", "Endpoint.DNSNames",
@@ -62,6 +62,21 @@ def _is_zero(value: object) -> bool:
     if isinstance(value, list):
         return all(_is_zero(item) for item in value)
     return value is None or value in (0, "")  # False == 0
+
+
+def _console_size(host: _Section) -> tuple[int, int] | None:
+    """ConsoleSize, ``[rows, columns]``: a tty's first size (the docker CLI sends its
+    terminal's, so the first prompt already has it); ``[0, 0]`` is none."""
+    value = host.field("ConsoleSize")
+    if value is None:
+        return None
+    if not (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(type(n) is int and 0 <= n < 1 << 16 for n in value)
+    ):
+        raise bad_request("HostConfig.ConsoleSize: expected [height, width]")
+    return (value[0], value[1]) if value[0] and value[1] else None
 
 
 class _Section:
@@ -162,7 +177,7 @@ def container_create(body: object, name: str | None = None) -> ContainerCreate:
 
 
 def _config(config: _Section) -> dict[str, Any]:
-    for key in ("AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"):
+    for key in ("AttachStdin", "AttachStdout", "AttachStderr"):
         config.boolean(key)
     entrypoint = config.strings("Entrypoint", one_word=True)
     labels = config.mapping("Labels")
@@ -172,6 +187,9 @@ def _config(config: _Section) -> dict[str, Any]:
         "user": config.string("User") or None,
         "tty": config.boolean("Tty"),
         "interactive": config.boolean("OpenStdin"),
+        # the docker CLI's attached run -i: the attached client's end of input is the
+        # container's (api/attach.py)
+        "stdin_once": config.boolean("StdinOnce"),
         # a name without a value is the client's to look up (docker's CLI sends it when its
         # own environment lacks it too); ours is the server's, never a client's to read
         "env": tuple(entry for entry in config.strings("Env") or () if "=" in entry),
@@ -243,6 +261,7 @@ def _host(host: _Section) -> dict[str, Any]:
         "network": _network_mode(host.string("NetworkMode")),
         "restart_policy": restart,
         "auto_remove": host.boolean("AutoRemove"),
+        "console_size": _console_size(host),
         "volumes_from": tuple(host.strings("VolumesFrom") or ()),
         "init": host.boolean("Init"),
         "privileged": host.boolean("Privileged"),

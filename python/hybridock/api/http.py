@@ -319,6 +319,20 @@ class Request:
             watcher.start()
         return self._gone
 
+    def disconnected(self) -> bool:
+        """Whether the client has closed its end (a ``logs -f`` whose reader left): asked
+        while a stream has nothing to send, which would otherwise not notice."""
+        connection: socket.socket = self._connection.connection
+        ready, _, _ = select.select([connection], [], [], 0)
+        if not ready:
+            return False
+        try:
+            return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
     def buffered(self) -> bytes:
         """What the client sent after its request that the server has already read."""
         return self._connection.take_buffered()

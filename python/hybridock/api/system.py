@@ -66,7 +66,7 @@ def info(request: Request) -> None:
     request.send_json(200, document)
 
 
-def _nanoseconds(request: Request, name: str) -> int | None:
+def timestamp_arg(request: Request, name: str) -> int | None:
     """docker's ``since``/``until``: Unix seconds, with an optional fraction."""
     text = request.arg(name)
     if not text:
@@ -83,8 +83,8 @@ def events(request: Request) -> None:
     """The event log as a stream of documents: past ones from ``since``, then new ones until
     ``until`` (or until the client goes)."""
     documents = request.client.events(
-        since=_nanoseconds(request, "since"),
-        until=_nanoseconds(request, "until"),
+        since=timestamp_arg(request, "since"),
+        until=timestamp_arg(request, "until"),
         filters=request.filters(),
         stop=request.gone(),
     )

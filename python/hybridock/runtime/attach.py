@@ -25,7 +25,7 @@ from hybridock.errors import ContainerStateError
 from hybridock.runtime import tty as terminal
 
 SOCKET_NAME = "attach.sock"
-STDIN, STDOUT, STDERR, EXIT, STDIN_CLOSE, RESIZE = range(6)
+STDIN, STDOUT, STDERR, EXIT, STDIN_CLOSE, RESIZE, STDIN_END = range(7)
 HEADER = struct.Struct(">B3xI")
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 #: what ``--sig-proxy`` forwards (docker forwards every signal but SIGCHLD, SIGPIPE, SIGWINCH)
@@ -288,3 +288,80 @@ def proxied_signals(pid: int, *, enabled: bool) -> Iterator[None]:
         return
     with terminal.forwarding_signals(pid, PROXIED_SIGNALS):
         yield
+
+
+class AttachLink:
+    """A front end's connection to a container's monitor, relayed by its caller's own loop (the
+    Engine API's attach relays it to a client's socket): the container's output as
+    ``(stream, bytes)`` (1 stdout, 2 stderr: docker's stream numbers), its input, its pty's
+    size, and its exit code once the monitor sends it. Non-blocking: input waits in
+    ``outbound`` until the monitor takes it (``flush`` when ``fileno`` is writable).
+    ``stdin_once``: the end of our input is the container's (docker's StdinOnce)."""
+
+    def __init__(self, connection: socket.socket, *, stdin_once: bool = False) -> None:
+        self.connection = connection
+        self.stdin_once = stdin_once
+        connection.setblocking(False)
+        self.inbound = bytearray()
+        self.outbound = bytearray()
+        self.exit_code: int | None = None
+        self.ended = False  # the exit code came, or the monitor went
+
+    def fileno(self) -> int:
+        return self.connection.fileno()
+
+    def output_fds(self) -> list[int]:
+        return [] if self.ended else [self.fileno()]
+
+    def input_fd(self) -> int | None:
+        """The fd to wait on for writing while input waits; None when none waits."""
+        return self.fileno() if self.outbound and not self.ended else None
+
+    def read(self, _fd: int) -> list[tuple[int, bytes]]:
+        """What the monitor sent: output chunks; ``ended`` once it said the exit code (or
+        closed: a container that exited as we connected, or a client it dropped)."""
+        try:
+            data = self.connection.recv(65536)
+        except BlockingIOError:
+            return []
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.ended = True
+            return []
+        self.inbound += data
+        chunks = []
+        for kind, payload in frames(self.inbound):
+            if kind == EXIT:
+                self.exit_code = int.from_bytes(payload, "big", signed=True)
+                self.ended = True
+                break
+            if kind in (STDOUT, STDERR):
+                chunks.append((kind, payload))
+        return chunks
+
+    def send(self, data: bytes) -> None:
+        if data:
+            self.outbound += frame(STDIN, data)
+
+    def close_input(self) -> None:
+        self.outbound += frame(STDIN_END if self.stdin_once else STDIN_CLOSE)
+
+    def resize(self, rows: int, columns: int) -> None:
+        self.outbound += resize_frame(rows, columns)
+
+    def flush(self) -> None:
+        try:
+            sent = self.connection.send(self.outbound)
+        except BlockingIOError:
+            return
+        except (BrokenPipeError, ConnectionResetError):
+            self.outbound.clear()  # the monitor has gone: reading says how it ended
+            return
+        del self.outbound[:sent]
+
+    def exited(self) -> bool:
+        return self.ended
+
+    def close(self) -> None:
+        self.connection.close()

@@ -75,6 +75,11 @@ class ContainerConfig(NamedTuple):
     init: bool = False
     tty: bool = False
     open_stdin: bool = False
+    # docker's StdinOnce (its CLI's attached ``run -i``): an attached client's end of input
+    # is the container's
+    stdin_once: bool = False
+    # docker's HostConfig.ConsoleSize: a tty's first (rows, columns), until a client resizes it
+    console_size: tuple[int, int] | None = None
     auto_remove: bool = False
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
@@ -144,6 +149,8 @@ class ContainerConfig(NamedTuple):
             ports.PortBinding.from_record(binding) for binding in data.get("publish", ())
         )
         data["restart_policy"] = RestartPolicy(**data.get("restart_policy", {}))
+        if size := data.get("console_size"):
+            data["console_size"] = (int(size[0]), int(size[1]))
         if health := data.get("healthcheck"):
             data["healthcheck"] = Healthcheck(**{**health, "test": tuple(health["test"])})
         return cls(**data)
@@ -174,6 +181,8 @@ class RunOptions(NamedTuple):
     init: bool = False
     tty: bool = False
     interactive: bool = False
+    stdin_once: bool = False  # the Engine API's StdinOnce
+    console_size: tuple[int, int] | None = None  # the Engine API's ConsoleSize (rows, columns)
     auto_remove: bool = False
     stop_signal: str | None = None
     stop_timeout: int | None = None
@@ -578,6 +587,8 @@ def merge(
         init=options.init,
         tty=options.tty,
         open_stdin=options.interactive,
+        stdin_once=options.interactive and options.stdin_once,
+        console_size=options.console_size if options.tty else None,
         auto_remove=options.auto_remove,
         stop_signal=options.stop_signal or config.get("StopSignal") or "SIGTERM",
         stop_timeout=options.stop_timeout,

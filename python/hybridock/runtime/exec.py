@@ -25,7 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
+import fcntl
 import os
+import struct
+import termios
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -242,6 +246,24 @@ class Executor:
         pid, a child of ours."""
         return self._start(container, options, stdio)
 
+    def start_piped(
+        self, container: Container, options: ExecOptions, console_size: tuple[int, int] | None
+    ) -> ExecProcess:
+        """Start the process on pipes (stdin one only with ``interactive``) or, with ``tty``, on
+        a pty of the container's: the caller relays them (the Engine API's exec start)."""
+        stdio = _open_stdio(tty=options.tty, interactive=options.interactive)
+        stdio.console_size = console_size if options.tty else None
+        try:
+            pid = self._start(container, options, stdio)
+        except BaseException:
+            for fd in (stdio.stdout_reader, stdio.stderr_reader, stdio.stdin_writer):
+                if fd is not None and fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            stdio.close_child_ends()
+        return ExecProcess(pid, stdio)
+
     def start_detached(self, container: Container, options: ExecOptions) -> int:
         """Start the process on /dev/null and leave it running; returns its host pid."""
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -290,3 +312,114 @@ class Executor:
                         os.close(fd)
         code = os.waitstatus_to_exitcode(status)
         return 128 - code if code < 0 else code
+
+
+class ExecProcess:
+    """An exec's process started on pipes or a pty (``Executor.start_piped``), for a caller that
+    relays its streams in its own loop: output as ``(stream, bytes)`` (1 stdout, 2 stderr;
+    a pty's is stdout), input written as the process takes it (``outbound``; ``flush`` when
+    ``input_fd`` is writable), the pty's size, and its exit code. Its caller reaps it:
+    ``exited`` polls, ``wait`` blocks; ``close`` closes our ends."""
+
+    def __init__(self, pid: int, stdio: Stdio) -> None:
+        self.pid = pid
+        self.tty = stdio.pty_master is not None
+        self._outputs = {stdio.stdout_reader: 1}
+        if stdio.stderr_reader is not None:
+            self._outputs[stdio.stderr_reader] = 2
+        self._input = stdio.pty_master if self.tty else stdio.stdin_writer
+        self._open = list(
+            dict.fromkeys(fd for fd in (*self._outputs, self._input) if fd is not None)
+        )
+        for fd in self._open:
+            os.set_blocking(fd, False)
+        self.outbound = bytearray()
+        self._closing_input = False
+        self.exit_code: int | None = None
+
+    def output_fds(self) -> list[int]:
+        return list(self._outputs)
+
+    def input_fd(self) -> int | None:
+        return self._input if self.outbound and self._input is not None else None
+
+    def read(self, fd: int) -> list[tuple[int, bytes]]:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return []
+        except OSError as error:
+            if error.errno != errno.EIO:  # EIO: a pty whose last slave closed, i.e. EOF
+                raise
+            data = b""
+        if not data:
+            del self._outputs[fd]
+            return []
+        return [(self._outputs[fd], data)]
+
+    def send(self, data: bytes) -> None:
+        if self._input is not None:
+            self.outbound += data
+
+    def close_input(self) -> None:
+        """The caller's input ended: so does the process's, once it has taken what waits (a
+        pty's is left open: it is also the output)."""
+        self._closing_input = True
+        if not self.outbound:
+            self._end_input()
+
+    def _end_input(self) -> None:
+        if not self.tty and self._input is not None:
+            self._close(self._input)
+            self._input = None
+
+    def flush(self) -> None:
+        if self._input is None:
+            self.outbound.clear()
+            return
+        try:
+            written = os.write(self._input, self.outbound)
+        except BlockingIOError:
+            return
+        except BrokenPipeError:  # the process closed its stdin: the rest is not wanted
+            self.outbound.clear()
+            written = 0
+        del self.outbound[:written]
+        if not self.outbound and self._closing_input:
+            self._end_input()
+
+    def resize(self, rows: int, columns: int) -> None:
+        if self.tty and self._input is not None:
+            with contextlib.suppress(OSError):
+                size = struct.pack("HHHH", rows, columns, 0, 0)
+                fcntl.ioctl(self._input, termios.TIOCSWINSZ, size)
+
+    def exited(self) -> bool:
+        if self.exit_code is None:
+            finished, status = os.waitpid(self.pid, os.WNOHANG)
+            if finished == self.pid:
+                self._set_status(status)
+        return self.exit_code is not None
+
+    def wait(self) -> int:
+        if self.exit_code is None:
+            _, status = os.waitpid(self.pid, 0)
+            self._set_status(status)
+        assert self.exit_code is not None  # noqa: S101 - set just above
+        return self.exit_code
+
+    def _set_status(self, status: int) -> None:
+        code = os.waitstatus_to_exitcode(status)
+        self.exit_code = 128 - code if code < 0 else code
+
+    def _close(self, fd: int) -> None:
+        if fd in self._open:
+            self._open.remove(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close(self) -> None:
+        for fd in list(self._open):
+            self._close(fd)
+        self._outputs.clear()
+        self._input = None

@@ -514,6 +514,43 @@ class Runtime:
         pid, _, _ = self._start_under_monitor(container, by_policy=by_policy)
         return pid
 
+    def start_linked(self, container: Container, links: int) -> list[socket.socket]:
+        """Start under a monitor, as ``start_detached``, with ``links`` attach connections made
+        before the spawn (the Engine API's attaches that wait for this start: they miss no
+        output); none for a container waiting to restart. The monitor, our child, is reaped
+        by a thread: a long-lived process (the service) keeps no zombies."""
+        from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
+
+        _, monitor, first = self._start_under_monitor(container, connect=links > 0)
+        if monitor:
+            threading.Thread(target=os.waitpid, args=(monitor, 0), daemon=True).start()
+        if first is None:
+            return []
+        connections = [first]
+        for _ in range(links - 1):
+            extra = attach.connect(self.layout.container(container.id))
+            if extra is not None:
+                connections.append(extra)
+        return connections
+
+    def connect(self, container: Container) -> socket.socket:
+        """An attach connection to a running container's monitor, for a caller that relays it
+        (the Engine API's attach); ``ContainerStateError`` as ``attach`` says it."""
+        from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
+
+        current = self.containers.reconcile(self.containers.get(container.id))
+        if not current.running:
+            raise ContainerStateError("You cannot attach to a stopped container, start it first")
+        if self.paused(current):
+            raise ContainerStateError("You cannot attach to a paused container, unpause it first")
+        connection = attach.connect(self.layout.container(current.id))
+        if connection is None:
+            raise ContainerStateError(
+                f"You cannot attach to container {current.id[:12]}: it runs in the foreground of"
+                " the hybridock process that started it"
+            )
+        return connection
+
     def _start_under_monitor(
         self,
         container: Container,
@@ -568,6 +605,7 @@ class Runtime:
                 "rm",  # not -f: after a restart it finds the container running, and keeps it
                 container.id,
             ]
+        console_size = console_size or config.console_size
         probe = self._begin_run(container, by_policy=by_policy)
         # the log exists once the start returns (the monitor appends to it after its exec), so
         # a `logs -f` right after `run -d` follows it instead of finding nothing
@@ -990,9 +1028,15 @@ class Runtime:
     # --- logs -------------------------------------------------------------------------------
 
     def logs(
-        self, container: Container, *, follow: bool = False, tail: int | None = None
+        self,
+        container: Container,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, str, str]]:
-        """(stream, time, text) records of the container's log."""
+        """(stream, time, text) records of the container's log; ``stop``, asked while a follow
+        waits for more, ends it (the reader has gone)."""
         path = self.layout.container(container.id) / "container.log"
         try:
             handle = path.open("rb")
@@ -1018,6 +1062,8 @@ class Runtime:
                     rest = handle.read()
                     for line in rest.splitlines(keepends=True):
                         yield from _parse_log_line(line)
+                    return
+                if stop is not None and stop():
                     return
                 time.sleep(0.1)
 
