@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 
     from hybridock.config import Config
     from hybridock.documents.containers import command_text, status_text
-    from hybridock.documents.times import human_duration
+    from hybridock.documents.image_list import ListedImage
+    from hybridock.documents.times import human_duration, log_timestamp
     from hybridock.handles import (
         ContainerCollection,
         ContainerHandle,
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
         VolumeHandle,
     )
     from hybridock.reference import Reference
-    from hybridock.registry import RegistryClient
+    from hybridock.registry import Credentials, RegistryClient
     from hybridock.runtime.attach import AttachLink, Detached, DetachKeys, detach_key_bytes
     from hybridock.runtime.cgroups import Stats
     from hybridock.runtime.config import Mount, RunOptions
@@ -97,6 +98,7 @@ __all__ = [
     "ContainerCollection",
     "ContainerHandle",
     "ContainerUsage",
+    "Credentials",
     "DetachKeys",
     "Detached",
     "DiskUsage",
@@ -112,6 +114,7 @@ __all__ = [
     "ImageHandle",
     "ImageRecord",
     "ImageUsage",
+    "ListedImage",
     "Mount",
     "Network",
     "NetworkCollection",
@@ -138,6 +141,7 @@ __all__ = [
     "detach_key_bytes",
     "displayable_ports",
     "human_duration",
+    "log_timestamp",
     "port_lines",
     "status_text",
 ]
@@ -156,7 +160,9 @@ _EXPORTS = {
     "Healthcheck": "hybridock.runtime.supervision",
     "HealthState": "hybridock.runtime.supervision",
     "RestartPolicy": "hybridock.runtime.supervision",
+    "Credentials": "hybridock.registry",
     "ImageRecord": "hybridock.store.images",
+    "ListedImage": "hybridock.documents.image_list",
     "Mount": "hybridock.runtime.config",
     "Network": "hybridock.runtime.network",
     "NetworkInUse": "hybridock.runtime.network",
@@ -195,6 +201,8 @@ _EXPORTS = {
     # docker's words in listings: STATUS, COMMAND, human durations (pure functions)
     "command_text": "hybridock.documents.containers",
     "human_duration": "hybridock.documents.times",
+    # docker's times in filters and options (--since, until=): "10m", RFC 3339, Unix seconds
+    "log_timestamp": "hybridock.documents.times",
     "status_text": "hybridock.documents.containers",
 }
 
@@ -286,27 +294,37 @@ class Client:
         *,
         platform: str | None = None,
         progress: PullProgress | None = None,
+        credentials: Credentials | None = None,
     ) -> PullResult:
-        """Pull an image (only the layers not already stored).
+        """Pull an image (only the layers not already stored); ``credentials`` for its
+        registry, this pull only, instead of the saved ones.
 
         >>> client.pull("busybox:1.36", platform="linux/arm64").image_id
         'sha256:...'
+        >>> client.pull("registry.example.com/app", credentials=Credentials("alice", "secret"))
         """
         from hybridock.reference import Reference  # noqa: PLC0415
-        from hybridock.registry import parse_platform  # noqa: PLC0415
+        from hybridock.registry import RegistryClient, parse_platform  # noqa: PLC0415
         from hybridock.store.pull import Puller  # noqa: PLC0415
 
         parsed = reference if isinstance(reference, Reference) else Reference.parse(reference)
+        registry = self.registry
+        if credentials is not None:  # a client of its own: no token outlives the pull
+            registry = RegistryClient(self.config, credentials={parsed.domain: credentials})
         puller = Puller(
             self.layout,
             self.image_store,
-            self.registry,
+            registry,
             concurrency=self.config.max_concurrent_downloads,
             progress=progress,
             max_layer_size=self.config.max_layer_size,
             max_layer_entries=self.config.max_layer_entries,
         )
-        result = puller.pull(parsed, parse_platform(platform) if platform else None)
+        try:
+            result = puller.pull(parsed, parse_platform(platform) if platform else None)
+        finally:
+            if registry is not self.registry:
+                registry.close()
         name = {"name": parsed.familiar_name}
         self._emit([self._image_event("pull", result.image_id, parsed.familiar, name)])
         return result
@@ -329,6 +347,41 @@ class Client:
         [['docker.io/library/busybox:latest']]
         """
         return self.image_store.all()
+
+    def image_listing(
+        self, filters: Mapping[str, Sequence[str]] | None = None
+    ) -> list[ListedImage]:
+        """docker's image list: the images its filters keep (``images --filter``,
+        ``GET /images/json``): ``dangling``, ``label`` (KEY, KEY=VALUE), ``before``/``since``
+        (an image), and ``reference`` (a pattern; each image keeps the references it matched).
+
+        >>> [listed.repo_tags for listed in client.image_listing({"reference": ["busy*"]})]
+        [['busybox:latest']]
+        """
+        from hybridock.documents.image_list import listed_images  # noqa: PLC0415
+
+        return listed_images(self.image_store.all(), filters or {}, self.image)
+
+    def image_summaries(
+        self,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        *,
+        api_version: tuple[int, int] = (1, 41),
+    ) -> list[dict[str, Any]]:
+        """The Engine API's ``GET /images/json``: an entry per image ``filters`` keep (as
+        ``image_listing``), with the references it kept.
+
+        >>> [entry["RepoTags"] for entry in client.image_summaries({"dangling": ["false"]})]
+        [['busybox:latest']]
+        """
+        summaries = []
+        for listed in self.image_listing(filters):
+            summary = self.image_summary(listed.image, api_version=api_version)
+            if listed.tags or listed.digests:
+                summary["RepoTags"] = listed.repo_tags
+                summary["RepoDigests"] = listed.repo_digests
+            summaries.append(summary)
+        return summaries
 
     def image(self, name: str) -> ImageRecord:
         """One image by reference, id or id prefix; ``ImageNotFound`` when there is none.
@@ -359,22 +412,25 @@ class Client:
         self._emit([*untagged, *(deleted if image.id in report.deleted else [])])
         return report
 
-    def prune_images(self, *, all_unused: bool = False) -> RemovalReport:
-        """Delete dangling images (``all_unused``: every image no container uses).
+    def prune_images(
+        self,
+        *,
+        all_unused: bool = False,
+        filters: Mapping[str, Sequence[str]] | None = None,
+    ) -> RemovalReport:
+        """Delete dangling images (``all_unused``: every image no container uses); ``filters``
+        as ``image prune --filter``: ``label`` (KEY, KEY=VALUE), ``label!`` and ``until``
+        (Unix nanoseconds as text: what was created before). ``reclaimed``: the bytes of the
+        layers that went.
 
         >>> client.prune_images(all_unused=True).reclaimed
         4261550
         """
-        images = {image.id: image for image in self.image_store.all()}
-        report = self.image_store.prune(dangling_only=not all_unused)
-        self._emit(
-            [
-                self._image_event("delete", gone, image=images[gone])
-                for gone in report.deleted
-                if gone in images
-            ]
-        )
-        return report
+        from hybridock.runtime.system import PruneFilter  # noqa: PLC0415
+
+        chosen = PruneFilter.parse(filters or {})
+        report, reclaimed = self._prune_images(chosen, all_images=all_unused)
+        return report._replace(reclaimed=reclaimed)
 
     def _image_event(
         self,

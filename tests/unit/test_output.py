@@ -12,10 +12,9 @@ from hybridock.cli.output import (
     go_json,
     go_time,
     human_size,
-    log_timestamp,
     parse_timestamp,
 )
-from hybridock.client import human_duration
+from hybridock.client import human_duration, log_timestamp
 from hybridock.store.pull import chain_ids
 
 

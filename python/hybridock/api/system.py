@@ -1,5 +1,5 @@
 """The system routes: ``/_ping`` (what a client reads the API version from), ``/version``,
-``/info``, ``/events``."""
+``/info``, ``/events``, ``/system/df``."""
 
 from __future__ import annotations
 
@@ -89,3 +89,43 @@ def events(request: Request) -> None:
         stop=request.gone(),
     )
     request.stream_json(200, documents)
+
+
+@route("GET", "/system/df")
+def disk_usage(request: Request) -> None:
+    """moby's DiskUsage: the layers' bytes, then each image, container and volume with its
+    usage (``type`` is accepted; every kind is always given)."""
+    client = request.client
+    usage = client.disk_usage()
+    images = []
+    image_sizes: dict[str, int] = {}
+    for image in usage.images:
+        summary = client.image_summary(image.image, api_version=request.version)
+        summary.update(Containers=image.containers, SharedSize=image.shared_size, Size=image.size)
+        if "VirtualSize" in summary:
+            summary["VirtualSize"] = image.size
+        images.append(summary)
+        image_sizes[image.image.id] = image.size
+    containers = []
+    for container in usage.containers:
+        summary = client.container_summary(container.container)
+        summary["SizeRw"] = container.size
+        summary["SizeRootFs"] = container.size + image_sizes.get(container.container.image_id, 0)
+        containers.append(summary)
+    volumes = [
+        {
+            **client.inspect_volume(volume.volume),
+            "UsageData": {"Size": volume.size, "RefCount": volume.users},
+        }
+        for volume in usage.volumes
+    ]
+    request.send_json(
+        200,
+        {
+            "LayersSize": usage.layers_size,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": volumes,
+            "BuildCache": [],
+        },
+    )

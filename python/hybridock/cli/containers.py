@@ -24,11 +24,10 @@ from hybridock.cli.output import (
     ago,
     formatted,
     go_time,
-    log_timestamp,
     table,
     time_bounds,
 )
-from hybridock.client import displayable_ports
+from hybridock.client import displayable_ports, log_timestamp
 from hybridock.errors import (
     ContainerNotFound,
     HybridockError,

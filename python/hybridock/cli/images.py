@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
-from typing import NamedTuple
 
 import click
 
@@ -19,8 +17,8 @@ from hybridock.cli.output import (
     parse_timestamp,
     pull_status,
 )
-from hybridock.client import ImageRecord, RemovalReport
-from hybridock.errors import HybridockError, ImageNotFound, InvalidFilter, InvalidReference
+from hybridock.client import ListedImage, RemovalReport
+from hybridock.errors import HybridockError, ImageNotFound, InvalidReference
 from hybridock.reference import Reference
 
 
@@ -66,15 +64,6 @@ IMAGE_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.S
 IMAGE_TABLE_WITH_DIGEST = (
     "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 )
-IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference")
-
-
-class Listed(NamedTuple):
-    """An image as ``images`` lists it: the references a reference filter left."""
-
-    image: ImageRecord
-    tags: list[Reference]
-    digests: list[Reference]
 
 
 def _counted(value: int, shown: str) -> str:
@@ -82,7 +71,7 @@ def _counted(value: int, shown: str) -> str:
 
 
 def _image_fields(
-    state: State, listed: Listed, *, digests: bool, need_digest: bool, no_trunc: bool
+    state: State, listed: ListedImage, *, digests: bool, need_digest: bool, no_trunc: bool
 ) -> list[dict[str, str]]:
     """docker's imageFormat: a row per tag (per tag and digest when digests are shown), a
     row per repository known only by digest, one ``<none>`` row for a dangling image; the
@@ -127,133 +116,6 @@ def _image_fields(
     ]
 
 
-def _path_match(pattern: str, name: str) -> bool:
-    """Go's path.Match, which docker's reference filter uses: * and ? stop at a slash."""
-    expression = []
-    index = 0
-    while index < len(pattern):
-        character = pattern[index]
-        index += 1
-        if character == "*":
-            expression.append("[^/]*")
-        elif character == "?":
-            expression.append("[^/]")
-        elif character == "[":
-            character_class, index = _character_class(pattern, index)
-            expression.append(character_class)
-        else:
-            if character == "\\":
-                character, index = _escaped(pattern, index)
-            expression.append(re.escape(character))
-    return re.fullmatch("".join(expression), name) is not None
-
-
-def _escaped(pattern: str, index: int) -> tuple[str, int]:
-    if index >= len(pattern):
-        raise InvalidReference("syntax error in pattern")
-    return pattern[index], index + 1
-
-
-def _character_class(pattern: str, index: int) -> tuple[str, int]:
-    """A path.Match class after its '[': '^'? (c | '\\'c | lo'-'hi)+ ']'."""
-    negated = pattern.startswith("^", index)
-    index += negated
-    ranges: list[str] = []
-    while not (ranges and pattern.startswith("]", index)):
-        if index >= len(pattern) or pattern[index] in "-]":
-            raise InvalidReference("syntax error in pattern")
-        low, index = (
-            _escaped(pattern, index + 1) if pattern[index] == "\\" else (pattern[index], index + 1)
-        )
-        high = low
-        if pattern.startswith("-", index):
-            index += 1
-            if index >= len(pattern) or pattern[index] in "-]":
-                raise InvalidReference("syntax error in pattern")
-            high, index = (
-                _escaped(pattern, index + 1)
-                if pattern[index] == "\\"
-                else (pattern[index], index + 1)
-            )
-        ranges.append(f"{re.escape(low)}-{re.escape(high)}" if high != low else re.escape(low))
-    return f"[{'^' if negated else ''}{''.join(ranges)}]", index + 1
-
-
-def _reference_matches(patterns: list[str], reference: Reference, familiar: str) -> bool:
-    """docker's reference.FamiliarMatch against any of the patterns."""
-    return any(
-        _path_match(p, familiar) or _path_match(p, reference.familiar_name) for p in patterns
-    )
-
-
-def _parse_filters(filters: tuple[str, ...]) -> dict[str, list[str]]:
-    parsed = filter_arguments(filters)
-    for key in parsed:
-        if key not in IMAGE_FILTERS:
-            raise InvalidFilter(f"Invalid filter '{key}'")
-    return parsed
-
-
-def _created(image: ImageRecord) -> float:
-    return parse_timestamp(image.created) or 0.0
-
-
-def _listed(state: State, filters: dict[str, list[str]]) -> list[Listed]:
-    """docker's image list filters over the store (daemon/images/images.go)."""
-    dangling = filters.get("dangling")
-    dangling_only = False
-    if dangling is not None:
-        if "true" in dangling:
-            dangling_only = True
-        elif "false" not in dangling:
-            raise InvalidFilter(f"Invalid filter 'dangling=[{' '.join(dangling)}]'")
-    bounds = {
-        key: _created(state.client.image(filters[key][-1]))
-        for key in ("before", "since")
-        if key in filters
-    }
-    patterns = filters.get("reference")
-    labels = filters.get("label", [])
-    listed = []
-    for image in state.client.list_images():
-        created = _created(image)
-        if "before" in bounds and created >= bounds["before"]:
-            continue
-        if "since" in bounds and created <= bounds["since"]:
-            continue
-        if labels and not _labels_match(labels, image):
-            continue
-        tags = [Reference.parse(tag) for tag in image.tags]
-        digests = [Reference.parse(reference) for reference in image.repo_digests]
-        if patterns is not None:
-            tags = [t for t in tags if _reference_matches(patterns, t, t.familiar)]
-            digests = [
-                d
-                for d in digests
-                if _reference_matches(patterns, d, f"{d.familiar_name}@{d.digest}")
-            ]
-        if not tags and not digests:
-            if (dangling is not None and not dangling_only) or patterns is not None:
-                continue
-        elif dangling_only and tags:
-            continue
-        listed.append(Listed(image, tags, digests))
-    return listed
-
-
-def _labels_match(wanted: list[str], image: ImageRecord) -> bool:
-    """docker's MatchKVList: every label= filter, as key or key=value, must hold."""
-    config = image.config.get("config")
-    labels = config.get("Labels") if isinstance(config, dict) else None
-    if not isinstance(labels, dict) or not labels:
-        return False
-    for item in wanted:
-        key, has_value, value = item.partition("=")
-        if key not in labels or (has_value and labels[key] != value):
-            return False
-    return True
-
-
 @click.command("images")
 @click.option("-a", "--all", "all_images", is_flag=True, help="Show all images.")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
@@ -279,7 +141,7 @@ def images(
     image, dangling ones included."""
     if repository:
         filters = (*filters, f"reference={repository}")  # as docker's client does
-    listed = _listed(state, _parse_filters(filters))
+    listed = state.client.image_listing(filter_arguments(filters))
     need_digest = digests or "{{.Digest}}" in (output_format or "")
     rows = [
         row

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hybridock.cli.context import ContainerCommandError, State, filter_arguments, pass_state
-from hybridock.cli.output import ago, bytes_size, formatted, human_size, log_timestamp, table
+from hybridock.cli.output import ago, bytes_size, formatted, human_size, table
 from hybridock.cli.templates import TemplateError, check_closed, render
+from hybridock.client import log_timestamp
 from hybridock.errors import HybridockError
 
 if TYPE_CHECKING:

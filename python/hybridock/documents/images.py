@@ -33,6 +33,64 @@ def _labels(image: ImageRecord) -> dict[str, str] | None:
     return dict(labels) if labels else None
 
 
+#: moby's container.Config as an image's Config and ContainerConfig show it: (key, what an
+#: image without it shows), in its order; _OMITTED_WHEN_EMPTY are its omitempty keys
+_CONTAINER_CONFIG: tuple[tuple[str, Any], ...] = (
+    ("Hostname", ""),
+    ("Domainname", ""),
+    ("User", ""),
+    ("AttachStdin", False),
+    ("AttachStdout", False),
+    ("AttachStderr", False),
+    ("ExposedPorts", None),
+    ("Tty", False),
+    ("OpenStdin", False),
+    ("StdinOnce", False),
+    ("Env", None),
+    ("Cmd", None),
+    ("Healthcheck", None),
+    ("ArgsEscaped", None),
+    ("Image", ""),
+    ("Volumes", None),
+    ("WorkingDir", ""),
+    ("Entrypoint", None),
+    ("NetworkDisabled", None),
+    ("MacAddress", None),
+    ("OnBuild", None),
+    ("Labels", None),
+    ("StopSignal", None),
+    ("StopTimeout", None),
+    ("Shell", None),
+)
+_OMITTED_WHEN_EMPTY = frozenset(
+    {
+        "ExposedPorts",
+        "Healthcheck",
+        "ArgsEscaped",
+        "NetworkDisabled",
+        "MacAddress",
+        "StopSignal",
+        "StopTimeout",
+        "Shell",
+    }
+)
+
+
+def container_config(config: Any) -> dict[str, Any]:
+    """An image config's ``config`` (or ``container_config``) with every key dockerd 20.10
+    shows, in its order; keys it does not know are kept after them."""
+    given = config if isinstance(config, dict) else {}
+    shown = {}
+    for key, empty in _CONTAINER_CONFIG:
+        value = given.get(key)
+        if key in _OMITTED_WHEN_EMPTY:
+            if value:
+                shown[key] = value
+        else:
+            shown[key] = value if value is not None else empty
+    return {**shown, **{k: v for k, v in given.items() if k not in shown and v is not None}}
+
+
 def inspect_image(client: Client, image: ImageRecord) -> dict[str, Any]:
     """docker 20.10's ``image inspect`` document, as far as hybridock knows the fields."""
     config = image.config
@@ -49,10 +107,13 @@ def inspect_image(client: Client, image: ImageRecord) -> dict[str, Any]:
         "Parent": "",
         "Comment": config.get("comment", ""),
         "Created": config.get("created", ""),
+        "Container": config.get("container", ""),
+        "ContainerConfig": container_config(config.get("container_config")),
+        "DockerVersion": config.get("docker_version", ""),
         "Author": config.get("author", ""),
-        "Config": config.get("config", {}),
+        "Config": container_config(config.get("config")),
         "Architecture": config.get("architecture", ""),
-        "Variant": config.get("variant", ""),
+        **({"Variant": config["variant"]} if config.get("variant") else {}),
         "Os": config.get("os", ""),
         "Size": image.size,
         "VirtualSize": image.size,  # docker 20.10: the same number (no shared size here)

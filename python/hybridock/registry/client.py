@@ -37,6 +37,7 @@ from hybridock.errors import (
 from hybridock.reference import Reference, is_digest
 from hybridock.registry.blob import BlobStream
 from hybridock.registry.connection import Response
+from hybridock.registry.credentials import Credentials
 from hybridock.registry.manifest import (
     ACCEPT,
     MANIFEST_TYPES,
@@ -108,9 +109,14 @@ class RegistryClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        credentials: Mapping[str, Credentials] | None = None,
     ) -> None:
+        """``credentials``: by registry, used instead of the saved ones (docker's
+        X-Registry-Auth: a client's credentials for one pull)."""
         self.config = config if config is not None else load_config()
-        self._session = RegistrySession(self.config, retry=retry, sleep=sleep, clock=clock)
+        self._session = RegistrySession(
+            self.config, retry=retry, sleep=sleep, clock=clock, credentials=credentials
+        )
         self._lock = threading.Lock()
         self._sources: dict[tuple[str, str], Endpoint] = {}
 

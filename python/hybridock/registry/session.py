@@ -74,6 +74,7 @@ class RegistrySession:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        credentials: Mapping[str, Credentials] | None = None,
     ) -> None:
         self.config = config
         self.transport = Transport(config, retry=retry, sleep=sleep)
@@ -81,8 +82,12 @@ class RegistrySession:
         self._lock = threading.Lock()
         self._bases: dict[Endpoint, str] = {}
         self._credential_cache: dict[str, Credentials | None] = {}
+        self._given = {normalize_registry(key): value for key, value in (credentials or {}).items()}
 
     def credentials(self, registry: str) -> Credentials | None:
+        """The registry's credentials: those this session was given, else the saved ones."""
+        if registry in self._given:
+            return self._given[registry]
         with self._lock:
             if registry in self._credential_cache:
                 return self._credential_cache[registry]

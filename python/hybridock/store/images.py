@@ -66,6 +66,7 @@ class RemovalReport(NamedTuple):
 
     untagged: list[str]
     deleted: list[str]
+    reclaimed: int = 0  # the bytes of the layers that went (a prune's)
 
 
 class ImageStore:
