@@ -220,6 +220,8 @@ def test_a_hundred_container_lists_at_once(service: ApiService, clean: Box) -> N
 
 
 def test_twenty_hello_runs_at_once(service: ApiService, clean: Box) -> None:
+    clean.ok("pull", "hello-world")
+
     def run_hello(index: int) -> int:
         del index
         status, created = service.json("POST", "/v1.43/containers/create", {"Image": "hello-world"})
