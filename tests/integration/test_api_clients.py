@@ -20,6 +20,9 @@ from tests.integration.test_containers import Box
 from tests.support.debimages import NGINX_CONF, DebianImageBuilder, nginx_image
 from tests.support.registry import Registry
 
+import hybridock
+from hybridock.config import load_config
+
 pytestmark = [pytest.mark.root, pytest.mark.registry]
 
 box = our_box("api-clients")
@@ -238,3 +241,24 @@ def test_twenty_hello_runs_at_once(service: ApiService, clean: Box) -> None:
         codes = list(pool.map(run_hello, range(20)))
     assert codes == [0] * 20
     assert len(clean.ok("ps", "-aq").split()) == 20
+
+
+def test_threads_of_one_process_start_containers_at_once(clean: Box) -> None:
+    """A detached start forks: the child must take no lock another thread held at the fork
+    (SQLite's allocator mutex: such a child waited forever, and so did its start)."""
+    clean.ok("pull", "hello-world")
+    names = [f"threaded{index}" for index in range(12)]
+    for name in names:
+        clean.ok("create", "--name", name, "hello-world")
+
+    def start_and_wait(name: str) -> int:
+        with hybridock.Client(clean.root, load_config(clean.env)) as client:
+            client.start(name)
+            return client.wait(name)
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(names))
+    futures = [pool.submit(start_and_wait, name) for name in names]
+    _, stuck = concurrent.futures.wait(futures, timeout=120)
+    pool.shutdown(wait=not stuck)  # a stuck start is left to the process's end
+    assert not stuck, f"{len(stuck)} of {len(names)} starts never returned"
+    assert [future.result() for future in futures] == [0] * len(names)

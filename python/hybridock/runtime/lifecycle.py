@@ -4,11 +4,15 @@ Attached runs: this process is the supervisor. It relays the container's stdout/
 (and our stdin with -i, or everything through a pty with -t), appends docker json-file log
 lines, forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT to the container, reaps it and records the exit.
 
-Detached runs: this process forks; the child spawns the container (so the container is its
-child) and execs the small native monitor, which does the relaying and recording from then on.
-The parent only waits for the child to report the container's pid (or the spawn error) over a
-pipe, and returns. The child binds the container's attach socket first and hands it, with the
+Detached runs: this process prepares the spawn (store reads, the network namespace, the
+cgroup, the seccomp filter) and forks; the child only spawns the container (so the container is
+its child) and execs the small native monitor, which does the relaying and recording from then
+on. The parent only waits for the child to report the container's pid (or the spawn error) over
+a pipe, and returns. The child binds the container's attach socket first and hands it, with the
 container's stdin (``-i``), to the monitor, which serves ``attach`` clients (``attach.py``).
+The child runs no Python that takes a lock: in a process with threads (the Engine API service)
+another thread may hold SQLite's, or any library's, at the fork, and the child would wait for
+it forever.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -257,6 +261,17 @@ class Runtime:
         stdio: tuple[int, int, int] | None,
         console_size: tuple[int, int] | None = None,
     ) -> _native.Spawned:
+        arguments, namespace = self._prepare_spawn(container)
+        try:
+            return _spawn_prepared(arguments, stdio, console_size)
+        finally:
+            if namespace is not None:
+                os.close(namespace)
+
+    def _prepare_spawn(self, container: Container) -> tuple[dict[str, Any], int | None]:
+        """All that ``_native.spawn`` takes but the stdio (store reads, bind sources, volume
+        devices, the network namespace and /etc files, the cgroup, the seccomp filter); and the
+        namespace's fd, which the caller closes once the container is spawned."""
         config = container.config
         directory = self.layout.container(container.id)
         layer_dirs = self.images.layer_dirs(container.image_id)
@@ -279,28 +294,26 @@ class Runtime:
             remove_tree(marker)
         namespace, etc = self._join_network(container, directory)
         try:
-            return self._spawn_into(
-                container, stdio, console_size, user, env, layer_dirs, namespace, etc
-            )
-        finally:
+            arguments = self._spawn_arguments(container, user, env, layer_dirs, namespace, etc)
+        except BaseException:
             if namespace is not None:
                 os.close(namespace)
+            raise
+        return arguments, namespace
 
-    def _spawn_into(
+    def _spawn_arguments(
         self,
         container: Container,
-        stdio: tuple[int, int, int] | None,
-        console_size: tuple[int, int] | None,
         user: ResolvedUser,
         env: list[str],
         layer_dirs: list[str],
         namespace: int | None,
         etc: dict[str, str],
-    ) -> _native.Spawned:
+    ) -> dict[str, Any]:
         config = container.config
         directory = self.layout.container(container.id)
         private_network = config.network != "host"
-        return _native.spawn(
+        return dict(
             argv=config.argv,
             env=env,
             cwd=config.working_dir,
@@ -318,9 +331,7 @@ class Runtime:
             network=private_network,
             network_namespace=namespace,
             sysctls=container_sysctls(config.sysctls, private_network=private_network),
-            stdio=list(stdio) if stdio is not None else None,
             tty=config.tty,
-            console_size=console_size,
             # docker leaves no_new_privs off (setuid programs in images keep working) unless
             # --security-opt no-new-privileges asks for it
             no_new_privs=config.no_new_privileges,
@@ -348,6 +359,26 @@ class Runtime:
             writable_sysfs=config.security.privileged and not config.security.read_only,
             **config.security.spawn_fields(_native.DOCKER_CAPABILITIES),
         )
+
+    def _prepared_or_failed(self, container: Container) -> tuple[dict[str, Any], int | None]:
+        """``_prepare_spawn`` for a detached start; a failure leaves the container Created
+        with the error, as the spawn's own does."""
+        try:
+            return self._prepare_spawn(container)
+        except BaseException as error:
+            failure = error
+            if isinstance(error, HybridockError):
+                failure = SpawnError(
+                    str(error),
+                    stage=getattr(error, "stage", ""),
+                    exit_code=getattr(error, "exit_code", 125),
+                )
+            elif isinstance(error, Exception):
+                failure = SpawnError(f"cannot start the container: {error}")
+            self._fail_start(container, failure)
+            if failure is error:
+                raise
+            raise failure from error
 
     def _begin_run(self, container: Container, *, by_policy: bool) -> list[str]:
         """A new run's bookkeeping: its last exit cleared, a user's start resets the restart
@@ -610,19 +641,24 @@ class Runtime:
         # the log exists once the start returns (the monitor appends to it after its exec), so
         # a `logs -f` right after `run -d` follows it instead of finding nothing
         (directory / "container.log").touch()
+        arguments, namespace = self._prepared_or_failed(container)
         listener = attach.listen(directory)
         connection = attach.connect(directory) if connect else None
         report_reader, report_writer = os.pipe()
-        child = os.fork()
-        if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
-            _become_monitor(
-                self,
-                container,
-                monitor,
-                [*gate, *probe, *on_exit],
-                (listener, console_size),
-                report_writer,
-            )
+        try:
+            child = os.fork()
+            if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
+                _become_monitor(
+                    container,
+                    arguments,
+                    (monitor, directory),
+                    [*gate, *probe, *on_exit],
+                    (listener, console_size),
+                    report_writer,
+                )
+        finally:
+            if namespace is not None:
+                os.close(namespace)
         listener.close()
         os.close(report_writer)
         with os.fdopen(report_reader, "rb") as report:
@@ -1170,27 +1206,40 @@ def _probing(probe: list[str]) -> contextlib.AbstractContextManager[None]:
     return probing(probe)
 
 
+def _spawn_prepared(
+    arguments: Mapping[str, Any],
+    stdio: tuple[int, int, int] | None,
+    console_size: tuple[int, int] | None,
+) -> _native.Spawned:
+    """``_native.spawn`` of ``Runtime._prepare_spawn``'s arguments on ``stdio``."""
+    return _native.spawn(
+        stdio=list(stdio) if stdio is not None else None, console_size=console_size, **arguments
+    )
+
+
 def _become_monitor(
-    runtime: Runtime,
     container: Container,
-    monitor: str,
+    arguments: Mapping[str, Any],
+    monitor: tuple[str, Path],
     on_exit: list[str],
     attaching: tuple[socket.socket, tuple[int, int] | None],
     report_fd: int,
 ) -> None:  # pragma: no cover - runs in the forked child
     """The forked child: spawn the container, report its pid, exec the monitor (with the
-    attach socket ``attaching`` holds, and the size its pty starts with)."""
-    directory = runtime.layout.container(container.id)
+    attach socket ``attaching`` holds, and the size its pty starts with). Only system calls
+    and the native spawn: no store, no SQLite, no lock another thread may have held."""
+    program, directory = monitor
     try:
         os.setsid()
         config = container.config
         listener, console_size = attaching
         stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin)
-        stdio.console_size = console_size
         try:
-            pid = runtime._spawn(container, stdio)
+            spawned = _spawn_prepared(arguments, stdio.child, console_size)
+            stdio.use_terminal(spawned.terminal)
         finally:
             stdio.close_child_ends()
+        pid = spawned.pid
         os.write(report_fd, json.dumps({"pid": pid}).encode())
         os.close(report_fd)
         # the container's stdin: a pipe with -i, the pty's master with -t (none without -i)
@@ -1205,7 +1254,7 @@ def _become_monitor(
             os.dup2(devnull, target)
         numbers = [str(fd if fd is not None else -1) for fd in fds]
         os.execv(  # noqa: S606 - an argument list to our own monitor, no shell involved
-            monitor, [monitor, str(directory), str(pid), *numbers, *on_exit]
+            program, [program, str(directory), str(pid), *numbers, *on_exit]
         )
     except HybridockError as error:
         record = {
