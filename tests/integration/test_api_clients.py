@@ -80,10 +80,12 @@ def test_docker_py_detached_container_lifecycle(engine: docker.DockerClient, cle
     )
     assert isinstance(container, DockerContainerModel)
     lines = []
-    for chunk in container.logs(stream=True):
+    stream = container.logs(stream=True, follow=True)
+    for chunk in stream:
         lines += chunk.decode().splitlines()
         if len(lines) >= 3:
             break
+    stream.close()
     assert lines[:3] == ["line 1", "line 2", "line 3"]
     code, output = container.exec_run(["sh", "-c", "echo from exec; exit 4"])
     assert (code, output) == (4, b"from exec\n")
@@ -138,7 +140,7 @@ def project(tmp_path: Path, service: ApiService, web_image: str) -> Iterator[Pat
     if shutil.which(COMPOSE) is None:
         pytest.skip("needs Debian's docker-compose (scripts/test installs it)")
     (tmp_path / "nginx.conf").write_text(NGINX_CONF.replace("listen 127.0.0.1:80", "listen 80"))
-    fetch = "for i in $(seq 1 100); do wget -qO- http://web/ && exit 0; sleep 0.2; done; exit 1"
+    fetch = "for i in $$(seq 1 100); do wget -qO- http://web/ && exit 0; sleep 0.2; done; exit 1"
     (tmp_path / "compose.yaml").write_text(
         textwrap.dedent(
             f"""\
@@ -194,16 +196,20 @@ def test_testcontainers_starts_a_container_and_reads_its_logs(
     monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
     from testcontainers.core.config import testcontainers_config  # noqa: PLC0415
     from testcontainers.core.container import DockerContainer  # noqa: PLC0415
-    from testcontainers.core.waiting_utils import wait_for_logs  # noqa: PLC0415
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy  # noqa: PLC0415
 
     monkeypatch.setattr(testcontainers_config, "ryuk_disabled", True)
-    with DockerContainer("busybox").with_command(
-        ["sh", "-c", "echo started from testcontainers; exec sleep 300"]
-    ) as container:
-        wait_for_logs(container, "started from testcontainers", timeout=60)
+    started = (
+        DockerContainer("busybox")
+        .with_command(["sh", "-c", "echo started from testcontainers; exec sleep 300"])
+        .waiting_for(LogMessageWaitStrategy("started from testcontainers"))
+    )
+    with started as container:
         stdout, _ = container.get_logs()
         assert stdout == b"started from testcontainers\n"
-        assert container.get_wrapped_container().status == "running"
+        wrapped = container.get_wrapped_container()
+        wrapped.reload()
+        assert wrapped.status == "running"
 
 
 # --- many clients at once ----------------------------------------------------------------------
