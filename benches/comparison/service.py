@@ -81,6 +81,40 @@ def podman_service(podman: Podman, processes: Processes) -> Iterator[Path]:
         processes.stop(process)
 
 
+def check_listings(sockets: dict[str, Path], count: int, environment: dict[str, str]) -> None:
+    """Untimed: each service lists the containers made, no more, no fewer."""
+    for tool, socket in sockets.items():
+        command = [DOCKER_CLI, "--host", f"unix://{socket}", "ps", "-aq"]
+        listed = run_command(command, env=environment, capture=True).split()
+        if len(listed) != count:
+            raise CommandFailed(f"{tool}: docker ps -a listed {len(listed)} of {count}")
+
+
+def _docker_socket(bench: Bench, reference: str, count: int, stack: contextlib.ExitStack) -> Path:
+    """The private dockerd's socket, with ``count`` containers of ``reference``."""
+    del stack  # dockerd is already serving
+    assert bench.docker is not None
+    bench.docker.run("pull", "-q", reference)
+    for _ in range(count):
+        bench.docker.run("create", "--network=none", reference)
+    return bench.docker.socket
+
+
+def _podman_socket(bench: Bench, reference: str, count: int, stack: contextlib.ExitStack) -> Path:
+    """podman's compat service's socket, with ``count`` containers of ``reference``."""
+    podman = bench.podman
+    assert podman is not None
+    podman.run("pull", "-q", "--tls-verify=false", reference)
+    podman.create_many(reference, count, CREATE_WORKERS)
+    return stack.enter_context(podman_service(podman, podman.processes))
+
+
+PEERS = {
+    "docker": ("dockerd 20.10 (the CLI 28 negotiates API 1.41)", _docker_socket),
+    "podman": ("podman system service --time 0 (its compat API, 1.41)", _podman_socket),
+}
+
+
 def docker_ps_service(bench: Bench) -> list[Row]:
     count = service_containers(bench)
     workload = f"docker ps -a through an API service, {count} containers"
@@ -92,55 +126,39 @@ def docker_ps_service(bench: Bench) -> list[Row]:
     hybridock.pull_for_setup(STORE, reference)
     hybridock.create_containers(STORE, count, CREATE_WORKERS, reference)
     with contextlib.ExitStack() as stack:
-        socket = stack.enter_context(
-            hybridock_service(hybridock, bench.work / "hybridock-api.sock")
-        )
+        sockets = {
+            "hybridock": stack.enter_context(
+                hybridock_service(hybridock, bench.work / "hybridock-api.sock")
+            )
+        }
+        notes = {"hybridock": "hybridock system service, a thread and a Client per connection"}
+        for tool, (note, make) in PEERS.items():
+            if getattr(bench, tool) is None:
+                rows.append(bench.missing(workload, tool))
+                continue
+            try:
+                sockets[tool] = make(bench, reference, count, stack)
+            except (CommandFailed, RuntimeError) as error:
+                rows.append(failed_row(workload, tool, error))
+                continue
+            notes[tool] = note
+        check_listings(sockets, count, environment)
         contenders = [
             Contender(
-                "hybridock",
-                action=lambda: run_command(docker_cli(socket), env=environment),
-                note="hybridock system service, a thread and a Client per connection",
-            ),
+                tool,
+                action=lambda socket=socket: run_command(docker_cli(socket), env=environment),  # type: ignore[misc]
+                note=notes[tool],
+            )
+            for tool, socket in sockets.items()
+        ]
+        contenders.insert(
+            1,
             Contender(
                 "hybridock ps -a (no service)",
                 action=lambda: hybridock.run(STORE, "ps", "-a"),
                 note="hybridock's own CLI: one process reads the store",
             ),
-        ]
-        if bench.docker is not None:
-            docker = bench.docker
-            try:
-                docker.run("pull", "-q", reference)
-                for _ in range(count):
-                    docker.run("create", "--network=none", reference)
-                contenders.append(
-                    Contender(
-                        "docker",
-                        action=lambda: run_command(docker_cli(docker.socket), env=environment),
-                        note="dockerd 20.10 (the CLI 28 negotiates API 1.41)",
-                    )
-                )
-            except CommandFailed as error:
-                rows.append(failed_row(workload, "docker", error))
-        else:
-            rows.append(bench.missing(workload, "docker"))
-        if bench.podman is not None:
-            podman = bench.podman
-            try:
-                podman.run("pull", "-q", "--tls-verify=false", reference)
-                podman.create_many(reference, count, CREATE_WORKERS)
-                podman_socket = stack.enter_context(podman_service(podman, podman.processes))
-                contenders.append(
-                    Contender(
-                        "podman",
-                        action=lambda: run_command(docker_cli(podman_socket), env=environment),
-                        note="podman system service --time 0 (its compat API, 1.41)",
-                    )
-                )
-            except (CommandFailed, RuntimeError) as error:
-                rows.append(failed_row(workload, "podman", error))
-        else:
-            rows.append(bench.missing(workload, "podman"))
+        )
         rows = alternate(workload, contenders, bench.fast_rounds) + rows
     hybridock.empty(STORE)
     for peer in (bench.docker, bench.podman):
