@@ -130,6 +130,23 @@ def test_attach_before_start_misses_no_output_and_separates_the_streams(
     assert status == 204  # an exited container starts again
 
 
+def test_a_start_right_after_the_attach_answer_finds_the_attach_waiting(
+    service: ApiService, box: Box
+) -> None:
+    """The docker CLI starts once it has the attach's 101: the attach is waiting by then."""
+    for attempt in range(10):
+        body = {"Image": "busybox", "Cmd": ["echo", f"attempt-{attempt}"]}
+        status, created = service.json("POST", "/containers/create", body)
+        assert status == 201, created
+        path = f"/containers/{created['Id']}/attach?stream=1&stdout=1"
+        try:
+            with hijacked(service, "POST", path) as attach:
+                assert service.request("POST", f"/containers/{created['Id']}/start")[0] == 204
+                assert demultiplex(attach.read_all()) == [(1, f"attempt-{attempt}\n".encode())]
+        finally:
+            box("rm", "-f", created["Id"])
+
+
 @pytest.mark.parametrize("stdin_once", [True, False], ids=["stdin-once", "stdin-stays"])
 def test_attach_stdin_half_close_ends_the_input_only_when_stdin_once(
     service: ApiService, box: Box, name: str, stdin_once: bool
@@ -226,6 +243,23 @@ def test_the_service_detaches_a_tty_attach_at_its_keys(
         attach.send(b"\x01x")
         attach.read_all()  # the service ends the stream
     assert box.inspect(name)["State"]["Status"] == "running"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("state", ["created", "running"])
+def test_an_attach_ends_when_its_client_goes(
+    service: ApiService, box: Box, name: str, tmp_path: Path, state: str
+) -> None:
+    if state == "created":
+        box.ok("create", "-i", "--name", name, "busybox", "sleep", "600")
+    else:
+        box.ok("run", "-di", "--name", name, "busybox", "sleep", "600")
+    # a service that exits once idle for a second, which it is not while a request is served
+    with api_service(box, tmp_path, "--time", "1") as idle:
+        query = "stream=1&stdin=1&stdout=1&stderr=1"
+        with hijacked(idle, "POST", f"/containers/{name}/attach?{query}") as attach:
+            assert attach.status == 101
+        assert idle.process.wait(timeout=60) == 0  # the attach ended with its client
+    assert box.inspect(name)["State"]["Status"] == state  # type: ignore[index]
 
 
 def test_exec_in_a_stopped_container_is_a_conflict(

@@ -12,6 +12,7 @@ seen running, from then on.
 
 from __future__ import annotations
 
+import socket
 import threading
 from itertools import zip_longest
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from hybridock.api.http import Request
 from hybridock.api.logs import log_chunks
 from hybridock.api.routes import route
-from hybridock.api.streams import Relay, content_type
+from hybridock.api.streams import Relay, content_type, hung_up
 from hybridock.client import DetachKeys, detach_key_bytes
 from hybridock.errors import ContainerNotFound
 
@@ -60,13 +61,24 @@ def _take_waiting(container_id: str) -> list[_Waiting]:
         return _WAITING.pop(container_id, [])
 
 
-def _wait_for_start(client: Client, container_id: str) -> AttachLink | None:
-    """The link a start hands over; None when the container went, or its start failed."""
+def _enlist(container_id: str) -> _Waiting:
+    """A waiting attach, in the registry before its client learns it is attached (the docker
+    CLI sends its start once it has the attach's answer)."""
     waiting = _Waiting()
     with _LOCK:
         _WAITING.setdefault(container_id, []).append(waiting)
+    return waiting
+
+
+def _wait_for_start(
+    client: Client, container_id: str, waiting: _Waiting, connection: socket.socket
+) -> AttachLink | None:
+    """The link a start hands over; None when the container went, its start failed, or the
+    client hung up meanwhile."""
     try:
         while not waiting.ready.wait(_WAIT_STEP):
+            if hung_up(connection) and _withdraw(container_id, waiting):
+                return None
             try:
                 current = client.container(container_id)
             except ContainerNotFound:
@@ -89,20 +101,26 @@ def attach(request: Request) -> None:
     keys = detach_key_bytes(request.arg("detachKeys") or "")
     stream = request.flag("stream")
     link = client.link(record) if stream and record.running else None  # refusals are answers
-    connection = request.hijack(content_type(request.version, tty=config.tty))
-    relay = Relay(
-        connection,
-        framed=not config.tty,
-        stdin=stdin,
-        streams=streams,
-        detach_keys=DetachKeys(keys) if config.tty and stdin else None,
-    )
-    pending = request.buffered()
-    if request.flag("logs"):
-        for kind, data in log_chunks(client, record):
-            relay.add_output(kind, data)
-    if link is None and stream:
-        link = _wait_for_start(client, record.id)
+    waiting = _enlist(record.id) if stream and link is None else None
+    try:
+        connection = request.hijack(content_type(request.version, tty=config.tty))
+        relay = Relay(
+            connection,
+            framed=not config.tty,
+            stdin=stdin,
+            streams=streams,
+            detach_keys=DetachKeys(keys) if config.tty and stdin else None,
+        )
+        pending = request.buffered()
+        if request.flag("logs"):
+            for kind, data in log_chunks(client, record):
+                relay.add_output(kind, data)
+    except BaseException:
+        if waiting is not None:
+            _withdraw(record.id, waiting)
+        raise
+    if waiting is not None:
+        link = _wait_for_start(client, record.id, waiting, connection)
     if link is None:
         relay.finish()
         return

@@ -4,10 +4,14 @@ container's monitor (``AttachLink``) or an exec's pipes or pty (``ExecProcess``)
 docker's stream format: without a tty each chunk of output is framed (stdcopy's 8-byte header:
 the stream, 1 stdout or 2 stderr, three zero bytes, the length as u32 big-endian), with one it
 is the pty's bytes as they come; the client's bytes are the process's input either way. When
-the client half-closes (its stdin ended), the process's input is closed and its output still
-flows until it ends. One thread, non-blocking both ways: output the client does not take is
-held up to ``CLIENT_BACKLOG`` (then the other side is not read), and input the process does
-not take holds up reading the client. A client that goes away ends the relay, not the process.
+the client half-closes (its stdin ended), the process's input is closed (a container's only
+when it was created StdinOnce, as docker's) and its output still flows until it ends.
+
+One thread, non-blocking both ways: output the client does not take is held up to
+``CLIENT_BACKLOG`` (then the other side is not read), and input the process does not take
+holds up reading the client. A client that goes away ends the relay, not the process: seen
+when a write to it fails or, on a unix socket, at once (a hang-up, which a half-close is not;
+a TCP client's close looks like a half-close until something is written).
 """
 
 from __future__ import annotations
@@ -37,6 +41,13 @@ _GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
 def frame(stream: int, payload: bytes) -> bytes:
     """One chunk of docker's multiplexed stream."""
     return _HEADER.pack(stream, len(payload)) + payload
+
+
+def hung_up(connection: socket.socket) -> bool:
+    """Whether the client has closed both directions (not a half-close)."""
+    poller = select.poll()
+    poller.register(connection.fileno(), 0)
+    return any(mask & _GONE for _, mask in poller.poll(0))
 
 
 def content_type(version: tuple[int, int], *, tty: bool) -> str:
@@ -116,8 +127,7 @@ class Relay:
                 masks[input_fd] = masks.get(input_fd, 0) | select.POLLOUT
             wanted = select.POLLIN if self.reading_client and not upstream.outbound else 0
             wanted |= select.POLLOUT if self.output else 0
-            if wanted:
-                masks[client] = masks.get(client, 0) | wanted
+            masks[client] = wanted  # none: still told of a hang-up
             poller = select.poll()
             for fd, mask in masks.items():
                 poller.register(fd, mask)
@@ -135,6 +145,11 @@ class Relay:
                     upstream.flush()
 
     def _serve_client(self, upstream: Upstream, mask: int) -> None:
+        if mask & _GONE and not mask & select.POLLIN:
+            # both directions closed (a unix socket's peer closed it; a half-close is not a
+            # hang-up): nobody reads the output; the input's end goes on, as it would have
+            upstream.flush()
+            raise ConnectionResetError
         if mask & select.POLLOUT or (mask & _GONE and self.output):
             try:
                 sent = self.connection.send(self.output)

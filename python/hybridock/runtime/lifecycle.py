@@ -548,20 +548,30 @@ class Runtime:
     def start_linked(self, container: Container, links: int) -> list[socket.socket]:
         """Start under a monitor, as ``start_detached``, with ``links`` attach connections made
         before the spawn (the Engine API's attaches that wait for this start: they miss no
-        output); none for a container waiting to restart. The monitor, our child, is reaped
-        by a thread: a long-lived process (the service) keeps no zombies."""
-        from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
+        output); none for a container waiting to restart. The fork is a one-threaded
+        process's (``runtime/starter.py``): the caller may have threads."""
+        from hybridock.runtime import attach, starter  # noqa: PLC0415 - see _start_under_monitor
 
-        _, monitor, first = self._start_under_monitor(container, connect=links > 0)
-        if monitor:
-            threading.Thread(target=os.waitpid, args=(monitor, 0), daemon=True).start()
-        if first is None:
-            return []
-        connections = [first]
-        for _ in range(links - 1):
-            extra = attach.connect(self.layout.container(container.id))
-            if extra is not None:
-                connections.append(extra)
+        with self._exclusive(container) as current:  # for the starter, until it has spawned
+            if current.running:
+                raise ContainerStateError(f"container {current.id[:12]} is already running")
+            if current.restarting:
+                return []
+            directory = self.layout.container(current.id)
+            listener = attach.listen(directory)
+            connections: list[socket.socket] = []
+            try:
+                for _ in range(links):
+                    connection = attach.connect(directory)
+                    if connection is not None:
+                        connections.append(connection)
+                starter.start(self.layout.root, current.id, listener)
+            except BaseException:
+                for connection in connections:
+                    connection.close()
+                raise
+            finally:
+                listener.close()
         return connections
 
     def connect(self, container: Container) -> socket.socket:
@@ -605,7 +615,10 @@ class Runtime:
         by_policy: bool,
         console_size: tuple[int, int] | None,
         connect: bool,
+        listener: socket.socket | None = None,
     ) -> tuple[int, int, socket.socket | None]:
+        """``listener``: the attach socket, bound by the caller (``runtime/starter.py``'s);
+        else bound here."""
         # here, not at the top: an attached run (the benches' warm run) needs no socket module
         from hybridock.runtime import attach  # noqa: PLC0415
 
@@ -642,7 +655,7 @@ class Runtime:
         # a `logs -f` right after `run -d` follows it instead of finding nothing
         (directory / "container.log").touch()
         arguments, namespace = self._prepared_or_failed(container)
-        listener = attach.listen(directory)
+        listener = listener or attach.listen(directory)
         connection = attach.connect(directory) if connect else None
         report_reader, report_writer = os.pipe()
         try:
