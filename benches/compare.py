@@ -54,6 +54,10 @@ NOTES = (
     "ps -a: the containers are made 4 at a time, docker's with docker create, podman's "
     "through its API service (podman system service), hybridock's by its create command run "
     "in a loop in 4 interpreters: the same records without a process start per container.",
+    "docker ps -a through an API service: the docker CLI 28 (/usr/local/bin/docker) against "
+    "hybridock system service, the private dockerd 20.10 and podman system service --time 0 "
+    "(podman as set up above: a listing runs no runtime), each over the same number of created "
+    "containers, checked by an untimed ps -aq first; hybridock's own ps -a beside them.",
 )
 SCRATCH = ("docker", "podman", "hybridock", "registry", "plain", "floors")
 

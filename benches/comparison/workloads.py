@@ -16,6 +16,7 @@ from comparison.containers import (
 )
 from comparison.pulls import cached_pull, cold_pull_gzip, cold_pull_zstd
 from comparison.runner import Row, guarded, log
+from comparison.service import docker_ps_service
 
 WORKLOADS: tuple[tuple[str, Callable[[Bench], list[Row]]], ...] = (
     ("cold pull, large gzip image", cold_pull_gzip),
@@ -26,6 +27,7 @@ WORKLOADS: tuple[tuple[str, Callable[[Bench], list[Row]]], ...] = (
     ("detached supervisor PSS", supervisor_memory),
     ("concurrent run --rm", concurrent_runs),
     ("ps -a, many containers", ps_many),
+    ("docker ps -a through an API service", docker_ps_service),
 )
 
 

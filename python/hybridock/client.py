@@ -68,7 +68,13 @@ if TYPE_CHECKING:
     from hybridock.runtime.containers import Container, ContainerStore
     from hybridock.runtime.exec import ExecOptions, ExecProcess
     from hybridock.runtime.lifecycle import Runtime
-    from hybridock.runtime.network import Endpoint, Network, NetworkNotFound, NetworkStore
+    from hybridock.runtime.network import (
+        Endpoint,
+        Network,
+        NetworkInUse,
+        NetworkNotFound,
+        NetworkStore,
+    )
     from hybridock.runtime.ports import PortBinding, displayable_ports, port_lines
     from hybridock.runtime.supervision import Healthcheck, HealthState, RestartPolicy
     from hybridock.runtime.system import (
@@ -113,6 +119,7 @@ __all__ = [
     "Network",
     "NetworkCollection",
     "NetworkHandle",
+    "NetworkInUse",
     "NetworkNotFound",
     "PortBinding",
     "PruneFilter",
@@ -158,6 +165,7 @@ _EXPORTS = {
     "ListedImage": "hybridock.documents.image_list",
     "Mount": "hybridock.runtime.config",
     "Network": "hybridock.runtime.network",
+    "NetworkInUse": "hybridock.runtime.network",
     "NetworkNotFound": "hybridock.runtime.network",
     "PortBinding": "hybridock.runtime.ports",
     # docker's displays of a port map (ps's PORTS, the port command's lines): pure functions
@@ -1221,18 +1229,41 @@ class Client:
         self.require_root()
         self.volume_store.remove(name, force=force)
 
-    def prune_volumes(self, *, labels: Sequence[str] = ()) -> tuple[list[str], int]:
+    def prune_volumes(
+        self, *, labels: Sequence[str] = (), anonymous_only: bool = False
+    ) -> tuple[list[str], int]:
         """``volume prune`` as docker 20.10: every volume no container mounts, named or not
-        (with ``labels``, "KEY" or "KEY=VALUE", only those that have each); their names and
-        the bytes they held.
+        (with ``labels``, "KEY" or "KEY=VALUE", only those that have each; with
+        ``anonymous_only``, only those made without a name, as the Engine API 1.42 prunes
+        unless asked for ``all``); their names and the bytes they held.
 
         >>> client.prune_volumes()
         (['pgdata'], 41234432)
         """
         self.require_root()
         return self._remove_unused_volumes(
-            lambda volume: all(volume.has_label(label) for label in labels)
+            lambda volume: (
+                (volume.anonymous or not anonymous_only)
+                and all(volume.has_label(label) for label in labels)
+            )
         )
+
+    def volumes_matching(self, filters: Mapping[str, Sequence[str]]) -> list[Volume]:
+        """``volume ls --filter``: the volumes that pass docker's filters (dangling, driver,
+        label, name; values of one key OR, keys AND; another key is ``InvalidFilter``).
+
+        >>> [v.name for v in client.volumes_matching({"dangling": ["true"]})]
+        ['pgdata']
+        """
+        from hybridock.runtime.filters import VOLUME_FILTERS, checked, volume_matches  # noqa: PLC0415
+
+        wanted = checked(filters, VOLUME_FILTERS)
+        used = self.volume_store.in_use() if "dangling" in wanted else set()
+        return [
+            volume
+            for volume in self.volume_store.all()
+            if volume_matches(volume, wanted, unused=volume.name not in used)
+        ]
 
     # --- networks -----------------------------------------------------------------------------
 
@@ -1337,6 +1368,28 @@ class Client:
             self._network_event(network, "destroy")
             removed.append(network.name)
         return removed
+
+    def networks_matching(self, filters: Mapping[str, Sequence[str]]) -> list[Network]:
+        """``network ls --filter``: the networks that pass docker's filters (dangling, driver,
+        id, label, name, scope, type; values of one key OR, keys AND; another key is
+        ``InvalidFilter``).
+
+        >>> [n.name for n in client.networks_matching({"type": ["custom"]})]
+        ['backend']
+        """
+        from hybridock.runtime.filters import NETWORK_FILTERS, checked, network_matches  # noqa: PLC0415
+
+        wanted = checked(filters, NETWORK_FILTERS)
+        return [
+            network
+            for network in self.network_store.all()
+            if network_matches(network, wanted, dangling=self._network_unused)
+        ]
+
+    def _network_unused(self, network: Network) -> bool:
+        return not self.network_store.in_use(network) and not self.network_store.endpoints(
+            network_id=network.id
+        )
 
     def network_containers(self, network: Network | str) -> list[tuple[Container, Endpoint]]:
         """The running containers on a network, with their endpoints.

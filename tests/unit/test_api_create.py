@@ -168,6 +168,20 @@ def host(**fields: Any) -> dict[str, Any]:
             RunOptions(volumes=("/srv:/b:ro", "named:/n", "/anon")),
             id="binds-then-anonymous-volumes",
         ),
+        pytest.param(  # docker-compose 1.29 names every volume's path in Config.Volumes
+            {
+                "Volumes": {"/etc/app.conf": {}, "/m": {}, "/anon": {}},
+                **host(
+                    Binds=["/srv/app.conf:/etc/app.conf:ro"],
+                    Mounts=[{"Type": "bind", "Source": "/srv", "Target": "/m"}],
+                ),
+            },
+            RunOptions(
+                volumes=("/srv/app.conf:/etc/app.conf:ro", "/anon"),
+                mounts=("type=bind,source=/srv,target=/m",),
+            ),
+            id="a-bound-path-gets-no-anonymous-volume",
+        ),
         pytest.param(
             host(
                 Mounts=[

@@ -168,7 +168,13 @@ def container_create(body: object, name: str | None = None) -> ContainerCreate:
     options.update(_config(config))
     options.update(_host(host))
     options.update(_networking(networking, options["network"]))
-    options["volumes"] = (*options.pop("binds"), *options["volumes"])
+    binds = options.pop("binds")
+    # docker's: a Config.Volumes path that a bind or a mount covers gets no anonymous volume
+    # of its own (docker-compose names every volume's path there, its binds' too)
+    covered = {_bind_target(text) for text in binds}
+    covered |= {_mount_target(text) for text in options["mounts"]}
+    anonymous = [path for path in options["volumes"] if path.rstrip("/") not in covered]
+    options["volumes"] = (*binds, *anonymous)
     options["expose"] = tuple(_exposed(config))
     config.finish()
     host.finish()
@@ -311,6 +317,18 @@ def _bind(text: str) -> str:
     if ":" in text and source.startswith("."):
         raise _relative_source(source)
     return text
+
+
+def _bind_target(text: str) -> str:
+    """Where a ``Binds`` entry (``SOURCE:TARGET[:OPTIONS]``, or a bare anonymous path) mounts."""
+    parts = text.split(":")
+    return (parts[1] if len(parts) > 1 else parts[0]).rstrip("/")
+
+
+def _mount_target(csv: str) -> str:
+    """Where ``_mount``'s CSV mounts."""
+    fields = dict(item.partition("=")[::2] for item in csv.split(","))
+    return fields.get("target", "").rstrip("/")
 
 
 def _mount(document: Mapping[str, Any]) -> str:

@@ -113,6 +113,8 @@ def inspect_container(client: Client, container: Container) -> dict[str, Any]:
         "Driver": "overlay",
         "HostConfig": {
             **_binds_and_mounts(config.mounts),
+            # the one log driver: docker-py's run reads the Type before it reads the logs
+            "LogConfig": {"Type": "json-file", "Config": {}},
             "VolumesFrom": list(config.volumes_from) or None,
             "NetworkMode": _network_mode(container),
             "PortBindings": client.port_bindings(container),

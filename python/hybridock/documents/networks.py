@@ -94,6 +94,29 @@ def _endpoint_settings(
     }
 
 
+def _configured_networks(client: Client, container: Container) -> dict[str, Any]:
+    """The networks a container that is not running is on (``--network``, ``network
+    connect``), as docker shows a created one's: no endpoint yet; on a user network its aliases
+    with its short id, the alias docker gives it there (docker-compose reads them to know the
+    container is connected, and else connects it again)."""
+    from hybridock.client import NetworkNotFound  # noqa: PLC0415
+
+    config = container.config
+    configured = [(config.network, config.network_aliases)]
+    configured += [(name, aliases) for name, aliases, _ in config.connected]
+    networks: dict[str, Any] = {}
+    for name, aliases in configured:
+        try:
+            network = client.network(name)
+        except NetworkNotFound:
+            continue  # removed meanwhile, or a mode that names no network (container:ID)
+        settings = _endpoint_settings(network.id, None, None)
+        if network.user_defined:
+            settings["Aliases"] = [*aliases, container.id[:12]]
+        networks[network.name] = settings
+    return networks
+
+
 def network_settings(client: Client, container: Container) -> dict[str, Any]:
     """docker 20.10's ``NetworkSettings`` of a container."""
     endpoints = client.container_endpoints(container) if container.running else []
@@ -101,9 +124,8 @@ def network_settings(client: Client, container: Container) -> dict[str, Any]:
         network.name: _endpoint_settings(network.id, network, endpoint)
         for network, endpoint in endpoints
     }
-    config = container.config
-    if not endpoints and config.network in ("bridge", "host", "none"):
-        networks[config.network] = _endpoint_settings(client.network(config.network).id, None, None)
+    if not endpoints:
+        networks = _configured_networks(client, container)
     default = next((networks[n.name] for n, _ in endpoints if n.name == "bridge"), None)
     return {
         "Bridge": "",

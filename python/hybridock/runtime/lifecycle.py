@@ -4,13 +4,17 @@ Attached runs: this process is the supervisor. It relays the container's stdout/
 (and our stdin with -i, or everything through a pty with -t), appends docker json-file log
 lines, forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT to the container, reaps it and records the exit.
 
-Detached runs: this process forks; the child spawns the container (so the container is its
-child) and execs the small native monitor, which does the relaying and recording from then on.
-The parent only waits for the child to report the container's pid (or the spawn error) over a
-pipe, and returns. The child binds the container's attach socket first and hands it, with the
-container's stdin (``-i``), to the monitor, which serves ``attach`` clients (``attach.py``).
-A process with other threads (the Engine API service) execs that child as a fresh interpreter
-(``monitorstart.py``) instead: a forked copy of it would find other threads' locks held.
+Detached runs: this process prepares the spawn (store reads, the network namespace, the
+cgroup, the seccomp filter) and forks; the child only spawns the container (so the container is
+its child) and execs the small native monitor, which does the relaying and recording from then
+on. The parent only waits for the child to report the container's pid (or the spawn error) over
+a pipe, and returns. The parent binds the container's attach socket first; the child hands it,
+with the container's stdin (``-i``), to the monitor, which serves ``attach`` clients
+(``attach.py``).
+The child runs no Python that takes a lock: in a process with threads (the Engine API service)
+another thread may hold SQLite's, or any library's, at the fork, and the child would wait for
+it forever. It forks once more and exits, so the monitor is init's child: a long-lived
+process (the service) keeps no zombie of each ended monitor.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -41,7 +45,12 @@ from hybridock.errors import (
 )
 from hybridock.runtime import cgroups, cgroupview, restarts
 from hybridock.runtime import tty as terminal
-from hybridock.runtime.containers import Container, ContainerStore, release_network
+from hybridock.runtime.containers import (
+    Container,
+    ContainerStore,
+    process_alive,
+    release_network,
+)
 from hybridock.runtime.rootfs import write_etc_files
 from hybridock.runtime.seccomp import seccomp_filter
 from hybridock.runtime.security import container_sysctls
@@ -259,6 +268,17 @@ class Runtime:
         stdio: tuple[int, int, int] | None,
         console_size: tuple[int, int] | None = None,
     ) -> _native.Spawned:
+        arguments, namespace = self._prepare_spawn(container)
+        try:
+            return _spawn_prepared(arguments, stdio, console_size)
+        finally:
+            if namespace is not None:
+                os.close(namespace)
+
+    def _prepare_spawn(self, container: Container) -> tuple[dict[str, Any], int | None]:
+        """All that ``_native.spawn`` takes but the stdio (store reads, bind sources, volume
+        devices, the network namespace and /etc files, the cgroup, the seccomp filter); and the
+        namespace's fd, which the caller closes once the container is spawned."""
         config = container.config
         directory = self.layout.container(container.id)
         layer_dirs = self.images.layer_dirs(container.image_id)
@@ -281,28 +301,26 @@ class Runtime:
             remove_tree(marker)
         namespace, etc = self._join_network(container, directory)
         try:
-            return self._spawn_into(
-                container, stdio, console_size, user, env, layer_dirs, namespace, etc
-            )
-        finally:
+            arguments = self._spawn_arguments(container, user, env, layer_dirs, namespace, etc)
+        except BaseException:
             if namespace is not None:
                 os.close(namespace)
+            raise
+        return arguments, namespace
 
-    def _spawn_into(
+    def _spawn_arguments(
         self,
         container: Container,
-        stdio: tuple[int, int, int] | None,
-        console_size: tuple[int, int] | None,
         user: ResolvedUser,
         env: list[str],
         layer_dirs: list[str],
         namespace: int | None,
         etc: dict[str, str],
-    ) -> _native.Spawned:
+    ) -> dict[str, Any]:
         config = container.config
         directory = self.layout.container(container.id)
         private_network = config.network != "host"
-        return _native.spawn(
+        return dict(
             argv=config.argv,
             env=env,
             cwd=config.working_dir,
@@ -320,9 +338,7 @@ class Runtime:
             network=private_network,
             network_namespace=namespace,
             sysctls=container_sysctls(config.sysctls, private_network=private_network),
-            stdio=list(stdio) if stdio is not None else None,
             tty=config.tty,
-            console_size=console_size,
             # docker leaves no_new_privs off (setuid programs in images keep working) unless
             # --security-opt no-new-privileges asks for it
             no_new_privs=config.no_new_privileges,
@@ -350,6 +366,26 @@ class Runtime:
             writable_sysfs=config.security.privileged and not config.security.read_only,
             **config.security.spawn_fields(_native.DOCKER_CAPABILITIES),
         )
+
+    def _prepared_or_failed(self, container: Container) -> tuple[dict[str, Any], int | None]:
+        """``_prepare_spawn`` for a detached start; a failure leaves the container Created
+        with the error, as the spawn's own does."""
+        try:
+            return self._prepare_spawn(container)
+        except BaseException as error:
+            failure = error
+            if isinstance(error, HybridockError):
+                failure = SpawnError(
+                    str(error),
+                    stage=getattr(error, "stage", ""),
+                    exit_code=getattr(error, "exit_code", 125),
+                )
+            elif isinstance(error, Exception):
+                failure = SpawnError(f"cannot start the container: {error}")
+            self._fail_start(container, failure)
+            if failure is error:
+                raise
+            raise failure from error
 
     def _begin_run(self, container: Container, *, by_policy: bool) -> list[str]:
         """A new run's bookkeeping: its last exit cleared, a user's start resets the restart
@@ -627,28 +663,28 @@ class Runtime:
         # the log exists once the start returns (the monitor appends to it after its exec), so
         # a `logs -f` right after `run -d` follows it instead of finding nothing
         (directory / "container.log").touch()
+        arguments, namespace = self._prepared_or_failed(container)
         listener = listener or attach.listen(directory)
         connection = attach.connect(directory) if connect else None
         report_reader, report_writer = os.pipe()
-        arguments = [*gate, *probe, *on_exit]
-        if threading.active_count() == 1:
-            child = os.fork()
-            if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
-                become_monitor(
-                    self, container, monitor, arguments, (listener, console_size), report_writer
-                )
-            reap: Callable[[], object] = functools.partial(os.waitpid, child, 0)
-        else:
-            child, reap = self._monitor_process(
-                container, monitor, arguments, (listener, console_size), report_writer
+        try:
+            _fork_monitor(
+                container,
+                arguments,
+                (monitor, directory),
+                [*gate, *probe, *on_exit],
+                (listener, console_size),
+                report_writer,
             )
+        finally:
+            if namespace is not None:
+                os.close(namespace)
         listener.close()
         os.close(report_writer)
         with os.fdopen(report_reader, "rb") as report:
             message = report.read()
         outcome: dict[str, Any] = json.loads(message) if message else {"error": ""}
         if "error" in outcome:
-            reap()
             attach.unlink(directory)
             if connection is not None:
                 connection.close()
@@ -663,46 +699,9 @@ class Runtime:
             self._fail_start(container, error)
             raise error
         pid = int(outcome["pid"])
-        monitor_pid = int(outcome.get("monitor", child))
+        monitor_pid = int(outcome["monitor"])
         self.containers.mark_running(container.id, pid, monitor_pid)
         return pid, monitor_pid, connection
-
-    def _monitor_process(
-        self,
-        container: Container,
-        monitor: str,
-        arguments: list[str],
-        attaching: tuple[socket.socket, tuple[int, int] | None],
-        report_fd: int,
-    ) -> tuple[int, Callable[[], object]]:
-        """``become_monitor`` in a fresh interpreter (runtime/monitorstart.py): the way to
-        start one from a process with other threads, whose forked child could find their
-        locks held. That interpreter forks the monitor and exits, so the monitor is not this
-        process's child (a long-lived service would keep each ended one as a zombie): the
-        intermediate's pid, and how to reap it (at once)."""
-        import subprocess  # noqa: PLC0415 (a threaded process's start only)
-
-        listener, console_size = attaching
-        rows, columns = console_size or (-1, -1)
-        source = self.config.source
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hybridock.runtime.monitorstart",
-                str(self.layout.root),
-                str(source) if source is not None else "",
-                container.id,
-                monitor,
-                str(listener.fileno()),
-                str(report_fd),
-                str(rows),
-                str(columns),
-                *arguments,
-            ],
-            pass_fds=(listener.fileno(), report_fd),
-        )
-        return process.pid, process.wait
 
     def attach(
         self,
@@ -1228,45 +1227,76 @@ def _probing(probe: list[str]) -> contextlib.AbstractContextManager[None]:
 
 
 def _wait_for_process(pid: int) -> None:
-    """Until ``pid`` has ended: reaped when it is our child (a one-threaded process forked
-    it), else watched through a pidfd (``monitorstart.py``'s monitor, init's child)."""
+    """Until ``pid`` (not our child: a monitor is init's) has ended, through a pidfd."""
     try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        try:
-            descriptor = os.pidfd_open(pid)
-        except ProcessLookupError:
-            return
-        try:
-            with selectors.DefaultSelector() as selector:
-                selector.register(descriptor, selectors.EVENT_READ)
-                selector.select()
-        finally:
-            os.close(descriptor)
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except OSError:  # a kernel before 5.3: look now and then
+        while process_alive(pid, None):
+            time.sleep(0.05)
+        return
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(descriptor, selectors.EVENT_READ)
+            selector.select()
+    finally:
+        os.close(descriptor)
 
 
-def become_monitor(
-    runtime: Runtime,
+def _spawn_prepared(
+    arguments: Mapping[str, Any],
+    stdio: tuple[int, int, int] | None,
+    console_size: tuple[int, int] | None,
+) -> _native.Spawned:
+    """``_native.spawn`` of ``Runtime._prepare_spawn``'s arguments on ``stdio``."""
+    return _native.spawn(
+        stdio=list(stdio) if stdio is not None else None, console_size=console_size, **arguments
+    )
+
+
+def _fork_monitor(
     container: Container,
-    monitor: str,
+    arguments: Mapping[str, Any],
+    monitor: tuple[str, Path],
+    on_exit: list[str],
+    attaching: tuple[socket.socket, tuple[int, int] | None],
+    report_fd: int,
+) -> None:
+    """Forks the monitor-to-be (``_become_monitor``) as init's child: an intermediate child
+    forks it and exits at once, and is reaped here."""
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child, reported via the pipe
+        if os.fork() != 0:
+            os._exit(0)
+        _become_monitor(container, arguments, monitor, on_exit, attaching, report_fd)
+    os.waitpid(child, 0)
+
+
+def _become_monitor(
+    container: Container,
+    arguments: Mapping[str, Any],
+    monitor: tuple[str, Path],
     on_exit: list[str],
     attaching: tuple[socket.socket, tuple[int, int] | None],
     report_fd: int,
 ) -> None:  # pragma: no cover - runs in the forked child
-    """The starting process's child (forked, or runtime/monitorstart.py): spawn the container,
-    report its pid, exec the monitor (with the attach socket ``attaching`` holds, and the size
-    its pty starts with)."""
-    directory = runtime.layout.container(container.id)
+    """The forked child: spawn the container, report its pid and the monitor's (its own), exec
+    the monitor (with the attach socket ``attaching`` holds, and the size its pty starts with).
+    Only system calls and the native spawn: no store, no SQLite, no lock another thread may
+    have held."""
+    program, directory = monitor
     try:
         os.setsid()
         config = container.config
         listener, console_size = attaching
         stdio = _open_stdio(tty=config.tty, interactive=config.open_stdin)
-        stdio.console_size = console_size
         try:
-            pid = runtime._spawn(container, stdio)
+            spawned = _spawn_prepared(arguments, stdio.child, console_size)
+            stdio.use_terminal(spawned.terminal)
         finally:
             stdio.close_child_ends()
+        pid = spawned.pid
         os.write(report_fd, json.dumps({"pid": pid, "monitor": os.getpid()}).encode())
         os.close(report_fd)
         # the container's stdin: a pipe with -i, the pty's master with -t (none without -i)
@@ -1281,7 +1311,7 @@ def become_monitor(
             os.dup2(devnull, target)
         numbers = [str(fd if fd is not None else -1) for fd in fds]
         os.execv(  # noqa: S606 - an argument list to our own monitor, no shell involved
-            monitor, [monitor, str(directory), str(pid), *numbers, *on_exit]
+            program, [program, str(directory), str(pid), *numbers, *on_exit]
         )
     except HybridockError as error:
         record = {
