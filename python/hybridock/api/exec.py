@@ -9,7 +9,9 @@ exec's process is reaped by a thread of its own, which records its exit code.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from hybridock.api.http import ApiError, Request
 from hybridock.api.routes import route
 from hybridock.api.streams import Relay, content_type
 from hybridock.client import DetachKeys, ExecOptions, detach_key_bytes
+from hybridock.errors import HybridockError
 
 if TYPE_CHECKING:
     from hybridock.client import ExecProcess
@@ -163,9 +166,11 @@ def _ended(exec_record: _Exec, code: int) -> None:
 
 @route("POST", "/exec/{id}/start")
 def start_exec(request: Request) -> None:
-    """Detached: 200 once started. Else the connection, hijacked, relays the process's
-    streams until it exits, its exit code recorded before the connection ends (the docker CLI
-    reads it from ``GET /exec/{id}/json`` then)."""
+    """Detached: 200 once started. Else the connection is hijacked first and then the process
+    started (dockerd's order: a client that reads the answer's headers through a buffer,
+    docker-py's, would lose output that came with them), and its streams relayed until it
+    exits, its exit code recorded before the connection ends (the docker CLI reads it from
+    ``GET /exec/{id}/json`` then)."""
     exec_record = _find(request.params["id"])
     body = request.json_body() or {}
     if not isinstance(body, dict):
@@ -176,20 +181,11 @@ def start_exec(request: Request) -> None:
         if body.get("Detach"):
             _start_detached(request, exec_record)
             return
-        process = request.client.start_exec(
-            exec_record.container_id,
-            exec_record.options,
-            console_size=exec_record.console_size,
-            exec_id=exec_record.id,
-        )
+        request.client.running_container(exec_record.container_id)  # 409 while we may answer
     except BaseException:
         exec_record.started = exec_record.running
         raise
-    _started(exec_record, process)
-    try:
-        _relay(request, exec_record, process)
-    finally:
-        process.close()
+    _relay(request, exec_record)
 
 
 def _start_detached(request: Request, exec_record: _Exec) -> None:
@@ -202,9 +198,34 @@ def _start_detached(request: Request, exec_record: _Exec) -> None:
     request.send_empty(200)
 
 
-def _relay(request: Request, exec_record: _Exec, process: ExecProcess) -> None:
+def _relay(request: Request, exec_record: _Exec) -> None:
     options = exec_record.options
     connection = request.hijack(content_type(request.version, tty=options.tty))
+    try:
+        process = request.client.start_exec(
+            exec_record.container_id,
+            options,
+            console_size=exec_record.console_size,
+            exec_id=exec_record.id,
+        )
+    except HybridockError as error:
+        # after the upgrade, docker's failed exec says why in the stream; its code is 126
+        # (127 for a command not found), read from GET /exec/{id}/json
+        _ended(exec_record, getattr(error, "exit_code", 126) or 126)
+        with contextlib.suppress(OSError):
+            connection.sendall(f"{error}\r\n".encode())
+        return
+    _started(exec_record, process)
+    try:
+        _relay_process(request, connection, exec_record, process)
+    finally:
+        process.close()
+
+
+def _relay_process(
+    request: Request, connection: socket.socket, exec_record: _Exec, process: ExecProcess
+) -> None:
+    options = exec_record.options
     keys = detach_key_bytes(exec_record.detach_keys)
     relay = Relay(
         connection,
