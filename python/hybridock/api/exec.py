@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybridock.api.http import ApiError, Request
 from hybridock.api.routes import route
-from hybridock.api.streams import Relay, content_type
+from hybridock.api.streams import Relay, content_type, frame
 from hybridock.client import DetachKeys, ExecOptions, detach_key_bytes
 from hybridock.errors import HybridockError
 
@@ -212,8 +212,9 @@ def _relay(request: Request, exec_record: _Exec) -> None:
         # after the upgrade, docker's failed exec says why in the stream; its code is 126
         # (127 for a command not found), read from GET /exec/{id}/json
         _ended(exec_record, getattr(error, "exit_code", 126) or 126)
+        message = f"{error}\r\n".encode()
         with contextlib.suppress(OSError):
-            connection.sendall(f"{error}\r\n".encode())
+            connection.sendall(message if options.tty else frame(1, message))
         return
     _started(exec_record, process)
     try:
