@@ -25,7 +25,12 @@ from tests.support.registry import Registry
 import hybridock
 from hybridock.config import load_config
 
-pytestmark = [pytest.mark.root, pytest.mark.registry]
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.registry,
+    # docker-py's own unclosed sockets (see _docker_py_sockets_collected)
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+]
 
 box = our_box("api-clients")
 service = service_fixture()
@@ -41,11 +46,17 @@ def engine(service: ApiService, box: Box) -> Iterator[docker.DockerClient]:
         yield client
     finally:
         client.close()
-        # docker-py leaves the sockets of hijacked answers (exec_run, attach) to the garbage
-        # collector: collected here, their ResourceWarning is not a later test's error
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _docker_py_sockets_collected() -> Iterator[None]:
+    """docker-py leaves the sockets of hijacked answers (exec_run, attach) in reference cycles
+    for the garbage collector: collected after each test, with the module's filter (their
+    ResourceWarning is docker-py's, not ours), they are no later test's error."""
+    yield
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 @pytest.fixture
