@@ -4,7 +4,10 @@ each module, and both sides emptied after each test."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from tests.integration.test_containers import Box, library_box
@@ -50,3 +53,23 @@ def both(docker: Dockerd, box: Box) -> Iterator[tuple[Dockerd, Box]]:
         docker.cli("volume", "rm", "-f", *names)
     if names := box("volume", "ls", "-q").stdout.split():
         box("volume", "rm", "-f", *names)
+
+
+def engine(daemon: Dockerd, path: str) -> Any:
+    """dockerd 20.10's answer to ``GET /v1.41{path}`` (its newest API) on its own socket."""
+    answer = subprocess.run(
+        ["curl", "-sSf", "--unix-socket", str(daemon.socket), f"http://docker/v1.41{path}"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(answer.stdout)
+
+
+def keys(document: Any) -> Any:
+    """The shape of a JSON document: its keys, nested; lists by their first element."""
+    if isinstance(document, dict):
+        return {key: keys(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [keys(document[0])] if document else []
+    return type(document).__name__

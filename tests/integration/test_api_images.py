@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 from tests.conftest import TLS_USER, ImageBuilder
 from tests.integration.apisupport import ApiService, api_service, service_fixture
-from tests.integration.sidebyside import docker, our_box
+from tests.integration.sidebyside import docker, engine, our_box
 from tests.integration.test_containers import Box
 from tests.support.dockerd import Dockerd
 from tests.support.images import ImageSpec
@@ -297,17 +296,6 @@ def test_docker_image_inspect(service: ApiService, box: Box) -> None:
     result = service.docker("image", "inspect", "busybox:nope")
     assert result.returncode == 1
     assert "No such image: busybox:nope" in result.stderr
-
-
-def engine(daemon: Dockerd, path: str) -> Any:
-    """dockerd 20.10's answer to ``GET /v1.41{path}`` (its newest API) on its own socket."""
-    answer = subprocess.run(
-        ["curl", "-sSf", "--unix-socket", str(daemon.socket), f"http://docker/v1.41{path}"],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    return json.loads(answer.stdout)
 
 
 def test_image_documents_have_dockerds_keys(service: ApiService, docker: Dockerd) -> None:

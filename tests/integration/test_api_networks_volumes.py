@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from tests.integration.apisupport import ApiService, service_fixture
-from tests.integration.sidebyside import docker, our_box
+from tests.integration.sidebyside import docker, keys, our_box
 from tests.support.dockerd import Dockerd
 
 __all__ = ["docker"]  # the side-by-side fixture
@@ -35,15 +35,6 @@ def ours(service: ApiService, method: str, path: str, body: Any = None) -> Any:
     status, document = service.json(method, f"/v1.41{path}", body)
     assert status < 300, (status, document)
     return document
-
-
-def keys(document: Any) -> Any:
-    """The shape of a JSON document: its keys, nested; lists by their first element."""
-    if isinstance(document, dict):
-        return {key: keys(value) for key, value in document.items()}
-    if isinstance(document, list):
-        return [keys(document[0])] if document else []
-    return type(document).__name__
 
 
 @pytest.fixture

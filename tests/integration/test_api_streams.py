@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import fcntl
 import json
-import os
-import select
 import socket
 import struct
 import subprocess
-import termios
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.integration.apisupport import DOCKER_CLI, ApiService, api_service, service_fixture
 from tests.integration.sidebyside import our_box
 from tests.integration.test_containers import Box, name, wait_for
+from tests.support.terminal import Terminal
+from tests.support.terminal import terminal as shared_terminal
 
 __all__ = ["name"]
 
@@ -409,56 +407,10 @@ def test_docker_exec_runs_and_pipes_stdin(service: ApiService, name: str) -> Non
 # --- a terminal -----------------------------------------------------------------------------
 
 
-class Terminal:
-    """The docker CLI on a pty the test opens (24 rows, 80 columns), as a user's terminal."""
-
-    def __init__(self, service: ApiService, args: Sequence[str]) -> None:
-        self.master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-        self.process = subprocess.Popen(
-            [DOCKER_CLI, *args],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=service.docker_env,
-            start_new_session=True,
-        )
-        os.close(slave)
-        self.output = b""
-
-    def type(self, keys: bytes) -> None:
-        os.write(self.master, keys)
-
-    def read_until(self, text: bytes) -> None:
-        while text not in self.output:
-            ready, _, _ = select.select([self.master], [], [], 60)
-            try:
-                chunk = os.read(self.master, 65536) if ready else b""
-            except OSError:  # EIO: every writer of the pty is gone
-                chunk = b""
-            if not chunk:
-                raise AssertionError(f"no {text!r} in {self.output!r}")
-            self.output += chunk
-
-    def finish(self) -> int:
-        with contextlib.suppress(AssertionError):
-            self.read_until(b"\0never printed\0")  # everything, to the end
-        return self.process.wait(timeout=60)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        os.close(self.master)
-
-
 @contextlib.contextmanager
 def terminal(service: ApiService, *args: str) -> Iterator[Terminal]:
-    made = Terminal(service, args)
-    try:
+    with shared_terminal([DOCKER_CLI, *args], service.docker_env) as made:
         yield made
-    finally:
-        made.close()
 
 
 def test_docker_exec_it_through_a_pty(service: ApiService, name: str) -> None:

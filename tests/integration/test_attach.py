@@ -10,19 +10,18 @@ time.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import select
 import signal
-import struct
 import subprocess
-import termios
 import time
 from collections.abc import Iterator, Sequence
 
 import pytest
 from tests.integration.test_containers import Box, box, name, wait_for
 from tests.support.cli import hybridock_command
+from tests.support.terminal import Terminal
+from tests.support.terminal import terminal as shared_terminal
 
 __all__ = ["box", "name"]  # fixtures shared with the container tests
 
@@ -267,60 +266,10 @@ def test_refusals_are_one_line_with_dockers_words_and_code(
 # --- a tty ----------------------------------------------------------------------------------
 
 
-class Terminal:
-    """``hybridock ARGS`` on a pty the test opens, as a user's terminal."""
-
-    def __init__(self, box: Box, args: Sequence[str]) -> None:
-        self.master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-        self.process = subprocess.Popen(
-            [*hybridock_command(), *args],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=box.env,
-            start_new_session=True,
-        )
-        os.close(slave)
-        self.output = b""
-
-    def wait_raw(self) -> None:
-        """Until the CLI put the terminal in raw mode (keys typed before would be flushed)."""
-        wait_for(lambda: not termios.tcgetattr(self.master)[3] & termios.ICANON, timeout=60)
-
-    def type(self, keys: bytes) -> None:
-        os.write(self.master, keys)
-
-    def read_until(self, text: bytes) -> None:
-        while text not in self.output:
-            ready, _, _ = select.select([self.master], [], [], 60)
-            try:
-                chunk = os.read(self.master, 65536) if ready else b""
-            except OSError:  # EIO: every writer of the pty is gone
-                chunk = b""
-            if not chunk:
-                raise AssertionError(f"no {text!r} in {self.output!r}")
-            self.output += chunk
-
-    def finish(self) -> int:
-        with contextlib.suppress(AssertionError):
-            self.read_until(b"\0never printed\0")  # everything, to the end
-        return self.process.wait(timeout=60)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        os.close(self.master)
-
-
 @contextlib.contextmanager
 def terminal(box: Box, *args: str) -> Iterator[Terminal]:
-    made = Terminal(box, args)
-    try:
+    with shared_terminal([*hybridock_command(), *args], box.env) as made:
         yield made
-    finally:
-        made.close()
 
 
 def test_tty_attach_answers_typed_commands_and_detaches_with_the_keys(box: Box, name: str) -> None:

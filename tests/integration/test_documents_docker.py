@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.integration.sidebyside import both, docker, our_box
+from tests.integration.sidebyside import both, docker, engine, our_box
 from tests.integration.test_containers import Box
 from tests.support.dockerd import Dockerd
 
@@ -28,17 +27,6 @@ CONTAINERS = (
     ("done", ("run", "busybox", "sh", "-c", "exit 3")),
     ("fresh", ("create", "-v", "/scratch", "busybox", "echo", "a b")),
 )
-
-
-def engine(daemon: Dockerd, path: str) -> Any:
-    """dockerd's answer to ``GET /v1.41{path}`` on its own socket."""
-    answer = subprocess.run(
-        ["curl", "-sSf", "--unix-socket", str(daemon.socket), f"http://docker/v1.41{path}"],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    return json.loads(answer.stdout)
 
 
 @pytest.fixture

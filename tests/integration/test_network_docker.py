@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import ImageBuilder
+from tests.integration.sidebyside import keys
 from tests.integration.test_containers import Box, library_box
 from tests.support.dockerd import Dockerd, DockerdStartError, dockerd_probe
 from tests.support.registry import Registry
@@ -69,15 +70,6 @@ def both(docker: Dockerd, box: Box, *args: str) -> tuple[Any, Any]:
         ours.stdout,
         ours.stderr,
     )
-
-
-def keys(document: Any) -> Any:
-    """The shape of a JSON document: its keys, nested; lists by their first element."""
-    if isinstance(document, dict):
-        return {key: keys(value) for key, value in document.items()}
-    if isinstance(document, list):
-        return [keys(document[0])] if document else []
-    return type(document).__name__
 
 
 def test_network_ls_columns_and_predefined_networks(docker: Dockerd, box: Box) -> None:
