@@ -1824,6 +1824,26 @@ class Client:
 
         return container_summary(self, self._record(container), size=size)
 
+    def container_summaries(
+        self, containers: Iterable[Container], *, size: bool = False
+    ) -> list[dict[str, Any]]:
+        """``container_summary`` of each of ``containers`` (``ps``, ``GET /containers/json``),
+        with one lookup of the store's networks for all of them; one removed since it was
+        listed is left out.
+
+        >>> [entry["Names"] for entry in client.container_summaries(client.list_containers())]
+        [['/web']]
+        """
+        from hybridock.documents.containers import container_summary  # noqa: PLC0415
+        from hybridock.errors import ContainerNotFound  # noqa: PLC0415
+
+        known = {network.name: network for network in self.list_networks()}
+        entries = []
+        for container in containers:
+            with contextlib.suppress(ContainerNotFound):
+                entries.append(container_summary(self, container, size=size, known_networks=known))
+        return entries
+
     def inspect_image(self, image: ImageRecord | str) -> dict[str, Any]:
         """docker's ``image inspect`` document (also ``GET /images/{name}/json``).
 

@@ -184,14 +184,7 @@ def list_containers(request: Request) -> None:
         filters=request.filters(),
         limit=request.integer("limit", -1) or -1,
     )
-    size = request.flag("size")
-    entries = []
-    for container in found:
-        try:
-            entries.append(_summary(client, container, size=size))
-        except ContainerNotFound:
-            continue  # removed since it was listed
-    request.send_json(200, entries)
+    request.send_json(200, client.container_summaries(found, size=request.flag("size")))
 
 
 @route("GET", "/containers/{id}/json")
@@ -390,7 +383,3 @@ def put_archive(request: Request) -> None:
 
 def _inspect(client: Client, container: Container) -> dict[str, Any]:
     return client.inspect_container(container)
-
-
-def _summary(client: Client, container: Container, *, size: bool) -> dict[str, Any]:
-    return client.container_summary(container, size=size)

@@ -159,7 +159,7 @@ def ps(
         for container in containers:
             click.echo(container.id if no_trunc else container.id[:12])
         return
-    rows = [ps_fields(state.client.container_summary(c), no_trunc) for c in containers]
+    rows = [ps_fields(entry, no_trunc) for entry in state.client.container_summaries(containers)]
     for line in formatted(rows, output_format or "table", PS_HEADERS, PS_TABLE):
         click.echo(line)
 

@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hybridock.documents.networks import network_settings
+from hybridock.documents.networks import network_settings, networks_of
 from hybridock.documents.times import ago, human_duration, iso_time
 
 if TYPE_CHECKING:
     from hybridock.client import Client
     from hybridock.runtime.config import Mount
     from hybridock.runtime.containers import Container
+    from hybridock.runtime.network import Network
 
 
 def status_text(container: Container, *, paused: bool = False, health: str = "") -> str:
@@ -39,9 +40,14 @@ def command_text(container: Container) -> str:
 
 
 def container_summary(
-    client: Client, container: Container, *, size: bool = False
+    client: Client,
+    container: Container,
+    *,
+    size: bool = False,
+    known_networks: Mapping[str, Network] | None = None,
 ) -> dict[str, Any]:
-    """The Engine API's ``GET /containers/json`` entry (``size``: SizeRw and SizeRootFs)."""
+    """The Engine API's ``GET /containers/json`` entry (``size``: SizeRw and SizeRootFs;
+    ``known_networks``: the store's networks by name, for a listing of many)."""
     from hybridock.runtime.ports import listed_ports  # noqa: PLC0415
 
     config = container.config
@@ -59,7 +65,7 @@ def container_summary(
         "State": "paused" if paused else container.state,
         "Status": status_text(container, paused=paused, health=health.shown if health else ""),
         "HostConfig": {"NetworkMode": _network_mode(container)},
-        "NetworkSettings": {"Networks": network_settings(client, container)["Networks"]},
+        "NetworkSettings": {"Networks": networks_of(client, container, known_networks)[0]},
         "Mounts": [mount_point(m) for m in config.mounts],
     }
     if size:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -94,7 +95,9 @@ def _endpoint_settings(
     }
 
 
-def _configured_networks(client: Client, container: Container) -> dict[str, Any]:
+def _configured_networks(
+    client: Client, container: Container, known: Mapping[str, Network] | None
+) -> dict[str, Any]:
     """The networks a container that is not running is on (``--network``, ``network
     connect``), as docker shows a created one's: no endpoint yet; on a user network its aliases
     with its short id, the alias docker gives it there (docker-compose reads them to know the
@@ -107,7 +110,7 @@ def _configured_networks(client: Client, container: Container) -> dict[str, Any]
     networks: dict[str, Any] = {}
     for name, aliases in configured:
         try:
-            network = client.network(name)
+            network = known[name] if known and name in known else client.network(name)
         except NetworkNotFound:
             continue  # removed meanwhile, or a mode that names no network (container:ID)
         settings = _endpoint_settings(network.id, None, None)
@@ -117,15 +120,25 @@ def _configured_networks(client: Client, container: Container) -> dict[str, Any]
     return networks
 
 
-def network_settings(client: Client, container: Container) -> dict[str, Any]:
-    """docker 20.10's ``NetworkSettings`` of a container."""
+def networks_of(
+    client: Client, container: Container, known: Mapping[str, Network] | None = None
+) -> tuple[dict[str, Any], list[tuple[Network, Endpoint]]]:
+    """``NetworkSettings.Networks`` of a container, and its endpoints (a running one's);
+    ``known``: the store's networks by name, when the caller lists many containers (one
+    lookup for all, not one each)."""
     endpoints = client.container_endpoints(container) if container.running else []
     networks: dict[str, Any] = {
         network.name: _endpoint_settings(network.id, network, endpoint)
         for network, endpoint in endpoints
     }
     if not endpoints:
-        networks = _configured_networks(client, container)
+        networks = _configured_networks(client, container, known)
+    return networks, endpoints
+
+
+def network_settings(client: Client, container: Container) -> dict[str, Any]:
+    """docker 20.10's ``NetworkSettings`` of a container."""
+    networks, endpoints = networks_of(client, container)
     default = next((networks[n.name] for n, _ in endpoints if n.name == "bridge"), None)
     return {
         "Bridge": "",
