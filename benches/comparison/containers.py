@@ -204,13 +204,18 @@ def ps_many(bench: Bench) -> list[Row]:
         )
     rows = alternate(workload, contenders, bench.fast_rounds)
     bench.hybridock.empty("ps")
+    prune_peer_containers(bench)
+    return rows + missing
+
+
+def prune_peer_containers(bench: Bench) -> None:
+    """docker's and podman's containers of a listing workload, removed (logged on failure)."""
     for peer in (bench.docker, bench.podman):
         if peer is not None:
             try:
                 peer.run("container", "prune", "-f", timeout=1800)
             except CommandFailed as error:
                 log(f"container prune: {error}")
-    return rows + missing
 
 
 def _supervisor_pss(

@@ -14,8 +14,9 @@ from pathlib import Path
 from tests.support.processes import stop_process
 
 from comparison.bench import Bench
+from comparison.containers import prune_peer_containers
 from comparison.peers import Podman, Processes, _UnixHTTPConnection, wait_for
-from comparison.runner import CommandFailed, Contender, Row, alternate, failed_row, log, run_command
+from comparison.runner import CommandFailed, Contender, Row, alternate, failed_row, run_command
 from comparison.tools import Hybridock, python_environment
 
 DOCKER_CLI = "/usr/local/bin/docker"  # the docker CLI 28 (Debian's 20.10 is dockerd's)
@@ -161,10 +162,5 @@ def docker_ps_service(bench: Bench) -> list[Row]:
         )
         rows = alternate(workload, contenders, bench.fast_rounds) + rows
     hybridock.empty(STORE)
-    for peer in (bench.docker, bench.podman):
-        if peer is not None:
-            try:
-                peer.run("container", "prune", "-f", timeout=1800)
-            except CommandFailed as error:
-                log(f"container prune: {error}")
+    prune_peer_containers(bench)
     return rows

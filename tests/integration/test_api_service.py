@@ -105,14 +105,7 @@ def test_group_option_owns_the_socket(box: Box, tmp_path: Path) -> None:
 
 
 def test_a_live_socket_is_not_taken_over(service: ApiService, box: Box) -> None:
-    result = subprocess.run(
-        [*hybridock_command(), "system", "service", "--socket", str(service.socket)],
-        env=box.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = box("system", "service", "--socket", str(service.socket), timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().endswith("another service is listening there")
     assert service.docker("version").returncode == 0
@@ -132,22 +125,7 @@ def test_a_stale_socket_is_replaced(box: Box, tmp_path: Path) -> None:
     "address", ["0.0.0.0:2375", "10.1.2.3:2375", "localhost", "127.0.0.1:port"]
 )
 def test_tcp_is_loopback_only(box: Box, tmp_path: Path, address: str) -> None:
-    result = subprocess.run(
-        [
-            *hybridock_command(),
-            "system",
-            "service",
-            "--socket",
-            str(tmp_path / "s"),
-            "--tcp",
-            address,
-        ],
-        env=box.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = box("system", "service", "--socket", str(tmp_path / "s"), "--tcp", address, timeout=60)
     assert result.returncode == 1
     assert "loopback" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -175,15 +153,8 @@ def test_tcp_on_loopback_serves_the_api(box: Box, tmp_path: Path) -> None:
 def test_the_service_exits_after_its_idle_time(box: Box, tmp_path: Path) -> None:
     path = tmp_path / "idle.sock"
     started = time.monotonic()
-    result = subprocess.run(
-        [*hybridock_command(), "system", "service", "--socket", str(path), "--time", "1"],
-        env=box.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result
+    result = box("system", "service", "--socket", str(path), "--time", "1", timeout=60)
+    assert result.returncode == 0, str(result)
     assert time.monotonic() - started < 50
     assert not path.exists()
 

@@ -6,25 +6,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from hybridock.api.http import ApiError, Request
 from hybridock.api.routes import route
 from hybridock.api.streams import content_type, frame
 from hybridock.api.system import timestamp_arg
+from hybridock.client import log_timestamp
 
 if TYPE_CHECKING:
     from hybridock.client import Client, Container
 
 _STREAMS = {"stdout": 1, "stderr": 2}
-
-
-def log_nanoseconds(moment: str) -> int:
-    """A log record's time (RFC 3339 in UTC, up to nanoseconds) in Unix nanoseconds."""
-    whole, _, fraction = moment.rstrip("Z").partition(".")
-    seconds = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
-    return int(seconds) * 10**9 + int(fraction.ljust(9, "0")[:9] or 0)
 
 
 def log_chunks(
@@ -43,7 +36,7 @@ def log_chunks(
     stop = request.gone().is_set if request is not None and follow else None
     for stream, moment, text in client.logs(container, follow=follow, tail=tail, stop=stop):
         if since is not None or until is not None:
-            logged = log_nanoseconds(moment)
+            logged = log_timestamp(moment, 0)  # RFC 3339 in UTC: no 'now' needed
             if since is not None and logged < since:
                 continue
             if until is not None and logged >= until:

@@ -10,14 +10,6 @@ from hybridock.api.http import ApiError, Request
 from hybridock.api.routes import API_VERSION, MIN_API_VERSION, route, version_text
 
 
-def _ping_headers() -> dict[str, str]:
-    return {
-        "Cache-Control": "no-cache, no-store, must-revalidate",
-        "Pragma": "no-cache",
-        "Builder-Version": "1",
-    }
-
-
 @route("GET", "/_ping")
 def ping(request: Request) -> None:
     request.send_bytes(200, "text/plain; charset=utf-8", b"OK")
