@@ -30,6 +30,7 @@ RANKS = {
     "hybridock.documents": 5,  # docker's documents, built once for every front end
     "hybridock.handles": 5,  # docker-py's collections and handles over Client
     "hybridock.runtime": 4,
+    "hybridock.images": 4,  # what moves images in and out: push, save/load, commit
     "hybridock.store": 3,
     "hybridock.registry": 2,
     "hybridock.config": 1,
@@ -41,6 +42,7 @@ RANKS = {
 FRONT_ENDS = ("hybridock.cli", "hybridock.api")
 BEHIND_CLIENT = (
     "hybridock.documents",
+    "hybridock.images",
     "hybridock.runtime",
     "hybridock.store",
     "hybridock.registry",

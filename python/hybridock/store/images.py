@@ -49,13 +49,15 @@ class ImageRecord(NamedTuple):
 
 
 class NewImage(NamedTuple):
-    """Everything a finished pull records for one image, in one transaction."""
+    """Everything a finished pull (or a local commit, load, import) records for one image, in
+    one transaction. ``top_digest`` is what the reference resolved to in its registry: None for
+    an image made here, which has no repository digest until it is pushed."""
 
     id: str
     config_json: str
     manifest_digest: str
-    top_digest: str
-    reference: Reference
+    top_digest: str | None
+    reference: Reference | None
     chain_ids: Sequence[str]
     size: int
     blobs: Sequence[tuple[str, int]] = ()
@@ -98,6 +100,19 @@ class ImageStore:
                     layer.unpacked_size,
                 ),
             )
+
+    def layer_records(self, chain_ids: Iterable[str]) -> dict[str, LayerRecord]:
+        """The recorded layers among ``chain_ids``, by chain id."""
+        chains = tuple(set(chain_ids))
+        if not chains:
+            return {}
+        marks = ",".join("?" * len(chains))
+        columns = "chain_id, diff_id, parent, digest, media_type, compressed_size, size"
+        query = (
+            f"SELECT {columns}, COALESCE(unpacked_size, 0) FROM layers WHERE chain_id IN ({marks})"  # noqa: S608
+        )
+        rows = self.db.query(query, chains)
+        return {row[0]: LayerRecord(*row) for row in rows}
 
     def unpacked_sizes(self, chain_ids: Iterable[str]) -> dict[str, int]:
         """Each layer's recorded unpacked size (docker's directory.Size of its tree), by chain
@@ -167,20 +182,21 @@ class ImageStore:
                 "INSERT OR IGNORE INTO blobs (digest, image_id, size) VALUES (?, ?, ?)",
                 [(digest, image.id, size) for digest, size in image.blobs],
             )
-            connection.execute(
-                "INSERT OR REPLACE INTO repo_digests (repository, digest, image_id)"
-                " VALUES (?, ?, ?)",
-                (reference.name, image.top_digest, image.id),
-            )
+            if reference is not None and image.top_digest is not None:
+                connection.execute(
+                    "INSERT OR REPLACE INTO repo_digests (repository, digest, image_id)"
+                    " VALUES (?, ?, ?)",
+                    (reference.name, image.top_digest, image.id),
+                )
             previous = None
-            if reference.tag is not None and reference.digest is None:
+            if reference is not None and reference.tag is not None and reference.digest is None:
                 row = connection.execute(
                     "SELECT image_id FROM tags WHERE name = ?", (str(reference),)
                 ).fetchone()
                 previous = row[0] if row and row[0] != image.id else None
                 connection.execute(
                     "INSERT OR REPLACE INTO tags (name, image_id, digest) VALUES (?, ?, ?)",
-                    (str(reference), image.id, image.top_digest),
+                    (str(reference), image.id, image.top_digest or image.manifest_digest),
                 )
         return previous
 

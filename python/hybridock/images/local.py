@@ -1,0 +1,236 @@
+"""Images made on this machine (commit, load, import): their layers and records.
+
+A layer enters the store from a local blob file exactly as a pulled one does: the native
+pipeline reads the file, checks its digest and, when known, its diff_id, and extracts it into a
+fresh tree that is renamed into ``layers/`` only when whole; the file becomes the layer's blob.
+So the store keeps its invariant for every image, whatever its origin: each layer has a blob
+whose decompressed bytes hash to its diff_id (push sends it, save writes it), and each image has
+a manifest blob naming its config and those layer blobs.
+
+A local image is recorded with a docker schema2 manifest (an OCI one when a layer is zstd or
+carries an OCI media type), and no repository digest: it has been in no registry yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from hybridock import _native
+from hybridock.errors import HybridockError, StoreError
+from hybridock.reference import Reference
+from hybridock.store import locks
+from hybridock.store.images import ImageStore, LayerRecord, NewImage
+from hybridock.store.layout import fsync_dir, remove_tree, write_atomic
+from hybridock.store.pull import chain_ids
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+#: the layer media type of a docker schema2 manifest, by compression
+DOCKER_LAYER = {
+    "gzip": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "none": "application/vnd.docker.image.rootfs.diff.tar",
+}
+#: the OCI one (zstd has no docker schema2 type that registries and docker know)
+OCI_LAYER = {
+    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+    "none": "application/vnd.oci.image.layer.v1.tar",
+}
+
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"))
+
+
+def sniff_compression(path: Path) -> str:
+    """``"gzip"``, ``"zstd"`` or ``"none"`` from a layer file's first bytes (docker's
+    DecompressStream also sniffs: an archive's file names say nothing reliable)."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4)
+    except OSError as error:
+        raise StoreError(f"cannot read {path.name}: {error.strerror}") from error
+    return next((name for magic, name in _MAGIC if head.startswith(magic)), "none")
+
+
+def docker_media_type(compression: str) -> str:
+    """The media type a local layer of this compression is recorded with."""
+    return DOCKER_LAYER.get(compression) or OCI_LAYER[compression]
+
+
+@contextlib.contextmanager
+def building(images: ImageStore) -> Iterator[None]:
+    """Hold off garbage collection while layers are installed but no image names them yet (as
+    a pull does); on failure, take out again the layers this run recorded, unless another
+    writer is running."""
+    try:
+        with locks.shared(images.layout.locks, locks.GC):
+            yield
+    except BaseException:
+        with contextlib.suppress(HybridockError):
+            images.collect_garbage_if_idle()
+        raise
+
+
+def install_layer(
+    images: ImageStore,
+    blob: Path,
+    parents: Sequence[str],
+    *,
+    compression: str | None = None,
+    digest: str | None = None,
+    diff_id: str | None = None,
+    max_bytes: int | None = None,
+    max_entries: int | None = None,
+) -> LayerRecord:
+    """Install the layer file ``blob`` above the chain ``parents`` (chain ids, base first).
+
+    ``digest`` and ``diff_id`` are checked when given (a manifest or config said what the file
+    must be), computed otherwise (an imported tarball). ``blob`` must be on the store's file
+    system (under ``tmp/``): it is linked into ``blobs/`` once the layer is whole, and left for
+    the caller to remove. When the store already has the layer, its record is returned and the
+    new file is not kept: a manifest then names the blob the store has.
+    """
+    layout = images.layout
+    compression = compression or sniff_compression(blob)
+    digest = digest or _native.sha256_file(str(blob))
+    with layout.temp_dir("layer") as temp:
+        tree = temp / "tree"
+        tree.mkdir()
+        parent = parents[-1] if parents else None
+        lower_dirs = [str(layout.layer(chain)) for chain in reversed(parents)]
+        if diff_id is not None:
+            chain_id = chain_ids([*_diff_ids(images, parents), diff_id])[-1]
+            existing = _existing(images, chain_id)
+            if existing is not None:
+                return existing
+        result = _native.extract_blob(
+            str(blob),
+            str(tree),
+            compression,
+            digest,
+            diff_id,
+            lower_dirs=lower_dirs,
+            max_bytes=max_bytes,
+            max_entries=max_entries,
+        )
+        chain_id = chain_ids([*_diff_ids(images, parents), result.diff_id])[-1]
+        with locks.exclusive(layout.locks, chain_id.removeprefix("sha256:")):
+            existing = _existing(images, chain_id)
+            if existing is not None:
+                return existing
+            _link_blob(blob, layout.blob(digest))
+            target = layout.layer(chain_id)
+            if target.exists():  # a record-less leftover of a crash: replace it
+                remove_tree(target)
+            try:
+                tree.rename(target)
+                fsync_dir(layout.layers)
+            except OSError as error:
+                raise StoreError(f"cannot install layer {chain_id}: {error.strerror}") from error
+            record = LayerRecord(
+                chain_id=chain_id,
+                diff_id=result.diff_id,
+                parent=parent,
+                digest=digest,
+                media_type=docker_media_type(compression),
+                compressed_size=result.compressed_size,
+                size=result.uncompressed_size,
+                unpacked_size=result.unpacked_size,
+            )
+            images.record_layer(record)
+            return record
+
+
+def _diff_ids(images: ImageStore, chain: Sequence[str]) -> list[str]:
+    found = images.layer_records(chain)
+    return [found[c].diff_id for c in chain]
+
+
+def _existing(images: ImageStore, chain_id: str) -> LayerRecord | None:
+    if not images.has_layer(chain_id):
+        return None
+    record = images.layer_records([chain_id]).get(chain_id)
+    if record is None or record.digest is None or not images.layout.blob(record.digest).is_file():
+        return None  # a layer without its blob (an older store): take the new one
+    return record
+
+
+def _link_blob(source: Path, blob: Path) -> None:
+    try:
+        os.link(source, blob)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise StoreError(f"cannot store blob {blob.name}: {error.strerror}") from error
+
+
+class LocalImage(NamedTuple):
+    id: str
+    manifest_digest: str
+    previous: str | None  # the image the tag pointed at before, if another
+
+
+def config_bytes(config: Mapping[str, Any]) -> bytes:
+    """The config as docker writes it (Go's json.Marshal: compact, keys as given)."""
+    return json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def manifest_for(config: bytes, layers: Sequence[LayerRecord]) -> bytes:
+    """A schema2 manifest of ``config`` and ``layers``; OCI when a layer's type needs it."""
+    types = [layer.media_type or DOCKER_LAYER["gzip"] for layer in layers]
+    oci = any(media_type not in DOCKER_LAYER.values() for media_type in types)
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
+        "config": {
+            "mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
+            "size": len(config),
+            "digest": _native.sha256(config),
+        },
+        "layers": [
+            {"mediaType": media_type, "size": layer.compressed_size, "digest": layer.digest}
+            for media_type, layer in zip(types, layers, strict=True)
+        ],
+    }
+    return json.dumps(document, indent=3).encode()
+
+
+def record_image(
+    images: ImageStore,
+    config: Mapping[str, Any],
+    layers: Sequence[LayerRecord],
+    reference: Reference | None = None,
+) -> LocalImage:
+    """Record an image made here: its config (``rootfs`` set from ``layers``), a manifest, and
+    the tag ``reference`` if given. The layers must be installed (``install_layer``)."""
+    document = dict(config)
+    document["rootfs"] = {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]}
+    config_data = config_bytes(document)
+    manifest = manifest_for(config_data, layers)
+    image_id = _native.sha256(config_data)
+    manifest_digest = _native.sha256(manifest)
+    for digest, data in ((image_id, config_data), (manifest_digest, manifest)):
+        path = images.layout.blob(digest)
+        if not path.exists():
+            write_atomic(path, data)
+    size = sum(images.unpacked_sizes(layer.chain_id for layer in layers).values())
+    previous = images.record_image(
+        NewImage(
+            id=image_id,
+            config_json=config_data.decode(),
+            manifest_digest=manifest_digest,
+            top_digest=None,
+            reference=reference,
+            chain_ids=[layer.chain_id for layer in layers],
+            size=size,
+            blobs=[(image_id, len(config_data)), (manifest_digest, len(manifest))],
+        )
+    )
+    return LocalImage(image_id, manifest_digest, previous)
