@@ -1,0 +1,1 @@
+"""What moves images in and out of the store: push, save/load, commit."""
