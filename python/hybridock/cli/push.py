@@ -35,7 +35,7 @@ class PushRenderer(PullRenderer):
         if self.quiet or self._announced:
             return
         self._announced = True
-        self._write(f"The push refers to repository [{reference.familiar_name}]\n")
+        self._write(f"The push refers to repository [{reference.name}]\n")
 
     def pushed(self, reference: Reference, digest: str, size: int) -> None:
         self.finish()
