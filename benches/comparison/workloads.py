@@ -15,6 +15,7 @@ from comparison.containers import (
     warm_run_hello,
 )
 from comparison.pulls import cached_pull, cold_pull_gzip, cold_pull_zstd
+from comparison.push import push_large
 from comparison.runner import Row, guarded, log
 from comparison.service import docker_ps_service
 
@@ -28,6 +29,7 @@ WORKLOADS: tuple[tuple[str, Callable[[Bench], list[Row]]], ...] = (
     ("concurrent run --rm", concurrent_runs),
     ("ps -a, many containers", ps_many),
     ("docker ps -a through an API service", docker_ps_service),
+    ("push, large gzip image to an empty registry", push_large),
 )
 
 

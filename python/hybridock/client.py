@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         VolumeCollection,
         VolumeHandle,
     )
+    from hybridock.images.push import PushedTag, PushProgress, PushResult
     from hybridock.reference import Reference
     from hybridock.registry import Credentials, RegistryClient
     from hybridock.runtime.attach import AttachLink, Detached, DetachKeys, detach_key_bytes
@@ -125,6 +126,9 @@ __all__ = [
     "PruneFilter",
     "PullProgress",
     "PullResult",
+    "PushProgress",
+    "PushResult",
+    "PushedTag",
     "RemovalReport",
     "RestartPolicy",
     "RunOptions",
@@ -173,6 +177,9 @@ _EXPORTS = {
     "port_lines": "hybridock.runtime.ports",
     "PullProgress": "hybridock.store.pull",
     "PullResult": "hybridock.store.pull",
+    "PushProgress": "hybridock.images.push",
+    "PushResult": "hybridock.images.push",
+    "PushedTag": "hybridock.images.push",
     "RemovalReport": "hybridock.store.images",
     "RunOptions": "hybridock.runtime.config",
     "Stats": "hybridock.runtime.cgroups",
@@ -496,6 +503,78 @@ class Client:
         if entries:
             entries[0] = entries[0]._replace(id=image.id, tags=image.tags)
         return entries
+
+    # --- tag and push ---------------------------------------------------------------------------
+
+    def tag(self, image: str, reference: str | Reference) -> None:
+        """Point a tag at an image, as ``docker tag SOURCE TARGET`` (a tag that named another
+        image moves).
+
+        >>> client.tag("busybox", "localhost:5000/tools/busybox:1")
+        """
+        from hybridock.reference import Reference  # noqa: PLC0415
+
+        target = reference
+        if isinstance(target, str):
+            try:
+                target = Reference.parse(target)
+            except InvalidReference as error:
+                raise InvalidReference(
+                    f'Error parsing reference: "{reference}" is not a valid repository/tag: {error}'
+                ) from None
+        image_id = self.image_store.resolve(image)
+        self.image_store.tag(image_id, target)
+        self._emit([self._image_event("tag", image_id, attributes={"name": target.familiar})])
+
+    def push(
+        self,
+        reference: str | Reference,
+        *,
+        all_tags: bool = False,
+        progress: PushProgress | None = None,
+        credentials: Credentials | None = None,
+    ) -> PushResult:
+        """Push a tag (``all_tags``: every local tag of the repository) to its registry; the
+        store records the repository digest. ``credentials`` for this push only, instead of
+        the saved ones.
+
+        >>> client.push("localhost:5000/tools/busybox:1").tags[0].digest
+        'sha256:...'
+        """
+        from hybridock.images.push import Pusher, PushResult, repository_tags  # noqa: PLC0415
+        from hybridock.reference import Reference  # noqa: PLC0415
+        from hybridock.registry import RegistryClient  # noqa: PLC0415
+
+        parsed = reference if isinstance(reference, Reference) else Reference.parse(reference)
+        if all_tags:
+            chosen = repository_tags(self.image_store, parsed)
+        else:
+            known = self.image_store.tag_digest(parsed) if parsed.digest is None else None
+            chosen = [(parsed, known[0])] if known is not None else []
+        if not chosen:
+            raise ImageNotFound(
+                f"An image does not exist locally with the tag: {parsed.familiar_name}"
+            )
+        registry = self.registry
+        if credentials is not None:  # a client of its own: no token outlives the push
+            registry = RegistryClient(self.config, credentials={parsed.domain: credentials})
+        pusher = Pusher(
+            self.layout,
+            self.image_store,
+            registry,
+            concurrency=self.config.max_concurrent_downloads,
+            progress=progress,
+        )
+        pushed = []
+        try:
+            for tag, image_id in chosen:
+                pushed.append(pusher.push(tag, image_id))
+                name = {"name": tag.familiar}
+                self._emit([self._image_event("push", image_id, tag.familiar, name)])
+        finally:
+            if registry is not self.registry:
+                registry.close()
+        return PushResult(parsed.name, tuple(pushed))
 
     def login(self, registry: str, username: str, password: str) -> None:
         """Check credentials against a registry, then save them (docker's config.json).

@@ -29,6 +29,7 @@ RANKS = {
     "hybridock.client": 5,
     "hybridock.documents": 5,  # docker's documents, built once for every front end
     "hybridock.handles": 5,  # docker-py's collections and handles over Client
+    "hybridock.images": 4,  # what moves images in and out: push, save/load, commit
     "hybridock.runtime": 4,
     "hybridock.images": 4,  # what moves images in and out: push, save/load, commit
     "hybridock.store": 3,

@@ -1,8 +1,8 @@
 """The image routes: pull (``POST /images/create``, docker's JSON progress as it goes), list,
-inspect, delete, prune, history.
+inspect, delete, prune, history, tag, push (its progress streamed as the pull's).
 
-Tag, push, save and load (``/images/{name}/tag``, ``/push``, ``/get``, ``/images/load``) are
-not served until ``Client`` has them (issue 14): they answer 404 as any unknown route.
+Save and load (``/images/{name}/get``, ``/images/load``) are not served until ``Client`` has
+them (issue 14): they answer 404 as any unknown route.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from hybridock.client import Credentials, PullResult, RemovalReport
 
 #: the statuses whose messages carry a progress bar (docker's progressDetail current/total)
-_MEASURED = ("Downloading", "Extracting")
+_MEASURED = ("Downloading", "Extracting", "Pushing")
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
 
@@ -271,3 +271,58 @@ def image_history(request: Request) -> None:
             for step in steps
         ],
     )
+
+
+@route("POST", "/images/{name:path}/tag")
+def tag_image(request: Request) -> None:
+    """``docker tag``: ``repo`` and ``tag`` name the new tag (latest when none is given)."""
+    repository = request.arg("repo")
+    if not repository:
+        raise ApiError(400, "repository name (repo) is required")
+    tag = request.arg("tag")
+    target = f"{repository}:{tag}" if tag else repository
+    request.client.tag(request.params["name"], target)
+    request.send_empty(201)
+
+
+class PushStream(PullStream):
+    """A push's progress as dockerd's messages: the repository once, the layers, then each
+    tag's digest line and its ``aux`` record."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self._announced = False
+
+    def repository(self, reference: Reference) -> None:
+        with self._lock:
+            if self._announced:
+                return
+            self._announced = True
+        self.send({"status": f"The push refers to repository [{reference.name}]"})
+
+    def pushed(self, reference: Reference, digest: str, size: int) -> None:
+        tag = reference.identifier
+        self.send({"status": f"{tag}: digest: {digest} size: {size}"})
+        self.send({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest, "Size": size}})
+
+
+@route("POST", "/images/{name:path}/push")
+def push_image(request: Request) -> None:
+    """``docker push``: a tag, or with no tag every tag of the repository (dockerd's way);
+    errors, a missing image too, come in the stream after the repository line."""
+    name, tag = request.params["name"], request.arg("tag")
+    all_tags = not tag and ":" not in name.rsplit("/", 1)[-1]
+    reference = _pulled_reference(name, tag)
+    credentials = _registry_auth(request)
+    stream = PushStream(request)
+    stream.repository(reference)
+    try:
+        request.client.push(reference, all_tags=all_tags, progress=stream, credentials=credentials)
+    except (BrokenPipeError, ConnectionResetError):
+        raise  # the client went: the push was cancelled with it
+    except Exception as error:
+        stream.fail(error)
+        if not isinstance(error, HybridockError):
+            raise
+        return
+    stream.close()

@@ -28,6 +28,8 @@ COMMANDS = {
     "pull": "images:pull",
     "images": "images:images",
     "rmi": "images:rmi",
+    "tag": "push:tag",
+    "push": "push:push",
     "image": "main:image_group",
     "login": "auth:login",
     "logout": "auth:logout",
@@ -81,6 +83,8 @@ IMAGE_COMMANDS = {
     "inspect": "images:image_inspect",
     "prune": "images:image_prune",
     "history": "images:history",
+    "tag": COMMANDS["tag"],
+    "push": COMMANDS["push"],
 }
 
 

@@ -149,6 +149,10 @@ def pull_status(result: PullResult) -> str:
     return f"{status} for {result.reference.familiar}"
 
 
+#: the layer statuses that carry docker's progress bar (pull's and push's)
+_BAR_STATUSES = ("Downloading", "Extracting", "Pushing")
+
+
 class PullRenderer:
     """docker pull's progress: a line per layer, redrawn in place on a terminal.
 
@@ -181,7 +185,7 @@ class PullRenderer:
             return
         with self._lock:
             text = status
-            if status in ("Downloading", "Extracting") and total:
+            if status in _BAR_STATUSES and total:
                 text = f"{status} {_bar(current, total)} {human_size(current)}/{human_size(total)}"
             if self.live:
                 if layer_id not in self._lines:
@@ -189,7 +193,7 @@ class PullRenderer:
                     self.stream.write("\n")
                 self._lines[layer_id] = text
                 now = time.monotonic()
-                if status in ("Downloading", "Extracting") and now - self._last_draw < 0.1:
+                if status in _BAR_STATUSES and now - self._last_draw < 0.1:
                     return
                 self._last_draw = now
                 self._redraw()

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any
 from hybridock.handles.common import Handle
 
 if TYPE_CHECKING:
-    from hybridock.client import Client, HistoryEntry, ImageRecord, PullProgress, RemovalReport
+    from hybridock.client import (
+        Client,
+        Credentials,
+        HistoryEntry,
+        ImageRecord,
+        PullProgress,
+        PushProgress,
+        PushResult,
+        RemovalReport,
+    )
 
 
 class ImageHandle(Handle):
@@ -57,6 +66,16 @@ class ImageHandle(Handle):
         """
         return self.client.image_history(self.id)
 
+    def tag(self, repository: str, tag: str | None = None) -> bool:
+        """docker-py's ``Image.tag``: name it ``repository:tag`` (latest when no tag).
+
+        >>> client.images.get("busybox").tag("localhost:5000/tools/busybox", "1")
+        True
+        """
+        self.client.tag(self.id, f"{repository}:{tag}" if tag else repository)
+        self.reload()
+        return True
+
     def remove(self, *, force: bool = False) -> RemovalReport:
         """Delete it with all its tags, as ``rmi -f ID`` (``force``: also while a stopped
         container uses it); what was untagged and deleted.
@@ -103,6 +122,26 @@ class ImageCollection:
         """
         result = self.client.pull(reference, platform=platform, progress=progress)
         return ImageHandle(self.client, self.client.image(result.image_id))
+
+    def push(
+        self,
+        repository: str,
+        tag: str | None = None,
+        *,
+        progress: PushProgress | None = None,
+        credentials: Credentials | None = None,
+    ) -> PushResult:
+        """docker-py's ``images.push``: ``repository:tag``, or with no tag (and none in
+        ``repository``) every tag of the repository, as dockerd pushes them.
+
+        >>> client.images.push("localhost:5000/tools/busybox", "1").tags[0].digest
+        'sha256:...'
+        """
+        all_tags = tag is None and ":" not in repository.rsplit("/", 1)[-1]
+        reference = f"{repository}:{tag}" if tag else repository
+        return self.client.push(
+            reference, all_tags=all_tags, progress=progress, credentials=credentials
+        )
 
     def remove(self, name: str, *, force: bool = False) -> RemovalReport:
         """``rmi``: untag ``name`` (and delete the image when nothing else refers to it).

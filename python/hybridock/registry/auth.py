@@ -248,7 +248,7 @@ class Authenticator:
         if challenge.params.get("service"):
             query["service"] = challenge.params["service"]
         if scope:
-            query["scope"] = scope
+            query["scope"] = scope  # the form's one field: scopes separated by spaces
         response = None
         if credentials is not None and credentials.identity_token:
             response = self._oauth_refresh(realm, query, credentials.identity_token)
@@ -262,7 +262,10 @@ class Authenticator:
                 if offline:
                     query.update({"offline_token": "true", "client_id": CLIENT_ID})
             separator = "&" if parts.query else "?"
-            url = realm + (separator + urllib.parse.urlencode(query) if query else "")
+            # several scopes (a push that mounts from another repository): one parameter each
+            pairs = [(key, value) for key, value in query.items() if key != "scope"]
+            pairs += [("scope", each) for each in (scope or "").split(" ") if each]
+            url = realm + (separator + urllib.parse.urlencode(pairs) if pairs else "")
             response = self._transport.request(
                 "GET", url, headers=headers, auth_netloc=realm_netloc
             )

@@ -51,6 +51,7 @@ from hybridock.registry.manifest import (
 from hybridock.registry.platform import Platform, host_platform, parse_platform, select_manifest
 from hybridock.registry.session import Endpoint, RegistrySession
 from hybridock.registry.transport import RetryPolicy
+from hybridock.registry.upload import RepositoryUpload
 
 _T = TypeVar("_T")
 # A mirror's answer that stands when the registry itself cannot be reached: as docker and
@@ -309,6 +310,16 @@ class RegistryClient:
             return response
 
         return BlobStream(opener, descriptor, offset, endpoint.netloc)
+
+    # --- push ----------------------------------------------------------------------------
+
+    def repository_upload(
+        self, ref: Reference | str, *, cancelled: Callable[[], bool] = lambda: False
+    ) -> RepositoryUpload:
+        """Blob uploads and manifest PUTs into ``ref``'s repository (on the registry itself,
+        never a mirror), with this client's connections and credentials."""
+        ref = Reference.parse(ref) if isinstance(ref, str) else ref
+        return RepositoryUpload(self._session, ref, cancelled=cancelled)
 
     # --- login ---------------------------------------------------------------------------
 

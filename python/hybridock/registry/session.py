@@ -151,15 +151,17 @@ class RegistrySession:
         *,
         scope: str | None,
         headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
     ) -> Response:
-        """A request with authentication; a 401 refreshes the challenge and token once."""
+        """A request with authentication; a 401 refreshes the challenge and token once.
+        ``scope``: one or more token scopes, separated by spaces."""
         with self._lock:
             known = self._bases.get(endpoint)
         if known is not None:
-            return self._authenticated(endpoint, known, method, path, scope, headers)
+            return self._authenticated(endpoint, known, method, path, scope, headers, body)
         return self._probe(
             endpoint,
-            lambda base: self._authenticated(endpoint, base, method, path, scope, headers),
+            lambda base: self._authenticated(endpoint, base, method, path, scope, headers, body),
         )
 
     def _authenticated(
@@ -170,6 +172,7 @@ class RegistrySession:
         path: str,
         scope: str | None,
         headers: Mapping[str, str] | None,
+        body: bytes | None = None,
     ) -> Response:
         for attempt in range(2):
             send = dict(headers or {})
@@ -177,7 +180,7 @@ class RegistrySession:
             if authorization:
                 send["Authorization"] = authorization
             response = self.transport.request(
-                method, base + path, headers=send, auth_netloc=endpoint.netloc
+                method, base + path, headers=send, auth_netloc=endpoint.netloc, body=body
             )
             if response.status != 401 or attempt == 1:
                 return response

@@ -63,6 +63,18 @@ class NewImage(NamedTuple):
     blobs: Sequence[tuple[str, int]] = ()
 
 
+class PushRecord(NamedTuple):
+    """What a finished push records: the repository digest, the tag's digest, and what the push
+    made of the image locally (a manifest naming the blobs the store has, compressed layers)."""
+
+    image_id: str
+    reference: Reference  # the repository and tag pushed
+    manifest_digest: str
+    manifest_size: int
+    new_manifest: bool  # the image's manifest is now this one
+    layer_blobs: Sequence[tuple[str, str, str, int]] = ()  # chain id, digest, media type, size
+
+
 class RemovalReport(NamedTuple):
     """What an rmi or prune did, filled in as it goes (``RemovalReport([], [])``)."""
 
@@ -199,6 +211,81 @@ class ImageStore:
                     (str(reference), image.id, image.top_digest or image.manifest_digest),
                 )
         return previous
+
+    def tag(self, image_id: str, reference: Reference) -> str | None:
+        """Point the tag ``reference`` at the image (docker tag); returns the image it left.
+        A local tag records the image's manifest digest as what it resolves to."""
+        if reference.digest is not None or reference.tag is None:
+            raise InvalidReference("refusing to create a tag with a digest reference")
+        with self.db.write() as connection:
+            row = connection.execute(
+                "SELECT manifest_digest FROM images WHERE id = ?", (image_id,)
+            ).fetchone()
+            if row is None:
+                raise ImageNotFound(f"No such image: {image_id}")
+            previous = connection.execute(
+                "SELECT image_id FROM tags WHERE name = ?", (str(reference),)
+            ).fetchone()
+            connection.execute(
+                "INSERT OR REPLACE INTO tags (name, image_id, digest) VALUES (?, ?, ?)",
+                (str(reference), image_id, row[0]),
+            )
+        return previous[0] if previous and previous[0] != image_id else None
+
+    def tags(self) -> list[tuple[str, str]]:
+        """Every tag (full name) and the image it names, by name."""
+        rows = self.db.query("SELECT name, image_id FROM tags ORDER BY name")
+        return [(row[0], row[1]) for row in rows]
+
+    def layers_of(self, image_id: str) -> list[LayerRecord]:
+        """The image's layers, base first, as recorded."""
+        rows = self.db.query(
+            "SELECT layers.* FROM image_layers JOIN layers USING (chain_id)"
+            " WHERE image_layers.image_id = ? ORDER BY image_layers.position",
+            (image_id,),
+        )
+        return [
+            LayerRecord(
+                chain_id=row["chain_id"],
+                diff_id=row["diff_id"],
+                parent=row["parent"],
+                digest=row["digest"],
+                media_type=row["media_type"],
+                compressed_size=row["compressed_size"],
+                size=row["size"],
+                unpacked_size=row["unpacked_size"] or 0,
+            )
+            for row in rows
+        ]
+
+    def record_push(self, pushed: PushRecord) -> None:
+        """Record a finished push: ``images --digests`` shows the repository digest."""
+        reference = pushed.reference
+        with self.db.write() as connection:
+            for chain_id, digest, media_type, size in pushed.layer_blobs:
+                connection.execute(
+                    "UPDATE layers SET digest = ?, media_type = ?, compressed_size = ?"
+                    " WHERE chain_id = ?",
+                    (digest, media_type, size, chain_id),
+                )
+            if pushed.new_manifest:
+                connection.execute(
+                    "INSERT OR IGNORE INTO blobs (digest, image_id, size) VALUES (?, ?, ?)",
+                    (pushed.manifest_digest, pushed.image_id, pushed.manifest_size),
+                )
+                connection.execute(
+                    "UPDATE images SET manifest_digest = ? WHERE id = ?",
+                    (pushed.manifest_digest, pushed.image_id),
+                )
+            connection.execute(
+                "INSERT OR REPLACE INTO repo_digests (repository, digest, image_id)"
+                " VALUES (?, ?, ?)",
+                (reference.name, pushed.manifest_digest, pushed.image_id),
+            )
+            connection.execute(
+                "UPDATE tags SET digest = ? WHERE name = ? AND image_id = ?",
+                (pushed.manifest_digest, str(reference), pushed.image_id),
+            )
 
     def tag_digest(self, reference: Reference) -> tuple[str, str] | None:
         """(image id, digest the tag resolved to) of a locally known tag or digest."""
