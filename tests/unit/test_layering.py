@@ -31,7 +31,6 @@ RANKS = {
     "hybridock.handles": 5,  # docker-py's collections and handles over Client
     "hybridock.images": 4,  # what moves images in and out: push, save/load, commit
     "hybridock.runtime": 4,
-    "hybridock.images": 4,  # what moves images in and out: push, save/load, commit
     "hybridock.store": 3,
     "hybridock.registry": 2,
     "hybridock.config": 1,
