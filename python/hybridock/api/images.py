@@ -1,5 +1,5 @@
 """The image routes: pull (``POST /images/create``, docker's JSON progress as it goes), list,
-inspect, delete, prune, history.
+inspect, delete, prune, history, and commit (``POST /commit``).
 
 Tag, push, save and load (``/images/{name}/tag``, ``/push``, ``/get``, ``/images/load``) are
 not served until ``Client`` has them (issue 14): they answer 404 as any unknown route.
@@ -271,3 +271,28 @@ def image_history(request: Request) -> None:
             for step in steps
         ],
     )
+
+
+@route("POST", "/commit")
+def commit(request: Request) -> None:
+    """``docker commit``: ``container``, ``repo``, ``tag``, ``comment``, ``author``,
+    ``pause`` (true unless said otherwise, as since API 1.13), ``changes`` (each a Dockerfile
+    instruction); a JSON body is a container config committed in place of the container's,
+    merged with it as docker's daemon does."""
+    container = request.arg("container") or ""
+    repository, tag = request.arg("repo") or "", request.arg("tag") or ""
+    if tag and not repository:
+        raise ApiError(400, "invalid reference format: a tag needs a repository")
+    config = request.json_body()
+    if config is not None and not isinstance(config, dict):
+        raise ApiError(400, "invalid JSON: the body is not a container config")
+    image_id = request.client.commit(
+        container,
+        f"{repository}:{tag}" if tag else repository or None,
+        author=request.arg("author"),
+        message=request.arg("comment"),
+        changes=request.query.get("changes", []),
+        pause=request.flag("pause", default=True),
+        config=config,
+    )
+    request.send_json(201, {"Id": image_id})
