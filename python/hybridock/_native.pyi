@@ -6,6 +6,7 @@ __version__: str
 __all__ = [
     "CAPABILITY_NAMES",
     "DOCKER_CAPABILITIES",
+    "EncodedLayer",
     "JsonLog",
     "LayerResult",
     "LayerSink",
@@ -15,7 +16,9 @@ __all__ = [
     "attach_device_filter",
     "attach_veth",
     "compile_seccomp",
+    "compress_file",
     "delete_link",
+    "encode_layer",
     "ensure_bridge",
     "exec_in",
     "extract_blob",
@@ -132,6 +135,59 @@ def extract_blob(
     sync: bool = True,
 ) -> LayerResult:
     """The same pipeline fed from a stored blob file."""
+
+@final
+class EncodedLayer:
+    """What ``encode_layer`` or ``compress_file`` wrote."""
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the written (compressed) file."""
+    @property
+    def diff_id(self) -> str:
+        """``sha256:<hex>`` of the uncompressed tar stream."""
+    @property
+    def size(self) -> int:
+        """Bytes written (compressed)."""
+    @property
+    def uncompressed_size(self) -> int:
+        """Bytes of the tar stream."""
+    @property
+    def entries(self) -> int:
+        """Tar entries written (0 for ``compress_file``)."""
+
+def encode_layer(
+    source: str,
+    out_path: str,
+    compression: str = "gzip",
+    level: int | None = None,
+    *,
+    overlay: bool = False,
+    epoch: int | None = None,
+    threads: int | None = None,
+) -> EncodedLayer:
+    """A layer tar of the directory tree ``source`` (entries sorted by name, paths relative,
+    directories first, hardlinks as tar links, xattrs as PAX, no socket files), compressed
+    ("gzip" | "zstd" | "none") into the new file ``out_path`` (created O_EXCL, fsynced).
+    overlay=True: ``source`` is an overlay upper dir: a char device 0/0 (or the userxattr /
+    trusted.overlay.whiteout form) becomes ``.wh.<name>``, a directory with
+    trusted.overlay.opaque=y (or user.overlay.opaque) gets a ``.wh..wh..opq`` entry first, and
+    the overlay xattrs themselves are not written. epoch: mtimes above it are clamped to it
+    (SOURCE_DATE_EPOCH). threads: compression threads (default: the CPUs available). Levels:
+    gzip 1-9 (default 6), zstd 1-19 (default 3). GIL released; on error ``out_path`` is
+    removed."""
+
+def compress_file(
+    source: str,
+    out_path: str,
+    compression: str = "gzip",
+    level: int | None = None,
+    *,
+    threads: int | None = None,
+) -> EncodedLayer:
+    """An uncompressed tar file ``source`` compressed into ``out_path`` (O_EXCL, fsynced);
+    diff_id is the sha256 of ``source``'s bytes; ``entries`` is 0. GIL released; on error
+    ``out_path`` is removed."""
 
 def sha256_file(path: str) -> str:
     """``sha256:<hex>`` of a file's bytes."""

@@ -3,9 +3,11 @@
 //! `whiteout`, `hardlink` and `lower` hold the OCI layering rules (`lower` also the deferred
 //! links to lower layers, resolved by `PendingLinks::resolve` once the parents exist); `meta` reads entry metadata;
 //! `effects` is the privilege-dependent part behind a trait; `sys` the raw fd-relative calls.
+//! `encode` is the way back: a directory tree (or a tar file) to a compressed layer blob.
 
 pub mod compression;
 pub mod effects;
+pub mod encode;
 mod extract;
 mod hardlink;
 mod lower;

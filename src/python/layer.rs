@@ -1,5 +1,6 @@
 //! Glue for the layer pipeline: `LayerSink` (streaming, fed by `write`), `extract_blob`,
-//! `sha256_file` and the `LayerResult` they return. Arguments become owned Rust values first;
+//! `sha256_file` and the `LayerResult` they return; the way back, `encode_layer` and
+//! `compress_file`, and their `EncodedLayer`. Arguments become owned Rust values first;
 //! all heavy work runs with the GIL released.
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use pyo3::prelude::*;
 use super::{enter_native, errors::to_py};
 use crate::digest::{sha256_file as digest_file, Digest};
 use crate::error::Result;
+use crate::layer::encode::{self, available_threads, EncodeOptions, Encoded, WalkOptions};
 use crate::layer::{
     extract_file, extract_layer, ChannelSource, LayerOptions, LayerSummary, PendingLinks,
 };
@@ -375,6 +377,99 @@ fn extract_blob(
     .map(LayerResult::from)
 }
 
+#[pyclass(frozen, module = "hybridock._native")]
+pub struct EncodedLayer(Encoded);
+
+#[pymethods]
+impl EncodedLayer {
+    #[getter]
+    fn digest(&self) -> String {
+        self.0.digest.to_string()
+    }
+    #[getter]
+    fn diff_id(&self) -> String {
+        self.0.diff_id.to_string()
+    }
+    #[getter]
+    fn size(&self) -> u64 {
+        self.0.size
+    }
+    #[getter]
+    fn uncompressed_size(&self) -> u64 {
+        self.0.uncompressed_size
+    }
+    #[getter]
+    fn entries(&self) -> u64 {
+        self.0.entries
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "EncodedLayer(digest={:?}, diff_id={:?}, size={}, entries={})",
+            self.digest(),
+            self.diff_id(),
+            self.0.size,
+            self.0.entries,
+        )
+    }
+}
+
+fn encode_options(
+    compression: &str,
+    level: Option<u32>,
+    threads: Option<usize>,
+) -> PyResult<EncodeOptions> {
+    if threads == Some(0) {
+        return Err(PyValueError::new_err("threads must be at least 1"));
+    }
+    Ok(EncodeOptions {
+        compression: compression.parse().map_err(to_py)?,
+        level,
+        threads: threads.unwrap_or_else(available_threads),
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (source, out_path, compression="gzip", level=None, *, overlay=false, epoch=None, threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn encode_layer(
+    py: Python<'_>,
+    source: PathBuf,
+    out_path: PathBuf,
+    compression: &str,
+    level: Option<u32>,
+    overlay: bool,
+    epoch: Option<i64>,
+    threads: Option<usize>,
+) -> PyResult<EncodedLayer> {
+    let options = encode_options(compression, level, threads)?;
+    let walk = WalkOptions { overlay, epoch };
+    let cancel = AtomicBool::new(false);
+    let cancel_ref = &cancel;
+    enter_native(py, &cancel, move || {
+        encode::encode_layer(&source, &out_path, &options, walk, cancel_ref)
+    })
+    .map(EncodedLayer)
+}
+
+#[pyfunction]
+#[pyo3(signature = (source, out_path, compression="gzip", level=None, *, threads=None))]
+fn compress_file(
+    py: Python<'_>,
+    source: PathBuf,
+    out_path: PathBuf,
+    compression: &str,
+    level: Option<u32>,
+    threads: Option<usize>,
+) -> PyResult<EncodedLayer> {
+    let options = encode_options(compression, level, threads)?;
+    let cancel = AtomicBool::new(false);
+    let cancel_ref = &cancel;
+    enter_native(py, &cancel, move || {
+        encode::compress_file(&source, &out_path, &options, cancel_ref)
+    })
+    .map(EncodedLayer)
+}
+
 #[pyfunction]
 fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     let cancel = AtomicBool::new(false);
@@ -403,6 +498,9 @@ fn spread_subdirectories(py: Python<'_>, path: PathBuf) -> PyResult<bool> {
 pub(super) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<LayerResult>()?;
     module.add_class::<LayerSink>()?;
+    module.add_class::<EncodedLayer>()?;
+    module.add_function(wrap_pyfunction!(encode_layer, module)?)?;
+    module.add_function(wrap_pyfunction!(compress_file, module)?)?;
     module.add_function(wrap_pyfunction!(extract_blob, module)?)?;
     module.add_function(wrap_pyfunction!(sha256_file, module)?)?;
     module.add_function(wrap_pyfunction!(syncfs, module)?)?;
