@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,8 @@ def test_a_committed_container_runs_with_its_changes(box: Box, name: str) -> Non
 
 
 def test_changes_author_and_message_are_in_the_config(box: Box, name: str) -> None:
-    box.ok("run", "--name", name, "-e", "FROM_RUN=1", "busybox", "sh", "-c", "echo one > /one")
+    made = "echo one > /one; mkdir /work"  # docker's WORKDIR change makes no directory either
+    box.ok("run", "--name", name, "-e", "FROM_RUN=1", "busybox", "sh", "-c", made)
     changes = (
         'CMD ["sh", "-c", "echo changed; pwd; id -u"]',
         "ENV A=b",
@@ -101,21 +103,22 @@ def test_changes_author_and_message_are_in_the_config(box: Box, name: str) -> No
     assert config["Labels"] == {"stage": "committed"}
     assert (config["User"], config["WorkingDir"]) == ("1000", "/work")
     assert config["Volumes"] == {"/vol": {}}
-    assert image["ContainerConfig"]["Cmd"] == ["sh", "-c", "echo one > /one"]
+    assert image["ContainerConfig"]["Cmd"] == ["sh", "-c", made]
     assert (image["Author"], image["Comment"]) == ("Ada <ada@example.org>", "first cut")
     assert image["Container"] == box.inspect(name)["Id"]
     newest = box.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Comment}}", reference)
-    assert newest.splitlines()[0] == "sh -c echo one > /one|first cut"
+    assert newest.splitlines()[0] == f"sh -c {made}|first cut"
     ran = box.ok("run", "--rm", "--network", "none", reference)
     assert ran.splitlines() == ["changed", "/work", "1000"]
 
 
 def events_of(box: Box, name: str) -> list[str]:
+    until = str(int(time.time()) + 1)  # a whole second past now: the commit's events are in
     shown = box.ok(
-        "events", "--since", "0", "--until", "0s", "--filter", f"container={name}",
+        "events", "--since", "0", "--until", until, "--filter", f"container={name}",
         "--format", "{{.Action}}",
     )  # fmt: skip
-    return shown.split()
+    return shown.splitlines()
 
 
 @pytest.mark.parametrize("pause", [True, False], ids=["paused", "not-paused"])
@@ -155,7 +158,7 @@ def test_the_same_changes_make_the_same_layer(box: Box, name: str) -> None:
         (("no-such-container",), "Error: No such container: no-such-container"),
         (
             ("{name}", "Bad:Ref"),
-            "Error: invalid reference format: repository name must be lowercase",
+            "Error: invalid reference format: repository name (library/Bad)",
         ),
         (("-c", "FROM busybox", "{name}"), "Error: from is not a valid change command"),
         (("-c", "ENV", "{name}"), "Error: ENV requires at least one argument"),
@@ -168,7 +171,8 @@ def test_refusals_leave_nothing(
     box.ok("create", "--name", name, "busybox", "true")
     images_before = box.ok("images", "-aq")
     result = box("commit", *(argument.format(name=name) for argument in arguments))
-    assert (result.returncode, result.stderr.strip()) == (1, message)
+    assert (result.returncode, result.stderr.strip()[: len(message)]) == (1, message)
+    assert result.stderr.count("\n") == 1
     assert box.ok("images", "-aq") == images_before
     assert list((box.root / "tmp").iterdir()) == []
 

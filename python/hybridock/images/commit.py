@@ -263,7 +263,7 @@ def commit_container(
 
 
 @contextlib.contextmanager
-def _encoded(runtime: Runtime, container: Container) -> Iterator[tuple[Path, Any]]:
+def _encoded(runtime: Runtime, container: Container) -> Iterator[tuple[Path, _native.EncodedLayer]]:
     """The container's upper dir encoded into a gzip file under ``tmp/``, removed after."""
     layout = runtime.layout
     upper = layout.container(container.id) / "upper"
