@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -262,6 +263,51 @@ def commit_container(
             return local.record_image(images, document, chain, reference)
 
 
+def runtime_mount_points(upper: Path, layer_dirs: Sequence[str]) -> list[str]:
+    """What the runtime made in ``upper`` only to mount over it: the empty /etc files it binds
+    (docker's init layer holds them), and /etc itself when nothing else in it changed: not
+    opaque, and as the image has it (or the image has none)."""
+    excluded = [
+        name
+        for name in MOUNTED_ETC_FILES
+        if (found := _lstat(upper / name)) is not None
+        and stat.S_ISREG(found.st_mode)
+        and found.st_size == 0
+    ]
+    etc = _lstat(upper / "etc")
+    if not excluded or etc is None or not stat.S_ISDIR(etc.st_mode):
+        return excluded
+    if {f"etc/{entry.name}" for entry in (upper / "etc").iterdir()} - set(excluded):
+        return excluded
+    if any(_xattr(upper / "etc", name) == b"y" for name in _OPAQUE_XATTRS):
+        return excluded
+    below = next((s for d in layer_dirs if (s := _lstat(Path(d) / "etc")) is not None), None)
+    if below is not None and _owner_and_mode(below) != _owner_and_mode(etc):
+        return excluded
+    return [*excluded, "etc"]
+
+
+_OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return path.lstat()
+    except FileNotFoundError:
+        return None
+
+
+def _xattr(path: Path, name: str) -> bytes | None:
+    try:
+        return os.getxattr(path, name, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def _owner_and_mode(found: os.stat_result) -> tuple[int, int, int]:
+    return found.st_uid, found.st_gid, stat.S_IMODE(found.st_mode)
+
+
 @contextlib.contextmanager
 def _encoded(runtime: Runtime, container: Container) -> Iterator[tuple[Path, _native.EncodedLayer]]:
     """The container's upper dir encoded into a gzip file under ``tmp/``, removed after."""
@@ -271,8 +317,11 @@ def _encoded(runtime: Runtime, container: Container) -> Iterator[tuple[Path, _na
         raise StoreError(f"container {container.id} has no upper dir")
     layout.ensure()
     blob = layout.tmp / f"commit-{container.id[:12]}-{os.getpid()}-{os.urandom(4).hex()}"
+    excluded = runtime_mount_points(upper, runtime.images.layer_dirs(container.image_id))
     try:
-        encoded = _native.encode_layer(str(upper), str(blob), "gzip", overlay=True)
+        encoded = _native.encode_layer(
+            str(upper), str(blob), "gzip", overlay=True, exclude=excluded
+        )
         yield blob, encoded
     finally:
         blob.unlink(missing_ok=True)
