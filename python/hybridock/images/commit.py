@@ -33,6 +33,7 @@ from hybridock.images import local
 from hybridock.images.changes import apply_changes
 from hybridock.reference import Reference
 from hybridock.runtime import ports
+from hybridock.runtime.config import DEFAULT_PATH
 
 if TYPE_CHECKING:
     from hybridock.runtime.containers import Container
@@ -70,7 +71,7 @@ def container_config(container: Container, image_config: Mapping[str, Any]) -> d
         "Tty": config.tty,
         "OpenStdin": config.open_stdin,
         "StdinOnce": config.stdin_once,
-        "Env": list(config.env),
+        "Env": _own_env(config.env, image.get("Env") or [], config.hostname, tty=config.tty),
         "Cmd": list(config.cmd) or None,
     }
     if config.healthcheck is not None:
@@ -84,8 +85,7 @@ def container_config(container: Container, image_config: Mapping[str, Any]) -> d
         else config.working_dir,
         "Entrypoint": list(config.entrypoint) or None,
     }
-    if config.network == "none":
-        document["NetworkDisabled"] = True
+    # NetworkDisabled: docker's daemon sets it only when it has no bridge; we always have one
     document |= {"OnBuild": None, "Labels": dict(sorted(config.labels.items()))}
     if config.stop_signal != "SIGTERM" or image.get("StopSignal"):
         document["StopSignal"] = config.stop_signal
@@ -127,6 +127,15 @@ _OMITTED_EMPTY = frozenset(
     {"ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress"}
     | {"StopSignal", "StopTimeout", "Shell"}
 )
+
+
+def _own_env(
+    env: Sequence[str], image_env: Sequence[str], hostname: str, *, tty: bool
+) -> list[str]:
+    """The container's Env as docker's Config has it: without what our runtime adds for the
+    process (docker adds PATH, HOSTNAME and TERM only to the process's environment)."""
+    added = {f"HOSTNAME={hostname}", f"PATH={DEFAULT_PATH}", *(["TERM=xterm"] if tty else [])}
+    return [entry for entry in env if entry not in added or entry in image_env]
 
 
 def merge(user: Mapping[str, Any], container: Mapping[str, Any]) -> dict[str, Any]:
