@@ -212,8 +212,8 @@ def test_commit_beside_dockers(both: tuple[Dockerd, Box], name: str) -> None:
     """The same container committed by docker and by hybridock: the same config fields, the
     same layer entries (but our time stamps), the same history rows."""
     docker, box = both
-    run = ("run", "--name", name, "--network", "none", "-e", "X=1", "-v", "/data", "busybox")
-    run = (*run, "sh", "-c", CHANGES)
+    flags = ("--name", name, "--network", "none", "-e", "X=1", "-v", "/data")
+    run = ("run", *flags, "busybox", "sh", "-c", CHANGES)
     commit = ("commit", "-a", "Ada", "-m", "msg", "-c", "EXPOSE 80", "-c", "LABEL a=b", name)
     docker.cli(*run)
     box.ok(*run)
