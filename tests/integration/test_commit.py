@@ -19,6 +19,8 @@ from tests.integration.sidebyside import both, docker, our_box
 from tests.integration.test_containers import Box, wait_for
 from tests.support.dockerd import Dockerd
 
+from hybridock import Client
+
 __all__ = ["both", "docker"]  # fixtures shared by the side-by-side tests
 pytestmark = [pytest.mark.root, pytest.mark.registry]
 
@@ -245,3 +247,16 @@ def test_commit_beside_dockers(both: tuple[Dockerd, Box], name: str) -> None:
         assert sorted(top_layer_names(box, f"committed/{name}")) == docker_names
     finally:
         docker.cli("rmi", f"committed/{name}", check=False)
+
+
+def test_docker_pys_commit_on_a_handle(box: Box, name: str) -> None:
+    box.ok("run", "--name", name, "busybox", "sh", "-c", "echo handle > /handle")
+    with Client(box.root) as client:
+        image = client.containers.get(name).commit(
+            f"committed/{name}", "py", message="from a handle", changes="ENV FROM=py"
+        )
+        assert image.tags == [f"committed/{name}:py"]
+        assert "FROM=py" in image.attrs["Config"]["Env"]
+        assert image.attrs["Comment"] == "from a handle"
+    ran = box.ok("run", "--rm", "--network", "none", f"committed/{name}:py", "cat", "/handle")
+    assert ran == "handle\n"

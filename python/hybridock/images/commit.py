@@ -237,13 +237,19 @@ def commit_container(
     message: str = "",
     changes: Sequence[str] = (),
     config: Mapping[str, Any] | None = None,
+    compression: str = "gzip",
 ) -> local.LocalImage:
-    """The image of ``container``'s changes over its image, tagged ``reference`` if given.
-    A running container should be paused by the caller (docker's default)."""
+    """The image of ``container``'s changes over its image, tagged ``reference`` if given;
+    its layer's blob compressed with ``compression`` ("gzip", "zstd" or "none": a plain tar,
+    which a push compresses). A running container should be paused by the caller (docker's
+    default)."""
     images = runtime.images
     parent = images.get(container.image_id)
     parent_layers = list(parent.chain_ids)
-    with runtime._exclusive(container) as current, _encoded(runtime, current) as encoded:
+    with (
+        runtime._exclusive(container) as current,
+        _encoded(runtime, current, compression) as encoded,
+    ):
         blob, layer = encoded
         empty = layer.entries == 0
         with local.building(images):
@@ -255,7 +261,7 @@ def commit_container(
                         images,
                         blob,
                         parent_layers,
-                        compression="gzip",
+                        compression=compression,
                         digest=layer.digest,
                         diff_id=layer.diff_id,
                     )
@@ -318,8 +324,10 @@ def _owner_and_mode(found: os.stat_result) -> tuple[int, int, int]:
 
 
 @contextlib.contextmanager
-def _encoded(runtime: Runtime, container: Container) -> Iterator[tuple[Path, _native.EncodedLayer]]:
-    """The container's upper dir encoded into a gzip file under ``tmp/``, removed after."""
+def _encoded(
+    runtime: Runtime, container: Container, compression: str
+) -> Iterator[tuple[Path, _native.EncodedLayer]]:
+    """The container's upper dir encoded into a layer file under ``tmp/``, removed after."""
     layout = runtime.layout
     upper = layout.container(container.id) / "upper"
     if not upper.is_dir():
@@ -329,7 +337,7 @@ def _encoded(runtime: Runtime, container: Container) -> Iterator[tuple[Path, _na
     excluded = runtime_mount_points(upper, runtime.images.layer_dirs(container.image_id))
     try:
         encoded = _native.encode_layer(
-            str(upper), str(blob), "gzip", overlay=True, exclude=excluded
+            str(upper), str(blob), compression, overlay=True, exclude=excluded
         )
         yield blob, encoded
     finally:
