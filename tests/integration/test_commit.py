@@ -123,11 +123,16 @@ def events_of(box: Box, name: str) -> list[str]:
     return shown.splitlines()
 
 
-@pytest.mark.parametrize("pause", [True, False], ids=["paused", "not-paused"])
-def test_a_running_container_is_committed(box: Box, name: str, pause: bool) -> None:
+@pytest.mark.parametrize(
+    ("flags", "pause"),
+    [((), True), (("-p",), True), (("--pause=false",), False), (("-p=0",), False)],
+    ids=["default", "p-before-the-name", "pause-false", "p-0"],
+)
+def test_a_running_container_is_committed(
+    box: Box, name: str, flags: tuple[str, ...], pause: bool
+) -> None:
     box.ok("run", "-d", "--name", name, "busybox", "sh", "-c", "echo up > /up; exec sleep 300")
     wait_for(lambda: box("exec", name, "cat", "/up").returncode == 0)
-    flags = [] if pause else ["--pause=false"]
     box.ok("commit", *flags, name, f"committed/{name}")
     state = box.inspect(name)["State"]
     assert (state["Running"], state["Paused"]) == (True, False)  # type: ignore[index]
@@ -177,6 +182,16 @@ def test_refusals_leave_nothing(
     assert result.stderr.count("\n") == 1
     assert box.ok("images", "-aq") == images_before
     assert list((box.root / "tmp").iterdir()) == []
+
+
+def test_a_pause_flag_that_is_no_bool(box: Box, name: str) -> None:
+    box.ok("create", "--name", name, "busybox", "true")
+    result = box("commit", "--pause=maybe", name)
+    assert (result.returncode, result.stderr.strip()) == (
+        125,
+        'Error: invalid argument "maybe" for "-p, --pause" flag: strconv.ParseBool:'
+        ' parsing "maybe": invalid syntax',
+    )
 
 
 def test_docker_commit_through_the_service(service: ApiService, box: Box, name: str) -> None:
