@@ -145,6 +145,16 @@ def test_a_running_container_is_committed(
     assert ran == "up\n"
 
 
+def test_a_container_that_changed_nothing_adds_no_layer(box: Box, name: str) -> None:
+    box.ok("run", "--name", name, "busybox", "true")
+    image = inspect_image(box, box.ok("commit", name, f"committed/{name}").strip())
+    assert image["RootFS"] == inspect_image(box, "busybox")["RootFS"]  # docker's empty layer
+    rows = box.ok("history", "--format", "{{.Size}}|{{.CreatedBy}}", f"committed/{name}")
+    assert rows.splitlines()[0] == "0B|true"
+    history = json.loads(blob_path(box.root, image["Id"]).read_bytes())["history"]
+    assert history[-1]["empty_layer"] is True
+
+
 def test_the_same_changes_make_the_same_layer(box: Box, name: str) -> None:
     box.ok("run", "--name", name, "busybox", "sh", "-c", CHANGES)
     first = inspect_image(box, box.ok("commit", name).strip())
