@@ -1,7 +1,8 @@
 """``commit``: a container's upper dir becomes a layer above its image's, and its config the
 new image's, as docker 20.10's daemon makes one (daemon/commit.go, image.NewChildImage).
 
-The upper dir is encoded by the native encoder straight into a gzip blob under ``tmp/``
+The upper dir is encoded by the native encoder straight into a blob (gzip unless asked
+otherwise) under ``tmp/``
 (overlay whiteouts and opaque directories turned into OCI ``.wh.`` entries), then installed
 as any local layer (verified, extracted, the file kept as the blob). The files the runtime
 bind-mounts over (``/etc/hostname``, ``hosts``, ``resolv.conf``) are docker's init layer, not
@@ -95,7 +96,7 @@ def container_config(container: Container, image_config: Mapping[str, Any]) -> d
 
 
 #: docker's ``container.Config`` with nothing set, in its field order: what the Engine API
-#: decodes a commit's body into; the ``omitempty`` fields are absent
+#: decodes a commit's body into (``merge`` drops the ``omitempty`` fields left empty)
 EMPTY_CONFIG: dict[str, Any] = {
     "Hostname": "",
     "Domainname": "",
