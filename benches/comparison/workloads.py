@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from comparison.bench import Bench
+from comparison.commit import commit_changes
 from comparison.containers import (
     concurrent_runs,
     ps_many,
@@ -30,6 +31,7 @@ WORKLOADS: tuple[tuple[str, Callable[[Bench], list[Row]]], ...] = (
     ("ps -a, many containers", ps_many),
     ("docker ps -a through an API service", docker_ps_service),
     ("push, large gzip image to an empty registry", push_large),
+    ("commit, 100 MB of changes", commit_changes),
 )
 
 

@@ -1,5 +1,6 @@
 """Type stubs of the native extension (kept honest by mypy.stubtest)."""
 
+from collections.abc import Sequence
 from typing import Any, Self, final
 
 __version__: str
@@ -165,6 +166,7 @@ def encode_layer(
     overlay: bool = False,
     epoch: int | None = None,
     threads: int | None = None,
+    exclude: Sequence[str] = ...,
 ) -> EncodedLayer:
     """A layer tar of the directory tree ``source`` (entries sorted by name, paths relative,
     directories first, hardlinks as tar links, xattrs as PAX, no socket files), compressed
@@ -174,7 +176,8 @@ def encode_layer(
     trusted.overlay.opaque=y (or user.overlay.opaque) gets a ``.wh..wh..opq`` entry first, and
     the overlay xattrs themselves are not written. epoch: mtimes above it are clamped to it
     (SOURCE_DATE_EPOCH). threads: compression threads (default: the CPUs available). Levels:
-    gzip 1-9 (default 6), zstd 1-19 (default 3). GIL released; on error ``out_path`` is
+    gzip 1-9 (default 6), zstd 1-19 (default 3). exclude: paths relative to ``source``
+    ("etc/hosts") left out with what they hold. GIL released; on error ``out_path`` is
     removed."""
 
 def compress_file(

@@ -1877,6 +1877,62 @@ class Client:
 
         Files(self.runtime).export(self._record(container), out)
 
+    # --- commit -------------------------------------------------------------------------------
+
+    def commit(
+        self,
+        container: Container | str,
+        reference: str | None = None,
+        *,
+        author: str | None = None,
+        message: str | None = None,
+        changes: Sequence[str] = (),
+        pause: bool = True,
+        config: Mapping[str, Any] | None = None,
+    ) -> str:
+        """docker's ``commit``: a new image of the container's changes over its image, tagged
+        ``reference`` (``REPOSITORY[:TAG]``) if given; ``changes`` are Dockerfile instructions
+        (``-c``); a running container is paused meanwhile unless ``pause`` is false;
+        ``config``: a container config to commit instead of the container's (the Engine API's
+        body, merged with the container's as docker does). Returns the image id.
+
+        >>> client.commit("web", "web:snapshot", message="before the upgrade")
+        'sha256:...'
+        """
+        from hybridock.images import commit  # noqa: PLC0415
+        from hybridock.reference import Reference  # noqa: PLC0415
+
+        target = None
+        if reference:
+            target = Reference.parse(reference)
+            if target.digest is not None:
+                raise InvalidReference("refusing to create a tag with a digest reference")
+        record = self._record(container)
+        commit.check_changes(changes)
+        paused_here = pause and record.running and not self.paused(record)
+        if paused_here:
+            self.pause(record)
+        try:
+            made = commit.commit_container(
+                self.runtime,
+                record,
+                target,
+                author=author or "",
+                message=message or "",
+                changes=changes,
+                config=config,
+            )
+        finally:
+            if paused_here:
+                self.unpause(record)
+        shown = target.familiar if target is not None else ""
+        self._container_event(
+            record, "commit", {"comment": message or "", "imageID": made.id, "imageRef": shown}
+        )
+        if target is not None:
+            self._emit([self._image_event("tag", made.id, attributes={"name": shown})])
+        return made.id
+
     # --- docker's documents -------------------------------------------------------------------
 
     def inspect_container(self, container: Container | str) -> dict[str, Any]:

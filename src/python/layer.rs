@@ -429,7 +429,7 @@ fn encode_options(
 }
 
 #[pyfunction]
-#[pyo3(signature = (source, out_path, compression="gzip", level=None, *, overlay=false, epoch=None, threads=None))]
+#[pyo3(signature = (source, out_path, compression="gzip", level=None, *, overlay=false, epoch=None, threads=None, exclude=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn encode_layer(
     py: Python<'_>,
@@ -440,13 +440,15 @@ fn encode_layer(
     overlay: bool,
     epoch: Option<i64>,
     threads: Option<usize>,
+    exclude: Vec<String>,
 ) -> PyResult<EncodedLayer> {
     let options = encode_options(compression, level, threads)?;
     let walk = WalkOptions { overlay, epoch };
+    let excluded = exclude.into_iter().map(String::into_bytes).collect();
     let cancel = AtomicBool::new(false);
     let cancel_ref = &cancel;
     enter_native(py, &cancel, move || {
-        encode::encode_layer(&source, &out_path, &options, walk, cancel_ref)
+        encode::encode_layer_excluding(&source, &out_path, &options, walk, excluded, cancel_ref)
     })
     .map(EncodedLayer)
 }

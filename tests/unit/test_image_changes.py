@@ -75,8 +75,8 @@ def test_the_base_config_is_not_touched() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("RUN echo hi", "RUN is not a valid change command"),
-        ("FROM busybox", "FROM is not a valid change command"),
+        ("RUN echo hi", "run is not a valid change command"),  # dockerd 20.10: lower case
+        ("FROM busybox", "from is not a valid change command"),
         ("EXPOSE http", "invalid containerPort: http"),
         ("ENV ONLYKEY", "ENV must have two arguments"),
         ("LABEL a=1 b", "Syntax error - can't find = in 'b'. Must be of the form: name=value"),

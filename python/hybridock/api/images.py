@@ -1,5 +1,6 @@
 """The image routes: pull (``POST /images/create``, docker's JSON progress as it goes), list,
-inspect, delete, prune, history, tag, push (its progress streamed as the pull's).
+inspect, delete, prune, history, tag, push (its progress streamed as the pull's), and commit
+(``POST /commit``).
 
 Save and load (``/images/{name}/get``, ``/images/load``) are not served until ``Client`` has
 them (issue 14): they answer 404 as any unknown route.
@@ -326,3 +327,28 @@ def push_image(request: Request) -> None:
             raise
         return
     stream.close()
+
+
+@route("POST", "/commit")
+def commit(request: Request) -> None:
+    """``docker commit``: ``container``, ``repo``, ``tag``, ``comment``, ``author``,
+    ``pause`` (true unless said otherwise, as since API 1.13), ``changes`` (each a Dockerfile
+    instruction); a JSON body is a container config committed in place of the container's,
+    merged with it as docker's daemon does."""
+    container = request.arg("container") or ""
+    repository, tag = request.arg("repo") or "", request.arg("tag") or ""
+    if tag and not repository:
+        raise ApiError(400, "invalid reference format: a tag needs a repository")
+    config = request.json_body()
+    if config is not None and not isinstance(config, dict):
+        raise ApiError(400, "invalid JSON: the body is not a container config")
+    image_id = request.client.commit(
+        container,
+        f"{repository}:{tag}" if tag else repository or None,
+        author=request.arg("author"),
+        message=request.arg("comment"),
+        changes=request.query.get("changes", []),
+        pause=request.flag("pause", default=True),
+        config=config,
+    )
+    request.send_json(201, {"Id": image_id})

@@ -59,6 +59,7 @@ COMMANDS = {
     "cp": "files:cp",
     "diff": "files:diff",
     "export": "files:export",
+    "commit": "commit:commit",
     "events": "events:events",
     "history": "images:history",
     "info": "system:info",
@@ -73,7 +74,7 @@ CONTAINER_COMMANDS = {
     "ls": COMMANDS["ps"],
     "ps": COMMANDS["ps"],
     "prune": "containers:container_prune",
-    **{name: COMMANDS[name] for name in ("cp", "diff", "export", "attach")},
+    **{name: COMMANDS[name] for name in ("cp", "diff", "export", "attach", "commit")},
 }
 #: `hybridock image COMMAND`
 IMAGE_COMMANDS = {

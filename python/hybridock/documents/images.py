@@ -105,7 +105,9 @@ def inspect_image(client: Client, image: ImageRecord) -> dict[str, Any]:
         "RepoTags": repo_tags(image),
         "RepoDigests": repo_digests(image),
         "Parent": "",
-        "Comment": config.get("comment", ""),
+        # docker's inspect: the image's comment, else its last step's (a commit's -m)
+        "Comment": config.get("comment")
+        or ((config.get("history") or [{}])[-1]).get("comment", ""),
         "Created": config.get("created", ""),
         "Container": config.get("container", ""),
         "ContainerConfig": container_config(config.get("container_config")),

@@ -19,6 +19,7 @@ from hybridock.handles.common import (
 
 if TYPE_CHECKING:
     from hybridock.client import Client, Container, RunOptions, RunResult, Stats
+    from hybridock.handles.images import ImageHandle
 
 
 class ContainerHandle(Handle):
@@ -233,6 +234,36 @@ class ContainerHandle(Handle):
         2207744
         """
         return self.client.stats(self.id)
+
+    def commit(
+        self,
+        repository: str | None = None,
+        tag: str | None = None,
+        *,
+        message: str | None = None,
+        author: str | None = None,
+        pause: bool = True,
+        changes: str | Sequence[str] | None = None,
+        conf: dict[str, Any] | None = None,
+    ) -> ImageHandle:
+        """A new image of its changes (docker-py's ``commit``; ``changes``: Dockerfile
+        instructions, one string or many; ``conf``: a container config to commit instead).
+
+        >>> web.commit("web", "snapshot", message="before the upgrade").tags
+        ['web:snapshot']
+        """
+        reference = f"{repository}:{tag}" if repository and tag else repository
+        steps = [changes] if isinstance(changes, str) else list(changes or ())
+        image_id = self.client.commit(
+            self.id,
+            reference,
+            author=author,
+            message=message,
+            changes=steps,
+            pause=pause,
+            config=conf,
+        )
+        return self.client.images.get(image_id)
 
     def remove(self, *, force: bool = False, volumes: bool = False) -> None:
         """Delete it (``force``: kill it first; ``volumes``: its anonymous volumes too).

@@ -85,7 +85,7 @@ def apply_changes(config: Mapping[str, Any], changes: Sequence[str]) -> dict[str
     for change in changes:
         instruction = parse_instruction(change)
         if instruction.keyword not in COMMIT_INSTRUCTIONS:
-            raise ConfigError(f"{instruction.keyword} is not a valid change command")
+            raise ConfigError(f"{instruction.keyword.lower()} is not a valid change command")
         if instruction.keyword == "CMD":
             cmd_set = True
         _APPLY[instruction.keyword](section, instruction, cmd_set)

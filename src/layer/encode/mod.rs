@@ -237,8 +237,21 @@ pub fn encode_layer(
     walk: WalkOptions,
     cancel: &AtomicBool,
 ) -> Result<Encoded> {
+    encode_layer_excluding(source, out_path, options, walk, Vec::new(), cancel)
+}
+
+/// `encode_layer` without the paths `excluded` (relative to `source`) and what they hold.
+pub fn encode_layer_excluding(
+    source: &Path,
+    out_path: &Path,
+    options: &EncodeOptions,
+    walk: WalkOptions,
+    excluded: Vec<Vec<u8>>,
+    cancel: &AtomicBool,
+) -> Result<Encoded> {
     let (out, sink) = OutFile::create(out_path, options)?;
-    let (sink, entries) = walk::Walker::new(sink, source, out_path, walk, cancel).run()?;
+    let walker = walk::Walker::new(sink, source, out_path, walk, cancel).excluding(excluded);
+    let (sink, entries) = walker.run()?;
     out.finish(sink, entries)
 }
 

@@ -16,6 +16,9 @@
 //! / `user.overlay.opaque=y` gets `.wh..wh..opq` as its first entry). The overlay xattrs
 //! (`trusted.overlay.*`, `user.overlay.*`) and `security.selinux` (a host label) are never
 //! written, in either mode.
+//!
+//! Excluded paths (relative to the root, as the entries are named) are left out with all they
+//! hold: a commit leaves out the mount points the runtime made in a container's upper dir.
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -51,6 +54,7 @@ pub struct Walker<'a, W: Write> {
     links: HashMap<(u64, u64), Vec<u8>>,
     buffer: Vec<u8>,
     entries: u64,
+    excluded: Vec<Vec<u8>>,
 }
 
 impl<'a, W: Write> Walker<'a, W> {
@@ -70,7 +74,15 @@ impl<'a, W: Write> Walker<'a, W> {
             links: HashMap::new(),
             buffer: vec![0u8; READ_BUFFER],
             entries: 0,
+            excluded: Vec::new(),
         }
+    }
+
+    /// Leaves out `paths` (relative to the root, `/`-separated) and everything below them.
+    #[must_use]
+    pub fn excluding(mut self, paths: Vec<Vec<u8>>) -> Self {
+        self.excluded = paths;
+        self
     }
 
     /// Writes every entry below the root and the trailer; returns the writer and the number
@@ -125,6 +137,9 @@ impl<'a, W: Write> Walker<'a, W> {
                 path.push(b'/');
             }
             path.extend_from_slice(name.to_bytes());
+            if self.excluded.contains(&path) {
+                continue;
+            }
             self.child(dir, &name, path)?;
         }
         Ok(())
