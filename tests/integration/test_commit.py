@@ -53,7 +53,7 @@ def top_layer_names(box: Box, reference: str) -> list[str]:
     """The entry names of the image's top layer blob, read with tarfile."""
     manifest_digest = inspect_image(box, reference)["Metadata"]["ManifestDigest"]
     manifest = json.loads(blob_path(box.root, manifest_digest).read_bytes())
-    with tarfile.open(blob_path(box.root, manifest["layers"][-1]["digest"]), "r:gz") as layer:
+    with tarfile.open(blob_path(box.root, manifest["layers"][-1]["digest"]), "r:*") as layer:
         return layer.getnames()
 
 
