@@ -59,6 +59,9 @@ COMMANDS = {
     "export": "files:export",
     "events": "events:events",
     "history": "images:history",
+    "save": "archive:save",
+    "load": "archive:load",
+    "import": "archive:import_command",
     "info": "system:info",
     "version": "system:version",
     "system": "system:system_group",
@@ -81,6 +84,7 @@ IMAGE_COMMANDS = {
     "inspect": "images:image_inspect",
     "prune": "images:image_prune",
     "history": "images:history",
+    **{name: COMMANDS[name] for name in ("save", "load", "import")},
 }
 
 

@@ -212,7 +212,17 @@ def record_image(
     the tag ``reference`` if given. The layers must be installed (``install_layer``)."""
     document = dict(config)
     document["rootfs"] = {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]}
-    config_data = config_bytes(document)
+    return record_config(images, config_bytes(document), layers, reference)
+
+
+def record_config(
+    images: ImageStore,
+    config_data: bytes,
+    layers: Sequence[LayerRecord],
+    reference: Reference | None = None,
+) -> LocalImage:
+    """``record_image`` of a config kept byte for byte (a loaded image keeps its id); its
+    ``rootfs.diff_ids`` must be the layers' (the caller checked them)."""
     manifest = manifest_for(config_data, layers)
     image_id = _native.sha256(config_data)
     manifest_digest = _native.sha256(manifest)
