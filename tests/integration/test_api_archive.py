@@ -39,16 +39,20 @@ def test_docker_save_and_load_through_the_service(
         assert service.docker_ok("load", "-i", str(archive)) == "Loaded image: busybox:latest\n"
         assert _image_id(service, "busybox") == image_id
         # a pipe: docker save | docker load
-        piped = subprocess.run(
-            f"{DOCKER_CLI} save busybox | {DOCKER_CLI} load",
-            shell=True,  # noqa: S602 - the pipe is the test
-            env=service.docker_env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert piped.returncode == 0, piped.stderr
-        assert piped.stdout == "Loaded image: busybox:latest\n"
+        env = service.docker_env
+        with subprocess.Popen(
+            [DOCKER_CLI, "save", "busybox"], env=env, stdout=subprocess.PIPE
+        ) as saving:
+            loading = subprocess.run(
+                [DOCKER_CLI, "load"],
+                env=env,
+                stdin=saving.stdout,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        assert (saving.returncode, loading.returncode) == (0, 0), loading.stderr
+        assert loading.stdout == "Loaded image: busybox:latest\n"
     finally:
         box("pull", "-q", "busybox")
 
