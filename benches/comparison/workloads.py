@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from comparison.archive import save_load_round_trip
 from comparison.bench import Bench
 from comparison.containers import (
     concurrent_runs,
@@ -28,6 +29,7 @@ WORKLOADS: tuple[tuple[str, Callable[[Bench], list[Row]]], ...] = (
     ("concurrent run --rm", concurrent_runs),
     ("ps -a, many containers", ps_many),
     ("docker ps -a through an API service", docker_ps_service),
+    ("save then load, large gzip image", save_load_round_trip),
 )
 
 
