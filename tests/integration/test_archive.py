@@ -293,3 +293,25 @@ def test_import_from_stdin_and_from_a_url(box: Box, rootfs_tar: Path) -> None:
     finally:
         box("rmi", "local/stdin:1")
     _nothing_left(box)
+
+
+def test_a_save_that_fails_leaves_no_file(box: Box, tmp_path: Path) -> None:
+    """The second image's layer has lost its blob: the save stops after the first image's
+    blobs were written, and neither the archive nor its temporary file is left."""
+    _derived(box, "local/blobless:1")
+    with Client(box.root) as client:
+        image = client.image("local/blobless:1")
+        top = client.image_store.layer_records([image.chain_ids[-1]])[image.chain_ids[-1]]
+        assert top.digest is not None
+        blob = client.layout.blob(top.digest)
+        kept = blob.read_bytes()
+        blob.unlink()
+    try:
+        result = box("save", "-o", str(tmp_path / "x.tar"), "busybox", "local/blobless:1")
+        assert result.returncode == 1
+        assert result.stderr.count("\n") == 1
+        assert "has no blob in the store" in result.stderr
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        blob.write_bytes(kept)
+        box("rmi", "local/blobless:1")

@@ -232,3 +232,29 @@ def test_a_hostile_archive_is_refused_and_leaves_nothing(
     assert run_cli("images", "-aq").stdout == ""
     for directory in ("layers", "blobs/sha256", "tmp"):
         assert list((hybridock_root / directory).iterdir()) == [], directory
+
+
+def test_links_inside_the_archive_are_aliases(
+    hybridock_root: Path, tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    """dockerd 20.10's save links a layer it wrote already (``<id>/layer.tar ->
+    ../<other>/layer.tar``): a link that stays inside the archive names that member."""
+    path = tmp_path / "linked.tar"
+    path.write_bytes(
+        docker_archive(
+            layer_member=Member("abc/layer.tar", link="../first/layer.tar"),
+            extra=[Member("first/layer.tar", LAYER)],
+        )
+    )
+    result = run_cli("load", "-i", str(path))
+    assert result.stdout == "Loaded image: local/hostile:1\n", str(result)
+
+
+def test_a_gzipped_archive_loads(
+    hybridock_root: Path, tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    path = tmp_path / "archive.tar.gz"
+    path.write_bytes(compress(docker_archive(), "gzip"))
+    result = run_cli("load", "-i", str(path))
+    assert result.stdout == "Loaded image: local/hostile:1\n", str(result)
+    assert list((hybridock_root / "tmp").iterdir()) == []

@@ -91,10 +91,10 @@ class _Archive:
             return
         if member.issym() or member.islnk():
             base = posixpath.dirname(name) if member.issym() else ""
-            target = member.linkname
-            if posixpath.isabs(target):
+            target = posixpath.normpath(posixpath.join(base, member.linkname))
+            if posixpath.isabs(member.linkname) or target == ".." or target.startswith("../"):
                 raise ArchiveError(f"invalid archive: link {name} points outside the archive")
-            self._links[name] = _normalised(posixpath.join(base, target), link=name)
+            self._links[name] = _normalised(target)
         elif member.isreg():
             if member.offset_data + member.size > self._size:
                 raise ArchiveError("unexpected EOF: the archive is truncated")
@@ -153,13 +153,12 @@ class _Archive:
         return size
 
 
-def _normalised(name: str, *, link: str | None = None) -> str:
+def _normalised(name: str) -> str:
     """A member's name as the manifest names it (``./a//b`` is ``a/b``); ``..`` and absolute
     names are refused: they mean the archive was made to escape where it is unpacked."""
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if name.startswith("/") or ".." in parts:
-        what = f"link {link} points outside the archive" if link else f"unsafe member {name!r}"
-        raise ArchiveError(f"invalid archive: {what}")
+        raise ArchiveError(f"invalid archive: unsafe member {name!r}")
     return "/".join(parts) or "."
 
 
