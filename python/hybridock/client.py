@@ -465,7 +465,10 @@ class Client:
         """
         from hybridock.images.load import Limits, load  # noqa: PLC0415
 
-        limits = Limits(self.config.max_layer_size, self.config.max_layer_entries)
+        config = self.config
+        limits = Limits(
+            config.max_layer_size, config.max_layer_entries, config.max_concurrent_downloads
+        )
         loaded = load(self.image_store, source, limits)
         self._emit([self._image_event("load", image.id) for image in loaded])
         return loaded

@@ -24,9 +24,11 @@ import posixpath
 import re
 import shutil
 import tarfile
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -39,6 +41,7 @@ from hybridock.reference import Reference, validate_digest
 from hybridock.registry.manifest import MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES
 from hybridock.registry.platform import host_platform, parse_platform
 from hybridock.store.images import ImageStore, LayerRecord
+from hybridock.store.pull import chain_ids
 
 #: members an archive may have (docker's own have a few per layer)
 MAX_MEMBERS = 100_000
@@ -63,6 +66,7 @@ class LoadedImage(NamedTuple):
 class Limits(NamedTuple):
     max_layer_size: int | None = None
     max_layer_entries: int | None = None
+    concurrency: int = 3  # layers installed at once (the config's max-concurrent-downloads)
 
 
 NO_LIMITS = Limits()
@@ -218,7 +222,7 @@ class _Loader:
         self.archive = archive
         self.work = work
         self.limits = limits
-        self.copies = 0
+        self.images_seen = 0
 
     def docker_archive(self) -> list[LoadedImage]:
         manifest = self.archive.read_json("manifest.json", MAX_MANIFEST_BYTES)
@@ -277,34 +281,73 @@ class _Loader:
     def _layers(
         self, config_data: bytes, names: Sequence[str], digests: Sequence[str | None]
     ) -> list[LayerRecord]:
+        """The image's layers, installed in parallel as a pull's are (each extracts at once;
+        hardlinks into its parents and its record wait for them)."""
         diff_ids = _diff_ids(config_data)
         if len(diff_ids) != len(names):
             raise ArchiveError(
                 "invalid manifest, layers length mismatch:"
                 f" expected {len(diff_ids)}, got {len(names)}"
             )
-        layers: list[LayerRecord] = []
-        for name, named, diff_id in zip(names, digests, diff_ids, strict=True):
-            self.copies += 1
-            path = self.work / f"layer-{self.copies}"
-            self.archive.copy(name, path, self.limits.max_layer_size)
-            compression = local.sniff_compression(path)
-            digest = named
-            if digest is None and compression == "none":
-                digest = diff_id  # a plain tar is its own diff: one read, not two
-            record = local.install_layer(
-                self.images,
-                path,
-                [layer.chain_id for layer in layers],
-                compression=compression,
-                digest=digest,
-                diff_id=diff_id,
-                max_bytes=self.limits.max_layer_size,
-                max_entries=self.limits.max_layer_entries,
-            )
-            path.unlink()
-            layers.append(record)
-        return layers
+        chain = chain_ids(diff_ids)
+        self.images_seen += 1
+        image = self.images_seen
+        done = [threading.Event() for _ in names]
+        failed = threading.Event()
+
+        def parents_ready(index: int) -> None:
+            for event in done[:index]:
+                event.wait()
+            if failed.is_set():
+                raise ArchiveError("invalid archive: a lower layer could not be loaded")
+
+        def install(index: int) -> LayerRecord:
+            try:
+                stored = local.stored_layer(self.images, chain[index])
+                if stored is not None:
+                    return stored
+                path = self.work / f"layer-{image}-{index}"
+                self.archive.copy(names[index], path, self.limits.max_layer_size)
+                compression = local.sniff_compression(path)
+                digest = digests[index]
+                if digest is None and compression == "none":
+                    digest = diff_ids[index]  # a plain tar is its own diff: one read, not two
+                record = local.install_layer(
+                    self.images,
+                    path,
+                    chain[:index],
+                    compression=compression,
+                    digest=digest,
+                    diff_id=diff_ids[index],
+                    max_bytes=self.limits.max_layer_size,
+                    max_entries=self.limits.max_layer_entries,
+                    parents_ready=lambda: parents_ready(index),
+                )
+                path.unlink()
+            except BaseException:
+                failed.set()
+                raise
+            else:
+                return record
+            finally:
+                done[index].set()
+
+        with ThreadPoolExecutor(self.limits.concurrency, thread_name_prefix="load") as pool:
+            futures = [pool.submit(install, index) for index in range(len(names))]
+            try:
+                pending = set(futures)
+                while pending:  # a timeout keeps the main thread responsive to Ctrl-C
+                    _, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+                    if failed.is_set():
+                        break
+            except BaseException:
+                failed.set()
+                raise
+            finally:
+                for future in futures:
+                    future.cancel()
+        # the lowest failing layer is the cause; those above it only stopped for it
+        return [future.result() for future in futures]
 
     def _record(
         self, config_data: bytes, layers: Sequence[LayerRecord], names: Sequence[Reference]
