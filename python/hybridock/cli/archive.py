@@ -12,7 +12,9 @@ import click
 
 from hybridock.cli.context import State, pass_state
 from hybridock.errors import ConfigError
-from hybridock.images.archive import FORMATS
+
+#: podman's --format values (images/archive.py's FORMATS)
+FORMATS = ("docker-archive", "oci-archive", "oci-dir")
 
 
 @click.command("save", context_settings={"help_option_names": ["--help"]})
