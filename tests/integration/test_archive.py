@@ -19,6 +19,7 @@ from tests.integration.sidebyside import our_box
 from tests.integration.test_containers import Box
 from tests.support.cli import hybridock_command
 from tests.support.layers import File, build_tar, compress
+from tests.support.terminal import terminal
 
 from hybridock import Client
 from hybridock.images import local
@@ -315,3 +316,21 @@ def test_a_save_that_fails_leaves_no_file(box: Box, tmp_path: Path) -> None:
     finally:
         blob.write_bytes(kept)
         box("rmi", "local/blobless:1")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("save", "busybox"),
+            b"cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        ),
+        (("load",), b"requested load from stdin, but stdin is empty"),
+    ],
+    ids=["save", "load"],
+)
+def test_a_terminal_is_refused(box: Box, args: tuple[str, ...], message: bytes) -> None:
+    with terminal([*hybridock_command(), *args], box.env) as term:
+        term.read_until(message)
+        assert term.finish() == 1
+    assert term.output.count(b"\n") == 1

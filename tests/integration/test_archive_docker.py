@@ -49,18 +49,23 @@ def test_we_load_and_run_dockers_save(
 ) -> None:
     docker, box = both
     docker.cli("tag", "busybox", "local/from-docker:2")
+    docker.cli("tag", "busybox", "local/also:3")
     archive = tmp_path / "docker.tar"
     try:
-        docker.cli("save", "-o", str(archive), "local/from-docker:2")
+        docker.cli("save", "-o", str(archive), "local/from-docker:2", "local/also:3")
     finally:
-        docker.cli("rmi", "local/from-docker:2")
+        docker.cli("rmi", "local/from-docker:2", "local/also:3")
     with tarfile.open(archive) as tar:
         names = tar.getnames()
     assert any(name.endswith("/layer.tar") for name in names)  # dockerd 20.10's own form
     theirs = docker.cli("image", "inspect", "-f", "{{.Id}}", "busybox").stdout.strip()
     box.ok("rmi", "busybox")  # no layer of it left: each comes from docker's archive
     try:
-        assert box.ok("load", "-i", str(archive)) == "Loaded image: local/from-docker:2\n"
+        assert box.ok("load", "-i", str(archive)).splitlines() == [
+            "Loaded image: local/from-docker:2",
+            "Loaded image: local/also:3",
+        ]
+        assert _image_id(box, "local/also:3") == theirs
         assert _image_id(box, "local/from-docker:2") == theirs
         result = box("run", "--rm", "--network", "none", "local/from-docker:2", "echo", "hi")
         assert result.stdout == "hi\n", str(result)
@@ -75,7 +80,7 @@ def test_we_load_and_run_dockers_save(
         assert "Loaded image: local/from-docker:2" in loaded.stdout
         docker.cli("rmi", "local/from-docker:2")
     finally:
-        box("rmi", "local/from-docker:2")
+        box("rmi", "local/from-docker:2", "local/also:3")
         box.ok("pull", "-q", "busybox")
 
 
