@@ -258,3 +258,19 @@ def test_a_gzipped_archive_loads(
     result = run_cli("load", "-i", str(path))
     assert result.stdout == "Loaded image: local/hostile:1\n", str(result)
     assert list((hybridock_root / "tmp").iterdir()) == []
+
+
+def test_a_tag_that_moves_says_so_as_docker(
+    hybridock_root: Path, tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    first, second = tmp_path / "first.tar", tmp_path / "second.tar"
+    first.write_bytes(docker_archive())
+    second.write_bytes(docker_archive(layer=OTHER_LAYER, diff_id=sha256_digest(OTHER_LAYER)))
+    assert run_cli("load", "-i", str(first)).stdout == "Loaded image: local/hostile:1\n"
+    old = json.loads(run_cli("image", "inspect", "local/hostile:1").stdout)[0]["Id"]
+    assert run_cli("load", "-i", str(second)).stdout.splitlines() == [
+        f"The image local/hostile:1 already exists, renaming the old one with ID {old}"
+        " to empty string",
+        "Loaded image: local/hostile:1",
+    ]
+    assert run_cli("load", "-i", str(second)).stdout == "Loaded image: local/hostile:1\n"

@@ -326,12 +326,8 @@ def load_images(request: Request) -> None:
     lines (``quiet`` changes nothing: hybridock shows no progress bar)."""
     request.flag("quiet")
     loaded = request.client.load(request.body_stream())  # type: ignore[arg-type]
-    lines: list[str] = []
-    for image in loaded:
-        lines.extend(f"Loaded image: {tag}\n" for tag in image.tags)
-        if not image.tags:
-            lines.append(f"Loaded image ID: {image.id}\n")
-    request.stream_json(200, [{"stream": line} for line in lines])
+    lines = [line for image in loaded for line in image.messages()]
+    request.stream_json(200, [{"stream": f"{line}\n"} for line in lines])
 
 
 def _import_image(request: Request) -> None:

@@ -55,10 +55,8 @@ def load(state: State, /, source: str | None, quiet: bool) -> None:
     loaded = state.client.load(source if source is not None else sys.stdin.buffer)
     del quiet  # docker's -q hides the progress bars; the result lines are printed either way
     for image in loaded:
-        for tag in image.tags:
-            click.echo(f"Loaded image: {tag}")
-        if not image.tags:
-            click.echo(f"Loaded image ID: {image.id}")
+        for line in image.messages():
+            click.echo(line)
 
 
 @click.command("import", context_settings={"help_option_names": ["--help"]})

@@ -57,10 +57,22 @@ _MANIFEST_TYPES = (
 
 
 class LoadedImage(NamedTuple):
-    """An image ``load`` recorded: its id and the tags it was given (docker's familiar form)."""
+    """An image ``load`` recorded: its id, the tags it was given (docker's familiar form) and,
+    for a tag that named another image before, that image's id (tag, old id)."""
 
     id: str
     tags: tuple[str, ...]
+    replaced: tuple[tuple[str, str], ...] = ()
+
+    def messages(self) -> list[str]:
+        """docker's lines for it: ``The image ... already exists, renaming the old one ...``
+        for a moved tag, then ``Loaded image: TAG`` (``Loaded image ID: ID`` untagged)."""
+        lines = [
+            f"The image {tag} already exists, renaming the old one with ID {old} to empty string"
+            for tag, old in self.replaced
+        ]
+        lines.extend(f"Loaded image: {tag}" for tag in self.tags)
+        return lines or [f"Loaded image ID: {self.id}"]
 
 
 class Limits(NamedTuple):
@@ -354,9 +366,13 @@ class _Loader:
     ) -> LoadedImage:
         image_id = _native.sha256(config_data)
         tags: Sequence[Reference | None] = names or [None]
+        replaced = []
         for reference in tags:
-            local.record_config(self.images, config_data, layers, reference)
-        return LoadedImage(image_id, tuple(reference.familiar for reference in names))
+            recorded = local.record_config(self.images, config_data, layers, reference)
+            if reference is not None and recorded.previous is not None:
+                replaced.append((reference.familiar, recorded.previous))
+        familiar = tuple(reference.familiar for reference in names)
+        return LoadedImage(image_id, familiar, tuple(replaced))
 
 
 def _docker_entry(entry: object) -> tuple[str, list[str], list[Reference]]:
