@@ -127,6 +127,22 @@ def oci_archive(*, layer_blob: bytes | None = None, config_size: int | None = No
     )
 
 
+def two_layers_the_lower_lies() -> bytes:
+    """The lower of two layers is not its diff_id; the upper one is, and extracts beside it."""
+    upper = build_tar([File("upper", "fine\n")])
+    config = _config([sha256_digest(OTHER_LAYER), sha256_digest(upper)])
+    hexname = sha256_digest(config).removeprefix("sha256:")
+    manifest = [{"Config": f"{hexname}.json", "RepoTags": None, "Layers": ["l0", "l1"]}]
+    return _tar(
+        [
+            Member("l0", LAYER),
+            Member("l1", upper),
+            Member(f"{hexname}.json", config),
+            Member("manifest.json", json.dumps(manifest).encode()),
+        ]
+    )
+
+
 def _restamped_gzip() -> bytes:
     """The same layer, the same size, another gzip header time: not the digest it is named by."""
     data = bytearray(compress(LAYER, "gzip"))
@@ -173,6 +189,10 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
     "layer diff_id mismatch": (
         lambda: docker_archive(layer=OTHER_LAYER),
         "digest mismatch",
+    ),
+    "lower layer diff_id mismatch": (
+        two_layers_the_lower_lies,
+        "digest mismatch: expected " + sha256_digest(OTHER_LAYER),
     ),
     "layers length mismatch": (
         lambda: docker_archive(layer_names=["abc/layer.tar", "abc/layer.tar"]),
