@@ -113,3 +113,27 @@ def test_we_load_skopeos_oci_archive(box: Box, session_registry: Registry, tmp_p
     finally:
         box("rmi", "local/from-skopeo:3")
         box.ok("pull", "-q", "busybox")
+
+
+@pytest.mark.parametrize("archive_format", ["oci-dir", "oci-archive", "docker-archive"])
+def test_skopeo_reads_our_save(box: Box, tmp_path: Path, archive_format: str) -> None:
+    target = tmp_path / "saved"
+    box.ok("save", "--format", archive_format, "-o", str(target), "busybox")
+    transport = {"oci-dir": "oci", "oci-archive": "oci-archive", "docker-archive": "docker-archive"}
+    inspected = subprocess.run(
+        [
+            "skopeo",
+            "--insecure-policy",
+            "inspect",
+            "--raw",
+            f"{transport[archive_format]}:{target}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    manifest = json.loads(inspected.stdout)
+    assert manifest["config"]["digest"] == _image_id(box, "busybox")
+    layers = json.loads(box.ok("image", "inspect", "busybox"))[0]["RootFS"]["Layers"]
+    assert len(manifest["layers"]) == len(layers)
