@@ -16,6 +16,8 @@ import pytest
 from tests.support.cli import CliResult
 from tests.support.layers import File, build_tar, compress, sha256_digest
 
+from hybridock import Client
+
 pytestmark = pytest.mark.usefixtures("hybridock_root")
 
 LAYER = build_tar([File("greeting", "hello\n")])
@@ -294,3 +296,20 @@ def test_a_tag_that_moves_says_so_as_docker(
         "Loaded image: local/hostile:1",
     ]
     assert run_cli("load", "-i", str(second)).stdout == "Loaded image: local/hostile:1\n"
+
+
+def test_the_client_saves_to_and_loads_from_streams(hybridock_root: Path) -> None:
+    """Client.save to a file object without a descriptor (the API's answer is one) and
+    Client.load of a stream: the same image back."""
+    with Client(hybridock_root) as client:
+        [loaded] = client.load(io.BytesIO(docker_archive()))
+        assert loaded.tags == ("local/hostile:1",)
+        out = io.BytesIO()
+        client.save(["local/hostile:1"], out)
+        client.remove_image("local/hostile:1")
+        assert client.load(io.BytesIO(out.getvalue())) == [loaded]
+        with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+            assert tar.getnames()[:2] == ["blobs", "blobs/sha256"]  # directories first
+        image_id = client.import_image(io.BytesIO(OTHER_LAYER), "local/imported:1", message="m")
+        assert client.image("local/imported:1").id == image_id
+        assert client.image(image_id).config["comment"] == "m"
