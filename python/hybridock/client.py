@@ -435,7 +435,7 @@ class Client:
         report, reclaimed = self._prune_images(chosen, all_images=all_unused)
         return report._replace(reclaimed=reclaimed)
 
-    # --- save, load, import (images/archive.py, images/load.py) -------------------------------
+    # --- save, load, import (images/archive.py, images/load.py, images/tarball.py) ------------
 
     def save(
         self,
@@ -488,7 +488,8 @@ class Client:
         >>> client.import_image("rootfs.tar.gz", "local/rootfs:1", changes=["CMD sh"])
         'sha256:...'
         """
-        from hybridock.images.load import Limits, import_tarball  # noqa: PLC0415
+        from hybridock.images.load import Limits  # noqa: PLC0415
+        from hybridock.images.tarball import import_tarball  # noqa: PLC0415
         from hybridock.reference import Reference  # noqa: PLC0415
 
         parsed = Reference.parse(reference) if isinstance(reference, str) else reference

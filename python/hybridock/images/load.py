@@ -1,4 +1,4 @@
-"""``load`` and ``import``: images in from tar archives and filesystem tarballs.
+"""``load``: images in from tar archives (``import`` of a filesystem tarball: tarball.py).
 
 An archive is treated as a registry that may lie. It is never extracted by its own paths: its
 members are indexed by name (a name with ``..`` or a leading ``/`` refuses the whole archive;
@@ -25,21 +25,16 @@ import re
 import shutil
 import tarfile
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from hybridock import _native
-from hybridock.errors import ArchiveError, HybridockError, StoreError
+from hybridock.errors import ArchiveError, HybridockError
 from hybridock.images import local
-from hybridock.images.changes import apply_changes
 from hybridock.reference import Reference, validate_digest
 from hybridock.registry.manifest import MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES
-from hybridock.registry.platform import host_platform, parse_platform
 from hybridock.store.images import ImageStore, LayerRecord
 from hybridock.store.pull import chain_ids
 
@@ -442,66 +437,3 @@ def _oci_names(annotations: object) -> list[Reference]:
         with contextlib.suppress(HybridockError):
             return [Reference.parse(text)]
     return []
-
-
-# --- import ----------------------------------------------------------------------------------
-
-
-def import_tarball(
-    images: ImageStore,
-    source: BinaryIO | str | Path,
-    reference: Reference | None = None,
-    *,
-    changes: Sequence[str] = (),
-    message: str | None = None,
-    platform: str | None = None,
-    origin: str = "-",
-    limits: Limits = NO_LIMITS,
-) -> str:
-    """docker's ``import``: the filesystem tarball ``source`` (a path, a stream, an http(s)
-    URL; gzip or zstd or plain) as a one-layer image; returns its id."""
-    wanted = parse_platform(platform) if platform else host_platform()
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    config = apply_changes({"config": {}}, changes)
-    comment = message or f"Imported from {origin}"
-    with local.building(images), images.layout.temp_dir("import") as work:
-        blob = work / "layer"
-        _fetch(source, blob)
-        layer = local.install_layer(
-            images,
-            blob,
-            [],
-            max_bytes=limits.max_layer_size,
-            max_entries=limits.max_layer_entries,
-        )
-        document: dict[str, Any] = {
-            "architecture": wanted.architecture,
-            "comment": comment,
-            "config": config.get("config") or {},
-            "created": created,
-            "history": [{"created": created, "comment": comment}],
-            "os": wanted.os,
-        }
-        if wanted.variant:
-            document["variant"] = wanted.variant
-        return local.record_image(images, document, [layer], reference).id
-
-
-def _fetch(source: BinaryIO | str | Path, target: Path) -> None:
-    if isinstance(source, str) and source.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(source, timeout=60) as response, target.open("xb") as out:  # noqa: S310 - http(s) only
-                shutil.copyfileobj(response, out, _COPY_CHUNK)
-        except urllib.error.HTTPError as error:
-            raise ArchiveError(f"Get {source!r}: status {error.code}") from None
-        except (urllib.error.URLError, OSError) as error:
-            raise ArchiveError(f"Get {source!r}: {error}") from None
-        return
-    if isinstance(source, str | Path):
-        try:
-            shutil.copyfile(source, target)
-        except OSError as error:
-            raise StoreError(f"open {source}: {_strerror(error)}") from None
-        return
-    with target.open("xb") as out:
-        shutil.copyfileobj(source, out, _COPY_CHUNK)
