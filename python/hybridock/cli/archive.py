@@ -49,7 +49,10 @@ def save(state: State, /, output: str | None, archive_format: str, names: tuple[
 @click.option("-q", "--quiet", is_flag=True, help="Suppress the load output.")
 @pass_state
 def load(state: State, /, source: str | None, quiet: bool) -> None:
-    """Load images from a tar archive or STDIN (docker or OCI archives, plain or gzipped)."""
+    """Load an image from a tar archive or STDIN.
+
+    docker's archives (its save's, old and new) and OCI archives, plain or gzipped.
+    """
     if source is None and sys.stdin.isatty():
         raise ConfigError("requested load from stdin, but stdin is empty")
     loaded = state.client.load(source if source is not None else sys.stdin.buffer)
