@@ -22,6 +22,7 @@ HYBRIDOCK_WORKLOADS = {
     "5 concurrent run --rm",
     "ps -a, 10 containers",
     "pull, image cached (tag unchanged)",
+    "save then load, large gzip image",
 }
 COLD_PULLS = {"cold pull, large gzip image", "cold pull, large zstd image"}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from comparison.archive import save_load_round_trip
 from comparison.bench import Bench
 from comparison.commit import commit_changes
 from comparison.containers import (
@@ -32,6 +33,7 @@ WORKLOADS: tuple[tuple[str, Callable[[Bench], list[Row]]], ...] = (
     ("docker ps -a through an API service", docker_ps_service),
     ("push, large gzip image to an empty registry", push_large),
     ("commit, 100 MB of changes", commit_changes),
+    ("save then load, large gzip image", save_load_round_trip),
 )
 
 

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         VolumeCollection,
         VolumeHandle,
     )
+    from hybridock.images.load import LoadedImage
     from hybridock.images.push import PushedTag, PushProgress, PushResult
     from hybridock.reference import Reference
     from hybridock.registry import Credentials, RegistryClient
@@ -116,6 +117,7 @@ __all__ = [
     "ImageRecord",
     "ImageUsage",
     "ListedImage",
+    "LoadedImage",
     "Mount",
     "Network",
     "NetworkCollection",
@@ -167,6 +169,7 @@ _EXPORTS = {
     "Credentials": "hybridock.registry",
     "ImageRecord": "hybridock.store.images",
     "ListedImage": "hybridock.documents.image_list",
+    "LoadedImage": "hybridock.images.load",
     "Mount": "hybridock.runtime.config",
     "Network": "hybridock.runtime.network",
     "NetworkInUse": "hybridock.runtime.network",
@@ -438,6 +441,78 @@ class Client:
         chosen = PruneFilter.parse(filters or {})
         report, reclaimed = self._prune_images(chosen, all_images=all_unused)
         return report._replace(reclaimed=reclaimed)
+
+    # --- save, load, import (images/archive.py, images/load.py, images/tarball.py) ------------
+
+    def save(
+        self,
+        images: Sequence[str],
+        out: BinaryIO | str | Path,
+        *,
+        format: str = "docker-archive",
+    ) -> None:
+        """docker's ``save``: ``images`` (``NAME:TAG``, every tag of a bare ``NAME``, ids) as
+        one archive that ``docker load`` reads, which is also an OCI image layout;
+        ``format``: ``docker-archive``, ``oci-archive`` or ``oci-dir`` (``out`` a directory).
+        A path is written beside itself and renamed when whole.
+
+        >>> client.save(["busybox:latest"], "busybox.tar")
+        """
+        from hybridock.images.archive import save  # noqa: PLC0415
+
+        saved = save(self.image_store, images, out, format=format)
+        self._emit([self._image_event("save", image_id) for image_id in saved])
+
+    def load(self, source: BinaryIO | str | Path) -> list[LoadedImage]:
+        """docker's ``load``: the images of a docker or OCI archive (a path, or a stream read
+        to its end), every digest checked; on any failure nothing is recorded.
+
+        >>> [image.tags for image in client.load("busybox.tar")]
+        [('busybox:latest',)]
+        """
+        from hybridock.images.load import Limits, load  # noqa: PLC0415
+
+        config = self.config
+        limits = Limits(
+            config.max_layer_size, config.max_layer_entries, config.max_concurrent_downloads
+        )
+        loaded = load(self.image_store, source, limits)
+        self._emit([self._image_event("load", image.id) for image in loaded])
+        return loaded
+
+    def import_image(
+        self,
+        source: BinaryIO | str | Path,
+        reference: str | Reference | None = None,
+        *,
+        changes: Sequence[str] = (),
+        message: str | None = None,
+        platform: str | None = None,
+    ) -> str:
+        """docker's ``import``: a filesystem tarball (a path, a stream, an http(s) URL; plain,
+        gzip or zstd) as a one-layer image with ``changes`` (``-c``) applied; its id.
+
+        >>> client.import_image("rootfs.tar.gz", "local/rootfs:1", changes=["CMD sh"])
+        'sha256:...'
+        """
+        from hybridock.images.load import Limits  # noqa: PLC0415
+        from hybridock.images.tarball import import_tarball  # noqa: PLC0415
+        from hybridock.reference import Reference  # noqa: PLC0415
+
+        parsed = Reference.parse(reference) if isinstance(reference, str) else reference
+        origin = source if isinstance(source, str) and "://" in source else "-"
+        image_id = import_tarball(
+            self.image_store,
+            source,
+            parsed,
+            changes=changes,
+            message=message,
+            platform=platform,
+            origin=origin,
+            limits=Limits(self.config.max_layer_size, self.config.max_layer_entries),
+        )
+        self._emit([self._image_event("import", image_id)])
+        return image_id
 
     def _image_event(
         self,

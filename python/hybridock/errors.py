@@ -67,6 +67,10 @@ class LayerLimitExceeded(HybridockError, ValueError):
     """A layer that expands beyond the configured size or entry budget."""
 
 
+class ArchiveError(HybridockError, ValueError):
+    """An image archive (``load``) or tarball (``import``) that is malformed or lies."""
+
+
 class StoreError(HybridockError, OSError):
     """A failure of the local store: I/O, a full disk, a corrupt record."""
 

@@ -105,7 +105,7 @@ def test_pull_streams_dockerds_messages(service: ApiService, hello: str) -> None
     [
         pytest.param("fromImage=busybox&tag=nope", 404, "nope", id="unknown-tag"),
         pytest.param("fromImage=Busy%20Box", 400, "invalid reference format", id="bad-reference"),
-        pytest.param("fromSrc=-", 501, "fromSrc", id="import"),
+        pytest.param("fromSrc=ftp://x", 400, "fromSrc", id="import-from-ftp"),
         pytest.param("", 400, "fromImage", id="nothing"),
     ],
 )

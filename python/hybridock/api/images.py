@@ -1,9 +1,7 @@
-"""The image routes: pull (``POST /images/create``, docker's JSON progress as it goes), list,
-inspect, delete, prune, history, tag, push (its progress streamed as the pull's), and commit
+"""The image routes: pull and import (``POST /images/create``, docker's JSON progress as it
+goes), list, inspect, delete, prune, history, tag, push (its progress streamed as the pull's),
+save (``GET /images/get``, a tar stream), load (``POST /images/load``) and commit
 (``POST /commit``).
-
-Save and load (``/images/{name}/get``, ``/images/load``) are not served until ``Client`` has
-them (issue 14): they answer 404 as any unknown route.
 """
 
 from __future__ import annotations
@@ -159,9 +157,11 @@ def _registry_auth(request: Request) -> Credentials | None:
 
 @route("POST", "/images/create")
 def create_image(request: Request) -> None:
-    """``docker pull``: the pull's progress streamed as dockerd's messages."""
+    """``docker pull``: the pull's progress streamed as dockerd's messages; ``docker import``
+    (``fromSrc``: ``-`` for the body, or a URL)."""
     if request.arg("fromSrc"):
-        raise ApiError(501, "importing an image (fromSrc) is not supported yet")
+        _import_image(request)
+        return
     image = request.arg("fromImage")
     if not image:
         raise ApiError(400, "fromImage or fromSrc is required")
@@ -352,3 +352,75 @@ def commit(request: Request) -> None:
         config=config,
     )
     request.send_json(201, {"Id": image_id})
+
+
+# --- save, load, import ------------------------------------------------------------------------
+
+
+class _LazyTarStream:
+    """The save's tar as a chunked answer that begins with its first bytes: an image that is
+    not there is still answered with dockerd's 404 document."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._stream: Stream | None = None
+
+    def write(self, data: bytes) -> int:
+        if self._stream is None:
+            self._stream = self._request.start_stream(200, "application/x-tar")
+        self._stream.write(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+
+def _save(request: Request, names: list[str]) -> None:
+    if not names:
+        raise ApiError(400, "no image names given")
+    out = _LazyTarStream(request)
+    request.client.save(names, out)  # type: ignore[arg-type]
+    out.close()
+
+
+@route("GET", "/images/get")
+def save_images(request: Request) -> None:
+    """``docker save A B``: one archive of every ``names``."""
+    _save(request, list(request.query.get("names") or []))
+
+
+@route("GET", "/images/{name:path}/get")
+def save_image(request: Request) -> None:
+    _save(request, [request.params["name"]])
+
+
+@route("POST", "/images/load")
+def load_images(request: Request) -> None:
+    """``docker load``: the body is the archive; dockerd's JSON stream of ``Loaded image``
+    lines (``quiet`` changes nothing: hybridock shows no progress bar)."""
+    request.flag("quiet")
+    loaded = request.client.load(request.body_stream())  # type: ignore[arg-type]
+    lines = [line for image in loaded for line in image.messages()]
+    request.stream_json(200, [{"stream": f"{line}\n"} for line in lines])
+
+
+def _import_image(request: Request) -> None:
+    source = request.arg("fromSrc") or "-"
+    if source != "-" and not source.startswith(("http://", "https://")):
+        raise ApiError(400, f"invalid fromSrc {source!r}: want - or an http(s) URL")
+    repository, tag = request.arg("repo") or "", request.arg("tag") or ""
+    reference = None
+    if repository:
+        reference = _pulled_reference(repository, tag or None)
+    image_id = request.client.import_image(
+        request.body_stream() if source == "-" else source,  # type: ignore[arg-type]
+        reference,
+        changes=list(request.query.get("changes") or []),
+        message=request.arg("message") or None,
+        platform=request.arg("platform") or None,
+    )
+    request.stream_json(200, [{"status": image_id}])

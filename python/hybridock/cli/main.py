@@ -62,6 +62,9 @@ COMMANDS = {
     "commit": "commit:commit",
     "events": "events:events",
     "history": "images:history",
+    "save": "archive:save",
+    "load": "archive:load",
+    "import": "archive:import_command",
     "info": "system:info",
     "version": "system:version",
     "system": "system:system_group",
@@ -86,6 +89,7 @@ IMAGE_COMMANDS = {
     "history": "images:history",
     "tag": COMMANDS["tag"],
     "push": COMMANDS["push"],
+    **{name: COMMANDS[name] for name in ("save", "load", "import")},
 }
 
 

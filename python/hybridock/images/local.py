@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -88,6 +88,7 @@ def install_layer(
     diff_id: str | None = None,
     max_bytes: int | None = None,
     max_entries: int | None = None,
+    parents_ready: Callable[[], None] | None = None,
 ) -> LayerRecord:
     """Install the layer file ``blob`` above the chain ``parents`` (chain ids, base first).
 
@@ -96,6 +97,11 @@ def install_layer(
     system (under ``tmp/``): it is linked into ``blobs/`` once the layer is whole, and left for
     the caller to remove. When the store already has the layer, its record is returned and the
     new file is not kept: a manifest then names the blob the store has.
+
+    ``parents_ready``: the layers ``parents`` are being installed meanwhile by other threads
+    (a load extracts an image's layers in parallel, as a pull does): the extraction starts at
+    once, and the hardlinks into the parents and the record wait for this call. Whether the
+    store has the layer already is then the caller's check (``stored_layer``).
     """
     layout = images.layout
     compression = compression or sniff_compression(blob)
@@ -105,9 +111,9 @@ def install_layer(
         tree.mkdir()
         parent = parents[-1] if parents else None
         lower_dirs = [str(layout.layer(chain)) for chain in reversed(parents)]
-        if diff_id is not None:
+        if diff_id is not None and parents_ready is None:
             chain_id = chain_ids([*_diff_ids(images, parents), diff_id])[-1]
-            existing = _existing(images, chain_id)
+            existing = stored_layer(images, chain_id)
             if existing is not None:
                 return existing
         result = _native.extract_blob(
@@ -116,13 +122,17 @@ def install_layer(
             compression,
             digest,
             diff_id,
-            lower_dirs=lower_dirs,
+            lower_dirs=None if parents_ready else lower_dirs,
+            defer_lower_links=parents_ready is not None,
             max_bytes=max_bytes,
             max_entries=max_entries,
         )
+        if parents_ready is not None:
+            parents_ready()
+            result.link_lower(lower_dirs)
         chain_id = chain_ids([*_diff_ids(images, parents), result.diff_id])[-1]
         with locks.exclusive(layout.locks, chain_id.removeprefix("sha256:")):
-            existing = _existing(images, chain_id)
+            existing = stored_layer(images, chain_id)
             if existing is not None:
                 return existing
             _link_blob(blob, layout.blob(digest))
@@ -153,7 +163,8 @@ def _diff_ids(images: ImageStore, chain: Sequence[str]) -> list[str]:
     return [found[c].diff_id for c in chain]
 
 
-def _existing(images: ImageStore, chain_id: str) -> LayerRecord | None:
+def stored_layer(images: ImageStore, chain_id: str) -> LayerRecord | None:
+    """The store's record of the layer ``chain_id`` when it has the layer and its blob."""
     if not images.has_layer(chain_id):
         return None
     record = images.layer_records([chain_id]).get(chain_id)
@@ -212,7 +223,17 @@ def record_image(
     the tag ``reference`` if given. The layers must be installed (``install_layer``)."""
     document = dict(config)
     document["rootfs"] = {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]}
-    config_data = config_bytes(document)
+    return record_config(images, config_bytes(document), layers, reference)
+
+
+def record_config(
+    images: ImageStore,
+    config_data: bytes,
+    layers: Sequence[LayerRecord],
+    reference: Reference | None = None,
+) -> LocalImage:
+    """``record_image`` of a config kept byte for byte (a loaded image keeps its id); its
+    ``rootfs.diff_ids`` must be the layers' (the caller checked them)."""
     manifest = manifest_for(config_data, layers)
     image_id = _native.sha256(config_data)
     manifest_digest = _native.sha256(manifest)
