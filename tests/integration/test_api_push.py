@@ -7,13 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-import subprocess
 from typing import Any
 
 import pytest
 from tests.integration.apisupport import ApiService, service_fixture
 from tests.integration.sidebyside import docker, our_box
 from tests.support.dockerd import Dockerd
+from tests.support.images import skopeo_digest
 from tests.support.registry import Registry
 
 __all__ = ["docker"]  # fixtures
@@ -28,24 +28,6 @@ def messages(body: bytes) -> list[dict[str, Any]]:
     lines = body.decode().split("\r\n")
     assert lines[-1] == "", body
     return [json.loads(line) for line in lines[:-1]]
-
-
-def skopeo_digest(reference: str) -> str:
-    result = subprocess.run(
-        [
-            "skopeo",
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            f"docker://{reference}",
-        ],
-        capture_output=True,
-        check=True,
-        text=True,
-        timeout=120,
-    )
-    return result.stdout.strip()
 
 
 def shape(output: str) -> list[str]:

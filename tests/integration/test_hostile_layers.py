@@ -20,15 +20,9 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import ImageBuilder
-from tests.integration.test_pull_failures import (
-    assert_store_empty,
-    failed,
-    good_image,
-    ok,
-    repository_for,
-)
+from tests.integration.test_pull_failures import assert_store_empty, good_image, repository_for
 from tests.support.cleanup import remove_tree
-from tests.support.cli import CliResult
+from tests.support.cli import CliResult, failed, ok
 from tests.support.images import ImageSpec, push_raw
 from tests.support.layers import File, Layer, LayerBlob, raw_layer, sha256_digest
 from tests.support.registry import Registry

@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import pytest
-from tests.integration.test_pull_failures import assert_store_empty, failed, ok
-from tests.support.cli import CliResult, run_hybridock
+from tests.integration.test_pull_failures import assert_store_empty
+from tests.support.cli import CliResult, failed, ok, run_hybridock
 from tests.support.proxy import CountingProxy, Fault
 from tests.unit.registry_stub_server import (
     OCI_INDEX,

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from tests.conftest import ImageBuilder
-from tests.integration.test_pull_failures import assert_store_empty, failed
-from tests.support.cli import CliResult
+from tests.integration.test_pull_failures import assert_store_empty
+from tests.support.cli import CliResult, failed
 from tests.support.registry import Registry
 from tests.support.tokenserver import TokenRegistry
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import ImageBuilder
-from tests.support.cli import CliResult
+from tests.support.cli import CliResult, ok
 from tests.support.images import BuiltImage, ImageSpec, ManifestFormat, Platform, build_index
 from tests.support.layers import (
     Compression,
@@ -45,12 +45,6 @@ HEX64 = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.returncode == 0, str(result)
-    assert "Traceback" not in result.stderr, str(result)
-    return result
 
 
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import TLS_USER, TOKEN_USER, ImageBuilder
-from tests.support.cli import CliResult, run_hybridock
+from tests.support.cli import CliResult, failed, ok, run_hybridock
 from tests.support.images import ImageSpec, PushedImage
 from tests.support.layers import File, Layer
 from tests.support.registry import Registry
@@ -24,21 +24,6 @@ from tests.support.tokenserver import TokenRegistry
 pytestmark = pytest.mark.registry
 
 Run = Callable[..., CliResult]
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.returncode == 0, str(result)
-    assert "Traceback" not in result.stderr, str(result)
-    return result
-
-
-def failed(result: CliResult) -> str:
-    assert result.returncode == 1, str(result)
-    assert "Traceback" not in result.stderr, str(result)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, str(result)
-    assert lines[0].startswith("Error: "), str(result)
-    return lines[0]
 
 
 def image(name: str) -> ImageSpec:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import ImageBuilder
 from tests.support.cleanup import remove_tree
-from tests.support.cli import CliResult, running_hybridock, wait_until_downloading
+from tests.support.cli import CliResult, failed, ok, running_hybridock, wait_until_downloading
 from tests.support.images import ImageSpec, Platform, PushedImage, build_index, push_raw
 from tests.support.layers import (
     Dir,
@@ -41,21 +41,6 @@ RunCli = Callable[..., CliResult]
 pytestmark = pytest.mark.registry
 
 STORE_TABLES = ("layers", "images", "image_layers", "tags", "repo_digests", "blobs")
-
-
-def failed(result: CliResult, code: int = 1) -> str:
-    """The one-line error of a failed command."""
-    assert result.returncode == code, str(result)
-    assert "Traceback" not in result.stderr, str(result)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, str(result)
-    assert lines[0].startswith("Error: "), str(result)
-    return lines[0]
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.returncode == 0, str(result)
-    return result
 
 
 def assert_store_empty(root: Path, run_cli: RunCli) -> None:

@@ -8,7 +8,6 @@ registry saw no upload.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -18,32 +17,15 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import TLS_USER, TOKEN_USER, ImageBuilder
-from tests.support.cli import CliResult, run_hybridock
-from tests.support.images import ImageSpec, PushedImage
+from tests.support.cli import CliResult, failed, ok, run_hybridock
+from tests.support.images import ImageSpec, PushedImage, skopeo_digest, skopeo_inspect
 from tests.support.layers import File, Layer
 from tests.support.registry import Registry
 from tests.support.tokenserver import TokenRegistry
 
-from hybridock import _native
-
 RunCli = Callable[..., CliResult]
 
 pytestmark = pytest.mark.registry
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.returncode == 0, str(result)
-    assert "Traceback" not in result.stderr, str(result)
-    return result
-
-
-def failed(result: CliResult) -> str:
-    assert result.returncode == 1, str(result)
-    assert "Traceback" not in result.stderr, str(result)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, str(result)
-    assert lines[0].startswith("Error: "), str(result)
-    return lines[0]
 
 
 def repository_for(request: pytest.FixtureRequest) -> str:
@@ -59,34 +41,6 @@ def spec(name: str) -> ImageSpec:
         ],
         labels={"name": name},
     )
-
-
-def skopeo_inspect(reference: str) -> dict[str, object]:
-    result = subprocess.run(
-        ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{reference}"],
-        capture_output=True,
-        check=True,
-        timeout=120,
-    )
-    return dict(json.loads(result.stdout))
-
-
-def skopeo_digest(reference: str) -> str:
-    result = subprocess.run(
-        [
-            "skopeo",
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            f"docker://{reference}",
-        ],
-        capture_output=True,
-        check=True,
-        text=True,
-        timeout=120,
-    )
-    return result.stdout.strip()
 
 
 def uploads(registry: Registry) -> list[str]:
@@ -332,26 +286,6 @@ def plain_tar_image(
     return image_builder.push(spec.build("docker"), registry, repository_for(request))
 
 
-@pytest.mark.skipif(
-    hasattr(_native, "compress_file"), reason="the layer encoder is here: the push compresses"
-)
-def test_a_plain_tar_layer_without_the_encoder_is_a_clear_error(
-    request: pytest.FixtureRequest,
-    image_builder: ImageBuilder,
-    registry: Registry,
-    run_cli: RunCli,
-) -> None:
-    image = plain_tar_image(request, image_builder, registry)
-    ok(run_cli("pull", "-q", image.reference))
-    target = f"{registry.address}/pushed/plain:v1"
-    ok(run_cli("tag", image.reference, target))
-    message = failed(run_cli("push", target))
-    assert "plain tar" in message and "encoder" in message, message
-
-
-@pytest.mark.skipif(
-    not hasattr(_native, "compress_file"), reason="needs the layer encoder (branch encoder)"
-)
 def test_a_plain_tar_layer_is_compressed_on_the_way_and_recorded(
     request: pytest.FixtureRequest,
     image_builder: ImageBuilder,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import ImageBuilder
-from tests.support.cli import CliResult
+from tests.support.cli import CliResult, failed, ok
 from tests.support.images import BuiltImage, ImageSpec, PushedImage
 from tests.support.layers import File, Layer
 from tests.support.registry import Registry
@@ -20,21 +20,6 @@ from tests.support.registry import Registry
 RunCli = Callable[..., CliResult]
 
 pytestmark = pytest.mark.registry
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.returncode == 0, str(result)
-    assert "Traceback" not in result.stderr, str(result)
-    return result
-
-
-def failed(result: CliResult) -> str:
-    assert result.returncode == 1, str(result)
-    assert "Traceback" not in result.stderr, str(result)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, str(result)
-    assert lines[0].startswith("Error: "), str(result)
-    return lines[0]
 
 
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:

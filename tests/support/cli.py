@@ -36,6 +36,23 @@ class CliResult:
         )
 
 
+def ok(result: CliResult) -> CliResult:
+    """A command that succeeded (and printed no traceback)."""
+    assert result.returncode == 0, str(result)
+    assert "Traceback" not in result.stderr, str(result)
+    return result
+
+
+def failed(result: CliResult, code: int = 1) -> str:
+    """The one-line error (``Error: ...``) of a command that failed with ``code``."""
+    assert result.returncode == code, str(result)
+    assert "Traceback" not in result.stderr, str(result)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, str(result)
+    assert lines[0].startswith("Error: "), str(result)
+    return lines[0]
+
+
 def hybridock_config(
     *,
     mirrors: Mapping[str, Sequence[str]] | None = None,

@@ -429,3 +429,33 @@ def push_raw(
 
 def skopeo_available() -> bool:
     return shutil.which("skopeo") is not None
+
+
+def skopeo_inspect(reference: str) -> dict[str, object]:
+    """The raw manifest skopeo reads at ``reference`` (a plain-http test registry)."""
+    result = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{reference}"],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    return dict(json.loads(result.stdout))
+
+
+def skopeo_digest(reference: str) -> str:
+    """The manifest digest skopeo reports for ``reference`` (a plain-http test registry)."""
+    result = subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            f"docker://{reference}",
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
+        timeout=120,
+    )
+    return result.stdout.strip()

@@ -26,9 +26,10 @@ from typing import BinaryIO, NamedTuple, Protocol
 
 from hybridock import _native
 from hybridock.errors import ConfigError, ImageNotFound, InvalidReference, StoreError
-from hybridock.images.local import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
+from hybridock.images import local
 from hybridock.reference import Reference
-from hybridock.store.images import ImageRecord, ImageStore, LayerRecord
+from hybridock.registry import OCI_MANIFEST
+from hybridock.store.images import ImageRecord, ImageStore
 
 FORMATS = ("docker-archive", "oci-archive", "oci-dir")
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -181,13 +182,6 @@ def _open_blob(path: Path) -> Iterator[BinaryIO]:
         yield file
 
 
-def _compression(layer: LayerRecord) -> str:
-    media_type = layer.media_type or ""
-    if media_type.endswith(("gzip", "+gzip")):
-        return "gzip"
-    return "zstd" if media_type.endswith("zstd") else "none"
-
-
 def _blob_name(digest: str) -> str:
     return "blobs/sha256/" + digest.removeprefix("sha256:")
 
@@ -220,33 +214,20 @@ def write_images(
         layers = [records[chain] for chain in image.chain_ids]
         descriptors = []
         for layer in layers:
-            if layer.digest is None or not images.layout.blob(layer.digest).is_file():
+            path = images.layout.blob(layer.digest) if layer.digest else None
+            if path is None or not path.is_file():
                 raise StoreError(
                     f"layer {layer.diff_id} of image {image.id} has no blob in the store:"
                     " pull the image again to save it"
                 )
-            path = images.layout.blob(layer.digest)
-            blob(layer.digest, path=path)
-            descriptors.append(
-                {
-                    "mediaType": OCI_LAYER[_compression(layer)],
-                    "digest": layer.digest,
-                    "size": path.stat().st_size,
-                }
-            )
+            blob(str(layer.digest), path=path)
+            descriptors.append(local.layer_blob(layer)._replace(size=path.stat().st_size))
         config_path = images.layout.blob(image.id)
         config = config_path.read_bytes() if config_path.is_file() else None
         if config is None:
             raise ImageNotFound(f"the config of image {image.id} is not in the store")
         blob(image.id, data=config)
-        manifest = _json(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": image.id, "size": len(config)},
-                "layers": descriptors,
-            }
-        )
+        _, manifest = local.manifest_for(config, descriptors, oci=True)
         manifest_digest = _native.sha256(manifest)
         blob(manifest_digest, data=manifest)
         descriptor = {"mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": len(manifest)}

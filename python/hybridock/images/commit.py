@@ -1,10 +1,10 @@
 """``commit``: a container's upper dir becomes a layer above its image's, and its config the
 new image's, as docker 20.10's daemon makes one (daemon/commit.go, image.NewChildImage).
 
-The upper dir is encoded by the native encoder straight into a blob (gzip unless asked
-otherwise) under ``tmp/``
-(overlay whiteouts and opaque directories turned into OCI ``.wh.`` entries), then installed
-as any local layer (verified, extracted, the file kept as the blob). The files the runtime
+The upper dir is encoded by the native encoder straight into a blob under ``tmp/`` (overlay
+whiteouts and opaque directories turned into OCI ``.wh.`` entries; a plain tar, as docker keeps
+a committed layer until a push compresses it), then installed as any local layer (verified,
+extracted, the file kept as the blob). The files the runtime
 bind-mounts over (``/etc/hostname``, ``hosts``, ``resolv.conf``) are docker's init layer, not
 the container's changes: the empty mount points we leave in the upper dir are not committed.
 A volume's content lives outside the upper dir and is never committed; its mount point is, as
@@ -250,7 +250,7 @@ def commit_container(
     parent = images.get(container.image_id)
     parent_layers = list(parent.chain_ids)
     with (
-        runtime._exclusive(container) as current,
+        runtime.exclusive(container) as current,
         _encoded(runtime, current, compression) as encoded,
     ):
         blob, layer = encoded

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,14 +22,13 @@ from typing import Any, NamedTuple
 from hybridock import _native
 from hybridock.errors import HybridockError, StoreError
 from hybridock.reference import Reference
+from hybridock.registry import DOCKER_MANIFEST, OCI_MANIFEST, layer_compression
 from hybridock.store import locks
 from hybridock.store.images import ImageStore, LayerRecord, NewImage
-from hybridock.store.layout import fsync_dir, remove_tree, write_atomic
+from hybridock.store.layout import fsync_dir, link_blob, remove_tree, write_atomic
 from hybridock.store.pull import chain_ids
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 #: the layer media type of a docker schema2 manifest, by compression
@@ -135,7 +133,7 @@ def install_layer(
             existing = stored_layer(images, chain_id)
             if existing is not None:
                 return existing
-            _link_blob(blob, layout.blob(digest))
+            link_blob(blob, layout.blob(digest))
             target = layout.layer(chain_id)
             if target.exists():  # a record-less leftover of a crash: replace it
                 remove_tree(target)
@@ -173,15 +171,6 @@ def stored_layer(images: ImageStore, chain_id: str) -> LayerRecord | None:
     return record
 
 
-def _link_blob(source: Path, blob: Path) -> None:
-    try:
-        os.link(source, blob)
-    except FileExistsError:
-        pass
-    except OSError as error:
-        raise StoreError(f"cannot store blob {blob.name}: {error.strerror}") from error
-
-
 class LocalImage(NamedTuple):
     id: str
     manifest_digest: str
@@ -193,24 +182,48 @@ def config_bytes(config: Mapping[str, Any]) -> bytes:
     return json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def manifest_for(config: bytes, layers: Sequence[LayerRecord]) -> bytes:
-    """A schema2 manifest of ``config`` and ``layers``; OCI when a layer's type needs it."""
-    types = [layer.media_type or DOCKER_LAYER["gzip"] for layer in layers]
-    oci = any(media_type not in DOCKER_LAYER.values() for media_type in types)
+class LayerBlob(NamedTuple):
+    """A layer as a manifest names it."""
+
+    digest: str
+    size: int
+    compression: str  # "gzip", "zstd" or "none"
+
+
+def manifest_for(
+    config: bytes, layers: Sequence[LayerBlob], *, oci: bool = False
+) -> tuple[str, bytes]:
+    """(media type, bytes) of the manifest of ``config`` and ``layers``: docker's schema 2
+    (as docker pushes it: three-space indents), OCI's when ``oci`` or a layer needs it (zstd)."""
+    oci = oci or any(layer.compression not in DOCKER_LAYER for layer in layers)
+    media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
+    layer_types = OCI_LAYER if oci else DOCKER_LAYER
     document = {
         "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
+        "mediaType": media_type,
         "config": {
             "mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
             "size": len(config),
             "digest": _native.sha256(config),
         },
         "layers": [
-            {"mediaType": media_type, "size": layer.compressed_size, "digest": layer.digest}
-            for media_type, layer in zip(types, layers, strict=True)
+            {
+                "mediaType": layer_types[layer.compression],
+                "size": layer.size,
+                "digest": layer.digest,
+            }
+            for layer in layers
         ],
     }
-    return json.dumps(document, indent=3).encode()
+    return media_type, json.dumps(document, indent=3).encode()
+
+
+def layer_blob(layer: LayerRecord) -> LayerBlob:
+    """The blob the store keeps for ``layer`` (every installed layer has one)."""
+    if layer.digest is None:
+        raise StoreError(f"layer {layer.diff_id} has no blob in the store: pull its image again")
+    media_type = layer.media_type or DOCKER_LAYER["gzip"]
+    return LayerBlob(layer.digest, layer.compressed_size, layer_compression(media_type))
 
 
 def record_image(
@@ -234,7 +247,7 @@ def record_config(
 ) -> LocalImage:
     """``record_image`` of a config kept byte for byte (a loaded image keeps its id); its
     ``rootfs.diff_ids`` must be the layers' (the caller checked them)."""
-    manifest = manifest_for(config_data, layers)
+    _, manifest = manifest_for(config_data, [layer_blob(layer) for layer in layers])
     image_id = _native.sha256(config_data)
     manifest_digest = _native.sha256(manifest)
     for digest, data in ((image_id, config_data), (manifest_digest, manifest)):

@@ -19,19 +19,16 @@ recorded; Ctrl-C or a failure before leaves the store as it was.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from hybridock import _native
 from hybridock.errors import HybridockError, StoreError
+from hybridock.images import local
 from hybridock.reference import Reference
 from hybridock.registry import (
-    DOCKER_MANIFEST,
     OCI_MANIFEST,
     Manifest,
     RegistryClient,
@@ -41,14 +38,11 @@ from hybridock.registry import (
 )
 from hybridock.registry.upload import Mount, RepositoryUpload
 from hybridock.store.images import ImageRecord, ImageStore, LayerRecord, PushRecord
-from hybridock.store.layout import Layout, fsync_dir, write_atomic
+from hybridock.store.layout import Layout, fsync_dir, link_blob, write_atomic
+from hybridock.store.pull import short_id
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
-
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_GZIP_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-OCI_GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 class PushProgress(Protocol):
@@ -91,9 +85,8 @@ class _Blob(NamedTuple):
     size: int
     compressed_here: bool  # a plain tar compressed for this push: stored once it is done
 
-
-def short_id(digest: str) -> str:
-    return digest.removeprefix("sha256:")[:12]
+    def named(self) -> local.LayerBlob:
+        return local.LayerBlob(self.digest, self.size, layer_compression(self.media_type))
 
 
 class Pusher:
@@ -180,7 +173,7 @@ class Pusher:
                     layer,
                     path,
                     layer.digest,
-                    layer.media_type or DOCKER_GZIP_LAYER,
+                    layer.media_type or local.DOCKER_LAYER["gzip"],
                     path.stat().st_size,
                     compressed_here=False,
                 )
@@ -190,7 +183,7 @@ class Pusher:
                     f"layer {layer.diff_id} has no blob in the store to push: pull the image again"
                 )
             if layer_compression(blob.media_type) == "none":
-                blob = self._compressed(blob, work, OCI_GZIP_LAYER if oci else DOCKER_GZIP_LAYER)
+                blob = self._compressed(blob, work)
                 changed = True
             blobs.append(blob)
         if not changed and manifest is not None:
@@ -198,44 +191,26 @@ class Pusher:
             return (manifest.media_type, data), blobs
         return self._manifest(record, blobs, oci=oci), blobs
 
-    def _compressed(self, blob: _Blob, work: Path, media_type: str) -> _Blob:
+    def _compressed(self, blob: _Blob, work: Path) -> _Blob:
         """A plain-tar layer, gzip-compressed for the registry (docker compresses on push)."""
-        compress = getattr(_native, "compress_file", None)
-        if compress is None:
-            raise HybridockError(
-                f"layer {short_id(blob.layer.diff_id)} is stored as a plain tar and this build"
-                " has no layer encoder to compress it for the push"
-            )
         self._report(short_id(blob.layer.diff_id), "Preparing")
         out = work / f"layer-{short_id(blob.layer.diff_id)}.gz"
-        encoded = compress(str(blob.path), str(out), "gzip")
+        encoded = _native.compress_file(str(blob.path), str(out), "gzip")
         if encoded.diff_id != blob.layer.diff_id:
             raise StoreError(
                 f"layer blob {blob.digest} is not the layer {blob.layer.diff_id} it is stored as"
             )
-        return _Blob(blob.layer, out, encoded.digest, media_type, encoded.size, True)
+        return _Blob(
+            blob.layer, out, encoded.digest, local.DOCKER_LAYER["gzip"], encoded.size, True
+        )
 
     def _manifest(
         self, record: ImageRecord, blobs: Sequence[_Blob], *, oci: bool
     ) -> tuple[str, bytes]:
         """A manifest naming the config and the blobs the store has (docker's schema 2, or
         OCI's when the image came as OCI)."""
-        config = self.layout.blob(record.id)
-        media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
-        document: dict[str, Any] = {
-            "schemaVersion": 2,
-            "mediaType": media_type,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json" if oci else DOCKER_CONFIG,
-                "size": config.stat().st_size,
-                "digest": record.id,
-            },
-            "layers": [
-                {"mediaType": blob.media_type, "size": blob.size, "digest": blob.digest}
-                for blob in blobs
-            ],
-        }
-        return media_type, json.dumps(document, indent=3).encode()
+        config = self.layout.blob(record.id).read_bytes()
+        return local.manifest_for(config, [blob.named() for blob in blobs], oci=oci)
 
     def _mount_sources(self, record: ImageRecord, reference: Reference) -> list[str]:
         """Repositories of the target's registry that hold the image (its repo digests)."""
@@ -340,22 +315,12 @@ class Pusher:
         """Store what this push made: compressed layers and a new manifest."""
         for blob in blobs:
             if blob.compressed_here:
-                _install(blob.path, self.layout.blob(blob.digest))
+                link_blob(blob.path, self.layout.blob(blob.digest))
         if manifest is not None:
             path = self.layout.blob(digest)
             if not path.exists():
                 write_atomic(path, manifest)
         fsync_dir(self.layout.blobs)
-
-
-def _install(source: Path, target: Path) -> None:
-    with contextlib.suppress(FileExistsError):
-        try:
-            os.link(source, target)
-        except FileExistsError:
-            raise
-        except OSError as error:
-            raise StoreError(f"cannot store blob {target.name}: {error.strerror}") from error
 
 
 def repository_tags(images: ImageStore, reference: Reference) -> list[tuple[Reference, str]]:

@@ -130,7 +130,7 @@ class Files:
         with contextlib.ExitStack() as stack:
             view = _live_view(current)
             if view is None:
-                current = stack.enter_context(self.runtime._exclusive(current))
+                current = stack.enter_context(self.runtime.exclusive(current))
                 view = _live_view(current) or self._stopped_view(current)
             with view:
                 yield view

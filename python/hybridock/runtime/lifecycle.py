@@ -77,7 +77,7 @@ if TYPE_CHECKING:
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 DEFAULT_STOP_TIMEOUT = 10
-#: in the container's directory: held by restart, rm, start and cp (``Runtime._exclusive``)
+#: in the container's directory: held by restart, rm, start and cp (``Runtime.exclusive``)
 LOCK_FILE = "lifecycle.lock"
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 #: the restart judges attached runs started (``Runtime._judge_in_background``)
@@ -433,7 +433,7 @@ class Runtime:
             return self._start_detachable(
                 container, stdin, stdout, stderr, on_started, handle_signals=handle_signals
             )
-        with self._exclusive(container) as current:  # until its root is mounted
+        with self.exclusive(container) as current:  # until its root is mounted
             if current.running:
                 raise ContainerStateError(f"container {container.id[:12]} is already running")
             config = current.config
@@ -559,7 +559,7 @@ class Runtime:
         (``_spawn_under_monitor`` starts the monitor through a fresh interpreter there)."""
         from hybridock.runtime import attach  # noqa: PLC0415 - see _start_under_monitor
 
-        with self._exclusive(container) as current:  # until its root is mounted
+        with self.exclusive(container) as current:  # until its root is mounted
             if current.running:
                 raise ContainerStateError(f"container {current.id[:12]} is already running")
             if current.restarting:
@@ -612,7 +612,7 @@ class Runtime:
         """Starts the container under a monitor: (its pid, the monitor's pid, and with
         ``connect`` an attach connection made before the spawn, so it misses no output);
         (0, 0, None) for a container waiting to restart, which its policy starts."""
-        with self._exclusive(container) as current:  # until its root is mounted
+        with self.exclusive(container) as current:  # until its root is mounted
             return self._spawn_under_monitor(
                 current, by_policy=by_policy, console_size=console_size, connect=connect
             )
@@ -770,7 +770,7 @@ class Runtime:
         # restart its exit would bring, or the one a restarting container waits for
         cancel = number in (signal.SIGKILL, signal_number(container.config.stop_signal))
         if container.restarting:
-            with self._exclusive(container) as current:
+            with self.exclusive(container) as current:
                 if cancel:
                     restarts.cancel(self, current)
                 else:
@@ -851,7 +851,7 @@ class Runtime:
         """docker update: the container's new limits, recorded (a later start keeps them) and,
         while it runs, written to its cgroup; and its new restart policy, which judges the
         running process's exit already (docker's UpdateMonitor)."""
-        with self._exclusive(container) as current:  # not between a start's spawn and monitor
+        with self.exclusive(container) as current:  # not between a start's spawn and monitor
             self._update(current, resources, restart_policy)
 
     def _update(
@@ -917,7 +917,7 @@ class Runtime:
         self, container: Container, timeout: int | None = None, sig: str | int | None = None
     ) -> None:
         if container.restarting:
-            with self._exclusive(container) as current:
+            with self.exclusive(container) as current:
                 restarts.cancel(self, current)
             return
         self._stop(container, timeout, sig)
@@ -1001,7 +1001,7 @@ class Runtime:
         return code
 
     @contextlib.contextmanager
-    def _exclusive(self, container: Container) -> Iterator[Container]:
+    def exclusive(self, container: Container) -> Iterator[Container]:
         """Serializes ``restart``, ``rm``, a start until the container's root is mounted, and
         ``cp`` of a stopped container (docker holds the container's lock for each); yields
         the container as it is now. Re-entrant in this process (a restart's start). A --rm
@@ -1033,24 +1033,24 @@ class Runtime:
 
     @contextlib.contextmanager
     def exclusive_by_id(self, container_id: str) -> Iterator[Container | None]:
-        """``_exclusive`` for a container that may be gone meanwhile (None then)."""
+        """``exclusive`` for a container that may be gone meanwhile (None then)."""
         try:
             record = self.containers.get(container_id)
         except ContainerNotFound:
             yield None
             return
-        with self._exclusive(record) as current:
+        with self.exclusive(record) as current:
             yield current
 
     def restart(
         self, container: Container, timeout: int | None = None, sig: str | int | None = None
     ) -> int:
-        with self._exclusive(container) as current:
+        with self.exclusive(container) as current:
             self._stop(current, timeout, sig)
             return self.start_detached(self.containers.get(container.id))
 
     def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
-        with self._exclusive(container) as current:
+        with self.exclusive(container) as current:
             if current.restarting:
                 if not force:
                     raise ContainerStateError(

@@ -132,6 +132,17 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, durable: bool = 
         raise StoreError(f"cannot write {path}: {error.strerror}") from error
 
 
+def link_blob(source: Path, blob: Path) -> None:
+    """Make ``source`` (a verified file under tmp/) the blob file ``blob``: a hard link, so
+    the file appears whole; a blob already there is the same bytes (content-addressed)."""
+    try:
+        os.link(source, blob)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise StoreError(f"cannot store blob {blob.name}: {error.strerror}") from error
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

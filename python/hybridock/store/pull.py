@@ -12,7 +12,6 @@ Ctrl-C or any failure aborts every layer in flight and removes what it had writt
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from hybridock.reference import Reference, validate_digest
 from hybridock.registry import BlobStream, Descriptor, Platform, RegistryClient, ResolvedImage
 from hybridock.store import locks
 from hybridock.store.images import ImageStore, LayerRecord, NewImage
-from hybridock.store.layout import Layout, fsync_dir, remove_tree, write_atomic
+from hybridock.store.layout import Layout, fsync_dir, link_blob, remove_tree, write_atomic
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -405,10 +404,5 @@ class Puller:
                 self._check_cancelled()
 
     def _install_blob(self, temp: Path, blob: Path) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            try:
-                os.link(temp, blob)
-            except FileExistsError:
-                pass
-            except OSError as error:
-                raise StoreError(f"cannot store blob {blob.name}: {error.strerror}") from error
+        if temp.is_file():  # not when the pipeline kept no copy
+            link_blob(temp, blob)
