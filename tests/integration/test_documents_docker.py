@@ -98,3 +98,34 @@ def test_image_list_entry_is_dockers(docker: Dockerd, client: hybridock.Client) 
         ours[key] = theirs[key] = []
     assert ours == theirs
     assert "VirtualSize" not in client.image_summary("busybox", api_version=(1, 44))
+
+
+#: flags that each shape the container's Config (docker's container.Config)
+CONFIG_FLAGS = (
+    ("plain", ("busybox",)),
+    (
+        "flags",
+        (
+            "-e", "A=1", "-u", "nobody", "-w", "/tmp", "--label", "x=y", "--expose", "80",
+            "--stop-signal", "SIGQUIT", "--stop-timeout", "7", "-v", "/anon", "-t", "-i",
+            "--entrypoint", "sh", "busybox", "-c", "true",
+        ),
+    ),
+    ("health", ("--health-cmd", "true", "--health-interval", "5s", "busybox", "sleep", "1")),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "arguments"), CONFIG_FLAGS, ids=[n for n, _ in CONFIG_FLAGS])
+def test_container_inspect_config_is_dockers(
+    both: tuple[Dockerd, Box], client: hybridock.Client, name: str, arguments: tuple[str, ...]
+) -> None:
+    daemon, box = both
+    created = ("create", "--name", f"config-{name}", "--network", "none", *arguments)
+    daemon.cli(*created)
+    box.ok(*created)
+    theirs = engine(daemon, f"/containers/config-{name}/json")["Config"]
+    ours = client.inspect_container(f"config-{name}")["Config"]
+    for config in (theirs, ours):
+        config["Hostname"] = ""  # the container's id, different by nature
+    assert list(ours) == list(theirs)
+    assert ours == theirs

@@ -134,7 +134,11 @@ def host(**fields: Any) -> dict[str, Any]:
     ("body", "expected"),
     [
         pytest.param({}, RunOptions(), id="image-only"),
-        pytest.param(DOCKER_CLI_BODY, RunOptions(command=("echo", "hi")), id="docker-cli-zeros"),
+        pytest.param(
+            DOCKER_CLI_BODY,
+            RunOptions(command=("echo", "hi"), attach=("stdout", "stderr")),
+            id="docker-cli-zeros",
+        ),
         pytest.param({"Cmd": "echo hi"}, RunOptions(command=("echo hi",)), id="cmd-as-a-string"),
         pytest.param(
             {"Entrypoint": ["/bin/sh"]}, RunOptions(entrypoint="/bin/sh"), id="entrypoint-one-word"

@@ -10,7 +10,7 @@ import pytest
 
 from hybridock.errors import ConfigError
 from hybridock.images import commit
-from hybridock.runtime.config import RunOptions, merge
+from hybridock.runtime.config import RunOptions, docker_config, merge
 from hybridock.runtime.containers import Container
 
 IMAGE: dict[str, Any] = {
@@ -47,7 +47,7 @@ def container(options: RunOptions) -> Container:
 
 def test_the_container_config_in_dockers_order() -> None:
     made = container(RunOptions(command=("sh", "-c", "echo hi"), env=("X=1",), expose=("80",)))
-    document = commit.container_config(made, IMAGE)
+    document = docker_config(made.config, IMAGE)
     assert list(document) == [
         "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
         "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes",

@@ -32,11 +32,10 @@ DEFAULTS: dict[str, tuple[object, ...]] = {
     "HostConfig.VolumeDriver": ("local",),
     "HostConfig.LogConfig.Type": ("json-file",),
 }
-#: read, and of no consequence to the container's record: the client's own plans (attach,
-#: the container id file), macOS's mount consistency, and the read-only fields a client
+#: read, and of no consequence to the container's record: the client's own plans (the
+#: container id file), macOS's mount consistency, and the read-only fields a client
 #: echoes from an inspect
 INFORMATIVE = (
-    "Config.AttachStdin", "Config.AttachStdout", "Config.AttachStderr",
     "HostConfig.ContainerIDFile", "Mount.Consistency",
     "Endpoint.NetworkID", "Endpoint.EndpointID", "Endpoint.Gateway", "Endpoint.IPAddress",
     "Endpoint.IPPrefixLen", "Endpoint.IPv6Gateway", "Endpoint.GlobalIPv6Address",
@@ -183,8 +182,11 @@ def container_create(body: object, name: str | None = None) -> ContainerCreate:
 
 
 def _config(config: _Section) -> dict[str, Any]:
-    for key in ("AttachStdin", "AttachStdout", "AttachStderr"):
-        config.boolean(key)
+    attach = tuple(
+        stream
+        for stream in ("stdin", "stdout", "stderr")
+        if config.boolean(f"Attach{stream.capitalize()}")
+    )
     entrypoint = config.strings("Entrypoint", one_word=True)
     labels = config.mapping("Labels")
     volumes = config.mapping("Volumes")
@@ -196,6 +198,7 @@ def _config(config: _Section) -> dict[str, Any]:
         # the docker CLI's attached run -i: the attached client's end of input is the
         # container's (api/attach.py)
         "stdin_once": config.boolean("StdinOnce"),
+        "attach": attach,
         # a name without a value is the client's to look up (docker's CLI sends it when its
         # own environment lacks it too); ours is the server's, never a client's to read
         "env": tuple(entry for entry in config.strings("Env") or () if "=" in entry),

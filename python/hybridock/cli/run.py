@@ -174,7 +174,10 @@ def _check_flags(state: State, params: dict[str, Any]) -> None:
         raise fail(error) from error
 
 
-def _create(state: State, params: dict[str, Any]) -> Container:
+def _create(state: State, params: dict[str, Any], *, attached: bool = True) -> Container:
+    """The container ``run`` or ``create`` asks for; ``attached``: docker's client means to
+    attach its output (all but ``run -d``) and, with ``-i``, its input, once only (the
+    Config's AttachStdout/AttachStderr, AttachStdin and StdinOnce)."""
     client = state.client
     renderer = PullRenderer(sys.stderr)  # docker run says nothing of the default tag
 
@@ -219,6 +222,10 @@ def _create(state: State, params: dict[str, Any]) -> Container:
         init=params["init"],
         tty=params["tty"],
         interactive=params["interactive"],
+        stdin_once=attached and params["interactive"],
+        attach=(("stdin",) if params["interactive"] else ()) + ("stdout", "stderr")
+        if attached
+        else (),
         auto_remove=params["auto_remove"],
         stop_signal=params["stop_signal"],
         stop_timeout=params["stop_timeout"],
@@ -291,7 +298,7 @@ def run(state: State, /, detach: bool, **params: Any) -> None:
     _check_flags(state, params)
     client = state.client
     try:
-        container = _create(state, params)
+        container = _create(state, params, attached=not detach)
         if detach:
             client.start(container)
             click.echo(container.id)

@@ -84,6 +84,8 @@ def _network_mode(container: Container) -> str:
 
 def inspect_container(client: Client, container: Container) -> dict[str, Any]:
     """docker 20.10's ``inspect`` document of a container."""
+    from hybridock.runtime.config import docker_config  # noqa: PLC0415
+
     config = container.config
     directory = client.layout.container(container.id)
     lower = client.layer_dirs(container.image_id)
@@ -162,34 +164,19 @@ def inspect_container(client: Client, container: Container) -> dict[str, Any]:
             },
         },
         "Mounts": [mount_point(m) for m in config.mounts],
-        "Config": {
-            "Hostname": config.hostname,
-            "User": config.user,
-            "Tty": config.tty,
-            "OpenStdin": config.open_stdin,
-            "Env": list(config.env),
-            "Cmd": list(config.cmd),
-            "Image": config.image,
-            "WorkingDir": config.working_dir,
-            "Entrypoint": list(config.entrypoint) or None,
-            "Labels": dict(config.labels),
-            "StopSignal": config.stop_signal,
-            "StopTimeout": config.stop_timeout,
-            **(
-                {"Healthcheck": config.healthcheck.document()}
-                if config.healthcheck is not None
-                else {}
-            ),
-            "Volumes": {
-                m.destination: {}
-                for m in config.mounts
-                if m.anonymous and m.from_volume_flag and not m.inherited
-            }
-            or None,
-            **client.exposed_ports(container),
-        },
+        "Config": docker_config(config, _image_config(client, container)),
         "NetworkSettings": network_settings(client, container),
     }
+
+
+def _image_config(client: Client, container: Container) -> dict[str, Any]:
+    """The config of the container's image ({} when the image is gone from the store)."""
+    from hybridock.errors import ImageNotFound  # noqa: PLC0415
+
+    try:
+        return client.image_store.get(container.image_id).config
+    except ImageNotFound:
+        return {}
 
 
 def mount_point(mount: Mount) -> dict[str, Any]:

@@ -33,8 +33,7 @@ from hybridock.errors import StoreError
 from hybridock.images import local
 from hybridock.images.changes import apply_changes
 from hybridock.reference import Reference
-from hybridock.runtime import ports
-from hybridock.runtime.config import DEFAULT_PATH
+from hybridock.runtime.config import docker_config
 
 if TYPE_CHECKING:
     from hybridock.runtime.containers import Container
@@ -42,57 +41,6 @@ if TYPE_CHECKING:
 
 #: what the runtime mounts over in every container (docker's init layer holds them)
 MOUNTED_ETC_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
-
-
-def container_config(container: Container, image_config: Mapping[str, Any]) -> dict[str, Any]:
-    """docker's ``container.Config`` of ``container`` (its create flags over its image's
-    config), in docker's field order."""
-    config = container.config
-    image = image_config.get("config") or {}
-    exposed = [port for key in config.exposed for port in ports.Port.parse(key)]
-    volumes: dict[str, dict[str, Any]] = {
-        **{path: {} for path in image.get("Volumes") or {}},
-        **{
-            mount.destination: {}
-            for mount in config.mounts
-            if mount.anonymous and mount.from_volume_flag and not mount.inherited
-        },
-    }
-    document: dict[str, Any] = {
-        "Hostname": config.hostname,
-        "Domainname": "",
-        "User": config.user,
-        "AttachStdin": config.stdin_once,
-        "AttachStdout": False,
-        "AttachStderr": False,
-    }
-    if shown := ports.exposed_ports_json(exposed):
-        document["ExposedPorts"] = shown
-    document |= {
-        "Tty": config.tty,
-        "OpenStdin": config.open_stdin,
-        "StdinOnce": config.stdin_once,
-        "Env": _own_env(config.env, image.get("Env") or [], config.hostname, tty=config.tty),
-        "Cmd": list(config.cmd) or None,
-    }
-    if config.healthcheck is not None:
-        document["Healthcheck"] = config.healthcheck.document()
-    document |= {
-        "Image": config.image,
-        "Volumes": dict(sorted(volumes.items())) or None,
-        # "/" is our default for an image without one; docker keeps the image's ""
-        "WorkingDir": ""
-        if config.working_dir == "/" and not image.get("WorkingDir")
-        else config.working_dir,
-        "Entrypoint": list(config.entrypoint) or None,
-    }
-    # NetworkDisabled: docker's daemon sets it only when it has no bridge; we always have one
-    document |= {"OnBuild": None, "Labels": dict(sorted(config.labels.items()))}
-    if config.stop_signal != "SIGTERM" or image.get("StopSignal"):
-        document["StopSignal"] = config.stop_signal
-    if config.stop_timeout is not None:
-        document["StopTimeout"] = config.stop_timeout
-    return document
 
 
 #: docker's ``container.Config`` with nothing set, in its field order: what the Engine API
@@ -128,15 +76,6 @@ _OMITTED_EMPTY = frozenset(
     {"ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress"}
     | {"StopSignal", "StopTimeout", "Shell"}
 )
-
-
-def _own_env(
-    env: Sequence[str], image_env: Sequence[str], hostname: str, *, tty: bool
-) -> list[str]:
-    """The container's Env as docker's Config has it: without what our runtime adds for the
-    process (docker adds PATH, HOSTNAME and TERM only to the process's environment)."""
-    added = {f"HOSTNAME={hostname}", f"PATH={DEFAULT_PATH}", *(["TERM=xterm"] if tty else [])}
-    return [entry for entry in env if entry not in added or entry in image_env]
 
 
 def merge(user: Mapping[str, Any], container: Mapping[str, Any]) -> dict[str, Any]:
@@ -192,7 +131,7 @@ def image_config(
     """The committed image's config, keys sorted as docker's image store writes them;
     ``config``: a caller's container config in place of the container's (the API's body).
     Raises ConfigError for a change docker refuses."""
-    own = container_config(container, image)
+    own = docker_config(container.config, image)
     base = {"config": copy.deepcopy(dict(config)) if config is not None else copy.deepcopy(own)}
     changed = apply_changes(base, changes)["config"]
     if config is not None:

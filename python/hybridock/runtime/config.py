@@ -78,6 +78,11 @@ class ContainerConfig(NamedTuple):
     # docker's StdinOnce (its CLI's attached ``run -i``): an attached client's end of input
     # is the container's
     stdin_once: bool = False
+    # docker's Config.AttachStdin/Stdout/Stderr: the streams the creating client meant to
+    # attach (recorded for inspect and commit; the attach itself is the client's)
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
     # docker's HostConfig.ConsoleSize: a tty's first (rows, columns), until a client resizes it
     console_size: tuple[int, int] | None = None
     auto_remove: bool = False
@@ -156,6 +161,69 @@ class ContainerConfig(NamedTuple):
         return cls(**data)
 
 
+def docker_config(config: ContainerConfig, image_config: Mapping[str, Any]) -> dict[str, Any]:
+    """docker's ``container.Config`` of a container configured so (its create flags over its
+    image's config ``image_config``), in docker's field order: what inspect shows as ``Config``
+    and what a commit starts from."""
+    image = image_config.get("config") or {}
+    exposed = [port for key in config.exposed for port in ports.Port.parse(key)]
+    volumes: dict[str, dict[str, Any]] = {
+        **{path: {} for path in image.get("Volumes") or {}},
+        **{
+            mount.destination: {}
+            for mount in config.mounts
+            if mount.anonymous and mount.from_volume_flag and not mount.inherited
+        },
+    }
+    document: dict[str, Any] = {
+        "Hostname": config.hostname,
+        "Domainname": "",
+        "User": config.user,
+        "AttachStdin": config.attach_stdin,
+        "AttachStdout": config.attach_stdout,
+        "AttachStderr": config.attach_stderr,
+    }
+    if shown := ports.exposed_ports_json(exposed):
+        document["ExposedPorts"] = shown
+    document |= {
+        "Tty": config.tty,
+        "OpenStdin": config.open_stdin,
+        "StdinOnce": config.stdin_once,
+        "Env": _own_env(config.env, image.get("Env") or [], config.hostname, tty=config.tty),
+        "Cmd": list(config.cmd) or None,
+    }
+    if config.healthcheck is not None:
+        document["Healthcheck"] = config.healthcheck.document()
+    document |= {
+        "Image": config.image,
+        "Volumes": dict(sorted(volumes.items())) or None,
+        # "/" is our default for an image without one; docker keeps the image's ""
+        "WorkingDir": ""
+        if config.working_dir == "/" and not image.get("WorkingDir")
+        else config.working_dir,
+        "Entrypoint": list(config.entrypoint) or None,
+    }
+    # NetworkDisabled: docker's daemon sets it only when it has no bridge; we always have one
+    document |= {"OnBuild": None, "Labels": dict(sorted(config.labels.items()))}
+    if config.stop_signal != "SIGTERM" or image.get("StopSignal"):
+        document["StopSignal"] = config.stop_signal
+    if config.stop_timeout is not None:
+        document["StopTimeout"] = config.stop_timeout
+    return document
+
+
+def _own_env(
+    env: Sequence[str], image_env: Sequence[str], hostname: str, *, tty: bool
+) -> list[str]:
+    """The container's Env as docker's Config has it: without what our runtime adds for the
+    process (docker adds PATH, HOSTNAME and TERM only to the process's environment), and in
+    docker's order: the entries the flags set, then the image's that they left alone."""
+    added = {f"HOSTNAME={hostname}", f"PATH={DEFAULT_PATH}", *(["TERM=xterm"] if tty else [])}
+    kept = [entry for entry in env if entry not in added or entry in image_env]
+    inherited = set(image_env)
+    return [e for e in kept if e not in inherited] + [e for e in kept if e in inherited]
+
+
 class RunOptions(NamedTuple):
     """What the command line says; None means "as the image says"."""
 
@@ -182,6 +250,7 @@ class RunOptions(NamedTuple):
     tty: bool = False
     interactive: bool = False
     stdin_once: bool = False  # the Engine API's StdinOnce
+    attach: tuple[str, ...] = ()  # "stdin", "stdout", "stderr": the Config's Attach* fields
     console_size: tuple[int, int] | None = None  # the Engine API's ConsoleSize (rows, columns)
     auto_remove: bool = False
     stop_signal: str | None = None
@@ -588,6 +657,9 @@ def merge(
         tty=options.tty,
         open_stdin=options.interactive,
         stdin_once=options.interactive and options.stdin_once,
+        attach_stdin="stdin" in options.attach,
+        attach_stdout="stdout" in options.attach,
+        attach_stderr="stderr" in options.attach,
         console_size=options.console_size if options.tty else None,
         auto_remove=options.auto_remove,
         stop_signal=options.stop_signal or config.get("StopSignal") or "SIGTERM",
