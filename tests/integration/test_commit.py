@@ -285,3 +285,13 @@ def test_docker_pys_commit_on_a_handle(box: Box, name: str) -> None:
         assert image.attrs["Comment"] == "from a handle"
     ran = box.ok("run", "--rm", "--network", "none", f"committed/{name}:py", "cat", "/handle")
     assert ran == "handle\n"
+
+
+def test_go_bool_flags_never_take_the_next_word(box: Box) -> None:
+    """``history -H busybox`` and ``attach --sig-proxy NAME``: as commit's ``-p``, a Go bool
+    flag takes a value only after ``=``."""
+    bare = box.ok("history", "-H", "busybox")
+    assert bare.splitlines()[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
+    assert box.ok("history", "-H=false", "busybox") != bare  # sizes and dates in full
+    result = box("attach", "--sig-proxy", "attach-nosuch")
+    assert (result.returncode, result.stderr) == (1, "Error: No such container: attach-nosuch\n")

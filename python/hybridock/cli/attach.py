@@ -10,19 +10,16 @@ import sys
 
 import click
 
-from hybridock.cli.context import ContainerCommandError, State, pass_state
+from hybridock.cli.context import ContainerCommandError, GoBoolCommand, State, pass_state
 from hybridock.errors import ContainerNotFound, ContainerStateError
 
 
-@click.command("attach")
+@click.command("attach", cls=GoBoolCommand, go_bools=[("--sig-proxy",)])
 @click.option("--detach-keys", help="Override the key sequence for detaching a container.")
 @click.option("--no-stdin", is_flag=True, help="Do not attach STDIN.")
 @click.option(
-    "--sig-proxy",
-    type=click.BOOL,
+    "--sig-proxy/--no-sig-proxy",
     default=True,
-    is_flag=False,
-    flag_value=True,
     show_default=True,
     help="Proxy all received signals to the process.",
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
+from typing import Any
 
 import click
 
@@ -34,6 +35,42 @@ class ContainerCommandError(HybridockError):
     def __init__(self, message: str, exit_code: int = 125) -> None:
         super().__init__(message)
         self.cli_exit_code = exit_code
+
+
+#: Go's strconv.ParseBool words
+TRUE_WORDS = ("1", "t", "T", "true", "TRUE", "True")
+FALSE_WORDS = ("0", "f", "F", "false", "FALSE", "False")
+
+
+class GoBoolCommand(click.Command):
+    """A command with Go bool flags (``go_bools``: each flag's spellings, e.g. ``("-p",
+    "--pause")``, declared as a click ``--pause/--no-pause`` pair): bare, such a flag is true,
+    and it takes a value only after ``=`` (``--pause=false``), so ``commit -p web`` names the
+    container ``web``; a value Go cannot parse is docker's flag error, exit 125."""
+
+    def __init__(self, *args: Any, go_bools: Sequence[tuple[str, ...]] = (), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.go_bools = tuple(go_bools)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rewritten: list[str] = []
+        for index, argument in enumerate(args):
+            if argument == "--":
+                rewritten += args[index:]
+                break
+            name, equals, value = argument.partition("=")
+            spellings = next((flag for flag in self.go_bools if name in flag), None)
+            if not equals or spellings is None:
+                rewritten.append(argument)
+                continue
+            if value not in TRUE_WORDS + FALSE_WORDS:
+                raise ContainerCommandError(
+                    f'invalid argument "{value}" for "{", ".join(spellings)}" flag:'
+                    f' strconv.ParseBool: parsing "{value}": invalid syntax'
+                )
+            long_name = spellings[-1]
+            rewritten.append(long_name if value in TRUE_WORDS else f"--no-{long_name[2:]}")
+        return super().parse_args(ctx, rewritten)
 
 
 def filter_arguments(items: Sequence[str], flag: str = "-f, --filter") -> dict[str, list[str]]:

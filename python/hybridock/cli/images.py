@@ -7,7 +7,13 @@ import sys
 
 import click
 
-from hybridock.cli.context import ContainerCommandError, State, filter_arguments, pass_state
+from hybridock.cli.context import (
+    ContainerCommandError,
+    GoBoolCommand,
+    State,
+    filter_arguments,
+    pass_state,
+)
 from hybridock.cli.output import (
     PullRenderer,
     ago,
@@ -243,8 +249,6 @@ HISTORY_HEADERS = {
     "Comment": "COMMENT",
 }
 HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
-TRUE_WORDS = ("1", "t", "T", "true", "TRUE", "True")
-FALSE_WORDS = ("0", "f", "F", "false", "FALSE", "False")
 
 
 def _ellipsis(text: str, width: int) -> str:
@@ -252,14 +256,9 @@ def _ellipsis(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-@click.command("history")
+@click.command("history", cls=GoBoolCommand, go_bools=[("-H", "--human")])
 @click.option(
-    "-H",
-    "--human",
-    is_flag=False,
-    flag_value="true",
-    default="true",
-    help="Print sizes and dates in human readable format.",
+    "-H", "--human/--no-human", default=True, help="Print sizes and dates in human readable format."
 )
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
@@ -268,21 +267,14 @@ def _ellipsis(text: str, width: int) -> str:
 @pass_state
 def history(
     state: State,
-    human: str,
+    human: bool,
     no_trunc: bool,
     quiet: bool,
     output_format: str | None,
     name: str,
 ) -> None:
     """Show the history of an image."""
-    value = human.removeprefix("=")
-    if value not in TRUE_WORDS + FALSE_WORDS:
-        raise ContainerCommandError(
-            f'invalid argument "{value}" for "-H, --human" flag: strconv.ParseBool: parsing'
-            f' "{value}": invalid syntax',
-            125,
-        )
-    readable = value in TRUE_WORDS
+    readable = human
     if output_format:
         from hybridock.cli.templates import TemplateError, check_closed  # noqa: PLC0415
 
