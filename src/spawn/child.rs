@@ -173,6 +173,13 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
         }
         Op::Propagation { target, flags } => sys.mount(None, target, None, *flags, None),
         Op::Chdir(path) => sys.chdir(path),
+        Op::MakeDirs(paths) => {
+            for path in paths {
+                // EEXIST is the common case; any other failure shows in the chdir after
+                let _ = sys.mkdirat(libc::AT_FDCWD, path, 0o755);
+            }
+            Ok(())
+        }
         Op::MountHost {
             source,
             target,

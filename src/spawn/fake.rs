@@ -194,6 +194,9 @@ impl Syscall for RecordingSyscalls {
     }
 
     fn mkdirat(&self, directory: RawFd, name: &CStr, mode: u32) -> SysResult {
+        if directory == libc::AT_FDCWD {
+            return self.record(format!("mkdir {} {mode:o}", name.to_string_lossy()));
+        }
         self.record(format!(
             "mkdirat {}/{} {mode:o}",
             self.fd_name(directory),

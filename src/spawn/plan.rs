@@ -124,6 +124,10 @@ pub enum Op {
         flags: c_ulong,
     },
     Chdir(CString),
+    /// `mkdir` of each of these absolute paths (a working directory and its parents, shortest
+    /// first) that is missing, as root inside the new root: docker makes a missing working
+    /// directory at start. A failure is left to the `Chdir` that follows, which reports it.
+    MakeDirs(Vec<CString>),
     /// A mount on a host path (only the rootfs itself, chosen by hybridock).
     MountHost {
         source: Option<CString>,
@@ -340,6 +344,10 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
         push(step.stage, step.op);
     }
     push(Stage::PivotRoot, Op::PivotRoot);
+    let cwd_dirs = directory_prefixes(&spec.cwd);
+    if !cwd_dirs.is_empty() {
+        push(Stage::Cwd, Op::MakeDirs(cwd_dirs));
+    }
     for path in &spec.masked_paths {
         push(Stage::MaskPaths, Op::MaskPath(c_string(path)));
     }
@@ -382,6 +390,21 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
     let mut plan = process.into_plan(steps, namespaces::clone_flags(born_in), None);
     plan.network_namespace = spec.network_namespace;
     Ok(plan)
+}
+
+/// `/a`, `/a/b`, `/a/b/c` for `/a/b/c` (nothing for `/`): what `mkdir -p` makes, in order.
+fn directory_prefixes(path: &str) -> Vec<CString> {
+    let mut prefixes = Vec::new();
+    let mut prefix = String::new();
+    for part in path
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+    {
+        prefix.push('/');
+        prefix.push_str(part);
+        prefixes.push(c_string(&prefix));
+    }
+    prefixes
 }
 
 /// The process settings `run` and `exec` share: who runs what, with which confinement.

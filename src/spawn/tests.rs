@@ -115,6 +115,7 @@ fn full_sequence_order() {
             "mount . source=- type=- flags=0x84000",
             "umount2 . 0x2",
             "chdir /",
+            "mkdir /work 755",
             "mount /proc/kcore source=/dev/null",
             "mount /proc/sys source=/proc/sys",
             "sethostname box",

@@ -115,8 +115,17 @@ def test_our_push_prints_the_lines_dockers_does(
     theirs = f"{session_registry.backend_address}/api-push/theirs:v1"
     service.docker_ok("tag", "busybox", ours)
     docker.cli("tag", "busybox", theirs)
-    our_lines = shape(service.docker_ok("push", ours))
-    their_lines = shape(docker.cli("push", theirs).stdout)
+    try:
+        our_lines = shape(service.docker_ok("push", ours))
+        their_lines = shape(docker.cli("push", theirs).stdout)
+    finally:
+        # the session's dockerd is shared: its busybox must not keep this push's tag nor the
+        # repository digest docker's push gave it (test_documents_docker compares them)
+        pushed = docker.cli("image", "inspect", "-f", "{{json .RepoDigests}}", "busybox").stdout
+        for digest in json.loads(pushed):
+            if digest.startswith(theirs.rpartition(":")[0] + "@"):
+                docker.cli("rmi", digest, check=False)
+        docker.cli("rmi", theirs, check=False)
     assert [line.replace("ours", "<name>") for line in our_lines] == [
         line.replace("theirs", "<name>") for line in their_lines
     ]

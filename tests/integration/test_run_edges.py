@@ -308,3 +308,16 @@ def test_errors_are_docker_bodies_without_a_daemon(box: Box, name: str) -> None:
         125,
         "Error: No such image: no-such-image:latest\n",  # as docker reads the name
     )
+
+
+def test_a_missing_working_directory_is_made_at_start(box: Box, name: str) -> None:
+    """docker makes a missing working directory (``-w`` or the image's WORKDIR) at start,
+    owned by root, 0755, whoever the user is; a path through a file fails the start."""
+    script = "pwd; stat -c '%U %a' /srv/new/deep"
+    shown = box.ok("run", "--name", name, "-u", "nobody", "-w", "/srv/new/deep", "busybox",
+                   "sh", "-c", script)  # fmt: skip
+    assert shown == "/srv/new/deep\nroot 755\n"
+    assert box.ok("start", "-a", name) == shown  # made once, there on a restart
+    blocked = box("run", "--rm", "-w", "/etc/passwd/x", "busybox", "true")
+    assert blocked.returncode == 125, blocked  # docker: the daemon refused the start
+    assert "not a directory" in blocked.stderr, blocked
