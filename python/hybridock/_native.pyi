@@ -187,10 +187,12 @@ def compress_file(
     level: int | None = None,
     *,
     threads: int | None = None,
+    source_compression: str = "none",
 ) -> EncodedLayer:
-    """An uncompressed tar file ``source`` compressed into ``out_path`` (O_EXCL, fsynced);
-    diff_id is the sha256 of ``source``'s bytes; ``entries`` is 0. GIL released; on error
-    ``out_path`` is removed."""
+    """A layer tar file ``source`` (compressed with ``source_compression``: "none", "gzip" or
+    "zstd") compressed into ``out_path`` (O_EXCL, fsynced): a layer recompressed for a push;
+    diff_id is the sha256 of the tar; ``entries`` is 0. GIL released; on error ``out_path``
+    is removed."""
 
 def sha256_file(path: str) -> str:
     """``sha256:<hex>`` of a file's bytes."""

@@ -608,10 +608,13 @@ class Client:
         all_tags: bool = False,
         progress: PushProgress | None = None,
         credentials: Credentials | None = None,
+        compression: str | None = None,
+        compression_level: int | None = None,
     ) -> PushResult:
         """Push a tag (``all_tags``: every local tag of the repository) to its registry; the
         store records the repository digest. ``credentials`` for this push only, instead of
-        the saved ones.
+        the saved ones. ``compression`` ("gzip", "zstd"): every layer goes up so compressed
+        (podman's ``--compression-format``), at ``compression_level``.
 
         >>> client.push("localhost:5000/tools/busybox:1").tags[0].digest
         'sha256:...'
@@ -639,6 +642,8 @@ class Client:
             registry,
             concurrency=self.config.max_concurrent_downloads,
             progress=progress,
+            compression=compression,
+            level=compression_level,
         )
         pushed = []
         try:

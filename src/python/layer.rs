@@ -18,7 +18,8 @@ use crate::digest::{sha256_file as digest_file, Digest};
 use crate::error::Result;
 use crate::layer::encode::{self, available_threads, EncodeOptions, Encoded, WalkOptions};
 use crate::layer::{
-    extract_file, extract_layer, ChannelSource, LayerOptions, LayerSummary, PendingLinks,
+    extract_file, extract_layer, ChannelSource, Compression, LayerOptions, LayerSummary,
+    PendingLinks,
 };
 
 /// Chunks queued between `write` and the worker (a bounded queue: a slow disk slows the
@@ -454,7 +455,9 @@ fn encode_layer(
 }
 
 #[pyfunction]
-#[pyo3(signature = (source, out_path, compression="gzip", level=None, *, threads=None))]
+#[pyo3(signature = (
+    source, out_path, compression="gzip", level=None, *, threads=None, source_compression="none"
+))]
 fn compress_file(
     py: Python<'_>,
     source: PathBuf,
@@ -462,12 +465,14 @@ fn compress_file(
     compression: &str,
     level: Option<u32>,
     threads: Option<usize>,
+    source_compression: &str,
 ) -> PyResult<EncodedLayer> {
     let options = encode_options(compression, level, threads)?;
+    let source_compression = source_compression.parse::<Compression>().map_err(to_py)?;
     let cancel = AtomicBool::new(false);
     let cancel_ref = &cancel;
     enter_native(py, &cancel, move || {
-        encode::compress_file(&source, &out_path, &options, cancel_ref)
+        encode::compress_file(&source, source_compression, &out_path, &options, cancel_ref)
     })
     .map(EncodedLayer)
 }

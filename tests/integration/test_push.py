@@ -309,6 +309,37 @@ def test_a_plain_tar_layer_is_compressed_on_the_way_and_recorded(
     ok(run_cli("push", target))  # again: the store's blob is now the compressed one
 
 
+def test_compression_format_recompresses_every_layer_and_keeps_the_stored_blobs(
+    request: pytest.FixtureRequest,
+    image_builder: ImageBuilder,
+    registry: Registry,
+    run_cli: RunCli,
+    hybridock_root: Path,
+) -> None:
+    """podman's ``--compression-format zstd``: every layer goes up as zstd (an OCI manifest),
+    the store keeps the blobs it had; the image pulls back whole."""
+    image = image_builder.push(spec("zstd"), registry, repository_for(request))
+    ok(run_cli("pull", "-q", image.reference))
+    with sqlite3.connect(hybridock_root / "metadata.db") as connection:
+        stored = connection.execute("SELECT digest FROM layers ORDER BY digest").fetchall()
+    target = f"{registry.address}/pushed/zstd:v1"
+    ok(run_cli("tag", image.reference, target))
+    ok(run_cli("push", "--compression-format", "zstd", "--compression-level", "5", target))
+    manifest = skopeo_inspect(target)
+    assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    layers = manifest["layers"]
+    assert isinstance(layers, list)
+    assert [layer["mediaType"] for layer in layers] == [
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    ] * 2
+    with sqlite3.connect(hybridock_root / "metadata.db") as connection:
+        assert connection.execute("SELECT digest FROM layers ORDER BY digest").fetchall() == stored
+    ok(run_cli("rmi", "-f", target, image.reference))
+    ok(run_cli("pull", "-q", target))
+    bad = run_cli("push", "--compression-format", "zstd", "--compression-level", "99", target)
+    assert "level" in failed(bad), bad
+
+
 # --- credentials ---------------------------------------------------------------------------------
 
 

@@ -50,18 +50,39 @@ class PushRenderer(PullRenderer):
 @click.command()
 @click.option("-a", "--all-tags", is_flag=True, help="Push all tags of an image to the repository.")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output.")
+@click.option(
+    "--compression-format",
+    type=click.Choice(["gzip", "zstd"]),
+    help="Compress every layer so (podman's flag; default: as stored, a plain tar as gzip).",
+)
+@click.option("--compression-level", type=int, help="The compression level (gzip 1-9, zstd 1-19).")
 @click.argument("name", metavar="NAME[:TAG]")
 @pass_state
-def push(state: State, all_tags: bool, quiet: bool, name: str) -> None:
+def push(
+    state: State,
+    all_tags: bool,
+    quiet: bool,
+    compression_format: str | None,
+    compression_level: int | None,
+    name: str,
+) -> None:
     """Upload an image to a registry."""
     if all_tags and tag_given(name):
         raise ConfigError("tag can't be used with --all-tags/-a")
+    if compression_level is not None and compression_format is None:
+        compression_format = "gzip"
     reference = Reference.parse(name)
     renderer = PushRenderer(sys.stdout, quiet=quiet)
     if not all_tags and not tag_given(name) and not quiet:
         click.echo(f"Using default tag: {reference.tag}")
     try:
-        state.client.push(reference, all_tags=all_tags, progress=renderer)
+        state.client.push(
+            reference,
+            all_tags=all_tags,
+            progress=renderer,
+            compression=compression_format,
+            compression_level=compression_level,
+        )
     finally:
         renderer.finish()
     if quiet:  # docker 28 prints the reference it pushed, and nothing else

@@ -98,7 +98,14 @@ class Pusher:
         *,
         concurrency: int = 3,
         progress: PushProgress | None = None,
+        compression: str | None = None,
+        level: int | None = None,
     ) -> None:
+        """``compression``: every layer goes up in this one ("gzip" or "zstd"; podman's
+        ``--compression-format``), recompressed where the store keeps it otherwise; by default
+        layers go as stored, a plain tar gzip-compressed. ``level``: the compression level."""
+        self.compression = compression
+        self.level = level
         self.layout = layout
         self.images = images
         self.registry = registry
@@ -182,8 +189,10 @@ class Pusher:
                 raise StoreError(
                     f"layer {layer.diff_id} has no blob in the store to push: pull the image again"
                 )
-            if layer_compression(blob.media_type) == "none":
-                blob = self._compressed(blob, work)
+            stored = layer_compression(blob.media_type)
+            wanted = self.compression or ("gzip" if stored == "none" else stored)
+            if stored != wanted or (self.level is not None and self.compression is not None):
+                blob = self._compressed(blob, work, stored, wanted)
                 changed = True
             blobs.append(blob)
         if not changed and manifest is not None:
@@ -191,18 +200,22 @@ class Pusher:
             return (manifest.media_type, data), blobs
         return self._manifest(record, blobs, oci=oci), blobs
 
-    def _compressed(self, blob: _Blob, work: Path) -> _Blob:
-        """A plain-tar layer, gzip-compressed for the registry (docker compresses on push)."""
-        self._report(short_id(blob.layer.diff_id), "Preparing")
-        out = work / f"layer-{short_id(blob.layer.diff_id)}.gz"
-        encoded = _native.compress_file(str(blob.path), str(out), "gzip")
+    def _compressed(self, blob: _Blob, work: Path, stored: str, wanted: str) -> _Blob:
+        """The layer compressed ``wanted`` for the registry (docker compresses a plain tar on
+        push). Only a plain tar's compressed form is kept afterwards as the layer's blob: a
+        layer recompressed on request keeps the blob it had."""
+        layer_id = short_id(blob.layer.diff_id)
+        self._report(layer_id, "Preparing")
+        out = work / f"layer-{layer_id}.{wanted}"
+        encoded = _native.compress_file(
+            str(blob.path), str(out), wanted, self.level, source_compression=stored
+        )
         if encoded.diff_id != blob.layer.diff_id:
             raise StoreError(
                 f"layer blob {blob.digest} is not the layer {blob.layer.diff_id} it is stored as"
             )
-        return _Blob(
-            blob.layer, out, encoded.digest, local.DOCKER_LAYER["gzip"], encoded.size, True
-        )
+        media_type = local.DOCKER_LAYER.get(wanted) or local.OCI_LAYER[wanted]
+        return _Blob(blob.layer, out, encoded.digest, media_type, encoded.size, stored == "none")
 
     def _manifest(
         self, record: ImageRecord, blobs: Sequence[_Blob], *, oci: bool

@@ -19,7 +19,7 @@ mod header;
 mod walk;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,7 +27,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::layer::compression::Compression;
+use crate::layer::compression::{Compression, Decoder};
 pub use gzip::ParallelGzip;
 pub use walk::WalkOptions;
 
@@ -258,11 +258,17 @@ pub fn encode_layer_excluding(
 /// The tar file at `source` compressed into the new file `out_path`.
 pub fn compress_file(
     source: &Path,
+    source_compression: Compression,
     out_path: &Path,
     options: &EncodeOptions,
     cancel: &AtomicBool,
 ) -> Result<Encoded> {
-    let mut input = File::open(source).map_err(|e| Error::io(source, e))?;
+    let file = File::open(source).map_err(|e| Error::io(source, e))?;
+    let mut input = Decoder::new(
+        source_compression,
+        BufReader::with_capacity(OUT_BUFFER, file),
+    )
+    .map_err(|e| Error::io(source, e))?;
     let (out, mut sink) = OutFile::create(out_path, options)?;
     let mut buffer = vec![0u8; OUT_BUFFER];
     loop {

@@ -550,6 +550,7 @@ fn compress_file_hashes_the_tar_and_the_output() {
         let out = temp.path().join(format!("layer.{compression:?}"));
         let encoded = compress_file(
             &tar_path,
+            Compression::None,
             &out,
             &options(compression, 2),
             &AtomicBool::new(false),
@@ -558,6 +559,18 @@ fn compress_file_hashes_the_tar_and_the_output() {
         assert_eq!(encoded.diff_id, plain.diff_id);
         assert_eq!(encoded.entries, 0);
         assert_eq!(encoded.uncompressed_size, plain.uncompressed_size);
+        // and back to a plain tar from it: a recompression sees the same tar
+        let again = temp.path().join(format!("again.{compression:?}"));
+        let recompressed = compress_file(
+            &out,
+            compression,
+            &again,
+            &options(Compression::None, 1),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(recompressed.diff_id, plain.diff_id);
+        assert_eq!(recompressed.digest, plain.diff_id);
         assert_eq!(Digest::of(&fs::read(&out).unwrap()), encoded.digest);
         assert_eq!(decompress(&out, compression), fs::read(&tar_path).unwrap());
     }
@@ -586,7 +599,7 @@ fn failures_leave_no_output_and_never_replace_a_file() {
     let error = encode_layer(&missing, &out, &gzip, WalkOptions::default(), &cancel).unwrap_err();
     assert!(error.to_string().contains("missing"), "{error}");
     assert!(!out.exists(), "removed after a missing source");
-    assert!(compress_file(&missing, &out, &gzip, &cancel).is_err());
+    assert!(compress_file(&missing, Compression::None, &out, &gzip, &cancel).is_err());
     assert!(!out.exists());
 
     let bad_level = EncodeOptions {
