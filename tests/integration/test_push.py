@@ -309,6 +309,26 @@ def test_a_plain_tar_layer_is_compressed_on_the_way_and_recorded(
     ok(run_cli("push", target))  # again: the store's blob is now the compressed one
 
 
+def test_a_committed_image_mounts_the_layers_its_base_came_with(
+    request: pytest.FixtureRequest, image_builder: ImageBuilder, registry: Registry, run_cli: RunCli
+) -> None:
+    """A commit has no repository digest of its own: its base's layers are mounted from the
+    repository the base was pulled from, as docker remembers where it saw each layer."""
+    image = image_builder.push(spec("committed"), registry, repository_for(request))
+    ok(run_cli("pull", "-q", image.reference))
+    name = f"committed-{os.getpid()}"
+    ok(run_cli("create", "--name", name, "--network", "none", image.reference, "/top"))
+    try:
+        target = f"{registry.address}/pushed/committed:v1"
+        ok(run_cli("commit", "-c", "LABEL made=here", name, target))
+        pushed = ok(run_cli("push", target)).stdout
+    finally:
+        ok(run_cli("rm", name))
+    mounted = [line for line in pushed.splitlines() if "Mounted from" in line]
+    assert len(mounted) == 2, pushed
+    assert all(line.endswith(f"Mounted from {repository_for(request)}") for line in mounted)
+
+
 def test_compression_format_recompresses_every_layer_and_keeps_the_stored_blobs(
     request: pytest.FixtureRequest,
     image_builder: ImageBuilder,

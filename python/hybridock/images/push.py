@@ -226,10 +226,12 @@ class Pusher:
         return local.manifest_for(config, [blob.named() for blob in blobs], oci=oci)
 
     def _mount_sources(self, record: ImageRecord, reference: Reference) -> list[str]:
-        """Repositories of the target's registry that hold the image (its repo digests)."""
+        """Repositories of the target's registry that hold the image's layers: the ones it
+        came from or went to (its repo digests), then those of the images it shares layers
+        with (a committed image's base came from somewhere), as docker remembers where each
+        layer was seen."""
         sources: list[str] = []
-        for repo_digest in record.repo_digests:
-            name = repo_digest.partition("@")[0]
+        for name in self.images.repositories_sharing_layers(record.id):
             try:
                 known = Reference.parse(f"{name}:latest")
             except HybridockError:

@@ -237,6 +237,18 @@ class ImageStore:
         rows = self.db.query("SELECT name, image_id FROM tags ORDER BY name")
         return [(row[0], row[1]) for row in rows]
 
+    def repositories_sharing_layers(self, image_id: str) -> list[str]:
+        """The repositories (``registry/name``) the image was pulled from or pushed to, then
+        those of the images with a layer in common with it, each once."""
+        rows = self.db.query(
+            "SELECT repository, MIN(image_id != ?) AS other FROM repo_digests"
+            " WHERE image_id IN (SELECT DISTINCT image_id FROM image_layers WHERE chain_id IN"
+            " (SELECT chain_id FROM image_layers WHERE image_id = ?)) OR image_id = ?"
+            " GROUP BY repository ORDER BY other, repository",
+            (image_id, image_id, image_id),
+        )
+        return [row[0] for row in rows]
+
     def layers_of(self, image_id: str) -> list[LayerRecord]:
         """The image's layers, base first, as recorded."""
         rows = self.db.query(
