@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -426,7 +425,7 @@ def test_token_auth_push_asks_for_push_scope_and_mounts_with_pull_scope(
     assert "repository:public/token:pull" in scopes
     granted = [g for r in token_push.tokens.requests for g in r.granted]
     assert {"type": "repository", "name": "team/token", "actions": ["pull", "push"]} in granted
-    assert skopeo_digest_with(target, TOKEN_USER) == image.digest
+    assert skopeo_digest(target, TOKEN_USER) == image.digest
 
 
 def test_a_user_without_push_rights_is_denied_and_nothing_is_recorded(
@@ -448,23 +447,3 @@ def test_a_user_without_push_rights_is_denied_and_nothing_is_recorded(
     )
     assert repo_digests(hybridock_root) == before
     assert list((hybridock_root / "tmp").iterdir()) == []
-
-
-def skopeo_digest_with(reference: str, credentials: tuple[str, str]) -> str:
-    result = subprocess.run(
-        [
-            "skopeo",
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            ":".join(credentials),
-            "--format",
-            "{{.Digest}}",
-            f"docker://{reference}",
-        ],
-        capture_output=True,
-        check=True,
-        text=True,
-        timeout=120,
-    )
-    return result.stdout.strip()

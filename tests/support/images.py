@@ -442,13 +442,16 @@ def skopeo_inspect(reference: str) -> dict[str, object]:
     return dict(json.loads(result.stdout))
 
 
-def skopeo_digest(reference: str) -> str:
-    """The manifest digest skopeo reports for ``reference`` (a plain-http test registry)."""
+def skopeo_digest(reference: str, credentials: tuple[str, str] | None = None) -> str:
+    """The manifest digest skopeo reports for ``reference`` (a plain-http test registry, as
+    ``credentials`` (user, password) when given)."""
+    creds = ["--creds", ":".join(credentials)] if credentials else []
     result = subprocess.run(
         [
             "skopeo",
             "inspect",
             "--tls-verify=false",
+            *creds,
             "--format",
             "{{.Digest}}",
             f"docker://{reference}",
