@@ -280,6 +280,11 @@ def test_import_from_stdin_and_from_a_url(box: Box, rootfs_tar: Path) -> None:
             address = f"{url}/{rootfs_tar.name}"
             image_id = box.ok("import", address, "local/url:1").strip()
             missing = box("import", f"{url}/missing.tar")
+        refused = box("import", address)  # the server is gone: Go's words for it
+        assert (refused.returncode, refused.stderr) == (
+            1,
+            f'Error: Get "{address}": connection refused\n',
+        )
         try:
             document = _image(box, "local/url:1")
             assert document["Id"] == image_id

@@ -77,7 +77,10 @@ def _fetch(source: BinaryIO | str | Path, target: Path, limit: int | None) -> No
                 f"failed to GET {source} with status {error.code} {error.reason}"
             ) from None
         except (urllib.error.URLError, OSError) as error:
-            raise ArchiveError(f"failed to GET {source}: {error}") from None
+            reason = error.reason if isinstance(error, urllib.error.URLError) else error
+            if isinstance(reason, OSError) and reason.strerror:
+                reason = reason.strerror.lower()  # "connection refused", as Go words it
+            raise ArchiveError(f'Get "{source}": {reason}') from None
         return
     if isinstance(source, str | Path):
         try:
