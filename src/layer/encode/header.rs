@@ -73,6 +73,22 @@ impl Entry {
             xattrs: Vec::new(),
         }
     }
+
+    /// This entry as a hardlink to `target` (the first path of its inode): its name, mode,
+    /// owner and time kept, no data, device or xattrs of its own.
+    #[must_use]
+    pub fn into_link(self, target: Vec<u8>) -> Self {
+        Self {
+            link: target,
+            ..Self {
+                mode: self.mode,
+                uid: self.uid,
+                gid: self.gid,
+                mtime: self.mtime,
+                ..Self::new(self.name, Kind::Link)
+            }
+        }
+    }
 }
 
 /// Writes `entry`'s header blocks (a PAX header first when needed) to `out`.

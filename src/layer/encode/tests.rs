@@ -54,16 +54,9 @@ fn decompress(path: &Path, compression: Compression) -> Vec<u8> {
 /// Extracts the blob with our own pipeline, which checks both digests.
 fn extract(blob: &Path, encoded: &Encoded, compression: Compression, dest: &Path) {
     let options = LayerOptions {
-        dest: dest.to_owned(),
-        compression,
         expected_digest: encoded.digest.clone(),
         expected_diff_id: Some(encoded.diff_id.clone()),
-        lower_dirs: Vec::new(),
-        defer_lower_links: false,
-        blob_path: None,
-        max_bytes: None,
-        max_entries: None,
-        sync: false,
+        ..crate::layer::tests::options(dest, &[], compression)
     };
     let effects = effects::for_current_process();
     let summary = extract_layer_with(

@@ -212,13 +212,7 @@ impl<'a, W: Write> Walker<'a, W> {
     /// Emits `entry`, or a hardlink entry to the first path of the same inode.
     fn emit_if_not_linked(&mut self, entry: Entry, stat: &libc::stat) -> Result<()> {
         if let Some(link) = self.first_path(&entry.name, stat) {
-            let mut linked = Entry::new(entry.name, Kind::Link);
-            linked.mode = entry.mode;
-            linked.uid = entry.uid;
-            linked.gid = entry.gid;
-            linked.mtime = entry.mtime;
-            linked.link = link;
-            return self.emit(&linked);
+            return self.emit(&entry.into_link(link));
         }
         self.emit(&entry)
     }
@@ -274,13 +268,7 @@ impl<'a, W: Write> Walker<'a, W> {
         }
         let mut entry = self.entry_of(path, Kind::Regular, &stat);
         if let Some(link) = self.first_path(&entry.name, &stat) {
-            let mut linked = Entry::new(std::mem::take(&mut entry.name), Kind::Link);
-            linked.mode = entry.mode;
-            linked.uid = entry.uid;
-            linked.gid = entry.gid;
-            linked.mtime = entry.mtime;
-            linked.link = link;
-            return self.emit(&linked);
+            return self.emit(&entry.into_link(link));
         }
         entry.size = u64::try_from(stat.st_size).unwrap_or(0);
         entry.xattrs = xattrs;
