@@ -210,8 +210,7 @@ def write_images(
             sink.add_file(_blob_name(digest), path)
 
     for image, tags in saved:
-        records = images.layer_records(image.chain_ids)
-        layers = [records[chain] for chain in image.chain_ids]
+        layers = images.layers_of(image.id)
         descriptors = []
         for layer in layers:
             path = images.layout.blob(layer.digest) if layer.digest else None

@@ -195,8 +195,7 @@ def commit_container(
         blob, layer = encoded
         empty = layer.entries == 0
         with local.building(images):
-            found = images.layer_records(parent_layers)
-            chain = [found[chain_id] for chain_id in parent_layers]
+            chain = images.layers_of(parent.id)
             if not empty:
                 chain.append(
                     local.install_layer(

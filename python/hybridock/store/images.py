@@ -33,6 +33,13 @@ class LayerRecord(NamedTuple):
     unpacked_size: int  # docker's directory.Size of the extracted tree: what docker shows
 
 
+#: a layers row as LayerRecord's fields, in order
+_LAYER_COLUMNS = (
+    "chain_id, diff_id, parent, digest, media_type, compressed_size, size,"
+    " COALESCE(unpacked_size, 0)"
+)
+
+
 class ImageRecord(NamedTuple):
     id: str
     config: dict[str, Any]
@@ -119,10 +126,7 @@ class ImageStore:
         if not chains:
             return {}
         marks = ",".join("?" * len(chains))
-        columns = "chain_id, diff_id, parent, digest, media_type, compressed_size, size"
-        query = (
-            f"SELECT {columns}, COALESCE(unpacked_size, 0) FROM layers WHERE chain_id IN ({marks})"  # noqa: S608
-        )
+        query = f"SELECT {_LAYER_COLUMNS} FROM layers WHERE chain_id IN ({marks})"  # noqa: S608
         rows = self.db.query(query, chains)
         return {row[0]: LayerRecord(*row) for row in rows}
 
@@ -252,23 +256,11 @@ class ImageStore:
     def layers_of(self, image_id: str) -> list[LayerRecord]:
         """The image's layers, base first, as recorded."""
         rows = self.db.query(
-            "SELECT layers.* FROM image_layers JOIN layers USING (chain_id)"
+            f"SELECT {_LAYER_COLUMNS} FROM image_layers JOIN layers USING (chain_id)"  # noqa: S608
             " WHERE image_layers.image_id = ? ORDER BY image_layers.position",
             (image_id,),
         )
-        return [
-            LayerRecord(
-                chain_id=row["chain_id"],
-                diff_id=row["diff_id"],
-                parent=row["parent"],
-                digest=row["digest"],
-                media_type=row["media_type"],
-                compressed_size=row["compressed_size"],
-                size=row["size"],
-                unpacked_size=row["unpacked_size"] or 0,
-            )
-            for row in rows
-        ]
+        return [LayerRecord(*row) for row in rows]
 
     def record_push(self, pushed: PushRecord) -> None:
         """Record a finished push: ``images --digests`` shows the repository digest."""
