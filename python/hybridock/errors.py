@@ -13,6 +13,12 @@ class HybridockError(Exception):
     """Base of every error hybridock raises on purpose."""
 
 
+def os_words(error: OSError) -> str:
+    """What went wrong in an ``OSError``, as Go words it in docker's messages: its strerror in
+    lower case (``no such file or directory``, ``connection refused``)."""
+    return (error.strerror or str(error)).lower()
+
+
 class InvalidReference(HybridockError, ValueError):
     """An image reference that does not follow Docker's grammar."""
 

@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from hybridock import _native
-from hybridock.errors import ArchiveError, HybridockError
+from hybridock.errors import ArchiveError, HybridockError, os_words
 from hybridock.images import local
+from hybridock.images.archive import blob_name
 from hybridock.reference import Reference, validate_digest
 from hybridock.registry.manifest import MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES
 from hybridock.store.images import ImageStore, LayerRecord
@@ -181,7 +182,7 @@ def _opened(source: BinaryIO | str | Path, work: Path) -> Iterator[BinaryIO]:
         try:
             file: BinaryIO = Path(source).open("rb")  # noqa: SIM115 - closed below
         except OSError as error:
-            raise ArchiveError(f"open {source}: {_strerror(error)}") from None
+            raise ArchiveError(f"open {source}: {os_words(error)}") from None
     else:
         spool = work / "archive"
         with spool.open("xb") as out:
@@ -199,10 +200,6 @@ def _opened(source: BinaryIO | str | Path, work: Path) -> Iterator[BinaryIO]:
                 yield unpacked
             return
         yield file
-
-
-def _strerror(error: OSError) -> str:
-    return (error.strerror or str(error)).lower()
 
 
 def load(
@@ -268,7 +265,7 @@ class _Loader:
             names, digests = [], []
             for layer in layer_descriptors:
                 layer_digest, size, _ = _descriptor(layer)
-                name = _blob_name(layer_digest)
+                name = blob_name(layer_digest)
                 if self.archive.member(name)[1] != size:
                     raise ArchiveError(f"invalid archive: blob {layer_digest} is not {size} bytes")
                 names.append(name)
@@ -280,7 +277,7 @@ class _Loader:
 
     def _blob(self, descriptor: object, limit: int) -> bytes:
         digest, size, _ = _descriptor(descriptor)
-        data = self.archive.read(_blob_name(digest), limit)
+        data = self.archive.read(blob_name(digest), limit)
         if len(data) != size or _native.sha256(data) != digest:
             raise ArchiveError(f"invalid archive: blob {digest} does not match its digest")
         return data
@@ -389,10 +386,6 @@ def _digest_of_name(name: str) -> str | None:
     """The digest a content-addressed member name states (``blobs/sha256/<hex>``)."""
     head, _, tail = _normalised(name).rpartition("/")
     return f"sha256:{tail}" if head.endswith("sha256") and _HEX.fullmatch(tail) else None
-
-
-def _blob_name(digest: str) -> str:
-    return "blobs/sha256/" + digest.removeprefix("sha256:")
 
 
 def _descriptor(descriptor: object) -> tuple[str, int, str]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from hybridock.errors import ArchiveError, LayerLimitExceeded, StoreError
+from hybridock.errors import ArchiveError, LayerLimitExceeded, StoreError, os_words
 from hybridock.images import local
 from hybridock.images.changes import apply_changes
 from hybridock.images.load import NO_LIMITS, Limits
@@ -78,15 +78,14 @@ def _fetch(source: BinaryIO | str | Path, target: Path, limit: int | None) -> No
             ) from None
         except (urllib.error.URLError, OSError) as error:
             reason = error.reason if isinstance(error, urllib.error.URLError) else error
-            if isinstance(reason, OSError) and reason.strerror:
-                reason = reason.strerror.lower()  # "connection refused", as Go words it
-            raise ArchiveError(f'Get "{source}": {reason}') from None
+            words = os_words(reason) if isinstance(reason, OSError) else reason
+            raise ArchiveError(f'Get "{source}": {words}') from None
         return
     if isinstance(source, str | Path):
         try:
             shutil.copyfile(source, target)
         except OSError as error:
-            raise StoreError(f"open {source}: {_strerror(error)}") from None
+            raise StoreError(f"open {source}: {os_words(error)}") from None
         return
     _copy(source, target, limit)
 
@@ -97,7 +96,3 @@ def _copy(source: BinaryIO, target: Path, limit: int | None) -> None:
             out.write(chunk)
             if limit is not None and out.tell() > limit:
                 raise LayerLimitExceeded(f"the tarball is larger than {limit} bytes")
-
-
-def _strerror(error: OSError) -> str:
-    return (error.strerror or str(error)).lower()

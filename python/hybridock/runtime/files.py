@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, NamedTuple
 
-from hybridock.errors import ContainerPathNotFound, FileCopyError
+from hybridock.errors import ContainerPathNotFound, FileCopyError, os_words
 from hybridock.runtime.archive import extract_tar, write_tar
 from hybridock.runtime.containers import Container, process_alive
 from hybridock.runtime.fsview import Entry, MountPoint, View, is_whiteout, opened, split
@@ -389,8 +389,7 @@ def _failures(container: Container, path: str) -> Iterator[None]:
     except OSError as error:
         if error.errno == errno.EROFS and container.config.security.read_only:
             raise FileCopyError(READ_ONLY) from None
-        words = (error.strerror or str(error)).lower()
-        raise FileCopyError(f"{path}: {words}") from None
+        raise FileCopyError(f"{path}: {os_words(error)}") from None
 
 
 def _host_plan(source: Source, destination: str) -> tuple[str, str]:
