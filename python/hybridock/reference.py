@@ -40,6 +40,13 @@ _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}", re.ASCII)
 _DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
+def tag_given(text: str) -> bool:
+    """Whether a reference as typed names a tag or digest (else docker defaults to latest, or,
+    for ``save`` and ``push -a``, takes every tag of the repository)."""
+    last = text.rsplit("/", 1)[-1]
+    return ":" in last or "@" in text
+
+
 def validate_digest(value: str) -> str:
     """Return ``value`` if it is ``sha256:<64 lowercase hex>``, else raise InvalidReference."""
     if not isinstance(value, str) or _SHA256_RE.fullmatch(value) is None:

@@ -25,13 +25,7 @@ from hybridock.cli.output import (
 )
 from hybridock.client import ListedImage, RemovalReport
 from hybridock.errors import HybridockError, ImageNotFound, InvalidReference
-from hybridock.reference import Reference
-
-
-def tag_given(text: str) -> bool:
-    """Whether a reference as typed names a tag or digest (else docker defaults to latest)."""
-    last = text.rsplit("/", 1)[-1]
-    return ":" in last or "@" in text
+from hybridock.reference import Reference, tag_given
 
 
 @click.command()

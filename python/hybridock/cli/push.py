@@ -8,10 +8,9 @@ from typing import TextIO
 import click
 
 from hybridock.cli.context import State, pass_state
-from hybridock.cli.images import tag_given
 from hybridock.cli.output import PullRenderer
 from hybridock.errors import ConfigError
-from hybridock.reference import Reference
+from hybridock.reference import Reference, tag_given
 
 
 @click.command()

@@ -27,7 +27,7 @@ from typing import BinaryIO, NamedTuple, Protocol
 from hybridock import _native
 from hybridock.errors import ConfigError, ImageNotFound, InvalidReference, StoreError
 from hybridock.images import local
-from hybridock.reference import Reference
+from hybridock.reference import Reference, tag_given
 from hybridock.registry import OCI_MANIFEST
 from hybridock.store.images import ImageRecord, ImageStore
 
@@ -47,10 +47,6 @@ class SavedImage(NamedTuple):
     tags: tuple[Reference, ...]
 
 
-def _tag_given(text: str) -> bool:
-    return ":" in text.rsplit("/", 1)[-1] or "@" in text
-
-
 def images_to_save(images: ImageStore, names: Sequence[str]) -> list[SavedImage]:
     """docker's ``save`` names: ``NAME:TAG`` that tag, a bare ``NAME`` every tag of the
     repository, an id (or a digest reference) the image without tags."""
@@ -61,7 +57,7 @@ def images_to_save(images: ImageStore, names: Sequence[str]) -> list[SavedImage]
             parsed: Reference | None = Reference.parse(name)
         except InvalidReference:
             parsed = None
-        if parsed is not None and not _tag_given(name):
+        if parsed is not None and not tag_given(name):
             everything = everything if everything is not None else images.all()
             tagged = [
                 (image.id, reference)
@@ -182,7 +178,8 @@ def _open_blob(path: Path) -> Iterator[BinaryIO]:
         yield file
 
 
-def _blob_name(digest: str) -> str:
+def blob_name(digest: str) -> str:
+    """Where an OCI layout (and docker 25's archive) keeps a blob."""
     return "blobs/sha256/" + digest.removeprefix("sha256:")
 
 
@@ -204,10 +201,10 @@ def write_images(
             return
         written.add(digest)
         if data is not None:
-            sink.add_bytes(_blob_name(digest), data)
+            sink.add_bytes(blob_name(digest), data)
         else:
             assert path is not None  # noqa: S101 - one of the two is given
-            sink.add_file(_blob_name(digest), path)
+            sink.add_file(blob_name(digest), path)
 
     for image, tags in saved:
         layers = images.layers_of(image.id)
@@ -240,9 +237,9 @@ def write_images(
             index.append(descriptor)
         entries.append(
             {
-                "Config": _blob_name(image.id),
+                "Config": blob_name(image.id),
                 "RepoTags": [tag.familiar for tag in tags] or None,
-                "Layers": [_blob_name(str(layer.digest)) for layer in layers],
+                "Layers": [blob_name(str(layer.digest)) for layer in layers],
             }
         )
     sink.add_bytes("oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
