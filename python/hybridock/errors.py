@@ -157,5 +157,28 @@ class SpawnError(HybridockError, OSError):
         self.exit_code = exit_code
 
 
+# --- build ----------------------------------------------------------------------------------
+
+
+class DockerfileError(ConfigError):
+    """A Dockerfile the builder cannot read, in BuildKit's words; ``line`` is the 1-based line
+    of the instruction (``dockerfile parse error on line 3: unknown instruction: FOO``)."""
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class BuildError(HybridockError):
+    """A build that failed in a step: ``step`` is the step as the progress names it
+    (``[build 2/4] RUN make``), ``exit_code`` the code of a RUN step's process (None for
+    other failures). ``docker build`` itself then exits 1, as BuildKit's does."""
+
+    def __init__(self, message: str, *, step: str = "", exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.exit_code = exit_code
+
+
 class ResolverError(HybridockError, OSError):
     """The name resolver of user-defined networks (aardvark-dns) is missing or fails."""

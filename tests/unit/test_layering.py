@@ -29,9 +29,11 @@ RANKS = {
     "hybridock.client": 5,
     "hybridock.documents": 5,  # docker's documents, built once for every front end
     "hybridock.handles": 5,  # docker-py's collections and handles over Client
+    "hybridock.build": 4,  # hybridock build: context, cache, step executor
     "hybridock.images": 4,  # what moves images in and out: push, save/load, commit
     "hybridock.runtime": 4,
     "hybridock.store": 3,
+    "hybridock.build.dockerfile": 1,  # the Dockerfile language alone (commit -c uses it too)
     "hybridock.registry": 2,
     "hybridock.config": 1,
     "hybridock.reference": 1,
@@ -41,6 +43,7 @@ RANKS = {
 #: front ends go through Client, not around it
 FRONT_ENDS = ("hybridock.cli", "hybridock.api")
 BEHIND_CLIENT = (
+    "hybridock.build",
     "hybridock.documents",
     "hybridock.images",
     "hybridock.runtime",
