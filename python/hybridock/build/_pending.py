@@ -113,6 +113,9 @@ class ContextSource:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def locate(self, path: str) -> Path:
+        return self.root / path
+
     def select(self, pattern: str) -> list[str]:
         found = sorted(str(p.relative_to(self.root)) for p in self.root.glob(pattern.lstrip("/")))
         if not found:
@@ -129,12 +132,38 @@ class ContextSource:
         return "sha256:" + hashed.hexdigest()
 
 
+class LayersSource(ContextSource):
+    def __init__(self, dirs: Sequence[str]) -> None:
+        self.dirs = [Path(d) for d in dirs]
+        super().__init__(self.dirs[0] if self.dirs else Path("/nonexistent"))
+
+    def locate(self, path: str) -> Path:
+        return next((d / path for d in self.dirs if os.path.lexists(d / path)), self.root / path)
+
+    def select(self, pattern: str) -> list[str]:
+        relative = pattern.lstrip("/")
+        if not any(os.path.lexists(d / relative) for d in self.dirs):
+            raise BuildError(f'"{pattern}": not found')
+        return [relative]
+
+    def digest(self, paths: Sequence[str]) -> str:
+        hashed = hashlib.sha256()
+        for path in paths:
+            file = self.locate(path)
+            hashed.update(path.encode() + (file.read_bytes() if file.is_file() else b""))
+        return "sha256:" + hashed.hexdigest()
+
+
+def layers_source(dirs: Sequence[str]) -> LayersSource:
+    return LayersSource(dirs)
+
+
 def copy_into(
     source: ContextSource, paths: Sequence[str], destination: str, upper: Path, working_dir: str
 ) -> None:
     target = upper / os.path.join(working_dir, destination).lstrip("/")
     for path in paths:
-        origin = source.root / path
+        origin = source.locate(path)
         if destination.endswith("/") or len(paths) > 1:
             into = target / origin.name
         else:

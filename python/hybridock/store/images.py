@@ -458,11 +458,12 @@ class ImageStore:
         connection.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
         connection.execute("DELETE FROM images WHERE id = ?", (image_id,))  # cascades
         freed = []
+        cached = {row[0] for row in connection.execute(_CACHED_LAYERS)}
         for chain_id in chain:
             used = connection.execute(
                 "SELECT 1 FROM image_layers WHERE chain_id = ? LIMIT 1", (chain_id,)
             ).fetchone()
-            if used is None:
+            if used is None and chain_id not in cached:
                 connection.execute("DELETE FROM layers WHERE chain_id = ?", (chain_id,))
                 freed.append(chain_id)
         return freed
@@ -523,15 +524,19 @@ class ImageStore:
         return removed + len(abandoned)
 
 
-#: layers no image uses and the build cache does not name (with the layers below those)
-_DELETE_UNUSED_LAYERS = """
+#: the layers the build cache names, with the layers below them
+_CACHED_LAYERS = """
 WITH RECURSIVE kept(chain_id) AS (
-    SELECT chain_id FROM image_layers
-    UNION SELECT chain_id FROM build_cache WHERE chain_id IS NOT NULL
+    SELECT chain_id FROM build_cache WHERE chain_id IS NOT NULL
     UNION SELECT layers.parent FROM layers JOIN kept ON layers.chain_id = kept.chain_id
     WHERE layers.parent IS NOT NULL
 )
-DELETE FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM kept)
+SELECT chain_id FROM kept
+"""
+#: layers no image uses and the build cache does not keep
+_DELETE_UNUSED_LAYERS = f"""
+DELETE FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)
+AND chain_id NOT IN ({_CACHED_LAYERS})
 """
 
 
