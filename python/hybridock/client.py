@@ -44,9 +44,9 @@ if TYPE_CHECKING:
     # command needs (the registry stack alone is ~100 ms, the container runtime ~40 ms).
     import threading
     from types import TracebackType
-    from hybridock.build.options import BuildOptions, BuildResult
-    from hybridock.build.progress import BuildEvent
 
+    from hybridock.build.options import BuildOptions, BuildResult
+    from hybridock.build.progress import BuildEvent, build_progress
     from hybridock.config import Config
     from hybridock.documents.containers import command_text, status_text
     from hybridock.documents.image_list import ListedImage
@@ -97,6 +97,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AttachLink",
+    "BuildEvent",
+    "BuildOptions",
+    "BuildResult",
     "Client",
     "Container",
     "ContainerCollection",
@@ -145,6 +148,7 @@ __all__ = [
     "VolumeInUse",
     "VolumeNotFound",
     "VolumeUsage",
+    "build_progress",
     "command_text",
     "detach_key_bytes",
     "displayable_ports",
@@ -2051,7 +2055,7 @@ class Client:
             self._emit([self._image_event("tag", made.image_id, attributes={"name": tag})])
         return made
 
-    def prune_build_cache(self, *, all: bool = False) -> int:  # noqa: A002 - docker's flag
+    def prune_build_cache(self, *, all: bool = False) -> int:
         """docker builder prune: the cache entries (``all``: every one, else those no image
         uses), the layers only they kept and the cache mounts; the bytes reclaimed."""
         from hybridock.build import cache  # noqa: PLC0415

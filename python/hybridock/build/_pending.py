@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hybridock.build.dockerfile import instructions as ins
@@ -91,7 +91,7 @@ def apply(
         }
     elif isinstance(instruction, ins.Workdir):
         path = expand(instruction.path)
-        section["WorkingDir"] = os.path.join(section.get("WorkingDir") or "/", path)
+        section["WorkingDir"] = str(PurePosixPath(section.get("WorkingDir") or "/", path))
     elif isinstance(instruction, ins.User):
         section["User"] = expand(instruction.user)
     elif isinstance(instruction, (ins.Cmd, ins.Entrypoint)):
@@ -103,7 +103,9 @@ def apply(
         if key == "Entrypoint":
             section["Cmd"] = None
     elif isinstance(instruction, ins.Expose):
-        ports = {p if "/" in p else f"{p}/tcp": {} for p in map(expand, instruction.ports)}
+        ports: dict[str, Any] = {
+            p if "/" in p else f"{p}/tcp": {} for p in map(expand, instruction.ports)
+        }
         section["ExposedPorts"] = {**(section.get("ExposedPorts") or {}), **ports}
     elif isinstance(instruction, ins.Shell):
         section["Shell"] = list(instruction.shell)
@@ -161,13 +163,11 @@ def layers_source(dirs: Sequence[str]) -> LayersSource:
 def copy_into(
     source: ContextSource, paths: Sequence[str], destination: str, upper: Path, working_dir: str
 ) -> None:
-    target = upper / os.path.join(working_dir, destination).lstrip("/")
+    target = upper / str(PurePosixPath(working_dir, destination)).lstrip("/")
     for path in paths:
         origin = source.locate(path)
-        if destination.endswith("/") or len(paths) > 1:
-            into = target / origin.name
-        else:
-            into = target
+        several = destination.endswith("/") or len(paths) > 1
+        into = target / origin.name if several else target
         into.parent.mkdir(parents=True, exist_ok=True)
         if origin.is_dir():
             shutil.copytree(origin, target, dirs_exist_ok=True, symlinks=True)

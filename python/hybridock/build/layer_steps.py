@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from hybridock import _native
@@ -128,7 +128,7 @@ def _cache_dir(build: Build, mount: ins.Mount, cache_id: str) -> Path:
 
 
 def _secret(build: Build, mount: ins.Mount, directory: Path) -> Path | None:
-    secret_id = mount.id or os.path.basename(mount.target or "")
+    secret_id = mount.id or PurePosixPath(mount.target or "").name
     source = build.settings.secrets.get(secret_id)
     if source is None:
         if mount.required:

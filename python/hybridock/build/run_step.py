@@ -16,7 +16,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from hybridock import _native
 from hybridock.errors import BuildError, SpawnError
@@ -121,7 +121,7 @@ def run_process(
 
 
 def _spawn_and_wait(
-    arguments: dict[str, object], on_line: Callable[[str], None], cancel: Cancel
+    arguments: dict[str, Any], on_line: Callable[[str], None], cancel: Cancel
 ) -> int:
     reader, writer = os.pipe()
     stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)

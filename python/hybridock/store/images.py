@@ -534,9 +534,14 @@ WITH RECURSIVE kept(chain_id) AS (
 SELECT chain_id FROM kept
 """
 #: layers no image uses and the build cache does not keep
-_DELETE_UNUSED_LAYERS = f"""
+_DELETE_UNUSED_LAYERS = """
+WITH RECURSIVE kept(chain_id) AS (
+    SELECT chain_id FROM build_cache WHERE chain_id IS NOT NULL
+    UNION SELECT layers.parent FROM layers JOIN kept ON layers.chain_id = kept.chain_id
+    WHERE layers.parent IS NOT NULL
+)
 DELETE FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)
-AND chain_id NOT IN ({_CACHED_LAYERS})
+AND chain_id NOT IN (SELECT chain_id FROM kept)
 """
 
 
