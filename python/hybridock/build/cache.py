@@ -6,24 +6,25 @@ its top layer (the chain below is the layers' parents) and the image config; a h
 nothing. The layers an entry names stay through GC (store/images.py) until ``prune``.
 
 ``--cache-from``: an image built here with ``--build-arg BUILDKIT_INLINE_CACHE=1`` (BuildKit's
-switch for its inline cache ``moby.buildkit.cache.v0``) keeps its steps' keys in its config
-under the label ``INLINE_LABEL``: ``[key, layers]`` pairs, ``layers`` the length of the chain
-after the step; seeding records them against that image's layers (pulled or pushed with it).
+switch for its inline cache, which it keeps in the config's ``moby.buildkit.cache.v0``) keeps
+its steps' keys in its image config under ``INLINE_KEY`` (beside the config section, so no
+label shows it): ``[key, layers]`` pairs, ``layers`` the length of the chain after the step;
+seeding records them against that image's layers (pulled or pushed with it).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from hybridock import _native
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import remove_tree
 
-#: the image config label that carries an image's step keys (our inline cache)
-INLINE_LABEL = "io.hybridock.build.cache.v0"
+#: the image config's key that carries its step keys (our inline cache)
+INLINE_KEY = "io.hybridock.build.cache.v0"
 #: the directory under the store's root that holds RUN --mount=type=cache directories
 CACHE_MOUNTS = "build-cache-mounts"
 
@@ -85,14 +86,17 @@ class BuildCache:
         """Record the step keys ``image_id`` carries (``--cache-from``); how many."""
         record = self.images.get(image_id)
         document = record.config
-        labels = (document.get("config") or {}).get("Labels") or {}
-        try:
-            steps: Sequence[tuple[str, int]] = json.loads(labels.get(INLINE_LABEL, "[]"))
-        except ValueError:
+        steps = document.get(INLINE_KEY)
+        if not isinstance(steps, list):
             return 0
         chain = list(record.chain_ids)
         seeded = 0
-        for key, layers in steps:
+        for step in steps:
+            if not (isinstance(step, list) and len(step) == 2):
+                continue
+            key, layers = step
+            if not isinstance(key, str) or not isinstance(layers, int):
+                continue
             if not 0 < layers <= len(chain):
                 continue
             if not self.images.db.query("SELECT 1 FROM build_cache WHERE key = ?", (key,)):
@@ -111,7 +115,7 @@ def _partial(document: dict[str, Any], layers_kept: int) -> dict[str, Any]:
                 break
             layers_kept -= 1
         history.append(entry)
-    cut = {k: v for k, v in document.items() if k not in ("rootfs", "history")}
+    cut = {k: v for k, v in document.items() if k not in ("rootfs", "history", INLINE_KEY)}
     cut["history"] = history
     return cut
 

@@ -25,7 +25,7 @@ from hybridock.build.dockerfile import instructions as ins
 from hybridock.build.progress import Reporter, Vertex
 from hybridock.build.run_step import Cancel
 from hybridock.build.steps import StageRunner, StageState, history_text, sibling, with_history
-from hybridock.errors import BuildError
+from hybridock.errors import BuildError, ImageNotFound
 from hybridock.images import local
 from hybridock.images.commit import runtime_mount_points
 from hybridock.reference import Reference
@@ -131,6 +131,7 @@ class Build:
         parent = self.stage_state(name)
         if parent is not None:
             return replace(parent, args={}, document=copy.deepcopy(parent.document))
+        stored = self.cache.use and not self.settings.pull and self._stored(name)
         image_id = self.settings.resolve_base(name, self.settings.pull)
         record = self.images.get(image_id)
         document = {
@@ -138,9 +139,18 @@ class Build:
         }
         document.pop("container", None)
         vertex.log(f"resolved {name} to {image_id}")
+        if stored:
+            vertex.cached()  # as BuildKit shows a base it has already
         return StageState(
             build_cache.step_key("", f"FROM {image_id}"), list(record.chain_ids), document
         )
+
+    def _stored(self, name: str) -> bool:
+        try:
+            self.images.resolve(name)
+        except ImageNotFound:
+            return False
+        return True
 
     # --- layer steps --------------------------------------------------------------------------
 
@@ -229,9 +239,7 @@ class Build:
             if self.settings.labels:
                 config["Labels"] = {**(config.get("Labels") or {}), **self.settings.labels}
             if self.build_args.get("BUILDKIT_INLINE_CACHE") == "1":
-                labels = config.setdefault("Labels", {}) or {}
-                labels[build_cache.INLINE_LABEL] = _json(state.inline)
-                config["Labels"] = labels
+                document[build_cache.INLINE_KEY] = [list(step) for step in state.inline]
             document = dict(sorted(document.items()))
             with local.building(self.images):
                 layers = self.images.layer_records(state.chain)
@@ -244,12 +252,6 @@ class Build:
                         self.images.tag(made.id, tag)
                     vertex.log(f"naming to {tag} done")
             return made.id
-
-
-def _json(value: object) -> str:
-    import json  # noqa: PLC0415
-
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _pending_module() -> Any:

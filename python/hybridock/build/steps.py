@@ -85,8 +85,11 @@ class StageRunner:
         self.effects = sibling("dockerfile.config")
 
     def step_name(self, position: int, instruction: ins.Instruction) -> str:
+        """BuildKit's: ``[build 2/4] RUN make``, the stage's name only when there are
+        several stages."""
         total = len(self.stage.instructions) + 1
-        return f"[{self.title} {position}/{total}] {instruction.original.strip()}"
+        prefix = f"{self.title} " if len(self.build.dockerfile.stages) > 1 else ""
+        return f"[{prefix}{position}/{total}] {instruction.original.strip()}"
 
     def expand(self, state: StageState) -> Callable[[str], str]:
         env = state.env()
