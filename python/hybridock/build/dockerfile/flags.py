@@ -45,6 +45,28 @@ def parse_duration(text: str) -> int:
     return sign * round(total)
 
 
+def _flag_word(text: str, index: int) -> tuple[str, bool, int]:
+    """The word at ``index`` (quotes removed, backslash escapes resolved), whether it was
+    quoted, and the index after it."""
+    word, quote, quoted = "", "", False
+    while index < len(text):
+        char = text[index]
+        index += 1
+        if not quote and char.isspace():
+            break
+        if char == quote or (not quote and char in "'\""):
+            quote = "" if quote else char
+            quoted = True
+            continue
+        if char == "\\" and index < len(text):
+            char = text[index]
+            index += 1
+        elif char == "\\":
+            continue
+        word += char
+    return word, quoted, index
+
+
 def split_flags(text: str) -> tuple[list[str], str]:
     """The leading ``--flag`` words of an instruction's arguments (quotes and backslashes
     resolved; ``--`` ends them) and the rest of the text."""
@@ -55,31 +77,10 @@ def split_flags(text: str) -> tuple[list[str], str]:
             index += 1
         if not text.startswith("--", index):
             return words, text[index:]
-        word, quote, blank_ok = "", "", False
-        while index < len(text):
-            char = text[index]
-            index += 1
-            if quote:
-                if char == quote:
-                    quote = ""
-                    continue
-            elif char.isspace():
-                break
-            elif char in "'\"":
-                quote, blank_ok = char, True
-                continue
-            if char == "\\":
-                if index == len(text):
-                    continue
-                char = text[index]
-                index += 1
-            word += char
-        if word == "--":
-            return words, text[index:] if index < len(text) else ""
-        if blank_ok or word:
-            words.append(word)
-        if index >= len(text):
-            return words, ""
+        word, quoted, index = _flag_word(text, index)
+        if word == "--" and not quoted:
+            return words, text[index:]
+        words.append(word)
 
 
 def parse_flags(words: list[str], known: Mapping[str, FlagKind]) -> dict[str, FlagValue]:
@@ -153,41 +154,48 @@ def parse_mount(spec: str) -> Mount:
     except (csv.Error, StopIteration):
         raise DockerfileError(f"failed to parse csv mounts: {spec}") from None
     found: dict[str, str] = {"type": "bind"}
-    readonly: bool | None = None
-    required = False
+    switches: dict[str, bool] = {}
     for field in fields:
         key, equals, value = field.partition("=")
         key = key.lower()
-        if key == "type" and equals:
-            if value.lower() not in _MOUNT_TYPES:
-                raise DockerfileError(f"unsupported mount type {go_quote(value)}")
-            found["type"] = value.lower()
-        elif key in ("readonly", "ro", "readwrite", "rw"):
-            flag = _go_bool(key, value) if equals else True
-            readonly = flag if key in ("readonly", "ro") else not flag
-        elif key == "required":
-            if found["type"] not in ("secret", "ssh"):
-                raise DockerfileError(f"unexpected key '{key}' for mount type '{found['type']}'")
-            required = _go_bool(key, value) if equals else True
+        if key in ("readonly", "ro", "readwrite", "rw", "required"):
+            _switch(switches, found["type"], key, value if equals else "true")
         elif not equals:
             raise DockerfileError(f"invalid field '{field}' must be a key=value pair")
-        elif key == "from" and re.search(r"\$.", value):
-            raise DockerfileError(
-                "'from' doesn't support variable expansion, define alias stage instead"
-            )
-        elif key in ("src", "source"):
-            found["source"] = value
-        elif key in ("target", "dst", "destination"):
-            found["target"] = value
-        elif key == "size" and found["type"] != "tmpfs":
-            raise DockerfileError(f"unexpected key '{key}' for mount type '{found['type']}'")
-        elif key == "sharing" and value.lower() not in _SHARING:
-            raise DockerfileError(f"unsupported sharing value {go_quote(value)}")
-        elif key in ("from", "id", "sharing", "mode", "uid", "gid", "size", "env"):
-            found[key] = value.lower() if key == "sharing" else value
         else:
-            raise DockerfileError(f"unexpected key '{key}' in '{field}'")
-    return _validated(found, readonly, required)
+            _field(found, key, value, field)
+    return _validated(found, switches.get("readonly"), switches.get("required", False))
+
+
+def _switch(switches: dict[str, bool], kind: str, key: str, value: str) -> None:
+    if key == "required":
+        if kind not in ("secret", "ssh"):
+            raise DockerfileError(f"unexpected key '{key}' for mount type '{kind}'")
+        switches["required"] = _go_bool(key, value)
+    else:
+        flag = _go_bool(key, value)
+        switches["readonly"] = flag if key in ("readonly", "ro") else not flag
+
+
+def _field(found: dict[str, str], key: str, value: str, field: str) -> None:
+    key = {"src": "source", "dst": "target", "destination": "target"}.get(key, key)
+    if key == "type":
+        if value.lower() not in _MOUNT_TYPES:
+            raise DockerfileError(f"unsupported mount type {go_quote(value)}")
+        value = value.lower()
+    elif key == "from" and re.search(r"\$.", value):
+        raise DockerfileError(
+            "'from' doesn't support variable expansion, define alias stage instead"
+        )
+    elif key == "size" and found["type"] != "tmpfs":
+        raise DockerfileError(f"unexpected key '{key}' for mount type '{found['type']}'")
+    elif key == "sharing":
+        if value.lower() not in _SHARING:
+            raise DockerfileError(f"unsupported sharing value {go_quote(value)}")
+        value = value.lower()
+    elif key not in ("source", "target", "from", "id", "mode", "uid", "gid", "size", "env"):
+        raise DockerfileError(f"unexpected key '{key}' in '{field}'")
+    found[key] = value
 
 
 def _validated(found: dict[str, str], readonly: bool | None, required: bool) -> Mount:

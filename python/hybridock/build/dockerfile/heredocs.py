@@ -84,7 +84,9 @@ def read_bodies(found: list[Opening], lines: list[str], start: int) -> tuple[lis
                 break
             body.append(line)
         content = "".join(body)
-        heredocs.append(Heredoc(each.name, chomped(content) if each.chomp else content, each.expand))
+        heredocs.append(
+            Heredoc(each.name, chomped(content) if each.chomp else content, each.expand)
+        )
     return heredocs, index
 
 

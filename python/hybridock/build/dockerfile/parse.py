@@ -245,7 +245,7 @@ def _healthcheck(node: Node) -> ins.Healthcheck:
             raise DockerfileError("HEALTHCHECK NONE takes no arguments")
         return ins.Healthcheck(test=("NONE",), **_base(node))
     durations = ("interval", "timeout", "start-period", "start-interval")
-    known: dict[str, FlagKind] = {name: "string" for name in (*durations, "retries")}
+    known: dict[str, FlagKind] = dict.fromkeys((*durations, "retries"), "string")
     flags = _flags(node, known)
     if kind != "CMD":
         raise DockerfileError(f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')

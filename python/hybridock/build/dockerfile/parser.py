@@ -50,9 +50,7 @@ class _Directives:
         self.values[name] = match[2]
         if name == "escape":
             if match[2] not in ("\\", "`"):
-                raise DockerfileError(
-                    f"invalid escape token '{match[2]}' does not match ` or \\"
-                )
+                raise DockerfileError(f"invalid escape token '{match[2]}' does not match ` or \\")
             self.escape = match[2]
             self._continuation = _continuation_pattern(self.escape)
         return True

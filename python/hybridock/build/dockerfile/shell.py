@@ -10,6 +10,7 @@ Expansion forms: ``$VAR``, ``${VAR}``, ``${VAR:-word}``, ``${VAR-word}``, ``${VA
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -110,23 +111,29 @@ class _Scan:
 
     def single_quoted(self) -> str:
         raw = self.lexer.raw_quotes
-        result = [self.next()] if raw else []
+        opening = self.next()
+        result = [opening] if raw else []
         while True:
             char = self.next()
             if not char:
-                raise _Failure("unexpected end of statement while looking for matching single-quote")
+                raise _Failure(
+                    "unexpected end of statement while looking for matching single-quote"
+                )
             if char == "'":
                 return "".join([*result, char] if raw else result)
             result.append(char)
 
     def double_quoted(self) -> str:
         raw = self.lexer.raw_quotes
-        result = [self.next()] if raw else []
+        opening = self.next()
+        result = [opening] if raw else []
         escape = self.lexer.escape
         while True:
             char = self.peek()
             if not char:
-                raise _Failure("unexpected end of statement while looking for matching double-quote")
+                raise _Failure(
+                    "unexpected end of statement while looking for matching double-quote"
+                )
             if char == '"':
                 self.next()
                 return "".join([*result, char] if raw else result)
@@ -186,10 +193,16 @@ class _Scan:
             raise _Failure("syntax error: missing '}'")
         if modifier == "/":
             return self.replace(name)
+        return self.modified(name, modifier)
+
+    def modified(self, name: str, modifier: str) -> str:
+        """``${name:-word}`` and the other forms with a word, after the modifier's first
+        character."""
         null_is_unset = modifier == ":"
         operator = self.next() if null_is_unset else modifier
+        spelled = modifier + operator if null_is_unset else modifier
         if operator not in ("-", "+", "?", "#", "%"):
-            raise _Failure(f"unsupported modifier ({modifier}{operator if null_is_unset else ''}) in substitution")
+            raise _Failure(f"unsupported modifier ({spelled}) in substitution")
         try:
             word, _ = self.until("}", raw_escapes=operator in "#%")
         except _Failure:
@@ -198,7 +211,7 @@ class _Scan:
             raise
         value, found = self.lookup(name)
         if self.lexer.skip_unset and not found:
-            return f"${{{name}{modifier}{operator if null_is_unset else ''}{word}}}"
+            return f"${{{name}{spelled}{word}}}"
         empty = not found or (null_is_unset and not value)
         if operator == "-":
             return word if empty else value
@@ -247,12 +260,12 @@ def _pattern(word: str) -> str:
         elif char == "\\":
             following = word[index : index + 1]
             index += 1
-            if following in ("}", "/"):
-                out.append(re.escape(following))
-            elif following in ("*", "?", "\\"):
+            if following in ("}", "/", "*", "?", "\\"):
                 out.append(re.escape(following))
             else:
-                raise _Failure(f"invalid pattern ({word}) in substitution: invalid escape '\\{following}'")
+                raise _Failure(
+                    f"invalid pattern ({word}) in substitution: invalid escape '\\{following}'"
+                )
         else:
             out.append(re.escape(char))
     return "".join(out)
@@ -309,10 +322,8 @@ class Lexer:
     def used_variables(self, text: str) -> set[str]:
         """The names ``text`` reads, set or not (quoted in single quotes: not read)."""
         scan = _Scan(self, text, {})
-        try:
+        with contextlib.suppress(_Failure):
             scan.until("", self.raw_escapes)
-        except _Failure:
-            pass
         return scan.read
 
 
