@@ -82,6 +82,7 @@ def _command(rest: str) -> ins.Command:
 
 def _pairs(node: Node, keyword: str) -> tuple[tuple[str, str], ...]:
     """parseNameVal and parseKvps: ``name=value ...`` or the legacy ``name value``."""
+    _flags(node)
     words = split_words(node.rest, node.escape)
     if not words:
         raise DockerfileError(f"{keyword} requires at least one argument")
