@@ -44,6 +44,7 @@ class Node:
 
 
 def split_command(line: str, number: int, escape: str = "\\") -> Node:
+    """The keyword, the leading flags and the rest of a logical line."""
     parts = _BLANKS.split(line.strip(), maxsplit=1)
     keyword = parts[0]
     flags, rest = split_flags(parts[1]) if len(parts) == 2 else ([], "")
@@ -51,6 +52,7 @@ def split_command(line: str, number: int, escape: str = "\\") -> Node:
 
 
 def json_array(rest: str) -> list[str] | None:
+    """The exec (JSON) form's words, None when ``rest`` is not a JSON array of strings."""
     if not rest.startswith("["):
         return None
     try:
@@ -66,10 +68,10 @@ def _blank_separated(rest: str) -> list[str]:
     return _BLANKS.split(rest) if rest else []
 
 
-def _list(node: Node) -> tuple[list[str], bool]:
+def _list(node: Node) -> list[str]:
     """parseMaybeJSONToList: a JSON array, else blank-separated words."""
     array = json_array(node.rest)
-    return (array, True) if array is not None else (_blank_separated(node.rest), False)
+    return array if array is not None else _blank_separated(node.rest)
 
 
 def _command(rest: str) -> ins.Command:
@@ -165,7 +167,7 @@ def _run(node: Node) -> ins.Run:
 
 def _copy(node: Node, *, add: bool) -> ins.Copy:
     keyword = "ADD" if add else "COPY"
-    args, _json = _list(node)
+    args = _list(node)
     if len(args) < 2:
         raise DockerfileError(
             f"{keyword} requires at least two arguments, but only one was provided. "
@@ -300,7 +302,7 @@ def _shell(node: Node) -> ins.Shell:
 
 def _volume(node: Node) -> ins.Volume:
     _flags(node)
-    paths, _json = _list(node)
+    paths = _list(node)
     if not paths:
         raise DockerfileError("VOLUME requires at least one argument")
     if any(not path.strip() for path in paths):

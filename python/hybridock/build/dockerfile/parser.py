@@ -12,6 +12,7 @@ Every error is ``DockerfileError("dockerfile parse error on line N: ...", line=N
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from hybridock.build.dockerfile import instructions as ins
 from hybridock.build.dockerfile.heredocs import openings, read_bodies
@@ -112,7 +113,7 @@ def _nodes(text: str) -> tuple[list[Node], _Directives]:
             if _may_open_heredocs(node):
                 found = openings(line)
                 heredocs, index = read_bodies(found, lines, index)
-                node = Node(**{**node.__dict__, "heredocs": tuple(heredocs)})
+                node = replace(node, heredocs=tuple(heredocs))
         except DockerfileError as error:
             raise _failure(error, start) from None
         nodes.append(node)
