@@ -2049,6 +2049,7 @@ class Client:
             Path(context) if context is not None else None,
             options or building.BuildOptions(),
             resolve_base=resolve_base,
+            networks=lambda: self.runtime.networks,
             progress=progress,
         )
         for tag in made.tags:

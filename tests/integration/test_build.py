@@ -195,3 +195,33 @@ def test_builder_prune_drops_cache_layers(box: Box, context: Path) -> None:
     assert out.startswith("Total:") and out != "Total:\t0B\n", out
     code, progress = build(box, context, "FROM busybox\nRUN echo pruned > /p\n")
     assert "CACHED" not in progress.split("RUN echo pruned", 1)[1]
+
+
+def test_default_network_is_the_bridge_and_its_lease_goes(box: Box, context: Path) -> None:
+    """As docker's builder: a RUN step on the default bridge reaches a container there (no
+    traffic leaves the suite's own network namespace); the step's lease is no container's
+    and is gone after the build."""
+    web = "build-web"
+    box.ok(
+        "run", "-d", "--name", web, "busybox", "sh", "-c",
+        "mkdir /www && echo from-web > /www/index.html && exec httpd -f -p 80 -h /www",
+    )  # fmt: skip
+    try:
+        address = box.ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", web).strip()
+        dockerfile = (
+            "FROM busybox\n"
+            "RUN ip -o -4 addr show eth0 | grep -o 'inet [0-9.]*'\n"
+            f"RUN for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /fetched http://{address}/ && break;"
+            " sleep 0.5; done; cat /fetched\n"
+        )
+        code, progress = build(box, context, dockerfile, "--no-cache")
+        assert code == 0, progress
+        assert re.search(r"^#\d+ \d+\.\d+ inet 172\.17\.", progress, re.M), progress
+        assert re.search(r"^#\d+ \d+\.\d+ from-web$", progress, re.M), progress
+    finally:
+        box("rm", "-f", web)
+    import sqlite3  # noqa: PLC0415
+
+    with sqlite3.connect(box.root / "metadata.db") as connection:
+        assert connection.execute("SELECT count(*) FROM build_endpoints").fetchone()[0] == 0
+    assert web not in box.ok("ps", "-a", "--format", "{{.Names}}")

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybridock import _native
 from hybridock.build import cache as build_cache
@@ -32,6 +32,13 @@ from hybridock.reference import Reference
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import Layout
 
+if TYPE_CHECKING:
+    from hybridock.runtime.sandbox import NetworkRuntime
+
+
+def _no_networks() -> NetworkRuntime:
+    raise BuildError("no network runtime given: RUN --network=default needs one")
+
 
 @dataclass
 class BuildSettings:
@@ -44,6 +51,7 @@ class BuildSettings:
     secrets: Mapping[str, str]
     tags: Sequence[Reference] = ()
     resolve_base: Callable[[str, bool], str] = field(default=lambda name, pull: name)
+    networks: Callable[[], NetworkRuntime] = field(default=_no_networks)
 
 
 class Build:

@@ -64,7 +64,15 @@ def run(
         tmpfs=tmpfs,
     )
     layer_dirs = [str(build.layout.layer(c)) for c in reversed(state.chain)]
-    code = run_process(build.layout, directory, layer_dirs, process, vertex.log, build.cancel)
+    code = run_process(
+        build.layout,
+        directory,
+        layer_dirs,
+        process,
+        vertex.log,
+        build.cancel,
+        build.settings.networks,
+    )
     _remove_mount_points(
         directory / "upper", layer_dirs, [*(d for _, d, _ in binds), *(t for t, _, _ in tmpfs)]
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from hybridock.build.cache import BuildCache
 from hybridock.build.executor import Build, BuildSettings
@@ -18,6 +18,9 @@ from hybridock.errors import BuildError, DockerfileError, ImageNotFound
 from hybridock.reference import Reference
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import Layout, write_atomic
+
+if TYPE_CHECKING:
+    from hybridock.runtime.sandbox import NetworkRuntime
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def build(
     options: BuildOptions,
     *,
     resolve_base: Callable[[str, bool], str],
+    networks: Callable[[], NetworkRuntime],
     progress: Callable[[BuildEvent], None] | None = None,
 ) -> BuildResult:
     tags = tuple(Reference.parse(tag) for tag in options.tags)
@@ -88,6 +92,7 @@ def build(
         secrets=options.secrets,
         tags=tags,
         resolve_base=resolve_base,
+        networks=networks,
     )
     image_id = Build(layout, images, dockerfile, settings, reporter, cache).run()
     if options.iidfile:

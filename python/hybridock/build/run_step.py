@@ -2,10 +2,11 @@
 the same capabilities, seccomp filter, masked paths, namespaces and cgroup) on an overlay of
 the stage's layers with a fresh upper dir, its output relayed line by line to the progress.
 
-Networks: ``none`` and ``default`` get a network namespace of their own with ``lo`` only
-(BuildKit's default is its bridge; hybridock's build has no bridge lease yet), ``host`` the
-host's. The process runs in its own pid namespace as pid 1: killing it ends every process the
-step started (``Cancel``: Ctrl-C, or a sibling stage's failure).
+Networks: ``default`` is docker's builder's, a namespace of its own on the default bridge
+(``NetworkRuntime.build_step``: a lease no container can take, outbound through the bridge's
+NAT, nothing published); ``none`` a namespace with ``lo`` only; ``host`` the host's. The
+process runs in its own pid namespace as pid 1: killing it ends every process the step started
+(``Cancel``: Ctrl-C, or a sibling stage's failure).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hybridock import _native
 from hybridock.errors import BuildError, SpawnError
@@ -26,6 +27,9 @@ from hybridock.runtime.lifecycle import IsolatedProcess, spawn_arguments
 from hybridock.runtime.rootfs import write_etc_files
 from hybridock.runtime.users import resolve_user
 from hybridock.store.layout import Layout
+
+if TYPE_CHECKING:
+    from hybridock.runtime.sandbox import NetworkRuntime
 
 #: BuildKit's PATH for a RUN whose image sets none
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -84,10 +88,31 @@ def run_process(
     process: Process,
     on_line: Callable[[str], None],
     cancel: Cancel,
+    networks: Callable[[], NetworkRuntime],
 ) -> int:
     """Run ``process`` with ``directory``'s upper/ over ``layer_dirs`` (top first); its exit
     code (128 + n when a signal n ended it)."""
     cancel.check()
+    with contextlib.ExitStack() as stack:
+        namespace, addresses = None, []
+        if process.network == "default":
+            namespace, address = stack.enter_context(networks().build_step(directory.name))
+            addresses = [address]
+        return _run_isolated(
+            layout, directory, layer_dirs, process, on_line, cancel, namespace, addresses
+        )
+
+
+def _run_isolated(
+    layout: Layout,
+    directory: Path,
+    layer_dirs: Sequence[str],
+    process: Process,
+    on_line: Callable[[str], None],
+    cancel: Cancel,
+    namespace: int | None,
+    addresses: list[str],
+) -> int:
     for name in ("upper", "work", "rootfs"):
         (directory / name).mkdir(exist_ok=True)
     user = resolve_user(process.user, layer_dirs)
@@ -109,11 +134,15 @@ def run_process(
         network="host" if process.network == "host" else "none",
         tmpfs=tuple(process.tmpfs),
     )
-    etc = write_etc_files(directory, config)
+    etc = write_etc_files(directory, config, addresses=addresses)
     name = f"build-{directory.name}"
     try:
         arguments = spawn_arguments(
-            layout, directory, name, config, IsolatedProcess(user, env, list(layer_dirs), None, etc)
+            layout,
+            directory,
+            name,
+            config,
+            IsolatedProcess(user, env, list(layer_dirs), namespace, etc),
         )
         return _spawn_and_wait(arguments, on_line, cancel)
     finally:

@@ -17,8 +17,8 @@ from hybridock.errors import StoreError
 
 #: 2: removed_images; 3: networks, endpoints, published_ports; 4: volumes (an older store gains
 #: the tables, nothing else changes); 5: layers.unpacked_size (an older store's layers gain the
-#: column, NULL until ``ImageStore`` measures them once); 6: build_cache (an older store gains
-#: the table)
+#: column, NULL until ``ImageStore`` measures them once); 6: build_cache and build_endpoints
+#: (an older store gains the tables)
 SCHEMA_VERSION = 6
 
 #: What an older store needs beyond the ``CREATE ... IF NOT EXISTS`` of SCHEMA, by version.
@@ -145,6 +145,15 @@ CREATE TABLE IF NOT EXISTS build_cache (     -- a build step's result by its con
     last_used         REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS build_cache_by_chain ON build_cache(chain_id);
+CREATE TABLE IF NOT EXISTS build_endpoints (  -- a RUN step's lease on the default bridge
+    network_id        TEXT NOT NULL REFERENCES networks(id),
+    step              TEXT PRIMARY KEY,         -- the step's temp dir name
+    address           TEXT NOT NULL,            -- never one a container's endpoint has
+    host_link         TEXT NOT NULL,
+    pid               INTEGER NOT NULL,         -- the building process: a dead one's lease
+    pid_start         INTEGER,                  -- is free again (a build killed by SIGKILL)
+    UNIQUE (network_id, address)
+);
 """
 
 
