@@ -22,6 +22,8 @@ from hybridock import _native
 from hybridock.build import cache as build_cache
 from hybridock.build.cache import BuildCache
 from hybridock.build.dockerfile import instructions as ins
+from hybridock.build.dockerfile import stages
+from hybridock.build.dockerfile.shell import Lexer
 from hybridock.build.progress import Reporter, Vertex
 from hybridock.build.run_step import Cancel
 from hybridock.build.steps import StageRunner, StageState, history_text, sibling, with_history
@@ -77,24 +79,14 @@ class Build:
         self.stages: dict[int, concurrent.futures.Future[StageState]] = {}
 
     def _meta_args(self) -> dict[str, str]:
-        lexer = sibling("dockerfile.shell").Lexer(self.dockerfile.escape)
-        values: dict[str, str] = {}
-        for arg in self.dockerfile.meta_args:
-            for name, default in arg.pairs:
-                given = self.build_args.get(name)
-                if given is not None:
-                    values[name] = given
-                elif default is not None:
-                    values[name] = str(lexer.process_word(default, values))
-                self.used_args.add(name)
-        return values
+        self.used_args.update(name for arg in self.dockerfile.meta_args for name, _ in arg.pairs)
+        return stages.meta_environment(self.dockerfile, self.build_args)
 
     # --- the stage graph ----------------------------------------------------------------------
 
     def run(self) -> str:
         """Build the target; the image id."""
-        stages = sibling("dockerfile.stages")
-        order: list[int] = stages.needed(self.dockerfile, self.settings.target)
+        order = stages.needed(self.dockerfile, self.settings.target, self.build_args)
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(order)) as pool:
             for index in order:
                 self.stages[index] = pool.submit(self._stage, index)
@@ -108,7 +100,7 @@ class Build:
 
     def stage_state(self, name: str) -> StageState | None:
         """The final state of the stage ``name`` (a name or an index), waited for."""
-        index = sibling("dockerfile.stages").stage_index(self.dockerfile, name)
+        index = stages.stage_index(self.dockerfile, name)
         if index is None or index not in self.stages:
             return None
         return self.stages[index].result()
@@ -122,15 +114,14 @@ class Build:
         return runner.run(state)
 
     def _from(self, base: ins.From, vertex: Vertex) -> StageState:
-        lexer = sibling("dockerfile.shell").Lexer(self.dockerfile.escape)
-        name = str(lexer.process_word(base.image, self.meta_args))
+        name = Lexer(self.dockerfile.escape).process_word(base.image, self.meta_args)
         if name.lower() == "scratch":
             document: dict[str, Any] = {"architecture": _architecture(), "os": "linux"}
             document["config"] = {"Env": [_path_env()]}
             return StageState(build_cache.step_key("", "FROM scratch"), [], document)
         parent = self.stage_state(name)
         if parent is not None:
-            return replace(parent, args={}, document=copy.deepcopy(parent.document))
+            return replace(parent, args={}, document=copy.deepcopy(parent.document), cmd_set=False)
         stored = self.cache.use and not self.settings.pull and self._stored(name)
         image_id = self.settings.resolve_base(name, self.settings.pull)
         record = self.images.get(image_id)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from hybridock import _native
 from hybridock.build.cache import CACHE_MOUNTS
+from hybridock.build.dockerfile import heredocs
 from hybridock.build.dockerfile import instructions as ins
 from hybridock.build.run_step import Process, run_process
 from hybridock.build.steps import DEFAULT_SHELL, StageState, sibling
@@ -43,17 +44,14 @@ def run(
     config = state.config
     command = instruction.command
     shell = list(config.get("Shell") or DEFAULT_SHELL)
-    script = _heredoc_script(instruction)
-    if script is not None:
-        argv = [*shell, script]
-    elif command.shell_form:
-        argv = [*shell, command.words[0]]
-    else:
-        argv = list(command.words)
+    script = heredocs.run_script(instruction)
+    argv = [*shell, script.text] if command.shell_form else list(command.words)
     env = list(config.get("Env") or [])
     declared = {entry.partition("=")[0] for entry in env}
     env += [f"{k}={v}" for k, v in sorted(state.args.items()) if k not in declared]
     binds, tmpfs = _mounts(build, runner, state, instruction, directory)
+    if script.executable is not None:
+        binds.append(_script_file(script.executable, directory))
     process = Process(
         argv=argv,
         env=env,
@@ -77,7 +75,7 @@ def run(
         directory / "upper", layer_dirs, [*(d for _, d, _ in binds), *(t for t, _, _ in tmpfs)]
     )
     if code != 0:
-        shown = " ".join(_quoted(word) for word in argv)
+        shown = " ".join(argv)
         raise BuildError(
             f'process "{shown}" did not complete successfully: exit code: {code}',
             step=vertex.name,
@@ -86,18 +84,15 @@ def run(
     return dict(state.args)
 
 
-def _quoted(word: str) -> str:
-    return word
-
-
-def _heredoc_script(instruction: ins.Run) -> str | None:
-    if not instruction.heredocs or not instruction.command.shell_form:
-        return None
-    text = instruction.command.words[0].strip()
-    first = instruction.heredocs[0]
-    if text.lstrip("<-").strip("'\"") == first.name:
-        return first.content
-    return None
+def _script_file(heredoc: ins.Heredoc, directory: Path) -> tuple[str, str, bool]:
+    """A ``#!`` heredoc as BuildKit runs it: a file of mode 0755 bound read-only at
+    ``/dev/pipes/<name>``."""
+    scripts = directory / "scripts"
+    scripts.mkdir(mode=0o700, exist_ok=True)
+    path = scripts / _native.sha256(heredoc.name.encode()).split(":", 1)[1]
+    path.write_text(heredoc.content)
+    path.chmod(0o755)
+    return str(path), f"{heredocs.SCRIPT_DIRECTORY}/{heredoc.name}", True
 
 
 def _mounts(

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from hybridock.build.cache import BuildCache
+from hybridock.build.dockerfile import parser
 from hybridock.build.executor import Build, BuildSettings
 from hybridock.build.progress import BuildEvent, Reporter
-from hybridock.build.steps import sibling
 from hybridock.errors import BuildError, DockerfileError, ImageNotFound
 from hybridock.reference import Reference
 from hybridock.store.images import ImageStore
@@ -75,7 +75,7 @@ def build(
     name = Path(options.dockerfile).name if options.dockerfile else "Dockerfile"
     with reporter.vertex(f"[internal] load build definition from {name}"):
         text = dockerfile_text(context, options)
-        dockerfile = sibling("dockerfile.parser").parse(text)
+        dockerfile = parser.parse(text)
     cache = BuildCache(images, use=not options.no_cache)
     for reference in options.cache_from:
         try:

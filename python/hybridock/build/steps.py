@@ -9,18 +9,22 @@ over an ARG of the same name when a word is expanded.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from hybridock.build import _pending
 from hybridock.build.cache import CachedState, step_key
+from hybridock.build.dockerfile import config as effects
 from hybridock.build.dockerfile import instructions as ins
+from hybridock.build.dockerfile.shell import Lexer
+from hybridock.errors import DockerfileError
 from hybridock.images.commit import rfc3339_nano
 
 if TYPE_CHECKING:
@@ -48,6 +52,7 @@ class StageState:
     document: dict[str, Any]  # architecture, os, config, history (no rootfs)
     args: dict[str, str] = field(default_factory=dict)  # ARG values in scope
     inline: list[tuple[str, int]] = field(default_factory=list)  # (key, layers) per step
+    cmd_set: bool = False  # a CMD came earlier in this stage: an ENTRYPOINT keeps it
 
     @property
     def config(self) -> dict[str, Any]:
@@ -80,9 +85,7 @@ class StageRunner:
         self.build = build
         self.stage = stage
         self.title = title  # "build" or "stage-1"
-        lexer_module = sibling("dockerfile.shell")
-        self.lexer = lexer_module.Lexer(build.dockerfile.escape)
-        self.effects = sibling("dockerfile.config")
+        self.lexer = Lexer(build.dockerfile.escape)
 
     def step_name(self, position: int, instruction: ins.Instruction) -> str:
         """BuildKit's: ``[build 2/4] RUN make``, the stage's name only when there are
@@ -93,7 +96,7 @@ class StageRunner:
 
     def expand(self, state: StageState) -> Callable[[str], str]:
         env = state.env()
-        return lambda word: str(self.lexer.process_word(word, env))
+        return lambda word: self.lexer.process_word(word, env)
 
     def run(self, state: StageState) -> StageState:
         for position, instruction in enumerate(self.stage.instructions, start=2):
@@ -101,7 +104,10 @@ class StageRunner:
             if isinstance(instruction, ins.Arg):
                 state = self.declare_args(state, instruction)
                 continue
-            with self.build.reporter.vertex(self.step_name(position, instruction)) as vertex:
+            with (
+                self.build.reporter.vertex(self.step_name(position, instruction)) as vertex,
+                _with_line(instruction),
+            ):
                 state = self.step(state, instruction, vertex)
         return state
 
@@ -126,7 +132,10 @@ class StageRunner:
         found = self.build.cache.lookup(key)
         if found is not None:
             vertex.cached()
-            return state.cached(key, found, self.build)
+            return replace(
+                state.cached(key, found, self.build),
+                cmd_set=state.cmd_set or isinstance(instruction, ins.Cmd),
+            )
         if isinstance(instruction, (ins.Run, ins.Copy)):
             made = self.build.layer_step(self, state, instruction, vertex)
         else:
@@ -154,13 +163,28 @@ class StageRunner:
     def config_step(self, state: StageState, instruction: ins.Instruction) -> StageState:
         document = copy.deepcopy(state.document)
         section = document.setdefault("config", {})
-        if isinstance(instruction, ins.Maintainer):
-            document["author"] = instruction.name
-        else:
-            self.effects.apply(section, instruction, self.expand(state))
-        return replace(
-            state, document=with_history(document, history_text(instruction), empty=True)
+        effects.apply(
+            section, instruction, self.expand(state), cmd_set=state.cmd_set, image=document
         )
+        return replace(
+            state,
+            document=with_history(document, history_text(instruction), empty=True),
+            cmd_set=state.cmd_set or isinstance(instruction, ins.Cmd),
+        )
+
+
+@contextlib.contextmanager
+def _with_line(instruction: ins.Instruction) -> Iterator[None]:
+    """A word the lexer refuses while the step runs (``${X:?unset}``) fails with the
+    instruction's line, as BuildKit's dispatch errors do."""
+    try:
+        yield
+    except DockerfileError as error:
+        if error.line is not None:
+            raise
+        raise DockerfileError(
+            f"dockerfile parse error on line {instruction.line}: {error}", line=instruction.line
+        ) from error
 
 
 def history_text(instruction: ins.Instruction, args: Mapping[str, str] | None = None) -> str:
