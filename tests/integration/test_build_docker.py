@@ -24,9 +24,11 @@ from tests.integration.buildsupport import (
 )
 from tests.integration.sidebyside import both, docker, our_box
 from tests.integration.test_containers import Box
-from tests.support.buildcorpus import CASES, BuildCase
+from tests.support.buildcorpus import CASES, BuildCase, realistic_case
+from tests.support.debimages import DebianImageBuilder, gcc_image
 from tests.support.dockerd import Dockerd
 from tests.support.imagetree import Tree, differences
+from tests.support.registry import Registry
 
 __all__ = ["both", "docker"]  # fixtures shared by the side-by-side tests
 pytestmark = [pytest.mark.root, pytest.mark.registry]
@@ -101,5 +103,48 @@ def test_hybridock_builds_what_docker_builds(
             assert ours.config == theirs.config
             unlike = differences(_without_deliberate(theirs.tree), ours.tree)
             assert not unlike, "\n".join(unlike)
+    finally:
+        box("rmi", ours.tag)
+
+
+GCC_REFERENCE = "gcc-debian:12"
+
+
+@pytest.fixture(scope="module")
+def gcc_base(
+    docker: Dockerd,
+    box: Box,
+    session_registry: Registry,
+    debian_image_builder: DebianImageBuilder,
+) -> Iterator[str]:
+    """Debian's gcc as ``gcc-debian:12`` for both: hybridock pulls it through its docker.io
+    mirror (the session registry), docker from the registry under the same short name."""
+    pushed = session_registry.push(
+        debian_image_builder.image(gcc_image()).build(), "library/gcc-debian", "12"
+    )
+    theirs = docker.load(pushed, session_registry.backend_address)
+    docker.cli("tag", theirs, GCC_REFERENCE)
+    try:
+        yield GCC_REFERENCE
+    finally:
+        docker.cli("rmi", GCC_REFERENCE, theirs, check=False)
+        box("rmi", GCC_REFERENCE)
+
+
+def test_the_realistic_multi_stage_image_builds_and_runs(
+    gcc_base: str, both: tuple[Dockerd, Box], docker_built: dict[str, Built], tmp_path: Path
+) -> None:
+    docker, box = both
+    case = realistic_case(gcc_base)
+    theirs = _docker_result(case, docker, docker_built, tmp_path / "docker")
+    assert expectation_misses(case, theirs) == [], theirs.log[-2000:]
+    hybridock_has_build(box)
+    ours = build_with_hybridock(box, case, tmp_path / "ours")
+    try:
+        misses = expectation_misses(case, ours)
+        assert not misses, "\n".join([*misses, ours.log[-2000:]])
+        assert ours.config == theirs.config
+        unlike = differences(_without_deliberate(theirs.tree), ours.tree)
+        assert not unlike, "\n".join(unlike)
     finally:
         box("rmi", ours.tag)

@@ -626,3 +626,51 @@ CASES: tuple[BuildCase, ...] = (
     HEREDOCS,
     COPY_LINK,
 )
+
+
+# --- the realistic image: a C program compiled in one stage, copied into a small one ----------
+
+HELLO_C = """\
+#include <stdio.h>
+#include <string.h>
+#include <errno.h>
+
+int main(int argc, char **argv) {
+    const char *who = argc > 1 ? argv[1] : "nobody";
+    if (printf("hello, %s from a multi-stage build\\n", who) < 0) {
+        fprintf(stderr, "printf: %s\\n", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+"""
+HELLO_MAKEFILE = """\
+CFLAGS ?= -O2 -Wall -Wextra -static
+
+hello: hello.c
+\t$(CC) $(CFLAGS) -o $@ $<
+"""
+
+
+def realistic_case(gcc_image: str) -> BuildCase:
+    """The issue's realistic Dockerfile: ``make`` with gcc in a base of Debian's packages
+    (``gcc_image``, tests/support/debimages.gcc_image), the static binary copied into busybox."""
+    return BuildCase(
+        "realistic_multi_stage_c_program",
+        f"""\
+FROM {gcc_image} AS build
+WORKDIR /src
+COPY Makefile hello.c ./
+RUN make && ./hello test
+
+FROM busybox
+COPY --from=build /src/hello /usr/local/bin/hello
+USER nobody
+ENTRYPOINT ["hello"]
+CMD ["world"]
+""",
+        context=(File("hello.c", HELLO_C), File("Makefile", HELLO_MAKEFILE)),
+        config={"Entrypoint": ["hello"], "Cmd": ["world"], "User": "nobody"},
+        files={"src": None},
+        run=((), "hello, world from a multi-stage build\n"),
+    )
