@@ -652,9 +652,10 @@ hello: hello.c
 """
 
 
-def realistic_case(gcc_image: str) -> BuildCase:
+def realistic_case(gcc_image: str, final_image: str = "busybox") -> BuildCase:
     """The issue's realistic Dockerfile: ``make`` with gcc in a base of Debian's packages
-    (``gcc_image``, tests/support/debimages.gcc_image), the static binary copied into busybox."""
+    (``gcc_image``, tests/support/debimages.gcc_image), the static binary copied into busybox
+    (``final_image``)."""
     return BuildCase(
         "realistic_multi_stage_c_program",
         f"""\
@@ -663,7 +664,7 @@ WORKDIR /src
 COPY Makefile hello.c ./
 RUN make && ./hello test
 
-FROM busybox
+FROM {final_image}
 COPY --from=build /src/hello /usr/local/bin/hello
 USER nobody
 ENTRYPOINT ["hello"]
