@@ -17,8 +17,9 @@ from hybridock.errors import StoreError
 
 #: 2: removed_images; 3: networks, endpoints, published_ports; 4: volumes (an older store gains
 #: the tables, nothing else changes); 5: layers.unpacked_size (an older store's layers gain the
-#: column, NULL until ``ImageStore`` measures them once)
-SCHEMA_VERSION = 5
+#: column, NULL until ``ImageStore`` measures them once); 6: build_cache (an older store gains
+#: the table)
+SCHEMA_VERSION = 6
 
 #: What an older store needs beyond the ``CREATE ... IF NOT EXISTS`` of SCHEMA, by version.
 UPGRADES = {
@@ -136,6 +137,14 @@ CREATE TABLE IF NOT EXISTS volumes (         -- volumes/<name>/_data, written be
     created           REAL NOT NULL,
     anonymous         INTEGER NOT NULL DEFAULT 0  -- made for a container: rm -v and --rm take it
 );
+CREATE TABLE IF NOT EXISTS build_cache (     -- a build step's result by its content key
+    key               TEXT PRIMARY KEY,         -- sha256:... (build/cache.py)
+    chain_id          TEXT REFERENCES layers(chain_id),  -- the top layer, NULL: no layer yet
+    config            TEXT NOT NULL,            -- the image config after the step (JSON)
+    created_at        REAL NOT NULL,
+    last_used         REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS build_cache_by_chain ON build_cache(chain_id);
 """
 
 
