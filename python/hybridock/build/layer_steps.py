@@ -5,8 +5,9 @@ RUN's mounts: ``cache`` a directory kept under the store (``build-cache-mounts/`
 bound read-write; ``bind`` a context path resolved inside the context, read-only unless
 ``rw`` (then a copy, whose writes are dropped, as BuildKit); ``tmpfs``; ``secret`` the
 ``--secret`` file copied out of the context into the step's directory (mode 0400, never in
-the upper dir) and bound read-only at ``/run/secrets/<id>``. The mount points the step's
-overlay got for them are taken out of the upper dir again (BuildKit leaves none in a layer).
+the upper dir) and bound read-only at ``/run/secrets/<id>``. The empty files made as mount
+points of file mounts are taken out of the upper dir again; directories made for mounts stay
+(docker's BuildKit leaves them in the layer).
 """
 
 from __future__ import annotations
@@ -172,21 +173,17 @@ def _bind_source(build: Build, source: str, mount: ins.Mount, directory: Path) -
 
 
 def _remove_mount_points(upper: Path, layer_dirs: list[str], targets: list[str]) -> None:
-    """Take out of ``upper`` the empty mount points made only for the step's mounts."""
+    """Take out of ``upper`` the empty files made only as mount points for file mounts (a
+    bind of a file, a secret). Directories made for mounts stay, with their parents, as
+    docker's BuildKit leaves them in the layer."""
     for target in targets:
         relative = target.strip("/")
         if not relative or any(os.path.lexists(Path(d) / relative) for d in layer_dirs):
             continue
         path = upper / relative
-        while path != upper and not any(
-            os.path.lexists(Path(d) / path.relative_to(upper)) for d in layer_dirs
-        ):
-            with contextlib.suppress(OSError):
-                if path.is_dir() and not path.is_symlink():
-                    path.rmdir()
-                elif path.is_file() and path.stat().st_size == 0:
-                    path.unlink()
-            path = path.parent
+        with contextlib.suppress(OSError):
+            if not path.is_symlink() and path.is_file() and path.stat().st_size == 0:
+                path.unlink()
 
 
 def copy(

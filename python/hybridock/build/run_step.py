@@ -144,6 +144,9 @@ def _run_isolated(
             config,
             IsolatedProcess(user, env, list(layer_dirs), namespace, etc),
         )
+        # BuildKit binds /etc/hosts and /etc/resolv.conf into a step, not /etc/hostname: a
+        # step may remove or replace the image's own
+        arguments["etc_hostname"] = None
         return _spawn_and_wait(arguments, on_line, cancel)
     finally:
         cgroups.release(directory)

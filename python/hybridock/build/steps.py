@@ -23,6 +23,7 @@ from hybridock.build import _pending
 from hybridock.build.cache import CachedState, step_key
 from hybridock.build.dockerfile import config as effects
 from hybridock.build.dockerfile import instructions as ins
+from hybridock.build.dockerfile import parser
 from hybridock.build.dockerfile.shell import Lexer
 from hybridock.errors import DockerfileError
 from hybridock.images.commit import rfc3339_nano
@@ -99,7 +100,9 @@ class StageRunner:
         return lambda word: self.lexer.process_word(word, env)
 
     def run(self, state: StageState) -> StageState:
-        for position, instruction in enumerate(self.stage.instructions, start=2):
+        steps = [(1, trigger) for trigger in self.triggers(state)]
+        steps += list(enumerate(self.stage.instructions, start=2))
+        for position, instruction in steps:
             self.build.cancel.check()
             if isinstance(instruction, ins.Arg):
                 state = self.declare_args(state, instruction)
@@ -110,6 +113,26 @@ class StageRunner:
             ):
                 state = self.step(state, instruction, vertex)
         return state
+
+    def triggers(self, state: StageState) -> list[ins.Instruction]:
+        """The base's ONBUILD triggers, run first as BuildKit runs them (each a step of the
+        FROM's line) and cleared from the config: an image's triggers fire once, in its
+        children, not in theirs."""
+        written = state.config.get("OnBuild") or []
+        if not written:
+            return []
+        state.config["OnBuild"] = None
+        line = self.stage.base.line
+        found: list[ins.Instruction] = []
+        for text in written:
+            try:
+                trigger = parser.parse_line(text, self.build.dockerfile.escape)
+            except DockerfileError as error:
+                raise DockerfileError(
+                    f"dockerfile parse error on line {line}: ONBUILD {text}: {error}", line=line
+                ) from error
+            found.append(replace(trigger, line=line, original=f"ONBUILD {text}"))
+        return found
 
     def declare_args(self, state: StageState, instruction: ins.Arg) -> StageState:
         args = dict(state.args)
