@@ -95,7 +95,8 @@ def test_docker_py_build_and_failure(engine: docker.DockerClient, context: Path,
     )
     assert "apibuilt/py:1" in image.tags
     assert image.labels == {"k": "v"}
-    assert any("Successfully built" in entry.get("stream", "") for entry in logs)
+    streams = [str(entry.get("stream", "")) for entry in logs if isinstance(entry, dict)]
+    assert any("Successfully built" in text for text in streams), streams
     assert box.ok("run", "--rm", "apibuilt/py:1") == "from the context\nhello py\n"
     failing = io.BytesIO()
     with tarfile.open(fileobj=failing, mode="w") as archive:
