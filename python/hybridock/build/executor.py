@@ -31,6 +31,9 @@ from hybridock.errors import BuildError, ImageNotFound
 from hybridock.images import local
 from hybridock.images.commit import runtime_mount_points
 from hybridock.reference import Reference
+from hybridock.runtime.archive import make_directories
+from hybridock.runtime.fsview import View
+from hybridock.runtime.users import resolve_user
 from hybridock.store.images import ImageStore
 from hybridock.store.layout import Layout
 
@@ -199,6 +202,31 @@ class Build:
                 chain=chain,
                 document=with_history(document, created_by, empty=layer is None),
             )
+
+    def workdir_layer(self, state: StageState) -> StageState:
+        """WORKDIR's directory made as BuildKit makes it (``mkdir -p``, 0755, owned by the
+        stage's USER), in a layer of its own; none when it was there already."""
+        path = state.config.get("WorkingDir") or "/"
+        if path == "/":
+            return state
+        chain = list(state.chain)
+        lower = [str(self.layout.layer(c)) for c in reversed(chain)]
+        with self.layout.temp_dir("build") as directory:
+            upper = directory / "upper"
+            upper.mkdir()
+            user = state.config.get("User") or ""
+            owner = None
+            if user:
+                resolved = resolve_user(user, lower)
+                owner = (resolved.uid, resolved.gid)
+            with View([str(upper), *lower], overlay=True) as view:
+                make_directories(view, path, owner)
+            layer = self._install(directory, chain)
+        if layer is None:
+            return state
+        document = copy.deepcopy(state.document)
+        document["history"][-1].pop("empty_layer", None)
+        return replace(state, chain=[*chain, layer], document=document)
 
     def _install(self, directory: Path, chain: list[str]) -> str | None:
         upper = directory / "upper"

@@ -163,6 +163,8 @@ class StageRunner:
             made = self.build.layer_step(self, state, instruction, vertex)
         else:
             made = self.config_step(state, instruction)
+            if isinstance(instruction, ins.Workdir):
+                made = self.build.workdir_layer(made)
         made = replace(made, key=key, inline=[*state.inline, (key, len(made.chain))])
         top = made.chain[-1] if made.chain else None
         self.build.cache.record(key, CachedState(top, made.document))

@@ -156,10 +156,12 @@ def _member_path(base: tuple[bytes, ...], name: str) -> tuple[bytes, ...] | None
 
 
 @contextlib.contextmanager
-def _place(view: View, path: tuple[bytes, ...]) -> Iterator[tuple[Resolved, int]]:
-    """The entry at ``path`` as it is now (parents made as needed) and a writable fd of its
-    directory."""
-    parent = _directory(view, path[:-1])
+def _place(
+    view: View, path: tuple[bytes, ...], owner: tuple[int, int] | None = None
+) -> Iterator[tuple[Resolved, int]]:
+    """The entry at ``path`` as it is now (parents made as needed, owned by ``owner`` when
+    given) and a writable fd of its directory."""
+    parent = _directory(view, path[:-1], owner)
     try:
         assert parent.entry is not None  # noqa: S101 - _directory returns a directory
         chain = (*parent.chain, parent.entry) if parent.chain else (view.root,)
@@ -177,7 +179,17 @@ def _place(view: View, path: tuple[bytes, ...]) -> Iterator[tuple[Resolved, int]
         view.release(parent)
 
 
-def _directory(view: View, path: tuple[bytes, ...]) -> Resolved:
+def make_directories(view: View, path: str, owner: tuple[int, int] | None = None) -> None:
+    """``mkdir -p`` in the view (each missing directory 0755, owned by ``owner`` when given:
+    a build's WORKDIR makes its directory as its USER's, as BuildKit does)."""
+    components = tuple(split(os.fsencode(path)))
+    if components:
+        view.release(_directory(view, components, owner))
+
+
+def _directory(
+    view: View, path: tuple[bytes, ...], owner: tuple[int, int] | None = None
+) -> Resolved:
     """The directory at ``path``, made (0755) with its missing parents as ``mkdir -p``."""
     try:
         resolved = view.resolve(b"/".join(path), follow=True)
@@ -190,12 +202,14 @@ def _directory(view: View, path: tuple[bytes, ...]) -> Resolved:
         raise FileCopyError(f"not a directory: /{os.fsdecode(b'/'.join(path))}")
     if resolved is not None:
         view.release(resolved)
-    with _place(view, path) as (place, writable):
+    with _place(view, path, owner) as (place, writable):
         opaque = view.clear_name(writable, place)
         os.mkdir(place.name, 0o755, dir_fd=writable)
+        if owner is not None:
+            os.chown(place.name, *owner, dir_fd=writable, follow_symlinks=False)
         if opaque:
             mark_opaque(writable, place.name)
-    return _directory(view, path)
+    return _directory(view, path, owner)
 
 
 def _extract(
