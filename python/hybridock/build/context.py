@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 from hybridock import _native
 from hybridock.build.ignore import IgnoreMatcher

@@ -101,70 +101,75 @@ class _Pattern:
 
 def _compile(pattern: str) -> tuple[_Match, str]:
     """moby's ``Pattern.compile``: the match kind and the regular expression."""
-    kind, out, index, in_class = _Match.EXACT, [], 0, False
+    kind, index = _Match.EXACT, 0
+    out: list[str] = []
     while index < len(pattern):
         char = pattern[index]
         index += 1
-        if in_class:
-            if char == "]":
-                in_class = False
-            elif char == "\\" and index < len(pattern):
-                out.append(re.escape(pattern[index]))
-                index += 1
-                continue
-            out.append(char)
-        elif char == "*" and pattern[index : index + 1] == "*":
-            index += 1
-            if pattern[index : index + 1] == "/":
-                index += 1
-            if index == len(pattern):
-                if kind is _Match.EXACT:
-                    kind = _Match.PREFIX
-                else:
-                    out.append(".*")
-                    kind = _Match.REGEXP
-            else:
-                out.append("(.*/)?")
-                kind = _Match.REGEXP
-            if index <= 3 and pattern.startswith("**"):
-                kind = _Match.SUFFIX
-        elif char == "*":
-            out.append("[^/]*")
+        if char == "*" and pattern[index : index + 1] == "*":
+            index, kind = _double_star(pattern, index + 1, kind, out)
+        elif char in "*?":
+            out.append("[^/]*" if char == "*" else "[^/]")
             kind = _Match.REGEXP
-        elif char == "?":
-            out.append("[^/]")
+        elif char == "\\" and index < len(pattern):
+            out.append(re.escape(pattern[index]))
             kind = _Match.REGEXP
-        elif char == "\\":
-            if index < len(pattern):
-                out.append(re.escape(pattern[index]))
-                kind = _Match.REGEXP
-            else:
-                out.append(r"\\")
             index += 1
         elif char == "[":
-            in_class = True
+            index = _char_class(pattern, index, out)
             kind = _Match.REGEXP
-            if pattern[index : index + 1] == "^":
-                out.append("[^")
-                index += 1
-                continue
-            out.append("[")
         else:
             out.append(re.escape(char))
-    if in_class:
-        raise BuildError("syntax error in pattern")
-    if kind is _Match.PREFIX and pattern == "**":
-        kind = _Match.SUFFIX
     return kind, "".join(out)
 
 
-def _component_match(pattern: str, name: str) -> bool:
-    """Go's ``filepath.Match`` of one path component."""
+def _char_class(pattern: str, index: int, out: list[str]) -> int:
+    """``[...]`` (``index`` just past ``[``) as a regexp class; returns the index past ``]``."""
+    out.append("[^" if pattern[index : index + 1] == "^" else "[")
+    index += 1 if pattern[index : index + 1] == "^" else 0
+    while index < len(pattern):
+        char = pattern[index]
+        index += 1
+        if char == "]":
+            out.append("]")
+            return index
+        if char == "\\" and index < len(pattern):
+            char = pattern[index]
+            index += 1
+        out.append(re.escape(char) if char in "\\[]^" else char)
+    raise BuildError("syntax error in pattern")
+
+
+def _double_star(pattern: str, index: int, kind: _Match, out: list[str]) -> tuple[int, _Match]:
+    """``**`` (``index`` just past it): any number of directories; moby's shortcuts for a
+    pattern that starts (a suffix) or ends (a prefix) with it."""
+    if pattern[index : index + 1] == "/":
+        index += 1
+    if index == len(pattern):
+        if kind is _Match.EXACT:
+            kind = _Match.PREFIX
+        else:
+            out.append(".*")
+            kind = _Match.REGEXP
+    else:
+        out.append("(.*/)?")
+        kind = _Match.REGEXP
+    if index <= 3 and pattern.startswith("**"):
+        kind = _Match.SUFFIX
+    return index, kind
+
+
+def has_wildcards(pattern: str) -> bool:
+    return bool(_WILDCARDS & set(pattern))
+
+
+def filepath_match(pattern: str, name: str) -> bool:
+    """Go's ``filepath.Match`` of one path component (``**`` is two ``*``: one name)."""
     if pattern == name:
         return True
-    if not (_WILDCARDS & set(pattern)):
+    if not has_wildcards(pattern):
         return False
-    regexp = _compile(pattern)[1] if "**" not in pattern else ".*"
+    regexp = _compile(re.sub(r"\*+", "*", pattern))[1]
     return re.fullmatch(regexp, name, re.DOTALL) is not None
 
 
@@ -211,7 +216,7 @@ class IgnoreMatcher:
                     break
                 if "**" in wanted[index]:
                     return True
-                if not _component_match(wanted[index], part):
+                if not filepath_match(wanted[index], part):
                     break
             else:
                 if len(wanted) > len(parts):

@@ -1,0 +1,229 @@
+"""The write side of COPY and ADD: sources into a step's upper dir, as overlayfs would show
+them over the stage's layers, so that ``_native.encode_layer(upper, out, "none",
+overlay=True)`` makes the step's layer.
+
+Everything is a tar stream from the source tree (``sources``) into ``runtime.archive.
+extract_tar`` on a ``View([upper, *lower_dirs], overlay=True)``: directories on the way are
+copied up with their metadata, a whiteout is replaced, a symlink in the image's path is
+followed inside the rootfs (a destination through ``/link -> /..`` stays in it), a member
+never leaves its destination. Docker's COPY rules: a trailing ``/`` (or ``.``) makes the
+destination a directory, as does one that exists as a directory; a directory source copies
+its contents; several sources need a directory destination; a relative destination is
+under WORKDIR; missing parents are made 0755 (owned by ``--chown``). ADD extracts local tar
+archives (plain, gzip, bzip2, xz, zstd) with the archive's owners unless ``--chown``, refusing
+a member or link that escapes, and fetches http(s) URLs (``remote``).
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import lzma
+import os
+import posixpath
+import tarfile
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from hybridock import _native
+from hybridock.build.remote import is_url, url_name, url_source
+from hybridock.build.sources import SourceTree, clean
+from hybridock.errors import BuildError, FileCopyError
+from hybridock.runtime.archive import extract_tar
+from hybridock.runtime.fsview import View, opened, split
+
+_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+def copy_into(
+    source: SourceTree,
+    paths: Sequence[str],
+    destination: str,
+    upper: Path,
+    lower_dirs: Sequence[str],
+    *,
+    chown: tuple[int, int] | None,
+    chmod: int | None,
+    link: bool,
+    add: bool,
+    working_dir: str,
+) -> None:
+    command = "ADD" if add else "COPY"
+    target = posixpath.join(working_dir or "/", destination)
+    wants_dir = destination.endswith(("/", "/.")) or destination == "."
+    if len(paths) > 1 and not wants_dir:
+        raise BuildError(
+            f"When using {command} with more than one source file, "
+            "the destination must be a directory and end with a /"
+        )
+    jobs: list[tuple[SourceTree, str]] = []
+    for path in paths:
+        if add and is_url(path):
+            fetched = url_source(path)
+            jobs.extend((fetched, name) for name in fetched.select(url_name(path)))
+        else:
+            jobs.extend((source, selected) for selected in source.select(path))
+    wants_dir = wants_dir or len(jobs) > 1
+    roots = [str(upper)] if link else [str(upper), *lower_dirs]
+    with View(roots, overlay=True) as view:
+        for tree, path in jobs:
+            try:
+                _copy_one(view, tree, path, target, wants_dir, chown, chmod, add, upper)
+            except FileCopyError as error:
+                raise BuildError(str(error)) from error
+            except OSError as error:
+                raise BuildError(f"failed to copy {clean(path)}: {error}") from error
+
+
+def _copy_one(
+    view: View,
+    tree: SourceTree,
+    path: str,
+    target: str,
+    wants_dir: bool,
+    chown: tuple[int, int] | None,
+    chmod: int | None,
+    add: bool,
+    upper: Path,
+) -> None:
+    owner = chown if chown is not None else tree.owner
+    if tree.is_dir(path):
+        base = make_directories(view, target, owner)
+        _transfer(tree, path, "", view, base, owner, chmod)
+        return
+    if add:
+        with _archive(tree, path, upper) as archive:
+            if archive is not None:
+                check_members(archive)
+                archive.seek(0)
+                base = make_directories(view, target, chown)
+                extract_tar(view, base, archive, owner=chown)
+                return
+    if wants_dir or _is_directory(view, target):
+        parent, name = target, posixpath.basename(clean(path))
+    else:
+        parent, name = posixpath.split(target)
+    base = make_directories(view, parent, owner)
+    _transfer(tree, path, name, view, base, owner, chmod)
+
+
+def _is_directory(view: View, path: str) -> bool:
+    try:
+        with opened(view, os.fsencode(path), follow=True) as place:
+            return place.entry is not None and place.entry.is_dir
+    except OSError:
+        return False
+
+
+def make_directories(view: View, path: str, owner: tuple[int, int] | None) -> tuple[bytes, ...]:
+    """``mkdir -p`` in the view (0755; the ones made owned by ``owner``); the canonical
+    components of the directory."""
+    parts = split(os.fsencode(path))
+    existing = len(parts)
+    while existing > 0 and not _is_directory(view, os.fsdecode(b"/".join(parts[:existing]))):
+        existing -= 1
+    made = view.make_mount_point(os.fsencode(path), directory=True)
+    if owner is not None and existing < len(parts):
+        for depth in range(len(made) - (len(parts) - existing), len(made)):
+            with opened(view, b"/".join(made[: depth + 1]), follow=False) as place:
+                if place.entry is not None:
+                    os.chown(f"/proc/self/fd/{place.entry.fds[0]}", *owner)
+    return made
+
+
+def _transfer(
+    tree: SourceTree,
+    path: str,
+    arcname: str,
+    view: View,
+    base: tuple[bytes, ...],
+    owner: tuple[int, int] | None,
+    chmod: int | None,
+) -> None:
+    """The tree's ``path`` extracted below ``base``: written by a thread into a pipe."""
+    read_fd, write_fd = os.pipe()
+    failures: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with os.fdopen(write_fd, "wb") as out:
+                tree.write_tar(path, arcname, out, chmod)
+        except BrokenPipeError:
+            pass
+        except BaseException as error:
+            failures.append(error)
+
+    producer = threading.Thread(target=produce, name="copy-source", daemon=True)
+    producer.start()
+    try:
+        with os.fdopen(read_fd, "rb") as stream:
+            extract_tar(view, base, stream, owner=owner)
+    finally:
+        producer.join()
+    if failures:
+        raise failures[0]
+
+
+@contextlib.contextmanager
+def _archive(tree: SourceTree, path: str, upper: Path) -> Iterator[IO[bytes] | None]:
+    """ADD's local archive, decompressed and seekable; None for a file that is no tar."""
+    raw = tree.open_file(path)
+    if raw is None:
+        yield None
+        return
+    with raw, tempfile.TemporaryDirectory(dir=upper.parent, prefix=".add-") as scratch:
+        head = raw.read(6)
+        raw.seek(0)
+        kind = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+        stream: IO[bytes]
+        if kind == "zstd":
+            plain = Path(scratch, "archive.tar")
+            _native.compress_file(
+                f"/proc/self/fd/{raw.fileno()}", str(plain), "none", source_compression="zstd"
+            )
+            stream = plain.open("rb")
+        elif kind is not None:
+            opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[kind]
+            stream = opener(raw, "rb")  # type: ignore[operator]
+        else:
+            stream = raw
+        with stream:
+            yield stream if _is_tar(stream) else None
+
+
+def _is_tar(stream: IO[bytes]) -> bool:
+    try:
+        with tarfile.open(fileobj=stream, mode="r:") as archive:
+            first = archive.next()
+    except (tarfile.TarError, EOFError, OSError, lzma.LZMAError):
+        first = None
+    stream.seek(0)
+    return first is not None
+
+
+def check_members(archive: IO[bytes]) -> None:
+    """Refuses an archive whose member or link would leave the destination (moby's
+    breakout checks): ``..`` past the top, a symlink whose relative target climbs out."""
+    with tarfile.open(fileobj=archive, mode="r:") as members:
+        for member in members:
+            _inside(member.name, f"invalid path in archive: {member.name!r}")
+            if member.issym() and not member.linkname.startswith("/"):
+                joined = posixpath.join(posixpath.dirname(member.name), member.linkname)
+                _inside(joined, f'invalid symlink "{member.name}" -> "{member.linkname}"')
+            elif member.islnk():
+                _inside(member.linkname, f'invalid hardlink "{member.name}" -> "{member.linkname}"')
+
+
+def _inside(path: str, message: str) -> None:
+    depth = 0
+    for part in path.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                raise BuildError(message)
+        elif part not in ("", "."):
+            depth += 1
