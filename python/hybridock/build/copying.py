@@ -32,9 +32,10 @@ from typing import IO
 from hybridock import _native
 from hybridock.build.remote import is_url, url_name, url_source
 from hybridock.build.sources import SourceTree, clean
-from hybridock.errors import BuildError, FileCopyError
+from hybridock.errors import BuildError, ContainerStateError, FileCopyError
 from hybridock.runtime.archive import extract_tar
 from hybridock.runtime.fsview import View, opened, split
+from hybridock.runtime.users import resolve_user
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 
@@ -109,6 +110,51 @@ def _copy_one(
         parent, name = posixpath.split(target)
     base = make_directories(view, parent, owner)
     _transfer(tree, path, name, view, base, owner, chmod)
+
+
+def materialize(source: SourceTree, path: str, scratch: Path | None = None) -> Path:
+    """A host path holding ``path`` of ``source``, safe to bind read-only for ``RUN
+    --mount=type=bind``: in the context, the path resolved inside it (a symlink followed
+    only within; one that leads out is not found); for a stage or image (no one host
+    directory), a copy made below ``scratch``."""
+    host = source.host_path(path)
+    if host is not None:
+        return host
+    if scratch is None:
+        raise BuildError(f"{clean(path)}: no host path for this mount source")
+    name = posixpath.basename(clean(path)) or "root"
+    directory = source.is_dir(path)
+    target = scratch / name
+    if directory:
+        target.mkdir(mode=0o755)
+    with View([str(scratch)], overlay=False) as view:
+        base = split(os.fsencode(name)) if directory else []
+        _transfer(source, path, "" if directory else name, view, tuple(base), None, None)
+    return target
+
+
+def resolve_chown(spec: str, layer_dirs: Sequence[str]) -> tuple[int, int]:
+    """``--chown=user[:group]`` as BuildKit resolves it in the destination's /etc/passwd and
+    /etc/group: a name takes its uid and primary gid, a lone number is both uid and gid."""
+    user, _, group = spec.partition(":")
+    if user.isdigit() and not group:
+        return int(user), int(user)
+    try:
+        resolved = resolve_user(spec, layer_dirs)
+    except ContainerStateError as error:
+        raise BuildError(str(error)) from error
+    return resolved.uid, resolved.gid
+
+
+def parse_chmod(text: str) -> int:
+    """``--chmod`` octal (BuildKit also takes symbolic modes; not these)."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        raise BuildError(f"invalid chmod parameter: {text!r}")
+    return mode
 
 
 def _is_directory(view: View, path: str) -> bool:

@@ -21,6 +21,7 @@ import posixpath
 import stat
 import tarfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import IO, NamedTuple, Protocol
 
 from hybridock import _native
@@ -55,6 +56,11 @@ class SourceTree(Protocol):
 
     def open_file(self, path: str) -> IO[bytes] | None:
         """A regular file's content (ADD's archive check), None for anything else."""
+        ...
+
+    def host_path(self, path: str) -> Path | None:
+        """Where ``path`` lies on the host when the tree is one plain directory (resolved
+        inside it, no symlink left in the result), else None."""
         ...
 
 
@@ -150,6 +156,16 @@ class _ViewTree:
             return names
         finally:
             self._close(view, entry)
+
+    def host_path(self, path: str) -> Path | None:
+        if self.overlay or len(self.roots) != 1:
+            return None
+        with self._view() as view:
+            resolved = self._resolve(view, path)
+            if resolved is None:
+                raise not_found(clean(path))
+            self._close(view, resolved[1])
+            return Path(self.roots[0], os.fsdecode(b"/".join(resolved[0])))
 
     def is_dir(self, path: str) -> bool:
         with self._view() as view:
@@ -271,6 +287,10 @@ class MemoryTree:
     def is_dir(self, path: str) -> bool:
         self._file(path)
         return False
+
+    def host_path(self, path: str) -> Path | None:
+        self._file(path)
+        return None
 
     def open_file(self, path: str) -> IO[bytes] | None:
         return io.BytesIO(self._file(path).content)

@@ -1,0 +1,347 @@
+"""The build context and the file side of COPY/ADD, on real directories: the context scan with
+``.dockerignore``, docker's destination rules, owners and modes, ADD's archives and URLs, and
+the hostile cases (symlinks out of the context, ``..`` sources, escaping archive members, a
+destination through an image symlink to ``/..``), each kept inside its root."""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import http.server
+import io
+import lzma
+import os
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hybridock import _native
+from hybridock.build.context import BuildContext
+from hybridock.build.copying import copy_into, materialize, parse_chmod, resolve_chown
+from hybridock.build.dockerfile.instructions import Heredoc
+from hybridock.build.sources import (
+    SourceTree,
+    context_source,
+    heredoc_source,
+    layers_source,
+)
+from hybridock.errors import BuildError
+
+LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
+LAST_MODIFIED_EPOCH = 1445412480
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    root = tmp_path / "context"
+    (root / "src" / "sub").mkdir(parents=True)
+    (root / "src" / "a.txt").write_text("a\n")
+    (root / "src" / "sub" / "b.txt").write_text("b\n")
+    (root / "README.md").write_text("readme\n")
+    (root / "notes.md").write_text("notes\n")
+    (root / "main.c").write_text("int main;\n")
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "passwd-link").symlink_to("/etc/passwd")
+    (root / "inside-link").symlink_to("src/a.txt")
+    (root / "src" / "out").symlink_to("/etc/shadow")
+    (tmp_path / "secret").write_text("outside the context\n")
+    return root
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    """One layer directory: /etc/passwd and /etc/group, /opt (0750 owned 7:7), /escape ->
+    /.., /rel -> ../../.., /gone (a whiteout), /keep/file owned 5:6."""
+    layer = tmp_path / "layer"
+    (layer / "etc").mkdir(parents=True)
+    (layer / "etc" / "passwd").write_text(
+        "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/h:/bin/sh\n"
+    )
+    (layer / "etc" / "group").write_text("root:x:0:\nstaff:x:50:\n")
+    (layer / "opt").mkdir(mode=0o750)
+    os.chown(layer / "opt", 7, 7)
+    (layer / "escape").symlink_to("/..")
+    (layer / "rel").symlink_to("../../..")
+    os.mknod(layer / "gone", 0o600 | 0o020000, os.makedev(0, 0))
+    (layer / "keep").mkdir()
+    (layer / "keep" / "file").write_text("kept\n")
+    os.chown(layer / "keep" / "file", 5, 6)
+    return layer
+
+
+@pytest.fixture
+def upper(tmp_path: Path) -> Path:
+    path = tmp_path / "step" / "upper"
+    path.mkdir(parents=True)
+    return path
+
+
+def _copy(
+    source: SourceTree,
+    paths: list[str],
+    destination: str,
+    upper: Path,
+    lower: list[Path],
+    **options: object,
+) -> None:
+    settings: dict[str, object] = {
+        "chown": None,
+        "chmod": None,
+        "link": False,
+        "add": False,
+        "working_dir": "/",
+    }
+    settings.update(options)
+    copy_into(source, paths, destination, upper, [str(p) for p in lower], **settings)  # type: ignore[arg-type]
+
+
+def test_scan_keeps_what_dockerignore_keeps(context: Path) -> None:
+    scanned = BuildContext.scan(context, ["*.md", "!README.md", "src/sub", "Dockerfile"])
+    assert sorted(scanned.entries) == [
+        "README.md",
+        "inside-link",
+        "main.c",
+        "passwd-link",
+        "src",
+        "src/a.txt",
+        "src/out",
+    ]
+    link = scanned.entries["passwd-link"]
+    assert (link.kind, link.link, link.sha256) == ("l", "/etc/passwd", None)
+    readme = scanned.entries["README.md"]
+    assert (readme.kind, readme.size) == ("f", 7)
+    assert f"sha256:{readme.sha256}" == _native.sha256(b"readme\n")
+
+
+def test_excluded_directory_with_an_exception_is_walked(context: Path) -> None:
+    scanned = BuildContext.scan(context, ["src", "!src/sub/b.txt"])
+    assert [p for p in scanned.entries if p.startswith("src")] == [
+        "src",
+        "src/sub",
+        "src/sub/b.txt",
+    ]
+
+
+def test_copy_directory_contents_and_file_rules(context: Path, image: Path, upper: Path) -> None:
+    source = context_source(BuildContext.scan(context, []))
+    _copy(source, ["src"], "/app/", upper, [image])
+    assert (upper / "app" / "a.txt").read_text() == "a\n"
+    assert (upper / "app" / "sub" / "b.txt").read_text() == "b\n"
+    assert (upper / "app" / "out").readlink() == Path("/etc/shadow")  # copied as a symlink
+    assert (upper / "app" / "a.txt").stat().st_uid == 0
+    _copy(source, ["main.c"], "renamed.c", upper, [image], working_dir="/work")
+    assert (upper / "work" / "renamed.c").read_text() == "int main;\n"
+    _copy(source, ["main.c"], "/opt", upper, [image])  # an existing directory
+    assert (upper / "opt" / "main.c").is_file()
+    opt = (upper / "opt").stat()
+    assert (opt.st_mode & 0o7777, opt.st_uid) == (0o750, 7)  # copied up as it was
+    _copy(source, ["*.md"], "/docs", upper, [image])  # several matches: a directory
+    assert sorted(path.name for path in (upper / "docs").iterdir()) == ["README.md", "notes.md"]
+
+
+def test_several_sources_need_a_directory(context: Path, image: Path, upper: Path) -> None:
+    source = context_source(BuildContext.scan(context, []))
+    with pytest.raises(BuildError, match="the destination must be a directory and end with a /"):
+        _copy(source, ["main.c", "README.md"], "/dest", upper, [image])
+
+
+@pytest.mark.parametrize("missing", ["missing.txt", "nomatch*", "../secret", "notes.md"])
+def test_missing_sources_are_not_found(context: Path, missing: str) -> None:
+    source = context_source(BuildContext.scan(context, ["notes.md"]))
+    with pytest.raises(BuildError, match=r'^"/[a-z.*]+": not found$'):
+        source.select(missing)
+
+
+def test_top_level_symlink_is_followed_inside_the_context_only(
+    context: Path, image: Path, upper: Path
+) -> None:
+    source = context_source(BuildContext.scan(context, []))
+    _copy(source, ["inside-link"], "/copied", upper, [image])
+    assert (upper / "copied").read_text() == "a\n"
+    with pytest.raises(BuildError, match='"/passwd-link": not found'):
+        _copy(source, ["passwd-link"], "/stolen", upper, [image])
+    with pytest.raises(BuildError, match='"/etc/passwd": not found'):
+        source.select("/etc/passwd")  # absolute sources are the context's
+    assert not (upper / "stolen").exists()
+
+
+def test_destination_through_image_symlinks_stays_in_the_rootfs(
+    context: Path, image: Path, upper: Path
+) -> None:
+    source = context_source(BuildContext.scan(context, []))
+    _copy(source, ["main.c"], "/escape/hacked", upper, [image])
+    _copy(source, ["main.c"], "/rel/etc/hacked2", upper, [image])
+    assert (upper / "hacked").is_file()
+    assert (upper / "etc" / "hacked2").is_file()
+    assert not (upper.parent / "hacked").exists()
+    assert not Path("/etc/hacked2").exists()
+
+
+def test_chown_chmod_and_link(context: Path, image: Path, upper: Path) -> None:
+    assert resolve_chown("app", [str(image)]) == (1000, 1001)
+    assert resolve_chown("app:staff", [str(image)]) == (1000, 50)
+    assert resolve_chown("42", [str(image)]) == (42, 42)
+    with pytest.raises(BuildError, match="unable to find user nobody"):
+        resolve_chown("nobody", [str(image)])
+    assert parse_chmod("0750") == 0o750
+    source = context_source(BuildContext.scan(context, []))
+    _copy(source, ["src"], "/new/dir/", upper, [image], chown=(1000, 1001), chmod=0o700)
+    made = (upper / "new" / "dir").stat()
+    assert (made.st_uid, made.st_gid) == (1000, 1001)
+    copied = (upper / "new" / "dir" / "a.txt").stat()
+    assert (copied.st_uid, copied.st_mode & 0o7777) == (1000, 0o700)
+    linked = upper.parent / "linked"
+    linked.mkdir()
+    _copy(source, ["main.c"], "/opt/", linked, [image], link=True)
+    assert (linked / "opt").stat().st_mode & 0o7777 == 0o755  # no lower dirs: made fresh
+
+
+def test_layers_source_keeps_owners_and_honours_whiteouts(image: Path, upper: Path) -> None:
+    source = layers_source([str(image)])
+    with pytest.raises(BuildError, match='"/gone": not found'):
+        source.select("/gone")
+    _copy(source, ["/keep"], "/from-stage/", upper, [])
+    status = (upper / "from-stage" / "file").stat()
+    assert (status.st_uid, status.st_gid) == (5, 6)
+    before = source.digest(["/keep"])
+    os.utime(image / "keep" / "file", (1, 1))
+    assert source.digest(["/keep"]) == before  # never times
+    (image / "keep" / "file").write_text("changed\n")
+    assert source.digest(["/keep"]) != before
+
+
+def test_context_digest_ignores_times_follows_content(context: Path) -> None:
+    first = context_source(BuildContext.scan(context, [])).digest(["/src"])
+    os.utime(context / "src" / "a.txt", (1, 1))
+    assert context_source(BuildContext.scan(context, [])).digest(["/src"]) == first
+    (context / "src" / "a.txt").write_text("A\n")
+    assert context_source(BuildContext.scan(context, [])).digest(["/src"]) != first
+
+
+def _tar_bytes(members: list[tuple[str, bytes | None, str | None]]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        for name, data, link in members:
+            info = tarfile.TarInfo(name)
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                archive.addfile(info)
+            else:
+                info.size = len(data or b"")
+                archive.addfile(info, io.BytesIO(data or b""))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "bz2", "xz", "zstd"])
+def test_add_extracts_local_archives(
+    context: Path, image: Path, upper: Path, compression: str
+) -> None:
+    plain = context / "plain.tar"
+    plain.write_bytes(_tar_bytes([("top/inner.txt", b"inner\n", None)]))
+    name = "plain.tar"
+    if compression == "gzip":
+        (context / "a.tgz").write_bytes(gzip.compress(plain.read_bytes()))
+        name = "a.tgz"
+    elif compression in ("bz2", "xz"):
+        module = bz2 if compression == "bz2" else lzma
+        (context / f"a.{compression}").write_bytes(module.compress(plain.read_bytes()))
+        name = f"a.{compression}"
+    elif compression == "zstd":
+        _native.compress_file(str(plain), str(context / "a.zst"), "zstd")
+        name = "a.zst"
+    source = context_source(BuildContext.scan(context, []))
+    _copy(source, [name], "/unpacked", upper, [image], add=True)
+    assert (upper / "unpacked" / "top" / "inner.txt").read_text() == "inner\n"
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("../../escaped", b"x", None)],
+        [("link", None, "../../../etc"), ("ok", b"x", None)],
+        [("d/link", None, "../../outside")],
+    ],
+)
+def test_add_refuses_escaping_archives(
+    context: Path, image: Path, upper: Path, members: list[tuple[str, bytes | None, str | None]]
+) -> None:
+    (context / "evil.tar").write_bytes(_tar_bytes(members))
+    source = context_source(BuildContext.scan(context, []))
+    with pytest.raises(BuildError, match="invalid"):
+        _copy(source, ["evil.tar"], "/x/", upper, [image], add=True)
+    assert not (upper / "x").exists()
+    assert not (upper.parent / "escaped").exists()
+
+
+def test_add_of_a_non_archive_copies_the_file(context: Path, image: Path, upper: Path) -> None:
+    source = context_source(BuildContext.scan(context, []))
+    _copy(source, ["main.c"], "/added.c", upper, [image], add=True)
+    assert (upper / "added.c").read_text() == "int main;\n"
+
+
+@contextlib.contextmanager
+def _serving(body: bytes) -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Last-Modified", LAST_MODIFIED)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_add_of_a_url(context: Path, image: Path, upper: Path) -> None:
+    source = context_source(BuildContext.scan(context, []))
+    with _serving(b"fetched\n") as base:
+        _copy(source, [f"{base}/files/tool.sh"], "/usr/local/bin/", upper, [image], add=True)
+    fetched = upper / "usr" / "local" / "bin" / "tool.sh"
+    assert fetched.read_text() == "fetched\n"
+    status = fetched.stat()
+    assert (status.st_mode & 0o7777, int(status.st_mtime)) == (0o600, LAST_MODIFIED_EPOCH)
+
+
+def test_heredoc_source(image: Path, upper: Path) -> None:
+    source = heredoc_source([Heredoc(name="EOF", content="hello\n", expand=True)])
+    _copy(source, ["EOF"], "/greeting", upper, [image])
+    assert (upper / "greeting").read_text() == "hello\n"
+    assert (upper / "greeting").stat().st_mode & 0o7777 == 0o644
+
+
+def test_materialize_for_bind_mounts(context: Path, image: Path, tmp_path: Path) -> None:
+    source = context_source(BuildContext.scan(context, []))
+    assert materialize(source, "src") == context / "src"
+    assert materialize(source, "inside-link") == context / "src" / "a.txt"
+    with pytest.raises(BuildError, match="not found"):
+        materialize(source, "passwd-link")
+    with pytest.raises(BuildError, match="not found"):
+        materialize(source, "../secret")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    copied = materialize(layers_source([str(image)]), "/keep", scratch)
+    assert (copied / "file").read_text() == "kept\n"
+
+
+def test_upper_encodes_as_an_overlay_layer(context: Path, image: Path, upper: Path) -> None:
+    source = context_source(BuildContext.scan(context, []))
+    _copy(source, ["main.c"], "/gone", upper, [image])  # replaces a whiteout in the image
+    out = upper.parent / "layer.tar"
+    _native.encode_layer(str(upper), str(out), "none", overlay=True)
+    with tarfile.open(out) as layer:
+        assert layer.getnames() == ["gone"]
