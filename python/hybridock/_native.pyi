@@ -211,6 +211,25 @@ def scan_context(
     below it is); called once per directory with the GIL held, the rest runs without it. An
     exception it raises propagates."""
 
+def copy_context_tree(
+    source_root: str,
+    source: str,
+    destination_root: str,
+    destination: str,
+    *,
+    keep: Sequence[str] | None = None,
+    owner: tuple[int, int] = (0, 0),
+    mode: int | None = None,
+) -> int:
+    """COPY's fast path: the contents of the context directory ``source`` (relative to
+    ``source_root``) copied into the directory ``destination`` (relative to
+    ``destination_root``, a step's upper dir) whose names must all be new; returns the
+    entries made. Both sides reached with openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS and
+    walked O_NOFOLLOW from their parents' fds; entries made with O_EXCL, symlinks copied as
+    symlinks, hardlinks kept, times kept, owners ``owner``, modes ``mode`` when given.
+    ``keep``: the context paths (relative to ``source_root``) to copy; None: all. GIL
+    released."""
+
 def sha256_file(path: str) -> str:
     """``sha256:<hex>`` of a file's bytes."""
 

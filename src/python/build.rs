@@ -1,6 +1,7 @@
 //! Glue for the build context: `scan_context` walks and hashes with the GIL released; the
 //! `.dockerignore` filter, a Python callable, is called back once per directory.
 
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use pyo3::prelude::*;
 
 use super::enter_native;
 use crate::build::context::{self, ContextEntry, Decision};
+use crate::build::copy::{copy_tree, CopyOptions};
 use crate::error::{Error, Result};
 use crate::layer::encode::available_threads;
 
@@ -102,6 +104,43 @@ fn scan_context(
     scanned
 }
 
+#[pyfunction]
+#[pyo3(signature = (source_root, source, destination_root, destination, *, keep=None, owner=(0, 0), mode=None))]
+#[allow(clippy::too_many_arguments)] // keyword arguments of one Python call
+fn copy_context_tree(
+    py: Python<'_>,
+    source_root: PathBuf,
+    source: OsString,
+    destination_root: PathBuf,
+    destination: OsString,
+    keep: Option<Vec<OsString>>,
+    owner: (u32, u32),
+    mode: Option<u32>,
+) -> PyResult<u64> {
+    let keep: Option<HashSet<Vec<u8>>> =
+        keep.map(|paths| paths.into_iter().map(OsString::into_vec).collect());
+    let options = CopyOptions { owner, mode };
+    let cancel = AtomicBool::new(false);
+    let cancel_ref = &cancel;
+    enter_native(py, &cancel, move || {
+        let kept = keep
+            .as_ref()
+            .map(|set| move |path: &[u8]| set.contains(path));
+        let keep_ref: Option<&crate::build::copy::Keep<'_>> =
+            kept.as_ref().map(|f| f as &crate::build::copy::Keep<'_>);
+        copy_tree(
+            &source_root,
+            source.as_bytes(),
+            &destination_root,
+            destination.as_bytes(),
+            keep_ref,
+            options,
+            cancel_ref,
+        )
+    })
+}
+
 pub(super) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
-    module.add_function(wrap_pyfunction!(scan_context, module)?)
+    module.add_function(wrap_pyfunction!(scan_context, module)?)?;
+    module.add_function(wrap_pyfunction!(copy_context_tree, module)?)
 }

@@ -345,3 +345,28 @@ def test_upper_encodes_as_an_overlay_layer(context: Path, image: Path, upper: Pa
     _native.encode_layer(str(upper), str(out), "none", overlay=True)
     with tarfile.open(out) as layer:
         assert layer.getnames() == ["gone"]
+
+
+def test_directory_copy_merges_with_what_the_image_has(
+    context: Path, image: Path, upper: Path
+) -> None:
+    """New names go through the native copier, names the image shows through the view."""
+    (image / "app" / "sub").mkdir(parents=True)
+    (image / "app" / "sub" / "lower.txt").write_text("lower\n")
+    (context / "src" / "sub" / "ignored.txt").write_text("ignored\n")
+    source = context_source(BuildContext.scan(context, ["**/ignored.txt"]))
+    _copy(source, ["src"], "/app", upper, [image], chown=(3, 4))
+    assert (upper / "app" / "a.txt").read_text() == "a\n"
+    assert (upper / "app" / "sub" / "b.txt").read_text() == "b\n"
+    assert not (upper / "app" / "sub" / "lower.txt").exists()  # stays in its layer
+    assert not (upper / "app" / "sub" / "ignored.txt").exists()
+    assert (upper / "app" / "out").readlink() == Path("/etc/shadow")
+    status = (upper / "app" / "a.txt").stat()
+    assert (status.st_uid, status.st_gid) == (3, 4)
+    assert ((upper / "app" / "sub" / "b.txt").stat().st_uid) == 3
+    (context / "fresh").mkdir()
+    (context / "fresh" / "ignored.txt").write_text("x\n")
+    (context / "fresh" / "kept").write_text("kept\n")
+    source = context_source(BuildContext.scan(context, ["**/ignored.txt"]))
+    _copy(source, ["fresh"], "/new/", upper, [image])
+    assert sorted(path.name for path in (upper / "new").iterdir()) == ["kept"]

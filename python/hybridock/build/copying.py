@@ -31,7 +31,7 @@ from typing import IO
 
 from hybridock import _native
 from hybridock.build.remote import is_url, url_name, url_source
-from hybridock.build.sources import SourceTree, clean
+from hybridock.build.sources import HostTree, SourceTree, clean
 from hybridock.errors import BuildError, ContainerStateError, FileCopyError
 from hybridock.runtime.archive import extract_tar
 from hybridock.runtime.fsview import View, opened, split
@@ -94,7 +94,11 @@ def _copy_one(
     owner = chown if chown is not None else tree.owner
     if tree.is_dir(path):
         base = make_directories(view, target, owner)
-        _transfer(tree, path, "", view, base, owner, chmod)
+        host = tree.host_tree(path)
+        if host is None:
+            _transfer(tree, path, "", view, base, owner, chmod)
+        else:
+            _copy_host_tree(view, host, tree, path, base, owner or (0, 0), chmod, upper)
         return
     if add:
         with _archive(tree, path, upper) as archive:
@@ -155,6 +159,43 @@ def parse_chmod(text: str) -> int:
     if not 0 <= mode <= 0o7777:
         raise BuildError(f"invalid chmod parameter: {text!r}")
     return mode
+
+
+def _copy_host_tree(
+    view: View,
+    host: HostTree,
+    tree: SourceTree,
+    path: str,
+    base: tuple[bytes, ...],
+    owner: tuple[int, int],
+    chmod: int | None,
+    upper: Path,
+) -> None:
+    """A context directory into ``base``: the names the destination does not show yet by
+    the native copier straight into the upper dir's copy of ``base`` (nothing below to merge
+    with), the others through the view (``_transfer``), as overlayfs would merge them."""
+    with opened(view, b"/".join((*base, b"probe")), follow=False) as place:
+        os.close(view.writable_directory(place))  # copies ``base`` up
+        existing = {os.fsdecode(name) for name in view.names(place.parent)}
+    prefix = f"{host.directory}/" if host.directory else ""
+    start = len(prefix)
+    clashing = {
+        entry[start:].partition("/")[0]
+        for entry in host.kept
+        if entry[start:].partition("/")[0] in existing
+    }
+    kept = [entry for entry in host.kept if entry[start:].partition("/")[0] not in clashing]
+    _native.copy_context_tree(
+        str(host.root),
+        host.directory,
+        str(upper),
+        os.fsdecode(b"/".join(base)),
+        keep=kept,
+        owner=owner,
+        mode=chmod,
+    )
+    for name in sorted(clashing):
+        _transfer(tree, f"{clean(path)}/{name}", name, view, base, owner, chmod)
 
 
 def _is_directory(view: View, path: str) -> bool:

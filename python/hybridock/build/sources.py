@@ -36,6 +36,15 @@ CONTEXT_OWNER = (0, 0)  # BuildKit sends the context with owners 0:0
 HEREDOC_MODE = 0o644
 
 
+class HostTree(NamedTuple):
+    """A context directory for ``_native.copy_context_tree``: its root, the directory
+    (canonical, relative to the root) and the entries below it the context holds."""
+
+    root: Path
+    directory: str
+    kept: list[str]
+
+
 class SourceTree(Protocol):
     #: The owner a copy gives when no ``--chown`` (None: the tree's own owners).
     owner: tuple[int, int] | None
@@ -61,6 +70,10 @@ class SourceTree(Protocol):
     def host_path(self, path: str) -> Path | None:
         """Where ``path`` lies on the host when the tree is one plain directory (resolved
         inside it, no symlink left in the result), else None."""
+        ...
+
+    def host_tree(self, path: str) -> HostTree | None:
+        """The directory ``path`` as the native copier takes it (context only), else None."""
         ...
 
 
@@ -166,6 +179,20 @@ class _ViewTree:
                 raise not_found(clean(path))
             self._close(view, resolved[1])
             return Path(self.roots[0], os.fsdecode(b"/".join(resolved[0])))
+
+    def host_tree(self, path: str) -> HostTree | None:
+        if self.context is None or self.overlay:
+            return None
+        with self._view() as view:
+            resolved = self._resolve(view, path)
+            if resolved is None:
+                raise not_found(clean(path))
+            self._close(view, resolved[1])
+            if not resolved[1].is_dir:
+                return None
+            directory = os.fsdecode(b"/".join(resolved[0]))
+        kept = [entry.path for entry in self.context.below(directory)]
+        return HostTree(Path(self.roots[0]), directory, kept)
 
     def is_dir(self, path: str) -> bool:
         with self._view() as view:
@@ -289,6 +316,10 @@ class MemoryTree:
         return False
 
     def host_path(self, path: str) -> Path | None:
+        self._file(path)
+        return None
+
+    def host_tree(self, path: str) -> HostTree | None:
         self._file(path)
         return None
 
