@@ -1,7 +1,8 @@
-"""hybridock side by side with docker, podman, skopeo + umoci and plain decompress | tar (issue 5).
+"""hybridock side by side with docker, podman, buildah, skopeo + umoci and plain decompress | tar.
 
     make bench-compare                      # the whole comparison (under 20 minutes), as root
     .venv/bin/python benches/compare.py --quick  # smoke: small image, one round, installed peers
+    .venv/bin/python benches/compare.py --only build_cold --only build_rebuild  # issue 15's rows
 
 Installs the peers from Debian when missing (not in --quick), starts a docker-registry on
 127.0.0.1 and, on private sockets and roots under the work directory, containerd + dockerd and
@@ -59,7 +60,9 @@ NOTES = (
     "(podman as set up above: a listing runs no runtime), each over the same number of created "
     "containers, checked by an untimed ps -aq first; hybridock's own ps -a beside them.",
 )
-SCRATCH = ("docker", "podman", "hybridock", "registry", "plain", "floors")
+SCRATCH = (
+    "docker", "podman", "hybridock", "registry", "plain", "floors", "buildah", "build-context",
+)  # fmt: skip
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:

@@ -35,6 +35,7 @@ from comparison.runner import CommandFailed, log, run_command
 PACKAGES = {
     "dockerd": "docker.io",
     "podman": "podman",
+    "buildah": "buildah",
     "skopeo": "skopeo",
     "umoci": "umoci",
     "runc": "runc",

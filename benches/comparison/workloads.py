@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from comparison.archive import save_load_round_trip
 from comparison.bench import Bench
+from comparison.build import COLD, REBUILD, build_cold, build_rebuild
 from comparison.commit import commit_changes
 from comparison.containers import (
     concurrent_runs,
@@ -34,6 +35,8 @@ WORKLOADS: tuple[tuple[str, Callable[[Bench], list[Row]]], ...] = (
     ("push, large gzip image to an empty registry", push_large),
     ("commit, 100 MB of changes", commit_changes),
     ("save then load, large gzip image", save_load_round_trip),
+    (COLD, build_cold),
+    (REBUILD, build_rebuild),
 )
 
 

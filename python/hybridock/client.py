@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     import threading
     from types import TracebackType
 
+    from hybridock.build.options import BuildOptions, BuildResult
+    from hybridock.build.progress import BuildEvent, build_progress
     from hybridock.config import Config
     from hybridock.documents.containers import command_text, status_text
     from hybridock.documents.image_list import ListedImage
@@ -95,6 +97,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AttachLink",
+    "BuildEvent",
+    "BuildOptions",
+    "BuildResult",
     "Client",
     "Container",
     "ContainerCollection",
@@ -143,6 +148,7 @@ __all__ = [
     "VolumeInUse",
     "VolumeNotFound",
     "VolumeUsage",
+    "build_progress",
     "command_text",
     "detach_key_bytes",
     "displayable_ports",
@@ -198,6 +204,11 @@ _EXPORTS = {
     "VolumeUsage": "hybridock.runtime.system",
     "VolumeInUse": "hybridock.runtime.volumes",
     "VolumeNotFound": "hybridock.runtime.volumes",
+    # hybridock build
+    "BuildOptions": "hybridock.build.options",
+    "BuildResult": "hybridock.build.options",
+    "BuildEvent": "hybridock.build.progress",
+    "build_progress": "hybridock.build.progress",
     # docker-py's shape: collections and handles over the flat methods
     "ContainerCollection": "hybridock.handles",
     "ContainerHandle": "hybridock.handles",
@@ -2012,6 +2023,45 @@ class Client:
         if target is not None:
             self._emit([self._image_event("tag", made.id, attributes={"name": shown})])
         return made.id
+
+    def build(
+        self,
+        context: str | Path | None,
+        options: BuildOptions | None = None,
+        *,
+        progress: Callable[[BuildEvent], None] | None = None,
+    ) -> BuildResult:
+        """docker build: the image of the Dockerfile in ``context`` (or ``options``'), built
+        with BuildKit's semantics and cache; tagged with every ``options.tags``.
+
+        >>> client.build(".", BuildOptions(tags=("app:1",))).image_id
+        'sha256:...'
+        """
+        from hybridock.build import options as building  # noqa: PLC0415
+
+        def resolve_base(name: str, pull: bool) -> str:
+            return self.find_image(name, pull="always" if pull else "missing")
+
+        self.require_root()
+        made = building.build(
+            self.layout,
+            self.image_store,
+            Path(context) if context is not None else None,
+            options or building.BuildOptions(),
+            resolve_base=resolve_base,
+            networks=lambda: self.runtime.networks,
+            progress=progress,
+        )
+        for tag in made.tags:
+            self._emit([self._image_event("tag", made.image_id, attributes={"name": tag})])
+        return made
+
+    def prune_build_cache(self, *, all: bool = False) -> int:
+        """docker builder prune: the cache entries (``all``: every one, else those no image
+        uses), the layers only they kept and the cache mounts; the bytes reclaimed."""
+        from hybridock.build import cache  # noqa: PLC0415
+
+        return cache.prune(self.image_store, everything=all)
 
     # --- docker's documents -------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import platform
 import re
 import shutil
 import stat
@@ -471,4 +472,41 @@ def postgres_image() -> DebianImage:
         env=(f"PATH={DEFAULT_PATH}:{POSTGRES_BIN}", f"PGDATA={POSTGRES_DATA}"),
         user="postgres",
         extra_config={"StopSignal": "SIGINT", "ExposedPorts": {"5432/tcp": {}}},
+    )
+
+
+GCC_VERSION = "12"
+
+
+def gcc_image() -> DebianImage:
+    """gcc, binutils, make and libc's headers and static libraries: the base of a build stage
+    (as the official gcc image, without the LTO compiler and the sanitizers' libraries, which
+    would double it)."""
+    triplet = f"{platform.machine()}-linux-gnu"
+    gcc_lib = f"usr/lib/gcc/{triplet}/{GCC_VERSION}"
+    sanitizers = ("libasan", "libtsan", "liblsan", "libubsan", "libhwasan")
+    return DebianImage(
+        "gcc",
+        (
+            f"binutils-{triplet.replace('_', '-')}",
+            "binutils",
+            "libgcc-s1",
+            f"cpp-{GCC_VERSION}",
+            f"libgcc-{GCC_VERSION}-dev",
+            f"gcc-{GCC_VERSION}",
+            "gcc",
+            "libc6-dev",
+            "linux-libc-dev",
+            "make",
+        ),
+        excluded={
+            f"gcc-{GCC_VERSION}": (f"{gcc_lib}/lto1", f"usr/bin/lto-dump-{GCC_VERSION}"),
+            f"libgcc-{GCC_VERSION}-dev": tuple(f"{gcc_lib}/{name}" for name in sanitizers),
+        },
+        # what update-alternatives makes in gcc's postinst: cc is gcc
+        files=[
+            Symlink("usr/bin/cc", "/etc/alternatives/cc"),
+            Symlink("etc/alternatives/cc", "/usr/bin/gcc"),
+        ],
+        cmd=["gcc", "--version"],
     )

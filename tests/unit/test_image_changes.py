@@ -41,7 +41,7 @@ def changed(*changes: str) -> dict[str, Any]:
         ('VOLUME ["/data", "/logs"]', "Volumes", {"/data": {}, "/logs": {}}),
         ("VOLUME /data /logs", "Volumes", {"/data": {}, "/logs": {}}),
         ('LABEL a=1 "b c"="d e" f=\'$HOME\'', "Labels", {"a": "1", "b c": "d e", "f": "$HOME"}),
-        ("ONBUILD run echo hi", "OnBuild", ["RUN echo hi"]),
+        ("ONBUILD run echo hi", "OnBuild", ["run echo hi"]),  # the trigger as written
         ("HEALTHCHECK NONE", "Healthcheck", {"Test": ["NONE"]}),
         (
             "HEALTHCHECK --interval=5s --retries=3 CMD curl -f localhost",
@@ -55,9 +55,9 @@ def test_a_change_sets_its_field(change: str, key: str, value: object) -> None:
     assert changed(change)[key] == value
 
 
-def test_env_replaces_appends_and_expands() -> None:
+def test_env_replaces_in_place_appends_and_expands() -> None:
     env = changed("ENV PATH=/bin:$PATH LANG=C.UTF-8", 'ENV GREETING "hello world"')["Env"]
-    assert env == ["HOME=/root", "PATH=/bin:/usr/bin", "LANG=C.UTF-8", "GREETING=hello world"]
+    assert env == ["PATH=/bin:/usr/bin", "HOME=/root", "LANG=C.UTF-8", "GREETING=hello world"]
 
 
 def test_entrypoint_resets_cmd_unless_cmd_is_changed_too() -> None:
@@ -79,10 +79,15 @@ def test_the_base_config_is_not_touched() -> None:
         ("FROM busybox", "from is not a valid change command"),
         ("EXPOSE http", "invalid containerPort: http"),
         ("ENV ONLYKEY", "ENV must have two arguments"),
-        ("LABEL a=1 b", "Syntax error - can't find = in 'b'. Must be of the form: name=value"),
-        ("ONBUILD ONBUILD RUN x", "ONBUILD isn't allowed as an ONBUILD trigger"),
-        ("HEALTHCHECK --bogus=1 CMD x", "Unknown flag: bogus"),
-        ('LABEL a="unterminated', 'unexpected end of statement while looking for matching "'),
+        ("LABEL a=1 b", 'Syntax error - can\'t find = in "b". Must be of the form: name=value'),
+        ("ONBUILD ONBUILD RUN x", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"),
+        ("ONBUILD FROM x", "FROM isn't allowed as an ONBUILD trigger"),
+        ("HEALTHCHECK --bogus=1 CMD x", "unknown flag: bogus"),
+        (
+            'LABEL a="unterminated',
+            'failed to process "\\"unterminated": '
+            "unexpected end of statement while looking for matching double-quote",
+        ),
     ],
 )
 def test_docker_refuses_these_and_so_do_we(change: str, message: str) -> None:

@@ -62,7 +62,7 @@ def test_an_older_stores_layers_are_measured_once(tmp_path: Path) -> None:
         )
     database = Database(layout.database)
     try:
-        assert database.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 5
+        assert database.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 6
         images = ImageStore(layout, database)
         expected = {BASE_CHAIN: 1000 + 300 + 7, TOP_CHAIN: 4}
         assert expected == {BASE_CHAIN: tree_size(base), TOP_CHAIN: tree_size(top)}

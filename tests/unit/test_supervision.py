@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from hybridock.build.dockerfile.flags import parse_duration
 from hybridock.errors import ConfigError
 from hybridock.runtime.health import go_duration
 from hybridock.runtime.supervision import (
@@ -16,7 +17,6 @@ from hybridock.runtime.supervision import (
     RestartState,
     healthcheck_from_flags,
     merge_healthcheck,
-    parse_duration,
     parse_restart_policy,
 )
 

@@ -60,6 +60,8 @@ COMMANDS = {
     "diff": "files:diff",
     "export": "files:export",
     "commit": "commit:commit",
+    "build": "build:build",
+    "builder": "build:builder_group",
     "events": "events:events",
     "history": "images:history",
     "save": "archive:save",
@@ -89,6 +91,7 @@ IMAGE_COMMANDS = {
     "history": "images:history",
     "tag": COMMANDS["tag"],
     "push": COMMANDS["push"],
+    "build": COMMANDS["build"],
     **{name: COMMANDS[name] for name in ("save", "load", "import")},
 }
 

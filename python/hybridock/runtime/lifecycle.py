@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from hybridock import _native
 from hybridock.config import Config
@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     import socket
     import subprocess
 
+    from hybridock.runtime.config import ContainerConfig
     from hybridock.runtime.resources import Resources
     from hybridock.runtime.sandbox import NetworkRuntime
 
@@ -301,71 +302,18 @@ class Runtime:
             remove_tree(marker)
         namespace, etc = self._join_network(container, directory)
         try:
-            arguments = self._spawn_arguments(container, user, env, layer_dirs, namespace, etc)
+            arguments = spawn_arguments(
+                self.layout,
+                directory,
+                container.id,
+                config,
+                IsolatedProcess(user, env, layer_dirs, namespace, etc),
+            )
         except BaseException:
             if namespace is not None:
                 os.close(namespace)
             raise
         return arguments, namespace
-
-    def _spawn_arguments(
-        self,
-        container: Container,
-        user: ResolvedUser,
-        env: list[str],
-        layer_dirs: list[str],
-        namespace: int | None,
-        etc: dict[str, str],
-    ) -> dict[str, Any]:
-        config = container.config
-        directory = self.layout.container(container.id)
-        private_network = config.network != "host"
-        return dict(
-            argv=config.argv,
-            env=env,
-            cwd=config.working_dir,
-            uid=user.uid,
-            gid=user.gid,
-            groups=list(user.groups),
-            hostname=config.hostname,
-            lower_dirs=layer_dirs,
-            upper_dir=str(directory / "upper"),
-            work_dir=str(directory / "work"),
-            volatile=config.auto_remove,
-            rootfs=str(directory / "rootfs"),
-            mounts=[(m.source, m.destination, m.readonly) for m in config.mounts],
-            tmpfs=list(config.tmpfs),
-            network=private_network,
-            network_namespace=namespace,
-            sysctls=container_sysctls(config.sysctls, private_network=private_network),
-            tty=config.tty,
-            # docker leaves no_new_privs off (setuid programs in images keep working) unless
-            # --security-opt no-new-privileges asks for it
-            no_new_privs=config.no_new_privileges,
-            # compiled for the capabilities the container keeps (includes.caps rules follow
-            # --cap-add/--cap-drop); none with --privileged, as docker
-            seccomp_filter=seccomp_filter(
-                config.seccomp,
-                config.security.capabilities(_native.DOCKER_CAPABILITIES),
-                cache=self.layout.seccomp_cache,
-            ),
-            etc_hostname=etc["hostname"],
-            etc_hosts=etc["hosts"],
-            etc_resolv_conf=etc["resolv_conf"],
-            init=str(init_path(self.layout)) if config.init else None,
-            cgroup_join=cgroups.setup(
-                directory,
-                container.id,
-                config.resources,
-                privileged=config.security.privileged,
-            ),
-            **cgroupview.for_container(
-                directory, config.cgroupns, writable=config.security.privileged
-            ),
-            # moby's WithMounts: a privileged container's /sys is read-write unless its root is
-            writable_sysfs=config.security.privileged and not config.security.read_only,
-            **config.security.spawn_fields(_native.DOCKER_CAPABILITIES),
-        )
 
     def _prepared_or_failed(self, container: Container) -> tuple[dict[str, Any], int | None]:
         """``_prepare_spawn`` for a detached start; a failure leaves the container Created
@@ -1242,6 +1190,76 @@ def _wait_for_process(pid: int) -> None:
             selector.select()
     finally:
         os.close(descriptor)
+
+
+class IsolatedProcess(NamedTuple):
+    """What ``spawn_arguments`` takes beyond a container's config: its resolved user, its
+    environment, its image's layer dirs (top first), the network namespace to join (None: a
+    new one or the host's) and its /etc files (``write_etc_files``)."""
+
+    user: ResolvedUser
+    env: list[str]
+    layer_dirs: list[str]
+    namespace: int | None
+    etc: dict[str, str]
+
+
+def spawn_arguments(
+    layout: Layout,
+    directory: Path,
+    name: str,
+    config: ContainerConfig,
+    process: IsolatedProcess,
+) -> dict[str, Any]:
+    """``_native.spawn``'s arguments (but the stdio) for a process isolated as ``run``
+    isolates a container (capabilities, seccomp, masked paths, cgroup, namespaces) on an
+    overlay of ``process.layer_dirs`` with ``directory``'s upper/, work/ and rootfs/; its
+    cgroup is named ``name``. ``run`` and the build's RUN steps both start processes so."""
+    private_network = config.network != "host"
+    return dict(
+        argv=config.argv,
+        env=process.env,
+        cwd=config.working_dir,
+        uid=process.user.uid,
+        gid=process.user.gid,
+        groups=list(process.user.groups),
+        hostname=config.hostname,
+        lower_dirs=process.layer_dirs,
+        upper_dir=str(directory / "upper"),
+        work_dir=str(directory / "work"),
+        volatile=config.auto_remove,
+        rootfs=str(directory / "rootfs"),
+        mounts=[(m.source, m.destination, m.readonly) for m in config.mounts],
+        tmpfs=list(config.tmpfs),
+        network=private_network,
+        network_namespace=process.namespace,
+        sysctls=container_sysctls(config.sysctls, private_network=private_network),
+        tty=config.tty,
+        # docker leaves no_new_privs off (setuid programs in images keep working) unless
+        # --security-opt no-new-privileges asks for it
+        no_new_privs=config.no_new_privileges,
+        # compiled for the capabilities the container keeps (includes.caps rules follow
+        # --cap-add/--cap-drop); none with --privileged, as docker
+        seccomp_filter=seccomp_filter(
+            config.seccomp,
+            config.security.capabilities(_native.DOCKER_CAPABILITIES),
+            cache=layout.seccomp_cache,
+        ),
+        etc_hostname=process.etc["hostname"],
+        etc_hosts=process.etc["hosts"],
+        etc_resolv_conf=process.etc["resolv_conf"],
+        init=str(init_path(layout)) if config.init else None,
+        cgroup_join=cgroups.setup(
+            directory,
+            name,
+            config.resources,
+            privileged=config.security.privileged,
+        ),
+        **cgroupview.for_container(directory, config.cgroupns, writable=config.security.privileged),
+        # moby's WithMounts: a privileged container's /sys is read-write unless its root is
+        writable_sysfs=config.security.privileged and not config.security.read_only,
+        **config.security.spawn_fields(_native.DOCKER_CAPABILITIES),
+    )
 
 
 def _spawn_prepared(

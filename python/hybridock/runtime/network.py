@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -147,6 +148,37 @@ def endpoint_of(row: sqlite3.Row) -> Endpoint:
         host_link=row["host_link"],
         aliases=tuple(json.loads(row["aliases"])),
     )
+
+
+def _free_address(connection: sqlite3.Connection, network: Network, requested: str) -> str:
+    """``requested`` or the lowest address of ``network`` no container and no build step
+    holds (inside the caller's write transaction)."""
+    first, last = _span(network.subnet)
+    used = {
+        _number(row[0])
+        for row in connection.execute(
+            "SELECT address FROM endpoints WHERE network_id = ?"
+            " UNION SELECT address FROM build_endpoints WHERE network_id = ?",
+            (network.id, network.id),
+        )
+    }
+    used.add(_number(network.gateway))
+    if requested:
+        address = _number(requested)
+        if not first < address < last:
+            raise ConfigError(
+                f"Invalid address {requested}: It does not belong to any of this network's subnets"
+            )
+        if address in used:
+            raise ConfigError("Address already in use")
+        return _dotted(address)
+    chosen = next((_dotted(host) for host in range(first + 1, last) if host not in used), "")
+    if not chosen:
+        raise ConfigError(
+            "no available IPv4 addresses on this network's address pools:"
+            f" {network.name} ({network.id})"
+        )
+    return chosen
 
 
 class NetworkStore:
@@ -306,35 +338,8 @@ class NetworkStore:
         host_link: str,
     ) -> Endpoint:
         """An address on ``network`` for the container: ``requested`` or the lowest free one."""
-        first, last = _span(network.subnet)
-        gateway = _number(network.gateway)
         with self.db.write() as connection:
-            used = {
-                _number(row[0])
-                for row in connection.execute(
-                    "SELECT address FROM endpoints WHERE network_id = ?", (network.id,)
-                )
-            }
-            used.add(gateway)
-            if requested:
-                address = _number(requested)
-                if not first < address < last:
-                    raise ConfigError(
-                        f"Invalid address {requested}: It does not belong to any of this"
-                        " network's subnets"
-                    )
-                if address in used:
-                    raise ConfigError("Address already in use")
-                chosen = _dotted(address)
-            else:
-                chosen = next(
-                    (_dotted(host) for host in range(first + 1, last) if host not in used), ""
-                )
-                if not chosen:
-                    raise ConfigError(
-                        "no available IPv4 addresses on this network's address pools:"
-                        f" {network.name} ({network.id})"
-                    )
+            chosen = _free_address(connection, network, requested)
             endpoint = Endpoint(
                 network_id=network.id,
                 container_id=container_id,
@@ -350,6 +355,30 @@ class NetworkStore:
                 (*endpoint[:6], json.dumps(list(endpoint.aliases))),
             )
         return endpoint
+
+    def lease_for_build(self, network: Network, step: str, *, host_link: str) -> str:
+        """An address on ``network`` for a build's RUN step (``build_endpoints``: a step is no
+        container); a lease whose building process is gone is taken back first."""
+        from hybridock.runtime.containers import process_alive, process_start_time  # noqa: PLC0415
+
+        pid = os.getpid()
+        with self.db.write() as connection:
+            for stale, holder, start in connection.execute(
+                "SELECT step, pid, pid_start FROM build_endpoints"
+            ).fetchall():
+                if not process_alive(holder, start):
+                    connection.execute("DELETE FROM build_endpoints WHERE step = ?", (stale,))
+            address = _free_address(connection, network, "")
+            connection.execute(
+                "INSERT INTO build_endpoints (network_id, step, address, host_link, pid,"
+                " pid_start) VALUES (?, ?, ?, ?, ?, ?)",
+                (network.id, step, address, host_link, pid, process_start_time(pid)),
+            )
+        return address
+
+    def release_build_lease(self, step: str) -> None:
+        with self.db.write() as connection:
+            connection.execute("DELETE FROM build_endpoints WHERE step = ?", (step,))
 
     def endpoints(
         self, *, container_id: str | None = None, network_id: str | None = None

@@ -42,6 +42,7 @@ from hybridock.runtime.network import (
     PortAllocated,
     PublishedPort,
     endpoint_of,
+    mac_for,
 )
 from hybridock.runtime.ports import ANY_IPV4
 from hybridock.store import locks
@@ -228,6 +229,35 @@ class NetworkRuntime:
             f" Error starting userland proxy: listen {family} {host_ip}:{port_text}: bind:"
             f" {reason}"
         )
+
+    @contextlib.contextmanager
+    def build_step(self, step: str) -> Iterator[tuple[int, str]]:
+        """A build's RUN step on the default bridge, as docker's builder runs one: a network
+        namespace of its own with a veth on ``bridge`` (outbound through the bridge's NAT
+        rule, nothing published); yields the namespace's fd and the step's address. The lease
+        and the namespace go when the step ends (the veth with the namespace)."""
+        network = self.store.find("bridge")
+        self.ensure_bridge(network)
+        host_link = f"veth{os.urandom(4).hex()[:7]}"
+        address = self.store.lease_for_build(network, step, host_link=host_link)
+        namespace = -1
+        try:
+            namespace = _native.new_network_namespace()
+            endpoint = Endpoint(
+                network_id=network.id,
+                container_id="",
+                id="",
+                address=address,
+                mac=mac_for(address),
+                host_link=host_link,
+                aliases=(),
+            )
+            _attach(namespace, network, endpoint, 0)
+            yield namespace, address
+        finally:
+            if namespace >= 0:
+                os.close(namespace)
+            self.store.release_build_lease(step)
 
     def forget_network(self, network: Network) -> None:
         """After ``network rm``: its bridge, its rules and its resolver's file go."""

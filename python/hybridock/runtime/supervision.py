@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from hybridock.build.dockerfile.flags import parse_duration
 from hybridock.errors import ConfigError
 from hybridock.store.layout import write_atomic
 
@@ -180,33 +181,6 @@ class Healthcheck(NamedTuple):
             if value:
                 shown[key] = value
         return shown
-
-
-_DURATION_UNITS = {
-    "ns": 1,
-    "us": 10**3,
-    "µs": 10**3,
-    "μs": 10**3,
-    "ms": 10**6,
-    "s": 10**9,
-    "m": 60 * 10**9,
-    "h": 3600 * 10**9,
-}
-
-
-def parse_duration(text: str) -> int:
-    """Go's time.ParseDuration, in nanoseconds (``1m30s``, ``500ms``, ``-1s``, ``0``);
-    ValueError with Go's words."""
-    sign = -1 if text.startswith("-") else 1
-    body = text[1:] if text[:1] in "+-" else text
-    if body == "0":
-        return 0
-    parts = re.findall(r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)", body)
-    whole = "".join(number + unit for number, unit in parts) == body
-    if not body or not whole or any(number in ("", ".") for number, _ in parts):
-        raise ValueError(f'time: invalid duration "{text}"')
-    total = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
-    return sign * round(total)
 
 
 def _flag_duration(flag: str, text: str) -> int:

@@ -17,8 +17,9 @@ from hybridock.errors import StoreError
 
 #: 2: removed_images; 3: networks, endpoints, published_ports; 4: volumes (an older store gains
 #: the tables, nothing else changes); 5: layers.unpacked_size (an older store's layers gain the
-#: column, NULL until ``ImageStore`` measures them once)
-SCHEMA_VERSION = 5
+#: column, NULL until ``ImageStore`` measures them once); 6: build_cache and build_endpoints
+#: (an older store gains the tables)
+SCHEMA_VERSION = 6
 
 #: What an older store needs beyond the ``CREATE ... IF NOT EXISTS`` of SCHEMA, by version.
 UPGRADES = {
@@ -135,6 +136,23 @@ CREATE TABLE IF NOT EXISTS volumes (         -- volumes/<name>/_data, written be
     labels            TEXT NOT NULL DEFAULT '{}',   -- a container made
     created           REAL NOT NULL,
     anonymous         INTEGER NOT NULL DEFAULT 0  -- made for a container: rm -v and --rm take it
+);
+CREATE TABLE IF NOT EXISTS build_cache (     -- a build step's result by its content key
+    key               TEXT PRIMARY KEY,         -- sha256:... (build/cache.py)
+    chain_id          TEXT REFERENCES layers(chain_id),  -- the top layer, NULL: no layer yet
+    config            TEXT NOT NULL,            -- the image config after the step (JSON)
+    created_at        REAL NOT NULL,
+    last_used         REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS build_cache_by_chain ON build_cache(chain_id);
+CREATE TABLE IF NOT EXISTS build_endpoints (  -- a RUN step's lease on the default bridge
+    network_id        TEXT NOT NULL REFERENCES networks(id),
+    step              TEXT PRIMARY KEY,         -- the step's temp dir name
+    address           TEXT NOT NULL,            -- never one a container's endpoint has
+    host_link         TEXT NOT NULL,
+    pid               INTEGER NOT NULL,         -- the building process: a dead one's lease
+    pid_start         INTEGER,                  -- is free again (a build killed by SIGKILL)
+    UNIQUE (network_id, address)
 );
 """
 

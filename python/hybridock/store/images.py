@@ -458,11 +458,12 @@ class ImageStore:
         connection.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
         connection.execute("DELETE FROM images WHERE id = ?", (image_id,))  # cascades
         freed = []
+        cached = {row[0] for row in connection.execute(_CACHED_LAYERS)}
         for chain_id in chain:
             used = connection.execute(
                 "SELECT 1 FROM image_layers WHERE chain_id = ? LIMIT 1", (chain_id,)
             ).fetchone()
-            if used is None:
+            if used is None and chain_id not in cached:
                 connection.execute("DELETE FROM layers WHERE chain_id = ?", (chain_id,))
                 freed.append(chain_id)
         return freed
@@ -496,12 +497,10 @@ class ImageStore:
             return self._collect_garbage() if idle else 0
 
     def _collect_garbage(self) -> int:
-        # Only under the exclusive gc lock: no pull is between recording a layer and the
-        # image that uses it, so a layer row no image_layers row names is garbage.
+        # Only under the exclusive gc lock: no pull or build is between recording a layer and
+        # the image or cache entry that uses it, so a layer row neither names is garbage.
         with self.db.write() as connection:
-            connection.execute(
-                "DELETE FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)"
-            )
+            connection.execute(_DELETE_UNUSED_LAYERS)
         known_layers = {r[0].split(":", 1)[1] for r in self.db.query("SELECT chain_id FROM layers")}
         layer_blobs = {
             r[0].split(":", 1)[1]
@@ -523,6 +522,27 @@ class ImageStore:
         abandoned = list(self.layout.tmp.glob("layer-*"))
         discard(self.layout, *garbage, *abandoned)
         return removed + len(abandoned)
+
+
+#: the layers the build cache names, with the layers below them
+_CACHED_LAYERS = """
+WITH RECURSIVE kept(chain_id) AS (
+    SELECT chain_id FROM build_cache WHERE chain_id IS NOT NULL
+    UNION SELECT layers.parent FROM layers JOIN kept ON layers.chain_id = kept.chain_id
+    WHERE layers.parent IS NOT NULL
+)
+SELECT chain_id FROM kept
+"""
+#: layers no image uses and the build cache does not keep
+_DELETE_UNUSED_LAYERS = """
+WITH RECURSIVE kept(chain_id) AS (
+    SELECT chain_id FROM build_cache WHERE chain_id IS NOT NULL
+    UNION SELECT layers.parent FROM layers JOIN kept ON layers.chain_id = kept.chain_id
+    WHERE layers.parent IS NOT NULL
+)
+DELETE FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)
+AND chain_id NOT IN (SELECT chain_id FROM kept)
+"""
 
 
 def _as_docker_reads(text: str) -> str:

@@ -1,0 +1,260 @@
+"""The build: the stages the target needs (independent ones in parallel threads), each step
+through the cache or for real, and the image recorded and tagged only when all went well.
+
+RUN and COPY make their changes in a fresh upper dir under the store's ``tmp/`` (removed also
+on failure and Ctrl-C), encoded by the native encoder (overlay whiteouts turned into OCI ones)
+and installed as any local layer; an empty upper dir adds no layer. Layers are installed
+under ``images.local.building``: a failed build leaves no layer that nothing names but the
+cache, and tags nothing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import copy
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hybridock import _native
+from hybridock.build import cache as build_cache
+from hybridock.build.cache import BuildCache
+from hybridock.build.dockerfile import instructions as ins
+from hybridock.build.dockerfile import stages
+from hybridock.build.dockerfile.shell import Lexer
+from hybridock.build.progress import Reporter, Vertex
+from hybridock.build.run_step import Cancel
+from hybridock.build.steps import StageRunner, StageState, history_text, sibling, with_history
+from hybridock.errors import BuildError, ImageNotFound
+from hybridock.images import local
+from hybridock.images.commit import runtime_mount_points
+from hybridock.reference import Reference
+from hybridock.store.images import ImageStore
+from hybridock.store.layout import Layout
+
+if TYPE_CHECKING:
+    from hybridock.runtime.sandbox import NetworkRuntime
+
+
+def _no_networks() -> NetworkRuntime:
+    raise BuildError("no network runtime given: RUN --network=default needs one")
+
+
+@dataclass
+class BuildSettings:
+    context: Path | None
+    build_args: Mapping[str, str]
+    labels: Mapping[str, str]
+    target: str | None
+    pull: bool
+    network: str
+    secrets: Mapping[str, str]
+    tags: Sequence[Reference] = ()
+    resolve_base: Callable[[str, bool], str] = field(default=lambda name, pull: name)
+    networks: Callable[[], NetworkRuntime] = field(default=_no_networks)
+
+
+class Build:
+    def __init__(
+        self,
+        layout: Layout,
+        images: ImageStore,
+        dockerfile: ins.Dockerfile,
+        settings: BuildSettings,
+        reporter: Reporter,
+        cache: BuildCache,
+    ) -> None:
+        self.layout = layout
+        self.images = images
+        self.dockerfile = dockerfile
+        self.settings = settings
+        self.reporter = reporter
+        self.cache = cache
+        self.cancel = Cancel()
+        self.build_args = dict(settings.build_args)
+        self.used_args: set[str] = set()
+        self.meta_args = self._meta_args()
+        self.stages: dict[int, concurrent.futures.Future[StageState]] = {}
+
+    def _meta_args(self) -> dict[str, str]:
+        self.used_args.update(name for arg in self.dockerfile.meta_args for name, _ in arg.pairs)
+        return stages.meta_environment(self.dockerfile, self.build_args)
+
+    # --- the stage graph ----------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Build the target; the image id."""
+        order = stages.needed(self.dockerfile, self.settings.target, self.build_args)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(order)) as pool:
+            for index in order:
+                self.stages[index] = pool.submit(self._stage, index)
+            try:
+                final = self.stages[order[-1]].result()
+            except BaseException:
+                self.cancel.cancel()
+                concurrent.futures.wait(self.stages.values())
+                raise
+        return self._export(final)
+
+    def stage_state(self, name: str) -> StageState | None:
+        """The final state of the stage ``name`` (a name or an index), waited for."""
+        index = stages.stage_index(self.dockerfile, name)
+        if index is None or index not in self.stages:
+            return None
+        return self.stages[index].result()
+
+    def _stage(self, index: int) -> StageState:
+        stage = self.dockerfile.stages[index]
+        title = stage.name or f"stage-{index}"
+        runner = StageRunner(self, stage, title)
+        with self.reporter.vertex(runner.step_name(1, stage.base)) as vertex:
+            state = self._from(stage.base, vertex)
+        return runner.run(state)
+
+    def _from(self, base: ins.From, vertex: Vertex) -> StageState:
+        name = Lexer(self.dockerfile.escape).process_word(base.image, self.meta_args)
+        if name.lower() == "scratch":
+            document: dict[str, Any] = {"architecture": _architecture(), "os": "linux"}
+            document["config"] = {"Env": [_path_env()]}
+            return StageState(build_cache.step_key("", "FROM scratch"), [], document)
+        parent = self.stage_state(name)
+        if parent is not None:
+            return replace(parent, args={}, document=copy.deepcopy(parent.document), cmd_set=False)
+        stored = self.cache.use and not self.settings.pull and self._stored(name)
+        image_id = self.settings.resolve_base(name, self.settings.pull)
+        record = self.images.get(image_id)
+        document = {
+            k: v for k, v in record.config.items() if k not in ("rootfs", "container_config")
+        }
+        document.pop("container", None)
+        vertex.log(f"resolved {name} to {image_id}")
+        if stored:
+            vertex.cached()  # as BuildKit shows a base it has already
+        return StageState(
+            build_cache.step_key("", f"FROM {image_id}"), list(record.chain_ids), document
+        )
+
+    def _stored(self, name: str) -> bool:
+        try:
+            self.images.resolve(name)
+        except ImageNotFound:
+            return False
+        return True
+
+    # --- layer steps --------------------------------------------------------------------------
+
+    def input_digests(
+        self, runner: StageRunner, state: StageState, instruction: ins.Run | ins.Copy
+    ) -> list[str]:
+        if isinstance(instruction, ins.Run):
+            return [f"network:{instruction.network or self.settings.network}"]
+        source = self._copy_source(runner, state, instruction)
+        expand = runner.expand(state)
+        paths = [p for pattern in instruction.sources for p in source.select(expand(pattern))]
+        return [f"from:{instruction.from_stage}", source.digest(paths)]
+
+    def _copy_source(self, runner: StageRunner, state: StageState, instruction: ins.Copy) -> Any:
+        sources = sibling("sources")
+        if instruction.from_stage is not None:
+            other = self.stage_state(instruction.from_stage)
+            if other is None:
+                image = self.settings.resolve_base(instruction.from_stage, self.settings.pull)
+                chain = list(self.images.get(image).chain_ids)
+            else:
+                chain = other.chain
+            dirs = [str(self.layout.layer(c)) for c in reversed(chain)]
+            return sources.layers_source(dirs)
+        if self.settings.context is None:
+            raise BuildError("no build context given: COPY needs one")
+        if sources is _pending_module():
+            return sources.ContextSource(self.settings.context)
+        context = sibling("context").BuildContext.scan(self.settings.context, ())
+        return sources.context_source(context)
+
+    def layer_step(
+        self,
+        runner: StageRunner,
+        state: StageState,
+        instruction: ins.Run | ins.Copy,
+        vertex: Vertex,
+    ) -> StageState:
+        from hybridock.build import layer_steps  # noqa: PLC0415
+
+        with self.layout.temp_dir("build") as directory:
+            if isinstance(instruction, ins.Run):
+                args = layer_steps.run(self, runner, state, instruction, directory, vertex)
+            else:
+                args = None
+                layer_steps.copy(self, runner, state, instruction, directory)
+            document = copy.deepcopy(state.document)
+            created_by = history_text(instruction, args)
+            chain = list(state.chain)
+            layer = self._install(directory, chain)
+            if layer is not None:
+                chain.append(layer)
+            return replace(
+                state,
+                chain=chain,
+                document=with_history(document, created_by, empty=layer is None),
+            )
+
+    def _install(self, directory: Path, chain: list[str]) -> str | None:
+        upper = directory / "upper"
+        lower = [str(self.layout.layer(c)) for c in reversed(chain)]
+        excluded = runtime_mount_points(upper, lower)
+        blob = directory / "layer.tar"
+        encoded = _native.encode_layer(
+            str(upper), str(blob), "none", overlay=True, exclude=excluded
+        )
+        if encoded.entries == 0:
+            return None
+        with local.building(self.images):
+            record = local.install_layer(
+                self.images,
+                blob,
+                chain,
+                compression="none",
+                digest=encoded.digest,
+                diff_id=encoded.diff_id,
+            )
+        return record.chain_id
+
+    # --- the image ----------------------------------------------------------------------------
+
+    def _export(self, state: StageState) -> str:
+        with self.reporter.vertex("exporting to image") as vertex:
+            document = copy.deepcopy(state.document)
+            config = document.setdefault("config", {})
+            if self.settings.labels:
+                config["Labels"] = {**(config.get("Labels") or {}), **self.settings.labels}
+            if self.build_args.get("BUILDKIT_INLINE_CACHE") == "1":
+                document[build_cache.INLINE_KEY] = [list(step) for step in state.inline]
+            document = dict(sorted(document.items()))
+            with local.building(self.images):
+                layers = self.images.layer_records(state.chain)
+                ordered = [layers[c] for c in state.chain]
+                first = self.settings.tags[0] if self.settings.tags else None
+                made = local.record_image(self.images, document, ordered, first)
+                vertex.log(f"writing image {made.id} done")
+                for tag in self.settings.tags:
+                    if tag is not first:
+                        self.images.tag(made.id, tag)
+                    vertex.log(f"naming to {tag} done")
+            return made.id
+
+
+def _pending_module() -> Any:
+    from hybridock.build import _pending  # noqa: PLC0415
+
+    return _pending
+
+
+def _architecture() -> str:
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def _path_env() -> str:
+    return "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
