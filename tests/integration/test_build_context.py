@@ -23,7 +23,7 @@ from hybridock import _native
 from hybridock.build.context import BuildContext
 from hybridock.build.copying import copy_into, materialize, parse_chmod, resolve_chown
 from hybridock.build.dockerfile.instructions import Heredoc
-from hybridock.build.sources import (
+from hybridock.build.trees import (
     SourceTree,
     context_source,
     heredoc_source,

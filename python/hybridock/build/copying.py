@@ -31,7 +31,7 @@ from typing import IO
 
 from hybridock import _native
 from hybridock.build.remote import is_url, url_name, url_source
-from hybridock.build.sources import HostTree, SourceTree, clean
+from hybridock.build.trees import HostTree, SourceTree, clean
 from hybridock.errors import BuildError, ContainerStateError, FileCopyError
 from hybridock.runtime.archive import extract_tar
 from hybridock.runtime.fsview import View, opened, split
@@ -63,7 +63,7 @@ def copy_into(
         )
     jobs: list[tuple[SourceTree, str]] = []
     for path in paths:
-        if add and is_url(path):
+        if add and is_url(path) and not _serves(source, path):
             fetched = url_source(path)
             jobs.extend((fetched, name) for name in fetched.select(url_name(path)))
         else:
@@ -100,7 +100,7 @@ def _copy_one(
         else:
             _copy_host_tree(view, host, tree, path, base, owner or (0, 0), chmod, upper)
         return
-    if add:
+    if add and not is_url(path):  # BuildKit extracts local archives only
         with _archive(tree, path, upper) as archive:
             if archive is not None:
                 check_members(archive)
@@ -109,7 +109,7 @@ def _copy_one(
                 extract_tar(view, base, archive, owner=chown)
                 return
     if wants_dir or _is_directory(view, target):
-        parent, name = target, posixpath.basename(clean(path))
+        parent, name = target, url_name(path) if is_url(path) else posixpath.basename(clean(path))
     else:
         parent, name = posixpath.split(target)
     base = make_directories(view, parent, owner)
@@ -196,6 +196,15 @@ def _copy_host_tree(
     )
     for name in sorted(clashing):
         _transfer(tree, f"{clean(path)}/{name}", name, view, base, owner, chmod)
+
+
+def _serves(source: SourceTree, path: str) -> bool:
+    """Whether ``source`` has ``path`` (an ``instruction_source`` has its URLs fetched)."""
+    try:
+        source.select(path)
+    except BuildError:
+        return False
+    return True
 
 
 def _is_directory(view: View, path: str) -> bool:

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from hybridock.build.sources import MemoryFile, MemoryTree
+from hybridock.build.trees import MemoryFile, MemoryTree
 from hybridock.errors import BuildError
 
 URL_MODE = 0o600
