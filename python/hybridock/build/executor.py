@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -54,6 +55,7 @@ class BuildSettings:
     tags: Sequence[Reference] = ()
     resolve_base: Callable[[str, bool], str] = field(default=lambda name, pull: name)
     networks: Callable[[], NetworkRuntime] = field(default=_no_networks)
+    excludes: Sequence[str] = ()  # .dockerignore's patterns
 
 
 class Build:
@@ -155,6 +157,11 @@ class Build:
         paths = [p for pattern in instruction.sources for p in source.select(expand(pattern))]
         return [f"from:{instruction.from_stage}", source.digest(paths)]
 
+    @functools.cached_property
+    def context(self) -> Any:
+        """The build context, read once per build (locked: stages run in parallel)."""
+        return sibling("context").BuildContext.scan(self.settings.context, self.settings.excludes)
+
     def _copy_source(self, runner: StageRunner, state: StageState, instruction: ins.Copy) -> Any:
         sources = sibling("sources")
         if instruction.from_stage is not None:
@@ -165,13 +172,13 @@ class Build:
             else:
                 chain = other.chain
             dirs = [str(self.layout.layer(c)) for c in reversed(chain)]
-            return sources.layers_source(dirs)
+            return sources.instruction_source(sources.layers_source(dirs), instruction, str)
         if self.settings.context is None:
             raise BuildError("no build context given: COPY needs one")
         if sources is _pending_module():
             return sources.ContextSource(self.settings.context)
-        context = sibling("context").BuildContext.scan(self.settings.context, ())
-        return sources.context_source(context)
+        expand = runner.expand(state)
+        return sources.instruction_source(sources.context_source(self.context), instruction, expand)
 
     def layer_step(
         self,

@@ -193,22 +193,24 @@ def copy(
     upper.mkdir()
     source = build._copy_source(runner, state, instruction)
     expand = runner.expand(state)
-    paths = [p for pattern in instruction.sources for p in source.select(expand(pattern))]
     destination = expand(instruction.destination)
     working_dir = state.config.get("WorkingDir") or "/"
     sources = sibling("sources")
     if hasattr(sources, "ContextSource"):
+        paths = [p for pattern in instruction.sources for p in source.select(expand(pattern))]
         sources.copy_into(source, paths, destination, upper, working_dir)
         return
+    patterns = [expand(pattern) for pattern in instruction.sources]
     lower = [str(build.layout.layer(c)) for c in reversed(state.chain)]
+    chown = expand(instruction.chown) if instruction.chown else None
     sources.copy_into(
         source,
-        paths,
+        patterns,
         destination,
         upper,
         [] if instruction.link else lower,
-        chown=None,
-        chmod=int(instruction.chmod, 8) if instruction.chmod else None,
+        chown=sources.resolve_chown(chown, lower) if chown else None,
+        chmod=sources.parse_chmod(expand(instruction.chmod)) if instruction.chmod else None,
         link=instruction.link,
         add=instruction.add,
         working_dir=working_dir,
