@@ -149,10 +149,13 @@ def test_several_sources_need_a_directory(context: Path, image: Path, upper: Pat
         _copy(source, ["main.c", "README.md"], "/dest", upper, [image])
 
 
-@pytest.mark.parametrize("missing", ["missing.txt", "nomatch*", "../secret", "notes.md"])
+@pytest.mark.parametrize("missing", ["missing.txt", "../secret", "notes.md", "no/*/match"])
 def test_missing_sources_are_not_found(context: Path, missing: str) -> None:
     source = context_source(BuildContext.scan(context, ["notes.md"]))
-    with pytest.raises(BuildError, match=r'^"/[a-z.*]+": not found$'):
+    if "*" in missing:  # BuildKit: a wildcard may match nothing (nothing copied)
+        assert source.select(missing) == []
+        return
+    with pytest.raises(BuildError, match=r'^"/[a-z.]+": not found$'):
         source.select(missing)
 
 

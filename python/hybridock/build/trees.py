@@ -8,9 +8,9 @@ symlink below a copied directory is copied as a symlink, never followed. The con
 only what ``.dockerignore`` kept; its digests come from the scan (no file read twice).
 
 ``select`` is COPY's globbing (Go's ``filepath.Match`` per component, BuildKit's
-``"/missing.txt": not found``); ``digest`` is the cache's view of the selected subtrees:
-names, kinds, modes, link targets, contents, and owners where the copy keeps them (layers),
-never times.
+``"/missing.txt": not found`` for a path, nothing for a wildcard that matches nothing);
+``digest`` is the cache's view of the selected subtrees: names, kinds, modes, link targets,
+contents, and owners where the copy keeps them (layers), never times.
 """
 
 from __future__ import annotations
@@ -149,9 +149,9 @@ class _ViewTree:
                 if resolved is not None:
                     self._close(view, resolved[1])
                     found.append(candidate or "/")
-        if not found:
+        if not found and not any(has_wildcards(part) for part in parts):
             raise not_found(cleaned)
-        return sorted(found)
+        return sorted(found)  # a wildcard may match nothing (BuildKit's AllowEmptyWildcard)
 
     def _names(self, view: View, directory: str) -> list[str]:
         resolved = self._resolve(view, directory or "/")
