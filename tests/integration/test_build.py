@@ -168,7 +168,8 @@ def test_secret_is_readable_and_in_no_layer(box: Box, context: Path, tmp_path: P
     )
     assert code == 0, progress
     assert box.ok("run", "--rm", "built/secret", "cat", "/seen") == "s3cret-value"
-    assert box("run", "--rm", "built/secret", "ls", "/run/secrets").returncode != 0
+    # the mount point's directory stays, as docker's BuildKit leaves it; the file does not
+    assert box.ok("run", "--rm", "built/secret", "ls", "-A", "/run/secrets") == ""
     for blob in (box.root / "blobs").rglob("*"):
         if not blob.is_file():
             continue
