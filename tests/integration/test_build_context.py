@@ -18,6 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration.sidebyside import our_box
+from tests.integration.test_build import build, ran
+from tests.integration.test_containers import Box
 
 from hybridock import _native
 from hybridock.build.context import BuildContext
@@ -373,3 +376,53 @@ def test_directory_copy_merges_with_what_the_image_has(
     source = context_source(BuildContext.scan(context, ["**/ignored.txt"]))
     _copy(source, ["fresh"], "/new/", upper, [image])
     assert sorted(path.name for path in (upper / "new").iterdir()) == ["kept"]
+
+
+box = our_box("buildcontext")
+
+
+@pytest.mark.root
+@pytest.mark.registry
+def test_build_reads_the_context_once_by_content(box: Box, context: Path) -> None:
+    """End to end: .dockerignore applies, a bind mount reads the context, and the cache
+    follows contents: an ignored file or a new time reruns nothing, a changed file reruns
+    the steps that read it."""
+    (context / ".dockerignore").write_text("*.md\n!README.md\nsrc/sub\n")
+    dockerfile = (
+        "FROM busybox\n"
+        "COPY . /app/\n"
+        "RUN --mount=type=bind,source=main.c,target=/m cat /m > /bound\n"
+    )
+    tag = "built/context-once"
+    try:
+        code, progress = build(box, context, dockerfile, "-t", tag)
+        assert code == 0, progress
+        listing = box.ok("run", "--rm", tag, "find", "/app").split()
+        assert sorted(listing) == [
+            "/app",
+            "/app/.dockerignore",
+            "/app/Dockerfile",
+            "/app/README.md",
+            "/app/inside-link",
+            "/app/main.c",
+            "/app/passwd-link",
+            "/app/src",
+            "/app/src/a.txt",
+            "/app/src/out",
+        ]
+        assert box.ok("run", "--rm", tag, "readlink", "/app/passwd-link") == "/etc/passwd\n"
+        assert box.ok("run", "--rm", tag, "cat", "/bound") == "int main;\n"
+
+        (context / "notes.md").write_text("ignored change\n")
+        os.utime(context / "main.c", (1, 1))
+        code, progress = build(box, context, dockerfile, "-t", tag)
+        assert (code, ran(progress)) == (0, []), progress
+
+        (context / "main.c").write_text("int changed;\n")
+        code, progress = build(box, context, dockerfile, "-t", tag)
+        assert code == 0, progress
+        assert [step.split("]")[0] for step in ran(progress)] == ["[2/3", "[3/3"]
+        assert box.ok("run", "--rm", tag, "cat", "/bound") == "int changed;\n"
+    finally:
+        box("rmi", "-f", tag)
+        box("builder", "prune", "-a", "-f")
