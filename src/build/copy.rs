@@ -1,12 +1,13 @@
-//! COPY's fast path: a directory of the build context copied into a directory of a step's
-//! upper dir that nothing below it shows (made fresh for this copy), so no overlay merging is
-//! needed. Both sides are fd-relative: the source is reached with `openat2` beneath the
-//! context root and no symlink (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`), each level below
-//! opened `O_NOFOLLOW` from its parent's fd; the destination the same way beneath the upper
-//! dir, and every entry is created with `O_EXCL`/`mkdirat`/`symlinkat`, never through an
-//! existing name. A symlink is copied as a symlink; hardlinked files stay hardlinked; times
-//! are kept (a directory's set after its contents); owners become `owner` (the context's are
-//! the host's: `BuildKit` sends 0:0) and modes `mode` when given (`--chmod`).
+//! COPY's fast path: the contents of a build context directory copied into a directory of a
+//! step's upper dir, under names that nothing below the upper dir shows (the caller routes
+//! the others through the overlay view), so no merging is needed. Both sides are
+//! fd-relative: each is reached with `openat2` beneath its root and no symlink
+//! (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`), each level below opened `O_NOFOLLOW` from its
+//! parent's fd, and every entry is created with `O_EXCL`/`mkdirat`/`symlinkat`, never
+//! through an existing name. A symlink is copied as a symlink; hardlinked files stay
+//! hardlinked; times (a directory's set after its contents) and file capabilities are kept;
+//! owners become `owner` (the context's are the host's: `BuildKit` sends 0:0) and modes
+//! `mode` when given (`--chmod`).
 //!
 //! `keep` (relative to the context root) limits the copy to what `.dockerignore` kept.
 
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::error::{Error, Result};
 use crate::layer::sys;
 
+const CAPABILITY: &std::ffi::CStr = c"security.capability";
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 const RESOLVE_BENEATH: u64 = 0x08;
@@ -202,6 +204,10 @@ impl Copy<'_> {
         self.made += 1;
         self.finish(writer.as_fd(), c"", &opened, false)
             .map_err(|e| self.io(path, e))?;
+        // After the chown, which drops file capabilities: the one xattr docker's copy keeps.
+        if let Some(value) = sys::fgetxattr(reader.as_fd(), CAPABILITY) {
+            sys::fsetxattr(writer.as_fd(), CAPABILITY, &value).map_err(|e| self.io(path, e))?;
+        }
         if stat.st_nlink > 1 {
             let relative = CString::new(relative)
                 .map_err(|_| self.io(path, io::Error::from(io::ErrorKind::InvalidData)))?;

@@ -1,105 +1,31 @@
-"""The build context and the file side of COPY/ADD, on real directories: the context scan with
-``.dockerignore``, docker's destination rules, owners and modes, ADD's archives and URLs, and
-the hostile cases (symlinks out of the context, ``..`` sources, escaping archive members, a
-destination through an image symlink to ``/..``), each kept inside its root."""
+"""The build context and the file side of COPY, on real directories: the context scan with
+``.dockerignore``, docker's destination rules, owners and modes, layers as a source, bind mount
+sources, and the hostile cases (symlinks out of the context, ``..`` and absolute sources, a
+destination through an image symlink to ``/..``), each kept inside its root; and one real
+build reading the context by content. ADD's archives and URLs: test_build_add.py."""
 
 from __future__ import annotations
 
-import bz2
-import contextlib
-import gzip
-import http.server
-import io
-import lzma
 import os
 import tarfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration.contextsupport import context, copy, image, upper
 from tests.integration.sidebyside import our_box
 from tests.integration.test_build import build, ran
 from tests.integration.test_containers import Box
 
 from hybridock import _native
 from hybridock.build.context import BuildContext
-from hybridock.build.copying import copy_into, materialize, parse_chmod, resolve_chown
-from hybridock.build.dockerfile.instructions import Heredoc
+from hybridock.build.copying import materialize, parse_chmod, resolve_chown
 from hybridock.build.trees import (
-    SourceTree,
     context_source,
-    heredoc_source,
     layers_source,
 )
 from hybridock.errors import BuildError
 
-LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
-LAST_MODIFIED_EPOCH = 1445412480
-
-
-@pytest.fixture
-def context(tmp_path: Path) -> Path:
-    root = tmp_path / "context"
-    (root / "src" / "sub").mkdir(parents=True)
-    (root / "src" / "a.txt").write_text("a\n")
-    (root / "src" / "sub" / "b.txt").write_text("b\n")
-    (root / "README.md").write_text("readme\n")
-    (root / "notes.md").write_text("notes\n")
-    (root / "main.c").write_text("int main;\n")
-    (root / "Dockerfile").write_text("FROM scratch\n")
-    (root / "passwd-link").symlink_to("/etc/passwd")
-    (root / "inside-link").symlink_to("src/a.txt")
-    (root / "src" / "out").symlink_to("/etc/shadow")
-    (tmp_path / "secret").write_text("outside the context\n")
-    return root
-
-
-@pytest.fixture
-def image(tmp_path: Path) -> Path:
-    """One layer directory: /etc/passwd and /etc/group, /opt (0750 owned 7:7), /escape ->
-    /.., /rel -> ../../.., /gone (a whiteout), /keep/file owned 5:6."""
-    layer = tmp_path / "layer"
-    (layer / "etc").mkdir(parents=True)
-    (layer / "etc" / "passwd").write_text(
-        "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/h:/bin/sh\n"
-    )
-    (layer / "etc" / "group").write_text("root:x:0:\nstaff:x:50:\n")
-    (layer / "opt").mkdir(mode=0o750)
-    os.chown(layer / "opt", 7, 7)
-    (layer / "escape").symlink_to("/..")
-    (layer / "rel").symlink_to("../../..")
-    os.mknod(layer / "gone", 0o600 | 0o020000, os.makedev(0, 0))
-    (layer / "keep").mkdir()
-    (layer / "keep" / "file").write_text("kept\n")
-    os.chown(layer / "keep" / "file", 5, 6)
-    return layer
-
-
-@pytest.fixture
-def upper(tmp_path: Path) -> Path:
-    path = tmp_path / "step" / "upper"
-    path.mkdir(parents=True)
-    return path
-
-
-def _copy(
-    source: SourceTree,
-    paths: list[str],
-    destination: str,
-    upper: Path,
-    lower: list[Path],
-    **options: object,
-) -> None:
-    settings: dict[str, object] = {
-        "chown": None,
-        "chmod": None,
-        "link": False,
-        "add": False,
-        "working_dir": "/",
-    }
-    settings.update(options)
-    copy_into(source, paths, destination, upper, [str(p) for p in lower], **settings)  # type: ignore[arg-type]
+__all__ = ["context", "image", "upper"]  # fixtures
 
 
 def test_scan_keeps_what_dockerignore_keeps(context: Path) -> None:
@@ -131,25 +57,25 @@ def test_excluded_directory_with_an_exception_is_walked(context: Path) -> None:
 
 def test_copy_directory_contents_and_file_rules(context: Path, image: Path, upper: Path) -> None:
     source = context_source(BuildContext.scan(context, []))
-    _copy(source, ["src"], "/app/", upper, [image])
+    copy(source, ["src"], "/app/", upper, [image])
     assert (upper / "app" / "a.txt").read_text() == "a\n"
     assert (upper / "app" / "sub" / "b.txt").read_text() == "b\n"
     assert (upper / "app" / "out").readlink() == Path("/etc/shadow")  # copied as a symlink
     assert (upper / "app" / "a.txt").stat().st_uid == 0
-    _copy(source, ["main.c"], "renamed.c", upper, [image], working_dir="/work")
+    copy(source, ["main.c"], "renamed.c", upper, [image], working_dir="/work")
     assert (upper / "work" / "renamed.c").read_text() == "int main;\n"
-    _copy(source, ["main.c"], "/opt", upper, [image])  # an existing directory
+    copy(source, ["main.c"], "/opt", upper, [image])  # an existing directory
     assert (upper / "opt" / "main.c").is_file()
     opt = (upper / "opt").stat()
     assert (opt.st_mode & 0o7777, opt.st_uid) == (0o750, 7)  # copied up as it was
-    _copy(source, ["*.md"], "/docs", upper, [image])  # several matches: a directory
+    copy(source, ["*.md"], "/docs", upper, [image])  # several matches: a directory
     assert sorted(path.name for path in (upper / "docs").iterdir()) == ["README.md", "notes.md"]
 
 
 def test_several_sources_need_a_directory(context: Path, image: Path, upper: Path) -> None:
     source = context_source(BuildContext.scan(context, []))
     with pytest.raises(BuildError, match="the destination must be a directory and end with a /"):
-        _copy(source, ["main.c", "README.md"], "/dest", upper, [image])
+        copy(source, ["main.c", "README.md"], "/dest", upper, [image])
 
 
 @pytest.mark.parametrize("missing", ["missing.txt", "../secret", "notes.md", "no/*/match"])
@@ -166,10 +92,10 @@ def test_top_level_symlink_is_followed_inside_the_context_only(
     context: Path, image: Path, upper: Path
 ) -> None:
     source = context_source(BuildContext.scan(context, []))
-    _copy(source, ["inside-link"], "/copied", upper, [image])
+    copy(source, ["inside-link"], "/copied", upper, [image])
     assert (upper / "copied").read_text() == "a\n"
     with pytest.raises(BuildError, match='"/passwd-link": not found'):
-        _copy(source, ["passwd-link"], "/stolen", upper, [image])
+        copy(source, ["passwd-link"], "/stolen", upper, [image])
     with pytest.raises(BuildError, match='"/etc/passwd": not found'):
         source.select("/etc/passwd")  # absolute sources are the context's
     assert not (upper / "stolen").exists()
@@ -179,8 +105,8 @@ def test_destination_through_image_symlinks_stays_in_the_rootfs(
     context: Path, image: Path, upper: Path
 ) -> None:
     source = context_source(BuildContext.scan(context, []))
-    _copy(source, ["main.c"], "/escape/hacked", upper, [image])
-    _copy(source, ["main.c"], "/rel/etc/hacked2", upper, [image])
+    copy(source, ["main.c"], "/escape/hacked", upper, [image])
+    copy(source, ["main.c"], "/rel/etc/hacked2", upper, [image])
     assert (upper / "hacked").is_file()
     assert (upper / "etc" / "hacked2").is_file()
     assert not (upper.parent / "hacked").exists()
@@ -195,14 +121,14 @@ def test_chown_chmod_and_link(context: Path, image: Path, upper: Path) -> None:
         resolve_chown("nobody", [str(image)])
     assert parse_chmod("0750") == 0o750
     source = context_source(BuildContext.scan(context, []))
-    _copy(source, ["src"], "/new/dir/", upper, [image], chown=(1000, 1001), chmod=0o700)
+    copy(source, ["src"], "/new/dir/", upper, [image], chown=(1000, 1001), chmod=0o700)
     made = (upper / "new" / "dir").stat()
     assert (made.st_uid, made.st_gid) == (1000, 1001)
     copied = (upper / "new" / "dir" / "a.txt").stat()
     assert (copied.st_uid, copied.st_mode & 0o7777) == (1000, 0o700)
     linked = upper.parent / "linked"
     linked.mkdir()
-    _copy(source, ["main.c"], "/opt/", linked, [image], link=True)
+    copy(source, ["main.c"], "/opt/", linked, [image], link=True)
     assert (linked / "opt").stat().st_mode & 0o7777 == 0o755  # no lower dirs: made fresh
 
 
@@ -210,7 +136,7 @@ def test_layers_source_keeps_owners_and_honours_whiteouts(image: Path, upper: Pa
     source = layers_source([str(image)])
     with pytest.raises(BuildError, match='"/gone": not found'):
         source.select("/gone")
-    _copy(source, ["/keep"], "/from-stage/", upper, [])
+    copy(source, ["/keep"], "/from-stage/", upper, [])
     status = (upper / "from-stage" / "file").stat()
     assert (status.st_uid, status.st_gid) == (5, 6)
     before = source.digest(["/keep"])
@@ -226,108 +152,6 @@ def test_context_digest_ignores_times_follows_content(context: Path) -> None:
     assert context_source(BuildContext.scan(context, [])).digest(["/src"]) == first
     (context / "src" / "a.txt").write_text("A\n")
     assert context_source(BuildContext.scan(context, [])).digest(["/src"]) != first
-
-
-def _tar_bytes(members: list[tuple[str, bytes | None, str | None]]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as archive:
-        for name, data, link in members:
-            info = tarfile.TarInfo(name)
-            if link is not None:
-                info.type, info.linkname = tarfile.SYMTYPE, link
-                archive.addfile(info)
-            else:
-                info.size = len(data or b"")
-                archive.addfile(info, io.BytesIO(data or b""))
-    return out.getvalue()
-
-
-@pytest.mark.parametrize("compression", ["none", "gzip", "bz2", "xz", "zstd"])
-def test_add_extracts_local_archives(
-    context: Path, image: Path, upper: Path, compression: str
-) -> None:
-    plain = context / "plain.tar"
-    plain.write_bytes(_tar_bytes([("top/inner.txt", b"inner\n", None)]))
-    name = "plain.tar"
-    if compression == "gzip":
-        (context / "a.tgz").write_bytes(gzip.compress(plain.read_bytes()))
-        name = "a.tgz"
-    elif compression in ("bz2", "xz"):
-        module = bz2 if compression == "bz2" else lzma
-        (context / f"a.{compression}").write_bytes(module.compress(plain.read_bytes()))
-        name = f"a.{compression}"
-    elif compression == "zstd":
-        _native.compress_file(str(plain), str(context / "a.zst"), "zstd")
-        name = "a.zst"
-    source = context_source(BuildContext.scan(context, []))
-    _copy(source, [name], "/unpacked", upper, [image], add=True)
-    assert (upper / "unpacked" / "top" / "inner.txt").read_text() == "inner\n"
-
-
-@pytest.mark.parametrize(
-    "members",
-    [
-        [("../../escaped", b"x", None)],
-        [("link", None, "../../../etc"), ("ok", b"x", None)],
-        [("d/link", None, "../../outside")],
-    ],
-)
-def test_add_refuses_escaping_archives(
-    context: Path, image: Path, upper: Path, members: list[tuple[str, bytes | None, str | None]]
-) -> None:
-    (context / "evil.tar").write_bytes(_tar_bytes(members))
-    source = context_source(BuildContext.scan(context, []))
-    with pytest.raises(BuildError, match="invalid"):
-        _copy(source, ["evil.tar"], "/x/", upper, [image], add=True)
-    assert not (upper / "x").exists()
-    assert not (upper.parent / "escaped").exists()
-
-
-def test_add_of_a_non_archive_copies_the_file(context: Path, image: Path, upper: Path) -> None:
-    source = context_source(BuildContext.scan(context, []))
-    _copy(source, ["main.c"], "/added.c", upper, [image], add=True)
-    assert (upper / "added.c").read_text() == "int main;\n"
-
-
-@contextlib.contextmanager
-def _serving(body: bytes) -> Iterator[str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Last-Modified", LAST_MODIFIED)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def test_add_of_a_url(context: Path, image: Path, upper: Path) -> None:
-    source = context_source(BuildContext.scan(context, []))
-    with _serving(b"fetched\n") as base:
-        _copy(source, [f"{base}/files/tool.sh"], "/usr/local/bin/", upper, [image], add=True)
-    fetched = upper / "usr" / "local" / "bin" / "tool.sh"
-    assert fetched.read_text() == "fetched\n"
-    status = fetched.stat()
-    assert (status.st_mode & 0o7777, int(status.st_mtime)) == (0o600, LAST_MODIFIED_EPOCH)
-
-
-def test_heredoc_source(image: Path, upper: Path) -> None:
-    source = heredoc_source([Heredoc(name="EOF", content="hello\n", expand=True)])
-    _copy(source, ["EOF"], "/greeting", upper, [image])
-    assert (upper / "greeting").read_text() == "hello\n"
-    assert (upper / "greeting").stat().st_mode & 0o7777 == 0o644
 
 
 def test_materialize_for_bind_mounts(context: Path, image: Path, tmp_path: Path) -> None:
@@ -346,7 +170,7 @@ def test_materialize_for_bind_mounts(context: Path, image: Path, tmp_path: Path)
 
 def test_upper_encodes_as_an_overlay_layer(context: Path, image: Path, upper: Path) -> None:
     source = context_source(BuildContext.scan(context, []))
-    _copy(source, ["main.c"], "/gone", upper, [image])  # replaces a whiteout in the image
+    copy(source, ["main.c"], "/gone", upper, [image])  # replaces a whiteout in the image
     out = upper.parent / "layer.tar"
     _native.encode_layer(str(upper), str(out), "none", overlay=True)
     with tarfile.open(out) as layer:
@@ -361,7 +185,7 @@ def test_directory_copy_merges_with_what_the_image_has(
     (image / "app" / "sub" / "lower.txt").write_text("lower\n")
     (context / "src" / "sub" / "ignored.txt").write_text("ignored\n")
     source = context_source(BuildContext.scan(context, ["**/ignored.txt"]))
-    _copy(source, ["src"], "/app", upper, [image], chown=(3, 4))
+    copy(source, ["src"], "/app", upper, [image], chown=(3, 4))
     assert (upper / "app" / "a.txt").read_text() == "a\n"
     assert (upper / "app" / "sub" / "b.txt").read_text() == "b\n"
     assert not (upper / "app" / "sub" / "lower.txt").exists()  # stays in its layer
@@ -374,7 +198,7 @@ def test_directory_copy_merges_with_what_the_image_has(
     (context / "fresh" / "ignored.txt").write_text("x\n")
     (context / "fresh" / "kept").write_text("kept\n")
     source = context_source(BuildContext.scan(context, ["**/ignored.txt"]))
-    _copy(source, ["fresh"], "/new/", upper, [image])
+    copy(source, ["fresh"], "/new/", upper, [image])
     assert sorted(path.name for path in (upper / "new").iterdir()) == ["kept"]
 
 

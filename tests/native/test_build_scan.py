@@ -4,6 +4,8 @@ the copier's refusal to follow a symlink on either side."""
 
 from __future__ import annotations
 
+import os
+import struct
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,15 @@ def test_copier_refuses_symlinks_on_either_side(tree: Path, tmp_path: Path) -> N
     # nothing made outside
     assert sorted(path.name for path in tmp_path.iterdir()) == ["context", "upper"]
     assert [path.name for path in (upper / "dest").iterdir()] == ["deep"]
+
+
+def test_copier_keeps_file_capabilities(tree: Path, tmp_path: Path) -> None:
+    # struct vfs_cap_data, revision 2, effective: cap_net_bind_service permitted
+    capability = struct.pack("<IIIII", 0x02000001, 1 << 10, 0, 0, 0)
+    os.setxattr(tree / "dir" / "deep" / "f", "security.capability", capability)
+    upper = tmp_path / "upper"
+    (upper / "dest").mkdir(parents=True)
+    _native.copy_context_tree(str(tree), "dir", str(upper), "dest", owner=(5, 5))
+    copied = upper / "dest" / "deep" / "f"
+    assert os.getxattr(copied, "security.capability") == capability
+    assert copied.stat().st_uid == 5

@@ -24,6 +24,7 @@ from hybridock.build.trees import (
     heredoc_source,
     layers_source,
 )
+from hybridock.errors import BuildError
 
 __all__ = [
     "SourceTree",
@@ -54,11 +55,22 @@ def instruction_source(
         url = expand(source)
         if instruction.add and is_url(url) and url not in aliases:
             fetched = url_source(url)
+            if instruction.checksum:
+                _verify(fetched.files[url_name(url)].content, expand(instruction.checksum))
             files.update(fetched.files)
             aliases[url] = url_name(url)
+        elif instruction.checksum:
+            raise BuildError("checksum can't be specified for non-HTTP(S) sources")
     if not aliases:
         return base
     return _WithMemory(base, MemoryTree(files), aliases)
+
+
+def _verify(content: bytes, expected: str) -> None:
+    """``ADD --checksum=sha256:...``: the fetched content must have it."""
+    actual = _native.sha256(content)
+    if actual != expected:
+        raise BuildError(f"digest mismatch {actual}: {expected}")
 
 
 class _WithMemory:
