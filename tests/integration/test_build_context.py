@@ -72,6 +72,14 @@ def test_copy_directory_contents_and_file_rules(context: Path, image: Path, uppe
     assert sorted(path.name for path in (upper / "docs").iterdir()) == ["README.md", "notes.md"]
 
 
+def test_a_file_where_the_destination_directory_should_be(
+    context: Path, image: Path, upper: Path
+) -> None:
+    source = context_source(BuildContext.scan(context, []))
+    with pytest.raises(BuildError, match=r"^failed to copy files: /src: not a directory$"):
+        copy(source, ["src"], "/etc/passwd", upper, [image])
+
+
 def test_several_sources_need_a_directory(context: Path, image: Path, upper: Path) -> None:
     source = context_source(BuildContext.scan(context, []))
     with pytest.raises(BuildError, match="the destination must be a directory and end with a /"):

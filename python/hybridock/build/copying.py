@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import errno
 import gzip
 import lzma
 import os
@@ -32,7 +33,7 @@ from typing import IO
 from hybridock import _native
 from hybridock.build.remote import is_url, url_name, url_source
 from hybridock.build.trees import HostTree, SourceTree, clean
-from hybridock.errors import BuildError, ContainerStateError, FileCopyError
+from hybridock.errors import BuildError, ContainerStateError, FileCopyError, os_words
 from hybridock.runtime.archive import extract_tar
 from hybridock.runtime.fsview import View, opened, split
 from hybridock.runtime.users import resolve_user
@@ -77,7 +78,7 @@ def copy_into(
             except FileCopyError as error:
                 raise BuildError(str(error)) from error
             except OSError as error:
-                raise BuildError(f"failed to copy {clean(path)}: {error}") from error
+                raise BuildError(f"failed to copy files: {clean(path)}: {_words(error)}") from error
 
 
 def _copy_one(
@@ -196,6 +197,14 @@ def _copy_host_tree(
     )
     for name in sorted(clashing):
         _transfer(tree, f"{clean(path)}/{name}", name, view, base, owner, chmod)
+
+
+def _words(error: OSError) -> str:
+    """Go's words for an ``OSError``, also for the bare ones the view raises (a path only)."""
+    if error.strerror is None and isinstance(error, NotADirectoryError | FileNotFoundError):
+        code = errno.ENOTDIR if isinstance(error, NotADirectoryError) else errno.ENOENT
+        return os.strerror(code).lower()
+    return os_words(error)
 
 
 def _serves(source: SourceTree, path: str) -> bool:
