@@ -22,6 +22,7 @@ A client belongs to one thread (its database connection does); threads each make
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -2026,13 +2027,15 @@ class Client:
 
     def build(
         self,
-        context: str | Path | None,
+        context: str | Path | BinaryIO | None,
         options: BuildOptions | None = None,
         *,
         progress: Callable[[BuildEvent], None] | None = None,
     ) -> BuildResult:
         """docker build: the image of the Dockerfile in ``context`` (or ``options``'), built
-        with BuildKit's semantics and cache; tagged with every ``options.tags``.
+        with BuildKit's semantics and cache; tagged with every ``options.tags``. ``context``
+        may be a tar stream (the Engine API's body): unpacked for the build, its
+        ``options.dockerfile`` then a path inside it.
 
         >>> client.build(".", BuildOptions(tags=("app:1",))).image_id
         'sha256:...'
@@ -2043,11 +2046,20 @@ class Client:
             return self.find_image(name, pull="always" if pull else "missing")
 
         self.require_root()
+        options = options or building.BuildOptions()
+        if context is not None and not isinstance(context, (str, Path)):
+            from hybridock.build import archive_context  # noqa: PLC0415
+
+            with archive_context.unpacked(self.layout, context) as root:
+                inside = archive_context.dockerfile_inside(root, options.dockerfile)
+                return self.build(
+                    root, dataclasses.replace(options, dockerfile=inside), progress=progress
+                )
         made = building.build(
             self.layout,
             self.image_store,
             Path(context) if context is not None else None,
-            options or building.BuildOptions(),
+            options,
             resolve_base=resolve_base,
             networks=lambda: self.runtime.networks,
             progress=progress,

@@ -37,7 +37,17 @@ if TYPE_CHECKING:
 API_VERSION = (1, 43)
 MIN_API_VERSION = (1, 24)
 #: the modules whose ``@route``s make the table
-RESOURCES = ("system", "images", "containers", "attach", "logs", "exec", "networks", "volumes")
+RESOURCES = (
+    "system",
+    "images",
+    "build",
+    "containers",
+    "attach",
+    "logs",
+    "exec",
+    "networks",
+    "volumes",
+)
 
 Route = Callable[[Request], None]
 
