@@ -4,6 +4,7 @@
 //! extension `hybridock._native` is the thin glue in `python/`, built with the `python`
 //! feature.
 
+pub mod build;
 pub mod cgroup;
 pub mod digest;
 pub mod error;

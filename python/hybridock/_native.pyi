@@ -1,6 +1,6 @@
 """Type stubs of the native extension (kept honest by mypy.stubtest)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Self, final
 
 __version__: str
@@ -193,6 +193,42 @@ def compress_file(
     "zstd") compressed into ``out_path`` (O_EXCL, fsynced): a layer recompressed for a push;
     diff_id is the sha256 of the tar; ``entries`` is 0. GIL released; on error ``out_path``
     is removed."""
+
+def scan_context(
+    root: str,
+    filter: Callable[[str, list[tuple[str, bool]]], list[int]] | None = None,
+    *,
+    threads: int | None = None,
+) -> list[tuple[str, str, int, int, int, int, str, str | None]]:
+    """The build context below ``root``, read once, confined: one tuple per entry kept, in
+    walk order (names sorted, a directory before what it holds): (path relative to root,
+    kind "d" "f" "l" "c" "b" "p" "s", permission bits, uid, gid, size, symlink target, sha256
+    hex of a regular file's content). No symlink is followed: the walk opens each directory
+    O_NOFOLLOW from its parent's fd and the files are hashed on ``threads`` workers (default:
+    the CPUs available) reopened with openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS.
+    ``filter(directory, [(name, is_dir), ...])`` (``.dockerignore``) answers per name 0
+    (left out with all below it), 1 (kept) or 2 (a directory walked but kept only if something
+    below it is); called once per directory with the GIL held, the rest runs without it. An
+    exception it raises propagates."""
+
+def copy_context_tree(
+    source_root: str,
+    source: str,
+    destination_root: str,
+    destination: str,
+    *,
+    keep: Sequence[str] | None = None,
+    owner: tuple[int, int] = (0, 0),
+    mode: int | None = None,
+) -> int:
+    """COPY's fast path: the contents of the context directory ``source`` (relative to
+    ``source_root``) copied into the directory ``destination`` (relative to
+    ``destination_root``, a step's upper dir) whose names must all be new; returns the
+    entries made. Both sides reached with openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS and
+    walked O_NOFOLLOW from their parents' fds; entries made with O_EXCL, symlinks copied as
+    symlinks, hardlinks kept, times kept, owners ``owner``, modes ``mode`` when given.
+    ``keep``: the context paths (relative to ``source_root``) to copy; None: all. GIL
+    released."""
 
 def sha256_file(path: str) -> str:
     """``sha256:<hex>`` of a file's bytes."""

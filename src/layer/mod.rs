@@ -15,7 +15,7 @@ mod meta;
 pub mod path;
 pub mod pipeline;
 mod stream;
-mod sys;
+pub(crate) mod sys;
 mod whiteout;
 
 pub use compression::Compression;

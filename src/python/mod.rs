@@ -8,6 +8,7 @@ use std::time::Duration;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
+mod build;
 mod cgroup;
 mod errors;
 mod layer;
@@ -71,6 +72,7 @@ fn sha256(data: &[u8]) -> String {
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     layer::register(module)?;
+    build::register(module)?;
     spawn::register(module)?;
     seccomp::register(module)?;
     cgroup::register(module)?;

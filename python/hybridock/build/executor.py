@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -57,6 +58,7 @@ class BuildSettings:
     tags: Sequence[Reference] = ()
     resolve_base: Callable[[str, bool], str] = field(default=lambda name, pull: name)
     networks: Callable[[], NetworkRuntime] = field(default=_no_networks)
+    excludes: Sequence[str] = ()  # .dockerignore's patterns
 
 
 class Build:
@@ -152,29 +154,62 @@ class Build:
         self, runner: StageRunner, state: StageState, instruction: ins.Run | ins.Copy
     ) -> list[str]:
         if isinstance(instruction, ins.Run):
-            return [f"network:{instruction.network or self.settings.network}"]
+            network = f"network:{instruction.network or self.settings.network}"
+            return [network, *self._bind_digests(runner, state, instruction)]
         source = self._copy_source(runner, state, instruction)
         expand = runner.expand(state)
         paths = [p for pattern in instruction.sources for p in source.select(expand(pattern))]
         return [f"from:{instruction.from_stage}", source.digest(paths)]
 
+    @functools.cached_property
+    def context(self) -> Any:
+        """The build context, read once per build (locked: stages run in parallel)."""
+        return sibling("context").BuildContext.scan(self.settings.context, self.settings.excludes)
+
+    def _bind_digests(
+        self, runner: StageRunner, state: StageState, instruction: ins.Run
+    ) -> list[str]:
+        """What a RUN's bind mounts show, by content (BuildKit keys the step on them)."""
+        sources, expand = sibling("sources"), runner.expand(state)
+        digests = []
+        for mount in instruction.mounts:
+            if mount.type != "bind" or sources is _pending_module():
+                continue
+            source = expand(mount.source or ".")
+            digest = self.bind_tree(mount).digest([source])
+            digests.append(f"bind:{mount.from_stage}:{source}:{digest}")
+        return digests
+
+    def bind_tree(self, mount: ins.Mount) -> Any:
+        """The tree a ``RUN --mount=type=bind`` reads: the context or its ``from=``."""
+        sources = sibling("sources")
+        if mount.from_stage is not None:
+            return sources.layers_source(self.layer_dirs_of(mount.from_stage))
+        if self.settings.context is None:
+            raise BuildError("no build context given: a bind mount needs one")
+        return sources.context_source(self.context)
+
+    def layer_dirs_of(self, stage_or_image: str) -> list[str]:
+        """The layer dirs (top first) of a stage built here, or of an image (``--from``)."""
+        other = self.stage_state(stage_or_image)
+        if other is None:
+            image = self.settings.resolve_base(stage_or_image, self.settings.pull)
+            chain = list(self.images.get(image).chain_ids)
+        else:
+            chain = other.chain
+        return [str(self.layout.layer(c)) for c in reversed(chain)]
+
     def _copy_source(self, runner: StageRunner, state: StageState, instruction: ins.Copy) -> Any:
         sources = sibling("sources")
         if instruction.from_stage is not None:
-            other = self.stage_state(instruction.from_stage)
-            if other is None:
-                image = self.settings.resolve_base(instruction.from_stage, self.settings.pull)
-                chain = list(self.images.get(image).chain_ids)
-            else:
-                chain = other.chain
-            dirs = [str(self.layout.layer(c)) for c in reversed(chain)]
-            return sources.layers_source(dirs)
+            dirs = self.layer_dirs_of(instruction.from_stage)
+            return sources.instruction_source(sources.layers_source(dirs), instruction, str)
         if self.settings.context is None:
             raise BuildError("no build context given: COPY needs one")
         if sources is _pending_module():
             return sources.ContextSource(self.settings.context)
-        context = sibling("context").BuildContext.scan(self.settings.context, ())
-        return sources.context_source(context)
+        expand = runner.expand(state)
+        return sources.instruction_source(sources.context_source(self.context), instruction, expand)
 
     def layer_step(
         self,

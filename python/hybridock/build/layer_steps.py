@@ -151,19 +151,14 @@ def _secret(build: Build, mount: ins.Mount, directory: Path) -> Path | None:
 
 
 def _bind_source(build: Build, source: str, mount: ins.Mount, directory: Path) -> Path:
-    if mount.from_stage is not None:
-        raise BuildError("RUN --mount=type=bind,from= is not supported yet")
-    root = build.settings.context
-    if root is None:
-        raise BuildError("no build context given: a bind mount needs one")
-    resolved = Path(os.path.realpath(root / source.lstrip("/")))
-    real_root = Path(os.path.realpath(root))
-    if resolved != real_root and real_root not in resolved.parents:
-        raise BuildError(f"bind source {source} is outside the build context")
-    if not resolved.exists():
-        raise BuildError(f'failed to calculate checksum: "/{source.lstrip("/")}": not found')
-    if mount.readonly is False:  # rw: writes go to a copy and are dropped
-        copied = directory / f"bind-{len(list(directory.glob('bind-*')))}"
+    """A host path for the bind: resolved inside the context or the ``from=`` stage's tree
+    (``sources.materialize``: nothing outside it), copied when ``rw`` (writes are dropped)."""
+    tree = build.bind_tree(mount)
+    scratch = directory / f"bind-{len(list(directory.glob('bind-*')))}"
+    scratch.mkdir()
+    resolved: Path = sibling("sources").materialize(tree, source, scratch)
+    if mount.readonly is False and scratch not in resolved.parents:
+        copied = scratch / "rw"
         if resolved.is_dir():
             shutil.copytree(resolved, copied, symlinks=True)
         else:
@@ -193,22 +188,24 @@ def copy(
     upper.mkdir()
     source = build._copy_source(runner, state, instruction)
     expand = runner.expand(state)
-    paths = [p for pattern in instruction.sources for p in source.select(expand(pattern))]
     destination = expand(instruction.destination)
     working_dir = state.config.get("WorkingDir") or "/"
     sources = sibling("sources")
     if hasattr(sources, "ContextSource"):
+        paths = [p for pattern in instruction.sources for p in source.select(expand(pattern))]
         sources.copy_into(source, paths, destination, upper, working_dir)
         return
+    patterns = [expand(pattern) for pattern in instruction.sources]
     lower = [str(build.layout.layer(c)) for c in reversed(state.chain)]
+    chown = expand(instruction.chown) if instruction.chown else None
     sources.copy_into(
         source,
-        paths,
+        patterns,
         destination,
         upper,
         [] if instruction.link else lower,
-        chown=None,
-        chmod=int(instruction.chmod, 8) if instruction.chmod else None,
+        chown=sources.resolve_chown(chown, lower) if chown else None,
+        chmod=sources.parse_chmod(expand(instruction.chmod)) if instruction.chmod else None,
         link=instruction.link,
         add=instruction.add,
         working_dir=working_dir,

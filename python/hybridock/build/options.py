@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from hybridock.build.cache import BuildCache
 from hybridock.build.dockerfile import parser
 from hybridock.build.executor import Build, BuildSettings
+from hybridock.build.ignore import read_ignore_file
 from hybridock.build.progress import BuildEvent, Reporter
 from hybridock.errors import BuildError, DockerfileError, ImageNotFound
 from hybridock.reference import Reference
@@ -44,14 +45,21 @@ class BuildResult(NamedTuple):
     tags: tuple[str, ...]
 
 
+def dockerfile_path(context: Path | None, options: BuildOptions) -> Path | None:
+    """The Dockerfile's path (None: read from stdin, or no context to find it in)."""
+    if options.dockerfile_text is not None:
+        return None
+    if options.dockerfile:
+        return Path(options.dockerfile)
+    return context / "Dockerfile" if context is not None else None
+
+
 def dockerfile_text(context: Path | None, options: BuildOptions) -> str:
     if options.dockerfile_text is not None:
         return options.dockerfile_text
-    path = Path(options.dockerfile) if options.dockerfile else None
+    path = dockerfile_path(context, options)
     if path is None:
-        if context is None:
-            raise BuildError("no build context and no Dockerfile given")
-        path = context / "Dockerfile"
+        raise BuildError("no build context and no Dockerfile given")
     try:
         return path.read_text()
     except OSError as error:
@@ -93,6 +101,7 @@ def build(
         tags=tags,
         resolve_base=resolve_base,
         networks=networks,
+        excludes=read_ignore_file(context, dockerfile_path(context, options)) if context else (),
     )
     image_id = Build(layout, images, dockerfile, settings, reporter, cache).run()
     if options.iidfile:

@@ -14,7 +14,7 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO
 
 from hybridock.errors import FileCopyError
@@ -36,11 +36,18 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # --- writing -------------------------------------------------------------------------------
 
 
-def write_tar(view: View, entry: Entry, arcname: str, out: IO[bytes]) -> None:
+#: Decides per entry whether it goes into the stream and may rewrite its header (a build's
+#: COPY leaves out what ``.dockerignore`` excludes and applies ``--chmod``).
+Rewrite = Callable[[Entry, tarfile.TarInfo], bool]
+
+
+def write_tar(
+    view: View, entry: Entry, arcname: str, out: IO[bytes], rewrite: Rewrite | None = None
+) -> None:
     """``entry`` (and below it) as a tar stream; ``arcname`` "" puts a directory's children at
     the top (docker's ``SRC/.``)."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as archive:
-        _add(view, archive, entry, arcname, {})
+        _add(view, archive, entry, arcname, {}, rewrite)
 
 
 def _add(
@@ -49,6 +56,7 @@ def _add(
     entry: Entry,
     name: str,
     links: dict[tuple[int, int], str],
+    rewrite: Rewrite | None = None,
 ) -> None:
     status = entry.stat
     if name:
@@ -56,6 +64,8 @@ def _add(
         info.mode = stat.S_IMODE(status.st_mode)
         info.uid, info.gid = status.st_uid, status.st_gid
         info.mtime = status.st_mtime
+        if rewrite is not None and not rewrite(entry, info):
+            return
         if not _describe(entry, info, links):
             return
         if info.type in (tarfile.REGTYPE, tarfile.DIRTYPE):
@@ -71,7 +81,7 @@ def _add(
         prefix = f"{name}/" if name else ""
         for child_name, child in view.children(entry):
             try:
-                _add(view, archive, child, prefix + os.fsdecode(child_name), links)
+                _add(view, archive, child, prefix + os.fsdecode(child_name), links, rewrite)
             finally:
                 child.close()
 
