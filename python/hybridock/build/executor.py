@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
-import functools
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,13 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from hybridock import _native
 from hybridock.build import cache as build_cache
+from hybridock.build import sources
 from hybridock.build.cache import BuildCache
+from hybridock.build.context import BuildContext
 from hybridock.build.dockerfile import instructions as ins
 from hybridock.build.dockerfile import stages
 from hybridock.build.dockerfile.shell import Lexer
 from hybridock.build.progress import Reporter, Vertex
 from hybridock.build.run_step import Cancel
-from hybridock.build.steps import StageRunner, StageState, history_text, sibling, with_history
+from hybridock.build.steps import StageRunner, StageState, history_text, with_history
 from hybridock.errors import BuildError, ImageNotFound
 from hybridock.images import local
 from hybridock.images.commit import runtime_mount_points
@@ -82,6 +84,8 @@ class Build:
         self.used_args: set[str] = set()
         self.meta_args = self._meta_args()
         self.stages: dict[int, concurrent.futures.Future[StageState]] = {}
+        self._context: BuildContext | None = None
+        self._context_lock = threading.Lock()
 
     def _meta_args(self) -> dict[str, str]:
         self.used_args.update(name for arg in self.dockerfile.meta_args for name, _ in arg.pairs)
@@ -156,33 +160,38 @@ class Build:
         if isinstance(instruction, ins.Run):
             network = f"network:{instruction.network or self.settings.network}"
             return [network, *self._bind_digests(runner, state, instruction)]
-        source = self._copy_source(runner, state, instruction)
+        source = self.copy_source(runner, state, instruction)
         expand = runner.expand(state)
         paths = [p for pattern in instruction.sources for p in source.select(expand(pattern))]
         return [f"from:{instruction.from_stage}", source.digest(paths)]
 
-    @functools.cached_property
-    def context(self) -> Any:
-        """The build context, read once per build (locked: stages run in parallel)."""
-        return sibling("context").BuildContext.scan(self.settings.context, self.settings.excludes)
+    @property
+    def context(self) -> BuildContext:
+        """The build context, read once per build (the first stage that needs it reads it
+        while the others wait: stages run in parallel)."""
+        with self._context_lock:
+            if self._context is None:
+                if self.settings.context is None:
+                    raise BuildError("no build context given")
+                self._context = BuildContext.scan(self.settings.context, self.settings.excludes)
+            return self._context
 
     def _bind_digests(
         self, runner: StageRunner, state: StageState, instruction: ins.Run
     ) -> list[str]:
         """What a RUN's bind mounts show, by content (BuildKit keys the step on them)."""
-        sources, expand = sibling("sources"), runner.expand(state)
+        expand = runner.expand(state)
         digests = []
         for mount in instruction.mounts:
-            if mount.type != "bind" or sources is _pending_module():
+            if mount.type != "bind":
                 continue
             source = expand(mount.source or ".")
             digest = self.bind_tree(mount).digest([source])
             digests.append(f"bind:{mount.from_stage}:{source}:{digest}")
         return digests
 
-    def bind_tree(self, mount: ins.Mount) -> Any:
+    def bind_tree(self, mount: ins.Mount) -> sources.SourceTree:
         """The tree a ``RUN --mount=type=bind`` reads: the context or its ``from=``."""
-        sources = sibling("sources")
         if mount.from_stage is not None:
             return sources.layers_source(self.layer_dirs_of(mount.from_stage))
         if self.settings.context is None:
@@ -199,16 +208,17 @@ class Build:
             chain = other.chain
         return [str(self.layout.layer(c)) for c in reversed(chain)]
 
-    def _copy_source(self, runner: StageRunner, state: StageState, instruction: ins.Copy) -> Any:
-        sources = sibling("sources")
+    def copy_source(
+        self, runner: StageRunner, state: StageState, instruction: ins.Copy
+    ) -> sources.SourceTree:
+        """Where a COPY or ADD reads: its ``--from`` stage or image, or the context; with its
+        heredocs and (ADD) URLs."""
+        expand = runner.expand(state)
         if instruction.from_stage is not None:
-            dirs = self.layer_dirs_of(instruction.from_stage)
-            return sources.instruction_source(sources.layers_source(dirs), instruction, str)
+            dirs = self.layer_dirs_of(expand(instruction.from_stage))
+            return sources.instruction_source(sources.layers_source(dirs), instruction, expand)
         if self.settings.context is None:
             raise BuildError("no build context given: COPY needs one")
-        if sources is _pending_module():
-            return sources.ContextSource(self.settings.context)
-        expand = runner.expand(state)
         return sources.instruction_source(sources.context_source(self.context), instruction, expand)
 
     def layer_step(
@@ -306,12 +316,6 @@ class Build:
                         self.images.tag(made.id, tag)
                     vertex.log(f"naming to {tag} done")
             return made.id
-
-
-def _pending_module() -> Any:
-    from hybridock.build import _pending  # noqa: PLC0415
-
-    return _pending
 
 
 def _architecture() -> str:

@@ -19,11 +19,12 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from hybridock import _native
+from hybridock.build import sources
 from hybridock.build.cache import CACHE_MOUNTS
 from hybridock.build.dockerfile import heredocs
 from hybridock.build.dockerfile import instructions as ins
 from hybridock.build.run_step import Process, run_process
-from hybridock.build.steps import DEFAULT_SHELL, StageState, sibling
+from hybridock.build.steps import DEFAULT_SHELL, StageState
 from hybridock.errors import BuildError
 from hybridock.runtime.config import MS_NODEV, MS_NOSUID
 
@@ -156,7 +157,7 @@ def _bind_source(build: Build, source: str, mount: ins.Mount, directory: Path) -
     tree = build.bind_tree(mount)
     scratch = directory / f"bind-{len(list(directory.glob('bind-*')))}"
     scratch.mkdir()
-    resolved: Path = sibling("sources").materialize(tree, source, scratch)
+    resolved = sources.materialize(tree, source, scratch)
     if mount.readonly is False and scratch not in resolved.parents:
         copied = scratch / "rw"
         if resolved.is_dir():
@@ -186,15 +187,10 @@ def copy(
 ) -> None:
     upper = directory / "upper"
     upper.mkdir()
-    source = build._copy_source(runner, state, instruction)
+    source = build.copy_source(runner, state, instruction)
     expand = runner.expand(state)
     destination = expand(instruction.destination)
     working_dir = state.config.get("WorkingDir") or "/"
-    sources = sibling("sources")
-    if hasattr(sources, "ContextSource"):
-        paths = [p for pattern in instruction.sources for p in source.select(expand(pattern))]
-        sources.copy_into(source, paths, destination, upper, working_dir)
-        return
     patterns = [expand(pattern) for pattern in instruction.sources]
     lower = [str(build.layout.layer(c)) for c in reversed(state.chain)]
     chown = expand(instruction.chown) if instruction.chown else None

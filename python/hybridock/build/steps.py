@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from hybridock.build import _pending
 from hybridock.build.cache import CachedState, step_key
 from hybridock.build.dockerfile import config as effects
 from hybridock.build.dockerfile import instructions as ins
@@ -35,15 +32,6 @@ if TYPE_CHECKING:
 #: BuildKit's history comment on every entry it writes
 HISTORY_COMMENT = "buildkit.dockerfile.v0"
 DEFAULT_SHELL = ("/bin/sh", "-c")
-
-
-def sibling(name: str) -> Any:
-    """A module of the language or context work, or its stand-in until it is on main."""
-    try:
-        module: ModuleType = importlib.import_module(f"hybridock.build.{name}")
-    except ImportError:
-        return _pending
-    return module
 
 
 @dataclass
