@@ -15,7 +15,7 @@ from hybridock.cli.output import (
     parse_timestamp,
 )
 from hybridock.client import human_duration, log_timestamp
-from hybridock.store.pull import chain_ids
+from hybridock.store.images import chain_ids
 
 
 @pytest.mark.parametrize(

@@ -23,16 +23,15 @@ from hybridock import _native
 from hybridock.build import cache as build_cache
 from hybridock.build import sources
 from hybridock.build.cache import BuildCache
+from hybridock.build.cancel import Cancel
 from hybridock.build.context import BuildContext
 from hybridock.build.dockerfile import instructions as ins
 from hybridock.build.dockerfile import stages
 from hybridock.build.dockerfile.shell import Lexer
 from hybridock.build.progress import Reporter, Vertex
-from hybridock.build.run_step import Cancel
 from hybridock.build.steps import StageRunner, StageState, history_text, with_history
 from hybridock.errors import BuildError, ImageNotFound
 from hybridock.images import local
-from hybridock.images.commit import runtime_mount_points
 from hybridock.reference import Reference
 from hybridock.runtime.archive import make_directories
 from hybridock.runtime.fsview import View
@@ -274,6 +273,8 @@ class Build:
         return replace(state, chain=[*chain, layer], document=document)
 
     def _install(self, directory: Path, chain: list[str]) -> str | None:
+        from hybridock.images.commit import runtime_mount_points  # noqa: PLC0415 - a miss only
+
         upper = directory / "upper"
         lower = [str(self.layout.layer(c)) for c in reversed(chain)]
         excluded = runtime_mount_points(upper, lower)

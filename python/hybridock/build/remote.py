@@ -4,11 +4,8 @@ without one), as BuildKit's http source does."""
 
 from __future__ import annotations
 
-import email.utils
 import posixpath
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from hybridock.build.trees import MemoryFile, MemoryTree
 from hybridock.errors import BuildError
@@ -29,6 +26,10 @@ def url_name(url: str) -> str:
 
 def url_source(url: str) -> MemoryTree:
     """The one file at ``url`` (its name: ``url_name``)."""
+    import email.utils  # noqa: PLC0415 - an ADD of a URL is rare: keep build's start lean
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
     request = urllib.request.Request(url, headers={"User-Agent": "hybridock"})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310

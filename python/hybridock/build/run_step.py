@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hybridock import _native
+from hybridock.build.cancel import Cancel
 from hybridock.errors import BuildError, SpawnError
 from hybridock.runtime import cgroups
 from hybridock.runtime.config import ContainerConfig, Mount
@@ -35,40 +34,6 @@ if TYPE_CHECKING:
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: BuildKit's hostname for RUN steps
 HOSTNAME = "buildkitsandbox"
-
-
-class Cancel:
-    """The pids of the steps running now; ``cancel`` kills them and refuses new ones."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pids: set[int] = set()
-        self.canceled = False
-
-    def add(self, pid: int) -> None:
-        with self._lock:
-            self._pids.add(pid)
-            if self.canceled:
-                _kill(pid)
-
-    def discard(self, pid: int) -> None:
-        with self._lock:
-            self._pids.discard(pid)
-
-    def cancel(self) -> None:
-        with self._lock:
-            self.canceled = True
-            for pid in self._pids:
-                _kill(pid)
-
-    def check(self) -> None:
-        if self.canceled:
-            raise BuildError("canceled")
-
-
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
 
 
 class Process(NamedTuple):

@@ -23,7 +23,6 @@ from hybridock.build.dockerfile import instructions as ins
 from hybridock.build.dockerfile import parser
 from hybridock.build.dockerfile.shell import Lexer
 from hybridock.errors import DockerfileError
-from hybridock.images.commit import rfc3339_nano
 
 if TYPE_CHECKING:
     from hybridock.build.executor import Build
@@ -219,6 +218,8 @@ def history_text(instruction: ins.Instruction, args: Mapping[str, str] | None = 
 
 
 def with_history(document: dict[str, Any], created_by: str, *, empty: bool) -> dict[str, Any]:
+    from hybridock.images.commit import rfc3339_nano  # noqa: PLC0415 - a miss only
+
     entry: dict[str, Any] = {
         "created": rfc3339_nano(time.time_ns()),
         "created_by": created_by,

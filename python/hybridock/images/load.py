@@ -36,8 +36,7 @@ from hybridock.images import local
 from hybridock.images.archive import blob_name
 from hybridock.reference import Reference, validate_digest
 from hybridock.registry.manifest import MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES
-from hybridock.store.images import ImageStore, LayerRecord
-from hybridock.store.pull import chain_ids
+from hybridock.store.images import ImageStore, LayerRecord, chain_ids
 
 #: members an archive may have (docker's own have a few per layer)
 MAX_MEMBERS = 100_000

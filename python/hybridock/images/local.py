@@ -22,11 +22,10 @@ from typing import Any, NamedTuple
 from hybridock import _native
 from hybridock.errors import HybridockError, StoreError
 from hybridock.reference import Reference
-from hybridock.registry import DOCKER_MANIFEST, OCI_MANIFEST, layer_compression
+from hybridock.registry.manifest import DOCKER_MANIFEST, OCI_MANIFEST, layer_compression
 from hybridock.store import locks
-from hybridock.store.images import ImageStore, LayerRecord, NewImage
+from hybridock.store.images import ImageStore, LayerRecord, NewImage, chain_ids
 from hybridock.store.layout import fsync_dir, link_blob, remove_tree, write_atomic
-from hybridock.store.pull import chain_ids
 
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

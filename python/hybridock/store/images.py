@@ -22,6 +22,20 @@ from hybridock.store.layout import Layout, tree_size
 from hybridock.store.programs import discard
 
 
+def chain_ids(diff_ids: Sequence[str]) -> list[str]:
+    """OCI chain ids: ChainID(n) = sha256(ChainID(n-1) + " " + DiffID(n))."""
+    import hashlib  # noqa: PLC0415 - a pull of a cached image computes no chain id
+
+    chain: list[str] = []
+    for diff_id in diff_ids:
+        if not chain:
+            chain.append(diff_id)
+        else:
+            joined = f"{chain[-1]} {diff_id}".encode()
+            chain.append("sha256:" + hashlib.sha256(joined).hexdigest())
+    return chain
+
+
 class LayerRecord(NamedTuple):
     chain_id: str
     diff_id: str

@@ -26,7 +26,7 @@ from hybridock.errors import (
 from hybridock.reference import Reference, validate_digest
 from hybridock.registry import BlobStream, Descriptor, Platform, RegistryClient, ResolvedImage
 from hybridock.store import locks
-from hybridock.store.images import ImageStore, LayerRecord, NewImage
+from hybridock.store.images import ImageStore, LayerRecord, NewImage, chain_ids
 from hybridock.store.layout import Layout, fsync_dir, link_blob, remove_tree, write_atomic
 
 if TYPE_CHECKING:
@@ -56,20 +56,6 @@ class PullResult(NamedTuple):
     image_id: str
     digest: str  # what the reference resolved to: an index or a manifest digest
     downloaded: bool  # False: the store already had it ("Image is up to date")
-
-
-def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """OCI chain ids: ChainID(n) = sha256(ChainID(n-1) + " " + DiffID(n))."""
-    import hashlib  # noqa: PLC0415 - a pull of a cached image computes no chain id
-
-    chain: list[str] = []
-    for diff_id in diff_ids:
-        if not chain:
-            chain.append(diff_id)
-        else:
-            joined = f"{chain[-1]} {diff_id}".encode()
-            chain.append("sha256:" + hashlib.sha256(joined).hexdigest())
-    return chain
 
 
 def short_id(digest: str) -> str:
