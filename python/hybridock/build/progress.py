@@ -39,6 +39,8 @@ class Vertex:
         self.finished = False
 
     def _emit(self, status: str, text: str = "") -> None:
+        if self.number == 0:  # a step BuildKit shows no vertex for
+            return
         elapsed = time.monotonic() - self.started
         self.reporter.emit(BuildEvent(self.number, self.name, status, text, elapsed))
 
@@ -68,12 +70,15 @@ class Reporter:
                 self.callback(event)
 
     @contextlib.contextmanager
-    def vertex(self, name: str) -> Iterator[Vertex]:
+    def vertex(self, name: str, *, shown: bool = True) -> Iterator[Vertex]:
         """A vertex started now: DONE when the body ends, unless it reported CACHED or
-        ERROR; an exception makes it ERROR (a BuildError's message) and goes on."""
-        with self._lock:
-            self._count += 1
-            number = self._count
+        ERROR; an exception makes it ERROR (a BuildError's message) and goes on. ``shown``
+        false: a step that changes only the image config, of which BuildKit shows nothing."""
+        number = 0
+        if shown:
+            with self._lock:
+                self._count += 1
+                number = self._count
         vertex = Vertex(self, number, name)
         vertex._emit(STARTED)
         try:

@@ -94,10 +94,9 @@ class StageRunner:
             if isinstance(instruction, ins.Arg):
                 state = self.declare_args(state, instruction)
                 continue
-            with (
-                self.build.reporter.vertex(self.step_name(position, instruction)) as vertex,
-                _with_line(instruction),
-            ):
+            shown = isinstance(instruction, (ins.Run, ins.Copy, ins.Workdir))
+            name = self.step_name(position, instruction)
+            with self.build.reporter.vertex(name, shown=shown) as vertex, _with_line(instruction):
                 state = self.step(state, instruction, vertex)
         return state
 

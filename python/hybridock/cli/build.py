@@ -4,16 +4,17 @@ BuildKit's ``ERROR: failed to solve: ...`` and exit 1."""
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
 from hybridock.cli.context import State, pass_state
 from hybridock.client import BuildOptions, build_progress
-from hybridock.errors import BuildError, DockerfileError, HybridockError
+from hybridock.errors import HybridockError
 
 
 def _pairs(values: tuple[str, ...], *, from_env: bool) -> dict[str, str | None]:
@@ -61,15 +62,27 @@ def _secrets(values: tuple[str, ...]) -> dict[str, str]:
 @pass_state
 def build(state: State, /, **options: Any) -> None:
     """Build an image from a Dockerfile."""
-    context: Path | None = Path(options["context"])
+    context: Path | BinaryIO | None = Path(options["context"])
     text = None
-    if options["context"] == "-":
-        context, text = None, sys.stdin.read()
-    elif options["dockerfile"] == "-":
-        text = sys.stdin.read()
     dockerfile = options["dockerfile"] if options["dockerfile"] != "-" else None
-    if dockerfile is None and text is None and context is not None:
-        dockerfile = str(context / "Dockerfile")
+    if options["context"] == "-":
+        # docker's: a Dockerfile on stdin (no context), or a context archive
+        data = sys.stdin.buffer.read()
+        if _is_archive(data):
+            context = io.BytesIO(data)
+        else:
+            context, text = None, data.decode(errors="replace")
+    else:
+        if not Path(options["context"]).is_dir():
+            click.echo(
+                f'ERROR: unable to prepare context: path "{options["context"]}" not found',
+                err=True,
+            )
+            sys.exit(1)
+        if options["dockerfile"] == "-":
+            text = sys.stdin.read()
+        elif dockerfile is None:
+            dockerfile = str(Path(options["context"]) / "Dockerfile")
     mode = "quiet" if options["quiet"] else options["progress"]
     try:
         made = state.client.build(
@@ -90,15 +103,17 @@ def build(state: State, /, **options: Any) -> None:
             ),
             progress=build_progress(mode, sys.stderr),
         )
-    except DockerfileError as error:
-        where = f"dockerfile parse error on line {error.line}: " if error.line else ""
-        _fail(f"{where}{error}")
-    except BuildError as error:
-        _fail(str(error))
-    except HybridockError as error:
+    except HybridockError as error:  # a DockerfileError's message names its line already
         _fail(str(error))
     if options["quiet"]:
         click.echo(made.image_id)
+
+
+def _is_archive(data: bytes) -> bool:
+    """A tar (its ``ustar`` magic) or a compressed stream (gzip, bzip2, xz), as docker's
+    ``build -`` tells a context archive from a Dockerfile."""
+    compressed = data.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"))
+    return compressed or data[257:262] == b"ustar"
 
 
 def _fail(message: str) -> None:
