@@ -607,6 +607,12 @@ def test_image_inspect_reports_the_pulled_image(
             layer_dir(hybridock_root, chain[0])
         )
 
+    formatted = ok(
+        run_cli("image", "inspect", "-f", "{{.Config.User}} {{json .RootFS}}", pushed.reference)
+    )
+    root_fs = json.dumps({"Type": "layers", "Layers": built.diff_ids}, separators=(",", ":"))
+    assert formatted.stdout == f"1000:1000 {root_fs}\n"
+
     missing = run_cli("image", "inspect", "no-such-image:v9")
     assert missing.returncode == 1
     assert "No such image" in missing.stderr

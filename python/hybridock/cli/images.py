@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -192,10 +191,13 @@ def rmi(state: State, force: bool, names: tuple[str, ...]) -> None:
 
 
 @click.command("inspect")
+@click.option("-f", "--format", "output_format", help="A {{.Field}} template.")
 @click.argument("names", nargs=-1, required=True, metavar="IMAGE [IMAGE...]")
 @pass_state
-def image_inspect(state: State, names: tuple[str, ...]) -> None:
+def image_inspect(state: State, output_format: str | None, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more images."""
+    from hybridock.cli.containers import show_documents  # noqa: PLC0415
+
     documents = []
     failures = []
     for name in names:
@@ -203,11 +205,7 @@ def image_inspect(state: State, names: tuple[str, ...]) -> None:
             documents.append(state.client.inspect_image(name))
         except HybridockError as error:
             failures.append(image_failure(name, error))
-    click.echo(json.dumps(documents, indent=4))
-    for failure in failures:
-        click.echo(f"Error: {failure}", err=True)
-    if failures:
-        sys.exit(1)
+    show_documents(documents, output_format, failures)
 
 
 def image_failure(name: str, error: HybridockError) -> str:
