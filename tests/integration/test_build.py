@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import signal
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from tests.integration.sidebyside import our_box
 from tests.integration.test_containers import Box
-from tests.support.cli import hybridock_command
+from tests.support.cli import hybridock_command, running_hybridock
 from tests.support.registry import Registry
 
 pytestmark = [pytest.mark.root, pytest.mark.registry]
@@ -294,3 +295,24 @@ def test_cli_forms_of_docker_build(box: Box, context: Path, tmp_path: Path) -> N
     assert bad.stderr.splitlines()[-1] == (
         "ERROR: failed to solve: dockerfile parse error on line 2: unknown instruction: FOO"
     )
+
+
+def test_ctrl_c_stops_the_step_and_leaves_nothing(box: Box, context: Path) -> None:
+    """Ctrl-C during a RUN: the step's processes are killed, the build exits 130 saying it was
+    canceled, nothing is tagged, nothing is left under tmp/ or mounted."""
+    (context / "Dockerfile").write_text("FROM busybox\nRUN echo started && sleep 300\n")
+    args = ("build", "--no-cache", "--progress=plain", "-t", "built/interrupted", str(context))
+    with running_hybridock(args, env=box.env, stderr=subprocess.STDOUT) as process:
+        assert process.stdout is not None
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            if line.rstrip().endswith(" started"):
+                break
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, "".join(seen) + rest
+    assert "ERROR: canceled" in rest, rest
+    assert box("image", "inspect", "built/interrupted").returncode != 0
+    assert not list((box.root / "tmp").iterdir())
+    assert str(box.root) not in Path("/proc/self/mountinfo").read_text()

@@ -76,6 +76,7 @@ def run(
     _remove_mount_points(
         directory / "upper", layer_dirs, [*(d for _, d, _ in binds), *(t for t, _, _ in tmpfs)]
     )
+    build.cancel.check()  # killed by Ctrl-C or a failed sibling stage: say so, not 137
     if code != 0:
         shown = " ".join(argv)
         raise BuildError(
