@@ -235,17 +235,7 @@ impl Copy<'_> {
                 sys::fchmod(dir, mode)?;
             }
         }
-        let times = [
-            libc::timespec {
-                tv_sec: stat.st_atime,
-                tv_nsec: stat.st_atime_nsec,
-            },
-            libc::timespec {
-                tv_sec: stat.st_mtime,
-                tv_nsec: stat.st_mtime_nsec,
-            },
-        ];
-        sys::lutimensat(dir, name, times)
+        sys::lutimensat(dir, name, sys::times_of(stat))
     }
 }
 

@@ -145,7 +145,7 @@ pub(super) fn fill_regular(
         // Best effort, as for xattrs from the tar (see extract.rs).
         let _ = effects.set_xattr(copy.as_fd(), &key, &value);
     }
-    sys::lutimensat(copy.as_fd(), c"", times(stat)).map_err(to_dest)
+    sys::lutimensat(copy.as_fd(), c"", sys::times_of(stat)).map_err(to_dest)
 }
 
 /// Creates a copy of a lower symlink or device node at `parent/name` (which must not exist).
@@ -170,7 +170,7 @@ pub(super) fn make_special(
             effects
                 .chown(Target::At(parent, name), stat.st_uid, stat.st_gid)
                 .map_err(to_dest)?;
-            sys::lutimensat(parent, name, times(stat)).map_err(to_dest)
+            sys::lutimensat(parent, name, sys::times_of(stat)).map_err(to_dest)
         }
         kind @ (libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO) => {
             let node = match kind {
@@ -186,25 +186,12 @@ pub(super) fn make_special(
                     .chown(Target::At(parent, name), stat.st_uid, stat.st_gid)
                     .map_err(to_dest)?;
                 sys::fchmodat(parent, name, mode).map_err(to_dest)?;
-                sys::lutimensat(parent, name, times(stat)).map_err(to_dest)?;
+                sys::lutimensat(parent, name, sys::times_of(stat)).map_err(to_dest)?;
             }
             Ok(())
         }
         _ => Err(points_to_dir(display)),
     }
-}
-
-fn times(stat: &libc::stat) -> [libc::timespec; 2] {
-    [
-        libc::timespec {
-            tv_sec: stat.st_atime,
-            tv_nsec: stat.st_atime_nsec,
-        },
-        libc::timespec {
-            tv_sec: stat.st_mtime,
-            tv_nsec: stat.st_mtime_nsec,
-        },
-    ]
 }
 
 /// One deferred lower target: the held placeholder inode and every name linked to it.
@@ -398,7 +385,7 @@ fn replace_names(
         if !writable {
             sys::fchmod(dir.as_fd(), dir_stat.st_mode & 0o7777).map_err(to_dest)?;
         }
-        sys::lutimensat(dir.as_fd(), c"", times(&dir_stat)).map_err(to_dest)?;
+        sys::lutimensat(dir.as_fd(), c"", sys::times_of(&dir_stat)).map_err(to_dest)?;
         created?;
         if made.is_none() {
             if sys::lstatat(dir.as_fd(), &name).is_err() {

@@ -144,6 +144,20 @@ pub fn fchmodat(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<()> {
     check(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), mode, 0) }).map(drop)
 }
 
+/// The atime and mtime of `stat`, as `lutimensat` takes them: a copy keeps its source's times.
+pub fn times_of(stat: &libc::stat) -> [libc::timespec; 2] {
+    [
+        libc::timespec {
+            tv_sec: stat.st_atime,
+            tv_nsec: stat.st_atime_nsec,
+        },
+        libc::timespec {
+            tv_sec: stat.st_mtime,
+            tv_nsec: stat.st_mtime_nsec,
+        },
+    ]
+}
+
 /// Sets atime and mtime of `name` in `dir` (of `dir` itself for an empty name), not following
 /// a symlink.
 pub fn lutimensat(dir: BorrowedFd<'_>, name: &CStr, times: [libc::timespec; 2]) -> io::Result<()> {

@@ -57,34 +57,31 @@ def engine(service: ApiService) -> Iterator[docker.DockerClient]:
         client.close()
 
 
-def test_docker_cli_classic_build(service: ApiService, context: Path, box: Box) -> None:
-    env = {**service.docker_env, "DOCKER_BUILDKIT": "0"}
-    result = subprocess.run(
-        ["/usr/bin/docker", "build", "-t", "apibuilt/cli", "--build-arg", "WHO=cli", "."],
+def _docker_build(
+    service: ApiService, context: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """The docker CLI's classic build path (``DOCKER_BUILDKIT=0``) against the service."""
+    return subprocess.run(
+        ["/usr/bin/docker", "build", *args, "."],
         cwd=context,
-        env=env,
+        env={**service.docker_env, "DOCKER_BUILDKIT": "0"},
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
         stdin=subprocess.DEVNULL,
     )
+
+
+def test_docker_cli_classic_build(service: ApiService, context: Path, box: Box) -> None:
+    result = _docker_build(service, context, "-t", "apibuilt/cli", "--build-arg", "WHO=cli")
     assert result.returncode == 0, result
     # steps numbered as BuildKit counts them (an ARG is no step of its own)
     assert "Step 4/5 : RUN echo" in result.stdout, result.stdout
     assert "resolved" not in result.stdout and "naming to" not in result.stdout
     assert "Successfully tagged apibuilt/cli:latest" in result.stdout, result.stdout
     assert box.ok("run", "--rm", "apibuilt/cli") == "from the context\nhello cli\n"
-    again = subprocess.run(
-        ["/usr/bin/docker", "build", "-q", "-t", "apibuilt/cli", "--build-arg", "WHO=cli", "."],
-        cwd=context,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    again = _docker_build(service, context, "-q", "-t", "apibuilt/cli", "--build-arg", "WHO=cli")
     assert again.returncode == 0, again
     assert again.stdout.strip() == box.inspect("apibuilt/cli")["Id"]
 

@@ -10,14 +10,13 @@ import http.server
 import json
 import subprocess
 import tarfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.integration.sidebyside import our_box
 from tests.integration.test_containers import Box
 from tests.support.cli import hybridock_command
+from tests.support.httpserver import serving
 from tests.support.layers import File, build_tar, compress
 from tests.support.terminal import terminal
 
@@ -250,18 +249,10 @@ def test_import_of_an_export_with_changes(box: Box, rootfs_tar: Path) -> None:
         box("rmi", "local/imported:1")
 
 
-@contextlib.contextmanager
-def _http_server(directory: Path) -> Iterator[str]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def _http_server(directory: Path) -> contextlib.AbstractContextManager[str]:
+    return serving(
+        functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    )
 
 
 def test_import_from_stdin_and_from_a_url(box: Box, rootfs_tar: Path) -> None:

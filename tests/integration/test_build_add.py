@@ -11,12 +11,12 @@ import http.server
 import io
 import lzma
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.integration.contextsupport import context, copy, image, upper
+from tests.support.httpserver import serving
 
 from hybridock import _native
 from hybridock.build.context import BuildContext
@@ -104,15 +104,8 @@ def _serving(body: bytes) -> Iterator[str]:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Handler) as url:
+        yield url
 
 
 def test_add_of_a_url(context: Path, image: Path, upper: Path) -> None:

@@ -63,30 +63,36 @@ def run_process(
         if process.network == "default":
             namespace, address = stack.enter_context(networks().build_step(directory.name))
             addresses = [address]
-        return _run_isolated(
-            layout, directory, layer_dirs, process, on_line, cancel, namespace, addresses
-        )
+        for name in ("upper", "work", "rootfs"):
+            (directory / name).mkdir(exist_ok=True)
+        user = resolve_user(process.user, layer_dirs)
+        env = list(process.env)
+        if not any(entry.startswith("PATH=") for entry in env):
+            env.insert(0, DEFAULT_PATH)
+        if not any(entry.startswith("HOME=") for entry in env):
+            env.append(f"HOME={user.home}")
+        config = _container_config(process, env)
+        etc = write_etc_files(directory, config, addresses=addresses)
+        name = f"build-{directory.name}"
+        try:
+            arguments = spawn_arguments(
+                layout,
+                directory,
+                name,
+                config,
+                IsolatedProcess(user, env, list(layer_dirs), namespace, etc),
+            )
+            # BuildKit binds /etc/hosts and /etc/resolv.conf into a step, not /etc/hostname: a
+            # step may remove or replace the image's own
+            arguments["etc_hostname"] = None
+            return _spawn_and_wait(arguments, on_line, cancel)
+        finally:
+            cgroups.release(directory)
 
 
-def _run_isolated(
-    layout: Layout,
-    directory: Path,
-    layer_dirs: Sequence[str],
-    process: Process,
-    on_line: Callable[[str], None],
-    cancel: Cancel,
-    namespace: int | None,
-    addresses: list[str],
-) -> int:
-    for name in ("upper", "work", "rootfs"):
-        (directory / name).mkdir(exist_ok=True)
-    user = resolve_user(process.user, layer_dirs)
-    env = list(process.env)
-    if not any(entry.startswith("PATH=") for entry in env):
-        env.insert(0, DEFAULT_PATH)
-    if not any(entry.startswith("HOME=") for entry in env):
-        env.append(f"HOME={user.home}")
-    config = ContainerConfig(
+def _container_config(process: Process, env: list[str]) -> ContainerConfig:
+    """The step as a container config, for ``spawn_arguments``: run's defaults otherwise."""
+    return ContainerConfig(
         image="",
         image_id="",
         entrypoint=(),
@@ -99,22 +105,6 @@ def _run_isolated(
         network="host" if process.network == "host" else "none",
         tmpfs=tuple(process.tmpfs),
     )
-    etc = write_etc_files(directory, config, addresses=addresses)
-    name = f"build-{directory.name}"
-    try:
-        arguments = spawn_arguments(
-            layout,
-            directory,
-            name,
-            config,
-            IsolatedProcess(user, env, list(layer_dirs), namespace, etc),
-        )
-        # BuildKit binds /etc/hosts and /etc/resolv.conf into a step, not /etc/hostname: a
-        # step may remove or replace the image's own
-        arguments["etc_hostname"] = None
-        return _spawn_and_wait(arguments, on_line, cancel)
-    finally:
-        cgroups.release(directory)
 
 
 def _spawn_and_wait(
