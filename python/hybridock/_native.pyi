@@ -18,6 +18,7 @@ __all__ = [
     "attach_veth",
     "compile_seccomp",
     "compress_file",
+    "copy_context_tree",
     "delete_link",
     "encode_layer",
     "ensure_bridge",
@@ -27,6 +28,7 @@ __all__ = [
     "link_exists",
     "monitor_executable",
     "new_network_namespace",
+    "scan_context",
     "sha256",
     "sha256_file",
     "spawn",
@@ -218,7 +220,7 @@ def copy_context_tree(
     destination: str,
     *,
     keep: Sequence[str] | None = None,
-    owner: tuple[int, int] = (0, 0),
+    owner: tuple[int, int] = ...,
     mode: int | None = None,
 ) -> int:
     """COPY's fast path: the contents of the context directory ``source`` (relative to
