@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 import subprocess
@@ -316,3 +317,25 @@ def test_ctrl_c_stops_the_step_and_leaves_nothing(box: Box, context: Path) -> No
     assert box("image", "inspect", "built/interrupted").returncode != 0
     assert not list((box.root / "tmp").iterdir())
     assert str(box.root) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_platform_arguments_and_a_foreign_platform(box: Box, context: Path) -> None:
+    """BuildKit's predefined platform ARGs (in FROM as they are, in a stage once declared);
+    ``FROM --platform`` of the host builds, of another platform fails in one line."""
+    dockerfile = (
+        "FROM --platform=$BUILDPLATFORM busybox AS build\n"
+        "ARG TARGETARCH\n"
+        "ARG TARGETPLATFORM\n"
+        'RUN echo "$TARGETPLATFORM $TARGETARCH" > /platform\n'
+    )
+    code, progress = build(box, context, dockerfile, "-t", "built/platform")
+    assert code == 0, progress
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    shown = box.ok("run", "--rm", "built/platform", "cat", "/platform")
+    assert shown == f"linux/{machine} {machine}\n"
+    code, progress = build(box, context, "FROM --platform=linux/s390x busybox\nRUN true\n")
+    assert code == 1
+    assert progress.splitlines()[-1] == (
+        f"ERROR: failed to solve: failed to solve for platform linux/s390x: hybridock builds"
+        f" for linux/{machine} only (no emulation of other platforms)"
+    ), progress

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,9 +29,10 @@ from hybridock.build.dockerfile import stages
 from hybridock.build.dockerfile.shell import Lexer
 from hybridock.build.progress import Reporter, Vertex
 from hybridock.build.steps import StageRunner, StageState, history_text, with_history
-from hybridock.errors import BuildError, ImageNotFound
+from hybridock.errors import BuildError, ConfigError, ImageNotFound
 from hybridock.images import local
 from hybridock.reference import Reference
+from hybridock.registry.platform import Platform, host_platform, parse_platform
 from hybridock.runtime.archive import make_directories
 from hybridock.runtime.fsview import View
 from hybridock.runtime.users import resolve_user
@@ -87,8 +87,13 @@ class Build:
         self._context_lock = threading.Lock()
 
     def _meta_args(self) -> dict[str, str]:
+        """The ARGs before the first FROM, over BuildKit's predefined platform ARGs (usable
+        in FROM as they are, in a stage once declared: ``ARG TARGETARCH``)."""
         self.used_args.update(name for arg in self.dockerfile.meta_args for name, _ in arg.pairs)
-        return stages.meta_environment(self.dockerfile, self.build_args)
+        return {
+            **platform_arguments(host_platform()),
+            **stages.meta_environment(self.dockerfile, self.build_args),
+        }
 
     # --- the stage graph ----------------------------------------------------------------------
 
@@ -122,9 +127,12 @@ class Build:
         return runner.run(state)
 
     def _from(self, base: ins.From, vertex: Vertex) -> StageState:
-        name = Lexer(self.dockerfile.escape).process_word(base.image, self.meta_args)
+        lexer = Lexer(self.dockerfile.escape)
+        name = lexer.process_word(base.image, self.meta_args)
+        if base.platform:
+            _check_platform(lexer.process_word(base.platform, self.meta_args))
         if name.lower() == "scratch":
-            document: dict[str, Any] = {"architecture": _architecture(), "os": "linux"}
+            document: dict[str, Any] = {"architecture": host_platform().architecture, "os": "linux"}
             document["config"] = {"Env": [_path_env()]}
             return StageState(build_cache.step_key("", "FROM scratch"), [], document)
         parent = self.stage_state(name)
@@ -319,9 +327,32 @@ class Build:
             return made.id
 
 
-def _architecture() -> str:
-    machine = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+def platform_arguments(platform: Platform) -> dict[str, str]:
+    """BuildKit's TARGET* and BUILD* ARGs: hybridock builds for the platform it runs on."""
+    values: dict[str, str] = {}
+    for prefix in ("TARGET", "BUILD"):
+        values[f"{prefix}PLATFORM"] = str(platform)
+        values[f"{prefix}OS"] = platform.os
+        values[f"{prefix}ARCH"] = platform.architecture
+        values[f"{prefix}VARIANT"] = platform.variant or ""
+    return values
+
+
+def _check_platform(text: str) -> None:
+    """``FROM --platform``: the host's (``$BUILDPLATFORM``, ``$TARGETPLATFORM``) is built;
+    another is refused in one line (there is no emulation here), never built wrongly."""
+    if not text:
+        return
+    try:
+        wanted = parse_platform(text)
+    except ConfigError as error:
+        raise BuildError(f"failed to parse platform {text}: {error}") from error
+    host = host_platform()
+    if not wanted.matches(host):
+        raise BuildError(
+            f"failed to solve for platform {wanted}: hybridock builds for {host} only"
+            " (no emulation of other platforms)"
+        )
 
 
 def _path_env() -> str:
