@@ -2278,7 +2278,15 @@ class Client:
             VolumeUsage(volume, self.volume_store.size(volume), len(self.volume_users(volume.name)))
             for volume in self.list_volumes()
         ]
-        return DiskUsage(sum(sizes.values()), image_usage, container_usage, volume_usage)
+        from hybridock.build import cache  # noqa: PLC0415
+
+        return DiskUsage(
+            sum(sizes.values()),
+            image_usage,
+            container_usage,
+            volume_usage,
+            tuple(cache.usage(self.image_store)),  # type: ignore[arg-type]
+        )
 
     def prune_system(
         self,
@@ -2288,10 +2296,11 @@ class Client:
         filters: Mapping[str, Sequence[str]] | None = None,
     ) -> SystemPruneReport:
         """``system prune``: stopped containers, networks no container names, dangling images
-        (``all_images``: every image no container uses) and, with ``volumes``, the volumes no
-        container mounts (docker 20.10's: named ones too, as ``volume prune``); ``filters``
-        as docker's: ``label`` (KEY, KEY=VALUE), ``label!`` and ``until`` (Unix nanoseconds as
-        text: what was created before).
+        (``all_images``: every image no container uses), the build cache no image uses (all of
+        it with ``all_images``; kept when ``filters`` are given) and, with ``volumes``, the
+        volumes no container mounts (docker 20.10's: named ones too, as ``volume prune``);
+        ``filters`` as docker's: ``label`` (KEY, KEY=VALUE), ``label!`` and ``until`` (Unix
+        nanoseconds as text: what was created before).
 
         >>> client.prune_system(volumes=True).reclaimed
         4261550
@@ -2307,6 +2316,8 @@ class Client:
             removed_volumes, volume_bytes = self._prune_unused_volumes(chosen)
             reclaimed += volume_bytes
         images, image_bytes = self._prune_images(chosen, all_images=all_images)
+        if not filters:  # docker's: the unused build cache too (-a: all of it)
+            reclaimed += self.prune_build_cache(all=all_images)
         return SystemPruneReport(
             containers, networks, removed_volumes, images, reclaimed + image_bytes
         )

@@ -339,3 +339,19 @@ def test_platform_arguments_and_a_foreign_platform(box: Box, context: Path) -> N
         f"ERROR: failed to solve: failed to solve for platform linux/s390x: hybridock builds"
         f" for linux/{machine} only (no emulation of other platforms)"
     ), progress
+
+
+def test_system_df_counts_the_cache_and_system_prune_drops_it(box: Box, context: Path) -> None:
+    """As docker's: ``system df`` has a Build Cache row, ``system prune`` removes the cache
+    no image uses."""
+    dockerfile = "FROM busybox\nRUN head -c 300000 /dev/zero > /z\n"
+    code, progress = build(box, context, dockerfile, "--no-cache", "-t", "built/df")
+    assert code == 0, progress
+    box.ok("rmi", "built/df")  # now only the cache keeps its layer
+    rows = [line.split() for line in box.ok("system", "df").splitlines()]
+    cache = next(row for row in rows if row[:2] == ["Build", "Cache"])
+    assert int(cache[2]) >= 1 and cache[4].endswith("kB"), rows
+    pruned = box.ok("system", "prune", "-f")
+    assert "Total reclaimed space:" in pruned and "0B" not in pruned.splitlines()[-1], pruned
+    rows = [line.split() for line in box.ok("system", "df").splitlines()]
+    assert next(row for row in rows if row[:2] == ["Build", "Cache"])[2:5] == ["0", "0", "0B"]

@@ -142,6 +142,31 @@ def prune(images: ImageStore, *, everything: bool = False) -> int:
     return max(reclaimed, 0)
 
 
+class CacheUsage(NamedTuple):
+    """``system df``'s Build Cache row: the entries, those whose layer an image uses, and the
+    bytes only the cache keeps (its layers no image has, its cache mounts)."""
+
+    entries: int
+    active: int
+    size: int
+
+
+def usage(images: ImageStore) -> CacheUsage:
+    entries, active = images.db.query(
+        "SELECT count(*), count(CASE WHEN chain_id IN (SELECT chain_id FROM image_layers)"
+        " THEN 1 END) FROM build_cache"
+    )[0]
+    kept = images.db.query(
+        "SELECT COALESCE(SUM(COALESCE(unpacked_size, size)), 0) FROM layers WHERE chain_id IN"
+        " (SELECT chain_id FROM build_cache) AND chain_id NOT IN"
+        " (SELECT chain_id FROM image_layers)"
+    )[0][0]
+    mounts = images.layout.root / CACHE_MOUNTS
+    return CacheUsage(
+        int(entries), int(active), int(kept) + (_tree_bytes(mounts) if mounts.is_dir() else 0)
+    )
+
+
 def _stored_bytes(images: ImageStore) -> int:
     rows = images.db.query("SELECT COALESCE(SUM(COALESCE(unpacked_size, size)), 0) FROM layers")
     return int(rows[0][0])

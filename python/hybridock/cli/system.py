@@ -179,7 +179,7 @@ def _reclaimable(reclaimable: int, total: int) -> str:
 def _summary(usage: DiskUsage) -> list[dict[str, str]]:
     """docker's four rows: images (every layer once; what no container's image holds is
     reclaimable), containers (what they wrote; a stopped one's is reclaimable), volumes (an
-    unused one's), and the build cache hybridock does not have."""
+    unused one's), and the build cache (what only it keeps)."""
     used = sum(image.size - image.shared_size for image in usage.images if image.containers)
     active = [c for c in usage.containers if c.container.running]
     written = sum(c.size for c in usage.containers)
@@ -210,10 +210,10 @@ def _summary(usage: DiskUsage) -> list[dict[str, str]]:
         },
         {
             "Type": "Build Cache",
-            "TotalCount": "0",
-            "Active": "0",
-            "Size": "0B",
-            "Reclaimable": "0B",
+            "TotalCount": str(usage.build_cache[0]),
+            "Active": str(usage.build_cache[1]),
+            "Size": human_size(usage.build_cache[2], 4),
+            "Reclaimable": human_size(usage.build_cache[2], 4),
         },
     ]
 
@@ -284,7 +284,7 @@ def _verbose(state: State, usage: DiskUsage) -> str:
         f"Images space usage:\n\n{_tabled(images)}\n"
         f"Containers space usage:\n\n{_tabled(containers)}\n"
         f"Local Volumes space usage:\n\n{_tabled(volumes)}\n"
-        "Build cache usage: 0B\n\n"
+        f"Build cache usage: {human_size(usage.build_cache[2], 4)}\n\n"
         "CACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED"
     )
 

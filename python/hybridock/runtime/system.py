@@ -211,6 +211,7 @@ class DiskUsage(NamedTuple):
     images: list[ImageUsage]
     containers: list[ContainerUsage]
     volumes: list[VolumeUsage]
+    build_cache: tuple[int, int, int] = (0, 0, 0)  # entries, active ones, bytes only it keeps
 
 
 class Counts(NamedTuple):
