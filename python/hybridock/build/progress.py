@@ -119,6 +119,9 @@ class TtyProgress:
     log lines of the running ones under it, redrawn in place after each event."""
 
     LOG_LINES = 6
+    #: a step's output redraws the view at most this often (BuildKit's pace); a step that
+    #: starts or ends redraws it at once
+    INTERVAL = 0.1
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -126,12 +129,15 @@ class TtyProgress:
         self.vertices: dict[int, list[str]] = {}  # number -> [name, state]
         self.logs: dict[int, list[str]] = {}
         self.drawn = 0
+        self.last_drawn = 0.0
 
     def __call__(self, event: BuildEvent) -> None:
         entry = self.vertices.setdefault(event.vertex, [event.name, ""])
         if event.status == LOG:
             self.logs.setdefault(event.vertex, []).append(event.text)
             del self.logs[event.vertex][: -self.LOG_LINES]
+            if time.monotonic() - self.last_drawn < self.INTERVAL:
+                return
         elif event.status == DONE:
             entry[1] = f"{event.elapsed:.1f}s"
             self.logs.pop(event.vertex, None)
@@ -153,6 +159,7 @@ class TtyProgress:
         self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines) + "\x1b[J")
         self.stream.flush()
         self.drawn = len(lines)
+        self.last_drawn = time.monotonic()
 
     def _finished(self) -> int:
         return sum(1 for _, state in self.vertices.values() if state)
