@@ -355,3 +355,11 @@ def test_system_df_counts_the_cache_and_system_prune_drops_it(box: Box, context:
     assert "Total reclaimed space:" in pruned and "0B" not in pruned.splitlines()[-1], pruned
     rows = [line.split() for line in box.ok("system", "df").splitlines()]
     assert next(row for row in rows if row[:2] == ["Build", "Cache"])[2:5] == ["0", "0", "0B"]
+
+
+def test_an_unknown_network_mode_is_refused(box: Box, context: Path) -> None:
+    code, progress = build(box, context, "FROM busybox\nRUN true\n", "--network", "mynet")
+    assert code == 1
+    assert progress.splitlines()[-1] == (
+        'ERROR: failed to solve: network mode "mynet" not supported by buildkit'
+    )

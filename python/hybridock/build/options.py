@@ -96,7 +96,7 @@ def build(
         labels=options.labels,
         target=options.target,
         pull=options.pull,
-        network=options.network,
+        network=_network_mode(options.network),
         secrets=options.secrets,
         tags=tags,
         resolve_base=resolve_base,
@@ -107,3 +107,12 @@ def build(
     if options.iidfile:
         write_atomic(Path(options.iidfile), image_id.encode(), durable=False)
     return BuildResult(image_id, tuple(str(tag) for tag in tags))
+
+
+def _network_mode(mode: str) -> str:
+    """``--network``: BuildKit's three modes (``bridge`` is docker's name for the default)."""
+    if mode in ("default", "bridge", ""):
+        return "default"
+    if mode in ("none", "host"):
+        return mode
+    raise BuildError(f'network mode "{mode}" not supported by buildkit')
