@@ -363,3 +363,15 @@ def test_an_unknown_network_mode_is_refused(box: Box, context: Path) -> None:
     assert progress.splitlines()[-1] == (
         'ERROR: failed to solve: network mode "mynet" not supported by buildkit'
     )
+
+
+def test_pull_resolves_the_base_again(box: Box, context: Path) -> None:
+    """``--pull``: the base is asked of its registry even when stored (no CACHED base)."""
+    dockerfile = "FROM busybox\nRUN echo pulled > /p\n"
+    code, progress = build(box, context, dockerfile)
+    assert code == 0, progress
+    assert re.search(r"^#2 CACHED$", progress, re.M), progress
+    code, progress = build(box, context, dockerfile, "--pull")
+    assert code == 0, progress
+    assert not re.search(r"^#2 CACHED$", progress, re.M), progress
+    assert re.search(r"^#3 CACHED$", progress, re.M), progress  # same base: the step is kept
