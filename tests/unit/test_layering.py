@@ -37,6 +37,7 @@ RANKS = {
     "hybridock.registry": 2,
     "hybridock.config": 1,
     "hybridock.reference": 1,
+    "hybridock.unixsocket": 1,  # sockets bound without the process's umask (attach, the API)
     "hybridock.errors": 0,
     "hybridock._native": 0,
 }

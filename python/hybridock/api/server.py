@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from hybridock.api import routes
 from hybridock.api.http import Connection
 from hybridock.errors import ConfigError, HybridockError
+from hybridock.unixsocket import bind_socket_at
 
 if TYPE_CHECKING:
     from hybridock.client import Client
@@ -150,16 +151,18 @@ class Service:
                 raise ConfigError(f"no such group: {group}") from None
         path.parent.mkdir(parents=True, exist_ok=True)
         _clear_stale(path)
-        previous = os.umask(0o117)  # 0660 from the start: no moment when others may connect
+        server = _UnixServer(str(path), Connection, bind_and_activate=False)
+        directory = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            server = _UnixServer(str(path), Connection, bind_and_activate=True)
+            # 0660 (and its group) from the start: no moment when others may connect
+            bind_socket_at(server.socket, directory, path.name, 0o660, gid)
+            server.server_activate()
         except OSError as error:
+            server.server_close()
             raise ServiceError(f"cannot listen on {path}: {error.strerror}") from None
         finally:
-            os.umask(previous)
+            os.close(directory)
         self._bound = True
-        if gid != -1:
-            os.chown(path, 0 if os.geteuid() == 0 else -1, gid)
         return server
 
     def serve_forever(self, idle_time: float = 0) -> None:

@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from hybridock.errors import ContainerStateError
 from hybridock.runtime import tty as terminal
+from hybridock.unixsocket import bind_socket_at
 
 SOCKET_NAME = "attach.sock"
 STDIN, STDOUT, STDERR, EXIT, STDIN_CLOSE, RESIZE, STDIN_END = range(7)
@@ -97,16 +98,16 @@ def _directory_path(directory: Path) -> tuple[int, str]:
 
 def listen(directory: Path) -> socket.socket:
     """The container's attach socket, bound afresh (mode 0600) and listening."""
-    fd, path = _directory_path(directory)
+    fd, _ = _directory_path(directory)
     try:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(SOCKET_NAME, dir_fd=fd)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        previous = os.umask(0o177)
         try:
-            listener.bind(path)
-        finally:
-            os.umask(previous)
+            bind_socket_at(listener, fd, SOCKET_NAME, 0o600)
+        except BaseException:
+            listener.close()
+            raise
         listener.listen(16)
         return listener
     finally:
