@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
@@ -37,6 +36,7 @@ from hybridock.errors import (
     InvalidFilter,
     InvalidReference,
 )
+from hybridock.lazy import exported
 from hybridock.store.db import Database
 from hybridock.store.layout import Layout, default_root
 
@@ -230,12 +230,7 @@ _EXPORTS = {
 
 
 def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return exported(globals(), _EXPORTS, name)
 
 
 #: docker's container list filters, and its container states

@@ -38,6 +38,7 @@ RANKS = {
     "hybridock.config": 1,
     "hybridock.reference": 1,
     "hybridock.unixsocket": 1,  # sockets bound without the process's umask (attach, the API)
+    "hybridock.lazy": 0,  # a module's names imported on first use (client, registry)
     "hybridock.errors": 0,
     "hybridock._native": 0,
 }

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from hybridock.lazy import exported
 
 if TYPE_CHECKING:
     from hybridock.registry.auth import Authenticator, Challenge, parse_www_authenticate
@@ -39,52 +40,50 @@ if TYPE_CHECKING:
 #: each name's module, imported when the name is first used: a command that needs one manifest
 #: constant does not pay for the HTTP client's imports
 _MODULES = {
-    "ACCEPT": "manifest",
-    "Authenticator": "auth",
-    "BlobStream": "blob",
-    "CHUNK_SIZE": "blob",
-    "Challenge": "auth",
-    "Credentials": "credentials",
-    "DOCKER_MANIFEST": "manifest",
-    "DOCKER_MANIFEST_LIST": "manifest",
-    "Descriptor": "manifest",
-    "Endpoint": "session",
-    "INDEX_TYPES": "manifest",
-    "Index": "manifest",
-    "MANIFEST_TYPES": "manifest",
-    "MAX_CONFIG_BYTES": "manifest",
-    "MAX_MANIFEST_BYTES": "manifest",
-    "Manifest": "manifest",
-    "OCI_INDEX": "manifest",
-    "OCI_MANIFEST": "manifest",
-    "Platform": "platform",
-    "RegistryClient": "client",
-    "RegistrySession": "session",
-    "ResolvedImage": "client",
-    "RetryPolicy": "transport",
-    "TLSFailure": "transport",
-    "Transport": "transport",
-    "erase_credentials": "credentials",
-    "host_platform": "platform",
-    "layer_compression": "manifest",
-    "lookup_credentials": "credentials",
-    "parse_document": "manifest",
-    "parse_platform": "platform",
-    "parse_www_authenticate": "auth",
-    "select_manifest": "platform",
-    "server_key": "credentials",
-    "sha256_digest": "client",
-    "store_credentials": "credentials",
+    name: f"{__name__}.{module}"
+    for name, module in {
+        "ACCEPT": "manifest",
+        "Authenticator": "auth",
+        "BlobStream": "blob",
+        "CHUNK_SIZE": "blob",
+        "Challenge": "auth",
+        "Credentials": "credentials",
+        "DOCKER_MANIFEST": "manifest",
+        "DOCKER_MANIFEST_LIST": "manifest",
+        "Descriptor": "manifest",
+        "Endpoint": "session",
+        "INDEX_TYPES": "manifest",
+        "Index": "manifest",
+        "MANIFEST_TYPES": "manifest",
+        "MAX_CONFIG_BYTES": "manifest",
+        "MAX_MANIFEST_BYTES": "manifest",
+        "Manifest": "manifest",
+        "OCI_INDEX": "manifest",
+        "OCI_MANIFEST": "manifest",
+        "Platform": "platform",
+        "RegistryClient": "client",
+        "RegistrySession": "session",
+        "ResolvedImage": "client",
+        "RetryPolicy": "transport",
+        "TLSFailure": "transport",
+        "Transport": "transport",
+        "erase_credentials": "credentials",
+        "host_platform": "platform",
+        "layer_compression": "manifest",
+        "lookup_credentials": "credentials",
+        "parse_document": "manifest",
+        "parse_platform": "platform",
+        "parse_www_authenticate": "auth",
+        "select_manifest": "platform",
+        "server_key": "credentials",
+        "sha256_digest": "client",
+        "store_credentials": "credentials",
+    }.items()
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    return exported(globals(), _MODULES, name)
 
 
 __all__ = [
