@@ -3,6 +3,7 @@
 //! [`crate::spawn::ExecSpec`] (for `exec`) ([`translate`]), which the `hybridock-runtime`
 //! binary runs.
 
+pub mod cgroups;
 pub mod config;
 pub mod translate;
 
