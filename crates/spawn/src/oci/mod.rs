@@ -4,6 +4,7 @@
 //! binary runs.
 
 pub mod config;
+pub mod mounts;
 pub mod translate;
 
 #[cfg(test)]
