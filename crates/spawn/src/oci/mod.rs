@@ -5,6 +5,7 @@
 
 pub mod cgroups;
 pub mod config;
+pub mod mounts;
 pub mod translate;
 
 #[cfg(test)]
