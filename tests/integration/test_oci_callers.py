@@ -226,7 +226,7 @@ def test_podman_default_network(podman: Podman, busybox: str) -> None:
     own network namespace."""
     if foreign := foreign_interfaces():
         pytest.skip(f"needs a network namespace of its own (found {foreign})")
-    flags = [flag for flag in podman.run_flags() if not flag.startswith("--network")]
+    flags = podman.run_flags(network="bridge")  # containers.conf makes "none" the default
     result = podman.podman("run", "--rm", *flags, busybox, "cat", "/proc/net/dev")
     interfaces = [line.split(":")[0].strip() for line in result.stdout.splitlines()[2:]]
     assert "eth0" in interfaces
