@@ -238,6 +238,10 @@ class Containerd:
         host:port, when given) over plain http; its reference here."""
         name = f"{address or pushed.address}/{pushed.repository}"
         reference = f"{name}:{pushed.tag}" if pushed.tag else f"{name}@{pushed.digest}"
+        return self.pull_reference(reference)
+
+    def pull_reference(self, reference: str) -> str:
+        """``ctr images pull --plain-http REFERENCE`` (a test registry's): the reference."""
         self.ctr("images", "pull", "--plain-http", reference)
         return reference
 

@@ -106,10 +106,17 @@ def runtime_params() -> list[object]:
     return params
 
 
-def wrapper(directory: Path, runtime: OciRuntime, log: Path | None = None) -> Path:
+def wrapper(
+    directory: Path,
+    runtime: OciRuntime,
+    log: Path | None = None,
+    *,
+    hide_cgroup2: bool | None = None,
+) -> Path:
     """``directory/<runtime's name>``: a script that logs its command line to ``log`` (when
     given) and execs the runtime, in a mount namespace without cgroup2 for crun on a hybrid
-    host. Callers see the runtime's own name (podman keys features on it)."""
+    host (``hide_cgroup2``: for any runtime, to compare them at the same cost, where the host
+    is hybrid). Callers see the runtime's own name (podman keys features on it)."""
     directory.mkdir(parents=True, exist_ok=True)
     lines = ["#!/bin/sh"]
     if log is not None:
@@ -119,7 +126,8 @@ def wrapper(directory: Path, runtime: OciRuntime, log: Path | None = None) -> Pa
             f"printf '%s\\n' \"$line\" >> {shlex.quote(str(log))}",
         ]
     real = shlex.quote(str(runtime.path))
-    if runtime.refuses_hybrid_cgroups:
+    hide = runtime.refuses_hybrid_cgroups if hide_cgroup2 is None else hide_cgroup2
+    if hide and hybrid_cgroup2_mounts():
         unmounts = " && ".join(f"umount {shlex.quote(str(p))}" for p in hybrid_cgroup2_mounts())
         inner = f'{unmounts} && exec {real} "$@"'
         lines.append(
