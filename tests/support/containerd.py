@@ -8,8 +8,9 @@ cgroup parent of its containers (ctr's default cgroupsPath is ``/NAMESPACE/ID``)
 
 ``stop`` kills and deletes the tasks and containers, stops containerd by pid (terminate, wait,
 kill), kills the shims it left, unmounts whatever is mounted under ``workdir``, removes the
-cgroups under its parent, the workdir and the host paths containerd makes on its own
-(/run/containerd/s, /opt/containerd) when they were not there before. ``start`` does the same
+cgroups under its parent, the runtime root of its namespace (/run/containerd/runc/NAMESPACE),
+the workdir and the host paths containerd makes on its own (/run/containerd/s, /opt/containerd)
+when they were not there before. ``start`` does the same
 when it fails half way.
 
 The parts dockerd.py shares: ``DaemonProcesses`` (spawned by pid, waited for, stopped),
@@ -38,12 +39,16 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 SHIMS = ("containerd-shim", "containerd-shim-runc-v2")
 # What containerd makes whatever its config says, deepest first: the shims' socket directory
-# (containerd 1.6 keeps them under /run/containerd/s) and the opt plugin's directory (disabled
-# here, in case it loads anyway).
+# (containerd 1.6 keeps them under /run/containerd/s), the runc shim's runtime root (one
+# directory per namespace: RUNTIME_ROOT), ctr's stdio fifos, and the opt plugin's directory
+# (disabled here, in case it loads anyway).
+RUNTIME_ROOT = Path("/run/containerd/runc")
 CONTAINERD_HOST_PATHS = tuple(
     Path(path)
     for path in (
         "/run/containerd/s",
+        "/run/containerd/fifo",
+        str(RUNTIME_ROOT),
         "/run/containerd",
         "/opt/containerd/bin",
         "/opt/containerd/lib",
@@ -278,6 +283,7 @@ class Containerd:
         kill_shims(self.socket)
         unmount_under(self.workdir)
         remove_cgroup_parent(self.namespace)
+        remove_tree(RUNTIME_ROOT / self.namespace)
         self.host_paths.remove_new()
         remove_tree(self.workdir)
 
