@@ -53,7 +53,7 @@ fn rustc(target: &str, output: &Path, extra: &[&str]) -> bool {
     command.status().is_ok_and(|status| status.success())
 }
 
-/// The workspace's target directory: OUT_DIR is `<target>[/<triple>]/<profile>/build/<pkg>/out`.
+/// The workspace's target directory: `OUT_DIR` is `<target>[/<triple>]/<profile>/build/<pkg>/out`.
 fn target_directory(out: &Path) -> PathBuf {
     if let Some(dir) = env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
