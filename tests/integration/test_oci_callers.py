@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import ImageBuilder
-from tests.support.containerd import Containerd, DaemonStartError, containerd_probe
+from tests.support.containerd import (
+    Containerd,
+    DaemonStartError,
+    cgroup_hierarchies,
+    containerd_probe,
+)
 from tests.support.netns import foreign_interfaces
 from tests.support.ociruntime import OciRuntime, read_calls, runtime_params, wrapper
 from tests.support.podman import Podman, PodmanStartError, podman_probe
@@ -25,6 +30,11 @@ from tests.support.terminal import terminal
 pytestmark = [pytest.mark.root, pytest.mark.registry, pytest.mark.slow]
 
 WAIT_TIMEOUT = 60.0
+
+
+def cgroups_named(name: str) -> list[Path]:
+    """What a caller left of its cgroup parent, in every hierarchy."""
+    return [hierarchy / name for hierarchy in cgroup_hierarchies() if (hierarchy / name).exists()]
 
 
 def wait_until(predicate: Callable[[], bool], what: str) -> None:
@@ -90,6 +100,7 @@ def podman_and_image(
     finally:
         podman.stop()
     assert not processes_mentioning(podman.workdir)
+    assert not cgroups_named(podman.cgroup_parent)
 
 
 @pytest.fixture
@@ -274,6 +285,7 @@ def containerd_and_image(
     finally:
         daemon.stop()
     assert not processes_mentioning(daemon.socket)
+    assert not cgroups_named(daemon.namespace)
 
 
 @pytest.fixture

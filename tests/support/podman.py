@@ -4,10 +4,11 @@
 network config directories under ``workdir``, and its own containers.conf, storage.conf and
 registries.conf (``CONTAINERS_CONF`` and friends: no host configuration, no search registries,
 no surprises), the cgroupfs cgroup manager, the file events backend, the overlay storage driver
-(vfs where overlay does not mount) and ``--runtime PATH``. Images come from a test registry
-(``pull``, plain http). ``run_flags`` are what each container needs here: this machine's
-ulimits (no CAP_SYS_RESOURCE: hard nofile 20000), no network unless asked, and a cgroup parent
-of its own (conmon's cgroup goes under it too), removed at the end.
+(vfs where overlay does not mount) and ``--runtime PATH`` with the runtime's state root under
+``workdir`` too (``--runtime-flag root=``: podman passes none, so runc would use /run/runc).
+Images come from a test registry (``pull``, plain http). ``run_flags`` are what each container
+needs here: this machine's ulimits (no CAP_SYS_RESOURCE: hard nofile 20000), no network unless
+asked, and a cgroup parent of its own (conmon's cgroup goes under it too), removed at the end.
 
 ``stop`` removes every container (``rm -af -t 0``), kills the conmons left (their command
 line names ``workdir``), unmounts what is mounted under ``workdir``, removes the cgroup parent
@@ -75,6 +76,7 @@ class Podman:
             "--cgroup-manager=cgroupfs",
             "--events-backend=file",
             f"--runtime={self.runtime}",
+            f"--runtime-flag=root={self.workdir / 'runtime'}",
             *args,
         ]
 
