@@ -131,11 +131,14 @@ def write_containerd_config(workdir: Path, socket: Path) -> Path:
 
 class DaemonProcesses:
     """Daemons started in ``workdir``, each logging to a file there; stopped by pid, newest
-    first."""
+    first. One that exits or never answers raises ``error``."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, workdir: Path, env: dict[str, str], error: type[DaemonStartError] = DaemonStartError
+    ) -> None:
         self.workdir = workdir
         self.env = env
+        self.error = error
         self.started: list[subprocess.Popen[bytes]] = []
 
     def spawn(self, command: list[str], log_name: str) -> subprocess.Popen[bytes]:
@@ -162,12 +165,12 @@ class DaemonProcesses:
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             if process.poll() is not None:
-                raise DaemonStartError(f"{what} exited: {self.log_tail(log_name)}")
+                raise self.error(f"{what} exited: {self.log_tail(log_name)}")
             with contextlib.suppress(OSError):
                 if ready():
                     return
             if time.monotonic() > deadline:
-                raise DaemonStartError(
+                raise self.error(
                     f"{what} not ready after {READY_TIMEOUT:.0f}s: {self.log_tail(log_name)}"
                 )
             time.sleep(0.1)

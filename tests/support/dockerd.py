@@ -110,7 +110,7 @@ class Dockerd:
             if not key.startswith(("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS", "DOCKER_CERT"))
         }
         self.env["DOCKER_CONFIG"] = str(workdir / "cli")
-        self.daemons = DaemonProcesses(workdir, self.env)
+        self.daemons = DaemonProcesses(workdir, self.env, DockerdStartError)
         self.host_paths = HostPaths(DAEMON_HOST_PATHS)
 
     # --- the CLI ---
