@@ -288,17 +288,16 @@ fn parse_flags(
             )));
         };
         let value = if flag.value {
-            match inline {
-                Some(value) => value,
-                None => {
-                    let Some(value) = arguments.get(index) else {
-                        return Err(RuntimeError::new(format!(
-                            "flag needs an argument: -{name}"
-                        )));
-                    };
-                    index += 1;
-                    value.clone()
-                }
+            if let Some(value) = inline {
+                value
+            } else {
+                let Some(value) = arguments.get(index) else {
+                    return Err(RuntimeError::new(format!(
+                        "flag needs an argument: -{name}"
+                    )));
+                };
+                index += 1;
+                value.clone()
             }
         } else {
             inline.unwrap_or_else(|| "true".to_owned())

@@ -1,5 +1,6 @@
 //! One function per runc command: flags in, the command's output and exit status out.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ use hybridock_spawn::oci::{self, Context, Process, Resources};
 use hybridock_spawn::spawn;
 
 use crate::cli::{parse_signal, Command, Global};
+use crate::console;
 use crate::container::{self, CreateOptions};
 use crate::errors::{io_context, Result, RuntimeError};
 use crate::state::{self, Container, Status};
@@ -104,7 +106,7 @@ fn exec_process(container: &Container, command: &Command) -> Result<Process> {
     process.terminal = command.is_set("tty");
     process.env.extend(command.values("env").iter().cloned());
     if let Some(cwd) = command.value("cwd") {
-        process.cwd = cwd.to_owned();
+        cwd.clone_into(&mut process.cwd);
     }
     if let Some(user) = command.value("user") {
         let (uid, gid) = user.split_once(':').unwrap_or((user, ""));
@@ -202,6 +204,9 @@ fn exec(global: &Global, command: &Command) -> Result<i32> {
     .map_err(|error| RuntimeError::new(format!("exec failed: {error}")))?;
     let spawned = spawn::exec_in(&spec)
         .map_err(|error| RuntimeError::new(format!("exec failed: {error}")))?;
+    if let (Some(socket), Some(master)) = (&console, &spawned.terminal) {
+        console::send_master(socket, master)?;
+    }
     drop(console);
     if let Some(path) = command.value("pid-file") {
         container::write_pid_file(path, spawned.pid)?;
@@ -231,19 +236,21 @@ fn list(global: &Global, command: &Command) -> Result<()> {
     };
     match command.value("format").unwrap_or("table") {
         "json" => {
-            let documents: Vec<serde_json::Value> = containers
+            let owners: Vec<String> = containers.iter().map(owner).collect();
+            let documents: Vec<state::OciState<'_>> = containers
                 .iter()
-                .map(|container| {
-                    let mut value = serde_json::to_value(container.oci_state(container.status()))
-                        .unwrap_or_default();
-                    value["owner"] = owner(container).into();
-                    value
+                .zip(&owners)
+                .map(|(container, owner)| state::OciState {
+                    owner,
+                    ..container.oci_state(container.status())
                 })
                 .collect();
             if documents.is_empty() {
                 println!("null");
             } else {
-                println!("{}", serde_json::Value::from(documents));
+                let text = serde_json::to_string(&documents)
+                    .map_err(|error| RuntimeError::new(error.to_string()))?;
+                println!("{text}");
             }
         }
         "table" => {
@@ -287,7 +294,7 @@ fn table<const N: usize>(rows: &[[String; N]]) -> String {
                 text.push_str(cell);
             } else {
                 let width = (widths[index] + 3).max(12);
-                text.push_str(&format!("{cell:<width$}"));
+                let _ = write!(text, "{cell:<width$}");
             }
         }
         text.push('\n');

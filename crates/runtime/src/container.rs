@@ -9,7 +9,6 @@
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,6 +17,7 @@ use hybridock_spawn::oci::{self, Config, Context};
 use hybridock_spawn::spawn;
 
 use crate::cli::Global;
+use crate::console;
 use crate::errors::{io_context, Result, RuntimeError};
 use crate::hooks::{self, Place};
 use crate::log;
@@ -99,15 +99,6 @@ fn mkfifo(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// runc's console socket: a connected unix socket the child sends the pty master over.
-fn connect_console(path: &str) -> Result<OwnedFd> {
-    let stream = UnixStream::connect(path).map_err(io_context(
-        "cannot connect to the console socket",
-        Path::new(path),
-    ))?;
-    Ok(OwnedFd::from(stream))
-}
-
 /// Writes the pid file atomically, with an absolute path like runc.
 pub fn write_pid_file(path: &str, pid: libc::pid_t) -> Result<()> {
     let path = std::path::absolute(path)?;
@@ -137,7 +128,16 @@ pub fn create(global: &Global, options: &CreateOptions<'_>) -> Result<Container>
     undo.cgroup = make_cgroup(global, options.id, &config)?;
     let fifo = directory.join(state::EXEC_FIFO);
     mkfifo(&fifo)?;
-    let console = options.console_socket.map(connect_console).transpose()?;
+    let terminal = config
+        .process
+        .as_ref()
+        .is_some_and(|process| process.terminal);
+    if terminal && options.console_socket.is_none() {
+        return Err(RuntimeError::new(
+            "cannot allocate tty if runc will detach without setting console socket",
+        ));
+    }
+    let console = options.console_socket.map(console::connect).transpose()?;
     let context = Context {
         bundle: &bundle,
         cgroup_join: undo
@@ -154,6 +154,9 @@ pub fn create(global: &Global, options: &CreateOptions<'_>) -> Result<Container>
     log::debug(global, &format!("spawning {:?}", spec.argv));
     let spawned = spawn::spawn(&spec).map_err(|error| RuntimeError::new(error.to_string()))?;
     undo.pid = Some(spawned.pid);
+    if let (Some(socket), Some(master)) = (&console, &spawned.terminal) {
+        console::send_master(socket, master)?;
+    }
     drop(console);
     let container = Container {
         directory,

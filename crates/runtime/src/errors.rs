@@ -25,7 +25,7 @@ impl From<std::io::Error> for RuntimeError {
     }
 }
 
-/// An io::Error's text without " (os error N)".
+/// An `io::Error`'s text without " (os error N)".
 #[must_use]
 pub fn strip_os_error(error: &std::io::Error) -> String {
     let text = error.to_string();

@@ -91,7 +91,7 @@ fn run(hook: &Hook, state: &str, place: Place) -> Result<()> {
             let _ = child.wait();
             return Err(RuntimeError::new(format!(
                 "hook ran past specified timeout of {:.1}s",
-                hook.timeout.unwrap_or(0) as f64
+                f64::from(u32::try_from(hook.timeout.unwrap_or(0)).unwrap_or(u32::MAX))
             )));
         }
         std::thread::sleep(Duration::from_millis(2));

@@ -9,6 +9,7 @@
 
 mod cli;
 mod commands;
+mod console;
 mod container;
 mod errors;
 mod hooks;

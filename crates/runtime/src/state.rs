@@ -280,7 +280,7 @@ mod tests {
         assert_eq!(parse_stat(text), Some(98765));
         let zombie = "123 (sh) Z 1 123 123 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 0 0";
         assert_eq!(parse_stat(zombie), None);
-        assert_eq!(process_start(std::process::id() as i32).is_some(), true);
+        assert!(process_start(std::process::id() as i32).is_some());
     }
 
     #[test]

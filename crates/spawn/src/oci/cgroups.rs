@@ -439,10 +439,9 @@ impl Host {
         let mut unified = None::<Hierarchy>;
         for hierarchy in parse_mountinfo(mountinfo) {
             if hierarchy.version == 2 {
-                if unified
-                    .as_ref()
-                    .is_none_or(|u| hierarchy.point.as_os_str().len() < u.point.as_os_str().len())
-                {
+                if unified.as_ref().map_or(true, |u| {
+                    hierarchy.point.as_os_str().len() < u.point.as_os_str().len()
+                }) {
                     unified = Some(hierarchy);
                 }
             } else if !seen.contains(&hierarchy.key()) {
@@ -508,7 +507,9 @@ pub fn expand_slice(slice: &str) -> Result<String, CgroupError> {
         if component.is_empty() {
             return Err(bad());
         }
-        path.push_str(&format!("{prefix}{component}.slice/"));
+        path.push_str(prefix.as_str());
+        path.push_str(component);
+        path.push_str(".slice/");
         prefix.push_str(component);
         prefix.push('-');
     }
@@ -537,7 +538,10 @@ pub fn cgroup_path(
         } else {
             slice
         })?;
-        let unit = if name.ends_with(".slice") {
+        let unit = if Path::new(name)
+            .extension()
+            .is_some_and(|ext| ext == "slice")
+        {
             name.to_owned()
         } else if prefix.is_empty() {
             format!("{name}.scope")
