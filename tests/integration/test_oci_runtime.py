@@ -401,3 +401,33 @@ def test_outputs_shaped_like_runcs(tmp_path: Path, sleeper: Path) -> None:
     finally:
         ours.cleanup()
         runc.cleanup()
+
+
+def test_create_container_hook_runs_in_the_containers_namespaces(
+    runtime: Runtime, tmp_path: Path, rootfs: Path
+) -> None:
+    bundle = make_bundle(tmp_path / "b", rootfs, ["sleep", "1000"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["hostname"] = "inside"
+    script = "hostname; exit 1"  # the output comes back in the error
+    config["hooks"] = {"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}
+    (bundle / "config.json").write_text(json.dumps(config))
+    result = runtime("create", "--bundle", str(bundle), "box", check=False)
+    assert "error running createContainer hook #0" in result.stderr
+    assert "stdout: inside\n" in result.stderr
+
+
+def test_systemd_cgroup_path_made_through_cgroupfs(
+    tmp_path: Path, sleeper: Path, runtime: Runtime
+) -> None:
+    systemd = Runtime(binary(), runtime.root)
+    config = json.loads((sleeper / "config.json").read_text())
+    config["linux"]["cgroupsPath"] = "hdrt-test.slice:hdrt:box"
+    (sleeper / "config.json").write_text(json.dumps(config))
+    systemd("--systemd-cgroup", "run", "-d", "--bundle", str(sleeper), "box")
+    pid = systemd.state("box")["pid"]
+    paths = {line.split(":", 2)[2] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()}
+    assert "/hdrt.slice/hdrt-test.slice/hdrt-box.scope" in paths
+    systemd("delete", "--force", "box")
+    assert list(Path("/sys/fs/cgroup").glob("*/hdrt.slice")) == []
+    assert list(Path("/sys/fs/cgroup").glob("hdrt.slice")) == []
