@@ -1,6 +1,7 @@
 //! Loading and translating the configs real callers write (captured under tests/data/).
 
 use super::*;
+use crate::oci::config::{self, Seccomp};
 
 fn data(name: &str) -> Config {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -30,4 +31,291 @@ fn unknown_fields_are_ignored_and_errors_name_the_file() {
         missing.to_string(),
         "JSON specification file /nonexistent-bundle/config.json not found"
     );
+}
+
+/// A bundle directory with an empty `rootfs/`, removed on drop.
+struct Bundle {
+    path: std::path::PathBuf,
+}
+
+impl Bundle {
+    fn new(name: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("hybridock-oci-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(path.join("rootfs")).unwrap();
+        Self { path }
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            bundle: &self.path,
+            cgroup_join: Vec::new(),
+            stdio: [None; 3],
+            console_socket: None,
+            start_gate: None,
+        }
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A captured config with its rootfs moved to the bundle's.
+fn captured(name: &str) -> Config {
+    let mut config = data(name);
+    config.root.as_mut().unwrap().path = "rootfs".to_owned();
+    config
+}
+
+fn capability(name: &str) -> u64 {
+    1 << crate::seccomp::profile::capability_number(name).unwrap()
+}
+
+fn oci_mounts(spec: &crate::spawn::Spec) -> &[crate::spawn::OciMount] {
+    match &spec.mounts_mode {
+        crate::spawn::MountsMode::Oci(mounts) => mounts,
+        crate::spawn::MountsMode::Docker => panic!("docker's mounts"),
+    }
+}
+
+#[test]
+fn runc_spec_translates() {
+    let bundle = Bundle::new("runc");
+    let spec = spec_for(&captured("runc-spec.json"), &bundle.context()).unwrap();
+    assert_eq!(spec.argv, ["sh"]);
+    assert!(spec.tty && spec.readonly_rootfs && spec.no_new_privs);
+    assert_eq!(spec.hostname.as_deref(), Some("runc"));
+    let namespaces = spec.namespaces;
+    assert!(namespaces.pid && namespaces.net && namespaces.ipc && namespaces.uts);
+    assert!(!namespaces.cgroup && spec.join_namespaces.is_empty());
+    let sets = spec.capability_sets.unwrap();
+    let three =
+        capability("CAP_AUDIT_WRITE") | capability("CAP_KILL") | capability("CAP_NET_BIND_SERVICE");
+    assert_eq!(
+        (sets.bounding, sets.effective, sets.permitted),
+        (three, three, three)
+    );
+    assert_eq!((sets.inheritable, sets.ambient), (0, three));
+    assert_eq!(spec.capabilities, None);
+    let mounts = oci_mounts(&spec);
+    let destinations: Vec<&str> = mounts.iter().map(|m| m.destination.as_str()).collect();
+    assert_eq!(
+        destinations,
+        [
+            "/proc",
+            "/dev",
+            "/dev/pts",
+            "/dev/shm",
+            "/dev/mqueue",
+            "/sys",
+            "/sys/fs/cgroup"
+        ]
+    );
+    let dev = &mounts[1];
+    assert_eq!(dev.fstype.as_deref(), Some("tmpfs"));
+    assert_eq!(dev.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
+    assert_eq!(dev.data, "mode=755,size=65536k");
+    assert_eq!(
+        mounts[5].flags,
+        libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV | libc::MS_RDONLY
+    );
+    assert!(spec.masked_paths.contains(&"/proc/kcore".to_owned()));
+    assert!(spec.readonly_paths.contains(&"/proc/sys".to_owned()));
+    assert_eq!(spec.rlimits[0].resource, libc::RLIMIT_NOFILE as i32);
+    assert_eq!(spec.seccomp_filter, None);
+}
+
+#[test]
+fn podman_run_translates_and_its_seccomp_profile_compiles() {
+    let bundle = Bundle::new("podman");
+    let spec = spec_for(&captured("podman-run.json"), &bundle.context()).unwrap();
+    assert_eq!(spec.argv, ["/bin/echo", "hi"]);
+    assert!(!spec.no_new_privs && !spec.tty);
+    // the network namespace podman made, joined; the rest new
+    assert_eq!(spec.join_namespaces.len(), 1);
+    assert_eq!(spec.join_namespaces[0].0, crate::spawn::NamespaceKind::Net);
+    assert!(spec.namespaces.pid && !spec.namespaces.net);
+    assert_eq!(
+        spec.sysctls,
+        [("net.ipv4.ping_group_range".to_owned(), "0 0".to_owned())]
+    );
+    let program = spec.seccomp_filter.as_ref().expect("a compiled profile");
+    assert!(program.len() > 100, "{}", program.len());
+    let mounts = oci_mounts(&spec);
+    let shm = mounts.iter().find(|m| m.destination == "/dev/shm").unwrap();
+    assert!(shm.is_bind() && !shm.recursive_readonly);
+    assert_eq!(shm.propagation, libc::MS_PRIVATE | libc::MS_REC);
+    assert_eq!(
+        shm.flags,
+        libc::MS_BIND | libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV
+    );
+    let cgroup = mounts
+        .iter()
+        .find(|m| m.destination == "/sys/fs/cgroup")
+        .unwrap();
+    // v1 hosts get runc's emulation, v2 hosts a cgroup2 mount
+    match &spec.cgroup_view {
+        Some(crate::spawn::CgroupView::V1 { writable, .. }) => {
+            assert!(!writable);
+            assert_eq!(cgroup.fstype.as_deref(), Some("cgroup"));
+        }
+        _ => assert_eq!(cgroup.fstype.as_deref(), Some("cgroup2")),
+    }
+    assert_eq!(spec.rlimits.len(), 2);
+}
+
+#[test]
+fn containerd_ctr_run_translates_and_its_default_seccomp_profile_compiles() {
+    let bundle = Bundle::new("containerd");
+    let spec = spec_for(&captured("containerd-ctr-run.json"), &bundle.context()).unwrap();
+    assert!(spec.no_new_privs);
+    assert_eq!(spec.groups, [0]);
+    assert!(spec.capability_sets.unwrap().bounding & capability("CAP_MKNOD") != 0);
+    assert!(oci_mounts(&spec).iter().any(|m| m.destination == "/run"));
+    assert_eq!(spec.seccomp_filter, None);
+    let with_seccomp = captured("containerd-ctr-run-seccomp.json");
+    let spec = spec_for(&with_seccomp, &bundle.context()).unwrap();
+    assert!(spec.seccomp_filter.is_some());
+}
+
+#[test]
+fn exec_takes_the_process_and_the_containers_profile() {
+    let bundle = Bundle::new("exec");
+    let config = captured("containerd-ctr-run-seccomp.json");
+    let process = Process {
+        args: vec!["ps".into()],
+        env: vec!["PATH=/bin".into()],
+        cwd: "/tmp".into(),
+        user: User {
+            uid: 1000,
+            gid: 100,
+            ..User::default()
+        },
+        terminal: true,
+        console_size: Some(Box_ {
+            height: 24,
+            width: 80,
+        }),
+        ..Process::default()
+    };
+    let mut context = bundle.context();
+    context.cgroup_join = vec!["/sys/fs/cgroup/pids/c/tasks".into()];
+    let spec = exec_spec_for(&process, 42, &config, &context).unwrap();
+    assert_eq!((spec.pid, spec.uid, spec.gid), (42, 1000, 100));
+    assert_eq!(spec.cwd, "/tmp");
+    assert_eq!((spec.tty, spec.console_size), (true, Some((24, 80))));
+    assert_eq!(
+        spec.capability_sets,
+        Some(crate::spawn::CapabilitySets::default())
+    );
+    assert!(spec.seccomp_filter.is_some());
+    assert_eq!(spec.cgroup_join, context.cgroup_join);
+}
+
+#[test]
+fn what_cannot_be_done_is_refused_clearly() {
+    let bundle = Bundle::new("refused");
+    let base = captured("runc-spec.json");
+    let with_linux = |change: &dyn Fn(&mut Linux)| {
+        let mut config = base.clone();
+        change(config.linux.as_mut().unwrap());
+        spec_for(&config, &bundle.context())
+            .unwrap_err()
+            .to_string()
+    };
+    let user = with_linux(&|linux| {
+        linux.namespaces.push(Namespace {
+            type_: "user".into(),
+            path: None,
+        });
+    });
+    assert!(user.contains("user namespaces are not supported"), "{user}");
+    let mappings = with_linux(&|linux| {
+        linux.uid_mappings.push(IdMapping {
+            container_id: 0,
+            host_id: 100_000,
+            size: 65536,
+        });
+    });
+    assert!(mappings.contains("user namespaces"), "{mappings}");
+    let notify = with_linux(&|linux| {
+        linux.seccomp = Some(Seccomp {
+            default_action: "SCMP_ACT_NOTIFY".into(),
+            ..Seccomp::default()
+        });
+    });
+    assert!(notify.contains("seccomp"), "{notify}");
+    let unknown_action = with_linux(&|linux| {
+        linux.seccomp = Some(Seccomp {
+            default_action: "SCMP_ACT_ALLOW".into(),
+            syscalls: vec![config::SyscallRule {
+                names: vec!["mount".into()],
+                action: "SCMP_ACT_BOGUS".into(),
+                ..config::SyscallRule::default()
+            }],
+            ..Seccomp::default()
+        });
+    });
+    assert!(
+        unknown_action.contains("unknown action"),
+        "{unknown_action}"
+    );
+    let flag = with_linux(&|linux| {
+        linux.seccomp = Some(Seccomp {
+            default_action: "SCMP_ACT_ALLOW".into(),
+            flags: vec!["SECCOMP_FILTER_FLAG_NEW_LISTENER".into()],
+            ..Seccomp::default()
+        });
+    });
+    assert!(flag.contains("SECCOMP_FILTER_FLAG_NEW_LISTENER"), "{flag}");
+    let mut no_rootfs = base.clone();
+    no_rootfs.root.as_mut().unwrap().path = "missing".into();
+    let error = spec_for(&no_rootfs, &bundle.context())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("missing: no such file or directory"),
+        "{error}"
+    );
+}
+
+#[test]
+fn mount_options_follow_runcs_table() {
+    let bundle = std::path::Path::new("/bundle");
+    let mount = |kind: Option<&str>, source: &str, options: &[&str]| {
+        mounts::oci_mount(
+            &Mount {
+                destination: "data".into(),
+                type_: kind.map(str::to_owned),
+                source: Some(source.into()),
+                options: options.iter().map(|&o| o.to_owned()).collect(),
+                ..Mount::default()
+            },
+            bundle,
+        )
+        .unwrap()
+    };
+    let rbind = mount(None, "volumes/v", &["rbind", "ro", "rslave", "nosuid"]);
+    assert_eq!(rbind.destination, "/data");
+    assert_eq!(rbind.source.as_deref(), Some("/bundle/volumes/v"));
+    assert_eq!(rbind.fstype, None);
+    assert_eq!(
+        rbind.flags,
+        libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY | libc::MS_NOSUID
+    );
+    assert_eq!(rbind.propagation, libc::MS_SLAVE | libc::MS_REC);
+    assert!(rbind.recursive_readonly);
+    let tmpfs = mount(
+        Some("tmpfs"),
+        "tmpfs",
+        &["ro", "rw", "exec", "noexec", "size=1m", "mode=700"],
+    );
+    assert_eq!(tmpfs.flags, libc::MS_NOEXEC);
+    assert_eq!(tmpfs.data, "size=1m,mode=700");
+    assert!(!tmpfs.is_bind());
+    let bind_type = mount(Some("bind"), "/srv", &[]);
+    assert!(bind_type.is_bind() && bind_type.flags & libc::MS_REC == 0);
 }
