@@ -319,3 +319,223 @@ fn mount_options_follow_runcs_table() {
     let bind_type = mount(Some("bind"), "/srv", &[]);
     assert!(bind_type.is_bind() && bind_type.flags & libc::MS_REC == 0);
 }
+
+/// A pipe (read end, write end), both close-on-exec.
+fn pipe() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors, owned by nobody else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+fn wait_status(pid: libc::pid_t) -> i32 {
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
+    status
+}
+
+/// `create` then `start` for real (root only): the init waits at the exec fifo with every step
+/// done, runs once the fifo is opened for reading; a missing command fails at create time.
+#[test]
+fn the_start_gate_holds_the_init_until_the_fifo_is_read() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("gate");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+
+    let mut config = captured("runc-spec.json");
+    config.root.as_mut().unwrap().readonly = false;
+    let process = config.process.as_mut().unwrap();
+    process.terminal = false;
+    process.args = [
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "echo hi; ls /dev/null /dev/ptmx",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    context.start_gate = Some(fifo.clone());
+    let spec = spec_for(&config, &context).unwrap();
+    let spawned = crate::spawn::spawn(&spec).expect("created");
+    drop(write_end);
+    // SAFETY: our own child; signal 0 only checks it exists.
+    assert_eq!(
+        unsafe { libc::kill(spawned.pid, 0) },
+        0,
+        "waiting at the gate"
+    );
+
+    let mut gate = std::fs::File::open(&fifo).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(gate.read(&mut byte).unwrap(), 1);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "hi\n/dev/null\n/dev/ptmx\n");
+    assert_eq!(wait_status(spawned.pid), 0);
+
+    let process = config.process.as_mut().unwrap();
+    process.args = vec!["nonexistent".into()];
+    let spec = spec_for(&config, &context).unwrap();
+    let error = crate::spawn::spawn(&spec).expect_err("no such command");
+    assert!(
+        matches!(
+            error,
+            crate::spawn::SpawnError::Child {
+                stage: crate::spawn::Stage::Exec,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+/// containerd's config with its default seccomp profile, run for real (root only) without a
+/// gate (`run`): the filter, capability sets and mounts let a shell start and report.
+#[test]
+fn containerds_config_with_its_seccomp_profile_runs() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("containerd-run");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    let mut config = captured("containerd-ctr-run-seccomp.json");
+    config.process.as_mut().unwrap().args =
+        ["sh", "-c", "grep -E '^(Seccomp|CapEff):' /proc/self/status"]
+            .map(str::to_owned)
+            .to_vec();
+    config.process.as_mut().unwrap().env = vec!["PATH=/bin".into()];
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    let spec = spec_for(&config, &context).unwrap();
+    let spawned = crate::spawn::spawn(&spec).expect("ran");
+    drop(write_end);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    assert_eq!(wait_status(spawned.pid), 0, "{text}");
+    assert_eq!(text, "CapEff:\t00000000a80425fb\nSeccomp:\t2\n");
+}
+
+/// The order of the OCI steps, on the recording fake: the config's mounts in its order, then
+/// devices and links, sysctls, `pivot_root`, the root's propagation, masks; the capability sets
+/// around the user change; the executable found, the gate, then `no_new_privs`, seccomp, exec.
+#[test]
+fn oci_steps_run_in_runcs_order() {
+    use crate::spawn::child::{execute, ChildFds};
+    use crate::spawn::fake::RecordingSyscalls;
+    let bundle = Bundle::new("order");
+    let mut config = captured("containerd-ctr-run-seccomp.json");
+    let linux = config.linux.as_mut().unwrap();
+    linux
+        .sysctl
+        .insert("net.core.somaxconn".into(), "100".into());
+    linux.rootfs_propagation = Some("rslave".into());
+    linux.devices.push(Device {
+        type_: "c".into(),
+        path: "/dev/net/tun".into(),
+        major: 10,
+        minor: 200,
+        file_mode: Some(0o620),
+        uid: Some(7),
+        gid: Some(8),
+    });
+    let process = config.process.as_mut().unwrap();
+    process.oom_score_adj = Some(-500);
+    process.user.uid = 1000;
+    let mut context = bundle.context();
+    context.start_gate = Some(bundle.path.join("exec.fifo"));
+    let spec = spec_for(&config, &context).unwrap();
+    let plan = crate::spawn::plan::plan(&spec).unwrap();
+    assert!(plan.start_gate.is_some());
+    let sys = RecordingSyscalls::new();
+    let fds = ChildFds {
+        error: 9,
+        console_socket: -1,
+        born_in_cgroup: false,
+        start_gate: 5,
+    };
+    execute(&sys, &plan, fds).unwrap();
+    let calls = sys.calls();
+    let expected = [
+        "open /proc/self/oom_score_adj",
+        "write /proc/self/oom_score_adj -500",
+        "mount / source=- type=- flags=0x84000", // / a slave before anything
+        "mount root:/proc source=proc type=proc flags=0xe",
+        "mount root:/dev source=tmpfs type=tmpfs flags=0x1000002 data=mode=755",
+        "mount root:/dev/pts source=devpts",
+        "mount root:/dev/shm source=shm",
+        "mount root:/dev/mqueue source=mqueue",
+        "mount root:/sys source=sysfs type=sysfs flags=0xf",
+        "mount root:/run source=tmpfs",
+        "mknod root:/dev/net/tun 20620 10:200",
+        "fchownat root:/dev/net/tun 7 8",
+        "mknod root:/dev/null 20666 1:3",
+        "symlink root:/dev/fd -> /proc/self/fd",
+        "symlink root:/dev/ptmx -> pts/ptmx",
+        "write root:/proc/sys/net/core/somaxconn 100",
+        "pivot_root",
+        "mount / source=- type=- flags=0x84000", // rslave again, on the container's /
+        "mount /proc/kcore source=/dev/null",
+        "drop_bounding",
+        "keepcaps true",
+        "setresuid 1000",
+        "keepcaps false",
+        "capset e=0xa80425fb",
+        "close_range 3 4",
+        "close_range 6 8",
+        "close_range 10",
+        "access_x /bin/echo",
+        "write fd9 \u{15}\0", // the ready record (stage 21, errno 0)
+        "open fd5",           // the fifo, through /proc/self/fd/5
+        "write fd5 0",
+        "no_new_privs",
+        "seccomp",
+        "execve /bin/echo",
+    ];
+    let mut start = 0;
+    for prefix in expected {
+        let found = calls[start..]
+            .iter()
+            .position(|call| call.starts_with(prefix));
+        let offset = found.unwrap_or_else(|| panic!("no {prefix:?} after #{start} in {calls:#?}"));
+        start += offset + 1;
+    }
+}
