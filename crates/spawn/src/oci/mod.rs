@@ -11,8 +11,8 @@
 //!   is not found fails there (`SpawnError::Child`, stage `exec`). Past the gate, an exec
 //!   failure only shows as the init's exit status 1.
 //! - User and time namespaces and uid/gid mappings are refused (`OciError::Unsupported`);
-//!   `domainname`, `intelRdt`, `personality`, idmapped mounts likewise. `process.user.umask`
-//!   is not applied (0022 as docker's), `tmpcopyup` is ignored.
+//!   `domainname`, `intelRdt`, `personality`, idmapped mounts likewise; `tmpcopyup` is
+//!   ignored.
 //! - `Config::parse(bytes)` exists beside `Config::load(bundle)` (for `exec --process`).
 
 pub mod config;

@@ -366,11 +366,12 @@ fn the_start_gate_holds_the_init_until_the_fifo_is_read() {
     config.root.as_mut().unwrap().readonly = false;
     let process = config.process.as_mut().unwrap();
     process.terminal = false;
+    process.user.umask = Some(0o027);
     process.args = [
         "/bin/busybox",
         "sh",
         "-c",
-        "echo hi; ls /dev/null /dev/ptmx",
+        "echo hi; ls /dev/null /dev/ptmx; umask",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -397,7 +398,7 @@ fn the_start_gate_holds_the_init_until_the_fifo_is_read() {
     assert_eq!(gate.read(&mut byte).unwrap(), 1);
     let mut text = String::new();
     output.read_to_string(&mut text).unwrap();
-    assert_eq!(text, "hi\n/dev/null\n/dev/ptmx\n");
+    assert_eq!(text, "hi\n/dev/null\n/dev/ptmx\n0027\n");
     assert_eq!(wait_status(spawned.pid), 0);
 
     let process = config.process.as_mut().unwrap();
@@ -538,4 +539,66 @@ fn oci_steps_run_in_runcs_order() {
         let offset = found.unwrap_or_else(|| panic!("no {prefix:?} after #{start} in {calls:#?}"));
         start += offset + 1;
     }
+}
+
+/// podman's config run for real (root only), its bind sources moved into the bundle and its
+/// network namespace a new one: binds with propagation and remount flags, the /sys/fs/cgroup
+/// mount (runc's v1 emulation here), podman's seccomp profile and capability sets.
+#[test]
+fn podmans_config_runs() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("podman-run");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    let mut config = captured("podman-run.json");
+    for mount in &mut config.mounts {
+        let Some(source) = mount.source.as_mut().filter(|s| s.starts_with("/capture/")) else {
+            continue;
+        };
+        let name = source.rsplit('/').next().unwrap().to_owned();
+        let moved = bundle.path.join(&name);
+        if name == "shm" {
+            std::fs::create_dir_all(&moved).unwrap();
+        } else {
+            std::fs::write(&moved, format!("{name}\n")).unwrap();
+        }
+        *source = moved.to_str().unwrap().to_owned();
+    }
+    for namespace in &mut config.linux.as_mut().unwrap().namespaces {
+        namespace.path = None;
+    }
+    config.process.as_mut().unwrap().args = [
+        "sh",
+        "-c",
+        "cat /etc/hostname; grep CapEff /proc/self/status; touch /dev/shm/x; touch /sys/fs/cgroup/x",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    let spec = spec_for(&config, &context).unwrap();
+    let spawned = crate::spawn::spawn(&spec).expect("ran");
+    drop(write_end);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    // touching the read-only /sys/fs/cgroup fails: exit 1
+    assert_eq!(wait_status(spawned.pid), 1 << 8, "{text}");
+    assert!(
+        text.starts_with("hostname\nCapEff:\t00000000800405fb\ntouch: /sys/fs/cgroup/x: "),
+        "{text}"
+    );
+    assert!(bundle.path.join("shm/x").exists());
 }

@@ -405,7 +405,7 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             sys.close(fd);
             result
         }
-        Op::PropagationInRoot { target, flags } => {
+        Op::FlagsInRoot { target, flags } => {
             let fd = sys.open_in_root(context.root, last_prefix(target))?;
             with_fd(sys, fd, |path| sys.mount(None, path, None, *flags, None))
         }
