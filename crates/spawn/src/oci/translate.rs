@@ -120,6 +120,7 @@ pub fn exec_spec_for(
         capabilities: None,
         seccomp_filter: seccomp_filter(linux, init.capability_sets)?,
         capability_sets: init.capability_sets,
+        umask: init.umask,
         ..ExecSpec::new(pid, init.argv)
     })
 }
@@ -170,6 +171,7 @@ fn apply_process(spec: &mut Spec, process: &Process) -> Result<(), OciError> {
     spec.uid = process.user.uid;
     spec.gid = process.user.gid;
     spec.groups.clone_from(&process.user.additional_gids);
+    spec.umask = process.user.umask.unwrap_or(0o022) & 0o777;
     spec.tty = process.terminal;
     spec.console_size = process
         .console_size

@@ -405,7 +405,7 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             sys.close(fd);
             result
         }
-        Op::PropagationInRoot { target, flags } => {
+        Op::FlagsInRoot { target, flags } => {
             let fd = sys.open_in_root(context.root, last_prefix(target))?;
             with_fd(sys, fd, |path| sys.mount(None, path, None, *flags, None))
         }
@@ -455,8 +455,13 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             inheritable,
         } => sys.set_capability_sets(*effective, *permitted, *inheritable),
         Op::RaiseAmbient(mask) => {
+            // runc warns and goes on when one cannot be raised (not in the inheritable set,
+            // as in `runc spec`'s own config): so do we, without the warning.
             for capability in (0..64u32).filter(|bit| mask & (1u64 << bit) != 0) {
-                sys.raise_ambient_capability(capability)?;
+                match sys.raise_ambient_capability(capability) {
+                    Err(Errno(libc::EPERM | libc::EINVAL)) | Ok(()) => {}
+                    Err(error) => return Err(error),
+                }
             }
             Ok(())
         }

@@ -72,6 +72,8 @@ pub struct ExecSpec {
     pub seccomp_filter: Option<Vec<SockFilter>>,
     /// OCI's five capability sets; when given, they replace `capabilities`.
     pub capability_sets: Option<CapabilitySets>,
+    /// The file mode creation mask the command starts with.
+    pub umask: u32,
 }
 
 impl ExecSpec {
@@ -94,6 +96,7 @@ impl ExecSpec {
             capabilities: Some(crate::spawn::spec::DOCKER_CAPABILITIES),
             seccomp_filter: None,
             capability_sets: None,
+            umask: 0o022,
         }
     }
 
@@ -204,6 +207,7 @@ pub fn exec_plan(
         seccomp_filter: spec.seccomp_filter.as_deref(),
         capability_sets: spec.capability_sets,
         start_gate: false,
+        umask: spec.umask,
     };
     push_process(&mut steps, &process);
     Ok(process.into_plan(steps, 0, Some(pid_namespace)))

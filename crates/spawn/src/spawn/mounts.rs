@@ -223,6 +223,23 @@ fn oci_mount_steps(spec: &Spec, mounts: &[OciMount]) -> Vec<Step> {
         if mount.fstype.as_deref() == Some("cgroup") {
             if let Some(view) = &spec.cgroup_view {
                 steps.extend(cgroup_steps(view, destination));
+                if let CgroupView::V1 {
+                    writable: false, ..
+                } = view
+                {
+                    // runc's mountCgroupV1: the tmpfs itself read-only too, once filled
+                    steps.push(step(
+                        Stage::Mount,
+                        Op::FlagsInRoot {
+                            target: InRoot::new(destination),
+                            flags: libc::MS_BIND
+                                | libc::MS_REMOUNT
+                                | libc::MS_RDONLY
+                                | HARDENED
+                                | libc::MS_RELATIME,
+                        },
+                    ));
+                }
                 continue;
             }
         }
@@ -263,7 +280,7 @@ fn oci_mount_steps(spec: &Spec, mounts: &[OciMount]) -> Vec<Step> {
         if mount.propagation != 0 {
             steps.push(step(
                 Stage::Mount,
-                Op::PropagationInRoot {
+                Op::FlagsInRoot {
                     target: InRoot::new(destination),
                     flags: mount.propagation as c_ulong,
                 },

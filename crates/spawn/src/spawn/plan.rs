@@ -222,9 +222,9 @@ pub enum Op {
         path: CString,
         value: Vec<u8>,
     },
-    /// Sets a mount's propagation (`MS_SHARED`... with `MS_REC`), the target resolved inside
-    /// the rootfs.
-    PropagationInRoot {
+    /// `mount(NULL, target, NULL, flags)` on a target resolved inside the rootfs: a
+    /// propagation change (`MS_SHARED`... with `MS_REC`) or a bind remount.
+    FlagsInRoot {
         target: InRoot,
         flags: c_ulong,
     },
@@ -296,7 +296,7 @@ impl Op {
             Self::UnshareCgroupNamespace => "unshare the cgroup namespace".to_owned(),
             Self::Rlimit(limit) => format!("rlimit {}", limit.resource),
             Self::WriteFile { path, .. } => format!("write {}", text(path)),
-            Self::PropagationInRoot { target, .. } | Self::ReadonlyRecursiveInRoot(target) => {
+            Self::FlagsInRoot { target, .. } | Self::ReadonlyRecursiveInRoot(target) => {
                 format!("remount {}", target.path)
             }
             Self::Device { target, .. } => target.path.clone(),
@@ -511,6 +511,7 @@ pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Pl
         seccomp_filter: spec.seccomp_filter.as_deref(),
         capability_sets: spec.capability_sets,
         start_gate: spec.start_gate.is_some(),
+        umask: spec.umask,
     };
     push_process(&mut steps, &process);
     let joined_kind = |kind: NamespaceKind| joined_fd(kind).is_some();
@@ -564,6 +565,8 @@ pub(crate) struct Process<'a> {
     pub capability_sets: Option<CapabilitySets>,
     /// Resolve the executable, then wait at the start gate, before exec.
     pub start_gate: bool,
+    /// The umask the command starts with (docker's 022 unless OCI says otherwise).
+    pub umask: u32,
 }
 
 impl Process<'_> {
@@ -655,7 +658,7 @@ pub(crate) fn push_process(steps: &mut Vec<Step>, process: &Process<'_>) {
         }
     }
     push(Stage::Cwd, process.chdir.clone());
-    push(Stage::Prepare, Op::Umask(0o022));
+    push(Stage::Prepare, Op::Umask(process.umask));
     if process.tty {
         push(Stage::Stdio, Op::ConsoleStdio);
     } else {

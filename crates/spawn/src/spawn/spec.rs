@@ -215,6 +215,8 @@ pub struct Spec {
     /// Existing namespaces (OCI `linux.namespaces[].path`) the child joins instead of making
     /// new ones; opened by `spawn` before `clone`.
     pub join_namespaces: Vec<(NamespaceKind, PathBuf)>,
+    /// The file mode creation mask the command starts with (OCI `process.user.umask`).
+    pub umask: u32,
     /// The exec fifo (OCI `create`): the child, fully set up and its executable found, tells
     /// `spawn` it is ready, then opens this fifo for writing (blocking until `start` opens it
     /// for reading), writes one byte and execs. `None` execs at once.
@@ -370,6 +372,7 @@ impl Spec {
             rootfs_propagation: None,
             join_namespaces: Vec::new(),
             start_gate: None,
+            umask: 0o022,
         }
     }
 
