@@ -103,8 +103,6 @@ def make_bundle(directory: Path, rootfs: Path, args: list[str], **process: objec
     config = json.loads((directory / "config.json").read_text())
     config["root"]["path"] = str(rootfs)  # shared by the bundles (runc refuses a symlink)
     config["process"].update({"terminal": False, "args": args, **process})
-    # runc's default spec raises ambient capabilities, which the spawner cannot do yet
-    config["process"]["capabilities"].pop("ambient", None)
     (directory / "config.json").write_text(json.dumps(config))
     return directory
 
