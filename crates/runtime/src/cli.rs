@@ -186,6 +186,8 @@ impl Command {
 pub enum Invocation {
     Version,
     Help,
+    /// `COMMAND -h`: the command's usage.
+    CommandHelp(String),
     Run(Global, Command),
 }
 
@@ -225,6 +227,15 @@ pub fn parse(arguments: &[String]) -> Result<Invocation, RuntimeError> {
     let Some((flags, min, max, stop_at_argument)) = command_shape(name) else {
         return Err(RuntimeError::new(format!("No help topic for '{name}'")));
     };
+    let flags_part = rest
+        .iter()
+        .take_while(|argument| argument.starts_with('-') && *argument != "--");
+    if flags_part
+        .into_iter()
+        .any(|argument| argument == "-h" || argument == "--help")
+    {
+        return Ok(Invocation::CommandHelp(name.clone()));
+    }
     let mut command = Command {
         name: name.clone(),
         ..Command::default()
@@ -307,10 +318,10 @@ fn parse_flags(
     Ok(rest)
 }
 
-/// A signal by name (`KILL`, `SIGKILL`, `kill`) or number.
+/// A signal by name (`KILL`, `SIGKILL`, `kill`) or number (0 only checks, as kill(2)).
 pub fn parse_signal(text: &str) -> Result<i32, RuntimeError> {
     if let Ok(number) = text.parse::<i32>() {
-        if (1..=64).contains(&number) {
+        if (0..=64).contains(&number) {
             return Ok(number);
         }
     }

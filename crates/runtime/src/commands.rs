@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use hybridock_spawn::oci::config::{Cpu, Memory, Pids};
@@ -51,22 +52,26 @@ fn create_options(command: &Command) -> Result<CreateOptions<'_>> {
         bundle: PathBuf::from(command.value("bundle").unwrap_or(".")),
         console_socket: command.value("console-socket"),
         pid_file: command.value("pid-file"),
+        keep_terminal: command.name == "run" && !command.is_set("detach"),
     })
 }
 
-fn create(global: &Global, command: &Command) -> Result<Container> {
+fn create(global: &Global, command: &Command) -> Result<(Container, Option<OwnedFd>)> {
     container::create(global, &create_options(command)?)
 }
 
 /// `run`: create + start; in the foreground waits, deletes and exits with the init's status.
 fn run(global: &Global, command: &Command) -> Result<i32> {
-    let container = create(global, command)?;
+    let (container, terminal) = create(global, command)?;
     if let Err(error) = container::start(&container) {
         let _ = container::destroy(&container, true);
         return Err(error);
     }
     if command.is_set("detach") {
         return Ok(0);
+    }
+    if let Some(master) = terminal {
+        console::proxy(&master);
     }
     let code = container::wait_forwarding(container.record.pid);
     if !command.is_set("keep") {

@@ -29,6 +29,8 @@ pub struct CreateOptions<'a> {
     pub bundle: PathBuf,
     pub console_socket: Option<&'a str>,
     pub pid_file: Option<&'a str>,
+    /// `run` in the foreground: a terminal without a console socket is kept here (proxied).
+    pub keep_terminal: bool,
 }
 
 /// Undoes a partial `create` unless disarmed.
@@ -111,7 +113,10 @@ fn hook_state(container: &Container, status: Status) -> String {
 }
 
 /// `create`: the init waits at the start gate; returns the container (its init our child).
-pub fn create(global: &Global, options: &CreateOptions<'_>) -> Result<Container> {
+pub fn create(
+    global: &Global,
+    options: &CreateOptions<'_>,
+) -> Result<(Container, Option<OwnedFd>)> {
     let bundle = std::path::absolute(&options.bundle)?;
     let directory = state::make_directory(&global.root, options.id)?;
     let mut undo = Undo {
@@ -132,7 +137,7 @@ pub fn create(global: &Global, options: &CreateOptions<'_>) -> Result<Container>
         .process
         .as_ref()
         .is_some_and(|process| process.terminal);
-    if terminal && options.console_socket.is_none() {
+    if terminal && options.console_socket.is_none() && !options.keep_terminal {
         return Err(RuntimeError::new(
             "cannot allocate tty if runc will detach without setting console socket",
         ));
@@ -154,8 +159,11 @@ pub fn create(global: &Global, options: &CreateOptions<'_>) -> Result<Container>
     log::debug(global, &format!("spawning {:?}", spec.argv));
     let spawned = spawn::spawn(&spec).map_err(|error| RuntimeError::new(error.to_string()))?;
     undo.pid = Some(spawned.pid);
-    if let (Some(socket), Some(master)) = (&console, &spawned.terminal) {
-        console::send_master(socket, master)?;
+    let mut master = spawned.terminal;
+    if let Some(socket) = &console {
+        if let Some(pty) = master.take() {
+            console::send_master(socket, &pty)?;
+        }
     }
     drop(console);
     let container = Container {
@@ -194,7 +202,7 @@ pub fn create(global: &Global, options: &CreateOptions<'_>) -> Result<Container>
     undo.directory = None;
     undo.cgroup = None;
     undo.pid = None;
-    Ok(container)
+    Ok((container, master))
 }
 
 /// `start`: lets the init through the gate; runs startContainer before and poststart after.
@@ -285,13 +293,16 @@ fn open_gate(container: &Container) -> Result<()> {
 
 /// Sends `signal` to the init, or with `all` to every process of the cgroup.
 pub fn signal(container: &Container, signal: i32, all: bool) -> Result<()> {
-    if container.status() == Status::Stopped {
+    // with --all, whatever is left in the cgroup of a stopped container (runc's rule)
+    let stopped = container.status() == Status::Stopped;
+    if stopped && !all {
         return Err(RuntimeError::new("container not running"));
     }
     let pids = match (&container.record.cgroup, all) {
         (Some(cgroup), true) => cgroup
             .pids()
             .map_err(|error| RuntimeError::new(error.to_string()))?,
+        _ if stopped => Vec::new(), // its pid may be another process's by now
         _ => vec![container.record.pid],
     };
     for pid in pids {

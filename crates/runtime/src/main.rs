@@ -69,6 +69,15 @@ fn main() {
             print!("{USAGE}");
             return;
         }
+        Ok(Invocation::CommandHelp(name)) => {
+            let line = USAGE
+                .lines()
+                .find(|line| line.trim_start().starts_with(&format!("{name} ")))
+                .map_or("", str::trim);
+            let description = line.split_once(' ').map_or("", |(_, rest)| rest.trim());
+            println!("NAME:\n   hybridock-runtime {name} - {description}\n\nUSAGE:\n   hybridock-runtime {name} [command options] <container-id>");
+            return;
+        }
         Ok(Invocation::Run(global, command)) => (global, command),
         Err(error) => {
             log::error(&cli::Global::default(), &error.to_string());
@@ -84,7 +93,8 @@ fn main() {
                 _ => error.to_string(),
             };
             log::error(&global, &message);
-            std::process::exit(1);
+            // runc exec's own failures (not the process's) are 255, every other command's 1
+            std::process::exit(if command.name == "exec" { 255 } else { 1 });
         }
     }
 }
