@@ -429,3 +429,69 @@ def test_systemd_cgroup_path_made_through_cgroupfs(
     systemd("delete", "--force", "box")
     assert list(Path("/sys/fs/cgroup").glob("*/hdrt.slice")) == []
     assert list(Path("/sys/fs/cgroup").glob("hdrt.slice")) == []
+
+
+def test_foreground_terminal_is_proxied(runtime: Runtime, tmp_path: Path, rootfs: Path) -> None:
+    bundle = make_bundle(tmp_path / "b", rootfs, ["sh", "-c", "tty; exit 4"], terminal=True)
+    result = runtime("run", "--bundle", str(bundle), "tty", check=False)
+    assert result.returncode == 4
+    assert result.stdout.startswith("/dev/pts/")
+    runtime("run", "-d", "--bundle", str(make_bundle(tmp_path / "s", rootfs, ["sleep", "99"])), "s")
+    result = runtime("exec", "-t", "s", "tty")
+    assert result.stdout.startswith("/dev/pts/")
+
+
+def test_runc_exit_statuses_and_signal_zero(runtime: Runtime, sleeper: Path) -> None:
+    runtime("run", "-d", "--bundle", str(sleeper), "box")
+    assert runtime("exec", "box", "no-such-binary", check=False).returncode == 255
+    assert runtime("exec", "nobody", "true", check=False).returncode == 255
+    runtime("update", "--memory", "50M", "box")
+    pid = runtime.state("box")["pid"]
+    v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
+    memory = "memory.max" if v2 else "memory.limit_in_bytes"
+    assert cgroup_file(pid, "memory", memory).strip() == str(50 * 1024 * 1024)
+    runtime("kill", "box", "KILL")
+    wait_for_status(runtime, "box", "stopped")
+    assert runtime("kill", "--all", "box", "0").returncode == 0
+    assert runtime("kill", "box", "0", check=False).stderr == "container not running\n"
+
+
+def cgroup_dirs(name: str) -> list[Path]:
+    return sorted(Path("/sys/fs/cgroup").glob(f"*/{name}")) + sorted(
+        Path("/sys/fs/cgroup").glob(name)
+    )
+
+
+def test_cgroups_frozen_shared_and_nested(runtime: Runtime, sleeper: Path) -> None:
+    config = json.loads((sleeper / "config.json").read_text())
+    config["linux"]["cgroupsPath"] = "/hdrt-shared"
+    (sleeper / "config.json").write_text(json.dumps(config))
+    try:
+        runtime("run", "-d", "--bundle", str(sleeper), "one")
+        runtime("run", "-d", "--bundle", str(sleeper), "two")
+        warning = json.loads(runtime.log.read_text().splitlines()[-1])  # type: ignore[union-attr]
+        assert warning["level"] == "warning"
+        assert warning["msg"] == "container's cgroup is not empty: 1 process(es) found"
+        one = runtime.state("one")["pid"]
+        runtime("delete", "--force", "two")  # the cgroup it joined is the first one's
+        assert runtime.state("one")["status"] == "running"
+        nested = [directory / "sub" for directory in cgroup_dirs("hdrt-shared")]
+        for directory in nested:
+            directory.mkdir()
+        runtime("delete", "--force", "one")
+        assert not Path(f"/proc/{one}").exists() or runtime("list", "-q").stdout == ""
+        assert cgroup_dirs("hdrt-shared") == []
+        freezer = Path("/sys/fs/cgroup/freezer")
+        if freezer.is_dir():
+            (freezer / "hdrt-shared").mkdir()
+            (freezer / "hdrt-shared" / "freezer.state").write_text("FROZEN")
+            refused = runtime("create", "--bundle", str(sleeper), "frozen", check=False)
+            assert "container's cgroup unexpectedly frozen" in refused.stderr
+            assert (freezer / "hdrt-shared").is_dir()  # not ours: left as it was
+            assert not (runtime.root / "frozen").exists()
+    finally:
+        runtime.cleanup()
+        for directory in reversed(cgroup_dirs("hdrt-shared")):
+            for sub in directory.glob("*/"):
+                sub.rmdir()
+            directory.rmdir()

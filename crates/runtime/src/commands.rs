@@ -173,12 +173,10 @@ fn exec(global: &Global, command: &Command) -> Result<i32> {
     let process = exec_process(&container, command)?;
     let detach = command.is_set("detach");
     let console_socket = command.value("console-socket");
-    if process.terminal && console_socket.is_none() {
-        return Err(RuntimeError::new(if detach {
-            "cannot allocate tty if runc will detach without setting console socket"
-        } else {
-            "a terminal without --console-socket is not supported by hybridock-runtime"
-        }));
+    if process.terminal && console_socket.is_none() && detach {
+        return Err(RuntimeError::new(
+            "cannot allocate tty if runc will detach without setting console socket",
+        ));
     }
     let console = console_socket
         .map(|path| {
@@ -209,8 +207,11 @@ fn exec(global: &Global, command: &Command) -> Result<i32> {
     .map_err(|error| RuntimeError::new(format!("exec failed: {error}")))?;
     let spawned = spawn::exec_in(&spec)
         .map_err(|error| RuntimeError::new(format!("exec failed: {error}")))?;
-    if let (Some(socket), Some(master)) = (&console, &spawned.terminal) {
-        console::send_master(socket, master)?;
+    let mut master = spawned.terminal;
+    if let Some(socket) = &console {
+        if let Some(pty) = master.take() {
+            console::send_master(socket, &pty)?;
+        }
     }
     drop(console);
     if let Some(path) = command.value("pid-file") {
@@ -218,6 +219,9 @@ fn exec(global: &Global, command: &Command) -> Result<i32> {
     }
     if detach {
         return Ok(0);
+    }
+    if let Some(master) = master {
+        console::proxy(&master);
     }
     Ok(container::wait_forwarding(spawned.pid))
 }
@@ -389,6 +393,37 @@ fn number<T: std::str::FromStr>(command: &Command, name: &str) -> Result<Option<
         .transpose()
 }
 
+/// A size as docker's `RAMInBytes` reads it: `67108864`, `50M`, `1g`, `512kb`; `-1` unlimited.
+fn parse_bytes(text: &str) -> Option<i64> {
+    if text == "-1" {
+        return Some(-1);
+    }
+    let lower = text.trim().to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &lower[digits.len()..];
+    let factor: i64 = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        "p" => 1 << 50,
+        _ => return None,
+    };
+    let value: i64 = digits.trim().parse().ok()?;
+    value.checked_mul(factor).filter(|&bytes| bytes >= 0)
+}
+
+fn bytes(command: &Command, name: &str) -> Result<Option<i64>> {
+    command
+        .value(name)
+        .map(|text| {
+            parse_bytes(text)
+                .ok_or_else(|| RuntimeError::new(format!("invalid value for {name}: {text}")))
+        })
+        .transpose()
+}
+
 /// `update`: `--resources FILE|-` (all other flags ignored then, as runc), else the flags.
 fn update(global: &Global, command: &Command) -> Result<()> {
     let mut container = Container::load(&global.root, command.id())?;
@@ -407,9 +442,9 @@ fn update(global: &Global, command: &Command) -> Result<()> {
             .map_err(|error| RuntimeError::new(format!("invalid resources: {error}")))?
     } else {
         let memory = Memory {
-            limit: number(command, "memory")?,
-            reservation: number(command, "memory-reservation")?,
-            swap: number(command, "memory-swap")?,
+            limit: bytes(command, "memory")?,
+            reservation: bytes(command, "memory-reservation")?,
+            swap: bytes(command, "memory-swap")?,
             ..Memory::default()
         };
         let cpu = Cpu {
@@ -498,4 +533,24 @@ fn spec(command: &Command) -> Result<()> {
         .map_err(io_context("cannot write", &path))?;
     file.write_all(include_bytes!("spec.json"))
         .map_err(io_context("cannot write", &path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        for (text, value) in [
+            ("67108864", 67_108_864),
+            ("50M", 52_428_800),
+            ("1g", 1_073_741_824),
+            ("512kb", 524_288),
+            ("-1", -1),
+        ] {
+            assert_eq!(parse_bytes(text), Some(value), "{text}");
+        }
+        assert_eq!(parse_bytes("lots"), None);
+        assert_eq!(parse_bytes("5x"), None);
+    }
 }

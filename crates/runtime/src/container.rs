@@ -131,6 +131,16 @@ pub fn create(
         .map_or("rootfs", |root| root.path.as_str());
     let rootfs = bundle.join(root_path);
     undo.cgroup = make_cgroup(global, options.id, &config)?;
+    if let Some(cgroup) = &undo.cgroup {
+        if cgroup.frozen() {
+            return Err(RuntimeError::new("container's cgroup unexpectedly frozen"));
+        }
+        let found = cgroup.pids().unwrap_or_default().len();
+        if found > 0 {
+            let message = format!("container's cgroup is not empty: {found} process(es) found");
+            log::log(global, "warning", &message);
+        }
+    }
     let fifo = directory.join(state::EXEC_FIFO);
     mkfifo(&fifo)?;
     let terminal = config
@@ -337,9 +347,23 @@ fn wait_gone(container: &Container) {
 /// state. The init must be stopped or (with `kill`) is killed first.
 pub fn destroy(container: &Container, kill: bool) -> Result<()> {
     if kill && container.alive() {
-        let _ = signal(container, libc::SIGKILL, true);
+        // with its own pid namespace the init's death takes every process of the container;
+        // without one, every process of its cgroup goes (runc's rule: a shared cgroup's other
+        // container survives the first case)
+        let own_pid_namespace = container.record.config.linux.as_ref().is_some_and(|linux| {
+            linux
+                .namespaces
+                .iter()
+                .any(|namespace| namespace.type_ == "pid" && namespace.path.is_none())
+        });
+        if !own_pid_namespace {
+            let _ = signal(container, libc::SIGKILL, true);
+        }
         // SAFETY: kill(2) of the checked init.
         unsafe { libc::kill(container.record.pid, libc::SIGKILL) };
+        if let Some(cgroup) = container.record.cgroup.as_ref().filter(|c| c.frozen()) {
+            let _ = cgroup.freeze(false); // a frozen task dies only once thawed
+        }
         wait_gone(container);
     }
     let mut failure = None;

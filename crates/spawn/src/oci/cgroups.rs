@@ -837,39 +837,61 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Kills what is left in it (thawing it first), then removes every directory made,
-    /// deepest first (retrying while the kernel still counts exiting tasks).
+    /// Removes every directory creation made, deepest first: a leaf (the container's own)
+    /// with whatever is left in it killed and its sub-cgroups removed first (retrying while
+    /// the kernel still counts exiting tasks); a parent only when empty (another container may
+    /// use it). A leaf that existed before (shared with another container, as runc allows)
+    /// is left alone, as is everything when the cgroup is frozen by someone else.
     pub fn remove(&self) -> Result<(), CgroupError> {
         if self.frozen() {
             let _ = self.freeze(false);
         }
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mut leaves: Vec<&PathBuf> = self.directories.values().collect();
-        leaves.extend(self.made.iter().rev());
-        leaves.dedup();
-        for directory in leaves {
-            loop {
-                if self.directories.values().any(|d| d == directory) {
-                    kill_all_in(directory);
-                }
-                match fs::remove_dir(directory) {
-                    Ok(()) => break,
-                    Err(source) if source.kind() == io::ErrorKind::NotFound => break,
-                    Err(source)
-                        if source.raw_os_error() == Some(libc::EBUSY)
-                            && Instant::now() < deadline
-                            && self.directories.values().any(|d| d == directory) =>
-                    {
-                        std::thread::sleep(Duration::from_millis(5));
+        for directory in self.made.iter().rev() {
+            let leaf = self.directories.values().any(|d| d == directory);
+            let mut nested = if leaf {
+                subdirectories(directory)
+            } else {
+                Vec::new()
+            };
+            nested.push(directory.clone());
+            for path in &nested {
+                loop {
+                    if leaf {
+                        kill_all_in(path);
                     }
-                    // a parent another container still uses stays
-                    Err(_) if !self.directories.values().any(|d| d == directory) => break,
-                    Err(source) => return Err(error("cannot remove cgroup", directory, &source)),
+                    match fs::remove_dir(path) {
+                        Ok(()) => break,
+                        Err(source) if source.kind() == io::ErrorKind::NotFound => break,
+                        Err(source)
+                            if leaf
+                                && source.raw_os_error() == Some(libc::EBUSY)
+                                && Instant::now() < deadline =>
+                        {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        Err(_) if !leaf => break, // a parent another container still uses
+                        Err(source) => return Err(error("cannot remove cgroup", path, &source)),
+                    }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Every directory below `directory`, deepest first.
+fn subdirectories(directory: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = fs::read_dir(directory) {
+        for entry in entries.filter_map(Result::ok) {
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                found.extend(subdirectories(&entry.path()));
+                found.push(entry.path());
+            }
+        }
+    }
+    found
 }
 
 fn kill_all_in(directory: &Path) {
