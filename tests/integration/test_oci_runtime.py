@@ -485,8 +485,9 @@ def test_cgroups_frozen_shared_and_nested(runtime: Runtime, sleeper: Path) -> No
         if freezer.is_dir():
             (freezer / "hdrt-shared").mkdir()
             (freezer / "hdrt-shared" / "freezer.state").write_text("FROZEN")
-            refused = runtime("create", "--bundle", str(sleeper), "frozen", check=False)
-            assert "container's cgroup unexpectedly frozen" in refused.stderr
+            for _ in range(2):  # a refusal leaves the cgroup frozen: the next one is refused too
+                refused = runtime("create", "--bundle", str(sleeper), "frozen", check=False)
+                assert "container's cgroup unexpectedly frozen" in refused.stderr
             assert (freezer / "hdrt-shared").is_dir()  # not ours: left as it was
             assert not (runtime.root / "frozen").exists()
     finally:
@@ -495,3 +496,14 @@ def test_cgroups_frozen_shared_and_nested(runtime: Runtime, sleeper: Path) -> No
             for sub in directory.glob("*/"):
                 sub.rmdir()
             directory.rmdir()
+
+
+def test_unified_resources_refused_on_cgroup_v1(runtime: Runtime, sleeper: Path) -> None:
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        pytest.skip("a cgroup v2 host takes unified resources")
+    config = json.loads((sleeper / "config.json").read_text())
+    config["linux"]["resources"]["unified"] = {"memory.high": "1G"}
+    (sleeper / "config.json").write_text(json.dumps(config))
+    refused = runtime("run", "-d", "--bundle", str(sleeper), "box", check=False)
+    assert "cannot use unified on cgroup v1" in refused.stderr
+    assert runtime("list", "-q").stdout == ""

@@ -590,6 +590,11 @@ pub fn create(
     resources: &Resources,
     rules: Option<&[(String, bool)]>,
 ) -> Result<Cgroup, CgroupError> {
+    if host.version == 1 && !resources.unified.is_empty() {
+        return Err(CgroupError(
+            "invalid configuration: cannot use unified on cgroup v1".to_owned(),
+        ));
+    }
     let mut cgroup = Cgroup {
         version: host.version,
         ..Cgroup::default()
@@ -843,9 +848,6 @@ impl Cgroup {
     /// use it). A leaf that existed before (shared with another container, as runc allows)
     /// is left alone, as is everything when the cgroup is frozen by someone else.
     pub fn remove(&self) -> Result<(), CgroupError> {
-        if self.frozen() {
-            let _ = self.freeze(false);
-        }
         let deadline = Instant::now() + Duration::from_secs(5);
         for directory in self.made.iter().rev() {
             let leaf = self.directories.values().any(|d| d == directory);
@@ -858,6 +860,7 @@ impl Cgroup {
             for path in &nested {
                 loop {
                     if leaf {
+                        thaw(path); // a frozen task dies only once thawed
                         kill_all_in(path);
                     }
                     match fs::remove_dir(path) {
@@ -878,6 +881,12 @@ impl Cgroup {
         }
         Ok(())
     }
+}
+
+/// Thaws a cgroup of ours (never one that existed before: its freezing is someone else's).
+fn thaw(directory: &Path) {
+    let _ = fs::write(directory.join("freezer.state"), "THAWED");
+    let _ = fs::write(directory.join("cgroup.freeze"), "0");
 }
 
 /// Every directory below `directory`, deepest first.
