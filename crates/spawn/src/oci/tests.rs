@@ -602,3 +602,78 @@ fn podmans_config_runs() {
     );
     assert!(bundle.path.join("shm/x").exists());
 }
+
+/// Namespaces joined by path (root only), as containerd joins a pod's sandbox: a second
+/// container is born in the first one's pid and network namespaces and joins its ipc and uts
+/// namespaces, while it gets its own mount namespace.
+#[test]
+fn namespaces_are_joined_by_path() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("join");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let mut config = captured("runc-spec.json");
+    config.root.as_mut().unwrap().readonly = false;
+    let process = config.process.as_mut().unwrap();
+    process.terminal = false;
+    process.args = vec!["/bin/busybox".into(), "true".into()];
+    let mut context = bundle.context();
+    context.start_gate = Some(fifo.clone());
+    let sandbox = crate::spawn::spawn(&spec_for(&config, &context).unwrap()).expect("sandbox");
+
+    let link = |kind: &str| {
+        std::fs::read_link(format!("/proc/{}/ns/{kind}", sandbox.pid))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let expected: String = ["net", "ipc", "uts", "pid"]
+        .map(|kind| link(kind) + "\n")
+        .concat();
+    for namespace in &mut config.linux.as_mut().unwrap().namespaces {
+        let kind = match namespace.type_.as_str() {
+            "network" => "net",
+            "mount" => continue,
+            other => other,
+        };
+        namespace.path = Some(format!("/proc/{}/ns/{kind}", sandbox.pid));
+    }
+    config.process.as_mut().unwrap().args = [
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "for n in net ipc uts pid; do /bin/busybox readlink /proc/self/ns/$n; done",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    let joined = crate::spawn::spawn(&spec_for(&config, &context).unwrap());
+    drop(write_end);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    let joined_status = joined.as_ref().map(|spawned| wait_status(spawned.pid));
+
+    let mut gate = std::fs::File::open(&fifo).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(gate.read(&mut byte).unwrap(), 1);
+    assert_eq!(wait_status(sandbox.pid), 0);
+    assert_eq!(joined_status.expect("joined"), 0, "{text}");
+    assert_eq!(text, expected);
+}
