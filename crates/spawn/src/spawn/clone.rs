@@ -127,6 +127,9 @@ extern "C" fn child_main(argument: *mut c_void) -> libc::c_int {
             step: 0,
         },
     };
+    // Past a start gate the parent no longer reads: a write must not kill us with SIGPIPE.
+    // SAFETY: setting a signal's disposition; the process exits right after.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let _ = LinuxSyscalls.write(arguments.fds.error, &record.to_bytes());
     // SAFETY: _exit skips atexit handlers and stdio flushing, which belong to the parent.
     unsafe { libc::_exit(1) }
@@ -372,6 +375,7 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
         operation: "mmap",
         source,
     })?;
+    let start_gate = plan.start_gate.as_deref().map(open_gate).transpose()?;
     let cgroup = open_cgroup(plan);
     let mut arguments = ChildArguments {
         plan,
@@ -379,6 +383,7 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
             error: write_end.as_raw_fd(),
             console_socket: console_child.as_ref().map_or(-1, AsRawFd::as_raw_fd),
             born_in_cgroup: cgroup.is_some(),
+            start_gate: start_gate.as_ref().map_or(-1, AsRawFd::as_raw_fd),
         },
     };
     let network_namespace = plan
@@ -436,6 +441,7 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
     drop(network_namespace);
     drop(write_end);
     drop(console_child);
+    drop(start_gate);
     drop(stack);
     if pid < 0 {
         return Err(SpawnError::Parent {
@@ -464,7 +470,19 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
     Ok(Spawned { pid, terminal })
 }
 
-/// Reads the error pipe: the pid once the child exec'd, else its failure (child reaped).
+/// The exec fifo, `O_PATH` (opening it for writing would block until `start`), above 2.
+fn open_gate(path: &std::ffi::CStr) -> Result<OwnedFd, SpawnError> {
+    // SAFETY: a NUL-terminated path; the fd returned is ours.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(parent_error("open the exec fifo"));
+    }
+    // SAFETY: open returned a fresh descriptor.
+    above_stdio(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads the error pipe: the pid once the child exec'd (or, with a start gate, once it is
+/// ready and waiting at it), else its failure (child reaped).
 fn wait_for_exec(
     plan: &Plan,
     pid: libc::pid_t,
@@ -472,6 +490,12 @@ fn wait_for_exec(
 ) -> Result<libc::pid_t, SpawnError> {
     match read_record(read_end) {
         Ok((0, _)) => Ok(pid),
+        Ok((FailureRecord::SIZE, bytes))
+            if FailureRecord::from_bytes(bytes)
+                .is_some_and(|record| record.stage == Stage::StartGate && record.errno == 0) =>
+        {
+            Ok(pid)
+        }
         Ok((FailureRecord::SIZE, bytes)) => {
             reap(pid);
             match FailureRecord::from_bytes(bytes) {

@@ -30,7 +30,8 @@ use crate::spawn::clone::{self, Spawned};
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::plan::{c_string, path_c_string, push_process, Op, Plan, Process, Step};
 use crate::spawn::spec::{
-    check_host_path, check_seccomp_filter, clean_container_path, invalid, Rlimit, DEFAULT_PATH,
+    check_host_path, check_seccomp_filter, clean_container_path, invalid, CapabilitySets, Rlimit,
+    DEFAULT_PATH,
 };
 
 /// The namespaces the child joins itself, in order: the mount namespace last.
@@ -69,6 +70,10 @@ pub struct ExecSpec {
     pub capabilities: Option<u64>,
     /// The container's seccomp program, compiled for `capabilities`; `None` is unconfined.
     pub seccomp_filter: Option<Vec<SockFilter>>,
+    /// OCI's five capability sets; when given, they replace `capabilities`.
+    pub capability_sets: Option<CapabilitySets>,
+    /// The file mode creation mask the command starts with.
+    pub umask: u32,
 }
 
 impl ExecSpec {
@@ -90,6 +95,8 @@ impl ExecSpec {
             cgroup_join: Vec::new(),
             capabilities: Some(crate::spawn::spec::DOCKER_CAPABILITIES),
             seccomp_filter: None,
+            capability_sets: None,
+            umask: 0o022,
         }
     }
 
@@ -198,6 +205,9 @@ pub fn exec_plan(
         console_size: spec.console_size,
         no_new_privs: spec.no_new_privs,
         seccomp_filter: spec.seccomp_filter.as_deref(),
+        capability_sets: spec.capability_sets,
+        start_gate: false,
+        umask: spec.umask,
     };
     push_process(&mut steps, &process);
     Ok(process.into_plan(steps, 0, Some(pid_namespace)))
@@ -228,6 +238,7 @@ mod tests {
         error: 9,
         console_socket: 8,
         born_in_cgroup: false,
+        start_gate: -1,
     };
 
     fn joined() -> Vec<(&'static str, c_int, RawFd)> {

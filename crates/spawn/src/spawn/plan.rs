@@ -58,7 +58,9 @@ use crate::seccomp::SockFilter;
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::mounts;
 use crate::spawn::namespaces;
-use crate::spawn::spec::{Namespaces, Rlimit, Spec, DEFAULT_PATH, INIT_PATH};
+use crate::spawn::spec::{
+    CapabilitySets, NamespaceKind, Namespaces, Rlimit, Spec, DEFAULT_PATH, INIT_PATH,
+};
 use crate::spawn::syscall::CStringArray;
 
 /// A container path split for a safe walk: `/a/b` has prefixes `a`, `a/b` and names `a`, `b`.
@@ -210,10 +212,65 @@ pub enum Op {
     ChdirInRoot(CString),
     /// Installs the seccomp program (see the module doc for where).
     Seccomp(Vec<SockFilter>),
-    /// execve each candidate in turn (one when argv[0] has a slash, else one per PATH entry).
+    /// execve each candidate in turn (one when argv[0] has a slash, else one per PATH entry),
+    /// from the one [`Op::ResolveExec`] found, if it ran.
     Exec {
         candidates: Vec<CString>,
     },
+    /// Writes `value` to a host path (`/proc/self/oom_score_adj`).
+    WriteFile {
+        path: CString,
+        value: Vec<u8>,
+    },
+    /// `mount(NULL, target, NULL, flags)` on a target resolved inside the rootfs: a
+    /// propagation change (`MS_SHARED`... with `MS_REC`) or a bind remount.
+    FlagsInRoot {
+        target: InRoot,
+        flags: c_ulong,
+    },
+    /// Makes a mount and every mount below it read-only (a read-only rbind).
+    ReadonlyRecursiveInRoot(InRoot),
+    /// A device node (OCI): missing parents made, `EEXIST` accepted, owned by `uid:gid`; a
+    /// refused mknod (EPERM) binds the host's node `host` instead, as for [`Op::Mknod`].
+    Device {
+        target: InRoot,
+        /// The target's directory and its last name, split here (the child cannot allocate).
+        parent: InRoot,
+        name: CString,
+        mode: u32,
+        major: u32,
+        minor: u32,
+        uid: uid_t,
+        gid: gid_t,
+        host: CString,
+    },
+    /// A symlink in the rootfs that may already exist (runc's /dev links).
+    Link {
+        target: CString,
+        parent: CString,
+        name: CString,
+    },
+    /// `prctl(PR_SET_KEEPCAPS)`: keep the permitted set across the uid change (OCI's sets
+    /// are applied after it).
+    KeepCapabilities(bool),
+    /// The effective, permitted and inheritable sets as given (OCI).
+    SetCapabilitySets {
+        effective: u64,
+        permitted: u64,
+        inheritable: u64,
+    },
+    /// Raises each capability of the mask in the ambient set.
+    RaiseAmbient(u64),
+    /// Finds the executable among the candidates (execvp's rules) before the start gate, so
+    /// `create` of a missing command fails at create time, as with runc.
+    ResolveExec {
+        candidates: Vec<CString>,
+    },
+    /// The start gate: tells the parent the child is ready (a record with errno 0 on the error
+    /// pipe), opens the exec fifo (the parent's `O_PATH` fd, through the container's
+    /// `/proc/self/fd`) for writing, which blocks until `start` opens it for reading, and
+    /// writes one byte.
+    StartGate,
 }
 
 impl Op {
@@ -238,6 +295,13 @@ impl Op {
             Self::LoopbackUp => "bring lo up".to_owned(),
             Self::UnshareCgroupNamespace => "unshare the cgroup namespace".to_owned(),
             Self::Rlimit(limit) => format!("rlimit {}", limit.resource),
+            Self::WriteFile { path, .. } => format!("write {}", text(path)),
+            Self::FlagsInRoot { target, .. } | Self::ReadonlyRecursiveInRoot(target) => {
+                format!("remount {}", target.path)
+            }
+            Self::Device { target, .. } => target.path.clone(),
+            Self::Link { parent, name, .. } => format!("/{}/{}", text(parent), text(name)),
+            Self::StartGate => "open the exec fifo".to_owned(),
             _ => String::new(),
         }
     }
@@ -270,6 +334,9 @@ pub struct Plan {
     /// The first cgroup2 join (`cgroup.procs`), which the child is born into instead where
     /// the kernel can (see clone.rs).
     pub cgroup_at_birth: Option<CgroupAtBirth>,
+    /// The exec fifo (`Spec::start_gate`): the parent opens it `O_PATH` for the child, and
+    /// `spawn` returns at the child's "ready" record instead of at its exec.
+    pub start_gate: Option<CString>,
 }
 
 /// A cgroup2 directory for `clone3(CLONE_INTO_CGROUP)`, and the join step it makes needless.
@@ -321,29 +388,90 @@ impl Plan {
 
 /// Turns a validated spec into the child's plan.
 pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
+    plan_joining(spec, &[])
+}
+
+/// [`plan`] for a spec whose `join_namespaces` were opened (by `spawn`) as these fds.
+#[allow(clippy::too_many_lines)] // the order is the point: one list, top to bottom
+pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Plan, SpawnError> {
     let spec = spec.clone().validated()?;
+    let joined_fd = |kind: NamespaceKind| {
+        joined
+            .iter()
+            .find_map(|&(joined, fd)| (joined == kind).then_some(fd))
+    };
+    let network_namespace = joined_fd(NamespaceKind::Net).or(spec.network_namespace);
     let mut steps = Vec::new();
     let mut push = |stage: Stage, op: Op| steps.push(Step { stage, op });
 
     push(Stage::Prepare, Op::SetDumpable(false));
     push(Stage::Prepare, Op::ResetSignals);
     push(Stage::Prepare, Op::Umask(0));
+    if let Some(adjustment) = spec.oom_score_adj {
+        push(
+            Stage::Prepare,
+            Op::WriteFile {
+                path: c_string("/proc/self/oom_score_adj"),
+                value: adjustment.to_string().into_bytes(),
+            },
+        );
+    }
     for procs in &spec.cgroup_join {
         push(Stage::Cgroup, Op::JoinCgroup(path_c_string(procs)));
     }
-    if spec.namespaces.cgroup {
+    // Joined after the cgroups (their host paths may not exist in a joined mount namespace),
+    // the mount namespace last, before anything is mounted.
+    for kind in [
+        NamespaceKind::Cgroup,
+        NamespaceKind::Ipc,
+        NamespaceKind::Uts,
+        NamespaceKind::Mount,
+    ] {
+        if let Some(fd) = joined_fd(kind) {
+            push(
+                Stage::Namespaces,
+                Op::SetNs {
+                    fd,
+                    nstype: kind.clone_flag(),
+                    name: kind.name(),
+                },
+            );
+        }
+    }
+    if spec.namespaces.cgroup && joined_fd(NamespaceKind::Cgroup).is_none() {
         push(Stage::Cgroup, Op::UnshareCgroupNamespace);
     }
-    if spec.namespaces.net && spec.network_namespace.is_none() {
+    if spec.namespaces.net && network_namespace.is_none() {
         push(Stage::Network, Op::LoopbackUp);
     }
-    for step in mounts::rootfs_steps(&spec.rootfs)? {
+    let slave = libc::MS_SLAVE | libc::MS_REC;
+    for mut step in mounts::rootfs_steps(&spec.rootfs)? {
+        // A private root (OCI) is made private at once, as runc does; anything else stays a
+        // slave of the host's until after pivot_root, so nothing propagates to the host.
+        if let (Op::Propagation { flags, .. }, Some(wanted)) =
+            (&mut step.op, spec.rootfs_propagation)
+        {
+            if wanted & libc::MS_PRIVATE != 0 {
+                *flags = wanted as c_ulong;
+            } else {
+                *flags = slave;
+            }
+        }
         push(step.stage, step.op);
     }
     for step in mounts::container_mount_steps(&spec) {
         push(step.stage, step.op);
     }
     push(Stage::PivotRoot, Op::PivotRoot);
+    if let Some(wanted) = spec.rootfs_propagation {
+        push(
+            Stage::PivotRoot,
+            Op::Propagation {
+                target: c_string("/"),
+                flags: wanted as c_ulong,
+            },
+        );
+    }
     let cwd_dirs = directory_prefixes(&spec.cwd);
     if !cwd_dirs.is_empty() {
         push(Stage::Cwd, Op::MakeDirs(cwd_dirs));
@@ -381,14 +509,23 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
         console_size: spec.console_size,
         no_new_privs: spec.no_new_privs,
         seccomp_filter: spec.seccomp_filter.as_deref(),
+        capability_sets: spec.capability_sets,
+        start_gate: spec.start_gate.is_some(),
+        umask: spec.umask,
     };
     push_process(&mut steps, &process);
+    let joined_kind = |kind: NamespaceKind| joined_fd(kind).is_some();
     let born_in = Namespaces {
-        net: spec.namespaces.net && spec.network_namespace.is_none(),
+        net: spec.namespaces.net && network_namespace.is_none(),
+        pid: spec.namespaces.pid && !joined_kind(NamespaceKind::Pid),
+        uts: spec.namespaces.uts && !joined_kind(NamespaceKind::Uts),
+        ipc: spec.namespaces.ipc && !joined_kind(NamespaceKind::Ipc),
         ..spec.namespaces
     };
-    let mut plan = process.into_plan(steps, namespaces::clone_flags(born_in), None);
-    plan.network_namespace = spec.network_namespace;
+    let pid_namespace = joined_fd(NamespaceKind::Pid);
+    let mut plan = process.into_plan(steps, namespaces::clone_flags(born_in), pid_namespace);
+    plan.network_namespace = network_namespace;
+    plan.start_gate = spec.start_gate.as_deref().map(path_c_string);
     Ok(plan)
 }
 
@@ -424,6 +561,12 @@ pub(crate) struct Process<'a> {
     pub no_new_privs: bool,
     /// The seccomp program, installed where the module doc says.
     pub seccomp_filter: Option<&'a [SockFilter]>,
+    /// OCI's five sets, which replace `capabilities` when given.
+    pub capability_sets: Option<CapabilitySets>,
+    /// Resolve the executable, then wait at the start gate, before exec.
+    pub start_gate: bool,
+    /// The umask the command starts with (docker's 022 unless OCI says otherwise).
+    pub umask: u32,
 }
 
 impl Process<'_> {
@@ -443,6 +586,7 @@ impl Process<'_> {
             console: self.tty,
             pid_namespace,
             network_namespace: None,
+            start_gate: None,
         }
     }
 
@@ -450,6 +594,9 @@ impl Process<'_> {
     /// while the process still holds `CAP_SYS_ADMIN` at that point (see the module doc).
     fn seccomp_installs_last(&self) -> bool {
         const CAP_SYS_ADMIN: u64 = 1 << 21;
+        if let Some(sets) = self.capability_sets {
+            return self.no_new_privs || sets.effective & CAP_SYS_ADMIN != 0;
+        }
         self.no_new_privs
             || (self.uid == 0
                 && self
@@ -478,17 +625,40 @@ pub(crate) fn push_process(steps: &mut Vec<Step>, process: &Process<'_>) {
     if let (Some(program), false) = (process.seccomp_filter, seccomp_late) {
         push(Stage::Seccomp, Op::Seccomp(program.to_vec()));
     }
-    if let Some(mask) = process.capabilities {
-        push(Stage::Capabilities, Op::DropBoundingSet(mask));
-    }
-    push(Stage::User, Op::SetGroups(process.groups.to_vec()));
-    push(Stage::User, Op::SetGid(process.gid));
-    push(Stage::User, Op::SetUid(process.uid));
-    if let (Some(mask), 0) = (process.capabilities, process.uid) {
-        push(Stage::Capabilities, Op::SetCapabilities(mask));
+    if let Some(sets) = process.capability_sets {
+        // runc's finalizeNamespace: bounding set, keep the permitted set across the user
+        // change, then the sets as given, then the ambient ones (which need both permitted
+        // and inheritable).
+        push(Stage::Capabilities, Op::DropBoundingSet(sets.bounding));
+        push(Stage::Capabilities, Op::KeepCapabilities(true));
+        push(Stage::User, Op::SetGroups(process.groups.to_vec()));
+        push(Stage::User, Op::SetGid(process.gid));
+        push(Stage::User, Op::SetUid(process.uid));
+        push(Stage::Capabilities, Op::KeepCapabilities(false));
+        push(
+            Stage::Capabilities,
+            Op::SetCapabilitySets {
+                effective: sets.effective,
+                permitted: sets.permitted,
+                inheritable: sets.inheritable,
+            },
+        );
+        if sets.ambient != 0 {
+            push(Stage::Capabilities, Op::RaiseAmbient(sets.ambient));
+        }
+    } else {
+        if let Some(mask) = process.capabilities {
+            push(Stage::Capabilities, Op::DropBoundingSet(mask));
+        }
+        push(Stage::User, Op::SetGroups(process.groups.to_vec()));
+        push(Stage::User, Op::SetGid(process.gid));
+        push(Stage::User, Op::SetUid(process.uid));
+        if let (Some(mask), 0) = (process.capabilities, process.uid) {
+            push(Stage::Capabilities, Op::SetCapabilities(mask));
+        }
     }
     push(Stage::Cwd, process.chdir.clone());
-    push(Stage::Prepare, Op::Umask(0o022));
+    push(Stage::Prepare, Op::Umask(process.umask));
     if process.tty {
         push(Stage::Stdio, Op::ConsoleStdio);
     } else {
@@ -499,18 +669,25 @@ pub(crate) fn push_process(steps: &mut Vec<Step>, process: &Process<'_>) {
         push(Stage::Stdio, Op::ControllingTerminal);
     }
     push(Stage::CloseFds, Op::CloseFds);
+    let candidates = exec_candidates(&process.argv[0], process.env);
+    if process.start_gate {
+        // runc's order: the executable looked up, the gate, then no_new_privs and the late
+        // filter, as close to execve as can be.
+        push(
+            Stage::Exec,
+            Op::ResolveExec {
+                candidates: candidates.clone(),
+            },
+        );
+        push(Stage::StartGate, Op::StartGate);
+    }
     if process.no_new_privs {
         push(Stage::NoNewPrivs, Op::NoNewPrivs);
     }
     if let (Some(program), true) = (process.seccomp_filter, seccomp_late) {
         push(Stage::Seccomp, Op::Seccomp(program.to_vec()));
     }
-    push(
-        Stage::Exec,
-        Op::Exec {
-            candidates: exec_candidates(&process.argv[0], process.env),
-        },
-    );
+    push(Stage::Exec, Op::Exec { candidates });
 }
 
 /// The paths execve tries for `command`: itself when it has a slash, else each directory of

@@ -146,6 +146,19 @@ pub trait Syscall {
     fn set_loopback_up(&self) -> SysResult;
     /// Returns only on failure (the fake returns `Ok` to stand for a successful exec).
     fn execve(&self, path: &CStr, argv: &CStringArray, envp: &CStringArray) -> SysResult;
+    /// `fchownat(directory, name, uid, gid, AT_SYMLINK_NOFOLLOW)`.
+    fn fchownat(&self, directory: RawFd, name: &CStr, uid: uid_t, gid: gid_t) -> SysResult;
+    /// `faccessat(AT_FDCWD, path, X_OK, AT_EACCESS)`: whether `path` could be executed.
+    fn access_executable(&self, path: &CStr) -> SysResult;
+    /// `mount_setattr(AT_FDCWD, path, AT_RECURSIVE, MOUNT_ATTR_RDONLY)`: the mount at `path`
+    /// and every mount below it read-only.
+    fn readonly_recursive(&self, path: &CStr) -> SysResult;
+    /// `prctl(PR_SET_KEEPCAPS)`: whether the permitted set survives a change away from uid 0.
+    fn set_keep_capabilities(&self, keep: bool) -> SysResult;
+    /// capset(2) with the three sets as given (OCI's explicit sets).
+    fn set_capability_sets(&self, effective: u64, permitted: u64, inheritable: u64) -> SysResult;
+    /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability)`.
+    fn raise_ambient_capability(&self, capability: u32) -> SysResult;
 }
 
 /// The real system calls.
@@ -597,6 +610,96 @@ impl Syscall for LinuxSyscalls {
         // owns and that outlive this call; execve only returns on failure.
         unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         Err(Errno::last())
+    }
+
+    fn fchownat(&self, directory: RawFd, name: &CStr, uid: uid_t, gid: gid_t) -> SysResult {
+        // SAFETY: a NUL-terminated name and integer arguments.
+        check(unsafe {
+            libc::fchownat(
+                directory,
+                name.as_ptr(),
+                uid,
+                gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })
+    }
+
+    fn access_executable(&self, path: &CStr) -> SysResult {
+        // SAFETY: a NUL-terminated path and integer arguments.
+        check(unsafe {
+            libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::X_OK, libc::AT_EACCESS)
+        })
+    }
+
+    fn readonly_recursive(&self, path: &CStr) -> SysResult {
+        /// `struct mount_attr` (linux/mount.h), `MOUNT_ATTR_SIZE_VER0`.
+        #[repr(C)]
+        struct MountAttr {
+            set: u64,
+            clear: u64,
+            propagation: u64,
+            userns_fd: u64,
+        }
+        const MOUNT_ATTR_RDONLY: u64 = 1;
+        let attributes = MountAttr {
+            set: MOUNT_ATTR_RDONLY,
+            clear: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // SAFETY: a NUL-terminated path and a mount_attr of the size given.
+        check_long(unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                libc::AT_RECURSIVE,
+                &raw const attributes,
+                std::mem::size_of::<MountAttr>(),
+            )
+        })
+        .map(drop)
+    }
+
+    fn set_keep_capabilities(&self, keep: bool) -> SysResult {
+        // SAFETY: prctl with integer arguments only.
+        check(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, c_ulong::from(keep), 0, 0, 0) })
+    }
+
+    fn set_capability_sets(&self, effective: u64, permitted: u64, inheritable: u64) -> SysResult {
+        let header = CapabilityHeader {
+            version: CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        let data = [
+            CapabilityData {
+                effective: effective as u32,
+                permitted: permitted as u32,
+                inheritable: inheritable as u32,
+            },
+            CapabilityData {
+                effective: (effective >> 32) as u32,
+                permitted: (permitted >> 32) as u32,
+                inheritable: (inheritable >> 32) as u32,
+            },
+        ];
+        // SAFETY: a v3 header with two data elements, as capset(2) expects.
+        check_long(unsafe { libc::syscall(libc::SYS_capset, &raw const header, data.as_ptr()) })
+            .map(drop)
+    }
+
+    fn raise_ambient_capability(&self, capability: u32) -> SysResult {
+        // SAFETY: prctl with integer arguments only.
+        check(unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as c_ulong,
+                c_ulong::from(capability),
+                0,
+                0,
+            )
+        })
     }
 }
 

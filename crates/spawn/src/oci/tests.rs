@@ -1,0 +1,679 @@
+//! Loading and translating the configs real callers write (captured under tests/data/).
+
+use super::*;
+use crate::oci::config::{self, Seccomp};
+
+fn data(name: &str) -> Config {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    Config::parse(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn runc_spec_loads_with_the_spec_defaults() {
+    let config = data("runc-spec.json");
+    let process = config.process.as_ref().unwrap();
+    assert_eq!(process.args, ["sh"]);
+    assert!(process.terminal);
+    assert_eq!(config.root.as_ref().unwrap().path, "rootfs");
+    assert!(config.root.as_ref().unwrap().readonly);
+    let linux = config.linux.as_ref().unwrap();
+    assert_eq!(linux.namespaces.len(), 5);
+    assert!(linux.uid_mappings.is_empty());
+    assert_eq!(config.mounts[0].destination, "/proc");
+}
+
+#[test]
+fn unknown_fields_are_ignored_and_errors_name_the_file() {
+    let config = Config::parse(br#"{"ociVersion":"1.2.0","vm":{},"process":{"x":1}}"#).unwrap();
+    assert_eq!(config.oci_version, "1.2.0");
+    let missing = Config::load(std::path::Path::new("/nonexistent-bundle")).unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        "JSON specification file /nonexistent-bundle/config.json not found"
+    );
+}
+
+/// A bundle directory with an empty `rootfs/`, removed on drop.
+struct Bundle {
+    path: std::path::PathBuf,
+}
+
+impl Bundle {
+    fn new(name: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("hybridock-oci-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(path.join("rootfs")).unwrap();
+        Self { path }
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            bundle: &self.path,
+            cgroup_join: Vec::new(),
+            stdio: [None; 3],
+            console_socket: None,
+            start_gate: None,
+        }
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A captured config with its rootfs moved to the bundle's.
+fn captured(name: &str) -> Config {
+    let mut config = data(name);
+    config.root.as_mut().unwrap().path = "rootfs".to_owned();
+    config
+}
+
+fn capability(name: &str) -> u64 {
+    1 << crate::seccomp::profile::capability_number(name).unwrap()
+}
+
+fn oci_mounts(spec: &crate::spawn::Spec) -> &[crate::spawn::OciMount] {
+    match &spec.mounts_mode {
+        crate::spawn::MountsMode::Oci(mounts) => mounts,
+        crate::spawn::MountsMode::Docker => panic!("docker's mounts"),
+    }
+}
+
+#[test]
+fn runc_spec_translates() {
+    let bundle = Bundle::new("runc");
+    let spec = spec_for(&captured("runc-spec.json"), &bundle.context()).unwrap();
+    assert_eq!(spec.argv, ["sh"]);
+    assert!(spec.tty && spec.readonly_rootfs && spec.no_new_privs);
+    assert_eq!(spec.hostname.as_deref(), Some("runc"));
+    let namespaces = spec.namespaces;
+    assert!(namespaces.pid && namespaces.net && namespaces.ipc && namespaces.uts);
+    assert!(!namespaces.cgroup && spec.join_namespaces.is_empty());
+    let sets = spec.capability_sets.unwrap();
+    let three =
+        capability("CAP_AUDIT_WRITE") | capability("CAP_KILL") | capability("CAP_NET_BIND_SERVICE");
+    assert_eq!(
+        (sets.bounding, sets.effective, sets.permitted),
+        (three, three, three)
+    );
+    assert_eq!((sets.inheritable, sets.ambient), (0, three));
+    assert_eq!(spec.capabilities, None);
+    let mounts = oci_mounts(&spec);
+    let destinations: Vec<&str> = mounts.iter().map(|m| m.destination.as_str()).collect();
+    assert_eq!(
+        destinations,
+        [
+            "/proc",
+            "/dev",
+            "/dev/pts",
+            "/dev/shm",
+            "/dev/mqueue",
+            "/sys",
+            "/sys/fs/cgroup"
+        ]
+    );
+    let dev = &mounts[1];
+    assert_eq!(dev.fstype.as_deref(), Some("tmpfs"));
+    assert_eq!(dev.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
+    assert_eq!(dev.data, "mode=755,size=65536k");
+    assert_eq!(
+        mounts[5].flags,
+        libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV | libc::MS_RDONLY
+    );
+    assert!(spec.masked_paths.contains(&"/proc/kcore".to_owned()));
+    assert!(spec.readonly_paths.contains(&"/proc/sys".to_owned()));
+    assert_eq!(spec.rlimits[0].resource, libc::RLIMIT_NOFILE as i32);
+    assert_eq!(spec.seccomp_filter, None);
+}
+
+#[test]
+fn podman_run_translates_and_its_seccomp_profile_compiles() {
+    let bundle = Bundle::new("podman");
+    let spec = spec_for(&captured("podman-run.json"), &bundle.context()).unwrap();
+    assert_eq!(spec.argv, ["/bin/echo", "hi"]);
+    assert!(!spec.no_new_privs && !spec.tty);
+    // the network namespace podman made, joined; the rest new
+    assert_eq!(spec.join_namespaces.len(), 1);
+    assert_eq!(spec.join_namespaces[0].0, crate::spawn::NamespaceKind::Net);
+    assert!(spec.namespaces.pid && !spec.namespaces.net);
+    assert_eq!(
+        spec.sysctls,
+        [("net.ipv4.ping_group_range".to_owned(), "0 0".to_owned())]
+    );
+    let program = spec.seccomp_filter.as_ref().expect("a compiled profile");
+    assert!(program.len() > 100, "{}", program.len());
+    let mounts = oci_mounts(&spec);
+    let shm = mounts.iter().find(|m| m.destination == "/dev/shm").unwrap();
+    assert!(shm.is_bind() && !shm.recursive_readonly);
+    assert_eq!(shm.propagation, libc::MS_PRIVATE | libc::MS_REC);
+    assert_eq!(
+        shm.flags,
+        libc::MS_BIND | libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV
+    );
+    let cgroup = mounts
+        .iter()
+        .find(|m| m.destination == "/sys/fs/cgroup")
+        .unwrap();
+    // v1 hosts get runc's emulation, v2 hosts a cgroup2 mount
+    match &spec.cgroup_view {
+        Some(crate::spawn::CgroupView::V1 { writable, .. }) => {
+            assert!(!writable);
+            assert_eq!(cgroup.fstype.as_deref(), Some("cgroup"));
+        }
+        _ => assert_eq!(cgroup.fstype.as_deref(), Some("cgroup2")),
+    }
+    assert_eq!(spec.rlimits.len(), 2);
+}
+
+#[test]
+fn containerd_ctr_run_translates_and_its_default_seccomp_profile_compiles() {
+    let bundle = Bundle::new("containerd");
+    let spec = spec_for(&captured("containerd-ctr-run.json"), &bundle.context()).unwrap();
+    assert!(spec.no_new_privs);
+    assert_eq!(spec.groups, [0]);
+    assert!(spec.capability_sets.unwrap().bounding & capability("CAP_MKNOD") != 0);
+    assert!(oci_mounts(&spec).iter().any(|m| m.destination == "/run"));
+    assert_eq!(spec.seccomp_filter, None);
+    let with_seccomp = captured("containerd-ctr-run-seccomp.json");
+    let spec = spec_for(&with_seccomp, &bundle.context()).unwrap();
+    assert!(spec.seccomp_filter.is_some());
+}
+
+#[test]
+fn exec_takes_the_process_and_the_containers_profile() {
+    let bundle = Bundle::new("exec");
+    let config = captured("containerd-ctr-run-seccomp.json");
+    let process = Process {
+        args: vec!["ps".into()],
+        env: vec!["PATH=/bin".into()],
+        cwd: "/tmp".into(),
+        user: User {
+            uid: 1000,
+            gid: 100,
+            ..User::default()
+        },
+        terminal: true,
+        console_size: Some(Box_ {
+            height: 24,
+            width: 80,
+        }),
+        ..Process::default()
+    };
+    let mut context = bundle.context();
+    context.cgroup_join = vec!["/sys/fs/cgroup/pids/c/tasks".into()];
+    let spec = exec_spec_for(&process, 42, &config, &context).unwrap();
+    assert_eq!((spec.pid, spec.uid, spec.gid), (42, 1000, 100));
+    assert_eq!(spec.cwd, "/tmp");
+    assert_eq!((spec.tty, spec.console_size), (true, Some((24, 80))));
+    assert_eq!(
+        spec.capability_sets,
+        Some(crate::spawn::CapabilitySets::default())
+    );
+    assert!(spec.seccomp_filter.is_some());
+    assert_eq!(spec.cgroup_join, context.cgroup_join);
+}
+
+#[test]
+fn what_cannot_be_done_is_refused_clearly() {
+    let bundle = Bundle::new("refused");
+    let base = captured("runc-spec.json");
+    let with_linux = |change: &dyn Fn(&mut Linux)| {
+        let mut config = base.clone();
+        change(config.linux.as_mut().unwrap());
+        spec_for(&config, &bundle.context())
+            .unwrap_err()
+            .to_string()
+    };
+    let user = with_linux(&|linux| {
+        linux.namespaces.push(Namespace {
+            type_: "user".into(),
+            path: None,
+        });
+    });
+    assert!(user.contains("user namespaces are not supported"), "{user}");
+    let mappings = with_linux(&|linux| {
+        linux.uid_mappings.push(IdMapping {
+            container_id: 0,
+            host_id: 100_000,
+            size: 65536,
+        });
+    });
+    assert!(mappings.contains("user namespaces"), "{mappings}");
+    let notify = with_linux(&|linux| {
+        linux.seccomp = Some(Seccomp {
+            default_action: "SCMP_ACT_NOTIFY".into(),
+            ..Seccomp::default()
+        });
+    });
+    assert!(notify.contains("seccomp"), "{notify}");
+    let unknown_action = with_linux(&|linux| {
+        linux.seccomp = Some(Seccomp {
+            default_action: "SCMP_ACT_ALLOW".into(),
+            syscalls: vec![config::SyscallRule {
+                names: vec!["mount".into()],
+                action: "SCMP_ACT_BOGUS".into(),
+                ..config::SyscallRule::default()
+            }],
+            ..Seccomp::default()
+        });
+    });
+    assert!(
+        unknown_action.contains("unknown action"),
+        "{unknown_action}"
+    );
+    let flag = with_linux(&|linux| {
+        linux.seccomp = Some(Seccomp {
+            default_action: "SCMP_ACT_ALLOW".into(),
+            flags: vec!["SECCOMP_FILTER_FLAG_NEW_LISTENER".into()],
+            ..Seccomp::default()
+        });
+    });
+    assert!(flag.contains("SECCOMP_FILTER_FLAG_NEW_LISTENER"), "{flag}");
+    let mut no_rootfs = base.clone();
+    no_rootfs.root.as_mut().unwrap().path = "missing".into();
+    let error = spec_for(&no_rootfs, &bundle.context())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("missing: no such file or directory"),
+        "{error}"
+    );
+}
+
+#[test]
+fn mount_options_follow_runcs_table() {
+    let bundle = std::path::Path::new("/bundle");
+    let mount = |kind: Option<&str>, source: &str, options: &[&str]| {
+        mounts::oci_mount(
+            &Mount {
+                destination: "data".into(),
+                type_: kind.map(str::to_owned),
+                source: Some(source.into()),
+                options: options.iter().map(|&o| o.to_owned()).collect(),
+                ..Mount::default()
+            },
+            bundle,
+        )
+        .unwrap()
+    };
+    let rbind = mount(None, "volumes/v", &["rbind", "ro", "rslave", "nosuid"]);
+    assert_eq!(rbind.destination, "/data");
+    assert_eq!(rbind.source.as_deref(), Some("/bundle/volumes/v"));
+    assert_eq!(rbind.fstype, None);
+    assert_eq!(
+        rbind.flags,
+        libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY | libc::MS_NOSUID
+    );
+    assert_eq!(rbind.propagation, libc::MS_SLAVE | libc::MS_REC);
+    assert!(rbind.recursive_readonly);
+    let tmpfs = mount(
+        Some("tmpfs"),
+        "tmpfs",
+        &["ro", "rw", "exec", "noexec", "size=1m", "mode=700"],
+    );
+    assert_eq!(tmpfs.flags, libc::MS_NOEXEC);
+    assert_eq!(tmpfs.data, "size=1m,mode=700");
+    assert!(!tmpfs.is_bind());
+    let bind_type = mount(Some("bind"), "/srv", &[]);
+    assert!(bind_type.is_bind() && bind_type.flags & libc::MS_REC == 0);
+}
+
+/// A pipe (read end, write end), both close-on-exec.
+fn pipe() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors, owned by nobody else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+fn wait_status(pid: libc::pid_t) -> i32 {
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
+    status
+}
+
+/// `create` then `start` for real (root only): the init waits at the exec fifo with every step
+/// done, runs once the fifo is opened for reading; a missing command fails at create time.
+#[test]
+fn the_start_gate_holds_the_init_until_the_fifo_is_read() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("gate");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+
+    let mut config = captured("runc-spec.json");
+    config.root.as_mut().unwrap().readonly = false;
+    let process = config.process.as_mut().unwrap();
+    process.terminal = false;
+    process.user.umask = Some(0o027);
+    process.args = [
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "echo hi; ls /dev/null /dev/ptmx; umask",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    context.start_gate = Some(fifo.clone());
+    let spec = spec_for(&config, &context).unwrap();
+    let spawned = crate::spawn::spawn(&spec).expect("created");
+    drop(write_end);
+    // SAFETY: our own child; signal 0 only checks it exists.
+    assert_eq!(
+        unsafe { libc::kill(spawned.pid, 0) },
+        0,
+        "waiting at the gate"
+    );
+
+    let mut gate = std::fs::File::open(&fifo).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(gate.read(&mut byte).unwrap(), 1);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "hi\n/dev/null\n/dev/ptmx\n0027\n");
+    assert_eq!(wait_status(spawned.pid), 0);
+
+    let process = config.process.as_mut().unwrap();
+    process.args = vec!["nonexistent".into()];
+    let spec = spec_for(&config, &context).unwrap();
+    let error = crate::spawn::spawn(&spec).expect_err("no such command");
+    assert!(
+        matches!(
+            error,
+            crate::spawn::SpawnError::Child {
+                stage: crate::spawn::Stage::Exec,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+/// containerd's config with its default seccomp profile, run for real (root only) without a
+/// gate (`run`): the filter, capability sets and mounts let a shell start and report.
+#[test]
+fn containerds_config_with_its_seccomp_profile_runs() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("containerd-run");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    let mut config = captured("containerd-ctr-run-seccomp.json");
+    config.process.as_mut().unwrap().args =
+        ["sh", "-c", "grep -E '^(Seccomp|CapEff):' /proc/self/status"]
+            .map(str::to_owned)
+            .to_vec();
+    config.process.as_mut().unwrap().env = vec!["PATH=/bin".into()];
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    let spec = spec_for(&config, &context).unwrap();
+    let spawned = crate::spawn::spawn(&spec).expect("ran");
+    drop(write_end);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    assert_eq!(wait_status(spawned.pid), 0, "{text}");
+    assert_eq!(text, "CapEff:\t00000000a80425fb\nSeccomp:\t2\n");
+}
+
+/// The order of the OCI steps, on the recording fake: the config's mounts in its order, then
+/// devices and links, sysctls, `pivot_root`, the root's propagation, masks; the capability sets
+/// around the user change; the executable found, the gate, then `no_new_privs`, seccomp, exec.
+#[test]
+fn oci_steps_run_in_runcs_order() {
+    use crate::spawn::child::{execute, ChildFds};
+    use crate::spawn::fake::RecordingSyscalls;
+    let bundle = Bundle::new("order");
+    let mut config = captured("containerd-ctr-run-seccomp.json");
+    let linux = config.linux.as_mut().unwrap();
+    linux
+        .sysctl
+        .insert("net.core.somaxconn".into(), "100".into());
+    linux.rootfs_propagation = Some("rslave".into());
+    linux.devices.push(Device {
+        type_: "c".into(),
+        path: "/dev/net/tun".into(),
+        major: 10,
+        minor: 200,
+        file_mode: Some(0o620),
+        uid: Some(7),
+        gid: Some(8),
+    });
+    let process = config.process.as_mut().unwrap();
+    process.oom_score_adj = Some(-500);
+    process.user.uid = 1000;
+    let mut context = bundle.context();
+    context.start_gate = Some(bundle.path.join("exec.fifo"));
+    let spec = spec_for(&config, &context).unwrap();
+    let plan = crate::spawn::plan::plan(&spec).unwrap();
+    assert!(plan.start_gate.is_some());
+    let sys = RecordingSyscalls::new();
+    let fds = ChildFds {
+        error: 9,
+        console_socket: -1,
+        born_in_cgroup: false,
+        start_gate: 5,
+    };
+    execute(&sys, &plan, fds).unwrap();
+    let calls = sys.calls();
+    let expected = [
+        "open /proc/self/oom_score_adj",
+        "write /proc/self/oom_score_adj -500",
+        "mount / source=- type=- flags=0x84000", // / a slave before anything
+        "mount root:/proc source=proc type=proc flags=0xe",
+        "mount root:/dev source=tmpfs type=tmpfs flags=0x1000002 data=mode=755",
+        "mount root:/dev/pts source=devpts",
+        "mount root:/dev/shm source=shm",
+        "mount root:/dev/mqueue source=mqueue",
+        "mount root:/sys source=sysfs type=sysfs flags=0xf",
+        "mount root:/run source=tmpfs",
+        "mknod root:/dev/net/tun 20620 10:200",
+        "fchownat root:/dev/net/tun 7 8",
+        "mknod root:/dev/null 20666 1:3",
+        "symlink root:/dev/fd -> /proc/self/fd",
+        "symlink root:/dev/ptmx -> pts/ptmx",
+        "write root:/proc/sys/net/core/somaxconn 100",
+        "pivot_root",
+        "mount / source=- type=- flags=0x84000", // rslave again, on the container's /
+        "mount /proc/kcore source=/dev/null",
+        "drop_bounding",
+        "keepcaps true",
+        "setresuid 1000",
+        "keepcaps false",
+        "capset e=0xa80425fb",
+        "close_range 3 4",
+        "close_range 6 8",
+        "close_range 10",
+        "access_x /bin/echo",
+        "write fd9 \u{15}\0", // the ready record (stage 21, errno 0)
+        "open fd5",           // the fifo, through /proc/self/fd/5
+        "write fd5 0",
+        "no_new_privs",
+        "seccomp",
+        "execve /bin/echo",
+    ];
+    let mut start = 0;
+    for prefix in expected {
+        let found = calls[start..]
+            .iter()
+            .position(|call| call.starts_with(prefix));
+        let offset = found.unwrap_or_else(|| panic!("no {prefix:?} after #{start} in {calls:#?}"));
+        start += offset + 1;
+    }
+}
+
+/// podman's config run for real (root only), its bind sources moved into the bundle and its
+/// network namespace a new one: binds with propagation and remount flags, the /sys/fs/cgroup
+/// mount (runc's v1 emulation here), podman's seccomp profile and capability sets.
+#[test]
+fn podmans_config_runs() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("podman-run");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    let mut config = captured("podman-run.json");
+    for mount in &mut config.mounts {
+        let Some(source) = mount.source.as_mut().filter(|s| s.starts_with("/capture/")) else {
+            continue;
+        };
+        let name = source.rsplit('/').next().unwrap().to_owned();
+        let moved = bundle.path.join(&name);
+        if name == "shm" {
+            std::fs::create_dir_all(&moved).unwrap();
+        } else {
+            std::fs::write(&moved, format!("{name}\n")).unwrap();
+        }
+        *source = moved.to_str().unwrap().to_owned();
+    }
+    for namespace in &mut config.linux.as_mut().unwrap().namespaces {
+        namespace.path = None;
+    }
+    config.process.as_mut().unwrap().args = [
+        "sh",
+        "-c",
+        "cat /etc/hostname; grep CapEff /proc/self/status; touch /dev/shm/x; touch /sys/fs/cgroup/x",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    let spec = spec_for(&config, &context).unwrap();
+    let spawned = crate::spawn::spawn(&spec).expect("ran");
+    drop(write_end);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    // touching the read-only /sys/fs/cgroup fails: exit 1
+    assert_eq!(wait_status(spawned.pid), 1 << 8, "{text}");
+    assert!(
+        text.starts_with("hostname\nCapEff:\t00000000800405fb\ntouch: /sys/fs/cgroup/x: "),
+        "{text}"
+    );
+    assert!(bundle.path.join("shm/x").exists());
+}
+
+/// Namespaces joined by path (root only), as containerd joins a pod's sandbox: a second
+/// container is born in the first one's pid and network namespaces and joins its ipc and uts
+/// namespaces, while it gets its own mount namespace.
+#[test]
+fn namespaces_are_joined_by_path() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("join");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let mut config = captured("runc-spec.json");
+    config.root.as_mut().unwrap().readonly = false;
+    let process = config.process.as_mut().unwrap();
+    process.terminal = false;
+    process.args = vec!["/bin/busybox".into(), "true".into()];
+    let mut context = bundle.context();
+    context.start_gate = Some(fifo.clone());
+    let sandbox = crate::spawn::spawn(&spec_for(&config, &context).unwrap()).expect("sandbox");
+
+    let link = |kind: &str| {
+        std::fs::read_link(format!("/proc/{}/ns/{kind}", sandbox.pid))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let expected: String = ["net", "ipc", "uts", "pid"]
+        .map(|kind| link(kind) + "\n")
+        .concat();
+    for namespace in &mut config.linux.as_mut().unwrap().namespaces {
+        let kind = match namespace.type_.as_str() {
+            "network" => "net",
+            "mount" => continue,
+            other => other,
+        };
+        namespace.path = Some(format!("/proc/{}/ns/{kind}", sandbox.pid));
+    }
+    config.process.as_mut().unwrap().args = [
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "for n in net ipc uts pid; do /bin/busybox readlink /proc/self/ns/$n; done",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    let joined = crate::spawn::spawn(&spec_for(&config, &context).unwrap());
+    drop(write_end);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    let joined_status = joined.as_ref().map(|spawned| wait_status(spawned.pid));
+
+    let mut gate = std::fs::File::open(&fifo).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(gate.read(&mut byte).unwrap(), 1);
+    assert_eq!(wait_status(sandbox.pid), 0);
+    assert_eq!(joined_status.expect("joined"), 0, "{text}");
+    assert_eq!(text, expected);
+}
