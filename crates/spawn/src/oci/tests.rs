@@ -492,6 +492,7 @@ fn oci_steps_run_in_runcs_order() {
         console_socket: -1,
         born_in_cgroup: false,
         start_gate: 5,
+        sync: -1,
     };
     execute(&sys, &plan, fds).unwrap();
     let calls = sys.calls();
@@ -676,4 +677,123 @@ fn namespaces_are_joined_by_path() {
     assert_eq!(wait_status(sandbox.pid), 0);
     assert_eq!(joined_status.expect("joined"), 0, "{text}");
     assert_eq!(text, expected);
+}
+
+/// A user namespace with maps (runc's `nsexec` order, on the recording fake): the child waits
+/// for the parent first, becomes root of the namespace, and leaves the cgroup joins and the
+/// oom score to the parent, which gets them with the maps; sysfs refused (no network
+/// namespace of its own) is bound from the host, read-only.
+#[test]
+fn a_user_namespace_is_set_up_by_the_parent_then_the_child() {
+    use crate::spawn::child::{execute, ChildFds};
+    use crate::spawn::fake::RecordingSyscalls;
+    let bundle = Bundle::new("userns-order");
+    let mut config = captured("runc-spec.json");
+    let linux = config.linux.as_mut().unwrap();
+    linux.namespaces.push(config::Namespace {
+        type_: "user".into(),
+        path: None,
+    });
+    let mapping = config::IdMapping {
+        container_id: 0,
+        host_id: 100_000,
+        size: 65536,
+    };
+    linux.uid_mappings = vec![mapping.clone()];
+    linux.gid_mappings = vec![mapping];
+    config.process.as_mut().unwrap().oom_score_adj = Some(-500);
+    let mut context = bundle.context();
+    context.cgroup_join = vec!["/sys/fs/cgroup/pids/c/tasks".into()];
+    let spec = spec_for(&config, &context).unwrap();
+    let plan = crate::spawn::plan::plan(&spec).unwrap();
+    assert_ne!(plan.clone_flags & libc::CLONE_NEWUSER, 0);
+    let parent = plan.user_namespace.as_ref().expect("parent steps");
+    assert_eq!(parent.uid_map, b"0 100000 65536\n");
+    assert_eq!(parent.gid_map, b"0 100000 65536\n");
+    assert_eq!(parent.oom_score_adj.as_deref(), Some(&b"-500"[..]));
+    assert_eq!(parent.cgroup_join[0].to_bytes(), b"/sys/fs/cgroup/pids/c/tasks");
+    assert!(!parent.deny_setgroups || unsafe { libc::geteuid() } != 0);
+
+    let sys = RecordingSyscalls::new().failing("mount root:/sys source=sysfs", libc::EPERM);
+    let fds = ChildFds {
+        error: 9,
+        console_socket: -1,
+        born_in_cgroup: false,
+        start_gate: -1,
+        sync: 7,
+    };
+    execute(&sys, &plan, fds).unwrap();
+    let calls = sys.calls();
+    let expected = [
+        "set_dumpable false",
+        "read fd7",
+        "setresgid 0",
+        "setresuid 0",
+        "reset_signals",
+        "mount / source=- type=- flags=0x84000",
+        "mount root:/proc source=proc",
+        "mount root:/sys source=sysfs type=sysfs flags=0xf",
+        "mount root:/sys source=/sys type=- flags=0x5000",
+        "statvfs root:/sys",
+        "mount root:/sys source=- type=- flags=0x1023", // nosuid kept, read-only
+        "pivot_root",
+        "execve /usr/local/sbin/sh",
+    ];
+    let mut start = 0;
+    for prefix in expected {
+        let found = calls[start..]
+            .iter()
+            .position(|call| call.starts_with(prefix));
+        let offset = found.unwrap_or_else(|| panic!("no {prefix:?} after #{start} in {calls:#?}"));
+        start += offset + 1;
+    }
+    for absent in ["write /sys/fs/cgroup", "open /proc/self/oom_score_adj"] {
+        assert!(
+            !calls.iter().any(|call| call.starts_with(absent)),
+            "{absent}: {calls:#?}"
+        );
+    }
+}
+
+/// The user namespace fields as runc validates them.
+#[test]
+fn user_namespace_configs_are_checked() {
+    let bundle = Bundle::new("userns-checks");
+    let base = captured("runc-spec.json");
+    let mapping = config::IdMapping {
+        container_id: 0,
+        host_id: 100_000,
+        size: 65536,
+    };
+    let mut unmapped = base.clone();
+    unmapped
+        .linux
+        .as_mut()
+        .unwrap()
+        .namespaces
+        .push(config::Namespace {
+            type_: "user".into(),
+            path: None,
+        });
+    let error = spec_for(&unmapped, &bundle.context()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "user namespaces enabled, but no uid mappings found"
+    );
+    let mut no_namespace = base.clone();
+    no_namespace.linux.as_mut().unwrap().uid_mappings = vec![mapping.clone()];
+    let error = spec_for(&no_namespace, &bundle.context()).unwrap_err();
+    assert!(error.to_string().contains("USER namespace isn't enabled"), "{error}");
+    let mut joined = base;
+    joined
+        .linux
+        .as_mut()
+        .unwrap()
+        .namespaces
+        .push(config::Namespace {
+            type_: "user".into(),
+            path: Some("/proc/1/ns/user".into()),
+        });
+    let error = spec_for(&joined, &bundle.context()).unwrap_err();
+    assert!(matches!(error, OciError::Unsupported(_)), "{error}");
 }

@@ -35,7 +35,7 @@ pub use errors::{SpawnError, Stage};
 pub use exec::{exec_in, ExecSpec};
 pub use spec::{
     BindMount, CapabilitySets, CgroupSource, CgroupView, DeviceNode, EtcFiles, MountsMode,
-    NamespaceKind, Namespaces, OciMount, Rlimit, Rootfs, Spec, TmpfsMount,
+    IdMap, NamespaceKind, Namespaces, OciMount, Rlimit, Rootfs, Spec, TmpfsMount, UserNamespace,
 };
 
 /// Starts the container process described by `spec`; returns its pid (and, with `tty`, the

@@ -59,7 +59,8 @@ use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::mounts;
 use crate::spawn::namespaces;
 use crate::spawn::spec::{
-    CapabilitySets, NamespaceKind, Namespaces, Rlimit, Spec, DEFAULT_PATH, INIT_PATH,
+    CapabilitySets, NamespaceKind, Namespaces, Rlimit, Spec, UserNamespace, DEFAULT_PATH,
+    INIT_PATH,
 };
 use crate::spawn::syscall::CStringArray;
 
@@ -266,6 +267,15 @@ pub enum Op {
     ResolveExec {
         candidates: Vec<CString>,
     },
+    /// Blocks until the parent, which wrote the new user namespace's maps (and did what the
+    /// child no longer may on the host), writes one byte on the sync pipe.
+    AwaitParent,
+    /// `mount -t sysfs` on a target resolved in the rootfs; refused (EPERM: a user namespace
+    /// that does not own the network namespace), `/sys` is bound from the host instead (runc).
+    MountSysfs {
+        target: InRoot,
+        flags: c_ulong,
+    },
     /// The start gate: tells the parent the child is ready (a record with errno 0 on the error
     /// pipe), opens the exec fifo (the parent's `O_PATH` fd, through the container's
     /// `/proc/self/fd`) for writing, which blocks until `start` opens it for reading, and
@@ -302,6 +312,8 @@ impl Op {
             Self::Device { target, .. } => target.path.clone(),
             Self::Link { parent, name, .. } => format!("/{}/{}", text(parent), text(name)),
             Self::StartGate => "open the exec fifo".to_owned(),
+            Self::AwaitParent => "wait for the user namespace's maps".to_owned(),
+            Self::MountSysfs { target, .. } => format!("mount {}", target.path),
             _ => String::new(),
         }
     }
@@ -337,6 +349,25 @@ pub struct Plan {
     /// The exec fifo (`Spec::start_gate`): the parent opens it `O_PATH` for the child, and
     /// `spawn` returns at the child's "ready" record instead of at its exec.
     pub start_gate: Option<CString>,
+    /// A new user namespace: what the parent does between `clone` and releasing the child.
+    pub user_namespace: Option<ParentSteps>,
+    /// The line written to the process's stderr when its `execve` fails past the start gate
+    /// (nobody reads the error pipe then), before the other part of the message (see
+    /// `child::exec_failed`).
+    pub exec_failure_prefix: Vec<u8>,
+}
+
+/// What the parent does for a child in a new user namespace, which can no longer do it
+/// itself (runc's `nsexec` parent): join it to its cgroups by pid (the host's join files are
+/// not writable from the namespace), its oom score (lowering it needs the host's
+/// `CAP_SYS_RESOURCE`), `setgroups` "deny" when an unprivileged caller maps groups, the maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParentSteps {
+    pub cgroup_join: Vec<CString>,
+    pub oom_score_adj: Option<Vec<u8>>,
+    pub deny_setgroups: bool,
+    pub uid_map: Vec<u8>,
+    pub gid_map: Vec<u8>,
 }
 
 /// A cgroup2 directory for `clone3(CLONE_INTO_CGROUP)`, and the join step it makes needless.
@@ -355,15 +386,19 @@ impl CgroupAtBirth {
     const PROCS: &'static [u8] = b"/cgroup.procs";
 
     fn of(steps: &[Step]) -> Option<Self> {
-        steps.iter().find_map(|step| match &step.op {
-            Op::JoinCgroup(procs) => {
-                let directory = procs.as_bytes().strip_suffix(Self::PROCS)?;
-                Some(Self {
-                    directory: CString::new(directory).ok()?,
-                    procs: procs.clone(),
-                })
-            }
+        Self::first(steps.iter().filter_map(|step| match &step.op {
+            Op::JoinCgroup(procs) => Some(procs),
             _ => None,
+        }))
+    }
+
+    fn first<'a>(mut joins: impl Iterator<Item = &'a CString>) -> Option<Self> {
+        joins.find_map(|procs| {
+            let directory = procs.as_bytes().strip_suffix(Self::PROCS)?;
+            Some(Self {
+                directory: CString::new(directory).ok()?,
+                procs: procs.clone(),
+            })
         })
     }
 }
@@ -404,10 +439,27 @@ pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Pl
     let mut steps = Vec::new();
     let mut push = |stage: Stage, op: Op| steps.push(Step { stage, op });
 
+    let parent_steps = spec.user_namespace.as_ref().map(|user_namespace| ParentSteps {
+        cgroup_join: spec.cgroup_join.iter().map(|path| path_c_string(path)).collect(),
+        oom_score_adj: spec
+            .oom_score_adj
+            .map(|adjustment| adjustment.to_string().into_bytes()),
+        deny_setgroups: !caller_is_root(),
+        uid_map: UserNamespace::map_text(&user_namespace.uid_mappings),
+        gid_map: UserNamespace::map_text(&user_namespace.gid_mappings),
+    });
+
     push(Stage::Prepare, Op::SetDumpable(false));
+    if parent_steps.is_some() {
+        // Once the parent wrote the maps, root of the namespace (runc's nsexec), before any
+        // file is made: until then the child's ids are unmapped there.
+        push(Stage::Namespaces, Op::AwaitParent);
+        push(Stage::User, Op::SetGid(0));
+        push(Stage::User, Op::SetUid(0));
+    }
     push(Stage::Prepare, Op::ResetSignals);
     push(Stage::Prepare, Op::Umask(0));
-    if let Some(adjustment) = spec.oom_score_adj {
+    if let (Some(adjustment), None) = (spec.oom_score_adj, &parent_steps) {
         push(
             Stage::Prepare,
             Op::WriteFile {
@@ -416,8 +468,10 @@ pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Pl
             },
         );
     }
-    for procs in &spec.cgroup_join {
-        push(Stage::Cgroup, Op::JoinCgroup(path_c_string(procs)));
+    if parent_steps.is_none() {
+        for procs in &spec.cgroup_join {
+            push(Stage::Cgroup, Op::JoinCgroup(path_c_string(procs)));
+        }
     }
     // Joined after the cgroups (their host paths may not exist in a joined mount namespace),
     // the mount namespace last, before anything is mounted.
@@ -459,7 +513,10 @@ pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Pl
         }
         push(step.stage, step.op);
     }
-    for step in mounts::container_mount_steps(&spec) {
+    for mut step in mounts::container_mount_steps(&spec) {
+        if parent_steps.is_some() {
+            step.op = sysfs_or_bind(step.op);
+        }
         push(step.stage, step.op);
     }
     push(Stage::PivotRoot, Op::PivotRoot);
@@ -523,10 +580,42 @@ pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Pl
         ..spec.namespaces
     };
     let pid_namespace = joined_fd(NamespaceKind::Pid);
-    let mut plan = process.into_plan(steps, namespaces::clone_flags(born_in), pid_namespace);
+    let mut clone_flags = namespaces::clone_flags(born_in);
+    if let Some(parent) = &parent_steps {
+        clone_flags |= libc::CLONE_NEWUSER;
+        if parent.deny_setgroups && spec.groups.is_empty() {
+            // setgroups(2) is refused for good once "deny" is written (runc skips it too)
+            steps.retain(|step| !matches!(step.op, Op::SetGroups(_)));
+        }
+    }
+    let mut plan = process.into_plan(steps, clone_flags, pid_namespace);
     plan.network_namespace = network_namespace;
     plan.start_gate = spec.start_gate.as_deref().map(path_c_string);
+    if let Some(parent) = parent_steps {
+        plan.cgroup_at_birth = CgroupAtBirth::first(parent.cgroup_join.iter());
+        plan.user_namespace = Some(parent);
+    }
     Ok(plan)
+}
+
+/// A sysfs mount as [`Op::MountSysfs`] (its fallback to the host's /sys), anything else as is.
+fn sysfs_or_bind(op: Op) -> Op {
+    match op {
+        Op::MountInRoot {
+            target,
+            fstype: Some(fstype),
+            flags,
+            ..
+        } if fstype.as_c_str() == c"sysfs" => Op::MountSysfs { target, flags },
+        other => other,
+    }
+}
+
+/// Whether the caller may write any map (root, or `CAP_SETUID`/`CAP_SETGID` as root has):
+/// otherwise the kernel demands "deny" in `setgroups` before a gid map.
+fn caller_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// `/a`, `/a/b`, `/a/b/c` for `/a/b/c` (nothing for `/`): what `mkdir -p` makes, in order.
@@ -587,6 +676,8 @@ impl Process<'_> {
             pid_namespace,
             network_namespace: None,
             start_gate: None,
+            user_namespace: None,
+            exec_failure_prefix: format!("hybridock-runtime: exec {}: ", self.argv[0]).into_bytes(),
         }
     }
 

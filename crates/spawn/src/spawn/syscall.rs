@@ -80,6 +80,8 @@ pub trait Syscall {
     /// Creates an empty regular file `name` in `directory` (no symlink followed).
     fn create_file_at(&self, directory: RawFd, name: &CStr) -> SysResult;
     fn write(&self, fd: RawFd, data: &[u8]) -> SysResult;
+    /// One read(2) (retried on `EINTR`): the count read, 0 at end of file.
+    fn read(&self, fd: RawFd, buffer: &mut [u8]) -> SysResult<usize>;
     fn close(&self, fd: RawFd);
     fn mount(
         &self,
@@ -299,6 +301,20 @@ impl Syscall for LinuxSyscalls {
             }
         }
         Ok(())
+    }
+
+    fn read(&self, fd: RawFd, buffer: &mut [u8]) -> SysResult<usize> {
+        loop {
+            // SAFETY: buffer is a valid writable slice for its length.
+            let count = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+            if count >= 0 {
+                return Ok(count as usize);
+            }
+            let error = Errno::last();
+            if error.0 != libc::EINTR {
+                return Err(error);
+            }
+        }
     }
 
     fn close(&self, fd: RawFd) {
