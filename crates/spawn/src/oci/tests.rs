@@ -229,10 +229,13 @@ fn what_cannot_be_done_is_refused_clearly() {
     let user = with_linux(&|linux| {
         linux.namespaces.push(Namespace {
             type_: "user".into(),
-            path: None,
+            path: Some("/proc/1/ns/user".into()),
         });
     });
-    assert!(user.contains("user namespaces are not supported"), "{user}");
+    assert!(
+        user.contains("joining a user namespace by path is not supported"),
+        "{user}"
+    );
     let mappings = with_linux(&|linux| {
         linux.uid_mappings.push(IdMapping {
             container_id: 0,
@@ -711,7 +714,10 @@ fn a_user_namespace_is_set_up_by_the_parent_then_the_child() {
     assert_eq!(parent.uid_map, b"0 100000 65536\n");
     assert_eq!(parent.gid_map, b"0 100000 65536\n");
     assert_eq!(parent.oom_score_adj.as_deref(), Some(&b"-500"[..]));
-    assert_eq!(parent.cgroup_join[0].to_bytes(), b"/sys/fs/cgroup/pids/c/tasks");
+    assert_eq!(
+        parent.cgroup_join[0].to_bytes(),
+        b"/sys/fs/cgroup/pids/c/tasks"
+    );
     assert!(!parent.deny_setgroups || unsafe { libc::geteuid() } != 0);
 
     let sys = RecordingSyscalls::new().failing("mount root:/sys source=sysfs", libc::EPERM);
@@ -783,7 +789,10 @@ fn user_namespace_configs_are_checked() {
     let mut no_namespace = base.clone();
     no_namespace.linux.as_mut().unwrap().uid_mappings = vec![mapping.clone()];
     let error = spec_for(&no_namespace, &bundle.context()).unwrap_err();
-    assert!(error.to_string().contains("USER namespace isn't enabled"), "{error}");
+    assert!(
+        error.to_string().contains("USER namespace isn't enabled"),
+        "{error}"
+    );
     let mut joined = base;
     joined
         .linux
@@ -796,4 +805,125 @@ fn user_namespace_configs_are_checked() {
         });
     let error = spec_for(&joined, &bundle.context()).unwrap_err();
     assert!(matches!(error, OciError::Unsupported(_)), "{error}");
+}
+
+/// `chown -R uid:gid path` (without following symlinks).
+fn chown_tree(path: &std::path::Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() && !path.is_symlink() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+/// A user namespace for real (root only): a busybox rootfs owned by the mapped root, the
+/// init created at the gate, a process exec'd into it meanwhile, then started: both see the
+/// map, are root inside, and the init writes in its rootfs (as the mapped root on the host).
+#[test]
+fn a_user_namespace_maps_the_containers_root() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("userns");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for applet in ["sh", "cat", "id", "ls"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    chown_tree(&rootfs, 100_000, 100_000);
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+
+    let mut config = captured("runc-spec.json");
+    config.root.as_mut().unwrap().readonly = false;
+    let linux = config.linux.as_mut().unwrap();
+    linux.namespaces.push(config::Namespace {
+        type_: "user".into(),
+        path: None,
+    });
+    let mapping = config::IdMapping {
+        container_id: 0,
+        host_id: 100_000,
+        size: 65536,
+    };
+    linux.uid_mappings = vec![mapping.clone()];
+    linux.gid_mappings = vec![mapping];
+    let process = config.process.as_mut().unwrap();
+    process.terminal = false;
+    process.env = vec!["PATH=/bin".into()];
+    process.args = [
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; id -u; echo written > /mine && cat /mine; ls -l /dev/null",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    context.start_gate = Some(fifo.clone());
+    let spec = spec_for(&config, &context).unwrap();
+    let created = crate::spawn::spawn(&spec);
+
+    // exec'd into the created container: joins its user namespace first
+    let exec_output = created.as_ref().ok().map(|spawned| {
+        let mut exec_process = config.process.clone().unwrap();
+        exec_process.args = ["sh", "-c", "cat /proc/self/uid_map; id -u"]
+            .map(str::to_owned)
+            .to_vec();
+        let (mut exec_out, exec_write) = pipe();
+        let mut exec_context = bundle.context();
+        exec_context.stdio = [
+            None,
+            Some(exec_write.as_raw_fd()),
+            Some(exec_write.as_raw_fd()),
+        ];
+        let exec_spec = exec_spec_for(&exec_process, spawned.pid, &config, &exec_context).unwrap();
+        let execed = crate::spawn::exec_in(&exec_spec);
+        drop(exec_write);
+        let mut text = String::new();
+        exec_out.read_to_string(&mut text).unwrap();
+        (execed.map(|p| wait_status(p.pid)), text)
+    });
+
+    let started = created.as_ref().ok().map(|spawned| {
+        let mut gate = std::fs::File::open(&fifo).unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(gate.read(&mut byte).unwrap(), 1);
+        spawned.pid
+    });
+    drop(write_end);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    let status = started.map(wait_status);
+    let created = created.expect("created");
+    let _ = created;
+    assert_eq!(status, Some(0), "{text}");
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(
+        words[..5],
+        ["0", "100000", "65536", "0", "written"],
+        "{text}"
+    );
+    // the host's node bound, since mknod is refused in a user namespace
+    assert!(text.contains("1,   3") || text.contains("1, 3"), "{text}");
+    let mine = std::fs::metadata(rootfs.join("mine")).unwrap();
+    assert_eq!((mine.uid(), mine.gid()), (100_000, 100_000));
+    let (exec_status, exec_text) = exec_output.unwrap();
+    assert_eq!(exec_status.expect("exec'd"), 0, "{exec_text}");
+    let words: Vec<&str> = exec_text.split_whitespace().collect();
+    assert_eq!(words, ["0", "100000", "65536", "0"], "{exec_text}");
 }

@@ -16,8 +16,8 @@ use crate::seccomp::profile::capability_number;
 use crate::seccomp::{self, Host, SockFilter};
 use crate::spawn::spec::rlimit_resource;
 use crate::spawn::{
-    CapabilitySets, CgroupView, DeviceNode, ExecSpec, IdMap, MountsMode, NamespaceKind,
-    Namespaces, OciMount, Rlimit, Rootfs, Spec, UserNamespace,
+    CapabilitySets, CgroupView, DeviceNode, ExecSpec, IdMap, MountsMode, NamespaceKind, Namespaces,
+    OciMount, Rlimit, Rootfs, Spec, UserNamespace,
 };
 
 /// What the translation needs beyond config.json.
@@ -326,12 +326,10 @@ fn namespaces(linux: &Linux) -> Result<NamespacePlan, OciError> {
     let user = match (new_user, mapped) {
         (false, false) => None,
         // runc's wording (configs/validate)
-        (false, true) => {
-            return Err(OciError::Invalid(
-                "user namespaces mappings specified, but USER namespace isn't enabled in the config"
-                    .to_owned(),
-            ))
-        }
+        (false, true) => return Err(OciError::Invalid(
+            "user namespaces mappings specified, but USER namespace isn't enabled in the config"
+                .to_owned(),
+        )),
         (true, _) if linux.uid_mappings.is_empty() => {
             return Err(OciError::Invalid(
                 "user namespaces enabled, but no uid mappings found".to_owned(),

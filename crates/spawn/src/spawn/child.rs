@@ -415,7 +415,13 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             let bound = with_fd(sys, fd, |path| {
                 match sys.mount(Some(c"sysfs"), path, Some(c"sysfs"), *flags, None) {
                     Err(Errno(libc::EPERM)) => sys
-                        .mount(Some(c"/sys"), path, None, libc::MS_BIND | libc::MS_REC, None)
+                        .mount(
+                            Some(c"/sys"),
+                            path,
+                            None,
+                            libc::MS_BIND | libc::MS_REC,
+                            None,
+                        )
                         .map(|()| true),
                     other => other.map(|()| false),
                 }

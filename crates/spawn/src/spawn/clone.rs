@@ -380,6 +380,25 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
         source,
     })?;
     let start_gate = plan.start_gate.as_deref().map(open_gate).transpose()?;
+    let gate_owner = plan
+        .user_namespace
+        .as_ref()
+        .and_then(|steps| steps.root_owner);
+    if let (Some(gate), Some((uid, gid))) = (&start_gate, gate_owner) {
+        // SAFETY: an fd we own, an empty NUL-terminated path, integer arguments.
+        let owned = unsafe {
+            libc::fchownat(
+                gate.as_raw_fd(),
+                c"".as_ptr(),
+                uid,
+                gid,
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        if owned != 0 {
+            return Err(parent_error("chown the exec fifo"));
+        }
+    }
     let (sync_child, sync_parent) = match plan.user_namespace {
         Some(_) => {
             let (read, write) = error_pipe()?;
@@ -520,7 +539,11 @@ fn release(
         write(path, pid_text.as_bytes(), "joining the child to its cgroup")?;
     }
     if let Some(adjustment) = &steps.oom_score_adj {
-        write(&proc.join("oom_score_adj"), adjustment, "writing oom_score_adj")?;
+        write(
+            &proc.join("oom_score_adj"),
+            adjustment,
+            "writing oom_score_adj",
+        )?;
     }
     if steps.deny_setgroups {
         write(&proc.join("setgroups"), b"deny", "writing setgroups")?;

@@ -148,10 +148,10 @@ fn same_file(one: &OwnedFd, other: &OwnedFd) -> bool {
     identity(one).is_some_and(|id| Some(id) == identity(other))
 }
 
-/// `/proc/PID/ns/NAME` opened (`pid` 0: our own, `/proc/self`).
+/// `/proc/PID/ns/NAME` opened (`pid` 0: the calling thread's own).
 fn open_namespace(pid: pid_t, name: &str) -> std::io::Result<OwnedFd> {
     let owner = if pid == 0 {
-        "self".to_owned()
+        "thread-self".to_owned()
     } else {
         pid.to_string()
     };
@@ -178,14 +178,18 @@ pub fn open_namespaces(pid: pid_t) -> Result<NamespaceFds, SpawnError> {
     let pid_fd = open_namespace(pid, "pid").map_err(failed)?;
     let mut joined = Vec::new();
     // A container in its own user namespace (OCI mappings): joined first, after the cgroups,
-    // so the namespaces it owns can be joined next (setns into our own would be EINVAL).
+    // so the namespaces it owns can be joined next. A namespace the container shares with us
+    // is left alone: joining our own user namespace is EINVAL, and from inside the container's
+    // one the host's others are out of reach (EPERM).
+    let shared =
+        |name: &str, fd: &OwnedFd| open_namespace(0, name).is_ok_and(|own| same_file(fd, &own));
     let user = open_namespace(pid, "user").map_err(failed)?;
-    let own = open_namespace(0, "user").map_err(failed)?;
-    if !same_file(&user, &own) {
+    if !shared("user", &user) {
         joined.push(("user", libc::CLONE_NEWUSER, user));
     }
     for (name, nstype) in JOINED {
         match open_namespace(pid, name) {
+            Ok(fd) if shared(name, &fd) => {}
             Ok(fd) => joined.push((name, nstype, fd)),
             // A kernel without cgroup namespaces has no such file (and no such namespace).
             Err(error) if name == "cgroup" && error.raw_os_error() == Some(libc::ENOENT) => {}

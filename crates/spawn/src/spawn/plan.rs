@@ -59,8 +59,7 @@ use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::mounts;
 use crate::spawn::namespaces;
 use crate::spawn::spec::{
-    CapabilitySets, NamespaceKind, Namespaces, Rlimit, Spec, UserNamespace, DEFAULT_PATH,
-    INIT_PATH,
+    CapabilitySets, NamespaceKind, Namespaces, Rlimit, Spec, UserNamespace, DEFAULT_PATH, INIT_PATH,
 };
 use crate::spawn::syscall::CStringArray;
 
@@ -368,6 +367,9 @@ pub struct ParentSteps {
     pub deny_setgroups: bool,
     pub uid_map: Vec<u8>,
     pub gid_map: Vec<u8>,
+    /// The host's ids of the namespace's root, given the exec fifo before `clone` (runc
+    /// chowns it so): root inside could not open a fifo of the host's root for writing.
+    pub root_owner: Option<(uid_t, gid_t)>,
 }
 
 /// A cgroup2 directory for `clone3(CLONE_INTO_CGROUP)`, and the join step it makes needless.
@@ -439,15 +441,23 @@ pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Pl
     let mut steps = Vec::new();
     let mut push = |stage: Stage, op: Op| steps.push(Step { stage, op });
 
-    let parent_steps = spec.user_namespace.as_ref().map(|user_namespace| ParentSteps {
-        cgroup_join: spec.cgroup_join.iter().map(|path| path_c_string(path)).collect(),
-        oom_score_adj: spec
-            .oom_score_adj
-            .map(|adjustment| adjustment.to_string().into_bytes()),
-        deny_setgroups: !caller_is_root(),
-        uid_map: UserNamespace::map_text(&user_namespace.uid_mappings),
-        gid_map: UserNamespace::map_text(&user_namespace.gid_mappings),
-    });
+    let parent_steps = spec
+        .user_namespace
+        .as_ref()
+        .map(|user_namespace| ParentSteps {
+            cgroup_join: spec
+                .cgroup_join
+                .iter()
+                .map(|path| path_c_string(path))
+                .collect(),
+            oom_score_adj: spec
+                .oom_score_adj
+                .map(|adjustment| adjustment.to_string().into_bytes()),
+            deny_setgroups: !caller_is_root(),
+            uid_map: UserNamespace::map_text(&user_namespace.uid_mappings),
+            gid_map: UserNamespace::map_text(&user_namespace.gid_mappings),
+            root_owner: user_namespace.host_root(),
+        });
 
     push(Stage::Prepare, Op::SetDumpable(false));
     if parent_steps.is_some() {

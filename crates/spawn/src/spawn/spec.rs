@@ -256,6 +256,17 @@ impl UserNamespace {
             .into_bytes()
     }
 
+    /// The host uid and gid the namespace's root (0) maps to, when it is mapped.
+    #[must_use]
+    pub fn host_root(&self) -> Option<(u32, u32)> {
+        let host = |mappings: &[IdMap]| {
+            mappings
+                .iter()
+                .find_map(|map| (map.container_id == 0).then_some(map.host_id))
+        };
+        Some((host(&self.uid_mappings)?, host(&self.gid_mappings)?))
+    }
+
     fn check(&self) -> Result<(), SpawnError> {
         for (field, mappings) in [
             ("uid_mappings", &self.uid_mappings),
