@@ -927,3 +927,92 @@ fn a_user_namespace_maps_the_containers_root() {
     let words: Vec<&str> = exec_text.split_whitespace().collect();
     assert_eq!(words, ["0", "100000", "65536", "0"], "{exec_text}");
 }
+
+/// Past the start gate a failed `execve` is told on the process's stderr, with docker's exit
+/// status (the parent no longer reads the error pipe): a file the kernel cannot run.
+#[test]
+fn an_exec_failure_after_start_is_told_on_stderr() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("exec-failed");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::write(rootfs.join("bin/bad"), "not a program\n").unwrap();
+    std::fs::set_permissions(
+        rootfs.join("bin/bad"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let mut config = captured("runc-spec.json");
+    config.root.as_mut().unwrap().readonly = false;
+    let process = config.process.as_mut().unwrap();
+    process.terminal = false;
+    process.args = vec!["/bin/bad".into()];
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [None, None, Some(write_end.as_raw_fd())];
+    context.start_gate = Some(fifo.clone());
+    let spawned = crate::spawn::spawn(&spec_for(&config, &context).unwrap()).expect("created");
+    drop(write_end);
+    let mut gate = std::fs::File::open(&fifo).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(gate.read(&mut byte).unwrap(), 1);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    assert_eq!(wait_status(spawned.pid), 126 << 8, "{text}");
+    assert_eq!(
+        text,
+        "hybridock-runtime: exec /bin/bad: exec format error\n"
+    );
+}
+
+/// The exit status and message of a failed `execve` past the gate, on the fake: 127 for a
+/// command gone, nothing for a failure before the gate (the parent reports that one).
+#[test]
+fn exec_failures_past_the_gate_have_dockers_status() {
+    use crate::spawn::child::exec_failed;
+    use crate::spawn::errors::{FailureRecord, Stage};
+    use crate::spawn::fake::RecordingSyscalls;
+    let bundle = Bundle::new("exec-failed-fake");
+    let mut config = captured("runc-spec.json");
+    config.process.as_mut().unwrap().args = vec!["/bin/gone".into()];
+    let mut context = bundle.context();
+    context.start_gate = Some(bundle.path.join("exec.fifo"));
+    let plan = crate::spawn::plan::plan(&spec_for(&config, &context).unwrap()).unwrap();
+    let last = u32::try_from(plan.steps.len() - 1).unwrap();
+    let sys = RecordingSyscalls::new();
+    let record = |step, errno| FailureRecord {
+        stage: Stage::Exec,
+        errno,
+        step,
+    };
+    assert_eq!(
+        exec_failed(&sys, &plan, record(last, libc::ENOENT)),
+        Some(127)
+    );
+    assert_eq!(
+        sys.calls().concat(),
+        "write fd2 hybridock-runtime: exec /bin/gone: write fd2 no such file or directorywrite fd2 \n"
+    );
+    assert_eq!(
+        exec_failed(&sys, &plan, record(last, libc::EACCES)),
+        Some(126)
+    );
+    let resolve = plan
+        .steps
+        .iter()
+        .position(|step| matches!(step.op, crate::spawn::plan::Op::ResolveExec { .. }))
+        .unwrap();
+    let before_gate = record(u32::try_from(resolve).unwrap(), libc::ENOENT);
+    assert_eq!(exec_failed(&sys, &plan, before_gate), None);
+}

@@ -5,7 +5,13 @@
 //! The order, and why (runc's `rootfs_linux.go` / `init_linux.go`, youki's `rootfs` and
 //! `container_init_process.rs` follow the same shape):
 //! 1. non-dumpable first (so `/proc/<pid>/exe` and `/proc/<pid>/mem` of the half-set-up child
-//!    cannot be opened by a process in the container), default signal actions, umask 0;
+//!    cannot be opened by a process in the container); in a new user namespace (OCI maps,
+//!    cloned with `CLONE_NEWUSER` so every other new namespace is owned by it), wait on the
+//!    sync pipe while the parent does what the child no longer may on the host (runc's
+//!    `nsexec`): join it to its cgroups by pid (v1 `tasks` are not writable from inside),
+//!    write its oom score, `setgroups` ("deny" only for an unprivileged caller), `uid_map`
+//!    and `gid_map`; then become root of the namespace (`setresgid`/`setresuid` 0: until then
+//!    its ids are unmapped there and no file could be made); default signal actions, umask 0;
 //! 2. join the cgroups before doing any work that is charged to them; then, with a private
 //!    cgroup namespace, unshare it (after the join, so the container's own cgroup is its root,
 //!    as runc does); bring the new network namespace's loopback up (as runc does for every
@@ -15,9 +21,12 @@
 //!    still propagate in; mount the rootfs (overlay, or a bind of the prepared tree);
 //! 4. the standard mounts (/proc, then the sysctls written through it while nothing can be
 //!    mounted over it yet; /dev tmpfs, /dev/pts, /dev/shm, /dev/mqueue), the device nodes and
-//!    symlinks, read-only /sys with /sys/fs/cgroup, the /etc files, then the user's binds (after
-//!    the defaults, so a user may mount over /dev/shm as with docker), each target resolved in
-//!    the rootfs with `openat2(RESOLVE_IN_ROOT)` and mounted through `/proc/self/fd/N`;
+//!    symlinks (a node mknod refuses, as in a user namespace, is the host's bound), read-only
+//!    /sys (in a user namespace that does not own the network namespace sysfs is refused:
+//!    the host's /sys is bound instead, as runc does) with /sys/fs/cgroup, the /etc files, then
+//!    the user's binds (after the defaults, so a user may mount over /dev/shm as with docker),
+//!    each target resolved in the rootfs with `openat2(RESOLVE_IN_ROOT)` and mounted through
+//!    `/proc/self/fd/N`;
 //! 5. `pivot_root(".", ".")` and a detached unmount of the old root (no `put_old` directory);
 //! 6. masked and read-only paths, the optional read-only root remount;
 //! 7. hostname; with `-t`, the console: a pty opened on the container's own devpts
