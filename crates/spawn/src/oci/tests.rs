@@ -817,32 +817,17 @@ fn chown_tree(path: &std::path::Path, uid: u32, gid: u32) {
     }
 }
 
-/// A user namespace for real (root only): a busybox rootfs owned by the mapped root, the
-/// init created at the gate, a process exec'd into it meanwhile, then started: both see the
-/// map, are root inside, and the init writes in its rootfs (as the mapped root on the host).
-#[test]
-fn a_user_namespace_maps_the_containers_root() {
-    use std::io::Read;
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    let bundle = Bundle::new("userns");
+/// A bundle whose busybox rootfs belongs to 100000:100000, and runc's config (no terminal,
+/// writable root) with a new user namespace mapping 0 to 100000 x 65536.
+fn userns_bundle(name: &str) -> (Bundle, Config) {
+    let bundle = Bundle::new(name);
     let rootfs = bundle.path.join("rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
     std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "cat", "id", "ls"] {
+    for applet in ["sh", "cat", "id", "ls", "readlink", "grep"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }
     chown_tree(&rootfs, 100_000, 100_000);
-    let fifo = bundle.path.join("exec.fifo");
-    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
-
     let mut config = captured("runc-spec.json");
     config.root.as_mut().unwrap().readonly = false;
     let linux = config.linux.as_mut().unwrap();
@@ -860,6 +845,75 @@ fn a_user_namespace_maps_the_containers_root() {
     let process = config.process.as_mut().unwrap();
     process.terminal = false;
     process.env = vec!["PATH=/bin".into()];
+    (bundle, config)
+}
+
+/// Runs `config`'s process in `bundle` without a gate; (exit status, its output).
+fn run_to_end(bundle: &Bundle, config: &Config) -> (i32, String) {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    let spawned = crate::spawn::spawn(&spec_for(config, &context).unwrap());
+    drop(write_end);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    (wait_status(spawned.expect("ran").pid), text)
+}
+
+/// In a user namespace without its own network namespace sysfs cannot be mounted (EPERM):
+/// the host's /sys is bound instead, read-only (root only).
+#[test]
+fn sysfs_in_a_user_namespace_sharing_the_hosts_network_is_bound() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (bundle, mut config) = userns_bundle("userns-sysfs");
+    config
+        .linux
+        .as_mut()
+        .unwrap()
+        .namespaces
+        .retain(|namespace| namespace.type_ != "network");
+    config.process.as_mut().unwrap().args = [
+        "sh",
+        "-c",
+        "ls /sys/kernel >/dev/null && echo listed; grep -c ' / /sys ro,' /proc/self/mountinfo",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (status, text) = run_to_end(&bundle, &config);
+    assert_eq!(status, 0, "{text}");
+    assert_eq!(text, "listed\n1\n");
+}
+
+/// A user namespace for real (root only): a busybox rootfs owned by the mapped root, the
+/// init created at the gate, a process exec'd into it meanwhile, then started: both see the
+/// map, are root inside, and the init writes in its rootfs (as the mapped root on the host).
+#[test]
+fn a_user_namespace_maps_the_containers_root() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (bundle, mut config) = userns_bundle("userns");
+    let rootfs = bundle.path.join("rootfs");
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let process = config.process.as_mut().unwrap();
     process.args = [
         "sh",
         "-c",
