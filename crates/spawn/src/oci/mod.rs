@@ -14,8 +14,10 @@
 //! - A new user namespace with `uidMappings`/`gidMappings`: `spawn` writes the maps, joins the
 //!   child to `Context::cgroup_join` by pid, and chowns the exec fifo to the mapped root
 //!   itself; the rootfs must belong to the mapped root (the caller's job, as with runc).
-//!   `exec` joins the container's user namespace first on its own.
-//! - A user namespace joined by path, time namespaces are refused (`OciError::Unsupported`);
+//!   `exec` joins the container's user namespace first on its own. A user namespace joined
+//!   by path owns the namespaces made after it (its maps are its own; the config's are not
+//!   written); the exec fifo is then not chowned (no map is known): make it 0622, as runc.
+//! - Time namespaces are refused (`OciError::Unsupported`);
 //!   `domainname`, `intelRdt`, `personality`, idmapped mounts likewise; `tmpcopyup` is
 //!   ignored.
 //! - `Config::parse(bytes)` exists beside `Config::load(bundle)` (for `exec --process`).

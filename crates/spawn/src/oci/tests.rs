@@ -702,7 +702,7 @@ fn a_user_namespace_is_set_up_by_the_parent_then_the_child() {
         host_id: 100_000,
         size: 65536,
     };
-    linux.uid_mappings = vec![mapping.clone()];
+    linux.uid_mappings = vec![mapping];
     linux.gid_mappings = vec![mapping];
     config.process.as_mut().unwrap().oom_score_adj = Some(-500);
     let mut context = bundle.context();
@@ -787,7 +787,7 @@ fn user_namespace_configs_are_checked() {
         "user namespaces enabled, but no uid mappings found"
     );
     let mut no_namespace = base.clone();
-    no_namespace.linux.as_mut().unwrap().uid_mappings = vec![mapping.clone()];
+    no_namespace.linux.as_mut().unwrap().uid_mappings = vec![mapping];
     let error = spec_for(&no_namespace, &bundle.context()).unwrap_err();
     assert!(
         error.to_string().contains("USER namespace isn't enabled"),
@@ -824,7 +824,7 @@ fn userns_bundle(name: &str) -> (Bundle, Config) {
     let rootfs = bundle.path.join("rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
     std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "cat", "id", "ls", "readlink", "grep"] {
+    for applet in ["sh", "cat", "id", "ls", "readlink", "grep", "true"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }
     chown_tree(&rootfs, 100_000, 100_000);
@@ -840,7 +840,7 @@ fn userns_bundle(name: &str) -> (Bundle, Config) {
         host_id: 100_000,
         size: 65536,
     };
-    linux.uid_mappings = vec![mapping.clone()];
+    linux.uid_mappings = vec![mapping];
     linux.gid_mappings = vec![mapping];
     let process = config.process.as_mut().unwrap();
     process.terminal = false;
@@ -1069,4 +1069,124 @@ fn exec_failures_past_the_gate_have_dockers_status() {
         .unwrap();
     let before_gate = record(u32::try_from(resolve).unwrap(), libc::ENOENT);
     assert_eq!(exec_failed(&sys, &plan, before_gate), None);
+}
+
+/// A user namespace joined by path (root only), as runc's `userns join other container
+/// userns`: a second container joins a held one's user namespace and makes its other
+/// namespaces inside it; its init is pid 1 of its own pid namespace and still our child.
+#[test]
+fn a_user_namespace_is_joined_by_path() {
+    use std::io::Read;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (bundle, mut config) = userns_bundle("userns-join");
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    config.process.as_mut().unwrap().args = vec!["true".into()];
+    let mut context = bundle.context();
+    context.start_gate = Some(fifo.clone());
+    let holder = crate::spawn::spawn(&spec_for(&config, &context).unwrap()).expect("holder");
+    let user_namespace = format!("/proc/{}/ns/user", holder.pid);
+    let expected = std::fs::read_link(&user_namespace).unwrap();
+
+    let linux = config.linux.as_mut().unwrap();
+    for namespace in &mut linux.namespaces {
+        if namespace.type_ == "user" {
+            namespace.path = Some(user_namespace.clone());
+        }
+    }
+    linux.uid_mappings.clear();
+    linux.gid_mappings.clear();
+    config.process.as_mut().unwrap().args = [
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/user; cat /proc/self/uid_map; id -u; echo $$; echo x > /joined",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let joined = std::panic::catch_unwind(|| run_to_end(&bundle, &config));
+
+    let mut gate = std::fs::File::open(&fifo).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(gate.read(&mut byte).unwrap(), 1);
+    assert_eq!(wait_status(holder.pid), 0);
+    let (status, text) = joined.expect("joined");
+    assert_eq!(status, 0, "{text}");
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(
+        words,
+        [expected.to_str().unwrap(), "0", "100000", "65536", "0", "1"],
+        "{text}"
+    );
+    let written = std::os::unix::fs::MetadataExt::uid(
+        &std::fs::metadata(bundle.path.join("rootfs/joined")).unwrap(),
+    );
+    assert_eq!(written, 100_000);
+}
+
+/// A joined user namespace on the fake: joined first after the cgroups, root in it, then the
+/// other namespaces unshared (owned by it) and the sibling that is pid 1 of the new one.
+#[test]
+fn a_joined_user_namespace_owns_the_namespaces_made_after_it() {
+    use crate::spawn::child::{execute, ChildFds};
+    use crate::spawn::fake::RecordingSyscalls;
+    use crate::spawn::NamespaceKind;
+    let bundle = Bundle::new("userns-join-order");
+    let mut config = captured("runc-spec.json");
+    config
+        .linux
+        .as_mut()
+        .unwrap()
+        .namespaces
+        .push(config::Namespace {
+            type_: "user".into(),
+            path: Some("/proc/1/ns/user".into()),
+        });
+    let mut context = bundle.context();
+    context.cgroup_join = vec!["/sys/fs/cgroup/pids/c/tasks".into()];
+    let spec = spec_for(&config, &context).unwrap();
+    let plan = crate::spawn::plan::plan_joining(&spec, &[(NamespaceKind::User, 3)]).unwrap();
+    assert_eq!(plan.clone_flags, 0);
+    assert!(plan.user_namespace.is_none());
+    let sys = RecordingSyscalls::new();
+    let fds = ChildFds {
+        error: 9,
+        console_socket: -1,
+        born_in_cgroup: false,
+        start_gate: -1,
+        sync: -1,
+    };
+    execute(&sys, &plan, fds).unwrap();
+    let calls = sys.calls();
+    let flags = libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWNET;
+    let unshare = format!("unshare {flags:#x}");
+    let expected = [
+        "write /sys/fs/cgroup/pids/c/tasks 0",
+        "setns fd3 0x10000000",
+        "setresgid 0",
+        "setresuid 0",
+        unshare.as_str(),
+        "fork_as_sibling fd9",
+        "loopback_up",
+        "mount / source=- type=- flags=0x84000",
+        "pivot_root",
+        "execve /usr/local/sbin/sh",
+    ];
+    let mut start = 0;
+    for prefix in expected {
+        let found = calls[start..]
+            .iter()
+            .position(|call| call.starts_with(prefix));
+        let offset = found.unwrap_or_else(|| panic!("no {prefix:?} after #{start} in {calls:#?}"));
+        start += offset + 1;
+    }
 }

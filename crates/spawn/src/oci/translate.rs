@@ -2,8 +2,7 @@
 //! (`exec`), with runc's reading of each field (`specconv`), and runc's wording for what it
 //! refuses. What this runtime does not do is refused with an [`OciError::Unsupported`], never
 //! ignored where it would weaken the container (a seccomp profile that cannot be compiled,
-//! a user namespace joined by path, an `AppArmor` or `SELinux` label on a host that enforces
-//! them).
+//! an `AppArmor` or `SELinux` label on a host that enforces them).
 
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -303,12 +302,6 @@ fn namespaces(linux: &Linux) -> Result<NamespacePlan, OciError> {
             }
         };
         match namespace.path.as_deref().filter(|path| !path.is_empty()) {
-            Some(_) if kind == NamespaceKind::User => {
-                return Err(OciError::Unsupported(
-                    "joining a user namespace by path is not supported by hybridock-runtime"
-                        .to_owned(),
-                ))
-            }
             Some(path) => joined.push((kind, PathBuf::from(path))),
             None => match kind {
                 NamespaceKind::Pid => new.pid = true,
@@ -323,8 +316,11 @@ fn namespaces(linux: &Linux) -> Result<NamespacePlan, OciError> {
         }
     }
     let mapped = !linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty();
+    let joins_user = joined.iter().any(|(kind, _)| *kind == NamespaceKind::User);
     let user = match (new_user, mapped) {
         (false, false) => None,
+        // the joined namespace's maps are its own (runc's nsexec writes none then)
+        (false, true) if joins_user => None,
         // runc's wording (configs/validate)
         (false, true) => return Err(OciError::Invalid(
             "user namespaces mappings specified, but USER namespace isn't enabled in the config"

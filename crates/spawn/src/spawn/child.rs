@@ -402,6 +402,8 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             Err(Errno(if denied { libc::EACCES } else { libc::ENOENT }))
         }
         Op::StartGate => start_gate(sys, context.fds),
+        Op::Unshare(flags) => sys.unshare(*flags),
+        Op::ForkAsSibling => sys.fork_as_sibling(context.fds.error),
         Op::AwaitParent => {
             let mut byte = [0u8; 1];
             match sys.read(context.fds.sync, &mut byte)? {

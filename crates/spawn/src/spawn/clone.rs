@@ -51,7 +51,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::spawn::child::{self, ChildFds};
 use crate::spawn::errors::{FailureRecord, SpawnError, Stage};
-use crate::spawn::plan::{CgroupAtBirth, ParentSteps, Plan};
+use crate::spawn::plan::{CgroupAtBirth, Op, ParentSteps, Plan};
 use crate::spawn::syscall::{receive_fd, LinuxSyscalls, Syscall};
 
 /// A started process: its pid (the caller reaps it) and, with a console, the pty master
@@ -380,32 +380,7 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
         source,
     })?;
     let start_gate = plan.start_gate.as_deref().map(open_gate).transpose()?;
-    let gate_owner = plan
-        .user_namespace
-        .as_ref()
-        .and_then(|steps| steps.root_owner);
-    if let (Some(gate), Some((uid, gid))) = (&start_gate, gate_owner) {
-        // SAFETY: an fd we own, an empty NUL-terminated path, integer arguments.
-        let owned = unsafe {
-            libc::fchownat(
-                gate.as_raw_fd(),
-                c"".as_ptr(),
-                uid,
-                gid,
-                libc::AT_EMPTY_PATH,
-            )
-        };
-        if owned != 0 {
-            return Err(parent_error("chown the exec fifo"));
-        }
-    }
-    let (sync_child, sync_parent) = match plan.user_namespace {
-        Some(_) => {
-            let (read, write) = error_pipe()?;
-            (Some(read), Some(write))
-        }
-        None => (None, None),
-    };
+    let (sync_child, sync_parent) = prepare_user_namespace(plan, start_gate.as_ref())?;
     let cgroup = open_cgroup(plan);
     let mut arguments = ChildArguments {
         plan,
@@ -481,17 +456,8 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
             source: clone_error,
         });
     }
-    if let (Some(steps), Some(sync)) = (&plan.user_namespace, sync_parent) {
-        let born_in = plan
-            .cgroup_at_birth
-            .as_ref()
-            .filter(|_| arguments.fds.born_in_cgroup);
-        if let Err(error) = release(steps, pid, born_in, sync) {
-            // SAFETY: killing our own child, which has not been reaped, so the pid is ours.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            reap(pid);
-            return Err(error);
-        }
+    if let Some(sync) = sync_parent {
+        release(plan, pid, arguments.fds.born_in_cgroup, sync)?;
     }
 
     let pid = wait_for_exec(plan, pid, read_end.as_raw_fd())?;
@@ -514,9 +480,56 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
     Ok(Spawned { pid, terminal })
 }
 
+/// For a new user namespace: the exec fifo given to its root (who could not open the host
+/// root's fifo for writing; runc chowns it so), and the sync pipe (child's end, parent's).
+#[allow(clippy::type_complexity)]
+fn prepare_user_namespace(
+    plan: &Plan,
+    gate: Option<&OwnedFd>,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>), SpawnError> {
+    let Some(steps) = &plan.user_namespace else {
+        return Ok((None, None));
+    };
+    if let (Some(gate), Some((uid, gid))) = (gate, steps.root_owner) {
+        // SAFETY: an fd we own, an empty NUL-terminated path, integer arguments.
+        let owned = unsafe {
+            libc::fchownat(
+                gate.as_raw_fd(),
+                c"".as_ptr(),
+                uid,
+                gid,
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        if owned != 0 {
+            return Err(parent_error("chown the exec fifo"));
+        }
+    }
+    let (read, write) = error_pipe()?;
+    Ok((Some(read), Some(write)))
+}
+
 /// Does for a child in a new user namespace what it cannot do itself (see
-/// [`ParentSteps`]), then lets it go on with one byte on the sync pipe.
+/// [`ParentSteps`]), then lets it go on with one byte on the sync pipe; on a failure the
+/// child is killed and reaped.
 fn release(
+    plan: &Plan,
+    pid: libc::pid_t,
+    born_in_cgroup: bool,
+    sync: OwnedFd,
+) -> Result<(), SpawnError> {
+    let Some(steps) = &plan.user_namespace else {
+        return Ok(());
+    };
+    let born_in = plan.cgroup_at_birth.as_ref().filter(|_| born_in_cgroup);
+    write_parent_steps(steps, pid, born_in, sync).inspect_err(|_| {
+        // SAFETY: killing our own child, which has not been reaped, so the pid is ours.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        reap(pid);
+    })
+}
+
+fn write_parent_steps(
     steps: &ParentSteps,
     pid: libc::pid_t,
     born_in: Option<&CgroupAtBirth>,
@@ -572,10 +585,27 @@ fn open_gate(path: &std::ffi::CStr) -> Result<OwnedFd, SpawnError> {
 /// ready and waiting at it), else its failure (child reaped).
 fn wait_for_exec(
     plan: &Plan,
-    pid: libc::pid_t,
+    mut pid: libc::pid_t,
     read_end: RawFd,
 ) -> Result<libc::pid_t, SpawnError> {
-    match read_record(read_end) {
+    let mut result = read_record(read_end);
+    // A child that joined a user namespace goes on in a sibling (pid 1 of the pid namespace
+    // it unshared there): it says so, exits, and the sibling is waited for instead.
+    while let Ok((FailureRecord::SIZE, bytes)) = result {
+        match FailureRecord::from_bytes(bytes) {
+            Some(FailureRecord {
+                stage: Stage::Namespaces,
+                errno: 0,
+                step,
+            }) if plan.steps.iter().any(|s| s.op == Op::ForkAsSibling) => {
+                reap(pid);
+                pid = libc::pid_t::try_from(step).unwrap_or(-1);
+                result = read_record(read_end);
+            }
+            _ => break,
+        }
+    }
+    match result {
         Ok((0, _)) => Ok(pid),
         Ok((FailureRecord::SIZE, bytes))
             if FailureRecord::from_bytes(bytes)

@@ -355,6 +355,10 @@ impl Syscall for RecordingSyscalls {
         self.record("loopback_up".to_owned())
     }
 
+    fn fork_as_sibling(&self, report: RawFd) -> SysResult {
+        self.record(format!("fork_as_sibling {}", self.fd_name(report)))
+    }
+
     fn execve(&self, path: &CStr, _argv: &CStringArray, _envp: &CStringArray) -> SysResult {
         self.record(format!("execve {}", path.to_string_lossy()))
     }

@@ -12,7 +12,12 @@
 //!    write its oom score, `setgroups` ("deny" only for an unprivileged caller), `uid_map`
 //!    and `gid_map`; then become root of the namespace (`setresgid`/`setresuid` 0: until then
 //!    its ids are unmapped there and no file could be made); default signal actions, umask 0;
-//! 2. join the cgroups before doing any work that is charged to them; then, with a private
+//! 2. join the cgroups before doing any work that is charged to them; a user namespace
+//!    joined by path (OCI) first among the namespaces, as its root, then the others joined,
+//!    then the new ones unshared so that it owns them (cloned, they would be the host's,
+//!    beyond its root's reach), and with a new pid namespace the rest of the plan runs in a
+//!    sibling, `clone(CLONE_PARENT)`, pid 1 there and still the caller's child (the parent
+//!    reaps the first child, told the sibling's pid on the error pipe); then, with a private
 //!    cgroup namespace, unshare it (after the join, so the container's own cgroup is its root,
 //!    as runc does); bring the new network namespace's loopback up (as runc does for every
 //!    new network namespace, `--network none` included; a namespace made beforehand and
@@ -219,6 +224,13 @@ pub enum Op {
     /// RESOLVE_NO_MAGICLINKS)` from `/`, then `fchdir`): no symlink or `/proc/self/fd/N`
     /// leads out of the container. The path is relative to `/` (`.` for `/` itself).
     ChdirInRoot(CString),
+    /// `unshare` of the new namespaces, once a joined user namespace owns them.
+    Unshare(libc::c_int),
+    /// The rest of the plan runs in a sibling made by [`Syscall::fork_as_sibling`]: pid 1 of
+    /// the pid namespace just unshared, and still the caller's child.
+    ///
+    /// [`Syscall::fork_as_sibling`]: crate::spawn::syscall::Syscall::fork_as_sibling
+    ForkAsSibling,
     /// Installs the seccomp program (see the module doc for where).
     Seccomp(Vec<SockFilter>),
     /// execve each candidate in turn (one when argv[0] has a slash, else one per PATH entry),
@@ -299,7 +311,9 @@ impl Op {
         match self {
             Self::JoinCgroup(path) => format!("join {}", text(path)),
             Self::MountHost { target, .. } => format!("mount {}", text(target)),
-            Self::MountInRoot { target, .. } => format!("mount {}", target.path),
+            Self::MountInRoot { target, .. } | Self::MountSysfs { target, .. } => {
+                format!("mount {}", target.path)
+            }
             Self::Mknod { parent, name, .. } | Self::Symlink { parent, name, .. } => {
                 format!("/{}/{}", text(parent), text(name))
             }
@@ -321,7 +335,6 @@ impl Op {
             Self::Link { parent, name, .. } => format!("/{}/{}", text(parent), text(name)),
             Self::StartGate => "open the exec fifo".to_owned(),
             Self::AwaitParent => "wait for the user namespace's maps".to_owned(),
-            Self::MountSysfs { target, .. } => format!("mount {}", target.path),
             _ => String::new(),
         }
     }
@@ -493,7 +506,20 @@ pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Pl
         }
     }
     // Joined after the cgroups (their host paths may not exist in a joined mount namespace),
-    // the mount namespace last, before anything is mounted.
+    // the user namespace first (the others may belong to it: joined as its root, which the
+    // ids 0 become), the mount namespace last, before anything is mounted.
+    if let Some(fd) = joined_fd(NamespaceKind::User) {
+        push(
+            Stage::Namespaces,
+            Op::SetNs {
+                fd,
+                nstype: libc::CLONE_NEWUSER,
+                name: "user",
+            },
+        );
+        push(Stage::User, Op::SetGid(0));
+        push(Stage::User, Op::SetUid(0));
+    }
     for kind in [
         NamespaceKind::Cgroup,
         NamespaceKind::Ipc,
@@ -510,6 +536,29 @@ pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Pl
                 },
             );
         }
+    }
+    let joined_kind = |kind: NamespaceKind| joined_fd(kind).is_some();
+    let born_in = Namespaces {
+        net: spec.namespaces.net && network_namespace.is_none(),
+        pid: spec.namespaces.pid && !joined_kind(NamespaceKind::Pid),
+        uts: spec.namespaces.uts && !joined_kind(NamespaceKind::Uts),
+        ipc: spec.namespaces.ipc && !joined_kind(NamespaceKind::Ipc),
+        ..spec.namespaces
+    };
+    let mut clone_flags = namespaces::clone_flags(born_in);
+    if joined_kind(NamespaceKind::User) {
+        // runc's nsexec: namespaces made after the joined user namespace belong to it (made
+        // by clone they would be the host's, out of its root's reach); a new pid namespace
+        // takes effect for the children only, hence the sibling.
+        let mut flags = clone_flags;
+        if joined_kind(NamespaceKind::Mount) {
+            flags &= !libc::CLONE_NEWNS;
+        }
+        push(Stage::Namespaces, Op::Unshare(flags));
+        if flags & libc::CLONE_NEWPID != 0 {
+            push(Stage::Namespaces, Op::ForkAsSibling);
+        }
+        clone_flags = 0;
     }
     if spec.namespaces.cgroup && joined_fd(NamespaceKind::Cgroup).is_none() {
         push(Stage::Cgroup, Op::UnshareCgroupNamespace);
@@ -590,16 +639,7 @@ pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Pl
         umask: spec.umask,
     };
     push_process(&mut steps, &process);
-    let joined_kind = |kind: NamespaceKind| joined_fd(kind).is_some();
-    let born_in = Namespaces {
-        net: spec.namespaces.net && network_namespace.is_none(),
-        pid: spec.namespaces.pid && !joined_kind(NamespaceKind::Pid),
-        uts: spec.namespaces.uts && !joined_kind(NamespaceKind::Uts),
-        ipc: spec.namespaces.ipc && !joined_kind(NamespaceKind::Ipc),
-        ..spec.namespaces
-    };
     let pid_namespace = joined_fd(NamespaceKind::Pid);
-    let mut clone_flags = namespaces::clone_flags(born_in);
     if let Some(parent) = &parent_steps {
         clone_flags |= libc::CLONE_NEWUSER;
         if parent.deny_setgroups && spec.groups.is_empty() {

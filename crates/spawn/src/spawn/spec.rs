@@ -6,6 +6,7 @@
 //! before they are used; they are then resolved *inside* the rootfs by the child with
 //! `openat2(RESOLVE_IN_ROOT)`, so a symlink in the image can never point a mount at the host.
 
+use std::fmt::Write as _;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
@@ -249,11 +250,11 @@ impl UserNamespace {
     /// A map's file contents, one `inside outside count` line per mapping.
     #[must_use]
     pub fn map_text(mappings: &[IdMap]) -> Vec<u8> {
-        mappings
-            .iter()
-            .map(|map| format!("{} {} {}\n", map.container_id, map.host_id, map.size))
-            .collect::<String>()
-            .into_bytes()
+        let mut text = String::new();
+        for map in mappings {
+            let _ = writeln!(text, "{} {} {}", map.container_id, map.host_id, map.size);
+        }
+        text.into_bytes()
     }
 
     /// The host uid and gid the namespace's root (0) maps to, when it is mapped.
