@@ -8,9 +8,16 @@
 //!   child sends the pty master to `spawn` (as for `hybridock run -t`), which returns it in
 //!   `Spawned::terminal`; the runtime forwards it on the console socket (runc's protocol).
 //! - `spawn::spawn` with a `start_gate` returns at the child's "ready" record; a command that
-//!   is not found fails there (`SpawnError::Child`, stage `exec`). Past the gate, an exec
-//!   failure only shows as the init's exit status 1.
-//! - User and time namespaces and uid/gid mappings are refused (`OciError::Unsupported`);
+//!   is not found fails there (`SpawnError::Child`, stage `exec`). Past the gate, a failed
+//!   `execve` writes `hybridock-runtime: exec CMD: REASON` on the process's stderr and exits
+//!   127 (not found) or 126 (not executable), as runc's `exec failed`.
+//! - A new user namespace with `uidMappings`/`gidMappings`: `spawn` writes the maps, joins the
+//!   child to `Context::cgroup_join` by pid, and chowns the exec fifo to the mapped root
+//!   itself; the rootfs must belong to the mapped root (the caller's job, as with runc).
+//!   `exec` joins the container's user namespace first on its own. A user namespace joined
+//!   by path owns the namespaces made after it (its maps are its own; the config's are not
+//!   written); the exec fifo is then not chowned (no map is known): make it 0622, as runc.
+//! - Time namespaces are refused (`OciError::Unsupported`);
 //!   `domainname`, `intelRdt`, `personality`, idmapped mounts likewise; `tmpcopyup` is
 //!   ignored.
 //! - `Config::parse(bytes)` exists beside `Config::load(bundle)` (for `exec --process`).

@@ -226,13 +226,13 @@ fn what_cannot_be_done_is_refused_clearly() {
             .unwrap_err()
             .to_string()
     };
-    let user = with_linux(&|linux| {
+    let time = with_linux(&|linux| {
         linux.namespaces.push(Namespace {
-            type_: "user".into(),
+            type_: "time".into(),
             path: None,
         });
     });
-    assert!(user.contains("user namespaces are not supported"), "{user}");
+    assert!(time.contains("time namespaces are not supported"), "{time}");
     let mappings = with_linux(&|linux| {
         linux.uid_mappings.push(IdMapping {
             container_id: 0,
@@ -492,6 +492,7 @@ fn oci_steps_run_in_runcs_order() {
         console_socket: -1,
         born_in_cgroup: false,
         start_gate: 5,
+        sync: -1,
     };
     execute(&sys, &plan, fds).unwrap();
     let calls = sys.calls();
@@ -601,4 +602,594 @@ fn podmans_config_runs() {
         "{text}"
     );
     assert!(bundle.path.join("shm/x").exists());
+}
+
+/// Namespaces joined by path (root only), as containerd joins a pod's sandbox: a second
+/// container is born in the first one's pid and network namespaces and joins its ipc and uts
+/// namespaces, while it gets its own mount namespace.
+#[test]
+fn namespaces_are_joined_by_path() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("join");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let mut config = captured("runc-spec.json");
+    config.root.as_mut().unwrap().readonly = false;
+    let process = config.process.as_mut().unwrap();
+    process.terminal = false;
+    process.args = vec!["/bin/busybox".into(), "true".into()];
+    let mut context = bundle.context();
+    context.start_gate = Some(fifo.clone());
+    let sandbox = crate::spawn::spawn(&spec_for(&config, &context).unwrap()).expect("sandbox");
+
+    let link = |kind: &str| {
+        std::fs::read_link(format!("/proc/{}/ns/{kind}", sandbox.pid))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let expected: String = ["net", "ipc", "uts", "pid"]
+        .map(|kind| link(kind) + "\n")
+        .concat();
+    for namespace in &mut config.linux.as_mut().unwrap().namespaces {
+        let kind = match namespace.type_.as_str() {
+            "network" => "net",
+            "mount" => continue,
+            other => other,
+        };
+        namespace.path = Some(format!("/proc/{}/ns/{kind}", sandbox.pid));
+    }
+    config.process.as_mut().unwrap().args = [
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "for n in net ipc uts pid; do /bin/busybox readlink /proc/self/ns/$n; done",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    let joined = crate::spawn::spawn(&spec_for(&config, &context).unwrap());
+    drop(write_end);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    let joined_status = joined.as_ref().map(|spawned| wait_status(spawned.pid));
+
+    let mut gate = std::fs::File::open(&fifo).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(gate.read(&mut byte).unwrap(), 1);
+    assert_eq!(wait_status(sandbox.pid), 0);
+    assert_eq!(joined_status.expect("joined"), 0, "{text}");
+    assert_eq!(text, expected);
+}
+
+/// A user namespace with maps (runc's `nsexec` order, on the recording fake): the child waits
+/// for the parent first, becomes root of the namespace, and leaves the cgroup joins and the
+/// oom score to the parent, which gets them with the maps; sysfs refused (no network
+/// namespace of its own) is bound from the host, read-only.
+#[test]
+fn a_user_namespace_is_set_up_by_the_parent_then_the_child() {
+    use crate::spawn::child::{execute, ChildFds};
+    use crate::spawn::fake::RecordingSyscalls;
+    let bundle = Bundle::new("userns-order");
+    let mut config = captured("runc-spec.json");
+    let linux = config.linux.as_mut().unwrap();
+    linux.namespaces.push(config::Namespace {
+        type_: "user".into(),
+        path: None,
+    });
+    let mapping = config::IdMapping {
+        container_id: 0,
+        host_id: 100_000,
+        size: 65536,
+    };
+    linux.uid_mappings = vec![mapping];
+    linux.gid_mappings = vec![mapping];
+    config.process.as_mut().unwrap().oom_score_adj = Some(-500);
+    let mut context = bundle.context();
+    context.cgroup_join = vec!["/sys/fs/cgroup/pids/c/tasks".into()];
+    let spec = spec_for(&config, &context).unwrap();
+    let plan = crate::spawn::plan::plan(&spec).unwrap();
+    assert_ne!(plan.clone_flags & libc::CLONE_NEWUSER, 0);
+    let parent = plan.user_namespace.as_ref().expect("parent steps");
+    assert_eq!(parent.uid_map, b"0 100000 65536\n");
+    assert_eq!(parent.gid_map, b"0 100000 65536\n");
+    assert_eq!(parent.oom_score_adj.as_deref(), Some(&b"-500"[..]));
+    assert_eq!(
+        parent.cgroup_join[0].to_bytes(),
+        b"/sys/fs/cgroup/pids/c/tasks"
+    );
+    assert!(!parent.deny_setgroups || unsafe { libc::geteuid() } != 0);
+
+    let sys = RecordingSyscalls::new().failing("mount root:/sys source=sysfs", libc::EPERM);
+    let fds = ChildFds {
+        error: 9,
+        console_socket: -1,
+        born_in_cgroup: false,
+        start_gate: -1,
+        sync: 7,
+    };
+    execute(&sys, &plan, fds).unwrap();
+    let calls = sys.calls();
+    let expected = [
+        "set_dumpable false",
+        "read fd7",
+        "setresgid 0",
+        "setresuid 0",
+        "reset_signals",
+        "mount / source=- type=- flags=0x84000",
+        "mount root:/proc source=proc",
+        "mount root:/sys source=sysfs type=sysfs flags=0xf",
+        "mount root:/sys source=/sys type=- flags=0x5000",
+        "statvfs root:/sys",
+        "mount root:/sys source=- type=- flags=0x1023", // nosuid kept, read-only
+        "pivot_root",
+        "execve /usr/local/sbin/sh",
+    ];
+    let mut start = 0;
+    for prefix in expected {
+        let found = calls[start..]
+            .iter()
+            .position(|call| call.starts_with(prefix));
+        let offset = found.unwrap_or_else(|| panic!("no {prefix:?} after #{start} in {calls:#?}"));
+        start += offset + 1;
+    }
+    for absent in ["write /sys/fs/cgroup", "open /proc/self/oom_score_adj"] {
+        assert!(
+            !calls.iter().any(|call| call.starts_with(absent)),
+            "{absent}: {calls:#?}"
+        );
+    }
+}
+
+/// The user namespace fields as runc validates them.
+#[test]
+fn user_namespace_configs_are_checked() {
+    let bundle = Bundle::new("userns-checks");
+    let base = captured("runc-spec.json");
+    let mapping = config::IdMapping {
+        container_id: 0,
+        host_id: 100_000,
+        size: 65536,
+    };
+    let mut unmapped = base.clone();
+    unmapped
+        .linux
+        .as_mut()
+        .unwrap()
+        .namespaces
+        .push(config::Namespace {
+            type_: "user".into(),
+            path: None,
+        });
+    let error = spec_for(&unmapped, &bundle.context()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "user namespaces enabled, but no uid mappings found"
+    );
+    let mut no_namespace = base.clone();
+    no_namespace.linux.as_mut().unwrap().uid_mappings = vec![mapping];
+    let error = spec_for(&no_namespace, &bundle.context()).unwrap_err();
+    assert!(
+        error.to_string().contains("USER namespace isn't enabled"),
+        "{error}"
+    );
+    let mut joined = base;
+    joined
+        .linux
+        .as_mut()
+        .unwrap()
+        .namespaces
+        .push(config::Namespace {
+            type_: "user".into(),
+            path: Some("/proc/1/ns/user".into()),
+        });
+    // a joined namespace's maps are its own: the config's are not written
+    joined.linux.as_mut().unwrap().uid_mappings = vec![mapping];
+    joined.linux.as_mut().unwrap().gid_mappings = vec![mapping];
+    let spec = spec_for(&joined, &bundle.context()).unwrap();
+    assert!(spec.user_namespace.is_none());
+    assert!(spec
+        .join_namespaces
+        .contains(&(crate::spawn::NamespaceKind::User, "/proc/1/ns/user".into())));
+}
+
+/// `chown -R uid:gid path` (without following symlinks).
+fn chown_tree(path: &std::path::Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() && !path.is_symlink() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+/// A bundle whose busybox rootfs belongs to 100000:100000, and runc's config (no terminal,
+/// writable root) with a new user namespace mapping 0 to 100000 x 65536.
+fn userns_bundle(name: &str) -> (Bundle, Config) {
+    let bundle = Bundle::new(name);
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for applet in ["sh", "cat", "id", "ls", "readlink", "grep", "true"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    chown_tree(&rootfs, 100_000, 100_000);
+    let mut config = captured("runc-spec.json");
+    config.root.as_mut().unwrap().readonly = false;
+    let linux = config.linux.as_mut().unwrap();
+    linux.namespaces.push(config::Namespace {
+        type_: "user".into(),
+        path: None,
+    });
+    let mapping = config::IdMapping {
+        container_id: 0,
+        host_id: 100_000,
+        size: 65536,
+    };
+    linux.uid_mappings = vec![mapping];
+    linux.gid_mappings = vec![mapping];
+    let process = config.process.as_mut().unwrap();
+    process.terminal = false;
+    process.env = vec!["PATH=/bin".into()];
+    (bundle, config)
+}
+
+/// Runs `config`'s process in `bundle` without a gate; (exit status, its output).
+fn run_to_end(bundle: &Bundle, config: &Config) -> (i32, String) {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    let spawned = crate::spawn::spawn(&spec_for(config, &context).unwrap());
+    drop(write_end);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    (wait_status(spawned.expect("ran").pid), text)
+}
+
+/// In a user namespace without its own network namespace sysfs cannot be mounted (EPERM):
+/// the host's /sys is bound instead, read-only (root only).
+#[test]
+fn sysfs_in_a_user_namespace_sharing_the_hosts_network_is_bound() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (bundle, mut config) = userns_bundle("userns-sysfs");
+    config
+        .linux
+        .as_mut()
+        .unwrap()
+        .namespaces
+        .retain(|namespace| namespace.type_ != "network");
+    config.process.as_mut().unwrap().args = [
+        "sh",
+        "-c",
+        "ls /sys/kernel >/dev/null && echo listed; grep -c ' / /sys ro,' /proc/self/mountinfo",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (status, text) = run_to_end(&bundle, &config);
+    assert_eq!(status, 0, "{text}");
+    assert_eq!(text, "listed\n1\n");
+}
+
+/// A user namespace for real (root only): a busybox rootfs owned by the mapped root, the
+/// init created at the gate, a process exec'd into it meanwhile, then started: both see the
+/// map, are root inside, and the init writes in its rootfs (as the mapped root on the host).
+#[test]
+fn a_user_namespace_maps_the_containers_root() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (bundle, mut config) = userns_bundle("userns");
+    let rootfs = bundle.path.join("rootfs");
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let process = config.process.as_mut().unwrap();
+    process.args = [
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; id -u; echo written > /mine && cat /mine; ls -l /dev/null",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [
+        None,
+        Some(write_end.as_raw_fd()),
+        Some(write_end.as_raw_fd()),
+    ];
+    context.start_gate = Some(fifo.clone());
+    let spec = spec_for(&config, &context).unwrap();
+    let created = crate::spawn::spawn(&spec);
+
+    // exec'd into the created container: joins its user namespace first
+    let exec_output = created.as_ref().ok().map(|spawned| {
+        let mut exec_process = config.process.clone().unwrap();
+        exec_process.args = ["sh", "-c", "cat /proc/self/uid_map; id -u"]
+            .map(str::to_owned)
+            .to_vec();
+        let (mut exec_out, exec_write) = pipe();
+        let mut exec_context = bundle.context();
+        exec_context.stdio = [
+            None,
+            Some(exec_write.as_raw_fd()),
+            Some(exec_write.as_raw_fd()),
+        ];
+        let exec_spec = exec_spec_for(&exec_process, spawned.pid, &config, &exec_context).unwrap();
+        let execed = crate::spawn::exec_in(&exec_spec);
+        drop(exec_write);
+        let mut text = String::new();
+        exec_out.read_to_string(&mut text).unwrap();
+        (execed.map(|p| wait_status(p.pid)), text)
+    });
+
+    let started = created.as_ref().ok().map(|spawned| {
+        let mut gate = std::fs::File::open(&fifo).unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(gate.read(&mut byte).unwrap(), 1);
+        spawned.pid
+    });
+    drop(write_end);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    let status = started.map(wait_status);
+    let created = created.expect("created");
+    let _ = created;
+    assert_eq!(status, Some(0), "{text}");
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(
+        words[..5],
+        ["0", "100000", "65536", "0", "written"],
+        "{text}"
+    );
+    // the host's node bound, since mknod is refused in a user namespace
+    assert!(text.contains("1,   3") || text.contains("1, 3"), "{text}");
+    let mine = std::fs::metadata(rootfs.join("mine")).unwrap();
+    assert_eq!((mine.uid(), mine.gid()), (100_000, 100_000));
+    let (exec_status, exec_text) = exec_output.unwrap();
+    assert_eq!(exec_status.expect("exec'd"), 0, "{exec_text}");
+    let words: Vec<&str> = exec_text.split_whitespace().collect();
+    assert_eq!(words, ["0", "100000", "65536", "0"], "{exec_text}");
+}
+
+/// Past the start gate a failed `execve` is told on the process's stderr, with docker's exit
+/// status (the parent no longer reads the error pipe): a file the kernel cannot run.
+#[test]
+fn an_exec_failure_after_start_is_told_on_stderr() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bundle = Bundle::new("exec-failed");
+    let rootfs = bundle.path.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::write(rootfs.join("bin/bad"), "not a program\n").unwrap();
+    std::fs::set_permissions(
+        rootfs.join("bin/bad"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let mut config = captured("runc-spec.json");
+    config.root.as_mut().unwrap().readonly = false;
+    let process = config.process.as_mut().unwrap();
+    process.terminal = false;
+    process.args = vec!["/bin/bad".into()];
+    let (mut output, write_end) = pipe();
+    let mut context = bundle.context();
+    context.stdio = [None, None, Some(write_end.as_raw_fd())];
+    context.start_gate = Some(fifo.clone());
+    let spawned = crate::spawn::spawn(&spec_for(&config, &context).unwrap()).expect("created");
+    drop(write_end);
+    let mut gate = std::fs::File::open(&fifo).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(gate.read(&mut byte).unwrap(), 1);
+    let mut text = String::new();
+    output.read_to_string(&mut text).unwrap();
+    assert_eq!(wait_status(spawned.pid), 126 << 8, "{text}");
+    assert_eq!(
+        text,
+        "hybridock-runtime: exec /bin/bad: exec format error\n"
+    );
+}
+
+/// The exit status and message of a failed `execve` past the gate, on the fake: 127 for a
+/// command gone, nothing for a failure before the gate (the parent reports that one).
+#[test]
+fn exec_failures_past_the_gate_have_dockers_status() {
+    use crate::spawn::child::exec_failed;
+    use crate::spawn::errors::{FailureRecord, Stage};
+    use crate::spawn::fake::RecordingSyscalls;
+    let bundle = Bundle::new("exec-failed-fake");
+    let mut config = captured("runc-spec.json");
+    config.process.as_mut().unwrap().args = vec!["/bin/gone".into()];
+    let mut context = bundle.context();
+    context.start_gate = Some(bundle.path.join("exec.fifo"));
+    let plan = crate::spawn::plan::plan(&spec_for(&config, &context).unwrap()).unwrap();
+    let last = u32::try_from(plan.steps.len() - 1).unwrap();
+    let sys = RecordingSyscalls::new();
+    let record = |step, errno| FailureRecord {
+        stage: Stage::Exec,
+        errno,
+        step,
+    };
+    assert_eq!(
+        exec_failed(&sys, &plan, record(last, libc::ENOENT)),
+        Some(127)
+    );
+    assert_eq!(
+        sys.calls().concat(),
+        "write fd2 hybridock-runtime: exec /bin/gone: write fd2 no such file or directorywrite fd2 \n"
+    );
+    assert_eq!(
+        exec_failed(&sys, &plan, record(last, libc::EACCES)),
+        Some(126)
+    );
+    let resolve = plan
+        .steps
+        .iter()
+        .position(|step| matches!(step.op, crate::spawn::plan::Op::ResolveExec { .. }))
+        .unwrap();
+    let before_gate = record(u32::try_from(resolve).unwrap(), libc::ENOENT);
+    assert_eq!(exec_failed(&sys, &plan, before_gate), None);
+}
+
+/// A user namespace joined by path (root only), as runc's `userns join other container
+/// userns`: a second container joins a held one's user namespace and makes its other
+/// namespaces inside it; its init is pid 1 of its own pid namespace and still our child.
+#[test]
+fn a_user_namespace_is_joined_by_path() {
+    use std::io::Read;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (bundle, mut config) = userns_bundle("userns-join");
+    let fifo = bundle.path.join("exec.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    config.process.as_mut().unwrap().args = vec!["true".into()];
+    let mut context = bundle.context();
+    context.start_gate = Some(fifo.clone());
+    let holder = crate::spawn::spawn(&spec_for(&config, &context).unwrap()).expect("holder");
+    let user_namespace = format!("/proc/{}/ns/user", holder.pid);
+    let expected = std::fs::read_link(&user_namespace).unwrap();
+
+    let linux = config.linux.as_mut().unwrap();
+    for namespace in &mut linux.namespaces {
+        if namespace.type_ == "user" {
+            namespace.path = Some(user_namespace.clone());
+        }
+    }
+    linux.uid_mappings.clear();
+    linux.gid_mappings.clear();
+    config.process.as_mut().unwrap().args = [
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/user; cat /proc/self/uid_map; id -u; echo $$; echo x > /joined",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let joined = std::panic::catch_unwind(|| run_to_end(&bundle, &config));
+
+    let mut gate = std::fs::File::open(&fifo).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(gate.read(&mut byte).unwrap(), 1);
+    assert_eq!(wait_status(holder.pid), 0);
+    let (status, text) = joined.expect("joined");
+    assert_eq!(status, 0, "{text}");
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(
+        words,
+        [expected.to_str().unwrap(), "0", "100000", "65536", "0", "1"],
+        "{text}"
+    );
+    let written = std::os::unix::fs::MetadataExt::uid(
+        &std::fs::metadata(bundle.path.join("rootfs/joined")).unwrap(),
+    );
+    assert_eq!(written, 100_000);
+}
+
+/// A joined user namespace on the fake: joined first after the cgroups, root in it, then the
+/// other namespaces unshared (owned by it) and the sibling that is pid 1 of the new one.
+#[test]
+fn a_joined_user_namespace_owns_the_namespaces_made_after_it() {
+    use crate::spawn::child::{execute, ChildFds};
+    use crate::spawn::fake::RecordingSyscalls;
+    use crate::spawn::NamespaceKind;
+    let bundle = Bundle::new("userns-join-order");
+    let mut config = captured("runc-spec.json");
+    config
+        .linux
+        .as_mut()
+        .unwrap()
+        .namespaces
+        .push(config::Namespace {
+            type_: "user".into(),
+            path: Some("/proc/1/ns/user".into()),
+        });
+    let mut context = bundle.context();
+    context.cgroup_join = vec!["/sys/fs/cgroup/pids/c/tasks".into()];
+    let spec = spec_for(&config, &context).unwrap();
+    let plan = crate::spawn::plan::plan_joining(&spec, &[(NamespaceKind::User, 3)]).unwrap();
+    assert_eq!(plan.clone_flags, 0);
+    assert!(plan.user_namespace.is_none());
+    let sys = RecordingSyscalls::new();
+    let fds = ChildFds {
+        error: 9,
+        console_socket: -1,
+        born_in_cgroup: false,
+        start_gate: -1,
+        sync: -1,
+    };
+    execute(&sys, &plan, fds).unwrap();
+    let calls = sys.calls();
+    let flags = libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWNET;
+    let unshare = format!("unshare {flags:#x}");
+    let expected = [
+        "write /sys/fs/cgroup/pids/c/tasks 0",
+        "setns fd3 0x10000000",
+        "setresgid 0",
+        "setresuid 0",
+        unshare.as_str(),
+        "fork_as_sibling fd9",
+        "loopback_up",
+        "mount / source=- type=- flags=0x84000",
+        "pivot_root",
+        "execve /usr/local/sbin/sh",
+    ];
+    let mut start = 0;
+    for prefix in expected {
+        let found = calls[start..]
+            .iter()
+            .position(|call| call.starts_with(prefix));
+        let offset = found.unwrap_or_else(|| panic!("no {prefix:?} after #{start} in {calls:#?}"));
+        start += offset + 1;
+    }
 }

@@ -2,12 +2,12 @@
 //! (`exec`), with runc's reading of each field (`specconv`), and runc's wording for what it
 //! refuses. What this runtime does not do is refused with an [`OciError::Unsupported`], never
 //! ignored where it would weaken the container (a seccomp profile that cannot be compiled,
-//! user namespaces, an `AppArmor` or `SELinux` label on a host that enforces them).
+//! an `AppArmor` or `SELinux` label on a host that enforces them).
 
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
-use crate::oci::config::{Capabilities, Config, Linux, OciError, Process};
+use crate::oci::config::{Capabilities, Config, IdMapping, Linux, OciError, Process};
 use crate::oci::mounts::{
     cgroup_v1_view, host_cgroup_links, oci_mount, propagation_flags, v1_hierarchies,
 };
@@ -15,8 +15,8 @@ use crate::seccomp::profile::capability_number;
 use crate::seccomp::{self, Host, SockFilter};
 use crate::spawn::spec::rlimit_resource;
 use crate::spawn::{
-    CapabilitySets, CgroupView, DeviceNode, ExecSpec, MountsMode, NamespaceKind, Namespaces,
-    OciMount, Rlimit, Rootfs, Spec,
+    CapabilitySets, CgroupView, DeviceNode, ExecSpec, IdMap, MountsMode, NamespaceKind, Namespaces,
+    OciMount, Rlimit, Rootfs, Spec, UserNamespace,
 };
 
 /// What the translation needs beyond config.json.
@@ -47,7 +47,7 @@ pub fn spec_for(config: &Config, context: &Context) -> Result<Spec, OciError> {
     let empty = Linux::default();
     let linux = config.linux.as_ref().unwrap_or(&empty);
     let rootfs = rootfs_path(config, context.bundle)?;
-    let (namespaces, join_namespaces) = namespaces(linux)?;
+    let (namespaces, join_namespaces, user_namespace) = namespaces(linux)?;
     let mut spec = Spec::new(process.args.clone(), Rootfs::Path(rootfs));
     apply_process(&mut spec, process)?;
     spec.hostname = config.hostname.clone().filter(|name| !name.is_empty());
@@ -62,6 +62,7 @@ pub fn spec_for(config: &Config, context: &Context) -> Result<Spec, OciError> {
     }
     spec.namespaces = namespaces;
     spec.join_namespaces = join_namespaces;
+    spec.user_namespace = user_namespace;
     spec.readonly_rootfs = config.root.as_ref().is_some_and(|root| root.readonly);
     spec.masked_paths.clone_from(&linux.masked_paths);
     spec.readonly_paths.clone_from(&linux.readonly_paths);
@@ -255,8 +256,14 @@ fn selinux_enabled() -> bool {
     std::fs::read_to_string("/sys/fs/selinux/enforce").is_ok_and(|text| text.trim() == "1")
 }
 
-/// New namespaces (no path) and the ones joined by path.
-fn namespaces(linux: &Linux) -> Result<(Namespaces, Vec<(NamespaceKind, PathBuf)>), OciError> {
+/// New namespaces (no path), the ones joined by path, a new user namespace with its maps.
+type NamespacePlan = (
+    Namespaces,
+    Vec<(NamespaceKind, PathBuf)>,
+    Option<UserNamespace>,
+);
+
+fn namespaces(linux: &Linux) -> Result<NamespacePlan, OciError> {
     let mut new = Namespaces {
         pid: false,
         uts: false,
@@ -264,6 +271,7 @@ fn namespaces(linux: &Linux) -> Result<(Namespaces, Vec<(NamespaceKind, PathBuf)
         net: false,
         cgroup: false,
     };
+    let mut new_user = false;
     let mut joined = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for namespace in &linux.namespaces {
@@ -281,11 +289,7 @@ fn namespaces(linux: &Linux) -> Result<(Namespaces, Vec<(NamespaceKind, PathBuf)
             "uts" => NamespaceKind::Uts,
             "mount" => NamespaceKind::Mount,
             "cgroup" => NamespaceKind::Cgroup,
-            "user" => {
-                return Err(OciError::Unsupported(
-                    "user namespaces are not supported by hybridock-runtime".to_owned(),
-                ))
-            }
+            "user" => NamespaceKind::User,
             "time" => {
                 return Err(OciError::Unsupported(
                     "time namespaces are not supported by hybridock-runtime".to_owned(),
@@ -305,18 +309,50 @@ fn namespaces(linux: &Linux) -> Result<(Namespaces, Vec<(NamespaceKind, PathBuf)
                 NamespaceKind::Ipc => new.ipc = true,
                 NamespaceKind::Uts => new.uts = true,
                 NamespaceKind::Cgroup => new.cgroup = true,
+                NamespaceKind::User => new_user = true,
                 // always new (the rootfs is set up in a private mount namespace)
                 NamespaceKind::Mount => {}
             },
         }
     }
-    if !linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty() {
-        return Err(OciError::Unsupported(
-            "user namespaces are not supported by hybridock-runtime (uidMappings/gidMappings)"
+    let mapped = !linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty();
+    let joins_user = joined.iter().any(|(kind, _)| *kind == NamespaceKind::User);
+    let user = match (new_user, mapped) {
+        (false, false) => None,
+        // the joined namespace's maps are its own (runc's nsexec writes none then)
+        (false, true) if joins_user => None,
+        // runc's wording (configs/validate)
+        (false, true) => return Err(OciError::Invalid(
+            "user namespaces mappings specified, but USER namespace isn't enabled in the config"
                 .to_owned(),
-        ));
-    }
-    Ok((new, joined))
+        )),
+        (true, _) if linux.uid_mappings.is_empty() => {
+            return Err(OciError::Invalid(
+                "user namespaces enabled, but no uid mappings found".to_owned(),
+            ))
+        }
+        (true, _) if linux.gid_mappings.is_empty() => {
+            return Err(OciError::Invalid(
+                "user namespaces enabled, but no gid mappings found".to_owned(),
+            ))
+        }
+        (true, _) => Some(UserNamespace {
+            uid_mappings: id_maps(&linux.uid_mappings),
+            gid_mappings: id_maps(&linux.gid_mappings),
+        }),
+    };
+    Ok((new, joined, user))
+}
+
+fn id_maps(mappings: &[IdMapping]) -> Vec<IdMap> {
+    mappings
+        .iter()
+        .map(|mapping| IdMap {
+            container_id: mapping.container_id,
+            host_id: mapping.host_id,
+            size: mapping.size,
+        })
+        .collect()
 }
 
 /// `linux.devices`: type `c`/`u`, `b` or `p`, mode 0666 unless given, owned by root unless

@@ -24,6 +24,9 @@ pub struct ChildFds {
     pub born_in_cgroup: bool,
     /// The exec fifo, opened `O_PATH` by the parent (`-1` without a start gate).
     pub start_gate: RawFd,
+    /// The read end of the pipe the parent releases a child in a new user namespace on
+    /// (`-1` without one).
+    pub sync: RawFd,
 }
 
 /// The child's mutable state: the rootfs fd between `OpenRoot` and `PivotRoot`, the console's
@@ -399,6 +402,39 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             Err(Errno(if denied { libc::EACCES } else { libc::ENOENT }))
         }
         Op::StartGate => start_gate(sys, context.fds),
+        Op::Unshare(flags) => sys.unshare(*flags),
+        Op::ForkAsSibling => sys.fork_as_sibling(context.fds.error),
+        Op::AwaitParent => {
+            let mut byte = [0u8; 1];
+            match sys.read(context.fds.sync, &mut byte)? {
+                // the parent gave up (and kills us)
+                0 => Err(Errno(libc::ECANCELED)),
+                _ => Ok(()),
+            }
+        }
+        Op::MountSysfs { target, flags } => {
+            let fd = open_or_create_in_root(sys, context.root, target, TargetKind::Directory)?;
+            let bound = with_fd(sys, fd, |path| {
+                match sys.mount(Some(c"sysfs"), path, Some(c"sysfs"), *flags, None) {
+                    Err(Errno(libc::EPERM)) => sys
+                        .mount(
+                            Some(c"/sys"),
+                            path,
+                            None,
+                            libc::MS_BIND | libc::MS_REC,
+                            None,
+                        )
+                        .map(|()| true),
+                    other => other.map(|()| false),
+                }
+            })?;
+            if !bound || *flags & libc::MS_RDONLY == 0 {
+                return Ok(());
+            }
+            // the bind took none of the flags: reopened to reach the mount itself, read-only
+            let fd = sys.open_in_root(context.root, last_prefix(target))?;
+            with_fd(sys, fd, |path| remount_readonly(sys, path))
+        }
         Op::WriteFile { path, value } => {
             let fd = sys.open(path, libc::O_WRONLY)?;
             let result = sys.write(fd, value);
@@ -465,6 +501,45 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             }
             Ok(())
         }
+    }
+}
+
+/// Past the start gate nobody reads the error pipe: a failed `execve` is told on the
+/// process's own stderr (`hybridock-runtime: exec CMD: REASON`, as runc's `exec failed`), and
+/// the exit status is docker's (127 not found, 126 not executable). `None` for any other
+/// failure, or one the parent hears about.
+pub fn exec_failed<S: Syscall>(sys: &S, plan: &Plan, record: FailureRecord) -> Option<i32> {
+    let step = plan.steps.get(record.step as usize)?;
+    if plan.start_gate.is_none() || !matches!(step.op, Op::Exec { .. }) {
+        return None;
+    }
+    let _ = sys.write(2, &plan.exec_failure_prefix);
+    let _ = sys.write(2, errno_text(record.errno));
+    let _ = sys.write(2, b"\n");
+    Some(match record.errno {
+        libc::ENOENT | libc::ENOTDIR => 127,
+        _ => 126,
+    })
+}
+
+/// strerror's text for the errors execve reports, without a call into libc's locale code.
+fn errno_text(errno: i32) -> &'static [u8] {
+    match errno {
+        libc::ENOENT => b"no such file or directory",
+        libc::ENOTDIR => b"not a directory",
+        libc::EACCES => b"permission denied",
+        libc::ENOEXEC => b"exec format error",
+        libc::EPERM => b"operation not permitted",
+        libc::E2BIG => b"argument list too long",
+        libc::ENOMEM => b"cannot allocate memory",
+        libc::ETXTBSY => b"text file busy",
+        libc::ELOOP => b"too many levels of symbolic links",
+        libc::ENAMETOOLONG => b"file name too long",
+        libc::EISDIR => b"is a directory",
+        libc::ELIBBAD => b"accessing a corrupted shared library",
+        libc::EINVAL => b"invalid argument",
+        libc::EIO => b"input/output error",
+        _ => b"exec failed",
     }
 }
 

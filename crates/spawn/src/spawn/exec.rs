@@ -131,12 +131,31 @@ impl ExecSpec {
 /// The container's namespaces, opened before clone.
 pub struct NamespaceFds {
     pub pid: OwnedFd,
-    /// (name, `CLONE_NEW*`, fd) in [`JOINED`] order; a kind the kernel lacks is left out.
+    /// (name, `CLONE_NEW*`, fd): the user namespace when it is not ours, then [`JOINED`]'s
+    /// order; a kind the kernel lacks is left out.
     pub joined: Vec<(&'static str, c_int, OwnedFd)>,
 }
 
+/// Whether two fds name the same file (device and inode).
+fn same_file(one: &OwnedFd, other: &OwnedFd) -> bool {
+    let identity = |fd: &OwnedFd| {
+        // SAFETY: stat is plain old data, filled by the kernel for an fd we own.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid fd and a pointer to a stat of the right size.
+        let found = unsafe { libc::fstat(fd.as_raw_fd(), &raw mut stat) } == 0;
+        found.then_some((stat.st_dev, stat.st_ino))
+    };
+    identity(one).is_some_and(|id| Some(id) == identity(other))
+}
+
+/// `/proc/PID/ns/NAME` opened (`pid` 0: the calling thread's own).
 fn open_namespace(pid: pid_t, name: &str) -> std::io::Result<OwnedFd> {
-    let path = std::ffi::CString::new(format!("/proc/{pid}/ns/{name}"))
+    let owner = if pid == 0 {
+        "thread-self".to_owned()
+    } else {
+        pid.to_string()
+    };
+    let path = std::ffi::CString::new(format!("/proc/{owner}/ns/{name}"))
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     // SAFETY: a NUL-terminated path; the fd returned is ours.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
@@ -158,8 +177,19 @@ pub fn open_namespaces(pid: pid_t) -> Result<NamespaceFds, SpawnError> {
     };
     let pid_fd = open_namespace(pid, "pid").map_err(failed)?;
     let mut joined = Vec::new();
+    // A container in its own user namespace (OCI mappings): joined first, after the cgroups,
+    // so the namespaces it owns can be joined next. A namespace the container shares with us
+    // is left alone: joining our own user namespace is EINVAL, and from inside the container's
+    // one the host's others are out of reach (EPERM).
+    let shared =
+        |name: &str, fd: &OwnedFd| open_namespace(0, name).is_ok_and(|own| same_file(fd, &own));
+    let user = open_namespace(pid, "user").map_err(failed)?;
+    if !shared("user", &user) {
+        joined.push(("user", libc::CLONE_NEWUSER, user));
+    }
     for (name, nstype) in JOINED {
         match open_namespace(pid, name) {
+            Ok(fd) if shared(name, &fd) => {}
             Ok(fd) => joined.push((name, nstype, fd)),
             // A kernel without cgroup namespaces has no such file (and no such namespace).
             Err(error) if name == "cgroup" && error.raw_os_error() == Some(libc::ENOENT) => {}
@@ -239,6 +269,7 @@ mod tests {
         console_socket: 8,
         born_in_cgroup: false,
         start_gate: -1,
+        sync: -1,
     };
 
     fn joined() -> Vec<(&'static str, c_int, RawFd)> {

@@ -34,8 +34,8 @@ pub use clone::Spawned;
 pub use errors::{SpawnError, Stage};
 pub use exec::{exec_in, ExecSpec};
 pub use spec::{
-    BindMount, CapabilitySets, CgroupSource, CgroupView, DeviceNode, EtcFiles, MountsMode,
-    NamespaceKind, Namespaces, OciMount, Rlimit, Rootfs, Spec, TmpfsMount,
+    BindMount, CapabilitySets, CgroupSource, CgroupView, DeviceNode, EtcFiles, IdMap, MountsMode,
+    NamespaceKind, Namespaces, OciMount, Rlimit, Rootfs, Spec, TmpfsMount, UserNamespace,
 };
 
 /// Starts the container process described by `spec`; returns its pid (and, with `tty`, the

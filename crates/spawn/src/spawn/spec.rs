@@ -6,6 +6,7 @@
 //! before they are used; they are then resolved *inside* the rootfs by the child with
 //! `openat2(RESOLVE_IN_ROOT)`, so a symlink in the image can never point a mount at the host.
 
+use std::fmt::Write as _;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
@@ -63,7 +64,7 @@ pub struct TmpfsMount {
 }
 
 /// Which namespaces the child gets. A new mount namespace is always created (the rootfs is
-/// mounted and pivoted into inside it); a user namespace is not supported (root only).
+/// mounted and pivoted into inside it); a new user namespace is [`Spec::user_namespace`].
 #[allow(clippy::struct_excessive_bools)] // one flag per kernel namespace, like OCI's list
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Namespaces {
@@ -221,6 +222,66 @@ pub struct Spec {
     /// `spawn` it is ready, then opens this fifo for writing (blocking until `start` opens it
     /// for reading), writes one byte and execs. `None` execs at once.
     pub start_gate: Option<PathBuf>,
+    /// A new user namespace with these mappings (OCI `linux.uidMappings`/`gidMappings`);
+    /// `None`: the caller's (docker's path, real root).
+    pub user_namespace: Option<UserNamespace>,
+}
+
+/// One line of `/proc/PID/uid_map` (or `gid_map`): `size` ids from `container_id` in the
+/// namespace are `host_id`... on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdMap {
+    pub container_id: u32,
+    pub host_id: u32,
+    pub size: u32,
+}
+
+/// A new user namespace, its maps written by the parent before the child goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserNamespace {
+    pub uid_mappings: Vec<IdMap>,
+    pub gid_mappings: Vec<IdMap>,
+}
+
+impl UserNamespace {
+    /// The kernel's limit on lines in a map (since Linux 4.15).
+    const MAX_LINES: usize = 340;
+
+    /// A map's file contents, one `inside outside count` line per mapping.
+    #[must_use]
+    pub fn map_text(mappings: &[IdMap]) -> Vec<u8> {
+        let mut text = String::new();
+        for map in mappings {
+            let _ = writeln!(text, "{} {} {}", map.container_id, map.host_id, map.size);
+        }
+        text.into_bytes()
+    }
+
+    /// The host uid and gid the namespace's root (0) maps to, when it is mapped.
+    #[must_use]
+    pub fn host_root(&self) -> Option<(u32, u32)> {
+        let host = |mappings: &[IdMap]| {
+            mappings
+                .iter()
+                .find_map(|map| (map.container_id == 0).then_some(map.host_id))
+        };
+        Some((host(&self.uid_mappings)?, host(&self.gid_mappings)?))
+    }
+
+    fn check(&self) -> Result<(), SpawnError> {
+        for (field, mappings) in [
+            ("uid_mappings", &self.uid_mappings),
+            ("gid_mappings", &self.gid_mappings),
+        ] {
+            if mappings.is_empty() || mappings.len() > Self::MAX_LINES {
+                return Err(invalid(field, "a user namespace needs 1 to 340 mappings"));
+            }
+            if mappings.iter().any(|map| map.size == 0) {
+                return Err(invalid(field, "a mapping's size is 0"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where the container's mounts come from.
@@ -293,6 +354,7 @@ pub enum NamespaceKind {
     Uts,
     Mount,
     Cgroup,
+    User,
 }
 
 impl NamespaceKind {
@@ -306,6 +368,7 @@ impl NamespaceKind {
             Self::Uts => libc::CLONE_NEWUTS,
             Self::Mount => libc::CLONE_NEWNS,
             Self::Cgroup => libc::CLONE_NEWCGROUP,
+            Self::User => libc::CLONE_NEWUSER,
         }
     }
 
@@ -318,6 +381,7 @@ impl NamespaceKind {
             Self::Uts => "uts",
             Self::Mount => "mnt",
             Self::Cgroup => "cgroup",
+            Self::User => "user",
         }
     }
 }
@@ -373,6 +437,7 @@ impl Spec {
             join_namespaces: Vec::new(),
             start_gate: None,
             umask: 0o022,
+            user_namespace: None,
         }
     }
 
@@ -512,6 +577,15 @@ impl Spec {
         }
         if let Some(gate) = &self.start_gate {
             check_host_path("start_gate", gate)?;
+        }
+        if let Some(user_namespace) = &self.user_namespace {
+            user_namespace.check()?;
+            if self.joins(NamespaceKind::User) {
+                return Err(invalid(
+                    "user_namespace",
+                    "a new user namespace and one to join",
+                ));
+            }
         }
         Ok(())
     }

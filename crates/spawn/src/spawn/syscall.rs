@@ -20,6 +20,7 @@ use std::os::fd::RawFd;
 use libc::{c_char, c_int, c_ulong, gid_t, uid_t};
 
 use crate::seccomp::SockFilter;
+use crate::spawn::errors::{FailureRecord, Stage};
 
 /// A raw `errno` value from a failed system call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +81,8 @@ pub trait Syscall {
     /// Creates an empty regular file `name` in `directory` (no symlink followed).
     fn create_file_at(&self, directory: RawFd, name: &CStr) -> SysResult;
     fn write(&self, fd: RawFd, data: &[u8]) -> SysResult;
+    /// One read(2) (retried on `EINTR`): the count read, 0 at end of file.
+    fn read(&self, fd: RawFd, buffer: &mut [u8]) -> SysResult<usize>;
     fn close(&self, fd: RawFd);
     fn mount(
         &self,
@@ -144,6 +147,12 @@ pub trait Syscall {
     /// Sets `IFF_UP` on the current network namespace's `lo` (`SIOCGIFFLAGS`/`SIOCSIFFLAGS`
     /// on a throw-away `AF_INET` socket); the kernel then gives it 127.0.0.1/8 and `::1`.
     fn set_loopback_up(&self) -> SysResult;
+    /// `clone(CLONE_PARENT | SIGCHLD)` without a stack (fork's semantics, no atfork
+    /// handlers): the new process is our parent's child, and the first process of a pid
+    /// namespace just unshared. Returns `Ok` in it; the caller instead writes its pid (in the
+    /// parent's pid namespace) on `report` as a [`FailureRecord`] of stage `Namespaces`, errno
+    /// 0, and `_exit`s.
+    fn fork_as_sibling(&self, report: RawFd) -> SysResult;
     /// Returns only on failure (the fake returns `Ok` to stand for a successful exec).
     fn execve(&self, path: &CStr, argv: &CStringArray, envp: &CStringArray) -> SysResult;
     /// `fchownat(directory, name, uid, gid, AT_SYMLINK_NOFOLLOW)`.
@@ -299,6 +308,20 @@ impl Syscall for LinuxSyscalls {
             }
         }
         Ok(())
+    }
+
+    fn read(&self, fd: RawFd, buffer: &mut [u8]) -> SysResult<usize> {
+        loop {
+            // SAFETY: buffer is a valid writable slice for its length.
+            let count = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+            if count >= 0 {
+                return Ok(count as usize);
+            }
+            let error = Errno::last();
+            if error.0 != libc::EINTR {
+                return Err(error);
+            }
+        }
     }
 
     fn close(&self, fd: RawFd) {
@@ -581,6 +604,24 @@ impl Syscall for LinuxSyscalls {
     fn unshare(&self, flags: c_int) -> SysResult {
         // SAFETY: unshare takes flags only.
         check(unsafe { libc::unshare(flags) })
+    }
+
+    fn fork_as_sibling(&self, report: RawFd) -> SysResult {
+        let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+        // SAFETY: a raw clone without CLONE_VM or a stack: the child runs on its own copy of
+        // this stack, like fork, and goes on with the plan's raw system calls.
+        let pid = check_long(unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) })?;
+        if pid == 0 {
+            return Ok(());
+        }
+        let record = FailureRecord {
+            stage: Stage::Namespaces,
+            errno: 0,
+            step: pid as u32,
+        };
+        let _ = self.write(report, &record.to_bytes());
+        // SAFETY: _exit skips atexit handlers and stdio flushing, which belong to the caller.
+        unsafe { libc::_exit(0) }
     }
 
     fn set_loopback_up(&self) -> SysResult {

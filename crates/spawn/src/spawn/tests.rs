@@ -15,6 +15,7 @@ const FDS: ChildFds = ChildFds {
     console_socket: 8,
     born_in_cgroup: false,
     start_gate: -1,
+    sync: -1,
 };
 
 fn overlay_spec() -> Spec {
