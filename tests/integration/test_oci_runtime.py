@@ -181,6 +181,18 @@ def test_run_waits_and_exits_with_the_status(
     assert runtime("list", "-q").stdout == ""
 
 
+def test_a_process_user_other_than_root_passes_the_start_gate(
+    runtime: Runtime, tmp_path: Path, rootfs: Path
+) -> None:
+    """The init is already the container's user when it opens exec.fifo: the fifo is 0622
+    whatever the runtime's umask (postgres' image, uid != 0 tests of runc's suite)."""
+    bundle = make_bundle(
+        tmp_path / "user", rootfs, ["id"], user={"uid": 1000, "gid": 1000, "additionalGids": [5]}
+    )
+    result = runtime("run", "--bundle", str(bundle), "unprivileged", check=False)
+    assert (result.returncode, result.stdout) == (0, "uid=1000 gid=1000 groups=5\n"), result.stderr
+
+
 def test_exec_detached_with_pid_file_and_foreground(runtime: Runtime, sleeper: Path) -> None:
     runtime("run", "--detach", "--bundle", str(sleeper), "box")
     pid_file = sleeper / "exec.pid"

@@ -9,6 +9,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -98,7 +99,11 @@ fn mkfifo(path: &Path) -> Result<()> {
             std::io::Error::last_os_error(),
         ));
     }
-    Ok(())
+    // 0622 whatever the umask (runc clears it around its mkfifo; a umask is process-wide, so
+    // the mode is set afterwards instead): the init, already the container's user when it
+    // reaches the gate, opens the fifo for writing
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o622))
+        .map_err(io_context("cannot set the mode of", path))
 }
 
 /// Writes the pid file atomically, with an absolute path like runc.
