@@ -249,7 +249,7 @@ def test_errors_in_runcs_words(runtime: Runtime, sleeper: Path) -> None:
     assert logged["msg"] == "container does not exist"
     runtime("create", "--bundle", str(sleeper), "box")
     again = runtime("create", "--bundle", str(sleeper), "box", check=False)
-    assert again.stderr == "runc create failed: container with given ID already exists\n"
+    assert again.stderr == "hybridock-runtime create failed: container with given ID already exists\n"
     refused = runtime("delete", "box", check=False)  # a created container is deleted
     assert refused.returncode == 0
     runtime("run", "-d", "--bundle", str(sleeper), "live")
@@ -272,7 +272,7 @@ def test_failed_create_leaves_nothing(runtime: Runtime, tmp_path: Path, rootfs: 
     (bundle / "config.json").write_text(json.dumps(config))
     result = runtime("create", "--bundle", str(bundle), "bad", check=False)
     assert result.returncode == 1
-    assert "runc create failed" in result.stderr
+    assert "hybridock-runtime create failed" in result.stderr
     assert not (runtime.root / "bad").exists()
     leftovers = list(Path("/sys/fs/cgroup").glob("*/hybridock-runtime-test"))
     assert leftovers == []

@@ -251,7 +251,7 @@ pub fn parse(arguments: &[String]) -> Result<Invocation, RuntimeError> {
             format!("a maximum of {max}")
         };
         return Err(RuntimeError::new(format!(
-            "runc: \"{name}\" requires {wanted} argument(s)"
+            "hybridock-runtime: \"{name}\" requires {wanted} argument(s)"
         )));
     }
     Ok(Invocation::Run(global, command))
@@ -417,11 +417,11 @@ mod tests {
         let message = |text: &str| parse(&args(text)).unwrap_err().to_string();
         assert_eq!(
             message("state"),
-            "runc: \"state\" requires exactly 1 argument(s)"
+            "hybridock-runtime: \"state\" requires exactly 1 argument(s)"
         );
         assert_eq!(
             message("kill"),
-            "runc: \"kill\" requires a minimum of 1 argument(s)"
+            "hybridock-runtime: \"kill\" requires a minimum of 1 argument(s)"
         );
         assert_eq!(message("bogus"), "No help topic for 'bogus'");
         assert_eq!(

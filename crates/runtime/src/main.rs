@@ -89,7 +89,7 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(error) => {
             let message = match command.name.as_str() {
-                "create" | "run" => format!("runc {} failed: {error}", command.name),
+                "create" | "run" => format!("hybridock-runtime {} failed: {error}", command.name),
                 _ => error.to_string(),
             };
             log::error(&global, &message);
