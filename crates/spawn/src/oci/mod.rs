@@ -3,10 +3,10 @@
 //! [`crate::spawn::ExecSpec`] (for `exec`) ([`translate`]), which the `hybridock-runtime`
 //! binary runs.
 //!
-//! Interface notes for the runtime (differences from contract-16.md):
-//! - `Context::console_socket` is not used by the translation: with `process.terminal` the
-//!   child sends the pty master to `spawn` (as for `hybridock run -t`), which returns it in
-//!   `Spawned::terminal`; the runtime forwards it on the console socket (runc's protocol).
+//! What the runtime relies on:
+//! - With `process.terminal` the child sends the pty master to `spawn` (as for
+//!   `hybridock run -t`), which returns it in `Spawned::terminal`; the runtime forwards it on
+//!   the console socket (runc's protocol). `Context::console_socket` is not read here.
 //! - `spawn::spawn` with a `start_gate` returns at the child's "ready" record; a command that
 //!   is not found fails there (`SpawnError::Child`, stage `exec`). Past the gate, a failed
 //!   `execve` writes `hybridock-runtime: exec CMD: REASON` on the process's stderr and exits
@@ -16,11 +16,14 @@
 //!   itself; the rootfs must belong to the mapped root (the caller's job, as with runc).
 //!   `exec` joins the container's user namespace first on its own. A user namespace joined
 //!   by path owns the namespaces made after it (its maps are its own; the config's are not
-//!   written); the exec fifo is then not chowned (no map is known): make it 0622, as runc.
-//! - Time namespaces are refused (`OciError::Unsupported`);
-//!   `domainname`, `intelRdt`, `personality`, idmapped mounts likewise; `tmpcopyup` is
-//!   ignored.
+//!   written); the exec fifo is then not chowned (no map is known): the runtime makes it 0622,
+//!   as runc does.
+//! - Time namespaces are refused (`OciError::Unsupported`), and so are `domainname`,
+//!   `intelRdt`, `personality` and idmapped mounts; `tmpcopyup` is ignored.
 //! - `Config::parse(bytes)` exists beside `Config::load(bundle)` (for `exec --process`).
+//!
+//! [`cgroups`] is the container's cgroup (made, limited, frozen, listed, removed), which the
+//! runtime makes before the spawn and whose join files it passes in `Context::cgroup_join`.
 
 pub mod cgroups;
 pub mod config;
