@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cgroup::{attach_device_filter, Rule};
 use crate::oci::config::{Cpu, DeviceCgroup, Resources};
+use crate::spawn::spec::lexical_parts;
 
 /// v1 controllers whose hierarchies make a host v1.
 const V1_CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "cpuset", "pids", "blkio"];
@@ -558,17 +559,7 @@ pub fn cgroup_path(
 
 /// Lexically cleaned, relative, never above the root.
 fn clean(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            name => parts.push(name),
-        }
-    }
-    parts.join("/")
+    lexical_parts(path).join("/")
 }
 
 // --- one container's cgroup ----------------------------------------------------------------------

@@ -712,6 +712,13 @@ pub fn clean_container_path(field: &'static str, path: &str) -> Result<String, S
     if path.contains('\0') {
         return Err(invalid(field, "contains a NUL byte"));
     }
+    Ok(format!("/{}", lexical_parts(path).join("/")))
+}
+
+/// A path's names once `.`, empty names and `..` (which drops the name before it, and
+/// nothing at the top) are taken out: lexical, never above where the path starts.
+#[must_use]
+pub fn lexical_parts(path: &str) -> Vec<&str> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
@@ -722,7 +729,7 @@ pub fn clean_container_path(field: &'static str, path: &str) -> Result<String, S
             name => parts.push(name),
         }
     }
-    Ok(format!("/{}", parts.join("/")))
+    parts
 }
 
 pub(crate) fn check_host_path(
