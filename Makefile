@@ -17,13 +17,13 @@ test:
 	scripts/netns-run $(PY) -m pytest
 
 native-test:
-	cargo test
-	cargo clippy --all-targets -- -D warnings
+	cargo test --workspace
+	cargo clippy --workspace --all-targets -- -D warnings
 
 lint:
-	cargo fmt --check
+	cargo fmt --all --check
 	rustfmt --edition 2021 --check monitor/main.rs
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
 	# monitor/main.rs is built by build.rs with plain rustc, so cargo clippy does not see it
 	clippy-driver --edition 2021 -W clippy::pedantic -D warnings monitor/main.rs -o target/monitor-lint

@@ -2,6 +2,12 @@
 //! extension embeds (maturin cannot ship a binary beside a pyo3 module). It is std-only, so a
 //! plain `rustc` call builds it: no nested cargo, no lock contention with this build.
 //!
+//! And builds `hybridock-runtime` (crates/runtime, the OCI runtime), which links the container
+//! core and so needs cargo: a nested `cargo build -p hybridock-runtime` with a target directory
+//! of its own (no lock shared with this build), whose binary is copied to
+//! `target/wheel-data/scripts/` beside Cargo.toml, the directory maturin installs into the environment's bin/
+//! beside the `hybridock` script (`[tool.maturin] data`).
+//!
 //! Two builds of the one source: `hybridock-monitor`, dynamically linked (its libc pages are
 //! shared with every other process, which keeps each monitor's PSS small), and
 //! `hybridock-init`, statically linked, because it runs inside containers whose images may
@@ -47,6 +53,82 @@ fn rustc(target: &str, output: &Path, extra: &[&str]) -> bool {
     command.status().is_ok_and(|status| status.success())
 }
 
+/// The workspace's target directory: `OUT_DIR` is `<target>[/<triple>]/<profile>/build/<pkg>/out`.
+fn target_directory(out: &Path) -> PathBuf {
+    if let Some(dir) = env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let profile_dir = out
+        .ancestors()
+        .nth(3)
+        .expect("OUT_DIR has the cargo layout");
+    let dir = profile_dir
+        .parent()
+        .expect("a profile directory has a parent");
+    // with an explicit --target the profile directory sits one level lower
+    if dir
+        .file_name()
+        .is_some_and(|name| name == env::var_os("TARGET").unwrap_or_default())
+    {
+        dir.parent()
+            .expect("a target-triple directory has a parent")
+            .to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// Builds the OCI runtime binary and puts it where the wheel takes its scripts from.
+fn build_runtime(out: &Path, target: &str) {
+    println!("cargo:rerun-if-changed=crates");
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let release = env::var("PROFILE").is_ok_and(|profile| profile == "release");
+    let targets = target_directory(out);
+    let runtime_targets = targets.join("runtime");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&manifest_dir)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "hybridock-runtime",
+            "--target",
+            target,
+        ])
+        .arg("--target-dir")
+        .arg(&runtime_targets);
+    if release {
+        command.arg("--release");
+    }
+    // this build's own settings are not the nested one's
+    for (key, _) in env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_FEATURE_") || key == "CARGO_TARGET_DIR" || key == "RUSTFLAGS" {
+            command.env_remove(key.as_ref());
+        }
+    }
+    let status = command
+        .status()
+        .expect("running cargo for hybridock-runtime");
+    assert!(status.success(), "building hybridock-runtime failed");
+    let built = runtime_targets
+        .join(target)
+        .join(if release { "release" } else { "debug" })
+        .join("hybridock-runtime");
+    // beside the manifest, whatever the target directory: pyproject.toml names it
+    let scripts = manifest_dir
+        .join("target")
+        .join("wheel-data")
+        .join("scripts");
+    std::fs::create_dir_all(&scripts).expect("creating target/wheel-data/scripts");
+    let installed = scripts.join("hybridock-runtime");
+    let staging = scripts.join(".hybridock-runtime.new");
+    std::fs::copy(&built, &staging).expect("copying hybridock-runtime");
+    std::fs::rename(&staging, &installed).expect("placing hybridock-runtime");
+}
+
 fn main() {
     println!("cargo:rerun-if-changed={SOURCE}");
     println!("cargo:rerun-if-changed=monitor/jsonlog.rs");
@@ -58,6 +140,7 @@ fn main() {
         rustc(&target, &out.join("hybridock-monitor"), &[]),
         "building {SOURCE} (the monitor) failed"
     );
+    build_runtime(&out, &target);
     let init = out.join("hybridock-init");
     let static_flags = [
         "-C",

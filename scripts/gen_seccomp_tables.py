@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Generate src/seccomp/tables.rs: syscall name -> number for the architectures hybridock filters.
+"""Generate crates/spawn/src/seccomp/tables.rs: syscall name -> number for the architectures hybridock filters.
 
 The numbers come from the kernel headers installed on the build machine (Debian's
 linux-libc-dev): asm/unistd_64.h, unistd_32.h and unistd_x32.h for x86_64, i386 and x32, and
 asm-generic/unistd.h evaluated with arm64's __ARCH_WANT_* switches for aarch64. Run it again
 after a kernel-headers upgrade to pick up new system calls:
 
-    python3 scripts/gen_seccomp_tables.py > src/seccomp/tables.rs
+    python3 scripts/gen_seccomp_tables.py > crates/spawn/src/seccomp/tables.rs
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@
 //! feature.
 
 pub mod build;
-pub mod cgroup;
 pub mod digest;
 pub mod error;
 // Shared with the std-only monitor program, which build.rs compiles from monitor/ with rustc.
@@ -15,8 +14,8 @@ pub mod attach;
 pub mod jsonlog;
 pub mod layer;
 pub mod net;
-pub mod seccomp;
-pub mod spawn;
+// The container core lives in its own crate (crates/spawn), shared with hybridock-runtime.
+pub use hybridock_spawn::{cgroup, seccomp, spawn};
 
 #[cfg(feature = "python")]
 mod python;

@@ -170,6 +170,48 @@ def cgroup_mounts() -> CgroupMounts:
     return CgroupMounts(cgroup2, cgroup1)
 
 
+def hidden_cgroup2_namespace(
+    processes: Processes, log_path: Path
+) -> subprocess.Popen[bytes] | None:
+    """On a hybrid cgroup host, a mount namespace where the cgroup2 mounts are unmounted (crun
+    refuses hybrid cgroups), held by a ``sleep`` started with ``unshare``; enter it with
+    ``nsenter --target=PID --mount``. None where cgroups are not hybrid."""
+    mounts = cgroup_mounts()
+    if not mounts.hybrid:
+        return None
+    unmounts = " && ".join(f"umount '{point}'" for point in mounts.cgroup2)
+    holder = processes.spawn(
+        "cgroup2-hidden-namespace",
+        [
+            "unshare",
+            "--mount",
+            "--propagation=private",
+            "--",
+            "sh",
+            "-c",
+            f"{unmounts} && exec sleep infinity",
+        ],
+        log_path,
+    )
+    wait_for(
+        lambda: (
+            "cgroup2" not in Path(f"/proc/{holder.pid}/mountinfo").read_text()
+            and Path(f"/proc/{holder.pid}/comm").read_text().strip() == "sleep"
+        ),
+        "a mount namespace without cgroup2",
+        holder,
+        log_path,
+    )
+    return holder
+
+
+def namespace_prefix(holder: subprocess.Popen[bytes] | None) -> list[str]:
+    """``nsenter`` into ``hidden_cgroup2_namespace``'s namespace (nothing when there is none)."""
+    if holder is None:
+        return []
+    return ["nsenter", f"--target={holder.pid}", "--mount", "--"]
+
+
 class Podman:
     """podman with a private store and config, inside a private mount namespace."""
 
@@ -190,9 +232,7 @@ class Podman:
         return self.workdir / "root"
 
     def namespace_prefix(self) -> list[str]:
-        if self.holder is None:
-            return []
-        return ["nsenter", f"--target={self.holder.pid}", "--mount", "--"]
+        return namespace_prefix(self.holder)
 
     def command(self, *args: str) -> list[str]:
         return [
@@ -238,33 +278,7 @@ class Podman:
 
     def start(self) -> Podman:
         self.write_config()
-        mounts = cgroup_mounts()
-        if mounts.hybrid:
-            unmounts = " && ".join(f"umount '{point}'" for point in mounts.cgroup2)
-            holder_log = self.workdir / "holder.log"
-            self.holder = self.processes.spawn(
-                "podman-namespace",
-                [
-                    "unshare",
-                    "--mount",
-                    "--propagation=private",
-                    "--",
-                    "sh",
-                    "-c",
-                    f"{unmounts} && exec sleep infinity",
-                ],
-                holder_log,
-            )
-            holder = self.holder
-            wait_for(
-                lambda: (
-                    "cgroup2" not in Path(f"/proc/{holder.pid}/mountinfo").read_text()
-                    and Path(f"/proc/{holder.pid}/comm").read_text().strip() == "sleep"
-                ),
-                "podman's mount namespace",
-                holder,
-                holder_log,
-            )
+        self.holder = hidden_cgroup2_namespace(self.processes, self.workdir / "holder.log")
         self.run("info", capture=True, timeout=120)
         return self
 

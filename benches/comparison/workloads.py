@@ -17,6 +17,7 @@ from comparison.containers import (
     warm_run_bridge,
     warm_run_hello,
 )
+from comparison.ociruntime import bundle_lifecycle, ctr_run
 from comparison.pulls import cached_pull, cold_pull_gzip, cold_pull_zstd
 from comparison.push import push_large
 from comparison.runner import Row, guarded, log
@@ -37,6 +38,8 @@ WORKLOADS: tuple[tuple[str, Callable[[Bench], list[Row]]], ...] = (
     ("save then load, large gzip image", save_load_round_trip),
     (COLD, build_cold),
     (REBUILD, build_rebuild),
+    ("OCI runtime: create + start + delete, ready bundle", bundle_lifecycle),
+    ("OCI runtime: ctr run --rm", ctr_run),
 )
 
 

@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import ImageBuilder
 from tests.integration.test_containers import wait_for
 from tests.support.cleanup import mounts_under
-from tests.support.dockerd import Dockerd, DockerdStartError, cgroup_hierarchies, dockerd_probe
+from tests.support.containerd import cgroup_hierarchies
+from tests.support.dockerd import Dockerd, DockerdStartError, dockerd_probe
 from tests.support.processes import processes_mentioning
 from tests.support.registry import Registry
 

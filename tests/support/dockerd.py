@@ -19,49 +19,45 @@ the same when it fails half way.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
 from tests.support.cleanup import remove_tree, unmount_under
+from tests.support.containerd import (
+    CONTAINERD_HOST_PATHS,
+    DaemonProcesses,
+    DaemonStartError,
+    HostPaths,
+    kill_shims,
+    remove_cgroup_parent,
+    start_containerd,
+)
 from tests.support.images import PushedImage
 from tests.support.netns import foreign_interfaces
 from tests.support.probes import root_probe
-from tests.support.processes import kill_pids, pids_mentioning, stop_process
 
 DOCKER_CLI = "/usr/bin/docker"  # Debian's client, not whatever else is earlier on PATH
 PROGRAMS = ("containerd", "dockerd", "runc", DOCKER_CLI)
-READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
-SHIMS = ("containerd-shim", "containerd-shim-runc-v2")
-# Paths the daemons create whatever their flags say, deepest first: 20.10's libtrust key, its
-# plugin socket directory, the shims' socket directory (containerd 1.6 keeps them under
-# /run/containerd/s) and the opt plugin's directory (disabled here, in case it loads anyway).
-DAEMON_HOST_PATHS = tuple(
-    Path(path)
-    for path in (
-        "/etc/docker/key.json",
-        "/etc/docker",
-        "/run/docker/plugins",
-        "/run/docker",
-        "/run/containerd/s",
-        "/run/containerd",
-        "/opt/containerd/bin",
-        "/opt/containerd/lib",
-        "/opt/containerd",
-    )
+# Paths dockerd creates whatever its flags say, deepest first: 20.10's libtrust key and its
+# plugin socket directory; then containerd's own.
+DAEMON_HOST_PATHS = (
+    *(
+        Path(path)
+        for path in ("/etc/docker/key.json", "/etc/docker", "/run/docker/plugins", "/run/docker")
+    ),
+    *CONTAINERD_HOST_PATHS,
 )
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-class DockerdStartError(RuntimeError):
+class DockerdStartError(DaemonStartError):
     """containerd or dockerd exited or never answered."""
 
 
@@ -81,17 +77,6 @@ def _ping(path: Path) -> bool:
         connection.connect(str(path))
         connection.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
         return connection.recv(64).startswith((b"HTTP/1.0 200", b"HTTP/1.1 200"))
-
-
-def cgroup_hierarchies() -> list[Path]:
-    """The mounted cgroup hierarchies (v1 controllers and the unified one)."""
-    points = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        fstype = fields[fields.index("-") + 1]
-        if fstype in {"cgroup", "cgroup2"}:
-            points.append(Path(fields[4]))
-    return points
 
 
 class Dockerd:
@@ -125,8 +110,8 @@ class Dockerd:
             if not key.startswith(("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS", "DOCKER_CERT"))
         }
         self.env["DOCKER_CONFIG"] = str(workdir / "cli")
-        self._processes: list[subprocess.Popen[bytes]] = []
-        self._host_paths_before = {path for path in DAEMON_HOST_PATHS if path.exists()}
+        self.daemons = DaemonProcesses(workdir, self.env, DockerdStartError)
+        self.host_paths = HostPaths(DAEMON_HOST_PATHS)
 
     # --- the CLI ---
 
@@ -174,23 +159,10 @@ class Dockerd:
     def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "cli").mkdir(exist_ok=True)
-        config = self.workdir / "containerd.toml"
-        config.write_text(
-            "version = 2\n"
-            f'root = "{self.workdir / "containerd-root"}"\n'
-            f'state = "{self.workdir / "containerd-state"}"\n'
-            # cri serves kubelets; opt installs binaries into /opt/containerd
-            'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"]\n'
-            f'[grpc]\n  address = "{self.containerd_socket}"\n'
-            f'[ttrpc]\n  address = "{self.containerd_socket}.ttrpc"\n'
-            '[debug]\n  address = ""\n'
-            '[metrics]\n  address = ""\n'
-        )
-        containerd = self._spawn(["containerd", "--config", str(config)], "containerd.log")
-        self._wait(self.containerd_socket.exists, "containerd", containerd, "containerd.log")
+        start_containerd(self.daemons, self.containerd_socket)
         daemon_json = self.workdir / "daemon.json"
         daemon_json.write_text("{}\n")
-        dockerd = self._spawn(
+        dockerd = self.daemons.spawn(
             [
                 "dockerd",
                 f"--config-file={daemon_json}",
@@ -219,85 +191,23 @@ class Dockerd:
             ],
             "dockerd.log",
         )
-        self._wait(lambda: _ping(self.socket), "dockerd", dockerd, "dockerd.log")
-
-    def _spawn(self, command: list[str], log_name: str) -> subprocess.Popen[bytes]:
-        with (self.workdir / log_name).open("ab") as output:
-            process = subprocess.Popen(
-                command,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=self.workdir,
-            )
-        self._processes.append(process)
-        return process
-
-    def _wait(
-        self,
-        ready: object,
-        what: str,
-        process: subprocess.Popen[bytes],
-        log_name: str,
-    ) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                raise DockerdStartError(f"{what} exited: {self._log_tail(log_name)}")
-            with contextlib.suppress(OSError):
-                if callable(ready) and ready():
-                    return
-            if time.monotonic() > deadline:
-                raise DockerdStartError(
-                    f"{what} not ready after {READY_TIMEOUT:.0f}s: {self._log_tail(log_name)}"
-                )
-            time.sleep(0.1)
-
-    def _log_tail(self, log_name: str) -> str:
-        try:
-            lines = (self.workdir / log_name).read_text(errors="replace").splitlines()
-        except OSError:
-            return "no log"
-        return " | ".join(lines[-3:]) or "no output"
+        self.daemons.wait(lambda: _ping(self.socket), "dockerd", dockerd, "dockerd.log")
 
     def stop(self) -> None:
         """Stop everything this daemon started and remove what it left; safe to call twice."""
-        if self._processes and self._processes[-1].poll() is None:
+        if self.daemons.running():
             try:
                 ids = self.cli("ps", "-aq", timeout=60).stdout.split()
                 if ids:
                     self.cli("rm", "-f", *ids, timeout=STOP_TIMEOUT)
             except (RuntimeError, OSError, subprocess.TimeoutExpired):
                 pass  # stopping the daemons below kills the containers anyway
-        for process in reversed(self._processes):
-            stop_process(process, STOP_TIMEOUT)
-        self._processes.clear()
-        kill_pids(pids_mentioning(str(self.containerd_socket), SHIMS))
+        self.daemons.stop_all()
+        kill_shims(self.containerd_socket)
         unmount_under(self.workdir)
-        self._remove_cgroup_parent()
-        self._remove_host_paths()
+        remove_cgroup_parent(self.cgroup_parent)
+        self.host_paths.remove_new()
         remove_tree(self.workdir)
-
-    def _remove_cgroup_parent(self) -> None:
-        for hierarchy in cgroup_hierarchies():
-            parent = hierarchy / self.cgroup_parent
-            if not parent.is_dir():
-                continue
-            for directory, _, _ in sorted(os.walk(parent), key=lambda e: -len(e[0])):
-                with contextlib.suppress(OSError):
-                    Path(directory).rmdir()
-
-    def _remove_host_paths(self) -> None:
-        for path in DAEMON_HOST_PATHS:
-            if path in self._host_paths_before or not path.exists():
-                continue
-            with contextlib.suppress(OSError):
-                if path.is_dir():
-                    path.rmdir()  # only when empty: another containerd may be using it
-                else:
-                    path.unlink()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -9,7 +9,8 @@ use crate::seccomp::profile::{
 };
 use crate::seccomp::{compile, SeccompError};
 
-const DEFAULT_PROFILE: &str = include_str!("../../python/hybridock/runtime/seccomp_default.json");
+const DEFAULT_PROFILE: &str =
+    include_str!("../../../../python/hybridock/runtime/seccomp_default.json");
 const DOCKER_CAPABILITIES: u64 = crate::spawn::spec::DOCKER_CAPABILITIES;
 
 const ALLOW: u32 = 0x7fff_0000;
