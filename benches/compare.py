@@ -3,6 +3,7 @@
     make bench-compare                      # the whole comparison (under 20 minutes), as root
     .venv/bin/python benches/compare.py --quick  # smoke: small image, one round, installed peers
     .venv/bin/python benches/compare.py --only build_cold --only build_rebuild  # issue 15's rows
+    .venv/bin/python benches/compare.py --conformance  # + runc's and crun's suites per runtime
 
 Installs the peers from Debian when missing (not in --quick), starts a docker-registry on
 127.0.0.1 and, on private sockets and roots under the work directory, containerd + dockerd and
