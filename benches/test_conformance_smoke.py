@@ -76,9 +76,17 @@ def test_bats_and_crun_tap_are_counted(tmp_path: Path) -> None:
     ]
 
 
-def test_tests_a_timeout_cut_off_count_as_failed(tmp_path: Path) -> None:
-    document = summarize(tmp_path, {"exec.bats": HUNG_TAP, "tty.bats": "# oci-suites: exit 137\n"})
-    assert (document["passed"], document["failed"], document["total"]) == (1, 2, 3)
+def test_tests_cut_off_count_as_failed_and_a_file_without_tests_as_skipped(tmp_path: Path) -> None:
+    document = summarize(
+        tmp_path,
+        {
+            "exec.bats": HUNG_TAP,
+            "tty.bats": "# oci-suites: exit 137\n",
+            "test_mounts.py": "1..0\n# oci-suites: exit 0\n",
+        },
+    )
+    assert (document["passed"], document["failed"], document["total"]) == (1, 2, 4)
+    assert document["skips"] == ["test_mounts.py: (the whole file, it planned no tests)"]
     assert document["failures"] == [
         "exec.bats: (4 of 5 tests not run, exit 124)",
         "tty.bats: (no TAP output, exit 137)",
