@@ -114,7 +114,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--conformance",
         action="store_true",
-        help="also run the OCI runtimes' conformance suites (scripts/oci-suites; about NN min)",
+        help="also run the OCI runtimes' conformance suites (scripts/oci-suites; ~10 min)",
     )
     parser.add_argument("--no-docker", action="store_true", help="leave docker out")
     parser.add_argument("--no-podman", action="store_true", help="leave podman out")

@@ -6,7 +6,8 @@ namespace of its own, on private state roots). This module runs every suite agai
 runtime present and puts the pass counts side by side: ``rows`` for compare.py's table (one row
 per suite and runtime, the figure is the passed count) and ``markdown`` for a table of its own.
 
-Long (about NN minutes for the three runtimes): compare.py runs it only with --conformance;
+Long (about 10 minutes for the three runtimes, more where a test hangs: a test file is cut off
+after 4 minutes): compare.py runs it only with --conformance;
 alone: ``.venv/bin/python benches/comparison/conformance.py [--suite crun] [--filter REGEX]``
 (as root), which writes benches/results/conformance-<date>.json and .md.
 """
