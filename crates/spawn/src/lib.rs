@@ -4,5 +4,6 @@
 //! serde, so the runtime binary stays small and quick to start.
 
 pub mod cgroup;
+pub mod oci;
 pub mod seccomp;
 pub mod spawn;

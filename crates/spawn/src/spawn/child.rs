@@ -9,7 +9,7 @@
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 
-use crate::spawn::errors::FailureRecord;
+use crate::spawn::errors::{FailureRecord, Stage};
 use crate::spawn::plan::{InRoot, Op, Plan, TargetKind};
 use crate::spawn::syscall::{Errno, SysResult, Syscall};
 
@@ -22,6 +22,11 @@ pub struct ChildFds {
     pub console_socket: RawFd,
     /// Not an fd: the child was born in the plan's `cgroup_at_birth`, whose join it skips.
     pub born_in_cgroup: bool,
+    /// The exec fifo, opened `O_PATH` by the parent (`-1` without a start gate).
+    pub start_gate: RawFd,
+    /// The read end of the pipe the parent releases a child in a new user namespace on
+    /// (`-1` without one).
+    pub sync: RawFd,
 }
 
 /// The child's mutable state: the rootfs fd between `OpenRoot` and `PivotRoot`, the console's
@@ -30,6 +35,8 @@ struct Context {
     root: RawFd,
     console: RawFd,
     fds: ChildFds,
+    /// The first exec candidate to try (found by `ResolveExec`).
+    exec_from: usize,
 }
 
 /// Runs every step. `Ok` only when a (fake) `execve` reported success; the real one never
@@ -39,6 +46,7 @@ pub fn execute<S: Syscall>(sys: &S, plan: &Plan, fds: ChildFds) -> Result<(), Fa
         root: -1,
         console: -1,
         fds,
+        exec_from: 0,
     };
     for (index, step) in plan.steps.iter().enumerate() {
         run(sys, &step.op, &mut context, plan).map_err(|errno| FailureRecord {
@@ -348,17 +356,27 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
         Op::NewSession => sys.setsid(),
         Op::ControllingTerminal => sys.set_controlling_terminal(0),
         Op::CloseFds => {
-            let keep = context.fds.error as u32;
-            if keep > 3 {
-                sys.close_range(3, keep - 1)?;
+            // Every fd above 2 but the error pipe and the exec fifo.
+            let gate = u32::try_from(context.fds.start_gate).unwrap_or(0);
+            let error = context.fds.error as u32;
+            let (low, high) = (error.min(gate), error.max(gate));
+            let mut first = 3;
+            for keep in [low, high] {
+                if keep < first {
+                    continue;
+                }
+                if keep > first {
+                    sys.close_range(first, keep - 1)?;
+                }
+                first = keep + 1;
             }
-            sys.close_range(keep.max(2) + 1, u32::MAX)
+            sys.close_range(first, u32::MAX)
         }
         Op::NoNewPrivs => sys.set_no_new_privs(),
         Op::Seccomp(program) => sys.set_seccomp_filter(program),
         Op::Exec { candidates } => {
             let mut denied = false;
-            for candidate in candidates {
+            for candidate in candidates.iter().skip(context.exec_from) {
                 match sys.execve(candidate, &plan.argv, &plan.env) {
                     Ok(()) => return Ok(()),
                     // execvp's rules: a miss moves on, a refusal is remembered.
@@ -369,7 +387,213 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
             }
             Err(Errno(if denied { libc::EACCES } else { libc::ENOENT }))
         }
+        Op::ResolveExec { candidates } => {
+            let mut denied = false;
+            for (index, candidate) in candidates.iter().enumerate() {
+                match sys.access_executable(candidate) {
+                    Ok(()) => {
+                        context.exec_from = index;
+                        return Ok(());
+                    }
+                    Err(Errno(libc::EACCES)) => denied = true,
+                    Err(_) => {}
+                }
+            }
+            Err(Errno(if denied { libc::EACCES } else { libc::ENOENT }))
+        }
+        Op::StartGate => start_gate(sys, context.fds),
+        Op::Unshare(flags) => sys.unshare(*flags),
+        Op::ForkAsSibling => sys.fork_as_sibling(context.fds.error),
+        Op::AwaitParent => {
+            let mut byte = [0u8; 1];
+            match sys.read(context.fds.sync, &mut byte)? {
+                // the parent gave up (and kills us)
+                0 => Err(Errno(libc::ECANCELED)),
+                _ => Ok(()),
+            }
+        }
+        Op::MountSysfs { target, flags } => {
+            let fd = open_or_create_in_root(sys, context.root, target, TargetKind::Directory)?;
+            let bound = with_fd(sys, fd, |path| {
+                match sys.mount(Some(c"sysfs"), path, Some(c"sysfs"), *flags, None) {
+                    Err(Errno(libc::EPERM)) => sys
+                        .mount(
+                            Some(c"/sys"),
+                            path,
+                            None,
+                            libc::MS_BIND | libc::MS_REC,
+                            None,
+                        )
+                        .map(|()| true),
+                    other => other.map(|()| false),
+                }
+            })?;
+            if !bound || *flags & libc::MS_RDONLY == 0 {
+                return Ok(());
+            }
+            // the bind took none of the flags: reopened to reach the mount itself, read-only
+            let fd = sys.open_in_root(context.root, last_prefix(target))?;
+            with_fd(sys, fd, |path| remount_readonly(sys, path))
+        }
+        Op::WriteFile { path, value } => {
+            let fd = sys.open(path, libc::O_WRONLY)?;
+            let result = sys.write(fd, value);
+            sys.close(fd);
+            result
+        }
+        Op::FlagsInRoot { target, flags } => {
+            let fd = sys.open_in_root(context.root, last_prefix(target))?;
+            with_fd(sys, fd, |path| sys.mount(None, path, None, *flags, None))
+        }
+        Op::ReadonlyRecursiveInRoot(target) => {
+            let fd = sys.open_in_root(context.root, last_prefix(target))?;
+            with_fd(sys, fd, |path| match sys.readonly_recursive(path) {
+                // A kernel before 5.12: the top mount at least, as runc 1.1 leaves it.
+                Err(Errno(libc::ENOSYS)) => remount_readonly(sys, path),
+                other => other,
+            })
+        }
+        Op::Device {
+            target,
+            parent,
+            name,
+            mode,
+            major,
+            minor,
+            uid,
+            gid,
+            host,
+        } => make_device(
+            sys,
+            context.root,
+            (target, parent, name),
+            (*mode, *major, *minor),
+            (*uid, *gid),
+            host,
+        ),
+        Op::Link {
+            target,
+            parent,
+            name,
+        } => {
+            let fd = sys.open_in_root(context.root, parent)?;
+            let result = sys.symlinkat(target, fd, name);
+            sys.close(fd);
+            match result {
+                Err(Errno(libc::EEXIST)) => Ok(()),
+                other => other,
+            }
+        }
+        Op::KeepCapabilities(keep) => sys.set_keep_capabilities(*keep),
+        Op::SetCapabilitySets {
+            effective,
+            permitted,
+            inheritable,
+        } => sys.set_capability_sets(*effective, *permitted, *inheritable),
+        Op::RaiseAmbient(mask) => {
+            // runc warns and goes on when one cannot be raised (not in the inheritable set,
+            // as in `runc spec`'s own config): so do we, without the warning.
+            for capability in (0..64u32).filter(|bit| mask & (1u64 << bit) != 0) {
+                match sys.raise_ambient_capability(capability) {
+                    Err(Errno(libc::EPERM | libc::EINVAL)) | Ok(()) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+/// Past the start gate nobody reads the error pipe: a failed `execve` is told on the
+/// process's own stderr (`hybridock-runtime: exec CMD: REASON`, as runc's `exec failed`), and
+/// the exit status is docker's (127 not found, 126 not executable). `None` for any other
+/// failure, or one the parent hears about.
+pub fn exec_failed<S: Syscall>(sys: &S, plan: &Plan, record: FailureRecord) -> Option<i32> {
+    let step = plan.steps.get(record.step as usize)?;
+    if plan.start_gate.is_none() || !matches!(step.op, Op::Exec { .. }) {
+        return None;
+    }
+    let _ = sys.write(2, &plan.exec_failure_prefix);
+    let _ = sys.write(2, errno_text(record.errno));
+    let _ = sys.write(2, b"\n");
+    Some(match record.errno {
+        libc::ENOENT | libc::ENOTDIR => 127,
+        _ => 126,
+    })
+}
+
+/// strerror's text for the errors execve reports, without a call into libc's locale code.
+fn errno_text(errno: i32) -> &'static [u8] {
+    match errno {
+        libc::ENOENT => b"no such file or directory",
+        libc::ENOTDIR => b"not a directory",
+        libc::EACCES => b"permission denied",
+        libc::ENOEXEC => b"exec format error",
+        libc::EPERM => b"operation not permitted",
+        libc::E2BIG => b"argument list too long",
+        libc::ENOMEM => b"cannot allocate memory",
+        libc::ETXTBSY => b"text file busy",
+        libc::ELOOP => b"too many levels of symbolic links",
+        libc::ENAMETOOLONG => b"file name too long",
+        libc::EISDIR => b"is a directory",
+        libc::ELIBBAD => b"accessing a corrupted shared library",
+        libc::EINVAL => b"invalid argument",
+        libc::EIO => b"input/output error",
+        _ => b"exec failed",
+    }
+}
+
+/// The path (relative to the root) of an in-root target, `.` for the root itself.
+fn last_prefix(target: &InRoot) -> &CStr {
+    target
+        .prefixes
+        .last()
+        .map_or(c".", |prefix| prefix.as_c_str())
+}
+
+/// The start gate: "ready" to the parent, then block on the exec fifo until `start`.
+fn start_gate<S: Syscall>(sys: &S, fds: ChildFds) -> SysResult {
+    let ready = FailureRecord {
+        stage: Stage::StartGate,
+        errno: 0,
+        step: 0,
+    };
+    sys.write(fds.error, &ready.to_bytes())?;
+    // The O_PATH fd reopened for writing through the container's own /proc (runc's way: the
+    // host path is out of reach after pivot_root).
+    let fifo = ProcFdPath::new(fds.start_gate);
+    let fd = sys.open(fifo.as_c_str(), libc::O_WRONLY | libc::O_CLOEXEC)?;
+    let result = sys.write(fd, b"0");
+    sys.close(fd);
+    sys.close(fds.start_gate);
+    result
+}
+
+/// mknod of an OCI device (parents made; `EEXIST` is fine), then its owner; a refused mknod
+/// binds the host's node instead.
+fn make_device<S: Syscall>(
+    sys: &S,
+    root: RawFd,
+    (target, parent, name): (&InRoot, &InRoot, &CStr),
+    (mode, major, minor): (u32, u32, u32),
+    (uid, gid): (libc::uid_t, libc::gid_t),
+    host: &CStr,
+) -> SysResult {
+    let parent = open_or_create_in_root(sys, root, parent, TargetKind::Directory)?;
+    let result = match sys.mknodat(parent, name, mode, major, minor) {
+        Ok(()) => sys.fchownat(parent, name, uid, gid),
+        Err(Errno(libc::EEXIST)) => Ok(()),
+        Err(Errno(libc::EPERM)) => {
+            sys.close(parent);
+            let fd = open_or_create_in_root(sys, root, target, TargetKind::File)?;
+            return with_fd(sys, fd, |path| {
+                sys.mount(Some(host), path, None, libc::MS_BIND, None)
+            });
+        }
+        Err(error) => Err(error),
+    };
+    sys.close(parent);
+    result
 }
 
 /// Unlocks the pty, opens its slave (owned by `uid`), sends the master to the parent.

@@ -47,10 +47,11 @@
 use std::ffi::c_void;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 
 use crate::spawn::child::{self, ChildFds};
 use crate::spawn::errors::{FailureRecord, SpawnError, Stage};
-use crate::spawn::plan::Plan;
+use crate::spawn::plan::{CgroupAtBirth, Op, ParentSteps, Plan};
 use crate::spawn::syscall::{receive_fd, LinuxSyscalls, Syscall};
 
 /// A started process: its pid (the caller reaps it) and, with a console, the pty master
@@ -127,9 +128,15 @@ extern "C" fn child_main(argument: *mut c_void) -> libc::c_int {
             step: 0,
         },
     };
-    let _ = LinuxSyscalls.write(arguments.fds.error, &record.to_bytes());
+    // Past a start gate the parent no longer reads: a write must not kill us with SIGPIPE.
+    // SAFETY: setting a signal's disposition; the process exits right after.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let status = child::exec_failed(&LinuxSyscalls, arguments.plan, record).unwrap_or_else(|| {
+        let _ = LinuxSyscalls.write(arguments.fds.error, &record.to_bytes());
+        1
+    });
     // SAFETY: _exit skips atexit handlers and stdio flushing, which belong to the parent.
-    unsafe { libc::_exit(1) }
+    unsafe { libc::_exit(status) }
 }
 
 /// `struct clone_args` of clone3(2) up to `cgroup` (`CLONE_ARGS_SIZE_VER2`).
@@ -372,6 +379,8 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
         operation: "mmap",
         source,
     })?;
+    let start_gate = plan.start_gate.as_deref().map(open_gate).transpose()?;
+    let (sync_child, sync_parent) = prepare_user_namespace(plan, start_gate.as_ref())?;
     let cgroup = open_cgroup(plan);
     let mut arguments = ChildArguments {
         plan,
@@ -379,6 +388,8 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
             error: write_end.as_raw_fd(),
             console_socket: console_child.as_ref().map_or(-1, AsRawFd::as_raw_fd),
             born_in_cgroup: cgroup.is_some(),
+            start_gate: start_gate.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+            sync: sync_child.as_ref().map_or(-1, AsRawFd::as_raw_fd),
         },
     };
     let network_namespace = plan
@@ -436,12 +447,17 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
     drop(network_namespace);
     drop(write_end);
     drop(console_child);
+    drop(start_gate);
+    drop(sync_child);
     drop(stack);
     if pid < 0 {
         return Err(SpawnError::Parent {
             operation: "clone",
             source: clone_error,
         });
+    }
+    if let Some(sync) = sync_parent {
+        release(plan, pid, arguments.fds.born_in_cgroup, sync)?;
     }
 
     let pid = wait_for_exec(plan, pid, read_end.as_raw_fd())?;
@@ -464,14 +480,139 @@ pub fn spawn_plan(plan: &Plan) -> Result<Spawned, SpawnError> {
     Ok(Spawned { pid, terminal })
 }
 
-/// Reads the error pipe: the pid once the child exec'd, else its failure (child reaped).
-fn wait_for_exec(
+/// For a new user namespace: the exec fifo given to its root (who could not open the host
+/// root's fifo for writing; runc chowns it so), and the sync pipe (child's end, parent's).
+#[allow(clippy::type_complexity)]
+fn prepare_user_namespace(
+    plan: &Plan,
+    gate: Option<&OwnedFd>,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>), SpawnError> {
+    let Some(steps) = &plan.user_namespace else {
+        return Ok((None, None));
+    };
+    if let (Some(gate), Some((uid, gid))) = (gate, steps.root_owner) {
+        // SAFETY: an fd we own, an empty NUL-terminated path, integer arguments.
+        let owned = unsafe {
+            libc::fchownat(
+                gate.as_raw_fd(),
+                c"".as_ptr(),
+                uid,
+                gid,
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        if owned != 0 {
+            return Err(parent_error("chown the exec fifo"));
+        }
+    }
+    let (read, write) = error_pipe()?;
+    Ok((Some(read), Some(write)))
+}
+
+/// Does for a child in a new user namespace what it cannot do itself (see
+/// [`ParentSteps`]), then lets it go on with one byte on the sync pipe; on a failure the
+/// child is killed and reaped.
+fn release(
     plan: &Plan,
     pid: libc::pid_t,
+    born_in_cgroup: bool,
+    sync: OwnedFd,
+) -> Result<(), SpawnError> {
+    let Some(steps) = &plan.user_namespace else {
+        return Ok(());
+    };
+    let born_in = plan.cgroup_at_birth.as_ref().filter(|_| born_in_cgroup);
+    write_parent_steps(steps, pid, born_in, sync).inspect_err(|_| {
+        // SAFETY: killing our own child, which has not been reaped, so the pid is ours.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        reap(pid);
+    })
+}
+
+fn write_parent_steps(
+    steps: &ParentSteps,
+    pid: libc::pid_t,
+    born_in: Option<&CgroupAtBirth>,
+    sync: OwnedFd,
+) -> Result<(), SpawnError> {
+    let write = |path: &std::path::Path, value: &[u8], operation: &'static str| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, value))
+            .map_err(|source| SpawnError::Parent { operation, source })
+    };
+    let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let pid_text = pid.to_string();
+    for join in &steps.cgroup_join {
+        if born_in.is_some_and(|birth| birth.procs == *join) {
+            continue;
+        }
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(join.as_bytes()));
+        write(path, pid_text.as_bytes(), "joining the child to its cgroup")?;
+    }
+    if let Some(adjustment) = &steps.oom_score_adj {
+        write(
+            &proc.join("oom_score_adj"),
+            adjustment,
+            "writing oom_score_adj",
+        )?;
+    }
+    if steps.deny_setgroups {
+        write(&proc.join("setgroups"), b"deny", "writing setgroups")?;
+    }
+    write(&proc.join("uid_map"), &steps.uid_map, "writing uid_map")?;
+    write(&proc.join("gid_map"), &steps.gid_map, "writing gid_map")?;
+    let mut sync = std::fs::File::from(sync);
+    std::io::Write::write_all(&mut sync, b"1").map_err(|source| SpawnError::Parent {
+        operation: "releasing the child",
+        source,
+    })
+}
+
+/// The exec fifo, `O_PATH` (opening it for writing would block until `start`), above 2.
+fn open_gate(path: &std::ffi::CStr) -> Result<OwnedFd, SpawnError> {
+    // SAFETY: a NUL-terminated path; the fd returned is ours.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(parent_error("open the exec fifo"));
+    }
+    // SAFETY: open returned a fresh descriptor.
+    above_stdio(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads the error pipe: the pid once the child exec'd (or, with a start gate, once it is
+/// ready and waiting at it), else its failure (child reaped).
+fn wait_for_exec(
+    plan: &Plan,
+    mut pid: libc::pid_t,
     read_end: RawFd,
 ) -> Result<libc::pid_t, SpawnError> {
-    match read_record(read_end) {
+    let mut result = read_record(read_end);
+    // A child that joined a user namespace goes on in a sibling (pid 1 of the pid namespace
+    // it unshared there): it says so, exits, and the sibling is waited for instead.
+    while let Ok((FailureRecord::SIZE, bytes)) = result {
+        match FailureRecord::from_bytes(bytes) {
+            Some(FailureRecord {
+                stage: Stage::Namespaces,
+                errno: 0,
+                step,
+            }) if plan.steps.iter().any(|s| s.op == Op::ForkAsSibling) => {
+                reap(pid);
+                pid = libc::pid_t::try_from(step).unwrap_or(-1);
+                result = read_record(read_end);
+            }
+            _ => break,
+        }
+    }
+    match result {
         Ok((0, _)) => Ok(pid),
+        Ok((FailureRecord::SIZE, bytes))
+            if FailureRecord::from_bytes(bytes)
+                .is_some_and(|record| record.stage == Stage::StartGate && record.errno == 0) =>
+        {
+            Ok(pid)
+        }
         Ok((FailureRecord::SIZE, bytes)) => {
             reap(pid);
             match FailureRecord::from_bytes(bytes) {

@@ -35,10 +35,12 @@ pub enum Stage {
     Network = 19,
     /// Writing the container's namespaced sysctls.
     Sysctl = 20,
+    /// Waiting at the exec fifo (OCI `create`); with errno 0 the "ready" record.
+    StartGate = 21,
 }
 
 impl Stage {
-    const ALL: [Self; 20] = [
+    const ALL: [Self; 21] = [
         Self::Prepare,
         Self::Cgroup,
         Self::Rootfs,
@@ -59,6 +61,7 @@ impl Stage {
         Self::Seccomp,
         Self::Network,
         Self::Sysctl,
+        Self::StartGate,
     ];
 
     #[must_use]
@@ -90,6 +93,7 @@ impl Stage {
             Self::Seccomp => "seccomp",
             Self::Network => "network",
             Self::Sysctl => "sysctl",
+            Self::StartGate => "start_gate",
         }
     }
 }
@@ -305,13 +309,13 @@ mod tests {
             );
         }
         let numbers: Vec<u32> = Stage::ALL.iter().map(|stage| *stage as u32).collect();
-        assert_eq!(numbers, (1..=20).collect::<Vec<_>>());
+        assert_eq!(numbers, (1..=21).collect::<Vec<_>>());
         assert_eq!(Stage::Namespaces as u32, 17);
         assert_eq!(Stage::Seccomp as u32, 18);
         assert_eq!(Stage::Seccomp.name(), "seccomp");
         assert_eq!(Stage::from_wire(0), None);
         assert_eq!(Stage::Sysctl.name(), "sysctl");
-        assert_eq!(Stage::from_wire(21), None);
+        assert_eq!(Stage::from_wire(22), None);
     }
 
     #[test]

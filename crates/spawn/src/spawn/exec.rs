@@ -30,7 +30,8 @@ use crate::spawn::clone::{self, Spawned};
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::plan::{c_string, path_c_string, push_process, Op, Plan, Process, Step};
 use crate::spawn::spec::{
-    check_host_path, check_seccomp_filter, clean_container_path, invalid, Rlimit, DEFAULT_PATH,
+    check_host_path, check_seccomp_filter, clean_container_path, invalid, CapabilitySets, Rlimit,
+    DEFAULT_PATH,
 };
 
 /// The namespaces the child joins itself, in order: the mount namespace last.
@@ -69,6 +70,10 @@ pub struct ExecSpec {
     pub capabilities: Option<u64>,
     /// The container's seccomp program, compiled for `capabilities`; `None` is unconfined.
     pub seccomp_filter: Option<Vec<SockFilter>>,
+    /// OCI's five capability sets; when given, they replace `capabilities`.
+    pub capability_sets: Option<CapabilitySets>,
+    /// The file mode creation mask the command starts with.
+    pub umask: u32,
 }
 
 impl ExecSpec {
@@ -90,6 +95,8 @@ impl ExecSpec {
             cgroup_join: Vec::new(),
             capabilities: Some(crate::spawn::spec::DOCKER_CAPABILITIES),
             seccomp_filter: None,
+            capability_sets: None,
+            umask: 0o022,
         }
     }
 
@@ -124,12 +131,31 @@ impl ExecSpec {
 /// The container's namespaces, opened before clone.
 pub struct NamespaceFds {
     pub pid: OwnedFd,
-    /// (name, `CLONE_NEW*`, fd) in [`JOINED`] order; a kind the kernel lacks is left out.
+    /// (name, `CLONE_NEW*`, fd): the user namespace when it is not ours, then [`JOINED`]'s
+    /// order; a kind the kernel lacks is left out.
     pub joined: Vec<(&'static str, c_int, OwnedFd)>,
 }
 
+/// Whether two fds name the same file (device and inode).
+fn same_file(one: &OwnedFd, other: &OwnedFd) -> bool {
+    let identity = |fd: &OwnedFd| {
+        // SAFETY: stat is plain old data, filled by the kernel for an fd we own.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid fd and a pointer to a stat of the right size.
+        let found = unsafe { libc::fstat(fd.as_raw_fd(), &raw mut stat) } == 0;
+        found.then_some((stat.st_dev, stat.st_ino))
+    };
+    identity(one).is_some_and(|id| Some(id) == identity(other))
+}
+
+/// `/proc/PID/ns/NAME` opened (`pid` 0: the calling thread's own).
 fn open_namespace(pid: pid_t, name: &str) -> std::io::Result<OwnedFd> {
-    let path = std::ffi::CString::new(format!("/proc/{pid}/ns/{name}"))
+    let owner = if pid == 0 {
+        "thread-self".to_owned()
+    } else {
+        pid.to_string()
+    };
+    let path = std::ffi::CString::new(format!("/proc/{owner}/ns/{name}"))
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     // SAFETY: a NUL-terminated path; the fd returned is ours.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
@@ -151,8 +177,19 @@ pub fn open_namespaces(pid: pid_t) -> Result<NamespaceFds, SpawnError> {
     };
     let pid_fd = open_namespace(pid, "pid").map_err(failed)?;
     let mut joined = Vec::new();
+    // A container in its own user namespace (OCI mappings): joined first, after the cgroups,
+    // so the namespaces it owns can be joined next. A namespace the container shares with us
+    // is left alone: joining our own user namespace is EINVAL, and from inside the container's
+    // one the host's others are out of reach (EPERM).
+    let shared =
+        |name: &str, fd: &OwnedFd| open_namespace(0, name).is_ok_and(|own| same_file(fd, &own));
+    let user = open_namespace(pid, "user").map_err(failed)?;
+    if !shared("user", &user) {
+        joined.push(("user", libc::CLONE_NEWUSER, user));
+    }
     for (name, nstype) in JOINED {
         match open_namespace(pid, name) {
+            Ok(fd) if shared(name, &fd) => {}
             Ok(fd) => joined.push((name, nstype, fd)),
             // A kernel without cgroup namespaces has no such file (and no such namespace).
             Err(error) if name == "cgroup" && error.raw_os_error() == Some(libc::ENOENT) => {}
@@ -198,6 +235,9 @@ pub fn exec_plan(
         console_size: spec.console_size,
         no_new_privs: spec.no_new_privs,
         seccomp_filter: spec.seccomp_filter.as_deref(),
+        capability_sets: spec.capability_sets,
+        start_gate: false,
+        umask: spec.umask,
     };
     push_process(&mut steps, &process);
     Ok(process.into_plan(steps, 0, Some(pid_namespace)))
@@ -228,6 +268,8 @@ mod tests {
         error: 9,
         console_socket: 8,
         born_in_cgroup: false,
+        start_gate: -1,
+        sync: -1,
     };
 
     fn joined() -> Vec<(&'static str, c_int, RawFd)> {

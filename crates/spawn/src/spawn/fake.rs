@@ -163,6 +163,12 @@ impl Syscall for RecordingSyscalls {
         ))
     }
 
+    fn read(&self, fd: RawFd, buffer: &mut [u8]) -> SysResult<usize> {
+        self.record(format!("read {}", self.fd_name(fd)))?;
+        buffer.iter_mut().take(1).for_each(|byte| *byte = b'1');
+        Ok(buffer.len().min(1))
+    }
+
     fn close(&self, fd: RawFd) {
         let _ = self.record(format!("close {}", self.fd_name(fd)));
     }
@@ -349,7 +355,41 @@ impl Syscall for RecordingSyscalls {
         self.record("loopback_up".to_owned())
     }
 
+    fn fork_as_sibling(&self, report: RawFd) -> SysResult {
+        self.record(format!("fork_as_sibling {}", self.fd_name(report)))
+    }
+
     fn execve(&self, path: &CStr, _argv: &CStringArray, _envp: &CStringArray) -> SysResult {
         self.record(format!("execve {}", path.to_string_lossy()))
+    }
+
+    fn fchownat(&self, directory: RawFd, name: &CStr, uid: uid_t, gid: gid_t) -> SysResult {
+        self.record(format!(
+            "fchownat {}/{} {uid} {gid}",
+            self.fd_name(directory),
+            name.to_string_lossy()
+        ))
+    }
+
+    fn access_executable(&self, path: &CStr) -> SysResult {
+        self.record(format!("access_x {}", path.to_string_lossy()))
+    }
+
+    fn readonly_recursive(&self, path: &CStr) -> SysResult {
+        self.record(format!("readonly_recursive {}", self.path(path)))
+    }
+
+    fn set_keep_capabilities(&self, keep: bool) -> SysResult {
+        self.record(format!("keepcaps {keep}"))
+    }
+
+    fn set_capability_sets(&self, effective: u64, permitted: u64, inheritable: u64) -> SysResult {
+        self.record(format!(
+            "capset e={effective:#x} p={permitted:#x} i={inheritable:#x}"
+        ))
+    }
+
+    fn raise_ambient_capability(&self, capability: u32) -> SysResult {
+        self.record(format!("ambient_raise {capability}"))
     }
 }

@@ -34,12 +34,27 @@ pub use clone::Spawned;
 pub use errors::{SpawnError, Stage};
 pub use exec::{exec_in, ExecSpec};
 pub use spec::{
-    BindMount, CgroupSource, CgroupView, EtcFiles, Namespaces, Rlimit, Rootfs, Spec, TmpfsMount,
+    BindMount, CapabilitySets, CgroupSource, CgroupView, DeviceNode, EtcFiles, IdMap, MountsMode,
+    NamespaceKind, Namespaces, OciMount, Rlimit, Rootfs, Spec, TmpfsMount, UserNamespace,
 };
 
 /// Starts the container process described by `spec`; returns its pid (and, with `tty`, the
-/// pty master) after a successful exec.
+/// pty master) after a successful exec, or, with a `start_gate`, once the child waits at it.
 pub fn spawn(spec: &Spec) -> Result<Spawned, SpawnError> {
-    let plan = plan::plan(spec)?;
-    clone::spawn_plan(&plan)
+    let mut opened = Vec::new();
+    for (kind, path) in &spec.join_namespaces {
+        let file = std::fs::File::open(path).map_err(|source| SpawnError::Parent {
+            operation: "opening a namespace to join",
+            source,
+        })?;
+        opened.push((*kind, std::os::fd::OwnedFd::from(file)));
+    }
+    let joined: Vec<_> = opened
+        .iter()
+        .map(|(kind, fd)| (*kind, std::os::fd::AsRawFd::as_raw_fd(fd)))
+        .collect();
+    let plan = plan::plan_joining(spec, &joined)?;
+    let spawned = clone::spawn_plan(&plan);
+    drop(opened);
+    spawned
 }

@@ -18,7 +18,9 @@ use libc::c_ulong;
 
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::plan::{c_string, path_c_string, InRoot, Op, Step, TargetKind};
-use crate::spawn::spec::{CgroupSource, CgroupView, Rootfs, Spec, INIT_PATH};
+use crate::spawn::spec::{
+    CgroupSource, CgroupView, DeviceNode, MountsMode, OciMount, Rootfs, Spec, INIT_PATH,
+};
 
 /// mount(2) copies at most one page of option data.
 const MOUNT_DATA_LIMIT: usize = 4095;
@@ -206,20 +208,178 @@ const HARDENED: c_ulong = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
 /// Every mount inside the rootfs, before `pivot_root`.
 #[must_use]
 pub fn container_mount_steps(spec: &Spec) -> Vec<Step> {
-    let mut steps = vec![step(
-        Stage::Mount,
-        mount_in_root("proc", "/proc", Some("proc"), HARDENED, None),
-    )];
-    // Right after /proc, before anything (a user's bind) can be mounted over /proc/sys.
-    for (key, value) in &spec.sysctls {
+    match &spec.mounts_mode {
+        MountsMode::Docker => docker_mount_steps(spec),
+        MountsMode::Oci(mounts) => oci_mount_steps(spec, mounts),
+    }
+}
+
+/// An OCI config's mounts in its order (runc's `mountToRootfs`), then /dev's nodes and
+/// links unless /dev is bound from the host (runc's `setupDev`), then the sysctls.
+fn oci_mount_steps(spec: &Spec, mounts: &[OciMount]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for mount in mounts {
+        let destination = mount.destination.as_str();
+        if mount.fstype.as_deref() == Some("cgroup") {
+            if let Some(view) = &spec.cgroup_view {
+                steps.extend(cgroup_steps(view, destination));
+                if let CgroupView::V1 {
+                    writable: false, ..
+                } = view
+                {
+                    // runc's mountCgroupV1: the tmpfs itself read-only too, once filled
+                    steps.push(step(
+                        Stage::Mount,
+                        Op::FlagsInRoot {
+                            target: InRoot::new(destination),
+                            flags: libc::MS_BIND
+                                | libc::MS_REMOUNT
+                                | libc::MS_RDONLY
+                                | HARDENED
+                                | libc::MS_RELATIME,
+                        },
+                    ));
+                }
+                continue;
+            }
+        }
+        if mount.is_bind() {
+            let source = Path::new(mount.source.as_deref().unwrap_or_default());
+            let remount = mount.flags & !(libc::MS_BIND | libc::MS_REC);
+            let op = Op::MountInRoot {
+                source: Some(path_c_string(source)),
+                target: InRoot::new(destination),
+                kind: bind_kind(source),
+                fstype: None,
+                flags: mount.flags & (libc::MS_BIND | libc::MS_REC),
+                data: None,
+                remount,
+            };
+            steps.push(step(Stage::Mount, op));
+            if mount.recursive_readonly {
+                steps.push(step(
+                    Stage::Mount,
+                    Op::ReadonlyRecursiveInRoot(InRoot::new(destination)),
+                ));
+            }
+        } else {
+            let fstype = mount.fstype.as_deref().unwrap_or("none");
+            let source = mount.source.as_deref().unwrap_or(fstype);
+            let data = Some(mount.data.as_str()).filter(|data| !data.is_empty());
+            steps.push(step(
+                Stage::Mount,
+                mount_in_root(
+                    source,
+                    destination,
+                    Some(fstype),
+                    mount.flags as c_ulong,
+                    data,
+                ),
+            ));
+        }
+        if mount.propagation != 0 {
+            steps.push(step(
+                Stage::Mount,
+                Op::FlagsInRoot {
+                    target: InRoot::new(destination),
+                    flags: mount.propagation as c_ulong,
+                },
+            ));
+        }
+    }
+    let dev_bound = mounts
+        .iter()
+        .any(|mount| mount.destination == "/dev" && mount.is_bind());
+    if !dev_bound {
+        steps.extend(oci_device_steps(spec));
+    }
+    steps.extend(sysctl_steps(spec));
+    steps
+}
+
+/// The config's devices, then runc's default ones it does not list, then the /dev links
+/// (`/dev/core` when the host has a /proc/kcore, as runc checks).
+fn oci_device_steps(spec: &Spec) -> Vec<Step> {
+    let defaults = DEVICES
+        .iter()
+        .map(|&(name, major, minor)| DeviceNode {
+            path: format!("/dev/{name}"),
+            mode: libc::S_IFCHR | 0o666,
+            major,
+            minor,
+            uid: 0,
+            gid: 0,
+        })
+        .filter(|default| {
+            !spec
+                .devices
+                .iter()
+                .any(|device| device.path == default.path)
+        });
+    let mut steps: Vec<Step> = spec
+        .devices
+        .iter()
+        .cloned()
+        .chain(defaults)
+        .map(|device| {
+            let target = InRoot::new(&device.path);
+            let (parent, name) = match device.path.rsplit_once('/') {
+                Some((parent, name)) => (if parent.is_empty() { "/" } else { parent }, name),
+                None => ("/", device.path.as_str()),
+            };
+            step(
+                Stage::Devices,
+                Op::Device {
+                    parent: InRoot::new(parent),
+                    name: c_string(name),
+                    mode: device.mode,
+                    major: device.major,
+                    minor: device.minor,
+                    uid: device.uid,
+                    gid: device.gid,
+                    host: c_string(&device.path),
+                    target,
+                },
+            )
+        })
+        .collect();
+    let core = Path::new("/proc/kcore")
+        .exists()
+        .then_some(("core", "/proc/kcore"));
+    for (name, target) in DEVICE_LINKS.into_iter().chain(core) {
         steps.push(step(
+            Stage::Devices,
+            Op::Link {
+                target: c_string(target),
+                parent: c_string("dev"),
+                name: c_string(name),
+            },
+        ));
+    }
+    steps
+}
+
+/// The sysctls, written through the container's /proc/sys.
+fn sysctl_steps(spec: &Spec) -> impl Iterator<Item = Step> + '_ {
+    spec.sysctls.iter().map(|(key, value)| {
+        step(
             Stage::Sysctl,
             Op::Sysctl {
                 path: c_string(&format!("proc/sys/{}", key.replace('.', "/"))),
                 value: value.as_bytes().to_vec(),
             },
-        ));
-    }
+        )
+    })
+}
+
+/// docker's: the standard mounts, then the user's.
+fn docker_mount_steps(spec: &Spec) -> Vec<Step> {
+    let mut steps = vec![step(
+        Stage::Mount,
+        mount_in_root("proc", "/proc", Some("proc"), HARDENED, None),
+    )];
+    // Right after /proc, before anything (a user's bind) can be mounted over /proc/sys.
+    steps.extend(sysctl_steps(spec));
     steps.extend(dev_steps());
     let sysfs_readonly = if spec.writable_sysfs {
         0
@@ -237,7 +397,7 @@ pub fn container_mount_steps(spec: &Spec) -> Vec<Step> {
         ),
     ));
     if let Some(view) = &spec.cgroup_view {
-        steps.extend(cgroup_steps(view));
+        steps.extend(cgroup_steps(view, CGROUP_ROOT));
     }
 
     if let Some(init) = &spec.init {
@@ -304,14 +464,14 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// symlinks of merged hierarchies (`cpu -> cpu,cpuacct`). The tmpfs itself stays writable, as
 /// docker 20.10 (runc 1.1) leaves it: only the hierarchies are read-only, and a file made in
 /// the tmpfs is the container's own. v2 (`mountCgroupV2`): one cgroup2 mount.
-fn cgroup_steps(view: &CgroupView) -> Vec<Step> {
+fn cgroup_steps(view: &CgroupView, root: &str) -> Vec<Step> {
     let readonly = |writable: bool| if writable { 0 } else { libc::MS_RDONLY };
     match view {
         CgroupView::V2 { writable } => vec![step(
             Stage::Mount,
             mount_in_root(
                 "cgroup2",
-                CGROUP_ROOT,
+                root,
                 Some("cgroup2"),
                 HARDENED | libc::MS_RELATIME | readonly(*writable),
                 None,
@@ -325,16 +485,10 @@ fn cgroup_steps(view: &CgroupView) -> Vec<Step> {
             let tmpfs_flags = HARDENED | libc::MS_RELATIME;
             let mut steps = vec![step(
                 Stage::Mount,
-                mount_in_root(
-                    "tmpfs",
-                    CGROUP_ROOT,
-                    Some("tmpfs"),
-                    tmpfs_flags,
-                    Some("mode=755"),
-                ),
+                mount_in_root("tmpfs", root, Some("tmpfs"), tmpfs_flags, Some("mode=755")),
             )];
             for (name, source) in hierarchies {
-                let target = format!("{CGROUP_ROOT}/{name}");
+                let target = format!("{root}/{name}");
                 let op = match source {
                     CgroupSource::Bind(path) => bind_with(
                         path,
@@ -364,7 +518,7 @@ fn cgroup_steps(view: &CgroupView) -> Vec<Step> {
                     Stage::Mount,
                     Op::Symlink {
                         target: c_string(target),
-                        parent: c_string(CGROUP_ROOT.trim_start_matches('/')),
+                        parent: c_string(root.trim_start_matches('/')),
                         name: c_string(link),
                     },
                 ));

@@ -3,8 +3,9 @@
 //! A new mount namespace is always part of the set: the rootfs, /proc, /dev and every bind
 //! mount are made inside it, so they vanish with the container and never show on the host.
 //! `CLONE_NEWPID` on the one `clone` makes the child pid 1 of the new namespace while it stays
-//! a direct child of the caller (who reaps it with `waitpid`). No user namespace: hybridock
-//! runs containers as real root, like docker's default.
+//! a direct child of the caller (who reaps it with `waitpid`). No user namespace on docker's
+//! path: hybridock runs containers as real root, like docker's default; an OCI config's one
+//! (`Spec::user_namespace`) adds `CLONE_NEWUSER` in plan.rs, so the others are owned by it.
 
 use libc::c_int;
 

@@ -5,8 +5,19 @@
 //! The order, and why (runc's `rootfs_linux.go` / `init_linux.go`, youki's `rootfs` and
 //! `container_init_process.rs` follow the same shape):
 //! 1. non-dumpable first (so `/proc/<pid>/exe` and `/proc/<pid>/mem` of the half-set-up child
-//!    cannot be opened by a process in the container), default signal actions, umask 0;
-//! 2. join the cgroups before doing any work that is charged to them; then, with a private
+//!    cannot be opened by a process in the container); in a new user namespace (OCI maps,
+//!    cloned with `CLONE_NEWUSER` so every other new namespace is owned by it), wait on the
+//!    sync pipe while the parent does what the child no longer may on the host (runc's
+//!    `nsexec`): join it to its cgroups by pid (v1 `tasks` are not writable from inside),
+//!    write its oom score, `setgroups` ("deny" only for an unprivileged caller), `uid_map`
+//!    and `gid_map`; then become root of the namespace (`setresgid`/`setresuid` 0: until then
+//!    its ids are unmapped there and no file could be made); default signal actions, umask 0;
+//! 2. join the cgroups before doing any work that is charged to them; a user namespace
+//!    joined by path (OCI) first among the namespaces, as its root, then the others joined,
+//!    then the new ones unshared so that it owns them (cloned, they would be the host's,
+//!    beyond its root's reach), and with a new pid namespace the rest of the plan runs in a
+//!    sibling, `clone(CLONE_PARENT)`, pid 1 there and still the caller's child (the parent
+//!    reaps the first child, told the sibling's pid on the error pipe); then, with a private
 //!    cgroup namespace, unshare it (after the join, so the container's own cgroup is its root,
 //!    as runc does); bring the new network namespace's loopback up (as runc does for every
 //!    new network namespace, `--network none` included; a namespace made beforehand and
@@ -15,9 +26,12 @@
 //!    still propagate in; mount the rootfs (overlay, or a bind of the prepared tree);
 //! 4. the standard mounts (/proc, then the sysctls written through it while nothing can be
 //!    mounted over it yet; /dev tmpfs, /dev/pts, /dev/shm, /dev/mqueue), the device nodes and
-//!    symlinks, read-only /sys with /sys/fs/cgroup, the /etc files, then the user's binds (after
-//!    the defaults, so a user may mount over /dev/shm as with docker), each target resolved in
-//!    the rootfs with `openat2(RESOLVE_IN_ROOT)` and mounted through `/proc/self/fd/N`;
+//!    symlinks (a node mknod refuses, as in a user namespace, is the host's bound), read-only
+//!    /sys (in a user namespace that does not own the network namespace sysfs is refused:
+//!    the host's /sys is bound instead, as runc does) with /sys/fs/cgroup, the /etc files, then
+//!    the user's binds (after the defaults, so a user may mount over /dev/shm as with docker),
+//!    each target resolved in the rootfs with `openat2(RESOLVE_IN_ROOT)` and mounted through
+//!    `/proc/self/fd/N`;
 //! 5. `pivot_root(".", ".")` and a detached unmount of the old root (no `put_old` directory);
 //! 6. masked and read-only paths, the optional read-only root remount;
 //! 7. hostname; with `-t`, the console: a pty opened on the container's own devpts
@@ -58,7 +72,9 @@ use crate::seccomp::SockFilter;
 use crate::spawn::errors::{SpawnError, Stage};
 use crate::spawn::mounts;
 use crate::spawn::namespaces;
-use crate::spawn::spec::{Namespaces, Rlimit, Spec, DEFAULT_PATH, INIT_PATH};
+use crate::spawn::spec::{
+    CapabilitySets, NamespaceKind, Namespaces, Rlimit, Spec, UserNamespace, DEFAULT_PATH, INIT_PATH,
+};
 use crate::spawn::syscall::CStringArray;
 
 /// A container path split for a safe walk: `/a/b` has prefixes `a`, `a/b` and names `a`, `b`.
@@ -208,12 +224,83 @@ pub enum Op {
     /// RESOLVE_NO_MAGICLINKS)` from `/`, then `fchdir`): no symlink or `/proc/self/fd/N`
     /// leads out of the container. The path is relative to `/` (`.` for `/` itself).
     ChdirInRoot(CString),
+    /// `unshare` of the new namespaces, once a joined user namespace owns them.
+    Unshare(libc::c_int),
+    /// The rest of the plan runs in a sibling made by [`Syscall::fork_as_sibling`]: pid 1 of
+    /// the pid namespace just unshared, and still the caller's child.
+    ///
+    /// [`Syscall::fork_as_sibling`]: crate::spawn::syscall::Syscall::fork_as_sibling
+    ForkAsSibling,
     /// Installs the seccomp program (see the module doc for where).
     Seccomp(Vec<SockFilter>),
-    /// execve each candidate in turn (one when argv[0] has a slash, else one per PATH entry).
+    /// execve each candidate in turn (one when argv[0] has a slash, else one per PATH entry),
+    /// from the one [`Op::ResolveExec`] found, if it ran.
     Exec {
         candidates: Vec<CString>,
     },
+    /// Writes `value` to a host path (`/proc/self/oom_score_adj`).
+    WriteFile {
+        path: CString,
+        value: Vec<u8>,
+    },
+    /// `mount(NULL, target, NULL, flags)` on a target resolved inside the rootfs: a
+    /// propagation change (`MS_SHARED`... with `MS_REC`) or a bind remount.
+    FlagsInRoot {
+        target: InRoot,
+        flags: c_ulong,
+    },
+    /// Makes a mount and every mount below it read-only (a read-only rbind).
+    ReadonlyRecursiveInRoot(InRoot),
+    /// A device node (OCI): missing parents made, `EEXIST` accepted, owned by `uid:gid`; a
+    /// refused mknod (EPERM) binds the host's node `host` instead, as for [`Op::Mknod`].
+    Device {
+        target: InRoot,
+        /// The target's directory and its last name, split here (the child cannot allocate).
+        parent: InRoot,
+        name: CString,
+        mode: u32,
+        major: u32,
+        minor: u32,
+        uid: uid_t,
+        gid: gid_t,
+        host: CString,
+    },
+    /// A symlink in the rootfs that may already exist (runc's /dev links).
+    Link {
+        target: CString,
+        parent: CString,
+        name: CString,
+    },
+    /// `prctl(PR_SET_KEEPCAPS)`: keep the permitted set across the uid change (OCI's sets
+    /// are applied after it).
+    KeepCapabilities(bool),
+    /// The effective, permitted and inheritable sets as given (OCI).
+    SetCapabilitySets {
+        effective: u64,
+        permitted: u64,
+        inheritable: u64,
+    },
+    /// Raises each capability of the mask in the ambient set.
+    RaiseAmbient(u64),
+    /// Finds the executable among the candidates (execvp's rules) before the start gate, so
+    /// `create` of a missing command fails at create time, as with runc.
+    ResolveExec {
+        candidates: Vec<CString>,
+    },
+    /// Blocks until the parent, which wrote the new user namespace's maps (and did what the
+    /// child no longer may on the host), writes one byte on the sync pipe.
+    AwaitParent,
+    /// `mount -t sysfs` on a target resolved in the rootfs; refused (EPERM: a user namespace
+    /// that does not own the network namespace), `/sys` is bound from the host instead (runc).
+    MountSysfs {
+        target: InRoot,
+        flags: c_ulong,
+    },
+    /// The start gate: tells the parent the child is ready (a record with errno 0 on the error
+    /// pipe), opens the exec fifo (the parent's `O_PATH` fd, through the container's
+    /// `/proc/self/fd`) for writing, which blocks until `start` opens it for reading, and
+    /// writes one byte.
+    StartGate,
 }
 
 impl Op {
@@ -224,7 +311,9 @@ impl Op {
         match self {
             Self::JoinCgroup(path) => format!("join {}", text(path)),
             Self::MountHost { target, .. } => format!("mount {}", text(target)),
-            Self::MountInRoot { target, .. } => format!("mount {}", target.path),
+            Self::MountInRoot { target, .. } | Self::MountSysfs { target, .. } => {
+                format!("mount {}", target.path)
+            }
             Self::Mknod { parent, name, .. } | Self::Symlink { parent, name, .. } => {
                 format!("/{}/{}", text(parent), text(name))
             }
@@ -238,6 +327,14 @@ impl Op {
             Self::LoopbackUp => "bring lo up".to_owned(),
             Self::UnshareCgroupNamespace => "unshare the cgroup namespace".to_owned(),
             Self::Rlimit(limit) => format!("rlimit {}", limit.resource),
+            Self::WriteFile { path, .. } => format!("write {}", text(path)),
+            Self::FlagsInRoot { target, .. } | Self::ReadonlyRecursiveInRoot(target) => {
+                format!("remount {}", target.path)
+            }
+            Self::Device { target, .. } => target.path.clone(),
+            Self::Link { parent, name, .. } => format!("/{}/{}", text(parent), text(name)),
+            Self::StartGate => "open the exec fifo".to_owned(),
+            Self::AwaitParent => "wait for the user namespace's maps".to_owned(),
             _ => String::new(),
         }
     }
@@ -270,6 +367,31 @@ pub struct Plan {
     /// The first cgroup2 join (`cgroup.procs`), which the child is born into instead where
     /// the kernel can (see clone.rs).
     pub cgroup_at_birth: Option<CgroupAtBirth>,
+    /// The exec fifo (`Spec::start_gate`): the parent opens it `O_PATH` for the child, and
+    /// `spawn` returns at the child's "ready" record instead of at its exec.
+    pub start_gate: Option<CString>,
+    /// A new user namespace: what the parent does between `clone` and releasing the child.
+    pub user_namespace: Option<ParentSteps>,
+    /// The line written to the process's stderr when its `execve` fails past the start gate
+    /// (nobody reads the error pipe then), before the other part of the message (see
+    /// `child::exec_failed`).
+    pub exec_failure_prefix: Vec<u8>,
+}
+
+/// What the parent does for a child in a new user namespace, which can no longer do it
+/// itself (runc's `nsexec` parent): join it to its cgroups by pid (the host's join files are
+/// not writable from the namespace), its oom score (lowering it needs the host's
+/// `CAP_SYS_RESOURCE`), `setgroups` "deny" when an unprivileged caller maps groups, the maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParentSteps {
+    pub cgroup_join: Vec<CString>,
+    pub oom_score_adj: Option<Vec<u8>>,
+    pub deny_setgroups: bool,
+    pub uid_map: Vec<u8>,
+    pub gid_map: Vec<u8>,
+    /// The host's ids of the namespace's root, given the exec fifo before `clone` (runc
+    /// chowns it so): root inside could not open a fifo of the host's root for writing.
+    pub root_owner: Option<(uid_t, gid_t)>,
 }
 
 /// A cgroup2 directory for `clone3(CLONE_INTO_CGROUP)`, and the join step it makes needless.
@@ -288,15 +410,19 @@ impl CgroupAtBirth {
     const PROCS: &'static [u8] = b"/cgroup.procs";
 
     fn of(steps: &[Step]) -> Option<Self> {
-        steps.iter().find_map(|step| match &step.op {
-            Op::JoinCgroup(procs) => {
-                let directory = procs.as_bytes().strip_suffix(Self::PROCS)?;
-                Some(Self {
-                    directory: CString::new(directory).ok()?,
-                    procs: procs.clone(),
-                })
-            }
+        Self::first(steps.iter().filter_map(|step| match &step.op {
+            Op::JoinCgroup(procs) => Some(procs),
             _ => None,
+        }))
+    }
+
+    fn first<'a>(mut joins: impl Iterator<Item = &'a CString>) -> Option<Self> {
+        joins.find_map(|procs| {
+            let directory = procs.as_bytes().strip_suffix(Self::PROCS)?;
+            Some(Self {
+                directory: CString::new(directory).ok()?,
+                procs: procs.clone(),
+            })
         })
     }
 }
@@ -321,29 +447,156 @@ impl Plan {
 
 /// Turns a validated spec into the child's plan.
 pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
+    plan_joining(spec, &[])
+}
+
+/// [`plan`] for a spec whose `join_namespaces` were opened (by `spawn`) as these fds.
+#[allow(clippy::too_many_lines)] // the order is the point: one list, top to bottom
+pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Plan, SpawnError> {
     let spec = spec.clone().validated()?;
+    let joined_fd = |kind: NamespaceKind| {
+        joined
+            .iter()
+            .find_map(|&(joined, fd)| (joined == kind).then_some(fd))
+    };
+    let network_namespace = joined_fd(NamespaceKind::Net).or(spec.network_namespace);
     let mut steps = Vec::new();
     let mut push = |stage: Stage, op: Op| steps.push(Step { stage, op });
 
+    let parent_steps = spec
+        .user_namespace
+        .as_ref()
+        .map(|user_namespace| ParentSteps {
+            cgroup_join: spec
+                .cgroup_join
+                .iter()
+                .map(|path| path_c_string(path))
+                .collect(),
+            oom_score_adj: spec
+                .oom_score_adj
+                .map(|adjustment| adjustment.to_string().into_bytes()),
+            deny_setgroups: !caller_is_root(),
+            uid_map: UserNamespace::map_text(&user_namespace.uid_mappings),
+            gid_map: UserNamespace::map_text(&user_namespace.gid_mappings),
+            root_owner: user_namespace.host_root(),
+        });
+
     push(Stage::Prepare, Op::SetDumpable(false));
+    if parent_steps.is_some() {
+        // Once the parent wrote the maps, root of the namespace (runc's nsexec), before any
+        // file is made: until then the child's ids are unmapped there.
+        push(Stage::Namespaces, Op::AwaitParent);
+        push(Stage::User, Op::SetGid(0));
+        push(Stage::User, Op::SetUid(0));
+    }
     push(Stage::Prepare, Op::ResetSignals);
     push(Stage::Prepare, Op::Umask(0));
-    for procs in &spec.cgroup_join {
-        push(Stage::Cgroup, Op::JoinCgroup(path_c_string(procs)));
+    if let (Some(adjustment), None) = (spec.oom_score_adj, &parent_steps) {
+        push(
+            Stage::Prepare,
+            Op::WriteFile {
+                path: c_string("/proc/self/oom_score_adj"),
+                value: adjustment.to_string().into_bytes(),
+            },
+        );
     }
-    if spec.namespaces.cgroup {
+    if parent_steps.is_none() {
+        for procs in &spec.cgroup_join {
+            push(Stage::Cgroup, Op::JoinCgroup(path_c_string(procs)));
+        }
+    }
+    // Joined after the cgroups (their host paths may not exist in a joined mount namespace),
+    // the user namespace first (the others may belong to it: joined as its root, which the
+    // ids 0 become), the mount namespace last, before anything is mounted.
+    if let Some(fd) = joined_fd(NamespaceKind::User) {
+        push(
+            Stage::Namespaces,
+            Op::SetNs {
+                fd,
+                nstype: libc::CLONE_NEWUSER,
+                name: "user",
+            },
+        );
+        push(Stage::User, Op::SetGid(0));
+        push(Stage::User, Op::SetUid(0));
+    }
+    for kind in [
+        NamespaceKind::Cgroup,
+        NamespaceKind::Ipc,
+        NamespaceKind::Uts,
+        NamespaceKind::Mount,
+    ] {
+        if let Some(fd) = joined_fd(kind) {
+            push(
+                Stage::Namespaces,
+                Op::SetNs {
+                    fd,
+                    nstype: kind.clone_flag(),
+                    name: kind.name(),
+                },
+            );
+        }
+    }
+    let joined_kind = |kind: NamespaceKind| joined_fd(kind).is_some();
+    let born_in = Namespaces {
+        net: spec.namespaces.net && network_namespace.is_none(),
+        pid: spec.namespaces.pid && !joined_kind(NamespaceKind::Pid),
+        uts: spec.namespaces.uts && !joined_kind(NamespaceKind::Uts),
+        ipc: spec.namespaces.ipc && !joined_kind(NamespaceKind::Ipc),
+        ..spec.namespaces
+    };
+    let mut clone_flags = namespaces::clone_flags(born_in);
+    if joined_kind(NamespaceKind::User) {
+        // runc's nsexec: namespaces made after the joined user namespace belong to it (made
+        // by clone they would be the host's, out of its root's reach); a new pid namespace
+        // takes effect for the children only, hence the sibling.
+        let mut flags = clone_flags;
+        if joined_kind(NamespaceKind::Mount) {
+            flags &= !libc::CLONE_NEWNS;
+        }
+        push(Stage::Namespaces, Op::Unshare(flags));
+        if flags & libc::CLONE_NEWPID != 0 {
+            push(Stage::Namespaces, Op::ForkAsSibling);
+        }
+        clone_flags = 0;
+    }
+    if spec.namespaces.cgroup && joined_fd(NamespaceKind::Cgroup).is_none() {
         push(Stage::Cgroup, Op::UnshareCgroupNamespace);
     }
-    if spec.namespaces.net && spec.network_namespace.is_none() {
+    if spec.namespaces.net && network_namespace.is_none() {
         push(Stage::Network, Op::LoopbackUp);
     }
-    for step in mounts::rootfs_steps(&spec.rootfs)? {
+    let slave = libc::MS_SLAVE | libc::MS_REC;
+    for mut step in mounts::rootfs_steps(&spec.rootfs)? {
+        // A private root (OCI) is made private at once, as runc does; anything else stays a
+        // slave of the host's until after pivot_root, so nothing propagates to the host.
+        if let (Op::Propagation { flags, .. }, Some(wanted)) =
+            (&mut step.op, spec.rootfs_propagation)
+        {
+            if wanted & libc::MS_PRIVATE != 0 {
+                *flags = wanted as c_ulong;
+            } else {
+                *flags = slave;
+            }
+        }
         push(step.stage, step.op);
     }
-    for step in mounts::container_mount_steps(&spec) {
+    for mut step in mounts::container_mount_steps(&spec) {
+        if parent_steps.is_some() {
+            step.op = sysfs_or_bind(step.op);
+        }
         push(step.stage, step.op);
     }
     push(Stage::PivotRoot, Op::PivotRoot);
+    if let Some(wanted) = spec.rootfs_propagation {
+        push(
+            Stage::PivotRoot,
+            Op::Propagation {
+                target: c_string("/"),
+                flags: wanted as c_ulong,
+            },
+        );
+    }
     let cwd_dirs = directory_prefixes(&spec.cwd);
     if !cwd_dirs.is_empty() {
         push(Stage::Cwd, Op::MakeDirs(cwd_dirs));
@@ -381,15 +634,47 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpawnError> {
         console_size: spec.console_size,
         no_new_privs: spec.no_new_privs,
         seccomp_filter: spec.seccomp_filter.as_deref(),
+        capability_sets: spec.capability_sets,
+        start_gate: spec.start_gate.is_some(),
+        umask: spec.umask,
     };
     push_process(&mut steps, &process);
-    let born_in = Namespaces {
-        net: spec.namespaces.net && spec.network_namespace.is_none(),
-        ..spec.namespaces
-    };
-    let mut plan = process.into_plan(steps, namespaces::clone_flags(born_in), None);
-    plan.network_namespace = spec.network_namespace;
+    let pid_namespace = joined_fd(NamespaceKind::Pid);
+    if let Some(parent) = &parent_steps {
+        clone_flags |= libc::CLONE_NEWUSER;
+        if parent.deny_setgroups && spec.groups.is_empty() {
+            // setgroups(2) is refused for good once "deny" is written (runc skips it too)
+            steps.retain(|step| !matches!(step.op, Op::SetGroups(_)));
+        }
+    }
+    let mut plan = process.into_plan(steps, clone_flags, pid_namespace);
+    plan.network_namespace = network_namespace;
+    plan.start_gate = spec.start_gate.as_deref().map(path_c_string);
+    if let Some(parent) = parent_steps {
+        plan.cgroup_at_birth = CgroupAtBirth::first(parent.cgroup_join.iter());
+        plan.user_namespace = Some(parent);
+    }
     Ok(plan)
+}
+
+/// A sysfs mount as [`Op::MountSysfs`] (its fallback to the host's /sys), anything else as is.
+fn sysfs_or_bind(op: Op) -> Op {
+    match op {
+        Op::MountInRoot {
+            target,
+            fstype: Some(fstype),
+            flags,
+            ..
+        } if fstype.as_c_str() == c"sysfs" => Op::MountSysfs { target, flags },
+        other => other,
+    }
+}
+
+/// Whether the caller may write any map (root, or `CAP_SETUID`/`CAP_SETGID` as root has):
+/// otherwise the kernel demands "deny" in `setgroups` before a gid map.
+fn caller_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// `/a`, `/a/b`, `/a/b/c` for `/a/b/c` (nothing for `/`): what `mkdir -p` makes, in order.
@@ -424,6 +709,12 @@ pub(crate) struct Process<'a> {
     pub no_new_privs: bool,
     /// The seccomp program, installed where the module doc says.
     pub seccomp_filter: Option<&'a [SockFilter]>,
+    /// OCI's five sets, which replace `capabilities` when given.
+    pub capability_sets: Option<CapabilitySets>,
+    /// Resolve the executable, then wait at the start gate, before exec.
+    pub start_gate: bool,
+    /// The umask the command starts with (docker's 022 unless OCI says otherwise).
+    pub umask: u32,
 }
 
 impl Process<'_> {
@@ -443,6 +734,9 @@ impl Process<'_> {
             console: self.tty,
             pid_namespace,
             network_namespace: None,
+            start_gate: None,
+            user_namespace: None,
+            exec_failure_prefix: format!("hybridock-runtime: exec {}: ", self.argv[0]).into_bytes(),
         }
     }
 
@@ -450,6 +744,9 @@ impl Process<'_> {
     /// while the process still holds `CAP_SYS_ADMIN` at that point (see the module doc).
     fn seccomp_installs_last(&self) -> bool {
         const CAP_SYS_ADMIN: u64 = 1 << 21;
+        if let Some(sets) = self.capability_sets {
+            return self.no_new_privs || sets.effective & CAP_SYS_ADMIN != 0;
+        }
         self.no_new_privs
             || (self.uid == 0
                 && self
@@ -478,17 +775,40 @@ pub(crate) fn push_process(steps: &mut Vec<Step>, process: &Process<'_>) {
     if let (Some(program), false) = (process.seccomp_filter, seccomp_late) {
         push(Stage::Seccomp, Op::Seccomp(program.to_vec()));
     }
-    if let Some(mask) = process.capabilities {
-        push(Stage::Capabilities, Op::DropBoundingSet(mask));
-    }
-    push(Stage::User, Op::SetGroups(process.groups.to_vec()));
-    push(Stage::User, Op::SetGid(process.gid));
-    push(Stage::User, Op::SetUid(process.uid));
-    if let (Some(mask), 0) = (process.capabilities, process.uid) {
-        push(Stage::Capabilities, Op::SetCapabilities(mask));
+    if let Some(sets) = process.capability_sets {
+        // runc's finalizeNamespace: bounding set, keep the permitted set across the user
+        // change, then the sets as given, then the ambient ones (which need both permitted
+        // and inheritable).
+        push(Stage::Capabilities, Op::DropBoundingSet(sets.bounding));
+        push(Stage::Capabilities, Op::KeepCapabilities(true));
+        push(Stage::User, Op::SetGroups(process.groups.to_vec()));
+        push(Stage::User, Op::SetGid(process.gid));
+        push(Stage::User, Op::SetUid(process.uid));
+        push(Stage::Capabilities, Op::KeepCapabilities(false));
+        push(
+            Stage::Capabilities,
+            Op::SetCapabilitySets {
+                effective: sets.effective,
+                permitted: sets.permitted,
+                inheritable: sets.inheritable,
+            },
+        );
+        if sets.ambient != 0 {
+            push(Stage::Capabilities, Op::RaiseAmbient(sets.ambient));
+        }
+    } else {
+        if let Some(mask) = process.capabilities {
+            push(Stage::Capabilities, Op::DropBoundingSet(mask));
+        }
+        push(Stage::User, Op::SetGroups(process.groups.to_vec()));
+        push(Stage::User, Op::SetGid(process.gid));
+        push(Stage::User, Op::SetUid(process.uid));
+        if let (Some(mask), 0) = (process.capabilities, process.uid) {
+            push(Stage::Capabilities, Op::SetCapabilities(mask));
+        }
     }
     push(Stage::Cwd, process.chdir.clone());
-    push(Stage::Prepare, Op::Umask(0o022));
+    push(Stage::Prepare, Op::Umask(process.umask));
     if process.tty {
         push(Stage::Stdio, Op::ConsoleStdio);
     } else {
@@ -499,18 +819,25 @@ pub(crate) fn push_process(steps: &mut Vec<Step>, process: &Process<'_>) {
         push(Stage::Stdio, Op::ControllingTerminal);
     }
     push(Stage::CloseFds, Op::CloseFds);
+    let candidates = exec_candidates(&process.argv[0], process.env);
+    if process.start_gate {
+        // runc's order: the executable looked up, the gate, then no_new_privs and the late
+        // filter, as close to execve as can be.
+        push(
+            Stage::Exec,
+            Op::ResolveExec {
+                candidates: candidates.clone(),
+            },
+        );
+        push(Stage::StartGate, Op::StartGate);
+    }
     if process.no_new_privs {
         push(Stage::NoNewPrivs, Op::NoNewPrivs);
     }
     if let (Some(program), true) = (process.seccomp_filter, seccomp_late) {
         push(Stage::Seccomp, Op::Seccomp(program.to_vec()));
     }
-    push(
-        Stage::Exec,
-        Op::Exec {
-            candidates: exec_candidates(&process.argv[0], process.env),
-        },
-    );
+    push(Stage::Exec, Op::Exec { candidates });
 }
 
 /// The paths execve tries for `command`: itself when it has a slash, else each directory of

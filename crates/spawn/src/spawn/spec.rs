@@ -6,6 +6,7 @@
 //! before they are used; they are then resolved *inside* the rootfs by the child with
 //! `openat2(RESOLVE_IN_ROOT)`, so a symlink in the image can never point a mount at the host.
 
+use std::fmt::Write as _;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
@@ -63,7 +64,7 @@ pub struct TmpfsMount {
 }
 
 /// Which namespaces the child gets. A new mount namespace is always created (the rootfs is
-/// mounted and pivoted into inside it); a user namespace is not supported (root only).
+/// mounted and pivoted into inside it); a new user namespace is [`Spec::user_namespace`].
 #[allow(clippy::struct_excessive_bools)] // one flag per kernel namespace, like OCI's list
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Namespaces {
@@ -201,6 +202,188 @@ pub struct Spec {
     /// /sys mounted read-write (docker's `--privileged` without `--read-only`); read-only
     /// by default.
     pub writable_sysfs: bool,
+    /// docker's standard mounts (built from the fields above), or an OCI config's own list.
+    pub mounts_mode: MountsMode,
+    /// OCI `linux.devices` (made after the mounts, with `mounts_mode` OCI only).
+    pub devices: Vec<DeviceNode>,
+    /// The five capability sets (OCI); when set, they replace `capabilities`.
+    pub capability_sets: Option<CapabilitySets>,
+    /// Written to `/proc/self/oom_score_adj` first thing (OCI `process.oomScoreAdj`).
+    pub oom_score_adj: Option<i32>,
+    /// OCI `linux.rootfsPropagation` (`MS_SHARED`, `MS_SLAVE`, ... with `MS_REC`), applied to
+    /// the container's `/` after `pivot_root`; `None` leaves it a slave of the host's.
+    pub rootfs_propagation: Option<u64>,
+    /// Existing namespaces (OCI `linux.namespaces[].path`) the child joins instead of making
+    /// new ones; opened by `spawn` before `clone`.
+    pub join_namespaces: Vec<(NamespaceKind, PathBuf)>,
+    /// The file mode creation mask the command starts with (OCI `process.user.umask`).
+    pub umask: u32,
+    /// The exec fifo (OCI `create`): the child, fully set up and its executable found, tells
+    /// `spawn` it is ready, then opens this fifo for writing (blocking until `start` opens it
+    /// for reading), writes one byte and execs. `None` execs at once.
+    pub start_gate: Option<PathBuf>,
+    /// A new user namespace with these mappings (OCI `linux.uidMappings`/`gidMappings`);
+    /// `None`: the caller's (docker's path, real root).
+    pub user_namespace: Option<UserNamespace>,
+}
+
+/// One line of `/proc/PID/uid_map` (or `gid_map`): `size` ids from `container_id` in the
+/// namespace are `host_id`... on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdMap {
+    pub container_id: u32,
+    pub host_id: u32,
+    pub size: u32,
+}
+
+/// A new user namespace, its maps written by the parent before the child goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserNamespace {
+    pub uid_mappings: Vec<IdMap>,
+    pub gid_mappings: Vec<IdMap>,
+}
+
+impl UserNamespace {
+    /// The kernel's limit on lines in a map (since Linux 4.15).
+    const MAX_LINES: usize = 340;
+
+    /// A map's file contents, one `inside outside count` line per mapping.
+    #[must_use]
+    pub fn map_text(mappings: &[IdMap]) -> Vec<u8> {
+        let mut text = String::new();
+        for map in mappings {
+            let _ = writeln!(text, "{} {} {}", map.container_id, map.host_id, map.size);
+        }
+        text.into_bytes()
+    }
+
+    /// The host uid and gid the namespace's root (0) maps to, when it is mapped.
+    #[must_use]
+    pub fn host_root(&self) -> Option<(u32, u32)> {
+        let host = |mappings: &[IdMap]| {
+            mappings
+                .iter()
+                .find_map(|map| (map.container_id == 0).then_some(map.host_id))
+        };
+        Some((host(&self.uid_mappings)?, host(&self.gid_mappings)?))
+    }
+
+    fn check(&self) -> Result<(), SpawnError> {
+        for (field, mappings) in [
+            ("uid_mappings", &self.uid_mappings),
+            ("gid_mappings", &self.gid_mappings),
+        ] {
+            if mappings.is_empty() || mappings.len() > Self::MAX_LINES {
+                return Err(invalid(field, "a user namespace needs 1 to 340 mappings"));
+            }
+            if mappings.iter().any(|map| map.size == 0) {
+                return Err(invalid(field, "a mapping's size is 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the container's mounts come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum MountsMode {
+    /// docker's: /proc, /dev (+ pts, shm, mqueue, nodes, links), /sys, the cgroup view, /etc
+    /// files, then `mounts` and `tmpfs` by depth.
+    #[default]
+    Docker,
+    /// An OCI config's ordered list, nothing else; the devices of [`Spec::devices`] and runc's
+    /// defaults when `/dev` is not bound from the host.
+    Oci(Vec<OciMount>),
+}
+
+/// One OCI mount, flags parsed (runc's `parseMountOptions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OciMount {
+    /// Absolute, cleaned container path.
+    pub destination: String,
+    /// The file system type (`None` for a bind); `cgroup` (v1) mounts [`Spec::cgroup_view`].
+    pub fstype: Option<String>,
+    /// A host path for binds, the file system's source otherwise.
+    pub source: Option<String>,
+    /// `MS_*` flags, `MS_BIND` (and `MS_REC` for rbind) included.
+    pub flags: u64,
+    /// File-system options (`mode=755,size=65536k`).
+    pub data: String,
+    /// `MS_SHARED`/`MS_SLAVE`/`MS_PRIVATE`/`MS_UNBINDABLE`, with `MS_REC`; 0: none.
+    pub propagation: u64,
+    /// A read-only rbind is made read-only all the way down (`mount_setattr(AT_RECURSIVE)`).
+    pub recursive_readonly: bool,
+}
+
+impl OciMount {
+    #[must_use]
+    pub fn is_bind(&self) -> bool {
+        self.flags & libc::MS_BIND != 0
+    }
+}
+
+/// A device node made in the container (OCI `linux.devices[]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// Absolute, cleaned container path (`/dev/fuse`).
+    pub path: String,
+    /// `S_IFCHR`, `S_IFBLK` or `S_IFIFO` with the permission bits.
+    pub mode: u32,
+    pub major: u32,
+    pub minor: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The five capability sets, as bit masks (bit N = capability N).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CapabilitySets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+/// A namespace kind that can be joined by path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamespaceKind {
+    Pid,
+    Net,
+    Ipc,
+    Uts,
+    Mount,
+    Cgroup,
+    User,
+}
+
+impl NamespaceKind {
+    /// The `CLONE_NEW*` flag `setns` takes.
+    #[must_use]
+    pub fn clone_flag(self) -> libc::c_int {
+        match self {
+            Self::Pid => libc::CLONE_NEWPID,
+            Self::Net => libc::CLONE_NEWNET,
+            Self::Ipc => libc::CLONE_NEWIPC,
+            Self::Uts => libc::CLONE_NEWUTS,
+            Self::Mount => libc::CLONE_NEWNS,
+            Self::Cgroup => libc::CLONE_NEWCGROUP,
+            Self::User => libc::CLONE_NEWUSER,
+        }
+    }
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pid => "pid",
+            Self::Net => "net",
+            Self::Ipc => "ipc",
+            Self::Uts => "uts",
+            Self::Mount => "mnt",
+            Self::Cgroup => "cgroup",
+            Self::User => "user",
+        }
+    }
 }
 
 /// Where the `--init` binary appears in the container (inside the private /dev tmpfs, so
@@ -246,6 +429,15 @@ impl Spec {
             sysctls: Vec::new(),
             cgroup_view: None,
             writable_sysfs: false,
+            mounts_mode: MountsMode::Docker,
+            devices: Vec::new(),
+            capability_sets: None,
+            oom_score_adj: None,
+            rootfs_propagation: None,
+            join_namespaces: Vec::new(),
+            start_gate: None,
+            umask: 0o022,
+            user_namespace: None,
         }
     }
 
@@ -264,7 +456,7 @@ impl Spec {
         }
         self.cwd = clean_container_path("cwd", &self.cwd)?;
         if let Some(hostname) = &self.hostname {
-            if !self.namespaces.uts {
+            if !self.namespaces.uts && !self.joins(NamespaceKind::Uts) {
                 return Err(invalid("hostname", "needs a new UTS namespace"));
             }
             if hostname.is_empty() || hostname.len() > 64 || hostname.contains('\0') {
@@ -331,6 +523,7 @@ impl Spec {
         }
         check_seccomp_filter(self.seccomp_filter.as_deref())?;
         self.check_sysctls_and_cgroups()?;
+        self.check_oci()?;
         match self.network_namespace {
             Some(fd) if fd < 0 => return Err(invalid("network_namespace", "the fd is negative")),
             Some(_) if !self.namespaces.net => {
@@ -347,6 +540,54 @@ impl Spec {
             }
         }
         Ok(self)
+    }
+
+    /// Whether the child joins an existing namespace of this kind.
+    fn joins(&self, kind: NamespaceKind) -> bool {
+        self.join_namespaces
+            .iter()
+            .any(|(joined, _)| *joined == kind)
+    }
+
+    /// The OCI extensions: mount and device paths cleaned, host paths absolute.
+    fn check_oci(&mut self) -> Result<(), SpawnError> {
+        if let MountsMode::Oci(mounts) = &mut self.mounts_mode {
+            for mount in mounts {
+                mount.destination = clean_container_path("mounts", &mount.destination)?;
+                let texts = [mount.fstype.as_deref(), mount.source.as_deref()];
+                if texts.into_iter().flatten().any(|text| text.contains('\0'))
+                    || mount.data.contains('\0')
+                {
+                    return Err(invalid("mounts", "contains a NUL byte"));
+                }
+                if mount.is_bind() {
+                    let source = mount.source.as_deref().unwrap_or_default();
+                    check_host_path("mounts", std::path::Path::new(source))?;
+                }
+            }
+        }
+        for device in &mut self.devices {
+            device.path = clean_container_path("devices", &device.path)?;
+            if device.path == "/" {
+                return Err(invalid("devices", "a device cannot be /"));
+            }
+        }
+        for (_, path) in &self.join_namespaces {
+            check_host_path("namespaces", path)?;
+        }
+        if let Some(gate) = &self.start_gate {
+            check_host_path("start_gate", gate)?;
+        }
+        if let Some(user_namespace) = &self.user_namespace {
+            user_namespace.check()?;
+            if self.joins(NamespaceKind::User) {
+                return Err(invalid(
+                    "user_namespace",
+                    "a new user namespace and one to join",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The sysctl keys and values, and the names and sources of the cgroup view.

@@ -20,6 +20,7 @@ use std::os::fd::RawFd;
 use libc::{c_char, c_int, c_ulong, gid_t, uid_t};
 
 use crate::seccomp::SockFilter;
+use crate::spawn::errors::{FailureRecord, Stage};
 
 /// A raw `errno` value from a failed system call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +81,8 @@ pub trait Syscall {
     /// Creates an empty regular file `name` in `directory` (no symlink followed).
     fn create_file_at(&self, directory: RawFd, name: &CStr) -> SysResult;
     fn write(&self, fd: RawFd, data: &[u8]) -> SysResult;
+    /// One read(2) (retried on `EINTR`): the count read, 0 at end of file.
+    fn read(&self, fd: RawFd, buffer: &mut [u8]) -> SysResult<usize>;
     fn close(&self, fd: RawFd);
     fn mount(
         &self,
@@ -144,8 +147,27 @@ pub trait Syscall {
     /// Sets `IFF_UP` on the current network namespace's `lo` (`SIOCGIFFLAGS`/`SIOCSIFFLAGS`
     /// on a throw-away `AF_INET` socket); the kernel then gives it 127.0.0.1/8 and `::1`.
     fn set_loopback_up(&self) -> SysResult;
+    /// `clone(CLONE_PARENT | SIGCHLD)` without a stack (fork's semantics, no atfork
+    /// handlers): the new process is our parent's child, and the first process of a pid
+    /// namespace just unshared. Returns `Ok` in it; the caller instead writes its pid (in the
+    /// parent's pid namespace) on `report` as a [`FailureRecord`] of stage `Namespaces`, errno
+    /// 0, and `_exit`s.
+    fn fork_as_sibling(&self, report: RawFd) -> SysResult;
     /// Returns only on failure (the fake returns `Ok` to stand for a successful exec).
     fn execve(&self, path: &CStr, argv: &CStringArray, envp: &CStringArray) -> SysResult;
+    /// `fchownat(directory, name, uid, gid, AT_SYMLINK_NOFOLLOW)`.
+    fn fchownat(&self, directory: RawFd, name: &CStr, uid: uid_t, gid: gid_t) -> SysResult;
+    /// `faccessat(AT_FDCWD, path, X_OK, AT_EACCESS)`: whether `path` could be executed.
+    fn access_executable(&self, path: &CStr) -> SysResult;
+    /// `mount_setattr(AT_FDCWD, path, AT_RECURSIVE, MOUNT_ATTR_RDONLY)`: the mount at `path`
+    /// and every mount below it read-only.
+    fn readonly_recursive(&self, path: &CStr) -> SysResult;
+    /// `prctl(PR_SET_KEEPCAPS)`: whether the permitted set survives a change away from uid 0.
+    fn set_keep_capabilities(&self, keep: bool) -> SysResult;
+    /// capset(2) with the three sets as given (OCI's explicit sets).
+    fn set_capability_sets(&self, effective: u64, permitted: u64, inheritable: u64) -> SysResult;
+    /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability)`.
+    fn raise_ambient_capability(&self, capability: u32) -> SysResult;
 }
 
 /// The real system calls.
@@ -286,6 +308,20 @@ impl Syscall for LinuxSyscalls {
             }
         }
         Ok(())
+    }
+
+    fn read(&self, fd: RawFd, buffer: &mut [u8]) -> SysResult<usize> {
+        loop {
+            // SAFETY: buffer is a valid writable slice for its length.
+            let count = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+            if count >= 0 {
+                return Ok(count as usize);
+            }
+            let error = Errno::last();
+            if error.0 != libc::EINTR {
+                return Err(error);
+            }
+        }
     }
 
     fn close(&self, fd: RawFd) {
@@ -570,6 +606,24 @@ impl Syscall for LinuxSyscalls {
         check(unsafe { libc::unshare(flags) })
     }
 
+    fn fork_as_sibling(&self, report: RawFd) -> SysResult {
+        let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+        // SAFETY: a raw clone without CLONE_VM or a stack: the child runs on its own copy of
+        // this stack, like fork, and goes on with the plan's raw system calls.
+        let pid = check_long(unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) })?;
+        if pid == 0 {
+            return Ok(());
+        }
+        let record = FailureRecord {
+            stage: Stage::Namespaces,
+            errno: 0,
+            step: pid as u32,
+        };
+        let _ = self.write(report, &record.to_bytes());
+        // SAFETY: _exit skips atexit handlers and stdio flushing, which belong to the caller.
+        unsafe { libc::_exit(0) }
+    }
+
     fn set_loopback_up(&self) -> SysResult {
         // SAFETY: socket with constant arguments; the fd is closed on every path below.
         let socket =
@@ -597,6 +651,96 @@ impl Syscall for LinuxSyscalls {
         // owns and that outlive this call; execve only returns on failure.
         unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         Err(Errno::last())
+    }
+
+    fn fchownat(&self, directory: RawFd, name: &CStr, uid: uid_t, gid: gid_t) -> SysResult {
+        // SAFETY: a NUL-terminated name and integer arguments.
+        check(unsafe {
+            libc::fchownat(
+                directory,
+                name.as_ptr(),
+                uid,
+                gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })
+    }
+
+    fn access_executable(&self, path: &CStr) -> SysResult {
+        // SAFETY: a NUL-terminated path and integer arguments.
+        check(unsafe {
+            libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::X_OK, libc::AT_EACCESS)
+        })
+    }
+
+    fn readonly_recursive(&self, path: &CStr) -> SysResult {
+        /// `struct mount_attr` (linux/mount.h), `MOUNT_ATTR_SIZE_VER0`.
+        #[repr(C)]
+        struct MountAttr {
+            set: u64,
+            clear: u64,
+            propagation: u64,
+            userns_fd: u64,
+        }
+        const MOUNT_ATTR_RDONLY: u64 = 1;
+        let attributes = MountAttr {
+            set: MOUNT_ATTR_RDONLY,
+            clear: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // SAFETY: a NUL-terminated path and a mount_attr of the size given.
+        check_long(unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                libc::AT_RECURSIVE,
+                &raw const attributes,
+                std::mem::size_of::<MountAttr>(),
+            )
+        })
+        .map(drop)
+    }
+
+    fn set_keep_capabilities(&self, keep: bool) -> SysResult {
+        // SAFETY: prctl with integer arguments only.
+        check(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, c_ulong::from(keep), 0, 0, 0) })
+    }
+
+    fn set_capability_sets(&self, effective: u64, permitted: u64, inheritable: u64) -> SysResult {
+        let header = CapabilityHeader {
+            version: CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        let data = [
+            CapabilityData {
+                effective: effective as u32,
+                permitted: permitted as u32,
+                inheritable: inheritable as u32,
+            },
+            CapabilityData {
+                effective: (effective >> 32) as u32,
+                permitted: (permitted >> 32) as u32,
+                inheritable: (inheritable >> 32) as u32,
+            },
+        ];
+        // SAFETY: a v3 header with two data elements, as capset(2) expects.
+        check_long(unsafe { libc::syscall(libc::SYS_capset, &raw const header, data.as_ptr()) })
+            .map(drop)
+    }
+
+    fn raise_ambient_capability(&self, capability: u32) -> SysResult {
+        // SAFETY: prctl with integer arguments only.
+        check(unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as c_ulong,
+                c_ulong::from(capability),
+                0,
+                0,
+            )
+        })
     }
 }
 

@@ -14,6 +14,8 @@ const FDS: ChildFds = ChildFds {
     error: 9,
     console_socket: 8,
     born_in_cgroup: false,
+    start_gate: -1,
+    sync: -1,
 };
 
 fn overlay_spec() -> Spec {
