@@ -3,6 +3,7 @@
     make bench-compare                      # the whole comparison (under 20 minutes), as root
     .venv/bin/python benches/compare.py --quick  # smoke: small image, one round, installed peers
     .venv/bin/python benches/compare.py --only build_cold --only build_rebuild  # issue 15's rows
+    .venv/bin/python benches/compare.py --conformance  # + runc's and crun's suites per runtime
 
 Installs the peers from Debian when missing (not in --quick), starts a docker-registry on
 127.0.0.1 and, on private sockets and roots under the work directory, containerd + dockerd and
@@ -28,7 +29,7 @@ for entry in (str(REPO), str(BENCHES)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from comparison import report  # noqa: E402
+from comparison import conformance, report  # noqa: E402
 from comparison.images import build_and_push  # noqa: E402
 from comparison.peers import Docker, Podman, Processes, available, install_peers  # noqa: E402
 from comparison.runner import describe, log  # noqa: E402
@@ -62,6 +63,7 @@ NOTES = (
 )
 SCRATCH = (
     "docker", "podman", "hybridock", "registry", "plain", "floors", "buildah", "build-context",
+    "conformance",
 )  # fmt: skip
 
 
@@ -108,6 +110,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "--install-only",
         action="store_true",
         help="install the missing peers and stop (then run in a network namespace of its own)",
+    )
+    parser.add_argument(
+        "--conformance",
+        action="store_true",
+        help="also run the OCI runtimes' conformance suites (scripts/oci-suites; ~10 min)",
     )
     parser.add_argument("--no-docker", action="store_true", help="leave docker out")
     parser.add_argument("--no-podman", action="store_true", help="leave podman out")
@@ -186,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         rows = run_all(bench, set(options.only) if options.only else None)
+        suites = conformance.conformance(work / "conformance") if options.conformance else []
+        rows += conformance.rows(suites)
         info = {
             "date": started,
             "command": shlex.join(
@@ -198,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             "images": images.describe(),
             "peer_errors": errors,
             "notes": NOTES,
+            "conformance": conformance.markdown(suites) if suites else None,
         }
         stem = f"compare-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}" + (
             "-quick" if options.quick else ""

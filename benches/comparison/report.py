@@ -71,6 +71,8 @@ def machine(work: Path) -> dict[str, Any]:
 def _figure(value: float | None, unit: str) -> str:
     if value is None:
         return ""
+    if unit == "tests":
+        return f"{value:.0f} passed"
     if unit == "KiB":
         return f"{value / 1024:.2f} MiB"
     if value < 10:
@@ -121,6 +123,8 @@ def markdown(rows: Sequence[Row], info: dict[str, Any]) -> str:
         figures = " | ".join(_figure(value, row.unit) for value in (low, row.median, high))
         shown = "" if ratio is None else f"{ratio:.2f}x"
         lines.append(f"| {row.workload} | {tool} | {figures} | {shown} | {note} |")
+    if info.get("conformance"):
+        lines += ["", info["conformance"].rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
