@@ -32,6 +32,8 @@ from tests.support.images import PushedImage
 from tests.support.probes import root_probe
 from tests.support.processes import kill_pids, pids_mentioning
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
 PROGRAMS = ("podman", "conmon")
 # Without CAP_SYS_RESOURCE a runtime cannot raise a limit above the current hard limit.
 ULIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096")
@@ -57,6 +59,11 @@ class Podman:
         self.runtime = runtime
         self.storage_driver = STORAGE_DRIVERS[0]
         self.cgroup_parent = f"hybridock-test-podman-{secrets.token_hex(4)}"
+        # what /sys/fs/cgroup held before: conmon makes a directory for each v1 controller it
+        # knows, mounted or not (hugetlb, net_cls, ... are plain directories on the tmpfs here)
+        self.cgroup_root_before = (
+            {entry.name for entry in CGROUP_ROOT.iterdir()} if CGROUP_ROOT.is_dir() else set()
+        )
         self.env = {
             **{
                 k: v for k, v in os.environ.items() if not k.startswith(("CONTAINERS_", "REGISTRY"))
@@ -164,7 +171,21 @@ class Podman:
         kill_pids(pids_mentioning(str(self.workdir), ["conmon"]))
         unmount_under(self.workdir)
         remove_cgroup_parent(self.cgroup_parent)
+        self.remove_unmounted_cgroup_dirs()
         remove_tree(self.workdir)
+
+    def remove_unmounted_cgroup_dirs(self) -> None:
+        """What conmon made on /sys/fs/cgroup's tmpfs for controllers that are not mounted:
+        our parent below each, and the controller's directory when it was not there before."""
+        if not CGROUP_ROOT.is_dir():
+            return
+        for entry in CGROUP_ROOT.iterdir():
+            if not entry.is_dir() or entry.is_symlink() or os.path.ismount(entry):
+                continue
+            shutil.rmtree(entry / self.cgroup_parent, ignore_errors=True)
+            if entry.name not in self.cgroup_root_before:
+                with contextlib.suppress(OSError):
+                    entry.rmdir()
 
     def __enter__(self) -> Self:
         return self.start()
