@@ -283,6 +283,53 @@ fn what_cannot_be_done_is_refused_clearly() {
 }
 
 #[test]
+fn sysctls_only_where_the_container_has_its_own_copy() {
+    let bundle = Bundle::new("sysctls");
+    let base = captured("runc-spec.json");
+    let outcome = |key: &str, drop: &[&str]| {
+        let mut config = base.clone();
+        let linux = config.linux.as_mut().unwrap();
+        linux
+            .namespaces
+            .retain(|namespace| !drop.contains(&namespace.type_.as_str()));
+        linux.sysctl.insert(key.to_owned(), "1".to_owned());
+        spec_for(&config, &bundle.context())
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    };
+    // runc spec's namespaces: pid, network, ipc, uts, mount
+    assert_eq!(outcome("net.ipv4.ip_forward", &[]), Ok(()));
+    assert_eq!(outcome("kernel.shmmax", &[]), Ok(()));
+    assert_eq!(outcome("fs.mqueue.msg_max", &[]), Ok(()));
+    assert_eq!(outcome("kernel.domainname", &[]), Ok(()));
+    let host_network = outcome("net.ipv4.ip_forward", &["network"]).unwrap_err();
+    assert!(
+        host_network.contains("not allowed in the hosts network namespace"),
+        "{host_network}"
+    );
+    let host_ipc = outcome("kernel.msgmax", &["ipc"]).unwrap_err();
+    assert!(
+        host_ipc.contains(r#"conflicts with the OCI "ipc" namespace"#),
+        "{host_ipc}"
+    );
+    let hostname = outcome("kernel.hostname", &[]).unwrap_err();
+    assert!(
+        hostname.contains(r#"conflicts with the OCI "hostname" field"#),
+        "{hostname}"
+    );
+    let host_uts = outcome("kernel.domainname", &["uts"]).unwrap_err();
+    assert!(
+        host_uts.contains("is not in a separate kernel namespace"),
+        "{host_uts}"
+    );
+    let global = outcome("vm.overcommit_memory", &[]).unwrap_err();
+    assert!(
+        global.contains("is not in a separate kernel namespace"),
+        "{global}"
+    );
+}
+
+#[test]
 fn mount_options_follow_runcs_table() {
     let bundle = std::path::Path::new("/bundle");
     let mount = |kind: Option<&str>, source: &str, options: &[&str]| {

@@ -66,6 +66,7 @@ pub fn spec_for(config: &Config, context: &Context) -> Result<Spec, OciError> {
     spec.readonly_rootfs = config.root.as_ref().is_some_and(|root| root.readonly);
     spec.masked_paths.clone_from(&linux.masked_paths);
     spec.readonly_paths.clone_from(&linux.readonly_paths);
+    check_sysctls(linux)?;
     spec.sysctls = linux
         .sysctl
         .iter()
@@ -262,6 +263,55 @@ type NamespacePlan = (
     Vec<(NamespaceKind, PathBuf)>,
     Option<UserNamespace>,
 );
+
+/// runc's rule: a sysctl is written only where the container has its own copy of it (the
+/// IPC ones with an ipc namespace, `net.*` with a network namespace, `kernel.domainname` with a
+/// uts namespace), so a config can never change the host's kernel through the container's
+/// /proc/sys.
+fn check_sysctls(linux: &Linux) -> Result<(), OciError> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let has = |kind: &str| {
+        linux
+            .namespaces
+            .iter()
+            .any(|namespace| namespace.type_ == kind)
+    };
+    for key in linux.sysctl.keys() {
+        let refusal = if IPC.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+            (!has("ipc")).then(|| {
+                format!(
+                    "sysctl {key:?} is not allowed as it conflicts with the OCI \"ipc\" namespace"
+                )
+            })
+        } else if key.starts_with("net.") {
+            (!has("network"))
+                .then(|| format!("sysctl {key:?} is not allowed in the hosts network namespace"))
+        } else if key == "kernel.domainname" && has("uts") {
+            None
+        } else if key == "kernel.hostname" && has("uts") {
+            Some(format!(
+                "sysctl {key:?} is not allowed as it conflicts with the OCI \"hostname\" field"
+            ))
+        } else {
+            Some(format!(
+                "sysctl {key:?} is not in a separate kernel namespace"
+            ))
+        };
+        if let Some(message) = refusal {
+            return Err(OciError::Invalid(message));
+        }
+    }
+    Ok(())
+}
 
 fn namespaces(linux: &Linux) -> Result<NamespacePlan, OciError> {
     let mut new = Namespaces {
