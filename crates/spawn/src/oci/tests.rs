@@ -330,6 +330,44 @@ fn sysctls_only_where_the_container_has_its_own_copy() {
 }
 
 #[test]
+fn home_comes_from_the_containers_own_passwd() {
+    let bundle = Bundle::new("home");
+    let etc = bundle.path.join("rootfs/etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/var/www:/bin/false\n",
+    )
+    .unwrap();
+    let home = |uid: u32, env: &[&str]| {
+        let mut config = captured("runc-spec.json");
+        let process = config.process.as_mut().unwrap();
+        process.user.uid = uid;
+        process.env = env.iter().map(|entry| (*entry).to_owned()).collect();
+        let spec = spec_for(&config, &bundle.context()).unwrap();
+        let homes: Vec<String> = spec
+            .env
+            .into_iter()
+            .filter(|e| e.starts_with("HOME="))
+            .collect();
+        homes
+    };
+    assert_eq!(home(33, &["PATH=/bin"]), ["HOME=/var/www"]);
+    assert_eq!(home(0, &[]), ["HOME=/root"]);
+    assert_eq!(home(1234, &[]), ["HOME=/"]);
+    assert_eq!(home(33, &["HOME=/mine"]), ["HOME=/mine"]);
+    // a passwd that points out of the rootfs is read inside it (here: missing, so "/")
+    std::fs::write(
+        bundle.path.join("outside"),
+        "www:x:33:33::/host:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::remove_file(etc.join("passwd")).unwrap();
+    std::os::unix::fs::symlink("../../outside", etc.join("passwd")).unwrap();
+    assert_eq!(home(33, &[]), ["HOME=/"]);
+}
+
+#[test]
 fn mount_options_follow_runcs_table() {
     let bundle = std::path::Path::new("/bundle");
     let mount = |kind: Option<&str>, source: &str, options: &[&str]| {

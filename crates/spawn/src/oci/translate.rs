@@ -4,7 +4,8 @@
 //! ignored where it would weaken the container (a seccomp profile that cannot be compiled,
 //! an `AppArmor` or `SELinux` label on a host that enforces them).
 
-use std::os::fd::RawFd;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::oci::config::{Capabilities, Config, IdMapping, Linux, OciError, Process};
@@ -14,6 +15,7 @@ use crate::oci::mounts::{
 use crate::seccomp::profile::capability_number;
 use crate::seccomp::{self, Host, SockFilter};
 use crate::spawn::spec::rlimit_resource;
+use crate::spawn::syscall::{LinuxSyscalls, Syscall};
 use crate::spawn::{
     CapabilitySets, CgroupView, DeviceNode, ExecSpec, IdMap, MountsMode, NamespaceKind, Namespaces,
     OciMount, Rlimit, Rootfs, Spec, UserNamespace,
@@ -48,8 +50,9 @@ pub fn spec_for(config: &Config, context: &Context) -> Result<Spec, OciError> {
     let linux = config.linux.as_ref().unwrap_or(&empty);
     let rootfs = rootfs_path(config, context.bundle)?;
     let (namespaces, join_namespaces, user_namespace) = namespaces(linux)?;
-    let mut spec = Spec::new(process.args.clone(), Rootfs::Path(rootfs));
+    let mut spec = Spec::new(process.args.clone(), Rootfs::Path(rootfs.clone()));
     apply_process(&mut spec, process)?;
+    set_home(&mut spec.env, &rootfs, spec.uid);
     spec.hostname = config.hostname.clone().filter(|name| !name.is_empty());
     if config
         .domainname
@@ -105,6 +108,11 @@ pub fn exec_spec_for(
 ) -> Result<ExecSpec, OciError> {
     let mut init = Spec::new(process.args.clone(), Rootfs::Path(PathBuf::from("/")));
     apply_process(&mut init, process)?;
+    set_home(
+        &mut init.env,
+        Path::new(&format!("/proc/{pid}/root")),
+        init.uid,
+    );
     let empty = Linux::default();
     let linux = config.linux.as_ref().unwrap_or(&empty);
     Ok(ExecSpec {
@@ -263,6 +271,39 @@ type NamespacePlan = (
     Vec<(NamespaceKind, PathBuf)>,
     Option<UserNamespace>,
 );
+
+/// runc's `HOME`: when the process's environment has none, the user's home directory from the
+/// container's own /etc/passwd, "/" when it names none.
+fn set_home(env: &mut Vec<String>, rootfs: &Path, uid: u32) {
+    if env.iter().any(|entry| entry.starts_with("HOME=")) {
+        return;
+    }
+    let home = passwd_home(rootfs, uid).unwrap_or_else(|| "/".to_owned());
+    env.push(format!("HOME={home}"));
+}
+
+/// The home field of `uid`'s line in `<rootfs>/etc/passwd`, the file resolved inside the rootfs
+/// (`RESOLVE_IN_ROOT`: an image's symlink cannot make us read a host file).
+fn passwd_home(rootfs: &Path, uid: u32) -> Option<String> {
+    let root = std::fs::File::open(rootfs).ok()?;
+    let fd = LinuxSyscalls
+        .open_in_root(root.as_raw_fd(), c"etc/passwd")
+        .ok()?;
+    // SAFETY: a fresh fd from openat2, owned from here on.
+    let file = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let mut text = Vec::new();
+    std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .ok()?
+        .take(1 << 20)
+        .read_to_end(&mut text)
+        .ok()?;
+    let wanted = uid.to_string();
+    String::from_utf8_lossy(&text).lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 7 && fields[2] == wanted && !fields[5].is_empty())
+            .then(|| fields[5].to_owned())
+    })
+}
 
 /// runc's rule: a sysctl is written only where the container has its own copy of it (the
 /// IPC ones with an ipc namespace, `net.*` with a network namespace, `kernel.domainname` with a
