@@ -95,10 +95,10 @@ pub fn oci_mount(mount: &Mount, bundle: &Path) -> Result<OciMount, OciError> {
     if fstype == Some("bind") {
         flags |= libc::MS_BIND;
     }
+    // `rbind,ro` makes the top mount read-only and leaves the mounts below as they are (the
+    // kernel ignores MS_REC on a remount; runc and docker's `:ro` behave so); `rro` is the
+    // spec's way to ask for all of them
     let bind = flags & libc::MS_BIND != 0;
-    if bind && flags & libc::MS_REC != 0 && flags & libc::MS_RDONLY != 0 {
-        recursive_readonly = true;
-    }
     let source = match (&mount.source, bind) {
         (Some(source), true) if !source.starts_with('/') => {
             Some(bundle.join(source).to_string_lossy().into_owned())

@@ -392,7 +392,9 @@ fn mount_options_follow_runcs_table() {
         libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY | libc::MS_NOSUID
     );
     assert_eq!(rbind.propagation, libc::MS_SLAVE | libc::MS_REC);
-    assert!(rbind.recursive_readonly);
+    assert!(!rbind.recursive_readonly);
+    let recursive = mount(None, "volumes/v", &["rbind", "rro"]);
+    assert!(recursive.recursive_readonly);
     let tmpfs = mount(
         Some("tmpfs"),
         "tmpfs",
