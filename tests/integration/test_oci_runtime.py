@@ -193,6 +193,44 @@ def test_a_process_user_other_than_root_passes_the_start_gate(
     assert (result.returncode, result.stdout) == (0, "uid=1000 gid=1000 groups=5\n"), result.stderr
 
 
+def test_preserved_fds_reach_run_and_exec(runtime: Runtime, tmp_path: Path, rootfs: Path) -> None:
+    """``--preserve-fds 1``: the caller's fd 3 is the container process's fd 3, for run and
+    exec alike; without it fd 3 is closed. Sockets of systemd's activation (``LISTEN_FDS``
+    for the runtime's pid) are passed on the same way, with ``LISTEN_PID=1``."""
+    read_end, write_end = os.pipe()
+
+    def fd3(activation: bool) -> None:
+        os.dup2(write_end, 3)
+        if activation:  # systemd's socket activation, aimed at the runtime's own pid
+            os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+
+    def with_fd3(*arguments: str, activation: bool = False) -> int:
+        return subprocess.run(
+            runtime.command(*arguments),
+            stdin=subprocess.DEVNULL,
+            preexec_fn=lambda: fd3(activation),
+            close_fds=False,  # fd 3 as dup2 left it (our other fds are not inheritable)
+            timeout=30,
+            check=False,
+        ).returncode
+
+    try:
+        bundle = make_bundle(tmp_path / "fds", rootfs, ["sh", "-c", "echo run >&3"])
+        assert with_fd3("run", "--preserve-fds", "1", "--bundle", str(bundle), "fds") == 0
+        assert with_fd3("run", "--bundle", str(bundle), "closed") != 0
+        sleeper = make_bundle(tmp_path / "held", rootfs, ["sleep", "1000"])
+        runtime("run", "--detach", "--bundle", str(sleeper), "held")
+        assert with_fd3("exec", "--preserve-fds", "1", "held", "sh", "-c", "echo exec >&3") == 0
+        activated = make_bundle(
+            tmp_path / "activated", rootfs, ["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID >&3"]
+        )
+        assert with_fd3("run", "--bundle", str(activated), "activated", activation=True) == 0
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        assert pipe.read() == "run\nexec\n1 1\n"
+
+
 def test_exec_detached_with_pid_file_and_foreground(runtime: Runtime, sleeper: Path) -> None:
     runtime("run", "--detach", "--bundle", str(sleeper), "box")
     pid_file = sleeper / "exec.pid"
@@ -249,7 +287,9 @@ def test_errors_in_runcs_words(runtime: Runtime, sleeper: Path) -> None:
     assert logged["msg"] == "container does not exist"
     runtime("create", "--bundle", str(sleeper), "box")
     again = runtime("create", "--bundle", str(sleeper), "box", check=False)
-    assert again.stderr == "hybridock-runtime create failed: container with given ID already exists\n"
+    assert (
+        again.stderr == "hybridock-runtime create failed: container with given ID already exists\n"
+    )
     refused = runtime("delete", "box", check=False)  # a created container is deleted
     assert refused.returncode == 0
     runtime("run", "-d", "--bundle", str(sleeper), "live")

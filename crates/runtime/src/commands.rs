@@ -41,13 +41,14 @@ pub fn dispatch(global: &Global, command: &Command) -> Result<i32> {
     }
 }
 
+/// `--preserve-fds N`: how many fds from 3 on the container's process inherits.
+fn preserve_fds(command: &Command) -> Result<u32> {
+    Ok(number(command, "preserve-fds")?.unwrap_or(0))
+}
+
 fn create_options(command: &Command) -> Result<CreateOptions<'_>> {
-    if command.value("preserve-fds").is_some_and(|n| n != "0") {
-        return Err(RuntimeError::new(
-            "--preserve-fds is not supported by hybridock-runtime",
-        ));
-    }
     Ok(CreateOptions {
+        preserve_fds: preserve_fds(command)?,
         id: command.id(),
         bundle: PathBuf::from(command.value("bundle").unwrap_or(".")),
         console_socket: command.value("console-socket"),
@@ -165,11 +166,7 @@ fn exec(global: &Global, command: &Command) -> Result<i32> {
         }
         _ => {}
     }
-    if command.value("preserve-fds").is_some_and(|n| n != "0") {
-        return Err(RuntimeError::new(
-            "--preserve-fds is not supported by hybridock-runtime",
-        ));
-    }
+    let preserve_fds = preserve_fds(command)?;
     let process = exec_process(&container, command)?;
     let detach = command.is_set("detach");
     let console_socket = command.value("console-socket");
@@ -198,13 +195,14 @@ fn exec(global: &Global, command: &Command) -> Result<i32> {
         console_socket: console.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
         start_gate: None,
     };
-    let spec = oci::exec_spec_for(
+    let mut spec = oci::exec_spec_for(
         &process,
         container.record.pid,
         &container.record.config,
         &context,
     )
     .map_err(|error| RuntimeError::new(format!("exec failed: {error}")))?;
+    spec.preserve_fds = preserve_fds;
     let spawned = spawn::exec_in(&spec)
         .map_err(|error| RuntimeError::new(format!("exec failed: {error}")))?;
     let mut master = spawned.terminal;

@@ -32,6 +32,8 @@ pub struct CreateOptions<'a> {
     pub pid_file: Option<&'a str>,
     /// `run` in the foreground: a terminal without a console socket is kept here (proxied).
     pub keep_terminal: bool,
+    /// fds 3 to 3 + N - 1 passed on to the container's process (`--preserve-fds N`).
+    pub preserve_fds: u32,
 }
 
 /// Undoes a partial `create` unless disarmed.
@@ -106,6 +108,23 @@ fn mkfifo(path: &Path) -> Result<()> {
         .map_err(io_context("cannot set the mode of", path))
 }
 
+/// systemd's socket activation, passed on as runc does: the `LISTEN_FDS` sockets (fds 3 on)
+/// given to this process (`LISTEN_PID` is ours) go to the container's init, before the
+/// `--preserve-fds` ones, with `LISTEN_FDS=N LISTEN_PID=1` in its environment.
+fn socket_activation_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        == Some(std::process::id());
+    let count = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|count| count.parse::<u32>().ok());
+    match count {
+        Some(count) if ours => count,
+        _ => 0,
+    }
+}
+
 /// Writes the pid file atomically, with an absolute path like runc.
 pub fn write_pid_file(path: &str, pid: libc::pid_t) -> Result<()> {
     let path = std::path::absolute(path)?;
@@ -169,8 +188,14 @@ pub fn create(
         console_socket: console.as_ref().map(AsRawFd::as_raw_fd),
         start_gate: Some(fifo),
     };
-    let spec =
+    let mut spec =
         oci::spec_for(&config, &context).map_err(|error| RuntimeError::new(error.to_string()))?;
+    let activation = socket_activation_fds();
+    if activation > 0 {
+        spec.env.push(format!("LISTEN_FDS={activation}"));
+        spec.env.push("LISTEN_PID=1".to_owned());
+    }
+    spec.preserve_fds = activation + options.preserve_fds;
     log::debug(global, &format!("spawning {:?}", spec.argv));
     let spawned = spawn::spawn(&spec).map_err(|error| RuntimeError::new(error.to_string()))?;
     undo.pid = Some(spawned.pid);

@@ -355,12 +355,12 @@ fn run<S: Syscall>(sys: &S, op: &Op, context: &mut Context, plan: &Plan) -> SysR
         }
         Op::NewSession => sys.setsid(),
         Op::ControllingTerminal => sys.set_controlling_terminal(0),
-        Op::CloseFds => {
-            // Every fd above 2 but the error pipe and the exec fifo.
+        Op::CloseFds { preserved } => {
+            // Every fd above 2 but the preserved ones, the error pipe and the exec fifo.
             let gate = u32::try_from(context.fds.start_gate).unwrap_or(0);
             let error = context.fds.error as u32;
             let (low, high) = (error.min(gate), error.max(gate));
-            let mut first = 3;
+            let mut first = 3 + preserved;
             for keep in [low, high] {
                 if keep < first {
                     continue;

@@ -74,6 +74,8 @@ pub struct ExecSpec {
     pub capability_sets: Option<CapabilitySets>,
     /// The file mode creation mask the command starts with.
     pub umask: u32,
+    /// fds 3 to 3 + N - 1 inherited by the command (OCI `--preserve-fds N`).
+    pub preserve_fds: u32,
 }
 
 impl ExecSpec {
@@ -97,6 +99,7 @@ impl ExecSpec {
             seccomp_filter: None,
             capability_sets: None,
             umask: 0o022,
+            preserve_fds: 0,
         }
     }
 
@@ -238,6 +241,7 @@ pub fn exec_plan(
         capability_sets: spec.capability_sets,
         start_gate: false,
         umask: spec.umask,
+        preserve_fds: spec.preserve_fds,
     };
     push_process(&mut steps, &process);
     Ok(process.into_plan(steps, 0, Some(pid_namespace)))

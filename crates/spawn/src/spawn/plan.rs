@@ -203,7 +203,11 @@ pub enum Op {
     NewSession,
     /// Makes fd 0's terminal the controlling terminal (`-t`).
     ControllingTerminal,
-    CloseFds,
+    /// Closes every fd from 3 on but the first `preserved` (OCI `--preserve-fds`), the error
+    /// pipe and the exec fifo.
+    CloseFds {
+        preserved: u32,
+    },
     NoNewPrivs,
     /// Opens a pty on the container's devpts, hands its slave to `uid`, sends the master on
     /// the console socket and keeps the slave for [`Op::ConsoleStdio`].
@@ -637,6 +641,7 @@ pub fn plan_joining(spec: &Spec, joined: &[(NamespaceKind, RawFd)]) -> Result<Pl
         capability_sets: spec.capability_sets,
         start_gate: spec.start_gate.is_some(),
         umask: spec.umask,
+        preserve_fds: spec.preserve_fds,
     };
     push_process(&mut steps, &process);
     let pid_namespace = joined_fd(NamespaceKind::Pid);
@@ -715,6 +720,8 @@ pub(crate) struct Process<'a> {
     pub start_gate: bool,
     /// The umask the command starts with (docker's 022 unless OCI says otherwise).
     pub umask: u32,
+    /// fds 3 to 3 + N - 1 inherited by the command (OCI `--preserve-fds N`).
+    pub preserve_fds: u32,
 }
 
 impl Process<'_> {
@@ -818,7 +825,12 @@ pub(crate) fn push_process(steps: &mut Vec<Step>, process: &Process<'_>) {
     if process.tty {
         push(Stage::Stdio, Op::ControllingTerminal);
     }
-    push(Stage::CloseFds, Op::CloseFds);
+    push(
+        Stage::CloseFds,
+        Op::CloseFds {
+            preserved: process.preserve_fds,
+        },
+    );
     let candidates = exec_candidates(&process.argv[0], process.env);
     if process.start_gate {
         // runc's order: the executable looked up, the gate, then no_new_privs and the late

@@ -218,6 +218,9 @@ pub struct Spec {
     pub join_namespaces: Vec<(NamespaceKind, PathBuf)>,
     /// The file mode creation mask the command starts with (OCI `process.user.umask`).
     pub umask: u32,
+    /// fds 3 to 3 + N - 1 inherited by the command (OCI `--preserve-fds N`); every other fd
+    /// above 2 is closed before exec.
+    pub preserve_fds: u32,
     /// The exec fifo (OCI `create`): the child, fully set up and its executable found, tells
     /// `spawn` it is ready, then opens this fifo for writing (blocking until `start` opens it
     /// for reading), writes one byte and execs. `None` execs at once.
@@ -437,6 +440,7 @@ impl Spec {
             join_namespaces: Vec::new(),
             start_gate: None,
             umask: 0o022,
+            preserve_fds: 0,
             user_namespace: None,
         }
     }
