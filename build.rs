@@ -105,7 +105,13 @@ fn build_runtime(out: &Path, target: &str) {
     // this build's own settings are not the nested one's
     for (key, _) in env::vars_os() {
         let key = key.to_string_lossy();
-        if key.starts_with("CARGO_FEATURE_") || key == "CARGO_TARGET_DIR" || key == "RUSTFLAGS" {
+        // (and clippy's driver, when clippy runs this build: the runtime is linted as a
+        // workspace member, its build here is a plain one)
+        if key.starts_with("CARGO_FEATURE_")
+            || key == "CARGO_TARGET_DIR"
+            || key == "RUSTFLAGS"
+            || key == "RUSTC_WORKSPACE_WRAPPER"
+        {
             command.env_remove(key.as_ref());
         }
     }

@@ -221,8 +221,21 @@ pub fn create(
         },
     };
     container.save()?;
+    run_create_hooks(&container)?;
+    if let Some(path) = options.pid_file {
+        write_pid_file(path, spawned.pid)?;
+    }
+    undo.directory = None;
+    undo.cgroup = None;
+    undo.pid = None;
+    Ok((container, master))
+}
+
+/// The hooks of `create`, once the init waits at the gate: prestart and createRuntime in the
+/// runtime's namespaces, createContainer in the container's.
+fn run_create_hooks(container: &Container) -> Result<()> {
     let hooks = container.record.config.hooks.clone().unwrap_or_default();
-    let creating = hook_state(&container, Status::Creating);
+    let creating = hook_state(container, Status::Creating);
     hooks::run_all("prestart", &hooks.prestart, &creating, Place::Runtime)?;
     hooks::run_all(
         "createRuntime",
@@ -234,15 +247,8 @@ pub fn create(
         "createContainer",
         &hooks.create_container,
         &creating,
-        Place::Container(spawned.pid),
-    )?;
-    if let Some(path) = options.pid_file {
-        write_pid_file(path, spawned.pid)?;
-    }
-    undo.directory = None;
-    undo.cgroup = None;
-    undo.pid = None;
-    Ok((container, master))
+        Place::Container(container.record.pid),
+    )
 }
 
 /// `start`: lets the init through the gate; runs startContainer before and poststart after.
