@@ -5,8 +5,9 @@
 //! And builds `hybridock-runtime` (crates/runtime, the OCI runtime), which links the container
 //! core and so needs cargo: a nested `cargo build -p hybridock-runtime` with a target directory
 //! of its own (no lock shared with this build), whose binary is copied to
-//! `target/wheel-data/scripts/` beside Cargo.toml, the directory maturin installs into the environment's bin/
-//! beside the `hybridock` script (`[tool.maturin] data`).
+//! `target/wheel-data/scripts/` beside Cargo.toml; `wheel-data/scripts/hybridock-runtime`, the
+//! directory maturin installs into the environment's bin/ beside the `hybridock` script
+//! (`[tool.maturin] data`), holds a symlink to it.
 //!
 //! Two builds of the one source: `hybridock-monitor`, dynamically linked (its libc pages are
 //! shared with every other process, which keeps each monitor's PSS small), and
