@@ -63,6 +63,33 @@ impl Drop for Bundle {
     }
 }
 
+/// Whether the real-container tests can run; they skip (with a word) when not root.
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: needs root");
+    }
+    root
+}
+
+/// A bundle whose rootfs holds the host's static busybox as /bin/busybox.
+fn busybox_bundle(name: &str) -> Bundle {
+    let bundle = Bundle::new(name);
+    let bin = bundle.path.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/usr/bin/busybox", bin.join("busybox")).unwrap();
+    bundle
+}
+
+/// An exec fifo at `path` (0600: these tests' inits stay root).
+fn make_fifo(path: &std::path::Path) -> std::path::PathBuf {
+    let text = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(text.as_ptr(), 0o600) }, 0);
+    path.to_path_buf()
+}
+
 /// A captured config with its rootfs moved to the bundle's.
 fn captured(name: &str) -> Config {
     let mut config = data(name);
@@ -435,19 +462,11 @@ fn wait_status(pid: libc::pid_t) -> i32 {
 fn the_start_gate_holds_the_init_until_the_fifo_is_read() {
     use std::io::Read;
     use std::os::fd::AsRawFd;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
+    if !running_as_root() {
         return;
     }
-    let bundle = Bundle::new("gate");
-    let rootfs = bundle.path.join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    let fifo = bundle.path.join("exec.fifo");
-    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let bundle = busybox_bundle("gate");
+    let fifo = make_fifo(&bundle.path.join("exec.fifo"));
 
     let mut config = captured("runc-spec.json");
     config.root.as_mut().unwrap().readonly = false;
@@ -510,15 +529,11 @@ fn the_start_gate_holds_the_init_until_the_fifo_is_read() {
 fn containerds_config_with_its_seccomp_profile_runs() {
     use std::io::Read;
     use std::os::fd::AsRawFd;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
+    if !running_as_root() {
         return;
     }
-    let bundle = Bundle::new("containerd-run");
+    let bundle = busybox_bundle("containerd-run");
     let rootfs = bundle.path.join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
     std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
     let mut config = captured("containerd-ctr-run-seccomp.json");
     config.process.as_mut().unwrap().args =
@@ -636,15 +651,11 @@ fn oci_steps_run_in_runcs_order() {
 fn podmans_config_runs() {
     use std::io::Read;
     use std::os::fd::AsRawFd;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
+    if !running_as_root() {
         return;
     }
-    let bundle = Bundle::new("podman-run");
+    let bundle = busybox_bundle("podman-run");
     let rootfs = bundle.path.join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
     std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
     let mut config = captured("podman-run.json");
     for mount in &mut config.mounts {
@@ -698,19 +709,11 @@ fn podmans_config_runs() {
 fn namespaces_are_joined_by_path() {
     use std::io::Read;
     use std::os::fd::AsRawFd;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
+    if !running_as_root() {
         return;
     }
-    let bundle = Bundle::new("join");
-    let rootfs = bundle.path.join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    let fifo = bundle.path.join("exec.fifo");
-    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let bundle = busybox_bundle("join");
+    let fifo = make_fifo(&bundle.path.join("exec.fifo"));
     let mut config = captured("runc-spec.json");
     config.root.as_mut().unwrap().readonly = false;
     let process = config.process.as_mut().unwrap();
@@ -910,10 +913,8 @@ fn chown_tree(path: &std::path::Path, uid: u32, gid: u32) {
 /// A bundle whose busybox rootfs belongs to 100000:100000, and runc's config (no terminal,
 /// writable root) with a new user namespace mapping 0 to 100000 x 65536.
 fn userns_bundle(name: &str) -> (Bundle, Config) {
-    let bundle = Bundle::new(name);
+    let bundle = busybox_bundle(name);
     let rootfs = bundle.path.join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
     for applet in ["sh", "cat", "id", "ls", "readlink", "grep", "true"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }
@@ -960,9 +961,7 @@ fn run_to_end(bundle: &Bundle, config: &Config) -> (i32, String) {
 /// the host's /sys is bound instead, read-only (root only).
 #[test]
 fn sysfs_in_a_user_namespace_sharing_the_hosts_network_is_bound() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
+    if !running_as_root() {
         return;
     }
     let (bundle, mut config) = userns_bundle("userns-sysfs");
@@ -992,17 +991,12 @@ fn a_user_namespace_maps_the_containers_root() {
     use std::io::Read;
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
+    if !running_as_root() {
         return;
     }
     let (bundle, mut config) = userns_bundle("userns");
     let rootfs = bundle.path.join("rootfs");
-    let fifo = bundle.path.join("exec.fifo");
-    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let fifo = make_fifo(&bundle.path.join("exec.fifo"));
     let process = config.process.as_mut().unwrap();
     process.args = [
         "sh",
@@ -1079,9 +1073,7 @@ fn an_exec_failure_after_start_is_told_on_stderr() {
     use std::io::Read;
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::PermissionsExt;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
+    if !running_as_root() {
         return;
     }
     let bundle = Bundle::new("exec-failed");
@@ -1093,10 +1085,7 @@ fn an_exec_failure_after_start_is_told_on_stderr() {
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-    let fifo = bundle.path.join("exec.fifo");
-    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let fifo = make_fifo(&bundle.path.join("exec.fifo"));
     let mut config = captured("runc-spec.json");
     config.root.as_mut().unwrap().readonly = false;
     let process = config.process.as_mut().unwrap();
@@ -1167,16 +1156,11 @@ fn exec_failures_past_the_gate_have_dockers_status() {
 #[test]
 fn a_user_namespace_is_joined_by_path() {
     use std::io::Read;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
+    if !running_as_root() {
         return;
     }
     let (bundle, mut config) = userns_bundle("userns-join");
-    let fifo = bundle.path.join("exec.fifo");
-    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let fifo = make_fifo(&bundle.path.join("exec.fifo"));
     config.process.as_mut().unwrap().args = vec!["true".into()];
     let mut context = bundle.context();
     context.start_gate = Some(fifo.clone());
