@@ -32,7 +32,7 @@ from typing import Self
 from tests.support.cleanup import remove_tree, unmount_under
 from tests.support.images import PushedImage
 from tests.support.probes import root_probe
-from tests.support.processes import kill_pids, pids_mentioning, stop_process
+from tests.support.processes import kill_pids, pids_mentioning, run_tool, stop_process
 
 PROGRAMS = ("containerd", "ctr", "containerd-shim-runc-v2")
 READY_TIMEOUT = 60.0
@@ -225,21 +225,15 @@ class Containerd:
         self, *args: str, timeout: float = 300, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """``ctr ARGS`` against this containerd; with ``check`` a failure raises with stderr."""
-        result = subprocess.run(
+        return run_tool(
+            "ctr",
+            args,
             self.command(*args),
-            env=self.daemons.env,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
+            self.daemons.env,
             timeout=timeout,
-            check=False,
+            check=check,
+            input=input,
         )
-        if check and result.returncode != 0:
-            raise RuntimeError(
-                f"ctr {' '.join(args[:3])}: exit {result.returncode}: {result.stderr.strip()}"
-            )
-        return result
 
     def pull(self, pushed: PushedImage, address: str | None = None) -> str:
         """Pull an image pushed to a test registry (from ``address``, the registry's own

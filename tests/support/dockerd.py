@@ -41,6 +41,7 @@ from tests.support.containerd import (
 from tests.support.images import PushedImage
 from tests.support.netns import foreign_interfaces
 from tests.support.probes import root_probe
+from tests.support.processes import run_tool
 
 DOCKER_CLI = "/usr/bin/docker"  # Debian's client, not whatever else is earlier on PATH
 PROGRAMS = ("containerd", "dockerd", "runc", DOCKER_CLI)
@@ -122,20 +123,7 @@ class Dockerd:
         self, *args: str, timeout: float = 300, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """``docker ARGS`` against this daemon; with ``check`` a failure raises with stderr."""
-        result = subprocess.run(
-            self.command(*args),
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(
-                f"docker {' '.join(args[:3])}: exit {result.returncode}: {result.stderr.strip()}"
-            )
-        return result
+        return run_tool("docker", args, self.command(*args), self.env, timeout=timeout, check=check)
 
     def load(self, pushed: PushedImage, address: str | None = None) -> str:
         """Pull an image pushed to a test registry (from ``address``, the registry's own

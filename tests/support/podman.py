@@ -30,7 +30,7 @@ from tests.support.cleanup import remove_tree, unmount_under
 from tests.support.containerd import remove_cgroup_parent
 from tests.support.images import PushedImage
 from tests.support.probes import root_probe
-from tests.support.processes import kill_pids, pids_mentioning
+from tests.support.processes import kill_pids, pids_mentioning, run_tool
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -95,21 +95,9 @@ class Podman:
         self, *args: str, timeout: float = 300, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """``podman ARGS``; with ``check`` a failure raises with stderr."""
-        result = subprocess.run(
-            self.command(*args),
-            env=self.env,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+        return run_tool(
+            "podman", args, self.command(*args), self.env, timeout=timeout, check=check, input=input
         )
-        if check and result.returncode != 0:
-            raise RuntimeError(
-                f"podman {' '.join(args[:3])}: exit {result.returncode}: {result.stderr.strip()}"
-            )
-        return result
 
     def pull(self, pushed: PushedImage, address: str | None = None) -> str:
         """Pull an image pushed to a test registry (``address``: the registry's own

@@ -18,6 +18,36 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
+def run_tool(
+    name: str,
+    args: Sequence[str],
+    command: Sequence[str],
+    env: dict[str, str],
+    *,
+    timeout: float,
+    check: bool,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``command``, a client tool's command line (docker, ctr, podman) for ``name ARGS``, run to
+    completion with its text captured and stdin empty unless ``input``; with ``check`` a
+    failure raises with the exit code and stderr."""
+    result = subprocess.run(
+        command,
+        env=env,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"{name} {' '.join(args[:3])}: exit {result.returncode}: {result.stderr.strip()}"
+        )
+    return result
+
+
 def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
     """SIGTERM, up to ``timeout`` seconds to exit, then SIGKILL; reaped either way."""
     if process.poll() is None:
