@@ -7,6 +7,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use hybridock_spawn::spawn::syscall::send_fd_with;
+
 use crate::errors::{io_context, Result, RuntimeError};
 
 /// Connects to the caller's console socket.
@@ -17,39 +19,14 @@ pub fn connect(path: &str) -> Result<UnixStream> {
     ))
 }
 
-/// Sends `master` over `socket`.
+/// Sends `master` over `socket` (the spawner's `SCM_RIGHTS` sender, runc's payload).
 pub fn send_master(socket: &UnixStream, master: &OwnedFd) -> Result<()> {
-    let name = b"/dev/ptmx";
-    let mut iov = libc::iovec {
-        iov_base: name.as_ptr() as *mut libc::c_void,
-        iov_len: name.len(),
-    };
-    let fd = master.as_raw_fd();
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: a zeroed msghdr is valid; every pointer set below outlives the sendmsg call.
-    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-    message.msg_iov = &mut iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control.as_mut_ptr().cast();
-    message.msg_controllen = space;
-    // SAFETY: the control buffer has room for one cmsghdr with one int (CMSG_SPACE above).
-    unsafe {
-        let header = libc::CMSG_FIRSTHDR(&message);
-        (*header).cmsg_level = libc::SOL_SOCKET;
-        (*header).cmsg_type = libc::SCM_RIGHTS;
-        (*header).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<i32>(), fd);
-    }
-    // SAFETY: sendmsg(2) on a connected socket with the message built above.
-    if unsafe { libc::sendmsg(socket.as_raw_fd(), &message, 0) } < 0 {
-        return Err(RuntimeError::new(format!(
+    send_fd_with(socket.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx").map_err(|errno| {
+        RuntimeError::new(format!(
             "cannot send the console over the console socket: {}",
-            crate::errors::strip_os_error(&std::io::Error::last_os_error())
-        )));
-    }
-    Ok(())
+            crate::errors::strip_os_error(&std::io::Error::from_raw_os_error(errno.0))
+        ))
+    })
 }
 
 /// `run` in the foreground with a terminal and no console socket (runc does the same): our

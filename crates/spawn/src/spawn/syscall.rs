@@ -754,10 +754,15 @@ union ControlBuffer {
 /// One `SCM_RIGHTS` message carrying `fd` (and one data byte, since a message needs data).
 /// Async-signal-safe: stack buffers and one `sendmsg`.
 pub fn send_fd(socket: RawFd, fd: RawFd) -> SysResult {
-    let mut data = [b'T'];
+    send_fd_with(socket, fd, b"T")
+}
+
+/// [`send_fd`] with `payload` as the message's data (runc's console socket sends the master's
+/// name).
+pub fn send_fd_with(socket: RawFd, fd: RawFd, payload: &[u8]) -> SysResult {
     let mut vector = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
+        iov_base: payload.as_ptr().cast_mut().cast(),
+        iov_len: payload.len(),
     };
     let mut control = ControlBuffer { bytes: [0; 64] };
     // SAFETY: CMSG_SPACE is a pure size computation.
