@@ -9,15 +9,14 @@
 //! therefore resolves in the container's root (the spec's rule for `startContainer`; for
 //! `createContainer` runc resolves it before `pivot_root`, in the runtime's view).
 
-use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hybridock_spawn::oci::Hook;
+use hybridock_spawn::spawn::exec;
 
 use crate::errors::{Result, RuntimeError};
 
@@ -120,23 +119,23 @@ fn run(hook: &Hook, state: &str, place: Place) -> Result<()> {
 fn open_namespaces(pid: libc::pid_t) -> Result<Vec<OwnedFd>> {
     let mut fds = Vec::new();
     for name in ["uts", "ipc", "net", "mnt"] {
-        let theirs = format!("/proc/{pid}/ns/{name}");
-        let ours = format!("/proc/self/ns/{name}");
-        if std::fs::read_link(&theirs).ok() == std::fs::read_link(&ours).ok() {
-            continue;
+        let opened = |owner: libc::pid_t| {
+            exec::open_namespace(owner, name).map_err(|error| {
+                let whose = if owner == 0 {
+                    "thread-self".to_owned()
+                } else {
+                    owner.to_string()
+                };
+                RuntimeError::new(format!(
+                    "cannot open /proc/{whose}/ns/{name}: {}",
+                    crate::errors::strip_os_error(&error)
+                ))
+            })
+        };
+        let theirs = opened(pid)?;
+        if !exec::same_file(&theirs, &opened(0)?) {
+            fds.push(theirs);
         }
-        let path = CString::new(std::path::Path::new(&theirs).as_os_str().as_bytes())
-            .map_err(|_| RuntimeError::new("bad namespace path"))?;
-        // SAFETY: open(2) of a NUL-terminated path; the fd is owned right away.
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return Err(RuntimeError::new(format!(
-                "cannot open {theirs}: {}",
-                crate::errors::strip_os_error(&std::io::Error::last_os_error())
-            )));
-        }
-        // SAFETY: a fresh fd nobody else owns.
-        fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
     }
     Ok(fds)
 }

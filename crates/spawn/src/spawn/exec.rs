@@ -140,7 +140,8 @@ pub struct NamespaceFds {
 }
 
 /// Whether two fds name the same file (device and inode).
-fn same_file(one: &OwnedFd, other: &OwnedFd) -> bool {
+#[must_use]
+pub fn same_file(one: &OwnedFd, other: &OwnedFd) -> bool {
     let identity = |fd: &OwnedFd| {
         // SAFETY: stat is plain old data, filled by the kernel for an fd we own.
         let mut stat: libc::stat = unsafe { std::mem::zeroed() };
@@ -152,7 +153,7 @@ fn same_file(one: &OwnedFd, other: &OwnedFd) -> bool {
 }
 
 /// `/proc/PID/ns/NAME` opened (`pid` 0: the calling thread's own).
-fn open_namespace(pid: pid_t, name: &str) -> std::io::Result<OwnedFd> {
+pub fn open_namespace(pid: pid_t, name: &str) -> std::io::Result<OwnedFd> {
     let owner = if pid == 0 {
         "thread-self".to_owned()
     } else {
